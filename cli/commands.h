@@ -1,0 +1,31 @@
+// The adze subcommands. Each is a pair in its own file: setup_x registers options and a callback on the app;
+// the callback throws adze::Error for bad input, which main() turns into one line on stderr and exit code 2.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "compress/model.h"
+
+namespace adze::cli {
+
+/// Options every subcommand shares (set on the main app).
+struct GlobalOptions {
+  int threads = 0;  ///< 0: one per hardware thread
+  bool quiet = false;
+  bool verbose = false;
+};
+GlobalOptions& global_options();
+
+void setup_inspect(CLI::App& app);
+void setup_eval(CLI::App& app);
+void setup_reference(CLI::App& app);
+
+/// A model argument: a TorchScript path, or the name of a trained reference model in the cache.
+std::string resolve_model_path(const std::string& model);
+/// The sample input: --input-shape (with --input-dtype) when given, else the card beside the model.
+InputSpec resolve_input_spec(const std::string& model_path, const std::string& shape_flag, const std::string& dtype_flag);
+/// Progress bars are drawn unless --quiet or --json.
+bool show_progress(bool json);
+
+}  // namespace adze::cli

@@ -1,0 +1,62 @@
+// adze: compress trained networks for the hardware they run on. Exit codes: 0 success, 1 internal error,
+// 2 bad input or usage (one line on stderr naming what and where).
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace {
+
+// libtorch warnings (e.g. from the tracer) are noise for a CLI user; --verbose shows them.
+class QuietWarningHandler : public c10::WarningHandler {
+ public:
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    if (adze::cli::global_options().verbose) std::cerr << "warning: " << msg << "\n";
+  }
+};
+
+int run(int argc, char** argv) {
+  CLI::App app{"adze: N:M sparsity, mixed-precision quantization and search for trained networks", "adze"};
+  app.require_subcommand(1);
+  auto& g = adze::cli::global_options();
+  app.add_option("--threads", g.threads, "compute threads (default: one per hardware thread)");
+  app.add_flag("-q,--quiet", g.quiet, "no progress bars");
+  app.add_flag("-v,--verbose", g.verbose, "show libtorch warnings");
+  app.footer("Run 'adze COMMAND --help' for a command's options and examples.");
+  adze::cli::setup_inspect(app);
+  adze::cli::setup_eval(app);
+  adze::cli::setup_reference(app);
+  app.parse_complete_callback([&g] {
+    const int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    torch::set_num_threads(threads);
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  QuietWarningHandler handler;
+  c10::Warning::set_warning_handler(&handler);
+  try {
+    return run(argc, argv);
+  } catch (const adze::Error& e) {
+    std::cerr << "adze: error: " << e.what() << "\n";
+    return e.is_user_error() ? 2 : 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "adze: internal error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "adze: internal error: " << adze::first_line_of(e) << "\n";
+    return 1;
+  }
+}

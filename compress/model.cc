@@ -1,0 +1,158 @@
+#include "compress/model.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace adze {
+
+at::ScalarType parse_dtype(const std::string& dtype) {
+  if (dtype == "float32" || dtype == "float") return at::kFloat;
+  if (dtype == "int64" || dtype == "long") return at::kLong;
+  throw Error(ErrorKind::kInvalidArgument,
+              "failed to parse input dtype '" + dtype + "': expected float32 or int64");
+}
+
+Model::Model(std::shared_ptr<torch::jit::Graph> graph, std::vector<NamedTensor> tensors, std::vector<int> bindings,
+             InputSpec input, std::string source)
+    : graph_(std::move(graph)),
+      tensors_(std::move(tensors)),
+      bindings_(std::move(bindings)),
+      input_(std::move(input)),
+      source_(std::move(source)) {
+  if (graph_->inputs().size() != bindings_.size() + 1)
+    throw Error(ErrorKind::kInternal, "model graph has " + std::to_string(graph_->inputs().size()) +
+                                          " inputs but " + std::to_string(bindings_.size()) + " bound tensors");
+}
+
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+std::vector<at::Tensor> Model::parameters() const {
+  std::vector<at::Tensor> out;
+  for (const auto& t : tensors_)
+    if (t.is_parameter) out.push_back(t.value);
+  return out;
+}
+
+int64_t Model::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& t : tensors_)
+    if (t.is_parameter) n += t.value.numel();
+  return n;
+}
+
+int Model::find_tensor(const std::string& name) const {
+  for (std::size_t i = 0; i < tensors_.size(); ++i) {
+    if (tensors_[i].name == name) return static_cast<int>(i);
+    for (const auto& alias : tensors_[i].aliases)
+      if (alias == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const NamedTensor* Model::tensor_of(const torch::jit::Value* value) const {
+  const auto inputs = graph_->inputs();
+  for (std::size_t i = 1; i < inputs.size(); ++i)
+    if (inputs[i] == value) return &tensors_[static_cast<std::size_t>(bindings_[i - 1])];
+  return nullptr;
+}
+
+void Model::set_tensor(int index, at::Tensor value) { tensors_.at(static_cast<std::size_t>(index)).value = std::move(value); }
+
+torch::jit::Value* Model::add_bound_tensor(NamedTensor tensor) {
+  auto* value = graph_->addInput();
+  value->setType(c10::TensorType::create(tensor.value));
+  tensors_.push_back(std::move(tensor));
+  bindings_.push_back(static_cast<int>(tensors_.size()) - 1);
+  graph_changed();
+  return value;
+}
+
+void Model::remove_unused_inputs(bool drop_tensors) {
+  std::vector<bool> dead(tensors_.size(), false);
+  for (std::size_t i = graph_->inputs().size() - 1; i >= 1; --i) {
+    if (graph_->inputs()[i]->hasUses()) continue;
+    dead[static_cast<std::size_t>(bindings_[i - 1])] = true;
+    graph_->eraseInput(i);
+    bindings_.erase(bindings_.begin() + static_cast<std::ptrdiff_t>(i - 1));
+  }
+  if (drop_tensors) {
+    std::vector<int> new_index(tensors_.size(), -1);
+    std::vector<NamedTensor> kept;
+    for (std::size_t i = 0; i < tensors_.size(); ++i) {
+      if (dead[i]) continue;
+      new_index[i] = static_cast<int>(kept.size());
+      kept.push_back(std::move(tensors_[i]));
+    }
+    tensors_ = std::move(kept);
+    for (auto& b : bindings_) b = new_index[static_cast<std::size_t>(b)];
+  }
+  graph_changed();
+}
+
+bool Model::remove_unbound_tensor(const std::string& name) {
+  const int index = find_tensor(name);
+  if (index < 0 || std::find(bindings_.begin(), bindings_.end(), index) != bindings_.end()) return false;
+  tensors_.erase(tensors_.begin() + index);
+  for (auto& b : bindings_)
+    if (b > index) --b;
+  return true;
+}
+
+void Model::graph_changed() { code_.reset(); }
+
+at::Tensor Model::run_exact_batch(const at::Tensor& x) const {
+  if (!code_) code_ = std::make_shared<torch::jit::Code>(graph_, "forward");
+  torch::jit::Stack stack;
+  stack.reserve(bindings_.size() + 1);
+  stack.emplace_back(x);
+  for (int b : bindings_) stack.emplace_back(tensors_[static_cast<std::size_t>(b)].value);
+  torch::jit::InterpreterState(*code_).run(stack);
+  const c10::IValue& out = stack.at(0);
+  if (out.isTensor()) return out.toTensor();
+  if (out.isTuple() && !out.toTupleRef().elements().empty() && out.toTupleRef().elements()[0].isTensor())
+    return out.toTupleRef().elements()[0].toTensor();
+  throw Error(ErrorKind::kUnsupported, "model '" + source_ + "' does not return a tensor");
+}
+
+at::Tensor Model::forward(const at::Tensor& x) const {
+  const int64_t traced = traced_batch();
+  if (x.dim() != static_cast<int64_t>(input_.shape.size()))
+    throw Error(ErrorKind::kInvalidArgument, "failed to run model '" + source_ + "': input has " +
+                                                 std::to_string(x.dim()) + " dimensions, expected " +
+                                                 std::to_string(input_.shape.size()) + " (" +
+                                                 shape_to_string(input_.shape) + ")");
+  for (std::size_t d = 1; d < input_.shape.size(); ++d)
+    if (x.size(static_cast<int64_t>(d)) != input_.shape[d])
+      throw Error(ErrorKind::kInvalidArgument,
+                  "failed to run model '" + source_ + "': input dimension " + std::to_string(d) + " is " +
+                      std::to_string(x.size(static_cast<int64_t>(d))) + ", expected " +
+                      std::to_string(input_.shape[d]) + " (traced with " + shape_to_string(input_.shape) + ")");
+  const int64_t n = x.size(0);
+  if (n == traced) return run_exact_batch(x);
+  std::vector<at::Tensor> outs;
+  for (int64_t start = 0; start < n; start += traced) {
+    const int64_t len = std::min(traced, n - start);
+    at::Tensor chunk = x.slice(0, start, start + len);
+    if (len < traced) {
+      std::vector<int64_t> pad_shape(x.sizes().begin(), x.sizes().end());
+      pad_shape[0] = traced - len;
+      chunk = torch::cat({chunk, torch::zeros(pad_shape, x.options())}, 0);
+    }
+    at::Tensor out = run_exact_batch(chunk);
+    if (out.dim() == 0 || out.size(0) != traced)
+      throw Error(ErrorKind::kUnsupported, "failed to run model '" + source_ + "' on batch size " +
+                                               std::to_string(n) + ": its output does not have the batch first; " +
+                                               "trace it with batch size " + std::to_string(n));
+    outs.push_back(out.slice(0, 0, len));
+  }
+  return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);
+}
+
+}  // namespace adze

@@ -1,0 +1,103 @@
+// Model: a functional graph G(x, θ) with the parameters and buffers as explicit inputs.
+//
+// Every front-end (TorchScript file, C++ torch::nn::Module) produces a Model by tracing the original forward
+// once on a sample input (frontend.h). Values in the graph carry the complete shapes seen at that trace. The
+// graph is specialised to the traced batch size; forward() pads or splits other batch sizes to it, so callers
+// may pass any batch. Only tensors marked as parameters may require grad (buffers such as BatchNorm running
+// statistics never do): fine-tuning sets requires_grad on parameters() and calls forward() under autograd.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/shape.h"
+
+namespace torch {
+namespace jit {
+struct Graph;
+struct Value;
+struct Code;
+}  // namespace jit
+}  // namespace torch
+
+namespace adze {
+
+/// A named parameter or buffer of the model ("features.0.weight").
+struct NamedTensor {
+  std::string name;
+  at::Tensor value;
+  bool is_parameter = true;
+  /// Other qualified names under which the same tensor is reachable (tied weights).
+  std::vector<std::string> aliases;
+};
+
+/// The sample input a model was traced with.
+struct InputSpec {
+  Shape shape;                    ///< including the batch dimension
+  std::string dtype = "float32";  ///< "float32" or "int64" (token ids)
+};
+
+/// Parses "float32" / "int64" (and the aliases float, long); throws Error(kInvalidArgument) otherwise.
+at::ScalarType parse_dtype(const std::string& dtype);
+
+class Model {
+ public:
+  /// `bindings[i]` is the index into `tensors` of graph input i+1 (graph input 0 is the model input).
+  Model(std::shared_ptr<torch::jit::Graph> graph, std::vector<NamedTensor> tensors, std::vector<int> bindings,
+        InputSpec input, std::string source);
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  /// Runs the graph. Any batch size is accepted (padded or split to the traced batch); the first output
+  /// is returned when the graph returns a tuple. Autograd records when parameters require grad.
+  at::Tensor forward(const at::Tensor& x) const;
+
+  const InputSpec& input() const { return input_; }
+  int64_t traced_batch() const { return input_.shape.at(0); }
+  /// Where the model came from (a path, or "module:<name>").
+  const std::string& source() const { return source_; }
+
+  /// All named parameters and buffers, in the order of the original module.
+  const std::vector<NamedTensor>& tensors() const { return tensors_; }
+  /// The trainable parameters (tensors() with is_parameter).
+  std::vector<at::Tensor> parameters() const;
+  /// Total number of parameter elements (each tied tensor counted once).
+  int64_t parameter_count() const;
+  /// Index into tensors() of a name or alias, or -1.
+  int find_tensor(const std::string& name) const;
+
+  torch::jit::Graph& graph() const { return *graph_; }
+  /// The tensor bound to a graph input, or nullptr for the model input and unbound values.
+  const NamedTensor* tensor_of(const torch::jit::Value* value) const;
+
+  // Graph edits for transforms (fold-bn, compression passes). Each keeps graph inputs and bindings in step.
+  /// Replaces the value of a named tensor (same name, possibly new shape).
+  void set_tensor(int index, at::Tensor value);
+  /// Adds a new named tensor bound to a new graph input, returned.
+  torch::jit::Value* add_bound_tensor(NamedTensor tensor);
+  /// Removes graph inputs (other than the model input) that have no uses; with `drop_tensors`, their named
+  /// tensors go too (a transform made them dead); otherwise they stay as unbound state.
+  void remove_unused_inputs(bool drop_tensors);
+  /// Removes a named tensor that is bound to no graph input (e.g. a folded BatchNorm's counter); false if
+  /// there is none by that name or it is still bound.
+  bool remove_unbound_tensor(const std::string& name);
+  /// Must be called after editing graph() directly.
+  void graph_changed();
+
+ private:
+  std::shared_ptr<torch::jit::Graph> graph_;
+  std::vector<NamedTensor> tensors_;
+  std::vector<int> bindings_;
+  InputSpec input_;
+  std::string source_;
+  mutable std::shared_ptr<torch::jit::Code> code_;
+  at::Tensor run_exact_batch(const at::Tensor& x) const;
+};
+
+}  // namespace adze

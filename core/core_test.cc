@@ -1,0 +1,116 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/shape.h"
+#include "core/table.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::expect_error;
+using testing::TempDir;
+
+TEST(ParseShape, AcceptsDimensionsSeparatedByXOrComma) {
+  EXPECT_EQ(parse_shape("1x3x224x224"), (Shape{1, 3, 224, 224}));
+  EXPECT_EQ(parse_shape("8,128"), (Shape{8, 128}));
+  EXPECT_EQ(parse_shape("7"), (Shape{7}));
+  EXPECT_EQ(shape_to_string({1, 3, 224, 224}), "1x3x224x224");
+  EXPECT_EQ(shape_numel({2, 3, 4}), 24);
+}
+
+TEST(ParseShape, RejectsMalformedInputNamingThePart) {
+  expect_error([] { parse_shape(""); }, ErrorKind::kInvalidArgument, {"--input-shape", "empty"});
+  expect_error([] { parse_shape("1x3xfoo"); }, ErrorKind::kInvalidArgument, {"'foo'", "1x3x224x224"});
+  expect_error([] { parse_shape("1x0x3"); }, ErrorKind::kInvalidArgument, {"dimension 2 is zero"});
+  expect_error([] { parse_shape("1xx3"); }, ErrorKind::kInvalidArgument, {"dimension 2 is empty"});
+  expect_error([] { parse_shape("1x-3"); }, ErrorKind::kInvalidArgument, {"'-3'"});
+  expect_error([] { parse_shape("99999999999"); }, ErrorKind::kInvalidArgument, {"too large"});
+  expect_error([] { parse_shape("1x2x"); }, ErrorKind::kInvalidArgument, {"empty"});
+  expect_error([] { parse_shape("1x1x1x1x1x1x1x1x1"); }, ErrorKind::kInvalidArgument, {"more than 8"});
+}
+
+TEST(ParseShape, FuzzedStringsEitherParseOrThrowAdzeError) {
+  std::mt19937 rng(1234);
+  const std::string alphabet = "0123456789x,- a\t";
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(rng() % 24, ' ');
+    for (auto& c : s) c = alphabet[rng() % alphabet.size()];
+    try {
+      Shape shape = parse_shape(s);
+      ASSERT_FALSE(shape.empty());
+      for (auto d : shape) ASSERT_GT(d, 0);
+      EXPECT_EQ(parse_shape(shape_to_string(shape)), shape);  // round trip
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    }
+  }
+}
+
+TEST(WriteAtomically, WritesThenRenames) {
+  TempDir dir;
+  const std::string path = dir.file("out.txt");
+  write_file_atomically(path, "hello");
+  EXPECT_EQ(read_file_text(path), "hello");
+  write_file_atomically(path, "again");
+  EXPECT_EQ(read_file_text(path), "again");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+}
+
+TEST(WriteAtomically, LeavesNothingWhenTheWriterThrows) {
+  TempDir dir;
+  const std::string path = dir.file("out.bin");
+  EXPECT_THROW(write_atomically(path,
+                                [](const std::string& tmp) {
+                                  std::ofstream(tmp) << "partial";
+                                  throw Error(ErrorKind::kIo, "disk full");
+                                }),
+               Error);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 0);
+}
+
+TEST(WriteAtomically, NamesAMissingDirectory) {
+  expect_error([] { write_file_atomically("/nonexistent-adze-dir/x.json", "{}"); }, ErrorKind::kIo,
+               {"/nonexistent-adze-dir", "does not exist"});
+}
+
+TEST(ReadFile, NamesMissingFilesAndDirectories) {
+  TempDir dir;
+  expect_error([&] { read_file_bytes(dir.file("nope")); }, ErrorKind::kIo, {"nope", "no such file"});
+  expect_error([&] { read_file_bytes(dir.path()); }, ErrorKind::kIo, {"is a directory"});
+}
+
+TEST(FirstLineOf, SkipsTracebacksAndCppStacks) {
+  EXPECT_EQ(first_line_of(std::runtime_error("\nTraceback\n  File x\nRuntimeError: shapes differ\n")), "shapes differ");
+  EXPECT_EQ(first_line_of(std::runtime_error("bad thing\nException raised from foo at bar.cpp:12")), "bad thing");
+}
+
+TEST(Table, AlignsColumnsAndPrintsRules) {
+  Table t;
+  t.add_column("name");
+  t.add_column("n", Table::Align::kRight);
+  t.add_row({"a", "1"});
+  t.add_rule();
+  t.add_row({"total", "123"});
+  std::ostringstream out;
+  t.print(out);
+  EXPECT_EQ(out.str(), "name     n\n----------\na        1\n----------\ntotal  123\n");
+}
+
+TEST(HumanUnits, FormatsCountsAndBytes) {
+  EXPECT_EQ(human_count(999), "999");
+  EXPECT_EQ(human_count(1234567), "1.23 M");
+  EXPECT_EQ(human_bytes(512), "512 B");
+  EXPECT_EQ(human_bytes(1536), "1.50 KiB");
+  EXPECT_EQ(percent(0.1234), "12.34%");
+}
+
+}  // namespace
+}  // namespace adze

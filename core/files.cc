@@ -1,0 +1,75 @@
+#include "core/files.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace adze {
+namespace fs = std::filesystem;
+
+void require_readable_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(ErrorKind::kIo, "failed to open " + what + " '" + path + "': no such file");
+  if (fs::is_directory(path, ec))
+    throw Error(ErrorKind::kIo, "failed to open " + what + " '" + path + "': it is a directory, expected a file");
+  if (::access(path.c_str(), R_OK) != 0)
+    throw Error(ErrorKind::kIo, "failed to open " + what + " '" + path + "': " + std::strerror(errno));
+}
+
+std::vector<char> read_file_bytes(const std::string& path) {
+  require_readable_file(path, "file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kIo, "failed to open file '" + path + "': " + std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::size_t>(in.tellg());
+  in.seekg(0);
+  std::vector<char> bytes(size);
+  if (size > 0 && !in.read(bytes.data(), static_cast<std::streamsize>(size)))
+    throw Error(ErrorKind::kIo, "failed to read file '" + path + "'");
+  return bytes;
+}
+
+std::string read_file_text(const std::string& path) {
+  auto bytes = read_file_bytes(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
+  fs::path target(path);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw Error(ErrorKind::kIo, "failed to write '" + path + "': directory '" + dir.string() + "' does not exist");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw Error(ErrorKind::kIo, "failed to write '" + path + "': directory '" + dir.string() + "' is not writable");
+  const std::string tmp = (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
+  try {
+    write(tmp);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(ErrorKind::kIo, "failed to write '" + path + "': " + ec.message());
+  }
+}
+
+void write_file_atomically(const std::string& path, const std::string& contents) {
+  write_atomically(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+    out.close();
+    if (!out) throw Error(ErrorKind::kIo, "failed to write '" + path + "': " + std::strerror(errno));
+  });
+}
+
+}  // namespace adze

@@ -1,0 +1,25 @@
+// Reading and writing files without leaving anything half-written.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace adze {
+
+/// Reads a whole file; throws Error(kIo) naming the path when it is missing or unreadable.
+std::vector<char> read_file_bytes(const std::string& path);
+std::string read_file_text(const std::string& path);
+
+/// Writes `path` by calling `write(tmp_path)` and renaming tmp_path onto path only if `write` returned
+/// normally; on any exception the temporary file is removed and the exception rethrown. The parent
+/// directory must exist and be writable (checked first, with a clear Error(kIo)).
+void write_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
+
+/// Convenience: atomically writes `contents` to `path`.
+void write_file_atomically(const std::string& path, const std::string& contents);
+
+/// Throws Error(kIo) unless `path` names a readable regular file ("what" names the role, e.g. "model").
+void require_readable_file(const std::string& path, const std::string& what);
+
+}  // namespace adze

@@ -1,0 +1,76 @@
+#include "core/table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace adze {
+
+void Table::add_column(const std::string& header, Align align) {
+  headers_.push_back(header);
+  aligns_.push_back(align);
+}
+
+void Table::add_row(std::vector<std::string> cells) {
+  cells.resize(headers_.size());
+  rows_.push_back(std::move(cells));
+}
+
+void Table::add_rule() { rows_.emplace_back(); }
+
+void Table::print(std::ostream& out) const {
+  std::vector<std::size_t> width(headers_.size());
+  for (std::size_t c = 0; c < headers_.size(); ++c) width[c] = headers_[c].size();
+  for (const auto& row : rows_)
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  auto print_row = [&](const std::vector<std::string>& cells) {
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const std::string pad(width[c] - cells[c].size(), ' ');
+      if (c) out << "  ";
+      if (aligns_[c] == Align::kRight) out << pad << cells[c];
+      else out << cells[c] << (c + 1 < cells.size() ? pad : "");
+    }
+    out << '\n';
+  };
+  auto print_rule = [&] {
+    std::size_t total = 0;
+    for (auto w : width) total += w;
+    out << std::string(total + 2 * (width.size() - 1), '-') << '\n';
+  };
+  print_row(headers_);
+  print_rule();
+  for (const auto& row : rows_) {
+    if (row.empty() || std::all_of(row.begin(), row.end(), [](const std::string& s) { return s.empty(); }))
+      print_rule();
+    else
+      print_row(row);
+  }
+}
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+std::string human_count(double value) {
+  const double a = std::fabs(value);
+  if (a < 10000) return fixed(value, 0);
+  if (a < 1e6) return fixed(value / 1e3, 2) + " k";
+  if (a < 1e9) return fixed(value / 1e6, 2) + " M";
+  return fixed(value / 1e9, 2) + " G";
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (std::fabs(bytes) >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return u == 0 ? fixed(bytes, 0) + " B" : fixed(bytes, 2) + " " + units[u];
+}
+
+std::string percent(double fraction, int decimals) { return fixed(100.0 * fraction, decimals) + "%"; }
+
+}  // namespace adze

@@ -1,0 +1,81 @@
+#include "examples/reference/reference.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "compress/eval.h"
+#include "compress/fold_bn.h"
+#include "compress/frontend.h"
+#include "compress/layer_table.h"
+#include "examples/reference/models.h"
+#include "tests/test_util.h"
+
+namespace adze::reference {
+namespace {
+
+using adze::testing::TempDir;
+
+TEST(Reference, ShortTrainingSavesALoadableModelAndCardThenHitsTheCache) {
+  TempDir dir;
+  TrainOptions options;
+  options.cache_dir = dir.path();
+  options.progress = false;
+  options.budget = 0.03;  // ~50 steps: enough to beat chance clearly
+  Trained first = ensure_trained("fmnist-cnn", options);
+  EXPECT_FALSE(first.from_cache);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("fmnist-cnn.pt")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("fmnist-cnn.json")));
+  EXPECT_GT(first.card["metrics"]["test"]["top1"].get<double>(), 0.6);
+  EXPECT_EQ(first.card["input"]["shape"], (std::vector<int64_t>{1, 1, 28, 28}));
+
+  // The saved TorchScript reproduces the recorded test accuracy, and its layers are those of the recipe.
+  Model model = load_torchscript(first.model_path, {{256, 1, 28, 28}, "float32"});
+  const Metrics m = evaluate(model, load_dataset("fmnist", {"test", 0, 0}), {256, false});
+  EXPECT_DOUBLE_EQ(m.top1, first.card["metrics"]["test"]["top1"].get<double>());
+  EXPECT_EQ(build_layer_table(model).layers.size(), 4u);
+  EXPECT_EQ(fold_batch_norm(model).folded.size(), 2u);
+
+  Trained second = ensure_trained("fmnist-cnn", options);
+  EXPECT_TRUE(second.from_cache);
+  EXPECT_EQ(second.card, first.card);
+}
+
+TEST(Reference, TrainingIsDeterministic) {
+  TempDir a, b;
+  TrainOptions options;
+  options.progress = false;
+  options.budget = 0.005;
+  options.cache_dir = a.path();
+  Trained first = ensure_trained("fmnist-cnn", options);
+  options.cache_dir = b.path();
+  Trained second = ensure_trained("fmnist-cnn", options);
+  EXPECT_EQ(first.card["metrics"], second.card["metrics"]);
+  Model ma = load_torchscript(first.model_path, {{1, 1, 28, 28}, "float32"});
+  Model mb = load_torchscript(second.model_path, {{1, 1, 28, 28}, "float32"});
+  for (std::size_t i = 0; i < ma.tensors().size(); ++i)
+    EXPECT_TRUE(torch::equal(ma.tensors()[i].value, mb.tensors()[i].value)) << ma.tensors()[i].name;
+}
+
+TEST(Reference, GptHeadIsTiedToTheEmbeddingAndListedOnce) {
+  torch::manual_seed(0);
+  FortuneGpt net;
+  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, 128}, "int64"}, "gpt");
+  const LayerTable t = build_layer_table(model);
+  ASSERT_EQ(t.layers.size(), 1u + 4 * 4);  // embedding (+ tied head), 4 linears per block
+  EXPECT_EQ(t.layers[0].name, "tokens");
+  EXPECT_EQ(t.layers[0].kind, LayerKind::kEmbedding);
+  EXPECT_EQ(t.layers[0].uses, 2);
+  EXPECT_EQ(t.layers[0].macs, 128 * 256 * 128);
+  at::Tensor ids = torch::randint(256, {3, 128});
+  EXPECT_TRUE(torch::allclose(model.forward(ids), net->forward(ids), 1e-5, 1e-5));
+}
+
+TEST(Reference, UnknownNameListsTheKnownOnes) {
+  adze::testing::expect_error([] { recipe("mnist-mlp"); }, ErrorKind::kInvalidArgument,
+                              {"mnist-mlp", "fmnist-cnn, fmnist-vit, fortune-gpt"});
+}
+
+}  // namespace
+}  // namespace adze::reference

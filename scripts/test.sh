@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds adze and runs every test (unit, CLI, install + find_package consumer) under ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/build.sh
+cd build
+ctest --output-on-failure -j "$(nproc)" "$@"

@@ -1,0 +1,120 @@
+// The adze executable as a user runs it: output shapes, exit codes, and one clear line for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/files.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::fixture;
+using testing::TempDir;
+
+struct Run {
+  int code;
+  std::string out, err;
+};
+
+Run adze(const std::string& args) {
+  TempDir dir;
+  const std::string cmd = std::string(ADZE_CLI) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err") + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  return Run{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")), read_file_text(dir.file("err"))};
+}
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(Cli, InspectJsonHasTheDocumentedShape) {
+  Run r = adze("inspect " + fixture("cnn_bn_scripted.pt") + " --input-shape 1x3x16x16 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["layers"].size(), 3u);
+  for (const auto& l : j["layers"])
+    for (const char* key : {"name", "kind", "shape", "params", "macs"}) EXPECT_TRUE(l.contains(key)) << key;
+  EXPECT_EQ(j["layers"][1]["kind"], "conv2d");
+  EXPECT_EQ(j["total"]["params"], 373);
+  EXPECT_EQ(j["total"]["bytes_fp32"], 4 * 373);
+  int64_t macs = 0;
+  for (const auto& l : j["layers"]) macs += l["macs"].get<int64_t>();
+  EXPECT_EQ(j["total"]["macs"], macs);
+}
+
+TEST(Cli, InspectHumanTableAndFoldBn) {
+  Run r = adze("inspect " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --fold-bn");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("features.3            conv2d dw"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("total"), std::string::npos);
+  EXPECT_NE(r.out.find("parameters 349"), std::string::npos) << r.out;  // 373 - 2 BN x 16 + 8 new bias
+}
+
+TEST(Cli, EvalOnATensorFile) {
+  Run r = adze("eval " + fixture("cnn_bn_traced.pt") + " --data tensors:" + fixture("tensors_small.pt") +
+               " --input-shape 1x3x16x16 --split train --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["metrics"]["samples"], 40);
+  EXPECT_GE(j["metrics"]["top1"].get<double>(), 0.0);
+  EXPECT_TRUE(j["metrics"].contains("cross_entropy"));
+  EXPECT_TRUE(r.err.empty()) << r.err;  // --json: no progress bars
+}
+
+TEST(Cli, HelpTeachesWithExamples) {
+  Run r = adze("inspect --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--input-shape"), std::string::npos);
+  EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+}
+
+struct BadInput {
+  std::string name;
+  std::string args;       // {fx} is replaced by the fixtures dir, {tmp} by a temp dir
+  std::string mentions;   // the message must name this
+};
+
+class CliBadInput : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(CliBadInput, OneLineOnStderrExitCode2NoOutput) {
+  TempDir tmp;
+  std::ofstream(tmp.file("empty.pt")).close();
+  std::ofstream(tmp.file("text.pt")) << "not a model";
+  auto bytes = read_file_bytes(fixture("cnn_bn_traced.pt"));
+  std::ofstream(tmp.file("half.pt"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::string args = GetParam().args;
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{fx}", std::string(ADZE_SOURCE_DIR) + "/tests/data"},
+                                   {"{tmp}", tmp.path()}})
+    for (auto pos = args.find(key); pos != std::string::npos; pos = args.find(key)) args.replace(pos, key.size(), value);
+  Run r = adze(args);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("adze: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(GetParam().mentions), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err.find("terminate"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Inputs, CliBadInput,
+    ::testing::Values(
+        BadInput{"MissingModel", "inspect {tmp}/nope.pt --input-shape 1x3", "nope.pt"},
+        BadInput{"EmptyModel", "inspect {tmp}/empty.pt --input-shape 1x3", "empty"},
+        BadInput{"TextModel", "inspect {tmp}/text.pt --input-shape 1x3", "not a readable TorchScript"},
+        BadInput{"TruncatedModel", "inspect {tmp}/half.pt --input-shape 1x3x16x16", "half.pt"},
+        BadInput{"MalformedShape", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x3xfoo", "'foo'"},
+        BadInput{"ShapeDoesNotFit", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x5x16x16", "1x5x16x16"},
+        BadInput{"NoShape", "inspect {fx}/cnn_bn_traced.pt", "--input-shape"},
+        BadInput{"DataDirMissing", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}/none", "none"},
+        BadInput{"DataDirEmpty", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}", "t10k-images"},
+        BadInput{"UnknownData", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"},
+        BadInput{"DataDoesNotFitModel", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --limit 10", "1x3x16x16"},
+        BadInput{"UnknownSplit", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --split dev", "dev"},
+        BadInput{"UnknownFlag", "inspect {fx}/cnn_bn_traced.pt --bogus", "--bogus"},
+        BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace adze
