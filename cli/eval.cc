@@ -47,10 +47,13 @@ void run_eval(const EvalCliOptions& o) {
   data_options.limit = o.limit;
   if (input.shape.size() == 2) data_options.seq_len = input.shape[1];
   const Dataset data = load_dataset(o.data, data_options);
-  if (data.inputs.dim() != static_cast<int64_t>(input.shape.size()))
-    throw Error(ErrorKind::kInvalidArgument, "failed to evaluate '" + path + "' on '" + o.data + "': the model takes " +
-                                                 shape_to_string(input.shape) + " inputs, the data has " +
-                                                 c10::str(data.inputs.sizes()));
+  const Shape per_sample(input.shape.begin() + 1, input.shape.end());
+  const Shape data_per_sample(data.inputs.sizes().begin() + 1, data.inputs.sizes().end());
+  if (per_sample != data_per_sample)
+    throw Error(ErrorKind::kInvalidArgument,
+                "failed to evaluate '" + path + "' on '" + o.data + "': the model takes samples of shape " +
+                    shape_to_string(per_sample) + " (input " + shape_to_string(input.shape) + "), the data has " +
+                    shape_to_string(data_per_sample));
   const int64_t batch = o.batch_size > 0 ? o.batch_size : (data.task == Task::kLanguageModel ? 32 : 256);
   input.shape[0] = batch;  // trace at the evaluation batch size
   Model model = load_torchscript(path, input);

@@ -32,13 +32,13 @@ torch::jit::Module make_scripted_mlp() {
   m.register_attribute("extra", c10::OptionalType::create(c10::TensorType::get()), c10::IValue());
   m.define(R"(
 def forward(self, x):
-    h = torch.nn.functional.linear(x.view(x.size(0), -1), self.w1, self.b1)
+    h = torch.matmul(x.view(x.size(0), -1), self.w1.t()) + self.b1
     if self.use_relu:
         h = torch.relu(h)
     extra = self.extra
     if extra is not None:
         h = h + extra
-    return torch.nn.functional.linear(h, self.w2) + self.offset
+    return torch.matmul(h, self.w2.t()) + self.offset
 )");
   return m;
 }

@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include <fstream>
 #include <map>
 
 #include "compress/model.h"
@@ -91,7 +92,14 @@ void save_torchscript(const Model& model, const std::string& path) {
   root.type()->addMethod(fn);
   write_atomically(path, [&](const std::string& tmp) {
     try {
-      root.save(tmp);
+      // Saved through a stream so that the archive's inner folder name does not depend on the (temporary)
+      // file name: the same model gives the same bytes.
+      std::ofstream out(tmp, std::ios::binary);
+      root.save(out);
+      out.close();
+      if (!out) throw Error(ErrorKind::kIo, "failed to write model '" + path + "'");
+    } catch (const Error&) {
+      throw;
     } catch (const std::exception& e) {
       throw Error(ErrorKind::kIo, "failed to save model '" + path + "': " + first_line_of(e));
     }

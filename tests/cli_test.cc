@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,22 +16,22 @@ namespace {
 using testing::fixture;
 using testing::TempDir;
 
-struct Run {
+struct CliRun {
   int code;
   std::string out, err;
 };
 
-Run adze(const std::string& args) {
+CliRun adze(const std::string& args) {
   TempDir dir;
   const std::string cmd = std::string(ADZE_CLI) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err") + " </dev/null";
   const int status = std::system(cmd.c_str());
-  return Run{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")), read_file_text(dir.file("err"))};
+  return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")), read_file_text(dir.file("err"))};
 }
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
 TEST(Cli, InspectJsonHasTheDocumentedShape) {
-  Run r = adze("inspect " + fixture("cnn_bn_scripted.pt") + " --input-shape 1x3x16x16 --json");
+  CliRun r = adze("inspect " + fixture("cnn_bn_scripted.pt") + " --input-shape 1x3x16x16 --json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["layers"].size(), 3u);
@@ -45,7 +46,7 @@ TEST(Cli, InspectJsonHasTheDocumentedShape) {
 }
 
 TEST(Cli, InspectHumanTableAndFoldBn) {
-  Run r = adze("inspect " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --fold-bn");
+  CliRun r = adze("inspect " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --fold-bn");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("features.3            conv2d dw"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("total"), std::string::npos);
@@ -53,7 +54,7 @@ TEST(Cli, InspectHumanTableAndFoldBn) {
 }
 
 TEST(Cli, EvalOnATensorFile) {
-  Run r = adze("eval " + fixture("cnn_bn_traced.pt") + " --data tensors:" + fixture("tensors_small.pt") +
+  CliRun r = adze("eval " + fixture("cnn_bn_traced.pt") + " --data tensors:" + fixture("tensors_small.pt") +
                " --input-shape 1x3x16x16 --split train --json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -64,7 +65,7 @@ TEST(Cli, EvalOnATensorFile) {
 }
 
 TEST(Cli, HelpTeachesWithExamples) {
-  Run r = adze("inspect --help");
+  CliRun r = adze("inspect --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--input-shape"), std::string::npos);
   EXPECT_NE(r.out.find("Examples:"), std::string::npos);
@@ -75,6 +76,8 @@ struct BadInput {
   std::string args;       // {fx} is replaced by the fixtures dir, {tmp} by a temp dir
   std::string mentions;   // the message must name this
 };
+
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
 
 class CliBadInput : public ::testing::TestWithParam<BadInput> {};
 
@@ -88,7 +91,7 @@ TEST_P(CliBadInput, OneLineOnStderrExitCode2NoOutput) {
   for (const auto& [key, value] : {std::pair<std::string, std::string>{"{fx}", std::string(ADZE_SOURCE_DIR) + "/tests/data"},
                                    {"{tmp}", tmp.path()}})
     for (auto pos = args.find(key); pos != std::string::npos; pos = args.find(key)) args.replace(pos, key.size(), value);
-  Run r = adze(args);
+  CliRun r = adze(args);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_EQ(r.err.rfind("adze: error: ", 0), 0u) << r.err;
@@ -110,7 +113,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"DataDirMissing", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}/none", "none"},
         BadInput{"DataDirEmpty", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}", "t10k-images"},
         BadInput{"UnknownData", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"},
-        BadInput{"DataDoesNotFitModel", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --limit 10", "1x3x16x16"},
+        BadInput{"DataDoesNotFitModel", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --limit 10", "3x16x16"},
         BadInput{"UnknownSplit", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --split dev", "dev"},
         BadInput{"UnknownFlag", "inspect {fx}/cnn_bn_traced.pt --bogus", "--bogus"},
         BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"}),

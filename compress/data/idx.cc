@@ -18,8 +18,8 @@ class GzReader {
   GzReader(const GzReader&) = delete;
   GzReader& operator=(const GzReader&) = delete;
 
-  // Reads exactly n bytes or throws, naming what was being read.
-  void read(void* out, std::size_t n, const std::string& what) {
+  // Reads up to n bytes; fewer only at the end of the file.
+  std::size_t read_upto(void* out, std::size_t n) {
     std::size_t done = 0;
     while (done < n) {
       const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - done, 1u << 30));
@@ -28,11 +28,18 @@ class GzReader {
         int code = 0;
         throw Error(ErrorKind::kIo, "failed to read IDX file '" + path_ + "': " + gzerror(file_, &code));
       }
-      if (got == 0)
-        throw Error(ErrorKind::kIo, "failed to read IDX file '" + path_ + "': truncated " + what + " (expected " +
-                                        std::to_string(n) + " bytes, found " + std::to_string(done) + ")");
+      if (got == 0) break;
       done += static_cast<std::size_t>(got);
     }
+    return done;
+  }
+
+  // Reads exactly n bytes or throws, naming what was being read.
+  void read(void* out, std::size_t n, const std::string& what) {
+    const std::size_t got = read_upto(out, n);
+    if (got < n)
+      throw Error(ErrorKind::kIo, "failed to read IDX file '" + path_ + "': truncated " + what + " (expected " +
+                                      std::to_string(n) + " bytes, found " + std::to_string(got) + ")");
   }
 
  private:
@@ -65,15 +72,27 @@ at::Tensor read_idx_file(const std::string& path) {
   for (int d = 0; d < dims; ++d) {
     unsigned char b[4];
     in.read(b, 4, "header");
-    shape.push_back(big_endian(b));
-    numel *= shape.back();
-    if (shape.back() == 0 || numel > (int64_t{1} << 34))
-      throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': implausible dimension " +
-                                      std::to_string(shape.back()));
+    const int64_t dim = big_endian(b);
+    if (dim == 0 || dim > (int64_t{1} << 31) / numel)
+      throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': implausible shape (dimension " +
+                                      std::to_string(d + 1) + " is " + std::to_string(dim) + ")");
+    shape.push_back(dim);
+    numel *= dim;
   }
-  at::Tensor out = torch::empty(shape, torch::kUInt8);
-  in.read(out.data_ptr<uint8_t>(), static_cast<std::size_t>(numel), "payload");
-  return out;
+  // Read in chunks, so that a header claiming more data than the file holds fails before a big allocation.
+  std::vector<uint8_t> payload;
+  const std::size_t total = static_cast<std::size_t>(numel);
+  const std::size_t chunk = std::size_t{1} << 22;
+  while (payload.size() < total) {
+    const std::size_t n = std::min(chunk, total - payload.size());
+    const std::size_t done = payload.size();
+    payload.resize(done + n);
+    const std::size_t got = in.read_upto(payload.data() + done, n);
+    if (got < n)
+      throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': truncated payload (expected " +
+                                      std::to_string(total) + " bytes, found " + std::to_string(done + got) + ")");
+  }
+  return torch::from_blob(payload.data(), shape, torch::kUInt8).clone();
 }
 
 }  // namespace adze
