@@ -5,6 +5,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -83,6 +84,11 @@ std::optional<InputSpec> read_input_spec_beside(const std::string& model_path) {
     InputSpec spec;
     spec.shape = j.at("input").at("shape").get<Shape>();
     spec.dtype = j.at("input").value("dtype", "float32");
+    const bool positive = std::all_of(spec.shape.begin(), spec.shape.end(), [](int64_t d) { return d > 0; });
+    if (spec.shape.empty() || !positive || (spec.dtype != "float32" && spec.dtype != "int64"))
+      throw Error(ErrorKind::kInvalidConfig, "failed to read model card '" + card + "': input shape " +
+                                                 shape_to_string(spec.shape) + " / dtype '" + spec.dtype +
+                                                 "' is not a positive shape with dtype float32 or int64");
     return spec;
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::kInvalidConfig, "failed to read model card '" + card + "': " + e.what());

@@ -133,6 +133,21 @@ TEST(LoadTorchScript, NamesAnInputShapeThatDoesNotFit) {
                ErrorKind::kInvalidArgument, {"int8", "float32 or int64"});
 }
 
+TEST(ModelCard, InputSpecIsReadFromTheCardBesideTheModelAndBadCardsAreNamed) {
+  TempDir dir;
+  EXPECT_FALSE(read_input_spec_beside(dir.file("m.pt")).has_value());
+  std::ofstream(dir.file("m.json")) << R"({"input": {"shape": [1, 3, 16, 16], "dtype": "float32"}})";
+  auto spec = read_input_spec_beside(dir.file("m.pt"));
+  ASSERT_TRUE(spec.has_value());
+  EXPECT_EQ(spec->shape, (Shape{1, 3, 16, 16}));
+  std::ofstream(dir.file("m.json")) << R"({"input": {"shape": "1x3"}})";
+  expect_error([&] { read_input_spec_beside(dir.file("m.pt")); }, ErrorKind::kInvalidConfig, {"m.json"});
+  std::ofstream(dir.file("m.json")) << R"({"input": {"shape": [1, -3]}})";
+  expect_error([&] { read_input_spec_beside(dir.file("m.pt")); }, ErrorKind::kInvalidConfig, {"m.json", "1x-3"});
+  std::ofstream(dir.file("m.json")) << R"({"input": )";
+  expect_error([&] { read_input_spec_beside(dir.file("m.pt")); }, ErrorKind::kInvalidConfig, {"m.json"});
+}
+
 TEST(TraceModule, CppModuleBecomesAModelSharingItsTensors) {
   torch::manual_seed(0);
   torch::nn::Sequential net(torch::nn::Linear(6, 8), torch::nn::ReLU(), torch::nn::Linear(8, 3));

@@ -2,7 +2,7 @@
 //
 //   fmnist-cnn   two conv+BatchNorm+ReLU+maxpool stages and a two-layer classifier, Fashion-MNIST
 //   fmnist-vit   a tiny vision transformer: 7x7 patches, 4 pre-norm blocks of width 64, class token
-//   fortune-gpt  a character-level decoder-only transformer over bytes, 4 blocks of width 128, context 128,
+//   fortune-gpt  a character-level decoder-only transformer over bytes, 4 blocks of width 128, context 64,
 //                the output head tied to the token embedding
 #pragma once
 
@@ -41,7 +41,7 @@ struct FmnistVitImpl : torch::nn::Module {
 TORCH_MODULE(FmnistVit);
 
 struct FortuneGptImpl : torch::nn::Module {
-  static constexpr int64_t kContext = 128;
+  static constexpr int64_t kContext = 64;
   static constexpr int64_t kVocab = 256;
   FortuneGptImpl();
   /// tokens [B, T<=kContext] int64 -> logits [B, T, 256]

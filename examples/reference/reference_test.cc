@@ -61,14 +61,15 @@ TEST(Reference, TrainingIsDeterministic) {
 TEST(Reference, GptHeadIsTiedToTheEmbeddingAndListedOnce) {
   torch::manual_seed(0);
   FortuneGpt net;
-  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, 128}, "int64"}, "gpt");
+  const int64_t context = FortuneGptImpl::kContext;
+  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, context}, "int64"}, "gpt");
   const LayerTable t = build_layer_table(model);
   ASSERT_EQ(t.layers.size(), 1u + 4 * 4);  // embedding (+ tied head), 4 linears per block
   EXPECT_EQ(t.layers[0].name, "tokens");
   EXPECT_EQ(t.layers[0].kind, LayerKind::kEmbedding);
   EXPECT_EQ(t.layers[0].uses, 2);
-  EXPECT_EQ(t.layers[0].macs, 128 * 256 * 128);
-  at::Tensor ids = torch::randint(256, {3, 128});
+  EXPECT_EQ(t.layers[0].macs, context * 256 * 128);  // the head: every position x 256 logits x width 128
+  at::Tensor ids = torch::randint(256, {3, context});
   EXPECT_TRUE(torch::allclose(model.forward(ids), net->forward(ids), 1e-5, 1e-5));
 }
 
