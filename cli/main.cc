@@ -22,6 +22,7 @@ class QuietWarningHandler : public c10::WarningHandler {
 int run(int argc, char** argv) {
   CLI::App app{"adze: N:M sparsity, mixed-precision quantization and search for trained networks", "adze"};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags may also follow the subcommand: adze eval ... --quiet
   auto& g = adze::cli::global_options();
   app.add_option("--threads", g.threads, "compute threads (default: one per hardware thread)");
   app.add_flag("-q,--quiet", g.quiet, "no progress bars");

@@ -28,13 +28,15 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t dim, int64_t heads_, int64_t 
   if (causal) mask = register_buffer("mask", torch::ones({max_len, max_len}, torch::kBool).triu(1));
 }
 
+// Shapes are written with -1 for the batch: a traced graph then runs at any batch size (sizes read in C++ are
+// recorded as constants).
 torch::Tensor TransformerBlockImpl::forward(torch::Tensor x) {
-  const int64_t batch = x.size(0), len = x.size(1), dim = x.size(2), head_dim = dim / heads;
-  auto qkv_out = qkv->forward(ln1->forward(x)).view({batch, len, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
+  const int64_t len = x.size(1), dim = x.size(2), head_dim = dim / heads;
+  auto qkv_out = qkv->forward(ln1->forward(x)).view({-1, len, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});
   auto q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
   auto scores = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(head_dim));
   if (causal) scores = scores.masked_fill(mask.slice(0, 0, len).slice(1, 0, len), -1e9);
-  auto attended = torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({batch, len, dim});
+  auto attended = torch::matmul(torch::softmax(scores, -1), v).transpose(1, 2).reshape({-1, len, dim});
   x = x + proj->forward(attended);
   return x + fc2->forward(torch::gelu(fc1->forward(ln2->forward(x))));
 }
@@ -52,7 +54,9 @@ FmnistVitImpl::FmnistVitImpl() {
 
 torch::Tensor FmnistVitImpl::forward(torch::Tensor x) {
   auto tokens = patch->forward(x).flatten(2).transpose(1, 2);  // [B, 16, 64]
-  tokens = torch::cat({cls_token.expand({x.size(0), 1, cls_token.size(2)}), tokens}, 1) + pos_embedding;
+  // The class token broadcast against a zero slice of the tokens, so that no batch size is baked in.
+  auto cls = torch::zeros_like(tokens.slice(1, 0, 1)) + cls_token;
+  tokens = torch::cat({cls, tokens}, 1) + pos_embedding;
   return head->forward(norm->forward(blocks->forward(tokens)).select(1, 0));
 }
 

@@ -1,6 +1,7 @@
 #include "examples/reference/reference.h"
 
 #include <gtest/gtest.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include "compress/fold_bn.h"
 #include "compress/frontend.h"
 #include "compress/layer_table.h"
+#include "compress/torchscript_io.h"
 #include "examples/reference/models.h"
 #include "tests/test_util.h"
 
@@ -71,6 +73,30 @@ TEST(Reference, GptHeadIsTiedToTheEmbeddingAndListedOnce) {
   EXPECT_EQ(t.layers[0].macs, context * 256 * 128);  // the head: every position x 256 logits x width 128
   at::Tensor ids = torch::randint(256, {3, context});
   EXPECT_TRUE(torch::allclose(model.forward(ids), net->forward(ids), 1e-5, 1e-5));
+}
+
+// The saved TorchScript must serve any batch size for users of torch.jit.load, not only the traced one.
+template <typename Net>
+void expect_batch_agnostic(Net net, const InputSpec& traced, const std::string& name) {
+  TempDir dir;
+  net->eval();
+  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, traced, name);
+  save_torchscript(model, dir.file("m.pt"));
+  torch::jit::Module loaded = torch::jit::load(dir.file("m.pt"));
+  for (int64_t batch : {1, 3}) {
+    InputSpec spec = traced;
+    spec.shape[0] = batch;
+    at::Tensor x = spec.dtype == "int64" ? torch::randint(256, spec.shape) : torch::randn(spec.shape);
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::allclose(loaded.forward({x}).toTensor(), net->forward(x), 1e-4, 1e-5)) << name << " batch " << batch;
+  }
+}
+
+TEST(Reference, SavedModelsRunAtAnyBatchSize) {
+  torch::manual_seed(0);
+  expect_batch_agnostic(FmnistCnn(), {{4, 1, 28, 28}, "float32"}, "fmnist-cnn");
+  expect_batch_agnostic(FmnistVit(), {{4, 1, 28, 28}, "float32"}, "fmnist-vit");
+  expect_batch_agnostic(FortuneGpt(), {{4, FortuneGptImpl::kContext}, "int64"}, "fortune-gpt");
 }
 
 TEST(Reference, UnknownNameListsTheKnownOnes) {
