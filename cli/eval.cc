@@ -1,4 +1,5 @@
 // adze eval MODEL --data SPEC [--split test] [--limit N] [--batch-size B] [--json]
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -54,7 +55,7 @@ void run_eval(const EvalCliOptions& o) {
                 "failed to evaluate '" + path + "' on '" + o.data + "': the model takes samples of shape " +
                     shape_to_string(per_sample) + " (input " + shape_to_string(input.shape) + "), the data has " +
                     shape_to_string(data_per_sample));
-  const int64_t batch = o.batch_size > 0 ? o.batch_size : (data.task == Task::kLanguageModel ? 32 : 256);
+  const int64_t batch = std::min(data.size(), o.batch_size > 0 ? o.batch_size : (data.task == Task::kLanguageModel ? 32 : 256));
   input.shape[0] = batch;  // trace at the evaluation batch size
   Model model = load_torchscript(path, input);
   const Metrics m = evaluate(model, data, {batch, show_progress(o.json)});

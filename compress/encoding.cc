@@ -1,0 +1,167 @@
+#include "compress/encoding.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "compress/layer_table.h"
+#include "core/error.h"
+#include "quantize/pow2.h"
+
+namespace adze {
+namespace {
+
+// Rows of the quantization grid: [1, C·K], [C, K] or [C·K/g, g].
+at::Tensor grid_rows(const at::Tensor& canonical, const LayerConfig& c) {
+  switch (c.granularity) {
+    case Granularity::kPerTensor: return canonical.reshape({1, -1});
+    case Granularity::kPerChannel: return canonical;
+    case Granularity::kPerGroup: return canonical.reshape({-1, c.group_size});
+  }
+  return canonical;
+}
+
+// Keeps exactly round((1 − ratio)·n) of the largest magnitudes among `keep` (lower flat index first on ties).
+at::Tensor unstructured_mask(const at::Tensor& canonical, const at::Tensor& keep, double ratio) {
+  at::Tensor magnitude = canonical.abs().reshape({-1});
+  if (keep.defined()) magnitude = magnitude.masked_fill(keep.reshape({-1}).logical_not(), -1.0);
+  const int64_t candidates = keep.defined() ? keep.sum().item<int64_t>() : canonical.numel();
+  const auto kept = static_cast<int64_t>(std::llround((1.0 - ratio) * static_cast<double>(candidates)));
+  at::Tensor order = std::get<1>(torch::sort(magnitude, /*stable=*/true, /*dim=*/0, /*descending=*/true));
+  at::Tensor mask = torch::zeros({canonical.numel()}, torch::kBool);
+  mask.index_fill_(0, order.slice(0, 0, kept), true);
+  return mask.view(canonical.sizes());
+}
+
+}  // namespace
+
+const char* to_string(Granularity g) {
+  switch (g) {
+    case Granularity::kPerTensor: return "tensor";
+    case Granularity::kPerChannel: return "channel";
+    case Granularity::kPerGroup: return "group";
+  }
+  return "channel";
+}
+
+const char* to_string(Quantizer q) { return q == Quantizer::kPow2 ? "pow2" : "uniform"; }
+
+bool LayerConfig::operator==(const LayerConfig& o) const {
+  return weight_bits == o.weight_bits && quantizer == o.quantizer && symmetric == o.symmetric &&
+         granularity == o.granularity && group_size == o.group_size && pow2_scale == o.pow2_scale &&
+         scale_method == o.scale_method && percentile == o.percentile && act_bits == o.act_bits && nm == o.nm &&
+         sparsity == o.sparsity;
+}
+
+int64_t Encoding::channels() const { return shape.empty() ? 0 : shape[static_cast<std::size_t>(order[0])]; }
+int64_t Encoding::reduction() const { return shape_numel(shape) / std::max<int64_t>(1, channels()); }
+
+at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector<int64_t>* order) {
+  const int64_t dims = weight.dim();
+  std::vector<int64_t> perm;
+  if (dims == 2) {
+    perm = reduction_dim == 1 ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{1, 0};
+  } else {
+    // [Cout, Cin, k...] -> [Cout, k..., Cin]
+    perm.push_back(0);
+    for (int64_t d = 2; d < dims; ++d) perm.push_back(d);
+    perm.push_back(1);
+  }
+  if (order) *order = perm;
+  at::Tensor permuted = weight.permute(perm).contiguous();
+  return permuted.reshape({permuted.size(0), -1});
+}
+
+at::Tensor Encoding::decode() const {
+  at::Tensor canonical;
+  if (config.quantized()) {
+    at::Tensor rows = config.quantizer == Quantizer::kPow2
+                          ? dequantize_pow2_rows(codes, scale, config.weight_bits)
+                          : dequantize_rows(codes, RowQuantParams{scale, zero_point});
+    canonical = rows.reshape({channels(), reduction()});
+  } else {
+    canonical = values;
+  }
+  if (mask.defined()) canonical = canonical * mask.to(torch::kFloat);
+  // Undo the permutation: canonical is [C, rest of permuted dims...].
+  std::vector<int64_t> permuted_shape;
+  for (auto d : order) permuted_shape.push_back(shape[static_cast<std::size_t>(d)]);
+  std::vector<int64_t> inverse(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) inverse[static_cast<std::size_t>(order[i])] = static_cast<int64_t>(i);
+  return canonical.reshape(permuted_shape).permute(inverse).contiguous();
+}
+
+std::string check_config(const Layer& layer, const LayerConfig& c) {
+  const int b = c.weight_bits;
+  if (!((b >= 2 && b <= 8) || b == 16 || b == 32))
+    return "weight_bits " + std::to_string(b) + ": expected 2..8, 16 or 32";
+  if (c.act_bits != 0 && c.act_bits != 8 && c.act_bits != 16)
+    return "act_bits " + std::to_string(c.act_bits) + ": expected 8, 16 or none";
+  if (!(c.sparsity >= 0.0 && c.sparsity < 1.0)) return "sparsity " + std::to_string(c.sparsity) + ": expected [0, 1)";
+  if (c.scale_method == ScaleMethod::kPercentile && !(c.percentile > 50.0 && c.percentile <= 100.0))
+    return "percentile " + std::to_string(c.percentile) + ": expected (50, 100]";
+  // N:M and groups run along the reduction dimension as laid out canonically: for a convolution along the
+  // input channels of one kernel position, so they must divide Cin/groups.
+  const int64_t run = layer.kind == LayerKind::kConv1d || layer.kind == LayerKind::kConv2d
+                          ? layer.weight_shape.at(1)
+                          : layer.reduction_size;
+  if (c.nm.enabled() && run % c.nm.m != 0)
+    return "nm " + c.nm.to_string() + ": reduction dimension " + std::to_string(run) + " is not a multiple of M=" +
+           std::to_string(c.nm.m);
+  if (c.quantized() && c.granularity == Granularity::kPerGroup) {
+    if (c.group_size < 1) return "group_size " + std::to_string(c.group_size) + ": must be positive";
+    if (run % c.group_size != 0)
+      return "group_size " + std::to_string(c.group_size) + ": reduction dimension " + std::to_string(run) +
+             " is not a multiple of it";
+  }
+  if (c.quantized() && c.quantizer == Quantizer::kPow2 && c.granularity == Granularity::kPerGroup)
+    return "quantizer pow2: per-group scales are not supported (use channel or tensor)";
+  return "";
+}
+
+Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c) {
+  if (auto why = check_config(layer, c); !why.empty())
+    throw Error(ErrorKind::kInvalidConfig, "failed to project layer '" + layer.name + "': " + why);
+  torch::NoGradGuard no_grad;
+  if (!torch::isfinite(weight).all().item<bool>())
+    throw Error(ErrorKind::kInvalidArgument, "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
+  Encoding e;
+  e.shape = Shape(weight.sizes().begin(), weight.sizes().end());
+  e.config = c;
+  at::Tensor canonical = to_canonical(weight.to(torch::kFloat), layer.reduction_dim, &e.order);
+
+  if (c.nm.enabled()) e.mask = nm_mask_rows(canonical.reshape({-1, canonical.size(1)}), c.nm);
+  if (c.sparsity > 0) {
+    at::Tensor unstructured = unstructured_mask(canonical, e.mask, c.sparsity);
+    e.mask = e.mask.defined() ? e.mask.logical_and(unstructured) : unstructured;
+  }
+  if (!c.quantized()) {
+    e.values = e.mask.defined() ? canonical * e.mask.to(torch::kFloat) : canonical.clone();
+    return e;
+  }
+  at::Tensor rows = grid_rows(canonical, c);
+  at::Tensor keep = e.mask.defined() ? grid_rows(e.mask, c) : at::Tensor();
+  if (c.quantizer == Quantizer::kPow2) {
+    Pow2Rows q = quantize_pow2_rows(rows, c.weight_bits, keep);
+    e.codes = q.codes;
+    e.scale = q.scale;
+    e.zero_point = torch::zeros(q.scale.sizes(), torch::kInt);
+    return e;
+  }
+  UniformSpec spec;
+  spec.bits = c.weight_bits;
+  spec.symmetric = c.symmetric;
+  spec.pow2_scale = c.pow2_scale;
+  spec.method = c.scale_method;
+  spec.percentile = c.percentile;
+  RowQuantParams params = choose_row_params(rows, spec, keep);
+  e.codes = quantize_rows(rows, params, spec);
+  if (keep.defined())  // pruned weights get the code of zero, so that codes alone say what is stored
+    e.codes = torch::where(keep, e.codes, params.zero_point.unsqueeze(1).to(e.codes.scalar_type()).expand_as(e.codes)).contiguous();
+  e.scale = params.scale;
+  e.zero_point = params.zero_point;
+  return e;
+}
+
+}  // namespace adze

@@ -1,0 +1,131 @@
+#include "compress/encoding.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "compress/layer_table.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::expect_error;
+
+Layer make_layer(LayerKind kind, Shape shape, int reduction_dim = 1, int64_t groups = 1) {
+  Layer l;
+  l.name = "layer";
+  l.kind = kind;
+  l.weight_shape = shape;
+  l.reduction_dim = reduction_dim;
+  l.reduction_size = shape.at(static_cast<std::size_t>(reduction_dim));
+  l.groups = groups;
+  return l;
+}
+
+LayerConfig config(int bits, NMPattern nm = {}, Granularity g = Granularity::kPerChannel) {
+  LayerConfig c;
+  c.weight_bits = bits;
+  c.nm = nm;
+  c.granularity = g;
+  return c;
+}
+
+TEST(Project, NMThenInt4PerChannelDecodesExactlyAndAgreesWithTorch) {
+  torch::manual_seed(0);
+  at::Tensor w = torch::randn({32, 64});
+  Layer layer = make_layer(LayerKind::kLinear, {32, 64});
+  Encoding e = project(w, layer, config(4, {2, 4}));
+  at::Tensor decoded = e.decode();
+  // Exactly the 2 largest of each 4 survive, and the survivors are quantized with the survivors' scales.
+  EXPECT_TRUE(torch::equal(e.mask, nm_mask_rows(w, {2, 4})));
+  EXPECT_TRUE(satisfies_nm(decoded, {2, 4}));
+  at::Tensor expected = torch::fake_quantize_per_channel_affine(w * e.mask, e.scale, e.zero_point, 0, -8, 7);
+  EXPECT_TRUE(torch::equal(decoded, expected));
+  EXPECT_TRUE(torch::equal(e.decode(), decoded));  // decoding is a pure function of the Encoding
+  EXPECT_EQ(e.codes.scalar_type(), torch::kChar);
+  EXPECT_TRUE(torch::equal(e.codes.masked_select(e.mask.logical_not()), torch::zeros({32 * 32}, torch::kChar)));
+}
+
+TEST(Project, ConvolutionRunsGroupsAlongInputChannelsAndRoundTripsTheLayout) {
+  torch::manual_seed(1);
+  at::Tensor w = torch::randn({6, 8, 3, 3});
+  Layer layer = make_layer(LayerKind::kConv2d, {6, 8, 3, 3});
+  Encoding dense = project(w, layer, config(32));
+  EXPECT_TRUE(torch::equal(dense.decode(), w));
+  Encoding sparse = project(w, layer, config(32, {1, 4}));
+  at::Tensor decoded = sparse.decode();
+  // For each (out, kh, kw), the 8 input channels form two groups of 4 with one survivor each.
+  at::Tensor nonzero = decoded.ne(0).permute({0, 2, 3, 1}).reshape({-1, 4}).sum(1);
+  EXPECT_TRUE(torch::equal(nonzero, torch::ones({6 * 9 * 2}, torch::kLong)));
+  EXPECT_EQ(sparse.channels(), 6);
+  EXPECT_EQ(sparse.reduction(), 72);
+}
+
+TEST(Project, MatmulOperandReducesAlongRows) {
+  torch::manual_seed(2);
+  at::Tensor w = torch::randn({16, 12});  // used as x @ W: dot products run down the 16 rows
+  Layer layer = make_layer(LayerKind::kMatmul, {16, 12}, /*reduction_dim=*/0);
+  at::Tensor decoded = project(w, layer, config(32, {2, 4})).decode();
+  EXPECT_TRUE(torch::equal(decoded.t().ne(0).reshape({-1, 4}).sum(1), torch::full({12 * 4}, 2, torch::kLong)));
+}
+
+TEST(Project, PerGroupAndPerTensorScales) {
+  torch::manual_seed(3);
+  at::Tensor w = torch::randn({4, 256});
+  Layer layer = make_layer(LayerKind::kLinear, {4, 256});
+  LayerConfig c = config(4, {}, Granularity::kPerGroup);
+  c.group_size = 64;
+  Encoding grouped = project(w, layer, c);
+  EXPECT_EQ(grouped.scale.numel(), 16);
+  EXPECT_EQ(grouped.codes.sizes(), (std::vector<int64_t>{16, 64}));
+  Encoding tensor = project(w, layer, config(8, {}, Granularity::kPerTensor));
+  EXPECT_EQ(tensor.scale.numel(), 1);
+  EXPECT_LT((grouped.decode() - w).pow(2).sum().item<double>(), (project(w, layer, config(4)).decode() - w).pow(2).sum().item<double>());
+}
+
+TEST(Project, UnstructuredKeepsTheRequestedShareOfTheNMSurvivors) {
+  torch::manual_seed(4);
+  at::Tensor w = torch::randn({8, 64});
+  Layer layer = make_layer(LayerKind::kLinear, {8, 64});
+  LayerConfig c = config(8, {2, 4});
+  c.sparsity = 0.25;
+  Encoding e = project(w, layer, c);
+  EXPECT_EQ(e.mask.sum().item<int64_t>(), 8 * 32 * 3 / 4);
+  EXPECT_TRUE(satisfies_nm(e.decode(), {2, 4}));
+}
+
+TEST(Project, Pow2QuantizerAfterNM) {
+  torch::manual_seed(5);
+  at::Tensor w = torch::randn({8, 32});
+  Layer layer = make_layer(LayerKind::kLinear, {8, 32});
+  LayerConfig c = config(4, {2, 4});
+  c.quantizer = Quantizer::kPow2;
+  at::Tensor decoded = project(w, layer, c).decode();
+  at::Tensor nonzero = decoded.masked_select(decoded != 0).abs();
+  EXPECT_TRUE(torch::equal(torch::exp2(torch::round(torch::log2(nonzero))), nonzero));
+  EXPECT_TRUE(satisfies_nm(decoded, {2, 4}));
+}
+
+TEST(CheckConfig, NamesTheFieldThatCannotApply) {
+  Layer fc = make_layer(LayerKind::kLinear, {10, 30});
+  EXPECT_NE(check_config(fc, config(4, {2, 4})).find("nm 2:4: reduction dimension 30 is not a multiple of M=4"), std::string::npos);
+  EXPECT_NE(check_config(fc, config(9)).find("weight_bits 9"), std::string::npos);
+  LayerConfig grouped = config(4, {}, Granularity::kPerGroup);
+  grouped.group_size = 16;
+  EXPECT_NE(check_config(fc, grouped).find("group_size 16"), std::string::npos);
+  Layer depthwise = make_layer(LayerKind::kConv2d, {8, 1, 3, 3}, 1, 8);
+  EXPECT_NE(check_config(depthwise, config(8, {2, 4})).find("reduction dimension 1"), std::string::npos);
+  EXPECT_EQ(check_config(fc, config(8)), "");
+  expect_error([&] { project(torch::randn({10, 30}), fc, config(4, {2, 4})); }, ErrorKind::kInvalidConfig,
+               {"layer 'layer'", "M=4"});
+}
+
+TEST(Project, RejectsNaNWeights) {
+  Layer fc = make_layer(LayerKind::kLinear, {2, 4});
+  at::Tensor w = torch::ones({2, 4});
+  w[1][2] = std::nan("");
+  expect_error([&] { project(w, fc, config(8)); }, ErrorKind::kInvalidArgument, {"layer 'layer'", "NaN"});
+}
+
+}  // namespace
+}  // namespace adze
