@@ -90,3 +90,33 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   return 0;
 }
+
+namespace {
+
+// The stages of 2:4 + INT4 on their own, to see where the time goes.
+void BM_Stage_NMMask(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(adze::nm_mask_rows(weight(), {2, 4}));
+  set_bytes(state);
+}
+BENCHMARK(BM_Stage_NMMask)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Stage_RowParams(benchmark::State& state) {
+  const at::Tensor keep = adze::nm_mask_rows(weight(), {2, 4});
+  adze::UniformSpec spec;
+  spec.bits = 4;
+  for (auto _ : state) benchmark::DoNotOptimize(adze::choose_row_params(weight(), spec, keep));
+  set_bytes(state);
+}
+BENCHMARK(BM_Stage_RowParams)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Stage_Codes(benchmark::State& state) {
+  const at::Tensor keep = adze::nm_mask_rows(weight(), {2, 4});
+  adze::UniformSpec spec;
+  spec.bits = 4;
+  const adze::RowQuantParams p = adze::choose_row_params(weight(), spec, keep);
+  for (auto _ : state) benchmark::DoNotOptimize(adze::quantize_rows(weight(), p, spec, keep));
+  set_bytes(state);
+}
+BENCHMARK(BM_Stage_Codes)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace

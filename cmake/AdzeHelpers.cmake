@@ -4,6 +4,9 @@ include(GoogleTest)
 
 add_library(adze_warnings INTERFACE)
 target_compile_options(adze_warnings INTERFACE -Wall -Wextra -Wno-unused-parameter)
+# Kernels use `#pragma omp simd` to allow order-independent reductions to vectorise; -fopenmp-simd honours
+# those hints only and links no OpenMP runtime.
+target_compile_options(adze_warnings INTERFACE -fopenmp-simd)
 install(TARGETS adze_warnings EXPORT adzeTargets)
 
 # adze_library(NAME <folder> SOURCES ... DEPS ...): library adze_<folder>, alias adze::<folder>,

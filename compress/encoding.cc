@@ -12,6 +12,27 @@
 namespace adze {
 namespace {
 
+// One plain pass (vectorised), instead of materialising isfinite() as a tensor.
+bool all_finite(const at::Tensor& weight) {
+  const at::Tensor w = weight.to(torch::kFloat).contiguous();
+  const float* x = w.data_ptr<float>();
+  float bad = 0.0f;
+#pragma omp simd reduction(+ : bad)
+  for (int64_t i = 0; i < w.numel(); ++i) bad += x[i] * 0.0f;  // NaN or Inf anywhere makes the sum NaN
+  return bad == 0.0f;
+}
+
+// x · keep in one pass (instead of converting the mask to float first).
+at::Tensor apply_mask(const at::Tensor& canonical, const at::Tensor& keep) {
+  const at::Tensor x = canonical.contiguous();
+  at::Tensor out = torch::empty_like(x);
+  const float* __restrict src = x.data_ptr<float>();
+  const uint8_t* __restrict k = reinterpret_cast<const uint8_t*>(keep.contiguous().data_ptr<bool>());
+  float* __restrict dst = out.data_ptr<float>();
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) dst[i] = src[i] * static_cast<float>(k[i]);
+  return out;
+}
+
 // Rows of the quantization grid: [1, C·K], [C, K] or [C·K/g, g].
 at::Tensor grid_rows(const at::Tensor& canonical, const LayerConfig& c) {
   switch (c.granularity) {
@@ -32,6 +53,44 @@ at::Tensor unstructured_mask(const at::Tensor& canonical, const at::Tensor& keep
   at::Tensor mask = torch::zeros({canonical.numel()}, torch::kBool);
   mask.index_fill_(0, order.slice(0, 0, kept), true);
   return mask.view(canonical.sizes());
+}
+
+// The projection proper; project() checks the config and the weight first.
+Encoding project_checked(const at::Tensor& weight, const Layer& layer, const LayerConfig& c) {
+  Encoding e;
+  e.shape = Shape(weight.sizes().begin(), weight.sizes().end());
+  e.config = c;
+  at::Tensor canonical = to_canonical(weight.to(torch::kFloat), layer.reduction_dim, &e.order);
+
+  if (c.nm.enabled()) e.mask = nm_mask_rows(canonical.reshape({-1, canonical.size(1)}), c.nm);
+  if (c.sparsity > 0) {
+    at::Tensor unstructured = unstructured_mask(canonical, e.mask, c.sparsity);
+    e.mask = e.mask.defined() ? e.mask.logical_and(unstructured) : unstructured;
+  }
+  if (!c.quantized()) {
+    e.values = e.mask.defined() ? apply_mask(canonical, e.mask) : canonical.clone();
+    return e;
+  }
+  at::Tensor rows = grid_rows(canonical, c);
+  at::Tensor keep = e.mask.defined() ? grid_rows(e.mask, c) : at::Tensor();
+  if (c.quantizer == Quantizer::kPow2) {
+    Pow2Rows q = quantize_pow2_rows(rows, c.weight_bits, keep);
+    e.codes = q.codes;
+    e.scale = q.scale;
+    e.zero_point = torch::zeros(q.scale.sizes(), torch::kInt);
+    return e;
+  }
+  UniformSpec spec;
+  spec.bits = c.weight_bits;
+  spec.symmetric = c.symmetric;
+  spec.pow2_scale = c.pow2_scale;
+  spec.method = c.scale_method;
+  spec.percentile = c.percentile;
+  RowQuantParams params = choose_row_params(rows, spec, keep);
+  e.codes = quantize_rows(rows, params, spec, keep);  // pruned weights get the code of zero
+  e.scale = params.scale;
+  e.zero_point = params.zero_point;
+  return e;
 }
 
 }  // namespace
@@ -124,44 +183,15 @@ Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig
   if (auto why = check_config(layer, c); !why.empty())
     throw Error(ErrorKind::kInvalidConfig, "failed to project layer '" + layer.name + "': " + why);
   torch::NoGradGuard no_grad;
-  if (!torch::isfinite(weight).all().item<bool>())
+  // Uniform quantization finds NaN/Inf in its range pass (choose_row_params); every other path checks here.
+  const bool checked_by_quantizer = c.quantized() && c.quantizer == Quantizer::kUniform;
+  if (!checked_by_quantizer && !all_finite(weight))
     throw Error(ErrorKind::kInvalidArgument, "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
-  Encoding e;
-  e.shape = Shape(weight.sizes().begin(), weight.sizes().end());
-  e.config = c;
-  at::Tensor canonical = to_canonical(weight.to(torch::kFloat), layer.reduction_dim, &e.order);
-
-  if (c.nm.enabled()) e.mask = nm_mask_rows(canonical.reshape({-1, canonical.size(1)}), c.nm);
-  if (c.sparsity > 0) {
-    at::Tensor unstructured = unstructured_mask(canonical, e.mask, c.sparsity);
-    e.mask = e.mask.defined() ? e.mask.logical_and(unstructured) : unstructured;
+  try {
+    return project_checked(weight, layer, c);
+  } catch (const Error& err) {
+    throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());
   }
-  if (!c.quantized()) {
-    e.values = e.mask.defined() ? canonical * e.mask.to(torch::kFloat) : canonical.clone();
-    return e;
-  }
-  at::Tensor rows = grid_rows(canonical, c);
-  at::Tensor keep = e.mask.defined() ? grid_rows(e.mask, c) : at::Tensor();
-  if (c.quantizer == Quantizer::kPow2) {
-    Pow2Rows q = quantize_pow2_rows(rows, c.weight_bits, keep);
-    e.codes = q.codes;
-    e.scale = q.scale;
-    e.zero_point = torch::zeros(q.scale.sizes(), torch::kInt);
-    return e;
-  }
-  UniformSpec spec;
-  spec.bits = c.weight_bits;
-  spec.symmetric = c.symmetric;
-  spec.pow2_scale = c.pow2_scale;
-  spec.method = c.scale_method;
-  spec.percentile = c.percentile;
-  RowQuantParams params = choose_row_params(rows, spec, keep);
-  e.codes = quantize_rows(rows, params, spec);
-  if (keep.defined())  // pruned weights get the code of zero, so that codes alone say what is stored
-    e.codes = torch::where(keep, e.codes, params.zero_point.unsqueeze(1).to(e.codes.scalar_type()).expand_as(e.codes)).contiguous();
-  e.scale = params.scale;
-  e.zero_point = params.zero_point;
-  return e;
 }
 
 }  // namespace adze

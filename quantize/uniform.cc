@@ -1,7 +1,9 @@
 #include "quantize/uniform.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -9,44 +11,128 @@
 namespace adze {
 namespace {
 
-// float32 helpers that reproduce fake_quantize_per_channel_affine's arithmetic.
-at::Tensor quantize_with(const at::Tensor& rows, const at::Tensor& scale, const at::Tensor& zero_point, int64_t qmin,
-                         int64_t qmax) {
-  at::Tensor inv = (1.0f / scale.to(torch::kFloat)).unsqueeze(1);
-  return (torch::round(rows.to(torch::kFloat) * inv) + zero_point.to(torch::kFloat).unsqueeze(1)).clamp(qmin, qmax);
+constexpr int64_t kGrain = 16;  // rows per parallel task
+
+// Round half to even, exactly as std::nearbyint in the default rounding mode, for |x| <= 2^22: adding
+// 1.5·2^23 moves x into [2^23, 2^24), where floats are spaced 1 apart. Callers clamp x into range first.
+// (Without -ffast-math the compiler may not fold (x + m) − m, so this stays exact and vectorises.)
+inline float round_half_even(float x) {
+  constexpr float kMagic = 12582912.0f;
+  return (x + kMagic) - kMagic;
 }
 
-at::Tensor dequantize_with(const at::Tensor& codes_float, const at::Tensor& scale, const at::Tensor& zero_point) {
-  return (codes_float - zero_point.to(torch::kFloat).unsqueeze(1)) * scale.to(torch::kFloat).unsqueeze(1);
-}
+struct Params {
+  float scale;
+  int32_t zero_point;
+};
 
-// Scale and zero point for clipping range [lo, hi] per row (lo <= 0 <= hi).
-RowQuantParams params_for_range(const at::Tensor& lo, const at::Tensor& hi, const UniformSpec& spec) {
-  RowQuantParams p;
-  const double levels = static_cast<double>(spec.qmax() - spec.qmin());
-  at::Tensor scale;
-  if (spec.symmetric) {
-    scale = torch::maximum(lo.abs(), hi.abs()) / static_cast<double>(spec.qmax());
-  } else {
-    scale = (hi - lo) / levels;
+// Scale and zero point for the clipping range [lo, hi] (lo <= 0 <= hi), in float32.
+Params params_for(float lo, float hi, const UniformSpec& spec) {
+  float scale = spec.symmetric ? std::max(-lo, hi) / static_cast<float>(spec.qmax())
+                               : (hi - lo) / static_cast<float>(spec.qmax() - spec.qmin());
+  if (!(scale > 0.0f)) scale = 1.0f;
+  if (spec.pow2_scale) scale = std::exp2(std::ceil(std::log2(scale)));
+  int32_t zp = 0;
+  if (!spec.symmetric) {
+    const float z = std::nearbyint(static_cast<float>(spec.qmin()) - lo / scale);
+    zp = static_cast<int32_t>(std::min<float>(std::max<float>(z, spec.qmin()), spec.qmax()));
   }
-  scale = torch::where(scale > 0, scale, torch::ones_like(scale)).to(torch::kFloat);
-  if (spec.pow2_scale) scale = torch::pow(2.0, torch::ceil(torch::log2(scale)));
-  p.scale = scale.to(torch::kFloat).contiguous();
-  if (spec.symmetric) {
-    p.zero_point = torch::zeros(scale.sizes(), torch::kInt);
-  } else {
-    at::Tensor z = torch::round(static_cast<double>(spec.qmin()) - lo.to(torch::kFloat) / p.scale);
-    p.zero_point = z.clamp(spec.qmin(), spec.qmax()).to(torch::kInt).contiguous();
-  }
-  return p;
+  return {scale, zp};
 }
 
-// Per-row lo/hi of the kept elements: masked elements are replaced by 0, which never widens a range that
-// must contain 0 anyway.
-std::pair<at::Tensor, at::Tensor> row_range(const at::Tensor& rows, const at::Tensor& keep) {
-  at::Tensor w = keep.defined() ? rows.masked_fill(keep.logical_not(), 0.0) : rows;
-  return {std::get<0>(w.min(1)).clamp_max(0.0), std::get<0>(w.max(1)).clamp_min(0.0)};
+// Squared error of quantizing row x with params p, over the kept elements (a pruned element enters as 0 and
+// decodes to 0: no error).
+double row_error(const float* __restrict x, const uint8_t* __restrict keep, int64_t n, Params p,
+                 const UniformSpec& spec) {
+  const float inv = 1.0f / p.scale, zp = static_cast<float>(p.zero_point);
+  const float lo = static_cast<float>(spec.qmin()) - zp, hi = static_cast<float>(spec.qmax()) - zp;
+  double err = 0;
+#pragma omp simd reduction(+ : err)
+  for (int64_t k = 0; k < n; ++k) {
+    const float v = keep ? x[k] * static_cast<float>(keep[k]) : x[k];
+    const float q = round_half_even(std::min(std::max(v * inv, lo), hi)) * p.scale;
+    err += static_cast<double>(q - v) * static_cast<double>(q - v);
+  }
+  return err;
+}
+
+struct Rows {
+  at::Tensor data;  // float32 contiguous
+  at::Tensor keep;  // bool contiguous or undefined
+  int64_t count, width;
+  const float* row(int64_t r) const { return data.data_ptr<float>() + r * width; }
+  // The mask read as bytes: GCC vectorises uint8 loads but has no vector type for bool.
+  const uint8_t* keep_row(int64_t r) const {
+    return keep.defined() ? reinterpret_cast<const uint8_t*>(keep.data_ptr<bool>()) + r * width : nullptr;
+  }
+};
+
+Rows rows_of(const at::Tensor& rows, const at::Tensor& keep) {
+  Rows r{rows.to(torch::kFloat).contiguous(), keep.defined() ? keep.to(torch::kBool).contiguous() : at::Tensor(),
+         rows.size(0), rows.size(1)};
+  return r;
+}
+
+// Min and max of x[k]·keep[k] over one row, widened to contain 0 (a pruned weight counts as 0). Returns
+// false when the row holds a NaN or Inf (x·0 is NaN exactly then), so that no separate pass checks. The
+// reductions are order-independent, which `omp simd` lets the compiler exploit (-fopenmp-simd, no runtime).
+template <bool kMasked>
+bool range_of_row(const float* __restrict x, const uint8_t* __restrict keep, int64_t n, float& lo, float& hi) {
+  float l = 0.0f, h = 0.0f, bad = 0.0f;
+#pragma omp simd reduction(min : l) reduction(max : h) reduction(+ : bad)
+  for (int64_t k = 0; k < n; ++k) {
+    const float v = kMasked ? x[k] * static_cast<float>(keep[k]) : x[k];
+    l = std::min(l, v);
+    h = std::max(h, v);
+    bad += x[k] * 0.0f;
+  }
+  lo = l;
+  hi = h;
+  return bad == 0.0f;
+}
+
+// Per-row [lo, hi] of the kept elements, widened to contain 0. Throws Error(kInvalidArgument) for NaN/Inf.
+void row_ranges(const Rows& rows, std::vector<float>& lo, std::vector<float>& hi) {
+  lo.assign(static_cast<std::size_t>(rows.count), 0.0f);
+  hi.assign(static_cast<std::size_t>(rows.count), 0.0f);
+  std::vector<char> finite(static_cast<std::size_t>(rows.count), 1);
+  at::parallel_for(0, rows.count, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      finite[i] = rows.keep.defined() ? range_of_row<true>(rows.row(r), rows.keep_row(r), rows.width, lo[i], hi[i])
+                                      : range_of_row<false>(rows.row(r), nullptr, rows.width, lo[i], hi[i]);
+    }
+  });
+  if (std::find(finite.begin(), finite.end(), 0) != finite.end())
+    throw Error(ErrorKind::kInvalidArgument, "the weight contains NaN or Inf");
+}
+
+// Codes of one row; where keep is false, the zero point. Branch-free and restrict-qualified (the int8
+// output could otherwise alias the inputs), so that it vectorises.
+// Two exact shortcuts: clamping x·(1/s) to the integer bounds [qmin − z, qmax − z] before rounding equals
+// clamping after (rounding is monotonic and integers are its fixed points); and a pruned weight enters as 0,
+// whose code is z.
+template <typename Code, bool kMasked>
+void codes_of_row(const float* __restrict x, const uint8_t* __restrict keep, Code* __restrict out, int64_t n,
+                  float inv, float zp, float qmin, float qmax) {
+  const float lo = qmin - zp, hi = qmax - zp;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = kMasked ? x[i] * static_cast<float>(keep[i]) : x[i];
+    const float scaled = std::min(std::max(v * inv, lo), hi);
+    out[i] = static_cast<Code>(round_half_even(scaled) + zp);
+  }
+}
+
+RowQuantParams to_tensors(const std::vector<Params>& params) {
+  RowQuantParams out;
+  const auto n = static_cast<int64_t>(params.size());
+  out.scale = torch::empty({n}, torch::kFloat);
+  out.zero_point = torch::empty({n}, torch::kInt);
+  for (int64_t i = 0; i < n; ++i) {
+    out.scale.data_ptr<float>()[i] = params[static_cast<std::size_t>(i)].scale;
+    out.zero_point.data_ptr<int32_t>()[i] = params[static_cast<std::size_t>(i)].zero_point;
+  }
+  return out;
 }
 
 }  // namespace
@@ -70,45 +156,79 @@ ScaleMethod parse_scale_method(const std::string& text, const std::string& where
 
 RowQuantParams choose_row_params(const at::Tensor& rows_in, const UniformSpec& spec, const at::Tensor& keep) {
   TORCH_INTERNAL_ASSERT(rows_in.dim() == 2 && spec.bits >= 2 && spec.bits <= 8);
-  const at::Tensor rows = rows_in.to(torch::kFloat);
-  auto [lo, hi] = row_range(rows, keep);
-  if (spec.method == ScaleMethod::kMinMax) return params_for_range(lo, hi, spec);
-
+  const Rows rows = rows_of(rows_in, keep);
+  std::vector<float> lo, hi;
   if (spec.method == ScaleMethod::kPercentile) {
+    if (!torch::isfinite(rows.data).all().item<bool>())
+      throw Error(ErrorKind::kInvalidArgument, "the weight contains NaN or Inf");
     const double q = spec.percentile / 100.0;
-    at::Tensor w = keep.defined() ? rows.masked_fill(keep.logical_not(), 0.0) : rows;
+    at::Tensor w = rows.keep.defined() ? rows.data.masked_fill(rows.keep.logical_not(), 0.0) : rows.data;
+    at::Tensor l, h;
     if (spec.symmetric) {
-      at::Tensor clip = torch::quantile(w.abs(), q, 1);
-      return params_for_range(-clip, clip, spec);
+      h = torch::quantile(w.abs(), q, 1).contiguous();
+      l = -h;
+    } else {
+      l = torch::quantile(w, 1.0 - q, 1).clamp_max(0.0).contiguous();
+      h = torch::quantile(w, q, 1).clamp_min(0.0).contiguous();
     }
-    return params_for_range(torch::quantile(w, 1.0 - q, 1).clamp_max(0.0), torch::quantile(w, q, 1).clamp_min(0.0), spec);
+    lo.assign(l.data_ptr<float>(), l.data_ptr<float>() + rows.count);
+    hi.assign(h.data_ptr<float>(), h.data_ptr<float>() + rows.count);
+  } else {
+    row_ranges(rows, lo, hi);
   }
-
-  // MSE: try clipping ratios 1.00, 0.99, ..., 0.30 of the range and keep, per row, the one with the least
-  // squared error over the kept elements.
-  at::Tensor weight = keep.defined() ? keep.to(torch::kFloat) : torch::ones_like(rows);
-  RowQuantParams best = params_for_range(lo, hi, spec);
-  at::Tensor best_err = torch::full({rows.size(0)}, INFINITY, torch::kFloat);
-  for (int step = 0; step <= 70; ++step) {
-    const double ratio = 1.0 - 0.01 * step;
-    RowQuantParams p = params_for_range(lo * ratio, hi * ratio, spec);
-    at::Tensor q = dequantize_with(quantize_with(rows, p.scale, p.zero_point, spec.qmin(), spec.qmax()), p.scale, p.zero_point);
-    at::Tensor err = ((q - rows).pow(2) * weight).sum(1);
-    at::Tensor better = err < best_err;
-    best_err = torch::where(better, err, best_err);
-    best.scale = torch::where(better, p.scale, best.scale);
-    best.zero_point = torch::where(better, p.zero_point, best.zero_point);
-  }
-  return best;
+  std::vector<Params> params(static_cast<std::size_t>(rows.count));
+  at::parallel_for(0, rows.count, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const auto i = static_cast<std::size_t>(r);
+      params[i] = params_for(lo[i], hi[i], spec);
+      if (spec.method != ScaleMethod::kMse) continue;
+      // MSE: clipping ratios 1.00, 0.98, ..., 0.30 of the range; keep the one with the least squared error.
+      double best = row_error(rows.row(r), rows.keep_row(r), rows.width, params[i], spec);
+      for (int step = 1; step <= 35; ++step) {
+        const float ratio = 1.0f - 0.02f * static_cast<float>(step);
+        const Params p = params_for(lo[i] * ratio, hi[i] * ratio, spec);
+        const double err = row_error(rows.row(r), rows.keep_row(r), rows.width, p, spec);
+        if (err < best) {
+          best = err;
+          params[i] = p;
+        }
+      }
+    }
+  });
+  return to_tensors(params);
 }
 
-at::Tensor quantize_rows(const at::Tensor& rows, const RowQuantParams& params, const UniformSpec& spec) {
-  at::Tensor codes = quantize_with(rows, params.scale, params.zero_point, spec.qmin(), spec.qmax());
-  return codes.to(spec.qmax() > 127 ? torch::kShort : torch::kChar).contiguous();
+at::Tensor quantize_rows(const at::Tensor& rows_in, const RowQuantParams& params, const UniformSpec& spec,
+                         const at::Tensor& keep) {
+  const Rows rows = rows_of(rows_in, keep);
+  const bool wide = spec.qmax() > 127;
+  at::Tensor codes = torch::empty({rows.count, rows.width}, wide ? torch::kShort : torch::kChar);
+  const at::Tensor scale = params.scale.to(torch::kFloat).contiguous();
+  const at::Tensor zero_point = params.zero_point.to(torch::kInt).contiguous();
+  const float qmin = static_cast<float>(spec.qmin()), qmax = static_cast<float>(spec.qmax());
+  at::parallel_for(0, rows.count, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float inv = 1.0f / scale.data_ptr<float>()[r];
+      const float zp = static_cast<float>(zero_point.data_ptr<int32_t>()[r]);
+      const float* x = rows.row(r);
+      const uint8_t* k = rows.keep_row(r);
+      if (wide) {
+        int16_t* out = codes.data_ptr<int16_t>() + r * rows.width;
+        if (k) codes_of_row<int16_t, true>(x, k, out, rows.width, inv, zp, qmin, qmax);
+        else codes_of_row<int16_t, false>(x, k, out, rows.width, inv, zp, qmin, qmax);
+      } else {
+        int8_t* out = codes.data_ptr<int8_t>() + r * rows.width;
+        if (k) codes_of_row<int8_t, true>(x, k, out, rows.width, inv, zp, qmin, qmax);
+        else codes_of_row<int8_t, false>(x, k, out, rows.width, inv, zp, qmin, qmax);
+      }
+    }
+  });
+  return codes;
 }
 
 at::Tensor dequantize_rows(const at::Tensor& codes, const RowQuantParams& params) {
-  return dequantize_with(codes.to(torch::kFloat), params.scale, params.zero_point);
+  return (codes.to(torch::kFloat) - params.zero_point.to(torch::kFloat).unsqueeze(1)) *
+         params.scale.to(torch::kFloat).unsqueeze(1);
 }
 
 }  // namespace adze

@@ -39,11 +39,14 @@ struct RowQuantParams {
 };
 
 /// Chooses a scale and zero point per row of `rows` [R, K]. Elements where `keep` (bool [R, K], optional) is
-/// false are ignored (pruned weights must not widen the range). All-zero rows get scale 1.
+/// false are ignored (pruned weights must not widen the range). All-zero rows get scale 1. Throws
+/// Error(kInvalidArgument) when `rows` holds a NaN or Inf (found in the same pass that finds the ranges).
 RowQuantParams choose_row_params(const at::Tensor& rows, const UniformSpec& spec, const at::Tensor& keep = {});
 
-/// Integer codes (int8 for bits <= 8, stored in an int16 when asymmetric 8-bit needs 0..255) for each row.
-at::Tensor quantize_rows(const at::Tensor& rows, const RowQuantParams& params, const UniformSpec& spec);
+/// Integer codes (int8; int16 when asymmetric 8-bit needs 0..255) for each row. Where `keep` (optional) is
+/// false the code is the zero point, which decodes to exactly 0.
+at::Tensor quantize_rows(const at::Tensor& rows, const RowQuantParams& params, const UniformSpec& spec,
+                         const at::Tensor& keep = {});
 
 /// (code − z) · s in float32, row by row.
 at::Tensor dequantize_rows(const at::Tensor& codes, const RowQuantParams& params);
