@@ -56,14 +56,21 @@ at::Tensor unstructured_mask(const at::Tensor& canonical, const at::Tensor& keep
 }
 
 // The projection proper; project() checks the config and the weight first.
-Encoding project_checked(const at::Tensor& weight, const Layer& layer, const LayerConfig& c) {
+Encoding project_checked(const at::Tensor& weight, const Layer& layer, const LayerConfig& c,
+                         const at::Tensor& fixed_mask) {
   Encoding e;
   e.shape = Shape(weight.sizes().begin(), weight.sizes().end());
   e.config = c;
   at::Tensor canonical = to_canonical(weight.to(torch::kFloat), layer.reduction_dim, &e.order);
 
-  if (c.nm.enabled()) e.mask = nm_mask_rows(canonical.reshape({-1, canonical.size(1)}), c.nm);
-  if (c.sparsity > 0) {
+  if (fixed_mask.defined()) {
+    if (fixed_mask.sizes() != canonical.sizes())
+      throw Error(ErrorKind::kInternal, "mask " + c10::str(fixed_mask.sizes()) + " does not fit weight " + c10::str(canonical.sizes()));
+    e.mask = fixed_mask.to(torch::kBool).contiguous();
+  } else if (c.nm.enabled()) {
+    e.mask = nm_mask_rows(canonical, c.nm);
+  }
+  if (!fixed_mask.defined() && c.sparsity > 0) {
     at::Tensor unstructured = unstructured_mask(canonical, e.mask, c.sparsity);
     e.mask = e.mask.defined() ? e.mask.logical_and(unstructured) : unstructured;
   }
@@ -179,7 +186,7 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
   return "";
 }
 
-Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c) {
+Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c, const at::Tensor& fixed_mask) {
   if (auto why = check_config(layer, c); !why.empty())
     throw Error(ErrorKind::kInvalidConfig, "failed to project layer '" + layer.name + "': " + why);
   torch::NoGradGuard no_grad;
@@ -188,7 +195,7 @@ Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig
   if (!checked_by_quantizer && !all_finite(weight))
     throw Error(ErrorKind::kInvalidArgument, "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
   try {
-    return project_checked(weight, layer, c);
+    return project_checked(weight, layer, c, fixed_mask);
   } catch (const Error& err) {
     throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());
   }

@@ -59,9 +59,11 @@ struct Encoding {
 at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector<int64_t>* order);
 
 /// Projects `weight` onto the constraint set of `config`: N:M mask, then unstructured mask, then quantization
-/// of the survivors (scales chosen from the survivors only). Pure and deterministic. The config must have
-/// been validated for this layer (validate_config).
-Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& config);
+/// of the survivors (scales chosen from the survivors only). Pure and deterministic. With `fixed_mask` (bool,
+/// canonical [C, K]) that mask is kept instead of computing one: quantizing after an earlier sparsity step.
+/// Throws Error(kInvalidConfig) when check_config fails, Error(kInvalidArgument) for NaN/Inf weights.
+Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& config,
+                 const at::Tensor& fixed_mask = {});
 
 /// Checks that `config` can apply to `layer`; returns "" or the reason, naming the field
 /// ("nm 2:4: reduction dimension 30 is not a multiple of M=4").

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/registry.h"
 #include "core/shape.h"
 #include "core/table.h"
 #include "tests/test_util.h"
@@ -110,6 +111,35 @@ TEST(HumanUnits, FormatsCountsAndBytes) {
   EXPECT_EQ(human_bytes(512), "512 B");
   EXPECT_EQ(human_bytes(1536), "1.50 KiB");
   EXPECT_EQ(percent(0.1234), "12.34%");
+}
+
+}  // namespace
+}  // namespace adze
+
+namespace adze {
+namespace {
+
+TEST(ResolveOptions, FillsDefaultsAndNamesUnknownOrMistypedOptions) {
+  const std::vector<OptionSpec> specs = {{"steps", "int", 100, "steps"}, {"lr", "number", 0.01, "rate"}, {"kd", "bool", false, "distil"}};
+  nlohmann::json out = resolve_options(specs, nlohmann::json::parse(R"({"steps": 5})"), "step 1 (finetune)");
+  EXPECT_EQ(out["steps"], 5);
+  EXPECT_EQ(out["lr"], 0.01);
+  EXPECT_EQ(resolve_options(specs, nullptr, "x")["kd"], false);
+  testing::expect_error([&] { resolve_options(specs, nlohmann::json::parse(R"({"step": 5})"), "step 1 (finetune)"); },
+                        ErrorKind::kInvalidConfig, {"step 1 (finetune)", "unknown option 'step'", "steps, lr, kd"});
+  testing::expect_error([&] { resolve_options(specs, nlohmann::json::parse(R"({"steps": 1.5})"), "s"); },
+                        ErrorKind::kInvalidConfig, {"'steps' must be of type int"});
+  testing::expect_error([&] { resolve_options(specs, nlohmann::json::parse("[1]"), "s"); }, ErrorKind::kInvalidConfig,
+                        {"options must be an object"});
+}
+
+TEST(Registry, FindsEntriesAndListsKnownNames) {
+  Registry<int> r("widget");
+  r.add({"a.one", "first", {}, [](const nlohmann::json&) { return std::make_unique<int>(1); }});
+  r.add({"b.two", "second", {}, [](const nlohmann::json&) { return std::make_unique<int>(2); }});
+  EXPECT_EQ(*r.get("b.two", "here").make(nullptr), 2);
+  testing::expect_error([&] { r.get("c", "config 'x'"); }, ErrorKind::kInvalidConfig, {"config 'x'", "unknown widget 'c'", "a.one, b.two"});
+  EXPECT_THROW(r.add({"a.one", "dup", {}, nullptr}), Error);
 }
 
 }  // namespace

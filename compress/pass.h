@@ -1,0 +1,74 @@
+// Passes and pipelines.
+//
+// A pass is a named step with declared options that transforms a CompressionContext (the model, the plan as
+// applied, the Encodings so far, the data). Passes are listed in one place (passes/register.cc); a pipeline
+// is a JSON list of them:
+//
+//   {"passes": ["fold-bn", {"name": "sparsity.nm"}, "quantize.weights", {"name": "eval", "options": {"label": "after"}}]}
+//
+// run_pipeline, not each pass, times every step, checks the model stays finite, and wraps errors with the
+// step and pass names.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "compress/data/dataset.h"
+#include "compress/encoding.h"
+#include "compress/eval.h"
+#include "compress/layer_table.h"
+#include "compress/model.h"
+#include "compress/plan.h"
+#include "core/registry.h"
+
+namespace adze {
+
+struct CompressionContext {
+  Model* model = nullptr;
+  LayerTable table;                           ///< of the model as it is now
+  ResolvedPlan plan;                          ///< one config per layer of `table`
+  std::map<std::string, Encoding> encodings;  ///< by layer name, as the passes left them
+  const Dataset* data = nullptr;              ///< evaluation data, when the pipeline needs it
+  std::map<std::string, Metrics> metrics;     ///< by label ("before", "after")
+  bool progress = false;
+  uint64_t seed = 0;
+  std::vector<std::string> notes;             ///< what the passes did, one line each
+};
+
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  virtual void run(CompressionContext& context) = 0;
+};
+
+/// The built-in passes (passes/register.cc).
+const Registry<Pass>& pass_registry();
+
+struct PipelineStep {
+  std::string name;
+  nlohmann::json options;  ///< resolved: every declared option, defaults filled in
+};
+
+struct Pipeline {
+  std::string source;
+  std::vector<PipelineStep> steps;
+};
+
+/// Parses and validates a pipeline document against the registry (unknown pass or option, wrong types):
+/// Error(kInvalidConfig) naming the file, the step number and the pass.
+Pipeline parse_pipeline(const nlohmann::json& doc, const std::string& source);
+Pipeline load_pipeline(const std::string& path);
+
+struct PassRecord {
+  std::string name;
+  double seconds = 0;
+};
+
+/// Runs every step in order. An error inside a pass is re-thrown as the same kind with
+/// "pipeline '<source>' step N (<pass>): " in front.
+std::vector<PassRecord> run_pipeline(const Pipeline& pipeline, CompressionContext& context);
+
+}  // namespace adze

@@ -1,0 +1,25 @@
+// fold-bn: folds inference-mode BatchNorms into the conv/linear before them (compress/fold_bn.h).
+#include "compress/fold_bn.h"
+#include "compress/passes/passes.h"
+
+namespace adze {
+namespace {
+
+class FoldBnPass : public Pass {
+ public:
+  void run(CompressionContext& c) override {
+    const FoldBnResult r = fold_batch_norm(*c.model);
+    c.table = build_layer_table(*c.model);
+    c.notes.push_back("fold-bn: folded " + std::to_string(r.folded.size()) + " BatchNorm(s), left " +
+                      std::to_string(r.skipped));
+  }
+};
+
+}  // namespace
+
+Registry<Pass>::Entry fold_bn_pass_entry() {
+  return {"fold-bn", "fold inference BatchNorm into the preceding conv/linear (numerically equivalent)", {},
+          [](const nlohmann::json&) { return std::make_unique<FoldBnPass>(); }};
+}
+
+}  // namespace adze

@@ -1,0 +1,58 @@
+// sparsity.nm and quantize.weights: one-shot projections of each layer's weight as the plan says.
+//
+// sparsity.nm applies the plan's N:M pattern and unstructured ratio (weights stay float); quantize.weights
+// quantizes the survivors, keeping the mask an earlier sparsity step chose. Either replaces the model's weight
+// by its Encoding's exact reconstruction, so that everything after (evaluation, fine-tuning, export) sees
+// what will be deployed.
+#include "compress/passes/passes.h"
+
+namespace adze {
+namespace {
+
+enum class Stage { kSparsity, kQuantization };
+
+void project_layers(CompressionContext& c, Stage stage) {
+  int changed = 0;
+  for (const auto& layer : c.table.layers) {
+    LayerConfig config = c.plan.layers.at(layer.name);
+    at::Tensor mask;
+    if (stage == Stage::kSparsity) {
+      if (!config.nm.enabled() && config.sparsity == 0) continue;
+      config.weight_bits = 32;
+    } else {
+      if (!config.quantized()) continue;
+      if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) mask = it->second.mask;
+    }
+    const int index = c.model->find_tensor(layer.weight);
+    const at::Tensor& weight = c.model->tensors().at(static_cast<std::size_t>(index)).value;
+    Encoding e = project(weight, layer, config, mask);
+    c.model->set_tensor(index, e.decode().to(weight.scalar_type()));
+    c.encodings.insert_or_assign(layer.name, std::move(e));
+    ++changed;
+  }
+  c.notes.push_back(std::string(stage == Stage::kSparsity ? "sparsity.nm: sparsified " : "quantize.weights: quantized ") +
+                    std::to_string(changed) + " of " + std::to_string(c.table.layers.size()) + " layers");
+}
+
+class ProjectionPass : public Pass {
+ public:
+  explicit ProjectionPass(Stage stage) : stage_(stage) {}
+  void run(CompressionContext& c) override { project_layers(c, stage_); }
+
+ private:
+  Stage stage_;
+};
+
+}  // namespace
+
+Registry<Pass>::Entry sparsity_nm_pass_entry() {
+  return {"sparsity.nm", "N:M (and unstructured) magnitude pruning of every layer the plan gives a pattern", {},
+          [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kSparsity); }};
+}
+
+Registry<Pass>::Entry quantize_weights_pass_entry() {
+  return {"quantize.weights", "one-shot weight quantization (PTQ) of every layer the plan gives <= 8 bits; keeps earlier masks", {},
+          [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kQuantization); }};
+}
+
+}  // namespace adze

@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "compress/frontend.h"
+#include "compress/pass.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using Json = nlohmann::json;
+using testing::expect_error;
+using testing::fixture;
+
+TEST(Pipeline, ParsesNamesAndObjectsAndFillsDefaults) {
+  Pipeline p = parse_pipeline(Json::parse(R"({"passes": ["fold-bn", {"name": "eval", "options": {"label": "mid"}}, "eval"]})"), "p.json");
+  ASSERT_EQ(p.steps.size(), 3u);
+  EXPECT_EQ(p.steps[1].options["label"], "mid");
+  EXPECT_EQ(p.steps[2].options["label"], "after");
+}
+
+TEST(Pipeline, ErrorsNameTheFileStepPassAndOption) {
+  auto parse = [](const std::string& text) { parse_pipeline(Json::parse(text), "p.json"); };
+  expect_error([&] { parse(R"({"passes": ["fold-bn", "sparsity.magic"]})"); }, ErrorKind::kInvalidConfig,
+               {"pipeline 'p.json' step 2", "unknown pass 'sparsity.magic'", "known: fold-bn"});
+  expect_error([&] { parse(R"({"passes": [{"name": "eval", "options": {"lable": "x"}}]})"); }, ErrorKind::kInvalidConfig,
+               {"step 1 (eval)", "unknown option 'lable'", "known: label"});
+  expect_error([&] { parse(R"({"passes": [{"name": "eval", "options": {"label": 3}}]})"); }, ErrorKind::kInvalidConfig,
+               {"option 'label' must be of type string"});
+  expect_error([&] { parse(R"({"passes": []})"); }, ErrorKind::kInvalidConfig, {"no passes"});
+  expect_error([&] { parse(R"({"steps": []})"); }, ErrorKind::kInvalidConfig, {"expected {\"passes\""});
+  expect_error([&] { parse(R"({"passes": [42]})"); }, ErrorKind::kInvalidConfig, {"step 1", "expected a pass name"});
+}
+
+struct Fixture {
+  Model model = load_torchscript(fixture("cnn_bn_traced.pt"), {{8, 3, 16, 16}, "float32"});
+  Dataset data = load_dataset("tensors:" + fixture("tensors_small.pt"), {"train", 0, 0});
+  CompressionContext context() {
+    CompressionContext c;
+    c.model = &model;
+    c.table = build_layer_table(model);
+    c.data = &data;
+    return c;
+  }
+};
+
+TEST(Pipeline, FoldSparsifyQuantizeEvaluate) {
+  Fixture f;
+  CompressionContext c = f.context();
+  // 2:4 + INT4 on the classifier (8 inputs), INT8 elsewhere (3 and 1 input channels allow no N:M).
+  Json plan = Json::parse(R"({"defaults": {"weight_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})");
+  c.plan = resolve_plan(parse_plan(plan, "plan.json"), c.table, "plan.json");
+  Pipeline p = parse_pipeline(Json::parse(R"({"passes": [{"name": "eval", "options": {"label": "before"}}, "fold-bn",
+                                                        "sparsity.nm", "quantize.weights", "eval"]})"), "p.json");
+  std::vector<PassRecord> records = run_pipeline(p, c);
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[2].name, "sparsity.nm");
+  ASSERT_EQ(c.encodings.size(), 3u);
+  const Encoding& fc = c.encodings.at("classifier");
+  EXPECT_EQ(fc.config.weight_bits, 4);
+  EXPECT_TRUE(fc.mask.defined());
+  // The model now computes with exactly the decoded weights.
+  for (const auto& [name, e] : c.encodings) {
+    const Layer* layer = nullptr;
+    for (const auto& l : c.table.layers)
+      if (l.name == name) layer = &l;
+    ASSERT_NE(layer, nullptr);
+    EXPECT_TRUE(torch::equal(f.model.tensors()[f.model.find_tensor(layer->weight)].value, e.decode())) << name;
+  }
+  EXPECT_TRUE(satisfies_nm(f.model.tensors()[f.model.find_tensor("classifier.weight")].value, {2, 4}));
+  EXPECT_EQ(c.metrics.at("before").samples, 40);
+  EXPECT_EQ(c.metrics.at("after").samples, 40);
+}
+
+TEST(Pipeline, PassErrorsCarryTheStepAndPass) {
+  Fixture f;
+  CompressionContext c = f.context();
+  c.plan = resolve_plan(Plan{}, c.table, "plan.json");
+  c.data = nullptr;
+  Pipeline p = parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "eval"]})"), "p.json");
+  expect_error([&] { run_pipeline(p, c); }, ErrorKind::kInvalidArgument, {"pipeline 'p.json' step 2 (eval)", "--data"});
+}
+
+}  // namespace
+}  // namespace adze
