@@ -31,6 +31,7 @@ struct CompressionContext {
   LayerTable table;                           ///< of the model as it is now
   ResolvedPlan plan;                          ///< one config per layer of `table`
   std::map<std::string, Encoding> encodings;  ///< by layer name, as the passes left them
+  std::map<std::string, at::Tensor> originals;  ///< each projected layer's weight before its first projection
   const Dataset* data = nullptr;              ///< evaluation data, when the pipeline needs it
   std::map<std::string, Metrics> metrics;     ///< by label ("before", "after")
   bool progress = false;

@@ -63,6 +63,39 @@ void write_atomically(const std::string& path, const std::function<void(const st
   }
 }
 
+void require_new_output(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (fs::exists(path, ec))
+    throw Error(ErrorKind::kIo, "failed to write " + what + " '" + path + "': it already exists (choose a new path or remove it)");
+  fs::path target(path);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec))
+    throw Error(ErrorKind::kIo, "failed to write " + what + " '" + path + "': directory '" + dir.string() + "' does not exist");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw Error(ErrorKind::kIo, "failed to write " + what + " '" + path + "': directory '" + dir.string() + "' is not writable");
+}
+
+void write_directory_atomically(const std::string& path, const std::function<void(const std::string&)>& fill) {
+  require_new_output(path, "directory");
+  fs::path target(path);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const fs::path tmp = dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp, ec);
+  if (ec) throw Error(ErrorKind::kIo, "failed to create '" + tmp.string() + "': " + ec.message());
+  try {
+    fill(tmp.string());
+    fs::rename(tmp, target);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp, ec);
+    throw Error(ErrorKind::kIo, "failed to write '" + path + "': " + e.what());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::string& contents) {
   write_atomically(path, [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary);

@@ -16,6 +16,14 @@ std::string read_file_text(const std::string& path);
 /// directory must exist and be writable (checked first, with a clear Error(kIo)).
 void write_atomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
 
+/// Creates directory `path` by calling `fill(tmp_dir)` on a fresh sibling directory and renaming it onto
+/// `path` at the end; on any exception the temporary directory is removed. `path` must not exist yet.
+void write_directory_atomically(const std::string& path, const std::function<void(const std::string& tmp_dir)>& fill);
+
+/// Throws Error(kIo) unless `path` does not exist and its parent is a writable directory (`what` names it:
+/// "--out"). For checking outputs before any work.
+void require_new_output(const std::string& path, const std::string& what);
+
 /// Convenience: atomically writes `contents` to `path`.
 void write_file_atomically(const std::string& path, const std::string& contents);
 

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -69,6 +70,56 @@ TEST(Cli, HelpTeachesWithExamples) {
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--input-shape"), std::string::npos);
   EXPECT_NE(r.out.find("Examples:"), std::string::npos);
+}
+
+TEST(Cli, CompressWritesModelPlanEncodingsAndAnHonestReport) {
+  TempDir tmp;
+  std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
+  std::ofstream(tmp.file("pipeline.json")) << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights"]})";
+  CliRun r = adze("compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("plan.json") +
+                  " --pipeline " + tmp.file("pipeline.json") + " --data tensors:" + fixture("tensors_small.pt") +
+                  " --split train --out " + tmp.file("out") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto report = nlohmann::json::parse(r.out);
+  for (const char* key : {"metrics", "size", "layers", "passes"}) EXPECT_TRUE(report.contains(key)) << key;
+  EXPECT_TRUE(report["metrics"].contains("before"));
+  EXPECT_TRUE(report["metrics"].contains("after"));
+  EXPECT_LT(report["size"]["compressed_bytes"].get<int64_t>(), report["size"]["original_bytes"].get<int64_t>());
+  EXPECT_EQ(report["size"]["original_bytes"], 4 * 349);  // after fold-bn: 373 - 32 + 8
+  ASSERT_EQ(report["layers"].size(), 3u);
+  for (const auto& l : report["layers"])
+    for (const char* key : {"name", "weight_bits", "nm", "sparsity", "sqnr_db"}) EXPECT_TRUE(l.contains(key)) << key;
+  EXPECT_EQ(report["layers"][2]["nm"], "2:4");
+  EXPECT_EQ(report["passes"].size(), 3u);
+  for (const char* f : {"model.pt", "model.json", "plan.json", "encodings.pt", "report.json", "report.md"})
+    EXPECT_TRUE(std::filesystem::exists(tmp.file("out/") + f)) << f;
+  // The written model is loadable again and evaluates to the reported accuracy.
+  CliRun again = adze("eval " + tmp.file("out/model.pt") + " --data tensors:" + fixture("tensors_small.pt") + " --split train --json");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out)["metrics"]["top1"], report["metrics"]["after"]["top1"]);
+}
+
+TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
+  TempDir tmp;
+  std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})";  // conv with 3 inputs
+  std::ofstream(tmp.file("pipeline.json")) << R"({"passes": ["sparsity.nm"]})";
+  const std::string base = "compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --pipeline " + tmp.file("pipeline.json");
+  CliRun r = adze(base + " --plan " + tmp.file("plan.json") + " --out " + tmp.file("out"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("layer 'features.0' field nm 2:4"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("out")));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(tmp.path()), {}), 2);  // no temporary left behind
+  std::ofstream(tmp.file("int8.json")) << R"({"defaults": {"weight_bits": 8}})";
+  std::filesystem::create_directory(tmp.file("taken"));
+  r = adze(base + " --plan " + tmp.file("int8.json") + " --out " + tmp.file("taken"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  std::ofstream(tmp.file("bad-pipeline.json")) << R"({"passes": ["finetune.magic"]})";
+  r = adze("compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("int8.json") +
+           " --pipeline " + tmp.file("bad-pipeline.json") + " --out " + tmp.file("out2"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown pass 'finetune.magic'"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1);
 }
 
 struct BadInput {

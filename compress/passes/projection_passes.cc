@@ -26,6 +26,7 @@ void project_layers(CompressionContext& c, Stage stage) {
     const int index = c.model->find_tensor(layer.weight);
     const at::Tensor& weight = c.model->tensors().at(static_cast<std::size_t>(index)).value;
     Encoding e = project(weight, layer, config, mask);
+    c.originals.emplace(layer.name, weight);  // kept only the first time: the weight before any projection
     c.model->set_tensor(index, e.decode().to(weight.scalar_type()));
     c.encodings.insert_or_assign(layer.name, std::move(e));
     ++changed;

@@ -1,0 +1,100 @@
+#include "compress/encoding_io.h"
+
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "compress/plan.h"
+#include "core/error.h"
+#include "core/files.h"
+
+namespace adze {
+namespace {
+
+c10::List<int64_t> to_list(const std::vector<int64_t>& v) { return c10::List<int64_t>(v); }
+
+}  // namespace
+
+void save_encodings(const std::map<std::string, Encoding>& encodings, const std::string& path) {
+  c10::impl::GenericDict all(c10::StringType::get(), c10::AnyType::get());
+  for (const auto& [name, e] : encodings) {
+    c10::impl::GenericDict d(c10::StringType::get(), c10::AnyType::get());
+    d.insert("shape", to_list(e.shape));
+    d.insert("order", to_list(e.order));
+    d.insert("config", to_json(e.config).dump());
+    for (const auto& [key, t] : {std::pair<const char*, const at::Tensor*>{"codes", &e.codes}, {"scale", &e.scale},
+                                 {"zero_point", &e.zero_point}, {"mask", &e.mask}, {"values", &e.values}})
+      if (t->defined()) d.insert(key, *t);
+    all.insert(name, d);
+  }
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(all));
+  write_file_atomically(path, std::string(bytes.begin(), bytes.end()));
+}
+
+std::map<std::string, Encoding> load_encodings(const std::string& path) {
+  const auto bytes = read_file_bytes(path);
+  c10::IValue root;
+  try {
+    root = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kIo, "failed to read encodings '" + path + "': " + first_line_of(e));
+  }
+  if (!root.isGenericDict()) throw Error(ErrorKind::kIo, "failed to read encodings '" + path + "': expected a dict of layers");
+  std::map<std::string, Encoding> out;
+  for (const auto& item : root.toGenericDict()) {
+    const std::string name = item.key().isString() ? item.key().toStringRef() : "?";
+    const std::string where = "failed to read encodings '" + path + "' layer '" + name + "'";
+    if (!item.value().isGenericDict()) throw Error(ErrorKind::kIo, where + ": expected a dict");
+    auto d = item.value().toGenericDict();
+    auto get = [&](const char* key) -> c10::IValue {
+      if (!d.contains(key)) throw Error(ErrorKind::kIo, where + ": missing '" + key + "'");
+      return d.at(key);
+    };
+    auto tensor = [&](const char* key) { return d.contains(key) && d.at(key).isTensor() ? d.at(key).toTensor() : at::Tensor(); };
+    Encoding e;
+    try {
+      e.shape = get("shape").toIntVector();
+      e.order = get("order").toIntVector();
+      Plan one = parse_plan(nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(get("config").toStringRef())}}, path);
+      e.config = one.defaults;
+    } catch (const Error& err) {
+      throw Error(ErrorKind::kIo, where + ": " + err.what());
+    } catch (const std::exception& err) {
+      throw Error(ErrorKind::kIo, where + ": malformed field (" + first_line_of(err) + ")");
+    }
+    e.codes = tensor("codes");
+    e.scale = tensor("scale");
+    e.zero_point = tensor("zero_point");
+    e.mask = tensor("mask");
+    e.values = tensor("values");
+    const int64_t numel = shape_numel(e.shape);
+    const bool consistent = e.order.size() == e.shape.size() &&
+                            (e.config.quantized() ? e.codes.defined() && e.codes.numel() == numel && e.scale.defined() &&
+                                                        e.zero_point.defined() && e.scale.numel() == e.codes.size(0)
+                                                  : e.values.defined() && e.values.numel() == numel) &&
+                            (!e.mask.defined() || e.mask.numel() == numel);
+    if (!consistent) throw Error(ErrorKind::kIo, where + ": fields do not fit the shape " + shape_to_string(e.shape));
+    out.emplace(name, std::move(e));
+  }
+  return out;
+}
+
+EncodedBits encoded_bits(const Encoding& e) {
+  EncodedBits b;
+  const int64_t numel = shape_numel(e.shape);
+  const int64_t kept = e.mask.defined() ? e.mask.sum().item<int64_t>() : numel;
+  b.codes = kept * e.config.weight_bits;
+  if (e.config.quantized()) {
+    b.scales = e.scale.numel() * 32;
+    if (!e.config.symmetric && e.config.quantizer == Quantizer::kUniform) b.zero_points = e.scale.numel() * e.config.weight_bits;
+  }
+  if (e.mask.defined()) {
+    if (e.config.sparsity > 0 || !e.config.nm.enabled()) b.index = numel;
+    else b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(e.config.nm.m))));
+  }
+  return b;
+}
+
+}  // namespace adze

@@ -1,0 +1,31 @@
+// Storing Encodings, and counting what they honestly cost.
+//
+// encodings.pt is a torch.save-compatible pickle (torch::pickle_save; Python's torch.load reads it): a dict
+// layer name -> {"shape", "order", "config" (JSON text), "codes", "scale", "zero_point", "mask", "values"},
+// tensor fields present only where defined. Loading gives bit-identical Encodings.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "compress/encoding.h"
+
+namespace adze {
+
+void save_encodings(const std::map<std::string, Encoding>& encodings, const std::string& path);
+/// Throws Error(kIo) naming the file and the layer/field for anything missing or malformed.
+std::map<std::string, Encoding> load_encodings(const std::string& path);
+
+/// Storage of one encoded weight, in bits:
+///  codes: kept weights × weight_bits (16/32 for float weights);
+///  scales: 32 bits per quantization row; zero points: weight_bits per row when asymmetric;
+///  index: N:M alone stores ceil(log2 M) bits per kept weight (2:4 -> 2 bits, as sparse tensor cores do);
+///         any unstructured sparsity stores a 1-bit-per-weight bitmap instead.
+struct EncodedBits {
+  int64_t codes = 0, scales = 0, zero_points = 0, index = 0;
+  int64_t total() const { return codes + scales + zero_points + index; }
+};
+EncodedBits encoded_bits(const Encoding& e);
+
+}  // namespace adze

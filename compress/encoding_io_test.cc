@@ -1,0 +1,79 @@
+#include "compress/encoding_io.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "compress/layer_table.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+Layer linear(Shape shape) {
+  Layer l;
+  l.name = "fc";
+  l.kind = LayerKind::kLinear;
+  l.weight_shape = shape;
+  l.reduction_size = shape[1];
+  return l;
+}
+
+TEST(EncodingIo, RoundTripIsBitIdentical) {
+  testing::TempDir dir;
+  torch::manual_seed(0);
+  std::map<std::string, Encoding> encodings;
+  LayerConfig q4;
+  q4.weight_bits = 4;
+  q4.nm = {2, 4};
+  q4.symmetric = false;
+  encodings["a"] = project(torch::randn({16, 32}), linear({16, 32}), q4);
+  LayerConfig sparse_float;
+  sparse_float.nm = {1, 4};
+  encodings["b"] = project(torch::randn({8, 8}), linear({8, 8}), sparse_float);
+  save_encodings(encodings, dir.file("e.pt"));
+  auto loaded = load_encodings(dir.file("e.pt"));
+  ASSERT_EQ(loaded.size(), 2u);
+  for (const auto& [name, e] : encodings) {
+    const Encoding& l = loaded.at(name);
+    EXPECT_EQ(l.shape, e.shape);
+    EXPECT_EQ(l.order, e.order);
+    EXPECT_TRUE(l.config == e.config) << name;
+    EXPECT_TRUE(torch::equal(l.decode(), e.decode())) << name;
+    if (e.codes.defined()) EXPECT_TRUE(torch::equal(l.codes, e.codes));
+  }
+}
+
+TEST(EncodingIo, RejectsForeignAndInconsistentFiles) {
+  testing::TempDir dir;
+  std::ofstream(dir.file("junk.pt")) << "junk";
+  testing::expect_error([&] { load_encodings(dir.file("junk.pt")); }, ErrorKind::kIo, {"junk.pt"});
+  LayerConfig q8;
+  q8.weight_bits = 8;
+  Encoding e = project(torch::randn({4, 8}), linear({4, 8}), q8);
+  e.shape = {4, 9};
+  save_encodings({{"fc", e}}, dir.file("bad.pt"));
+  testing::expect_error([&] { load_encodings(dir.file("bad.pt")); }, ErrorKind::kIo, {"layer 'fc'", "4x9"});
+}
+
+TEST(EncodedBits, CountsCodesScalesZeroPointsAndIndexBits) {
+  LayerConfig c;
+  c.weight_bits = 4;
+  c.nm = {2, 4};
+  Encoding e = project(torch::randn({16, 64}), linear({16, 64}), c);
+  EncodedBits b = encoded_bits(e);
+  EXPECT_EQ(b.codes, 16 * 32 * 4);   // half the weights kept, 4 bits each
+  EXPECT_EQ(b.scales, 16 * 32);      // one fp32 scale per output channel
+  EXPECT_EQ(b.zero_points, 0);       // symmetric
+  EXPECT_EQ(b.index, 16 * 32 * 2);   // 2-bit index per kept weight
+  c.nm = {};
+  c.symmetric = false;
+  b = encoded_bits(project(torch::randn({16, 64}), linear({16, 64}), c));
+  EXPECT_EQ(b.codes, 16 * 64 * 4);
+  EXPECT_EQ(b.zero_points, 16 * 4);
+  EXPECT_EQ(b.index, 0);
+}
+
+}  // namespace
+}  // namespace adze
