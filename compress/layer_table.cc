@@ -30,7 +30,8 @@ const std::set<std::string>& known_ops() {
       "aten::Int", "aten::ScalarImplicit", "aten::scaled_dot_product_attention", "aten::masked_fill",
       "aten::to", "aten::detach", "aten::neg", "aten::sqrt", "aten::rsqrt", "aten::pow", "aten::exp",
       "aten::sum", "aten::zeros", "aten::ones", "aten::arange", "aten::triu", "aten::tril", "aten::eq",
-      "aten::ne", "aten::lt", "aten::gt", "aten::where", "aten::zeros_like", "aten::ones_like", "aten::baddbmm", "aten::repeat", "aten::index_select",
+      "aten::ne", "aten::lt", "aten::gt", "aten::where", "aten::zeros_like", "aten::ones_like", "aten::fake_quantize_per_tensor_affine",
+      "aten::fake_quantize_per_channel_affine", "aten::baddbmm", "aten::repeat", "aten::index_select",
       "aten::numel", "aten::max", "aten::min", "aten::abs", "aten::clone", "aten::new_zeros", "aten::full",
       "prim::Constant", "prim::ListConstruct", "prim::ListUnpack", "prim::TupleConstruct",
       "prim::TupleUnpack", "prim::NumToTensor"};

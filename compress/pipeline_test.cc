@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
 #include "compress/frontend.h"
+#include "compress/activation_quant.h"
 #include "compress/pass.h"
+#include "compress/torchscript_io.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -79,6 +82,51 @@ TEST(Pipeline, PassErrorsCarryTheStepAndPass) {
   c.data = nullptr;
   Pipeline p = parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "eval"]})"), "p.json");
   expect_error([&] { run_pipeline(p, c); }, ErrorKind::kInvalidArgument, {"pipeline 'p.json' step 2 (eval)", "--data"});
+}
+
+}  // namespace
+}  // namespace adze
+
+namespace adze {
+namespace {
+
+TEST(ActivationQuant, CalibrateInsertsFakeQuantOnEveryLayerInputAndSurvivesSaving) {
+  Fixture f;
+  CompressionContext c = f.context();
+  c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"), "plan.json"), c.table, "plan.json");
+  at::Tensor x = f.data.inputs.slice(0, 0, 8);
+  const at::Tensor before = f.model.forward(x);
+  Pipeline p = parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 5}}]})"), "p.json");
+  run_pipeline(p, c);
+  int fake_quants = 0;
+  for (const auto* n : f.model.graph().nodes())
+    if (n->kind().toQualString() == std::string("aten::fake_quantize_per_tensor_affine")) ++fake_quants;
+  EXPECT_EQ(fake_quants, 3);
+  for (const char* layer : {"features.0", "features.3", "classifier"}) {
+    const int s = f.model.find_tensor(std::string(layer) + ".act_scale");
+    ASSERT_GE(s, 0) << layer;
+    EXPECT_GT(f.model.tensors()[s].value.item<float>(), 0.0f);
+    EXPECT_FALSE(f.model.tensors()[s].is_parameter);
+  }
+  const at::Tensor after = f.model.forward(x);
+  EXPECT_FALSE(torch::equal(after, before));
+  EXPECT_LT((after - before).abs().max().item<double>(), 0.05 * before.abs().max().item<double>());
+  EXPECT_TRUE(build_layer_table(f.model).unknown_ops.empty());
+  testing::TempDir dir;
+  save_torchscript(f.model, dir.file("m.pt"));
+  Model again = load_torchscript(dir.file("m.pt"), {{8, 3, 16, 16}, "float32"});
+  EXPECT_TRUE(torch::equal(again.forward(x), after));
+}
+
+TEST(ActivationQuant, PercentileClipsAtMostTheMinMaxRange) {
+  auto scale_of = [](const std::string& method) {
+    Fixture f;
+    CompressionContext c = f.context();
+    c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"act_bits": 8}})"), "plan.json"), c.table, "plan.json");
+    quantize_activations(c, {method, 99.0, 5});
+    return f.model.tensors()[f.model.find_tensor("classifier.act_scale")].value.item<float>();
+  };
+  EXPECT_LE(scale_of("percentile"), scale_of("minmax"));
 }
 
 }  // namespace

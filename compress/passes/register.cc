@@ -9,6 +9,7 @@ const Registry<Pass>& pass_registry() {
     r.add(fold_bn_pass_entry());
     r.add(sparsity_nm_pass_entry());
     r.add(quantize_weights_pass_entry());
+    r.add(calibrate_pass_entry());
     r.add(eval_pass_entry());
     return r;
   }();

@@ -1,0 +1,150 @@
+#include "compress/activation_quant.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/runtime/interpreter.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace adze {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+struct Tap {
+  std::string layer;
+  Node* node;       ///< the op that uses the weight
+  std::size_t input;  ///< which input of `node` is the activation
+  int bits;
+  float lo = INFINITY, hi = -INFINITY;  ///< observed range
+  double lo_sum = 0, hi_sum = 0;        ///< percentile observer: sums over batches
+  int batches = 0;
+};
+
+bool is_layer_op(const std::string& k) {
+  return k == "aten::linear" || k == "aten::_convolution" || k == "aten::convolution" || k == "aten::conv1d" ||
+         k == "aten::conv2d" || k == "aten::matmul" || k == "aten::mm" || k == "aten::bmm" || k == "aten::addmm";
+}
+
+// Every use of a layer's weight by a linear/conv/matmul op, with the activation input that feeds it.
+std::vector<Tap> find_taps(const CompressionContext& c) {
+  std::map<std::string, const Layer*> by_weight;
+  for (const auto& l : c.table.layers) by_weight[l.weight] = &l;
+  std::vector<Tap> taps;
+  for (Node* node : c.model->graph().nodes()) {
+    const std::string kind = node->kind().toQualString();
+    if (!is_layer_op(kind)) continue;
+    // Operand positions: weight at 1 for linear/conv; for matmul-like ops either operand, possibly via .t().
+    std::vector<std::pair<std::size_t, std::size_t>> candidates;  // (weight input, activation input)
+    if (kind == "aten::addmm") candidates = {{2, 1}, {1, 2}};
+    else if (kind == "aten::matmul" || kind == "aten::mm" || kind == "aten::bmm") candidates = {{1, 0}, {0, 1}};
+    else candidates = {{1, 0}};
+    for (auto [w, a] : candidates) {
+      const Value* weight = node->input(w);
+      if (weight->node()->kind().toQualString() == std::string("aten::t")) weight = weight->node()->input(0);
+      const NamedTensor* t = c.model->tensor_of(weight);
+      if (!t) continue;
+      auto it = by_weight.find(t->name);
+      if (it == by_weight.end()) continue;
+      const int bits = c.plan.layers.at(it->second->name).act_bits;
+      if (bits > 0) taps.push_back(Tap{it->second->name, node, a, bits});
+      break;
+    }
+  }
+  return taps;
+}
+
+// Runs the graph on x with the tapped activations as extra outputs.
+std::vector<at::Tensor> run_with_taps(const Model& model, const std::vector<Tap>& taps, const at::Tensor& x) {
+  std::shared_ptr<torch::jit::Graph> graph = model.graph().copy();
+  // Map original nodes to the copy by position (copy() preserves order).
+  std::map<const Node*, Node*> mapping;
+  auto original = model.graph().nodes().begin();
+  for (Node* n : graph->nodes()) mapping[*original++] = n;
+  std::vector<Value*> extra;
+  for (const auto& t : taps) extra.push_back(mapping.at(t.node)->input(t.input));
+  // Replace the outputs by a flat list: the model output first, then the taps.
+  for (Value* v : extra) graph->registerOutput(v);
+  torch::jit::Code code(graph, "calibrate");
+  torch::jit::Stack stack{x};
+  for (std::size_t i = 1; i < model.graph().inputs().size(); ++i) stack.emplace_back(model.tensor_of(model.graph().inputs()[i])->value);
+  torch::jit::InterpreterState(code).run(stack);
+  std::vector<at::Tensor> out;
+  for (std::size_t i = stack.size() - extra.size(); i < stack.size(); ++i) out.push_back(stack[i].toTensor());
+  return out;
+}
+
+void observe(std::vector<Tap>& taps, const std::vector<at::Tensor>& values, const ActivationObserver& o) {
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    at::Tensor v = values[i].detach().to(torch::kFloat).reshape({-1});
+    Tap& t = taps[i];
+    ++t.batches;
+    if (o.method == "percentile") {
+      if (v.numel() > (1 << 20)) v = v.slice(0, 0, v.numel(), v.numel() / (1 << 20) + 1);  // deterministic subsample
+      const double q = o.percentile / 100.0;
+      t.lo_sum += torch::quantile(v, 1.0 - q).item<double>();
+      t.hi_sum += torch::quantile(v, q).item<double>();
+      t.lo = static_cast<float>(t.lo_sum / t.batches);
+      t.hi = static_cast<float>(t.hi_sum / t.batches);
+    } else {
+      t.lo = std::min(t.lo, v.min().item<float>());
+      t.hi = std::max(t.hi, v.max().item<float>());
+    }
+  }
+}
+
+// Inserts x -> fake_quantize_per_tensor_affine(x, scale, zero_point, 0, 2^b - 1) before the tapped use.
+void insert_fake_quant(Model& model, const Tap& t, int index) {
+  const float lo = std::min(t.lo, 0.0f), hi = std::max(t.hi, 0.0f);
+  const int64_t qmax = (int64_t{1} << t.bits) - 1;
+  float scale = (hi - lo) / static_cast<float>(qmax);
+  if (!(scale > 0.0f)) scale = 1.0f;
+  const int64_t zp = std::min<int64_t>(qmax, std::max<int64_t>(0, std::llround(-lo / scale)));
+  const std::string prefix = t.layer + (index ? ".use" + std::to_string(index) : "");
+  Value* s = model.add_bound_tensor(NamedTensor{prefix + ".act_scale", torch::full({1}, scale), false, {}});
+  Value* z = model.add_bound_tensor(NamedTensor{prefix + ".act_zero_point", torch::full({1}, zp, torch::kInt), false, {}});
+  torch::jit::Graph& g = model.graph();
+  torch::jit::WithInsertPoint guard(t.node);
+  Value* x = t.node->input(t.input);
+  Value* fq = g.insert(c10::Symbol::fromQualString("aten::fake_quantize_per_tensor_affine"),
+                       {x, s, z, g.insertConstant(int64_t{0}), g.insertConstant(qmax)});
+  fq->setType(x->type());
+  t.node->replaceInput(t.input, fq);
+}
+
+}  // namespace
+
+ActivationQuantResult quantize_activations(CompressionContext& c, const ActivationObserver& o) {
+  if (o.method != "minmax" && o.method != "percentile")
+    throw Error(ErrorKind::kInvalidConfig, "observer '" + o.method + "': expected minmax or percentile");
+  std::vector<Tap> taps = find_taps(c);
+  ActivationQuantResult result;
+  for (const auto& l : c.table.layers)
+    if (c.plan.layers.at(l.name).act_bits > 0 && l.kind == LayerKind::kEmbedding) ++result.skipped;
+  if (taps.empty()) return result;
+  if (!c.data) throw Error(ErrorKind::kInvalidArgument, "activation calibration needs data (--data)");
+  torch::NoGradGuard no_grad;
+  const int64_t batch = c.model->traced_batch();
+  const int64_t batches = std::max<int64_t>(1, std::min(o.batches, (c.data->size() + batch - 1) / batch));
+  ProgressBar bar("calibrate activations", batches, c.progress);
+  for (int64_t b = 0; b < batches; ++b) {
+    at::Tensor x = c.data->inputs.slice(0, b * batch, std::min(c.data->size(), (b + 1) * batch));
+    if (x.size(0) < batch) break;  // the graph is traced at `batch`; a short tail would need padding, skip it
+    observe(taps, run_with_taps(*c.model, taps, x), o);
+    bar.update(b + 1);
+  }
+  bar.finish();
+  if (taps.front().batches == 0)
+    throw Error(ErrorKind::kInvalidArgument, "activation calibration needs at least " + std::to_string(batch) + " samples, the data has " + std::to_string(c.data->size()));
+  std::map<std::string, int> uses;
+  for (const auto& t : taps) insert_fake_quant(*c.model, t, uses[t.layer]++);
+  c.model->graph_changed();
+  result.taps = static_cast<int>(taps.size());
+  return result;
+}
+
+}  // namespace adze

@@ -1,0 +1,31 @@
+// Activation quantization: fake-quant on the input activation of every layer the plan gives act_bits.
+//
+// A tap is one use of a layer (a tied weight has several): the activation that feeds it. Calibration runs the
+// model on data with the taps as extra outputs and observes their ranges (min-max, or a percentile averaged
+// over batches); then each tap gets an aten::fake_quantize_per_tensor_affine node (asymmetric, per tensor,
+// codes 0..2^b−1) whose scale and zero point are buffers bound to the graph ("<layer>.act_scale",
+// "<layer>.act_zero_point"), so that they are saved with the model and the gradient passes straight through.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compress/pass.h"
+
+namespace adze {
+
+struct ActivationObserver {
+  std::string method = "minmax";  ///< "minmax" or "percentile"
+  double percentile = 99.99;
+  int64_t batches = 8;            ///< calibration batches of the model's traced batch size
+};
+
+struct ActivationQuantResult {
+  int taps = 0;     ///< fake-quant nodes inserted
+  int skipped = 0;  ///< layers with act_bits that take no float activation (embeddings)
+};
+
+/// Calibrates and inserts fake-quant for every layer whose plan config has act_bits 8 or 16. Needs data.
+ActivationQuantResult quantize_activations(CompressionContext& context, const ActivationObserver& observer);
+
+}  // namespace adze

@@ -1,0 +1,38 @@
+// quantize.calibrate: observes activation ranges on the data and inserts fake-quant (compress/activation_quant.h).
+#include "compress/activation_quant.h"
+#include "compress/passes/passes.h"
+
+namespace adze {
+namespace {
+
+class CalibratePass : public Pass {
+ public:
+  explicit CalibratePass(ActivationObserver o) : observer_(std::move(o)) {}
+  void run(CompressionContext& c) override {
+    const ActivationQuantResult r = quantize_activations(c, observer_);
+    c.notes.push_back("quantize.calibrate: " + std::to_string(r.taps) + " activation fake-quant(s) by " + observer_.method +
+                      " over " + std::to_string(observer_.batches) + " batches");
+  }
+
+ private:
+  ActivationObserver observer_;
+};
+
+}  // namespace
+
+Registry<Pass>::Entry calibrate_pass_entry() {
+  return {"quantize.calibrate",
+          "calibrate activation ranges and insert fake-quant on the input of every layer with act_bits",
+          {{"method", "string", "minmax", "range observer: minmax or percentile"},
+           {"percentile", "number", 99.99, "for percentile: the share of values inside the range, in %"},
+           {"batches", "int", 8, "calibration batches (of the traced batch size)"}},
+          [](const nlohmann::json& o) {
+            ActivationObserver obs;
+            obs.method = o.at("method").get<std::string>();
+            obs.percentile = o.at("percentile").get<double>();
+            obs.batches = o.at("batches").get<int64_t>();
+            return std::make_unique<CalibratePass>(obs);
+          }};
+}
+
+}  // namespace adze
