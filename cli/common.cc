@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -35,6 +36,25 @@ InputSpec resolve_input_spec(const std::string& model_path, const std::string& s
   throw Error(ErrorKind::kInvalidArgument, "failed to trace model '" + model_path +
                                                "': give its input with --input-shape (e.g. 1x3x224x224); no card '" +
                                                card_path_for(model_path) + "' records it");
+}
+
+Dataset load_data_for_model(const std::string& model_path, InputSpec& input, const std::string& spec,
+                            const std::string& split, int64_t limit, int64_t batch_size) {
+  DataOptions options;
+  options.split = split;
+  options.limit = limit;
+  if (input.shape.size() == 2) options.seq_len = input.shape[1];
+  Dataset data = load_dataset(spec, options);
+  const Shape per_sample(input.shape.begin() + 1, input.shape.end());
+  const Shape data_per_sample(data.inputs.sizes().begin() + 1, data.inputs.sizes().end());
+  if (per_sample != data_per_sample)
+    throw Error(ErrorKind::kInvalidArgument,
+                "failed to evaluate '" + model_path + "' on '" + spec + "': the model takes samples of shape " +
+                    shape_to_string(per_sample) + " (input " + shape_to_string(input.shape) + "), the data has " +
+                    shape_to_string(data_per_sample));
+  const int64_t fallback = data.task == Task::kLanguageModel ? 32 : 256;
+  input.shape[0] = std::min(data.size(), batch_size > 0 ? batch_size : fallback);
+  return data;
 }
 
 bool show_progress(bool json) { return !json && !global_options().quiet; }

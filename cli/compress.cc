@@ -66,14 +66,7 @@ void run_compress(const CompressOptions& o) {
   Plan plan = load_plan(o.plan);
   Pipeline pipeline = load_pipeline(o.pipeline);
   std::optional<Dataset> data;
-  if (!o.data.empty()) {
-    DataOptions d;
-    d.split = o.split;
-    d.limit = o.limit;
-    if (input.shape.size() == 2) d.seq_len = input.shape[1];
-    data = load_dataset(o.data, d);
-    input.shape[0] = std::min(data->size(), o.batch_size > 0 ? o.batch_size : (data->task == Task::kLanguageModel ? 32 : 256));
-  }
+  if (!o.data.empty()) data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);
   Model model = load_torchscript(path, input);
   CompressionContext context;
   context.model = &model;

@@ -43,22 +43,9 @@ void print_human(const Metrics& m, const std::string& model, const std::string& 
 void run_eval(const EvalCliOptions& o) {
   const std::string path = resolve_model_path(o.model);
   InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
-  DataOptions data_options;
-  data_options.split = o.split;
-  data_options.limit = o.limit;
-  if (input.shape.size() == 2) data_options.seq_len = input.shape[1];
-  const Dataset data = load_dataset(o.data, data_options);
-  const Shape per_sample(input.shape.begin() + 1, input.shape.end());
-  const Shape data_per_sample(data.inputs.sizes().begin() + 1, data.inputs.sizes().end());
-  if (per_sample != data_per_sample)
-    throw Error(ErrorKind::kInvalidArgument,
-                "failed to evaluate '" + path + "' on '" + o.data + "': the model takes samples of shape " +
-                    shape_to_string(per_sample) + " (input " + shape_to_string(input.shape) + "), the data has " +
-                    shape_to_string(data_per_sample));
-  const int64_t batch = std::min(data.size(), o.batch_size > 0 ? o.batch_size : (data.task == Task::kLanguageModel ? 32 : 256));
-  input.shape[0] = batch;  // trace at the evaluation batch size
+  const Dataset data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);  // traced at the eval batch
   Model model = load_torchscript(path, input);
-  const Metrics m = evaluate(model, data, {batch, show_progress(o.json)});
+  const Metrics m = evaluate(model, data, {model.traced_batch(), show_progress(o.json)});
   if (o.json) {
     nlohmann::json j = {{"model", path}, {"data", o.data}, {"split", o.split}, {"metrics", to_json(m)}};
     std::cout << j.dump(2) << "\n";
