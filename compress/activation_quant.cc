@@ -58,25 +58,35 @@ std::vector<Tap> find_taps(const CompressionContext& c) {
   return taps;
 }
 
-// Runs the graph on x with the tapped activations as extra outputs.
-std::vector<at::Tensor> run_with_taps(const Model& model, const std::vector<Tap>& taps, const at::Tensor& x) {
-  std::shared_ptr<torch::jit::Graph> graph = model.graph().copy();
-  // Map original nodes to the copy by position (copy() preserves order).
-  std::map<const Node*, Node*> mapping;
-  auto original = model.graph().nodes().begin();
-  for (Node* n : graph->nodes()) mapping[*original++] = n;
-  std::vector<Value*> extra;
-  for (const auto& t : taps) extra.push_back(mapping.at(t.node)->input(t.input));
-  // Replace the outputs by a flat list: the model output first, then the taps.
-  for (Value* v : extra) graph->registerOutput(v);
-  torch::jit::Code code(graph, "calibrate");
-  torch::jit::Stack stack{x};
-  for (std::size_t i = 1; i < model.graph().inputs().size(); ++i) stack.emplace_back(model.tensor_of(model.graph().inputs()[i])->value);
-  torch::jit::InterpreterState(code).run(stack);
-  std::vector<at::Tensor> out;
-  for (std::size_t i = stack.size() - extra.size(); i < stack.size(); ++i) out.push_back(stack[i].toTensor());
-  return out;
-}
+// The model's graph with the tapped activations as extra outputs, compiled once for all calibration batches.
+class TappedGraph {
+ public:
+  TappedGraph(const Model& model, const std::vector<Tap>& taps) : model_(model) {
+    std::shared_ptr<torch::jit::Graph> graph = model.graph().copy();
+    std::map<const Node*, Node*> mapping;  // original node -> its copy (copy() keeps the order)
+    auto original = model.graph().nodes().begin();
+    for (Node* n : graph->nodes()) mapping[*original++] = n;
+    for (const auto& t : taps) graph->registerOutput(mapping.at(t.node)->input(t.input));
+    extra_ = taps.size();
+    code_ = std::make_unique<torch::jit::Code>(graph, "calibrate");
+  }
+
+  /// The tapped activations for input x (a batch of the traced size).
+  std::vector<at::Tensor> run(const at::Tensor& x) const {
+    torch::jit::Stack stack{x};
+    const auto inputs = model_.graph().inputs();
+    for (std::size_t i = 1; i < inputs.size(); ++i) stack.emplace_back(model_.tensor_of(inputs[i])->value);
+    torch::jit::InterpreterState(*code_).run(stack);
+    std::vector<at::Tensor> out;
+    for (std::size_t i = stack.size() - extra_; i < stack.size(); ++i) out.push_back(stack[i].toTensor());
+    return out;
+  }
+
+ private:
+  const Model& model_;
+  std::size_t extra_ = 0;
+  std::unique_ptr<torch::jit::Code> code_;
+};
 
 void observe(std::vector<Tap>& taps, const std::vector<at::Tensor>& values, const ActivationObserver& o) {
   for (std::size_t i = 0; i < taps.size(); ++i) {
@@ -131,10 +141,11 @@ ActivationQuantResult quantize_activations(CompressionContext& c, const Activati
   const int64_t batch = c.model->traced_batch();
   const int64_t batches = std::max<int64_t>(1, std::min(o.batches, (c.data->size() + batch - 1) / batch));
   ProgressBar bar("calibrate activations", batches, c.progress);
+  const TappedGraph tapped(*c.model, taps);
   for (int64_t b = 0; b < batches; ++b) {
     at::Tensor x = c.data->inputs.slice(0, b * batch, std::min(c.data->size(), (b + 1) * batch));
     if (x.size(0) < batch) break;  // the graph is traced at `batch`; a short tail would need padding, skip it
-    observe(taps, run_with_taps(*c.model, taps, x), o);
+    observe(taps, tapped.run(x), o);
     bar.update(b + 1);
   }
   bar.finish();
