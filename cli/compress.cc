@@ -19,7 +19,10 @@ namespace {
 struct CompressOptions {
   std::string model, plan, pipeline, data, out;
   std::string split = "test";
+  std::string train_split = "train";
   int64_t limit = 0;
+  int64_t train_limit = 0;
+  uint64_t seed = 0;
   int64_t batch_size = 0;
   std::string input_shape, input_dtype;
   bool json = false;
@@ -65,15 +68,27 @@ void run_compress(const CompressOptions& o) {
   InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
   Plan plan = load_plan(o.plan);
   Pipeline pipeline = load_pipeline(o.pipeline);
-  std::optional<Dataset> data;
+  std::optional<Dataset> data, train_data;
   if (!o.data.empty()) data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);
+  const bool trains = needs_training_data(pipeline);
+  if (trains) {
+    if (o.data.empty())
+      throw Error(ErrorKind::kInvalidArgument, "pipeline '" + o.pipeline + "' fine-tunes: give --data (its --train-split is used)");
+    InputSpec train_input = input;
+    train_data = load_data_for_model(path, train_input, o.data, o.train_split, o.train_limit, o.batch_size);
+  }
   Model model = load_torchscript(path, input);
+  std::optional<Model> reference;
+  if (trains) reference = load_torchscript(path, input);
   CompressionContext context;
   context.model = &model;
   context.table = build_layer_table(model);
   context.plan = resolve_plan(plan, context.table, o.plan);
   for (const auto& w : context.plan.warnings) std::cerr << "adze: warning: " << w << "\n";
   context.data = data ? &*data : nullptr;
+  context.train_data = train_data ? &*train_data : nullptr;
+  context.reference = reference ? &*reference : nullptr;
+  context.seed = o.seed;
   context.progress = show_progress(o.json);
 
   // Metrics before and after bracket the pipeline unless it measures them itself.
@@ -91,6 +106,8 @@ void run_compress(const CompressOptions& o) {
   report["plan"] = o.plan;
   report["pipeline"] = o.pipeline;
   if (data) report["data"] = {{"spec", o.data}, {"split", o.split}, {"samples", data->size()}};
+  if (train_data) report["train_data"] = {{"spec", o.data}, {"split", o.train_split}, {"samples", train_data->size()}};
+  report["seed"] = o.seed;
   write_directory_atomically(o.out, [&](const std::string& dir) {
     save_torchscript(model, dir + "/model.pt");
     nlohmann::json card = {{"input", {{"shape", model.input().shape}, {"dtype", model.input().dtype}}}, {"source", path}};
@@ -117,7 +134,10 @@ void setup_compress(CLI::App& app) {
       "See 'adze passes' for the passes a pipeline can list.\n\n"
       "Examples:\n"
       "  adze compress fmnist-cnn --plan configs/plans/int8.json --pipeline configs/pipelines/ptq.json --data fmnist --out cnn-int8\n"
-      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4.json --pipeline configs/pipelines/ptq.json --data fmnist --limit 2000 --out cnn-24");
+      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4.json --pipeline configs/pipelines/ptq.json --data fmnist --limit 2000 --out cnn-24\n"
+      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4-a8.json --pipeline configs/pipelines/qat.json --data fmnist --out cnn-qat\n\n"
+      "Pipelines with finetune.* passes train on --train-split of the --data source and distil from the\n"
+      "uncompressed model (loaded a second time); the same --seed gives the same bytes out.");
   sub->add_option("model", o->model, "TorchScript file or reference model name")->required();
   sub->add_option("--plan", o->plan, "plan JSON (see README: Plan)")->required();
   sub->add_option("--pipeline", o->pipeline, "pipeline JSON: {\"passes\": [...]}")->required();
@@ -125,6 +145,9 @@ void setup_compress(CLI::App& app) {
   sub->add_option("--split", o->split, "split to evaluate on")->capture_default_str();
   sub->add_option("--limit", o->limit, "evaluate at most N samples (0: all)");
   sub->add_option("--batch-size", o->batch_size, "evaluation batch size");
+  sub->add_option("--train-split", o->train_split, "split that finetune.* passes train on")->capture_default_str();
+  sub->add_option("--train-limit", o->train_limit, "train on at most N samples (0: all)");
+  sub->add_option("--seed", o->seed, "seed for fine-tuning batches")->capture_default_str();
   sub->add_option("--out", o->out, "output directory (must not exist)")->required();
   sub->add_option("--input-shape", o->input_shape, "sample input shape when no card records it");
   sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");

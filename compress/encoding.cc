@@ -150,12 +150,34 @@ at::Tensor Encoding::decode() const {
     canonical = values;
   }
   if (mask.defined()) canonical = canonical * mask.to(torch::kFloat);
+  return from_canonical(canonical);
+}
+
+at::Tensor Encoding::from_canonical(const at::Tensor& canonical) const {
   // Undo the permutation: canonical is [C, rest of permuted dims...].
   std::vector<int64_t> permuted_shape;
   for (auto d : order) permuted_shape.push_back(shape[static_cast<std::size_t>(d)]);
   std::vector<int64_t> inverse(order.size());
   for (std::size_t i = 0; i < order.size(); ++i) inverse[static_cast<std::size_t>(order[i])] = static_cast<int64_t>(i);
   return canonical.reshape(permuted_shape).permute(inverse).contiguous();
+}
+
+at::Tensor Encoding::representable(const at::Tensor& weight) const {
+  torch::NoGradGuard no_grad;
+  if (!config.quantized()) return torch::ones(weight.sizes(), torch::kBool);
+  // Rows of the quantization grid, as project() laid them out.
+  at::Tensor rows = weight.detach().to(torch::kFloat).permute(order).contiguous().reshape({scale.size(0), -1});
+  at::Tensor s = scale.unsqueeze(1);
+  at::Tensor lo = -s, hi = s;  // power of two: the largest level is ±s
+  if (config.quantizer == Quantizer::kUniform) {
+    UniformSpec spec;
+    spec.bits = config.weight_bits;
+    spec.symmetric = config.symmetric;
+    at::Tensor z = zero_point.to(torch::kFloat).unsqueeze(1);
+    lo = (static_cast<float>(spec.qmin()) - z) * s;
+    hi = (static_cast<float>(spec.qmax()) - z) * s;
+  }
+  return from_canonical(rows.ge(lo).logical_and(rows.le(hi)).reshape({channels(), reduction()}));
 }
 
 std::string check_config(const Layer& layer, const LayerConfig& c) {

@@ -37,6 +37,7 @@ struct LayerConfig {
   NMPattern nm;
   double sparsity = 0;  ///< unstructured: fraction of weights (of those N:M keeps) set to zero, in [0, 1)
   bool quantized() const { return weight_bits <= 8; }
+  bool compresses() const { return quantized() || nm.enabled() || sparsity > 0; }
   bool operator==(const LayerConfig& o) const;
 };
 
@@ -53,6 +54,12 @@ struct Encoding {
   int64_t reduction() const;  ///< K
   /// The weight, in its original layout and dtype float32, reconstructed exactly from the fields above.
   at::Tensor decode() const;
+  /// Bool, in the weight's layout: where `weight` lies inside its row's representable range, [(qmin − z)·s,
+  /// (qmax − z)·s] (power-of-two: [−s, s]; unquantized: everywhere). The straight-through estimator passes
+  /// the gradient there and nowhere else: clipped weights get none.
+  at::Tensor representable(const at::Tensor& weight) const;
+  /// A canonical [C, K] tensor back in the weight's own layout (the inverse of to_canonical).
+  at::Tensor from_canonical(const at::Tensor& canonical) const;
 };
 
 /// The canonical [C, K] matrix of a weight for `layer`, and the permutation that made it.

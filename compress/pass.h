@@ -32,7 +32,10 @@ struct CompressionContext {
   ResolvedPlan plan;                          ///< one config per layer of `table`
   std::map<std::string, Encoding> encodings;  ///< by layer name, as the passes left them
   std::map<std::string, at::Tensor> originals;  ///< each projected layer's weight before its first projection
+  std::map<std::string, at::Tensor> latents;    ///< latent weights a fine-tuning pass left (the next continues from them)
   const Dataset* data = nullptr;              ///< evaluation data, when the pipeline needs it
+  const Dataset* train_data = nullptr;        ///< training data, for the finetune.* passes
+  const Model* reference = nullptr;           ///< the uncompressed model (the teacher for distillation)
   std::map<std::string, Metrics> metrics;     ///< by label ("before", "after")
   bool progress = false;
   uint64_t seed = 0;
@@ -62,6 +65,9 @@ struct Pipeline {
 /// Error(kInvalidConfig) naming the file, the step number and the pass.
 Pipeline parse_pipeline(const nlohmann::json& doc, const std::string& source);
 Pipeline load_pipeline(const std::string& path);
+
+/// Whether a step trains (the finetune.* passes): the caller then provides train_data and reference.
+bool needs_training_data(const Pipeline& pipeline);
 
 struct PassRecord {
   std::string name;

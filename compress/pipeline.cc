@@ -51,6 +51,12 @@ Pipeline load_pipeline(const std::string& path) {
   return parse_pipeline(doc, path);
 }
 
+bool needs_training_data(const Pipeline& pipeline) {
+  for (const auto& step : pipeline.steps)
+    if (step.name.rfind("finetune.", 0) == 0) return true;
+  return false;
+}
+
 std::vector<PassRecord> run_pipeline(const Pipeline& pipeline, CompressionContext& context) {
   std::vector<PassRecord> records;
   int index = 0;

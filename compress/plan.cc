@@ -101,6 +101,7 @@ Plan parse_plan(const Json& doc, const std::string& source) {
   const std::string file = "'" + source + "'";
   if (!doc.is_object()) fail(file, "expected an object with \"defaults\" and/or \"layers\"");
   Plan plan;
+  plan.source = source;
   for (const auto& [key, value] : doc.items()) {
     if (key == "defaults") {
       apply_fields(value, plan.defaults, file + " defaults");

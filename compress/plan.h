@@ -34,6 +34,7 @@ struct PlanSelector {
 };
 
 struct Plan {
+  std::string source;  ///< where it came from (a path), for messages
   LayerConfig defaults;
   std::vector<PlanSelector> selectors;
 };

@@ -35,7 +35,9 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
     const int64_t numel = shape_numel(e.shape);
     const int64_t kept = e.mask.defined() ? e.mask.sum().item<int64_t>() : numel;
     l["sparsity"] = 1.0 - static_cast<double>(kept) / static_cast<double>(numel);
-    const at::Tensor original = c.originals.at(layer.name).to(torch::kDouble);
+    // The weight the final projection approximated: the latent one after fine-tuning, else the original.
+    const auto latent = c.latents.find(layer.name);
+    const at::Tensor original = (latent != c.latents.end() ? latent->second : c.originals.at(layer.name)).to(torch::kDouble);
     const double noise = (original - e.decode().to(torch::kDouble)).pow(2).sum().item<double>();
     const double signal = original.pow(2).sum().item<double>();
     l["sqnr_db"] = noise > 0 ? Json(10.0 * std::log10(signal / noise)) : Json(nullptr);

@@ -10,6 +10,8 @@ const Registry<Pass>& pass_registry() {
     r.add(sparsity_nm_pass_entry());
     r.add(quantize_weights_pass_entry());
     r.add(calibrate_pass_entry());
+    r.add(finetune_ste_pass_entry());
+    r.add(finetune_admm_pass_entry());
     r.add(eval_pass_entry());
     return r;
   }();

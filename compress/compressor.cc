@@ -1,0 +1,191 @@
+#include "compress/compressor.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "compress/frontend.h"
+#include "core/error.h"
+
+namespace adze {
+Strategy parse_strategy(const std::string& text, const std::string& where) {
+  if (text == "ste") return Strategy::kSte;
+  if (text == "admm") return Strategy::kAdmm;
+  throw Error(ErrorKind::kInvalidConfig, where + ": strategy '" + text + "': expected ste or admm");
+}
+
+MaskMode parse_mask_mode(const std::string& text, const std::string& where) {
+  if (text == "fixed") return MaskMode::kFixed;
+  if (text == "dynamic") return MaskMode::kDynamic;
+  throw Error(ErrorKind::kInvalidConfig, where + ": mask '" + text + "': expected fixed or dynamic");
+}
+
+Compressor::Compressor(std::vector<CompressedWeight> weights, CompressorOptions options)
+    : options_(options), rho_(options.rho) {
+  if (options_.admm_interval < 1) throw Error(ErrorKind::kInvalidConfig, "admm_interval must be at least 1");
+  if (!(options_.rho > 0) || !(options_.rho_growth >= 1) || !(options_.rho_max >= options_.rho))
+    throw Error(ErrorKind::kInvalidConfig, "ADMM needs rho > 0, rho_growth >= 1 and rho_max >= rho");
+  for (auto& w : weights) {
+    if (!w.config.compresses()) continue;
+    if (!w.weight.defined() || !w.weight.is_floating_point())
+      throw Error(ErrorKind::kInvalidArgument, "layer '" + w.layer.name + "': no float weight to compress");
+    states_.push_back(State{std::move(w), {}, {}, {}, {}});
+  }
+  admm_ = options_.strategy == Strategy::kAdmm && options_.admm_steps > 0;
+  if (admm_) {
+    torch::NoGradGuard no_grad;
+    for (auto& s : states_) {
+      s.z = project_latent(s, s.w.weight).decode().to(s.w.weight.scalar_type());
+      s.u = torch::zeros_like(s.w.weight);
+    }
+  }
+}
+
+Compressor Compressor::attach(torch::nn::Module& module, const std::function<at::Tensor(const at::Tensor&)>& forward,
+                              const InputSpec& input, const Plan& plan, CompressorOptions options) {
+  const Model model = trace_module(module, forward, input, "module");
+  const LayerTable table = build_layer_table(model);
+  const ResolvedPlan resolved = resolve_plan(plan, table, plan.source);
+  const auto parameters = module.named_parameters(/*recurse=*/true);
+  std::vector<CompressedWeight> weights;
+  std::vector<std::string> act_layers;
+  for (const auto& layer : table.layers) {
+    const LayerConfig& config = resolved.layers.at(layer.name);
+    if (config.act_bits) act_layers.push_back(layer.name);
+    const at::Tensor* p = parameters.find(layer.weight);
+    if (!p) throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': parameter '" + layer.weight + "' not found in the module");
+    weights.push_back(CompressedWeight{layer, config, *p, {}});
+  }
+  Compressor c(std::move(weights), options);
+  c.warnings_ = resolved.warnings;
+  if (!act_layers.empty())
+    c.warnings_.push_back("act_bits of " + std::to_string(act_layers.size()) +
+                          " layer(s) ignored: the C++ API compresses weights; activation fake-quant is simulated by adze compress");
+  return c;
+}
+
+bool Compressor::in_admm_phase() const { return admm_ && steps_ < options_.admm_steps; }
+
+std::vector<std::string> Compressor::layer_names() const {
+  std::vector<std::string> names;
+  for (const auto& s : states_) names.push_back(s.w.layer.name);
+  return names;
+}
+
+Encoding Compressor::project_latent(State& s, const at::Tensor& w) {
+  const bool fixed = options_.mask == MaskMode::kFixed;
+  Encoding e = project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.mask : at::Tensor());
+  if (fixed && !s.w.mask.defined() && e.mask.defined()) s.w.mask = e.mask;
+  return e;
+}
+
+void Compressor::begin_step() {
+  if (finished_) throw Error(ErrorKind::kInvalidArgument, "Compressor: step after finish()");
+  if (projected_) throw Error(ErrorKind::kInvalidArgument, "Compressor: begin_step() twice without end_step()");
+  if (admm_) {
+    if (steps_ > 0 && steps_ % options_.admm_interval == 0 && steps_ <= options_.admm_steps) admm_update();
+    if (steps_ == options_.admm_steps) harden();
+  }
+  if (in_admm_phase()) return;
+  torch::NoGradGuard no_grad;
+  for (auto& s : states_) {
+    if (!s.latent.defined()) s.latent = torch::empty_like(s.w.weight);
+    s.latent.copy_(s.w.weight);
+    const Encoding e = project_latent(s, s.latent);
+    s.w.weight.copy_(e.decode());
+    at::Tensor gate = e.representable(s.latent);
+    if (options_.mask == MaskMode::kFixed && e.mask.defined()) gate = gate.logical_and(e.from_canonical(e.mask));
+    s.gate = gate.to(s.w.weight.scalar_type());
+  }
+  projected_ = true;
+}
+
+void Compressor::end_step() {
+  if (finished_) throw Error(ErrorKind::kInvalidArgument, "Compressor: step after finish()");
+  torch::NoGradGuard no_grad;
+  if (projected_) {
+    for (auto& s : states_) {
+      s.w.weight.copy_(s.latent);
+      if (s.w.weight.grad().defined()) s.w.weight.mutable_grad().mul_(s.gate);
+    }
+    projected_ = false;
+  } else if (in_admm_phase()) {
+    for (auto& s : states_) {
+      at::Tensor pull = (s.w.weight - s.z + s.u) * rho_;
+      if (s.w.weight.grad().defined()) s.w.weight.mutable_grad().add_(pull);
+      else s.w.weight.mutable_grad() = pull;
+    }
+  } else {
+    throw Error(ErrorKind::kInvalidArgument, "Compressor: end_step() without begin_step()");
+  }
+  ++steps_;
+}
+
+at::Tensor Compressor::step(const std::function<at::Tensor()>& closure, torch::optim::Optimizer& optimizer) {
+  optimizer.zero_grad();
+  begin_step();
+  at::Tensor loss;
+  try {
+    loss = closure();
+  } catch (...) {
+    if (projected_) {  // leave the latent weights in place
+      torch::NoGradGuard no_grad;
+      for (auto& s : states_) s.w.weight.copy_(s.latent);
+      projected_ = false;
+    }
+    throw;
+  }
+  end_step();
+  optimizer.step();
+  return loss.detach();
+}
+
+void Compressor::admm_update() {
+  torch::NoGradGuard no_grad;
+  for (auto& s : states_) {
+    s.z = project_latent(s, s.w.weight + s.u).decode().to(s.w.weight.scalar_type());
+    s.u.add_(s.w.weight - s.z);
+  }
+  rho_ = std::min(rho_ * options_.rho_growth, options_.rho_max);
+}
+
+double Compressor::admm_residual() const {
+  if (!in_admm_phase()) return 0;
+  torch::NoGradGuard no_grad;
+  double diff = 0, norm = 0;
+  for (const auto& s : states_) {
+    diff += (s.w.weight - s.z).pow(2).sum().item<double>();
+    norm += s.w.weight.pow(2).sum().item<double>();
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : 0;
+}
+
+void Compressor::harden() {
+  // The mask of Π(W) is kept from here on (in fixed mode); quantization has no state to fix.
+  torch::NoGradGuard no_grad;
+  for (auto& s : states_) {
+    s.w.mask = at::Tensor();
+    project_latent(s, s.w.weight);
+    s.z = at::Tensor();
+    s.u = at::Tensor();
+  }
+  admm_ = false;
+}
+
+std::map<std::string, Encoding> Compressor::finish() {
+  if (finished_) throw Error(ErrorKind::kInvalidArgument, "Compressor: finish() twice");
+  if (projected_) end_step();
+  if (admm_) harden();
+  torch::NoGradGuard no_grad;
+  std::map<std::string, Encoding> encodings;
+  for (auto& s : states_) {
+    Encoding e = project_latent(s, s.w.weight);
+    latents_.emplace(s.w.layer.name, s.w.weight.clone());
+    s.w.weight.copy_(e.decode());
+    encodings.emplace(s.w.layer.name, std::move(e));
+  }
+  finished_ = true;
+  return encodings;
+}
+
+}  // namespace adze

@@ -1,0 +1,130 @@
+// Compressor: projection-aware training from inside a training loop, by straight-through estimation (STE) or
+// ADMM. It is the C++ API for libtorch training pipelines, and the engine under the finetune.ste and
+// finetune.admm passes.
+//
+//   auto compressor = adze::Compressor::attach(*net, [&](const at::Tensor& x) { return net->forward(x); },
+//                                              {{1, 1, 28, 28}, "float32"}, adze::load_plan("plan.json"));
+//   torch::optim::AdamW optimizer(net->parameters(), 1e-4);
+//   for (...) compressor.step([&] { auto loss = ...; loss.backward(); return loss; }, optimizer);
+//   std::map<std::string, adze::Encoding> encodings = compressor.finish();
+//
+// STE: the parameter holds the latent float weight W between steps. Before the forward, W is saved and the
+// parameter becomes Π(W) (the projection of the plan: N:M mask, then quantization); after the backward, the
+// parameter is W again and its gradient (taken at Π(W)) is passed straight through to W where W is
+// representable — zero where quantization clips it, and, with a fixed mask, zero on pruned weights. Any
+// optimizer then updates W.
+//
+// ADMM (ADMM-NN, NxMiFormer): for the first `admm_steps` steps the forward uses W itself and the gradient gets
+// ρ(W − Z + U), the gradient of ρ/2‖W − Z + U‖²; every `admm_interval` steps Z ← Π(W + U), U ← U + W − Z and
+// ρ grows (× rho_growth, up to rho_max). Then the mask is fixed from Π(W) (the hard projection) and the
+// remaining steps run STE.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compress/encoding.h"
+#include "compress/layer_table.h"
+#include "compress/model.h"
+#include "compress/plan.h"
+
+namespace torch {
+namespace nn {
+class Module;
+}
+namespace optim {
+class Optimizer;
+}
+}  // namespace torch
+
+namespace adze {
+
+enum class Strategy { kSte, kAdmm };
+/// "ste" or "admm"; Error(kInvalidConfig) naming `where` otherwise.
+Strategy parse_strategy(const std::string& text, const std::string& where);
+
+enum class MaskMode {
+  kFixed,    ///< the N:M / unstructured mask is chosen once (first projection, or given) and kept
+  kDynamic,  ///< recomputed from the latent weights at every step (pruned weights keep their gradient)
+};
+MaskMode parse_mask_mode(const std::string& text, const std::string& where);
+
+struct CompressorOptions {
+  Strategy strategy = Strategy::kSte;
+  MaskMode mask = MaskMode::kFixed;
+  int64_t admm_steps = 0;      ///< ADMM: steps before the hard projection; STE after
+  int64_t admm_interval = 10;  ///< ADMM: steps between Z/U updates
+  double rho = 1e-3;           ///< ADMM: initial penalty ρ
+  double rho_growth = 1.3;     ///< ADMM: ρ ← min(ρ·rho_growth, rho_max) at each update
+  double rho_max = 1.0;
+};
+
+/// One weight under compression.
+struct CompressedWeight {
+  Layer layer;
+  LayerConfig config;
+  at::Tensor weight;  ///< the tensor the model's forward reads, edited in place (a leaf parameter)
+  at::Tensor mask;    ///< optional bool [C, K] (canonical): keep this mask (from an earlier one-shot step)
+};
+
+class Compressor {
+ public:
+  /// Weights whose config neither quantizes nor sparsifies are ignored.
+  explicit Compressor(std::vector<CompressedWeight> weights, CompressorOptions options = {});
+
+  /// Attaches a plan to a C++ module: traces `forward` once on a sample `input` to find the layers, resolves
+  /// the plan against them (Error(kInvalidConfig) naming the layer and field, as adze compress), and compresses
+  /// the module's own parameters in place. Activation bits in the plan are not simulated here (the module's
+  /// forward is the user's); warnings() says so when a layer asks for them.
+  static Compressor attach(torch::nn::Module& module, const std::function<at::Tensor(const at::Tensor&)>& forward,
+                           const InputSpec& input, const Plan& plan, CompressorOptions options = {});
+
+  /// One training step, one call: optimizer.zero_grad(), begin_step(), closure() (forward and backward,
+  /// returning the loss), end_step(), optimizer.step(). Returns the loss, detached.
+  at::Tensor step(const std::function<at::Tensor()>& closure, torch::optim::Optimizer& optimizer);
+  /// The halves of step(), for loops that need their own control (gradient clipping, accumulation):
+  /// call begin_step() before the forward and end_step() after the backward, before the optimizer step.
+  void begin_step();
+  void end_step();
+
+  /// The hard projection: every weight becomes Π(W) for good. Returns the Encodings by layer name; further
+  /// steps are an error.
+  std::map<std::string, Encoding> finish();
+  /// After finish(): the latent weights W it projected, by layer name (a later fine-tune continues from them).
+  const std::map<std::string, at::Tensor>& latents() const { return latents_; }
+
+  int64_t steps() const { return steps_; }
+  bool in_admm_phase() const;
+  double rho() const { return rho_; }
+  /// ‖W − Z‖ / ‖W‖ over all weights since the last Z update (ADMM phase), 0 otherwise.
+  double admm_residual() const;
+  std::vector<std::string> layer_names() const;
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+ private:
+  struct State {
+    CompressedWeight w;
+    at::Tensor latent;  ///< W, saved while the parameter holds Π(W)
+    at::Tensor gate;    ///< where the straight-through gradient passes (weight layout, float 0/1)
+    at::Tensor z, u;    ///< ADMM
+  };
+  Encoding project_latent(State& s, const at::Tensor& w);
+  void admm_update();
+  void harden();
+
+  std::vector<State> states_;
+  CompressorOptions options_;
+  int64_t steps_ = 0;
+  double rho_ = 0;
+  bool admm_ = false;
+  bool projected_ = false;  ///< between begin_step and end_step in STE
+  bool finished_ = false;
+  std::vector<std::string> warnings_;
+  std::map<std::string, at::Tensor> latents_;
+};
+
+}  // namespace adze

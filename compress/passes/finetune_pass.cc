@@ -1,0 +1,188 @@
+// finetune.ste and finetune.admm: train the model toward its plan's constraint set (compress/compressor.h),
+// on the training data, optionally distilling from the uncompressed model.
+//
+// Every parameter trains (biases and norms too); the plan's layers train through their projections. Latent
+// weights start from the weights before any one-shot projection, and a mask an earlier sparsity step chose is
+// kept (mask "fixed"); after another fine-tuning pass, they continue from the latent weights it left. Batches are drawn with the pipeline's seed; the learning rate follows a cosine from
+// `lr` to 5% of it. The loss is the task's cross-entropy, mixed with distillation when `distill` > 0:
+//   (1 − α)·CE(student, y) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "compress/compressor.h"
+#include "compress/passes/passes.h"
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace adze {
+namespace {
+
+struct FinetuneOptions {
+  CompressorOptions compressor;
+  int64_t steps = 300;
+  double lr = 1e-4;
+  double weight_decay = 0;
+  int64_t batch_size = 0;  ///< 0: the model's traced batch
+  double distill = 0;      ///< α
+  double temperature = 2;
+};
+
+at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& targets) {
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
+}
+
+at::Tensor distillation_loss(const at::Tensor& student, const at::Tensor& teacher, double t) {
+  namespace F = torch::nn::functional;
+  const int64_t classes = student.size(-1);
+  at::Tensor log_p = F::log_softmax(student.reshape({-1, classes}) / t, F::LogSoftmaxFuncOptions(1));
+  at::Tensor q = F::softmax(teacher.reshape({-1, classes}) / t, F::SoftmaxFuncOptions(1));
+  return F::kl_div(log_p, q, F::KLDivFuncOptions().reduction(torch::kBatchMean)) * (t * t);
+}
+
+std::string status(double loss, const Compressor& c) {
+  std::string s = "loss " + std::to_string(loss).substr(0, 6);
+  if (c.in_admm_phase()) s += "  admm ‖W−Z‖/‖W‖ " + std::to_string(c.admm_residual()).substr(0, 6);
+  return s;
+}
+
+class FinetunePass : public Pass {
+ public:
+  FinetunePass(std::string name, FinetuneOptions o) : name_(std::move(name)), o_(o) {}
+
+  void run(CompressionContext& c) override {
+    if (!c.train_data) throw Error(ErrorKind::kInvalidArgument, "needs training data (--data; its train split is used)");
+    if (o_.distill > 0 && !c.reference) throw Error(ErrorKind::kInvalidArgument, "distill > 0 needs the uncompressed model");
+    Model& model = *c.model;
+    const Dataset& data = *c.train_data;
+    const int64_t batch = std::min(data.size(), o_.batch_size > 0 ? o_.batch_size : model.traced_batch());
+
+    std::vector<CompressedWeight> weights;
+    for (const auto& layer : c.table.layers) {
+      const int index = model.find_tensor(layer.weight);
+      const at::Tensor& weight = model.tensors().at(static_cast<std::size_t>(index)).value;
+      const LayerConfig& config = c.plan.layers.at(layer.name);
+      if (!config.compresses()) continue;
+      at::Tensor mask;
+      if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) mask = it->second.mask;
+      torch::NoGradGuard no_grad;
+      // Latent weights continue from an earlier fine-tune, else start from the weights before any projection.
+      auto [original, first] = c.originals.emplace(layer.name, weight.clone());
+      if (auto it = c.latents.find(layer.name); it != c.latents.end()) weight.copy_(it->second);
+      else if (!first) weight.copy_(original->second);
+      weights.push_back(CompressedWeight{layer, config, weight, mask});
+    }
+    std::vector<at::Tensor> params = model.parameters();
+    for (auto& p : params) p.requires_grad_(true);
+    Compressor compressor(std::move(weights), o_.compressor);
+    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+    auto gen = at::detail::createCPUGenerator(c.seed);
+
+    ProgressBar bar(name_, o_.steps, c.progress);
+    double smoothed = 0;
+    for (int64_t step = 0; step < o_.steps; ++step) {
+      const double progress = static_cast<double>(step) / static_cast<double>(o_.steps);
+      for (auto& group : optimizer.param_groups())
+        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(o_.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress))));
+      const at::Tensor idx = torch::randint(data.size(), {batch}, gen);
+      const at::Tensor x = data.inputs.index_select(0, idx);
+      const at::Tensor y = data.targets.index_select(0, idx);
+      at::Tensor teacher;
+      if (o_.distill > 0) {
+        torch::NoGradGuard no_grad;
+        teacher = c.reference->forward(x);
+      }
+      const double loss = compressor
+                              .step(
+                                  [&] {
+                                    at::Tensor logits = model.forward(x);
+                                    at::Tensor l = task_loss(logits, y);
+                                    if (o_.distill > 0)
+                                      l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, teacher, o_.temperature);
+                                    l.backward();
+                                    return l;
+                                  },
+                                  optimizer)
+                              .item<double>();
+      if (!std::isfinite(loss)) throw Error(ErrorKind::kInternal, "loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower lr");
+      smoothed = step == 0 ? loss : 0.95 * smoothed + 0.05 * loss;
+      bar.update(step + 1, status(smoothed, compressor));
+    }
+    bar.finish(status(smoothed, compressor));
+
+    for (auto& [name, e] : compressor.finish()) c.encodings.insert_or_assign(name, std::move(e));
+    for (const auto& [name, w] : compressor.latents()) c.latents.insert_or_assign(name, w);
+    for (auto& p : params) {
+      p.requires_grad_(false);
+      p.mutable_grad() = at::Tensor();
+    }
+    c.notes.push_back(name_ + ": " + std::to_string(o_.steps) + " steps of batch " + std::to_string(batch) + " on " +
+                      data.name + ", final loss " + std::to_string(smoothed).substr(0, 6));
+  }
+
+ private:
+  std::string name_;
+  FinetuneOptions o_;
+};
+
+std::vector<OptionSpec> common_options() {
+  return {{"steps", "int", 300, "optimizer steps"},
+          {"lr", "number", 1e-4, "peak learning rate (AdamW, cosine to 5%)"},
+          {"weight_decay", "number", 0.0, "AdamW weight decay"},
+          {"batch_size", "int", 0, "training batch (0: the model's traced batch)"},
+          {"distill", "number", 0.0, "weight of distillation from the uncompressed model, in [0, 1]"},
+          {"temperature", "number", 2.0, "distillation temperature"},
+          {"mask", "string", "fixed", "fixed: keep the first mask; dynamic: recompute N:M masks every step"}};
+}
+
+FinetuneOptions common_from(const nlohmann::json& o, const std::string& where) {
+  FinetuneOptions f;
+  f.steps = o.at("steps").get<int64_t>();
+  f.lr = o.at("lr").get<double>();
+  f.weight_decay = o.at("weight_decay").get<double>();
+  f.batch_size = o.at("batch_size").get<int64_t>();
+  f.distill = o.at("distill").get<double>();
+  f.temperature = o.at("temperature").get<double>();
+  f.compressor.mask = parse_mask_mode(o.at("mask").get<std::string>(), where);
+  if (f.steps < 1) throw Error(ErrorKind::kInvalidConfig, where + ": steps must be at least 1");
+  if (!(f.lr > 0)) throw Error(ErrorKind::kInvalidConfig, where + ": lr must be positive");
+  if (f.batch_size < 0) throw Error(ErrorKind::kInvalidConfig, where + ": batch_size must be >= 0");
+  if (!(f.distill >= 0 && f.distill <= 1)) throw Error(ErrorKind::kInvalidConfig, where + ": distill must be in [0, 1]");
+  if (!(f.temperature > 0)) throw Error(ErrorKind::kInvalidConfig, where + ": temperature must be positive");
+  return f;
+}
+
+}  // namespace
+
+Registry<Pass>::Entry finetune_ste_pass_entry() {
+  return {"finetune.ste",
+          "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to latent ones",
+          common_options(), [](const nlohmann::json& o) {
+            return std::make_unique<FinetunePass>("finetune.ste", common_from(o, "finetune.ste"));
+          }};
+}
+
+Registry<Pass>::Entry finetune_admm_pass_entry() {
+  auto options = common_options();
+  options.push_back({"admm_steps", "int", 200, "ADMM steps before the hard projection (the rest of steps run STE)"});
+  options.push_back({"admm_interval", "int", 10, "steps between Z/U updates"});
+  options.push_back({"rho", "number", 1e-3, "initial ADMM penalty"});
+  options.push_back({"rho_growth", "number", 1.3, "rho multiplier at each Z/U update"});
+  options.push_back({"rho_max", "number", 1.0, "largest rho"});
+  return {"finetune.admm",
+          "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection and STE",
+          options, [](const nlohmann::json& o) {
+            FinetuneOptions f = common_from(o, "finetune.admm");
+            f.compressor.strategy = Strategy::kAdmm;
+            f.compressor.admm_steps = o.at("admm_steps").get<int64_t>();
+            f.compressor.admm_interval = o.at("admm_interval").get<int64_t>();
+            f.compressor.rho = o.at("rho").get<double>();
+            f.compressor.rho_growth = o.at("rho_growth").get<double>();
+            f.compressor.rho_max = o.at("rho_max").get<double>();
+            if (f.compressor.admm_steps < 0 || f.compressor.admm_steps > f.steps)
+              throw Error(ErrorKind::kInvalidConfig, "finetune.admm: admm_steps must be in [0, steps]");
+            return std::make_unique<FinetunePass>("finetune.admm", f);
+          }};
+}
+
+}  // namespace adze
