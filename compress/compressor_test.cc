@@ -1,0 +1,176 @@
+#include "compress/compressor.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::expect_error;
+
+Layer linear_layer(const std::string& name, int64_t out, int64_t in) {
+  Layer l;
+  l.name = name;
+  l.weight = name + ".weight";
+  l.kind = LayerKind::kLinear;
+  l.weight_shape = {out, in};
+  l.reduction_dim = 1;
+  l.reduction_size = in;
+  return l;
+}
+
+LayerConfig int4(NMPattern nm = {}, ScaleMethod method = ScaleMethod::kMinMax) {
+  LayerConfig c;
+  c.weight_bits = 4;
+  c.nm = nm;
+  c.scale_method = method;
+  c.percentile = 90;
+  return c;
+}
+
+// A linear "model" whose loss is <G, W>: the gradient at the projected weight is exactly G.
+struct Probe {
+  at::Tensor weight, g;
+  at::Tensor seen;  // the weight the forward saw
+  at::Tensor loss() {
+    seen = weight.detach().clone();
+    at::Tensor l = (weight * g).sum();
+    l.backward();
+    return l;
+  }
+};
+
+TEST(Compressor, SteForwardSeesTheProjectionAndTheGradientPassesStraightInsideTheRange) {
+  torch::manual_seed(0);
+  Layer layer = linear_layer("fc", 16, 32);
+  const LayerConfig config = int4({}, ScaleMethod::kPercentile);  // clips the largest weights
+  Probe p{torch::randn({16, 32}).requires_grad_(true), torch::randn({16, 32}), {}};
+  const at::Tensor latent = p.weight.detach().clone();
+  Compressor c({CompressedWeight{layer, config, p.weight, {}}});
+  c.begin_step();
+  p.loss();
+  c.end_step();
+
+  const Encoding e = project(latent, layer, config);
+  EXPECT_TRUE(torch::equal(p.seen, e.decode()));       // forward with Π(W)
+  EXPECT_TRUE(torch::equal(p.weight.detach(), latent));  // the latent weight is back, bit for bit
+  const at::Tensor inside = e.representable(latent);
+  ASSERT_GT(inside.logical_not().sum().item<int64_t>(), 0) << "the percentile scale should clip some weights";
+  ASSERT_GT(inside.sum().item<int64_t>(), 0);
+  // Identity inside the clipping range, zero outside.
+  EXPECT_TRUE(torch::equal(p.weight.grad().masked_select(inside), p.g.masked_select(inside)));
+  EXPECT_TRUE(torch::equal(p.weight.grad().masked_select(inside.logical_not()),
+                           torch::zeros({inside.logical_not().sum().item<int64_t>()})));
+}
+
+TEST(Compressor, FixedMaskStopsTheGradientOfPrunedWeightsAndDynamicPassesIt) {
+  torch::manual_seed(1);
+  Layer layer = linear_layer("fc", 8, 16);
+  LayerConfig sparse;  // 2:4, kept in float: every kept weight is representable
+  sparse.nm = {2, 4};
+  for (MaskMode mode : {MaskMode::kFixed, MaskMode::kDynamic}) {
+    Probe p{torch::randn({8, 16}).requires_grad_(true), torch::randn({8, 16}), {}};
+    CompressorOptions o;
+    o.mask = mode;
+    Compressor c({CompressedWeight{layer, sparse, p.weight, {}}}, o);
+    c.begin_step();
+    p.loss();
+    c.end_step();
+    const at::Tensor kept = p.seen.ne(0);
+    EXPECT_TRUE(satisfies_nm(p.seen, {2, 4}));
+    EXPECT_TRUE(torch::equal(p.weight.grad().masked_select(kept), p.g.masked_select(kept)));
+    const at::Tensor pruned_grad = p.weight.grad().masked_select(kept.logical_not());
+    if (mode == MaskMode::kFixed) EXPECT_TRUE(torch::equal(pruned_grad, torch::zeros_like(pruned_grad)));
+    else EXPECT_TRUE(torch::equal(pruned_grad, p.g.masked_select(kept.logical_not())));
+  }
+}
+
+TEST(Compressor, FixedMaskIsKeptWhileTheWeightsMove) {
+  torch::manual_seed(2);
+  Layer layer = linear_layer("fc", 8, 16);
+  Probe p{torch::randn({8, 16}).requires_grad_(true), torch::randn({8, 16}), {}};
+  Compressor c({CompressedWeight{layer, int4({2, 4}), p.weight, {}}});
+  torch::optim::SGD sgd({p.weight}, 0.5);
+  c.step([&] { return p.loss(); }, sgd);
+  const at::Tensor first = p.seen.ne(0);
+  for (int i = 0; i < 5; ++i) c.step([&] { return p.loss(); }, sgd);
+  EXPECT_TRUE(torch::equal(p.seen.ne(0).logical_or(first), first));  // nothing outside the first mask
+  auto encodings = c.finish();
+  ASSERT_EQ(encodings.count("fc"), 1u);
+  EXPECT_TRUE(torch::equal(p.weight.detach(), encodings.at("fc").decode()));
+  EXPECT_TRUE(satisfies_nm(p.weight.detach(), {2, 4}));
+  expect_error([&] { c.begin_step(); }, ErrorKind::kInvalidArgument, {"after finish"});
+}
+
+TEST(Compressor, AdmmResidualDecreasesAndEndsOnTheConstraintSet) {
+  // Least squares toward a dense target: the unconstrained optimum is far from 1:4 + INT4, so only the
+  // ADMM pull brings W to Z.
+  torch::manual_seed(3);
+  Layer layer = linear_layer("fc", 16, 32);
+  at::Tensor w = torch::randn({16, 32}).requires_grad_(true);
+  const at::Tensor target = torch::randn({16, 32});
+  CompressorOptions o;
+  o.strategy = Strategy::kAdmm;
+  o.admm_steps = 300;
+  o.admm_interval = 10;
+  o.rho = 0.05;
+  o.rho_growth = 1.2;
+  o.rho_max = 5;
+  Compressor c({CompressedWeight{layer, int4({1, 4}), w, {}}}, o);
+  torch::optim::SGD sgd({w}, 0.05);
+  std::vector<double> residuals;
+  for (int step = 0; step < 300; ++step) {
+    EXPECT_TRUE(c.in_admm_phase());
+    c.step([&] { at::Tensor l = (w - target).pow(2).sum() * 0.5; l.backward(); return l; }, sgd);
+    if (step % 10 == 9) residuals.push_back(c.admm_residual());
+  }
+  // Not monotone (the 1:4 mask of Z can flip while U accumulates), but it goes to zero: early, middle, end.
+  ASSERT_EQ(residuals.size(), 30u);
+  EXPECT_GT(residuals[0], 0.5);
+  EXPECT_LT(residuals[20], 0.5 * residuals[0]);
+  EXPECT_LT(residuals.back(), 0.01 * residuals[0]);
+  EXPECT_GT(c.rho(), o.rho);
+  auto encodings = c.finish();
+  EXPECT_TRUE(satisfies_nm(w.detach(), {1, 4}));
+  EXPECT_TRUE(torch::equal(w.detach(), encodings.at("fc").decode()));
+  EXPECT_EQ(c.latents().count("fc"), 1u);
+}
+
+TEST(Compressor, AdmmHandsOverToSteAfterItsSteps) {
+  torch::manual_seed(4);
+  Layer layer = linear_layer("fc", 8, 16);
+  Probe p{torch::randn({8, 16}).requires_grad_(true), torch::randn({8, 16}), {}};
+  CompressorOptions o;
+  o.strategy = Strategy::kAdmm;
+  o.admm_steps = 3;
+  Compressor c({CompressedWeight{layer, int4({2, 4}), p.weight, {}}}, o);
+  torch::optim::SGD sgd({p.weight}, 0.01);
+  for (int i = 0; i < 3; ++i) {
+    c.step([&] { return p.loss(); }, sgd);
+    EXPECT_FALSE(satisfies_nm(p.seen, {2, 4}));  // ADMM: the forward uses W itself
+  }
+  c.step([&] { return p.loss(); }, sgd);
+  EXPECT_FALSE(c.in_admm_phase());
+  EXPECT_TRUE(satisfies_nm(p.seen, {2, 4}));  // STE: the forward uses Π(W)
+}
+
+TEST(Compressor, LayersThePlanLeavesAloneAreNotTouched) {
+  Layer layer = linear_layer("fc", 4, 8);
+  at::Tensor w = torch::randn({4, 8}).requires_grad_(true);
+  Compressor c({CompressedWeight{layer, LayerConfig{}, w, {}}});
+  EXPECT_TRUE(c.layer_names().empty());
+  EXPECT_TRUE(c.finish().empty());
+}
+
+TEST(Compressor, RejectsBadOptions) {
+  CompressorOptions o;
+  o.admm_interval = 0;
+  expect_error([&] { Compressor c({}, o); }, ErrorKind::kInvalidConfig, {"admm_interval"});
+  expect_error([] { parse_strategy("sgd", "here"); }, ErrorKind::kInvalidConfig, {"here", "sgd", "ste or admm"});
+  expect_error([] { parse_mask_mode("x", "here"); }, ErrorKind::kInvalidConfig, {"fixed or dynamic"});
+}
+
+}  // namespace
+}  // namespace adze
