@@ -8,23 +8,29 @@
 #include "core/error.h"
 
 namespace adze {
-Strategy parse_strategy(const std::string& text, const std::string& where) {
+Strategy parse_strategy(const std::string& text) {
   if (text == "ste") return Strategy::kSte;
   if (text == "admm") return Strategy::kAdmm;
-  throw Error(ErrorKind::kInvalidConfig, where + ": strategy '" + text + "': expected ste or admm");
+  throw Error(ErrorKind::kInvalidConfig, "strategy '" + text + "': expected ste or admm");
 }
 
-MaskMode parse_mask_mode(const std::string& text, const std::string& where) {
+MaskMode parse_mask_mode(const std::string& text) {
   if (text == "fixed") return MaskMode::kFixed;
   if (text == "dynamic") return MaskMode::kDynamic;
-  throw Error(ErrorKind::kInvalidConfig, where + ": mask '" + text + "': expected fixed or dynamic");
+  throw Error(ErrorKind::kInvalidConfig, "mask '" + text + "': expected fixed or dynamic");
+}
+
+void validate(const CompressorOptions& o) {
+  if (o.admm_steps < 0) throw Error(ErrorKind::kInvalidConfig, "admm_steps must be >= 0");
+  if (o.admm_interval < 1) throw Error(ErrorKind::kInvalidConfig, "admm_interval must be at least 1");
+  if (!(o.rho > 0)) throw Error(ErrorKind::kInvalidConfig, "rho must be positive");
+  if (!(o.rho_growth >= 1)) throw Error(ErrorKind::kInvalidConfig, "rho_growth must be >= 1");
+  if (!(o.rho_max >= o.rho)) throw Error(ErrorKind::kInvalidConfig, "rho_max must be >= rho");
 }
 
 Compressor::Compressor(std::vector<CompressedWeight> weights, CompressorOptions options)
     : options_(options), rho_(options.rho) {
-  if (options_.admm_interval < 1) throw Error(ErrorKind::kInvalidConfig, "admm_interval must be at least 1");
-  if (!(options_.rho > 0) || !(options_.rho_growth >= 1) || !(options_.rho_max >= options_.rho))
-    throw Error(ErrorKind::kInvalidConfig, "ADMM needs rho > 0, rho_growth >= 1 and rho_max >= rho");
+  validate(options_);
   for (auto& w : weights) {
     if (!w.config.compresses()) continue;
     if (!w.weight.defined() || !w.weight.is_floating_point())

@@ -44,14 +44,15 @@ class Optimizer;
 namespace adze {
 
 enum class Strategy { kSte, kAdmm };
-/// "ste" or "admm"; Error(kInvalidConfig) naming `where` otherwise.
-Strategy parse_strategy(const std::string& text, const std::string& where);
+/// "ste" or "admm"; Error(kInvalidConfig) otherwise.
+Strategy parse_strategy(const std::string& text);
 
 enum class MaskMode {
   kFixed,    ///< the N:M / unstructured mask is chosen once (first projection, or given) and kept
   kDynamic,  ///< recomputed from the latent weights at every step (pruned weights keep their gradient)
 };
-MaskMode parse_mask_mode(const std::string& text, const std::string& where);
+/// "fixed" or "dynamic"; Error(kInvalidConfig) otherwise.
+MaskMode parse_mask_mode(const std::string& text);
 
 struct CompressorOptions {
   Strategy strategy = Strategy::kSte;
@@ -62,6 +63,9 @@ struct CompressorOptions {
   double rho_growth = 1.3;     ///< ADMM: ρ ← min(ρ·rho_growth, rho_max) at each update
   double rho_max = 1.0;
 };
+
+/// Error(kInvalidConfig) naming the option when the options cannot work (ADMM interval < 1, ρ ≤ 0, ...).
+void validate(const CompressorOptions& options);
 
 /// One weight under compression.
 struct CompressedWeight {

@@ -168,8 +168,8 @@ TEST(Compressor, RejectsBadOptions) {
   CompressorOptions o;
   o.admm_interval = 0;
   expect_error([&] { Compressor c({}, o); }, ErrorKind::kInvalidConfig, {"admm_interval"});
-  expect_error([] { parse_strategy("sgd", "here"); }, ErrorKind::kInvalidConfig, {"here", "sgd", "ste or admm"});
-  expect_error([] { parse_mask_mode("x", "here"); }, ErrorKind::kInvalidConfig, {"fixed or dynamic"});
+  expect_error([] { parse_strategy("sgd"); }, ErrorKind::kInvalidConfig, {"sgd", "ste or admm"});
+  expect_error([] { parse_mask_mode("x"); }, ErrorKind::kInvalidConfig, {"fixed or dynamic"});
 }
 
 }  // namespace

@@ -35,7 +35,13 @@ Pipeline parse_pipeline(const nlohmann::json& doc, const std::string& source) {
       throw Error(ErrorKind::kInvalidConfig, where + ": expected a pass name or {\"name\": ..., \"options\": {...}}");
     }
     const auto& entry = pass_registry().get(name, where);
-    p.steps.push_back(PipelineStep{name, resolve_options(entry.options, options, where + " (" + name + ")")});
+    PipelineStep resolved{name, resolve_options(entry.options, options, where + " (" + name + ")")};
+    try {
+      entry.make(resolved.options);  // checks values (ranges, enumerations) before any pass runs
+    } catch (const Error& e) {
+      throw Error(e.kind(), where + " (" + name + "): " + e.what());
+    }
+    p.steps.push_back(std::move(resolved));
   }
   if (p.steps.empty()) throw Error(ErrorKind::kInvalidConfig, file + ": no passes");
   return p;

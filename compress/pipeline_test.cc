@@ -131,3 +131,75 @@ TEST(ActivationQuant, PercentileClipsAtMostTheMinMaxRange) {
 
 }  // namespace
 }  // namespace adze
+
+namespace adze {
+namespace {
+
+// One-shot 2:4 + INT4 and INT8 activations on the fixture, then `finetune` on its own data.
+struct FinetuneRun {
+  Fixture f;
+  Model teacher = load_torchscript(fixture("cnn_bn_traced.pt"), {{8, 3, 16, 16}, "float32"});
+  CompressionContext c = f.context();
+  double loss_before = 0;
+  explicit FinetuneRun(const std::string& finetune) {
+    c.train_data = &f.data;
+    c.reference = &teacher;
+    c.seed = 7;
+    c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8},
+        "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})"), "plan.json"), c.table, "plan.json");
+    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate",
+                                                          {"name": "eval", "options": {"label": "before"}}]})"), "a.json"), c);
+    run_pipeline(parse_pipeline(Json::parse(R"({"passes": [)" + finetune + R"(, "eval"]})"), "b.json"), c);
+  }
+  const at::Tensor& weight(const std::string& name) { return f.model.tensors()[f.model.find_tensor(name)].value; }
+};
+
+TEST(Finetune, SteLowersTheTrainingLossAndLeavesExactEncodings) {
+  FinetuneRun r(R"({"name": "finetune.ste", "options": {"steps": 150, "lr": 1e-2, "batch_size": 8}})");
+  EXPECT_LT(r.c.metrics.at("after").cross_entropy, r.c.metrics.at("before").cross_entropy - 0.05);
+  for (const char* layer : {"features.0", "features.3", "classifier"})
+    EXPECT_TRUE(torch::equal(r.weight(std::string(layer) + ".weight"), r.c.encodings.at(layer).decode())) << layer;
+  EXPECT_TRUE(satisfies_nm(r.weight("classifier.weight"), {2, 4}));
+  // The mask the one-shot step chose is kept; the latent weights are recorded for the report and later passes.
+  EXPECT_EQ(r.c.latents.size(), 3u);
+  for (const auto& p : r.f.model.parameters()) EXPECT_FALSE(p.requires_grad());
+}
+
+TEST(Finetune, SameSeedSameBytesAndDistillationChangesTheResult) {
+  const std::string ste = R"({"name": "finetune.ste", "options": {"steps": 10, "lr": 1e-3, "batch_size": 8}})";
+  FinetuneRun a(ste), b(ste);
+  for (const auto& [name, e] : a.c.encodings) {
+    EXPECT_TRUE(torch::equal(e.codes, b.c.encodings.at(name).codes)) << name;
+    EXPECT_TRUE(torch::equal(e.scale, b.c.encodings.at(name).scale)) << name;
+  }
+  FinetuneRun kd(R"({"name": "finetune.ste", "options": {"steps": 10, "lr": 1e-3, "batch_size": 8, "distill": 0.9}})");
+  EXPECT_FALSE(torch::equal(kd.weight("classifier.weight"), a.weight("classifier.weight")));
+}
+
+TEST(Finetune, AdmmEndsOnTheConstraintSet) {
+  FinetuneRun r(R"({"name": "finetune.admm", "options": {"steps": 30, "admm_steps": 20, "admm_interval": 5, "rho": 0.01, "batch_size": 8}})");
+  EXPECT_TRUE(satisfies_nm(r.weight("classifier.weight"), {2, 4}));
+  EXPECT_TRUE(torch::equal(r.weight("classifier.weight"), r.c.encodings.at("classifier").decode()));
+}
+
+TEST(Finetune, NeedsTrainingDataAndValidOptions) {
+  Fixture f;
+  CompressionContext c = f.context();
+  c.plan = resolve_plan(Plan{}, c.table, "plan.json");
+  expect_error([&] { run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["finetune.ste"]})"), "p.json"), c); },
+               ErrorKind::kInvalidArgument, {"step 1 (finetune.ste)", "training data", "--data"});
+  auto parse = [](const std::string& text) { return parse_pipeline(Json::parse(text), "p.json"); };
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"steps": 0}}]})"); },
+               ErrorKind::kInvalidConfig, {"steps must be at least 1"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"mask": "sometimes"}}]})"); },
+               ErrorKind::kInvalidConfig, {"mask 'sometimes'", "fixed or dynamic"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"steps": 10, "admm_steps": 20}}]})"); },
+               ErrorKind::kInvalidConfig, {"admm_steps must be at most steps"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"rho": -1}}]})"); },
+               ErrorKind::kInvalidConfig, {"step 1 (finetune.admm)", "rho must be positive"});
+  EXPECT_TRUE(needs_training_data(parse(R"({"passes": ["fold-bn", "finetune.admm"]})")));
+  EXPECT_FALSE(needs_training_data(parse(R"({"passes": ["fold-bn", "eval"]})")));
+}
+
+}  // namespace
+}  // namespace adze

@@ -3,8 +3,8 @@
 //
 // Every parameter trains (biases and norms too); the plan's layers train through their projections. Latent
 // weights start from the weights before any one-shot projection, and a mask an earlier sparsity step chose is
-// kept (mask "fixed"); after another fine-tuning pass, they continue from the latent weights it left. Batches are drawn with the pipeline's seed; the learning rate follows a cosine from
-// `lr` to 5% of it. The loss is the task's cross-entropy, mixed with distillation when `distill` > 0:
+// kept (mask "fixed"); after another fine-tuning pass, they continue from the latent weights it left.
+// Batches are drawn with the pipeline's seed; the learning rate follows a cosine from `lr` to 5% of it. The loss is the task's cross-entropy, mixed with distillation when `distill` > 0:
 //   (1 − α)·CE(student, y) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
 #include <torch/torch.h>
 
@@ -135,7 +135,7 @@ std::vector<OptionSpec> common_options() {
           {"mask", "string", "fixed", "fixed: keep the first mask; dynamic: recompute N:M masks every step"}};
 }
 
-FinetuneOptions common_from(const nlohmann::json& o, const std::string& where) {
+FinetuneOptions common_from(const nlohmann::json& o) {
   FinetuneOptions f;
   f.steps = o.at("steps").get<int64_t>();
   f.lr = o.at("lr").get<double>();
@@ -143,12 +143,12 @@ FinetuneOptions common_from(const nlohmann::json& o, const std::string& where) {
   f.batch_size = o.at("batch_size").get<int64_t>();
   f.distill = o.at("distill").get<double>();
   f.temperature = o.at("temperature").get<double>();
-  f.compressor.mask = parse_mask_mode(o.at("mask").get<std::string>(), where);
-  if (f.steps < 1) throw Error(ErrorKind::kInvalidConfig, where + ": steps must be at least 1");
-  if (!(f.lr > 0)) throw Error(ErrorKind::kInvalidConfig, where + ": lr must be positive");
-  if (f.batch_size < 0) throw Error(ErrorKind::kInvalidConfig, where + ": batch_size must be >= 0");
-  if (!(f.distill >= 0 && f.distill <= 1)) throw Error(ErrorKind::kInvalidConfig, where + ": distill must be in [0, 1]");
-  if (!(f.temperature > 0)) throw Error(ErrorKind::kInvalidConfig, where + ": temperature must be positive");
+  f.compressor.mask = parse_mask_mode(o.at("mask").get<std::string>());
+  if (f.steps < 1) throw Error(ErrorKind::kInvalidConfig, "steps must be at least 1");
+  if (!(f.lr > 0)) throw Error(ErrorKind::kInvalidConfig, "lr must be positive");
+  if (f.batch_size < 0) throw Error(ErrorKind::kInvalidConfig, "batch_size must be >= 0");
+  if (!(f.distill >= 0 && f.distill <= 1)) throw Error(ErrorKind::kInvalidConfig, "distill must be in [0, 1]");
+  if (!(f.temperature > 0)) throw Error(ErrorKind::kInvalidConfig, "temperature must be positive");
   return f;
 }
 
@@ -158,7 +158,7 @@ Registry<Pass>::Entry finetune_ste_pass_entry() {
   return {"finetune.ste",
           "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to latent ones",
           common_options(), [](const nlohmann::json& o) {
-            return std::make_unique<FinetunePass>("finetune.ste", common_from(o, "finetune.ste"));
+            return std::make_unique<FinetunePass>("finetune.ste", common_from(o));
           }};
 }
 
@@ -172,15 +172,16 @@ Registry<Pass>::Entry finetune_admm_pass_entry() {
   return {"finetune.admm",
           "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection and STE",
           options, [](const nlohmann::json& o) {
-            FinetuneOptions f = common_from(o, "finetune.admm");
+            FinetuneOptions f = common_from(o);
             f.compressor.strategy = Strategy::kAdmm;
             f.compressor.admm_steps = o.at("admm_steps").get<int64_t>();
             f.compressor.admm_interval = o.at("admm_interval").get<int64_t>();
             f.compressor.rho = o.at("rho").get<double>();
             f.compressor.rho_growth = o.at("rho_growth").get<double>();
             f.compressor.rho_max = o.at("rho_max").get<double>();
-            if (f.compressor.admm_steps < 0 || f.compressor.admm_steps > f.steps)
-              throw Error(ErrorKind::kInvalidConfig, "finetune.admm: admm_steps must be in [0, steps]");
+            validate(f.compressor);
+            if (f.compressor.admm_steps > f.steps)
+              throw Error(ErrorKind::kInvalidConfig, "admm_steps must be at most steps");
             return std::make_unique<FinetunePass>("finetune.admm", f);
           }};
 }
