@@ -73,7 +73,7 @@ void run_compress(const CompressOptions& o) {
   const bool trains = needs_training_data(pipeline);
   if (trains) {
     if (o.data.empty())
-      throw Error(ErrorKind::kInvalidArgument, "pipeline '" + o.pipeline + "' fine-tunes: give --data (its --train-split is used)");
+      throw Error(ErrorKind::kInvalidArgument, "pipeline '" + o.pipeline + "' calibrates or fine-tunes: give --data (its --train-split is used)");
     InputSpec train_input = input;
     train_data = load_data_for_model(path, train_input, o.data, o.train_split, o.train_limit, o.batch_size);
   }
@@ -136,8 +136,9 @@ void setup_compress(CLI::App& app) {
       "  adze compress fmnist-cnn --plan configs/plans/int8.json --pipeline configs/pipelines/ptq.json --data fmnist --out cnn-int8\n"
       "  adze compress fmnist-cnn --plan configs/plans/2of4-int4.json --pipeline configs/pipelines/ptq.json --data fmnist --limit 2000 --out cnn-24\n"
       "  adze compress fmnist-cnn --plan configs/plans/2of4-int4-a8.json --pipeline configs/pipelines/qat.json --data fmnist --out cnn-qat\n\n"
-      "Pipelines with finetune.* passes train on --train-split of the --data source and distil from the\n"
-      "uncompressed model (loaded a second time); the same --seed gives the same bytes out.");
+      "Calibration and finetune.* passes learn from --train-split of the --data source (evaluation reads\n"
+      "--split); fine-tuning distils from the uncompressed model (loaded a second time). The same --seed\n"
+      "gives the same bytes out.");
   sub->add_option("model", o->model, "TorchScript file or reference model name")->required();
   sub->add_option("--plan", o->plan, "plan JSON (see README: Plan)")->required();
   sub->add_option("--pipeline", o->pipeline, "pipeline JSON: {\"passes\": [...]}")->required();
@@ -145,7 +146,7 @@ void setup_compress(CLI::App& app) {
   sub->add_option("--split", o->split, "split to evaluate on")->capture_default_str();
   sub->add_option("--limit", o->limit, "evaluate at most N samples (0: all)");
   sub->add_option("--batch-size", o->batch_size, "evaluation batch size");
-  sub->add_option("--train-split", o->train_split, "split that finetune.* passes train on")->capture_default_str();
+  sub->add_option("--train-split", o->train_split, "split that calibration and fine-tuning learn from")->capture_default_str();
   sub->add_option("--train-limit", o->train_limit, "train on at most N samples (0: all)");
   sub->add_option("--seed", o->seed, "seed for fine-tuning batches")->capture_default_str();
   sub->add_option("--out", o->out, "output directory (must not exist)")->required();

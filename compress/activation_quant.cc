@@ -22,8 +22,48 @@ struct Tap {
   int bits;
   float lo = INFINITY, hi = -INFINITY;  ///< observed range
   double lo_sum = 0, hi_sum = 0;        ///< percentile observer: sums over batches
+  std::vector<at::Tensor> samples;      ///< mse observer: a deterministic subsample of every batch
   int batches = 0;
 };
+
+constexpr int64_t kMaxSamples = int64_t{1} << 20;  ///< values kept per tap by the percentile and mse observers
+
+// Every k-th value, so that at most `limit` remain (deterministic).
+at::Tensor subsample(const at::Tensor& v, int64_t limit) {
+  return v.numel() > limit ? v.slice(0, 0, v.numel(), (v.numel() + limit - 1) / limit) : v;
+}
+
+// Asymmetric per-tensor parameters for the range [lo, hi] (widened to hold 0).
+std::pair<float, int64_t> affine_params(float lo, float hi, int bits) {
+  lo = std::min(lo, 0.0f);
+  hi = std::max(hi, 0.0f);
+  const int64_t qmax = (int64_t{1} << bits) - 1;
+  float scale = (hi - lo) / static_cast<float>(qmax);
+  if (!(scale > 0.0f)) scale = 1.0f;
+  return {scale, std::min<int64_t>(qmax, std::max<int64_t>(0, std::llround(-lo / scale)))};
+}
+
+// The mse observer: the range [α·lo, α·hi], α on a grid from 0.30 to 1.00, whose fake-quantization of the
+// samples has the least squared error.
+void choose_mse_range(Tap& t) {
+  const at::Tensor v = torch::cat(t.samples);
+  const int64_t qmax = (int64_t{1} << t.bits) - 1;
+  double best = INFINITY;
+  float best_lo = t.lo, best_hi = t.hi;
+  for (int step = 100; step >= 30; --step) {
+    const float a = static_cast<float>(step) / 100.0f;
+    const auto [scale, zp] = affine_params(a * t.lo, a * t.hi, t.bits);
+    const double err = (torch::fake_quantize_per_tensor_affine(v, scale, zp, 0, qmax) - v).pow(2).sum().item<double>();
+    if (err < best) {
+      best = err;
+      best_lo = a * t.lo;
+      best_hi = a * t.hi;
+    }
+  }
+  t.lo = best_lo;
+  t.hi = best_hi;
+  t.samples.clear();
+}
 
 bool is_layer_op(const std::string& k) {
   return k == "aten::linear" || k == "aten::_convolution" || k == "aten::convolution" || k == "aten::conv1d" ||
@@ -94,7 +134,7 @@ void observe(std::vector<Tap>& taps, const std::vector<at::Tensor>& values, cons
     Tap& t = taps[i];
     ++t.batches;
     if (o.method == "percentile") {
-      if (v.numel() > (1 << 20)) v = v.slice(0, 0, v.numel(), v.numel() / (1 << 20) + 1);  // deterministic subsample
+      v = subsample(v, kMaxSamples);
       const double q = o.percentile / 100.0;
       t.lo_sum += torch::quantile(v, 1.0 - q).item<double>();
       t.hi_sum += torch::quantile(v, q).item<double>();
@@ -103,17 +143,15 @@ void observe(std::vector<Tap>& taps, const std::vector<at::Tensor>& values, cons
     } else {
       t.lo = std::min(t.lo, v.min().item<float>());
       t.hi = std::max(t.hi, v.max().item<float>());
+      if (o.method == "mse") t.samples.push_back(subsample(v, kMaxSamples / std::max<int64_t>(1, o.batches)).clone());
     }
   }
 }
 
 // Inserts x -> fake_quantize_per_tensor_affine(x, scale, zero_point, 0, 2^b - 1) before the tapped use.
 void insert_fake_quant(Model& model, const Tap& t, int index) {
-  const float lo = std::min(t.lo, 0.0f), hi = std::max(t.hi, 0.0f);
   const int64_t qmax = (int64_t{1} << t.bits) - 1;
-  float scale = (hi - lo) / static_cast<float>(qmax);
-  if (!(scale > 0.0f)) scale = 1.0f;
-  const int64_t zp = std::min<int64_t>(qmax, std::max<int64_t>(0, std::llround(-lo / scale)));
+  const auto [scale, zp] = affine_params(t.lo, t.hi, t.bits);
   const std::string prefix = t.layer + (index ? ".use" + std::to_string(index) : "");
   Value* s = model.add_bound_tensor(NamedTensor{prefix + ".act_scale", torch::full({1}, scale), false, {}});
   Value* z = model.add_bound_tensor(NamedTensor{prefix + ".act_zero_point", torch::full({1}, zp, torch::kInt), false, {}});
@@ -129,28 +167,32 @@ void insert_fake_quant(Model& model, const Tap& t, int index) {
 }  // namespace
 
 ActivationQuantResult quantize_activations(CompressionContext& c, const ActivationObserver& o) {
-  if (o.method != "minmax" && o.method != "percentile")
-    throw Error(ErrorKind::kInvalidConfig, "observer '" + o.method + "': expected minmax or percentile");
+  if (o.method != "minmax" && o.method != "percentile" && o.method != "mse")
+    throw Error(ErrorKind::kInvalidConfig, "observer '" + o.method + "': expected minmax, percentile or mse");
   std::vector<Tap> taps = find_taps(c);
   ActivationQuantResult result;
   for (const auto& l : c.table.layers)
     if (c.plan.layers.at(l.name).act_bits > 0 && l.kind == LayerKind::kEmbedding) ++result.skipped;
   if (taps.empty()) return result;
-  if (!c.data) throw Error(ErrorKind::kInvalidArgument, "activation calibration needs data (--data)");
+  // Calibration reads the training data when there is some: the evaluation split stays unseen.
+  const Dataset* data = c.train_data ? c.train_data : c.data;
+  if (!data) throw Error(ErrorKind::kInvalidArgument, "activation calibration needs data (--data)");
   torch::NoGradGuard no_grad;
   const int64_t batch = c.model->traced_batch();
-  const int64_t batches = std::max<int64_t>(1, std::min(o.batches, (c.data->size() + batch - 1) / batch));
+  const int64_t batches = std::max<int64_t>(1, std::min(o.batches, (data->size() + batch - 1) / batch));
   ProgressBar bar("calibrate activations", batches, c.progress);
   const TappedGraph tapped(*c.model, taps);
   for (int64_t b = 0; b < batches; ++b) {
-    at::Tensor x = c.data->inputs.slice(0, b * batch, std::min(c.data->size(), (b + 1) * batch));
+    at::Tensor x = data->inputs.slice(0, b * batch, std::min(data->size(), (b + 1) * batch));
     if (x.size(0) < batch) break;  // the graph is traced at `batch`; a short tail would need padding, skip it
     observe(taps, tapped.run(x), o);
     bar.update(b + 1);
   }
   bar.finish();
   if (taps.front().batches == 0)
-    throw Error(ErrorKind::kInvalidArgument, "activation calibration needs at least " + std::to_string(batch) + " samples, the data has " + std::to_string(c.data->size()));
+    throw Error(ErrorKind::kInvalidArgument, "activation calibration needs at least " + std::to_string(batch) + " samples, the data has " + std::to_string(data->size()));
+  if (o.method == "mse")
+    for (auto& t : taps) choose_mse_range(t);
   std::map<std::string, int> uses;
   for (const auto& t : taps) insert_fake_quant(*c.model, t, uses[t.layer]++);
   c.model->graph_changed();

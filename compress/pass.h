@@ -34,7 +34,7 @@ struct CompressionContext {
   std::map<std::string, at::Tensor> originals;  ///< each projected layer's weight before its first projection
   std::map<std::string, at::Tensor> latents;    ///< latent weights a fine-tuning pass left (the next continues from them)
   const Dataset* data = nullptr;              ///< evaluation data, when the pipeline needs it
-  const Dataset* train_data = nullptr;        ///< training data, for the finetune.* passes
+  const Dataset* train_data = nullptr;        ///< training data: calibration and the finetune.* passes
   const Model* reference = nullptr;           ///< the uncompressed model (the teacher for distillation)
   std::map<std::string, Metrics> metrics;     ///< by label ("before", "after")
   bool progress = false;
@@ -66,7 +66,8 @@ struct Pipeline {
 Pipeline parse_pipeline(const nlohmann::json& doc, const std::string& source);
 Pipeline load_pipeline(const std::string& path);
 
-/// Whether a step trains (the finetune.* passes): the caller then provides train_data and reference.
+/// Whether a step learns from data (quantize.calibrate, the finetune.* passes): the caller then provides
+/// train_data (and reference, the teacher for distillation).
 bool needs_training_data(const Pipeline& pipeline);
 
 struct PassRecord {

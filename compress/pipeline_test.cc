@@ -127,6 +127,11 @@ TEST(ActivationQuant, PercentileClipsAtMostTheMinMaxRange) {
     return f.model.tensors()[f.model.find_tensor("classifier.act_scale")].value.item<float>();
   };
   EXPECT_LE(scale_of("percentile"), scale_of("minmax"));
+  // mse shrinks the min-max range by a factor in [0.30, 1.00].
+  const float mse = scale_of("mse"), minmax = scale_of("minmax");
+  EXPECT_LE(mse, minmax);
+  EXPECT_GE(mse, 0.29f * minmax);
+  EXPECT_EQ(scale_of("mse"), mse);  // deterministic
 }
 
 }  // namespace
@@ -199,6 +204,9 @@ TEST(Finetune, NeedsTrainingDataAndValidOptions) {
                ErrorKind::kInvalidConfig, {"step 1 (finetune.admm)", "rho must be positive"});
   EXPECT_TRUE(needs_training_data(parse(R"({"passes": ["fold-bn", "finetune.admm"]})")));
   EXPECT_FALSE(needs_training_data(parse(R"({"passes": ["fold-bn", "eval"]})")));
+  EXPECT_TRUE(needs_training_data(parse(R"({"passes": ["quantize.calibrate"]})")));
+  expect_error([&] { parse(R"({"passes": [{"name": "quantize.calibrate", "options": {"method": "kl"}}]})"); },
+               ErrorKind::kInvalidConfig, {"step 1 (quantize.calibrate)", "method 'kl'", "minmax, percentile or mse"});
 }
 
 }  // namespace

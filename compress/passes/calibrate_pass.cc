@@ -1,6 +1,7 @@
 // quantize.calibrate: observes activation ranges on the data and inserts fake-quant (compress/activation_quant.h).
 #include "compress/activation_quant.h"
 #include "compress/passes/passes.h"
+#include "core/error.h"
 
 namespace adze {
 namespace {
@@ -23,7 +24,7 @@ class CalibratePass : public Pass {
 Registry<Pass>::Entry calibrate_pass_entry() {
   return {"quantize.calibrate",
           "calibrate activation ranges and insert fake-quant on the input of every layer with act_bits",
-          {{"method", "string", "minmax", "range observer: minmax or percentile"},
+          {{"method", "string", "minmax", "range observer: minmax, percentile or mse (least squared error)"},
            {"percentile", "number", 99.99, "for percentile: the share of values inside the range, in %"},
            {"batches", "int", 8, "calibration batches (of the traced batch size)"}},
           [](const nlohmann::json& o) {
@@ -31,6 +32,9 @@ Registry<Pass>::Entry calibrate_pass_entry() {
             obs.method = o.at("method").get<std::string>();
             obs.percentile = o.at("percentile").get<double>();
             obs.batches = o.at("batches").get<int64_t>();
+            if (obs.method != "minmax" && obs.method != "percentile" && obs.method != "mse")
+              throw Error(ErrorKind::kInvalidConfig, "method '" + obs.method + "': expected minmax, percentile or mse");
+            if (obs.batches < 1) throw Error(ErrorKind::kInvalidConfig, "batches must be at least 1");
             return std::make_unique<CalibratePass>(obs);
           }};
 }
