@@ -60,7 +60,7 @@ Compressor Compressor::attach(torch::nn::Module& module, const std::function<at:
     if (config.act_bits) act_layers.push_back(layer.name);
     const at::Tensor* p = parameters.find(layer.weight);
     if (!p) throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': parameter '" + layer.weight + "' not found in the module");
-    weights.push_back(CompressedWeight{layer, config, *p, {}});
+    weights.push_back(CompressedWeight{layer, config, *p, SparsityStructure{}});
   }
   Compressor c(std::move(weights), options);
   c.warnings_ = resolved.warnings;
@@ -80,8 +80,8 @@ std::vector<std::string> Compressor::layer_names() const {
 
 Encoding Compressor::project_latent(State& s, const at::Tensor& w) {
   const bool fixed = options_.mask == MaskMode::kFixed;
-  Encoding e = project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.mask : at::Tensor());
-  if (fixed && !s.w.mask.defined() && e.mask.defined()) s.w.mask = e.mask;
+  Encoding e = project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.keep : SparsityStructure{});
+  if (fixed && !s.w.keep.mask.defined() && e.mask.defined()) s.w.keep = e.structure();
   return e;
 }
 
@@ -170,7 +170,7 @@ void Compressor::harden() {
   // The mask of Π(W) is kept from here on (in fixed mode); quantization has no state to fix.
   torch::NoGradGuard no_grad;
   for (auto& s : states_) {
-    s.w.mask = at::Tensor();
+    s.w.keep = SparsityStructure{};
     project_latent(s, s.w.weight);
     s.z = at::Tensor();
     s.u = at::Tensor();

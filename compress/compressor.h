@@ -72,7 +72,7 @@ struct CompressedWeight {
   Layer layer;
   LayerConfig config;
   at::Tensor weight;  ///< the tensor the model's forward reads, edited in place (a leaf parameter)
-  at::Tensor mask;    ///< optional bool [C, K] (canonical): keep this mask (from an earlier one-shot step)
+  SparsityStructure keep;  ///< optional: keep this mask and permutation (from an earlier one-shot step)
 };
 
 class Compressor {

@@ -8,6 +8,7 @@
 #include "compress/layer_table.h"
 #include "core/error.h"
 #include "quantize/pow2.h"
+#include "sparsity/permutation.h"
 
 namespace adze {
 namespace {
@@ -55,13 +56,34 @@ at::Tensor unstructured_mask(const at::Tensor& canonical, const at::Tensor& keep
   return mask.view(canonical.sizes());
 }
 
+// The length of the runs N:M groups and channel permutations act on: a convolution's input channels (per
+// kernel position), otherwise the whole reduction dimension.
+int64_t run_length(const Layer& layer) {
+  return layer.kind == LayerKind::kConv1d || layer.kind == LayerKind::kConv2d ? layer.weight_shape.at(1)
+                                                                              : layer.reduction_size;
+}
+
+// Reorders the channels of each run of a [C, K] matrix (K = positions · run).
+at::Tensor permute_channels(const at::Tensor& x, const at::Tensor& order) {
+  const int64_t run = order.numel();
+  return x.reshape({x.size(0), -1, run}).index_select(2, order).reshape({x.size(0), -1});
+}
+
 // The projection proper; project() checks the config and the weight first.
 Encoding project_checked(const at::Tensor& weight, const Layer& layer, const LayerConfig& c,
-                         const at::Tensor& fixed_mask) {
+                         const SparsityStructure& structure) {
   Encoding e;
   e.shape = Shape(weight.sizes().begin(), weight.sizes().end());
   e.config = c;
   at::Tensor canonical = to_canonical(weight.to(torch::kFloat), layer.reduction_dim, &e.order);
+  if (structure.permutation.defined()) {
+    e.permutation = structure.permutation;
+  } else if (c.permute && c.nm.enabled()) {
+    const int64_t run = run_length(layer);
+    e.permutation = search_channel_permutation(canonical.abs().reshape({-1, run}), c.nm).order;
+  }
+  if (e.permutation.defined()) canonical = permute_channels(canonical, e.permutation);
+  const at::Tensor fixed_mask = structure.mask;
 
   if (fixed_mask.defined()) {
     if (fixed_mask.sizes() != canonical.sizes())
@@ -117,7 +139,7 @@ bool LayerConfig::operator==(const LayerConfig& o) const {
   return weight_bits == o.weight_bits && quantizer == o.quantizer && symmetric == o.symmetric &&
          granularity == o.granularity && group_size == o.group_size && pow2_scale == o.pow2_scale &&
          scale_method == o.scale_method && percentile == o.percentile && act_bits == o.act_bits && nm == o.nm &&
-         sparsity == o.sparsity;
+         permute == o.permute && sparsity == o.sparsity;
 }
 
 int64_t Encoding::channels() const { return shape.empty() ? 0 : shape[static_cast<std::size_t>(order[0])]; }
@@ -153,8 +175,15 @@ at::Tensor Encoding::decode() const {
   return from_canonical(canonical);
 }
 
-at::Tensor Encoding::from_canonical(const at::Tensor& canonical) const {
-  // Undo the permutation: canonical is [C, rest of permuted dims...].
+at::Tensor Encoding::to_encoded_layout(const at::Tensor& weight) const {
+  at::Tensor canonical = weight.permute(order).contiguous().reshape({channels(), reduction()});
+  return permutation.defined() ? permute_channels(canonical, permutation) : canonical;
+}
+
+at::Tensor Encoding::from_canonical(const at::Tensor& encoded) const {
+  at::Tensor canonical = encoded;
+  if (permutation.defined()) canonical = permute_channels(encoded, torch::argsort(permutation));
+  // Undo the dimension order: canonical is [C, rest of permuted dims...].
   std::vector<int64_t> permuted_shape;
   for (auto d : order) permuted_shape.push_back(shape[static_cast<std::size_t>(d)]);
   std::vector<int64_t> inverse(order.size());
@@ -166,7 +195,7 @@ at::Tensor Encoding::representable(const at::Tensor& weight) const {
   torch::NoGradGuard no_grad;
   if (!config.quantized()) return torch::ones(weight.sizes(), torch::kBool);
   // Rows of the quantization grid, as project() laid them out.
-  at::Tensor rows = weight.detach().to(torch::kFloat).permute(order).contiguous().reshape({scale.size(0), -1});
+  at::Tensor rows = to_encoded_layout(weight.detach().to(torch::kFloat)).reshape({scale.size(0), -1});
   at::Tensor s = scale.unsqueeze(1);
   at::Tensor lo = -s, hi = s;  // power of two: the largest level is ±s
   if (config.quantizer == Quantizer::kUniform) {
@@ -191,9 +220,7 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
     return "percentile " + std::to_string(c.percentile) + ": expected (50, 100]";
   // N:M and groups run along the reduction dimension as laid out canonically: for a convolution along the
   // input channels of one kernel position, so they must divide Cin/groups.
-  const int64_t run = layer.kind == LayerKind::kConv1d || layer.kind == LayerKind::kConv2d
-                          ? layer.weight_shape.at(1)
-                          : layer.reduction_size;
+  const int64_t run = run_length(layer);
   if (c.nm.enabled() && run % c.nm.m != 0)
     return "nm " + c.nm.to_string() + ": reduction dimension " + std::to_string(run) + " is not a multiple of M=" +
            std::to_string(c.nm.m);
@@ -203,12 +230,13 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
       return "group_size " + std::to_string(c.group_size) + ": reduction dimension " + std::to_string(run) +
              " is not a multiple of it";
   }
+  if (c.permute && !c.nm.enabled()) return "permute: needs an N:M pattern (it chooses which channels share a group)";
   if (c.quantized() && c.quantizer == Quantizer::kPow2 && c.granularity == Granularity::kPerGroup)
     return "quantizer pow2: per-group scales are not supported (use channel or tensor)";
   return "";
 }
 
-Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c, const at::Tensor& fixed_mask) {
+Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c, const SparsityStructure& keep) {
   if (auto why = check_config(layer, c); !why.empty())
     throw Error(ErrorKind::kInvalidConfig, "failed to project layer '" + layer.name + "': " + why);
   torch::NoGradGuard no_grad;
@@ -217,7 +245,7 @@ Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig
   if (!checked_by_quantizer && !all_finite(weight))
     throw Error(ErrorKind::kInvalidArgument, "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
   try {
-    return project_checked(weight, layer, c, fixed_mask);
+    return project_checked(weight, layer, c, keep);
   } catch (const Error& err) {
     throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());
   }

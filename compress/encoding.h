@@ -35,10 +35,18 @@ struct LayerConfig {
   double percentile = 99.99;
   int act_bits = 0;   ///< 0: activations not quantized; 8 or 16
   NMPattern nm;
+  bool permute = false;  ///< search a channel permutation that raises the magnitude N:M keeps (ASP-style)
   double sparsity = 0;  ///< unstructured: fraction of weights (of those N:M keeps) set to zero, in [0, 1)
   bool quantized() const { return weight_bits <= 8; }
   bool compresses() const { return quantized() || nm.enabled() || sparsity > 0; }
   bool operator==(const LayerConfig& o) const;
+};
+
+/// The sparsity structure a projection chose (mask and channel permutation), for later projections of the
+/// same layer to keep: quantizing after an earlier sparsity step, or fine-tuning with a fixed mask.
+struct SparsityStructure {
+  at::Tensor mask;         ///< bool [C, K] in the encoded layout, or undefined
+  at::Tensor permutation;  ///< int64 [run] or undefined
 };
 
 struct Encoding {
@@ -49,6 +57,9 @@ struct Encoding {
   at::Tensor scale;       ///< float32 [R]
   at::Tensor zero_point;  ///< int32 [R]
   at::Tensor mask;        ///< bool [C, K], undefined when dense
+  /// int64 [run], undefined unless config.permute: the reduction channels (a convolution's input channels, a
+  /// linear's inputs) in the order the encoded layout holds them; codes, mask and values are in that order.
+  at::Tensor permutation;
   at::Tensor values;      ///< float32 [C, K] when not quantized
   int64_t channels() const;   ///< C
   int64_t reduction() const;  ///< K
@@ -58,19 +69,22 @@ struct Encoding {
   /// (qmax − z)·s] (power-of-two: [−s, s]; unquantized: everywhere). The straight-through estimator passes
   /// the gradient there and nowhere else: clipped weights get none.
   at::Tensor representable(const at::Tensor& weight) const;
-  /// A canonical [C, K] tensor back in the weight's own layout (the inverse of to_canonical).
-  at::Tensor from_canonical(const at::Tensor& canonical) const;
+  /// The weight in the encoded layout: canonical [C, K] with the channel permutation applied.
+  at::Tensor to_encoded_layout(const at::Tensor& weight) const;
+  /// The inverse: an encoded-layout [C, K] tensor (codes' positions, mask) back in the weight's own layout.
+  at::Tensor from_canonical(const at::Tensor& encoded) const;
+  SparsityStructure structure() const { return {mask, permutation}; }
 };
 
 /// The canonical [C, K] matrix of a weight for `layer`, and the permutation that made it.
 at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector<int64_t>* order);
 
-/// Projects `weight` onto the constraint set of `config`: N:M mask, then unstructured mask, then quantization
-/// of the survivors (scales chosen from the survivors only). Pure and deterministic. With `fixed_mask` (bool,
-/// canonical [C, K]) that mask is kept instead of computing one: quantizing after an earlier sparsity step.
+/// Projects `weight` onto the constraint set of `config`: channel permutation (with config.permute), N:M mask,
+/// then unstructured mask, then quantization of the survivors (scales chosen from the survivors only). Pure
+/// and deterministic. With `keep` defined, its mask and permutation are kept instead of searching new ones.
 /// Throws Error(kInvalidConfig) when check_config fails, Error(kInvalidArgument) for NaN/Inf weights.
 Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& config,
-                 const at::Tensor& fixed_mask = {});
+                 const SparsityStructure& keep = {});
 
 /// Checks that `config` can apply to `layer`; returns "" or the reason, naming the field
 /// ("nm 2:4: reduction dimension 30 is not a multiple of M=4").

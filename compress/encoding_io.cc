@@ -25,7 +25,8 @@ void save_encodings(const std::map<std::string, Encoding>& encodings, const std:
     d.insert("order", to_list(e.order));
     d.insert("config", to_json(e.config).dump());
     for (const auto& [key, t] : {std::pair<const char*, const at::Tensor*>{"codes", &e.codes}, {"scale", &e.scale},
-                                 {"zero_point", &e.zero_point}, {"mask", &e.mask}, {"values", &e.values}})
+                                 {"zero_point", &e.zero_point}, {"mask", &e.mask}, {"values", &e.values},
+                                 {"permutation", &e.permutation}})
       if (t->defined()) d.insert(key, *t);
     all.insert(name, d);
   }
@@ -69,12 +70,17 @@ std::map<std::string, Encoding> load_encodings(const std::string& path) {
     e.zero_point = tensor("zero_point");
     e.mask = tensor("mask");
     e.values = tensor("values");
+    e.permutation = tensor("permutation");
     const int64_t numel = shape_numel(e.shape);
     const bool consistent = e.order.size() == e.shape.size() &&
                             (e.config.quantized() ? e.codes.defined() && e.codes.numel() == numel && e.scale.defined() &&
                                                         e.zero_point.defined() && e.scale.numel() == e.codes.size(0)
                                                   : e.values.defined() && e.values.numel() == numel) &&
-                            (!e.mask.defined() || e.mask.numel() == numel);
+                            (!e.mask.defined() || e.mask.numel() == numel) &&
+                            (!e.permutation.defined() ||
+                             (e.permutation.dim() == 1 && e.permutation.scalar_type() == at::kLong && e.permutation.numel() > 0 &&
+                              e.reduction() % e.permutation.numel() == 0 &&
+                              torch::equal(std::get<0>(e.permutation.sort()), torch::arange(e.permutation.numel()))));
     if (!consistent) throw Error(ErrorKind::kIo, where + ": fields do not fit the shape " + shape_to_string(e.shape));
     out.emplace(name, std::move(e));
   }
@@ -93,6 +99,10 @@ EncodedBits encoded_bits(const Encoding& e) {
   if (e.mask.defined()) {
     if (e.config.sparsity > 0 || !e.config.nm.enabled()) b.index = numel;
     else b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(e.config.nm.m))));
+  }
+  if (e.permutation.defined()) {  // the channel order: one index of ceil(log2 run) bits per channel
+    const auto run = static_cast<double>(e.permutation.numel());
+    b.index += e.permutation.numel() * static_cast<int64_t>(std::ceil(std::log2(std::max(2.0, run))));
   }
   return b;
 }

@@ -21,7 +21,8 @@ std::map<std::string, Encoding> load_encodings(const std::string& path);
 ///  codes: kept weights × weight_bits (16/32 for float weights);
 ///  scales: 32 bits per quantization row; zero points: weight_bits per row when asymmetric;
 ///  index: N:M alone stores ceil(log2 M) bits per kept weight (2:4 -> 2 bits, as sparse tensor cores do);
-///         any unstructured sparsity stores a 1-bit-per-weight bitmap instead.
+///         any unstructured sparsity stores a 1-bit-per-weight bitmap instead; a channel permutation adds
+///         ceil(log2 run) bits per channel of the run.
 struct EncodedBits {
   int64_t codes = 0, scales = 0, zero_points = 0, index = 0;
   int64_t total() const { return codes + scales + zero_points + index; }

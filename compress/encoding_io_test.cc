@@ -32,9 +32,14 @@ TEST(EncodingIo, RoundTripIsBitIdentical) {
   LayerConfig sparse_float;
   sparse_float.nm = {1, 4};
   encodings["b"] = project(torch::randn({8, 8}), linear({8, 8}), sparse_float);
+  LayerConfig permuted = q4;
+  permuted.permute = true;
+  encodings["c"] = project(torch::randn({8, 16}) * torch::rand({1, 16}), linear({8, 16}), permuted);
+  ASSERT_TRUE(encodings["c"].permutation.defined());
   save_encodings(encodings, dir.file("e.pt"));
   auto loaded = load_encodings(dir.file("e.pt"));
-  ASSERT_EQ(loaded.size(), 2u);
+  ASSERT_EQ(loaded.size(), 3u);
+  EXPECT_TRUE(torch::equal(loaded.at("c").permutation, encodings["c"].permutation));
   for (const auto& [name, e] : encodings) {
     const Encoding& l = loaded.at(name);
     EXPECT_EQ(l.shape, e.shape);
@@ -55,6 +60,11 @@ TEST(EncodingIo, RejectsForeignAndInconsistentFiles) {
   e.shape = {4, 9};
   save_encodings({{"fc", e}}, dir.file("bad.pt"));
   testing::expect_error([&] { load_encodings(dir.file("bad.pt")); }, ErrorKind::kIo, {"layer 'fc'", "4x9"});
+  // A permutation that is not one (a repeated channel) is rejected.
+  e.shape = {4, 8};
+  e.permutation = torch::tensor({0, 1, 2, 3, 4, 5, 6, 6}, torch::kLong);
+  save_encodings({{"fc", e}}, dir.file("perm.pt"));
+  testing::expect_error([&] { load_encodings(dir.file("perm.pt")); }, ErrorKind::kIo, {"layer 'fc'", "do not fit"});
 }
 
 TEST(EncodedBits, CountsCodesScalesZeroPointsAndIndexBits) {

@@ -129,3 +129,37 @@ TEST(Project, RejectsNaNWeights) {
 
 }  // namespace
 }  // namespace adze
+
+namespace adze {
+namespace {
+
+TEST(Project, ChannelPermutationKeepsMoreMagnitudeAndDecodesExactly) {
+  torch::manual_seed(5);
+  // A conv whose input channels differ in scale: which channels share a 2:4 group matters.
+  at::Tensor w = torch::randn({16, 32, 3, 3}) * torch::rand({1, 32, 1, 1});
+  Layer layer = make_layer(LayerKind::kConv2d, {16, 32, 3, 3});
+  LayerConfig plain = config(4, {2, 4});
+  LayerConfig permuted = plain;
+  permuted.permute = true;
+  Encoding a = project(w, layer, plain), b = project(w, layer, permuted);
+  ASSERT_TRUE(b.permutation.defined());
+  EXPECT_EQ(b.permutation.numel(), 32);  // the input channels, shared by every kernel position
+  EXPECT_FALSE(a.permutation.defined());
+  // 2:4 holds in the encoded layout (what a kernel executes), and more magnitude survives.
+  EXPECT_TRUE(satisfies_nm(b.to_encoded_layout(b.decode()), {2, 4}));
+  const double kept_plain = (w * a.from_canonical(a.mask)).abs().sum().item<double>();
+  const double kept_permuted = (w * b.from_canonical(b.mask)).abs().sum().item<double>();
+  EXPECT_GT(kept_permuted, kept_plain * 1.01);
+  // Exact reconstruction: the codes, in the encoded layout, dequantize to the decoded weight.
+  at::Tensor rows = dequantize_rows(b.codes, RowQuantParams{b.scale, b.zero_point}).reshape({16, -1});
+  EXPECT_TRUE(torch::equal(b.from_canonical(rows * b.mask.to(torch::kFloat)), b.decode()));
+  EXPECT_TRUE(torch::equal(b.to_encoded_layout(b.decode()), rows * b.mask.to(torch::kFloat)));
+  // Keeping the structure reproduces the same permutation and mask without searching.
+  Encoding again = project(w, layer, permuted, b.structure());
+  EXPECT_TRUE(torch::equal(again.decode(), b.decode()));
+  EXPECT_EQ(check_config(layer, [] { LayerConfig c; c.permute = true; return c; }()),
+            "permute: needs an N:M pattern (it chooses which channels share a group)");
+}
+
+}  // namespace
+}  // namespace adze

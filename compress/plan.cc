@@ -14,7 +14,7 @@ using Json = nlohmann::ordered_json;
 const std::vector<std::string>& known_fields() {
   static const std::vector<std::string> fields = {"weight_bits", "quantizer",    "symmetric",  "granularity",
                                                   "group_size",  "pow2_scale",   "scale_method", "percentile",
-                                                  "act_bits",    "nm",           "sparsity"};
+                                                  "act_bits",    "nm",           "permute",      "sparsity"};
   return fields;
 }
 
@@ -69,6 +69,7 @@ void apply_fields(const Json& obj, LayerConfig& c, const std::string& where) {
       if (v.is_null() || (v.is_string() && v.get<std::string>() == "none")) c.act_bits = 0;
       else c.act_bits = static_cast<int>(get_int(v, at));
     } else if (key == "nm") c.nm = NMPattern::parse(get_string(v, at), at);
+    else if (key == "permute") c.permute = get_bool(v, at);
     else if (key == "sparsity") c.sparsity = get_number(v, at);
     else {
       std::string known;
@@ -172,6 +173,7 @@ nlohmann::ordered_json to_json(const LayerConfig& c) {
   j["percentile"] = c.percentile;
   j["act_bits"] = c.act_bits == 0 ? Json("none") : Json(c.act_bits);
   j["nm"] = c.nm.to_string();
+  j["permute"] = c.permute;
   j["sparsity"] = c.sparsity;
   return j;
 }

@@ -32,6 +32,7 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
     l["name"] = layer.name;
     l["weight_bits"] = e.config.weight_bits;
     l["nm"] = e.config.nm.to_string();
+    l["permuted"] = e.permutation.defined();
     const int64_t numel = shape_numel(e.shape);
     const int64_t kept = e.mask.defined() ? e.mask.sum().item<int64_t>() : numel;
     l["sparsity"] = 1.0 - static_cast<double>(kept) / static_cast<double>(numel);

@@ -63,14 +63,14 @@ class FinetunePass : public Pass {
       const at::Tensor& weight = model.tensors().at(static_cast<std::size_t>(index)).value;
       const LayerConfig& config = c.plan.layers.at(layer.name);
       if (!config.compresses()) continue;
-      at::Tensor mask;
-      if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) mask = it->second.mask;
+      SparsityStructure keep;
+      if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) keep = it->second.structure();
       torch::NoGradGuard no_grad;
       // Latent weights continue from an earlier fine-tune, else start from the weights before any projection.
       auto [original, first] = c.originals.emplace(layer.name, weight.clone());
       if (auto it = c.latents.find(layer.name); it != c.latents.end()) weight.copy_(it->second);
       else if (!first) weight.copy_(original->second);
-      weights.push_back(CompressedWeight{layer, config, weight, mask});
+      weights.push_back(CompressedWeight{layer, config, weight, keep});
     }
     std::vector<at::Tensor> params = model.parameters();
     for (auto& p : params) p.requires_grad_(true);

@@ -1,7 +1,7 @@
 // sparsity.nm and quantize.weights: one-shot projections of each layer's weight as the plan says.
 //
 // sparsity.nm applies the plan's N:M pattern and unstructured ratio (weights stay float); quantize.weights
-// quantizes the survivors, keeping the mask an earlier sparsity step chose. Either replaces the model's weight
+// quantizes the survivors, keeping the mask (and channel permutation) an earlier sparsity step chose. Either replaces the model's weight
 // by its Encoding's exact reconstruction, so that everything after (evaluation, fine-tuning, export) sees
 // what will be deployed.
 #include "compress/passes/passes.h"
@@ -15,17 +15,17 @@ void project_layers(CompressionContext& c, Stage stage) {
   int changed = 0;
   for (const auto& layer : c.table.layers) {
     LayerConfig config = c.plan.layers.at(layer.name);
-    at::Tensor mask;
+    SparsityStructure keep;
     if (stage == Stage::kSparsity) {
       if (!config.nm.enabled() && config.sparsity == 0) continue;
       config.weight_bits = 32;
     } else {
       if (!config.quantized()) continue;
-      if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) mask = it->second.mask;
+      if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) keep = it->second.structure();
     }
     const int index = c.model->find_tensor(layer.weight);
     const at::Tensor& weight = c.model->tensors().at(static_cast<std::size_t>(index)).value;
-    Encoding e = project(weight, layer, config, mask);
+    Encoding e = project(weight, layer, config, keep);
     c.originals.emplace(layer.name, weight);  // kept only the first time: the weight before any projection
     c.model->set_tensor(index, e.decode().to(weight.scalar_type()));
     c.encodings.insert_or_assign(layer.name, std::move(e));
