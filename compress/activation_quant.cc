@@ -1,6 +1,7 @@
 #include "compress/activation_quant.h"
 
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/torch.h>
 
@@ -164,7 +165,83 @@ void insert_fake_quant(Model& model, const Tap& t, int index) {
   t.node->replaceInput(t.input, fq);
 }
 
+constexpr const char* kFakeQuant = "aten::fake_quantize_per_tensor_affine";
+constexpr const char* kLearnable = "aten::_fake_quantize_learnable_per_tensor_affine";
+
+// Activation fake-quant nodes of `kind` whose scale is a bound "<layer>.act_scale" tensor.
+std::vector<Node*> activation_fake_quants(const Model& model, const char* kind) {
+  std::vector<Node*> found;
+  for (Node* n : model.graph().nodes()) {
+    if (n->kind().toQualString() != std::string(kind)) continue;
+    const NamedTensor* scale = model.tensor_of(n->input(1));
+    const std::string suffix = ".act_scale";
+    if (scale && scale->name.size() > suffix.size() &&
+        scale->name.compare(scale->name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      found.push_back(n);
+  }
+  return found;
+}
+
+// Replaces `n` by a node of `kind` with `inputs` (same output type and uses). The caller holds a
+// WithInsertPoint at `n`, made before any constant among `inputs`.
+void replace_node(torch::jit::Graph& g, Node* n, const char* kind, const std::vector<Value*>& inputs) {
+  Value* out = g.insert(c10::Symbol::fromQualString(kind), c10::ArrayRef<torch::jit::NamedValue>(
+                                                                std::vector<torch::jit::NamedValue>(inputs.begin(), inputs.end())));
+  out->setType(n->output()->type());
+  n->output()->replaceAllUsesWith(out);
+  n->destroy();
+}
+
+int index_of(const Model& model, const Value* v) {
+  return model.find_tensor(model.tensor_of(v)->name);
+}
+
 }  // namespace
+
+std::vector<at::Tensor> learn_activation_scales(Model& model) {
+  torch::jit::Graph& g = model.graph();
+  std::vector<at::Tensor> scales;
+  for (Node* n : activation_fake_quants(model, kFakeQuant)) {
+    const int64_t qmin = torch::jit::toIValue(n->input(3))->toInt(), qmax = torch::jit::toIValue(n->input(4))->toInt();
+    // LSQ's gradient scale: 1/sqrt(N·Qp), N the activation's elements per sample.
+    const auto type = n->input(0)->type()->cast<c10::TensorType>();
+    const auto sizes = type ? type->sizes().concrete_sizes() : c10::nullopt;
+    int64_t per_sample = 1;
+    if (sizes && !sizes->empty()) per_sample = c10::multiply_integers(sizes->begin() + 1, sizes->end());
+    const double grad_factor = 1.0 / std::sqrt(static_cast<double>(per_sample) * static_cast<double>(qmax));
+    const int zi = index_of(model, n->input(2));
+    model.set_tensor(zi, model.tensors()[static_cast<std::size_t>(zi)].value.to(torch::kFloat));
+    const int si = index_of(model, n->input(1));
+    at::Tensor scale = model.tensors()[static_cast<std::size_t>(si)].value;
+    scale.requires_grad_(true);
+    scales.push_back(scale);
+    torch::jit::WithInsertPoint guard(n);  // the constants go before their use
+    replace_node(g, n, kLearnable, {n->input(0), n->input(1), n->input(2), g.insertConstant(qmin), g.insertConstant(qmax),
+                                    g.insertConstant(grad_factor)});
+  }
+  model.graph_changed();
+  return scales;
+}
+
+int fix_activation_scales(Model& model) {
+  torch::jit::Graph& g = model.graph();
+  int count = 0;
+  for (Node* n : activation_fake_quants(model, kLearnable)) {
+    const int64_t qmin = torch::jit::toIValue(n->input(3))->toInt(), qmax = torch::jit::toIValue(n->input(4))->toInt();
+    torch::NoGradGuard no_grad;
+    const int si = index_of(model, n->input(1)), zi = index_of(model, n->input(2));
+    const at::Tensor s = model.tensors()[static_cast<std::size_t>(si)].value.detach().clamp_min(kMinScale);
+    model.set_tensor(si, s.clone());
+    const at::Tensor z = model.tensors()[static_cast<std::size_t>(zi)].value.detach();
+    model.set_tensor(zi, z.round().clamp(qmin, qmax).to(torch::kInt));
+    torch::jit::WithInsertPoint guard(n);
+    replace_node(g, n, kFakeQuant, {n->input(0), n->input(1), n->input(2), n->input(3), n->input(4)});
+    ++count;
+  }
+  torch::jit::EliminateDeadCode(model.graph().block());  // the grad_factor constants
+  model.graph_changed();
+  return count;
+}
 
 ActivationQuantResult quantize_activations(CompressionContext& c, const ActivationObserver& o) {
   if (o.method != "minmax" && o.method != "percentile" && o.method != "mse")

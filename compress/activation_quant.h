@@ -29,4 +29,14 @@ struct ActivationQuantResult {
 /// Calibrates and inserts fake-quant for every layer whose plan config has act_bits 8 or 16. Needs data.
 ActivationQuantResult quantize_activations(CompressionContext& context, const ActivationObserver& observer);
 
+/// LSQ-style learned activation ranges for fine-tuning: switches every activation fake-quant to
+/// aten::_fake_quantize_learnable_per_tensor_affine (the gradient reaches the scale, scaled by
+/// 1/sqrt(elements per sample · qmax) as LSQ does) and returns the scale tensors, now requiring grad.
+/// Zero points stay fixed.
+std::vector<at::Tensor> learn_activation_scales(Model& model);
+/// The smallest activation scale: learned scales are clamped to it after every step.
+constexpr float kMinScale = 1e-8f;
+/// Back to fixed fake-quant with the learned scales; returns how many nodes were switched back.
+int fix_activation_scales(Model& model);
+
 }  // namespace adze

@@ -211,3 +211,32 @@ TEST(Finetune, NeedsTrainingDataAndValidOptions) {
 
 }  // namespace
 }  // namespace adze
+
+namespace adze {
+namespace {
+
+TEST(Finetune, LearnedActivationScalesMoveAndEndAsPlainFakeQuant) {
+  FinetuneRun keep(R"({"name": "finetune.ste", "options": {"steps": 30, "lr": 1e-3, "batch_size": 8}})");
+  FinetuneRun learn(R"({"name": "finetune.ste", "options": {"steps": 30, "lr": 1e-3, "batch_size": 8, "act_scales": "learn", "act_scale_lr": 1e-3}})");
+  auto scale = [](FinetuneRun& r) { return r.f.model.tensors()[r.f.model.find_tensor("classifier.act_scale")].value; };
+  EXPECT_FALSE(torch::equal(scale(learn), scale(keep)));
+  EXPECT_GT(scale(learn).item<float>(), 0.0f);
+  EXPECT_FALSE(scale(learn).requires_grad());
+  EXPECT_EQ(learn.f.model.tensors()[learn.f.model.find_tensor("classifier.act_zero_point")].value.scalar_type(), torch::kInt);
+  int fixed = 0, learnable = 0;
+  for (const auto* n : learn.f.model.graph().nodes()) {
+    const std::string kind = n->kind().toQualString();
+    fixed += kind == "aten::fake_quantize_per_tensor_affine";
+    learnable += kind == "aten::_fake_quantize_learnable_per_tensor_affine";
+  }
+  EXPECT_EQ(fixed, 3);
+  EXPECT_EQ(learnable, 0);
+  // Saved and loaded, it computes the same.
+  testing::TempDir dir;
+  save_torchscript(learn.f.model, dir.file("m.pt"));
+  const at::Tensor x = learn.f.data.inputs.slice(0, 0, 8);
+  EXPECT_TRUE(torch::equal(load_torchscript(dir.file("m.pt"), {{8, 3, 16, 16}, "float32"}).forward(x), learn.f.model.forward(x)));
+}
+
+}  // namespace
+}  // namespace adze

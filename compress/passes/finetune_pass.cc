@@ -4,12 +4,15 @@
 // Every parameter trains (biases and norms too); the plan's layers train through their projections. Latent
 // weights start from the weights before any one-shot projection, and a mask an earlier sparsity step chose is
 // kept (mask "fixed"); after another fine-tuning pass, they continue from the latent weights it left.
-// Batches are drawn with the pipeline's seed; the learning rate follows a cosine from `lr` to 5% of it. The loss is the task's cross-entropy, mixed with distillation when `distill` > 0:
+// Batches are drawn with the pipeline's seed; the learning rate follows a cosine from `lr` to 5% of it. With
+// act_scales "learn", activation fake-quant scales train too (LSQ), in their own parameter group. The loss is
+// the task's cross-entropy, mixed with distillation when `distill` > 0:
 //   (1 − α)·CE(student, y) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
 #include <torch/torch.h>
 
 #include <cmath>
 
+#include "compress/activation_quant.h"
 #include "compress/compressor.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
@@ -26,6 +29,8 @@ struct FinetuneOptions {
   int64_t batch_size = 0;  ///< 0: the model's traced batch
   double distill = 0;      ///< α
   double temperature = 2;
+  bool learn_act_scales = false;
+  double act_scale_lr = 0;  ///< 0: lr / 10
 };
 
 at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& targets) {
@@ -76,14 +81,23 @@ class FinetunePass : public Pass {
     for (auto& p : params) p.requires_grad_(true);
     Compressor compressor(std::move(weights), o_.compressor);
     torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+    const double scale_lr = o_.act_scale_lr > 0 ? o_.act_scale_lr : o_.lr / 10;
+    std::vector<at::Tensor> act_scales;
+    if (o_.learn_act_scales) {
+      act_scales = learn_activation_scales(model);
+      if (!act_scales.empty())
+        optimizer.add_param_group({act_scales, std::make_unique<torch::optim::AdamWOptions>(scale_lr)});
+    }
     auto gen = at::detail::createCPUGenerator(c.seed);
 
     ProgressBar bar(name_, o_.steps, c.progress);
     double smoothed = 0;
     for (int64_t step = 0; step < o_.steps; ++step) {
       const double progress = static_cast<double>(step) / static_cast<double>(o_.steps);
-      for (auto& group : optimizer.param_groups())
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(o_.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress))));
+      const double decay = 0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress));
+      auto& groups = optimizer.param_groups();
+      for (std::size_t g = 0; g < groups.size(); ++g)
+        static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr((g == 0 ? o_.lr : scale_lr) * decay);
       const at::Tensor idx = torch::randint(data.size(), {batch}, gen);
       const at::Tensor x = data.inputs.index_select(0, idx);
       const at::Tensor y = data.targets.index_select(0, idx);
@@ -104,6 +118,10 @@ class FinetunePass : public Pass {
                                   },
                                   optimizer)
                               .item<double>();
+      if (!act_scales.empty()) {
+        torch::NoGradGuard no_grad;
+        for (auto& scale : act_scales) scale.clamp_min_(kMinScale);
+      }
       if (!std::isfinite(loss)) throw Error(ErrorKind::kInternal, "loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower lr");
       smoothed = step == 0 ? loss : 0.95 * smoothed + 0.05 * loss;
       bar.update(step + 1, status(smoothed, compressor));
@@ -116,6 +134,7 @@ class FinetunePass : public Pass {
       p.requires_grad_(false);
       p.mutable_grad() = at::Tensor();
     }
+    if (o_.learn_act_scales) fix_activation_scales(model);
     c.notes.push_back(name_ + ": " + std::to_string(o_.steps) + " steps of batch " + std::to_string(batch) + " on " +
                       data.name + ", final loss " + std::to_string(smoothed).substr(0, 6));
   }
@@ -132,7 +151,9 @@ std::vector<OptionSpec> common_options() {
           {"batch_size", "int", 0, "training batch (0: the model's traced batch)"},
           {"distill", "number", 0.0, "weight of distillation from the uncompressed model, in [0, 1]"},
           {"temperature", "number", 2.0, "distillation temperature"},
-          {"mask", "string", "fixed", "fixed: keep the first mask; dynamic: recompute N:M masks every step"}};
+          {"mask", "string", "fixed", "fixed: keep the first mask; dynamic: recompute N:M masks every step"},
+          {"act_scales", "string", "keep", "activation fake-quant scales: keep (as calibrated) or learn (LSQ)"},
+          {"act_scale_lr", "number", 0.0, "learning rate of learned activation scales (0: lr / 10)"}};
 }
 
 FinetuneOptions common_from(const nlohmann::json& o) {
@@ -144,6 +165,12 @@ FinetuneOptions common_from(const nlohmann::json& o) {
   f.distill = o.at("distill").get<double>();
   f.temperature = o.at("temperature").get<double>();
   f.compressor.mask = parse_mask_mode(o.at("mask").get<std::string>());
+  const std::string scales = o.at("act_scales").get<std::string>();
+  if (scales != "keep" && scales != "learn")
+    throw Error(ErrorKind::kInvalidConfig, "act_scales '" + scales + "': expected keep or learn");
+  f.learn_act_scales = scales == "learn";
+  f.act_scale_lr = o.at("act_scale_lr").get<double>();
+  if (f.act_scale_lr < 0) throw Error(ErrorKind::kInvalidConfig, "act_scale_lr must be >= 0");
   if (f.steps < 1) throw Error(ErrorKind::kInvalidConfig, "steps must be at least 1");
   if (!(f.lr > 0)) throw Error(ErrorKind::kInvalidConfig, "lr must be positive");
   if (f.batch_size < 0) throw Error(ErrorKind::kInvalidConfig, "batch_size must be >= 0");
