@@ -80,8 +80,10 @@ std::vector<std::string> Compressor::layer_names() const {
 
 Encoding Compressor::project_latent(State& s, const at::Tensor& w) {
   const bool fixed = options_.mask == MaskMode::kFixed;
-  Encoding e = project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.keep : SparsityStructure{});
-  if (fixed && !s.w.keep.mask.defined() && e.mask.defined()) s.w.keep = e.structure();
+  // A channel permutation is searched once (it is slow) and kept in every mode; the mask only when fixed.
+  Encoding e = project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.keep : SparsityStructure{{}, s.w.keep.permutation});
+  if (!s.w.keep.permutation.defined()) s.w.keep.permutation = e.permutation;
+  if (fixed && !s.w.keep.mask.defined() && e.mask.defined()) s.w.keep.mask = e.mask;
   return e;
 }
 
@@ -170,7 +172,7 @@ void Compressor::harden() {
   // The mask of Π(W) is kept from here on (in fixed mode); quantization has no state to fix.
   torch::NoGradGuard no_grad;
   for (auto& s : states_) {
-    s.w.keep = SparsityStructure{};
+    s.w.keep.mask = at::Tensor();
     project_latent(s, s.w.weight);
     s.z = at::Tensor();
     s.u = at::Tensor();

@@ -18,6 +18,8 @@
 // ρ(W − Z + U), the gradient of ρ/2‖W − Z + U‖²; every `admm_interval` steps Z ← Π(W + U), U ← U + W − Z and
 // ρ grows (× rho_growth, up to rho_max). Then the mask is fixed from Π(W) (the hard projection) and the
 // remaining steps run STE.
+//
+// A channel permutation (plan field permute) is searched at the first projection and kept from then on.
 #pragma once
 
 #include <ATen/core/Tensor.h>
