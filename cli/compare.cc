@@ -31,7 +31,9 @@ nlohmann::json read_report(const std::string& dir) {
 
 // One row: the quality metric of the task (top-1 for classification, perplexity for language models).
 nlohmann::json summarize(const std::string& dir, const nlohmann::json& r) {
-  nlohmann::json row = {{"run", std::filesystem::path(dir).filename().string()}, {"dir", dir}};
+  std::filesystem::path path(dir);
+  if (path.filename().empty()) path = path.parent_path();  // "out/run/"
+  nlohmann::json row = {{"run", path.filename().string()}, {"dir", dir}};
   row["model"] = r.value("model", "");
   row["plan"] = r.value("plan", "");
   row["pipeline"] = r.value("pipeline", "");

@@ -122,6 +122,37 @@ TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   EXPECT_EQ(count_lines(r.err), 1);
 }
 
+TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
+  TempDir tmp;
+  std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 8, "act_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
+  std::ofstream(tmp.file("qat.json")) << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate",
+      {"name": "finetune.ste", "options": {"steps": 15, "lr": 1e-3, "batch_size": 8, "distill": 0.5}}]})";
+  const std::string base = "-q compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("plan.json") +
+                           " --pipeline " + tmp.file("qat.json") + " --seed 3";
+  const std::string data = " --data tensors:" + fixture("tensors_small.pt");
+  for (const char* out : {"a", "b"}) {
+    CliRun r = adze(base + data + " --out " + tmp.file(out));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  for (const char* f : {"model.pt", "encodings.pt"})
+    EXPECT_EQ(read_file_text(tmp.file("a/") + f), read_file_text(tmp.file("b/") + f)) << f << " differs between two runs";
+  auto report = nlohmann::json::parse(read_file_text(tmp.file("a/report.json")));
+  EXPECT_EQ(report["train_data"]["split"], "train");
+  EXPECT_EQ(report["passes"][4]["name"], "finetune.ste");
+  CliRun cmp = adze("compare " + tmp.file("a") + " " + tmp.file("b/") + " --json");
+  ASSERT_EQ(cmp.code, 0) << cmp.err;
+  auto rows = nlohmann::json::parse(cmp.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1]["run"], "b");
+  EXPECT_EQ(rows[0]["metric"], "top1");
+  EXPECT_EQ(rows[0]["after"], rows[1]["after"]);
+  // A pipeline that learns from data needs --data, and says so before any work.
+  CliRun no_data = adze(base + " --out " + tmp.file("c"));
+  EXPECT_EQ(no_data.code, 2);
+  EXPECT_NE(no_data.err.find("give --data"), std::string::npos) << no_data.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("c")));
+}
+
 struct BadInput {
   std::string name;
   std::string args;       // {fx} is replaced by the fixtures dir, {tmp} by a temp dir
@@ -167,7 +198,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"DataDoesNotFitModel", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --limit 10", "3x16x16"},
         BadInput{"UnknownSplit", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --split dev", "dev"},
         BadInput{"UnknownFlag", "inspect {fx}/cnn_bn_traced.pt --bogus", "--bogus"},
-        BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"}),
+        BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"},
+        BadInput{"CompareNotAReport", "compare {tmp}", "report.json"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace
