@@ -24,6 +24,7 @@ void setup_reference(CLI::App& app);
 void setup_passes(CLI::App& app);
 void setup_compress(CLI::App& app);
 void setup_compare(CLI::App& app);
+void setup_export(CLI::App& app);
 
 /// A model argument: a TorchScript path, or the name of a trained reference model in the cache.
 std::string resolve_model_path(const std::string& model);

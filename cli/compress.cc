@@ -4,11 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "compress/encoding_io.h"
+#include "compress/compressed_model.h"
 #include "compress/frontend.h"
 #include "compress/pass.h"
 #include "compress/report.h"
-#include "compress/torchscript_io.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
@@ -108,16 +107,7 @@ void run_compress(const CompressOptions& o) {
   if (data) report["data"] = {{"spec", o.data}, {"split", o.split}, {"samples", data->size()}};
   if (train_data) report["train_data"] = {{"spec", o.data}, {"split", o.train_split}, {"samples", train_data->size()}};
   report["seed"] = o.seed;
-  write_directory_atomically(o.out, [&](const std::string& dir) {
-    save_torchscript(model, dir + "/model.pt");
-    nlohmann::json card = {{"input", {{"shape", model.input().shape}, {"dtype", model.input().dtype}}}, {"source", path}};
-    card["input"]["shape"][0] = 1;
-    write_file_atomically(dir + "/model.json", card.dump(2) + "\n");
-    write_file_atomically(dir + "/plan.json", to_json(context.plan).dump(2) + "\n");
-    save_encodings(context.encodings, dir + "/encodings.pt");
-    write_file_atomically(dir + "/report.json", report.dump(2) + "\n");
-    write_file_atomically(dir + "/report.md", report_markdown(report));
-  });
+  save_compressed(model, context.plan, context.encodings, report, path, o.out);
   if (o.json) std::cout << report.dump(2) << "\n";
   else print_summary(report, o.out);
 }

@@ -33,6 +33,7 @@ int run(int argc, char** argv) {
   adze::cli::setup_reference(app);
   adze::cli::setup_compress(app);
   adze::cli::setup_compare(app);
+  adze::cli::setup_export(app);
   adze::cli::setup_passes(app);
   app.parse_complete_callback([&g] {
     const int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

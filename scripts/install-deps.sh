@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages adze builds, tests and runs with, if any are missing. Idempotent: when all are
+# Installs the Debian packages adze builds, tests and runs with, if any are missing (python3-torch: the tests
+# check that exported TorchScript loads in Python's torch.jit.load). Idempotent: when all are
 # present it only asks dpkg (well under a second).
 set -euo pipefail
 
@@ -8,6 +9,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libeigen3-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-dev zlib1g-dev
   dataset-fashion-mnist fortunes
+  python3-torch
 )
 
 missing=()

@@ -146,6 +146,16 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   EXPECT_EQ(rows[1]["run"], "b");
   EXPECT_EQ(rows[0]["metric"], "top1");
   EXPECT_EQ(rows[0]["after"], rows[1]["after"]);
+  // Exported as TorchScript, it evaluates to what compress reported.
+  CliRun exported = adze("export " + tmp.file("a") + " --format torchscript --out " + tmp.file("a.pt"));
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  CliRun eval = adze("eval " + tmp.file("a.pt") + " --input-shape 1x3x16x16" + data + " --json");
+  ASSERT_EQ(eval.code, 0) << eval.err;
+  EXPECT_EQ(nlohmann::json::parse(eval.out)["metrics"]["top1"], report["metrics"]["after"]["top1"]);
+  CliRun contracts = adze("exporters --json");
+  ASSERT_EQ(contracts.code, 0) << contracts.err;
+  EXPECT_EQ(nlohmann::json::parse(contracts.out)[0]["name"], "torchscript");
+  EXPECT_TRUE(nlohmann::json::parse(contracts.out)[0]["contract"].contains("accelerated"));
   // A pipeline that learns from data needs --data, and says so before any work.
   CliRun no_data = adze(base + " --out " + tmp.file("c"));
   EXPECT_EQ(no_data.code, 2);
@@ -199,7 +209,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"UnknownSplit", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --split dev", "dev"},
         BadInput{"UnknownFlag", "inspect {fx}/cnn_bn_traced.pt --bogus", "--bogus"},
         BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"},
-        BadInput{"CompareNotAReport", "compare {tmp}", "report.json"}),
+        BadInput{"CompareNotAReport", "compare {tmp}", "report.json"},
+        BadInput{"ExportNotCompressed", "export {tmp} --format torchscript --out {tmp}/x.pt", "model.pt"},
+        BadInput{"ExportUnknownFormat", "export {tmp} --format tflite --out {tmp}/x", "tflite"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace

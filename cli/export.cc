@@ -1,0 +1,72 @@
+// adze export COMPRESSED_DIR --format F --out PATH, and adze exporters [--json]: the contracts.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/files.h"
+#include "exporters/exporter.h"
+
+namespace adze::cli {
+namespace {
+
+struct ExportOptions {
+  std::string dir, format, out;
+};
+
+void run_export(const ExportOptions& o) {
+  require_new_output(o.out, "--out");
+  exporter_registry().get(o.format, "--format");  // an unknown format fails before loading anything
+  const CompressedModel model = load_compressed(o.dir);
+  export_model(model, o.format, nlohmann::json::object(), o.out);
+  std::cout << "wrote " << o.out << " (" << o.format << ")\n";
+}
+
+std::string list(const nlohmann::json& items) {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i.get<std::string>();
+  return s.empty() ? "none" : s;
+}
+
+void print_contracts(bool json) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : exporter_registry().entries()) {
+    const nlohmann::json c = to_json(e.make(nlohmann::json::object())->contract());
+    out.push_back({{"name", e.name}, {"summary", e.summary}, {"contract", c}});
+    if (json) continue;
+    std::cout << e.name << "\n    " << e.summary << "\n"
+              << "    weight bits: " << list(c["weight_bits"]) << "; granularity: " << list(c["granularities"])
+              << "; asymmetric: " << (c["asymmetric_weights"].get<bool>() ? "yes" : "no")
+              << "; power-of-two: " << (c["pow2_weights"].get<bool>() ? "yes" : "no") << "\n"
+              << "    activation bits: " << list(c["act_bits"]) << "; N:M: " << list(c["nm"])
+              << "; permutation: " << (c["permutation"].get<bool>() ? "yes" : "no")
+              << "; unstructured: " << (c["unstructured"].get<bool>() ? "yes" : "no") << "\n"
+              << "    ops: " << list(c["ops"]) << "\n"
+              << "    accelerated: weight bits " << list(c["accelerated"]["weight_bits"]) << ", N:M "
+              << list(c["accelerated"]["nm"]) << " (" << c["accelerated"]["notes"].get<std::string>() << ")\n";
+  }
+  if (json) std::cout << out.dump(2) << "\n";
+}
+
+}  // namespace
+
+void setup_export(CLI::App& app) {
+  auto o = std::make_shared<ExportOptions>();
+  auto* sub = app.add_subcommand("export", "Export a compressed model (the --out of adze compress) to a deployable format");
+  sub->footer(
+      "The compressed model is checked against the format's contract first ('adze exporters' prints them):\n"
+      "every layer or op the format cannot represent is listed, and nothing is written. The output is written\n"
+      "all or nothing.\n\n"
+      "Example:\n"
+      "  adze export cnn-qat --format torchscript --out cnn-qat.pt");
+  sub->add_option("dir", o->dir, "output directory of adze compress")->required();
+  sub->add_option("--format", o->format, "exporter name (see adze exporters)")->required();
+  sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
+  sub->callback([o] { run_export(*o); });
+
+  auto json = std::make_shared<bool>(false);
+  auto* list_sub = app.add_subcommand("exporters", "List the export formats with their contracts: what each can represent and accelerate");
+  list_sub->add_flag("--json", *json, "print JSON");
+  list_sub->callback([json] { print_contracts(*json); });
+}
+
+}  // namespace adze::cli

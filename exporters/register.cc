@@ -1,0 +1,15 @@
+// Every built-in exporter, in one list. Order here is the order `adze exporters` prints.
+#include "exporters/register.h"
+
+namespace adze {
+
+const Registry<Exporter>& exporter_registry() {
+  static const Registry<Exporter> registry = [] {
+    Registry<Exporter> r("exporter");
+    r.add(torchscript_exporter_entry());
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace adze
