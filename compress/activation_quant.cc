@@ -23,7 +23,7 @@ struct Tap {
   int bits;
   float lo = INFINITY, hi = -INFINITY;  ///< observed range
   double lo_sum = 0, hi_sum = 0;        ///< percentile observer: sums over batches
-  std::vector<at::Tensor> samples;      ///< mse observer: a deterministic subsample of every batch
+  std::vector<at::Tensor> samples{};    ///< mse observer: a deterministic subsample of every batch
   int batches = 0;
 };
 
