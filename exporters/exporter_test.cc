@@ -15,6 +15,8 @@
 #include "core/files.h"
 #include "tests/test_util.h"
 
+#include <onnx/onnx_pb.h>
+
 namespace adze {
 namespace {
 
@@ -24,18 +26,19 @@ using Json = nlohmann::ordered_json;
 
 // The fixture CNN compressed as `adze compress` would: fold-bn, 2:4 + INT4 on the classifier, INT8 elsewhere,
 // INT8 activations; written to DIR.
+constexpr const char* kPlan = R"({"defaults": {"weight_bits": 8, "act_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
+
 struct Compressed {
   testing::TempDir tmp;
   std::string dir = tmp.file("compressed");
   Dataset data = load_dataset("tensors:" + fixture("tensors_small.pt"), {"train", 0, 0});
-  Compressed() {
+  explicit Compressed(const char* plan = kPlan) {
     Model model = load_torchscript(fixture("cnn_bn_traced.pt"), {{8, 3, 16, 16}, "float32"});
     CompressionContext c;
     c.model = &model;
     c.table = build_layer_table(model);
     c.data = &data;
-    c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8},
-        "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})"), "plan.json"), c.table, "plan.json");
+    c.plan = resolve_plan(parse_plan(Json::parse(plan), "plan.json"), c.table, "plan.json");
     const auto records = run_pipeline(
         parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate"]})"), "p.json"), c);
     save_compressed(model, c.plan, c.encodings, make_report(c, records), "cnn_bn_traced.pt", dir);
@@ -118,6 +121,68 @@ TEST(TorchScriptExporter, LoadsInPythonTorch) {
   const at::Tensor from_python = torch::pickle_load(y).toTensor();
   const at::Tensor simulated = m.model.forward(x);
   EXPECT_LE(((from_python - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
+}
+
+// Runs `model` (exported at the batch of `x`'s chunks) in ONNX Runtime through tests/onnx/run_ort.js.
+at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch, const std::string& dir) {
+  const at::Tensor input = x.contiguous();
+  write_file_atomically(dir + "/input.bin", std::string(static_cast<const char*>(input.data_ptr()), input.numel() * input.element_size()));
+  std::string shape = std::to_string(batch);
+  for (int64_t d = 1; d < x.dim(); ++d) shape += "x" + std::to_string(x.size(d));
+  const std::string cmd = "ADZE_ORT_MODULE=" + std::string(ADZE_ORT_MODULE) + " node " + ADZE_SOURCE_DIR + "/tests/onnx/run_ort.js " +
+                          model + " " + dir + "/input.bin " + shape + " " + (x.scalar_type() == at::kLong ? "int64" : "float32") +
+                          " " + dir + "/output.bin > " + dir + "/ort.log 2>&1";
+  if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << cmd << "\n" << read_file_text(dir + "/ort.log");
+  const auto bytes = read_file_bytes(dir + "/output.bin");
+  return torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size() / 4)}, torch::kFloat).clone();
+}
+
+TEST(OnnxExporter, WritesQdqWithExactCodesAndRunsInOnnxRuntime) {
+  Compressed c;
+  const CompressedModel m = load_compressed(c.dir, 8);
+  const std::string out = c.tmp.file("model.onnx");
+  export_model(m, "onnx", nlohmann::json::object(), out);
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file_text(out)));
+  std::map<std::string, const onnx::TensorProto*> init;
+  for (const auto& t : proto.graph().initializer()) init[t.name()] = &t;
+  ASSERT_TRUE(init.count("classifier.weight.codes"));
+  const onnx::TensorProto& codes = *init.at("classifier.weight.codes");
+  EXPECT_EQ(codes.data_type(), onnx::TensorProto::INT8);
+  const Encoding& e = m.encodings.at("classifier");
+  const at::Tensor expected = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kChar).contiguous();
+  EXPECT_EQ(codes.raw_data(), std::string(static_cast<const char*>(expected.data_ptr()), expected.numel()));
+  int dq = 0, q = 0;
+  for (const auto& n : proto.graph().node()) {
+    dq += n.op_type() == "DequantizeLinear";
+    q += n.op_type() == "QuantizeLinear";
+  }
+  EXPECT_EQ(q, 3);       // one per layer input
+  EXPECT_EQ(dq, 3 + 3);  // and one per weight
+  bool nm_recorded = false;
+  for (const auto& p : proto.metadata_props()) nm_recorded |= p.key() == "adze.nm.classifier" && p.value() == "2:4";
+  EXPECT_TRUE(nm_recorded);
+
+  const at::Tensor x = c.data.inputs.slice(0, 0, 40);
+  const at::Tensor simulated = m.model.forward(x);
+  const at::Tensor from_ort = run_in_onnx_runtime(out, x, 8, c.tmp.path()).view_as(simulated);
+  const double max_abs = (from_ort - simulated).abs().max().item<double>();
+  const double cosine = torch::cosine_similarity(from_ort.reshape({1, -1}), simulated.reshape({1, -1})).item<double>();
+  const double agree = from_ort.argmax(1).eq(simulated.argmax(1)).to(torch::kFloat).mean().item<double>();
+  RecordProperty("max_abs_diff", std::to_string(max_abs));
+  RecordProperty("cosine", std::to_string(cosine));
+  EXPECT_GT(cosine, 0.999) << "max abs diff " << max_abs;
+  EXPECT_GE(agree, 0.95) << "max abs diff " << max_abs << ", cosine " << cosine;
+}
+
+TEST(OnnxExporter, RefusesWhatItsContractExcludesBeforeWriting) {
+  Compressed c(R"({"defaults": {"weight_bits": 4, "quantizer": "pow2"}, "layers": {"classifier": {"act_bits": 16}}})");
+  const CompressedModel m = load_compressed(c.dir);
+  const std::string out = c.tmp.file("model.onnx");
+  expect_error([&] { export_model(m, "onnx", nlohmann::json::object(), out); }, ErrorKind::kUnsupported,
+               {"cannot be exported as onnx", "4 violation(s)", "layer 'features.0': quantizer pow2 (the format allows uniform only)",
+                "layer 'classifier': act_bits 16 (the format allows float, 8)"});
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

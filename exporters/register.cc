@@ -6,6 +6,7 @@ namespace adze {
 const Registry<Exporter>& exporter_registry() {
   static const Registry<Exporter> registry = [] {
     Registry<Exporter> r("exporter");
+    r.add(onnx_exporter_entry());
     r.add(torchscript_exporter_entry());
     return r;
   }();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds adze and runs every test (unit, CLI, install + find_package consumer) under ctest.
+# Builds adze, installs ONNX Runtime for the exporter tests, and runs every test (unit, CLI, install +
+# find_package consumer) under ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
+bash scripts/install-ort.sh
 cd build
 ctest --output-on-failure -j "$(nproc)" "$@"

@@ -1,0 +1,421 @@
+// onnx: the compressed model as ONNX (opset 17) in QDQ form, written with libonnx's protobuf types.
+//
+// Quantized weights are integer initializers holding exactly the codes (int8 containers for 2–8 bits, uint8
+// for asymmetric 8-bit), in the weight's own layout, followed by DequantizeLinear with per-channel scales
+// (axis = the output-channel dimension) or a per-tensor scale. N:M-sparse weights carry exact zeros and the
+// pattern in the model's metadata ("adze.nm.<layer>"). Activation fake-quant becomes QuantizeLinear →
+// DequantizeLinear (uint8, per tensor). Every other op of the traced graph is translated one by one; an op
+// without a translation is an error listing them all, caught by the contract before any work.
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "exporters/register.h"
+
+namespace adze {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+constexpr int kOpset = 17;
+
+std::vector<int64_t> sizes_of(const Value* v) {
+  const auto t = v->type()->cast<c10::TensorType>();
+  if (!t) return {};
+  const auto s = t->sizes().concrete_sizes();
+  return s ? *s : std::vector<int64_t>{};
+}
+
+class Builder {
+ public:
+  Builder(const CompressedModel& m, onnx::GraphProto* g) : m_(m), g_(g) {
+    for (const auto& l : m.table.layers) weight_layer_[l.weight] = &l;
+  }
+
+  // --- constants of the traced graph ---------------------------------------------------------------------
+  c10::IValue constant(const Value* v) const {
+    if (v->node()->kind() == c10::prim::ListConstruct) {
+      c10::List<int64_t> list;
+      for (const Value* i : v->node()->inputs()) list.push_back(constant(i).toInt());
+      return list;
+    }
+    auto iv = torch::jit::toIValue(v);
+    if (!iv) throw Error(ErrorKind::kUnsupported, "onnx: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
+    return *iv;
+  }
+  int64_t int_of(const Value* v) const { return constant(v).toInt(); }
+  std::vector<int64_t> ints_of(const Value* v) const { return constant(v).toIntVector(); }
+  bool is_none(const Value* v) const { return v->type()->kind() == c10::TypeKind::NoneType; }
+
+  // --- names and initializers ----------------------------------------------------------------------------
+  std::string fresh(const std::string& hint) { return hint + "_" + std::to_string(counter_++); }
+
+  std::string initializer(const std::string& name, const at::Tensor& value) {
+    const at::Tensor t = value.contiguous().cpu();
+    onnx::TensorProto* p = g_->add_initializer();
+    p->set_name(name);
+    for (int64_t d : t.sizes()) p->add_dims(d);
+    switch (t.scalar_type()) {
+      case at::kFloat: p->set_data_type(onnx::TensorProto::FLOAT); break;
+      case at::kLong: p->set_data_type(onnx::TensorProto::INT64); break;
+      case at::kChar: p->set_data_type(onnx::TensorProto::INT8); break;
+      case at::kByte: p->set_data_type(onnx::TensorProto::UINT8); break;
+      case at::kBool: p->set_data_type(onnx::TensorProto::BOOL); break;
+      default: throw Error(ErrorKind::kUnsupported, "onnx: initializer '" + name + "' of type " + std::string(c10::toString(t.scalar_type())));
+    }
+    p->set_raw_data(std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));  // little-endian host
+    return name;
+  }
+  std::string ints(const std::vector<int64_t>& v) { return initializer(fresh("const"), torch::tensor(v, torch::kLong)); }
+  std::string scalar(double x) { return initializer(fresh("const"), torch::tensor({static_cast<float>(x)}).reshape({})); }
+
+  std::string node(const std::string& op, const std::vector<std::string>& inputs,
+                   const std::function<void(onnx::NodeProto*)>& attrs = {}, std::string output = "") {
+    onnx::NodeProto* n = g_->add_node();
+    n->set_op_type(op);
+    n->set_name(fresh(op));
+    for (const auto& i : inputs) n->add_input(i);
+    if (output.empty()) output = fresh(op);
+    n->add_output(output);
+    if (attrs) attrs(n);
+    return output;
+  }
+
+  static void attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  }
+  static void attr(onnx::NodeProto* n, const std::string& name, float v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
+  static void attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  }
+
+  // The ONNX name of a traced value: a model input, a parameter (float initializer, or codes + DequantizeLinear
+  // for an encoded weight), or an earlier node's output.
+  std::string in(const Value* v) {
+    if (auto it = names_.find(v); it != names_.end()) return it->second;
+    const NamedTensor* t = m_.model.tensor_of(v);
+    if (!t) throw Error(ErrorKind::kInternal, "onnx: value %" + v->debugName() + " used before it is defined");
+    std::string name;
+    auto layer = weight_layer_.find(t->name);
+    auto e = layer == weight_layer_.end() ? m_.encodings.end() : m_.encodings.find(layer->second->name);
+    if (e != m_.encodings.end() && e->second.config.quantized()) name = dequantized_weight(t->name, e->second);
+    else name = initializer(t->name, t->value.to(t->value.is_floating_point() ? torch::kFloat : t->value.scalar_type()));
+    names_[v] = name;
+    return name;
+  }
+
+  std::string dequantized_weight(const std::string& name, const Encoding& e) {
+    // Codes back in the weight's layout (a pruned weight holds the zero point's code, which decodes to 0).
+    at::Tensor codes = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()}));
+    const bool unsigned8 = !e.config.symmetric && e.config.weight_bits == 8;
+    codes = codes.to(unsigned8 ? torch::kByte : torch::kChar);
+    const std::string c = initializer(name + ".codes", codes);
+    const bool per_tensor = e.scale.numel() == 1;
+    const std::string s = initializer(name + ".scale", per_tensor ? e.scale.reshape({}) : e.scale);
+    at::Tensor zp = e.zero_point.to(unsigned8 ? torch::kByte : torch::kChar);
+    const std::string z = initializer(name + ".zero_point", per_tensor ? zp.reshape({}) : zp);
+    const int64_t axis = e.order.front();  // the output-channel dimension of the weight
+    return node("DequantizeLinear", {c, s, z}, [&](onnx::NodeProto* n) { if (!per_tensor) attr(n, "axis", axis); }, name);
+  }
+
+  void bind(const Value* v, const std::string& name) { names_[v] = name; }
+
+  const CompressedModel& m_;
+
+ private:
+  onnx::GraphProto* g_;
+  std::map<std::string, const Layer*> weight_layer_;
+  std::map<const Value*, std::string> names_;
+  int counter_ = 0;
+};
+
+using Handler = std::function<std::string(Builder&, const Node*)>;
+
+std::string unary(Builder& b, const Node* n, const char* op) { return b.node(op, {b.in(n->input(0))}); }
+std::string binary(Builder& b, const Node* n, const char* op) {
+  auto operand = [&](const Value* v) {
+    if (v->type()->kind() == c10::TypeKind::TensorType || !torch::jit::toIValue(v)) return b.in(v);
+    return b.scalar(b.constant(v).toScalar().toDouble());
+  };
+  if ((n->kind() == c10::aten::add || n->kind() == c10::aten::sub || n->kind() == c10::Symbol::fromQualString("aten::add_")) &&
+      n->inputs().size() > 2 && b.constant(n->input(2)).toScalar().toDouble() != 1.0)
+    throw Error(ErrorKind::kUnsupported, "onnx: add/sub with alpha != 1");
+  return b.node(op, {operand(n->input(0)), operand(n->input(1))});
+}
+
+std::vector<int64_t> perm_swapping(int64_t rank, int64_t a, int64_t c) {
+  std::vector<int64_t> p(static_cast<std::size_t>(rank));
+  for (int64_t i = 0; i < rank; ++i) p[static_cast<std::size_t>(i)] = i;
+  std::swap(p[static_cast<std::size_t>((a + rank) % rank)], p[static_cast<std::size_t>((c + rank) % rank)]);
+  return p;
+}
+
+const std::map<std::string, Handler>& handlers() {
+  static const std::map<std::string, Handler> h = {
+      {"aten::_convolution",
+       [](Builder& b, const Node* n) {
+         if (b.constant(n->input(6)).toBool()) throw Error(ErrorKind::kUnsupported, "onnx: transposed convolution");
+         std::vector<std::string> inputs = {b.in(n->input(0)), b.in(n->input(1))};
+         if (!b.is_none(n->input(2))) inputs.push_back(b.in(n->input(2)));
+         const auto stride = b.ints_of(n->input(3)), pad = b.ints_of(n->input(4)), dilation = b.ints_of(n->input(5));
+         const int64_t groups = b.int_of(n->input(8));
+         return b.node("Conv", inputs, [&](onnx::NodeProto* p) {
+           std::vector<int64_t> pads = pad;
+           pads.insert(pads.end(), pad.begin(), pad.end());
+           Builder::attr(p, "strides", stride);
+           Builder::attr(p, "pads", pads);
+           Builder::attr(p, "dilations", dilation);
+           Builder::attr(p, "group", groups);
+         });
+       }},
+      {"aten::linear",
+       [](Builder& b, const Node* n) {
+         std::string y = b.node("MatMul", {b.in(n->input(0)), b.node("Transpose", {b.in(n->input(1))}, [](onnx::NodeProto* p) {
+                                             Builder::attr(p, "perm", std::vector<int64_t>{1, 0});
+                                           })});
+         return b.is_none(n->input(2)) ? y : b.node("Add", {y, b.in(n->input(2))});
+       }},
+      {"aten::t", [](Builder& b, const Node* n) {
+         return b.node("Transpose", {b.in(n->input(0))}, [](onnx::NodeProto* p) { Builder::attr(p, "perm", std::vector<int64_t>{1, 0}); });
+       }},
+      {"aten::mm", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
+      {"aten::bmm", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
+      {"aten::matmul", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
+      {"aten::add", [](Builder& b, const Node* n) { return binary(b, n, "Add"); }},
+      {"aten::add_", [](Builder& b, const Node* n) { return binary(b, n, "Add"); }},
+      {"aten::sub", [](Builder& b, const Node* n) { return binary(b, n, "Sub"); }},
+      {"aten::mul", [](Builder& b, const Node* n) { return binary(b, n, "Mul"); }},
+      {"aten::div", [](Builder& b, const Node* n) { return binary(b, n, "Div"); }},
+      {"aten::relu", [](Builder& b, const Node* n) { return unary(b, n, "Relu"); }},
+      {"aten::sigmoid", [](Builder& b, const Node* n) { return unary(b, n, "Sigmoid"); }},
+      {"aten::tanh", [](Builder& b, const Node* n) { return unary(b, n, "Tanh"); }},
+      {"aten::hardswish", [](Builder& b, const Node* n) { return unary(b, n, "HardSwish"); }},
+      {"aten::silu", [](Builder& b, const Node* n) {
+         const std::string x = b.in(n->input(0));
+         return b.node("Mul", {x, b.node("Sigmoid", {x})});
+       }},
+      {"aten::gelu",
+       [](Builder& b, const Node* n) {  // exact GELU: 0.5·x·(1 + erf(x/√2)); opset 17 has no Gelu
+         if (n->inputs().size() > 1 && b.constant(n->input(1)).toStringRef() != "none")
+           throw Error(ErrorKind::kUnsupported, "onnx: gelu with approximate='tanh'");
+         const std::string x = b.in(n->input(0));
+         const std::string erf = b.node("Erf", {b.node("Div", {x, b.scalar(std::sqrt(2.0))})});
+         return b.node("Mul", {b.node("Mul", {x, b.scalar(0.5)}), b.node("Add", {erf, b.scalar(1.0)})});
+       }},
+      {"aten::hardtanh", [](Builder& b, const Node* n) {
+         return b.node("Clip", {b.in(n->input(0)), b.scalar(b.constant(n->input(1)).toScalar().toDouble()),
+                                b.scalar(b.constant(n->input(2)).toScalar().toDouble())});
+       }},
+      {"aten::dropout", [](Builder& b, const Node* n) { return unary(b, n, "Identity"); }},
+      {"aten::contiguous", [](Builder& b, const Node* n) { return unary(b, n, "Identity"); }},
+      {"aten::max_pool2d",
+       [](Builder& b, const Node* n) {
+         const auto kernel = b.ints_of(n->input(1)), pad = b.ints_of(n->input(3)), dilation = b.ints_of(n->input(4));
+         auto stride = b.ints_of(n->input(2));
+         if (stride.empty()) stride = kernel;
+         const bool ceil = b.constant(n->input(5)).toBool();
+         return b.node("MaxPool", {b.in(n->input(0))}, [&](onnx::NodeProto* p) {
+           std::vector<int64_t> pads = pad;
+           pads.insert(pads.end(), pad.begin(), pad.end());
+           Builder::attr(p, "kernel_shape", kernel);
+           Builder::attr(p, "strides", stride);
+           Builder::attr(p, "pads", pads);
+           Builder::attr(p, "dilations", dilation);
+           Builder::attr(p, "ceil_mode", static_cast<int64_t>(ceil));
+         });
+       }},
+      {"aten::adaptive_avg_pool2d",
+       [](Builder& b, const Node* n) {
+         const auto out = b.ints_of(n->input(1));
+         if (out != std::vector<int64_t>{1, 1}) throw Error(ErrorKind::kUnsupported, "onnx: adaptive_avg_pool2d to other than 1x1");
+         return unary(b, n, "GlobalAveragePool");
+       }},
+      {"aten::flatten",
+       [](Builder& b, const Node* n) {
+         const auto out = sizes_of(n->output());
+         if (out.empty()) throw Error(ErrorKind::kUnsupported, "onnx: flatten of a value with unknown shape");
+         return b.node("Reshape", {b.in(n->input(0)), b.ints(out)});
+       }},
+      {"aten::view", [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))}); }},
+      {"aten::reshape", [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))}); }},
+      {"aten::transpose",
+       [](Builder& b, const Node* n) {
+         const auto perm = perm_swapping(static_cast<int64_t>(sizes_of(n->input(0)).size()), b.int_of(n->input(1)), b.int_of(n->input(2)));
+         return b.node("Transpose", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "perm", perm); });
+       }},
+      {"aten::permute", [](Builder& b, const Node* n) {
+         const auto perm = b.ints_of(n->input(1));
+         return b.node("Transpose", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "perm", perm); });
+       }},
+      {"aten::softmax", [](Builder& b, const Node* n) {
+         const int64_t axis = b.int_of(n->input(1));
+         return b.node("Softmax", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "axis", axis); });
+       }},
+      {"aten::layer_norm",
+       [](Builder& b, const Node* n) {
+         const auto shape = b.ints_of(n->input(1));
+         const auto eps = static_cast<float>(b.constant(n->input(4)).toDouble());
+         std::vector<std::string> inputs = {b.in(n->input(0))};
+         inputs.push_back(b.is_none(n->input(2)) ? b.initializer(b.fresh("ones"), torch::ones(shape)) : b.in(n->input(2)));
+         if (!b.is_none(n->input(3))) inputs.push_back(b.in(n->input(3)));
+         const auto rank = static_cast<int64_t>(sizes_of(n->input(0)).size());
+         return b.node("LayerNormalization", inputs, [&](onnx::NodeProto* p) {
+           Builder::attr(p, "axis", rank - static_cast<int64_t>(shape.size()));
+           Builder::attr(p, "epsilon", eps);
+         });
+       }},
+      {"aten::batch_norm",
+       [](Builder& b, const Node* n) {
+         const auto eps = static_cast<float>(b.constant(n->input(7)).toDouble());
+         return b.node("BatchNormalization", {b.in(n->input(0)), b.in(n->input(1)), b.in(n->input(2)), b.in(n->input(3)), b.in(n->input(4))},
+                       [&](onnx::NodeProto* p) { Builder::attr(p, "epsilon", eps); });
+       }},
+      {"aten::cat",
+       [](Builder& b, const Node* n) {
+         std::vector<std::string> inputs;
+         for (const Value* v : n->input(0)->node()->inputs()) inputs.push_back(b.in(v));
+         const int64_t axis = b.int_of(n->input(1));
+         return b.node("Concat", inputs, [&](onnx::NodeProto* p) { Builder::attr(p, "axis", axis); });
+       }},
+      {"aten::slice",
+       [](Builder& b, const Node* n) {
+         const auto in_sizes = sizes_of(n->input(0));
+         const int64_t dim = b.int_of(n->input(1));
+         const int64_t start = b.is_none(n->input(2)) ? 0 : b.int_of(n->input(2));
+         int64_t end = b.is_none(n->input(3)) ? std::numeric_limits<int64_t>::max() : b.int_of(n->input(3));
+         const int64_t step = b.int_of(n->input(4));
+         return b.node("Slice", {b.in(n->input(0)), b.ints({start}), b.ints({end}), b.ints({dim}), b.ints({step})});
+       }},
+      {"aten::select",
+       [](Builder& b, const Node* n) {
+         const int64_t dim = b.int_of(n->input(1));
+         const std::string index = b.initializer(b.fresh("index"), torch::tensor(b.int_of(n->input(2)), torch::kLong));
+         return b.node("Gather", {b.in(n->input(0)), index}, [&](onnx::NodeProto* p) { Builder::attr(p, "axis", dim); });
+       }},
+      {"aten::embedding", [](Builder& b, const Node* n) { return b.node("Gather", {b.in(n->input(0)), b.in(n->input(1))}); }},
+      {"aten::zeros_like",
+       [](Builder& b, const Node* n) {
+         const auto shape = sizes_of(n->output());
+         return b.initializer(b.fresh("zeros"), torch::zeros(shape));
+       }},
+      {"aten::masked_fill",
+       [](Builder& b, const Node* n) {
+         return b.node("Where", {b.in(n->input(1)), b.scalar(b.constant(n->input(2)).toScalar().toDouble()), b.in(n->input(0))});
+       }},
+      {"aten::fake_quantize_per_tensor_affine",
+       [](Builder& b, const Node* n) {
+         const NamedTensor* s = b.m_.model.tensor_of(n->input(1));
+         const NamedTensor* z = b.m_.model.tensor_of(n->input(2));
+         if (!s || !z || b.int_of(n->input(3)) != 0 || b.int_of(n->input(4)) != 255)
+           throw Error(ErrorKind::kUnsupported, "onnx: activation fake-quant other than 8-bit asymmetric");
+         const std::string scale = b.initializer(s->name, s->value.to(torch::kFloat).reshape({}));
+         const std::string zp = b.initializer(z->name, z->value.to(torch::kByte).reshape({}));
+         return b.node("DequantizeLinear", {b.node("QuantizeLinear", {b.in(n->input(0)), scale, zp}), scale, zp});
+       }},
+  };
+  return h;
+}
+
+onnx::TensorProto::DataType elem_type(const std::string& dtype) {
+  return dtype == "int64" ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT;
+}
+
+void set_shape(onnx::ValueInfoProto* info, const std::string& name, onnx::TensorProto::DataType type, const std::vector<int64_t>& shape) {
+  info->set_name(name);
+  auto* t = info->mutable_type()->mutable_tensor_type();
+  t->set_elem_type(type);
+  for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+class OnnxExporter : public Exporter {
+ public:
+  const Contract& contract() const override {
+    static const Contract c = [] {
+      Contract k;
+      k.weight_bits = {2, 3, 4, 5, 6, 7, 8, 32};
+      k.granularities = {Granularity::kPerTensor, Granularity::kPerChannel};
+      k.asymmetric_weights = true;
+      k.act_bits = {0, 8};
+      k.any_nm = k.unstructured = k.permutation = true;
+      for (const auto& [op, handler] : handlers()) k.ops.push_back(op);
+      k.accelerated_weight_bits = {8};
+      k.notes = "ONNX Runtime fuses QDQ INT8 weights and activations into integer kernels; N:M is stored as zeros and runs dense";
+      return k;
+    }();
+    return c;
+  }
+
+  void write(const CompressedModel& m, const std::string& path) const override {
+    onnx::ModelProto model;
+    model.set_ir_version(8);
+    model.set_producer_name("adze");
+    auto* opset = model.add_opset_import();
+    opset->set_domain("");
+    opset->set_version(kOpset);
+    onnx::GraphProto* g = model.mutable_graph();
+    g->set_name(m.model.source());
+    Builder b(m, g);
+    const auto& graph = m.model.graph();
+    const Value* x = graph.inputs()[0];
+    set_shape(g->add_input(), "input", elem_type(m.model.input().dtype), m.model.input().shape);
+    b.bind(x, "input");
+    for (const Node* n : graph.nodes()) {
+      const std::string kind = n->kind().toQualString();
+      if (kind == "prim::Constant" || kind == "prim::ListConstruct") continue;  // read where used
+      const auto it = handlers().find(kind);
+      if (it == handlers().end()) throw Error(ErrorKind::kUnsupported, "onnx: no translation for " + kind);
+      try {
+        b.bind(n->output(), it->second(b, n));
+      } catch (const c10::Error& e) {
+        throw Error(ErrorKind::kUnsupported, "onnx: cannot translate " + kind + ": " + e.what_without_backtrace());
+      }
+    }
+    const Value* out = graph.outputs()[0];
+    if (out->node()->kind() == c10::prim::TupleConstruct) out = out->node()->input(0);
+    const std::string result = b.in(out);
+    b.node("Identity", {result}, {}, "output");
+    set_shape(g->add_output(), "output", onnx::TensorProto::FLOAT, sizes_of(out));
+    for (const auto& [name, e] : m.encodings) {
+      if (!e.config.nm.enabled()) continue;
+      auto* meta = model.add_metadata_props();
+      meta->set_key("adze.nm." + name);
+      meta->set_value(e.config.nm.to_string() + (e.permutation.defined() ? " permuted" : ""));
+    }
+    try {
+      onnx::checker::check_model(model);
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kInternal, "onnx: the exported model fails onnx::checker: " + first_line_of(e));
+    }
+    std::string bytes;
+    if (!model.SerializeToString(&bytes)) throw Error(ErrorKind::kInternal, "onnx: failed to serialise the model");
+    write_file_atomically(path, bytes);
+  }
+};
+
+}  // namespace
+
+Registry<Exporter>::Entry onnx_exporter_entry() {
+  return {"onnx", "ONNX opset 17, QDQ: integer weight codes + DequantizeLinear, Quantize/DequantizeLinear activations", {},
+          [](const nlohmann::json&) { return std::make_unique<OnnxExporter>(); }};
+}
+
+}  // namespace adze
