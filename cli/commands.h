@@ -25,6 +25,10 @@ void setup_passes(CLI::App& app);
 void setup_compress(CLI::App& app);
 void setup_compare(CLI::App& app);
 void setup_export(CLI::App& app);
+void setup_verify(CLI::App& app);
+
+/// Thrown by a command whose check did not pass after it printed why (adze verify): exit code 1, no message.
+struct CheckFailed : std::exception {};
 
 /// A model argument: a TorchScript path, or the name of a trained reference model in the cache.
 std::string resolve_model_path(const std::string& model);

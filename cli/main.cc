@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   adze::cli::setup_compress(app);
   adze::cli::setup_compare(app);
   adze::cli::setup_export(app);
+  adze::cli::setup_verify(app);
   adze::cli::setup_passes(app);
   app.parse_complete_callback([&g] {
     const int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -60,6 +61,8 @@ int main(int argc, char** argv) {
   c10::Warning::set_warning_handler(&handler);
   try {
     return run(argc, argv);
+  } catch (const adze::cli::CheckFailed&) {
+    return 1;
   } catch (const adze::Error& e) {
     std::cerr << "adze: error: " << e.what() << "\n";
     return e.is_user_error() ? 2 : 1;

@@ -152,9 +152,21 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   CliRun eval = adze("eval " + tmp.file("a.pt") + " --input-shape 1x3x16x16" + data + " --json");
   ASSERT_EQ(eval.code, 0) << eval.err;
   EXPECT_EQ(nlohmann::json::parse(eval.out)["metrics"]["top1"], report["metrics"]["after"]["top1"]);
+  // Exported as ONNX, it runs in ONNX Runtime and verifies against the simulation; an impossible threshold fails
+  // with exit code 1.
+  ASSERT_EQ(adze("export " + tmp.file("a") + " --format onnx --out " + tmp.file("a.onnx")).code, 0);
+  CliRun verified = adze("verify " + tmp.file("a.onnx") + " --against " + tmp.file("a") + data + " --json");
+  ASSERT_EQ(verified.code, 0) << verified.err << verified.out;
+  auto v = nlohmann::json::parse(verified.out);
+  EXPECT_TRUE(v["pass"].get<bool>());
+  EXPECT_GE(v["argmax_agreement"].get<double>(), 0.995);
+  for (const char* key : {"max_abs_diff", "cosine", "metrics", "samples"}) EXPECT_TRUE(v.contains(key)) << key;
+  CliRun strict = adze("verify " + tmp.file("a.onnx") + " --against " + tmp.file("a") + data + " --min-cosine 1.5");
+  EXPECT_EQ(strict.code, 1) << strict.err;
+  EXPECT_NE(strict.out.find("NOT verified"), std::string::npos) << strict.out;
   CliRun contracts = adze("exporters --json");
   ASSERT_EQ(contracts.code, 0) << contracts.err;
-  EXPECT_EQ(nlohmann::json::parse(contracts.out)[0]["name"], "torchscript");
+  EXPECT_EQ(nlohmann::json::parse(contracts.out)[0]["name"], "onnx");
   EXPECT_TRUE(nlohmann::json::parse(contracts.out)[0]["contract"].contains("accelerated"));
   // A pipeline that learns from data needs --data, and says so before any work.
   CliRun no_data = adze(base + " --out " + tmp.file("c"));
@@ -211,7 +223,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"},
         BadInput{"CompareNotAReport", "compare {tmp}", "report.json"},
         BadInput{"ExportNotCompressed", "export {tmp} --format torchscript --out {tmp}/x.pt", "model.pt"},
-        BadInput{"ExportUnknownFormat", "export {tmp} --format tflite --out {tmp}/x", "tflite"}),
+        BadInput{"ExportUnknownFormat", "export {tmp} --format tflite --out {tmp}/x", "tflite"},
+        BadInput{"VerifyUnknownFormat", "verify {fx}/tensors_small.pt.bak --against {tmp} --data fmnist", "tensors_small.pt.bak"},
+        BadInput{"VerifyNotCompressed", "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist", "model.pt"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace

@@ -311,6 +311,9 @@ const std::map<std::string, Handler>& handlers() {
          const std::string index = b.initializer(b.fresh("index"), torch::tensor(b.int_of(n->input(2)), torch::kLong));
          return b.node("Gather", {b.in(n->input(0)), index}, [&](onnx::NodeProto* p) { Builder::attr(p, "axis", dim); });
        }},
+      // chunk and split produce a list that prim::ListUnpack takes apart: translated together, at the unpack.
+      {"aten::chunk", [](Builder&, const Node*) { return std::string(); }},
+      {"aten::split", [](Builder&, const Node*) { return std::string(); }},
       {"aten::embedding", [](Builder& b, const Node* n) { return b.node("Gather", {b.in(n->input(0)), b.in(n->input(1))}); }},
       {"aten::zeros_like",
        [](Builder& b, const Node* n) {
@@ -333,6 +336,29 @@ const std::map<std::string, Handler>& handlers() {
        }},
   };
   return h;
+}
+
+// prim::ListUnpack of aten::chunk / aten::split → one Split with an output per piece.
+void split(Builder& b, const Node* unpack) {
+  const Node* producer = unpack->input(0)->node();
+  const std::string kind = producer->kind().toQualString();
+  if (kind != "aten::chunk" && kind != "aten::split")
+    throw Error(ErrorKind::kUnsupported, "onnx: no translation for prim::ListUnpack of " + kind);
+  const auto rank = static_cast<int64_t>(sizes_of(producer->input(0)).size());
+  const int64_t axis = (b.int_of(producer->input(2)) + rank) % rank;
+  std::vector<int64_t> pieces;
+  for (const Value* v : unpack->outputs()) pieces.push_back(sizes_of(v).at(static_cast<std::size_t>(axis)));
+  onnx::NodeProto* node = nullptr;
+  const std::string first = b.node("Split", {b.in(producer->input(0)), b.ints(pieces)}, [&](onnx::NodeProto* p) {
+    Builder::attr(p, "axis", axis);
+    node = p;
+  });
+  b.bind(unpack->output(0), first);
+  for (std::size_t i = 1; i < unpack->outputs().size(); ++i) {
+    const std::string name = b.fresh("Split");
+    node->add_output(name);
+    b.bind(unpack->outputs()[i], name);
+  }
 }
 
 onnx::TensorProto::DataType elem_type(const std::string& dtype) {
@@ -381,10 +407,15 @@ class OnnxExporter : public Exporter {
     for (const Node* n : graph.nodes()) {
       const std::string kind = n->kind().toQualString();
       if (kind == "prim::Constant" || kind == "prim::ListConstruct") continue;  // read where used
+      if (kind == "prim::ListUnpack") {
+        split(b, n);
+        continue;
+      }
       const auto it = handlers().find(kind);
       if (it == handlers().end()) throw Error(ErrorKind::kUnsupported, "onnx: no translation for " + kind);
       try {
-        b.bind(n->output(), it->second(b, n));
+        const std::string out = it->second(b, n);
+        if (!out.empty()) b.bind(n->output(), out);
       } catch (const c10::Error& e) {
         throw Error(ErrorKind::kUnsupported, "onnx: cannot translate " + kind + ": " + e.what_without_backtrace());
       }

@@ -5,7 +5,8 @@
 // INPUT.bin holds N samples as raw little-endian float32 or int64 (DTYPE); SHAPE is the model's input shape
 // ("250x1x28x28"), whose first dimension is the batch the model was exported with; N must be a multiple of it.
 // OUTPUT.bin receives the outputs of every batch, concatenated, as float32. Prints {"dims": [...]} of one batch.
-// The module is found through ADZE_ORT_MODULE (a path) or the usual node resolution.
+// The module is found through ADZE_ORT_MODULE (a path) or the usual node resolution; ADZE_ORT_OPTIMIZATION sets
+// the graph optimization level (all, extended, basic, disabled; default all).
 'use strict';
 const fs = require('fs');
 const ort = require(process.env.ADZE_ORT_MODULE || 'onnxruntime-node');
@@ -19,7 +20,9 @@ async function main() {
     ? new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8)
     : new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
   if (data.length % perBatch !== 0) throw new Error(`input holds ${data.length} values, not a multiple of ${perBatch}`);
-  const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], intraOpNumThreads: 1});
+  const options = {executionProviders: ['cpu'], intraOpNumThreads: 1};
+  if (process.env.ADZE_ORT_OPTIMIZATION) options.graphOptimizationLevel = process.env.ADZE_ORT_OPTIMIZATION;
+  const session = await ort.InferenceSession.create(model, options);
   const chunks = [];
   let dims = null;
   for (let start = 0; start < data.length; start += perBatch) {
