@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "core/files.h"
 #include "exporters/exporter.h"
 
@@ -11,12 +12,14 @@ namespace {
 
 struct ExportOptions {
   std::string dir, format, out;
+  int64_t batch = 1;
 };
 
 void run_export(const ExportOptions& o) {
   require_new_output(o.out, "--out");
   exporter_registry().get(o.format, "--format");  // an unknown format fails before loading anything
-  const CompressedModel model = load_compressed(o.dir);
+  if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch must be at least 1");
+  const CompressedModel model = load_compressed(o.dir, o.batch);
   export_model(model, o.format, nlohmann::json::object(), o.out);
   std::cout << "wrote " << o.out << " (" << o.format << ")\n";
 }
@@ -61,6 +64,7 @@ void setup_export(CLI::App& app) {
   sub->add_option("dir", o->dir, "output directory of adze compress")->required();
   sub->add_option("--format", o->format, "exporter name (see adze exporters)")->required();
   sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
+  sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx)")->capture_default_str();
   sub->callback([o] { run_export(*o); });
 
   auto json = std::make_shared<bool>(false);

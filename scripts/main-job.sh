@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default: train the reference models (cached after the first run),
 # then inspect and evaluate each of them, then compress each (post-training INT8, and N:M + low-bit weights
-# with fine-tuning) and compare before/after. Later stages (search, export, verify) join as they land.
+# with fine-tuning) and compare before/after, then export to TorchScript and ONNX and verify the exports in
+# libtorch and ONNX Runtime. The search joins as it lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
+bash scripts/install-ort.sh
 adze=build/cli/adze
 
 echo "== reference models (trained once, then cached in ${ADZE_CACHE_DIR:-~/.cache/adze/models})"
@@ -35,8 +37,20 @@ compress fmnist-cnn-w8a8-ptq         fmnist-cnn  w8a8          ptq-activations f
 compress fmnist-cnn-2of4-int4-a8-ste fmnist-cnn  2of4-int4-a8  qat             fmnist
 compress fmnist-vit-2of4-int4-ste    fmnist-vit  vit-2of4-int4 qat-weights     fmnist
 compress fortune-gpt-2of4-int8-ste   fortune-gpt gpt-2of4-int8 qat-weights     fortunes
+compress fmnist-cnn-w7a8-ptq         fmnist-cnn  w7a8          ptq-activations fmnist
 echo
 echo "== summary"
 $adze compare "$out"/*/
+
+echo
+echo "== export and verify in the real runtimes"
+$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format torchscript --out "$out/fmnist-cnn-2of4-int4-a8-ste.pt"
+$adze verify "$out/fmnist-cnn-2of4-int4-a8-ste.pt" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist
+$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format onnx --out "$out/fmnist-cnn-2of4-int4-a8-ste.onnx"
+echo "-- ONNX Runtime, the graph as written (no fusions)"
+$adze verify "$out/fmnist-cnn-2of4-int4-a8-ste.onnx" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist --ort-optimization basic
+$adze export "$out/fmnist-cnn-w7a8-ptq" --format onnx --out "$out/fmnist-cnn-w7a8-ptq.onnx"
+echo "-- ONNX Runtime as deployed (QDQ fused into integer kernels)"
+$adze verify "$out/fmnist-cnn-w7a8-ptq.onnx" --against "$out/fmnist-cnn-w7a8-ptq" --data fmnist
 echo
 echo "Reports: $out/*/report.md"
