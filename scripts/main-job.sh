@@ -46,10 +46,10 @@ echo
 echo "== export and verify in the real runtimes"
 $adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format torchscript --out "$out/fmnist-cnn-2of4-int4-a8-ste.pt"
 $adze verify "$out/fmnist-cnn-2of4-int4-a8-ste.pt" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist
-$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format onnx --out "$out/fmnist-cnn-2of4-int4-a8-ste.onnx"
+$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format onnx --batch 250 --out "$out/fmnist-cnn-2of4-int4-a8-ste.onnx"
 echo "-- ONNX Runtime, the graph as written (no fusions)"
 $adze verify "$out/fmnist-cnn-2of4-int4-a8-ste.onnx" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist --ort-optimization basic
-$adze export "$out/fmnist-cnn-w7a8-ptq" --format onnx --out "$out/fmnist-cnn-w7a8-ptq.onnx"
+$adze export "$out/fmnist-cnn-w7a8-ptq" --format onnx --batch 250 --out "$out/fmnist-cnn-w7a8-ptq.onnx"
 echo "-- ONNX Runtime as deployed (QDQ fused into integer kernels)"
 $adze verify "$out/fmnist-cnn-w7a8-ptq.onnx" --against "$out/fmnist-cnn-w7a8-ptq" --data fmnist
 echo
