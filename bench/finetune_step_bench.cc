@@ -27,8 +27,9 @@ struct Setup {
       : model([this] {
           torch::manual_seed(0);
           net = adze::reference::FmnistCnn();
-          return adze::trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); },
-                                    {{kBatch, 1, 28, 28}, "float32"}, "fmnist-cnn");
+          return adze::trace_module(
+              *net, [&](const at::Tensor& x) { return net->forward(x); }, {{kBatch, 1, 28, 28}, "float32"},
+              "fmnist-cnn");
         }()) {
     data.inputs = torch::randn({kBatch * 4, 1, 28, 28});
     data.targets = torch::randint(10, {kBatch * 4});

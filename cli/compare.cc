@@ -74,14 +74,16 @@ void run_compare(const CompareOptions& o) {
   for (const auto& r : rows) {
     const bool has = r.contains("metric");
     const bool top1 = has && r["metric"] == "top1";
-    auto value = [&](const char* k) { return has ? (top1 ? percent(r[k].get<double>(), 2) : fixed(r[k].get<double>(), 3)) : "-"; };
+    auto value = [&](const char* k) {
+      return has ? (top1 ? percent(r[k].get<double>(), 2) : fixed(r[k].get<double>(), 3)) : "-";
+    };
     std::string change = "-";
     if (has) {
       const double c = r["change"].get<double>();
       change = top1 ? (c >= 0 ? "+" : "") + fixed(100 * c, 2) + " pt" : (c >= 0 ? "+" : "") + fixed(100 * c, 2) + "%";
     }
-    t.add_row({r["run"].get<std::string>(), has ? r["metric"].get<std::string>() : "-", value("before"), value("after"), change,
-               human_bytes(r["compressed_bytes"].get<double>()), fixed(r["size_ratio"].get<double>(), 2) + "x",
+    t.add_row({r["run"].get<std::string>(), has ? r["metric"].get<std::string>() : "-", value("before"), value("after"),
+               change, human_bytes(r["compressed_bytes"].get<double>()), fixed(r["size_ratio"].get<double>(), 2) + "x",
                fixed(r["pipeline_seconds"].get<double>(), 0)});
   }
   t.print(std::cout);

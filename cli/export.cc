@@ -54,7 +54,8 @@ void print_contracts(bool json) {
 
 void setup_export(CLI::App& app) {
   auto o = std::make_shared<ExportOptions>();
-  auto* sub = app.add_subcommand("export", "Export a compressed model (the --out of adze compress) to a deployable format");
+  auto* sub =
+      app.add_subcommand("export", "Export a compressed model (the --out of adze compress) to a deployable format");
   sub->footer(
       "The compressed model is checked against the format's contract first ('adze exporters' prints them):\n"
       "every layer or op the format cannot represent is listed, and nothing is written. The output is written\n"
@@ -64,11 +65,13 @@ void setup_export(CLI::App& app) {
   sub->add_option("dir", o->dir, "output directory of adze compress")->required();
   sub->add_option("--format", o->format, "exporter name (see adze exporters)")->required();
   sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
-  sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx)")->capture_default_str();
+  sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx)")
+      ->capture_default_str();
   sub->callback([o] { run_export(*o); });
 
   auto json = std::make_shared<bool>(false);
-  auto* list_sub = app.add_subcommand("exporters", "List the export formats with their contracts: what each can represent and accelerate");
+  auto* list_sub = app.add_subcommand(
+      "exporters", "List the export formats with their contracts: what each can represent and accelerate");
   list_sub->add_flag("--json", *json, "print JSON");
   list_sub->callback([json] { print_contracts(*json); });
 }

@@ -1,12 +1,12 @@
 // adze verify EXPORTED --against COMPRESSED_DIR --data SPEC: runs the exported model in its real runtime and
 // the simulation side by side on the same data, and reports how far apart they are.
+#include <onnx/onnx_pb.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <onnx/onnx_pb.h>
 
 #include "cli/commands.h"
 #include "compress/compressed_model.h"
@@ -66,20 +66,24 @@ void run_verify(const VerifyOptions& o) {
   InputSpec input = m.model.input();
   const Dataset data = load_data_for_model(o.against + "/model.pt", input, o.data, o.split, o.limit, batch);
   const int64_t n = data.size() - data.size() % batch;  // whole batches: the exported graph has a fixed batch
-  if (n == 0) throw Error(ErrorKind::kInvalidArgument, "'" + o.data + "' has fewer samples than one batch (" + std::to_string(batch) + ")");
+  if (n == 0)
+    throw Error(ErrorKind::kInvalidArgument,
+                "'" + o.data + "' has fewer samples than one batch (" + std::to_string(batch) + ")");
   const at::Tensor x = data.inputs.slice(0, 0, n);
 
   at::Tensor simulated;
   {
     torch::NoGradGuard no_grad;
     std::vector<at::Tensor> outs;
-    for (int64_t start = 0; start < n; start += batch) outs.push_back(m.model.forward(x.slice(0, start, start + batch)));
+    for (int64_t start = 0; start < n; start += batch)
+      outs.push_back(m.model.forward(x.slice(0, start, start + batch)));
     simulated = torch::cat(outs);
   }
-  at::Tensor exported = format == "onnx" ? run_in_onnx_runtime(o.exported, x, batch, o.optimization) : run_torchscript(o.exported, x, batch);
+  at::Tensor exported = format == "onnx" ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
+                                         : run_torchscript(o.exported, x, batch);
   if (exported.numel() != simulated.numel())
-    throw Error(ErrorKind::kInvalidArgument, "the exported model gives " + std::to_string(exported.numel()) + " outputs, the simulation " +
-                                                 std::to_string(simulated.numel()));
+    throw Error(ErrorKind::kInvalidArgument, "the exported model gives " + std::to_string(exported.numel()) +
+                                                 " outputs, the simulation " + std::to_string(simulated.numel()));
   exported = exported.view_as(simulated);
   const int64_t classes = simulated.size(-1);
   const at::Tensor s = simulated.reshape({-1, classes}), e = exported.reshape({-1, classes});
@@ -99,14 +103,19 @@ void run_verify(const VerifyOptions& o) {
       },
       subset, {batch, false});
   const bool pass = agreement >= o.min_agreement && cosine >= o.min_cosine;
-  nlohmann::json report = {{"exported", o.exported}, {"format", format}, {"against", o.against},
-                           {"ort_optimization", format == "onnx" ? nlohmann::json(o.optimization) : nlohmann::json(nullptr)},
-                           {"samples", n},           {"predictions", s.size(0)},
-                           {"max_abs_diff", max_abs}, {"cosine", cosine},
-                           {"argmax_agreement", agreement},
-                           {"metrics", {{"simulated", to_json(sim)}, {"exported", to_json(exp)}}},
-                           {"thresholds", {{"min_agreement", o.min_agreement}, {"min_cosine", o.min_cosine}}},
-                           {"pass", pass}};
+  nlohmann::json report = {
+      {"exported", o.exported},
+      {"format", format},
+      {"against", o.against},
+      {"ort_optimization", format == "onnx" ? nlohmann::json(o.optimization) : nlohmann::json(nullptr)},
+      {"samples", n},
+      {"predictions", s.size(0)},
+      {"max_abs_diff", max_abs},
+      {"cosine", cosine},
+      {"argmax_agreement", agreement},
+      {"metrics", {{"simulated", to_json(sim)}, {"exported", to_json(exp)}}},
+      {"thresholds", {{"min_agreement", o.min_agreement}, {"min_cosine", o.min_cosine}}},
+      {"pass", pass}};
   if (o.json) {
     std::cout << report.dump(2) << "\n";
   } else {
@@ -129,7 +138,8 @@ void run_verify(const VerifyOptions& o) {
 
 void setup_verify(CLI::App& app) {
   auto o = std::make_shared<VerifyOptions>();
-  auto* sub = app.add_subcommand("verify", "Run an exported model in its real runtime against the simulation it came from");
+  auto* sub =
+      app.add_subcommand("verify", "Run an exported model in its real runtime against the simulation it came from");
   sub->footer(
       "Runs EXPORTED (.onnx in ONNX Runtime, .pt in libtorch) and the compressed model's simulation on the same\n"
       "data, and reports the largest output difference, the cosine similarity of all outputs, the share of\n"
@@ -145,7 +155,8 @@ void setup_verify(CLI::App& app) {
   sub->add_option("--min-agreement", o->min_agreement, "smallest argmax agreement that passes")->capture_default_str();
   sub->add_option("--min-cosine", o->min_cosine, "smallest cosine similarity that passes")->capture_default_str();
   sub->add_option("--ort-optimization", o->optimization,
-                  "ONNX Runtime graph optimization: all (integer kernels, as deployed), extended, basic (the graph as written), disabled")
+                  "ONNX Runtime graph optimization: all (integer kernels, as deployed), extended, basic (the graph as "
+                  "written), disabled")
       ->check(CLI::IsMember({"all", "extended", "basic", "disabled"}))
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print JSON");

@@ -17,7 +17,8 @@ void save_compressed(const Model& model, const ResolvedPlan& plan, const std::ma
                      const nlohmann::ordered_json& report, const std::string& source, const std::string& dir) {
   write_directory_atomically(dir, [&](const std::string& tmp) {
     save_torchscript(model, tmp + "/model.pt");
-    nlohmann::json card = {{"input", {{"shape", model.input().shape}, {"dtype", model.input().dtype}}}, {"source", source}};
+    nlohmann::json card = {{"input", {{"shape", model.input().shape}, {"dtype", model.input().dtype}}},
+                           {"source", source}};
     card["input"]["shape"][0] = 1;
     write_file_atomically(tmp + "/model.json", card.dump(2) + "\n");
     write_file_atomically(tmp + "/plan.json", to_json(plan).dump(2) + "\n");
@@ -29,7 +30,8 @@ void save_compressed(const Model& model, const ResolvedPlan& plan, const std::ma
 
 CompressedModel load_compressed(const std::string& dir, int64_t batch) {
   if (!std::filesystem::is_directory(dir))
-    throw Error(ErrorKind::kIo, "compressed model '" + dir + "': not a directory (expected the --out of adze compress)");
+    throw Error(ErrorKind::kIo,
+                "compressed model '" + dir + "': not a directory (expected the --out of adze compress)");
   const std::string model_path = dir + "/model.pt";
   for (const char* part : {"/model.pt", "/model.json", "/plan.json", "/encodings.pt"})
     require_readable_file(dir + part, "compressed model part");
@@ -47,12 +49,16 @@ CompressedModel load_compressed(const std::string& dir, int64_t batch) {
     const Layer* layer = nullptr;
     for (const auto& l : table.layers)
       if (l.name == name) layer = &l;
-    if (!layer) throw Error(ErrorKind::kInvalidArgument, where + ": encodings.pt has layer '" + name + "', which the model does not");
+    if (!layer)
+      throw Error(ErrorKind::kInvalidArgument,
+                  where + ": encodings.pt has layer '" + name + "', which the model does not");
     if (!(e.config == plan.layers.at(name)))
-      throw Error(ErrorKind::kInvalidArgument, where + ": layer '" + name + "': encodings.pt and plan.json disagree on its config");
+      throw Error(ErrorKind::kInvalidArgument,
+                  where + ": layer '" + name + "': encodings.pt and plan.json disagree on its config");
     const at::Tensor& weight = model.tensors().at(static_cast<std::size_t>(model.find_tensor(layer->weight))).value;
     if (!torch::equal(weight.to(torch::kFloat), e.decode()))
-      throw Error(ErrorKind::kInvalidArgument, where + ": layer '" + name + "': model.pt's weight is not the decoded Encoding");
+      throw Error(ErrorKind::kInvalidArgument,
+                  where + ": layer '" + name + "': model.pt's weight is not the decoded Encoding");
   }
   nlohmann::json report;
   if (std::filesystem::exists(dir + "/report.json")) {
@@ -62,7 +68,8 @@ CompressedModel load_compressed(const std::string& dir, int64_t batch) {
       throw Error(ErrorKind::kIo, where + ": report.json is not JSON (" + std::string(e.what()) + ")");
     }
   }
-  return CompressedModel{dir, std::move(model), std::move(table), std::move(plan), std::move(encodings), std::move(report)};
+  return CompressedModel{
+      dir, std::move(model), std::move(table), std::move(plan), std::move(encodings), std::move(report)};
 }
 
 }  // namespace adze

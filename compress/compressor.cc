@@ -8,6 +8,7 @@
 #include "core/error.h"
 
 namespace adze {
+
 Strategy parse_strategy(const std::string& text) {
   if (text == "ste") return Strategy::kSte;
   if (text == "admm") return Strategy::kAdmm;
@@ -59,14 +60,17 @@ Compressor Compressor::attach(torch::nn::Module& module, const std::function<at:
     const LayerConfig& config = resolved.layers.at(layer.name);
     if (config.act_bits) act_layers.push_back(layer.name);
     const at::Tensor* p = parameters.find(layer.weight);
-    if (!p) throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': parameter '" + layer.weight + "' not found in the module");
+    if (!p)
+      throw Error(ErrorKind::kInternal,
+                  "layer '" + layer.name + "': parameter '" + layer.weight + "' not found in the module");
     weights.push_back(CompressedWeight{layer, config, *p, SparsityStructure{}});
   }
   Compressor c(std::move(weights), options);
   c.warnings_ = resolved.warnings;
   if (!act_layers.empty())
-    c.warnings_.push_back("act_bits of " + std::to_string(act_layers.size()) +
-                          " layer(s) ignored: the C++ API compresses weights; activation fake-quant is simulated by adze compress");
+    c.warnings_.push_back(
+        "act_bits of " + std::to_string(act_layers.size()) +
+        " layer(s) ignored: the C++ API compresses weights; activation fake-quant is simulated by adze compress");
   return c;
 }
 
@@ -81,7 +85,8 @@ std::vector<std::string> Compressor::layer_names() const {
 Encoding Compressor::project_latent(State& s, const at::Tensor& w) {
   const bool fixed = options_.mask == MaskMode::kFixed;
   // A channel permutation is searched once (it is slow) and kept in every mode; the mask only when fixed.
-  Encoding e = project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.keep : SparsityStructure{{}, s.w.keep.permutation});
+  Encoding e =
+      project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.keep : SparsityStructure{{}, s.w.keep.permutation});
   if (!s.w.keep.permutation.defined()) s.w.keep.permutation = e.permutation;
   if (fixed && !s.w.keep.mask.defined() && e.mask.defined()) s.w.keep.mask = e.mask;
   return e;
@@ -120,8 +125,10 @@ void Compressor::end_step() {
   } else if (in_admm_phase()) {
     for (auto& s : states_) {
       at::Tensor pull = (s.w.weight - s.z + s.u) * rho_;
-      if (s.w.weight.grad().defined()) s.w.weight.mutable_grad().add_(pull);
-      else s.w.weight.mutable_grad() = pull;
+      if (s.w.weight.grad().defined())
+        s.w.weight.mutable_grad().add_(pull);
+      else
+        s.w.weight.mutable_grad() = pull;
     }
   } else {
     throw Error(ErrorKind::kInvalidArgument, "Compressor: end_step() without begin_step()");

@@ -73,7 +73,7 @@ void validate(const CompressorOptions& options);
 struct CompressedWeight {
   Layer layer;
   LayerConfig config;
-  at::Tensor weight;  ///< the tensor the model's forward reads, edited in place (a leaf parameter)
+  at::Tensor weight;       ///< the tensor the model's forward reads, edited in place (a leaf parameter)
   SparsityStructure keep;  ///< optional: keep this mask and permutation (from an earlier one-shot step)
 };
 

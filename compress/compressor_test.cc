@@ -54,7 +54,7 @@ TEST(Compressor, SteForwardSeesTheProjectionAndTheGradientPassesStraightInsideTh
   c.end_step();
 
   const Encoding e = project(latent, layer, config);
-  EXPECT_TRUE(torch::equal(p.seen, e.decode()));       // forward with Π(W)
+  EXPECT_TRUE(torch::equal(p.seen, e.decode()));         // forward with Π(W)
   EXPECT_TRUE(torch::equal(p.weight.detach(), latent));  // the latent weight is back, bit for bit
   const at::Tensor inside = e.representable(latent);
   ASSERT_GT(inside.logical_not().sum().item<int64_t>(), 0) << "the percentile scale should clip some weights";
@@ -82,8 +82,10 @@ TEST(Compressor, FixedMaskStopsTheGradientOfPrunedWeightsAndDynamicPassesIt) {
     EXPECT_TRUE(satisfies_nm(p.seen, {2, 4}));
     EXPECT_TRUE(torch::equal(p.weight.grad().masked_select(kept), p.g.masked_select(kept)));
     const at::Tensor pruned_grad = p.weight.grad().masked_select(kept.logical_not());
-    if (mode == MaskMode::kFixed) EXPECT_TRUE(torch::equal(pruned_grad, torch::zeros_like(pruned_grad)));
-    else EXPECT_TRUE(torch::equal(pruned_grad, p.g.masked_select(kept.logical_not())));
+    if (mode == MaskMode::kFixed)
+      EXPECT_TRUE(torch::equal(pruned_grad, torch::zeros_like(pruned_grad)));
+    else
+      EXPECT_TRUE(torch::equal(pruned_grad, p.g.masked_select(kept.logical_not())));
   }
 }
 
@@ -123,7 +125,13 @@ TEST(Compressor, AdmmResidualDecreasesAndEndsOnTheConstraintSet) {
   std::vector<double> residuals;
   for (int step = 0; step < 300; ++step) {
     EXPECT_TRUE(c.in_admm_phase());
-    c.step([&] { at::Tensor l = (w - target).pow(2).sum() * 0.5; l.backward(); return l; }, sgd);
+    c.step(
+        [&] {
+          at::Tensor l = (w - target).pow(2).sum() * 0.5;
+          l.backward();
+          return l;
+        },
+        sgd);
     if (step % 10 == 9) residuals.push_back(c.admm_residual());
   }
   // Not monotone (the 1:4 mask of Z can flip while U accumulates), but it goes to zero: early, middle, end.

@@ -39,7 +39,8 @@ std::vector<std::string> nm_list(const Contract& c) {
 }  // namespace
 
 std::string Violation::to_string() const {
-  return (layer.empty() ? std::string("graph") : "layer '" + layer + "'") + ": " + field + " " + found + " (the format allows " + allowed + ")";
+  return (layer.empty() ? std::string("graph") : "layer '" + layer + "'") + ": " + field + " " + found +
+         " (the format allows " + allowed + ")";
 }
 
 std::vector<Violation> check_contract(const Contract& c, const CompressedModel& m) {
@@ -65,9 +66,11 @@ std::vector<Violation> check_contract(const Contract& c, const CompressedModel& 
     }
     if (config.act_bits != 0 && !contains(c.act_bits, config.act_bits))
       add("act_bits", std::to_string(config.act_bits), join(bits_list(c.act_bits, "float")));
-    if (config.nm.enabled() && !c.any_nm && !contains(c.nm, config.nm)) add("nm", config.nm.to_string(), join(nm_list(c), "dense only"));
+    if (config.nm.enabled() && !c.any_nm && !contains(c.nm, config.nm))
+      add("nm", config.nm.to_string(), join(nm_list(c), "dense only"));
     if (config.permute && !c.permutation) add("permute", "true", "no channel permutation");
-    if (config.sparsity > 0 && !c.unstructured) add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
+    if (config.sparsity > 0 && !c.unstructured)
+      add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
   }
   if (!c.ops.empty()) {
     std::set<std::string> unsupported;
@@ -86,16 +89,18 @@ nlohmann::json to_json(const Contract& c) {
   for (auto x : c.granularities) g.push_back(to_string(x));
   std::vector<std::string> accelerated_nm;
   for (const auto& p : c.accelerated_nm) accelerated_nm.push_back(p.to_string());
-  return {{"weight_bits", bits_list(c.weight_bits, "float")},
-          {"granularities", g},
-          {"asymmetric_weights", c.asymmetric_weights},
-          {"pow2_weights", c.pow2_weights},
-          {"act_bits", bits_list(c.act_bits, "float")},
-          {"nm", nm_list(c)},
-          {"unstructured", c.unstructured},
-          {"permutation", c.permutation},
-          {"ops", c.ops.empty() ? std::vector<std::string>{"any"} : c.ops},
-          {"accelerated", {{"weight_bits", bits_list(c.accelerated_weight_bits, "float")}, {"nm", accelerated_nm}, {"notes", c.notes}}}};
+  return {
+      {"weight_bits", bits_list(c.weight_bits, "float")},
+      {"granularities", g},
+      {"asymmetric_weights", c.asymmetric_weights},
+      {"pow2_weights", c.pow2_weights},
+      {"act_bits", bits_list(c.act_bits, "float")},
+      {"nm", nm_list(c)},
+      {"unstructured", c.unstructured},
+      {"permutation", c.permutation},
+      {"ops", c.ops.empty() ? std::vector<std::string>{"any"} : c.ops},
+      {"accelerated",
+       {{"weight_bits", bits_list(c.accelerated_weight_bits, "float")}, {"nm", accelerated_nm}, {"notes", c.notes}}}};
 }
 
 void export_model(const CompressedModel& model, const std::string& format, const nlohmann::json& options,
@@ -104,8 +109,8 @@ void export_model(const CompressedModel& model, const std::string& format, const
   auto exporter = entry.make(resolve_options(entry.options, options, "exporter '" + format + "'"));
   const std::vector<Violation> violations = check_contract(exporter->contract(), model);
   if (!violations.empty()) {
-    std::string message = "'" + model.dir + "' cannot be exported as " + format + ": " + std::to_string(violations.size()) +
-                          " violation(s) of its contract";
+    std::string message = "'" + model.dir + "' cannot be exported as " + format + ": " +
+                          std::to_string(violations.size()) + " violation(s) of its contract";
     for (const auto& v : violations) message += "\n  " + v.to_string();
     throw Error(ErrorKind::kUnsupported, message);
   }

@@ -1,8 +1,7 @@
 #include "exporters/exporter.h"
 
-#include "exporters/onnx/onnx_runtime.h"
-
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -15,9 +14,8 @@
 #include "compress/pass.h"
 #include "compress/report.h"
 #include "core/files.h"
+#include "exporters/onnx/onnx_runtime.h"
 #include "tests/test_util.h"
-
-#include <onnx/onnx_pb.h>
 
 namespace adze {
 namespace {
@@ -28,7 +26,8 @@ using Json = nlohmann::ordered_json;
 
 // The fixture CNN compressed as `adze compress` would: fold-bn, 2:4 + INT4 on the classifier, INT8 elsewhere,
 // INT8 activations; written to DIR.
-constexpr const char* kPlan = R"({"defaults": {"weight_bits": 8, "act_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
+constexpr const char* kPlan =
+    R"({"defaults": {"weight_bits": 8, "act_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
 
 struct Compressed {
   testing::TempDir tmp;
@@ -42,7 +41,10 @@ struct Compressed {
     c.data = &data;
     c.plan = resolve_plan(parse_plan(Json::parse(plan), "plan.json"), c.table, "plan.json");
     const auto records = run_pipeline(
-        parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate"]})"), "p.json"), c);
+        parse_pipeline(
+            Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate"]})"),
+            "p.json"),
+        c);
     save_compressed(model, c.plan, c.encodings, make_report(c, records), "cnn_bn_traced.pt", dir);
   }
 };
@@ -64,7 +66,8 @@ TEST(CompressedModel, RejectsMissingAndDisagreeingParts) {
   Encoding& fc = encodings.at("classifier");
   fc.codes = fc.codes.flip({1}).contiguous();
   save_encodings(encodings, c.dir + "/encodings.pt");
-  expect_error([&] { load_compressed(c.dir); }, ErrorKind::kInvalidArgument, {"layer 'classifier'", "not the decoded Encoding"});
+  expect_error([&] { load_compressed(c.dir); }, ErrorKind::kInvalidArgument,
+               {"layer 'classifier'", "not the decoded Encoding"});
   std::filesystem::remove(c.dir + "/plan.json");
   expect_error([&] { load_compressed(c.dir); }, ErrorKind::kIo, {"plan.json"});
 }
@@ -81,7 +84,8 @@ TEST(Contract, ListsEveryLayerAndOpOutsideIt) {
   std::vector<std::string> lines;
   for (const auto& x : v) lines.push_back(x.to_string());
   auto has = [&](const std::string& text) {
-    return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(text) != std::string::npos; });
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
   };
   EXPECT_TRUE(has("layer 'classifier': weight_bits 4 (the format allows 8)"));
   EXPECT_TRUE(has("layer 'classifier': nm 2:4 (the format allows dense only)"));
@@ -116,8 +120,8 @@ TEST(TorchScriptExporter, LoadsInPythonTorch) {
   const at::Tensor x = c.data.inputs.slice(0, 0, 8);
   const std::vector<char> bytes = torch::pickle_save(x);
   write_file_atomically(input, std::string(bytes.begin(), bytes.end()));
-  const std::string cmd = "/usr/bin/python3 -c \"import torch; m = torch.jit.load('" + out + "'); m.eval(); torch.save(m(torch.load('" +
-                          input + "')), '" + result + "')\"";
+  const std::string cmd = "/usr/bin/python3 -c \"import torch; m = torch.jit.load('" + out +
+                          "'); m.eval(); torch.save(m(torch.load('" + input + "')), '" + result + "')\"";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   const auto y = read_file_bytes(result);
   const at::Tensor from_python = torch::pickle_load(y).toTensor();
@@ -138,7 +142,8 @@ TEST(OnnxExporter, WritesQdqWithExactCodesAndRunsInOnnxRuntime) {
   const onnx::TensorProto& codes = *init.at("classifier.weight.codes");
   EXPECT_EQ(codes.data_type(), onnx::TensorProto::INT8);
   const Encoding& e = m.encodings.at("classifier");
-  const at::Tensor expected = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kChar).contiguous();
+  const at::Tensor expected =
+      e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kChar).contiguous();
   EXPECT_EQ(codes.raw_data(), std::string(static_cast<const char*>(expected.data_ptr()), expected.numel()));
   int dq = 0, q = 0;
   for (const auto& n : proto.graph().node()) {
@@ -166,16 +171,19 @@ TEST(OnnxExporter, WritesQdqWithExactCodesAndRunsInOnnxRuntime) {
 // Models adze did not write (torch.jit.trace and torch.jit.script in Python, tests/data/make_fixtures.py), INT8
 // weights, exported and run in ONNX Runtime against the simulation.
 TEST(OnnxExporter, PythonFixturesRunInOnnxRuntime) {
-  for (const auto& [file, shape] : std::vector<std::pair<std::string, Shape>>{
-           {"cnn_bn_scripted.pt", {4, 3, 16, 16}}, {"encoder_traced.pt", {4, 10, 16}}, {"encoder_scripted.pt", {4, 10, 16}}}) {
+  for (const auto& [file, shape] : std::vector<std::pair<std::string, Shape>>{{"cnn_bn_scripted.pt", {4, 3, 16, 16}},
+                                                                              {"encoder_traced.pt", {4, 10, 16}},
+                                                                              {"encoder_scripted.pt", {4, 10, 16}}}) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
     Model model = load_torchscript(fixture(file), {shape, "float32"});
     CompressionContext c;
     c.model = &model;
     c.table = build_layer_table(model);
-    c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8}})"), "plan.json"), c.table, "plan.json");
-    const auto records = run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"), c);
+    c.plan =
+        resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8}})"), "plan.json"), c.table, "plan.json");
+    const auto records =
+        run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"), c);
     save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
     const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
     export_model(m, "onnx", nlohmann::json::object(), tmp.file("m.onnx"));
@@ -199,7 +207,8 @@ TEST(OnnxExporter, RefusesWhatItsContractExcludesBeforeWriting) {
   const CompressedModel m = load_compressed(c.dir);
   const std::string out = c.tmp.file("model.onnx");
   expect_error([&] { export_model(m, "onnx", nlohmann::json::object(), out); }, ErrorKind::kUnsupported,
-               {"cannot be exported as onnx", "4 violation(s)", "layer 'features.0': quantizer pow2 (the format allows uniform only)",
+               {"cannot be exported as onnx", "4 violation(s)",
+                "layer 'features.0': quantizer pow2 (the format allows uniform only)",
                 "layer 'classifier': act_bits 16 (the format allows float, 8)"});
   EXPECT_FALSE(std::filesystem::exists(out));
 }

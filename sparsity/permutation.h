@@ -21,9 +21,9 @@ struct PermutationSearch {
 };
 
 struct ChannelPermutation {
-  at::Tensor order;            ///< int64 [K]: group slot k holds original channel order[k]
-  double kept_before = 0;      ///< Σ|w| the N:M mask keeps without permuting
-  double kept_after = 0;       ///< ... with `order`
+  at::Tensor order;        ///< int64 [K]: group slot k holds original channel order[k]
+  double kept_before = 0;  ///< Σ|w| the N:M mask keeps without permuting
+  double kept_after = 0;   ///< ... with `order`
   int passes = 0;
 };
 

@@ -56,8 +56,10 @@ class FinetunePass : public Pass {
   FinetunePass(std::string name, FinetuneOptions o) : name_(std::move(name)), o_(o) {}
 
   void run(CompressionContext& c) override {
-    if (!c.train_data) throw Error(ErrorKind::kInvalidArgument, "needs training data (--data; its train split is used)");
-    if (o_.distill > 0 && !c.reference) throw Error(ErrorKind::kInvalidArgument, "distill > 0 needs the uncompressed model");
+    if (!c.train_data)
+      throw Error(ErrorKind::kInvalidArgument, "needs training data (--data; its train split is used)");
+    if (o_.distill > 0 && !c.reference)
+      throw Error(ErrorKind::kInvalidArgument, "distill > 0 needs the uncompressed model");
     Model& model = *c.model;
     const Dataset& data = *c.train_data;
     const int64_t batch = std::min(data.size(), o_.batch_size > 0 ? o_.batch_size : model.traced_batch());
@@ -73,8 +75,10 @@ class FinetunePass : public Pass {
       torch::NoGradGuard no_grad;
       // Latent weights continue from an earlier fine-tune, else start from the weights before any projection.
       auto [original, first] = c.originals.emplace(layer.name, weight.clone());
-      if (auto it = c.latents.find(layer.name); it != c.latents.end()) weight.copy_(it->second);
-      else if (!first) weight.copy_(original->second);
+      if (auto it = c.latents.find(layer.name); it != c.latents.end())
+        weight.copy_(it->second);
+      else if (!first)
+        weight.copy_(original->second);
       weights.push_back(CompressedWeight{layer, config, weight, keep});
     }
     std::vector<at::Tensor> params = model.parameters();
@@ -106,23 +110,26 @@ class FinetunePass : public Pass {
         torch::NoGradGuard no_grad;
         teacher = c.reference->forward(x);
       }
-      const double loss = compressor
-                              .step(
-                                  [&] {
-                                    at::Tensor logits = model.forward(x);
-                                    at::Tensor l = task_loss(logits, y);
-                                    if (o_.distill > 0)
-                                      l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, teacher, o_.temperature);
-                                    l.backward();
-                                    return l;
-                                  },
-                                  optimizer)
-                              .item<double>();
+      const double loss =
+          compressor
+              .step(
+                  [&] {
+                    at::Tensor logits = model.forward(x);
+                    at::Tensor l = task_loss(logits, y);
+                    if (o_.distill > 0)
+                      l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, teacher, o_.temperature);
+                    l.backward();
+                    return l;
+                  },
+                  optimizer)
+              .item<double>();
       if (!act_scales.empty()) {
         torch::NoGradGuard no_grad;
         for (auto& scale : act_scales) scale.clamp_min_(kMinScale);
       }
-      if (!std::isfinite(loss)) throw Error(ErrorKind::kInternal, "loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower lr");
+      if (!std::isfinite(loss))
+        throw Error(ErrorKind::kInternal,
+                    "loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower lr");
       smoothed = step == 0 ? loss : 0.95 * smoothed + 0.05 * loss;
       bar.update(step + 1, status(smoothed, compressor));
     }
@@ -183,10 +190,10 @@ FinetuneOptions common_from(const nlohmann::json& o) {
 
 Registry<Pass>::Entry finetune_ste_pass_entry() {
   return {"finetune.ste",
-          "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to latent ones",
-          common_options(), [](const nlohmann::json& o) {
-            return std::make_unique<FinetunePass>("finetune.ste", common_from(o));
-          }};
+          "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to "
+          "latent ones",
+          common_options(),
+          [](const nlohmann::json& o) { return std::make_unique<FinetunePass>("finetune.ste", common_from(o)); }};
 }
 
 Registry<Pass>::Entry finetune_admm_pass_entry() {
@@ -197,7 +204,8 @@ Registry<Pass>::Entry finetune_admm_pass_entry() {
   options.push_back({"rho_growth", "number", 1.3, "rho multiplier at each Z/U update"});
   options.push_back({"rho_max", "number", 1.0, "largest rho"});
   return {"finetune.admm",
-          "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection and STE",
+          "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection "
+          "and STE",
           options, [](const nlohmann::json& o) {
             FinetuneOptions f = common_from(o);
             f.compressor.strategy = Strategy::kAdmm;

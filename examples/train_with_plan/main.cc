@@ -37,11 +37,16 @@ Args parse(int argc, char** argv) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) throw adze::Error(adze::ErrorKind::kInvalidArgument, "missing value after " + flag);
     const std::string value = argv[++i];
-    if (flag == "--plain-steps") a.plain_steps = std::stoll(value);
-    else if (flag == "--compress-steps") a.compress_steps = std::stoll(value);
-    else if (flag == "--test-limit") a.test_limit = std::stoll(value);
-    else if (flag == "--plan") a.plan = value;
-    else throw adze::Error(adze::ErrorKind::kInvalidArgument, "unknown flag " + flag);
+    if (flag == "--plain-steps")
+      a.plain_steps = std::stoll(value);
+    else if (flag == "--compress-steps")
+      a.compress_steps = std::stoll(value);
+    else if (flag == "--test-limit")
+      a.test_limit = std::stoll(value);
+    else if (flag == "--plan")
+      a.plan = value;
+    else
+      throw adze::Error(adze::ErrorKind::kInvalidArgument, "unknown flag " + flag);
   }
   return a;
 }
@@ -82,8 +87,9 @@ int main(int argc, char** argv) try {
   std::cout << "fp32 after " << args.plain_steps << " steps: test top-1 " << accuracy(net, test) << "\n";
 
   // 2. Attach a plan; from here each step is one call.
-  const adze::Plan plan = args.plan.empty() ? adze::parse_plan(nlohmann::ordered_json::parse(kDefaultPlan), "built-in plan")
-                                            : adze::load_plan(args.plan);
+  const adze::Plan plan = args.plan.empty()
+                              ? adze::parse_plan(nlohmann::ordered_json::parse(kDefaultPlan), "built-in plan")
+                              : adze::load_plan(args.plan);
   adze::Compressor compressor = adze::Compressor::attach(
       *net, [&](const at::Tensor& x) { return net->forward(x); }, {{1, 1, 28, 28}, "float32"}, plan);
   for (const auto& w : compressor.warnings()) std::cout << "warning: " << w << "\n";
@@ -101,7 +107,8 @@ int main(int argc, char** argv) try {
   for (const auto& [name, e] : encodings) {
     const at::Tensor& w = *params.find(name + ".weight");
     const bool exact = torch::equal(w, e.decode());
-    const bool nm = !e.config.nm.enabled() || satisfies_nm(e.decode().permute(e.order).reshape({e.channels(), -1}), e.config.nm);
+    const bool nm =
+        !e.config.nm.enabled() || satisfies_nm(e.decode().permute(e.order).reshape({e.channels(), -1}), e.config.nm);
     std::cout << "  " << name << ": " << e.config.weight_bits << "-bit codes " << e.codes.sizes() << ", N:M "
               << e.config.nm.to_string() << (exact ? ", weight == decode()" : ", WEIGHT DIFFERS")
               << (nm ? "" : ", PATTERN VIOLATED") << "\n";

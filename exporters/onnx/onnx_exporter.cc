@@ -48,7 +48,9 @@ class Builder {
       return list;
     }
     auto iv = torch::jit::toIValue(v);
-    if (!iv) throw Error(ErrorKind::kUnsupported, "onnx: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
+    if (!iv)
+      throw Error(ErrorKind::kUnsupported,
+                  "onnx: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
     return *iv;
   }
   int64_t int_of(const Value* v) const { return constant(v).toInt(); }
@@ -64,18 +66,35 @@ class Builder {
     p->set_name(name);
     for (int64_t d : t.sizes()) p->add_dims(d);
     switch (t.scalar_type()) {
-      case at::kFloat: p->set_data_type(onnx::TensorProto::FLOAT); break;
-      case at::kLong: p->set_data_type(onnx::TensorProto::INT64); break;
-      case at::kChar: p->set_data_type(onnx::TensorProto::INT8); break;
-      case at::kByte: p->set_data_type(onnx::TensorProto::UINT8); break;
-      case at::kBool: p->set_data_type(onnx::TensorProto::BOOL); break;
-      default: throw Error(ErrorKind::kUnsupported, "onnx: initializer '" + name + "' of type " + std::string(c10::toString(t.scalar_type())));
+      case at::kFloat:
+        p->set_data_type(onnx::TensorProto::FLOAT);
+        break;
+      case at::kLong:
+        p->set_data_type(onnx::TensorProto::INT64);
+        break;
+      case at::kChar:
+        p->set_data_type(onnx::TensorProto::INT8);
+        break;
+      case at::kByte:
+        p->set_data_type(onnx::TensorProto::UINT8);
+        break;
+      case at::kBool:
+        p->set_data_type(onnx::TensorProto::BOOL);
+        break;
+      default:
+        throw Error(ErrorKind::kUnsupported,
+                    "onnx: initializer '" + name + "' of type " + std::string(c10::toString(t.scalar_type())));
     }
-    p->set_raw_data(std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));  // little-endian host
+    p->set_raw_data(
+        std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));  // little-endian host
     return name;
   }
-  std::string ints(const std::vector<int64_t>& v) { return initializer(fresh("const"), torch::tensor(v, torch::kLong)); }
-  std::string scalar(double x) { return initializer(fresh("const"), torch::tensor({static_cast<float>(x)}).reshape({})); }
+  std::string ints(const std::vector<int64_t>& v) {
+    return initializer(fresh("const"), torch::tensor(v, torch::kLong));
+  }
+  std::string scalar(double x) {
+    return initializer(fresh("const"), torch::tensor({static_cast<float>(x)}).reshape({}));
+  }
 
   std::string node(const std::string& op, const std::vector<std::string>& inputs,
                    const std::function<void(onnx::NodeProto*)>& attrs = {}, std::string output = "") {
@@ -117,8 +136,10 @@ class Builder {
     std::string name;
     auto layer = weight_layer_.find(t->name);
     auto e = layer == weight_layer_.end() ? m_.encodings.end() : m_.encodings.find(layer->second->name);
-    if (e != m_.encodings.end() && e->second.config.quantized()) name = dequantized_weight(t->name, e->second);
-    else name = initializer(t->name, t->value.to(t->value.is_floating_point() ? torch::kFloat : t->value.scalar_type()));
+    if (e != m_.encodings.end() && e->second.config.quantized())
+      name = dequantized_weight(t->name, e->second);
+    else
+      name = initializer(t->name, t->value.to(t->value.is_floating_point() ? torch::kFloat : t->value.scalar_type()));
     names_[v] = name;
     return name;
   }
@@ -134,7 +155,12 @@ class Builder {
     at::Tensor zp = e.zero_point.to(unsigned8 ? torch::kByte : torch::kChar);
     const std::string z = initializer(name + ".zero_point", per_tensor ? zp.reshape({}) : zp);
     const int64_t axis = e.order.front();  // the output-channel dimension of the weight
-    return node("DequantizeLinear", {c, s, z}, [&](onnx::NodeProto* n) { if (!per_tensor) attr(n, "axis", axis); }, name);
+    return node(
+        "DequantizeLinear", {c, s, z},
+        [&](onnx::NodeProto* n) {
+          if (!per_tensor) attr(n, "axis", axis);
+        },
+        name);
   }
 
   void bind(const Value* v, const std::string& name) { names_[v] = name; }
@@ -156,7 +182,8 @@ std::string binary(Builder& b, const Node* n, const char* op) {
     if (v->type()->kind() == c10::TypeKind::TensorType || !torch::jit::toIValue(v)) return b.in(v);
     return b.scalar(b.constant(v).toScalar().toDouble());
   };
-  if ((n->kind() == c10::aten::add || n->kind() == c10::aten::sub || n->kind() == c10::Symbol::fromQualString("aten::add_")) &&
+  if ((n->kind() == c10::aten::add || n->kind() == c10::aten::sub ||
+       n->kind() == c10::Symbol::fromQualString("aten::add_")) &&
       n->inputs().size() > 2 && b.constant(n->input(2)).toScalar().toDouble() != 1.0)
     throw Error(ErrorKind::kUnsupported, "onnx: add/sub with alpha != 1");
   return b.node(op, {operand(n->input(0)), operand(n->input(1))});
@@ -189,13 +216,17 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::linear",
        [](Builder& b, const Node* n) {
-         std::string y = b.node("MatMul", {b.in(n->input(0)), b.node("Transpose", {b.in(n->input(1))}, [](onnx::NodeProto* p) {
-                                             Builder::attr(p, "perm", std::vector<int64_t>{1, 0});
-                                           })});
+         std::string y =
+             b.node("MatMul", {b.in(n->input(0)), b.node("Transpose", {b.in(n->input(1))}, [](onnx::NodeProto* p) {
+                                 Builder::attr(p, "perm", std::vector<int64_t>{1, 0});
+                               })});
          return b.is_none(n->input(2)) ? y : b.node("Add", {y, b.in(n->input(2))});
        }},
-      {"aten::t", [](Builder& b, const Node* n) {
-         return b.node("Transpose", {b.in(n->input(0))}, [](onnx::NodeProto* p) { Builder::attr(p, "perm", std::vector<int64_t>{1, 0}); });
+      {"aten::t",
+       [](Builder& b, const Node* n) {
+         return b.node("Transpose", {b.in(n->input(0))}, [](onnx::NodeProto* p) {
+           Builder::attr(p, "perm", std::vector<int64_t>{1, 0});
+         });
        }},
       {"aten::mm", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
       {"aten::bmm", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
@@ -209,7 +240,8 @@ const std::map<std::string, Handler>& handlers() {
       {"aten::sigmoid", [](Builder& b, const Node* n) { return unary(b, n, "Sigmoid"); }},
       {"aten::tanh", [](Builder& b, const Node* n) { return unary(b, n, "Tanh"); }},
       {"aten::hardswish", [](Builder& b, const Node* n) { return unary(b, n, "HardSwish"); }},
-      {"aten::silu", [](Builder& b, const Node* n) {
+      {"aten::silu",
+       [](Builder& b, const Node* n) {
          const std::string x = b.in(n->input(0));
          return b.node("Mul", {x, b.node("Sigmoid", {x})});
        }},
@@ -221,7 +253,8 @@ const std::map<std::string, Handler>& handlers() {
          const std::string erf = b.node("Erf", {b.node("Div", {x, b.scalar(std::sqrt(2.0))})});
          return b.node("Mul", {b.node("Mul", {x, b.scalar(0.5)}), b.node("Add", {erf, b.scalar(1.0)})});
        }},
-      {"aten::hardtanh", [](Builder& b, const Node* n) {
+      {"aten::hardtanh",
+       [](Builder& b, const Node* n) {
          return b.node("Clip", {b.in(n->input(0)), b.scalar(b.constant(n->input(1)).toScalar().toDouble()),
                                 b.scalar(b.constant(n->input(2)).toScalar().toDouble())});
        }},
@@ -246,7 +279,8 @@ const std::map<std::string, Handler>& handlers() {
       {"aten::adaptive_avg_pool2d",
        [](Builder& b, const Node* n) {
          const auto out = b.ints_of(n->input(1));
-         if (out != std::vector<int64_t>{1, 1}) throw Error(ErrorKind::kUnsupported, "onnx: adaptive_avg_pool2d to other than 1x1");
+         if (out != std::vector<int64_t>{1, 1})
+           throw Error(ErrorKind::kUnsupported, "onnx: adaptive_avg_pool2d to other than 1x1");
          return unary(b, n, "GlobalAveragePool");
        }},
       {"aten::flatten",
@@ -255,18 +289,27 @@ const std::map<std::string, Handler>& handlers() {
          if (out.empty()) throw Error(ErrorKind::kUnsupported, "onnx: flatten of a value with unknown shape");
          return b.node("Reshape", {b.in(n->input(0)), b.ints(out)});
        }},
-      {"aten::view", [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))}); }},
-      {"aten::reshape", [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))}); }},
+      {"aten::view",
+       [](Builder& b, const Node* n) {
+         return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))});
+       }},
+      {"aten::reshape",
+       [](Builder& b, const Node* n) {
+         return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))});
+       }},
       {"aten::transpose",
        [](Builder& b, const Node* n) {
-         const auto perm = perm_swapping(static_cast<int64_t>(sizes_of(n->input(0)).size()), b.int_of(n->input(1)), b.int_of(n->input(2)));
+         const auto perm = perm_swapping(static_cast<int64_t>(sizes_of(n->input(0)).size()), b.int_of(n->input(1)),
+                                         b.int_of(n->input(2)));
          return b.node("Transpose", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "perm", perm); });
        }},
-      {"aten::permute", [](Builder& b, const Node* n) {
+      {"aten::permute",
+       [](Builder& b, const Node* n) {
          const auto perm = b.ints_of(n->input(1));
          return b.node("Transpose", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "perm", perm); });
        }},
-      {"aten::softmax", [](Builder& b, const Node* n) {
+      {"aten::softmax",
+       [](Builder& b, const Node* n) {
          const int64_t axis = b.int_of(n->input(1));
          return b.node("Softmax", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "axis", axis); });
        }},
@@ -275,7 +318,8 @@ const std::map<std::string, Handler>& handlers() {
          const auto shape = b.ints_of(n->input(1));
          const auto eps = static_cast<float>(b.constant(n->input(4)).toDouble());
          std::vector<std::string> inputs = {b.in(n->input(0))};
-         inputs.push_back(b.is_none(n->input(2)) ? b.initializer(b.fresh("ones"), torch::ones(shape)) : b.in(n->input(2)));
+         inputs.push_back(b.is_none(n->input(2)) ? b.initializer(b.fresh("ones"), torch::ones(shape))
+                                                 : b.in(n->input(2)));
          if (!b.is_none(n->input(3))) inputs.push_back(b.in(n->input(3)));
          const auto rank = static_cast<int64_t>(sizes_of(n->input(0)).size());
          return b.node("LayerNormalization", inputs, [&](onnx::NodeProto* p) {
@@ -286,7 +330,8 @@ const std::map<std::string, Handler>& handlers() {
       {"aten::batch_norm",
        [](Builder& b, const Node* n) {
          const auto eps = static_cast<float>(b.constant(n->input(7)).toDouble());
-         return b.node("BatchNormalization", {b.in(n->input(0)), b.in(n->input(1)), b.in(n->input(2)), b.in(n->input(3)), b.in(n->input(4))},
+         return b.node("BatchNormalization",
+                       {b.in(n->input(0)), b.in(n->input(1)), b.in(n->input(2)), b.in(n->input(3)), b.in(n->input(4))},
                        [&](onnx::NodeProto* p) { Builder::attr(p, "epsilon", eps); });
        }},
       {"aten::cat",
@@ -309,12 +354,16 @@ const std::map<std::string, Handler>& handlers() {
        [](Builder& b, const Node* n) {
          const int64_t dim = b.int_of(n->input(1));
          const std::string index = b.initializer(b.fresh("index"), torch::tensor(b.int_of(n->input(2)), torch::kLong));
-         return b.node("Gather", {b.in(n->input(0)), index}, [&](onnx::NodeProto* p) { Builder::attr(p, "axis", dim); });
+         return b.node("Gather", {b.in(n->input(0)), index},
+                       [&](onnx::NodeProto* p) { Builder::attr(p, "axis", dim); });
        }},
       // chunk and split produce a list that prim::ListUnpack takes apart: translated together, at the unpack.
       {"aten::chunk", [](Builder&, const Node*) { return std::string(); }},
       {"aten::split", [](Builder&, const Node*) { return std::string(); }},
-      {"aten::embedding", [](Builder& b, const Node* n) { return b.node("Gather", {b.in(n->input(0)), b.in(n->input(1))}); }},
+      {"aten::embedding",
+       [](Builder& b, const Node* n) {
+         return b.node("Gather", {b.in(n->input(0)), b.in(n->input(1))});
+       }},
       {"aten::zeros_like",
        [](Builder& b, const Node* n) {
          const auto shape = sizes_of(n->output());
@@ -322,7 +371,8 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::masked_fill",
        [](Builder& b, const Node* n) {
-         return b.node("Where", {b.in(n->input(1)), b.scalar(b.constant(n->input(2)).toScalar().toDouble()), b.in(n->input(0))});
+         return b.node("Where",
+                       {b.in(n->input(1)), b.scalar(b.constant(n->input(2)).toScalar().toDouble()), b.in(n->input(0))});
        }},
       {"aten::fake_quantize_per_tensor_affine",
        [](Builder& b, const Node* n) {
@@ -365,7 +415,8 @@ onnx::TensorProto::DataType elem_type(const std::string& dtype) {
   return dtype == "int64" ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT;
 }
 
-void set_shape(onnx::ValueInfoProto* info, const std::string& name, onnx::TensorProto::DataType type, const std::vector<int64_t>& shape) {
+void set_shape(onnx::ValueInfoProto* info, const std::string& name, onnx::TensorProto::DataType type,
+               const std::vector<int64_t>& shape) {
   info->set_name(name);
   auto* t = info->mutable_type()->mutable_tensor_type();
   t->set_elem_type(type);
@@ -384,7 +435,9 @@ class OnnxExporter : public Exporter {
       k.any_nm = k.unstructured = k.permutation = true;
       for (const auto& [op, handler] : handlers()) k.ops.push_back(op);
       k.accelerated_weight_bits = {8};
-      k.notes = "ONNX Runtime fuses QDQ INT8 weights and activations into integer kernels; N:M is stored as zeros and runs dense";
+      k.notes =
+          "ONNX Runtime fuses QDQ INT8 weights and activations into integer kernels; N:M is stored as zeros and runs "
+          "dense";
       return k;
     }();
     return c;
@@ -445,7 +498,9 @@ class OnnxExporter : public Exporter {
 }  // namespace
 
 Registry<Exporter>::Entry onnx_exporter_entry() {
-  return {"onnx", "ONNX opset 17, QDQ: integer weight codes + DequantizeLinear, Quantize/DequantizeLinear activations", {},
+  return {"onnx",
+          "ONNX opset 17, QDQ: integer weight codes + DequantizeLinear, Quantize/DequantizeLinear activations",
+          {},
           [](const nlohmann::json&) { return std::make_unique<OnnxExporter>(); }};
 }
 

@@ -17,7 +17,8 @@ class TorchScriptExporter : public Exporter {
       k.asymmetric_weights = k.pow2_weights = true;
       k.act_bits = {0, 8, 16};
       k.any_nm = k.unstructured = k.permutation = true;
-      k.notes = "none: weights are stored decoded in fp32 and fake-quant runs in fp32; for checking and for PyTorch users";
+      k.notes =
+          "none: weights are stored decoded in fp32 and fake-quant runs in fp32; for checking and for PyTorch users";
       return k;
     }();
     return c;
@@ -28,7 +29,9 @@ class TorchScriptExporter : public Exporter {
 }  // namespace
 
 Registry<Exporter>::Entry torchscript_exporter_entry() {
-  return {"torchscript", "TorchScript with the decoded weights and activation fake-quant (torch.jit.load)", {},
+  return {"torchscript",
+          "TorchScript with the decoded weights and activation fake-quant (torch.jit.load)",
+          {},
           [](const nlohmann::json&) { return std::make_unique<TorchScriptExporter>(); }};
 }
 
