@@ -46,7 +46,9 @@ TEST(EncodingIo, RoundTripIsBitIdentical) {
     EXPECT_EQ(l.order, e.order);
     EXPECT_TRUE(l.config == e.config) << name;
     EXPECT_TRUE(torch::equal(l.decode(), e.decode())) << name;
-    if (e.codes.defined()) EXPECT_TRUE(torch::equal(l.codes, e.codes));
+    if (e.codes.defined()) {
+      EXPECT_TRUE(torch::equal(l.codes, e.codes));
+    }
   }
 }
 
