@@ -73,6 +73,7 @@ void run_compress(const CompressOptions& o) {
   if (trains) {
     if (o.data.empty())
       throw Error(ErrorKind::kInvalidArgument, "pipeline '" + o.pipeline + "' calibrates or fine-tunes: give --data (its --train-split is used)");
+    if (o.train_limit < 0) throw Error(ErrorKind::kInvalidArgument, "--train-limit " + std::to_string(o.train_limit) + ": must be 0 (all) or positive");
     InputSpec train_input = input;
     train_data = load_data_for_model(path, train_input, o.data, o.train_split, o.train_limit, o.batch_size);
   }

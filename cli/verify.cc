@@ -59,6 +59,10 @@ at::Tensor run_torchscript(const std::string& path, const at::Tensor& x, int64_t
 }
 
 void run_verify(const VerifyOptions& o) {
+  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
+    throw Error(ErrorKind::kInvalidArgument, "--min-agreement " + std::to_string(o.min_agreement) + ": expected a share in [0, 1]");
+  if (!(o.min_cosine >= -1 && o.min_cosine <= 1))
+    throw Error(ErrorKind::kInvalidArgument, "--min-cosine " + std::to_string(o.min_cosine) + ": expected [-1, 1]");
   require_readable_file(o.exported, "exported model");
   const std::string format = format_of(o.exported);
   const int64_t batch = format == "onnx" ? onnx_batch(o.exported) : 256;
@@ -93,15 +97,18 @@ void run_verify(const VerifyOptions& o) {
   Dataset subset = data;
   subset.inputs = x;
   subset.targets = data.targets.slice(0, 0, n);
-  const Metrics sim = evaluate([&](const at::Tensor& b) { return m.model.forward(b); }, subset, {batch, false});
-  int64_t offset = 0;
-  const Metrics exp = evaluate(
-      [&](const at::Tensor& b) {
-        at::Tensor out = exported.slice(0, offset, offset + b.size(0));
-        offset += b.size(0);
-        return out;
-      },
-      subset, {batch, false});
+  // Metrics of outputs already computed (each model ran once), fed to evaluate() batch by batch.
+  const auto metrics_of = [&](const at::Tensor& outputs) {
+    int64_t offset = 0;
+    return evaluate(
+        [&](const at::Tensor& b) {
+          at::Tensor out = outputs.slice(0, offset, offset + b.size(0));
+          offset += b.size(0);
+          return out;
+        },
+        subset, {batch, false});
+  };
+  const Metrics sim = metrics_of(simulated), exp = metrics_of(exported);
   const bool pass = agreement >= o.min_agreement && cosine >= o.min_cosine;
   nlohmann::json report = {
       {"exported", o.exported},

@@ -74,7 +74,9 @@ class FinetunePass : public Pass {
       if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) keep = it->second.structure();
       torch::NoGradGuard no_grad;
       // Latent weights continue from an earlier fine-tune, else start from the weights before any projection.
-      auto [original, first] = c.originals.emplace(layer.name, weight.clone());
+      auto original = c.originals.find(layer.name);
+      const bool first = original == c.originals.end();
+      if (first) original = c.originals.emplace(layer.name, weight.clone()).first;
       if (auto it = c.latents.find(layer.name); it != c.latents.end())
         weight.copy_(it->second);
       else if (!first)
