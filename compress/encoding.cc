@@ -23,14 +23,15 @@ bool all_finite(const at::Tensor& weight) {
   return bad == 0.0f;
 }
 
-// x · keep in one pass (instead of converting the mask to float first).
+// x where keep, +0 elsewhere, in one pass (a product x · 0 would give −0 for negative x, a sign no packed format
+// stores).
 at::Tensor apply_mask(const at::Tensor& canonical, const at::Tensor& keep) {
   const at::Tensor x = canonical.contiguous();
   at::Tensor out = torch::empty_like(x);
   const float* __restrict src = x.data_ptr<float>();
   const uint8_t* __restrict k = reinterpret_cast<const uint8_t*>(keep.contiguous().data_ptr<bool>());
   float* __restrict dst = out.data_ptr<float>();
-  for (int64_t i = 0, n = x.numel(); i < n; ++i) dst[i] = src[i] * static_cast<float>(k[i]);
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) dst[i] = k[i] ? src[i] : 0.0f;
   return out;
 }
 

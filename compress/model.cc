@@ -122,18 +122,22 @@ at::Tensor Model::run_exact_batch(const at::Tensor& x) const {
 }
 
 at::Tensor Model::forward(const at::Tensor& x) const {
-  const int64_t traced = traced_batch();
-  if (x.dim() != static_cast<int64_t>(input_.shape.size()))
-    throw Error(ErrorKind::kInvalidArgument, "failed to run model '" + source_ + "': input has " +
-                                                 std::to_string(x.dim()) + " dimensions, expected " +
-                                                 std::to_string(input_.shape.size()) + " (" +
-                                                 shape_to_string(input_.shape) + ")");
-  for (std::size_t d = 1; d < input_.shape.size(); ++d)
-    if (x.size(static_cast<int64_t>(d)) != input_.shape[d])
+  return forward_in_batches(x, input_, "model '" + source_ + "'", [this](const at::Tensor& b) { return run_exact_batch(b); });
+}
+
+at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const std::string& what,
+                              const std::function<at::Tensor(const at::Tensor&)>& run_exact_batch) {
+  const int64_t traced = input.shape.at(0);
+  if (x.dim() != static_cast<int64_t>(input.shape.size()))
+    throw Error(ErrorKind::kInvalidArgument, "failed to run " + what + ": input has " + std::to_string(x.dim()) +
+                                                 " dimensions, expected " + std::to_string(input.shape.size()) + " (" +
+                                                 shape_to_string(input.shape) + ")");
+  for (std::size_t d = 1; d < input.shape.size(); ++d)
+    if (x.size(static_cast<int64_t>(d)) != input.shape[d])
       throw Error(ErrorKind::kInvalidArgument,
-                  "failed to run model '" + source_ + "': input dimension " + std::to_string(d) + " is " +
+                  "failed to run " + what + ": input dimension " + std::to_string(d) + " is " +
                       std::to_string(x.size(static_cast<int64_t>(d))) + ", expected " +
-                      std::to_string(input_.shape[d]) + " (traced with " + shape_to_string(input_.shape) + ")");
+                      std::to_string(input.shape[d]) + " (traced with " + shape_to_string(input.shape) + ")");
   const int64_t n = x.size(0);
   if (n == traced) return run_exact_batch(x);
   std::vector<at::Tensor> outs;
@@ -147,9 +151,9 @@ at::Tensor Model::forward(const at::Tensor& x) const {
     }
     at::Tensor out = run_exact_batch(chunk);
     if (out.dim() == 0 || out.size(0) != traced)
-      throw Error(ErrorKind::kUnsupported, "failed to run model '" + source_ + "' on batch size " +
-                                               std::to_string(n) + ": its output does not have the batch first; " +
-                                               "trace it with batch size " + std::to_string(n));
+      throw Error(ErrorKind::kUnsupported, "failed to run " + what + " on batch size " + std::to_string(n) +
+                                               ": its output does not have the batch first; trace it with batch size " +
+                                               std::to_string(n));
     outs.push_back(out.slice(0, 0, len));
   }
   return outs.size() == 1 ? outs[0] : torch::cat(outs, 0);

@@ -9,6 +9,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -99,5 +100,10 @@ class Model {
   mutable std::shared_ptr<torch::jit::Code> code_;
   at::Tensor run_exact_batch(const at::Tensor& x) const;
 };
+
+/// Runs `run_exact_batch` on `x` cut into pieces of the traced batch size (the last one padded with zeros) and
+/// joins the outputs; checks x's shape against `input` first (Error(kInvalidArgument), naming `what`).
+at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const std::string& what,
+                              const std::function<at::Tensor(const at::Tensor&)>& run_exact_batch);
 
 }  // namespace adze

@@ -8,6 +8,7 @@ const Registry<Exporter>& exporter_registry() {
     Registry<Exporter> r("exporter");
     r.add(onnx_exporter_entry());
     r.add(torchscript_exporter_entry());
+    r.add(packed_exporter_entry());
     return r;
   }();
   return registry;

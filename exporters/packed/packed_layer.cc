@@ -1,0 +1,332 @@
+#include "exporters/packed/packed_layer.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "compress/plan.h"
+#include "core/error.h"
+
+namespace adze {
+namespace packed {
+namespace {
+
+int index_bits_for(int m) { return static_cast<int>(std::ceil(std::log2(static_cast<double>(m)))); }
+int64_t bytes_for_bits(int64_t bits) { return (bits + 7) / 8; }
+
+// LSB-first: value i of width `bits` occupies bits [i·bits, (i+1)·bits) of the row, bit 0 the lowest of byte 0.
+void put_bits(uint8_t* row, int64_t i, int bits, uint32_t value) {
+  const int64_t offset = i * bits;
+  const int64_t byte = offset >> 3;
+  const int shift = static_cast<int>(offset & 7);
+  row[byte] = static_cast<uint8_t>(row[byte] | (value << shift));
+  if (shift + bits > 8) row[byte + 1] = static_cast<uint8_t>(row[byte + 1] | (value >> (8 - shift)));
+}
+
+inline uint32_t get_bits(const uint8_t* row, int64_t row_bytes, int64_t i, int bits) {
+  const int64_t offset = i * bits;
+  const int64_t byte = offset >> 3;
+  const int shift = static_cast<int>(offset & 7);
+  uint32_t word = row[byte];
+  if (byte + 1 < row_bytes) word |= static_cast<uint32_t>(row[byte + 1]) << 8;
+  return (word >> shift) & ((1u << bits) - 1u);
+}
+
+std::string raw_bytes(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
+}
+
+int64_t qmin_of(const LayerConfig& c) {
+  if (c.quantizer == Quantizer::kPow2) return -((int64_t{1} << (c.weight_bits - 1)) - 1);
+  UniformSpec spec;
+  spec.bits = c.weight_bits;
+  spec.symmetric = c.symmetric;
+  return spec.qmin();
+}
+
+int64_t grid_rows_of(const LayerConfig& c, int64_t channels, int64_t reduction) {
+  switch (c.granularity) {
+    case Granularity::kPerTensor: return 1;
+    case Granularity::kPerChannel: return channels;
+    case Granularity::kPerGroup: return c.group_size > 0 ? channels * reduction / c.group_size : 0;
+  }
+  return channels;
+}
+
+bool asymmetric(const LayerConfig& c) { return c.quantizer == Quantizer::kUniform && !c.symmetric; }
+
+}  // namespace
+
+PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
+  const LayerConfig& c = e.config;
+  const int64_t C = e.channels(), K = e.reduction();
+  const std::string where = "packed: weight '" + weight_name + "'";
+  PackedLayer out;
+  auto& h = out.header;
+  h["weight"] = weight_name;
+  h["scheme"] = !c.quantized() ? kFloatScheme : c.quantizer == Quantizer::kPow2 ? kPow2Scheme : kUniformScheme;
+  h["bits"] = c.quantized() ? c.weight_bits : 32;
+  h["shape"] = e.shape;
+  h["order"] = e.order;
+  h["config"] = to_json(c);
+  h["channels"] = C;
+  h["reduction"] = K;
+
+  // Kept positions per row: every position, or the N of each group of M the mask keeps.
+  int64_t kept = K;
+  at::Tensor mask;
+  if (e.mask.defined()) {
+    if (!c.nm.enabled() || c.sparsity > 0)
+      throw Error(ErrorKind::kUnsupported, where + ": an unstructured mask has no packed form (N:M only)");
+    mask = e.mask.to(torch::kBool).contiguous().reshape({C, K});
+    if (!torch::equal(mask.reshape({C, K / c.nm.m, c.nm.m}).sum(2), torch::full({C, K / c.nm.m}, c.nm.n, torch::kLong)))
+      throw Error(ErrorKind::kUnsupported, where + ": the mask does not keep exactly " + c.nm.to_string() + " of every group");
+    kept = K / c.nm.m * c.nm.n;
+  }
+  h["kept_per_row"] = kept;
+  std::vector<int32_t> positions(static_cast<std::size_t>(C * kept));
+  {
+    const bool* m = mask.defined() ? mask.data_ptr<bool>() : nullptr;
+    std::size_t i = 0;
+    for (int64_t r = 0; r < C; ++r)
+      for (int64_t k = 0; k < K; ++k)
+        if (!m || m[r * K + k]) positions[i++] = static_cast<int32_t>(k);
+  }
+  auto tensor_name = [&](const char* part) { return weight_name + ":" + part; };
+  auto add = [&](const char* part, const std::string& dtype, std::vector<int64_t> shape, std::string bytes) {
+    h["tensors"][part] = tensor_name(part);
+    out.tensors.push_back({tensor_name(part), dtype, std::move(shape), std::move(bytes)});
+  };
+
+  if (c.quantized()) {
+    const int bits = c.weight_bits;
+    const int64_t qmin = qmin_of(c);
+    const int64_t row_bytes = bytes_for_bits(kept * bits);
+    h["grid_rows"] = e.scale.numel();
+    h["row_bytes"] = row_bytes;
+    const at::Tensor codes = e.codes.to(torch::kInt).contiguous().reshape({-1});
+    const int32_t* code = codes.data_ptr<int32_t>();
+    std::string packed(static_cast<std::size_t>(C * row_bytes), '\0');
+    for (int64_t r = 0; r < C; ++r) {
+      auto* row = reinterpret_cast<uint8_t*>(&packed[static_cast<std::size_t>(r * row_bytes)]);
+      for (int64_t i = 0; i < kept; ++i) {
+        const int64_t u = code[r * K + positions[static_cast<std::size_t>(r * kept + i)]] - qmin;
+        if (u < 0 || u >= (int64_t{1} << bits))
+          throw Error(ErrorKind::kInternal, where + ": code " + std::to_string(u + qmin) + " outside " +
+                                                std::to_string(bits) + " bits");
+        put_bits(row, i, bits, static_cast<uint32_t>(u));
+      }
+    }
+    add("codes", "U8", {C, row_bytes}, std::move(packed));
+    add("scale", "F32", {e.scale.numel()}, raw_bytes(e.scale.to(torch::kFloat)));
+    if (asymmetric(c)) add("zero_point", "U8", {e.zero_point.numel()}, raw_bytes(e.zero_point.to(torch::kByte)));
+  } else {
+    const at::Tensor values = e.values.to(torch::kFloat).contiguous().reshape({-1});
+    std::string bytes(static_cast<std::size_t>(C * kept) * sizeof(float), '\0');
+    auto* dst = reinterpret_cast<float*>(&bytes[0]);
+    for (int64_t r = 0; r < C; ++r)
+      for (int64_t i = 0; i < kept; ++i)
+        dst[r * kept + i] = values.data_ptr<float>()[r * K + positions[static_cast<std::size_t>(r * kept + i)]];
+    add("values", "F32", {C, kept}, std::move(bytes));
+  }
+  if (mask.defined()) {
+    const int m = c.nm.m, ib = index_bits_for(m);
+    const int64_t index_row_bytes = bytes_for_bits(kept * ib);
+    h["index"] = kNMIndexScheme;
+    h["index_row_bytes"] = index_row_bytes;
+    std::string index(static_cast<std::size_t>(C * index_row_bytes), '\0');
+    for (int64_t r = 0; r < C; ++r) {
+      auto* row = reinterpret_cast<uint8_t*>(&index[static_cast<std::size_t>(r * index_row_bytes)]);
+      for (int64_t i = 0; i < kept; ++i)
+        put_bits(row, i, ib, static_cast<uint32_t>(positions[static_cast<std::size_t>(r * kept + i)] % m));
+    }
+    add("index", "U8", {C, index_row_bytes}, std::move(index));
+  }
+  if (e.permutation.defined())
+    add("permutation", "I32", {e.permutation.numel()}, raw_bytes(e.permutation.to(torch::kInt)));
+  return out;
+}
+
+LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, TensorSpan>& tensors,
+                     const std::string& where) {
+  auto bad = [&](const std::string& what) { return Error(ErrorKind::kIo, where + ": " + what); };
+  try {
+    scheme_ = h.at("scheme").get<std::string>();
+    bits_ = h.at("bits").get<int>();
+    layout_.shape = h.at("shape").get<std::vector<int64_t>>();
+    layout_.order = h.at("order").get<std::vector<int64_t>>();
+    channels_ = h.at("channels").get<int64_t>();
+    reduction_ = h.at("reduction").get<int64_t>();
+    kept_ = h.at("kept_per_row").get<int64_t>();
+    layout_.config =
+        parse_plan(nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(h.at("config").dump())}}, where).defaults;
+  } catch (const Error& e) {
+    throw bad(e.what());
+  } catch (const std::exception& e) {
+    throw bad(std::string("malformed layer entry (") + e.what() + ")");
+  }
+  const LayerConfig& c = layout_.config;
+  // The layout: the order permutes the shape's dims, and the encoded matrix is [C, K].
+  std::vector<bool> seen(layout_.shape.size(), false);
+  for (int64_t d : layout_.order) {
+    if (d < 0 || d >= static_cast<int64_t>(seen.size()) || seen[static_cast<std::size_t>(d)]) throw bad("order is not a permutation of the shape's dims");
+    seen[static_cast<std::size_t>(d)] = true;
+  }
+  if (layout_.order.size() != layout_.shape.size() || layout_.shape.empty()) throw bad("order does not fit the shape");
+  for (int64_t d : layout_.shape)
+    if (d <= 0) throw bad("shape has a dimension <= 0");
+  if (channels_ != layout_.shape[static_cast<std::size_t>(layout_.order[0])] || channels_ * reduction_ != shape_numel(layout_.shape))
+    throw bad("channels × reduction do not fit the shape");
+  const std::string expected_scheme = !c.quantized() ? kFloatScheme : c.quantizer == Quantizer::kPow2 ? kPow2Scheme : kUniformScheme;
+  if (scheme_ != expected_scheme) throw bad("scheme '" + scheme_ + "' is not the config's '" + expected_scheme + "'");
+  if (bits_ != (c.quantized() ? c.weight_bits : 32)) throw bad("bits " + std::to_string(bits_) + " disagree with the config");
+  const int64_t expected_kept = c.nm.enabled() ? reduction_ / c.nm.m * c.nm.n : reduction_;
+  if (kept_ != expected_kept || (c.nm.enabled() && reduction_ % c.nm.m != 0)) throw bad("kept_per_row does not fit the N:M pattern");
+
+  auto find = [&](const char* part, const std::string& dtype, int64_t bytes) -> const uint8_t* {
+    const auto& names = h.contains("tensors") && h["tensors"].is_object() ? h["tensors"] : nlohmann::json::object();
+    if (!names.contains(part) || !names[part].is_string()) throw bad(std::string("names no '") + part + "' tensor");
+    const auto it = tensors.find(names[part].get<std::string>());
+    if (it == tensors.end()) throw bad("tensor '" + names[part].get<std::string>() + "' is missing");
+    if (it->second.dtype != dtype || it->second.bytes != bytes)
+      throw bad("tensor '" + it->first + "' is " + it->second.dtype + " of " + std::to_string(it->second.bytes) +
+                " bytes, expected " + dtype + " of " + std::to_string(bytes));
+    return it->second.data;
+  };
+  if (c.quantized()) {
+    qmin_ = qmin_of(c);
+    grid_rows_ = grid_rows_of(c, channels_, reduction_);
+    if (grid_rows_ <= 0 || (channels_ * reduction_) % grid_rows_ != 0) throw bad("group_size does not divide the weight");
+    row_bytes_ = bytes_for_bits(kept_ * bits_);
+    codes_ = find("codes", "U8", channels_ * row_bytes_);
+    scale_ = reinterpret_cast<const float*>(find("scale", "F32", grid_rows_ * 4));
+    for (int64_t g = 0; g < grid_rows_; ++g)
+      if (!(scale_[g] > 0.0f) || !std::isfinite(scale_[g])) throw bad("scale " + std::to_string(g) + " is not a positive number");
+    if (asymmetric(c)) {
+      zero_point_ = find("zero_point", "U8", grid_rows_);
+      for (int64_t g = 0; g < grid_rows_; ++g)
+        if (zero_point_[g] >= (1u << bits_)) throw bad("zero point " + std::to_string(g) + " outside " + std::to_string(bits_) + " bits");
+    }
+  } else {
+    values_ = reinterpret_cast<const float*>(find("values", "F32", channels_ * kept_ * 4));
+  }
+  if (c.nm.enabled()) {
+    index_bits_ = index_bits_for(c.nm.m);
+    index_row_bytes_ = bytes_for_bits(kept_ * index_bits_);
+    index_ = find("index", "U8", channels_ * index_row_bytes_);
+  }
+  if (c.permute) {
+    const auto& names = h.contains("tensors") ? h["tensors"] : nlohmann::json::object();
+    const auto it = names.contains("permutation") && names["permutation"].is_string()
+                        ? tensors.find(names["permutation"].get<std::string>())
+                        : tensors.end();
+    if (it == tensors.end() || it->second.dtype != "I32" || it->second.shape.size() != 1)
+      throw bad("a permuted layer needs an I32 'permutation' tensor");
+    const int64_t run = it->second.shape[0];
+    if (run <= 0 || reduction_ % run != 0) throw bad("the permutation's length does not divide the reduction dimension");
+    std::vector<int32_t> order(static_cast<std::size_t>(run));
+    std::memcpy(order.data(), it->second.data, static_cast<std::size_t>(run) * 4);
+    std::vector<bool> hit(static_cast<std::size_t>(run), false);
+    for (int32_t v : order) {
+      if (v < 0 || v >= run || hit[static_cast<std::size_t>(v)]) throw bad("permutation is not a permutation");
+      hit[static_cast<std::size_t>(v)] = true;
+    }
+    layout_.permutation = torch::tensor(std::vector<int64_t>(order.begin(), order.end()), torch::kLong);
+  }
+}
+
+void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const {
+  const LayerConfig& cfg = layout_.config;
+  if (index_) {
+    const uint8_t* row = index_ + c * index_row_bytes_;
+    const int n = cfg.nm.n, m = cfg.nm.m;
+    for (int64_t i = 0; i < kept_; ++i) {
+      const int64_t group = i / n;
+      const auto within = static_cast<int64_t>(get_bits(row, index_row_bytes_, i, index_bits_));
+      positions[i] = static_cast<int32_t>(group * m + within);
+      if (within >= m || (i % n != 0 && positions[i] <= positions[i - 1]))
+        throw Error(ErrorKind::kIo, "packed: corrupted N:M index in row " + std::to_string(c));
+    }
+  } else {
+    for (int64_t i = 0; i < kept_; ++i) positions[i] = static_cast<int32_t>(i);
+  }
+  if (codes_) {
+    const uint8_t* row = codes_ + c * row_bytes_;
+    for (int64_t i = 0; i < kept_; ++i) codes[i] = static_cast<uint8_t>(get_bits(row, row_bytes_, i, bits_));
+  }
+}
+
+void LayerView::decode_row(int64_t c, float* out) const {
+  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  unpack_row(c, positions.data(), codes.data());
+  std::fill(out, out + reduction_, 0.0f);
+  if (values_) {
+    for (int64_t i = 0; i < kept_; ++i) out[positions[static_cast<std::size_t>(i)]] = values_[c * kept_ + i];
+    return;
+  }
+  const LayerConfig& cfg = layout_.config;
+  const int64_t per_grid_row = channels_ * reduction_ / grid_rows_;
+  for (int64_t i = 0; i < kept_; ++i) {
+    const int64_t k = positions[static_cast<std::size_t>(i)];
+    const int64_t g = grid_rows_ == 1 ? 0 : (c * reduction_ + k) / per_grid_row;
+    const int64_t code = static_cast<int64_t>(codes[static_cast<std::size_t>(i)]) + qmin_;
+    if (cfg.quantizer == Quantizer::kPow2) {
+      const int64_t levels = -qmin_;
+      const int64_t magnitude = code < 0 ? -code : code;
+      if (magnitude > levels) throw Error(ErrorKind::kIo, "packed: corrupted power-of-two code in row " + std::to_string(c));
+      out[k] = code == 0 ? 0.0f : (code < 0 ? -1.0f : 1.0f) * std::ldexp(scale_[g], static_cast<int>(magnitude - levels));
+    } else {
+      const float z = zero_point_ ? static_cast<float>(zero_point_[g]) : 0.0f;
+      out[k] = (static_cast<float>(code) - z) * scale_[g];
+    }
+  }
+}
+
+void LayerView::decode_rows(int64_t begin, int64_t end, float* out) const {
+  for (int64_t c = begin; c < end; ++c) decode_row(c, out + (c - begin) * reduction_);
+}
+
+Encoding LayerView::encoding() const {
+  Encoding e = layout_;
+  const LayerConfig& c = layout_.config;
+  const int64_t C = channels_, K = reduction_;
+  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  at::Tensor mask;
+  if (index_) mask = torch::zeros({C, K}, torch::kBool);
+  bool* keep = mask.defined() ? mask.data_ptr<bool>() : nullptr;
+  if (c.quantized()) {
+    const bool wide = asymmetric(c) && c.weight_bits == 8;  // as quantize_rows: 0..255 needs int16
+    e.scale = torch::from_blob(const_cast<float*>(scale_), {grid_rows_}, torch::kFloat).clone();
+    e.zero_point = zero_point_ ? torch::from_blob(const_cast<uint8_t*>(zero_point_), {grid_rows_}, torch::kByte).to(torch::kInt)
+                               : torch::zeros({grid_rows_}, torch::kInt);
+    // Every position starts at its grid row's zero point (what a pruned weight holds), then the kept codes.
+    at::Tensor all = e.zero_point.repeat_interleave(C * K / grid_rows_).contiguous();
+    int32_t* flat = all.data_ptr<int32_t>();
+    for (int64_t r = 0; r < C; ++r) {
+      unpack_row(r, positions.data(), codes.data());
+      for (int64_t i = 0; i < kept_; ++i)
+        flat[r * K + positions[static_cast<std::size_t>(i)]] = static_cast<int32_t>(codes[static_cast<std::size_t>(i)] + qmin_);
+      if (keep)
+        for (int64_t i = 0; i < kept_; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
+    }
+    e.codes = all.to(wide ? torch::kShort : torch::kChar).reshape({grid_rows_, -1});
+  } else {
+    e.values = torch::zeros({C, K}, torch::kFloat);
+    float* v = e.values.data_ptr<float>();
+    for (int64_t r = 0; r < C; ++r) {
+      unpack_row(r, positions.data(), codes.data());
+      for (int64_t i = 0; i < kept_; ++i) v[r * K + positions[static_cast<std::size_t>(i)]] = values_[r * kept_ + i];
+      if (keep)
+        for (int64_t i = 0; i < kept_; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
+    }
+  }
+  e.mask = mask;
+  return e;
+}
+
+}  // namespace packed
+}  // namespace adze

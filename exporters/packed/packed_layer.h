@@ -1,0 +1,69 @@
+// One encoded weight in the packed format (FORMAT.md, "Layers"): the Encoding's codes bit-packed at their width,
+// only the weights the N:M mask keeps, with the mask as index bits. Rows are the output channels of the
+// encoded layout [C, K] (channel permutation applied), each row starting on a byte, so that a kernel reads row c
+// at c · row_bytes with no transformation. The reverse gives back the Encoding bit for bit.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "compress/encoding.h"
+#include "exporters/packed/safetensors.h"
+
+namespace adze {
+namespace packed {
+
+/// Scheme identifiers, versioned: a change of meaning gets a new identifier, and none is ever reused.
+constexpr const char* kUniformScheme = "adze.uniform.v1";  ///< (code − qmin) in `bits` bits
+constexpr const char* kPow2Scheme = "adze.pow2.v1";        ///< (code + 2^(bits−1) − 1) in `bits` bits
+constexpr const char* kFloatScheme = "adze.float.v1";      ///< float32 values
+constexpr const char* kNMIndexScheme = "adze.nm_index.v1";  ///< per group of M, N positions in ceil(log2 M) bits
+
+/// The layer's entry of the header ("layers" → name) and its tensors, named "<weight>:codes" and so on.
+struct PackedLayer {
+  nlohmann::ordered_json header;
+  std::vector<RawTensor> tensors;
+};
+
+/// Packs an Encoding. Error(kUnsupported) for a mask that is not exactly N of every M (unstructured sparsity).
+PackedLayer pack_layer(const std::string& weight_name, const Encoding& e);
+
+/// Read access to one packed layer, over tensors that stay where they are (a mapped file).
+class LayerView {
+ public:
+  /// Checks the header entry against the tensors (sizes, schemes, ranges); Error(kIo) naming `where` if they
+  /// disagree.
+  LayerView(const nlohmann::json& header, const std::map<std::string, TensorSpan>& tensors, const std::string& where);
+
+  int64_t channels() const { return channels_; }
+  int64_t reduction() const { return reduction_; }
+  int64_t kept_per_row() const { return kept_; }
+  const Encoding& layout() const { return layout_; }  ///< shape, order, config, permutation (no codes)
+
+  /// Row c of the encoded layout as float32 [K] (zeros where pruned), written to `out`.
+  void decode_row(int64_t c, float* out) const;
+  /// Rows [begin, end) into out [end − begin, K].
+  void decode_rows(int64_t begin, int64_t end, float* out) const;
+  /// The Encoding, bit-identical to the one packed.
+  Encoding encoding() const;
+
+ private:
+  // The kept positions of row c (ascending) and their stored unsigned codes.
+  void unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
+  Encoding layout_;
+  std::string scheme_;
+  int bits_ = 0;
+  int64_t channels_ = 0, reduction_ = 0, kept_ = 0, row_bytes_ = 0, index_row_bytes_ = 0, grid_rows_ = 0;
+  int index_bits_ = 0;
+  const uint8_t* codes_ = nullptr;
+  const uint8_t* index_ = nullptr;
+  const float* values_ = nullptr;
+  const float* scale_ = nullptr;
+  const uint8_t* zero_point_ = nullptr;
+  int64_t qmin_ = 0;
+};
+
+}  // namespace packed
+}  // namespace adze

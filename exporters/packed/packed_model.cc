@@ -1,0 +1,333 @@
+// PackedModel: opening and checking a packed file, and the runtime that executes its graph.
+#include "exporters/packed/packed_model.h"
+
+#include <torch/csrc/jit/runtime/operator.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "core/error.h"
+#include "exporters/packed/packed_layer.h"
+#include "exporters/packed/safetensors.h"
+
+namespace adze {
+namespace packed {
+namespace {
+
+constexpr int64_t kTileRows = 64;  // output rows a packed matmul decodes at a time
+
+struct Arg {
+  enum Kind { kValue, kTensor, kWeight, kConstant } kind = kConstant;
+  std::string name;
+  c10::IValue constant;
+};
+
+c10::IValue float_of(const nlohmann::json& c) {
+  if (c.is_number()) return c.get<double>();
+  const std::string s = c.is_string() ? c.get<std::string>() : "";
+  if (s == "inf") return std::numeric_limits<double>::infinity();
+  if (s == "-inf") return -std::numeric_limits<double>::infinity();
+  if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+  throw Error(ErrorKind::kIo, "bad float constant " + c.dump());
+}
+
+c10::IValue constant_of(const nlohmann::json& ref) {
+  const nlohmann::json& c = ref.at("c");
+  const std::string kind = ref.value("kind", "");
+  if (kind == "float") return float_of(c);
+  if (kind == "device") return c10::Device(c.get<std::string>());
+  if (kind == "float[]") {
+    c10::List<double> list;
+    for (const auto& x : c) list.push_back(float_of(x).toDouble());
+    return list;
+  }
+  if (kind == "bool[]") {
+    c10::List<bool> list;
+    for (const auto& x : c) list.push_back(x.get<bool>());
+    return list;
+  }
+  if (!kind.empty()) throw Error(ErrorKind::kIo, "unknown constant kind '" + kind + "'");
+  if (c.is_null()) return c10::IValue();
+  if (c.is_boolean()) return c.get<bool>();
+  if (c.is_number_integer()) return c.get<int64_t>();
+  if (c.is_number_float()) return c.get<double>();
+  if (c.is_string()) return c.get<std::string>();
+  if (c.is_array()) {
+    c10::List<int64_t> list;
+    for (const auto& x : c) list.push_back(x.get<int64_t>());
+    return list;
+  }
+  throw Error(ErrorKind::kIo, "bad constant " + c.dump());
+}
+
+at::ScalarType scalar_type_of(const std::string& dtype) {
+  if (dtype == "F32") return at::kFloat;
+  if (dtype == "I64") return at::kLong;
+  if (dtype == "I32") return at::kInt;
+  if (dtype == "BOOL") return at::kBool;
+  throw Error(ErrorKind::kIo, "a graph tensor of dtype " + dtype);
+}
+
+// Encoded-layout column j of a run holds the layer's column full[j]: the permutation repeated over the runs.
+at::Tensor full_permutation(const LayerView& layer) {
+  const at::Tensor& p = layer.layout().permutation;
+  const int64_t run = p.numel(), runs = layer.reduction() / run;
+  return (torch::arange(runs, torch::kLong).unsqueeze(1) * run + p.unsqueeze(0)).reshape({-1});
+}
+
+// x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K], decoding kTileRows rows at a time.
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias) {
+  const int64_t C = layer.channels(), K = layer.reduction();
+  if (x.dim() == 0 || x.size(-1) != K)
+    throw Error(ErrorKind::kInvalidArgument, "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+  at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
+  if (layer.layout().permutation.defined()) x2 = x2.index_select(1, full_permutation(layer));
+  at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
+  std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
+  for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
+    const int64_t rows = std::min(kTileRows, C - r0);
+    layer.decode_rows(r0, r0 + rows, tile.data());
+    y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
+  }
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.push_back(C);
+  y = y.reshape(shape);
+  return bias.defined() ? y + bias : y;
+}
+
+// The rows `ids` of the layer's weight [V, D] (encoded layout = the weight), decoding only those rows.
+at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
+  const int64_t V = layer.channels(), D = layer.reduction();
+  const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
+  at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const int64_t id = flat.data_ptr<int64_t>()[i];
+    if (id < 0 || id >= V)
+      throw Error(ErrorKind::kInvalidArgument, "packed embedding: id " + std::to_string(id) + " outside [0, " + std::to_string(V) + ")");
+    layer.decode_row(id, out.data_ptr<float>() + i * D);
+  }
+  if (layer.layout().permutation.defined()) out = out.index_select(1, torch::argsort(full_permutation(layer)));
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(D);
+  return out.reshape(shape);
+}
+
+// The whole weight, in its own layout.
+at::Tensor decoded_weight(const LayerView& layer) {
+  at::Tensor canonical = torch::empty({layer.channels(), layer.reduction()}, torch::kFloat);
+  layer.decode_rows(0, layer.channels(), canonical.data_ptr<float>());
+  return layer.layout().from_canonical(canonical);
+}
+
+}  // namespace
+
+struct PackedModel::Node {
+  std::string op, layer, type;
+  std::vector<Arg> in;
+  std::vector<std::string> out;
+  std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops
+};
+
+PackedModel::PackedModel(PackedModel&&) noexcept = default;
+PackedModel& PackedModel::operator=(PackedModel&&) noexcept = default;
+PackedModel::~PackedModel() = default;
+
+int64_t PackedModel::file_bytes() const { return file_->file_bytes(); }
+
+PackedModel PackedModel::open(const std::string& path) {
+  PackedModel m;
+  m.file_ = SafetensorsFile::open(path);
+  const std::string where = "packed file '" + path + "'";
+  auto bad = [&](const std::string& what) { return Error(ErrorKind::kIo, where + ": " + what); };
+  const auto& meta = m.file_->metadata();
+  auto field = [&](const char* key) -> const std::string& {
+    const auto it = meta.find(key);
+    if (it == meta.end()) throw bad(std::string("not an adze packed file (no '") + key + "' in __metadata__)");
+    return it->second;
+  };
+  if (field("format") != kFormat) throw bad("format '" + field("format") + "' is not " + kFormat);
+  if (field("format_version") != std::to_string(kFormatVersion))
+    throw bad("format version " + field("format_version") + " (this adze reads version " + std::to_string(kFormatVersion) + ")");
+  const std::string& adze = field("adze");
+  if (hex32(crc32_of(adze.data(), static_cast<int64_t>(adze.size()))) != field("adze_crc32"))
+    throw bad("corrupted: the model description fails its checksum");
+  if (hex32(crc32_of(m.file_->data(), m.file_->data_bytes())) != field("data_crc32"))
+    throw bad("corrupted: the tensor data fails its checksum");
+  try {
+    m.header_ = nlohmann::json::parse(adze);
+    if (m.header_.at("format") != kFormat || m.header_.at("version") != kFormatVersion) throw bad("format fields disagree");
+    m.input_.shape = m.header_.at("input").at("shape").get<std::vector<int64_t>>();
+    m.input_.dtype = m.header_.at("input").at("dtype").get<std::string>();
+    parse_dtype(m.input_.dtype);
+    if (m.input_.shape.empty() || m.input_.shape[0] < 1) throw bad("the input shape has no batch");
+    for (const auto& [name, entry] : m.header_.at("layers").items())
+      m.layers_[name] = std::make_unique<LayerView>(entry, m.file_->tensors(), where + " layer '" + name + "'");
+    for (const auto& [name, e] : m.layers_) {
+      (void)e;
+      for (const auto& part : m.header_["layers"][name].at("tensors"))
+        m.weight_bytes_ += m.file_->tensors().at(part.get<std::string>()).bytes;
+    }
+
+    std::set<std::string> defined = {"input"};
+    const auto& graph = m.header_.at("graph");
+    for (const auto& n : graph.at("nodes")) {
+      Node node;
+      node.op = n.at("op").get<std::string>();
+      node.layer = n.value("layer", "");
+      node.type = n.value("type", "");
+      const std::string at_node = "op '" + node.op + "' (node " + std::to_string(m.nodes_.size()) + ")";
+      for (const auto& r : n.at("in")) {
+        Arg a;
+        if (r.contains("v")) {
+          a.kind = Arg::kValue;
+          a.name = r["v"].get<std::string>();
+          if (!defined.count(a.name)) throw bad(at_node + " reads '" + a.name + "' before it is defined");
+        } else if (r.contains("t")) {
+          a.kind = Arg::kTensor;
+          a.name = r["t"].get<std::string>();
+          const auto t = m.file_->tensors().find(a.name);
+          if (t == m.file_->tensors().end()) throw bad(at_node + " reads tensor '" + a.name + "', which is missing");
+          if (!m.tensors_.count(a.name))
+            m.tensors_[a.name] = torch::from_blob(const_cast<uint8_t*>(t->second.data), t->second.shape,
+                                                  torch::TensorOptions().dtype(scalar_type_of(t->second.dtype)));
+        } else if (r.contains("w")) {
+          a.kind = Arg::kWeight;
+          a.name = r["w"].get<std::string>();
+          if (!m.layers_.count(a.name)) throw bad(at_node + " reads layer '" + a.name + "', which is missing");
+        } else {
+          a.constant = constant_of(r);
+        }
+        node.in.push_back(std::move(a));
+      }
+      for (const auto& o : n.at("out")) {
+        node.out.push_back(o.get<std::string>());
+        defined.insert(node.out.back());
+      }
+      if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
+        if (!m.layers_.count(node.layer)) throw bad(at_node + " names layer '" + node.layer + "', which is missing");
+        if (node.in.empty() || node.out.size() != 1) throw bad(at_node + " has the wrong number of inputs or outputs");
+      } else if (node.op == "prim::ListConstruct" || node.op == "prim::ListUnpack") {
+        if (node.in.empty() && node.op == "prim::ListUnpack") throw bad(at_node + " has no input");
+      } else {
+        node.operation = torch::jit::findOperatorFor(c10::OperatorName(node.op, n.value("overload", "")));
+        if (!node.operation) throw bad(at_node + " is not an operator this libtorch knows");
+      }
+      m.nodes_.push_back(std::move(node));
+    }
+    m.output_ = graph.at("output").get<std::string>();
+    if (!defined.count(m.output_)) throw bad("the output '" + m.output_ + "' is computed by no op");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw bad(std::string("malformed model description (") + first_line_of(e) + ")");
+  }
+  return m;
+}
+
+std::map<std::string, Encoding> PackedModel::encodings() const {
+  std::map<std::string, Encoding> out;
+  for (const auto& [name, view] : layers_) out.emplace(name, view->encoding());
+  return out;
+}
+
+at::Tensor PackedModel::forward(const at::Tensor& x) const { return forward(x, nullptr); }
+
+at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const {
+  torch::NoGradGuard no_grad;
+  if (x.scalar_type() != parse_dtype(input_.dtype))
+    throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "': input of type " +
+                                                 c10::toString(x.scalar_type()) + ", expected " + input_.dtype);
+  std::map<std::string, std::vector<at::Tensor>> pieces;
+  at::Tensor y = forward_in_batches(x, input_, "packed model '" + file_->path() + "'", [&](const at::Tensor& b) {
+    std::map<std::string, at::Tensor> outs;
+    at::Tensor r = run_exact_batch(b, layer_outputs ? &outs : nullptr);
+    for (auto& [name, t] : outs) pieces[name].push_back(t);
+    return r;
+  });
+  if (layer_outputs) {
+    const int64_t n = x.size(0), traced = input_.shape[0];
+    for (auto& [name, list] : pieces) {
+      at::Tensor joined = list.size() == 1 ? list[0] : torch::cat(list, 0);
+      (*layer_outputs)[name] = joined.dim() > 0 && joined.size(0) == ((n + traced - 1) / traced) * traced ? joined.slice(0, 0, n) : joined;
+    }
+  }
+  return y;
+}
+
+at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const {
+  std::map<std::string, c10::IValue> env = {{"input", x}};
+  std::map<std::string, at::Tensor> decoded;  // whole weights decoded for ops without a packed kernel
+  auto value = [&](const Arg& a) -> c10::IValue {
+    switch (a.kind) {
+      case Arg::kValue: return env.at(a.name);
+      case Arg::kTensor: return tensors_.at(a.name);
+      case Arg::kWeight: {
+        auto it = decoded.find(a.name);
+        if (it == decoded.end()) it = decoded.emplace(a.name, decoded_weight(*layers_.at(a.name))).first;
+        return it->second;
+      }
+      case Arg::kConstant: return a.constant;
+    }
+    return {};
+  };
+  auto record = [&](const std::string& layer, const at::Tensor& t) {
+    if (!layer_outputs) return;
+    std::string key = layer;
+    for (int i = 2; layer_outputs->count(key); ++i) key = layer + "@" + std::to_string(i);
+    (*layer_outputs)[key] = t;
+  };
+  for (const Node& node : nodes_) {
+    if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
+      const LayerView& layer = *layers_.at(node.layer);
+      const at::Tensor in = value(node.in[0]).toTensor();
+      at::Tensor y = node.op == "adze::packed_embedding"
+                         ? packed_embedding(layer, in)
+                         : packed_matmul(layer, in, node.in.size() > 1 ? value(node.in[1]).toTensor() : at::Tensor());
+      record(node.layer, y);
+      env[node.out[0]] = y;
+      continue;
+    }
+    if (node.op == "prim::ListConstruct") {
+      if (node.type.find("Tensor") != std::string::npos) {
+        c10::List<at::Tensor> list;
+        for (const Arg& a : node.in) list.push_back(value(a).toTensor());
+        env[node.out[0]] = list;
+      } else if (node.type.find("int") != std::string::npos) {
+        c10::List<int64_t> list;
+        for (const Arg& a : node.in) list.push_back(value(a).toInt());
+        env[node.out[0]] = list;
+      } else {
+        throw Error(ErrorKind::kUnsupported, "packed runtime: a list of " + node.type);
+      }
+      continue;
+    }
+    if (node.op == "prim::ListUnpack") {
+      const auto list = value(node.in[0]).toListRef();
+      if (list.size() != node.out.size()) throw Error(ErrorKind::kInternal, "packed runtime: a list of the wrong length");
+      for (std::size_t i = 0; i < list.size(); ++i) env[node.out[i]] = list[i];
+      continue;
+    }
+    torch::jit::Stack stack;
+    std::string weight;
+    for (const Arg& a : node.in) {
+      stack.push_back(value(a));
+      if (a.kind == Arg::kWeight) weight = a.name;
+    }
+    try {
+      node.operation->getOperation()(stack);
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::kInvalidArgument, "packed runtime: " + node.op + " failed: " + e.what_without_backtrace());
+    }
+    if (stack.size() != node.out.size()) throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
+    for (std::size_t i = 0; i < node.out.size(); ++i) env[node.out[i]] = std::move(stack[i]);
+    if (!weight.empty() && env[node.out[0]].isTensor()) record(weight, env[node.out[0]].toTensor());
+  }
+  const c10::IValue& out = env.at(output_);
+  if (!out.isTensor()) throw Error(ErrorKind::kUnsupported, "packed model '" + file_->path() + "' does not return a tensor");
+  return out.toTensor();
+}
+
+}  // namespace packed
+}  // namespace adze

@@ -1,0 +1,274 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "compress/layer_table.h"
+#include "core/files.h"
+#include "exporters/compressed_fixture.h"
+#include "exporters/exporter.h"
+#include "exporters/packed/packed_layer.h"
+#include "exporters/packed/packed_model.h"
+#include "exporters/packed/safetensors.h"
+
+namespace adze {
+namespace {
+
+using packed::PackedModel;
+using testing::Compressed;
+using testing::expect_error;
+
+// Same dtype, same shape, same bytes (or both undefined).
+::testing::AssertionResult same_bits(const at::Tensor& a, const at::Tensor& b) {
+  if (a.defined() != b.defined()) return ::testing::AssertionFailure() << "one is undefined";
+  if (!a.defined()) return ::testing::AssertionSuccess();
+  if (a.scalar_type() != b.scalar_type() || a.sizes() != b.sizes())
+    return ::testing::AssertionFailure() << a.scalar_type() << a.sizes() << " vs " << b.scalar_type() << b.sizes();
+  const at::Tensor x = a.contiguous(), y = b.contiguous();
+  if (std::memcmp(x.data_ptr(), y.data_ptr(), static_cast<std::size_t>(x.numel() * x.element_size())) != 0)
+    return ::testing::AssertionFailure() << "bytes differ";
+  return ::testing::AssertionSuccess();
+}
+
+void expect_bit_identical(const Encoding& a, const Encoding& b, const std::string& what) {
+  SCOPED_TRACE(what);
+  EXPECT_EQ(a.shape, b.shape);
+  EXPECT_EQ(a.order, b.order);
+  EXPECT_TRUE(a.config == b.config);
+  EXPECT_TRUE(same_bits(a.codes, b.codes)) << "codes";
+  EXPECT_TRUE(same_bits(a.scale, b.scale)) << "scale";
+  EXPECT_TRUE(same_bits(a.zero_point, b.zero_point)) << "zero_point";
+  EXPECT_TRUE(same_bits(a.mask, b.mask)) << "mask";
+  EXPECT_TRUE(same_bits(a.permutation, b.permutation)) << "permutation";
+  EXPECT_TRUE(same_bits(a.values, b.values)) << "values";
+}
+
+Layer make_layer(LayerKind kind, Shape shape) {
+  Layer l;
+  l.name = "layer";
+  l.weight = "layer.weight";
+  l.kind = kind;
+  l.weight_shape = shape;
+  l.reduction_size = shape.at(1);
+  return l;
+}
+
+struct Case {
+  std::string name;
+  LayerConfig config;
+};
+
+std::vector<Case> every_scheme() {
+  std::vector<Case> cases;
+  for (int bits : {2, 3, 4, 5, 8})
+    for (bool symmetric : {true, false}) {
+      LayerConfig c;
+      c.weight_bits = bits;
+      c.symmetric = symmetric;
+      cases.push_back({"int" + std::to_string(bits) + (symmetric ? "" : "-asym"), c});
+    }
+  auto add = [&](const std::string& name, auto edit) {
+    LayerConfig c;
+    c.weight_bits = 4;
+    edit(c);
+    cases.push_back({name, c});
+  };
+  add("int4-tensor", [](LayerConfig& c) { c.granularity = Granularity::kPerTensor; });
+  add("int4-group8", [](LayerConfig& c) { c.granularity = Granularity::kPerGroup, c.group_size = 8; });
+  add("2:4-int4", [](LayerConfig& c) { c.nm = {2, 4}; });
+  add("1:4-int3-asym", [](LayerConfig& c) { c.nm = {1, 4}, c.weight_bits = 3, c.symmetric = false; });
+  add("4:8-int8-asym-group", [](LayerConfig& c) {
+    c.nm = {4, 8}, c.weight_bits = 8, c.symmetric = false, c.granularity = Granularity::kPerGroup, c.group_size = 16;
+  });
+  add("2:4-int4-permuted", [](LayerConfig& c) { c.nm = {2, 4}, c.permute = true; });
+  add("pow2-5", [](LayerConfig& c) { c.quantizer = Quantizer::kPow2, c.weight_bits = 5; });
+  add("2:4-pow2-4", [](LayerConfig& c) { c.quantizer = Quantizer::kPow2, c.nm = {2, 4}; });
+  add("float", [](LayerConfig& c) { c.weight_bits = 32; });
+  add("2:4-float", [](LayerConfig& c) { c.weight_bits = 32, c.nm = {2, 4}; });
+  add("3:16-float-permuted", [](LayerConfig& c) { c.weight_bits = 32, c.nm = {3, 16}, c.permute = true; });
+  return cases;
+}
+
+// Packs one Encoding into a file of its own and views it back.
+struct OneLayerFile {
+  testing::TempDir tmp;
+  std::shared_ptr<const packed::SafetensorsFile> file;
+  std::unique_ptr<packed::LayerView> view;
+  explicit OneLayerFile(const Encoding& e) {
+    packed::PackedLayer p = packed::pack_layer("layer.weight", e);
+    packed::write_safetensors(tmp.file("l.safetensors"), {}, p.tensors);
+    file = packed::SafetensorsFile::open(tmp.file("l.safetensors"));
+    view = std::make_unique<packed::LayerView>(nlohmann::json::parse(p.header.dump()), file->tensors(), "test");
+  }
+};
+
+TEST(PackedLayer, EverySchemeGivesBackTheEncodingBitForBit) {
+  torch::manual_seed(0);
+  for (const auto& [shape, kind] : std::vector<std::pair<Shape, LayerKind>>{{{24, 32}, LayerKind::kLinear},
+                                                                           {{8, 16, 3, 3}, LayerKind::kConv2d}}) {
+    const at::Tensor w = torch::randn(std::vector<int64_t>(shape.begin(), shape.end())) *
+                         torch::rand({1, shape[1]}).reshape(shape.size() == 2 ? std::vector<int64_t>{1, shape[1]}
+                                                                                 : std::vector<int64_t>{1, shape[1], 1, 1});
+    for (const auto& c : every_scheme()) {
+      const Encoding e = project(w, make_layer(kind, shape), c.config);
+      OneLayerFile f(e);
+      expect_bit_identical(f.view->encoding(), e, c.name + " " + shape_to_string(shape));
+      // The runtime's row decoder computes what Encoding::decode does, in the encoded layout.
+      at::Tensor rows = torch::empty({e.channels(), e.reduction()});
+      f.view->decode_rows(0, e.channels(), rows.data_ptr<float>());
+      EXPECT_TRUE(torch::equal(rows, e.to_encoded_layout(e.decode()))) << c.name;
+    }
+  }
+}
+
+TEST(PackedLayer, StoresOnlyTheKeptCodesAtTheirWidth) {
+  torch::manual_seed(1);
+  LayerConfig c;
+  c.weight_bits = 4;
+  c.nm = {2, 4};
+  const Encoding e = project(torch::randn({64, 128}), make_layer(LayerKind::kLinear, {64, 128}), c);
+  const packed::PackedLayer p = packed::pack_layer("w", e);
+  std::map<std::string, int64_t> bytes;
+  for (const auto& t : p.tensors) bytes[t.name] = static_cast<int64_t>(t.bytes.size());
+  EXPECT_EQ(bytes.at("w:codes"), 64 * 64 * 4 / 8);  // 64 of every 128 weights, 4 bits each
+  EXPECT_EQ(bytes.at("w:index"), 64 * 64 * 2 / 8);  // 2 bits per kept weight for 2:4
+  EXPECT_EQ(bytes.at("w:scale"), 64 * 4);
+  EXPECT_FALSE(bytes.count("w:zero_point"));  // symmetric
+  // An unstructured mask has no packed form.
+  c.sparsity = 0.5;
+  const Encoding u = project(torch::randn({8, 16}), make_layer(LayerKind::kLinear, {8, 16}), c);
+  expect_error([&] { packed::pack_layer("w", u); }, ErrorKind::kUnsupported, {"'w'", "unstructured"});
+}
+
+// A whole model: the fixture CNN (2:4 + INT4 classifier, INT8 convolutions, INT8 activations).
+TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
+  Compressed c;
+  const CompressedModel m = load_compressed(c.dir, 8);
+  const std::string out = c.tmp.file("model.adze");
+  export_model(m, "packed", nlohmann::json::object(), out);
+  const PackedModel p = PackedModel::open(out);
+  const auto encodings = p.encodings();
+  ASSERT_EQ(encodings.size(), m.encodings.size());
+  for (const auto& [name, e] : m.encodings) expect_bit_identical(encodings.at(name), e, name);
+  const at::Tensor x = c.data.inputs.slice(0, 0, 20);  // 20: two full batches of 8 and one padded
+  const at::Tensor simulated = m.model.forward(x);
+  std::map<std::string, at::Tensor> layers;
+  const at::Tensor ran = p.forward(x, &layers);
+  EXPECT_LE(((ran - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
+  EXPECT_EQ(layers.size(), 3u);
+  int packed_matmuls = 0;  // the classifier reads its packed rows; the convolutions get their weights decoded
+  for (const auto& n : p.header()["graph"]["nodes"]) packed_matmuls += n["op"] == "adze::packed_matmul";
+  EXPECT_EQ(packed_matmuls, 1);
+  EXPECT_EQ(layers.at("classifier").size(0), 20);
+  // The file is what it weighs: packed weights, plus float biases, activation scales and the header.
+  EXPECT_LT(p.weight_bytes(), p.file_bytes());
+  // Same model, same bytes.
+  export_model(m, "packed", nlohmann::json::object(), c.tmp.file("again.adze"));
+  EXPECT_EQ(read_file_text(out), read_file_text(c.tmp.file("again.adze")));
+}
+
+// Models adze did not write (torch.jit.trace / torch.jit.script in Python), with permuted 2:4 + INT4.
+TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
+  constexpr const char* kEverywhere = R"({"defaults": {"weight_bits": 4, "nm": "2:4", "permute": true}})";
+  constexpr const char* kClassifier =  // the convolutions' 3 and 1 input channels do not divide into groups of 4
+      R"({"defaults": {"weight_bits": 4}, "layers": {"classifier": {"nm": "2:4", "permute": true}}})";
+  struct Fixture {
+    std::string file;
+    Shape shape;
+    const char* plan;
+  };
+  for (const auto& [file, shape, plan] : std::vector<Fixture>{{"cnn_bn_scripted.pt", {4, 3, 16, 16}, kClassifier},
+                                                              {"encoder_traced.pt", {4, 10, 16}, kEverywhere},
+                                                              {"encoder_scripted.pt", {4, 10, 16}, kEverywhere}}) {
+    SCOPED_TRACE(file);
+    testing::TempDir tmp;
+    Model model = load_torchscript(testing::fixture(file), {shape, "float32"});
+    CompressionContext c;
+    c.model = &model;
+    c.table = build_layer_table(model);
+    c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
+    const auto records = run_pipeline(
+        parse_pipeline(nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights"]})"),
+                       "p.json"),
+        c);
+    save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
+    const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
+    export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+    const PackedModel p = PackedModel::open(tmp.file("m.adze"));
+    torch::manual_seed(0);
+    std::vector<int64_t> dims(shape.begin(), shape.end());
+    dims[0] *= 2;
+    const at::Tensor x = torch::randn(dims);
+    const at::Tensor simulated = m.model.forward(x);
+    EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
+    for (const auto& [name, e] : m.encodings) expect_bit_identical(p.encodings().at(name), e, name);
+  }
+}
+
+TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
+  Compressed c;
+  const CompressedModel m = load_compressed(c.dir, 8);
+  const std::string good = c.tmp.file("model.adze");
+  export_model(m, "packed", nlohmann::json::object(), good);
+  const std::string bytes = read_file_text(good);
+  const std::string bad = c.tmp.file("bad.adze");
+  auto write = [&](const std::string& contents) {
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << contents;
+  };
+  write(bytes.substr(0, 5));
+  expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", "truncated"});
+  write(bytes.substr(0, 200));
+  expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"truncated"});
+  write(bytes.substr(0, bytes.size() - 3));
+  expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"truncated"});
+  std::string flipped = bytes;
+  flipped[flipped.size() - 10] = static_cast<char>(flipped[flipped.size() - 10] ^ 0x10);
+  write(flipped);
+  expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"checksum"});
+  write("not a packed file at all, just text");
+  expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze"});
+  // A plain safetensors file (no adze metadata).
+  packed::write_safetensors(c.tmp.file("plain.safetensors"), {}, {{"x", "F32", {2}, std::string(8, '\0')}});
+  expect_error([&] { PackedModel::open(c.tmp.file("plain.safetensors")); }, ErrorKind::kIo,
+               {"not an adze packed file"});
+  expect_error([&] { PackedModel::open(c.tmp.file("missing.adze")); }, ErrorKind::kIo, {"missing.adze"});
+}
+
+// Random damage — flipped bytes, cut files, inserted bytes — is either rejected with adze::Error(kIo) or (where
+// it hit only header padding) leaves the model intact. Never a crash, never wrong weights.
+TEST(PackedModel, FuzzedFilesAreRejectedOrIntact) {
+  Compressed c;
+  const CompressedModel m = load_compressed(c.dir, 8);
+  const std::string good = c.tmp.file("model.adze");
+  export_model(m, "packed", nlohmann::json::object(), good);
+  const std::string bytes = read_file_text(good);
+  std::mt19937 rng(7);
+  const std::string bad = c.tmp.file("fuzz.adze");
+  int rejected = 0, intact = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string mutated = bytes;
+    const auto pos = std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(rng);
+    switch (i % 3) {
+      case 0: mutated[pos] = static_cast<char>(mutated[pos] ^ (1 + rng() % 255)); break;
+      case 1: mutated.resize(pos); break;
+      case 2: mutated.insert(pos, 1, static_cast<char>(rng() % 256)); break;
+    }
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << mutated;
+    try {
+      const PackedModel p = PackedModel::open(bad);
+      const auto encodings = p.encodings();
+      for (const auto& [name, e] : m.encodings) expect_bit_identical(encodings.at(name), e, "mutation " + std::to_string(i));
+      ++intact;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kIo) << e.what();
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 250);
+  RecordProperty("intact", intact);
+}
+
+}  // namespace
+}  // namespace adze

@@ -1,0 +1,254 @@
+// write_packed: the traced graph as a list of ops (FORMAT.md, "Graph"), the float tensors, the packed layers.
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "exporters/packed/packed_layer.h"
+#include "exporters/packed/packed_model.h"
+#include "exporters/packed/safetensors.h"
+
+namespace adze {
+namespace packed {
+namespace {
+
+using nlohmann::ordered_json;
+using torch::jit::Node;
+using torch::jit::Value;
+
+bool is_matmul(const Node* n) { return n->kind() == c10::aten::mm || n->kind() == c10::aten::matmul; }
+
+class GraphWriter {
+ public:
+  explicit GraphWriter(const CompressedModel& m) : m_(m) {
+    for (const auto& l : m.table.layers)
+      if (m.encodings.count(l.name)) layer_of_weight_[l.weight] = l.name;
+  }
+
+  ordered_json write(std::vector<RawTensor>& tensors) {
+    const auto& graph = m_.model.graph();
+    names_[graph.inputs()[0]] = "input";
+    ordered_json nodes = ordered_json::array();
+    for (const Node* n : graph.nodes()) {
+      const std::string kind = n->kind().toQualString();
+      if (kind == "prim::Constant" || kind == "prim::TupleConstruct") continue;
+      if (kind == "prim::ListConstruct" && constant_list(n->output())) continue;
+      if (fused_transpose(n)) continue;
+      ordered_json node;
+      if (kind == "prim::ListConstruct" || kind == "prim::ListUnpack") {
+        node["op"] = kind;
+        node["type"] = (kind == "prim::ListConstruct" ? n->output() : n->input(0))->type()->annotation_str();
+      } else if (auto packed = packed_op(n); !packed.empty()) {
+        node = std::move(packed);
+      } else {
+        const auto* schema = n->maybeSchema();
+        if (!schema) throw Error(ErrorKind::kUnsupported, "packed: no schema for " + kind);
+        node["op"] = schema->name();
+        node["overload"] = schema->overload_name();
+        ordered_json in = ordered_json::array();
+        for (const Value* v : n->inputs()) in.push_back(ref(v));
+        node["in"] = std::move(in);
+      }
+      if (!node.contains("in")) {
+        ordered_json in = ordered_json::array();
+        for (const Value* v : n->inputs()) in.push_back(ref(v));
+        node["in"] = std::move(in);
+      }
+      ordered_json out = ordered_json::array();
+      for (const Value* v : n->outputs()) {
+        names_[v] = "v" + std::to_string(names_.size());
+        out.push_back(names_[v]);
+      }
+      node["out"] = std::move(out);
+      nodes.push_back(std::move(node));
+    }
+    const Value* result = graph.outputs()[0];
+    if (result->node()->kind() == c10::prim::TupleConstruct) result = result->node()->input(0);
+    for (auto& t : tensors_) tensors.push_back(std::move(t));
+    return {{"nodes", std::move(nodes)}, {"output", name(result)}};
+  }
+
+ private:
+  const std::string* layer_of(const Value* v) const {
+    const NamedTensor* t = m_.model.tensor_of(v);
+    if (!t) return nullptr;
+    const auto it = layer_of_weight_.find(t->name);
+    return it == layer_of_weight_.end() ? nullptr : &it->second;
+  }
+  const std::vector<int64_t>& order_of(const std::string& layer) const { return m_.encodings.at(layer).order; }
+
+  // The packed weight W that `v` is Wᵀ of, for x @ v: t(W) with W's encoded layout [C, K] = W, or W itself
+  // when the encoded layout is Wᵀ.
+  const std::string* transposed_weight(const Value* v) const {
+    if (v->node()->kind() == c10::aten::t) {
+      const std::string* l = layer_of(v->node()->input(0));
+      return l && order_of(*l) == std::vector<int64_t>{0, 1} ? l : nullptr;
+    }
+    const std::string* l = layer_of(v);
+    return l && order_of(*l) == std::vector<int64_t>{1, 0} ? l : nullptr;
+  }
+  // aten::t of a packed weight whose every use is a matmul's right operand: the matmul reads it packed.
+  bool fused_transpose(const Node* n) const {
+    if (n->kind() != c10::aten::t || !transposed_weight(n->output())) return false;
+    for (const auto& use : n->output()->uses())
+      if (!is_matmul(use.user) || use.offset != 1) return false;
+    return true;
+  }
+  ordered_json packed_op(const Node* n) {
+    if (is_matmul(n) && n->input(0)->type()->cast<c10::TensorType>())
+      if (const std::string* l = transposed_weight(n->input(1)))
+        return {{"op", "adze::packed_matmul"}, {"layer", *l}, {"in", ordered_json::array({ref(n->input(0))})}};
+    if (n->kind() == c10::aten::linear)
+      if (const std::string* l = layer_of(n->input(1)); l && order_of(*l) == std::vector<int64_t>{0, 1}) {
+        ordered_json in = ordered_json::array({ref(n->input(0))});
+        if (n->input(2)->type()->kind() != c10::TypeKind::NoneType) in.push_back(ref(n->input(2)));
+        return {{"op", "adze::packed_matmul"}, {"layer", *l}, {"in", std::move(in)}};
+      }
+    if (n->kind() == c10::aten::embedding)
+      if (const std::string* l = layer_of(n->input(0)); l && order_of(*l) == std::vector<int64_t>{0, 1})
+        return {{"op", "adze::packed_embedding"}, {"layer", *l}, {"in", ordered_json::array({ref(n->input(1))})}};
+    return {};
+  }
+
+  bool constant_list(const Value* v) const {
+    for (const Value* i : v->node()->inputs())
+      if (i->node()->kind() != c10::prim::Constant || i->type()->cast<c10::TensorType>()) return false;
+    return true;
+  }
+
+  static ordered_json number(double x) {
+    if (std::isfinite(x)) return {{"c", x}};
+    return {{"c", std::isnan(x) ? "nan" : x > 0 ? "inf" : "-inf"}, {"kind", "float"}};
+  }
+
+  ordered_json constant(const c10::IValue& iv, const Value* v) {
+    if (iv.isNone()) return {{"c", nullptr}};
+    if (iv.isBool()) return {{"c", iv.toBool()}};
+    if (iv.isInt()) return {{"c", iv.toInt()}};
+    if (iv.isDouble()) return number(iv.toDouble());
+    if (iv.isString()) return {{"c", iv.toStringRef()}};
+    if (iv.isDevice()) return {{"c", iv.toDevice().str()}, {"kind", "device"}};
+    if (iv.isIntList()) return {{"c", iv.toIntVector()}};
+    if (iv.isBoolList()) {
+      std::vector<bool> b;
+      for (bool x : iv.toBoolList()) b.push_back(x);
+      return {{"c", b}, {"kind", "bool[]"}};
+    }
+    if (iv.isDoubleList()) {
+      ordered_json list = ordered_json::array();
+      for (double x : iv.toDoubleVector()) list.push_back(number(x)["c"]);
+      return {{"c", list}, {"kind", "float[]"}};
+    }
+    if (iv.isTensor()) {
+      const at::Tensor t = iv.toTensor().contiguous();
+      const std::string dtype = t.scalar_type() == at::kFloat ? "F32" : t.scalar_type() == at::kLong ? "I64"
+                                : t.scalar_type() == at::kBool ? "BOOL" : "";
+      if (dtype.empty())
+        throw Error(ErrorKind::kUnsupported, "packed: a constant tensor of type " + std::string(c10::toString(t.scalar_type())));
+      const std::string name = "const:" + std::to_string(tensors_.size());
+      tensors_.push_back({name, dtype, t.sizes().vec(),
+                          std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size())});
+      return {{"t", name}};
+    }
+    throw Error(ErrorKind::kUnsupported,
+                "packed: a constant of type " + iv.tagKind() + " (in " + v->node()->kind().toQualString() + ")");
+  }
+
+  ordered_json ref(const Value* v) {
+    if (auto it = names_.find(v); it != names_.end()) return {{"v", it->second}};
+    if (const std::string* l = layer_of(v)) return {{"w", *l}};
+    if (const NamedTensor* t = m_.model.tensor_of(v)) {
+      add_tensor(*t);
+      return {{"t", t->name}};
+    }
+    const Node* p = v->node();
+    if (p->kind() == c10::prim::ListConstruct) {
+      ordered_json list = ordered_json::array();
+      std::string kind;
+      for (const Value* i : p->inputs()) {
+        ordered_json c = ref(i);
+        if (c.contains("kind")) kind = c["kind"].get<std::string>() + "[]";
+        list.push_back(c["c"]);
+      }
+      ordered_json out = {{"c", list}};
+      const auto element = v->type()->expect<c10::ListType>()->getElementType();
+      if (element->kind() == c10::TypeKind::FloatType) kind = "float[]";
+      if (element->kind() == c10::TypeKind::BoolType) kind = "bool[]";
+      if (!kind.empty()) out["kind"] = kind;
+      return out;
+    }
+    if (auto iv = torch::jit::toIValue(v)) return constant(*iv, v);
+    throw Error(ErrorKind::kInternal, "packed: value %" + v->debugName() + " used before it is defined");
+  }
+  std::string name(const Value* v) {
+    const ordered_json r = ref(v);
+    if (!r.contains("v")) throw Error(ErrorKind::kUnsupported, "packed: the model's output is not computed by an op");
+    return r["v"];
+  }
+
+  void add_tensor(const NamedTensor& t) {
+    if (!added_.insert(t.name).second) return;
+    const at::Tensor v = t.value.contiguous().cpu();
+    std::string dtype;
+    at::Tensor stored = v;
+    if (v.is_floating_point()) {
+      dtype = "F32";
+      stored = v.to(torch::kFloat);
+    } else if (v.scalar_type() == at::kLong) {
+      dtype = "I64";
+    } else if (v.scalar_type() == at::kInt) {
+      dtype = "I32";
+    } else if (v.scalar_type() == at::kBool) {
+      dtype = "BOOL";
+    } else {
+      throw Error(ErrorKind::kUnsupported, "packed: tensor '" + t.name + "' of type " + c10::toString(v.scalar_type()));
+    }
+    tensors_.push_back({t.name, dtype, stored.sizes().vec(),
+                        std::string(static_cast<const char*>(stored.data_ptr()), stored.numel() * stored.element_size())});
+  }
+
+  const CompressedModel& m_;
+  std::map<std::string, std::string> layer_of_weight_;
+  std::map<const Value*, std::string> names_;
+  std::vector<RawTensor> tensors_;
+  std::set<std::string> added_;
+};
+
+}  // namespace
+
+void write_packed(const CompressedModel& m, const std::string& path) {
+  std::vector<RawTensor> tensors;
+  ordered_json layers = ordered_json::object();
+  for (const auto& l : m.table.layers) {
+    const auto e = m.encodings.find(l.name);
+    if (e == m.encodings.end()) continue;
+    PackedLayer p = pack_layer(l.weight, e->second);
+    layers[l.name] = std::move(p.header);
+    for (auto& t : p.tensors) tensors.push_back(std::move(t));
+  }
+  ordered_json header;
+  header["format"] = kFormat;
+  header["version"] = kFormatVersion;
+  header["source"] = m.model.source();
+  header["input"] = {{"shape", m.model.input().shape}, {"dtype", m.model.input().dtype}};
+  header["graph"] = GraphWriter(m).write(tensors);
+  header["layers"] = std::move(layers);
+  const std::string adze = header.dump();
+
+  // The data section's checksum, over the tensors in the order write_safetensors lays them out.
+  uint32_t crc = 0;
+  for (const RawTensor* t : data_order(tensors)) crc = crc32_of(t->bytes.data(), static_cast<int64_t>(t->bytes.size()), crc);
+  const std::map<std::string, std::string> metadata = {
+      {"format", kFormat},
+      {"format_version", std::to_string(kFormatVersion)},
+      {"adze", adze},
+      {"adze_crc32", hex32(crc32_of(adze.data(), static_cast<int64_t>(adze.size())))},
+      {"data_crc32", hex32(crc)},
+  };
+  write_safetensors(path, metadata, tensors);
+}
+
+}  // namespace packed
+}  // namespace adze
