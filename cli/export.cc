@@ -1,5 +1,7 @@
 // adze export COMPRESSED_DIR --format F --out PATH, and adze exporters [--json]: the contracts.
+#include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -21,7 +23,19 @@ void run_export(const ExportOptions& o) {
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch must be at least 1");
   const CompressedModel model = load_compressed(o.dir, o.batch);
   export_model(model, o.format, nlohmann::json::object(), o.out);
-  std::cout << "wrote " << o.out << " (" << o.format << ")\n";
+  std::cout << "wrote " << o.out << " (" << o.format;
+  if (std::filesystem::is_regular_file(o.out)) std::cout << ", " << std::filesystem::file_size(o.out) << " bytes";
+  std::cout << ")\n";
+  if (o.format == "c-header") {  // what the microcontroller needs, from model.h's own figures
+    std::istringstream header(read_file_text(o.out + "/model.h"));
+    std::string line;
+    while (std::getline(header, line))
+      for (const char* key : {"ADZE_FLASH_BYTES", "ADZE_SRAM_BYTES"})
+        if (line.rfind(std::string("#define ") + key + " ", 0) == 0)
+          std::cout << (std::string(key) == "ADZE_FLASH_BYTES" ? "flash (weights, scales, biases): "
+                                                                 : "peak SRAM (activation buffers): ")
+                    << line.substr(9 + std::string(key).size()) << " bytes\n";
+  }
 }
 
 std::string list(const nlohmann::json& items) {
@@ -61,11 +75,12 @@ void setup_export(CLI::App& app) {
       "every layer or op the format cannot represent is listed, and nothing is written. The output is written\n"
       "all or nothing.\n\n"
       "Example:\n"
-      "  adze export cnn-qat --format torchscript --out cnn-qat.pt");
+      "  adze export cnn-qat --format torchscript --out cnn-qat.pt\n"
+      "  adze export cnn-qat --format packed --out cnn-qat.adze       (run it: adze verify cnn-qat.adze ...)");
   sub->add_option("dir", o->dir, "output directory of adze compress")->required();
   sub->add_option("--format", o->format, "exporter name (see adze exporters)")->required();
   sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
-  sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx)")
+  sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx, packed)")
       ->capture_default_str();
   sub->callback([o] { run_export(*o); });
 

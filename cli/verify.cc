@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -14,7 +15,9 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
+#include "exporters/c_header/c_program.h"
 #include "exporters/onnx/onnx_runtime.h"
+#include "exporters/packed/packed_model.h"
 
 namespace adze::cli {
 namespace {
@@ -28,10 +31,12 @@ struct VerifyOptions {
 };
 
 std::string format_of(const std::string& path) {
+  if (std::filesystem::is_directory(path) && std::filesystem::exists(path + "/model.h")) return "c-header";
   const std::string ext = std::filesystem::path(path).extension().string();
   if (ext == ".onnx") return "onnx";
   if (ext == ".pt") return "torchscript";
-  throw Error(ErrorKind::kInvalidArgument, "cannot tell the format of '" + path + "' (expected .onnx or .pt)");
+  if (ext == ".adze") return "packed";
+  throw Error(ErrorKind::kInvalidArgument, "cannot tell the format of '" + path + "' (expected .onnx, .pt, .adze or a c-header directory)");
 }
 
 // The exported ONNX model's batch: the first dimension of its input.
@@ -63,9 +68,14 @@ void run_verify(const VerifyOptions& o) {
     throw Error(ErrorKind::kInvalidArgument, "--min-agreement " + std::to_string(o.min_agreement) + ": expected a share in [0, 1]");
   if (!(o.min_cosine >= -1 && o.min_cosine <= 1))
     throw Error(ErrorKind::kInvalidArgument, "--min-cosine " + std::to_string(o.min_cosine) + ": expected [-1, 1]");
-  require_readable_file(o.exported, "exported model");
   const std::string format = format_of(o.exported);
-  const int64_t batch = format == "onnx" ? onnx_batch(o.exported) : 256;
+  if (format != "c-header") require_readable_file(o.exported, "exported model");
+  std::optional<packed::PackedModel> packed_model;
+  if (format == "packed") packed_model.emplace(packed::PackedModel::open(o.exported));
+  const int64_t batch = format == "onnx"     ? onnx_batch(o.exported)
+                        : format == "packed" ? packed_model->input().shape.at(0)
+                        : format == "c-header" ? 1
+                                               : 256;
   CompressedModel m = load_compressed(o.against, batch);
   InputSpec input = m.model.input();
   const Dataset data = load_data_for_model(o.against + "/model.pt", input, o.data, o.split, o.limit, batch);
@@ -83,8 +93,10 @@ void run_verify(const VerifyOptions& o) {
       outs.push_back(m.model.forward(x.slice(0, start, start + batch)));
     simulated = torch::cat(outs);
   }
-  at::Tensor exported = format == "onnx" ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
-                                         : run_torchscript(o.exported, x, batch);
+  at::Tensor exported = format == "onnx"     ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
+                        : format == "packed" ? packed_model->forward(x)
+                        : format == "c-header" ? c_header::compile_and_run(o.exported, x)
+                                               : run_torchscript(o.exported, x, batch);
   if (exported.numel() != simulated.numel())
     throw Error(ErrorKind::kInvalidArgument, "the exported model gives " + std::to_string(exported.numel()) +
                                                  " outputs, the simulation " + std::to_string(simulated.numel()));
@@ -148,7 +160,8 @@ void setup_verify(CLI::App& app) {
   auto* sub =
       app.add_subcommand("verify", "Run an exported model in its real runtime against the simulation it came from");
   sub->footer(
-      "Runs EXPORTED (.onnx in ONNX Runtime, .pt in libtorch) and the compressed model's simulation on the same\n"
+      "Runs EXPORTED (.onnx in ONNX Runtime, .pt in libtorch, .adze in adze's packed runtime, a c-header\n"
+      "directory compiled with cc) and the compressed model's simulation on the same\n"
       "data, and reports the largest output difference, the cosine similarity of all outputs, the share of\n"
       "predictions whose argmax agrees, and both top-1 accuracies. Exit code 1 when a threshold is missed.\n"
       "ONNX Runtime is onnxruntime-node (scripts/install-ort.sh; ADZE_ORT_MODULE overrides where it is).\n\n"

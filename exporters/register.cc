@@ -9,6 +9,7 @@ const Registry<Exporter>& exporter_registry() {
     r.add(onnx_exporter_entry());
     r.add(torchscript_exporter_entry());
     r.add(packed_exporter_entry());
+    r.add(c_header_exporter_entry());
     return r;
   }();
   return registry;

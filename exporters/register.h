@@ -8,5 +8,6 @@ namespace adze {
 Registry<Exporter>::Entry torchscript_exporter_entry();
 Registry<Exporter>::Entry onnx_exporter_entry();
 Registry<Exporter>::Entry packed_exporter_entry();
+Registry<Exporter>::Entry c_header_exporter_entry();
 
 }  // namespace adze

@@ -1,0 +1,65 @@
+#include "exporters/c_header/c_program.h"
+
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "core/error.h"
+#include "core/files.h"
+
+namespace adze {
+namespace c_header {
+namespace {
+
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// A fresh directory removed when this goes out of scope.
+struct ScratchDir {
+  std::filesystem::path path;
+  ScratchDir() {
+    std::mt19937_64 rng(std::random_device{}());
+    path = std::filesystem::temp_directory_path() / ("adze-cc-" + std::to_string(rng()));
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+at::Tensor compile_and_run(const std::string& dir, const at::Tensor& x) {
+  for (const char* f : {"model.h", "adze_mcu.h", "adze_mcu.c", "adze_host_main.c"})
+    require_readable_file(dir + "/" + f, "c-header export file");
+  ScratchDir scratch;
+  const std::string program = (scratch.path / "model").string(), log = (scratch.path / "cc.log").string();
+  const char* cc = std::getenv("CC");
+  const std::string compile = std::string(cc && *cc ? cc : "cc") + " -std=c99 -Wall -Wextra -Werror -O2 -I" +
+                              quoted(dir) + " -o " + quoted(program) + " " + quoted(dir + "/adze_host_main.c") + " " +
+                              quoted(dir + "/adze_mcu.c") + " -lm > " + quoted(log) + " 2>&1";
+  if (std::system(compile.c_str()) != 0)
+    throw Error(ErrorKind::kIo, "c-header: '" + dir + "' does not compile (" + compile + "):\n" + read_file_text(log));
+  const at::Tensor input = x.to(torch::kFloat).contiguous();
+  const std::string in = (scratch.path / "in.bin").string(), out = (scratch.path / "out.bin").string();
+  std::ofstream(in, std::ios::binary)
+      .write(static_cast<const char*>(input.data_ptr()), static_cast<std::streamsize>(input.numel() * 4));
+  const std::string run = quoted(program) + " < " + quoted(in) + " > " + quoted(out);
+  if (std::system(run.c_str()) != 0) throw Error(ErrorKind::kIo, "c-header: the compiled model failed (" + run + ")");
+  const std::vector<char> bytes = read_file_bytes(out);
+  const int64_t n = x.size(0), floats = static_cast<int64_t>(bytes.size() / 4);
+  if (n == 0 || floats % n != 0) throw Error(ErrorKind::kIo, "c-header: the compiled model wrote " + std::to_string(floats) + " floats for " + std::to_string(n) + " samples");
+  at::Tensor result = torch::empty({n, floats / n}, torch::kFloat);
+  std::memcpy(result.data_ptr(), bytes.data(), static_cast<std::size_t>(floats) * 4);
+  return result;
+}
+
+}  // namespace c_header
+}  // namespace adze
