@@ -74,8 +74,7 @@ void run_verify(const VerifyOptions& o) {
   if (format == "packed") packed_model.emplace(packed::PackedModel::open(o.exported));
   const int64_t batch = format == "onnx"     ? onnx_batch(o.exported)
                         : format == "packed" ? packed_model->input().shape.at(0)
-                        : format == "c-header" ? 1
-                                               : 256;
+                                               : 256;  // torchscript and c-header programs take any batch
   CompressedModel m = load_compressed(o.against, batch);
   InputSpec input = m.model.input();
   const Dataset data = load_data_for_model(o.against + "/model.pt", input, o.data, o.split, o.limit, batch);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default: train the reference models (cached after the first run),
 # then inspect and evaluate each of them, then compress each (post-training INT8, and N:M + low-bit weights
-# with fine-tuning) and compare before/after, then export to TorchScript and ONNX and verify the exports in
-# libtorch and ONNX Runtime. The search joins as it lands.
+# with fine-tuning) and compare before/after, then export to TorchScript, ONNX, adze's packed format and C for
+# microcontrollers, and verify each export in its runtime (libtorch, ONNX Runtime, adze's packed runtime, the
+# C compiler). The search joins as it lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -52,5 +53,14 @@ $adze verify "$out/fmnist-cnn-2of4-int4-a8-ste.onnx" --against "$out/fmnist-cnn-
 $adze export "$out/fmnist-cnn-w7a8-ptq" --format onnx --batch 250 --out "$out/fmnist-cnn-w7a8-ptq.onnx"
 echo "-- ONNX Runtime as deployed (QDQ fused into integer kernels)"
 $adze verify "$out/fmnist-cnn-w7a8-ptq.onnx" --against "$out/fmnist-cnn-w7a8-ptq" --data fmnist
+for m in fmnist-cnn-2of4-int4-a8-ste:fmnist fmnist-vit-2of4-int4-ste:fmnist fortune-gpt-2of4-int8-ste:fortunes; do
+  name=${m%%:*}
+  echo "-- packed: $name"
+  $adze export "$out/$name" --format packed --batch 250 --out "$out/$name.adze"
+  $adze verify "$out/$name.adze" --against "$out/$name" --data "${m##*:}"
+done
+echo "-- C for microcontrollers, compiled with cc -std=c99 -Wall -Wextra -Werror"
+$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format c-header --out "$out/fmnist-cnn-2of4-int4-a8-ste-mcu"
+$adze verify "$out/fmnist-cnn-2of4-int4-a8-ste-mcu" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist
 echo
 echo "Reports: $out/*/report.md"

@@ -168,10 +168,13 @@ class Lowering {
     if (k == "aten::addmm" && n->input(2)->node()->kind() == c10::aten::t && constant(n->input(3)).toScalar().toDouble() == 1.0 &&
         constant(n->input(4)).toScalar().toDouble() == 1.0)
       return weighted(n, n->input(1), n->input(2), n->input(0), std::move(l));
-    if (k == "aten::add" && m_.model.tensor_of(n->input(1)) && constant(n->input(2)).toScalar().toDouble() == 1.0) {
-      l.op = "ADZE_BIAS";
-      l.bias = param(n->input(1));
-      return chain(n, n->input(0), std::move(l));
+    if (k == "aten::add" && constant(n->input(2)).toScalar().toDouble() == 1.0) {  // x + b or b + x (addmm traced)
+      const int b = m_.model.tensor_of(n->input(1)) ? 1 : m_.model.tensor_of(n->input(0)) ? 0 : -1;
+      if (b >= 0) {
+        l.op = "ADZE_BIAS";
+        l.bias = param(n->input(static_cast<std::size_t>(b)));
+        return chain(n, n->input(static_cast<std::size_t>(1 - b)), std::move(l));
+      }
     }
     if (k == "aten::relu" || k == "aten::relu_") {
       l.op = "ADZE_RELU";
