@@ -1,8 +1,8 @@
 // adze export COMPRESSED_DIR --format F --out PATH, and adze exporters [--json]: the contracts.
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -33,7 +33,7 @@ void run_export(const ExportOptions& o) {
       for (const char* key : {"ADZE_FLASH_BYTES", "ADZE_SRAM_BYTES"})
         if (line.rfind(std::string("#define ") + key + " ", 0) == 0)
           std::cout << (std::string(key) == "ADZE_FLASH_BYTES" ? "flash (weights, scales, biases): "
-                                                                 : "peak SRAM (activation buffers): ")
+                                                               : "peak SRAM (activation buffers): ")
                     << line.substr(9 + std::string(key).size()) << " bytes\n";
   }
 }

@@ -6,8 +6,8 @@
 
 #include <filesystem>
 #include <iostream>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "compress/compressed_model.h"
@@ -36,7 +36,8 @@ std::string format_of(const std::string& path) {
   if (ext == ".onnx") return "onnx";
   if (ext == ".pt") return "torchscript";
   if (ext == ".adze") return "packed";
-  throw Error(ErrorKind::kInvalidArgument, "cannot tell the format of '" + path + "' (expected .onnx, .pt, .adze or a c-header directory)");
+  throw Error(ErrorKind::kInvalidArgument,
+              "cannot tell the format of '" + path + "' (expected .onnx, .pt, .adze or a c-header directory)");
 }
 
 // The exported ONNX model's batch: the first dimension of its input.
@@ -65,7 +66,8 @@ at::Tensor run_torchscript(const std::string& path, const at::Tensor& x, int64_t
 
 void run_verify(const VerifyOptions& o) {
   if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
-    throw Error(ErrorKind::kInvalidArgument, "--min-agreement " + std::to_string(o.min_agreement) + ": expected a share in [0, 1]");
+    throw Error(ErrorKind::kInvalidArgument,
+                "--min-agreement " + std::to_string(o.min_agreement) + ": expected a share in [0, 1]");
   if (!(o.min_cosine >= -1 && o.min_cosine <= 1))
     throw Error(ErrorKind::kInvalidArgument, "--min-cosine " + std::to_string(o.min_cosine) + ": expected [-1, 1]");
   const std::string format = format_of(o.exported);
@@ -74,7 +76,7 @@ void run_verify(const VerifyOptions& o) {
   if (format == "packed") packed_model.emplace(packed::PackedModel::open(o.exported));
   const int64_t batch = format == "onnx"     ? onnx_batch(o.exported)
                         : format == "packed" ? packed_model->input().shape.at(0)
-                                               : 256;  // torchscript and c-header programs take any batch
+                                             : 256;  // torchscript and c-header programs take any batch
   CompressedModel m = load_compressed(o.against, batch);
   InputSpec input = m.model.input();
   const Dataset data = load_data_for_model(o.against + "/model.pt", input, o.data, o.split, o.limit, batch);
@@ -92,8 +94,8 @@ void run_verify(const VerifyOptions& o) {
       outs.push_back(m.model.forward(x.slice(0, start, start + batch)));
     simulated = torch::cat(outs);
   }
-  at::Tensor exported = format == "onnx"     ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
-                        : format == "packed" ? packed_model->forward(x)
+  at::Tensor exported = format == "onnx"       ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
+                        : format == "packed"   ? packed_model->forward(x)
                         : format == "c-header" ? c_header::compile_and_run(o.exported, x)
                                                : run_torchscript(o.exported, x, batch);
   if (exported.numel() != simulated.numel())

@@ -31,9 +31,9 @@ struct Compressed {
     c.data = &data;
     c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
     const auto records = run_pipeline(
-        parse_pipeline(
-            nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate"]})"),
-            "p.json"),
+        parse_pipeline(nlohmann::ordered_json::parse(
+                           R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate"]})"),
+                       "p.json"),
         c);
     save_compressed(model, c.plan, c.encodings, make_report(c, records), "cnn_bn_traced.pt", dir);
   }

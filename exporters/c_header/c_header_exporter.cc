@@ -86,7 +86,9 @@ class Lowering {
       return list;
     }
     auto iv = torch::jit::toIValue(v);
-    if (!iv) throw Error(ErrorKind::kUnsupported, "c-header: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
+    if (!iv)
+      throw Error(ErrorKind::kUnsupported,
+                  "c-header: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
     return *iv;
   }
   const Encoding* encoding_of(const Value* v) const {
@@ -111,7 +113,8 @@ class Lowering {
                                                " does not read the previous op's output (only chains of ops)");
     if (auto q = pending_quant_.find(input); q != pending_quant_.end()) {
       if (layer.op != "ADZE_CONV2D" && layer.op != "ADZE_LINEAR")
-        throw Error(ErrorKind::kUnsupported, "c-header: activation fake-quant that feeds no convolution or linear layer");
+        throw Error(ErrorKind::kUnsupported,
+                    "c-header: activation fake-quant that feeds no convolution or linear layer");
       layer.quantized_input = true;
       layer.act_scale = q->second.first;
       layer.act_zero_point = q->second.second;
@@ -130,7 +133,9 @@ class Lowering {
   }
   void weighted(const Node* n, const Value* x, const Value* w, const Value* bias, CLayer layer) {
     layer.weight = encoding_of(w);
-    if (!layer.weight) throw Error(ErrorKind::kUnsupported, std::string("c-header: ") + n->kind().toQualString() + " of a weight adze did not encode");
+    if (!layer.weight)
+      throw Error(ErrorKind::kUnsupported,
+                  std::string("c-header: ") + n->kind().toQualString() + " of a weight adze did not encode");
     if (bias) layer.bias = param(bias);
     chain(n, x, std::move(layer));
   }
@@ -138,7 +143,8 @@ class Lowering {
   void lower(const Node* n) {
     const std::string k = n->kind().toQualString();
     if (k == "prim::Constant" || k == "prim::ListConstruct" || k == "prim::TupleConstruct" || k == "aten::t") return;
-    if (k == "aten::flatten" || k == "aten::dropout" || k == "aten::contiguous" || k == "aten::view" || k == "aten::reshape")
+    if (k == "aten::flatten" || k == "aten::dropout" || k == "aten::contiguous" || k == "aten::view" ||
+        k == "aten::reshape")
       return pass_through(n);  // NCHW memory is already flat
     if (k == "aten::fake_quantize_per_tensor_affine") {
       const NamedTensor* s = m_.model.tensor_of(n->input(1));
@@ -165,8 +171,8 @@ class Lowering {
     if (k == "aten::linear") return weighted(n, n->input(0), n->input(1), n->input(2), std::move(l));
     if ((k == "aten::mm" || k == "aten::matmul") && n->input(1)->node()->kind() == c10::aten::t)
       return weighted(n, n->input(0), n->input(1), nullptr, std::move(l));
-    if (k == "aten::addmm" && n->input(2)->node()->kind() == c10::aten::t && constant(n->input(3)).toScalar().toDouble() == 1.0 &&
-        constant(n->input(4)).toScalar().toDouble() == 1.0)
+    if (k == "aten::addmm" && n->input(2)->node()->kind() == c10::aten::t &&
+        constant(n->input(3)).toScalar().toDouble() == 1.0 && constant(n->input(4)).toScalar().toDouble() == 1.0)
       return weighted(n, n->input(1), n->input(2), n->input(0), std::move(l));
     if (k == "aten::add" && constant(n->input(2)).toScalar().toDouble() == 1.0) {  // x + b or b + x (addmm traced)
       const int b = m_.model.tensor_of(n->input(1)) ? 1 : m_.model.tensor_of(n->input(0)) ? 0 : -1;
@@ -206,7 +212,8 @@ class Lowering {
 
 // The codes in the weight's own layout, as C bytes: int8, or two 4-bit codes per byte (low nibble first).
 std::vector<int8_t> weight_bytes(const Encoding& e) {
-  const at::Tensor codes = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kInt).contiguous();
+  const at::Tensor codes =
+      e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kInt).contiguous();
   const int32_t* c = codes.data_ptr<int32_t>();
   const int64_t n = codes.numel();
   std::vector<int8_t> out;
@@ -233,8 +240,8 @@ void array(std::ostream& o, const char* type, const std::string& name, const std
 std::string model_header(const CompressedModel& m, const std::vector<CLayer>& layers) {
   std::ostringstream o, table;
   int64_t flash = 0, largest = 0, largest_quantized = 0;
-  const int64_t input_size = chw(m.model.graph().inputs()[0])[0] * chw(m.model.graph().inputs()[0])[1] *
-                             chw(m.model.graph().inputs()[0])[2];
+  const int64_t input_size =
+      chw(m.model.graph().inputs()[0])[0] * chw(m.model.graph().inputs()[0])[1] * chw(m.model.graph().inputs()[0])[2];
   o << "/* Written by adze export --format c-header from " << m.dir << ". The weights are the Encodings' integer\n"
     << " * codes; see adze_mcu.h for what each field means. */\n#ifndef ADZE_MODEL_H\n#define ADZE_MODEL_H\n\n"
     << "#include \"adze_mcu.h\"\n\n";
@@ -269,14 +276,15 @@ std::string model_header(const CompressedModel& m, const std::vector<CLayer>& la
     const auto& d = l.dilation;
     table << "  {" << l.op << ", " << l.in[0] << ", " << l.in[1] << ", " << l.in[2] << ", " << l.out[0] << ", "
           << l.out[1] << ", " << l.out[2] << ", " << k[0] << ", " << k[1] << ", " << s[0] << ", " << s[1] << ", "
-          << p[0] << ", " << p[1] << ", " << d[0] << ", " << d[1] << ", " << l.groups << ", " << bits << ", "
-          << weight << ", " << scale << ", " << per_channel << ", " << bias << ", " << (l.quantized_input ? 8 : 0)
-          << ", " << hex_float(l.act_scale) << ", " << l.act_zero_point << "},\n";
+          << p[0] << ", " << p[1] << ", " << d[0] << ", " << d[1] << ", " << l.groups << ", " << bits << ", " << weight
+          << ", " << scale << ", " << per_channel << ", " << bias << ", " << (l.quantized_input ? 8 : 0) << ", "
+          << hex_float(l.act_scale) << ", " << l.act_zero_point << "},\n";
     largest = std::max({largest, l.in[0] * l.in[1] * l.in[2], l.out[0] * l.out[1] * l.out[2]});
     if (l.quantized_input) largest_quantized = std::max(largest_quantized, l.in[0] * l.in[1] * l.in[2]);
   }
   const std::array<int64_t, 3> out = layers.empty() ? std::array<int64_t, 3>{input_size, 1, 1} : layers.back().out;
-  o << "\nstatic const adze_layer adze_model_layers[] = {\n" << table.str() << "};\n\n"
+  o << "\nstatic const adze_layer adze_model_layers[] = {\n"
+    << table.str() << "};\n\n"
     << "#define ADZE_MODEL_LAYERS " << layers.size() << "\n"
     << "#define ADZE_INPUT_SIZE " << input_size << "\n"
     << "#define ADZE_OUTPUT_SIZE " << out[0] * out[1] * out[2] << "\n"
@@ -297,9 +305,22 @@ class CHeaderExporter : public Exporter {
       k.granularities = {Granularity::kPerTensor, Granularity::kPerChannel};
       k.act_bits = {0, 8};
       k.any_nm = k.unstructured = k.permutation = true;
-      k.ops = {"aten::_convolution", "aten::linear", "aten::mm", "aten::matmul", "aten::addmm", "aten::t", "aten::add",
-               "aten::relu", "aten::relu_", "aten::max_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten",
-               "aten::dropout", "aten::contiguous", "aten::view", "aten::reshape",
+      k.ops = {"aten::_convolution",
+               "aten::linear",
+               "aten::mm",
+               "aten::matmul",
+               "aten::addmm",
+               "aten::t",
+               "aten::add",
+               "aten::relu",
+               "aten::relu_",
+               "aten::max_pool2d",
+               "aten::adaptive_avg_pool2d",
+               "aten::flatten",
+               "aten::dropout",
+               "aten::contiguous",
+               "aten::view",
+               "aten::reshape",
                "aten::fake_quantize_per_tensor_affine"};
       k.accelerated_weight_bits = {4, 8};
       k.notes =
@@ -313,11 +334,11 @@ class CHeaderExporter : public Exporter {
     const std::vector<CLayer> layers = Lowering(m).run();
     const std::string header = model_header(m, layers);
     write_directory_atomically(path, [&](const std::string& dir) {
-      for (const auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
-               {"model.h", header},
-               {"adze_mcu.h", c_header::kMcuHeader},
-               {"adze_mcu.c", c_header::kMcuSource},
-               {"adze_host_main.c", c_header::kHostMain}})
+      for (const auto& [name, text] :
+           std::vector<std::pair<std::string, std::string>>{{"model.h", header},
+                                                            {"adze_mcu.h", c_header::kMcuHeader},
+                                                            {"adze_mcu.c", c_header::kMcuSource},
+                                                            {"adze_host_main.c", c_header::kHostMain}})
         write_file_atomically(dir + "/" + name, text);
     });
   }

@@ -55,7 +55,9 @@ at::Tensor compile_and_run(const std::string& dir, const at::Tensor& x) {
   if (std::system(run.c_str()) != 0) throw Error(ErrorKind::kIo, "c-header: the compiled model failed (" + run + ")");
   const std::vector<char> bytes = read_file_bytes(out);
   const int64_t n = x.size(0), floats = static_cast<int64_t>(bytes.size() / 4);
-  if (n == 0 || floats % n != 0) throw Error(ErrorKind::kIo, "c-header: the compiled model wrote " + std::to_string(floats) + " floats for " + std::to_string(n) + " samples");
+  if (n == 0 || floats % n != 0)
+    throw Error(ErrorKind::kIo, "c-header: the compiled model wrote " + std::to_string(floats) + " floats for " +
+                                    std::to_string(n) + " samples");
   at::Tensor result = torch::empty({n, floats / n}, torch::kFloat);
   std::memcpy(result.data_ptr(), bytes.data(), static_cast<std::size_t>(floats) * 4);
   return result;

@@ -48,9 +48,12 @@ int64_t qmin_of(const LayerConfig& c) {
 
 int64_t grid_rows_of(const LayerConfig& c, int64_t channels, int64_t reduction) {
   switch (c.granularity) {
-    case Granularity::kPerTensor: return 1;
-    case Granularity::kPerChannel: return channels;
-    case Granularity::kPerGroup: return c.group_size > 0 ? channels * reduction / c.group_size : 0;
+    case Granularity::kPerTensor:
+      return 1;
+    case Granularity::kPerChannel:
+      return channels;
+    case Granularity::kPerGroup:
+      return c.group_size > 0 ? channels * reduction / c.group_size : 0;
   }
   return channels;
 }
@@ -82,7 +85,8 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
       throw Error(ErrorKind::kUnsupported, where + ": an unstructured mask has no packed form (N:M only)");
     mask = e.mask.to(torch::kBool).contiguous().reshape({C, K});
     if (!torch::equal(mask.reshape({C, K / c.nm.m, c.nm.m}).sum(2), torch::full({C, K / c.nm.m}, c.nm.n, torch::kLong)))
-      throw Error(ErrorKind::kUnsupported, where + ": the mask does not keep exactly " + c.nm.to_string() + " of every group");
+      throw Error(ErrorKind::kUnsupported,
+                  where + ": the mask does not keep exactly " + c.nm.to_string() + " of every group");
     kept = K / c.nm.m * c.nm.n;
   }
   h["kept_per_row"] = kept;
@@ -114,8 +118,8 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
       for (int64_t i = 0; i < kept; ++i) {
         const int64_t u = code[r * K + positions[static_cast<std::size_t>(r * kept + i)]] - qmin;
         if (u < 0 || u >= (int64_t{1} << bits))
-          throw Error(ErrorKind::kInternal, where + ": code " + std::to_string(u + qmin) + " outside " +
-                                                std::to_string(bits) + " bits");
+          throw Error(ErrorKind::kInternal,
+                      where + ": code " + std::to_string(u + qmin) + " outside " + std::to_string(bits) + " bits");
         put_bits(row, i, bits, static_cast<uint32_t>(u));
       }
     }
@@ -161,7 +165,8 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
     reduction_ = h.at("reduction").get<int64_t>();
     kept_ = h.at("kept_per_row").get<int64_t>();
     layout_.config =
-        parse_plan(nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(h.at("config").dump())}}, where).defaults;
+        parse_plan(nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(h.at("config").dump())}}, where)
+            .defaults;
   } catch (const Error& e) {
     throw bad(e.what());
   } catch (const std::exception& e) {
@@ -171,19 +176,25 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   // The layout: the order permutes the shape's dims, and the encoded matrix is [C, K].
   std::vector<bool> seen(layout_.shape.size(), false);
   for (int64_t d : layout_.order) {
-    if (d < 0 || d >= static_cast<int64_t>(seen.size()) || seen[static_cast<std::size_t>(d)]) throw bad("order is not a permutation of the shape's dims");
+    if (d < 0 || d >= static_cast<int64_t>(seen.size()) || seen[static_cast<std::size_t>(d)])
+      throw bad("order is not a permutation of the shape's dims");
     seen[static_cast<std::size_t>(d)] = true;
   }
   if (layout_.order.size() != layout_.shape.size() || layout_.shape.empty()) throw bad("order does not fit the shape");
   for (int64_t d : layout_.shape)
     if (d <= 0) throw bad("shape has a dimension <= 0");
-  if (channels_ != layout_.shape[static_cast<std::size_t>(layout_.order[0])] || channels_ * reduction_ != shape_numel(layout_.shape))
+  if (channels_ != layout_.shape[static_cast<std::size_t>(layout_.order[0])] ||
+      channels_ * reduction_ != shape_numel(layout_.shape))
     throw bad("channels × reduction do not fit the shape");
-  const std::string expected_scheme = !c.quantized() ? kFloatScheme : c.quantizer == Quantizer::kPow2 ? kPow2Scheme : kUniformScheme;
+  const std::string expected_scheme = !c.quantized()                    ? kFloatScheme
+                                      : c.quantizer == Quantizer::kPow2 ? kPow2Scheme
+                                                                        : kUniformScheme;
   if (scheme_ != expected_scheme) throw bad("scheme '" + scheme_ + "' is not the config's '" + expected_scheme + "'");
-  if (bits_ != (c.quantized() ? c.weight_bits : 32)) throw bad("bits " + std::to_string(bits_) + " disagree with the config");
+  if (bits_ != (c.quantized() ? c.weight_bits : 32))
+    throw bad("bits " + std::to_string(bits_) + " disagree with the config");
   const int64_t expected_kept = c.nm.enabled() ? reduction_ / c.nm.m * c.nm.n : reduction_;
-  if (kept_ != expected_kept || (c.nm.enabled() && reduction_ % c.nm.m != 0)) throw bad("kept_per_row does not fit the N:M pattern");
+  if (kept_ != expected_kept || (c.nm.enabled() && reduction_ % c.nm.m != 0))
+    throw bad("kept_per_row does not fit the N:M pattern");
 
   auto find = [&](const char* part, const std::string& dtype, int64_t bytes) -> const uint8_t* {
     const auto& names = h.contains("tensors") && h["tensors"].is_object() ? h["tensors"] : nlohmann::json::object();
@@ -198,16 +209,19 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   if (c.quantized()) {
     qmin_ = qmin_of(c);
     grid_rows_ = grid_rows_of(c, channels_, reduction_);
-    if (grid_rows_ <= 0 || (channels_ * reduction_) % grid_rows_ != 0) throw bad("group_size does not divide the weight");
+    if (grid_rows_ <= 0 || (channels_ * reduction_) % grid_rows_ != 0)
+      throw bad("group_size does not divide the weight");
     row_bytes_ = bytes_for_bits(kept_ * bits_);
     codes_ = find("codes", "U8", channels_ * row_bytes_);
     scale_ = reinterpret_cast<const float*>(find("scale", "F32", grid_rows_ * 4));
     for (int64_t g = 0; g < grid_rows_; ++g)
-      if (!(scale_[g] > 0.0f) || !std::isfinite(scale_[g])) throw bad("scale " + std::to_string(g) + " is not a positive number");
+      if (!(scale_[g] > 0.0f) || !std::isfinite(scale_[g]))
+        throw bad("scale " + std::to_string(g) + " is not a positive number");
     if (asymmetric(c)) {
       zero_point_ = find("zero_point", "U8", grid_rows_);
       for (int64_t g = 0; g < grid_rows_; ++g)
-        if (zero_point_[g] >= (1u << bits_)) throw bad("zero point " + std::to_string(g) + " outside " + std::to_string(bits_) + " bits");
+        if (zero_point_[g] >= (1u << bits_))
+          throw bad("zero point " + std::to_string(g) + " outside " + std::to_string(bits_) + " bits");
     }
   } else {
     values_ = reinterpret_cast<const float*>(find("values", "F32", channels_ * kept_ * 4));
@@ -225,7 +239,8 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
     if (it == tensors.end() || it->second.dtype != "I32" || it->second.shape.size() != 1)
       throw bad("a permuted layer needs an I32 'permutation' tensor");
     const int64_t run = it->second.shape[0];
-    if (run <= 0 || reduction_ % run != 0) throw bad("the permutation's length does not divide the reduction dimension");
+    if (run <= 0 || reduction_ % run != 0)
+      throw bad("the permutation's length does not divide the reduction dimension");
     std::vector<int32_t> order(static_cast<std::size_t>(run));
     std::memcpy(order.data(), it->second.data, static_cast<std::size_t>(run) * 4);
     std::vector<bool> hit(static_cast<std::size_t>(run), false);
@@ -276,8 +291,10 @@ void LayerView::decode_row(int64_t c, float* out) const {
     if (cfg.quantizer == Quantizer::kPow2) {
       const int64_t levels = -qmin_;
       const int64_t magnitude = code < 0 ? -code : code;
-      if (magnitude > levels) throw Error(ErrorKind::kIo, "packed: corrupted power-of-two code in row " + std::to_string(c));
-      out[k] = code == 0 ? 0.0f : (code < 0 ? -1.0f : 1.0f) * std::ldexp(scale_[g], static_cast<int>(magnitude - levels));
+      if (magnitude > levels)
+        throw Error(ErrorKind::kIo, "packed: corrupted power-of-two code in row " + std::to_string(c));
+      out[k] =
+          code == 0 ? 0.0f : (code < 0 ? -1.0f : 1.0f) * std::ldexp(scale_[g], static_cast<int>(magnitude - levels));
     } else {
       const float z = zero_point_ ? static_cast<float>(zero_point_[g]) : 0.0f;
       out[k] = (static_cast<float>(code) - z) * scale_[g];
@@ -301,15 +318,17 @@ Encoding LayerView::encoding() const {
   if (c.quantized()) {
     const bool wide = asymmetric(c) && c.weight_bits == 8;  // as quantize_rows: 0..255 needs int16
     e.scale = torch::from_blob(const_cast<float*>(scale_), {grid_rows_}, torch::kFloat).clone();
-    e.zero_point = zero_point_ ? torch::from_blob(const_cast<uint8_t*>(zero_point_), {grid_rows_}, torch::kByte).to(torch::kInt)
-                               : torch::zeros({grid_rows_}, torch::kInt);
+    e.zero_point = zero_point_
+                       ? torch::from_blob(const_cast<uint8_t*>(zero_point_), {grid_rows_}, torch::kByte).to(torch::kInt)
+                       : torch::zeros({grid_rows_}, torch::kInt);
     // Every position starts at its grid row's zero point (what a pruned weight holds), then the kept codes.
     at::Tensor all = e.zero_point.repeat_interleave(C * K / grid_rows_).contiguous();
     int32_t* flat = all.data_ptr<int32_t>();
     for (int64_t r = 0; r < C; ++r) {
       unpack_row(r, positions.data(), codes.data());
       for (int64_t i = 0; i < kept_; ++i)
-        flat[r * K + positions[static_cast<std::size_t>(i)]] = static_cast<int32_t>(codes[static_cast<std::size_t>(i)] + qmin_);
+        flat[r * K + positions[static_cast<std::size_t>(i)]] =
+            static_cast<int32_t>(codes[static_cast<std::size_t>(i)] + qmin_);
       if (keep)
         for (int64_t i = 0; i < kept_; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
     }

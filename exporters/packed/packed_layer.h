@@ -16,9 +16,9 @@ namespace adze {
 namespace packed {
 
 /// Scheme identifiers, versioned: a change of meaning gets a new identifier, and none is ever reused.
-constexpr const char* kUniformScheme = "adze.uniform.v1";  ///< (code − qmin) in `bits` bits
-constexpr const char* kPow2Scheme = "adze.pow2.v1";        ///< (code + 2^(bits−1) − 1) in `bits` bits
-constexpr const char* kFloatScheme = "adze.float.v1";      ///< float32 values
+constexpr const char* kUniformScheme = "adze.uniform.v1";   ///< (code − qmin) in `bits` bits
+constexpr const char* kPow2Scheme = "adze.pow2.v1";         ///< (code + 2^(bits−1) − 1) in `bits` bits
+constexpr const char* kFloatScheme = "adze.float.v1";       ///< float32 values
 constexpr const char* kNMIndexScheme = "adze.nm_index.v1";  ///< per group of M, N positions in ceil(log2 M) bits
 
 /// The layer's entry of the header ("layers" → name) and its tensors, named "<weight>:codes" and so on.

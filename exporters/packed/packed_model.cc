@@ -81,7 +81,8 @@ at::Tensor full_permutation(const LayerView& layer) {
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias) {
   const int64_t C = layer.channels(), K = layer.reduction();
   if (x.dim() == 0 || x.size(-1) != K)
-    throw Error(ErrorKind::kInvalidArgument, "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   if (layer.layout().permutation.defined()) x2 = x2.index_select(1, full_permutation(layer));
   at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
@@ -105,7 +106,8 @@ at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
   for (int64_t i = 0; i < flat.numel(); ++i) {
     const int64_t id = flat.data_ptr<int64_t>()[i];
     if (id < 0 || id >= V)
-      throw Error(ErrorKind::kInvalidArgument, "packed embedding: id " + std::to_string(id) + " outside [0, " + std::to_string(V) + ")");
+      throw Error(ErrorKind::kInvalidArgument,
+                  "packed embedding: id " + std::to_string(id) + " outside [0, " + std::to_string(V) + ")");
     layer.decode_row(id, out.data_ptr<float>() + i * D);
   }
   if (layer.layout().permutation.defined()) out = out.index_select(1, torch::argsort(full_permutation(layer)));
@@ -149,7 +151,8 @@ PackedModel PackedModel::open(const std::string& path) {
   };
   if (field("format") != kFormat) throw bad("format '" + field("format") + "' is not " + kFormat);
   if (field("format_version") != std::to_string(kFormatVersion))
-    throw bad("format version " + field("format_version") + " (this adze reads version " + std::to_string(kFormatVersion) + ")");
+    throw bad("format version " + field("format_version") + " (this adze reads version " +
+              std::to_string(kFormatVersion) + ")");
   const std::string& adze = field("adze");
   if (hex32(crc32_of(adze.data(), static_cast<int64_t>(adze.size()))) != field("adze_crc32"))
     throw bad("corrupted: the model description fails its checksum");
@@ -157,7 +160,8 @@ PackedModel PackedModel::open(const std::string& path) {
     throw bad("corrupted: the tensor data fails its checksum");
   try {
     m.header_ = nlohmann::json::parse(adze);
-    if (m.header_.at("format") != kFormat || m.header_.at("version") != kFormatVersion) throw bad("format fields disagree");
+    if (m.header_.at("format") != kFormat || m.header_.at("version") != kFormatVersion)
+      throw bad("format fields disagree");
     m.input_.shape = m.header_.at("input").at("shape").get<std::vector<int64_t>>();
     m.input_.dtype = m.header_.at("input").at("dtype").get<std::string>();
     parse_dtype(m.input_.dtype);
@@ -192,6 +196,9 @@ PackedModel PackedModel::open(const std::string& path) {
           if (!m.tensors_.count(a.name))
             m.tensors_[a.name] = torch::from_blob(const_cast<uint8_t*>(t->second.data), t->second.shape,
                                                   torch::TensorOptions().dtype(scalar_type_of(t->second.dtype)));
+          // The mapping is read-only: an in-place op (add_) that writes a file tensor gets a copy of its own.
+          if (node.in.empty() && !node.op.empty() && node.op.back() == '_')
+            m.tensors_[a.name] = m.tensors_[a.name].clone();
         } else if (r.contains("w")) {
           a.kind = Arg::kWeight;
           a.name = r["w"].get<std::string>();
@@ -250,7 +257,8 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
     const int64_t n = x.size(0), traced = input_.shape[0];
     for (auto& [name, list] : pieces) {
       at::Tensor joined = list.size() == 1 ? list[0] : torch::cat(list, 0);
-      (*layer_outputs)[name] = joined.dim() > 0 && joined.size(0) == ((n + traced - 1) / traced) * traced ? joined.slice(0, 0, n) : joined;
+      (*layer_outputs)[name] =
+          joined.dim() > 0 && joined.size(0) == ((n + traced - 1) / traced) * traced ? joined.slice(0, 0, n) : joined;
     }
   }
   return y;
@@ -261,14 +269,17 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
   std::map<std::string, at::Tensor> decoded;  // whole weights decoded for ops without a packed kernel
   auto value = [&](const Arg& a) -> c10::IValue {
     switch (a.kind) {
-      case Arg::kValue: return env.at(a.name);
-      case Arg::kTensor: return tensors_.at(a.name);
+      case Arg::kValue:
+        return env.at(a.name);
+      case Arg::kTensor:
+        return tensors_.at(a.name);
       case Arg::kWeight: {
         auto it = decoded.find(a.name);
         if (it == decoded.end()) it = decoded.emplace(a.name, decoded_weight(*layers_.at(a.name))).first;
         return it->second;
       }
-      case Arg::kConstant: return a.constant;
+      case Arg::kConstant:
+        return a.constant;
     }
     return {};
   };
@@ -305,7 +316,8 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     }
     if (node.op == "prim::ListUnpack") {
       const auto list = value(node.in[0]).toListRef();
-      if (list.size() != node.out.size()) throw Error(ErrorKind::kInternal, "packed runtime: a list of the wrong length");
+      if (list.size() != node.out.size())
+        throw Error(ErrorKind::kInternal, "packed runtime: a list of the wrong length");
       for (std::size_t i = 0; i < list.size(); ++i) env[node.out[i]] = list[i];
       continue;
     }
@@ -320,12 +332,14 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     } catch (const c10::Error& e) {
       throw Error(ErrorKind::kInvalidArgument, "packed runtime: " + node.op + " failed: " + e.what_without_backtrace());
     }
-    if (stack.size() != node.out.size()) throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
+    if (stack.size() != node.out.size())
+      throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
     for (std::size_t i = 0; i < node.out.size(); ++i) env[node.out[i]] = std::move(stack[i]);
     if (!weight.empty() && env[node.out[0]].isTensor()) record(weight, env[node.out[0]].toTensor());
   }
   const c10::IValue& out = env.at(output_);
-  if (!out.isTensor()) throw Error(ErrorKind::kUnsupported, "packed model '" + file_->path() + "' does not return a tensor");
+  if (!out.isTensor())
+    throw Error(ErrorKind::kUnsupported, "packed model '" + file_->path() + "' does not return a tensor");
   return out.toTensor();
 }
 

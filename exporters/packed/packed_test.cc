@@ -106,11 +106,12 @@ struct OneLayerFile {
 
 TEST(PackedLayer, EverySchemeGivesBackTheEncodingBitForBit) {
   torch::manual_seed(0);
-  for (const auto& [shape, kind] : std::vector<std::pair<Shape, LayerKind>>{{{24, 32}, LayerKind::kLinear},
-                                                                           {{8, 16, 3, 3}, LayerKind::kConv2d}}) {
-    const at::Tensor w = torch::randn(std::vector<int64_t>(shape.begin(), shape.end())) *
-                         torch::rand({1, shape[1]}).reshape(shape.size() == 2 ? std::vector<int64_t>{1, shape[1]}
-                                                                                 : std::vector<int64_t>{1, shape[1], 1, 1});
+  for (const auto& [shape, kind] :
+       std::vector<std::pair<Shape, LayerKind>>{{{24, 32}, LayerKind::kLinear}, {{8, 16, 3, 3}, LayerKind::kConv2d}}) {
+    const at::Tensor w =
+        torch::randn(std::vector<int64_t>(shape.begin(), shape.end())) *
+        torch::rand({1, shape[1]})
+            .reshape(shape.size() == 2 ? std::vector<int64_t>{1, shape[1]} : std::vector<int64_t>{1, shape[1], 1, 1});
     for (const auto& c : every_scheme()) {
       const Encoding e = project(w, make_layer(kind, shape), c.config);
       OneLayerFile f(e);
@@ -214,9 +215,7 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
   export_model(m, "packed", nlohmann::json::object(), good);
   const std::string bytes = read_file_text(good);
   const std::string bad = c.tmp.file("bad.adze");
-  auto write = [&](const std::string& contents) {
-    std::ofstream(bad, std::ios::binary | std::ios::trunc) << contents;
-  };
+  auto write = [&](const std::string& contents) { std::ofstream(bad, std::ios::binary | std::ios::trunc) << contents; };
   write(bytes.substr(0, 5));
   expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", "truncated"});
   write(bytes.substr(0, 200));
@@ -251,15 +250,22 @@ TEST(PackedModel, FuzzedFilesAreRejectedOrIntact) {
     std::string mutated = bytes;
     const auto pos = std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(rng);
     switch (i % 3) {
-      case 0: mutated[pos] = static_cast<char>(mutated[pos] ^ (1 + rng() % 255)); break;
-      case 1: mutated.resize(pos); break;
-      case 2: mutated.insert(pos, 1, static_cast<char>(rng() % 256)); break;
+      case 0:
+        mutated[pos] = static_cast<char>(mutated[pos] ^ (1 + rng() % 255));
+        break;
+      case 1:
+        mutated.resize(pos);
+        break;
+      case 2:
+        mutated.insert(pos, 1, static_cast<char>(rng() % 256));
+        break;
     }
     std::ofstream(bad, std::ios::binary | std::ios::trunc) << mutated;
     try {
       const PackedModel p = PackedModel::open(bad);
       const auto encodings = p.encodings();
-      for (const auto& [name, e] : m.encodings) expect_bit_identical(encodings.at(name), e, "mutation " + std::to_string(i));
+      for (const auto& [name, e] : m.encodings)
+        expect_bit_identical(encodings.at(name), e, "mutation " + std::to_string(i));
       ++intact;
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kIo) << e.what();

@@ -143,10 +143,13 @@ class GraphWriter {
     }
     if (iv.isTensor()) {
       const at::Tensor t = iv.toTensor().contiguous();
-      const std::string dtype = t.scalar_type() == at::kFloat ? "F32" : t.scalar_type() == at::kLong ? "I64"
-                                : t.scalar_type() == at::kBool ? "BOOL" : "";
+      const std::string dtype = t.scalar_type() == at::kFloat  ? "F32"
+                                : t.scalar_type() == at::kLong ? "I64"
+                                : t.scalar_type() == at::kBool ? "BOOL"
+                                                               : "";
       if (dtype.empty())
-        throw Error(ErrorKind::kUnsupported, "packed: a constant tensor of type " + std::string(c10::toString(t.scalar_type())));
+        throw Error(ErrorKind::kUnsupported,
+                    "packed: a constant tensor of type " + std::string(c10::toString(t.scalar_type())));
       const std::string name = "const:" + std::to_string(tensors_.size());
       tensors_.push_back({name, dtype, t.sizes().vec(),
                           std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size())});
@@ -205,8 +208,9 @@ class GraphWriter {
     } else {
       throw Error(ErrorKind::kUnsupported, "packed: tensor '" + t.name + "' of type " + c10::toString(v.scalar_type()));
     }
-    tensors_.push_back({t.name, dtype, stored.sizes().vec(),
-                        std::string(static_cast<const char*>(stored.data_ptr()), stored.numel() * stored.element_size())});
+    tensors_.push_back(
+        {t.name, dtype, stored.sizes().vec(),
+         std::string(static_cast<const char*>(stored.data_ptr()), stored.numel() * stored.element_size())});
   }
 
   const CompressedModel& m_;
@@ -239,7 +243,8 @@ void write_packed(const CompressedModel& m, const std::string& path) {
 
   // The data section's checksum, over the tensors in the order write_safetensors lays them out.
   uint32_t crc = 0;
-  for (const RawTensor* t : data_order(tensors)) crc = crc32_of(t->bytes.data(), static_cast<int64_t>(t->bytes.size()), crc);
+  for (const RawTensor* t : data_order(tensors))
+    crc = crc32_of(t->bytes.data(), static_cast<int64_t>(t->bytes.size()), crc);
   const std::map<std::string, std::string> metadata = {
       {"format", kFormat},
       {"format_version", std::to_string(kFormatVersion)},

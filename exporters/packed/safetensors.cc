@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -11,7 +12,6 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
-#include <zlib.h>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -124,7 +124,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
   if (header_bytes > static_cast<uint64_t>(f->size_ - 8))
     throw bad("truncated: the header says " + std::to_string(header_bytes) + " bytes, the file has " +
               std::to_string(f->size_ - 8) + " after the length");
-  if (header_bytes > static_cast<uint64_t>(kMaxHeaderBytes)) throw bad("header of " + std::to_string(header_bytes) + " bytes is too large");
+  if (header_bytes > static_cast<uint64_t>(kMaxHeaderBytes))
+    throw bad("header of " + std::to_string(header_bytes) + " bytes is too large");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(base + 8, base + 8 + header_bytes);
@@ -155,16 +156,19 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
     const auto& dtype = entry["dtype"];
     const auto& shape = entry["shape"];
     const auto& offsets = entry["data_offsets"];
-    if (!dtype.is_string() || dtype_size(dtype.get<std::string>()) == 0) throw bad(t + ": unknown dtype " + dtype.dump());
+    if (!dtype.is_string() || dtype_size(dtype.get<std::string>()) == 0)
+      throw bad(t + ": unknown dtype " + dtype.dump());
     if (!shape.is_array()) throw bad(t + ": shape is not a list");
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
       throw bad(t + ": data_offsets is not [begin, end]");
     TensorSpan span;
     span.dtype = dtype.get<std::string>();
     const int64_t size = dtype_size(span.dtype);
     int64_t numel = 1;
     for (const auto& d : shape) {
-      if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40)) throw bad(t + ": bad dimension " + d.dump());
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40))
+        throw bad(t + ": bad dimension " + d.dump());
       span.shape.push_back(d.get<int64_t>());
       if (numel > 0 && span.shape.back() > std::numeric_limits<int64_t>::max() / size / numel)
         throw bad(t + ": shape too large");
@@ -176,7 +180,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
                 std::to_string(f->data_bytes_) + " data bytes (truncated?)");
     span.bytes = static_cast<int64_t>(end - begin);
     if (span.bytes != numel * size)
-      throw bad(t + ": " + std::to_string(span.bytes) + " bytes do not hold " + std::to_string(numel) + " " + span.dtype);
+      throw bad(t + ": " + std::to_string(span.bytes) + " bytes do not hold " + std::to_string(numel) + " " +
+                span.dtype);
     span.data = f->data_ + begin;
     if (reinterpret_cast<uintptr_t>(span.data) % static_cast<uintptr_t>(size) != 0)
       throw bad(t + ": not aligned to its " + std::to_string(size) + "-byte elements");

@@ -42,8 +42,9 @@ int dtype_size(const std::string& dtype);
 /// 4-byte, then bytes), each width in the given order.
 std::vector<const RawTensor*> data_order(const std::vector<RawTensor>& tensors);
 
-/// Writes the file atomically. Tensors are laid out in data_order(), and the header is padded with spaces so that the data starts at a multiple
-/// of 64 bytes: every tensor is then aligned to its element size in a mapping. Equal inputs give equal bytes.
+/// Writes the file atomically. Tensors are laid out in data_order(), and the header is padded with spaces so that the
+/// data starts at a multiple of 64 bytes: every tensor is then aligned to its element size in a mapping. Equal inputs
+/// give equal bytes.
 void write_safetensors(const std::string& path, const std::map<std::string, std::string>& metadata,
                        const std::vector<RawTensor>& tensors);
 
