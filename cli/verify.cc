@@ -80,7 +80,8 @@ void run_verify(const VerifyOptions& o) {
   CompressedModel m = load_compressed(o.against, batch);
   InputSpec input = m.model.input();
   const Dataset data = load_data_for_model(o.against + "/model.pt", input, o.data, o.split, o.limit, batch);
-  const int64_t n = data.size() - data.size() % batch;  // whole batches: the exported graph has a fixed batch
+  // ONNX graphs have a fixed batch: whole batches only. The other runtimes take any number of samples.
+  const int64_t n = format == "onnx" ? data.size() - data.size() % batch : data.size();
   if (n == 0)
     throw Error(ErrorKind::kInvalidArgument,
                 "'" + o.data + "' has fewer samples than one batch (" + std::to_string(batch) + ")");

@@ -168,6 +168,21 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   EXPECT_EQ(strict.code, 1) << strict.err;
   EXPECT_NE(strict.out.find("NOT verified"), std::string::npos) << strict.out;
   EXPECT_EQ(adze("verify " + tmp.file("a.onnx") + " --against " + tmp.file("a") + data + " --min-cosine 1.5").code, 2);
+  // Packed and C exports run in their own runtimes (the packed runtime; the C compiler) and verify too.
+  ASSERT_EQ(adze("export " + tmp.file("a") + " --format packed --batch 8 --out " + tmp.file("a.adze")).code, 0);
+  CliRun packed = adze("verify " + tmp.file("a.adze") + " --against " + tmp.file("a") + data + " --json");
+  ASSERT_EQ(packed.code, 0) << packed.err;
+  EXPECT_EQ(nlohmann::json::parse(packed.out)["argmax_agreement"], 1.0);
+  CliRun c = adze("export " + tmp.file("a") + " --format c-header --out " + tmp.file("a-mcu"));
+  ASSERT_EQ(c.code, 0) << c.err;
+  EXPECT_NE(c.out.find("peak SRAM"), std::string::npos) << c.out;
+  CliRun compiled = adze("verify " + tmp.file("a-mcu") + " --against " + tmp.file("a") + data + " --min-agreement 0.99");
+  EXPECT_EQ(compiled.code, 0) << compiled.err << compiled.out;
+  // A cut packed file: one message naming it, exit code 2.
+  write_file_atomically(tmp.file("cut.adze"), read_file_text(tmp.file("a.adze")).substr(0, 500));
+  CliRun cut = adze("verify " + tmp.file("cut.adze") + " --against " + tmp.file("a") + data);
+  EXPECT_EQ(cut.code, 2);
+  EXPECT_NE(cut.err.find("cut.adze': truncated"), std::string::npos) << cut.err;
   CliRun contracts = adze("exporters --json");
   ASSERT_EQ(contracts.code, 0) << contracts.err;
   EXPECT_EQ(nlohmann::json::parse(contracts.out)[0]["name"], "onnx");

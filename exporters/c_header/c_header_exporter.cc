@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "exporters/c_header/mcu_sources.h"
+#include "exporters/graph_values.h"
 #include "exporters/register.h"
 
 namespace adze {
@@ -28,10 +29,9 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 std::vector<int64_t> sizes_of(const Value* v) {
-  const auto t = v->type()->cast<c10::TensorType>();
-  const auto s = t ? t->sizes().concrete_sizes() : c10::nullopt;
-  if (!s) throw Error(ErrorKind::kUnsupported, "c-header: value %" + v->debugName() + " has no known shape");
-  return *s;
+  auto s = traced_sizes(v);
+  if (s.empty()) throw Error(ErrorKind::kUnsupported, "c-header: value %" + v->debugName() + " has no known shape");
+  return s;
 }
 
 // [C, H, W] of an activation (batch dropped; a flat vector is [C, 1, 1]).
@@ -79,18 +79,7 @@ class Lowering {
   }
 
  private:
-  c10::IValue constant(const Value* v) const {
-    if (v->node()->kind() == c10::prim::ListConstruct) {
-      c10::List<int64_t> list;
-      for (const Value* i : v->node()->inputs()) list.push_back(constant(i).toInt());
-      return list;
-    }
-    auto iv = torch::jit::toIValue(v);
-    if (!iv)
-      throw Error(ErrorKind::kUnsupported,
-                  "c-header: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
-    return *iv;
-  }
+  c10::IValue constant(const Value* v) const { return constant_of(v, "c-header"); }
   const Encoding* encoding_of(const Value* v) const {
     if (v->node()->kind() == c10::aten::t) v = v->node()->input(0);
     const NamedTensor* t = m_.model.tensor_of(v);

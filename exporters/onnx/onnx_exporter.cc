@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "exporters/graph_values.h"
 #include "exporters/register.h"
 
 namespace adze {
@@ -27,13 +28,6 @@ using torch::jit::Value;
 
 constexpr int kOpset = 17;
 
-std::vector<int64_t> sizes_of(const Value* v) {
-  const auto t = v->type()->cast<c10::TensorType>();
-  if (!t) return {};
-  const auto s = t->sizes().concrete_sizes();
-  return s ? *s : std::vector<int64_t>{};
-}
-
 class Builder {
  public:
   Builder(const CompressedModel& m, onnx::GraphProto* g) : m_(m), g_(g) {
@@ -41,18 +35,7 @@ class Builder {
   }
 
   // --- constants of the traced graph ---------------------------------------------------------------------
-  c10::IValue constant(const Value* v) const {
-    if (v->node()->kind() == c10::prim::ListConstruct) {
-      c10::List<int64_t> list;
-      for (const Value* i : v->node()->inputs()) list.push_back(constant(i).toInt());
-      return list;
-    }
-    auto iv = torch::jit::toIValue(v);
-    if (!iv)
-      throw Error(ErrorKind::kUnsupported,
-                  "onnx: a non-constant argument of " + std::string(v->node()->kind().toQualString()));
-    return *iv;
-  }
+  c10::IValue constant(const Value* v) const { return constant_of(v, "onnx"); }
   int64_t int_of(const Value* v) const { return constant(v).toInt(); }
   std::vector<int64_t> ints_of(const Value* v) const { return constant(v).toIntVector(); }
   bool is_none(const Value* v) const { return v->type()->kind() == c10::TypeKind::NoneType; }
@@ -285,7 +268,7 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::flatten",
        [](Builder& b, const Node* n) {
-         const auto out = sizes_of(n->output());
+         const auto out = traced_sizes(n->output());
          if (out.empty()) throw Error(ErrorKind::kUnsupported, "onnx: flatten of a value with unknown shape");
          return b.node("Reshape", {b.in(n->input(0)), b.ints(out)});
        }},
@@ -299,7 +282,7 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::transpose",
        [](Builder& b, const Node* n) {
-         const auto perm = perm_swapping(static_cast<int64_t>(sizes_of(n->input(0)).size()), b.int_of(n->input(1)),
+         const auto perm = perm_swapping(static_cast<int64_t>(traced_sizes(n->input(0)).size()), b.int_of(n->input(1)),
                                          b.int_of(n->input(2)));
          return b.node("Transpose", {b.in(n->input(0))}, [&](onnx::NodeProto* p) { Builder::attr(p, "perm", perm); });
        }},
@@ -321,7 +304,7 @@ const std::map<std::string, Handler>& handlers() {
          inputs.push_back(b.is_none(n->input(2)) ? b.initializer(b.fresh("ones"), torch::ones(shape))
                                                  : b.in(n->input(2)));
          if (!b.is_none(n->input(3))) inputs.push_back(b.in(n->input(3)));
-         const auto rank = static_cast<int64_t>(sizes_of(n->input(0)).size());
+         const auto rank = static_cast<int64_t>(traced_sizes(n->input(0)).size());
          return b.node("LayerNormalization", inputs, [&](onnx::NodeProto* p) {
            Builder::attr(p, "axis", rank - static_cast<int64_t>(shape.size()));
            Builder::attr(p, "epsilon", eps);
@@ -343,7 +326,7 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::slice",
        [](Builder& b, const Node* n) {
-         const auto in_sizes = sizes_of(n->input(0));
+         const auto in_sizes = traced_sizes(n->input(0));
          const int64_t dim = b.int_of(n->input(1));
          const int64_t start = b.is_none(n->input(2)) ? 0 : b.int_of(n->input(2));
          int64_t end = b.is_none(n->input(3)) ? std::numeric_limits<int64_t>::max() : b.int_of(n->input(3));
@@ -366,7 +349,7 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::zeros_like",
        [](Builder& b, const Node* n) {
-         const auto shape = sizes_of(n->output());
+         const auto shape = traced_sizes(n->output());
          return b.initializer(b.fresh("zeros"), torch::zeros(shape));
        }},
       {"aten::masked_fill",
@@ -394,10 +377,10 @@ void split(Builder& b, const Node* unpack) {
   const std::string kind = producer->kind().toQualString();
   if (kind != "aten::chunk" && kind != "aten::split")
     throw Error(ErrorKind::kUnsupported, "onnx: no translation for prim::ListUnpack of " + kind);
-  const auto rank = static_cast<int64_t>(sizes_of(producer->input(0)).size());
+  const auto rank = static_cast<int64_t>(traced_sizes(producer->input(0)).size());
   const int64_t axis = (b.int_of(producer->input(2)) + rank) % rank;
   std::vector<int64_t> pieces;
-  for (const Value* v : unpack->outputs()) pieces.push_back(sizes_of(v).at(static_cast<std::size_t>(axis)));
+  for (const Value* v : unpack->outputs()) pieces.push_back(traced_sizes(v).at(static_cast<std::size_t>(axis)));
   onnx::NodeProto* node = nullptr;
   const std::string first = b.node("Split", {b.in(producer->input(0)), b.ints(pieces)}, [&](onnx::NodeProto* p) {
     Builder::attr(p, "axis", axis);
@@ -477,7 +460,7 @@ class OnnxExporter : public Exporter {
     if (out->node()->kind() == c10::prim::TupleConstruct) out = out->node()->input(0);
     const std::string result = b.in(out);
     b.node("Identity", {result}, {}, "output");
-    set_shape(g->add_output(), "output", onnx::TensorProto::FLOAT, sizes_of(out));
+    set_shape(g->add_output(), "output", onnx::TensorProto::FLOAT, traced_sizes(out));
     for (const auto& [name, e] : m.encodings) {
       if (!e.config.nm.enabled()) continue;
       auto* meta = model.add_metadata_props();

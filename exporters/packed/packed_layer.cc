@@ -273,21 +273,19 @@ void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const 
   }
 }
 
-void LayerView::decode_row(int64_t c, float* out) const {
-  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
-  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
-  unpack_row(c, positions.data(), codes.data());
+void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const {
+  unpack_row(c, positions, codes);
   std::fill(out, out + reduction_, 0.0f);
   if (values_) {
-    for (int64_t i = 0; i < kept_; ++i) out[positions[static_cast<std::size_t>(i)]] = values_[c * kept_ + i];
+    for (int64_t i = 0; i < kept_; ++i) out[positions[i]] = values_[c * kept_ + i];
     return;
   }
   const LayerConfig& cfg = layout_.config;
   const int64_t per_grid_row = channels_ * reduction_ / grid_rows_;
   for (int64_t i = 0; i < kept_; ++i) {
-    const int64_t k = positions[static_cast<std::size_t>(i)];
+    const int64_t k = positions[i];
     const int64_t g = grid_rows_ == 1 ? 0 : (c * reduction_ + k) / per_grid_row;
-    const int64_t code = static_cast<int64_t>(codes[static_cast<std::size_t>(i)]) + qmin_;
+    const int64_t code = static_cast<int64_t>(codes[i]) + qmin_;
     if (cfg.quantizer == Quantizer::kPow2) {
       const int64_t levels = -qmin_;
       const int64_t magnitude = code < 0 ? -code : code;
@@ -303,7 +301,20 @@ void LayerView::decode_row(int64_t c, float* out) const {
 }
 
 void LayerView::decode_rows(int64_t begin, int64_t end, float* out) const {
-  for (int64_t c = begin; c < end; ++c) decode_row(c, out + (c - begin) * reduction_);
+  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  for (int64_t c = begin; c < end; ++c) decode_row(c, out + (c - begin) * reduction_, positions.data(), codes.data());
+}
+
+void LayerView::decode_listed_rows(const int64_t* rows, int64_t count, float* out) const {
+  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  for (int64_t i = 0; i < count; ++i) {
+    if (rows[i] < 0 || rows[i] >= channels_)
+      throw Error(ErrorKind::kInvalidArgument,
+                  "packed: row " + std::to_string(rows[i]) + " outside [0, " + std::to_string(channels_) + ")");
+    decode_row(rows[i], out + i * reduction_, positions.data(), codes.data());
+  }
 }
 
 Encoding LayerView::encoding() const {

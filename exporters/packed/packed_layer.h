@@ -42,16 +42,18 @@ class LayerView {
   int64_t kept_per_row() const { return kept_; }
   const Encoding& layout() const { return layout_; }  ///< shape, order, config, permutation (no codes)
 
-  /// Row c of the encoded layout as float32 [K] (zeros where pruned), written to `out`.
-  void decode_row(int64_t c, float* out) const;
-  /// Rows [begin, end) into out [end − begin, K].
+  /// Rows [begin, end) of the encoded layout as float32 into out [end − begin, K] (zeros where pruned).
   void decode_rows(int64_t begin, int64_t end, float* out) const;
+  /// The rows listed (an embedding's ids) into out [count, K]; Error(kInvalidArgument) for a row outside [0, C).
+  void decode_listed_rows(const int64_t* rows, int64_t count, float* out) const;
   /// The Encoding, bit-identical to the one packed.
   Encoding encoding() const;
 
  private:
   // The kept positions of row c (ascending) and their stored unsigned codes.
   void unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
+  // Row c into out [K]; positions and codes are scratch of kept_per_row entries.
+  void decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const;
   Encoding layout_;
   std::string scheme_;
   int bits_ = 0;

@@ -100,16 +100,10 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
 
 // The rows `ids` of the layer's weight [V, D] (encoded layout = the weight), decoding only those rows.
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
-  const int64_t V = layer.channels(), D = layer.reduction();
+  const int64_t D = layer.reduction();
   const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
   at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const int64_t id = flat.data_ptr<int64_t>()[i];
-    if (id < 0 || id >= V)
-      throw Error(ErrorKind::kInvalidArgument,
-                  "packed embedding: id " + std::to_string(id) + " outside [0, " + std::to_string(V) + ")");
-    layer.decode_row(id, out.data_ptr<float>() + i * D);
-  }
+  layer.decode_listed_rows(flat.data_ptr<int64_t>(), flat.numel(), out.data_ptr<float>());
   if (layer.layout().permutation.defined()) out = out.index_select(1, torch::argsort(full_permutation(layer)));
   std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
   shape.push_back(D);
@@ -166,11 +160,9 @@ PackedModel PackedModel::open(const std::string& path) {
     m.input_.dtype = m.header_.at("input").at("dtype").get<std::string>();
     parse_dtype(m.input_.dtype);
     if (m.input_.shape.empty() || m.input_.shape[0] < 1) throw bad("the input shape has no batch");
-    for (const auto& [name, entry] : m.header_.at("layers").items())
+    for (const auto& [name, entry] : m.header_.at("layers").items()) {
       m.layers_[name] = std::make_unique<LayerView>(entry, m.file_->tensors(), where + " layer '" + name + "'");
-    for (const auto& [name, e] : m.layers_) {
-      (void)e;
-      for (const auto& part : m.header_["layers"][name].at("tensors"))
+      for (const auto& part : entry.at("tensors"))
         m.weight_bytes_ += m.file_->tensors().at(part.get<std::string>()).bytes;
     }
 

@@ -47,11 +47,8 @@ class GraphWriter {
         if (!schema) throw Error(ErrorKind::kUnsupported, "packed: no schema for " + kind);
         node["op"] = schema->name();
         node["overload"] = schema->overload_name();
-        ordered_json in = ordered_json::array();
-        for (const Value* v : n->inputs()) in.push_back(ref(v));
-        node["in"] = std::move(in);
       }
-      if (!node.contains("in")) {
+      if (!node.contains("in")) {  // every input in order; packed ops name their own
         ordered_json in = ordered_json::array();
         for (const Value* v : n->inputs()) in.push_back(ref(v));
         node["in"] = std::move(in);
