@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -12,8 +13,10 @@
 #include "cli/commands.h"
 #include "compress/compressed_model.h"
 #include "compress/eval.h"
+#include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/progress.h"
 #include "core/table.h"
 #include "exporters/c_header/c_program.h"
 #include "exporters/onnx/onnx_runtime.h"
@@ -25,7 +28,7 @@ namespace {
 struct VerifyOptions {
   std::string exported, against, data, split = "test";
   int64_t limit = 0;
-  double min_agreement = 0.995, min_cosine = 0.999;
+  double min_agreement = 0.995, min_cosine = 0.999, min_layer_sqnr = 40;
   std::string optimization = "all";
   bool json = false;
 };
@@ -64,6 +67,74 @@ at::Tensor run_torchscript(const std::string& path, const at::Tensor& x, int64_t
   return torch::cat(outs).reshape({-1});
 }
 
+// One layer's output, exported against simulated, summed over all samples.
+struct LayerStats {
+  double signal = 0, noise = 0, dot = 0, exported_energy = 0, max_abs = 0;
+  double sqnr_db() const { return noise > 0 ? 10 * std::log10(signal / noise) : INFINITY; }
+  double cosine() const { return signal > 0 && exported_energy > 0 ? dot / std::sqrt(signal * exported_energy) : 1.0; }
+  void add(const at::Tensor& simulated, const at::Tensor& exported) {
+    const at::Tensor s = simulated.to(torch::kDouble), e = exported.to(torch::kDouble);
+    signal += s.pow(2).sum().item<double>();
+    noise += (e - s).pow(2).sum().item<double>();
+    dot += (e * s).sum().item<double>();
+    exported_energy += e.pow(2).sum().item<double>();
+    max_abs = std::max(max_abs, (e - s).abs().max().item<double>());
+  }
+};
+
+// The rows of a layer output that belong to the first `n` samples of a batch of `batch` (a layer may fold the
+// batch into its first dimension, as a transformer's [batch·tokens, features] does).
+at::Tensor first_samples(const at::Tensor& t, int64_t n, int64_t batch) {
+  if (t.dim() == 0 || t.size(0) % batch != 0) return t;
+  return t.slice(0, 0, n * (t.size(0) / batch));
+}
+
+// Runs the simulation (with every layer's output tapped) and the packed runtime batch by batch, comparing the
+// layers on the way; returns {simulated, exported} outputs.
+std::pair<at::Tensor, at::Tensor> run_packed_by_layer(const CompressedModel& m, const packed::PackedModel& p,
+                                                      const at::Tensor& x, int64_t batch, bool progress,
+                                                      std::vector<std::pair<std::string, LayerStats>>& layers) {
+  std::map<std::string, std::string> layer_of_weight;
+  for (const auto& l : m.table.layers)
+    if (m.encodings.count(l.name)) layer_of_weight[l.weight] = l.name;
+  const std::vector<LayerOutput> taps = layer_outputs(m.model, layer_of_weight);
+  std::vector<const torch::jit::Value*> values;
+  for (const auto& t : taps) {
+    values.push_back(t.value);
+    layers.emplace_back(t.key, LayerStats{});
+  }
+  const TappedGraph tapped(m.model, values);
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> simulated, exported;
+  ProgressBar bar("verify by layer", x.size(0), progress);
+  for (int64_t start = 0; start < x.size(0); start += batch) {
+    const int64_t n = std::min(batch, x.size(0) - start);
+    at::Tensor chunk = x.slice(0, start, start + n);
+    if (n < batch) {  // both graphs run exactly the traced batch: pad with zeros, compare the real samples only
+      std::vector<int64_t> pad(chunk.sizes().begin(), chunk.sizes().end());
+      pad[0] = batch - n;
+      chunk = torch::cat({chunk, torch::zeros(pad, chunk.options())});
+    }
+    const TappedGraph::Result sim = tapped.run(chunk);
+    std::map<std::string, at::Tensor> exp_layers;
+    const at::Tensor exp = p.forward(chunk, &exp_layers);
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      const auto it = exp_layers.find(taps[i].key);
+      if (it == exp_layers.end())
+        throw Error(ErrorKind::kInvalidArgument, "the packed model computes no output for layer '" + taps[i].key +
+                                                     "': it was not exported from '" + m.model.source() + "'");
+      layers[i].second.add(first_samples(sim.values[i], n, batch), first_samples(it->second, n, batch));
+    }
+    simulated.push_back(sim.output.slice(0, 0, n));
+    exported.push_back(exp.slice(0, 0, n));
+    bar.update(start + n);
+  }
+  bar.finish();
+  return {torch::cat(simulated), torch::cat(exported)};
+}
+
+std::string decibels(double db) { return std::isinf(db) ? "exact" : fixed(db, 1) + " dB"; }
+
 void run_verify(const VerifyOptions& o) {
   if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
     throw Error(ErrorKind::kInvalidArgument,
@@ -87,18 +158,23 @@ void run_verify(const VerifyOptions& o) {
                 "'" + o.data + "' has fewer samples than one batch (" + std::to_string(batch) + ")");
   const at::Tensor x = data.inputs.slice(0, 0, n);
 
-  at::Tensor simulated;
-  {
-    torch::NoGradGuard no_grad;
-    std::vector<at::Tensor> outs;
-    for (int64_t start = 0; start < n; start += batch)
-      outs.push_back(m.model.forward(x.slice(0, start, start + batch)));
-    simulated = torch::cat(outs);
+  // Per-layer outputs where the runtime exposes them (the packed runtime); the other formats compare outputs.
+  std::vector<std::pair<std::string, LayerStats>> layers;
+  at::Tensor simulated, exported;
+  if (format == "packed") {
+    std::tie(simulated, exported) = run_packed_by_layer(m, *packed_model, x, batch, show_progress(o.json), layers);
+  } else {
+    {
+      torch::NoGradGuard no_grad;
+      std::vector<at::Tensor> outs;
+      for (int64_t start = 0; start < n; start += batch)
+        outs.push_back(m.model.forward(x.slice(0, start, std::min(n, start + batch))));
+      simulated = torch::cat(outs);
+    }
+    exported = format == "onnx"       ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
+               : format == "c-header" ? c_header::compile_and_run(o.exported, x)
+                                      : run_torchscript(o.exported, x, batch);
   }
-  at::Tensor exported = format == "onnx"       ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
-                        : format == "packed"   ? packed_model->forward(x)
-                        : format == "c-header" ? c_header::compile_and_run(o.exported, x)
-                                               : run_torchscript(o.exported, x, batch);
   if (exported.numel() != simulated.numel())
     throw Error(ErrorKind::kInvalidArgument, "the exported model gives " + std::to_string(exported.numel()) +
                                                  " outputs, the simulation " + std::to_string(simulated.numel()));
@@ -123,7 +199,18 @@ void run_verify(const VerifyOptions& o) {
         subset, {batch, false});
   };
   const Metrics sim = metrics_of(simulated), exp = metrics_of(exported);
-  const bool pass = agreement >= o.min_agreement && cosine >= o.min_cosine;
+  nlohmann::json layer_json = nlohmann::json::array();
+  bool layers_pass = true;
+  for (const auto& [key, st] : layers) {
+    layers_pass &= st.sqnr_db() >= o.min_layer_sqnr;
+    layer_json.push_back(
+        {{"layer", key},
+         {"sqnr_db", std::isinf(st.sqnr_db()) ? nlohmann::json(nullptr) : nlohmann::json(st.sqnr_db())},
+         {"exact", st.noise == 0},
+         {"cosine", st.cosine()},
+         {"max_abs_diff", st.max_abs}});
+  }
+  const bool pass = agreement >= o.min_agreement && cosine >= o.min_cosine && layers_pass;
   nlohmann::json report = {
       {"exported", o.exported},
       {"format", format},
@@ -135,11 +222,27 @@ void run_verify(const VerifyOptions& o) {
       {"cosine", cosine},
       {"argmax_agreement", agreement},
       {"metrics", {{"simulated", to_json(sim)}, {"exported", to_json(exp)}}},
-      {"thresholds", {{"min_agreement", o.min_agreement}, {"min_cosine", o.min_cosine}}},
+      {"layers", layer_json},
+      {"thresholds",
+       {{"min_agreement", o.min_agreement}, {"min_cosine", o.min_cosine}, {"min_layer_sqnr_db", o.min_layer_sqnr}}},
       {"pass", pass}};
   if (o.json) {
     std::cout << report.dump(2) << "\n";
   } else {
+    if (!layers.empty()) {
+      Table l;
+      l.add_column("layer output");
+      l.add_column("SQNR", Table::Align::kRight);
+      l.add_column("cosine", Table::Align::kRight);
+      l.add_column("max |diff|", Table::Align::kRight);
+      for (const auto& [key, st] : layers)
+        l.add_row({key,
+                   decibels(st.sqnr_db()) +
+                       (st.sqnr_db() < o.min_layer_sqnr ? " (< " + decibels(o.min_layer_sqnr) + ")" : ""),
+                   fixed(st.cosine(), 6), fixed(st.max_abs, 6)});
+      l.print(std::cout);
+      std::cout << "\n";
+    }
     Table t;
     t.add_column("measure");
     t.add_column("value", Table::Align::kRight);
@@ -165,7 +268,9 @@ void setup_verify(CLI::App& app) {
       "Runs EXPORTED (.onnx in ONNX Runtime, .pt in libtorch, .adze in adze's packed runtime, a c-header\n"
       "directory compiled with cc) and the compressed model's simulation on the same\n"
       "data, and reports the largest output difference, the cosine similarity of all outputs, the share of\n"
-      "predictions whose argmax agrees, and both top-1 accuracies. Exit code 1 when a threshold is missed.\n"
+      "predictions whose argmax agrees, and both top-1 accuracies. Where the runtime exposes every layer's\n"
+      "output (packed), it also reports each layer's SQNR = 10·log10(Σ simulated² / Σ (exported − simulated)²)\n"
+      "and cosine. Exit code 1 when a threshold is missed.\n"
       "ONNX Runtime is onnxruntime-node (scripts/install-ort.sh; ADZE_ORT_MODULE overrides where it is).\n\n"
       "Example:\n"
       "  adze verify cnn.onnx --against cnn-qat --data fmnist");
@@ -176,6 +281,9 @@ void setup_verify(CLI::App& app) {
   sub->add_option("--limit", o->limit, "at most N samples (0: all)");
   sub->add_option("--min-agreement", o->min_agreement, "smallest argmax agreement that passes")->capture_default_str();
   sub->add_option("--min-cosine", o->min_cosine, "smallest cosine similarity that passes")->capture_default_str();
+  sub->add_option("--min-layer-sqnr", o->min_layer_sqnr,
+                  "smallest per-layer SQNR (dB) that passes, where the format exposes layer outputs (packed)")
+      ->capture_default_str();
   sub->add_option("--ort-optimization", o->optimization,
                   "ONNX Runtime graph optimization: all (integer kernels, as deployed), extended, basic (the graph as "
                   "written), disabled")

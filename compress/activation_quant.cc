@@ -2,11 +2,11 @@
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
-#include <torch/csrc/jit/runtime/interpreter.h>
 #include <torch/torch.h>
 
 #include <cmath>
 
+#include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "core/progress.h"
 
@@ -18,7 +18,7 @@ using torch::jit::Value;
 
 struct Tap {
   std::string layer;
-  Node* node;       ///< the op that uses the weight
+  Node* node;         ///< the op that uses the weight
   std::size_t input;  ///< which input of `node` is the activation
   int bits;
   float lo = INFINITY, hi = -INFINITY;  ///< observed range
@@ -81,9 +81,12 @@ std::vector<Tap> find_taps(const CompressionContext& c) {
     if (!is_layer_op(kind)) continue;
     // Operand positions: weight at 1 for linear/conv; for matmul-like ops either operand, possibly via .t().
     std::vector<std::pair<std::size_t, std::size_t>> candidates;  // (weight input, activation input)
-    if (kind == "aten::addmm") candidates = {{2, 1}, {1, 2}};
-    else if (kind == "aten::matmul" || kind == "aten::mm" || kind == "aten::bmm") candidates = {{1, 0}, {0, 1}};
-    else candidates = {{1, 0}};
+    if (kind == "aten::addmm")
+      candidates = {{2, 1}, {1, 2}};
+    else if (kind == "aten::matmul" || kind == "aten::mm" || kind == "aten::bmm")
+      candidates = {{1, 0}, {0, 1}};
+    else
+      candidates = {{1, 0}};
     for (auto [w, a] : candidates) {
       const Value* weight = node->input(w);
       if (weight->node()->kind().toQualString() == std::string("aten::t")) weight = weight->node()->input(0);
@@ -98,36 +101,6 @@ std::vector<Tap> find_taps(const CompressionContext& c) {
   }
   return taps;
 }
-
-// The model's graph with the tapped activations as extra outputs, compiled once for all calibration batches.
-class TappedGraph {
- public:
-  TappedGraph(const Model& model, const std::vector<Tap>& taps) : model_(model) {
-    std::shared_ptr<torch::jit::Graph> graph = model.graph().copy();
-    std::map<const Node*, Node*> mapping;  // original node -> its copy (copy() keeps the order)
-    auto original = model.graph().nodes().begin();
-    for (Node* n : graph->nodes()) mapping[*original++] = n;
-    for (const auto& t : taps) graph->registerOutput(mapping.at(t.node)->input(t.input));
-    extra_ = taps.size();
-    code_ = std::make_unique<torch::jit::Code>(graph, "calibrate");
-  }
-
-  /// The tapped activations for input x (a batch of the traced size).
-  std::vector<at::Tensor> run(const at::Tensor& x) const {
-    torch::jit::Stack stack{x};
-    const auto inputs = model_.graph().inputs();
-    for (std::size_t i = 1; i < inputs.size(); ++i) stack.emplace_back(model_.tensor_of(inputs[i])->value);
-    torch::jit::InterpreterState(*code_).run(stack);
-    std::vector<at::Tensor> out;
-    for (std::size_t i = stack.size() - extra_; i < stack.size(); ++i) out.push_back(stack[i].toTensor());
-    return out;
-  }
-
- private:
-  const Model& model_;
-  std::size_t extra_ = 0;
-  std::unique_ptr<torch::jit::Code> code_;
-};
 
 void observe(std::vector<Tap>& taps, const std::vector<at::Tensor>& values, const ActivationObserver& o) {
   for (std::size_t i = 0; i < taps.size(); ++i) {
@@ -155,7 +128,8 @@ void insert_fake_quant(Model& model, const Tap& t, int index) {
   const auto [scale, zp] = affine_params(t.lo, t.hi, t.bits);
   const std::string prefix = t.layer + (index ? ".use" + std::to_string(index) : "");
   Value* s = model.add_bound_tensor(NamedTensor{prefix + ".act_scale", torch::full({1}, scale), false, {}});
-  Value* z = model.add_bound_tensor(NamedTensor{prefix + ".act_zero_point", torch::full({1}, zp, torch::kInt), false, {}});
+  Value* z =
+      model.add_bound_tensor(NamedTensor{prefix + ".act_zero_point", torch::full({1}, zp, torch::kInt), false, {}});
   torch::jit::Graph& g = model.graph();
   torch::jit::WithInsertPoint guard(t.node);
   Value* x = t.node->input(t.input);
@@ -185,16 +159,15 @@ std::vector<Node*> activation_fake_quants(const Model& model, const char* kind) 
 // Replaces `n` by a node of `kind` with `inputs` (same output type and uses). The caller holds a
 // WithInsertPoint at `n`, made before any constant among `inputs`.
 void replace_node(torch::jit::Graph& g, Node* n, const char* kind, const std::vector<Value*>& inputs) {
-  Value* out = g.insert(c10::Symbol::fromQualString(kind), c10::ArrayRef<torch::jit::NamedValue>(
-                                                                std::vector<torch::jit::NamedValue>(inputs.begin(), inputs.end())));
+  Value* out = g.insert(
+      c10::Symbol::fromQualString(kind),
+      c10::ArrayRef<torch::jit::NamedValue>(std::vector<torch::jit::NamedValue>(inputs.begin(), inputs.end())));
   out->setType(n->output()->type());
   n->output()->replaceAllUsesWith(out);
   n->destroy();
 }
 
-int index_of(const Model& model, const Value* v) {
-  return model.find_tensor(model.tensor_of(v)->name);
-}
+int index_of(const Model& model, const Value* v) { return model.find_tensor(model.tensor_of(v)->name); }
 
 }  // namespace
 
@@ -216,8 +189,9 @@ std::vector<at::Tensor> learn_activation_scales(Model& model) {
     scale.requires_grad_(true);
     scales.push_back(scale);
     torch::jit::WithInsertPoint guard(n);  // the constants go before their use
-    replace_node(g, n, kLearnable, {n->input(0), n->input(1), n->input(2), g.insertConstant(qmin), g.insertConstant(qmax),
-                                    g.insertConstant(grad_factor)});
+    replace_node(g, n, kLearnable,
+                 {n->input(0), n->input(1), n->input(2), g.insertConstant(qmin), g.insertConstant(qmax),
+                  g.insertConstant(grad_factor)});
   }
   model.graph_changed();
   return scales;
@@ -258,16 +232,19 @@ ActivationQuantResult quantize_activations(CompressionContext& c, const Activati
   const int64_t batch = c.model->traced_batch();
   const int64_t batches = std::max<int64_t>(1, std::min(o.batches, (data->size() + batch - 1) / batch));
   ProgressBar bar("calibrate activations", batches, c.progress);
-  const TappedGraph tapped(*c.model, taps);
+  std::vector<const Value*> values;
+  for (const auto& t : taps) values.push_back(t.node->input(t.input));
+  const TappedGraph tapped(*c.model, values);
   for (int64_t b = 0; b < batches; ++b) {
     at::Tensor x = data->inputs.slice(0, b * batch, std::min(data->size(), (b + 1) * batch));
     if (x.size(0) < batch) break;  // the graph is traced at `batch`; a short tail would need padding, skip it
-    observe(taps, tapped.run(x), o);
+    observe(taps, tapped.run(x).values, o);
     bar.update(b + 1);
   }
   bar.finish();
   if (taps.front().batches == 0)
-    throw Error(ErrorKind::kInvalidArgument, "activation calibration needs at least " + std::to_string(batch) + " samples, the data has " + std::to_string(data->size()));
+    throw Error(ErrorKind::kInvalidArgument, "activation calibration needs at least " + std::to_string(batch) +
+                                                 " samples, the data has " + std::to_string(data->size()));
   if (o.method == "mse")
     for (auto& t : taps) choose_mse_range(t);
   std::map<std::string, int> uses;

@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "exporters/packed/packed_layer.h"
 #include "exporters/packed/safetensors.h"
@@ -121,6 +122,7 @@ at::Tensor decoded_weight(const LayerView& layer) {
 
 struct PackedModel::Node {
   std::string op, layer, type;
+  std::string output_of;  ///< the layer whose output this op computes (the rule of compress/tapped_graph.h)
   std::vector<Arg> in;
   std::vector<std::string> out;
   std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops
@@ -217,6 +219,7 @@ PackedModel PackedModel::open(const std::string& path) {
     }
     m.output_ = graph.at("output").get<std::string>();
     if (!defined.count(m.output_)) throw bad("the output '" + m.output_ + "' is computed by no op");
+    m.mark_layer_outputs();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -229,6 +232,29 @@ std::map<std::string, Encoding> PackedModel::encodings() const {
   std::map<std::string, Encoding> out;
   for (const auto& [name, view] : layers_) out.emplace(name, view->encoding());
   return out;
+}
+
+// The rule of compress/tapped_graph.h: an op that reads a layer's weight (directly, or a value computed from the
+// weight alone) together with a value computed from the input computes that layer's output.
+void PackedModel::mark_layer_outputs() {
+  std::set<std::string> from_input = {"input"};
+  std::map<std::string, std::string> weight_only;
+  for (Node& node : nodes_) {
+    bool reads_input = false;
+    std::string layer = node.layer;
+    for (const Arg& a : node.in) {
+      if (a.kind == Arg::kWeight) layer = a.name;
+      if (a.kind != Arg::kValue) continue;
+      reads_input |= from_input.count(a.name) > 0;
+      if (auto it = weight_only.find(a.name); it != weight_only.end()) layer = it->second;
+    }
+    if (reads_input) {
+      from_input.insert(node.out.begin(), node.out.end());
+      if (node.out.size() == 1) node.output_of = layer;
+    } else if (!layer.empty()) {
+      for (const auto& o : node.out) weight_only[o] = layer;
+    }
+  }
 }
 
 at::Tensor PackedModel::forward(const at::Tensor& x) const { return forward(x, nullptr); }
@@ -275,11 +301,11 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     }
     return {};
   };
-  auto record = [&](const std::string& layer, const at::Tensor& t) {
-    if (!layer_outputs) return;
-    std::string key = layer;
-    for (int i = 2; layer_outputs->count(key); ++i) key = layer + "@" + std::to_string(i);
-    (*layer_outputs)[key] = t;
+  std::map<std::string, int> seen;
+  auto record = [&](const Node& node) {
+    if (!layer_outputs || node.output_of.empty()) return;
+    const c10::IValue& v = env.at(node.out[0]);
+    if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor();
   };
   for (const Node& node : nodes_) {
     if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
@@ -288,8 +314,8 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
       at::Tensor y = node.op == "adze::packed_embedding"
                          ? packed_embedding(layer, in)
                          : packed_matmul(layer, in, node.in.size() > 1 ? value(node.in[1]).toTensor() : at::Tensor());
-      record(node.layer, y);
       env[node.out[0]] = y;
+      record(node);
       continue;
     }
     if (node.op == "prim::ListConstruct") {
@@ -314,11 +340,7 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
       continue;
     }
     torch::jit::Stack stack;
-    std::string weight;
-    for (const Arg& a : node.in) {
-      stack.push_back(value(a));
-      if (a.kind == Arg::kWeight) weight = a.name;
-    }
+    for (const Arg& a : node.in) stack.push_back(value(a));
     try {
       node.operation->getOperation()(stack);
     } catch (const c10::Error& e) {
@@ -327,7 +349,7 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     if (stack.size() != node.out.size())
       throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
     for (std::size_t i = 0; i < node.out.size(); ++i) env[node.out[i]] = std::move(stack[i]);
-    if (!weight.empty() && env[node.out[0]].isTensor()) record(weight, env[node.out[0]].toTensor());
+    record(node);
   }
   const c10::IValue& out = env.at(output_);
   if (!out.isTensor())

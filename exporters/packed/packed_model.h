@@ -44,8 +44,8 @@ class PackedModel {
   std::map<std::string, Encoding> encodings() const;
   /// Runs the model on x (any batch: cut into pieces of the traced batch as Model::forward does).
   at::Tensor forward(const at::Tensor& x) const;
-  /// With `layer_outputs`, also returns the output of every op that reads a packed weight, by layer name
-  /// (for per-layer comparisons).
+  /// With `layer_outputs`, also returns every layer's output, keyed as compress/tapped_graph.h's
+  /// layer_outputs() keys the simulation's (for per-layer comparisons).
   at::Tensor forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
 
   const InputSpec& input() const { return input_; }
@@ -57,6 +57,7 @@ class PackedModel {
  private:
   PackedModel() = default;
   struct Node;
+  void mark_layer_outputs();
   at::Tensor run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
   std::shared_ptr<const SafetensorsFile> file_;
   nlohmann::json header_;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "compress/layer_table.h"
+#include "compress/tapped_graph.h"
 #include "core/files.h"
 #include "exporters/compressed_fixture.h"
 #include "exporters/exporter.h"
@@ -143,6 +144,27 @@ TEST(PackedLayer, StoresOnlyTheKeptCodesAtTheirWidth) {
   expect_error([&] { packed::pack_layer("w", u); }, ErrorKind::kUnsupported, {"'w'", "unstructured"});
 }
 
+// Every layer output of the packed runtime against the simulation's, tapped by the same rule
+// (compress/tapped_graph.h), for x of exactly the traced batch.
+void expect_layers_match(const CompressedModel& m, const PackedModel& p, const at::Tensor& x) {
+  std::map<std::string, std::string> layer_of_weight;
+  for (const auto& l : m.table.layers) layer_of_weight[l.weight] = l.name;
+  const std::vector<LayerOutput> taps = layer_outputs(m.model, layer_of_weight);
+  std::vector<const torch::jit::Value*> values;
+  for (const auto& t : taps) values.push_back(t.value);
+  const TappedGraph::Result simulated = TappedGraph(m.model, values).run(x);
+  std::map<std::string, at::Tensor> ran;
+  const at::Tensor out = p.forward(x, &ran);
+  EXPECT_TRUE(torch::allclose(out, simulated.output, 1e-5, 1e-5));
+  ASSERT_EQ(ran.size(), taps.size());
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    SCOPED_TRACE(taps[i].key);
+    ASSERT_TRUE(ran.count(taps[i].key));
+    EXPECT_EQ(ran.at(taps[i].key).sizes(), simulated.values[i].sizes());
+    EXPECT_TRUE(torch::allclose(ran.at(taps[i].key), simulated.values[i], 1e-5, 1e-5));
+  }
+}
+
 // A whole model: the fixture CNN (2:4 + INT4 classifier, INT8 convolutions, INT8 activations).
 TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
   Compressed c;
@@ -163,6 +185,7 @@ TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
   for (const auto& n : p.header()["graph"]["nodes"]) packed_matmuls += n["op"] == "adze::packed_matmul";
   EXPECT_EQ(packed_matmuls, 1);
   EXPECT_EQ(layers.at("classifier").size(0), 20);
+  expect_layers_match(m, p, x.slice(0, 0, 8));
   // The file is what it weighs: packed weights, plus float biases, activation scales and the header.
   EXPECT_LT(p.weight_bytes(), p.file_bytes());
   // Same model, same bytes.
@@ -205,6 +228,7 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
     const at::Tensor simulated = m.model.forward(x);
     EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
     for (const auto& [name, e] : m.encodings) expect_bit_identical(p.encodings().at(name), e, name);
+    expect_layers_match(m, p, x.slice(0, 0, shape[0]));
   }
 }
 
