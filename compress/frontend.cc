@@ -45,11 +45,13 @@ Model trace_into_model(const std::function<c10::IValue(const at::Tensor&)>& run,
   inputs.emplace_back(sample);
   for (const auto& t : tensors) inputs.emplace_back(t.value);
   // Traced with grad enabled on purpose: with grad off, modules such as nn.TransformerEncoderLayer take a fused
-  // inference fast path (aten::_transformer_encoder_layer_fwd) that hides their linear layers.
+  // inference fast path (aten::_transformer_encoder_layer_fwd) that hides their linear layers. In-place ops
+  // (ReLU(inplace=True), out += identity) are recorded as their out-of-place forms (force_outplace), so that
+  // transforms and exporters see one functional graph.
   torch::AutoGradMode grad_mode(true);
   auto traced = torch::jit::tracer::trace(
       std::move(inputs), [&](torch::jit::Stack stack) { return torch::jit::Stack{run(stack.at(0).toTensor())}; },
-      [](const at::Tensor&) { return std::string(); }, /*strict=*/false, /*force_outplace=*/false);
+      [](const at::Tensor&) { return std::string(); }, /*strict=*/false, /*force_outplace=*/true);
   std::shared_ptr<torch::jit::Graph> graph = traced.first->graph;
   torch::jit::EliminateDeadCode(graph);
   std::vector<int> bindings(tensors.size());

@@ -148,9 +148,15 @@ TEST(OnnxExporter, WritesQdqWithExactCodesAndRunsInOnnxRuntime) {
 // Models adze did not write (torch.jit.trace and torch.jit.script in Python, tests/data/make_fixtures.py), INT8
 // weights, exported and run in ONNX Runtime against the simulation.
 TEST(OnnxExporter, PythonFixturesRunInOnnxRuntime) {
-  for (const auto& [file, shape] : std::vector<std::pair<std::string, Shape>>{{"cnn_bn_scripted.pt", {4, 3, 16, 16}},
-                                                                              {"encoder_traced.pt", {4, 10, 16}},
-                                                                              {"encoder_scripted.pt", {4, 10, 16}}}) {
+  // resnet18 and mobilenet_v2 are torchvision's architectures at reduced width; ops_traced.pt holds the rest of
+  // the exporter's op list.
+  for (const auto& [file, shape] :
+       std::vector<std::pair<std::string, Shape>>{{"cnn_bn_scripted.pt", {4, 3, 16, 16}},
+                                                  {"encoder_traced.pt", {4, 10, 16}},
+                                                  {"encoder_scripted.pt", {4, 10, 16}},
+                                                  {"resnet18_w4_traced.pt", {4, 3, 32, 32}},
+                                                  {"mobilenet_v2_traced.pt", {4, 3, 32, 32}},
+                                                  {"ops_traced.pt", {4, 4, 8, 8}}}) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
     Model model = load_torchscript(fixture(file), {shape, "float32"});

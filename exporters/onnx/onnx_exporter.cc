@@ -241,6 +241,15 @@ const std::map<std::string, Handler>& handlers() {
          return b.node("Clip", {b.in(n->input(0)), b.scalar(b.constant(n->input(1)).toScalar().toDouble()),
                                 b.scalar(b.constant(n->input(2)).toScalar().toDouble())});
        }},
+      {"aten::clamp",
+       [](Builder& b, const Node* n) {
+         auto bound = [&](const Value* v) {
+           return b.is_none(v) ? std::string() : b.scalar(b.constant(v).toScalar().toDouble());
+         };
+         std::vector<std::string> inputs = {b.in(n->input(0)), bound(n->input(1))};
+         if (!b.is_none(n->input(2))) inputs.push_back(bound(n->input(2)));
+         return b.node("Clip", inputs);
+       }},
       {"aten::dropout", [](Builder& b, const Node* n) { return unary(b, n, "Identity"); }},
       {"aten::contiguous", [](Builder& b, const Node* n) { return unary(b, n, "Identity"); }},
       {"aten::max_pool2d",
@@ -257,6 +266,34 @@ const std::map<std::string, Handler>& handlers() {
            Builder::attr(p, "pads", pads);
            Builder::attr(p, "dilations", dilation);
            Builder::attr(p, "ceil_mode", static_cast<int64_t>(ceil));
+         });
+       }},
+      {"aten::avg_pool2d",
+       [](Builder& b, const Node* n) {
+         const auto kernel = b.ints_of(n->input(1)), pad = b.ints_of(n->input(3));
+         auto stride = b.ints_of(n->input(2));
+         if (stride.empty()) stride = kernel;
+         if (!b.is_none(n->input(6))) throw Error(ErrorKind::kUnsupported, "onnx: avg_pool2d with divisor_override");
+         const bool ceil = b.constant(n->input(4)).toBool(), count_pad = b.constant(n->input(5)).toBool();
+         return b.node("AveragePool", {b.in(n->input(0))}, [&](onnx::NodeProto* p) {
+           std::vector<int64_t> pads = pad;
+           pads.insert(pads.end(), pad.begin(), pad.end());
+           Builder::attr(p, "kernel_shape", kernel);
+           Builder::attr(p, "strides", stride);
+           Builder::attr(p, "pads", pads);
+           Builder::attr(p, "ceil_mode", static_cast<int64_t>(ceil));
+           Builder::attr(p, "count_include_pad", static_cast<int64_t>(count_pad));
+         });
+       }},
+      {"aten::mean",
+       [](Builder& b, const Node* n) {
+         if (n->inputs().size() < 3 || (n->inputs().size() > 3 && !b.is_none(n->input(3))))
+           throw Error(ErrorKind::kUnsupported, "onnx: mean over all dimensions or with a dtype");
+         const auto axes = b.ints_of(n->input(1));
+         const bool keep = b.constant(n->input(2)).toBool();
+         return b.node("ReduceMean", {b.in(n->input(0))}, [&](onnx::NodeProto* p) {
+           Builder::attr(p, "axes", axes);
+           Builder::attr(p, "keepdims", static_cast<int64_t>(keep));
          });
        }},
       {"aten::adaptive_avg_pool2d",
@@ -343,6 +380,7 @@ const std::map<std::string, Handler>& handlers() {
       // chunk and split produce a list that prim::ListUnpack takes apart: translated together, at the unpack.
       {"aten::chunk", [](Builder&, const Node*) { return std::string(); }},
       {"aten::split", [](Builder&, const Node*) { return std::string(); }},
+      {"aten::split_with_sizes", [](Builder&, const Node*) { return std::string(); }},
       {"aten::embedding",
        [](Builder& b, const Node* n) {
          return b.node("Gather", {b.in(n->input(0)), b.in(n->input(1))});
@@ -371,11 +409,11 @@ const std::map<std::string, Handler>& handlers() {
   return h;
 }
 
-// prim::ListUnpack of aten::chunk / aten::split → one Split with an output per piece.
+// prim::ListUnpack of aten::chunk / split / split_with_sizes → one Split with an output per piece.
 void split(Builder& b, const Node* unpack) {
   const Node* producer = unpack->input(0)->node();
   const std::string kind = producer->kind().toQualString();
-  if (kind != "aten::chunk" && kind != "aten::split")
+  if (kind != "aten::chunk" && kind != "aten::split" && kind != "aten::split_with_sizes")
     throw Error(ErrorKind::kUnsupported, "onnx: no translation for prim::ListUnpack of " + kind);
   const auto rank = static_cast<int64_t>(traced_sizes(producer->input(0)).size());
   const int64_t axis = (b.int_of(producer->input(2)) + rank) % rank;

@@ -305,7 +305,8 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
   auto record = [&](const Node& node) {
     if (!layer_outputs || node.output_of.empty()) return;
     const c10::IValue& v = env.at(node.out[0]);
-    if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor();
+    // A copy: a later in-place op (files written before in-place ops were traced out of place) may change it.
+    if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor().clone();
   };
   for (const Node& node : nodes_) {
     if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {

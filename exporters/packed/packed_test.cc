@@ -193,7 +193,7 @@ TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
   EXPECT_EQ(read_file_text(out), read_file_text(c.tmp.file("again.adze")));
 }
 
-// Models adze did not write (torch.jit.trace / torch.jit.script in Python), with permuted 2:4 + INT4.
+// Models adze did not write (torch.jit.trace / torch.jit.script in Python), with permuted 2:4 + INT4 or INT4.
 TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
   constexpr const char* kEverywhere = R"({"defaults": {"weight_bits": 4, "nm": "2:4", "permute": true}})";
   constexpr const char* kClassifier =  // the convolutions' 3 and 1 input channels do not divide into groups of 4
@@ -203,9 +203,13 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
     Shape shape;
     const char* plan;
   };
+  constexpr const char* kInt4 = R"({"defaults": {"weight_bits": 4}})";
   for (const auto& [file, shape, plan] : std::vector<Fixture>{{"cnn_bn_scripted.pt", {4, 3, 16, 16}, kClassifier},
                                                               {"encoder_traced.pt", {4, 10, 16}, kEverywhere},
-                                                              {"encoder_scripted.pt", {4, 10, 16}, kEverywhere}}) {
+                                                              {"encoder_scripted.pt", {4, 10, 16}, kEverywhere},
+                                                              {"resnet18_w4_traced.pt", {4, 3, 32, 32}, kInt4},
+                                                              {"mobilenet_v2_traced.pt", {4, 3, 32, 32}, kInt4},
+                                                              {"ops_traced.pt", {4, 4, 8, 8}, kInt4}}) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
     Model model = load_torchscript(testing::fixture(file), {shape, "float32"});

@@ -12,6 +12,16 @@ Fixtures (all small, fixed seed):
                         torch.jit.trace on 2x5x16
   encoder_scripted.pt   the same layer, torch.jit.script
   expected.pt           a dict of sample inputs and the outputs Python computed for them (torch.save)
+  resnet18_w4_traced.pt torchvision's resnet18 architecture (BasicBlock, [2, 2, 2, 2], 7x7 stem, max pool,
+                        in-place ReLU and residual +=, adaptive average pool, fc) at base width 4 instead of 64,
+                        10 classes; torch.jit.trace on 1x3x32x32. There is no torchvision here: the classes below
+                        follow its source.
+  mobilenet_v2_traced.pt torchvision's mobilenet_v2 architecture (inverted residuals, depthwise convolutions,
+                        in-place ReLU6, dropout) at width_mult 0.1 with last_channel 64 instead of 1280, 10
+                        classes; torch.jit.trace on 1x3x32x32
+  ops_traced.pt         every remaining op the ONNX exporter lists (sub, div, gelu, silu, sigmoid, tanh,
+                        hardswish, clamp, avg_pool2d, chunk, split, cat, permute, bmm, softmax, slice);
+                        torch.jit.trace on 1x4x8x8
 """
 import os
 from typing import Optional
@@ -55,6 +65,135 @@ def randomize_batch_norm(module):
             m.bias.data.uniform_(-0.2, 0.2)
 
 
+def conv3x3(in_planes, out_planes, stride=1):
+    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_planes, out_planes, stride=1):
+    return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):  # torchvision.models.resnet.BasicBlock
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class ResNet18(nn.Module):  # torchvision.models.resnet18, base width `width` (torchvision: 64)
+    def __init__(self, width=4, num_classes=10):
+        super().__init__()
+        self.inplanes = width
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(width, 2)
+        self.layer2 = self._make_layer(2 * width, 2, stride=2)
+        self.layer3 = self._make_layer(4 * width, 2, stride=2)
+        self.layer4 = self._make_layer(8 * width, 2, stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(8 * width, num_classes)
+
+    def _make_layer(self, planes, blocks, stride=1):
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(conv1x1(self.inplanes, planes, stride), nn.BatchNorm2d(planes))
+        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def make_divisible(v, divisor, min_value=None):  # torchvision.models._utils._make_divisible
+    min_value = min_value or divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class ConvBNReLU6(nn.Sequential):  # torchvision.ops.Conv2dNormActivation with ReLU6
+    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1):
+        super().__init__(nn.Conv2d(in_planes, out_planes, kernel_size, stride, (kernel_size - 1) // 2, groups=groups,
+                                   bias=False),
+                         nn.BatchNorm2d(out_planes), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):  # torchvision.models.mobilenetv2.InvertedResidual
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden_dim = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = [ConvBNReLU6(inp, hidden_dim, kernel_size=1)] if expand_ratio != 1 else []
+        layers += [ConvBNReLU6(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+                   nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):  # torchvision.models.mobilenet_v2 (last_channel: torchvision 1280)
+    def __init__(self, width_mult=0.1, last_channel=64, num_classes=10):
+        super().__init__()
+        setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
+                   [6, 320, 1, 1]]
+        input_channel = make_divisible(32 * width_mult, 8)
+        features = [ConvBNReLU6(3, input_channel, stride=2)]
+        for t, c, n, s in setting:
+            output_channel = make_divisible(c * width_mult, 8)
+            for i in range(n):
+                features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))
+                input_channel = output_channel
+        features.append(ConvBNReLU6(input_channel, last_channel, kernel_size=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last_channel, num_classes))
+
+    def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+class OpZoo(nn.Module):
+    """The ops of the ONNX exporter's list that the other fixtures do not use, around two convolutions and a
+    linear layer (the compressed layers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 12, 1)
+        self.fc = nn.Linear(12, 6)
+
+    def forward(self, x):
+        y = self.conv(x)                                        # [B, 8, 8, 8]
+        a, b = torch.chunk(y, 2, dim=1)                         # 4 + 4 channels
+        c, d = torch.split(y, [3, 5], dim=1)
+        y = torch.cat([torch.sigmoid(a) * torch.tanh(b), nn.functional.hardswish(c), nn.functional.silu(d)], 1)
+        y = torch.clamp(y, -0.5, 2.0) - nn.functional.gelu(self.conv2(x)) / 3.0
+        y = nn.functional.avg_pool2d(y, 2)                      # [B, 12, 4, 4]
+        t = y.flatten(2).permute(0, 2, 1)                       # [B, 16 tokens, 12 features]
+        attn = torch.softmax(torch.bmm(t, t.transpose(1, 2)) / 4.0, dim=-1)
+        t = torch.bmm(attn, t)[:, 2:10]                         # slice tokens
+        return self.fc(t.mean(1))
+
+
 def main():
     torch.manual_seed(0)
     cnn = SmallCnn()
@@ -78,6 +217,14 @@ def main():
     # A generic tensor data file: 50 random 3x16x16 images with labels 0..4.
     data = {"inputs": torch.randn(50, 3, 16, 16), "targets": torch.randint(0, 5, (50,))}
     torch.save(data, os.path.join(HERE, "tensors_small.pt"))
+
+    torch.manual_seed(1)
+    for name, net in [("resnet18_w4_traced.pt", ResNet18()), ("mobilenet_v2_traced.pt", MobileNetV2())]:
+        randomize_batch_norm(net)
+        net.eval()
+        torch.jit.trace(net, torch.randn(1, 3, 32, 32)).save(os.path.join(HERE, name))
+    zoo = OpZoo().eval()
+    torch.jit.trace(zoo, torch.randn(1, 4, 8, 8)).save(os.path.join(HERE, "ops_traced.pt"))
 
 
 if __name__ == "__main__":
