@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "compress/layer_table.h"
 #include "compress/plan.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -103,6 +104,36 @@ EncodedBits encoded_bits(const Encoding& e) {
   if (e.permutation.defined()) {  // the channel order: one index of ceil(log2 run) bits per channel
     const auto run = static_cast<double>(e.permutation.numel());
     b.index += e.permutation.numel() * static_cast<int64_t>(std::ceil(std::log2(std::max(2.0, run))));
+  }
+  return b;
+}
+
+}  // namespace adze
+
+namespace adze {
+
+EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
+  EncodedBits b;
+  const int64_t numel = layer.params, k = layer.reduction_size, channels = k > 0 ? numel / k : numel;
+  const bool sparse = config.nm.enabled() || config.sparsity > 0;
+  int64_t kept = config.nm.enabled() ? numel / config.nm.m * config.nm.n : numel;
+  if (config.sparsity > 0) kept = std::llround(static_cast<double>(kept) * (1.0 - config.sparsity));
+  b.codes = kept * config.weight_bits;
+  if (config.quantized()) {
+    const int64_t rows = config.granularity == Granularity::kPerTensor    ? 1
+                         : config.granularity == Granularity::kPerChannel ? channels
+                                                                          : numel / config.group_size;
+    b.scales = rows * 32;
+    if (!config.symmetric && config.quantizer == Quantizer::kUniform) b.zero_points = rows * config.weight_bits;
+  }
+  if (sparse) {
+    if (config.sparsity > 0 || !config.nm.enabled()) b.index = numel;
+    else b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(config.nm.m))));
+  }
+  if (config.permute) {
+    const bool conv = layer.kind == LayerKind::kConv1d || layer.kind == LayerKind::kConv2d;
+    const int64_t run = conv ? layer.weight_shape.at(1) : k;
+    b.index += run * static_cast<int64_t>(std::ceil(std::log2(std::max(2.0, static_cast<double>(run)))));
   }
   return b;
 }

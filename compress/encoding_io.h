@@ -28,5 +28,9 @@ struct EncodedBits {
   int64_t total() const { return codes + scales + zero_points + index; }
 };
 EncodedBits encoded_bits(const Encoding& e);
+/// The same storage for `config` applied to `layer`, without encoding it (cost models and the search price
+/// configs this way): equal to encoded_bits() of the projection's result, except that unstructured sparsity
+/// counts round(kept · (1 − sparsity)) kept weights where the real mask may keep a few more or fewer.
+EncodedBits planned_bits(const Layer& layer, const LayerConfig& config);
 
 }  // namespace adze

@@ -87,5 +87,39 @@ TEST(EncodedBits, CountsCodesScalesZeroPointsAndIndexBits) {
   EXPECT_EQ(b.index, 0);
 }
 
+// What a cost model prices without encoding equals what the projection stores.
+TEST(EncodedBits, PlannedBitsEqualTheEncodedOnes) {
+  Layer conv;
+  conv.name = "conv";
+  conv.kind = LayerKind::kConv2d;
+  conv.weight_shape = {16, 8, 3, 3};
+  conv.params = 16 * 8 * 9;
+  conv.reduction_dim = 1;
+  conv.reduction_size = 8 * 9;
+  Layer fc = linear({32, 64});
+  fc.params = 32 * 64;
+  for (const Layer& layer : {conv, fc}) {
+    for (int bits : {2, 4, 8, 32})
+      for (auto g : {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup})
+        for (NMPattern nm : {NMPattern{}, NMPattern{2, 4}, NMPattern{1, 8}})
+          for (bool sym : {true, false}) {
+            LayerConfig c;
+            c.weight_bits = bits;
+            c.granularity = g;
+            c.group_size = 8;
+            c.nm = nm;
+            c.symmetric = sym;
+            c.permute = nm.enabled() && bits == 4;
+            SCOPED_TRACE(layer.name + " " + std::to_string(bits) + " bits " + to_string(g) + " " + nm.to_string());
+            const Encoding e = project(torch::randn(layer.weight_shape), layer, c);
+            const EncodedBits want = encoded_bits(e), got = planned_bits(layer, c);
+            EXPECT_EQ(got.codes, want.codes);
+            EXPECT_EQ(got.scales, want.scales);
+            EXPECT_EQ(got.zero_points, want.zero_points);
+            EXPECT_EQ(got.index, want.index);
+          }
+  }
+}
+
 }  // namespace
 }  // namespace adze

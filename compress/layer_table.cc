@@ -109,7 +109,7 @@ class Builder {
     use.in = w->value.size(1);
     use.macs = per_sample(numel_of(node->output()) * use.in);
     use.bias = param_of(node->input(2));
-    record(*w, use);
+    record(*w, use, node->input(0), node->output());
   }
 
   void convolution(const Node* node, const std::string& kind) {
@@ -131,7 +131,7 @@ class Builder {
     const int64_t per_output = w->value.numel() / w->value.size(0);  // (in/groups) * kernel
     use.macs = per_sample(numel_of(node->output()) * per_output);
     use.bias = param_of(node->input(2));
-    record(*w, use);
+    record(*w, use, node->input(0), node->output());
   }
 
   void embedding(const Node* node) {
@@ -140,7 +140,7 @@ class Builder {
     Use use{LayerKind::kEmbedding};
     use.in = w->value.size(0);
     use.out = w->value.size(1);
-    record(*w, use);
+    record(*w, use, node->input(1), node->output());
   }
 
   // A matmul-like op whose operand `a` or `b` is a parameter, directly or through a transpose.
@@ -164,17 +164,20 @@ class Builder {
       use.macs = per_sample(numel_of(node->output()) * use.in);
       if (operand == b && node->inputs().size() > 2 && a == 1) use.bias = param_of(node->input(0));
       // A tied weight used as in a linear (e.g. an LM head tied to the embedding) keeps its first kind.
-      record(*w, use);
+      record(*w, use, node->input(operand == a ? b : a), node->output());
       return;
     }
   }
 
-  void record(const NamedTensor& w, const Use& use) {
+  void record(const NamedTensor& w, const Use& use, const Value* input, const Value* output) {
+    const int64_t in_elements = per_sample(numel_of(input)), out_elements = per_sample(numel_of(output));
     auto it = index_.find(w.name);
     if (it != index_.end()) {
       Layer& layer = table_.layers[it->second];
       layer.uses += 1;
       layer.macs += use.macs;
+      layer.input_elements += in_elements;
+      layer.output_elements += out_elements;
       return;
     }
     Layer layer;
@@ -185,6 +188,8 @@ class Builder {
     layer.params = w.value.numel();
     layer.bias_params = use.bias ? use.bias->value.numel() : 0;
     layer.macs = use.macs;
+    layer.input_elements = in_elements;
+    layer.output_elements = out_elements;
     layer.in_channels = use.in;
     layer.out_channels = use.out;
     layer.groups = use.groups;

@@ -27,6 +27,8 @@ struct Layer {
   int64_t params = 0;        ///< elements of the weight (bias not included)
   int64_t bias_params = 0;   ///< elements of the bias, 0 when there is none
   int64_t macs = 0;          ///< multiply-accumulates per sample, over all uses
+  int64_t input_elements = 0;   ///< activation elements read per sample (embedding: token ids), over all uses
+  int64_t output_elements = 0;  ///< activation elements written per sample, over all uses
   int64_t in_channels = 0;   ///< input features / channels (embedding: vocabulary size)
   int64_t out_channels = 0;  ///< output features / channels (embedding: embedding width)
   int64_t groups = 1;        ///< convolution groups (depthwise when groups == in_channels == out_channels)

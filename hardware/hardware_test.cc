@@ -1,0 +1,186 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "compress/frontend.h"
+#include "compress/layer_table.h"
+#include "core/files.h"
+#include "hardware/builtin_targets.h"
+#include "hardware/cost_model.h"
+#include "hardware/host_calibration.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::expect_error;
+
+Layer linear_layer(int64_t out, int64_t in, int64_t tokens = 1) {
+  Layer l;
+  l.name = "fc";
+  l.weight = "fc.weight";
+  l.kind = LayerKind::kLinear;
+  l.weight_shape = {out, in};
+  l.params = out * in;
+  l.macs = out * in * tokens;
+  l.input_elements = in * tokens;
+  l.output_elements = out * tokens;
+  l.in_channels = in;
+  l.out_channels = out;
+  l.reduction_size = in;
+  return l;
+}
+
+LayerConfig config(int weight_bits, int act_bits, NMPattern nm = {}) {
+  LayerConfig c;
+  c.weight_bits = weight_bits;
+  c.act_bits = act_bits;
+  c.nm = nm;
+  return c;
+}
+
+TEST(Target, EveryBuiltInTargetParsesWithASourceForEveryFigure) {
+  ASSERT_GE(builtin_targets().size(), 5u);
+  for (const auto& name : {"a100", "cortex-a76", "mobile-npu", "cortex-m7", "fpga-sta"}) {
+    SCOPED_TRACE(name);
+    const Target t = load_target(name);
+    EXPECT_EQ(t.name, name);
+    EXPECT_FALSE(t.memory.empty());
+    for (const auto& [p, f] : t.macs_per_s) EXPECT_FALSE(f.source.empty());
+    // Written back and read again: the same target.
+    EXPECT_EQ(to_json(parse_target(to_json(t), "again")), to_json(t));
+  }
+  expect_error([] { load_target("tpu-v9"); }, ErrorKind::kInvalidConfig,
+               {"unknown target 'tpu-v9'", "a100", "cortex-m7", "host"});
+}
+
+TEST(Target, BadFilesSayWhichFieldIsWrong) {
+  const nlohmann::json good = to_json(load_target("a100"));
+  struct Case {
+    std::function<void(nlohmann::json&)> spoil;
+    std::vector<std::string> message;
+  };
+  const std::vector<Case> cases = {
+      {[](nlohmann::json& j) { j.erase("macs_per_s"); }, {"field 'macs_per_s'", "missing"}},
+      {[](nlohmann::json& j) { j["macs_per_s"]["int8"].erase("source"); }, {"macs_per_s.int8", "needs a source"}},
+      {[](nlohmann::json& j) { j["macs_per_s"]["int8"]["source"] = ""; }, {"macs_per_s.int8", "needs a source"}},
+      {[](nlohmann::json& j) { j["macs_per_s"]["int8"]["value"] = -1; }, {"macs_per_s.int8", "-1", "positive"}},
+      {[](nlohmann::json& j) { j["macs_per_s"]["int8"]["value"] = "fast"; }, {"macs_per_s.int8", "positive"}},
+      {[](nlohmann::json& j) { j["macs_per_s"]["bf16"] = j["macs_per_s"]["fp16"]; },
+       {"macs_per_s.bf16", "unknown precision"}},
+      {[](nlohmann::json& j) { j["nm_speedup"]["two of four"] = j["nm_speedup"]["2:4"]; }, {"nm_speedup.two of four"}},
+      {[](nlohmann::json& j) {
+         j["weight_bits"] = {4, 12};
+       },
+       {"weight_bits", "12"}},
+      {[](nlohmann::json& j) { j["memory"][0].erase("bytes_per_s"); }, {"memory[0]", "bytes_per_s", "missing"}},
+      {[](nlohmann::json& j) { j["memory"][1]["name"] = "hbm2"; }, {"memory[1]", "second level named 'hbm2'"}},
+      {[](nlohmann::json& j) { j["weights_in"] = "tape"; }, {"weights_in", "'tape' is not a memory level"}},
+      {[](nlohmann::json& j) { j["colour"] = "green"; }, {"field 'colour'", "unknown field"}},
+      {[](nlohmann::json& j) { j["schema"] = "adze.target.v0"; }, {"schema", "adze.target.v1"}},
+      {[](nlohmann::json& j) { j["pj_per_mac"].erase("int4"); }, {"pj_per_mac", "int4"}},
+      {[](nlohmann::json& j) { j["float_precision"] = "fp64"; }, {"float_precision", "fp64"}},
+  };
+  for (const auto& c : cases) {
+    nlohmann::json j = good;
+    c.spoil(j);
+    SCOPED_TRACE(j.dump());
+    std::vector<std::string> message = c.message;
+    message.push_back("target 'bad.json'");
+    expect_error([&] { parse_target(j, "bad.json"); }, ErrorKind::kInvalidConfig, message);
+  }
+  testing::TempDir tmp;
+  write_file_atomically(tmp.file("cut.json"), good.dump().substr(0, 100));
+  expect_error([&] { load_target(tmp.file("cut.json")); }, ErrorKind::kInvalidConfig, {"cut.json", "not valid JSON"});
+}
+
+TEST(Target, SaysWhichConfigsItRuns) {
+  const Target npu = load_target("mobile-npu");
+  EXPECT_EQ(npu.unsupported(config(8, 8)), "");
+  EXPECT_EQ(npu.compute_precision(config(8, 16)), "int16");
+  EXPECT_NE(npu.unsupported(config(4, 8)).find("weight_bits 4"), std::string::npos);
+  EXPECT_NE(npu.unsupported(config(8, 0)).find("float activations"), std::string::npos);
+  const Target a100 = load_target("a100");
+  EXPECT_EQ(a100.compute_precision(config(4, 4)), "int4");
+  EXPECT_EQ(a100.compute_precision(config(4, 8)), "int8");
+  EXPECT_EQ(a100.compute_precision(config(4, 0)), "fp16");  // weight-only quantization computes in fp16
+  EXPECT_DOUBLE_EQ(a100.nm_compute_speedup(config(8, 8, {2, 4})), 2.0);
+  EXPECT_DOUBLE_EQ(a100.nm_compute_speedup(config(8, 8, {1, 4})), 1.0);  // not a pattern its hardware runs
+  const Target fpga = load_target("fpga-sta");
+  EXPECT_DOUBLE_EQ(fpga.nm_compute_speedup(config(8, 8, {1, 8})), 0.9 * 8);  // flexible N:M
+}
+
+// The known facts about 2:4 on an A100: no gain for small layers at batch 1, close to 2× for large
+// compute-bound ones.
+TEST(Roofline, A100SparsityHelpsOnlyLargeComputeBoundLayers) {
+  const Target a100 = load_target("a100");
+  const auto roofline = cost_models().get("roofline", "test").make(nlohmann::json::object());
+  auto speedup = [&](const Layer& l, int64_t batch) {
+    const LayerCost dense = roofline->layer(a100, l, config(8, 8), batch);
+    const LayerCost sparse = roofline->layer(a100, l, config(8, 8, {2, 4}), batch);
+    return dense.latency_s / sparse.latency_s;
+  };
+  const Layer small = linear_layer(256, 256);
+  EXPECT_LT(speedup(small, 1), 1.05);
+  EXPECT_TRUE(roofline->layer(a100, small, config(8, 8), 1).memory_bound());
+  const Layer large = linear_layer(8192, 8192);
+  EXPECT_GT(speedup(large, 8192), 1.8);
+  EXPECT_LE(speedup(large, 8192), 2.0);
+  EXPECT_FALSE(roofline->layer(a100, large, config(8, 8), 8192).memory_bound());
+  // Fewer weight bits: fewer bytes, less time when memory-bound.
+  const LayerCost int8 = roofline->layer(a100, large, config(8, 0), 1),
+                  int4 = roofline->layer(a100, large, config(4, 0), 1);
+  EXPECT_LT(int4.weight_bytes, 0.6 * int8.weight_bytes);
+  EXPECT_LT(int4.latency_s, int8.latency_s);
+  expect_error([&] { roofline->layer(load_target("mobile-npu"), large, config(4, 8), 1); }, ErrorKind::kUnsupported,
+               {"layer 'fc'", "weight_bits 4"});
+}
+
+TEST(Roofline, WholeModelSumsLayersChecksFitAndStreams) {
+  Model model = load_torchscript(testing::fixture("cnn_bn_traced.pt"), {{1, 3, 16, 16}, "float32"});
+  const LayerTable table = build_layer_table(model);
+  std::map<std::string, LayerConfig> plan;
+  for (const auto& l : table.layers) plan[l.name] = config(8, 8);
+  const auto roofline = cost_models().get("roofline", "test").make(nlohmann::json::object());
+  const Target mcu = load_target("cortex-m7");
+  const ModelCost cost = model_cost(*roofline, mcu, table, plan, 1);
+  ASSERT_EQ(cost.layers.size(), table.layers.size());
+  double sum = 0;
+  for (const auto& [name, c] : cost.layers) {
+    sum += c.latency_s;
+    EXPECT_EQ(c.weight_level, "flash");
+    EXPECT_EQ(c.activation_level, "sram");
+  }
+  EXPECT_DOUBLE_EQ(cost.latency_s, sum);
+  EXPECT_TRUE(cost.fit_problems.empty());
+  Target tiny = mcu;
+  tiny.memory[0].bytes.value = 100;
+  const ModelCost too_big = model_cost(*roofline, tiny, table, plan, 1);
+  ASSERT_EQ(too_big.fit_problems.size(), 1u);
+  EXPECT_NE(too_big.fit_problems[0].find("do not fit flash"), std::string::npos);
+  // Streaming weights from storage can only add time, and never beats loading them all.
+  const Target a76 = load_target("cortex-a76");
+  const ModelCost phone = model_cost(*roofline, a76, table, plan, 1);
+  EXPECT_GE(phone.streamed_latency_s, phone.latency_s);
+  EXPECT_GE(phone.streamed_latency_s, phone.weight_bytes / a76.storage_bytes_per_s->value);
+  // A plan the target cannot run: every layer listed.
+  for (auto& [name, c] : plan) c = config(4, 8);
+  expect_error([&] { model_cost(*roofline, load_target("mobile-npu"), table, plan, 1); }, ErrorKind::kUnsupported,
+               {"does not run on target 'mobile-npu'", "3 layer(s)", "features.0", "classifier"});
+}
+
+TEST(Host, CalibratesOnceAndCaches) {
+  testing::TempDir tmp;
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
+  const Target host = host_target();
+  EXPECT_TRUE(host.measured);
+  EXPECT_GT(host.macs_per_s.at("fp32").value, 1e8);
+  EXPECT_GT(host.memory.front().bytes_per_s.value, 1e8);
+  EXPECT_TRUE(std::filesystem::exists(host_target_path()));
+  EXPECT_EQ(to_json(load_target("host")), to_json(host));  // read back from the cache, not measured again
+  unsetenv("ADZE_CACHE_DIR");
+}
+
+}  // namespace
+}  // namespace adze

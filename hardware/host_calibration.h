@@ -1,0 +1,23 @@
+// The `host` target: this machine, its figures measured by adze (calibrate_host) and cached as a target JSON
+// file (~/.cache/adze/targets/host.json, or $ADZE_CACHE_DIR/targets/host.json).
+#pragma once
+
+#include <string>
+
+#include "hardware/target.h"
+
+namespace adze {
+
+/// Measures this machine with the current libtorch thread count: fp32 GEMM throughput (1024³ matmul), weight
+/// streaming bandwidth (fp32 GEMV over a 4096×8192 matrix, larger than any cache here), the cost of one small
+/// op (the per-layer overhead) and the last-level cache size. Energy figures are not measurable here: they are
+/// Horowitz's 45 nm figures, marked as assumptions. Takes a few seconds.
+Target calibrate_host(bool progress);
+
+/// Where the calibrated host target is cached.
+std::string host_target_path();
+
+/// The cached host target, calibrated and cached first when there is none (or it is unreadable).
+Target host_target();
+
+}  // namespace adze
