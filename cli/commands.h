@@ -26,6 +26,8 @@ void setup_compress(CLI::App& app);
 void setup_compare(CLI::App& app);
 void setup_export(CLI::App& app);
 void setup_verify(CLI::App& app);
+void setup_target(CLI::App& app);
+void setup_cost(CLI::App& app);
 
 /// Thrown by a command whose check did not pass after it printed why (adze verify): exit code 1, no message.
 struct CheckFailed : std::exception {};

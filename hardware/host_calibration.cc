@@ -138,7 +138,12 @@ Target host_target() {
       // An unreadable or outdated cache is measured again below.
     }
   }
-  Target t = calibrate_host(false);
+  return calibrate_and_cache_host(false);
+}
+
+Target calibrate_and_cache_host(bool progress) {
+  Target t = calibrate_host(progress);
+  const std::string path = host_target_path();
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   write_file_atomically(path, to_json(t).dump(2) + "\n");
   t.origin = path;

@@ -17,6 +17,9 @@ Target calibrate_host(bool progress);
 /// Where the calibrated host target is cached.
 std::string host_target_path();
 
+/// calibrate_host, written to host_target_path() (atomically); origin is that path.
+Target calibrate_and_cache_host(bool progress);
+
 /// The cached host target, calibrated and cached first when there is none (or it is unreadable).
 Target host_target();
 

@@ -99,6 +99,34 @@ TEST(Cli, CompressWritesModelPlanEncodingsAndAnHonestReport) {
   EXPECT_EQ(nlohmann::json::parse(again.out)["metrics"]["top1"], report["metrics"]["after"]["top1"]);
 }
 
+TEST(Cli, CostPricesEveryLayerAndListsWhatATargetCannotRun) {
+  TempDir tmp;
+  std::ofstream(tmp.file("w8a8.json")) << R"({"defaults": {"weight_bits": 8, "act_bits": 8}})";
+  std::ofstream(tmp.file("w4.json")) << R"({"defaults": {"weight_bits": 4}})";
+  const std::string base = "cost " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan ";
+  CliRun r = adze(base + tmp.file("w8a8.json") + " --target cortex-m7 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["layers"].size(), 3u);
+  double sum = 0;
+  for (const auto& l : j["layers"]) {
+    EXPECT_EQ(l["precision"], "int8");
+    sum += l["latency_s"].get<double>();
+  }
+  EXPECT_NEAR(j["latency_s"].get<double>(), sum, 1e-12);
+  EXPECT_TRUE(j["fit_problems"].empty());
+  r = adze(base + tmp.file("w8a8.json") + " --target a100");  // the human table
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("latency µs"), std::string::npos) << r.out;
+  r = adze(base + tmp.file("w4.json") + " --target mobile-npu");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("3 layer(s)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("layer 'classifier': weight_bits 4"), std::string::npos) << r.err;
+  r = adze("target show a100 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["macs_per_s"]["int8"]["value"], 312e12);
+}
+
 TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   TempDir tmp;
   std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})";  // conv with 3 inputs
@@ -245,7 +273,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"ExportUnknownFormat", "export {tmp} --format tflite --out {tmp}/x", "tflite"},
         BadInput{"VerifyUnknownFormat", "verify {fx}/tensors_small.pt.bak --against {tmp} --data fmnist", "tensors_small.pt.bak"},
         BadInput{"VerifyThresholdOutOfRange", "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist --min-agreement 2", "--min-agreement"},
-        BadInput{"VerifyNotCompressed", "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist", "model.pt"}),
+        BadInput{"VerifyNotCompressed", "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist", "model.pt"},
+        BadInput{"CostUnknownTarget", "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target tpu", "unknown target 'tpu'"},
+        BadInput{"CostBatchZero", "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target a100 --batch 0", "--batch 0"},
+        BadInput{"TargetNotJson", "target show {tmp}/text.pt", "not valid JSON"},
+        BadInput{"TargetMissing", "target show {tmp}/none.json", "none.json"},
+        BadInput{"CalibrateNotHost", "target calibrate a100", "only measure 'host'"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace
