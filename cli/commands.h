@@ -28,6 +28,7 @@ void setup_export(CLI::App& app);
 void setup_verify(CLI::App& app);
 void setup_target(CLI::App& app);
 void setup_cost(CLI::App& app);
+void setup_sensitivity(CLI::App& app);
 
 /// Thrown by a command whose check did not pass after it printed why (adze verify): exit code 1, no message.
 struct CheckFailed : std::exception {};

@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
   adze::cli::setup_verify(app);
   adze::cli::setup_target(app);
   adze::cli::setup_cost(app);
+  adze::cli::setup_sensitivity(app);
   adze::cli::setup_passes(app);
   app.parse_complete_callback([&g] {
     const int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

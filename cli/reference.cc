@@ -92,7 +92,7 @@ void setup_reference(CLI::App& app) {
   auto o = std::make_shared<ReferenceOptions>();
   auto* sub = app.add_subcommand("reference", "Train, cache and list the reference models");
   sub->require_subcommand(1);
-  sub->footer("Models are cached in $ADZE_CACHE_DIR or ~/.cache/adze/models as <name>.pt (TorchScript) with\n"
+  sub->footer("Models are cached in ${ADZE_CACHE_DIR:-~/.cache/adze}/models as <name>.pt (TorchScript) with\n"
               "<name>.json (input, metrics, training budget) beside them.");
   auto* train = sub->add_subcommand("train", "Train the named reference models (all by default) unless cached");
   train->add_option("names", o->names, "fmnist-cnn, fmnist-vit, fortune-gpt");

@@ -72,4 +72,8 @@ double unigram_entropy_bits(const at::Tensor& stream) {
   return -(p * torch::log2(p)).sum().item<double>();
 }
 
+at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& targets) {
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
+}
+
 }  // namespace adze

@@ -37,6 +37,10 @@ using ForwardFn = std::function<at::Tensor(const at::Tensor&)>;
 Metrics evaluate(const ForwardFn& forward, const Dataset& data, const EvalOptions& options);
 Metrics evaluate(const Model& model, const Dataset& data, const EvalOptions& options);
 
+/// The training loss of a task: mean cross-entropy of logits [N, C] (or [N, T, V]) against targets [N] (or
+/// [N, T]); differentiable.
+at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& targets);
+
 /// Entropy in bits of the token distribution of a 1-D stream (the unigram baseline for bits per character).
 double unigram_entropy_bits(const at::Tensor& stream);
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/hash.h"
 #include "core/registry.h"
 #include "core/shape.h"
 #include "core/table.h"
@@ -140,6 +141,20 @@ TEST(Registry, FindsEntriesAndListsKnownNames) {
   EXPECT_EQ(*r.get("b.two", "here").make(nullptr), 2);
   testing::expect_error([&] { r.get("c", "config 'x'"); }, ErrorKind::kInvalidConfig, {"config 'x'", "unknown widget 'c'", "a.one, b.two"});
   EXPECT_THROW(r.add({"a.one", "dup", {}, nullptr}), Error);
+}
+
+}  // namespace
+}  // namespace adze
+
+namespace adze {
+namespace {
+
+TEST(ContentHash, SameInputsSameHashAndPartsAreDelimited) {
+  EXPECT_EQ(ContentHash().add("ab").add("c").hex(), ContentHash().add("ab").add("c").hex());
+  EXPECT_NE(ContentHash().add("ab").add("c").hex(), ContentHash().add("a").add("bc").hex());
+  EXPECT_EQ(ContentHash().hex().size(), 16u);
+  EXPECT_EQ(ContentHash().add("").hex(), ContentHash().add("").hex());
+  EXPECT_NE(ContentHash().add("").hex(), ContentHash().hex());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -66,13 +67,16 @@ void write_atomically(const std::string& path, const std::function<void(const st
 void require_new_output(const std::string& path, const std::string& what) {
   std::error_code ec;
   if (fs::exists(path, ec))
-    throw Error(ErrorKind::kIo, "failed to write " + what + " '" + path + "': it already exists (choose a new path or remove it)");
+    throw Error(ErrorKind::kIo,
+                "failed to write " + what + " '" + path + "': it already exists (choose a new path or remove it)");
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::is_directory(dir, ec))
-    throw Error(ErrorKind::kIo, "failed to write " + what + " '" + path + "': directory '" + dir.string() + "' does not exist");
+    throw Error(ErrorKind::kIo,
+                "failed to write " + what + " '" + path + "': directory '" + dir.string() + "' does not exist");
   if (::access(dir.c_str(), W_OK) != 0)
-    throw Error(ErrorKind::kIo, "failed to write " + what + " '" + path + "': directory '" + dir.string() + "' is not writable");
+    throw Error(ErrorKind::kIo,
+                "failed to write " + what + " '" + path + "': directory '" + dir.string() + "' is not writable");
 }
 
 void write_directory_atomically(const std::string& path, const std::function<void(const std::string&)>& fill) {
@@ -103,6 +107,19 @@ void write_file_atomically(const std::string& path, const std::string& contents)
     out.close();
     if (!out) throw Error(ErrorKind::kIo, "failed to write '" + path + "': " + std::strerror(errno));
   });
+}
+
+std::string cache_dir(const std::string& kind) {
+  std::string base;
+  if (const char* dir = std::getenv("ADZE_CACHE_DIR"); dir && *dir) {
+    base = dir;
+  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    base = std::string(xdg) + "/adze";
+  } else {
+    const char* home = std::getenv("HOME");
+    base = std::string(home && *home ? home : ".") + "/.cache/adze";
+  }
+  return base + "/" + kind;
 }
 
 }  // namespace adze

@@ -27,6 +27,10 @@ void require_new_output(const std::string& path, const std::string& what);
 /// Convenience: atomically writes `contents` to `path`.
 void write_file_atomically(const std::string& path, const std::string& contents);
 
+/// Where adze caches `kind` ("models", "targets", "sensitivity"):
+/// ${ADZE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/adze}/KIND (not created here).
+std::string cache_dir(const std::string& kind);
+
 /// Throws Error(kIo) unless `path` names a readable regular file ("what" names the role, e.g. "model").
 void require_readable_file(const std::string& path, const std::string& what);
 

@@ -43,34 +43,39 @@ std::string Violation::to_string() const {
          " (the format allows " + allowed + ")";
 }
 
+std::vector<Violation> check_layer_config(const Contract& c, const std::string& layer, const LayerConfig& config) {
+  std::vector<Violation> out;
+  auto add = [&](const std::string& field, const std::string& found, const std::string& allowed) {
+    out.push_back(Violation{layer, field, found, allowed});
+  };
+  if (config.quantized()) {
+    if (!contains(c.weight_bits, config.weight_bits))
+      add("weight_bits", std::to_string(config.weight_bits), join(bits_list(c.weight_bits, "float")));
+    if (!contains(c.granularities, config.granularity)) {
+      std::vector<std::string> g;
+      for (auto x : c.granularities) g.push_back(to_string(x));
+      add("granularity", to_string(config.granularity), join(g));
+    }
+    if (!config.symmetric && config.quantizer == Quantizer::kUniform && !c.asymmetric_weights)
+      add("symmetric", "false", "symmetric weights only");
+    if (config.quantizer == Quantizer::kPow2 && !c.pow2_weights) add("quantizer", "pow2", "uniform only");
+  } else if (!contains(c.weight_bits, 32)) {
+    add("weight_bits", std::to_string(config.weight_bits), join(bits_list(c.weight_bits, "float")));
+  }
+  if (config.act_bits != 0 && !contains(c.act_bits, config.act_bits))
+    add("act_bits", std::to_string(config.act_bits), join(bits_list(c.act_bits, "float")));
+  if (config.nm.enabled() && !c.any_nm && !contains(c.nm, config.nm))
+    add("nm", config.nm.to_string(), join(nm_list(c), "dense only"));
+  if (config.permute && !c.permutation) add("permute", "true", "no channel permutation");
+  if (config.sparsity > 0 && !c.unstructured) add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
+  return out;
+}
+
 std::vector<Violation> check_contract(const Contract& c, const CompressedModel& m) {
   std::vector<Violation> out;
   for (const auto& layer : m.table.layers) {
-    const LayerConfig& config = m.plan.layers.at(layer.name);
-    auto add = [&](const std::string& field, const std::string& found, const std::string& allowed) {
-      out.push_back(Violation{layer.name, field, found, allowed});
-    };
-    if (config.quantized()) {
-      if (!contains(c.weight_bits, config.weight_bits))
-        add("weight_bits", std::to_string(config.weight_bits), join(bits_list(c.weight_bits, "float")));
-      if (!contains(c.granularities, config.granularity)) {
-        std::vector<std::string> g;
-        for (auto x : c.granularities) g.push_back(to_string(x));
-        add("granularity", to_string(config.granularity), join(g));
-      }
-      if (!config.symmetric && config.quantizer == Quantizer::kUniform && !c.asymmetric_weights)
-        add("symmetric", "false", "symmetric weights only");
-      if (config.quantizer == Quantizer::kPow2 && !c.pow2_weights) add("quantizer", "pow2", "uniform only");
-    } else if (!contains(c.weight_bits, 32)) {
-      add("weight_bits", std::to_string(config.weight_bits), join(bits_list(c.weight_bits, "float")));
-    }
-    if (config.act_bits != 0 && !contains(c.act_bits, config.act_bits))
-      add("act_bits", std::to_string(config.act_bits), join(bits_list(c.act_bits, "float")));
-    if (config.nm.enabled() && !c.any_nm && !contains(c.nm, config.nm))
-      add("nm", config.nm.to_string(), join(nm_list(c), "dense only"));
-    if (config.permute && !c.permutation) add("permute", "true", "no channel permutation");
-    if (config.sparsity > 0 && !c.unstructured)
-      add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
+    const auto v = check_layer_config(c, layer.name, m.plan.layers.at(layer.name));
+    out.insert(out.end(), v.begin(), v.end());
   }
   if (!c.ops.empty()) {
     std::set<std::string> unsupported;

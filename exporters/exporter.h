@@ -36,6 +36,9 @@ struct Violation {
   std::string to_string() const;
 };
 
+/// Every way one layer's config falls outside `contract` (the search filters its options with this).
+std::vector<Violation> check_layer_config(const Contract& contract, const std::string& layer, const LayerConfig& config);
+
 /// Every violation of `contract` by the compressed model's plan and graph, in layer order then ops by name.
 std::vector<Violation> check_contract(const Contract& contract, const CompressedModel& model);
 

@@ -53,12 +53,7 @@ double total_memory_bytes() {
 
 }  // namespace
 
-std::string host_target_path() {
-  const char* dir = std::getenv("ADZE_CACHE_DIR");
-  const char* home = std::getenv("HOME");
-  const std::string base = dir && *dir ? dir : std::string(home && *home ? home : "/tmp") + "/.cache/adze";
-  return base + "/targets/host.json";
-}
+std::string host_target_path() { return cache_dir("targets") + "/host.json"; }
 
 Target calibrate_host(bool progress) {
   torch::NoGradGuard no_grad;

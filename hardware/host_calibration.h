@@ -1,5 +1,5 @@
 // The `host` target: this machine, its figures measured by adze (calibrate_host) and cached as a target JSON
-// file (~/.cache/adze/targets/host.json, or $ADZE_CACHE_DIR/targets/host.json).
+// file (cache_dir("targets")/host.json: ~/.cache/adze/targets/host.json by default).
 #pragma once
 
 #include <string>

@@ -10,7 +10,7 @@ bash scripts/build.sh --target adze_cli
 bash scripts/install-ort.sh
 adze=build/cli/adze
 
-echo "== reference models (trained once, then cached in ${ADZE_CACHE_DIR:-~/.cache/adze/models})"
+echo "== reference models (trained once, then cached in ${ADZE_CACHE_DIR:-~/.cache/adze}/models)"
 $adze reference train
 
 for model in fmnist-cnn fmnist-vit fortune-gpt; do

@@ -127,6 +127,25 @@ TEST(Cli, CostPricesEveryLayerAndListsWhatATargetCannotRun) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["macs_per_s"]["int8"]["value"], 312e12);
 }
 
+TEST(Cli, SensitivityMeasuresCachesAndPlots) {
+  TempDir tmp;
+  const std::string cmd = "sensitivity " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
+                          fixture("tensors_small.pt") + " --limit 20 --batch 10 --probes 2 --json --plot ";
+  // The CLI helper runs ADZE_CLI directly; the cache directory goes through the environment of this process.
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
+  CliRun r = adze(cmd + tmp.file("a.svg"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["cached"].get<bool>());
+  EXPECT_EQ(j["layers"].size(), 3u);
+  EXPECT_EQ(j["layers"][2]["options"].size(), 8u);  // 4 bit-widths x {dense, 2:4} on the classifier
+  EXPECT_NE(read_file_text(tmp.file("a.svg")).find("<svg"), std::string::npos);
+  r = adze(cmd + tmp.file("b.svg"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(r.out)["cached"].get<bool>());
+  unsetenv("ADZE_CACHE_DIR");
+}
+
 TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   TempDir tmp;
   std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})";  // conv with 3 inputs
@@ -278,7 +297,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"CostBatchZero", "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target a100 --batch 0", "--batch 0"},
         BadInput{"TargetNotJson", "target show {tmp}/text.pt", "not valid JSON"},
         BadInput{"TargetMissing", "target show {tmp}/none.json", "none.json"},
-        BadInput{"CalibrateNotHost", "target calibrate a100", "only measure 'host'"}),
+        BadInput{"CalibrateNotHost", "target calibrate a100", "only measure 'host'"},
+        BadInput{"SensitivityBadNm", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --nm 2of4", "2of4"},
+        BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
+#include "compress/eval.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -32,10 +33,6 @@ struct FinetuneOptions {
   bool learn_act_scales = false;
   double act_scale_lr = 0;  ///< 0: lr / 10
 };
-
-at::Tensor task_loss(const at::Tensor& logits, const at::Tensor& targets) {
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
-}
 
 at::Tensor distillation_loss(const at::Tensor& student, const at::Tensor& teacher, double t) {
   namespace F = torch::nn::functional;

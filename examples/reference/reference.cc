@@ -182,12 +182,7 @@ const Recipe& recipe(const std::string& name) {
   throw Error(ErrorKind::kInvalidArgument, "unknown reference model '" + name + "' (known: " + known + ")");
 }
 
-std::string default_cache_dir() {
-  if (const char* dir = std::getenv("ADZE_CACHE_DIR"); dir && *dir) return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/adze/models";
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.cache/adze/models";
-}
+std::string default_cache_dir() { return cache_dir("models"); }
 
 std::optional<std::string> cached_model_path(const std::string& name, const std::string& cache_dir) {
   const std::string path = (cache_dir.empty() ? default_cache_dir() : cache_dir) + "/" + name + ".pt";

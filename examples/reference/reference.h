@@ -32,7 +32,7 @@ const std::vector<Recipe>& recipes();
 /// The recipe with this name; throws Error(kInvalidArgument) listing the known names otherwise.
 const Recipe& recipe(const std::string& name);
 
-/// ${ADZE_CACHE_DIR} or ${XDG_CACHE_HOME:-$HOME/.cache}/adze/models.
+/// ${ADZE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/adze}/models (core/files.h cache_dir).
 std::string default_cache_dir();
 
 struct TrainOptions {

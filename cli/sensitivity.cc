@@ -1,0 +1,160 @@
+// adze sensitivity MODEL --data SPEC: how much each layer suffers under each config of the search space, and
+// each layer's Hessian trace; cached by content hash, printed, plotted (SVG).
+#include "search/sensitivity.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "compress/frontend.h"
+#include "compress/layer_table.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/hash.h"
+#include "core/table.h"
+#include "hardware/target.h"
+
+namespace adze::cli {
+namespace {
+
+struct SensitivityCliOptions {
+  std::string model, data, split = "train", target, plot, input_shape, input_dtype;
+  int64_t limit = 256, batch = 64;
+  std::vector<int> bits = {2, 3, 4, 8};
+  std::vector<std::string> nm = {"none", "2:4"};
+  int probes = 8;
+  uint64_t seed = 0;
+  bool json = false, no_cache = false;
+};
+
+std::string list_of(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+void run_sensitivity(const SensitivityCliOptions& o) {
+  if (o.limit < 1) throw Error(ErrorKind::kInvalidArgument, "--limit " + std::to_string(o.limit) + ": must be >= 1");
+  if (o.probes < 0) throw Error(ErrorKind::kInvalidArgument, "--probes " + std::to_string(o.probes) + ": must be >= 0");
+  if (!o.plot.empty()) require_new_output(o.plot, "--plot");
+  SpaceSpec spec;
+  spec.weight_bits = o.bits;
+  spec.nm.clear();
+  for (const auto& n : o.nm) spec.nm.push_back(NMPattern::parse(n, "--nm"));
+  spec.base.scale_method = ScaleMethod::kMse;
+  std::optional<Target> target;
+  if (!o.target.empty()) target = load_target(o.target);
+  const std::string path = resolve_model_path(o.model);
+  InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
+  const Dataset data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch);
+  Model model = load_torchscript(path, input);
+  const LayerTable table = build_layer_table(model);
+  const auto space = build_search_space(table, spec, target ? &*target : nullptr, nullptr);
+
+  SensitivityOptions options;
+  options.batch = input.shape[0];
+  options.hessian_probes = o.probes;
+  options.seed = o.seed;
+  options.progress = show_progress(o.json);
+  ContentHash key;
+  key.add_file(path)
+      .add(shape_to_string(input.shape) + input.dtype)
+      .add(o.data + "|" + o.split)
+      .add(std::to_string(data.size()));
+  for (const auto& s : space)
+    for (const auto& c : s.configs) key.add(s.layer + ":" + config_label(c));
+  key.add(std::to_string(options.hessian_probes) + "|" + std::to_string(options.hessian_samples) + "|" +
+          std::to_string(options.seed) + "|mse");
+  const std::string cache = sensitivity_cache_path(key.hex());
+  SensitivityTable t;
+  bool cached = false;
+  if (!o.no_cache && std::filesystem::exists(cache)) {
+    try {
+      t = sensitivity_from_json(nlohmann::json::parse(read_file_text(cache)), cache);
+      cached = t.key == key.hex();
+    } catch (const std::exception&) {
+      cached = false;  // an unreadable cache entry is measured again
+    }
+  }
+  if (!cached) {
+    t = measure_sensitivity(model, table, data, space, options);
+    t.key = key.hex();
+    std::filesystem::create_directories(std::filesystem::path(cache).parent_path());
+    write_file_atomically(cache, to_json(t).dump(1) + "\n");
+  }
+  if (!o.plot.empty()) write_file_atomically(o.plot, sensitivity_svg(t));
+  if (o.json) {
+    nlohmann::json j = to_json(t);
+    j["model"] = model.source();
+    j["cached"] = cached;
+    j["cache_file"] = cache;
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << "model " << model.source() << ", " << data.size() << " samples of " << o.data << " (" << o.split
+            << "): cross-entropy " << fixed(t.base.cross_entropy, 4) << ", top-1 " << percent(t.base.top1, 2)
+            << (cached ? "; from the cache " : "; cached in ") << cache << "\n"
+            << "loss increase (nats) with only that layer compressed; Tr(H): Hutchinson, " << options.hessian_probes
+            << " probes\n\n";
+  std::vector<std::string> labels;
+  for (const auto& l : t.layers)
+    for (const auto& x : l.options)
+      if (std::find(labels.begin(), labels.end(), x.label) == labels.end()) labels.push_back(x.label);
+  Table table_out;
+  table_out.add_column("layer");
+  table_out.add_column("params", Table::Align::kRight);
+  table_out.add_column("Tr(H)", Table::Align::kRight);
+  for (const auto& label : labels) table_out.add_column(label, Table::Align::kRight);
+  for (const auto& l : t.layers) {
+    std::ostringstream trace;
+    trace.precision(3);
+    trace << l.hessian_trace;
+    std::vector<std::string> row = {l.layer, human_count(static_cast<double>(l.params)), trace.str()};
+    for (const auto& label : labels) {
+      const auto it =
+          std::find_if(l.options.begin(), l.options.end(), [&](const OptionImpact& x) { return x.label == label; });
+      row.push_back(it == l.options.end() ? "-" : fixed(std::abs(it->loss_delta) < 5e-5 ? 0.0 : it->loss_delta, 4));
+    }
+    table_out.add_row(row);
+  }
+  table_out.print(std::cout);
+  if (!o.plot.empty()) std::cout << "plot: " << o.plot << "\n";
+}
+
+}  // namespace
+
+void setup_sensitivity(CLI::App& app) {
+  auto o = std::make_shared<SensitivityCliOptions>();
+  auto* sub = app.add_subcommand("sensitivity", "Measure how much each layer suffers under each compression option");
+  sub->footer(
+      "For every layer and every option of the search space (weight bits x N:M patterns, per-channel MSE\n"
+      "scales), compresses only that layer and evaluates a calibration subset: the loss and top-1 change\n"
+      "against the unmodified model. Also each layer's Hessian trace (Hutchinson's estimator, HAWQ-V2) and\n"
+      "the HAWQ-V3 proxy Tr(H)/n x |Q(W) - W|^2 (in --json). Options a --target cannot run are left out.\n"
+      "Results are cached by a hash of the model file, data, space and options.\n\n"
+      "Examples:\n"
+      "  adze sensitivity fmnist-cnn --data fmnist --plot cnn-sensitivity.svg\n"
+      "  adze sensitivity fortune-gpt --data fortunes --bits 4,8 --nm none --limit 64 --json");
+  sub->add_option("model", o->model, "TorchScript file, or a reference model name")->required();
+  sub->add_option("--data", o->data, "data SPEC (the calibration subset comes from --split)")->required();
+  sub->add_option("--split", o->split, "split to measure on")->capture_default_str();
+  sub->add_option("--limit", o->limit, "samples measured")->capture_default_str();
+  sub->add_option("--batch", o->batch, "samples per forward")->capture_default_str();
+  sub->add_option("--bits", o->bits, "weight bit-widths")->delimiter(',')->capture_default_str();
+  sub->add_option("--nm", o->nm, "N:M patterns (none for dense)")->delimiter(',')->capture_default_str();
+  sub->add_option("--target", o->target, "leave out what this target cannot run");
+  sub->add_option("--probes", o->probes, "Hutchinson probes (0: no Hessian)")->capture_default_str();
+  sub->add_option("--seed", o->seed, "seed of the probes")->capture_default_str();
+  sub->add_option("--plot", o->plot, "write an SVG heat map here");
+  sub->add_option("--input-shape", o->input_shape, "sample input shape (default: the model card)");
+  sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");
+  sub->add_flag("--no-cache", o->no_cache, "measure again even when cached");
+  sub->add_flag("--json", o->json, "print JSON");
+  sub->callback([o] { run_sensitivity(*o); });
+}
+
+}  // namespace adze::cli

@@ -1,0 +1,50 @@
+#include "search/search_space.h"
+
+#include "core/error.h"
+#include "exporters/exporter.h"
+#include "hardware/target.h"
+
+namespace adze {
+
+std::string config_label(const LayerConfig& c) {
+  std::string s = c.quantized() ? "w" + std::to_string(c.weight_bits) : "fp" + std::to_string(c.weight_bits);
+  if (c.nm.enabled()) s += " " + c.nm.to_string();
+  if (c.sparsity > 0) s += " s" + std::to_string(static_cast<int>(c.sparsity * 100 + 0.5));
+  if (c.act_bits > 0) s += " a" + std::to_string(c.act_bits);
+  return s;
+}
+
+std::vector<LayerOptions> build_search_space(const LayerTable& table, const SpaceSpec& spec, const Target* target,
+                                             const Contract* contract) {
+  std::vector<LayerOptions> space;
+  for (const Layer& layer : table.layers) {
+    LayerOptions o{layer.name, {}, {}};
+    for (int bits : spec.weight_bits)
+      for (const NMPattern& nm : spec.nm)
+        for (int act : spec.act_bits) {
+          LayerConfig c = spec.base;
+          c.weight_bits = bits;
+          c.nm = nm;
+          c.act_bits = act;
+          std::string why = check_config(layer, c);
+          if (why.empty() && target) why = target->unsupported(c);
+          if (why.empty() && contract) {
+            const auto v = check_layer_config(*contract, layer.name, c);
+            if (!v.empty()) why = "the exporter allows " + v.front().field + " " + v.front().allowed;
+          }
+          if (why.empty())
+            o.configs.push_back(c);
+          else
+            o.excluded.push_back(config_label(c) + ": " + why);
+        }
+    if (o.configs.empty()) {
+      std::string text = "layer '" + layer.name + "' has no config in the search space:";
+      for (const auto& e : o.excluded) text += "\n  " + e;
+      throw Error(ErrorKind::kInvalidConfig, text);
+    }
+    space.push_back(std::move(o));
+  }
+  return space;
+}
+
+}  // namespace adze

@@ -1,0 +1,38 @@
+// SearchSpace: the configs the search may give each layer — weight bits × N:M patterns × activation bits on
+// top of a base config — each kept only when it applies to the layer (check_config), the target runs it
+// (Target::unsupported) and the chosen exporter can write it (its Contract).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compress/encoding.h"
+#include "compress/layer_table.h"
+
+namespace adze {
+
+struct Target;
+struct Contract;
+
+struct SpaceSpec {
+  std::vector<int> weight_bits = {2, 3, 4, 8};
+  std::vector<NMPattern> nm = {NMPattern{}, NMPattern{2, 4}};
+  std::vector<int> act_bits = {0};
+  LayerConfig base;  ///< every other field (granularity, scale method, …)
+};
+
+struct LayerOptions {
+  std::string layer;
+  std::vector<LayerConfig> configs;   ///< the legal ones, in spec order
+  std::vector<std::string> excluded;  ///< "w2 2:4: <why>" for each one left out
+};
+
+/// One entry per layer of `table`, in its order. `target` and `contract` may be null (no such filter).
+/// Error(kInvalidConfig) naming the layer when a layer is left with no config at all.
+std::vector<LayerOptions> build_search_space(const LayerTable& table, const SpaceSpec& spec, const Target* target,
+                                             const Contract* contract);
+
+/// A short name for a config: "w4", "w4 2:4", "w8 a8", "fp32".
+std::string config_label(const LayerConfig& config);
+
+}  // namespace adze
