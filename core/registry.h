@@ -25,7 +25,8 @@ struct OptionSpec {
 /// Checks `given` (an object, or null for none) against `specs` and returns every option with defaults
 /// filled in. Throws Error(kInvalidConfig) for an unknown option (listing the known ones) or a wrong type,
 /// prefixed with `where` ("pipeline 'p.json' step 2 (sparsity.nm)").
-nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohmann::json& given, const std::string& where);
+nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohmann::json& given,
+                               const std::string& where);
 
 template <typename T>
 class Registry {
@@ -54,6 +55,12 @@ class Registry {
       known += (known.empty() ? "" : ", ") + e.name;
     }
     throw Error(ErrorKind::kInvalidConfig, where + ": unknown " + kind_ + " '" + name + "' (known: " + known + ")");
+  }
+
+  /// get(name), its options checked and completed with defaults (resolve_options), and made.
+  std::unique_ptr<T> create(const std::string& name, const nlohmann::json& options, const std::string& where) const {
+    const Entry& e = get(name, where);
+    return e.make(resolve_options(e.options, options, where + " (" + name + ")"));
   }
 
   const std::vector<Entry>& entries() const { return entries_; }

@@ -1,0 +1,54 @@
+#include "search/budget.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace adze {
+
+const char* to_string(Budget::Metric m) {
+  return m == Budget::Metric::kLatency ? "latency" : m == Budget::Metric::kSize ? "size" : "energy";
+}
+
+Budget parse_budget(const std::string& text) {
+  auto bad = [&](const std::string& what) {
+    return Error(ErrorKind::kInvalidArgument,
+                 "--budget '" + text + "': " + what +
+                     " (expected latency=2ms, size=200KB or energy=1mJ; units s ms us µs ns, B KB KiB MB MiB GB, J mJ "
+                     "uJ µJ)");
+  };
+  const auto eq = text.find('=');
+  if (eq == std::string::npos) throw bad("no '='");
+  const std::string metric = text.substr(0, eq), amount = text.substr(eq + 1);
+  static const std::map<std::string, std::pair<Budget::Metric, std::map<std::string, double>>> units = {
+      {"latency", {Budget::Metric::kLatency, {{"s", 1}, {"ms", 1e-3}, {"us", 1e-6}, {"µs", 1e-6}, {"ns", 1e-9}}}},
+      {"size",
+       {Budget::Metric::kSize,
+        {{"B", 1}, {"KB", 1e3}, {"kB", 1e3}, {"KiB", 1024}, {"MB", 1e6}, {"MiB", 1048576}, {"GB", 1e9}}}},
+      {"energy", {Budget::Metric::kEnergy, {{"J", 1}, {"mJ", 1e-3}, {"uJ", 1e-6}, {"µJ", 1e-6}, {"nJ", 1e-9}}}},
+  };
+  const auto m = units.find(metric);
+  if (m == units.end()) throw bad("unknown metric '" + metric + "'");
+  const char* begin = amount.c_str();
+  char* end = nullptr;
+  const double number = std::strtod(begin, &end);
+  if (end == begin) throw bad("no number");
+  const std::string unit(end);
+  const auto u = m->second.second.find(unit);
+  if (u == m->second.second.end()) throw bad("unknown unit '" + unit + "' for " + metric);
+  if (!(number > 0) || !std::isfinite(number)) throw bad("the amount must be a positive number");
+  Budget b;
+  b.metric = m->second.first;
+  b.value = number * u->second;
+  b.text = text;
+  return b;
+}
+
+std::string Budget::to_string() const {
+  return std::string(adze::to_string(metric)) + " <= " + text.substr(text.find('=') + 1);
+}
+
+}  // namespace adze

@@ -1,0 +1,22 @@
+// Budgets: "latency=2ms", "size=200KB", "energy=1mJ". Sizes are bytes (KB = 1000 B, KiB = 1024 B), latency
+// seconds, energy joules.
+#pragma once
+
+#include <string>
+
+namespace adze {
+
+struct Budget {
+  enum class Metric { kLatency, kSize, kEnergy } metric = Metric::kSize;
+  double value = 0;               ///< in bytes, seconds or joules
+  std::string text;               ///< as given
+  std::string to_string() const;  ///< "size ≤ 200.00 KB"
+};
+
+/// Error(kInvalidArgument) naming the text and what was expected, for a metric, number or unit that does not
+/// parse, or a value that is not positive.
+Budget parse_budget(const std::string& text);
+
+const char* to_string(Budget::Metric metric);
+
+}  // namespace adze

@@ -1,0 +1,70 @@
+// Searchers: given per layer a list of options, each with a predicted accuracy cost (the loss increase the
+// sensitivity table measured for that layer alone, summed over layers as HAWQ-V3's integer program assumes) and
+// a hardware cost in the budget's metric (size, latency and energy are sums over layers in the cost models),
+// find the choice with the least predicted loss within the budget, and the Pareto front of loss against cost.
+//
+// Searchers share the Registry idiom of passes and exporters (register.cc). Every one is deterministic for a
+// seed. uniform_baselines() gives the plans a user would try by hand (the same option on every layer).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "compress/encoding.h"
+#include "core/registry.h"
+
+namespace adze {
+
+using Choice = std::vector<int>;  ///< per layer, an index into Problem::configs[layer]
+
+struct Problem {
+  std::vector<std::string> layers;
+  std::vector<std::vector<LayerConfig>> configs;
+  std::vector<std::vector<double>> loss;  ///< predicted loss increase per option
+  std::vector<std::vector<double>> cost;  ///< per option, in the budget's unit
+  double fixed_cost = 0;                  ///< what the choice does not change (unencoded parameters' bytes)
+  double budget = 0;
+  double total_cost(const Choice& c) const;
+  double total_loss(const Choice& c) const;
+  /// Every layer at its cheapest option (the most compressed legal config).
+  Choice cheapest() const;
+  /// Error(kInternal) unless every table has one row per layer and one entry per option, all finite.
+  void check() const;
+};
+
+struct Point {
+  Choice choice;
+  double loss = 0, cost = 0;
+  std::string label;  ///< "uniform w4", "dp", …
+};
+
+struct SearchResult {
+  Point best;                ///< least predicted loss within the budget; the cheapest choice when none fits
+  bool satisfiable = true;   ///< false: no choice fits; `best` is the closest (cheapest) one
+  std::vector<Point> front;  ///< Pareto-optimal points found (cost ascending, loss descending)
+  int64_t evaluated = 0;     ///< choices the searcher scored
+};
+
+struct SearchOptions {
+  uint64_t seed = 0;
+};
+
+class Searcher {
+ public:
+  virtual ~Searcher() = default;
+  virtual SearchResult run(const Problem& problem, const SearchOptions& options) const = 0;
+};
+
+/// The built-in searchers (search/register.cc): greedy, dp.
+const Registry<Searcher>& searchers();
+
+/// One point per option label found on every layer ("w4", "w8 2:4"): each layer takes that option, or, where the
+/// layer cannot (a first convolution without 2:4), the same weight bits dense.
+std::vector<Point> uniform_baselines(const Problem& problem);
+
+/// The non-dominated points of `points` (no other has both lower or equal cost and lower or equal loss), cost
+/// ascending.
+std::vector<Point> pareto_front(std::vector<Point> points);
+
+}  // namespace adze
