@@ -29,9 +29,12 @@ void setup_verify(CLI::App& app);
 void setup_target(CLI::App& app);
 void setup_cost(CLI::App& app);
 void setup_sensitivity(CLI::App& app);
+void setup_search(CLI::App& app);
 
 /// Thrown by a command whose check did not pass after it printed why (adze verify): exit code 1, no message.
 struct CheckFailed : std::exception {};
+/// Thrown by adze search when no plan meets the budget, after it wrote the closest one: exit code 3.
+struct Unsatisfiable : std::exception {};
 
 /// A model argument: a TorchScript path, or the name of a trained reference model in the cache.
 std::string resolve_model_path(const std::string& model);
@@ -42,6 +45,10 @@ InputSpec resolve_input_spec(const std::string& model_path, const std::string& s
 /// (`batch_size`, else 256 images or 32 windows, at most the data size).
 Dataset load_data_for_model(const std::string& model_path, InputSpec& input, const std::string& spec,
                             const std::string& split, int64_t limit, int64_t batch_size);
+/// What a measurement on (model file, input, data) depends on, for cache keys: the model file's content hash,
+/// the input spec, the data spec, split and sample count.
+std::string data_identity(const std::string& model_path, const InputSpec& input, const std::string& spec,
+                          const std::string& split, int64_t samples);
 /// Progress bars are drawn unless --quiet or --json.
 bool show_progress(bool json);
 

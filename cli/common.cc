@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "compress/frontend.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "examples/reference/reference.h"
 
 namespace adze::cli {
@@ -18,12 +19,15 @@ std::string resolve_model_path(const std::string& model) {
   for (const auto& r : reference::recipes()) {
     if (r.name != model) continue;
     if (auto path = reference::cached_model_path(model)) return *path;
-    throw Error(ErrorKind::kIo, "failed to open model '" + model + "': it is a reference model that is not trained yet (run: adze reference train " + model + ")");
+    throw Error(ErrorKind::kIo, "failed to open model '" + model +
+                                    "': it is a reference model that is not trained yet (run: adze reference train " +
+                                    model + ")");
   }
   throw Error(ErrorKind::kIo, "failed to open model '" + model + "': no such file, nor a reference model name");
 }
 
-InputSpec resolve_input_spec(const std::string& model_path, const std::string& shape_flag, const std::string& dtype_flag) {
+InputSpec resolve_input_spec(const std::string& model_path, const std::string& shape_flag,
+                             const std::string& dtype_flag) {
   if (!shape_flag.empty()) {
     InputSpec spec{parse_shape(shape_flag), dtype_flag.empty() ? "float32" : dtype_flag};
     parse_dtype(spec.dtype);
@@ -48,13 +52,19 @@ Dataset load_data_for_model(const std::string& model_path, InputSpec& input, con
   const Shape per_sample(input.shape.begin() + 1, input.shape.end());
   const Shape data_per_sample(data.inputs.sizes().begin() + 1, data.inputs.sizes().end());
   if (per_sample != data_per_sample)
-    throw Error(ErrorKind::kInvalidArgument,
-                "failed to evaluate '" + model_path + "' on '" + spec + "': the model takes samples of shape " +
-                    shape_to_string(per_sample) + " (input " + shape_to_string(input.shape) + "), the data has " +
-                    shape_to_string(data_per_sample));
+    throw Error(ErrorKind::kInvalidArgument, "failed to evaluate '" + model_path + "' on '" + spec +
+                                                 "': the model takes samples of shape " + shape_to_string(per_sample) +
+                                                 " (input " + shape_to_string(input.shape) + "), the data has " +
+                                                 shape_to_string(data_per_sample));
   const int64_t fallback = data.task == Task::kLanguageModel ? 32 : 256;
   input.shape[0] = std::min(data.size(), batch_size > 0 ? batch_size : fallback);
   return data;
+}
+
+std::string data_identity(const std::string& model_path, const InputSpec& input, const std::string& spec,
+                          const std::string& split, int64_t samples) {
+  return ContentHash().add_file(model_path).hex() + "|" + shape_to_string(input.shape) + " " + input.dtype + "|" +
+         spec + "|" + split + "|" + std::to_string(samples);
 }
 
 bool show_progress(bool json) { return !json && !global_options().quiet; }

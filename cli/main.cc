@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
   adze::cli::setup_target(app);
   adze::cli::setup_cost(app);
   adze::cli::setup_sensitivity(app);
+  adze::cli::setup_search(app);
   adze::cli::setup_passes(app);
   app.parse_complete_callback([&g] {
     const int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
     return run(argc, argv);
   } catch (const adze::cli::CheckFailed&) {
     return 1;
+  } catch (const adze::cli::Unsatisfiable&) {
+    return 3;
   } catch (const adze::Error& e) {
     std::cerr << "adze: error: " << e.what() << "\n";
     return e.is_user_error() ? 2 : 1;

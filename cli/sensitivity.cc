@@ -14,7 +14,6 @@
 #include "compress/layer_table.h"
 #include "core/error.h"
 #include "core/files.h"
-#include "core/hash.h"
 #include "core/table.h"
 #include "hardware/target.h"
 
@@ -60,32 +59,11 @@ void run_sensitivity(const SensitivityCliOptions& o) {
   options.hessian_probes = o.probes;
   options.seed = o.seed;
   options.progress = show_progress(o.json);
-  ContentHash key;
-  key.add_file(path)
-      .add(shape_to_string(input.shape) + input.dtype)
-      .add(o.data + "|" + o.split)
-      .add(std::to_string(data.size()));
-  for (const auto& s : space)
-    for (const auto& c : s.configs) key.add(s.layer + ":" + config_label(c));
-  key.add(std::to_string(options.hessian_probes) + "|" + std::to_string(options.hessian_samples) + "|" +
-          std::to_string(options.seed) + "|mse");
-  const std::string cache = sensitivity_cache_path(key.hex());
-  SensitivityTable t;
   bool cached = false;
-  if (!o.no_cache && std::filesystem::exists(cache)) {
-    try {
-      t = sensitivity_from_json(nlohmann::json::parse(read_file_text(cache)), cache);
-      cached = t.key == key.hex();
-    } catch (const std::exception&) {
-      cached = false;  // an unreadable cache entry is measured again
-    }
-  }
-  if (!cached) {
-    t = measure_sensitivity(model, table, data, space, options);
-    t.key = key.hex();
-    std::filesystem::create_directories(std::filesystem::path(cache).parent_path());
-    write_file_atomically(cache, to_json(t).dump(1) + "\n");
-  }
+  const SensitivityTable t =
+      cached_sensitivity(model, table, data, space, options, data_identity(path, input, o.data, o.split, data.size()),
+                         o.no_cache, &cached);
+  const std::string cache = sensitivity_cache_path(t.key);
   if (!o.plot.empty()) write_file_atomically(o.plot, sensitivity_svg(t));
   if (o.json) {
     nlohmann::json j = to_json(t);

@@ -4,21 +4,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "compress/model.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/hash.h"
 #include "core/progress.h"
 
 namespace adze {
 
 namespace {
 
+// The fields a table's options differ in (the rest is the space's base config, part of the cache key).
 bool same_weight_config(const LayerConfig& a, const LayerConfig& b) {
-  LayerConfig x = a, y = b;
-  x.act_bits = y.act_bits = 0;
-  return x == y;
+  return a.weight_bits == b.weight_bits && a.nm == b.nm && a.sparsity == b.sparsity;
 }
 
 // Tr(∂²L/∂W²) of every layer's weight at once: for Rademacher v, vᵀHv = v · ∂(g · v)/∂W with g = ∂L/∂W taken
@@ -175,6 +176,36 @@ SensitivityTable sensitivity_from_json(const nlohmann::json& j, const std::strin
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kInvalidConfig, "sensitivity table '" + where + "' is malformed: " + first_line_of(e));
   }
+  return t;
+}
+
+SensitivityTable cached_sensitivity(Model& model, const LayerTable& table, const Dataset& data,
+                                    const std::vector<LayerOptions>& space, const SensitivityOptions& o,
+                                    const std::string& identity, bool refresh, bool* from_cache) {
+  ContentHash key;
+  key.add(identity);
+  for (const auto& s : space)
+    for (const auto& c : s.configs)
+      key.add(s.layer + ":" + config_label(c) + ":" + std::to_string(static_cast<int>(c.scale_method)));
+  key.add(std::to_string(o.batch) + "|" + std::to_string(o.hessian_probes) + "|" + std::to_string(o.hessian_samples) +
+          "|" + std::to_string(o.seed));
+  const std::string path = sensitivity_cache_path(key.hex());
+  if (from_cache) *from_cache = false;
+  if (!refresh && std::filesystem::exists(path)) {
+    try {
+      SensitivityTable t = sensitivity_from_json(nlohmann::json::parse(read_file_text(path)), path);
+      if (t.key == key.hex()) {
+        if (from_cache) *from_cache = true;
+        return t;
+      }
+    } catch (const std::exception&) {
+      // An unreadable cache entry is measured again.
+    }
+  }
+  SensitivityTable t = measure_sensitivity(model, table, data, space, o);
+  t.key = key.hex();
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  write_file_atomically(path, to_json(t).dump(1) + "\n");
   return t;
 }
 

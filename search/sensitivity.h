@@ -50,13 +50,21 @@ struct SensitivityTable {
   std::string key;  ///< content hash of what was measured (the cache key)
   Metrics base;     ///< the unmodified model on the subset
   std::vector<LayerSensitivity> layers;
-  /// The option of `layer` whose config equals `config` (ignoring act_bits), or nullptr.
+  /// The option of `layer` with the weight bits, N:M pattern and sparsity of `config`, or nullptr (the other
+  /// fields are the space's base config, the same for every option).
   const OptionImpact* find(const std::string& layer, const LayerConfig& config) const;
 };
 
 /// Measures the table for `space` on `calibration`. The model is left as it was.
 SensitivityTable measure_sensitivity(Model& model, const LayerTable& table, const Dataset& calibration,
                                      const std::vector<LayerOptions>& space, const SensitivityOptions& options);
+
+/// measure_sensitivity, or the table cached under the same key. `identity` names what is measured (the model
+/// file's content hash, the data spec, split and size); the key adds the space and the options. With `refresh`
+/// it measures again. `from_cache` (may be null) tells which happened.
+SensitivityTable cached_sensitivity(Model& model, const LayerTable& table, const Dataset& calibration,
+                                    const std::vector<LayerOptions>& space, const SensitivityOptions& options,
+                                    const std::string& identity, bool refresh, bool* from_cache);
 
 nlohmann::json to_json(const SensitivityTable& table);
 /// Error(kInvalidConfig) naming `where` for a malformed table.

@@ -146,6 +146,33 @@ TEST(Cli, SensitivityMeasuresCachesAndPlots) {
   unsetenv("ADZE_CACHE_DIR");
 }
 
+TEST(Cli, SearchWritesThePlanTheFrontAndAPlotAndSaysWhenTheBudgetCannotBeMet) {
+  TempDir tmp;
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
+  const std::string base = "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
+                           fixture("tensors_small.pt") + " --limit 20 --probes 2 --target cortex-m7 ";
+  CliRun r = adze(base + "--budget size=1200B --json --out " + tmp.file("s"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["satisfiable"].get<bool>());
+  EXPECT_LE(j["best"]["cost"].get<double>(), 1200);
+  EXPECT_GE(j["front"].size(), 1u);
+  EXPECT_EQ(j["baselines"].size(), 8u);
+  for (const char* f : {"plan.json", "front.json", "front.csv", "front.svg"})
+    EXPECT_TRUE(std::filesystem::exists(tmp.file("s") + "/" + f)) << f;
+  // The plan is one adze compress reads.
+  std::ofstream(tmp.file("p.json")) << R"({"passes": ["quantize.weights"]})";
+  r = adze("compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("s") +
+           "/plan.json --pipeline " + tmp.file("p.json") + " --out " + tmp.file("c"));
+  EXPECT_EQ(r.code, 0) << r.err;
+  // A budget below the most compressed plan: exit code 3, the closest plan still written.
+  r = adze(base + "--budget size=10B --out " + tmp.file("t"));
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("cannot be met"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("t") + "/plan.json"));
+  unsetenv("ADZE_CACHE_DIR");
+}
+
 TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   TempDir tmp;
   std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})";  // conv with 3 inputs
@@ -299,6 +326,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"TargetMissing", "target show {tmp}/none.json", "none.json"},
         BadInput{"CalibrateNotHost", "target calibrate a100", "only measure 'host'"},
         BadInput{"SensitivityBadNm", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --nm 2of4", "2of4"},
+        BadInput{"SearchBadBudget", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2kg --out {tmp}/s", "unknown unit 'kg'"},
+        BadInput{"SearchUnknownAlgo", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo anneal --out {tmp}/s", "unknown searcher 'anneal'"},
         BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
