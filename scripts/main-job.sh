@@ -3,7 +3,8 @@
 # then inspect and evaluate each of them, then compress each (post-training INT8, and N:M + low-bit weights
 # with fine-tuning) and compare before/after, then export to TorchScript, ONNX, adze's packed format and C for
 # microcontrollers, and verify each export in its runtime (libtorch, ONNX Runtime, adze's packed runtime, the
-# C compiler). The search joins as it lands.
+# C compiler). A per-layer search under a microcontroller's flash budget comes first after training; its plan is
+# compressed alongside the hand-written ones and priced on the target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -25,10 +26,15 @@ $adze eval fmnist-cnn --data fmnist
 $adze eval fmnist-vit --data fmnist
 $adze eval fortune-gpt --data fortunes
 
-echo
-echo "== compress the reference models (before/after on the test split, sizes counted honestly)"
 out=build/main-job
 rm -rf "$out" && mkdir -p "$out"
+echo
+echo "== search: fmnist-cnn within 150 KB of flash on a Cortex-M7 (sensitivity, then dynamic programming)"
+$adze sensitivity fmnist-cnn --data fmnist --plot "$out/fmnist-cnn-sensitivity.svg"
+$adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out "$out/search-cnn-150KB"
+
+echo
+echo "== compress the reference models (before/after on the test split, sizes counted honestly)"
 compress() {  # NAME MODEL PLAN PIPELINE DATA
   echo
   echo "-- $1"
@@ -39,6 +45,11 @@ compress fmnist-cnn-2of4-int4-a8-ste fmnist-cnn  2of4-int4-a8  qat             f
 compress fmnist-vit-2of4-int4-ste    fmnist-vit  vit-2of4-int4 qat-weights     fmnist
 compress fortune-gpt-2of4-int8-ste   fortune-gpt gpt-2of4-int8 qat-weights     fortunes
 compress fmnist-cnn-w7a8-ptq         fmnist-cnn  w7a8          ptq-activations fmnist
+echo
+echo "-- fmnist-cnn-searched-150KB-ptq (the searched plan)"
+$adze compress fmnist-cnn --plan "$out/search-cnn-150KB/plan.json" --pipeline configs/pipelines/ptq.json --data fmnist \
+  --out "$out/fmnist-cnn-searched-150KB-ptq"
+$adze cost fmnist-cnn --plan "$out/search-cnn-150KB/plan.json" --target cortex-m7
 echo
 echo "== summary"
 $adze compare "$out"/*/
