@@ -109,11 +109,7 @@ void run_search(const SearchCliOptions& o) {
   if (!o.exporter.empty()) exporter = exporter_registry().create(o.exporter, nlohmann::json::object(), "--exporter");
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.batch) + ": must be >= 1");
   require_new_output(o.out, "--out");
-  SpaceSpec spec;
-  spec.weight_bits = o.bits;
-  spec.nm.clear();
-  for (const auto& n : o.nm) spec.nm.push_back(NMPattern::parse(n, "--nm"));
-  spec.base.scale_method = ScaleMethod::kMse;
+  const SpaceSpec spec = space_spec(o.bits, o.nm, "--nm");
 
   const std::string path = resolve_model_path(o.model);
   InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);

@@ -40,11 +40,7 @@ void run_sensitivity(const SensitivityCliOptions& o) {
   if (o.limit < 1) throw Error(ErrorKind::kInvalidArgument, "--limit " + std::to_string(o.limit) + ": must be >= 1");
   if (o.probes < 0) throw Error(ErrorKind::kInvalidArgument, "--probes " + std::to_string(o.probes) + ": must be >= 0");
   if (!o.plot.empty()) require_new_output(o.plot, "--plot");
-  SpaceSpec spec;
-  spec.weight_bits = o.bits;
-  spec.nm.clear();
-  for (const auto& n : o.nm) spec.nm.push_back(NMPattern::parse(n, "--nm"));
-  spec.base.scale_method = ScaleMethod::kMse;
+  const SpaceSpec spec = space_spec(o.bits, o.nm, "--nm");
   std::optional<Target> target;
   if (!o.target.empty()) target = load_target(o.target);
   const std::string path = resolve_model_path(o.model);

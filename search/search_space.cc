@@ -14,6 +14,16 @@ std::string config_label(const LayerConfig& c) {
   return s;
 }
 
+SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std::string>& nm,
+                     const std::string& where) {
+  SpaceSpec spec;
+  spec.weight_bits = weight_bits;
+  spec.nm.clear();
+  for (const auto& n : nm) spec.nm.push_back(NMPattern::parse(n, where));
+  spec.base.scale_method = ScaleMethod::kMse;
+  return spec;
+}
+
 std::vector<LayerOptions> build_search_space(const LayerTable& table, const SpaceSpec& spec, const Target* target,
                                              const Contract* contract) {
   std::vector<LayerOptions> space;

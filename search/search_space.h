@@ -27,6 +27,11 @@ struct LayerOptions {
   std::vector<std::string> excluded;  ///< "w2 2:4: <why>" for each one left out
 };
 
+/// The space of weight bits × N:M patterns given on the command line ("none" for dense), with per-channel MSE
+/// scales: what adze sensitivity and adze search explore. Error(kInvalidArgument) for a pattern that does not
+/// parse, naming `where`.
+SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std::string>& nm, const std::string& where);
+
 /// One entry per layer of `table`, in its order. `target` and `contract` may be null (no such filter).
 /// Error(kInvalidConfig) naming the layer when a layer is left with no config at all.
 std::vector<LayerOptions> build_search_space(const LayerTable& table, const SpaceSpec& spec, const Target* target,
