@@ -114,7 +114,12 @@ namespace adze {
 
 EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
   EncodedBits b;
-  const int64_t numel = layer.params, k = layer.reduction_size, channels = k > 0 ? numel / k : numel;
+  // The encoded layout [C, K] (to_canonical): C is dimension 0 of a convolution, and of a 2-D weight the
+  // dimension that is not the reduction one; K is everything else.
+  const Shape& shape = layer.weight_shape;
+  const int64_t numel = layer.params;
+  const int64_t channels = shape.size() == 2 ? shape[layer.reduction_dim == 1 ? 0 : 1] : shape.at(0);
+  const int64_t k = numel / channels;
   const bool sparse = config.nm.enabled() || config.sparsity > 0;
   int64_t kept = config.nm.enabled() ? numel / config.nm.m * config.nm.n : numel;
   if (config.sparsity > 0) kept = std::llround(static_cast<double>(kept) * (1.0 - config.sparsity));
@@ -131,8 +136,7 @@ EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
     else b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(config.nm.m))));
   }
   if (config.permute) {
-    const bool conv = layer.kind == LayerKind::kConv1d || layer.kind == LayerKind::kConv2d;
-    const int64_t run = conv ? layer.weight_shape.at(1) : k;
+    const int64_t run = layer.reduction_size;  // the reduction channels: a convolution's inputs, a linear's
     b.index += run * static_cast<int64_t>(std::ceil(std::log2(std::max(2.0, static_cast<double>(run)))));
   }
   return b;
