@@ -35,7 +35,9 @@ void print_summary(const nlohmann::ordered_json& report, const std::string& out)
   const auto& m = report["metrics"];
   for (const char* key : {"top1", "cross_entropy", "bits_per_char"}) {
     if (!m.contains("after") || !m["after"].contains(key)) continue;
-    auto cell = [&](const char* label) { return m.contains(label) ? fixed(m[label][key].get<double>(), 4) : std::string("-"); };
+    auto cell = [&](const char* label) {
+      return m.contains(label) ? fixed(m[label][key].get<double>(), 4) : std::string("-");
+    };
     quality.add_row({key, cell("before"), cell("after")});
   }
   if (m.contains("after")) {
@@ -50,14 +52,15 @@ void print_summary(const nlohmann::ordered_json& report, const std::string& out)
   layers.add_column("SQNR dB", Table::Align::kRight);
   layers.add_column("bits/weight", Table::Align::kRight);
   for (const auto& l : report["layers"])
-    layers.add_row({l["name"].get<std::string>(), std::to_string(l["weight_bits"].get<int>()), l["nm"].get<std::string>(),
-                    percent(l["sparsity"].get<double>(), 1),
+    layers.add_row({l["name"].get<std::string>(), std::to_string(l["weight_bits"].get<int>()),
+                    l["nm"].get<std::string>(), percent(l["sparsity"].get<double>(), 1),
                     l["sqnr_db"].is_null() ? "lossless" : fixed(l["sqnr_db"].get<double>(), 1),
                     fixed(l["bits_per_weight"].get<double>(), 2)});
   layers.print(std::cout);
   const auto& s = report["size"];
-  std::cout << "\nsize " << human_bytes(s["original_bytes"].get<double>()) << " -> " << human_bytes(s["compressed_bytes"].get<double>())
-            << " (" << fixed(s["ratio"].get<double>(), 2) << "x smaller), written to " << out << "\n";
+  std::cout << "\nsize " << human_bytes(s["original_bytes"].get<double>()) << " -> "
+            << human_bytes(s["compressed_bytes"].get<double>()) << " (" << fixed(s["ratio"].get<double>(), 2)
+            << "x smaller), written to " << out << "\n";
 }
 
 void run_compress(const CompressOptions& o) {
@@ -72,8 +75,11 @@ void run_compress(const CompressOptions& o) {
   const bool trains = needs_training_data(pipeline);
   if (trains) {
     if (o.data.empty())
-      throw Error(ErrorKind::kInvalidArgument, "pipeline '" + o.pipeline + "' calibrates or fine-tunes: give --data (its --train-split is used)");
-    if (o.train_limit < 0) throw Error(ErrorKind::kInvalidArgument, "--train-limit " + std::to_string(o.train_limit) + ": must be 0 (all) or positive");
+      throw Error(ErrorKind::kInvalidArgument,
+                  "pipeline '" + o.pipeline + "' calibrates or fine-tunes: give --data (its --train-split is used)");
+    if (o.train_limit < 0)
+      throw Error(ErrorKind::kInvalidArgument,
+                  "--train-limit " + std::to_string(o.train_limit) + ": must be 0 (all) or positive");
     InputSpec train_input = input;
     train_data = load_data_for_model(path, train_input, o.data, o.train_split, o.train_limit, o.batch_size);
   }
@@ -97,9 +103,11 @@ void run_compress(const CompressOptions& o) {
       if (s.name == "eval" && s.options["label"] == label) return true;
     return false;
   };
-  if (data && !has_label("before")) context.metrics["before"] = evaluate(model, *data, {model.traced_batch(), context.progress});
+  if (data && !has_label("before"))
+    context.metrics["before"] = evaluate(model, *data, {model.traced_batch(), context.progress});
   std::vector<PassRecord> records = run_pipeline(pipeline, context);
-  if (data && !context.metrics.count("after")) context.metrics["after"] = evaluate(model, *data, {model.traced_batch(), context.progress});
+  if (data && !context.metrics.count("after"))
+    context.metrics["after"] = evaluate(model, *data, {model.traced_batch(), context.progress});
 
   nlohmann::ordered_json report = make_report(context, records);
   report["model"] = path;
@@ -109,8 +117,10 @@ void run_compress(const CompressOptions& o) {
   if (train_data) report["train_data"] = {{"spec", o.data}, {"split", o.train_split}, {"samples", train_data->size()}};
   report["seed"] = o.seed;
   save_compressed(model, context.plan, context.encodings, report, path, o.out);
-  if (o.json) std::cout << report.dump(2) << "\n";
-  else print_summary(report, o.out);
+  if (o.json)
+    std::cout << report.dump(2) << "\n";
+  else
+    print_summary(report, o.out);
 }
 
 }  // namespace
@@ -124,9 +134,12 @@ void setup_compress(CLI::App& app) {
       "report.json and report.md (metrics before/after, honest sizes, SQNR per layer, pass timings).\n"
       "See 'adze passes' for the passes a pipeline can list.\n\n"
       "Examples:\n"
-      "  adze compress fmnist-cnn --plan configs/plans/int8.json --pipeline configs/pipelines/ptq.json --data fmnist --out cnn-int8\n"
-      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4.json --pipeline configs/pipelines/ptq.json --data fmnist --limit 2000 --out cnn-24\n"
-      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4-a8.json --pipeline configs/pipelines/qat.json --data fmnist --out cnn-qat\n\n"
+      "  adze compress fmnist-cnn --plan configs/plans/int8.json --pipeline configs/pipelines/ptq.json --data fmnist "
+      "--out cnn-int8\n"
+      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4.json --pipeline configs/pipelines/ptq.json --data "
+      "fmnist --limit 2000 --out cnn-24\n"
+      "  adze compress fmnist-cnn --plan configs/plans/2of4-int4-a8.json --pipeline configs/pipelines/qat.json --data "
+      "fmnist --out cnn-qat\n\n"
       "Calibration and finetune.* passes learn from --train-split of the --data source (evaluation reads\n"
       "--split); fine-tuning distils from the uncompressed model (loaded a second time). The same --seed\n"
       "gives the same bytes out.");
@@ -137,7 +150,8 @@ void setup_compress(CLI::App& app) {
   sub->add_option("--split", o->split, "split to evaluate on")->capture_default_str();
   sub->add_option("--limit", o->limit, "evaluate at most N samples (0: all)");
   sub->add_option("--batch-size", o->batch_size, "evaluation batch size");
-  sub->add_option("--train-split", o->train_split, "split that calibration and fine-tuning learn from")->capture_default_str();
+  sub->add_option("--train-split", o->train_split, "split that calibration and fine-tuning learn from")
+      ->capture_default_str();
   sub->add_option("--train-limit", o->train_limit, "train on at most N samples (0: all)");
   sub->add_option("--seed", o->seed, "seed for fine-tuning batches")->capture_default_str();
   sub->add_option("--out", o->out, "output directory (must not exist)")->required();

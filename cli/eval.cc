@@ -1,11 +1,12 @@
 // adze eval MODEL --data SPEC [--split test] [--limit N] [--batch-size B] [--json]
+#include "compress/eval.h"
+
 #include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "compress/data/dataset.h"
-#include "compress/eval.h"
 #include "compress/frontend.h"
 #include "core/error.h"
 #include "core/table.h"
@@ -43,7 +44,8 @@ void print_human(const Metrics& m, const std::string& model, const std::string& 
 void run_eval(const EvalCliOptions& o) {
   const std::string path = resolve_model_path(o.model);
   InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
-  const Dataset data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);  // traced at the eval batch
+  const Dataset data =
+      load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);  // traced at the eval batch
   Model model = load_torchscript(path, input);
   const Metrics m = evaluate(model, data, {model.traced_batch(), show_progress(o.json)});
   if (o.json) {

@@ -30,11 +30,21 @@ std::string kind_label(const Layer& l) {
 nlohmann::json to_json(const LayerTable& t, const Model& model) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : t.layers)
-    layers.push_back({{"name", l.name}, {"weight", l.weight}, {"kind", to_string(l.kind)}, {"shape", l.weight_shape},
-                      {"params", l.params}, {"bias_params", l.bias_params}, {"macs", l.macs},
-                      {"in_channels", l.in_channels}, {"out_channels", l.out_channels}, {"groups", l.groups},
-                      {"depthwise", l.depthwise()}, {"reduction_dim", l.reduction_dim},
-                      {"reduction_size", l.reduction_size}, {"uses", l.uses}, {"tied_names", l.tied_names}});
+    layers.push_back({{"name", l.name},
+                      {"weight", l.weight},
+                      {"kind", to_string(l.kind)},
+                      {"shape", l.weight_shape},
+                      {"params", l.params},
+                      {"bias_params", l.bias_params},
+                      {"macs", l.macs},
+                      {"in_channels", l.in_channels},
+                      {"out_channels", l.out_channels},
+                      {"groups", l.groups},
+                      {"depthwise", l.depthwise()},
+                      {"reduction_dim", l.reduction_dim},
+                      {"reduction_size", l.reduction_size},
+                      {"uses", l.uses},
+                      {"tied_names", l.tied_names}});
   nlohmann::json unknown = nlohmann::json::array();
   for (const auto& u : t.unknown_ops) unknown.push_back({{"op", u.kind}, {"count", u.count}});
   return {{"model", model.source()},
@@ -60,13 +70,15 @@ void print_human(const LayerTable& t, const Model& model) {
     layer_params += l.params;
     table.add_row({l.name, kind_label(l), shape_to_string(l.weight_shape), human_count(double(l.params)),
                    percent(double(l.params) / double(std::max<int64_t>(1, t.total_params)), 1),
-                   human_count(double(l.macs)), percent(double(l.macs) / double(std::max<int64_t>(1, t.total_macs)), 1)});
+                   human_count(double(l.macs)),
+                   percent(double(l.macs) / double(std::max<int64_t>(1, t.total_macs)), 1)});
   }
   table.add_rule();
-  table.add_row({"compressible weights", std::to_string(t.layers.size()) + " layers", "", human_count(double(layer_params)),
+  table.add_row({"compressible weights", std::to_string(t.layers.size()) + " layers", "",
+                 human_count(double(layer_params)),
                  percent(double(layer_params) / double(std::max<int64_t>(1, t.total_params)), 1), "", ""});
-  table.add_row({"total", "", "", human_count(double(t.total_params)), "100.0%", human_count(double(t.total_macs)),
-                 "100.0%"});
+  table.add_row(
+      {"total", "", "", human_count(double(t.total_params)), "100.0%", human_count(double(t.total_macs)), "100.0%"});
   table.print(std::cout);
   std::cout << "\nparameters " << t.total_params << " (" << human_bytes(4.0 * double(t.total_params)) << " as fp32), "
             << t.total_macs << " MACs per sample\n";
@@ -88,8 +100,10 @@ void run_inspect(const InspectOptions& o) {
   Model model = load_torchscript(path, resolve_input_spec(path, o.input_shape, o.input_dtype));
   if (o.fold_bn) fold_batch_norm(model);
   const LayerTable table = build_layer_table(model);
-  if (o.json) std::cout << to_json(table, model).dump(2) << "\n";
-  else print_human(table, model);
+  if (o.json)
+    std::cout << to_json(table, model).dump(2) << "\n";
+  else
+    print_human(table, model);
 }
 
 }  // namespace
@@ -108,7 +122,8 @@ void setup_inspect(CLI::App& app) {
   sub->add_option("--input-shape", o->input_shape, "sample input shape with batch, e.g. 1x3x224x224");
   sub->add_option("--input-dtype", o->input_dtype, "sample input dtype: float32 (default) or int64 (token ids)");
   sub->add_flag("--fold-bn", o->fold_bn, "fold BatchNorm into the preceding conv/linear first");
-  sub->add_flag("--json", o->json, "print JSON: {layers:[{name,kind,shape,params,macs}], total:{params,macs,bytes_fp32}}");
+  sub->add_flag("--json", o->json,
+                "print JSON: {layers:[{name,kind,shape,params,macs}], total:{params,macs,bytes_fp32}}");
   sub->callback([o] { run_inspect(*o); });
 }
 

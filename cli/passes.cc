@@ -10,8 +10,10 @@ namespace adze::cli {
 void setup_passes(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("passes", "List the compression passes a pipeline can use, with their options");
-  sub->footer("A pipeline file lists passes in order, e.g.\n"
-              "  {\"passes\": [\"fold-bn\", \"sparsity.nm\", \"quantize.weights\", {\"name\": \"eval\", \"options\": {\"label\": \"after\"}}]}");
+  sub->footer(
+      "A pipeline file lists passes in order, e.g.\n"
+      "  {\"passes\": [\"fold-bn\", \"sparsity.nm\", \"quantize.weights\", {\"name\": \"eval\", \"options\": "
+      "{\"label\": \"after\"}}]}");
   sub->add_flag("--json", *json, "print JSON");
   sub->callback([json] {
     nlohmann::json out = nlohmann::json::array();
@@ -23,7 +25,8 @@ void setup_passes(CLI::App& app) {
       if (*json) continue;
       std::cout << e.name << "\n    " << e.summary << "\n";
       for (const auto& o : e.options)
-        std::cout << "    --" << o.name << " (" << o.type << ", default " << o.default_value.dump() << "): " << o.help << "\n";
+        std::cout << "    --" << o.name << " (" << o.type << ", default " << o.default_value.dump() << "): " << o.help
+                  << "\n";
     }
     if (*json) std::cout << out.dump(2) << "\n";
   });

@@ -1,10 +1,11 @@
 // adze reference list | train [NAME...]
+#include "examples/reference/reference.h"
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "core/table.h"
-#include "examples/reference/reference.h"
 
 namespace adze::cli {
 namespace {
@@ -39,9 +40,9 @@ void print_summary(const std::vector<reference::Trained>& trained) {
     const auto& c = t.card;
     std::string baseline = "-";
     if (c.contains("baseline")) baseline = fixed(c["baseline"].value("unigram_bits_per_char", 0.0), 3) + " bpc unigram";
-    table.add_row({c.value("name", ""), human_count(c.value("params", 0.0)), metric_cell(c, "val"), metric_cell(c, "test"),
-                   baseline, fixed(c["train"].value("seconds", 0.0), 0), t.from_cache ? "cache" : "trained now",
-                   c.value("quality_bar", "")});
+    table.add_row({c.value("name", ""), human_count(c.value("params", 0.0)), metric_cell(c, "val"),
+                   metric_cell(c, "test"), baseline, fixed(c["train"].value("seconds", 0.0), 0),
+                   t.from_cache ? "cache" : "trained now", c.value("quality_bar", "")});
   }
   table.print(std::cout);
 }
@@ -78,12 +79,18 @@ void run_list(const ReferenceOptions& o) {
   table.add_column("summary");
   for (const auto& r : reference::recipes()) {
     auto path = reference::cached_model_path(r.name, o.cache_dir);
-    j.push_back({{"name", r.name}, {"data", r.data}, {"summary", r.summary}, {"input", r.input.shape},
+    j.push_back({{"name", r.name},
+                 {"data", r.data},
+                 {"summary", r.summary},
+                 {"input", r.input.shape},
                  {"path", path ? *path : ""}});
-    table.add_row({r.name, r.data, shape_to_string(r.input.shape) + " " + r.input.dtype, path ? *path : "no", r.summary});
+    table.add_row(
+        {r.name, r.data, shape_to_string(r.input.shape) + " " + r.input.dtype, path ? *path : "no", r.summary});
   }
-  if (o.json) std::cout << j.dump(2) << "\n";
-  else table.print(std::cout);
+  if (o.json)
+    std::cout << j.dump(2) << "\n";
+  else
+    table.print(std::cout);
 }
 
 }  // namespace
@@ -92,8 +99,9 @@ void setup_reference(CLI::App& app) {
   auto o = std::make_shared<ReferenceOptions>();
   auto* sub = app.add_subcommand("reference", "Train, cache and list the reference models");
   sub->require_subcommand(1);
-  sub->footer("Models are cached in ${ADZE_CACHE_DIR:-~/.cache/adze}/models as <name>.pt (TorchScript) with\n"
-              "<name>.json (input, metrics, training budget) beside them.");
+  sub->footer(
+      "Models are cached in ${ADZE_CACHE_DIR:-~/.cache/adze}/models as <name>.pt (TorchScript) with\n"
+      "<name>.json (input, metrics, training budget) beside them.");
   auto* train = sub->add_subcommand("train", "Train the named reference models (all by default) unless cached");
   train->add_option("names", o->names, "fmnist-cnn, fmnist-vit, fortune-gpt");
   train->add_option("--cache", o->cache_dir, "cache directory");

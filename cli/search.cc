@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/space_sensitivity.h"
 #include "compress/encoding_io.h"
 #include "compress/frontend.h"
 #include "compress/layer_table.h"
@@ -26,12 +27,9 @@ namespace adze::cli {
 namespace {
 
 struct SearchCliOptions {
-  std::string model, target, budget, algo = "dp", data, split = "train", out, exporter, input_shape, input_dtype;
-  int64_t limit = 256, batch = 1;
-  std::vector<int> bits = {2, 3, 4, 8};
-  std::vector<std::string> nm = {"none", "2:4"};
-  int probes = 8;
-  uint64_t seed = 0;
+  SpaceOptions space;
+  std::string target, budget, algo = "dp", out, exporter;
+  int64_t batch = 1;
   bool json = false;
 };
 
@@ -96,7 +94,7 @@ std::string front_csv(const Problem& p, const std::vector<Point>& points) {
 
 std::string human_cost(Budget::Metric m, double v) {
   if (m == Budget::Metric::kSize) return human_bytes(v);
-  if (m == Budget::Metric::kLatency) return fixed(v * 1e3, 3) + " ms";
+  if (m == Budget::Metric::kLatency) return human_seconds(v);
   return fixed(v * 1e3, 4) + " mJ";
 }
 
@@ -109,25 +107,14 @@ void run_search(const SearchCliOptions& o) {
   if (!o.exporter.empty()) exporter = exporter_registry().create(o.exporter, nlohmann::json::object(), "--exporter");
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.batch) + ": must be >= 1");
   require_new_output(o.out, "--out");
-  const SpaceSpec spec = space_spec(o.bits, o.nm, "--nm");
 
-  const std::string path = resolve_model_path(o.model);
-  InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
-  const Dataset data = load_data_for_model(path, input, o.data, o.split, o.limit, 64);
-  Model model = load_torchscript(path, input);
-  const LayerTable table = build_layer_table(model);
-  const auto space = build_search_space(table, spec, &target, exporter ? &exporter->contract() : nullptr);
-  SensitivityOptions so;
-  so.batch = input.shape[0];
-  so.hessian_probes = o.probes;
-  so.seed = o.seed;
-  so.progress = show_progress(o.json);
-  bool cached = false;
-  const SensitivityTable sensitivity = cached_sensitivity(
-      model, table, data, space, so, data_identity(path, input, o.data, o.split, data.size()), false, &cached);
-  const Problem problem = make_problem(table, space, sensitivity, target, budget, o.batch);
+  const MeasuredSpace m =
+      measure_space(o.space, &target, exporter ? &exporter->contract() : nullptr, show_progress(o.json), false);
+  const LayerTable& table = m.table;
+  const SensitivityTable& sensitivity = m.sensitivity;
+  const Problem problem = make_problem(table, m.space, sensitivity, target, budget, o.batch);
   SearchOptions options;
-  options.seed = o.seed;
+  options.seed = o.space.seed;
   const auto search_started = std::chrono::steady_clock::now();
   const SearchResult result = searcher->run(problem, options);
   const double search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - search_started).count();
@@ -137,7 +124,7 @@ void run_search(const SearchCliOptions& o) {
   for (std::size_t l = 0; l < problem.layers.size(); ++l)
     plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(result.best.choice[l])];
   nlohmann::json summary = {
-      {"model", model.source()},
+      {"model", m.model->source()},
       {"target", target.name},
       {"budget",
        {{"metric", to_string(budget.metric)},
@@ -145,7 +132,7 @@ void run_search(const SearchCliOptions& o) {
         {"unit", unit_of(budget.metric)},
         {"text", budget.text}}},
       {"algo", o.algo},
-      {"seed", o.seed},
+      {"seed", o.space.seed},
       {"satisfiable", result.satisfiable},
       {"best", point_json(problem, result.best)},
       {"front", nlohmann::json::array()},
@@ -153,7 +140,10 @@ void run_search(const SearchCliOptions& o) {
       {"evaluated", result.evaluated},
       {"search_seconds", search_s},
       {"sensitivity",
-       {{"key", sensitivity.key}, {"cached", cached}, {"samples", data.size()}, {"base", to_json(sensitivity.base)}}},
+       {{"key", sensitivity.key},
+        {"cached", m.cached},
+        {"samples", m.data.size()},
+        {"base", to_json(sensitivity.base)}}},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
   for (const auto& pt : result.front) summary["front"].push_back(point_json(problem, pt));
   for (const auto& pt : baselines) summary["baselines"].push_back(point_json(problem, pt));
@@ -167,14 +157,14 @@ void run_search(const SearchCliOptions& o) {
     write_file_atomically(dir + "/front.csv", front_csv(problem, all));
     write_file_atomically(dir + "/front.svg",
                           front_svg(result.front, baselines, result.best, budget.value, axis,
-                                    model.source() + ": " + o.algo + " search, " + budget.to_string()));
+                                    m.model->source() + ": " + o.algo + " search, " + budget.to_string()));
   });
   if (o.json) {
     std::cout << summary.dump(2) << "\n";
   } else {
-    std::cout << "model " << model.source() << " on " << target.name << ", " << budget.to_string() << ", " << o.algo
-              << " over " << table.layers.size() << " layers (sensitivity of " << data.size() << " samples"
-              << (cached ? ", cached" : "") << ")\n\n";
+    std::cout << "model " << m.model->source() << " on " << target.name << ", " << budget.to_string() << ", " << o.algo
+              << " over " << table.layers.size() << " layers (sensitivity of " << m.data.size() << " samples"
+              << (m.cached ? ", cached" : "") << ")\n\n";
     Table t;
     t.add_column("layer");
     t.add_column("config");
@@ -227,22 +217,13 @@ void setup_search(CLI::App& app) {
       "Examples:\n"
       "  adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out cnn-150k\n"
       "  adze search fortune-gpt --target a100 --budget latency=80us --algo greedy --data fortunes --out gpt-a100");
-  sub->add_option("model", o->model, "TorchScript file, or a reference model name")->required();
+  add_space_options(sub, o->space);
   sub->add_option("--target", o->target, "hardware target (adze target list) or a target JSON file")->required();
   sub->add_option("--budget", o->budget, "latency=2ms, size=200KB or energy=1mJ")->required();
   sub->add_option("--algo", o->algo, "dp or greedy")->capture_default_str();
-  sub->add_option("--data", o->data, "data SPEC for the sensitivity subset")->required();
   sub->add_option("--out", o->out, "output directory (must not exist)")->required();
-  sub->add_option("--split", o->split, "split the sensitivity is measured on")->capture_default_str();
-  sub->add_option("--limit", o->limit, "samples the sensitivity is measured on")->capture_default_str();
   sub->add_option("--batch", o->batch, "samples per inference, for latency and energy")->capture_default_str();
-  sub->add_option("--bits", o->bits, "weight bit-widths")->delimiter(',')->capture_default_str();
-  sub->add_option("--nm", o->nm, "N:M patterns (none for dense)")->delimiter(',')->capture_default_str();
   sub->add_option("--exporter", o->exporter, "keep only what this format can write (adze exporters)");
-  sub->add_option("--probes", o->probes, "Hutchinson probes of the sensitivity")->capture_default_str();
-  sub->add_option("--seed", o->seed, "seed")->capture_default_str();
-  sub->add_option("--input-shape", o->input_shape, "sample input shape (default: the model card)");
-  sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");
   sub->add_flag("--json", o->json, "print JSON");
   sub->callback([o] { run_search(*o); });
 }

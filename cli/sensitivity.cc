@@ -10,8 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
+#include "cli/space_sensitivity.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
@@ -21,58 +20,33 @@ namespace adze::cli {
 namespace {
 
 struct SensitivityCliOptions {
-  std::string model, data, split = "train", target, plot, input_shape, input_dtype;
-  int64_t limit = 256, batch = 64;
-  std::vector<int> bits = {2, 3, 4, 8};
-  std::vector<std::string> nm = {"none", "2:4"};
-  int probes = 8;
-  uint64_t seed = 0;
+  SpaceOptions space;
+  std::string target, plot;
   bool json = false, no_cache = false;
 };
 
-std::string list_of(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
-  return s;
-}
-
 void run_sensitivity(const SensitivityCliOptions& o) {
-  if (o.limit < 1) throw Error(ErrorKind::kInvalidArgument, "--limit " + std::to_string(o.limit) + ": must be >= 1");
-  if (o.probes < 0) throw Error(ErrorKind::kInvalidArgument, "--probes " + std::to_string(o.probes) + ": must be >= 0");
   if (!o.plot.empty()) require_new_output(o.plot, "--plot");
-  const SpaceSpec spec = space_spec(o.bits, o.nm, "--nm");
   std::optional<Target> target;
   if (!o.target.empty()) target = load_target(o.target);
-  const std::string path = resolve_model_path(o.model);
-  InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
-  const Dataset data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch);
-  Model model = load_torchscript(path, input);
-  const LayerTable table = build_layer_table(model);
-  const auto space = build_search_space(table, spec, target ? &*target : nullptr, nullptr);
-
-  SensitivityOptions options;
-  options.batch = input.shape[0];
-  options.hessian_probes = o.probes;
-  options.seed = o.seed;
-  options.progress = show_progress(o.json);
-  bool cached = false;
-  const SensitivityTable t =
-      cached_sensitivity(model, table, data, space, options, data_identity(path, input, o.data, o.split, data.size()),
-                         o.no_cache, &cached);
+  const MeasuredSpace m =
+      measure_space(o.space, target ? &*target : nullptr, nullptr, show_progress(o.json), o.no_cache);
+  const SensitivityTable& t = m.sensitivity;
+  const bool cached = m.cached;
   const std::string cache = sensitivity_cache_path(t.key);
   if (!o.plot.empty()) write_file_atomically(o.plot, sensitivity_svg(t));
   if (o.json) {
     nlohmann::json j = to_json(t);
-    j["model"] = model.source();
+    j["model"] = m.model->source();
     j["cached"] = cached;
     j["cache_file"] = cache;
     std::cout << j.dump(2) << "\n";
     return;
   }
-  std::cout << "model " << model.source() << ", " << data.size() << " samples of " << o.data << " (" << o.split
-            << "): cross-entropy " << fixed(t.base.cross_entropy, 4) << ", top-1 " << percent(t.base.top1, 2)
-            << (cached ? "; from the cache " : "; cached in ") << cache << "\n"
-            << "loss increase (nats) with only that layer compressed; Tr(H): Hutchinson, " << options.hessian_probes
+  std::cout << "model " << m.model->source() << ", " << m.data.size() << " samples of " << o.space.data << " ("
+            << o.space.split << "): cross-entropy " << fixed(t.base.cross_entropy, 4) << ", top-1 "
+            << percent(t.base.top1, 2) << (cached ? "; from the cache " : "; cached in ") << cache << "\n"
+            << "loss increase (nats) with only that layer compressed; Tr(H): Hutchinson, " << o.space.probes
             << " probes\n\n";
   std::vector<std::string> labels;
   for (const auto& l : t.layers)
@@ -113,19 +87,10 @@ void setup_sensitivity(CLI::App& app) {
       "Examples:\n"
       "  adze sensitivity fmnist-cnn --data fmnist --plot cnn-sensitivity.svg\n"
       "  adze sensitivity fortune-gpt --data fortunes --bits 4,8 --nm none --limit 64 --json");
-  sub->add_option("model", o->model, "TorchScript file, or a reference model name")->required();
-  sub->add_option("--data", o->data, "data SPEC (the calibration subset comes from --split)")->required();
-  sub->add_option("--split", o->split, "split to measure on")->capture_default_str();
-  sub->add_option("--limit", o->limit, "samples measured")->capture_default_str();
-  sub->add_option("--batch", o->batch, "samples per forward")->capture_default_str();
-  sub->add_option("--bits", o->bits, "weight bit-widths")->delimiter(',')->capture_default_str();
-  sub->add_option("--nm", o->nm, "N:M patterns (none for dense)")->delimiter(',')->capture_default_str();
+  add_space_options(sub, o->space);
+  sub->add_option("--batch", o->space.eval_batch, "samples per forward")->capture_default_str();
   sub->add_option("--target", o->target, "leave out what this target cannot run");
-  sub->add_option("--probes", o->probes, "Hutchinson probes (0: no Hessian)")->capture_default_str();
-  sub->add_option("--seed", o->seed, "seed of the probes")->capture_default_str();
   sub->add_option("--plot", o->plot, "write an SVG heat map here");
-  sub->add_option("--input-shape", o->input_shape, "sample input shape (default: the model card)");
-  sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");
   sub->add_flag("--no-cache", o->no_cache, "measure again even when cached");
   sub->add_flag("--json", o->json, "print JSON");
   sub->callback([o] { run_sensitivity(*o); });

@@ -13,30 +13,10 @@
 namespace adze::cli {
 namespace {
 
-std::string si(double value, const std::string& unit) {
-  const char* prefixes[] = {"", "k", "M", "G", "T", "P"};
-  int i = 0;
-  while (value >= 1000 && i < 5) {
-    value /= 1000;
-    ++i;
-  }
-  return fixed(value, value < 10 ? 2 : value < 100 ? 1 : 0) + " " + prefixes[i] + unit;
-}
-
-std::string seconds(double s) {
-  if (s < 1e-6) return fixed(s * 1e9, 1) + " ns";
-  if (s < 1e-3) return fixed(s * 1e6, 2) + " µs";
-  if (s < 1) return fixed(s * 1e3, 2) + " ms";
-  return fixed(s, 2) + " s";
-}
-
 void show(const Target& t) {
   std::cout << t.name << " (" << t.kind << "): " << t.description << "\nfrom " << t.origin << "\n";
-  std::string wb, ab;
-  for (int b : t.weight_bits) wb += (wb.empty() ? "" : ", ") + std::to_string(b);
-  for (int b : t.act_bits) ab += (ab.empty() ? "" : ", ") + (b == 0 ? std::string("float") : std::to_string(b));
-  std::cout << "runs weight bits " << wb << "; activations " << ab << "; float layers in " << t.float_precision
-            << "\n\n";
+  std::cout << "runs weight bits " << join(t.weight_bits) << "; activation bits " << join(t.act_bits)
+            << " (0: float); float layers in " << t.float_precision << "\n\n";
   Table table;
   table.add_column("figure");
   table.add_column("value", Table::Align::kRight);
@@ -44,18 +24,18 @@ void show(const Target& t) {
   auto row = [&](const std::string& what, const std::string& value, const Figure& f) {
     table.add_row({what, value, (f.assumed() ? "* " : "") + f.source});
   };
-  for (const auto& [p, f] : t.macs_per_s) row("peak " + p, si(f.value, "MAC/s"), f);
+  for (const auto& [p, f] : t.macs_per_s) row("peak " + p, human_si(f.value, "MAC/s"), f);
   for (const auto& [p, f] : t.nm_speedup) row(p + " compute speedup", fixed(f.value, 2) + "x", f);
   if (t.nm_flexible_efficiency)
     row("any N:M: efficiency x M/N", fixed(t.nm_flexible_efficiency->value, 2), *t.nm_flexible_efficiency);
-  row("per-layer overhead", seconds(t.layer_overhead_s.value), t.layer_overhead_s);
+  row("per-layer overhead", human_seconds(t.layer_overhead_s.value), t.layer_overhead_s);
   for (const auto& m : t.memory) {
     row(m.name + " capacity", human_bytes(m.bytes.value), m.bytes);
-    row(m.name + " bandwidth", si(m.bytes_per_s.value, "B/s"), m.bytes_per_s);
+    row(m.name + " bandwidth", human_si(m.bytes_per_s.value, "B/s"), m.bytes_per_s);
     row(m.name + " energy", fixed(m.pj_per_byte.value, 2) + " pJ/B", m.pj_per_byte);
   }
   for (const auto& [p, f] : t.pj_per_mac) row("energy " + p, fixed(f.value, 2) + " pJ/MAC", f);
-  if (t.storage_bytes_per_s) row("storage read", si(t.storage_bytes_per_s->value, "B/s"), *t.storage_bytes_per_s);
+  if (t.storage_bytes_per_s) row("storage read", human_si(t.storage_bytes_per_s->value, "B/s"), *t.storage_bytes_per_s);
   table.print(std::cout);
   if (!t.weights_in.empty() || !t.activations_in.empty())
     std::cout << "weights must fit " << t.weights_in << ", activations " << t.activations_in << "\n";

@@ -109,12 +109,8 @@ std::pair<at::Tensor, at::Tensor> run_packed_by_layer(const CompressedModel& m, 
   ProgressBar bar("verify by layer", x.size(0), progress);
   for (int64_t start = 0; start < x.size(0); start += batch) {
     const int64_t n = std::min(batch, x.size(0) - start);
-    at::Tensor chunk = x.slice(0, start, start + n);
-    if (n < batch) {  // both graphs run exactly the traced batch: pad with zeros, compare the real samples only
-      std::vector<int64_t> pad(chunk.sizes().begin(), chunk.sizes().end());
-      pad[0] = batch - n;
-      chunk = torch::cat({chunk, torch::zeros(pad, chunk.options())});
-    }
+    // Both graphs run exactly the traced batch: pad with zeros, compare the real samples only.
+    const at::Tensor chunk = pad_to_batch(x.slice(0, start, start + n), batch);
     const TappedGraph::Result sim = tapped.run(chunk);
     std::map<std::string, at::Tensor> exp_layers;
     const at::Tensor exp = p.forward(chunk, &exp_layers);

@@ -13,8 +13,7 @@ namespace adze {
 at::ScalarType parse_dtype(const std::string& dtype) {
   if (dtype == "float32" || dtype == "float") return at::kFloat;
   if (dtype == "int64" || dtype == "long") return at::kLong;
-  throw Error(ErrorKind::kInvalidArgument,
-              "failed to parse input dtype '" + dtype + "': expected float32 or int64");
+  throw Error(ErrorKind::kInvalidArgument, "failed to parse input dtype '" + dtype + "': expected float32 or int64");
 }
 
 Model::Model(std::shared_ptr<torch::jit::Graph> graph, std::vector<NamedTensor> tensors, std::vector<int> bindings,
@@ -25,8 +24,8 @@ Model::Model(std::shared_ptr<torch::jit::Graph> graph, std::vector<NamedTensor> 
       input_(std::move(input)),
       source_(std::move(source)) {
   if (graph_->inputs().size() != bindings_.size() + 1)
-    throw Error(ErrorKind::kInternal, "model graph has " + std::to_string(graph_->inputs().size()) +
-                                          " inputs but " + std::to_string(bindings_.size()) + " bound tensors");
+    throw Error(ErrorKind::kInternal, "model graph has " + std::to_string(graph_->inputs().size()) + " inputs but " +
+                                          std::to_string(bindings_.size()) + " bound tensors");
 }
 
 Model::~Model() = default;
@@ -63,7 +62,9 @@ const NamedTensor* Model::tensor_of(const torch::jit::Value* value) const {
   return nullptr;
 }
 
-void Model::set_tensor(int index, at::Tensor value) { tensors_.at(static_cast<std::size_t>(index)).value = std::move(value); }
+void Model::set_tensor(int index, at::Tensor value) {
+  tensors_.at(static_cast<std::size_t>(index)).value = std::move(value);
+}
 
 torch::jit::Value* Model::add_bound_tensor(NamedTensor tensor) {
   auto* value = graph_->addInput();
@@ -122,7 +123,15 @@ at::Tensor Model::run_exact_batch(const at::Tensor& x) const {
 }
 
 at::Tensor Model::forward(const at::Tensor& x) const {
-  return forward_in_batches(x, input_, "model '" + source_ + "'", [this](const at::Tensor& b) { return run_exact_batch(b); });
+  return forward_in_batches(x, input_, "model '" + source_ + "'",
+                            [this](const at::Tensor& b) { return run_exact_batch(b); });
+}
+
+at::Tensor pad_to_batch(const at::Tensor& x, int64_t batch) {
+  if (x.size(0) >= batch) return x;
+  std::vector<int64_t> pad_shape(x.sizes().begin(), x.sizes().end());
+  pad_shape[0] = batch - x.size(0);
+  return torch::cat({x, torch::zeros(pad_shape, x.options())}, 0);
 }
 
 at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const std::string& what,
@@ -134,22 +143,16 @@ at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const
                                                  shape_to_string(input.shape) + ")");
   for (std::size_t d = 1; d < input.shape.size(); ++d)
     if (x.size(static_cast<int64_t>(d)) != input.shape[d])
-      throw Error(ErrorKind::kInvalidArgument,
-                  "failed to run " + what + ": input dimension " + std::to_string(d) + " is " +
-                      std::to_string(x.size(static_cast<int64_t>(d))) + ", expected " +
-                      std::to_string(input.shape[d]) + " (traced with " + shape_to_string(input.shape) + ")");
+      throw Error(ErrorKind::kInvalidArgument, "failed to run " + what + ": input dimension " + std::to_string(d) +
+                                                   " is " + std::to_string(x.size(static_cast<int64_t>(d))) +
+                                                   ", expected " + std::to_string(input.shape[d]) + " (traced with " +
+                                                   shape_to_string(input.shape) + ")");
   const int64_t n = x.size(0);
   if (n == traced) return run_exact_batch(x);
   std::vector<at::Tensor> outs;
   for (int64_t start = 0; start < n; start += traced) {
     const int64_t len = std::min(traced, n - start);
-    at::Tensor chunk = x.slice(0, start, start + len);
-    if (len < traced) {
-      std::vector<int64_t> pad_shape(x.sizes().begin(), x.sizes().end());
-      pad_shape[0] = traced - len;
-      chunk = torch::cat({chunk, torch::zeros(pad_shape, x.options())}, 0);
-    }
-    at::Tensor out = run_exact_batch(chunk);
+    at::Tensor out = run_exact_batch(pad_to_batch(x.slice(0, start, start + len), traced));
     if (out.dim() == 0 || out.size(0) != traced)
       throw Error(ErrorKind::kUnsupported, "failed to run " + what + " on batch size " + std::to_string(n) +
                                                ": its output does not have the batch first; trace it with batch size " +

@@ -101,6 +101,9 @@ class Model {
   at::Tensor run_exact_batch(const at::Tensor& x) const;
 };
 
+/// x with zero samples appended up to `batch` samples (x itself when it has that many).
+at::Tensor pad_to_batch(const at::Tensor& x, int64_t batch);
+
 /// Runs `run_exact_batch` on `x` cut into pieces of the traced batch size (the last one padded with zeros) and
 /// joins the outputs; checks x's shape against `input` first (Error(kInvalidArgument), naming `what`).
 at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const std::string& what,

@@ -37,8 +37,10 @@ void Table::print(std::ostream& out) const {
     for (std::size_t c = 0; c < cells.size(); ++c) {
       const std::string pad(width[c] - columns(cells[c]), ' ');
       if (c) out << "  ";
-      if (aligns_[c] == Align::kRight) out << pad << cells[c];
-      else out << cells[c] << (c + 1 < cells.size() ? pad : "");
+      if (aligns_[c] == Align::kRight)
+        out << pad << cells[c];
+      else
+        out << cells[c] << (c + 1 < cells.size() ? pad : "");
     }
     out << '\n';
   };
@@ -82,5 +84,28 @@ std::string human_bytes(double bytes) {
 }
 
 std::string percent(double fraction, int decimals) { return fixed(100.0 * fraction, decimals) + "%"; }
+
+std::string human_seconds(double s) {
+  if (s < 1e-6) return fixed(s * 1e9, 1) + " ns";
+  if (s < 1e-3) return fixed(s * 1e6, 2) + " µs";
+  if (s < 1) return fixed(s * 1e3, 2) + " ms";
+  return fixed(s, 2) + " s";
+}
+
+std::string human_si(double value, const std::string& unit) {
+  const char* prefixes[] = {"", "k", "M", "G", "T", "P"};
+  int i = 0;
+  while (std::fabs(value) >= 1000 && i < 5) {
+    value /= 1000;
+    ++i;
+  }
+  return fixed(value, std::fabs(value) < 10 ? 2 : std::fabs(value) < 100 ? 1 : 0) + " " + prefixes[i] + unit;
+}
+
+std::string join(const std::vector<int>& values, const std::string& separator) {
+  std::string s;
+  for (int v : values) s += (s.empty() ? "" : separator) + std::to_string(v);
+  return s;
+}
 
 }  // namespace adze

@@ -32,5 +32,11 @@ std::string human_bytes(double bytes);
 std::string percent(double fraction, int decimals = 2);
 /// Fixed-point with `decimals` digits.
 std::string fixed(double value, int decimals);
+/// 0.000042 -> "42.00 µs"; ns, µs, ms or s.
+std::string human_seconds(double seconds);
+/// 3.12e14, "MAC/s" -> "312 TMAC/s": decimal SI prefixes up to P.
+std::string human_si(double value, const std::string& unit);
+/// {2, 4, 8} -> "2, 4, 8".
+std::string join(const std::vector<int>& values, const std::string& separator = ", ");
 
 }  // namespace adze

@@ -8,6 +8,7 @@
 #include "compress/encoding.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/table.h"
 #include "hardware/builtin_targets.h"
 #include "hardware/host_calibration.h"
 
@@ -69,11 +70,8 @@ class Reader {
     if (!v.is_array() || v.empty()) fail(field, "expected a non-empty list of bit-widths");
     std::vector<int> out;
     for (const auto& x : v) {
-      if (!x.is_number_integer() || !allowed.count(x.get<int>())) {
-        std::string list;
-        for (int a : allowed) list += (list.empty() ? "" : ", ") + std::to_string(a);
-        fail(field, "bit-width " + x.dump() + " (expected one of " + list + ")");
-      }
+      if (!x.is_number_integer() || !allowed.count(x.get<int>()))
+        fail(field, "bit-width " + x.dump() + " (expected one of " + join({allowed.begin(), allowed.end()}) + ")");
       out.push_back(x.get<int>());
     }
     return out;
@@ -166,11 +164,7 @@ std::string Target::compute_precision(const LayerConfig& config) const {
 std::string Target::unsupported(const LayerConfig& config) const {
   auto listed = [](const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); };
   if (!listed(weight_bits, config.weight_bits))
-    return "weight_bits " + std::to_string(config.weight_bits) + " (" + name + " runs " + [&] {
-      std::string s;
-      for (int b : weight_bits) s += (s.empty() ? "" : ", ") + std::to_string(b);
-      return s;
-    }() + ")";
+    return "weight_bits " + std::to_string(config.weight_bits) + " (" + name + " runs " + join(weight_bits) + ")";
   if (!listed(act_bits, config.act_bits))
     return "act_bits " + std::to_string(config.act_bits) + (config.act_bits == 0 ? " (float activations)" : "") + " (" +
            name + " has no such path)";

@@ -15,11 +15,18 @@ std::string config_label(const LayerConfig& c) {
 }
 
 SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std::string>& nm,
-                     const std::string& where) {
+                     const std::vector<int>& act_bits) {
   SpaceSpec spec;
+  for (int b : weight_bits)
+    if (!((b >= 2 && b <= 8) || b == 16 || b == 32))
+      throw Error(ErrorKind::kInvalidArgument, "--bits " + std::to_string(b) + ": expected 2..8, 16 or 32");
+  for (int b : act_bits)
+    if (b != 0 && b != 8 && b != 16)
+      throw Error(ErrorKind::kInvalidArgument, "--act-bits " + std::to_string(b) + ": expected 0 (float), 8 or 16");
   spec.weight_bits = weight_bits;
+  spec.act_bits = act_bits;
   spec.nm.clear();
-  for (const auto& n : nm) spec.nm.push_back(NMPattern::parse(n, where));
+  for (const auto& n : nm) spec.nm.push_back(NMPattern::parse(n, "--nm"));
   spec.base.scale_method = ScaleMethod::kMse;
   return spec;
 }

@@ -27,10 +27,12 @@ struct LayerOptions {
   std::vector<std::string> excluded;  ///< "w2 2:4: <why>" for each one left out
 };
 
-/// The space of weight bits × N:M patterns given on the command line ("none" for dense), with per-channel MSE
-/// scales: what adze sensitivity and adze search explore. Error(kInvalidArgument) for a pattern that does not
-/// parse, naming `where`.
-SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std::string>& nm, const std::string& where);
+/// The space of weight bits × N:M patterns ("none" for dense) × activation bits (0: float) given on the command
+/// line, with per-channel MSE scales: what adze sensitivity and adze search explore. Error(kInvalidArgument)
+/// naming the flag (--bits, --nm, --act-bits) for a width adze has no quantizer for or a pattern that does not
+/// parse.
+SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std::string>& nm,
+                     const std::vector<int>& act_bits);
 
 /// One entry per layer of `table`, in its order. `target` and `contract` may be null (no such filter).
 /// Error(kInvalidConfig) naming the layer when a layer is left with no config at all.

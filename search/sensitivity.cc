@@ -22,46 +22,54 @@ bool same_weight_config(const LayerConfig& a, const LayerConfig& b) {
   return a.weight_bits == b.weight_bits && a.nm == b.nm && a.sparsity == b.sparsity;
 }
 
+// Puts tensors into the model for a while and gives the old ones back when it goes out of scope (also when a
+// measurement throws), so that the model is left as it was.
+class Swapped {
+ public:
+  explicit Swapped(Model& model) : model_(model) {}
+  ~Swapped() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) model_.set_tensor(it->first, it->second);
+  }
+  Swapped(const Swapped&) = delete;
+  Swapped& operator=(const Swapped&) = delete;
+  void set(int index, const at::Tensor& value) {
+    saved_.emplace_back(index, model_.tensors()[static_cast<std::size_t>(index)].value);
+    model_.set_tensor(index, value);
+  }
+
+ private:
+  Model& model_;
+  std::vector<std::pair<int, at::Tensor>> saved_;
+};
+
 // Tr(∂²L/∂W²) of every layer's weight at once: for Rademacher v, vᵀHv = v · ∂(g · v)/∂W with g = ∂L/∂W taken
 // with create_graph; the mean over `probes`.
 std::vector<double> hessian_traces(Model& model, const LayerTable& table, const Dataset& data,
                                    const SensitivityOptions& o, ProgressBar& bar, int64_t& done) {
   std::vector<at::Tensor> weights;
-  std::vector<int> indices;
+  Swapped swapped(model);
   for (const Layer& l : table.layers) {
     const int i = model.find_tensor(l.weight);
-    indices.push_back(i);
     weights.push_back(model.tensors()[static_cast<std::size_t>(i)].value.detach().clone().requires_grad_(true));
-  }
-  std::vector<at::Tensor> originals;
-  for (std::size_t k = 0; k < indices.size(); ++k) {
-    originals.push_back(model.tensors()[static_cast<std::size_t>(indices[k])].value);
-    model.set_tensor(indices[k], weights[k]);
+    swapped.set(i, weights.back());
   }
   std::vector<double> trace(weights.size(), 0.0);
-  try {
-    torch::AutoGradMode grad(true);
-    const int64_t n = std::min(data.size(), o.hessian_samples);
-    const at::Tensor loss = task_loss(model.forward(data.inputs.slice(0, 0, n)), data.targets.slice(0, 0, n));
-    const std::vector<at::Tensor> grads = torch::autograd::grad({loss}, weights, {}, true, true);
-    auto gen = at::detail::createCPUGenerator(o.seed);
-    for (int p = 0; p < o.hessian_probes; ++p) {
-      std::vector<at::Tensor> v;
-      at::Tensor gv = torch::zeros({});
-      for (std::size_t k = 0; k < weights.size(); ++k) {
-        v.push_back(at::randint(0, 2, weights[k].sizes(), gen, torch::kFloat) * 2 - 1);
-        gv = gv + (grads[k] * v[k]).sum();
-      }
-      const std::vector<at::Tensor> hv = torch::autograd::grad({gv}, weights, {}, true, false);
-      for (std::size_t k = 0; k < weights.size(); ++k)
-        trace[k] += (hv[k] * v[k]).sum().item<double>() / o.hessian_probes;
-      bar.update(++done);
+  torch::AutoGradMode grad(true);
+  const int64_t n = std::min(data.size(), o.hessian_samples);
+  const at::Tensor loss = task_loss(model.forward(data.inputs.slice(0, 0, n)), data.targets.slice(0, 0, n));
+  const std::vector<at::Tensor> grads = torch::autograd::grad({loss}, weights, {}, true, true);
+  auto gen = at::detail::createCPUGenerator(o.seed);
+  for (int p = 0; p < o.hessian_probes; ++p) {
+    std::vector<at::Tensor> v;
+    at::Tensor gv = torch::zeros({});
+    for (std::size_t k = 0; k < weights.size(); ++k) {
+      v.push_back(at::randint(0, 2, weights[k].sizes(), gen, torch::kFloat) * 2 - 1);
+      gv = gv + (grads[k] * v[k]).sum();
     }
-  } catch (...) {
-    for (std::size_t k = 0; k < indices.size(); ++k) model.set_tensor(indices[k], originals[k]);
-    throw;
+    const std::vector<at::Tensor> hv = torch::autograd::grad({gv}, weights, {}, true, false);
+    for (std::size_t k = 0; k < weights.size(); ++k) trace[k] += (hv[k] * v[k]).sum().item<double>() / o.hessian_probes;
+    bar.update(++done);
   }
-  for (std::size_t k = 0; k < indices.size(); ++k) model.set_tensor(indices[k], originals[k]);
   return trace;
 }
 
@@ -106,16 +114,11 @@ SensitivityTable measure_sensitivity(Model& model, const LayerTable& table, cons
         impact.weight_error = (decoded - original).pow(2).sum().item<double>();
         impact.hessian_proxy =
             std::abs(traces[i]) / static_cast<double>(std::max<int64_t>(1, layer.params)) * impact.weight_error;
-        model.set_tensor(index, decoded);
-        try {
-          const Metrics m = evaluate(model, data, eval);
-          impact.loss_delta = m.cross_entropy - result.base.cross_entropy;
-          impact.top1_delta = m.top1 - result.base.top1;
-        } catch (...) {
-          model.set_tensor(index, original);
-          throw;
-        }
-        model.set_tensor(index, original);
+        Swapped swapped(model);
+        swapped.set(index, decoded);
+        const Metrics m = evaluate(model, data, eval);
+        impact.loss_delta = m.cross_entropy - result.base.cross_entropy;
+        impact.top1_delta = m.top1 - result.base.top1;
       }
       ls.options.push_back(std::move(impact));
       bar.update(++done);

@@ -1,0 +1,50 @@
+#include "cli/space_sensitivity.h"
+
+#include "cli/commands.h"
+#include "compress/frontend.h"
+#include "core/error.h"
+
+namespace adze::cli {
+
+void add_space_options(CLI::App* sub, SpaceOptions& o) {
+  sub->add_option("model", o.model, "TorchScript file, or a reference model name")->required();
+  sub->add_option("--data", o.data, "data SPEC (the sensitivity subset comes from --split)")->required();
+  sub->add_option("--split", o.split, "split the sensitivity is measured on")->capture_default_str();
+  sub->add_option("--limit", o.limit, "samples the sensitivity is measured on")->capture_default_str();
+  sub->add_option("--bits", o.bits, "weight bit-widths")->delimiter(',')->capture_default_str();
+  sub->add_option("--nm", o.nm, "N:M patterns (none for dense)")->delimiter(',')->capture_default_str();
+  sub->add_option("--act-bits", o.act_bits, "activation bit-widths (0: float; sensitivity measures weights only)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--probes", o.probes, "Hutchinson probes of the Hessian trace (0: none)")->capture_default_str();
+  sub->add_option("--seed", o.seed, "seed")->capture_default_str();
+  sub->add_option("--input-shape", o.input_shape, "sample input shape (default: the model card)");
+  sub->add_option("--input-dtype", o.input_dtype, "float32 or int64");
+}
+
+MeasuredSpace measure_space(const SpaceOptions& o, const Target* target, const Contract* contract, bool progress,
+                            bool refresh) {
+  if (o.limit < 1) throw Error(ErrorKind::kInvalidArgument, "--limit " + std::to_string(o.limit) + ": must be >= 1");
+  if (o.probes < 0) throw Error(ErrorKind::kInvalidArgument, "--probes " + std::to_string(o.probes) + ": must be >= 0");
+  if (o.eval_batch < 1)
+    throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.eval_batch) + ": must be >= 1");
+  const SpaceSpec spec = space_spec(o.bits, o.nm, o.act_bits);
+  MeasuredSpace m;
+  m.path = resolve_model_path(o.model);
+  m.input = resolve_input_spec(m.path, o.input_shape, o.input_dtype);
+  m.data = load_data_for_model(m.path, m.input, o.data, o.split, o.limit, o.eval_batch);
+  m.model = std::make_unique<Model>(load_torchscript(m.path, m.input));
+  m.table = build_layer_table(*m.model);
+  m.space = build_search_space(m.table, spec, target, contract);
+  SensitivityOptions so;
+  so.batch = m.input.shape[0];
+  so.hessian_probes = o.probes;
+  so.seed = o.seed;
+  so.progress = progress;
+  m.sensitivity =
+      cached_sensitivity(*m.model, m.table, m.data, m.space, so,
+                         data_identity(m.path, m.input, o.data, o.split, m.data.size()), refresh, &m.cached);
+  return m;
+}
+
+}  // namespace adze::cli

@@ -1,0 +1,54 @@
+// What adze sensitivity and adze search share: the options that define a search space and the subset its
+// sensitivity is measured on, and the measurement itself (model, layer table, space, cached sensitivity).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compress/data/dataset.h"
+#include "compress/layer_table.h"
+#include "compress/model.h"
+#include "search/search_space.h"
+#include "search/sensitivity.h"
+
+namespace adze {
+struct Target;
+struct Contract;
+}  // namespace adze
+
+namespace adze::cli {
+
+struct SpaceOptions {
+  std::string model, data, split = "train", input_shape, input_dtype;
+  int64_t limit = 256;
+  int64_t eval_batch = 64;  ///< samples per forward while measuring
+  std::vector<int> bits = {2, 3, 4, 8};
+  std::vector<std::string> nm = {"none", "2:4"};
+  std::vector<int> act_bits = {0};
+  int probes = 8;
+  uint64_t seed = 0;
+};
+
+/// Registers MODEL, --data, --split, --limit, --bits, --nm, --act-bits, --probes, --seed, --input-shape, --input-dtype.
+void add_space_options(CLI::App* sub, SpaceOptions& o);
+
+struct MeasuredSpace {
+  std::string path;  ///< the model file
+  InputSpec input;
+  Dataset data;
+  std::unique_ptr<Model> model;
+  LayerTable table;
+  std::vector<LayerOptions> space;
+  SensitivityTable sensitivity;
+  bool cached = false;
+};
+
+/// Checks the options (Error(kInvalidArgument) naming the flag), loads the model and data, builds the space
+/// (filtered by `target` and `contract`, either may be null) and measures its sensitivity or reads it from the
+/// cache (`refresh`: measure again).
+MeasuredSpace measure_space(const SpaceOptions& o, const Target* target, const Contract* contract, bool progress,
+                            bool refresh);
+
+}  // namespace adze::cli
