@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/compress_run.h"
 #include "compress/compressed_model.h"
 #include "compress/frontend.h"
 #include "compress/pass.h"
@@ -83,40 +84,16 @@ void run_compress(const CompressOptions& o) {
     InputSpec train_input = input;
     train_data = load_data_for_model(path, train_input, o.data, o.train_split, o.train_limit, o.batch_size);
   }
-  Model model = load_torchscript(path, input);
-  std::optional<Model> reference;
-  if (trains) reference = load_torchscript(path, input);
-  CompressionContext context;
-  context.model = &model;
-  context.table = build_layer_table(model);
-  context.plan = resolve_plan(plan, context.table, o.plan);
-  for (const auto& w : context.plan.warnings) std::cerr << "adze: warning: " << w << "\n";
-  context.data = data ? &*data : nullptr;
-  context.train_data = train_data ? &*train_data : nullptr;
-  context.reference = reference ? &*reference : nullptr;
-  context.seed = o.seed;
-  context.progress = show_progress(o.json);
-
-  // Metrics before and after bracket the pipeline unless it measures them itself.
-  const auto has_label = [&](const std::string& label) {
-    for (const auto& s : pipeline.steps)
-      if (s.name == "eval" && s.options["label"] == label) return true;
-    return false;
-  };
-  if (data && !has_label("before"))
-    context.metrics["before"] = evaluate(model, *data, {model.traced_batch(), context.progress});
-  std::vector<PassRecord> records = run_pipeline(pipeline, context);
-  if (data && !context.metrics.count("after"))
-    context.metrics["after"] = evaluate(model, *data, {model.traced_batch(), context.progress});
-
-  nlohmann::ordered_json report = make_report(context, records);
+  CompressRun run = compress_run(path, input, plan, o.plan, pipeline, data ? &*data : nullptr,
+                                 train_data ? &*train_data : nullptr, o.seed, show_progress(o.json));
+  nlohmann::ordered_json& report = run.report;
   report["model"] = path;
   report["plan"] = o.plan;
   report["pipeline"] = o.pipeline;
   if (data) report["data"] = {{"spec", o.data}, {"split", o.split}, {"samples", data->size()}};
   if (train_data) report["train_data"] = {{"spec", o.data}, {"split", o.train_split}, {"samples", train_data->size()}};
   report["seed"] = o.seed;
-  save_compressed(model, context.plan, context.encodings, report, path, o.out);
+  save_compressed(*run.model, run.context.plan, run.context.encodings, report, path, o.out);
   if (o.json)
     std::cout << report.dump(2) << "\n";
   else

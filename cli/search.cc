@@ -1,13 +1,17 @@
-// adze search MODEL --target T --budget size=200KB --algo greedy|dp --data SPEC --out DIR: a per-layer plan
-// (bits x N:M) with the least predicted loss within a hardware budget.
+// adze search MODEL --target T --budget size=200KB --algo dp|greedy|evo|rl --data SPEC --out DIR: a per-layer
+// plan (bits x N:M) with the least loss within a hardware budget, anytime and resumable, confirmed by real
+// compress runs.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/compress_run.h"
 #include "cli/space_sensitivity.h"
 #include "compress/encoding_io.h"
 #include "compress/frontend.h"
@@ -15,11 +19,15 @@
 #include "compress/plan.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/hash.h"
+#include "core/progress.h"
 #include "core/table.h"
 #include "exporters/exporter.h"
 #include "hardware/cost_model.h"
 #include "search/budget.h"
 #include "search/front_plot.h"
+#include "search/measured_loss.h"
+#include "search/search_state.h"
 #include "search/searcher.h"
 #include "search/sensitivity.h"
 
@@ -28,23 +36,33 @@ namespace {
 
 struct SearchCliOptions {
   SpaceOptions space;
-  std::string target, budget, algo = "dp", out, exporter;
+  std::string target, budget, algo = "dp", out, exporter, time_budget, pipeline;
+  std::vector<std::string> algo_options;
   int64_t batch = 1;
-  bool json = false;
+  int64_t confirm = 1, finetune_steps = 0, confirm_limit = 0, train_limit = 0;
+  std::string confirm_split = "test";
+  bool resume = false, json = false;
 };
 
 std::string unit_of(Budget::Metric m) {
-  return m == Budget::Metric::kSize ? "bytes" : m == Budget::Metric::kLatency ? "seconds" : "joules";
+  switch (m) {
+    case Budget::Metric::kSize: return "bytes";
+    case Budget::Metric::kLatency: return "seconds";
+    case Budget::Metric::kEnergy: return "joules";
+    case Budget::Metric::kBits: return "bits per weight";
+  }
+  return "?";
 }
 
-// Per layer and option, the cost in the budget's metric: encoded bytes (size), or the roofline's latency or
-// energy on the target at `batch`.
+// Per layer and option, the cost in the budget's metric: encoded bytes (size), encoded bits over all encoded
+// layers' weights (bits), or the roofline's latency or energy on the target at `batch`.
 Problem make_problem(const LayerTable& table, const std::vector<LayerOptions>& space, const SensitivityTable& s,
                      const Target& target, const Budget& budget, int64_t batch) {
   const auto roofline = cost_models().create("roofline", nlohmann::json::object(), "search");
   Problem p;
   p.budget = budget.value;
-  int64_t layer_params = 0;
+  int64_t layer_params = 0, weights = 0;
+  for (const Layer& layer : table.layers) weights += layer.params;
   for (std::size_t l = 0; l < table.layers.size(); ++l) {
     const Layer& layer = table.layers[l];
     layer_params += layer.params + layer.bias_params;
@@ -57,6 +75,8 @@ Problem make_problem(const LayerTable& table, const std::vector<LayerOptions>& s
       loss.push_back(std::max(0.0, impact->loss_delta));  // a negative delta is measurement noise, not a gain
       if (budget.metric == Budget::Metric::kSize) {
         cost.push_back(static_cast<double>(planned_bits(layer, c).total()) / 8.0 + layer.bias_params * 4.0);
+      } else if (budget.metric == Budget::Metric::kBits) {
+        cost.push_back(static_cast<double>(planned_bits(layer, c).total()) / static_cast<double>(weights));
       } else {
         const LayerCost lc = roofline->layer(target, layer, c, batch);
         cost.push_back(budget.metric == Budget::Metric::kLatency ? lc.latency_s : lc.energy_j);
@@ -93,74 +113,288 @@ std::string front_csv(const Problem& p, const std::vector<Point>& points) {
 }
 
 std::string human_cost(Budget::Metric m, double v) {
-  if (m == Budget::Metric::kSize) return human_bytes(v);
-  if (m == Budget::Metric::kLatency) return human_seconds(v);
-  return fixed(v * 1e3, 4) + " mJ";
+  switch (m) {
+    case Budget::Metric::kSize: return human_bytes(v);
+    case Budget::Metric::kLatency: return human_seconds(v);
+    case Budget::Metric::kEnergy: return fixed(v * 1e3, 4) + " mJ";
+    case Budget::Metric::kBits: return fixed(v, 3) + " b/w";
+  }
+  return "?";
 }
+
+// "population=32" → {"population": 32}: a value that parses as JSON (numbers, true/false) is taken as such.
+nlohmann::json parse_algo_options(const std::vector<std::string>& given) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& kv : given) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorKind::kInvalidArgument, "--algo-option '" + kv + "': expected NAME=VALUE");
+    const std::string value = kv.substr(eq + 1);
+    const nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
+    j[kv.substr(0, eq)] = parsed.is_discarded() ? nlohmann::json(value) : parsed;
+  }
+  return j;
+}
+
+// The pipeline of the confirmation runs: --pipeline, else a one-shot projection (with activation calibration
+// when activations are quantized) and --finetune-steps of STE fine-tuning distilled from the fp32 model.
+Pipeline confirmation_pipeline(const SearchCliOptions& o) {
+  if (!o.pipeline.empty()) return load_pipeline(o.pipeline);
+  nlohmann::json passes = {"fold-bn", "sparsity.nm", "quantize.weights"};
+  if (std::any_of(o.space.act_bits.begin(), o.space.act_bits.end(), [](int b) { return b > 0; }))
+    passes.push_back({{"name", "quantize.calibrate"}, {"options", {{"method", "minmax"}, {"batches", 8}}}});
+  if (o.finetune_steps > 0)
+    passes.push_back(
+        {{"name", "finetune.ste"}, {"options", {{"steps", o.finetune_steps}, {"lr", 1e-4}, {"distill", 0.5}}}});
+  return parse_pipeline({{"passes", passes}},
+                        "confirmation pipeline (--finetune-steps " + std::to_string(o.finetune_steps) + ")");
+}
+
+// Appends timestamped lines (seconds since the search began) to DIR/search.log.
+class SearchLog {
+ public:
+  SearchLog(const std::string& path, std::chrono::steady_clock::time_point start)
+      : out_(path, std::ios::app), start_(start) {}
+  void operator()(const std::string& line) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    out_ << "[" << fixed(s, 1) << " s] " << line << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// The steps of a pipeline and their options, one string (what a confirmation on disk was made with).
+std::string describe(const Pipeline& p) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& s : p.steps) steps.push_back({{"name", s.name}, {"options", s.options}});
+  return steps.dump();
+}
+
+struct Confirmation {
+  std::string label;
+  Choice choice;
+};
 
 void run_search(const SearchCliOptions& o) {
   const auto started = std::chrono::steady_clock::now();
+  // Everything the user handed us is checked before any work.
   const Budget budget = parse_budget(o.budget);
   const Target target = load_target(o.target);
-  const auto searcher = searchers().create(o.algo, nlohmann::json::object(), "--algo");
+  const nlohmann::json algo_options =
+      resolve_options(searchers().get(o.algo, "--algo").options, parse_algo_options(o.algo_options),
+                      "--algo-option (" + o.algo + ")");
+  const auto searcher = searchers().create(o.algo, algo_options, "--algo");
   std::unique_ptr<Exporter> exporter;
   if (!o.exporter.empty()) exporter = exporter_registry().create(o.exporter, nlohmann::json::object(), "--exporter");
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.batch) + ": must be >= 1");
-  require_new_output(o.out, "--out");
+  if (o.confirm < 0) throw Error(ErrorKind::kInvalidArgument, "--confirm " + std::to_string(o.confirm) + ": must be >= 0");
+  if (o.finetune_steps < 0)
+    throw Error(ErrorKind::kInvalidArgument, "--finetune-steps " + std::to_string(o.finetune_steps) + ": must be >= 0");
+  if (o.confirm_limit < 0 || o.train_limit < 0)
+    throw Error(ErrorKind::kInvalidArgument, "--confirm-limit and --train-limit must be 0 (all) or positive");
+  const double time_budget = o.time_budget.empty() ? 0 : parse_duration(o.time_budget, "--time-budget");
+  const Pipeline pipeline = confirmation_pipeline(o);
+  if (!o.resume) require_new_output(o.out, "--out");
 
   const MeasuredSpace m =
       measure_space(o.space, &target, exporter ? &exporter->contract() : nullptr, show_progress(o.json), false);
   const LayerTable& table = m.table;
   const SensitivityTable& sensitivity = m.sensitivity;
   const Problem problem = make_problem(table, m.space, sensitivity, target, budget, o.batch);
-  SearchOptions options;
-  options.seed = o.space.seed;
-  const auto search_started = std::chrono::steady_clock::now();
-  const SearchResult result = searcher->run(problem, options);
-  const double search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - search_started).count();
-  const std::vector<Point> baselines = uniform_baselines(problem);
+  const nlohmann::json identity = {{"sensitivity", sensitivity.key},
+                                   {"target", target.name},
+                                   {"target_figures", ContentHash().add(to_json(target).dump()).hex()},
+                                   {"budget", std::string(to_string(budget.metric)) + "=" + fixed(budget.value, 6)},
+                                   {"algo", o.algo},
+                                   {"algo_options", algo_options},
+                                   {"seed", o.space.seed},
+                                   {"batch", o.batch},
+                                   {"exporter", o.exporter}};
+  SearchState state;
+  if (o.resume) {
+    state = resume_search_state(o.out, identity);
+  } else {
+    state.identity = identity;
+    std::filesystem::create_directories(o.out);
+  }
+  SearchLog log(o.out + "/search.log", started);
+  log(std::string(o.resume ? "resumed" : "started") + ": " + m.model->source() + " on " + target.name + ", " +
+      budget.to_string() + ", algo " + o.algo + " " + algo_options.dump() + ", seed " + std::to_string(o.space.seed) +
+      "; " + std::to_string(state.measured.size()) + " measured choices on disk");
+  log("sensitivity of " + std::to_string(m.data.size()) + " samples " + (m.cached ? "read from the cache" : "measured") +
+      " (key " + sensitivity.key + ")");
 
-  ResolvedPlan plan;
-  for (std::size_t l = 0; l < problem.layers.size(); ++l)
-    plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(result.best.choice[l])];
-  nlohmann::json summary = {
-      {"model", m.model->source()},
-      {"target", target.name},
-      {"budget",
-       {{"metric", to_string(budget.metric)},
-        {"value", budget.value},
-        {"unit", unit_of(budget.metric)},
-        {"text", budget.text}}},
-      {"algo", o.algo},
-      {"seed", o.space.seed},
-      {"satisfiable", result.satisfiable},
-      {"best", point_json(problem, result.best)},
-      {"front", nlohmann::json::array()},
-      {"baselines", nlohmann::json::array()},
-      {"evaluated", result.evaluated},
-      {"search_seconds", search_s},
-      {"sensitivity",
-       {{"key", sensitivity.key},
-        {"cached", m.cached},
-        {"samples", m.data.size()},
-        {"base", to_json(sensitivity.base)}}},
-      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
-  for (const auto& pt : result.front) summary["front"].push_back(point_json(problem, pt));
-  for (const auto& pt : baselines) summary["baselines"].push_back(point_json(problem, pt));
-  std::vector<Point> all = result.front;
-  all.insert(all.end(), baselines.begin(), baselines.end());
+  // Whole choices measured on the sensitivity subset, each once: what is on disk is answered from there.
+  MeasuredLoss measured_loss(*m.model, table, m.data, problem, m.input.shape[0], sensitivity.base);
+  int64_t replayed = 0, new_measurements = 0;
+  auto measure = [&](const Choice& c) {
+    if (const auto it = state.measured.find(c); it != state.measured.end()) {
+      ++replayed;
+      return it->second;
+    }
+    const double v = measured_loss(c);
+    state.measured[c] = v;
+    ++new_measurements;
+    return v;
+  };
+  const bool measured = searcher->measures();
+  const std::string loss_axis = measured ? "measured loss increase (nats, all layers compressed together)"
+                                         : "predicted loss increase (nats, sum over layers)";
+  auto baselines_of = [&] {
+    std::vector<Point> b = uniform_baselines(problem);
+    if (measured)
+      for (auto& pt : b) pt.loss = measure(pt.choice);
+    return b;
+  };
   const std::string axis =
       std::string(to_string(budget.metric)) + " (" + unit_of(budget.metric) + ") on " + target.name;
-  write_directory_atomically(o.out, [&](const std::string& dir) {
-    write_file_atomically(dir + "/plan.json", to_json(plan).dump(2) + "\n");
-    write_file_atomically(dir + "/front.json", summary.dump(2) + "\n");
-    write_file_atomically(dir + "/front.csv", front_csv(problem, all));
-    write_file_atomically(dir + "/front.svg",
-                          front_svg(result.front, baselines, result.best, budget.value, axis,
+  auto summary_of = [&](const SearchResult& r, const std::vector<Point>& baselines, bool done) {
+    nlohmann::json j = {
+        {"model", m.model->source()},
+        {"target", target.name},
+        {"budget",
+         {{"metric", to_string(budget.metric)},
+          {"value", budget.value},
+          {"unit", unit_of(budget.metric)},
+          {"text", budget.text}}},
+        {"algo", o.algo},
+        {"algo_options", algo_options},
+        {"seed", o.space.seed},
+        {"finished", done},
+        {"loss", measured ? "measured" : "predicted"},
+        {"satisfiable", r.satisfiable},
+        {"best", point_json(problem, r.best)},
+        {"front", nlohmann::json::array()},
+        {"baselines", nlohmann::json::array()},
+        {"evaluated", r.evaluated},
+        {"confirmed", state.confirmed},
+        {"sensitivity",
+         {{"key", sensitivity.key},
+          {"cached", m.cached},
+          {"samples", m.data.size()},
+          {"base", to_json(sensitivity.base)}}},
+        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
+    for (const auto& pt : r.front) j["front"].push_back(point_json(problem, pt));
+    for (const auto& pt : baselines) j["baselines"].push_back(point_json(problem, pt));
+    return j;
+  };
+  // Every file replaced whole (write then rename): a kill leaves the last complete set.
+  auto write_outputs = [&](const SearchResult& r, const std::vector<Point>& baselines, bool done) {
+    ResolvedPlan plan;
+    for (std::size_t l = 0; l < problem.layers.size(); ++l)
+      plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(r.best.choice[l])];
+    std::vector<Point> all = r.front;
+    all.insert(all.end(), baselines.begin(), baselines.end());
+    write_file_atomically(search_state_path(o.out), to_json(state).dump() + "\n");
+    write_file_atomically(o.out + "/plan.json", to_json(plan).dump(2) + "\n");
+    write_file_atomically(o.out + "/front.json", summary_of(r, baselines, done).dump(2) + "\n");
+    write_file_atomically(o.out + "/front.csv", front_csv(problem, all));
+    write_file_atomically(o.out + "/front.svg",
+                          front_svg(r.front, baselines, r.best, budget.value, axis, loss_axis,
                                     m.model->source() + ": " + o.algo + " search, " + budget.to_string()));
-  });
+  };
+
+  SearchOptions options;
+  options.seed = o.space.seed;
+  if (measured) options.measure = measure;
+  ProgressBar bar("search (" + o.algo + ")", searcher->rounds(), show_progress(o.json));
+  int64_t round = 0;
+  const std::vector<Point> no_baselines;
+  options.progress = [&](const SearchResult& r) {
+    ++round;
+    bar.update(round, "best " + fixed(r.best.loss, 4) + " at " + human_cost(budget.metric, r.best.cost));
+    write_outputs(r, no_baselines, false);
+    if (new_measurements > 0 || round == searcher->rounds())
+      log("round " + std::to_string(round) + ": best loss " + fixed(r.best.loss, 5) + " at " +
+          human_cost(budget.metric, r.best.cost) + ", " + std::to_string(r.evaluated) + " choices scored");
+  };
+  const auto deadline = started + std::chrono::duration<double>(time_budget);
+  bool out_of_time = false;
+  if (time_budget > 0)
+    options.stop = [&] { return out_of_time = std::chrono::steady_clock::now() >= deadline; };
+  const auto search_started = std::chrono::steady_clock::now();
+  const SearchResult result = searcher->run(problem, options);
+  bar.finish();
+  const double search_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - search_started).count();
+  const std::vector<Point> baselines = baselines_of();
+  // Every algorithm's choice measured the same way, so that their plans compare.
+  const Metrics best_metrics = measured_loss.metrics(result.best.choice);
+  log(std::string(out_of_time ? "stopped by --time-budget" : "search done") + " in " + fixed(search_s, 1) + " s: " +
+      std::to_string(result.evaluated) + " choices scored (" + std::to_string(new_measurements) + " measured now, " +
+      std::to_string(replayed) + " answered from disk); best " + human_cost(budget.metric, result.best.cost) +
+      ", loss increase " + fixed(result.best.loss, 5) + " " + (measured ? "measured" : "predicted") +
+      ", measured on the subset: top-1 " + fixed(best_metrics.top1 * 100, 2) + "%");
+  write_outputs(result, baselines, true);
+
+  // Confirmation: the best plan and the ones just cheaper on the front (--confirm), and the best uniform plan
+  // within the budget, each compressed for real by the pipeline and evaluated on --confirm-split.
+  std::vector<Confirmation> candidates;
+  if (result.satisfiable && o.confirm > 0) {
+    int64_t taken = 0;
+    for (auto it = result.front.rbegin(); it != result.front.rend() && taken < o.confirm; ++it)
+      if (it->cost <= budget.value) candidates.push_back({taken++ == 0 ? "searched" : "front " + std::to_string(taken), it->choice});
+    const Point* uniform = nullptr;
+    for (const auto& pt : baselines)
+      if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
+    if (uniform) candidates.push_back({uniform->label, uniform->choice});
+  }
+  if (!candidates.empty()) {
+    InputSpec input = resolve_input_spec(m.path, o.space.input_shape, o.space.input_dtype);
+    const Dataset eval = load_data_for_model(m.path, input, o.space.data, o.confirm_split, o.confirm_limit, 0);
+    std::optional<Dataset> train;
+    if (needs_training_data(pipeline)) {
+      InputSpec train_input = input;
+      train = load_data_for_model(m.path, train_input, o.space.data, "train", o.train_limit, 0);
+    }
+    const std::string pipeline_text = describe(pipeline);
+    for (const auto& c : candidates) {
+      const auto done = std::find_if(state.confirmed.begin(), state.confirmed.end(), [&](const nlohmann::json& j) {
+        return j["label"] == c.label && j["choice"] == nlohmann::json(c.choice) && j["pipeline"] == pipeline_text;
+      });
+      if (done != state.confirmed.end()) {
+        log("confirmation of " + c.label + " read from disk");
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      ResolvedPlan plan;
+      for (std::size_t l = 0; l < problem.layers.size(); ++l)
+        plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(c.choice[l])];
+      CompressRun run = compress_run(m.path, input, parse_plan(to_json(plan), o.out + " (" + c.label + ")"),
+                                     c.label, pipeline, &eval, train ? &*train : nullptr, o.space.seed,
+                                     show_progress(o.json));
+      const auto& size = run.report["size"];
+      double bits = 0, weights = 0;
+      for (const auto& l : run.report["layers"]) {
+        const auto& b = l["bits"];
+        bits += b["codes"].get<double>() + b["scales"].get<double>() + b["zero_points"].get<double>() +
+                b["index"].get<double>();
+      }
+      for (const Layer& l : table.layers) weights += static_cast<double>(l.params);
+      const nlohmann::json record = {
+          {"label", c.label},
+          {"choice", c.choice},
+          {"pipeline", pipeline_text},
+          {"split", o.confirm_split},
+          {"before", to_json(run.context.metrics.at("before"))},
+          {"after", to_json(run.context.metrics.at("after"))},
+          {"compressed_bytes", size["compressed_bytes"]},
+          {"average_weight_bits", bits / std::max(1.0, weights)},
+          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+      state.confirmed.push_back(record);
+      write_outputs(result, baselines, true);
+      log("confirmed " + c.label + ": top-1 " + fixed(record["after"]["top1"].get<double>() * 100, 2) + "% on " +
+          o.confirm_split + " (fp32 " + fixed(record["before"]["top1"].get<double>() * 100, 2) + "%), " +
+          human_bytes(size["compressed_bytes"].get<double>()) + ", " + fixed(record["average_weight_bits"].get<double>(), 3) +
+          " bits per weight, " + fixed(record["seconds"].get<double>(), 1) + " s");
+    }
+  }
+  log("finished");
+
   if (o.json) {
-    std::cout << summary.dump(2) << "\n";
+    std::cout << summary_of(result, baselines, true).dump(2) << "\n";
   } else {
     std::cout << "model " << m.model->source() << " on " << target.name << ", " << budget.to_string() << ", " << o.algo
               << " over " << table.layers.size() << " layers (sensitivity of " << m.data.size() << " samples"
@@ -176,20 +410,39 @@ void run_search(const SearchCliOptions& o) {
                  human_cost(budget.metric, problem.cost[l][o_index])});
     }
     t.add_row({});
-    t.add_row({"total", "", fixed(result.best.loss, 4), human_cost(budget.metric, result.best.cost)});
+    t.add_row({"total", "", fixed(problem.total_loss(result.best.choice), 4), human_cost(budget.metric, result.best.cost)});
     t.print(std::cout);
-    std::cout << "\nuniform baselines:\n";
+    std::cout << "\nmeasured with every layer compressed at once: loss +"
+              << fixed(best_metrics.cross_entropy - sensitivity.base.cross_entropy, 4) << ", top-1 "
+              << percent(best_metrics.top1, 2) << " (fp32 " << percent(sensitivity.base.top1, 2) << ") on "
+              << m.data.size() << " samples of " << o.space.split << "\n\nuniform baselines:\n";
     Table b;
     b.add_column("plan");
-    b.add_column("predicted loss +", Table::Align::kRight);
+    b.add_column(std::string(measured ? "measured" : "predicted") + " loss +", Table::Align::kRight);
     b.add_column(to_string(budget.metric), Table::Align::kRight);
     b.add_column("within budget");
     for (const auto& pt : baselines)
       b.add_row(
           {pt.label, fixed(pt.loss, 4), human_cost(budget.metric, pt.cost), pt.cost <= budget.value ? "yes" : "no"});
     b.print(std::cout);
-    std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg (" << result.front.size()
-              << " points on the front, search " << fixed(search_s * 1e3, 1) << " ms)\n";
+    if (!state.confirmed.empty()) {
+      std::cout << "\nconfirmed by compress runs (" << pipeline.source << ", " << o.confirm_split << " split):\n";
+      Table c;
+      c.add_column("plan");
+      c.add_column("top-1", Table::Align::kRight);
+      c.add_column("fp32 top-1", Table::Align::kRight);
+      c.add_column("compressed", Table::Align::kRight);
+      c.add_column("bits/weight", Table::Align::kRight);
+      for (const auto& r : state.confirmed)
+        if (r["pipeline"] == describe(pipeline))
+          c.add_row({r["label"].get<std::string>(), percent(r["after"]["top1"].get<double>(), 2),
+                   percent(r["before"]["top1"].get<double>(), 2), human_bytes(r["compressed_bytes"].get<double>()),
+                   fixed(r["average_weight_bits"].get<double>(), 3)});
+      c.print(std::cout);
+    }
+    std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, search.log ("
+              << result.front.size() << " points on the front, search " << fixed(search_s, 1) << " s"
+              << (out_of_time ? ", stopped by --time-budget" : "") << ")\n";
   }
   if (!result.satisfiable) {
     std::cerr << "adze: the budget " << budget.to_string() << " cannot be met: the closest plan ("
@@ -203,27 +456,55 @@ void run_search(const SearchCliOptions& o) {
 void setup_search(CLI::App& app) {
   auto o = std::make_shared<SearchCliOptions>();
   auto* sub =
-      app.add_subcommand("search", "Find a per-layer plan with the least predicted loss within a hardware budget");
+      app.add_subcommand("search", "Find a per-layer plan with the least loss within a hardware budget");
   sub->footer(
       "Builds the search space (weight bits x N:M per layer, each legal for the layer, run by --target and, with\n"
       "--exporter, writable by that format), measures each option's loss increase on a calibration subset\n"
-      "(adze sensitivity; cached), prices each option in the budget's metric (size: encoded bytes; latency and\n"
-      "energy: the roofline cost model of --target at --batch), and searches: dp solves the knapsack exactly up\n"
-      "to a fine cost grid (HAWQ-V3's problem), greedy relaxes the most compressed plan step by step. The\n"
-      "predicted loss is the sum of the layers' measured increases.\n\n"
-      "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front and the uniform\n"
-      "baselines), front.svg (predicted loss against cost). Exit code 3 when no plan meets the budget: the closest\n"
-      "plan is still written.\n\n"
+      "(adze sensitivity; cached), prices each option in the budget's metric (size: encoded bytes; bits: encoded\n"
+      "bits per weight, metadata included; latency and energy: the roofline cost model of --target at --batch),\n"
+      "and searches:\n"
+      "  dp      the knapsack over the sensitivity table, exact up to a fine cost grid (HAWQ-V3's problem)\n"
+      "  greedy  relaxes the most compressed plan step by step (NxMiFormer's heuristic)\n"
+      "  evo     NSGA-II over whole plans, each measured with every layer compressed at once\n"
+      "  rl      a HAQ-style DDPG agent (actor and critic in libtorch), rewarded by each measured plan\n"
+      "dp and greedy predict a plan's loss as the sum of its layers' increases; evo and rl measure it, which\n"
+      "sees how layers' errors compound. Options of an algorithm: --algo-option NAME=VALUE (adze search --algo\n"
+      "evo --algo-option generations=50); see README: Search.\n\n"
+      "Anytime: DIR/plan.json is the best plan so far from the first round on; --time-budget ends the search\n"
+      "with it. Every measured plan is kept in DIR/search-state.json: --resume DIR after a kill replays the\n"
+      "search from there (the same seed gives the same path) and goes on; a DIR searched with another model,\n"
+      "data, space, target, budget, algorithm or seed is refused.\n\n"
+      "Confirmation: the best plan (and --confirm - 1 cheaper ones of the front) and the best uniform plan within\n"
+      "the budget are compressed for real (fold BatchNorm, N:M, quantize, --finetune-steps of STE fine-tuning\n"
+      "distilled from the fp32 model, or --pipeline) and evaluated on --confirm-split.\n\n"
+      "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
+      "baselines, the confirmations), front.svg (loss against cost), search.log. Exit code 3 when no plan meets\n"
+      "the budget: the closest plan is still written.\n\n"
       "Examples:\n"
       "  adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out cnn-150k\n"
+      "  adze search fmnist-cnn --target host --budget bits=3 --algo evo --finetune-steps 400 --data fmnist --out b3\n"
       "  adze search fortune-gpt --target a100 --budget latency=80us --algo greedy --data fortunes --out gpt-a100");
   add_space_options(sub, o->space);
   sub->add_option("--target", o->target, "hardware target (adze target list) or a target JSON file")->required();
-  sub->add_option("--budget", o->budget, "latency=2ms, size=200KB or energy=1mJ")->required();
-  sub->add_option("--algo", o->algo, "dp or greedy")->capture_default_str();
-  sub->add_option("--out", o->out, "output directory (must not exist)")->required();
+  sub->add_option("--budget", o->budget, "latency=2ms, size=200KB, energy=1mJ or bits=4")->required();
+  sub->add_option("--algo", o->algo, "dp, greedy, evo or rl")->capture_default_str();
+  sub->add_option("--algo-option", o->algo_options, "NAME=VALUE for the algorithm (repeatable)");
+  sub->add_option("--out", o->out, "output directory (must not exist, unless --resume)")->required();
+  sub->add_flag("--resume", o->resume, "go on with the search in --out, reusing every plan measured there");
+  sub->add_option("--time-budget", o->time_budget, "end the search after this long (90s, 10min, 2h)");
   sub->add_option("--batch", o->batch, "samples per inference, for latency and energy")->capture_default_str();
   sub->add_option("--exporter", o->exporter, "keep only what this format can write (adze exporters)");
+  sub->add_option("--confirm", o->confirm, "plans of the front confirmed by a compress run (0: none)")
+      ->capture_default_str();
+  sub->add_option("--finetune-steps", o->finetune_steps, "STE fine-tuning steps of a confirmation run")
+      ->capture_default_str();
+  sub->add_option("--pipeline", o->pipeline, "pipeline JSON of the confirmation runs (instead of --finetune-steps)");
+  sub->add_option("--confirm-split", o->confirm_split, "split the confirmation runs are evaluated on")
+      ->capture_default_str();
+  sub->add_option("--confirm-limit", o->confirm_limit, "evaluate confirmations on at most N samples (0: all)")
+      ->capture_default_str();
+  sub->add_option("--train-limit", o->train_limit, "fine-tune and calibrate on at most N samples (0: all)")
+      ->capture_default_str();
   sub->add_flag("--json", o->json, "print JSON");
   sub->callback([o] { run_search(*o); });
 }

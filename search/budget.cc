@@ -10,15 +10,21 @@
 namespace adze {
 
 const char* to_string(Budget::Metric m) {
-  return m == Budget::Metric::kLatency ? "latency" : m == Budget::Metric::kSize ? "size" : "energy";
+  switch (m) {
+    case Budget::Metric::kLatency: return "latency";
+    case Budget::Metric::kSize: return "size";
+    case Budget::Metric::kEnergy: return "energy";
+    case Budget::Metric::kBits: return "bits";
+  }
+  return "?";
 }
 
 Budget parse_budget(const std::string& text) {
   auto bad = [&](const std::string& what) {
     return Error(ErrorKind::kInvalidArgument,
                  "--budget '" + text + "': " + what +
-                     " (expected latency=2ms, size=200KB or energy=1mJ; units s ms us µs ns, B KB KiB MB MiB GB, J mJ "
-                     "uJ µJ)");
+                     " (expected latency=2ms, size=200KB, energy=1mJ or bits=4; units s ms us µs ns, B KB KiB MB MiB GB, "
+                     "J mJ uJ µJ, bits with none)");
   };
   const auto eq = text.find('=');
   if (eq == std::string::npos) throw bad("no '='");
@@ -29,6 +35,7 @@ Budget parse_budget(const std::string& text) {
        {Budget::Metric::kSize,
         {{"B", 1}, {"KB", 1e3}, {"kB", 1e3}, {"KiB", 1024}, {"MB", 1e6}, {"MiB", 1048576}, {"GB", 1e9}}}},
       {"energy", {Budget::Metric::kEnergy, {{"J", 1}, {"mJ", 1e-3}, {"uJ", 1e-6}, {"µJ", 1e-6}, {"nJ", 1e-9}}}},
+      {"bits", {Budget::Metric::kBits, {{"", 1}}}},
   };
   const auto m = units.find(metric);
   if (m == units.end()) throw bad("unknown metric '" + metric + "'");
@@ -45,6 +52,18 @@ Budget parse_budget(const std::string& text) {
   b.value = number * u->second;
   b.text = text;
   return b;
+}
+
+double parse_duration(const std::string& text, const std::string& flag) {
+  const char* begin = text.c_str();
+  char* end = nullptr;
+  const double number = std::strtod(begin, &end);
+  static const std::map<std::string, double> units = {{"", 1}, {"s", 1}, {"min", 60}, {"h", 3600}};
+  const auto u = units.find(end);
+  if (end == begin || u == units.end() || !(number > 0) || !std::isfinite(number))
+    throw Error(ErrorKind::kInvalidArgument,
+                flag + " '" + text + "': expected a positive duration such as 90s, 10min or 2h");
+  return number * u->second;
 }
 
 std::string Budget::to_string() const {

@@ -1,5 +1,6 @@
-// Budgets: "latency=2ms", "size=200KB", "energy=1mJ". Sizes are bytes (KB = 1000 B, KiB = 1024 B), latency
-// seconds, energy joules.
+// Budgets: "latency=2ms", "size=200KB", "energy=1mJ", "bits=4". Sizes are bytes (KB = 1000 B, KiB = 1024 B),
+// latency seconds, energy joules; bits is the average over the encoded layers' weights of their encoded bits,
+// metadata (scales, zero points, N:M indices) included.
 #pragma once
 
 #include <string>
@@ -7,7 +8,7 @@
 namespace adze {
 
 struct Budget {
-  enum class Metric { kLatency, kSize, kEnergy } metric = Metric::kSize;
+  enum class Metric { kLatency, kSize, kEnergy, kBits } metric = Metric::kSize;
   double value = 0;               ///< in bytes, seconds or joules
   std::string text;               ///< as given
   std::string to_string() const;  ///< "size ≤ 200.00 KB"
@@ -18,5 +19,9 @@ struct Budget {
 Budget parse_budget(const std::string& text);
 
 const char* to_string(Budget::Metric metric);
+
+/// "90s", "10min", "2h", "1.5" (seconds) in seconds; Error(kInvalidArgument) naming `flag` unless a positive
+/// number with one of the units s, min, h.
+double parse_duration(const std::string& text, const std::string& flag);
 
 }  // namespace adze

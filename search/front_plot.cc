@@ -6,8 +6,25 @@
 
 namespace adze {
 
+namespace {
+
+// Text as SVG character data ("size <= 150KB" would otherwise end the document early).
+std::string xml_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string front_svg(const std::vector<Point>& front, const std::vector<Point>& baselines, const Point& best,
-                      double budget, const std::string& cost_axis, const std::string& title) {
+                      double budget, const std::string& cost_axis, const std::string& loss_axis,
+                      const std::string& title) {
   const double w = 760, h = 480, left = 80, right = 30, top = 50, bottom = 60;
   double x0 = budget, x1 = budget, y1 = 1e-12;
   auto extend = [&](const Point& p) {
@@ -33,7 +50,7 @@ std::string front_svg(const std::vector<Point>& front, const std::vector<Point>&
   s.precision(4);
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
     << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << left << "\" y=\"24\" font-size=\"14\">" << title << "</text>\n"
+    << "<text x=\"" << left << "\" y=\"24\" font-size=\"14\">" << xml_escape(title) << "</text>\n"
     << "<line x1=\"" << left << "\" y1=\"" << h - bottom << "\" x2=\"" << w - right << "\" y2=\"" << h - bottom
     << "\" stroke=\"black\"/>\n<line x1=\"" << left << "\" y1=\"" << top << "\" x2=\"" << left << "\" y2=\""
     << h - bottom << "\" stroke=\"black\"/>\n";
@@ -42,9 +59,9 @@ std::string front_svg(const std::vector<Point>& front, const std::vector<Point>&
     s << "<text x=\"" << X(c) << "\" y=\"" << h - bottom + 16 << "\" text-anchor=\"middle\">" << c << "</text>\n"
       << "<text x=\"" << left - 6 << "\" y=\"" << Y(l) + 4 << "\" text-anchor=\"end\">" << l << "</text>\n";
   }
-  s << "<text x=\"" << (left + w - right) / 2 << "\" y=\"" << h - 18 << "\" text-anchor=\"middle\">" << cost_axis
+  s << "<text x=\"" << (left + w - right) / 2 << "\" y=\"" << h - 18 << "\" text-anchor=\"middle\">" << xml_escape(cost_axis)
     << "</text>\n<text x=\"18\" y=\"" << (top + h - bottom) / 2 << "\" transform=\"rotate(-90 18 "
-    << (top + h - bottom) / 2 << ")\" text-anchor=\"middle\">predicted loss increase (nats, sum over layers)</text>\n";
+    << (top + h - bottom) / 2 << ")\" text-anchor=\"middle\">" << xml_escape(loss_axis) << "</text>\n";
   s << "<line x1=\"" << X(budget) << "\" y1=\"" << top << "\" x2=\"" << X(budget) << "\" y2=\"" << h - bottom
     << "\" stroke=\"#c33\" stroke-dasharray=\"5,4\"/>\n<text x=\"" << X(budget) + 4 << "\" y=\"" << top + 12
     << "\" fill=\"#c33\">budget</text>\n";
@@ -59,10 +76,10 @@ std::string front_svg(const std::vector<Point>& front, const std::vector<Point>&
   for (const auto& p : baselines)
     s << "<rect x=\"" << X(p.cost) - 4 << "\" y=\"" << Y(p.loss) - 4
       << "\" width=\"8\" height=\"8\" fill=\"#e8a33d\"/>\n<text x=\"" << X(p.cost) + 6 << "\" y=\"" << Y(p.loss) - 6
-      << "\" fill=\"#9a5f00\">" << p.label << "</text>\n";
+      << "\" fill=\"#9a5f00\">" << xml_escape(p.label) << "</text>\n";
   s << "<circle cx=\"" << X(best.cost) << "\" cy=\"" << Y(best.loss)
     << "\" r=\"7\" fill=\"none\" stroke=\"#2a2\" stroke-width=\"2\"/>\n<text x=\"" << X(best.cost) + 9 << "\" y=\""
-    << Y(best.loss) + 14 << "\" fill=\"#2a2\">chosen (" << best.label << ")</text>\n</svg>\n";
+    << Y(best.loss) + 14 << "\" fill=\"#2a2\">chosen (" << xml_escape(best.label) << ")</text>\n</svg>\n";
   return s.str();
 }
 

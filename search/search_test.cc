@@ -7,7 +7,10 @@
 #include "compress/model.h"
 #include "exporters/exporter.h"
 #include "hardware/target.h"
+#include "core/files.h"
 #include "search/budget.h"
+#include "search/measured_loss.h"
+#include "search/search_state.h"
 #include "search/search_space.h"
 #include "search/searcher.h"
 #include "search/sensitivity.h"
@@ -128,6 +131,15 @@ TEST(Budget, ParsesMetricsAndUnitsAndNamesWhatIsWrong) {
   expect_error([] { parse_budget("latency"); }, ErrorKind::kInvalidArgument, {"no '='"});
   expect_error([] { parse_budget("latency=-2ms"); }, ErrorKind::kInvalidArgument, {"positive"});
   expect_error([] { parse_budget("latency=ms"); }, ErrorKind::kInvalidArgument, {"no number"});
+  EXPECT_EQ(parse_budget("bits=3.5").metric, Budget::Metric::kBits);
+  EXPECT_DOUBLE_EQ(parse_budget("bits=3.5").value, 3.5);
+  expect_error([] { parse_budget("bits=3b"); }, ErrorKind::kInvalidArgument, {"unknown unit 'b' for bits"});
+  EXPECT_DOUBLE_EQ(parse_duration("90s", "--time-budget"), 90);
+  EXPECT_DOUBLE_EQ(parse_duration("2min", "--time-budget"), 120);
+  EXPECT_DOUBLE_EQ(parse_duration("1.5", "--time-budget"), 1.5);
+  expect_error([] { parse_duration("10 parsecs", "--time-budget"); }, ErrorKind::kInvalidArgument,
+               {"--time-budget '10 parsecs'", "90s"});
+  expect_error([] { parse_duration("-3s", "--time-budget"); }, ErrorKind::kInvalidArgument, {"positive"});
 }
 
 // A random problem: 5 layers x 4 options, cost falling and loss rising with compression.
@@ -183,10 +195,183 @@ TEST(Searchers, DynamicProgrammingFindsTheOptimumAndGreedyAFeasiblePlan) {
   }
 }
 
+// The optimum of a random problem by brute force over its 4^5 choices.
+double brute_force(const Problem& p) {
+  double optimum = 1e300;
+  Choice c(5, 0);
+  for (int i = 0; i < 1024; ++i) {
+    for (int l = 0, k = i; l < 5; ++l, k /= 4) c[static_cast<std::size_t>(l)] = k % 4;
+    if (p.total_cost(c) <= p.budget) optimum = std::min(optimum, p.total_loss(c));
+  }
+  return optimum;
+}
+
+TEST(Searchers, EvolutionAndTheAgentFindGoodPlansWithinTheBudgetDeterministically) {
+  int evo_optimal = 0, rl_optimal = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    SCOPED_TRACE(seed);
+    const Problem p = random_problem(seed, 0.4);
+    const double optimum = brute_force(p);
+    double best_uniform = 1e300;
+    for (const auto& u : uniform_baselines(p))
+      if (u.cost <= p.budget) best_uniform = std::min(best_uniform, u.loss);
+    SearchOptions o;
+    o.seed = seed;
+    const auto evo = searchers().create("evo", nlohmann::json::object(), "test");
+    const auto rl = searchers().create("rl", {{"episodes", 100}}, "test");
+    for (const auto* searcher : {evo.get(), rl.get()}) {
+      const SearchResult r = searcher->run(p, o);
+      ASSERT_TRUE(r.satisfiable);
+      EXPECT_LE(r.best.cost, p.budget);
+      EXPECT_NEAR(r.best.loss, p.total_loss(r.best.choice), 1e-12);
+      EXPECT_GE(r.best.loss, optimum - 1e-12);
+      EXPECT_LE(r.best.loss, best_uniform + 1e-12);  // never worse than the plan a user would try by hand
+      const SearchResult again = searcher->run(p, o);
+      EXPECT_EQ(again.best.choice, r.best.choice);
+      EXPECT_EQ(again.evaluated, r.evaluated);
+      (searcher == evo.get() ? evo_optimal : rl_optimal) += r.best.loss <= optimum * (1 + 1e-9);
+    }
+  }
+  EXPECT_GE(evo_optimal, 7) << "NSGA-II found the optimum of only " << evo_optimal << " of 8 problems";
+  EXPECT_GE(rl_optimal, 5) << "the agent found the optimum of only " << rl_optimal << " of 8 problems";
+}
+
+TEST(Searchers, MeasureStopAndProgressHooksMakeThemAnytimeAndResumable) {
+  const Problem p = random_problem(3, 0.4);
+  for (const auto& name : {"evo", "rl"}) {
+    SCOPED_TRACE(name);
+    const auto searcher = searchers().create(name, nlohmann::json::object(), "test");
+    EXPECT_TRUE(searcher->measures());
+    // A measure that disagrees with the table: the searcher must report what was measured.
+    std::map<Choice, double> memo;
+    int64_t calls = 0;
+    SearchOptions o;
+    o.measure = [&](const Choice& c) {
+      ++calls;
+      return memo[c] = p.total_loss(c) * 2 + 1;
+    };
+    int rounds = 0;
+    o.progress = [&](const SearchResult& r) {
+      ++rounds;
+      EXPECT_LE(r.best.cost, p.budget);
+    };
+    o.seed = 5;
+    const SearchResult full = searcher->run(p, o);
+    EXPECT_EQ(rounds, searcher->rounds());
+    EXPECT_NEAR(full.best.loss, p.total_loss(full.best.choice) * 2 + 1, 1e-12);
+    EXPECT_EQ(calls, full.evaluated);
+    // Stopped after two rounds, then replayed from the memo (a resumed search): no new measurement until it
+    // passes the point where it stopped, and the same result as the uninterrupted run.
+    std::map<Choice, double> partial;
+    SearchOptions stopped = o;
+    stopped.measure = [&](const Choice& c) { return partial[c] = p.total_loss(c) * 2 + 1; };
+    rounds = 0;
+    stopped.stop = [&] { return rounds >= 2; };
+    const SearchResult early = searcher->run(p, stopped);
+    EXPECT_EQ(rounds, 2);
+    EXPECT_LE(early.best.cost, p.budget);
+    int64_t new_calls = 0;
+    SearchOptions resumed = o;
+    resumed.measure = [&](const Choice& c) {
+      if (const auto it = partial.find(c); it != partial.end()) return it->second;
+      ++new_calls;
+      return p.total_loss(c) * 2 + 1;
+    };
+    rounds = 0;
+    const SearchResult after = searcher->run(p, resumed);
+    EXPECT_EQ(after.best.choice, full.best.choice);
+    EXPECT_EQ(new_calls + static_cast<int64_t>(partial.size()), full.evaluated);
+  }
+}
+
+TEST(Searchers, WithinBudgetGivesUpTheLeastLossPerCostSaved) {
+  Problem p;
+  p.layers = {"a", "b"};
+  LayerConfig w2, w4, w8;
+  w2.weight_bits = 2;
+  w4.weight_bits = 4;
+  w8.weight_bits = 8;
+  p.configs = {{w2, w4, w8}, {w2, w4, w8}};
+  p.cost = {{2, 4, 8}, {2, 4, 8}};
+  p.loss = {{0.5, 0.1, 0}, {0.9, 0.02, 0}};  // b's 4 -> 2 costs far more than a's
+  p.budget = 9;
+  EXPECT_EQ(within_budget(p, {2, 2}), (Choice{1, 1}));  // 16 -> 8 + 4 (b gives up less) -> 4 + 4
+  p.budget = 7;
+  EXPECT_EQ(within_budget(p, {2, 2}), (Choice{0, 1}));
+  p.budget = 1;
+  EXPECT_EQ(within_budget(p, {2, 2}), p.cheapest());
+  expect_error([] { searchers().create("evo", {{"population", 1}}, "--algo"); }, ErrorKind::kInvalidConfig,
+               {"population must be >= 2"});
+  expect_error([] { searchers().create("rl", {{"episodes", "many"}}, "--algo"); }, ErrorKind::kInvalidConfig,
+               {"episodes"});
+}
+
+TEST(SearchState, ResumesOnlyTheSameSearchAndNamesWhatDiffers) {
+  const testing::TempDir tmp;
+  const std::string dir = tmp.path();
+  const nlohmann::json identity = {{"sensitivity", "abc"}, {"target", "a100"}, {"seed", 0}};
+  expect_error([&] { resume_search_state(dir + "/none", identity); }, ErrorKind::kInvalidArgument,
+               {"no such directory"});
+  expect_error([&] { resume_search_state(dir, identity); }, ErrorKind::kInvalidArgument, {"not a search directory"});
+  SearchState s;
+  s.identity = identity;
+  s.measured[{0, 1, 2}] = 0.25;
+  write_file_atomically(search_state_path(dir), to_json(s).dump());
+  const SearchState back = resume_search_state(dir, identity);
+  EXPECT_EQ(back.measured.at({0, 1, 2}), 0.25);
+  nlohmann::json other = identity;
+  other["target"] = "cortex-m7";
+  expect_error([&] { resume_search_state(dir, other); }, ErrorKind::kInvalidArgument,
+               {"searched with target \"a100\", not \"cortex-m7\""});
+  write_file_atomically(search_state_path(dir), "{\"format\": \"adze.search-state.v1\", \"identity\": ");
+  expect_error([&] { resume_search_state(dir, identity); }, ErrorKind::kInvalidArgument, {"malformed"});
+}
+
+TEST(MeasuredLoss, MeasuresWholeChoicesAndLeavesTheModelAsItWas) {
+  Fixture f;
+  const auto space = build_search_space(f.table, SpaceSpec{}, nullptr, nullptr);
+  Problem p;
+  for (const auto& s : space) {
+    p.layers.push_back(s.layer);
+    p.configs.push_back(s.configs);
+    p.loss.emplace_back(s.configs.size(), 0.0);
+    p.cost.emplace_back(s.configs.size(), 1.0);
+  }
+  const at::Tensor x = f.data.inputs.slice(0, 0, 10);
+  const at::Tensor before = f.model.forward(x);
+  const Metrics base = evaluate(f.model, f.data, {10, false});
+  MeasuredLoss measured(f.model, f.table, f.data, p, 10, base);
+  auto all = [&](int bits) {
+    Choice c;
+    for (const auto& configs : p.configs)
+      for (std::size_t o = 0; o < configs.size(); ++o)
+        if (configs[o].weight_bits == bits && !configs[o].nm.enabled()) c.push_back(static_cast<int>(o));
+    return c;
+  };
+  // The same as putting every projection into the model by hand.
+  for (int bits : {2, 8}) {
+    const Choice c = all(bits);
+    const double got = measured(c);
+    std::vector<at::Tensor> saved;
+    for (std::size_t l = 0; l < f.table.layers.size(); ++l) {
+      const int i = f.model.find_tensor(f.table.layers[l].weight);
+      saved.push_back(f.model.tensors()[static_cast<std::size_t>(i)].value);
+      f.model.set_tensor(i, project(saved.back(), f.table.layers[l], p.configs[l][static_cast<std::size_t>(c[l])]).decode());
+    }
+    const Metrics by_hand = evaluate(f.model, f.data, {10, false});
+    for (std::size_t l = 0; l < f.table.layers.size(); ++l)
+      f.model.set_tensor(f.model.find_tensor(f.table.layers[l].weight), saved[l]);
+    EXPECT_DOUBLE_EQ(got, by_hand.cross_entropy - base.cross_entropy) << bits;
+    EXPECT_EQ(measured.metrics(c).top1, by_hand.top1);
+  }
+  EXPECT_GT(std::abs(measured(all(2))), std::abs(measured(all(8))));
+  EXPECT_TRUE(torch::equal(f.model.forward(x), before));
+}
+
 TEST(Searchers, AnUnsatisfiableBudgetGivesTheClosestPlan) {
   Problem p = random_problem(1, 0.0);
   p.budget = p.total_cost(p.cheapest()) * 0.5;
-  for (const auto& name : {"dp", "greedy"}) {
+  for (const auto& name : {"dp", "greedy", "evo", "rl"}) {
     const auto r = searchers().create(name, nlohmann::json::object(), "test")->run(p, {});
     EXPECT_FALSE(r.satisfiable) << name;
     EXPECT_EQ(r.best.choice, p.cheapest()) << name;

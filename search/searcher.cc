@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "search/search_space.h"
@@ -39,6 +40,51 @@ void Problem::check() const {
         throw Error(ErrorKind::kInternal, "search problem: layer '" + layers[l] + "' option " + std::to_string(o) +
                                               " has a non-finite loss or cost");
   }
+}
+
+SearchResult result_of(const Problem& p, std::vector<Point> points, int64_t evaluated) {
+  SearchResult r;
+  r.evaluated = evaluated;
+  const Choice cheapest = p.cheapest();
+  if (std::none_of(points.begin(), points.end(), [&](const Point& pt) { return pt.choice == cheapest; }))
+    points.push_back(Point{cheapest, p.total_loss(cheapest), p.total_cost(cheapest), "cheapest"});
+  r.front = pareto_front(points);
+  r.satisfiable = p.total_cost(cheapest) <= p.budget;
+  if (!r.satisfiable) {
+    r.best = r.front.front();
+    return r;
+  }
+  for (const auto& pt : r.front)
+    if (pt.cost <= p.budget) r.best = pt;  // the front is cost ascending, loss descending: the last that fits
+  return r;
+}
+
+Choice within_budget(const Problem& p, Choice c) {
+  double cost = p.total_cost(c);
+  while (cost > p.budget) {
+    double best_ratio = std::numeric_limits<double>::infinity();
+    std::size_t layer = 0;
+    int option = -1;
+    for (std::size_t l = 0; l < c.size(); ++l) {
+      const auto now = static_cast<std::size_t>(c[l]);
+      int next = -1;  // the dearest option cheaper than the current one
+      for (std::size_t o = 0; o < p.cost[l].size(); ++o)
+        if (p.cost[l][o] < p.cost[l][now] && (next < 0 || p.cost[l][o] > p.cost[l][static_cast<std::size_t>(next)]))
+          next = static_cast<int>(o);
+      if (next < 0) continue;
+      const auto n = static_cast<std::size_t>(next);
+      const double ratio = std::max(0.0, p.loss[l][n] - p.loss[l][now]) / (p.cost[l][now] - p.cost[l][n]);
+      if (ratio < best_ratio) {
+        best_ratio = ratio;
+        layer = l;
+        option = next;
+      }
+    }
+    if (option < 0) break;  // the cheapest choice
+    cost += p.cost[layer][static_cast<std::size_t>(option)] - p.cost[layer][static_cast<std::size_t>(c[layer])];
+    c[layer] = option;
+  }
+  return c;
 }
 
 std::vector<Point> pareto_front(std::vector<Point> points) {

@@ -48,20 +48,41 @@ struct SearchResult {
 
 struct SearchOptions {
   uint64_t seed = 0;
+  /// The loss increase of a whole choice, measured with every layer compressed as chosen at once (the searchers
+  /// that score whole choices, evo and rl, use it; greedy and dp solve over the table). Empty: the table's sum,
+  /// Problem::total_loss. The caller may memoize it (adze search keeps every measured point for --resume).
+  std::function<double(const Choice&)> measure;
+  /// Called with the result so far after every round (a generation, an episode): the anytime hook.
+  std::function<void(const SearchResult&)> progress;
+  /// Asked before every round: true ends the search with the result so far (--time-budget).
+  std::function<bool()> stop;
 };
 
 class Searcher {
  public:
   virtual ~Searcher() = default;
   virtual SearchResult run(const Problem& problem, const SearchOptions& options) const = 0;
+  /// Whether it scores whole choices with SearchOptions::measure (evo, rl) rather than the table (greedy, dp).
+  virtual bool measures() const { return false; }
+  /// How many rounds (SearchOptions::progress calls) a whole run makes, for progress bars.
+  virtual int64_t rounds() const { return 1; }
 };
 
-/// The built-in searchers (search/register.cc): greedy, dp.
+/// The built-in searchers (search/register.cc): greedy, dp, evo, rl.
 const Registry<Searcher>& searchers();
 
 /// One point per option label found on every layer ("w4", "w8 2:4"): each layer takes that option, or, where the
 /// layer cannot (a first convolution without 2:4), the same weight bits dense.
 std::vector<Point> uniform_baselines(const Problem& problem);
+
+/// The search result over `points` (the cheapest choice is added, with the table's loss, unless present): their Pareto front, the least-loss point
+/// within the budget, or the cheapest when nothing fits.
+SearchResult result_of(const Problem& problem, std::vector<Point> points, int64_t evaluated);
+
+/// `choice` moved within the budget where it can be: while it costs too much, the layer whose next cheaper
+/// option adds the least predicted loss (the table's) per unit of cost saved takes that option. Stops at the
+/// cheapest choice.
+Choice within_budget(const Problem& problem, Choice choice);
 
 /// The non-dominated points of `points` (no other has both lower or equal cost and lower or equal loss), cost
 /// ascending.

@@ -9,22 +9,6 @@ namespace adze {
 
 namespace {
 
-SearchResult finish(const Problem& p, std::vector<Point> points, int64_t evaluated) {
-  SearchResult r;
-  r.evaluated = evaluated;
-  const Choice cheapest = p.cheapest();
-  points.push_back(Point{cheapest, p.total_loss(cheapest), p.total_cost(cheapest), "cheapest"});
-  r.front = pareto_front(points);
-  r.satisfiable = p.total_cost(cheapest) <= p.budget;
-  if (!r.satisfiable) {
-    r.best = r.front.front();
-    return r;
-  }
-  for (const auto& pt : r.front)
-    if (pt.cost <= p.budget) r.best = pt;  // the front is cost ascending, loss descending: the last that fits
-  return r;
-}
-
 // Start from the most compressed legal config of every layer and relax, one layer at a time, the move that buys
 // the most predicted loss per unit of cost while the budget holds (the heuristic of NxMiFormer, with the
 // sensitivity table as the accuracy proxy). Every step is a point of the front.
@@ -59,7 +43,7 @@ class Greedy : public Searcher {
       c[best_layer] = best_option;
       path.push_back(Point{c, p.total_loss(c), p.total_cost(c), "greedy"});
     }
-    return finish(p, path, evaluated);
+    return result_of(p, path, evaluated);
   }
 };
 
@@ -111,7 +95,7 @@ class DynamicProgramming : public Searcher {
       }
       points.push_back(Point{c, p.total_loss(c), p.total_cost(c), "dp"});
     }
-    return finish(p, points, evaluated);
+    return result_of(p, points, evaluated);
   }
 
  private:

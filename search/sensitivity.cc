@@ -12,6 +12,7 @@
 #include "core/files.h"
 #include "core/hash.h"
 #include "core/progress.h"
+#include "search/swapped.h"
 
 namespace adze {
 
@@ -21,26 +22,6 @@ namespace {
 bool same_weight_config(const LayerConfig& a, const LayerConfig& b) {
   return a.weight_bits == b.weight_bits && a.nm == b.nm && a.sparsity == b.sparsity;
 }
-
-// Puts tensors into the model for a while and gives the old ones back when it goes out of scope (also when a
-// measurement throws), so that the model is left as it was.
-class Swapped {
- public:
-  explicit Swapped(Model& model) : model_(model) {}
-  ~Swapped() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) model_.set_tensor(it->first, it->second);
-  }
-  Swapped(const Swapped&) = delete;
-  Swapped& operator=(const Swapped&) = delete;
-  void set(int index, const at::Tensor& value) {
-    saved_.emplace_back(index, model_.tensors()[static_cast<std::size_t>(index)].value);
-    model_.set_tensor(index, value);
-  }
-
- private:
-  Model& model_;
-  std::vector<std::pair<int, at::Tensor>> saved_;
-};
 
 // Tr(∂²L/∂W²) of every layer's weight at once: for Rademacher v, vᵀHv = v · ∂(g · v)/∂W with g = ∂L/∂W taken
 // with create_graph; the mean over `probes`.

@@ -1,0 +1,28 @@
+// One compress run, shared by adze compress and the confirmation runs of adze search: the model loaded, the
+// plan resolved against it, the pipeline run (calibration and fine-tuning from `train_data`, distilled from a
+// second copy of the model), metrics before and after on `data`, the report made. Nothing is written.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "compress/pass.h"
+#include "compress/plan.h"
+
+namespace adze::cli {
+
+struct CompressRun {
+  std::unique_ptr<Model> model;  ///< as compressed
+  CompressionContext context;    ///< plan as applied, encodings, metrics
+  nlohmann::ordered_json report;
+};
+
+/// `data` and `train_data` may be null (Error(kInvalidArgument) when the pipeline needs training data and has
+/// none). `plan_source` names the plan in messages.
+CompressRun compress_run(const std::string& model_path, const InputSpec& input, const Plan& plan,
+                         const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
+                         const Dataset* train_data, uint64_t seed, bool progress);
+
+}  // namespace adze::cli
