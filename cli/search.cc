@@ -41,6 +41,7 @@ struct SearchCliOptions {
   int64_t batch = 1;
   int64_t confirm = 1, finetune_steps = 0, confirm_limit = 0, train_limit = 0;
   std::string confirm_split = "test";
+  std::vector<std::string> confirm_baselines;  ///< uniform plans to confirm ("w4"); empty: the best within budget
   bool resume = false, json = false;
 };
 
@@ -72,7 +73,10 @@ Problem make_problem(const LayerTable& table, const std::vector<LayerOptions>& s
     for (const LayerConfig& c : space[l].configs) {
       const OptionImpact* impact = s.find(layer.name, c);
       if (!impact) throw Error(ErrorKind::kInternal, "search: no sensitivity for layer '" + layer.name + "'");
-      loss.push_back(std::max(0.0, impact->loss_delta));  // a negative delta is measurement noise, not a gain
+      // Two estimates of the same increase (nats): the measured delta, noisy on a small subset (a negative one is
+      // noise, not a gain), and the second-order Taylor term ½·Tr(H)/n·‖ΔW‖², smooth and positive. The larger
+      // keeps a measured harm and, where measurement cannot tell options apart, still ranks them.
+      loss.push_back(std::max({0.0, impact->loss_delta, 0.5 * impact->hessian_proxy}));
       if (budget.metric == Budget::Metric::kSize) {
         cost.push_back(static_cast<double>(planned_bits(layer, c).total()) / 8.0 + layer.bias_params * 4.0);
       } else if (budget.metric == Budget::Metric::kBits) {
@@ -204,6 +208,17 @@ void run_search(const SearchCliOptions& o) {
   const LayerTable& table = m.table;
   const SensitivityTable& sensitivity = m.sensitivity;
   const Problem problem = make_problem(table, m.space, sensitivity, target, budget, o.batch);
+  for (const auto& label : o.confirm_baselines) {
+    std::string known;
+    bool found = false;
+    for (const auto& pt : uniform_baselines(problem)) {
+      found = found || pt.label == "uniform " + label;
+      known += (known.empty() ? "" : ", ") + pt.label.substr(8);
+    }
+    if (!found)
+      throw Error(ErrorKind::kInvalidArgument,
+                  "--confirm-baseline '" + label + "': no such uniform plan in the space (known: " + known + ")");
+  }
   const nlohmann::json identity = {{"sensitivity", sensitivity.key},
                                    {"target", target.name},
                                    {"target_figures", ContentHash().add(to_json(target).dump()).hex()},
@@ -336,10 +351,17 @@ void run_search(const SearchCliOptions& o) {
     int64_t taken = 0;
     for (auto it = result.front.rbegin(); it != result.front.rend() && taken < o.confirm; ++it)
       if (it->cost <= budget.value) candidates.push_back({taken++ == 0 ? "searched" : "front " + std::to_string(taken), it->choice});
-    const Point* uniform = nullptr;
-    for (const auto& pt : baselines)
-      if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
-    if (uniform) candidates.push_back({uniform->label, uniform->choice});
+    if (o.confirm_baselines.empty()) {
+      const Point* uniform = nullptr;
+      for (const auto& pt : baselines)
+        if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
+      if (uniform) candidates.push_back({uniform->label, uniform->choice});
+    }
+  }
+  for (const auto& label : o.confirm_baselines) {  // checked before the search; confirmed even over the budget
+    const auto it = std::find_if(baselines.begin(), baselines.end(),
+                                 [&](const Point& pt) { return pt.label == "uniform " + label; });
+    candidates.push_back({it->label, it->choice});
   }
   if (!candidates.empty()) {
     InputSpec input = resolve_input_spec(m.path, o.space.input_shape, o.space.input_dtype);
@@ -475,8 +497,9 @@ void setup_search(CLI::App& app) {
       "search from there (the same seed gives the same path) and goes on; a DIR searched with another model,\n"
       "data, space, target, budget, algorithm or seed is refused.\n\n"
       "Confirmation: the best plan (and --confirm - 1 cheaper ones of the front) and the best uniform plan within\n"
-      "the budget are compressed for real (fold BatchNorm, N:M, quantize, --finetune-steps of STE fine-tuning\n"
-      "distilled from the fp32 model, or --pipeline) and evaluated on --confirm-split.\n\n"
+      "the budget (or each --confirm-baseline) are compressed for real (fold BatchNorm, N:M, quantize,\n"
+      "--finetune-steps of STE fine-tuning distilled from the fp32 model, or --pipeline) and evaluated on\n"
+      "--confirm-split.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
       "baselines, the confirmations), front.svg (loss against cost), search.log. Exit code 3 when no plan meets\n"
       "the budget: the closest plan is still written.\n\n"
@@ -499,6 +522,9 @@ void setup_search(CLI::App& app) {
   sub->add_option("--finetune-steps", o->finetune_steps, "STE fine-tuning steps of a confirmation run")
       ->capture_default_str();
   sub->add_option("--pipeline", o->pipeline, "pipeline JSON of the confirmation runs (instead of --finetune-steps)");
+  sub->add_option("--confirm-baseline", o->confirm_baselines,
+                  "uniform plans to confirm beside the searched one, even over the budget (w4, \"w3 2:4\"; default: the "
+                  "best within the budget)");
   sub->add_option("--confirm-split", o->confirm_split, "split the confirmation runs are evaluated on")
       ->capture_default_str();
   sub->add_option("--confirm-limit", o->confirm_limit, "evaluate confirmations on at most N samples (0: all)")

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/table.h"
 #include "hardware/host_calibration.h"
+#include "hardware/host_lut.h"
 
 namespace adze::cli {
 namespace {
@@ -91,13 +92,14 @@ void setup_target(CLI::App& app) {
     else
       show(t);
   });
-  auto* calibrate = sub->add_subcommand("calibrate", "Measure this machine and cache it as the target 'host'");
+  auto* calibrate = sub->add_subcommand("calibrate", "Measure this machine and cache it as the target 'host' (and the measured cost model's table)");
   calibrate->add_option("target", *name, "host (the only target adze can measure)")->required();
   calibrate->add_flag("--json", *json, "print the measured target as JSON");
   calibrate->callback([name, json] {
     if (*name != "host")
       throw Error(ErrorKind::kInvalidArgument, "adze can only measure 'host' (this machine), not '" + *name + "'");
     const Target t = calibrate_and_cache_host(show_progress(*json));
+    measure_and_cache_host_lut(show_progress(*json));  // the measured cost model's table
     if (*json)
       std::cout << to_json(t).dump(2) << "\n";
     else

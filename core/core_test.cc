@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "core/rank_correlation.h"
 #include "core/registry.h"
 #include "core/shape.h"
 #include "core/table.h"
@@ -155,6 +156,18 @@ TEST(ContentHash, SameInputsSameHashAndPartsAreDelimited) {
   EXPECT_EQ(ContentHash().hex().size(), 16u);
   EXPECT_EQ(ContentHash().add("").hex(), ContentHash().add("").hex());
   EXPECT_NE(ContentHash().add("").hex(), ContentHash().hex());
+}
+
+TEST(RankCorrelation, SpearmanOfKnownLists) {
+  EXPECT_DOUBLE_EQ(spearman({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
+  EXPECT_DOUBLE_EQ(spearman({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+  EXPECT_DOUBLE_EQ(spearman({1, 2, 3, 4, 5}, {1, 4, 9, 16, 1000}), 1.0);  // ranks, not values
+  // Ties take their average rank: ranks (1, 2.5, 2.5, 4) against (1, 2, 3, 4).
+  EXPECT_NEAR(spearman({1, 2, 2, 3}, {1, 2, 3, 4}), 4.5 / std::sqrt(4.5 * 5.0), 1e-12);
+  // The textbook example: d² = 0+1+1+0+... gives 1 − 6Σd²/(n(n²−1)).
+  EXPECT_NEAR(spearman({1, 2, 3, 4, 5}, {2, 1, 4, 3, 5}), 1.0 - 6.0 * 4 / (5 * 24), 1e-12);
+  testing::expect_error([] { spearman({1, 1}, {1, 2}); }, ErrorKind::kInvalidArgument, {"constant"});
+  testing::expect_error([] { spearman({1}, {1}); }, ErrorKind::kInvalidArgument, {"at least 2"});
 }
 
 }  // namespace

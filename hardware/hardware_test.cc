@@ -10,6 +10,7 @@
 #include "hardware/builtin_targets.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_calibration.h"
+#include "hardware/host_lut.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -184,6 +185,63 @@ TEST(Host, CalibratesOnceAndCaches) {
   EXPECT_TRUE(std::filesystem::exists(host_target_path()));
   EXPECT_EQ(to_json(load_target("host")), to_json(host));  // read back from the cache, not measured again
   unsetenv("ADZE_CACHE_DIR");
+}
+
+// A table whose times follow t = 1e-9 · e^0.5 · t^0.25 · bits: log-linear, so interpolation is exact.
+HostLut synthetic_lut() {
+  HostLut lut;
+  lut.threads = 1;
+  lut.elements = {1e3, 1e4, 1e5};
+  lut.tokens = {1, 10, 100};
+  for (int bits : {2, 3, 4, 8, 32})
+    for (bool nm : {false, true}) {
+      if (bits == 32 && nm) continue;
+      std::vector<double> row;
+      for (double e : lut.elements)
+        for (double t : lut.tokens) row.push_back(1e-9 * std::sqrt(e) * std::pow(t, 0.25) * bits * (nm ? 0.5 : 1.0));
+      lut.seconds[bits == 32 ? "fp32" : "w" + std::to_string(bits) + (nm ? " 2:4" : "")] = row;
+    }
+  return lut;
+}
+
+TEST(HostLut, InterpolatesInLogSpaceAndBetweenMeasuredBitWidths) {
+  const HostLut lut = synthetic_lut();
+  LayerConfig w4, w6, w4nm, fp;
+  w4.weight_bits = 4;
+  w6.weight_bits = 6;
+  w4nm = w4;
+  w4nm.nm = NMPattern::parse("2:4");
+  auto expected = [](double e, double t, double bits) { return 1e-9 * std::sqrt(e) * std::pow(t, 0.25) * bits; };
+  EXPECT_NEAR(lut.lookup(w4, 1e4, 10), expected(1e4, 10, 4), 1e-15);      // a grid point
+  EXPECT_NEAR(lut.lookup(w4, 3e4, 30), expected(3e4, 30, 4), 1e-12 * expected(3e4, 30, 4));  // inside
+  EXPECT_NEAR(lut.lookup(w4, 1e6, 1000), expected(1e6, 1000, 4), 1e-9 * expected(1e6, 1000, 4));  // extrapolated
+  EXPECT_NEAR(lut.lookup(w4nm, 1e4, 10), expected(1e4, 10, 2), 1e-15);
+  EXPECT_NEAR(lut.lookup(w6, 1e4, 10), expected(1e4, 10, 6), 1e-15);  // halfway between w4 and w8
+  EXPECT_NEAR(lut.lookup(fp, 1e4, 10), expected(1e4, 10, 32), 1e-15);
+  const HostLut back = host_lut_from_json(to_json(lut), "test");
+  EXPECT_EQ(back.seconds, lut.seconds);
+  nlohmann::json bad = to_json(lut);
+  bad["seconds"]["w4"][3] = -1.0;
+  expect_error([&] { host_lut_from_json(bad, "lut.json"); }, ErrorKind::kInvalidConfig,
+               {"'lut.json'", "entry 'w4' is not a full grid of positive seconds"});
+  bad = to_json(lut);
+  bad.erase("tokens");
+  expect_error([&] { host_lut_from_json(bad, "lut.json"); }, ErrorKind::kInvalidConfig, {"malformed"});
+}
+
+TEST(HostLut, TimesTheRuntimeKernelAndPricesOnlyTheHost) {
+  LayerConfig w4;
+  w4.weight_bits = 4;
+  w4.nm = NMPattern::parse("2:4");
+  EXPECT_GT(time_layer_kernel(64, 128, 8, w4, 2), 0);
+  EXPECT_GT(time_layer_kernel(64, 128, 8, LayerConfig{}, 2), 0);
+  const auto measured = cost_models().create("measured", nlohmann::json::object(), "test");
+  Layer layer;
+  layer.name = "fc";
+  layer.weight_shape = {64, 128};
+  layer.params = layer.macs = 64 * 128;
+  expect_error([&] { measured->layer(load_target("a100"), layer, w4, 1); }, ErrorKind::kInvalidArgument,
+               {"--target host", "'a100'"});
 }
 
 }  // namespace

@@ -78,27 +78,6 @@ at::Tensor full_permutation(const LayerView& layer) {
   return (torch::arange(runs, torch::kLong).unsqueeze(1) * run + p.unsqueeze(0)).reshape({-1});
 }
 
-// x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K], decoding kTileRows rows at a time.
-at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias) {
-  const int64_t C = layer.channels(), K = layer.reduction();
-  if (x.dim() == 0 || x.size(-1) != K)
-    throw Error(ErrorKind::kInvalidArgument,
-                "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
-  at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
-  if (layer.layout().permutation.defined()) x2 = x2.index_select(1, full_permutation(layer));
-  at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
-  std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
-  for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
-    const int64_t rows = std::min(kTileRows, C - r0);
-    layer.decode_rows(r0, r0 + rows, tile.data());
-    y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
-  }
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
-  shape.push_back(C);
-  y = y.reshape(shape);
-  return bias.defined() ? y + bias : y;
-}
-
 // The rows `ids` of the layer's weight [V, D] (encoded layout = the weight), decoding only those rows.
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
   const int64_t D = layer.reduction();
@@ -119,6 +98,26 @@ at::Tensor decoded_weight(const LayerView& layer) {
 }
 
 }  // namespace
+
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias) {
+  const int64_t C = layer.channels(), K = layer.reduction();
+  if (x.dim() == 0 || x.size(-1) != K)
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+  at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
+  if (layer.layout().permutation.defined()) x2 = x2.index_select(1, full_permutation(layer));
+  at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
+  std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
+  for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
+    const int64_t rows = std::min(kTileRows, C - r0);
+    layer.decode_rows(r0, r0 + rows, tile.data());
+    y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
+  }
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.push_back(C);
+  y = y.reshape(shape);
+  return bias.defined() ? y + bias : y;
+}
 
 struct PackedModel::Node {
   std::string op, layer, type;

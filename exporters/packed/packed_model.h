@@ -31,6 +31,11 @@ class LayerView;
 /// mask, a graph op without a schema); the exporter's contract catches these before any work.
 void write_packed(const CompressedModel& model, const std::string& path);
 
+/// The runtime's kernel of an encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K],
+/// decoding 64 rows at a time into a tile that an fp32 GEMM consumes. Error(kInvalidArgument) when x does not
+/// end in K. (The host's measured cost table times this kernel.)
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias);
+
 class PackedModel {
  public:
   /// Maps and checks `path`: Error(kIo) naming the file and what is wrong for anything truncated, corrupted or

@@ -1,0 +1,41 @@
+// The "measured" cost model: host only. Latency from the measured cost table (host_lut.h), for a layer as the
+// GEMM it runs (C·K weights, batch × output positions rows; an embedding, which gathers rows instead, keeps the
+// roofline's latency); bytes, energy and fit as the roofline computes them, since energy cannot be measured here.
+#include "core/error.h"
+#include "hardware/cost_model.h"
+#include "hardware/host_lut.h"
+
+namespace adze {
+
+namespace {
+
+class MeasuredHost : public CostModel {
+ public:
+  LayerCost layer(const Target& target, const Layer& layer, const LayerConfig& config, int64_t batch) const override {
+    if (target.name != "host")
+      throw Error(ErrorKind::kInvalidArgument, "the measured cost model times this machine: use it with --target host, "
+                                               "not '" + target.name + "'");
+    LayerCost c = roofline_->layer(target, layer, config, batch);
+    if (layer.kind == LayerKind::kEmbedding || layer.params == 0) return c;
+    const double tokens = static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
+    if (!lut_) lut_ = std::make_unique<HostLut>(host_lut());
+    c.latency_s = lut_->lookup(config, static_cast<double>(layer.params), tokens);
+    return c;
+  }
+
+ private:
+  std::unique_ptr<CostModel> roofline_ = cost_models().create("roofline", nlohmann::json::object(), "measured");
+  mutable std::unique_ptr<HostLut> lut_;
+};
+
+}  // namespace
+
+Registry<CostModel>::Entry measured_entry() {
+  return {"measured",
+          "host only: latency looked up in a table of this machine's packed-runtime kernel timed over layer sizes, "
+          "input rows and configs (measured once and cached); bytes and energy as the roofline",
+          {},
+          [](const nlohmann::json&) { return std::make_unique<MeasuredHost>(); }};
+}
+
+}  // namespace adze
