@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -41,7 +42,7 @@ struct SearchCliOptions {
   int64_t batch = 1;
   int64_t confirm = 1, finetune_steps = 0, confirm_limit = 0, train_limit = 0;
   std::string confirm_split = "test";
-  std::vector<std::string> confirm_baselines;  ///< uniform plans to confirm ("w4"); empty: the best within budget
+  std::vector<std::string> confirm_baselines;  ///< uniform plans also confirmed ("w4"), even over the budget
   bool resume = false, json = false;
 };
 
@@ -202,23 +203,25 @@ void run_search(const SearchCliOptions& o) {
   const double time_budget = o.time_budget.empty() ? 0 : parse_duration(o.time_budget, "--time-budget");
   const Pipeline pipeline = confirmation_pipeline(o);
   if (!o.resume) require_new_output(o.out, "--out");
+  if (o.resume) (void)resume_search_state(o.out, nlohmann::json::object());  // a search directory? (before any work)
+  {  // each --confirm-baseline names a uniform plan of the space (a layer that cannot take its pattern goes dense)
+    std::vector<std::string> known;
+    std::string listed;
+    for (const LayerConfig& c : spec_configs(space_spec(o.space.bits, o.space.nm, o.space.act_bits))) {
+      known.push_back(config_label(c));
+      listed += (listed.empty() ? "" : ", ") + known.back();
+    }
+    for (const auto& label : o.confirm_baselines)
+      if (std::find(known.begin(), known.end(), label) == known.end())
+        throw Error(ErrorKind::kInvalidArgument, "--confirm-baseline '" + label +
+                                                     "': no such uniform plan in the space (known: " + listed + ")");
+  }
 
   const MeasuredSpace m =
       measure_space(o.space, &target, exporter ? &exporter->contract() : nullptr, show_progress(o.json), false);
   const LayerTable& table = m.table;
   const SensitivityTable& sensitivity = m.sensitivity;
   const Problem problem = make_problem(table, m.space, sensitivity, target, budget, o.batch);
-  for (const auto& label : o.confirm_baselines) {
-    std::string known;
-    bool found = false;
-    for (const auto& pt : uniform_baselines(problem)) {
-      found = found || pt.label == "uniform " + label;
-      known += (known.empty() ? "" : ", ") + pt.label.substr(8);
-    }
-    if (!found)
-      throw Error(ErrorKind::kInvalidArgument,
-                  "--confirm-baseline '" + label + "': no such uniform plan in the space (known: " + known + ")");
-  }
   const nlohmann::json identity = {{"sensitivity", sensitivity.key},
                                    {"target", target.name},
                                    {"target_figures", ContentHash().add(to_json(target).dump()).hex()},
@@ -245,9 +248,11 @@ void run_search(const SearchCliOptions& o) {
   // Whole choices measured on the sensitivity subset, each once: what is on disk is answered from there.
   MeasuredLoss measured_loss(*m.model, table, m.data, problem, m.input.shape[0], sensitivity.base);
   int64_t replayed = 0, new_measurements = 0;
+  std::set<Choice> on_disk;
+  for (const auto& kv : state.measured) on_disk.insert(kv.first);
   auto measure = [&](const Choice& c) {
     if (const auto it = state.measured.find(c); it != state.measured.end()) {
-      ++replayed;
+      replayed += static_cast<int64_t>(on_disk.erase(c));  // a choice read back, counted once
       return it->second;
     }
     const double v = measured_loss(c);
@@ -351,17 +356,20 @@ void run_search(const SearchCliOptions& o) {
     int64_t taken = 0;
     for (auto it = result.front.rbegin(); it != result.front.rend() && taken < o.confirm; ++it)
       if (it->cost <= budget.value) candidates.push_back({taken++ == 0 ? "searched" : "front " + std::to_string(taken), it->choice});
-    if (o.confirm_baselines.empty()) {
-      const Point* uniform = nullptr;
-      for (const auto& pt : baselines)
-        if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
-      if (uniform) candidates.push_back({uniform->label, uniform->choice});
-    }
+    const Point* uniform = nullptr;
+    for (const auto& pt : baselines)
+      if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
+    if (uniform) candidates.push_back({uniform->label, uniform->choice});
   }
   for (const auto& label : o.confirm_baselines) {  // checked before the search; confirmed even over the budget
     const auto it = std::find_if(baselines.begin(), baselines.end(),
                                  [&](const Point& pt) { return pt.label == "uniform " + label; });
-    candidates.push_back({it->label, it->choice});
+    if (std::any_of(candidates.begin(), candidates.end(), [&](const Confirmation& c) { return c.label == "uniform " + label; }))
+      continue;
+    if (it == baselines.end())
+      log("no uniform plan '" + label + "': the target or exporter leaves it out of some layer");
+    else
+      candidates.push_back({it->label, it->choice});
   }
   if (!candidates.empty()) {
     InputSpec input = resolve_input_spec(m.path, o.space.input_shape, o.space.input_dtype);
@@ -497,7 +505,7 @@ void setup_search(CLI::App& app) {
       "search from there (the same seed gives the same path) and goes on; a DIR searched with another model,\n"
       "data, space, target, budget, algorithm or seed is refused.\n\n"
       "Confirmation: the best plan (and --confirm - 1 cheaper ones of the front) and the best uniform plan within\n"
-      "the budget (or each --confirm-baseline) are compressed for real (fold BatchNorm, N:M, quantize,\n"
+      "the budget (and each --confirm-baseline) are compressed for real (fold BatchNorm, N:M, quantize,\n"
       "--finetune-steps of STE fine-tuning distilled from the fp32 model, or --pipeline) and evaluated on\n"
       "--confirm-split.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
@@ -523,8 +531,8 @@ void setup_search(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--pipeline", o->pipeline, "pipeline JSON of the confirmation runs (instead of --finetune-steps)");
   sub->add_option("--confirm-baseline", o->confirm_baselines,
-                  "uniform plans to confirm beside the searched one, even over the budget (w4, \"w3 2:4\"; default: the "
-                  "best within the budget)");
+                  "uniform plans also confirmed, even over the budget (w4, \"w3 2:4\"; the best uniform plan within the "
+                  "budget always is)");
   sub->add_option("--confirm-split", o->confirm_split, "split the confirmation runs are evaluated on")
       ->capture_default_str();
   sub->add_option("--confirm-limit", o->confirm_limit, "evaluate confirmations on at most N samples (0: all)")

@@ -3,8 +3,9 @@
 # then inspect and evaluate each of them, then compress each (post-training INT8, and N:M + low-bit weights
 # with fine-tuning) and compare before/after, then export to TorchScript, ONNX, adze's packed format and C for
 # microcontrollers, and verify each export in its runtime (libtorch, ONNX Runtime, adze's packed runtime, the
-# C compiler). A per-layer search under a microcontroller's flash budget comes first after training; its plan is
-# compressed alongside the hand-written ones and priced on the target.
+# C compiler). Per-layer searches come first after training: fmnist-cnn under a microcontroller's flash budget
+# (its plan is confirmed against the best uniform plan, compressed alongside the hand-written ones and priced on
+# the target) and fmnist-vit under 3 bits per weight by NSGA-II within a time budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -32,6 +33,10 @@ echo
 echo "== search: fmnist-cnn within 150 KB of flash on a Cortex-M7 (sensitivity, then dynamic programming)"
 $adze sensitivity fmnist-cnn --data fmnist --plot "$out/fmnist-cnn-sensitivity.svg"
 $adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out "$out/search-cnn-150KB"
+echo
+echo "== search: fmnist-vit at 3 bits per weight (metadata included), NSGA-II over measured plans, 3 minutes"
+$adze search fmnist-vit --target host --budget bits=3 --data fmnist --algo evo --time-budget 3min \
+  --confirm-baseline w3 --out "$out/search-vit-3bits"
 
 echo
 echo "== compress the reference models (before/after on the test split, sizes counted honestly)"

@@ -31,29 +31,38 @@ SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std:
   return spec;
 }
 
+std::vector<LayerConfig> spec_configs(const SpaceSpec& spec) {
+  std::vector<LayerConfig> out;
+  for (int bits : spec.weight_bits)
+    for (const NMPattern& nm : spec.nm)
+      for (int act : spec.act_bits) {
+        LayerConfig c = spec.base;
+        c.weight_bits = bits;
+        c.nm = nm;
+        c.act_bits = act;
+        out.push_back(c);
+      }
+  return out;
+}
+
 std::vector<LayerOptions> build_search_space(const LayerTable& table, const SpaceSpec& spec, const Target* target,
                                              const Contract* contract) {
   std::vector<LayerOptions> space;
+  const std::vector<LayerConfig> configs = spec_configs(spec);
   for (const Layer& layer : table.layers) {
     LayerOptions o{layer.name, {}, {}};
-    for (int bits : spec.weight_bits)
-      for (const NMPattern& nm : spec.nm)
-        for (int act : spec.act_bits) {
-          LayerConfig c = spec.base;
-          c.weight_bits = bits;
-          c.nm = nm;
-          c.act_bits = act;
-          std::string why = check_config(layer, c);
-          if (why.empty() && target) why = target->unsupported(c);
-          if (why.empty() && contract) {
-            const auto v = check_layer_config(*contract, layer.name, c);
-            if (!v.empty()) why = "the exporter allows " + v.front().field + " " + v.front().allowed;
-          }
-          if (why.empty())
-            o.configs.push_back(c);
-          else
-            o.excluded.push_back(config_label(c) + ": " + why);
-        }
+    for (const LayerConfig& c : configs) {
+      std::string why = check_config(layer, c);
+      if (why.empty() && target) why = target->unsupported(c);
+      if (why.empty() && contract) {
+        const auto v = check_layer_config(*contract, layer.name, c);
+        if (!v.empty()) why = "the exporter allows " + v.front().field + " " + v.front().allowed;
+      }
+      if (why.empty())
+        o.configs.push_back(c);
+      else
+        o.excluded.push_back(config_label(c) + ": " + why);
+    }
     if (o.configs.empty()) {
       std::string text = "layer '" + layer.name + "' has no config in the search space:";
       for (const auto& e : o.excluded) text += "\n  " + e;

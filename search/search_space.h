@@ -34,6 +34,9 @@ struct LayerOptions {
 SpaceSpec space_spec(const std::vector<int>& weight_bits, const std::vector<std::string>& nm,
                      const std::vector<int>& act_bits);
 
+/// Every config of the spec (weight bits × N:M × activation bits on the base), in spec order, before any filter.
+std::vector<LayerConfig> spec_configs(const SpaceSpec& spec);
+
 /// One entry per layer of `table`, in its order. `target` and `contract` may be null (no such filter).
 /// Error(kInvalidConfig) naming the layer when a layer is left with no config at all.
 std::vector<LayerOptions> build_search_space(const LayerTable& table, const SpaceSpec& spec, const Target* target,

@@ -118,6 +118,20 @@ TEST(Sensitivity, HutchinsonTraceMatchesTheExactOne) {
   EXPECT_NEAR(t.layers[2].hessian_trace, exact, 0.15 * std::abs(exact));
 }
 
+// A problem over a real space: no predicted loss, cost = bits per kept weight.
+Problem problem_of(const std::vector<LayerOptions>& space) {
+  Problem p;
+  for (const auto& s : space) {
+    p.layers.push_back(s.layer);
+    p.configs.push_back(s.configs);
+    p.loss.emplace_back(s.configs.size(), 0.0);
+    std::vector<double> cost;
+    for (const auto& c : s.configs) cost.push_back(c.weight_bits * (c.nm.enabled() ? 0.5 : 1.0));
+    p.cost.push_back(cost);
+  }
+  return p;
+}
+
 TEST(Budget, ParsesMetricsAndUnitsAndNamesWhatIsWrong) {
   EXPECT_DOUBLE_EQ(parse_budget("size=200KB").value, 200e3);
   EXPECT_DOUBLE_EQ(parse_budget("size=1.5MiB").value, 1.5 * 1048576);
@@ -329,14 +343,7 @@ TEST(SearchState, ResumesOnlyTheSameSearchAndNamesWhatDiffers) {
 
 TEST(MeasuredLoss, MeasuresWholeChoicesAndLeavesTheModelAsItWas) {
   Fixture f;
-  const auto space = build_search_space(f.table, SpaceSpec{}, nullptr, nullptr);
-  Problem p;
-  for (const auto& s : space) {
-    p.layers.push_back(s.layer);
-    p.configs.push_back(s.configs);
-    p.loss.emplace_back(s.configs.size(), 0.0);
-    p.cost.emplace_back(s.configs.size(), 1.0);
-  }
+  const Problem p = problem_of(build_search_space(f.table, SpaceSpec{}, nullptr, nullptr));
   const at::Tensor x = f.data.inputs.slice(0, 0, 10);
   const at::Tensor before = f.model.forward(x);
   const Metrics base = evaluate(f.model, f.data, {10, false});
@@ -382,16 +389,7 @@ TEST(Searchers, AnUnsatisfiableBudgetGivesTheClosestPlan) {
 
 TEST(Searchers, UniformBaselinesFallBackToDenseWhereAPatternCannotApply) {
   Fixture f;
-  const auto space = build_search_space(f.table, SpaceSpec{}, nullptr, nullptr);
-  Problem p;
-  for (const auto& s : space) {
-    p.layers.push_back(s.layer);
-    p.configs.push_back(s.configs);
-    p.loss.emplace_back(s.configs.size(), 0.0);
-    std::vector<double> cost;
-    for (const auto& c : s.configs) cost.push_back(c.weight_bits * (c.nm.enabled() ? 0.5 : 1.0));
-    p.cost.push_back(cost);
-  }
+  const Problem p = problem_of(build_search_space(f.table, SpaceSpec{}, nullptr, nullptr));
   const auto baselines = uniform_baselines(p);
   ASSERT_EQ(baselines.size(), 8u);  // w2 w3 w4 w8, each dense and 2:4
   const auto it =

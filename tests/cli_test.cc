@@ -173,6 +173,44 @@ TEST(Cli, SearchWritesThePlanTheFrontAndAPlotAndSaysWhenTheBudgetCannotBeMet) {
   unsetenv("ADZE_CACHE_DIR");
 }
 
+TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
+  TempDir tmp;
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
+  const std::string base = "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
+                           fixture("tensors_small.pt") +
+                           " --limit 20 --probes 2 --target cortex-m7 --budget size=1200B --algo evo "
+                           "--algo-option generations=3 --algo-option population=6 --finetune-steps 4 --json ";
+  const std::string dir = tmp.file("s");
+  CliRun r = adze(base + "--out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["loss"], "measured");
+  ASSERT_EQ(j["confirmed"].size(), 2u);  // the searched plan and the best uniform one within the budget
+  EXPECT_EQ(j["confirmed"][0]["label"], "searched");
+  EXPECT_NE(j["confirmed"][0]["pipeline"].get<std::string>().find("finetune.ste"), std::string::npos);
+  EXPECT_GE(j["confirmed"][0]["after"]["top1"].get<double>(), 0.0);
+  const std::string plan = read_file_text(dir + "/plan.json"), log = read_file_text(dir + "/search.log");
+  EXPECT_NE(log.find("confirmed searched"), std::string::npos) << log;
+  // Resumed: every plan answered from disk, confirmations included, the same plan out.
+  r = adze(base + "--resume --out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_file_text(dir + "/plan.json"), plan);
+  const std::string resumed = read_file_text(dir + "/search.log").substr(log.size());
+  EXPECT_NE(resumed.find("0 measured now"), std::string::npos) << resumed;
+  EXPECT_NE(resumed.find("confirmation of searched read from disk"), std::string::npos) << resumed;
+  // Another seed is another search: refused, and nothing in the directory changes.
+  r = adze(base + "--seed 1 --resume --out " + dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("searched with seed 0, not 1"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file_text(dir + "/plan.json"), plan);
+  // Out of time after the first round: the best plan so far, on disk.
+  r = adze(base + "--time-budget 0.001s --confirm 0 --out " + tmp.file("t"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(read_file_text(tmp.file("t") + "/search.log").find("stopped by --time-budget"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("t") + "/plan.json"));
+  unsetenv("ADZE_CACHE_DIR");
+}
+
 TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   TempDir tmp;
   std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})";  // conv with 3 inputs
@@ -328,6 +366,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SensitivityBadNm", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --nm 2of4", "2of4"},
         BadInput{"SearchBadBudget", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2kg --out {tmp}/s", "unknown unit 'kg'"},
         BadInput{"SearchUnknownAlgo", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo anneal --out {tmp}/s", "unknown searcher 'anneal'"},
+        BadInput{"SearchAlgoOptionNoValue", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo evo --algo-option population --out {tmp}/s", "expected NAME=VALUE"},
+        BadInput{"SearchAlgoOptionUnknown", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo rl --algo-option generations=3 --out {tmp}/s", "generations"},
+        BadInput{"SearchTimeBudget", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --time-budget 5parsecs --out {tmp}/s", "--time-budget '5parsecs'"},
+        BadInput{"SearchResumeNothing", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --resume --out {tmp}/none", "no such directory"},
+        BadInput{"SearchUnknownBaseline", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --confirm-baseline w5 --out {tmp}/s", "--confirm-baseline 'w5'"},
         BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
