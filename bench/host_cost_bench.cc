@@ -95,9 +95,15 @@ int main(int argc, char** argv) {
             p->roofline.push_back(r);
             p->lut.push_back(l);
           }
-          rows.push_back({{"model", name}, {"layer", layer.name}, {"config", c.quantized() ? c.weight_bits : 32},
-                          {"nm", c.nm.to_string()}, {"batch", batch}, {"tokens", tokens}, {"measured_s", t},
-                          {"roofline_s", r}, {"lut_s", l}});
+          rows.push_back({{"model", name},
+                          {"layer", layer.name},
+                          {"config", c.quantized() ? c.weight_bits : 32},
+                          {"nm", c.nm.to_string()},
+                          {"batch", batch},
+                          {"tokens", tokens},
+                          {"measured_s", t},
+                          {"roofline_s", r},
+                          {"lut_s", l}});
         }
       }
     }
@@ -118,10 +124,14 @@ int main(int argc, char** argv) {
   auto add = [&](const std::string& label, const Points& p) {
     const double sr = adze::spearman(p.measured, p.roofline), sl = adze::spearman(p.measured, p.lut);
     const double rr = ratio(p.roofline, p.measured), rl = ratio(p.lut, p.measured);
-    t.add_row({label, std::to_string(p.measured.size()), adze::fixed(sr, 3), adze::fixed(sl, 3), adze::fixed(rr, 2) + "x",
-               adze::fixed(rl, 2) + "x"});
-    summary.push_back({{"points", label}, {"n", p.measured.size()}, {"spearman_roofline", sr},
-                       {"spearman_lut", sl}, {"median_roofline_over_measured", rr}, {"median_lut_over_measured", rl}});
+    t.add_row({label, std::to_string(p.measured.size()), adze::fixed(sr, 3), adze::fixed(sl, 3),
+               adze::fixed(rr, 2) + "x", adze::fixed(rl, 2) + "x"});
+    summary.push_back({{"points", label},
+                       {"n", p.measured.size()},
+                       {"spearman_roofline", sr},
+                       {"spearman_lut", sl},
+                       {"median_roofline_over_measured", rr},
+                       {"median_lut_over_measured", rl}});
   };
   add("all", all);
   for (const auto& [name, p] : by_model) add(name, p);

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "cli/compress_run.h"
+#include "cli/search_confirm.h"
 #include "cli/space_sensitivity.h"
 #include "compress/encoding_io.h"
 #include "compress/frontend.h"
@@ -48,10 +48,14 @@ struct SearchCliOptions {
 
 std::string unit_of(Budget::Metric m) {
   switch (m) {
-    case Budget::Metric::kSize: return "bytes";
-    case Budget::Metric::kLatency: return "seconds";
-    case Budget::Metric::kEnergy: return "joules";
-    case Budget::Metric::kBits: return "bits per weight";
+    case Budget::Metric::kSize:
+      return "bytes";
+    case Budget::Metric::kLatency:
+      return "seconds";
+    case Budget::Metric::kEnergy:
+      return "joules";
+    case Budget::Metric::kBits:
+      return "bits per weight";
   }
   return "?";
 }
@@ -119,10 +123,14 @@ std::string front_csv(const Problem& p, const std::vector<Point>& points) {
 
 std::string human_cost(Budget::Metric m, double v) {
   switch (m) {
-    case Budget::Metric::kSize: return human_bytes(v);
-    case Budget::Metric::kLatency: return human_seconds(v);
-    case Budget::Metric::kEnergy: return fixed(v * 1e3, 4) + " mJ";
-    case Budget::Metric::kBits: return fixed(v, 3) + " b/w";
+    case Budget::Metric::kSize:
+      return human_bytes(v);
+    case Budget::Metric::kLatency:
+      return human_seconds(v);
+    case Budget::Metric::kEnergy:
+      return fixed(v * 1e3, 4) + " mJ";
+    case Budget::Metric::kBits:
+      return fixed(v, 3) + " b/w";
   }
   return "?";
 }
@@ -171,31 +179,19 @@ class SearchLog {
   std::chrono::steady_clock::time_point start_;
 };
 
-// The steps of a pipeline and their options, one string (what a confirmation on disk was made with).
-std::string describe(const Pipeline& p) {
-  nlohmann::json steps = nlohmann::json::array();
-  for (const auto& s : p.steps) steps.push_back({{"name", s.name}, {"options", s.options}});
-  return steps.dump();
-}
-
-struct Confirmation {
-  std::string label;
-  Choice choice;
-};
-
 void run_search(const SearchCliOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   // Everything the user handed us is checked before any work.
   const Budget budget = parse_budget(o.budget);
   const Target target = load_target(o.target);
-  const nlohmann::json algo_options =
-      resolve_options(searchers().get(o.algo, "--algo").options, parse_algo_options(o.algo_options),
-                      "--algo-option (" + o.algo + ")");
+  const nlohmann::json algo_options = resolve_options(
+      searchers().get(o.algo, "--algo").options, parse_algo_options(o.algo_options), "--algo-option (" + o.algo + ")");
   const auto searcher = searchers().create(o.algo, algo_options, "--algo");
   std::unique_ptr<Exporter> exporter;
   if (!o.exporter.empty()) exporter = exporter_registry().create(o.exporter, nlohmann::json::object(), "--exporter");
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.batch) + ": must be >= 1");
-  if (o.confirm < 0) throw Error(ErrorKind::kInvalidArgument, "--confirm " + std::to_string(o.confirm) + ": must be >= 0");
+  if (o.confirm < 0)
+    throw Error(ErrorKind::kInvalidArgument, "--confirm " + std::to_string(o.confirm) + ": must be >= 0");
   if (o.finetune_steps < 0)
     throw Error(ErrorKind::kInvalidArgument, "--finetune-steps " + std::to_string(o.finetune_steps) + ": must be >= 0");
   if (o.confirm_limit < 0 || o.train_limit < 0)
@@ -213,8 +209,8 @@ void run_search(const SearchCliOptions& o) {
     }
     for (const auto& label : o.confirm_baselines)
       if (std::find(known.begin(), known.end(), label) == known.end())
-        throw Error(ErrorKind::kInvalidArgument, "--confirm-baseline '" + label +
-                                                     "': no such uniform plan in the space (known: " + listed + ")");
+        throw Error(ErrorKind::kInvalidArgument,
+                    "--confirm-baseline '" + label + "': no such uniform plan in the space (known: " + listed + ")");
   }
 
   const MeasuredSpace m =
@@ -242,8 +238,8 @@ void run_search(const SearchCliOptions& o) {
   log(std::string(o.resume ? "resumed" : "started") + ": " + m.model->source() + " on " + target.name + ", " +
       budget.to_string() + ", algo " + o.algo + " " + algo_options.dump() + ", seed " + std::to_string(o.space.seed) +
       "; " + std::to_string(state.measured.size()) + " measured choices on disk");
-  log("sensitivity of " + std::to_string(m.data.size()) + " samples " + (m.cached ? "read from the cache" : "measured") +
-      " (key " + sensitivity.key + ")");
+  log("sensitivity of " + std::to_string(m.data.size()) + " samples " +
+      (m.cached ? "read from the cache" : "measured") + " (key " + sensitivity.key + ")");
 
   // Whole choices measured on the sensitivity subset, each once: what is on disk is answered from there.
   MeasuredLoss measured_loss(*m.model, table, m.data, problem, m.input.shape[0], sensitivity.base);
@@ -272,31 +268,30 @@ void run_search(const SearchCliOptions& o) {
   const std::string axis =
       std::string(to_string(budget.metric)) + " (" + unit_of(budget.metric) + ") on " + target.name;
   auto summary_of = [&](const SearchResult& r, const std::vector<Point>& baselines, bool done) {
-    nlohmann::json j = {
-        {"model", m.model->source()},
-        {"target", target.name},
-        {"budget",
-         {{"metric", to_string(budget.metric)},
-          {"value", budget.value},
-          {"unit", unit_of(budget.metric)},
-          {"text", budget.text}}},
-        {"algo", o.algo},
-        {"algo_options", algo_options},
-        {"seed", o.space.seed},
-        {"finished", done},
-        {"loss", measured ? "measured" : "predicted"},
-        {"satisfiable", r.satisfiable},
-        {"best", point_json(problem, r.best)},
-        {"front", nlohmann::json::array()},
-        {"baselines", nlohmann::json::array()},
-        {"evaluated", r.evaluated},
-        {"confirmed", state.confirmed},
-        {"sensitivity",
-         {{"key", sensitivity.key},
-          {"cached", m.cached},
-          {"samples", m.data.size()},
-          {"base", to_json(sensitivity.base)}}},
-        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
+    nlohmann::json j = {{"model", m.model->source()},
+                        {"target", target.name},
+                        {"budget",
+                         {{"metric", to_string(budget.metric)},
+                          {"value", budget.value},
+                          {"unit", unit_of(budget.metric)},
+                          {"text", budget.text}}},
+                        {"algo", o.algo},
+                        {"algo_options", algo_options},
+                        {"seed", o.space.seed},
+                        {"finished", done},
+                        {"loss", measured ? "measured" : "predicted"},
+                        {"satisfiable", r.satisfiable},
+                        {"best", point_json(problem, r.best)},
+                        {"front", nlohmann::json::array()},
+                        {"baselines", nlohmann::json::array()},
+                        {"evaluated", r.evaluated},
+                        {"confirmed", state.confirmed},
+                        {"sensitivity",
+                         {{"key", sensitivity.key},
+                          {"cached", m.cached},
+                          {"samples", m.data.size()},
+                          {"base", to_json(sensitivity.base)}}},
+                        {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
     for (const auto& pt : r.front) j["front"].push_back(point_json(problem, pt));
     for (const auto& pt : baselines) j["baselines"].push_back(point_json(problem, pt));
     return j;
@@ -333,8 +328,7 @@ void run_search(const SearchCliOptions& o) {
   };
   const auto deadline = started + std::chrono::duration<double>(time_budget);
   bool out_of_time = false;
-  if (time_budget > 0)
-    options.stop = [&] { return out_of_time = std::chrono::steady_clock::now() >= deadline; };
+  if (time_budget > 0) options.stop = [&] { return out_of_time = std::chrono::steady_clock::now() >= deadline; };
   const auto search_started = std::chrono::steady_clock::now();
   const SearchResult result = searcher->run(problem, options);
   bar.finish();
@@ -351,11 +345,12 @@ void run_search(const SearchCliOptions& o) {
 
   // Confirmation: the best plan and the ones just cheaper on the front (--confirm), and the best uniform plan
   // within the budget, each compressed for real by the pipeline and evaluated on --confirm-split.
-  std::vector<Confirmation> candidates;
+  std::vector<Candidate> candidates;
   if (result.satisfiable && o.confirm > 0) {
     int64_t taken = 0;
     for (auto it = result.front.rbegin(); it != result.front.rend() && taken < o.confirm; ++it)
-      if (it->cost <= budget.value) candidates.push_back({taken++ == 0 ? "searched" : "front " + std::to_string(taken), it->choice});
+      if (it->cost <= budget.value)
+        candidates.push_back({taken++ == 0 ? "searched" : "front " + std::to_string(taken), it->choice});
     const Point* uniform = nullptr;
     for (const auto& pt : baselines)
       if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
@@ -364,63 +359,29 @@ void run_search(const SearchCliOptions& o) {
   for (const auto& label : o.confirm_baselines) {  // checked before the search; confirmed even over the budget
     const auto it = std::find_if(baselines.begin(), baselines.end(),
                                  [&](const Point& pt) { return pt.label == "uniform " + label; });
-    if (std::any_of(candidates.begin(), candidates.end(), [&](const Confirmation& c) { return c.label == "uniform " + label; }))
+    if (std::any_of(candidates.begin(), candidates.end(),
+                    [&](const Candidate& c) { return c.label == "uniform " + label; }))
       continue;
     if (it == baselines.end())
       log("no uniform plan '" + label + "': the target or exporter leaves it out of some layer");
     else
       candidates.push_back({it->label, it->choice});
   }
-  if (!candidates.empty()) {
-    InputSpec input = resolve_input_spec(m.path, o.space.input_shape, o.space.input_dtype);
-    const Dataset eval = load_data_for_model(m.path, input, o.space.data, o.confirm_split, o.confirm_limit, 0);
-    std::optional<Dataset> train;
-    if (needs_training_data(pipeline)) {
-      InputSpec train_input = input;
-      train = load_data_for_model(m.path, train_input, o.space.data, "train", o.train_limit, 0);
-    }
-    const std::string pipeline_text = describe(pipeline);
-    for (const auto& c : candidates) {
-      const auto done = std::find_if(state.confirmed.begin(), state.confirmed.end(), [&](const nlohmann::json& j) {
-        return j["label"] == c.label && j["choice"] == nlohmann::json(c.choice) && j["pipeline"] == pipeline_text;
+  ConfirmSettings settings;
+  settings.split = o.confirm_split;
+  settings.limit = o.confirm_limit;
+  settings.train_limit = o.train_limit;
+  settings.progress = show_progress(o.json);
+  confirm(
+      problem, candidates, pipeline, o.space, m, settings, state.confirmed,
+      [&](const nlohmann::json& r, bool from_disk) {
+        if (from_disk) return log("confirmation of " + r["label"].get<std::string>() + " read from disk");
+        write_outputs(result, baselines, true);
+        log("confirmed " + r["label"].get<std::string>() + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) +
+            " on " + o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + "), " +
+            human_bytes(r["compressed_bytes"].get<double>()) + ", " + fixed(r["average_weight_bits"].get<double>(), 3) +
+            " bits per weight, " + fixed(r["seconds"].get<double>(), 1) + " s");
       });
-      if (done != state.confirmed.end()) {
-        log("confirmation of " + c.label + " read from disk");
-        continue;
-      }
-      const auto t0 = std::chrono::steady_clock::now();
-      ResolvedPlan plan;
-      for (std::size_t l = 0; l < problem.layers.size(); ++l)
-        plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(c.choice[l])];
-      CompressRun run = compress_run(m.path, input, parse_plan(to_json(plan), o.out + " (" + c.label + ")"),
-                                     c.label, pipeline, &eval, train ? &*train : nullptr, o.space.seed,
-                                     show_progress(o.json));
-      const auto& size = run.report["size"];
-      double bits = 0, weights = 0;
-      for (const auto& l : run.report["layers"]) {
-        const auto& b = l["bits"];
-        bits += b["codes"].get<double>() + b["scales"].get<double>() + b["zero_points"].get<double>() +
-                b["index"].get<double>();
-      }
-      for (const Layer& l : table.layers) weights += static_cast<double>(l.params);
-      const nlohmann::json record = {
-          {"label", c.label},
-          {"choice", c.choice},
-          {"pipeline", pipeline_text},
-          {"split", o.confirm_split},
-          {"before", to_json(run.context.metrics.at("before"))},
-          {"after", to_json(run.context.metrics.at("after"))},
-          {"compressed_bytes", size["compressed_bytes"]},
-          {"average_weight_bits", bits / std::max(1.0, weights)},
-          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-      state.confirmed.push_back(record);
-      write_outputs(result, baselines, true);
-      log("confirmed " + c.label + ": top-1 " + fixed(record["after"]["top1"].get<double>() * 100, 2) + "% on " +
-          o.confirm_split + " (fp32 " + fixed(record["before"]["top1"].get<double>() * 100, 2) + "%), " +
-          human_bytes(size["compressed_bytes"].get<double>()) + ", " + fixed(record["average_weight_bits"].get<double>(), 3) +
-          " bits per weight, " + fixed(record["seconds"].get<double>(), 1) + " s");
-    }
-  }
   log("finished");
 
   if (o.json) {
@@ -440,7 +401,8 @@ void run_search(const SearchCliOptions& o) {
                  human_cost(budget.metric, problem.cost[l][o_index])});
     }
     t.add_row({});
-    t.add_row({"total", "", fixed(problem.total_loss(result.best.choice), 4), human_cost(budget.metric, result.best.cost)});
+    t.add_row(
+        {"total", "", fixed(problem.total_loss(result.best.choice), 4), human_cost(budget.metric, result.best.cost)});
     t.print(std::cout);
     std::cout << "\nmeasured with every layer compressed at once: loss +"
               << fixed(best_metrics.cross_entropy - sensitivity.base.cross_entropy, 4) << ", top-1 "
@@ -466,8 +428,8 @@ void run_search(const SearchCliOptions& o) {
       for (const auto& r : state.confirmed)
         if (r["pipeline"] == describe(pipeline))
           c.add_row({r["label"].get<std::string>(), percent(r["after"]["top1"].get<double>(), 2),
-                   percent(r["before"]["top1"].get<double>(), 2), human_bytes(r["compressed_bytes"].get<double>()),
-                   fixed(r["average_weight_bits"].get<double>(), 3)});
+                     percent(r["before"]["top1"].get<double>(), 2), human_bytes(r["compressed_bytes"].get<double>()),
+                     fixed(r["average_weight_bits"].get<double>(), 3)});
       c.print(std::cout);
     }
     std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, search.log ("
@@ -485,8 +447,7 @@ void run_search(const SearchCliOptions& o) {
 
 void setup_search(CLI::App& app) {
   auto o = std::make_shared<SearchCliOptions>();
-  auto* sub =
-      app.add_subcommand("search", "Find a per-layer plan with the least loss within a hardware budget");
+  auto* sub = app.add_subcommand("search", "Find a per-layer plan with the least loss within a hardware budget");
   sub->footer(
       "Builds the search space (weight bits x N:M per layer, each legal for the layer, run by --target and, with\n"
       "--exporter, writable by that format), measures each option's loss increase on a calibration subset\n"
@@ -530,9 +491,10 @@ void setup_search(CLI::App& app) {
   sub->add_option("--finetune-steps", o->finetune_steps, "STE fine-tuning steps of a confirmation run")
       ->capture_default_str();
   sub->add_option("--pipeline", o->pipeline, "pipeline JSON of the confirmation runs (instead of --finetune-steps)");
-  sub->add_option("--confirm-baseline", o->confirm_baselines,
-                  "uniform plans also confirmed, even over the budget (w4, \"w3 2:4\"; the best uniform plan within the "
-                  "budget always is)");
+  sub->add_option(
+      "--confirm-baseline", o->confirm_baselines,
+      "uniform plans also confirmed, even over the budget (w4, \"w3 2:4\"; the best uniform plan within the "
+      "budget always is)");
   sub->add_option("--confirm-split", o->confirm_split, "split the confirmation runs are evaluated on")
       ->capture_default_str();
   sub->add_option("--confirm-limit", o->confirm_limit, "evaluate confirmations on at most N samples (0: all)")

@@ -83,7 +83,8 @@ double HostLut::lookup(const LayerConfig& config, double e, double t) const {
     const auto [i, fi] = locate(elements, std::max(e, 1.0));
     const auto [j, fj] = locate(tokens, std::max(t, 1.0));
     auto v = [&](std::size_t a, std::size_t b) { return std::log(it->second[a * tokens.size() + b]); };
-    const double low = v(i, j) + fj * (v(i, j + 1) - v(i, j)), high = v(i + 1, j) + fj * (v(i + 1, j + 1) - v(i + 1, j));
+    const double low = v(i, j) + fj * (v(i, j + 1) - v(i, j)),
+                 high = v(i + 1, j) + fj * (v(i + 1, j + 1) - v(i + 1, j));
     return std::exp(low + fi * (high - low));
   };
   if (!config.quantized() || config.weight_bits >= 16) return at_key("fp32");

@@ -13,11 +13,14 @@ class MeasuredHost : public CostModel {
  public:
   LayerCost layer(const Target& target, const Layer& layer, const LayerConfig& config, int64_t batch) const override {
     if (target.name != "host")
-      throw Error(ErrorKind::kInvalidArgument, "the measured cost model times this machine: use it with --target host, "
-                                               "not '" + target.name + "'");
+      throw Error(ErrorKind::kInvalidArgument,
+                  "the measured cost model times this machine: use it with --target host, "
+                  "not '" +
+                      target.name + "'");
     LayerCost c = roofline_->layer(target, layer, config, batch);
     if (layer.kind == LayerKind::kEmbedding || layer.params == 0) return c;
-    const double tokens = static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
+    const double tokens =
+        static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
     if (!lut_) lut_ = std::make_unique<HostLut>(host_lut());
     c.latency_s = lut_->lookup(config, static_cast<double>(layer.params), tokens);
     return c;

@@ -57,8 +57,9 @@ class Ddpg : public Searcher {
     for (std::size_t l = 0; l < layers; ++l) {
       ranked[l].resize(p.configs[l].size());
       std::iota(ranked[l].begin(), ranked[l].end(), 0);
-      std::stable_sort(ranked[l].begin(), ranked[l].end(),
-                       [&](int a, int b) { return p.cost[l][static_cast<std::size_t>(a)] < p.cost[l][static_cast<std::size_t>(b)]; });
+      std::stable_sort(ranked[l].begin(), ranked[l].end(), [&](int a, int b) {
+        return p.cost[l][static_cast<std::size_t>(a)] < p.cost[l][static_cast<std::size_t>(b)];
+      });
       max_cost[l] = *std::max_element(p.cost[l].begin(), p.cost[l].end());
       min_cost[l] = *std::min_element(p.cost[l].begin(), p.cost[l].end());
       min_loss[l] = p.loss[l][static_cast<std::size_t>(ranked[l].front())];

@@ -36,8 +36,10 @@ std::vector<std::vector<std::size_t>> sort_fronts(std::vector<Individual>& pop) 
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < n; ++j) {
       if (i == j) continue;
-      if (dominates(pop[i], pop[j])) dominated[i].push_back(j);
-      else if (dominates(pop[j], pop[i])) ++count[i];
+      if (dominates(pop[i], pop[j]))
+        dominated[i].push_back(j);
+      else if (dominates(pop[j], pop[i]))
+        ++count[i];
     }
   for (std::size_t i = 0; i < n; ++i)
     if (count[i] == 0) fronts[0].push_back(i);
@@ -144,20 +146,21 @@ class Evolution : public Searcher {
 }  // namespace
 
 Registry<Searcher>::Entry evo_entry() {
-  return {"evo",
-          "NSGA-II over whole choices (loss and cost, the budget as a constraint); each choice measured with every layer "
-          "compressed at once",
-          {{"population", "int", 24, "choices per generation"},
-           {"generations", "int", 30, "generations after the first"},
-           {"crossover", "number", 0.9, "probability that a child mixes two parents (uniform crossover)"}},
-          [](const nlohmann::json& o) {
-            const auto population = o["population"].get<int64_t>(), generations = o["generations"].get<int64_t>();
-            const double crossover = o["crossover"].get<double>();
-            if (population < 2 || generations < 0 || crossover < 0 || crossover > 1)
-              throw Error(ErrorKind::kInvalidConfig,
-                          "evo: population must be >= 2, generations >= 0 and crossover in [0, 1]");
-            return std::make_unique<Evolution>(population, generations, crossover);
-          }};
+  return {
+      "evo",
+      "NSGA-II over whole choices (loss and cost, the budget as a constraint); each choice measured with every layer "
+      "compressed at once",
+      {{"population", "int", 24, "choices per generation"},
+       {"generations", "int", 30, "generations after the first"},
+       {"crossover", "number", 0.9, "probability that a child mixes two parents (uniform crossover)"}},
+      [](const nlohmann::json& o) {
+        const auto population = o["population"].get<int64_t>(), generations = o["generations"].get<int64_t>();
+        const double crossover = o["crossover"].get<double>();
+        if (population < 2 || generations < 0 || crossover < 0 || crossover > 1)
+          throw Error(ErrorKind::kInvalidConfig,
+                      "evo: population must be >= 2, generations >= 0 and crossover in [0, 1]");
+        return std::make_unique<Evolution>(population, generations, crossover);
+      }};
 }
 
 }  // namespace adze

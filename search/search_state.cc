@@ -12,10 +12,8 @@ std::string search_state_path(const std::string& dir) { return dir + "/search-st
 nlohmann::json to_json(const SearchState& s) {
   nlohmann::json measured = nlohmann::json::array();
   for (const auto& [choice, loss] : s.measured) measured.push_back({{"choice", choice}, {"loss", loss}});
-  return {{"format", "adze.search-state.v1"},
-          {"identity", s.identity},
-          {"measured", measured},
-          {"confirmed", s.confirmed}};
+  return {
+      {"format", "adze.search-state.v1"}, {"identity", s.identity}, {"measured", measured}, {"confirmed", s.confirmed}};
 }
 
 SearchState resume_search_state(const std::string& dir, const nlohmann::json& identity) {

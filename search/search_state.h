@@ -13,8 +13,8 @@
 namespace adze {
 
 struct SearchState {
-  nlohmann::json identity;           ///< an object of strings and numbers
-  std::map<Choice, double> measured; ///< choice → measured loss increase
+  nlohmann::json identity;                             ///< an object of strings and numbers
+  std::map<Choice, double> measured;                   ///< choice → measured loss increase
   nlohmann::json confirmed = nlohmann::json::array();  ///< confirmation runs done (adze search's records)
 };
 
