@@ -13,7 +13,8 @@ void add_space_options(CLI::App* sub, SpaceOptions& o) {
   sub->add_option("--limit", o.limit, "samples the sensitivity is measured on")->capture_default_str();
   sub->add_option("--bits", o.bits, "weight bit-widths")->delimiter(',')->capture_default_str();
   sub->add_option("--nm", o.nm, "N:M patterns (none for dense)")->delimiter(',')->capture_default_str();
-  sub->add_option("--act-bits", o.act_bits, "activation bit-widths (0: float; sensitivity measures weights only)")
+  sub->add_option("--act-bits", o.act_bits,
+                  "activation bit-widths (0: float; each layer's input is measured fake-quantized alone)")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--probes", o.probes, "Hutchinson probes of the Hessian trace (0: none)")->capture_default_str();

@@ -29,6 +29,8 @@ Model::Model(std::shared_ptr<torch::jit::Graph> graph, std::vector<NamedTensor> 
 }
 
 Model::~Model() = default;
+
+Model Model::clone() const { return Model(graph_->copy(), tensors_, bindings_, input_, source_); }
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 

@@ -55,6 +55,10 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
+  /// A copy with its own graph, sharing the tensors until either side replaces one (set_tensor): for trying a
+  /// graph edit (activation fake-quant) without touching this model.
+  Model clone() const;
+
   /// Runs the graph. Any batch size is accepted (padded or split to the traced batch); the first output
   /// is returned when the graph returns a tuple. Autograd records when parameters require grad.
   at::Tensor forward(const at::Tensor& x) const;

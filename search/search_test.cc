@@ -3,15 +3,16 @@
 
 #include <random>
 
+#include "compress/activation_quant.h"
 #include "compress/frontend.h"
 #include "compress/model.h"
+#include "core/files.h"
 #include "exporters/exporter.h"
 #include "hardware/target.h"
-#include "core/files.h"
 #include "search/budget.h"
 #include "search/measured_loss.h"
-#include "search/search_state.h"
 #include "search/search_space.h"
+#include "search/search_state.h"
 #include "search/searcher.h"
 #include "search/sensitivity.h"
 #include "tests/test_util.h"
@@ -90,6 +91,46 @@ TEST(Sensitivity, MeasuresEveryOptionDeterministicallyAndLeavesTheModelAsItWas) 
       ErrorKind::kInvalidConfig, {"x.json", "malformed"});
   const std::string svg = sensitivity_svg(t);
   for (const auto& l : t.layers) EXPECT_NE(svg.find(">" + l.layer + "<"), std::string::npos);
+}
+
+TEST(Sensitivity, ActivationBitsAddTheDeltaOfTheLayersInputQuantizedAlone) {
+  Fixture f;
+  SpaceSpec spec;
+  spec.weight_bits = {8};
+  spec.nm = {NMPattern{}};
+  spec.act_bits = {0, 8};
+  const auto space = build_search_space(f.table, spec, nullptr, nullptr);
+  const at::Tensor x = f.data.inputs.slice(0, 0, 10);
+  const at::Tensor before = f.model.forward(x);
+  SensitivityOptions o;
+  o.batch = 10;
+  o.hessian_probes = 0;
+  const SensitivityTable t = measure_sensitivity(f.model, f.table, f.data, space, o);
+  EXPECT_TRUE(torch::equal(f.model.forward(x), before));
+  EXPECT_EQ(f.model.graph().toString(), load_torchscript(fixture("cnn_bn_traced.pt"), {{10, 3, 16, 16}, "float32"})
+                                            .graph()
+                                            .toString());  // no fake-quant left behind
+  for (const auto& l : t.layers) {
+    SCOPED_TRACE(l.layer);
+    LayerConfig w8 = spec_configs(spec)[0], w8a8 = spec_configs(spec)[1];
+    ASSERT_EQ(w8a8.act_bits, 8);
+    const OptionImpact *weights = t.find(l.layer, w8), *both = t.find(l.layer, w8a8);
+    ASSERT_TRUE(weights && both);
+    EXPECT_NE(weights, both);
+    EXPECT_EQ(both->weight_error, weights->weight_error);
+    // By hand: the layer's input alone fake-quantized at 8 bits on a copy of the model.
+    Model copy = f.model.clone();
+    CompressionContext c;
+    c.model = &copy;
+    c.table = f.table;
+    for (const Layer& layer : f.table.layers) c.plan.layers[layer.name] = LayerConfig{};
+    c.plan.layers[l.layer].act_bits = 8;
+    c.train_data = &f.data;
+    ASSERT_EQ(quantize_activations(c, ActivationObserver{"minmax", 99.99, 8}).taps, 1);
+    const double act = evaluate(copy, f.data, {10, false}).cross_entropy - t.base.cross_entropy;
+    EXPECT_NEAR(both->loss_delta, weights->loss_delta + act, 1e-9);
+    EXPECT_NE(act, 0.0);
+  }
 }
 
 // Hutchinson's estimate against the exact trace, summed from the Hessian's diagonal, on the classifier
@@ -314,10 +355,16 @@ TEST(Searchers, WithinBudgetGivesUpTheLeastLossPerCostSaved) {
   EXPECT_EQ(within_budget(p, {2, 2}), (Choice{0, 1}));
   p.budget = 1;
   EXPECT_EQ(within_budget(p, {2, 2}), p.cheapest());
-  expect_error([] { searchers().create("evo", {{"population", 1}}, "--algo"); }, ErrorKind::kInvalidConfig,
-               {"population must be >= 2"});
-  expect_error([] { searchers().create("rl", {{"episodes", "many"}}, "--algo"); }, ErrorKind::kInvalidConfig,
-               {"episodes"});
+  expect_error(
+      [] {
+        searchers().create("evo", {{"population", 1}}, "--algo");
+      },
+      ErrorKind::kInvalidConfig, {"population must be >= 2"});
+  expect_error(
+      [] {
+        searchers().create("rl", {{"episodes", "many"}}, "--algo");
+      },
+      ErrorKind::kInvalidConfig, {"episodes"});
 }
 
 TEST(SearchState, ResumesOnlyTheSameSearchAndNamesWhatDiffers) {
@@ -363,7 +410,8 @@ TEST(MeasuredLoss, MeasuresWholeChoicesAndLeavesTheModelAsItWas) {
     for (std::size_t l = 0; l < f.table.layers.size(); ++l) {
       const int i = f.model.find_tensor(f.table.layers[l].weight);
       saved.push_back(f.model.tensors()[static_cast<std::size_t>(i)].value);
-      f.model.set_tensor(i, project(saved.back(), f.table.layers[l], p.configs[l][static_cast<std::size_t>(c[l])]).decode());
+      f.model.set_tensor(
+          i, project(saved.back(), f.table.layers[l], p.configs[l][static_cast<std::size_t>(c[l])]).decode());
     }
     const Metrics by_hand = evaluate(f.model, f.data, {10, false});
     for (std::size_t l = 0; l < f.table.layers.size(); ++l)

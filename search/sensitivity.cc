@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "compress/activation_quant.h"
 #include "compress/model.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -54,13 +55,28 @@ std::vector<double> hessian_traces(Model& model, const LayerTable& table, const 
   return trace;
 }
 
+// The model with only `layer`'s input activation fake-quantized at `bits` (calibrated by min-max on `data`), on
+// `data`: a copy of the model gets the fake-quant, the model itself is untouched.
+Metrics with_quantized_input(const Model& model, const LayerTable& table, const Layer& layer, int bits,
+                             const Dataset& data, const EvalOptions& eval) {
+  Model copy = model.clone();
+  CompressionContext c;
+  c.model = &copy;
+  c.table = table;
+  for (const Layer& l : table.layers) c.plan.layers[l.name] = LayerConfig{};
+  c.plan.layers[layer.name].act_bits = bits;
+  c.train_data = &data;
+  quantize_activations(c, ActivationObserver{"minmax", 99.99, 8});
+  return evaluate(copy, data, eval);
+}
+
 }  // namespace
 
 const OptionImpact* SensitivityTable::find(const std::string& layer, const LayerConfig& config) const {
   for (const auto& l : layers)
     if (l.layer == layer)
       for (const auto& o : l.options)
-        if (same_weight_config(o.config, config)) return &o;
+        if (same_weight_config(o.config, config) && o.config.act_bits == config.act_bits) return &o;
   return nullptr;
 }
 
@@ -82,15 +98,13 @@ SensitivityTable measure_sensitivity(Model& model, const LayerTable& table, cons
     const int index = model.find_tensor(layer.weight);
     const at::Tensor original = model.tensors()[static_cast<std::size_t>(index)].value;
     LayerSensitivity ls{layer.name, layer.params, traces[i], {}};
+    std::vector<OptionImpact> weight_only;  // one per weight config
+    std::map<int, Metrics> activations;     // by act_bits: this layer's input fake-quantized alone
     for (const LayerConfig& config : space[i].configs) {
-      OptionImpact impact{config, config_label(config)};
-      if (const auto it = std::find_if(ls.options.begin(), ls.options.end(),
-                                       [&](const OptionImpact& x) { return same_weight_config(x.config, config); });
-          it != ls.options.end()) {  // the same weight config with other activation bits: the same figures
-        impact = *it;
-        impact.config = config;
-        impact.label = config_label(config);
-      } else {
+      auto w = std::find_if(weight_only.begin(), weight_only.end(),
+                            [&](const OptionImpact& x) { return same_weight_config(x.config, config); });
+      if (w == weight_only.end()) {
+        OptionImpact impact{config, config_label(config)};
         const at::Tensor decoded = project(original, layer, config).decode().to(original.scalar_type());
         impact.weight_error = (decoded - original).pow(2).sum().item<double>();
         impact.hessian_proxy =
@@ -100,6 +114,17 @@ SensitivityTable measure_sensitivity(Model& model, const LayerTable& table, cons
         const Metrics m = evaluate(model, data, eval);
         impact.loss_delta = m.cross_entropy - result.base.cross_entropy;
         impact.top1_delta = m.top1 - result.base.top1;
+        w = weight_only.insert(weight_only.end(), impact);
+      }
+      OptionImpact impact = *w;
+      impact.config = config;
+      impact.label = config_label(config);
+      if (config.act_bits > 0 && layer.kind != LayerKind::kEmbedding) {
+        if (!activations.count(config.act_bits))
+          activations[config.act_bits] = with_quantized_input(model, table, layer, config.act_bits, data, eval);
+        const Metrics& a = activations.at(config.act_bits);
+        impact.loss_delta += a.cross_entropy - result.base.cross_entropy;
+        impact.top1_delta += a.top1 - result.base.top1;
       }
       ls.options.push_back(std::move(impact));
       bar.update(++done);
@@ -171,6 +196,7 @@ SensitivityTable cached_sensitivity(Model& model, const LayerTable& table, const
   for (const auto& s : space)
     for (const auto& c : s.configs)
       key.add(s.layer + ":" + config_label(c) + ":" + std::to_string(static_cast<int>(c.scale_method)));
+  key.add("adze.sensitivity.v2");  // v2: activation bits simulated
   key.add(std::to_string(o.batch) + "|" + std::to_string(o.hessian_probes) + "|" + std::to_string(o.hessian_samples) +
           "|" + std::to_string(o.seed));
   const std::string path = sensitivity_cache_path(key.hex());

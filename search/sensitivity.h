@@ -2,8 +2,9 @@
 // on a calibration subset, and each layer's Hessian trace (Hutchinson's estimator, as HAWQ-V2 uses).
 //
 // Per option: only that layer's weight is replaced by its projection (the rest of the model stays fp32) and the
-// subset is evaluated: loss and top-1 deltas against the unmodified model. Activation bits are not simulated
-// here (options differing only in act_bits share their weight's figures). Per layer: Tr(H) of the loss with
+// subset is evaluated: loss and top-1 deltas against the unmodified model. An option with activation bits adds
+// the deltas of that layer's input alone fake-quantized at those bits (min-max calibrated on the subset, on a
+// copy of the model): the two effects are taken as additive, as the search assumes across layers. Per layer: Tr(H) of the loss with
 // respect to the weight, E[vᵀHv] over Rademacher probes v, all layers at once by double backpropagation; the
 // HAWQ-V3 proxy of an option is |Tr(H)|/n · ‖Q(W) − W‖² (away from a minimum, as in an untrained network, an
 // inner layer's trace can be negative).
@@ -50,8 +51,8 @@ struct SensitivityTable {
   std::string key;  ///< content hash of what was measured (the cache key)
   Metrics base;     ///< the unmodified model on the subset
   std::vector<LayerSensitivity> layers;
-  /// The option of `layer` with the weight bits, N:M pattern and sparsity of `config`, or nullptr (the other
-  /// fields are the space's base config, the same for every option).
+  /// The option of `layer` with the weight bits, N:M pattern, sparsity and activation bits of `config`, or
+  /// nullptr (the other fields are the space's base config, the same for every option).
   const OptionImpact* find(const std::string& layer, const LayerConfig& config) const;
 };
 
