@@ -16,17 +16,6 @@ namespace adze {
 
 namespace {
 
-// The fastest of `runs` timings of fn, in seconds (the least disturbed one).
-double best_seconds(const std::function<void()>& fn, int runs) {
-  double best = 1e300;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
-}
-
 // The largest CPU cache this kernel reports, in bytes (0 when it says nothing).
 double last_level_cache_bytes() {
   double best = 0;
@@ -52,6 +41,16 @@ double total_memory_bytes() {
 }
 
 }  // namespace
+
+double best_seconds(const std::function<void()>& fn, int runs) {
+  double best = 1e300;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
 
 std::string host_target_path() { return cache_dir("targets") + "/host.json"; }
 

@@ -2,6 +2,7 @@
 // file (cache_dir("targets")/host.json: ~/.cache/adze/targets/host.json by default).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "hardware/target.h"
@@ -13,6 +14,9 @@ namespace adze {
 /// op (the per-layer overhead) and the last-level cache size. Energy figures are not measurable here: they are
 /// Horowitz's 45 nm figures, marked as assumptions. Takes a few seconds.
 Target calibrate_host(bool progress);
+
+/// The fastest of `runs` timings of fn, in seconds (the least disturbed one).
+double best_seconds(const std::function<void()>& fn, int runs);
 
 /// Where the calibrated host target is cached.
 std::string host_target_path();

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -11,6 +10,7 @@
 #include "core/files.h"
 #include "core/progress.h"
 #include "exporters/packed/packed_layer.h"
+#include "hardware/host_calibration.h"
 #include "exporters/packed/packed_model.h"
 
 namespace adze {
@@ -67,13 +67,7 @@ double time_layer_kernel(int64_t channels, int64_t reduction, int64_t tokens, co
     call = [&] { (void)packed::packed_matmul(*view, x, at::Tensor()); };
   }
   call();  // warm the caches and the allocator
-  double best = 1e300;
-  for (int r = 0; r < runs; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    call();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
+  return best_seconds(call, runs);
 }
 
 double HostLut::lookup(const LayerConfig& config, double e, double t) const {
