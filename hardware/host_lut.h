@@ -5,8 +5,8 @@
 // (log C·K, log tokens), extrapolated along the edge slopes, and linearly in bits between measured widths. A
 // convolution is priced as its im2col GEMM (the same MACs).
 //
-// Measured on first use (with the host calibration, about 5 s on a 2-core machine) and cached at ~/.cache/adze/targets/host-lut.json; adze target
-// calibrate host measures it again.
+// Measured on first use and cached at ~/.cache/adze/targets/host-lut.json; adze target calibrate host measures
+// it again (with the host target, about 5 s on a 2-core machine).
 #pragma once
 
 #include <map>
