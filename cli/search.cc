@@ -78,10 +78,7 @@ Problem make_problem(const LayerTable& table, const std::vector<LayerOptions>& s
     for (const LayerConfig& c : space[l].configs) {
       const OptionImpact* impact = s.find(layer.name, c);
       if (!impact) throw Error(ErrorKind::kInternal, "search: no sensitivity for layer '" + layer.name + "'");
-      // Two estimates of the same increase (nats): the measured delta, noisy on a small subset (a negative one is
-      // noise, not a gain), and the second-order Taylor term ½·Tr(H)/n·‖ΔW‖², smooth and positive. The larger
-      // keeps a measured harm and, where measurement cannot tell options apart, still ranks them.
-      loss.push_back(std::max({0.0, impact->loss_delta, 0.5 * impact->hessian_proxy}));
+      loss.push_back(predicted_loss_increase(*impact));
       if (budget.metric == Budget::Metric::kSize) {
         cost.push_back(static_cast<double>(planned_bits(layer, c).total()) / 8.0 + layer.bias_params * 4.0);
       } else if (budget.metric == Budget::Metric::kBits) {
@@ -196,6 +193,7 @@ void run_search(const SearchCliOptions& o) {
     throw Error(ErrorKind::kInvalidArgument, "--finetune-steps " + std::to_string(o.finetune_steps) + ": must be >= 0");
   if (o.confirm_limit < 0 || o.train_limit < 0)
     throw Error(ErrorKind::kInvalidArgument, "--confirm-limit and --train-limit must be 0 (all) or positive");
+  check_split(o.confirm_split);
   const double time_budget = o.time_budget.empty() ? 0 : parse_duration(o.time_budget, "--time-budget");
   const Pipeline pipeline = confirmation_pipeline(o);
   if (!o.resume) require_new_output(o.out, "--out");
@@ -483,7 +481,7 @@ void setup_search(CLI::App& app) {
   sub->add_option("--algo-option", o->algo_options, "NAME=VALUE for the algorithm (repeatable)");
   sub->add_option("--out", o->out, "output directory (must not exist, unless --resume)")->required();
   sub->add_flag("--resume", o->resume, "go on with the search in --out, reusing every plan measured there");
-  sub->add_option("--time-budget", o->time_budget, "end the search after this long (90s, 10min, 2h)");
+  sub->add_option("--time-budget", o->time_budget, "end the search this long after the command started (90s, 10min, 2h)");
   sub->add_option("--batch", o->batch, "samples per inference, for latency and energy")->capture_default_str();
   sub->add_option("--exporter", o->exporter, "keep only what this format can write (adze exporters)");
   sub->add_option("--confirm", o->confirm, "plans of the front confirmed by a compress run (0: none)")

@@ -72,6 +72,10 @@ Metrics with_quantized_input(const Model& model, const LayerTable& table, const 
 
 }  // namespace
 
+double predicted_loss_increase(const OptionImpact& o) {
+  return std::max({0.0, o.loss_delta, 0.5 * o.hessian_proxy});
+}
+
 const OptionImpact* SensitivityTable::find(const std::string& layer, const LayerConfig& config) const {
   for (const auto& l : layers)
     if (l.layer == layer)

@@ -40,6 +40,11 @@ struct OptionImpact {
   double hessian_proxy = 0;  ///< |Tr(H)|/n · ‖Q(W) − W‖² (0 without the Hessian)
 };
 
+/// The loss increase the search predicts for an option: the larger of its measured delta (noisy on a small
+/// subset; a negative one is noise, not a gain) and the second-order Taylor term ½·Tr(H)/n·‖ΔW‖² (smooth and
+/// positive), so that a measured harm counts and options the measurement cannot tell apart are still ranked.
+double predicted_loss_increase(const OptionImpact& impact);
+
 struct LayerSensitivity {
   std::string layer;
   int64_t params = 0;

@@ -22,11 +22,6 @@ constexpr int64_t kCorpusChunk = 4096;
 constexpr double kFashionMnistMean = 0.2860;
 constexpr double kFashionMnistStd = 0.3530;
 
-void check_split(const std::string& split) {
-  if (split != "train" && split != "val" && split != "test")
-    throw Error(ErrorKind::kInvalidArgument, "failed to select split '" + split + "': expected train, val or test");
-}
-
 Dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
   if (!fs::is_directory(dir))
     throw Error(ErrorKind::kIo, "failed to open Fashion-MNIST directory '" + dir + "': not a directory");
@@ -166,6 +161,12 @@ Dataset load_tensor_file(const std::string& path, const std::string& split) {
 }
 
 }  // namespace
+
+void check_split(const std::string& split) {
+  if (split != "train" && split != "val" && split != "test")
+    throw Error(ErrorKind::kInvalidArgument, "failed to select split '" + split + "': expected train, val or test");
+}
+
 
 const char* to_string(Task task) { return task == Task::kClassification ? "classification" : "language-model"; }
 

@@ -44,4 +44,7 @@ struct Dataset {
 /// Error(kInvalidArgument) for an unknown source, split or an empty result.
 Dataset load_dataset(const std::string& spec, const DataOptions& options);
 
+/// Error(kInvalidArgument) unless `split` is train, val or test.
+void check_split(const std::string& split);
+
 }  // namespace adze
