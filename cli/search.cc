@@ -41,7 +41,7 @@ struct SearchCliOptions {
   std::vector<std::string> algo_options;
   int64_t batch = 1;
   int64_t confirm = 1, finetune_steps = 0, confirm_limit = 0, train_limit = 0;
-  std::string confirm_split = "test";
+  std::string confirm_split = "test", select_split = "val";
   std::vector<std::string> confirm_baselines;  ///< uniform plans also confirmed ("w4"), even over the budget
   bool resume = false, json = false;
 };
@@ -194,6 +194,11 @@ void run_search(const SearchCliOptions& o) {
   if (o.confirm_limit < 0 || o.train_limit < 0)
     throw Error(ErrorKind::kInvalidArgument, "--confirm-limit and --train-limit must be 0 (all) or positive");
   check_split(o.confirm_split);
+  check_split(o.select_split);
+  if (o.confirm > 1 && o.select_split == o.confirm_split)
+    throw Error(ErrorKind::kInvalidArgument, "--select-split " + o.select_split +
+                                                 " is also --confirm-split: choosing a plan on the split that reports "
+                                                 "its accuracy would overstate it; select on another split");
   const double time_budget = o.time_budget.empty() ? 0 : parse_duration(o.time_budget, "--time-budget");
   const Pipeline pipeline = confirmation_pipeline(o);
   if (!o.resume) require_new_output(o.out, "--out");
@@ -265,6 +270,10 @@ void run_search(const SearchCliOptions& o) {
   };
   const std::string axis =
       std::string(to_string(budget.metric)) + " (" + unit_of(budget.metric) + ") on " + target.name;
+  // The plan chosen among the confirmed ones by their accuracy on --select-split; until then, the search's best.
+  std::optional<Point> chosen;
+  // Its top-1 lead over every other confirmed plan on the same samples of --confirm-split (paired), once confirmed.
+  nlohmann::json leads = nlohmann::json::object();
   auto summary_of = [&](const SearchResult& r, const std::vector<Point>& baselines, bool done) {
     nlohmann::json j = {{"model", m.model->source()},
                         {"target", target.name},
@@ -292,13 +301,16 @@ void run_search(const SearchCliOptions& o) {
                         {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
     for (const auto& pt : r.front) j["front"].push_back(point_json(problem, pt));
     for (const auto& pt : baselines) j["baselines"].push_back(point_json(problem, pt));
+    if (chosen) j["selected"] = point_json(problem, *chosen);
+    if (!leads.empty()) j["leads"] = leads;
     return j;
   };
   // Every file replaced whole (write then rename): a kill leaves the last complete set.
   auto write_outputs = [&](const SearchResult& r, const std::vector<Point>& baselines, bool done) {
     ResolvedPlan plan;
+    const Choice& written = chosen ? chosen->choice : r.best.choice;
     for (std::size_t l = 0; l < problem.layers.size(); ++l)
-      plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(r.best.choice[l])];
+      plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(written[l])];
     std::vector<Point> all = r.front;
     all.insert(all.end(), baselines.begin(), baselines.end());
     write_file_atomically(search_state_path(o.out), to_json(state).dump() + "\n");
@@ -341,14 +353,20 @@ void run_search(const SearchCliOptions& o) {
       ", measured on the subset: top-1 " + fixed(best_metrics.top1 * 100, 2) + "%");
   write_outputs(result, baselines, true);
 
-  // Confirmation: the best plan and the ones just cheaper on the front (--confirm), and the best uniform plan
-  // within the budget, each compressed for real by the pipeline and evaluated on --confirm-split.
+  // Confirmation: the best plan and --confirm - 1 runners-up (alternatives()), and the best uniform plan within
+  // the budget, each compressed for real by the pipeline and evaluated on --confirm-split. With runners-up, the
+  // plan written is the one that does best on --select-split after the pipeline: what a loss measured before
+  // fine-tuning cannot foresee.
   std::vector<Candidate> candidates;
+  std::vector<Point> searched;
   if (result.satisfiable && o.confirm > 0) {
-    int64_t taken = 0;
-    for (auto it = result.front.rbegin(); it != result.front.rend() && taken < o.confirm; ++it)
-      if (it->cost <= budget.value)
-        candidates.push_back({taken++ == 0 ? "searched" : "front " + std::to_string(taken), it->choice});
+    searched.push_back(result.best);
+    searched.back().label = "searched";
+    for (const Point& pt : alternatives(problem, result.best.choice, result.front,
+                                        static_cast<std::size_t>(o.confirm - 1),
+                                        measured ? std::function<double(const Choice&)>(measure) : nullptr))
+      searched.push_back(pt);
+    for (const Point& pt : searched) candidates.push_back({pt.label, pt.choice});
     const Point* uniform = nullptr;
     for (const auto& pt : baselines)
       if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
@@ -367,6 +385,7 @@ void run_search(const SearchCliOptions& o) {
   }
   ConfirmSettings settings;
   settings.split = o.confirm_split;
+  if (searched.size() > 1) settings.select_split = o.select_split;
   settings.limit = o.confirm_limit;
   settings.train_limit = o.train_limit;
   settings.progress = show_progress(o.json);
@@ -376,10 +395,44 @@ void run_search(const SearchCliOptions& o) {
         if (from_disk) return log("confirmation of " + r["label"].get<std::string>() + " read from disk");
         write_outputs(result, baselines, true);
         log("confirmed " + r["label"].get<std::string>() + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) +
-            " on " + o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + "), " +
+            " on " + o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + ")" +
+            (r.contains("select") ? ", " + percent(r["select"]["top1"].get<double>(), 2) + " on " + o.select_split : "") +
+            ", " +
             human_bytes(r["compressed_bytes"].get<double>()) + ", " + fixed(r["average_weight_bits"].get<double>(), 3) +
             " bits per weight, " + fixed(r["seconds"].get<double>(), 1) + " s");
       });
+  if (searched.size() > 1) {
+    const std::vector<Candidate> searched_candidates(candidates.begin(),
+                                                     candidates.begin() + static_cast<std::ptrdiff_t>(searched.size()));
+    if (const nlohmann::json* pick = selected(state.confirmed, pipeline, searched_candidates)) {
+      for (const Point& pt : searched)
+        if (pt.label == (*pick)["label"]) chosen = pt;
+      log("selected " + chosen->label + " (top-1 " + percent((*pick)["select"]["top1"].get<double>(), 2) + " on " +
+          o.select_split + "): written to plan.json");
+    }
+  }
+  // This run's confirmations (a resumed directory may hold others, from another pipeline or split), and the
+  // written plan's lead over each: whether a difference in top-1 is more than this split's noise.
+  nlohmann::json confirmed_now = nlohmann::json::array();
+  for (const auto& r : state.confirmed)
+    if (r["pipeline"] == describe(pipeline) && r["split"] == o.confirm_split &&
+        r.value("select_split", "") == settings.select_split)
+      confirmed_now.push_back(r);
+  const std::string reference = chosen ? chosen->label : "searched";
+  for (const auto& r : confirmed_now) {
+    if (r["label"] != reference) continue;
+    leads = {{"plan", reference}, {"split", o.confirm_split}, {"unit", "points of top-1"}, {"over", nlohmann::json::array()}};
+    for (const auto& other : confirmed_now) {
+      const nlohmann::json l = other["label"] == reference ? nlohmann::json() : lead(r, other);
+      if (l.is_null()) continue;
+      leads["over"].push_back(l);
+      log(reference + "'s lead over " + other["label"].get<std::string>() + ": " + signed_fixed(l["difference"], 2) +
+          " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " + signed_fixed(l["high"], 2) + " (" +
+          std::to_string(l["only_reference"].get<int64_t>()) + " samples only " + reference + " gets right, " +
+          std::to_string(l["only_other"].get<int64_t>()) + " only the other)");
+    }
+  }
+  if (!confirmed_now.empty()) write_outputs(result, baselines, true);
   log("finished");
 
   if (o.json) {
@@ -415,19 +468,33 @@ void run_search(const SearchCliOptions& o) {
       b.add_row(
           {pt.label, fixed(pt.loss, 4), human_cost(budget.metric, pt.cost), pt.cost <= budget.value ? "yes" : "no"});
     b.print(std::cout);
-    if (!state.confirmed.empty()) {
+    if (!confirmed_now.empty()) {
       std::cout << "\nconfirmed by compress runs (" << pipeline.source << ", " << o.confirm_split << " split):\n";
       Table c;
+      const bool selecting = settings.select_split.size() > 0;
       c.add_column("plan");
-      c.add_column("top-1", Table::Align::kRight);
+      if (selecting) c.add_column(o.select_split + " top-1", Table::Align::kRight);
+      c.add_column(o.confirm_split + " top-1", Table::Align::kRight);
       c.add_column("fp32 top-1", Table::Align::kRight);
       c.add_column("compressed", Table::Align::kRight);
       c.add_column("bits/weight", Table::Align::kRight);
-      for (const auto& r : state.confirmed)
-        if (r["pipeline"] == describe(pipeline))
-          c.add_row({r["label"].get<std::string>(), percent(r["after"]["top1"].get<double>(), 2),
-                     percent(r["before"]["top1"].get<double>(), 2), human_bytes(r["compressed_bytes"].get<double>()),
-                     fixed(r["average_weight_bits"].get<double>(), 3)});
+      c.add_column(reference + "'s lead, points (95% CI)", Table::Align::kRight);
+      for (const auto& r : confirmed_now) {
+        std::vector<std::string> row = {r["label"].get<std::string>() +
+                                        (chosen && r["label"] == chosen->label ? " (selected)" : "")};
+        if (selecting) row.push_back(percent(r["select"]["top1"].get<double>(), 2));
+        for (std::string cell :
+             {percent(r["after"]["top1"].get<double>(), 2), percent(r["before"]["top1"].get<double>(), 2),
+              human_bytes(r["compressed_bytes"].get<double>()), fixed(r["average_weight_bits"].get<double>(), 3)})
+          row.push_back(cell);
+        std::string cell;
+        for (const auto& l : leads.value("over", nlohmann::json::array()))
+          if (l["against"] == r["label"])
+            cell = signed_fixed(l["difference"], 2) + " (" + signed_fixed(l["low"], 2) + " to " +
+                   signed_fixed(l["high"], 2) + ")";
+        row.push_back(cell);
+        c.add_row(row);
+      }
       c.print(std::cout);
     }
     std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, search.log ("
@@ -463,10 +530,13 @@ void setup_search(CLI::App& app) {
       "with it. Every measured plan is kept in DIR/search-state.json: --resume DIR after a kill replays the\n"
       "search from there (the same seed gives the same path) and goes on; a DIR searched with another model,\n"
       "data, space, target, budget, algorithm or seed is refused.\n\n"
-      "Confirmation: the best plan (and --confirm - 1 cheaper ones of the front) and the best uniform plan within\n"
-      "the budget (and each --confirm-baseline) are compressed for real (fold BatchNorm, N:M, quantize,\n"
-      "--finetune-steps of STE fine-tuning distilled from the fp32 model, or --pipeline) and evaluated on\n"
-      "--confirm-split.\n\n"
+      "Confirmation: the best plan and the best uniform plan within the budget (and each --confirm-baseline)\n"
+      "are compressed for real (fold BatchNorm, N:M, quantize, --finetune-steps of STE fine-tuning distilled from\n"
+      "the fp32 model, or --pipeline) and evaluated on --confirm-split. With --confirm N > 1, N - 1 runners-up\n"
+      "join them (the front's points within the budget and the best plan's one-layer neighbours, by loss); these\n"
+      "are also evaluated on --select-split (val: held out of fine-tuning), and the best there goes to plan.json.\n"
+      "A loss measured before fine-tuning cannot see what fine-tuning recovers; this choice can, without looking\n"
+      "at the split that reports.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
       "baselines, the confirmations), front.svg (loss against cost), search.log. Exit code 3 when no plan meets\n"
       "the budget: the closest plan is still written.\n\n"
@@ -484,7 +554,8 @@ void setup_search(CLI::App& app) {
   sub->add_option("--time-budget", o->time_budget, "end the search this long after the command started (90s, 10min, 2h)");
   sub->add_option("--batch", o->batch, "samples per inference, for latency and energy")->capture_default_str();
   sub->add_option("--exporter", o->exporter, "keep only what this format can write (adze exporters)");
-  sub->add_option("--confirm", o->confirm, "plans of the front confirmed by a compress run (0: none)")
+  sub->add_option("--confirm", o->confirm,
+                  "plans confirmed by a compress run: the best and its runners-up (0: none; > 1: choose on --select-split)")
       ->capture_default_str();
   sub->add_option("--finetune-steps", o->finetune_steps, "STE fine-tuning steps of a confirmation run")
       ->capture_default_str();
@@ -494,6 +565,9 @@ void setup_search(CLI::App& app) {
       "uniform plans also confirmed, even over the budget (w4, \"w3 2:4\"; the best uniform plan within the "
       "budget always is)");
   sub->add_option("--confirm-split", o->confirm_split, "split the confirmation runs are evaluated on")
+      ->capture_default_str();
+  sub->add_option("--select-split", o->select_split,
+                  "split that chooses among the confirmed plans (--confirm > 1) after the pipeline")
       ->capture_default_str();
   sub->add_option("--confirm-limit", o->confirm_limit, "evaluate confirmations on at most N samples (0: all)")
       ->capture_default_str();

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/compress_run.h"
+#include "core/paired_difference.h"
 
 namespace adze::cli {
 
@@ -21,7 +22,8 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
   const std::string pipeline_text = describe(pipeline);
   auto recorded = [&](const Candidate& c) {
     return std::find_if(records.begin(), records.end(), [&](const nlohmann::json& j) {
-      return j["label"] == c.label && j["choice"] == nlohmann::json(c.choice) && j["pipeline"] == pipeline_text;
+      return j["label"] == c.label && j["choice"] == nlohmann::json(c.choice) && j["pipeline"] == pipeline_text &&
+             j["split"] == settings.split && j.value("select_split", "") == settings.select_split;
     });
   };
   if (std::all_of(candidates.begin(), candidates.end(),
@@ -31,6 +33,9 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
   }
   InputSpec input = resolve_input_spec(m.path, space.input_shape, space.input_dtype);
   const Dataset eval = load_data_for_model(m.path, input, space.data, settings.split, settings.limit, 0);
+  std::optional<Dataset> select;
+  if (!settings.select_split.empty())
+    select = load_data_for_model(m.path, input, space.data, settings.select_split, 0, 0);
   std::optional<Dataset> train;
   if (needs_training_data(pipeline)) {
     InputSpec train_input = input;
@@ -47,22 +52,55 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
     ResolvedPlan plan;
     for (std::size_t l = 0; l < problem.layers.size(); ++l)
       plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(c.choice[l])];
+    std::vector<uint8_t> outcomes;
     const CompressRun run = compress_run(m.path, input, parse_plan(to_json(plan), c.label), c.label, pipeline, &eval,
-                                         train ? &*train : nullptr, space.seed, settings.progress);
+                                         train ? &*train : nullptr, space.seed, settings.progress, &outcomes);
+    if (outcomes.empty())  // the pipeline evaluated "after" itself
+      (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
+    nlohmann::json record = {{"label", c.label}, {"choice", c.choice}, {"pipeline", pipeline_text},
+                             {"split", settings.split}, {"before", to_json(run.context.metrics.at("before"))},
+                             {"after", to_json(run.context.metrics.at("after"))},
+                             {"outcomes", outcomes_to_hex(outcomes)}};
+    if (select) {
+      record["select_split"] = settings.select_split;
+      record["select"] = to_json(evaluate(*run.model, *select, {run.model->traced_batch(), settings.progress}));
+    }
     double bits = 0;
     for (const auto& l : run.report["layers"])
       for (const char* part : {"codes", "scales", "zero_points", "index"}) bits += l["bits"][part].get<double>();
-    records.push_back({{"label", c.label},
-                       {"choice", c.choice},
-                       {"pipeline", pipeline_text},
-                       {"split", settings.split},
-                       {"before", to_json(run.context.metrics.at("before"))},
-                       {"after", to_json(run.context.metrics.at("after"))},
-                       {"compressed_bytes", run.report["size"]["compressed_bytes"]},
-                       {"average_weight_bits", bits / std::max(1.0, weights)},
-                       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
+    record["compressed_bytes"] = run.report["size"]["compressed_bytes"];
+    record["average_weight_bits"] = bits / std::max(1.0, weights);
+    record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    records.push_back(std::move(record));
     done(records.back(), false);
   }
+}
+
+const nlohmann::json* selected(const nlohmann::json& records, const Pipeline& pipeline,
+                               const std::vector<Candidate>& candidates) {
+  const std::string pipeline_text = describe(pipeline);
+  const nlohmann::json* best = nullptr;
+  for (const auto& r : records) {
+    const bool candidate = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) {
+      return r["label"] == c.label && r["choice"] == nlohmann::json(c.choice);
+    });
+    if (!candidate || r["pipeline"] != pipeline_text || !r.contains("select")) continue;
+    const double top1 = r["select"]["top1"].get<double>(), loss = r["select"]["cross_entropy"].get<double>();
+    if (!best || top1 > (*best)["select"]["top1"].get<double>() ||
+        (top1 == (*best)["select"]["top1"].get<double>() && loss < (*best)["select"]["cross_entropy"].get<double>()))
+      best = &r;
+  }
+  return best;
+}
+
+nlohmann::json lead(const nlohmann::json& reference, const nlohmann::json& other) {
+  if (!reference.contains("outcomes") || !other.contains("outcomes")) return nullptr;
+  auto outcomes = [](const nlohmann::json& r) {
+    return outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
+  };
+  const PairedDifference d = paired_difference(outcomes(reference), outcomes(other));
+  return {{"against", other["label"]},     {"difference", d.difference * 100}, {"low", d.low * 100},
+          {"high", d.high * 100},          {"only_reference", d.only_a},       {"only_other", d.only_b}};
 }
 
 }  // namespace adze::cli

@@ -26,6 +26,7 @@ Metrics evaluate(const ForwardFn& forward, const Dataset& data, const EvalOption
   if (options.batch_size < 1)
     throw Error(ErrorKind::kInvalidArgument, "failed to evaluate: batch size must be positive");
   torch::NoGradGuard no_grad;
+  if (options.outcomes) options.outcomes->clear();
   Metrics m;
   m.task = data.task;
   double nll_sum = 0;
@@ -51,7 +52,13 @@ Metrics evaluate(const ForwardFn& forward, const Dataset& data, const EvalOption
     nll_sum += torch::nn::functional::cross_entropy(
                    logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                    .item<double>();
-    correct += logits.argmax(1).eq(targets).sum().item<int64_t>();
+    const at::Tensor hits = logits.argmax(1).eq(targets);
+    correct += hits.sum().item<int64_t>();
+    if (options.outcomes) {
+      const at::Tensor bytes = hits.to(torch::kUInt8).contiguous();
+      options.outcomes->insert(options.outcomes->end(), bytes.data_ptr<uint8_t>(),
+                               bytes.data_ptr<uint8_t>() + bytes.numel());
+    }
     m.predictions += targets.numel();
     bar.update(end);
   }

@@ -3,8 +3,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
+#include <vector>
 
 #include "compress/data/dataset.h"
 
@@ -28,6 +30,7 @@ nlohmann::json to_json(const Metrics& metrics);
 struct EvalOptions {
   int64_t batch_size = 256;
   bool progress = false;
+  std::vector<uint8_t>* outcomes = nullptr;  ///< when set, receives per prediction 1 (right) or 0, in order
 };
 
 using ForwardFn = std::function<at::Tensor(const at::Tensor&)>;

@@ -35,6 +35,19 @@ TEST(Evaluate, PerfectAndUniformPredictions) {
   EXPECT_NEAR(m.perplexity(), 4.0, 1e-5);
 }
 
+TEST(Evaluate, PerSampleOutcomesInOrder) {
+  Dataset d = classification(10, 4);
+  // Right on the even samples only: an odd sample's prediction is its class plus one.
+  auto half = [&](const at::Tensor& x) {
+    const at::Tensor i = x.squeeze(1).to(torch::kLong);
+    return torch::one_hot((i + (i % 2)) % 4, 4).to(torch::kFloat);
+  };
+  std::vector<uint8_t> outcomes = {7};  // replaced, not appended to
+  const Metrics m = evaluate(half, d, {3, false, &outcomes});
+  EXPECT_EQ(outcomes, (std::vector<uint8_t>{1, 0, 1, 0, 1, 0, 1, 0, 1, 0}));
+  EXPECT_DOUBLE_EQ(m.top1, 0.5);
+}
+
 TEST(Evaluate, LanguageModelBitsPerCharacter) {
   Dataset d;
   d.name = "lm";

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "core/paired_difference.h"
 #include "core/rank_correlation.h"
 #include "core/registry.h"
 #include "core/shape.h"
@@ -168,6 +170,43 @@ TEST(RankCorrelation, SpearmanOfKnownLists) {
   EXPECT_NEAR(spearman({1, 2, 3, 4, 5}, {2, 1, 4, 3, 5}), 1.0 - 6.0 * 4 / (5 * 24), 1e-12);
   testing::expect_error([] { spearman({1, 1}, {1, 2}); }, ErrorKind::kInvalidArgument, {"constant"});
   testing::expect_error([] { spearman({1}, {1}); }, ErrorKind::kInvalidArgument, {"at least 2"});
+}
+
+TEST(PairedDifference, CountsOnlyTheSamplesTheModelsDisagreeOn) {
+  const PairedDifference d = paired_difference({1, 1, 0, 0, 1}, {1, 0, 1, 0, 0});
+  EXPECT_EQ(d.samples, 5);
+  EXPECT_EQ(d.only_a, 2);
+  EXPECT_EQ(d.only_b, 1);
+  EXPECT_DOUBLE_EQ(d.difference, 0.2);
+  // Per-sample differences 0, +1, -1, 0, +1: mean 0.2, sample variance 0.7, standard error sqrt(0.7 / 5).
+  EXPECT_NEAR(d.low, 0.2 - 1.959964 * std::sqrt(0.14), 1e-12);
+  EXPECT_NEAR(d.high, 0.2 + 1.959964 * std::sqrt(0.14), 1e-12);
+  const PairedDifference same = paired_difference({1, 0, 1}, {1, 0, 1});
+  EXPECT_EQ(same.difference, 0);
+  EXPECT_EQ(same.low, 0);
+  EXPECT_EQ(same.high, 0);
+  // Two models that disagree on many samples but are right equally often: an interval around 0.
+  std::vector<uint8_t> a(10000), b(10000);
+  std::mt19937 rng(3);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = b[(i + 1) % b.size()] = static_cast<uint8_t>(rng() % 10 != 0);
+  const PairedDifference noise = paired_difference(a, b);
+  EXPECT_EQ(noise.difference, 0);
+  EXPECT_LT(noise.low, -0.005);
+  EXPECT_GT(noise.high, 0.005);
+  testing::expect_error([] { paired_difference({1, 0}, {1}); }, ErrorKind::kInvalidArgument, {"2 and 1 outcomes"});
+  testing::expect_error([] { paired_difference({}, {}); }, ErrorKind::kInvalidArgument, {"at least 1"});
+}
+
+TEST(PairedDifference, OutcomesRoundTripThroughHex) {
+  EXPECT_EQ(outcomes_to_hex({1, 0, 1, 1, 0, 0, 0, 1}), "b1");
+  EXPECT_EQ(outcomes_to_hex({1, 1}), "c");
+  std::vector<uint8_t> outcomes(1001);
+  std::mt19937 rng(5);
+  for (auto& o : outcomes) o = static_cast<uint8_t>(rng() & 1);
+  EXPECT_EQ(outcomes_from_hex(outcomes_to_hex(outcomes), outcomes.size()), outcomes);
+  testing::expect_error([] { outcomes_from_hex("b1", 9); }, ErrorKind::kInvalidArgument,
+                        {"2 hex digits cannot hold 9 outcomes"});
+  testing::expect_error([] { outcomes_from_hex("bg", 8); }, ErrorKind::kInvalidArgument, {"'g' is not a hex digit"});
 }
 
 }  // namespace

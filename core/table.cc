@@ -65,6 +65,12 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
+std::string signed_fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%+.*f", decimals, value);
+  return buf;
+}
+
 std::string human_count(double value) {
   const double a = std::fabs(value);
   if (a < 10000) return fixed(value, 0);

@@ -32,6 +32,8 @@ std::string human_bytes(double bytes);
 std::string percent(double fraction, int decimals = 2);
 /// Fixed-point with `decimals` digits.
 std::string fixed(double value, int decimals);
+/// Fixed-point with its sign always written: "+0.12", "-0.03".
+std::string signed_fixed(double value, int decimals);
 /// 0.000042 -> "42.00 µs"; ns, µs, ms or s.
 std::string human_seconds(double seconds);
 /// 3.12e14, "MAC/s" -> "312 TMAC/s": decimal SI prefixes up to P.

@@ -339,7 +339,7 @@ TEST(Searchers, MeasureStopAndProgressHooksMakeThemAnytimeAndResumable) {
   }
 }
 
-TEST(Searchers, WithinBudgetGivesUpTheLeastLossPerCostSaved) {
+TEST(Searchers, WithinBudgetAndAlternatives) {
   Problem p;
   p.layers = {"a", "b"};
   LayerConfig w2, w4, w8;
@@ -355,6 +355,24 @@ TEST(Searchers, WithinBudgetGivesUpTheLeastLossPerCostSaved) {
   EXPECT_EQ(within_budget(p, {2, 2}), (Choice{0, 1}));
   p.budget = 1;
   EXPECT_EQ(within_budget(p, {2, 2}), p.cheapest());
+  p.budget = 9;
+  EXPECT_EQ(within_budget(p, {2, 2}, 1), (Choice{0, 2}));  // b held at w8: a gives up all it can, still over
+
+  // Runners-up to the best plan {w4, w4} (cost 8): its neighbours within the budget and the front's points,
+  // ranked by loss; a neighbour that cannot be moved within the budget around its changed layer is left out.
+  const std::vector<Point> front = {{{0, 0}, 1.4, 4, "dp"}, {{1, 1}, 0.12, 8, "dp"}, {{2, 2}, 0, 16, "dp"}};
+  std::vector<Point> alt = alternatives(p, {1, 1}, front, 5);
+  ASSERT_EQ(alt.size(), 3u);
+  EXPECT_EQ(alt[0].choice, (Choice{0, 1}));
+  EXPECT_EQ(alt[1].choice, (Choice{1, 0}));
+  EXPECT_EQ(alt[2].choice, (Choice{0, 0}));
+  EXPECT_EQ(alt[0].label, "alternative 1");
+  EXPECT_DOUBLE_EQ(alt[1].loss, 1.0);
+  EXPECT_DOUBLE_EQ(alt[1].cost, 6);
+  alt = alternatives(p, {1, 1}, front, 2, [&](const Choice& c) { return -p.total_loss(c); });  // measured order
+  ASSERT_EQ(alt.size(), 2u);
+  EXPECT_EQ(alt[0].choice, (Choice{0, 0}));
+  EXPECT_EQ(alt[1].choice, (Choice{1, 0}));
   expect_error(
       [] {
         searchers().create("evo", {{"population", 1}}, "--algo");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "core/error.h"
 #include "search/search_space.h"
@@ -59,13 +60,14 @@ SearchResult result_of(const Problem& p, std::vector<Point> points, int64_t eval
   return r;
 }
 
-Choice within_budget(const Problem& p, Choice c) {
+Choice within_budget(const Problem& p, Choice c, int held) {
   double cost = p.total_cost(c);
   while (cost > p.budget) {
     double best_ratio = std::numeric_limits<double>::infinity();
     std::size_t layer = 0;
     int option = -1;
     for (std::size_t l = 0; l < c.size(); ++l) {
+      if (static_cast<int>(l) == held) continue;
       const auto now = static_cast<std::size_t>(c[l]);
       int next = -1;  // the dearest option cheaper than the current one
       for (std::size_t o = 0; o < p.cost[l].size(); ++o)
@@ -85,6 +87,28 @@ Choice within_budget(const Problem& p, Choice c) {
     c[layer] = option;
   }
   return c;
+}
+
+std::vector<Point> alternatives(const Problem& p, const Choice& best, const std::vector<Point>& front,
+                                std::size_t count, const std::function<double(const Choice&)>& loss) {
+  std::set<Choice> seen{best};
+  std::vector<Point> found;
+  auto consider = [&](const Choice& c) {
+    if (p.total_cost(c) > p.budget || !seen.insert(c).second) return;
+    found.push_back(Point{c, loss ? loss(c) : p.total_loss(c), p.total_cost(c), ""});
+  };
+  for (const auto& pt : front) consider(pt.choice);
+  for (std::size_t l = 0; l < best.size(); ++l)
+    for (std::size_t o = 0; o < p.configs[l].size(); ++o) {
+      if (static_cast<int>(o) == best[l]) continue;
+      Choice c = best;
+      c[l] = static_cast<int>(o);
+      consider(within_budget(p, c, static_cast<int>(l)));
+    }
+  std::stable_sort(found.begin(), found.end(), [](const Point& a, const Point& b) { return a.loss < b.loss; });
+  if (found.size() > count) found.resize(count);
+  for (std::size_t i = 0; i < found.size(); ++i) found[i].label = "alternative " + std::to_string(i + 1);
+  return found;
 }
 
 std::vector<Point> pareto_front(std::vector<Point> points) {

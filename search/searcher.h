@@ -80,9 +80,16 @@ std::vector<Point> uniform_baselines(const Problem& problem);
 SearchResult result_of(const Problem& problem, std::vector<Point> points, int64_t evaluated);
 
 /// `choice` moved within the budget where it can be: while it costs too much, the layer whose next cheaper
-/// option adds the least predicted loss (the table's) per unit of cost saved takes that option. Stops at the
-/// cheapest choice.
-Choice within_budget(const Problem& problem, Choice choice);
+/// option adds the least predicted loss (the table's) per unit of cost saved takes that option. Layer `held`
+/// (-1: none) keeps its option. Stops when no layer can go cheaper.
+Choice within_budget(const Problem& problem, Choice choice, int held = -1);
+
+/// The runners-up to `best`, for choosing among plans by what a loss cannot foresee (a fine-tune): the points
+/// of `front` within the budget and the one-layer neighbours of `best` (one layer set to each of its other
+/// options, the others moved within the budget around it), distinct, other than `best`, within the budget,
+/// ranked by `loss` (the table's sum when empty) and cut to `count`. Labelled "alternative 1", "alternative 2"...
+std::vector<Point> alternatives(const Problem& problem, const Choice& best, const std::vector<Point>& front,
+                                std::size_t count, const std::function<double(const Choice&)>& loss = {});
 
 /// The non-dominated points of `points` (no other has both lower or equal cost and lower or equal loss), cost
 /// ascending.
