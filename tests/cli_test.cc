@@ -208,6 +208,35 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(read_file_text(tmp.file("t") + "/search.log").find("stopped by --time-budget"), std::string::npos);
   EXPECT_TRUE(std::filesystem::exists(tmp.file("t") + "/plan.json"));
+  // Runners-up confirmed too: the one with the best top-1 on val after the pipeline is written, and the written
+  // plan's paired lead over each other confirmation is reported with its interval.
+  r = adze(base + "--confirm 3 --out " + tmp.file("sel"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  const nlohmann::json* best = nullptr;
+  int searched = 0;
+  for (const auto& c : j["confirmed"]) {
+    EXPECT_EQ(c["select_split"], "val");
+    EXPECT_EQ(c["outcomes"].get<std::string>().size(), (c["after"]["predictions"].get<std::size_t>() + 3) / 4);
+    const std::string label = c["label"];
+    if (label != "searched" && label.rfind("alternative ", 0) != 0) continue;
+    ++searched;
+    if (!best || c["select"]["top1"] > (*best)["select"]["top1"] ||
+        (c["select"]["top1"] == (*best)["select"]["top1"] &&
+         c["select"]["cross_entropy"] < (*best)["select"]["cross_entropy"]))
+      best = &c;
+  }
+  ASSERT_GE(searched, 2);
+  ASSERT_TRUE(best);
+  EXPECT_EQ(j["selected"]["label"], (*best)["label"]);
+  EXPECT_EQ(j["leads"]["plan"], (*best)["label"]);
+  EXPECT_EQ(j["leads"]["over"].size(), j["confirmed"].size() - 1);
+  for (const auto& l : j["leads"]["over"]) {
+    EXPECT_LE(l["low"].get<double>(), l["difference"].get<double>());
+    EXPECT_GE(l["high"].get<double>(), l["difference"].get<double>());
+  }
+  EXPECT_NE(read_file_text(tmp.file("sel") + "/search.log").find("selected " + (*best)["label"].get<std::string>()),
+            std::string::npos);
   unsetenv("ADZE_CACHE_DIR");
 }
 
@@ -323,7 +352,7 @@ TEST_P(CliBadInput, OneLineOnStderrExitCode2NoOutput) {
   auto bytes = read_file_bytes(fixture("cnn_bn_traced.pt"));
   std::ofstream(tmp.file("half.pt"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   std::string args = GetParam().args;
-  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{fx}", std::string(ADZE_SOURCE_DIR) + "/tests/data"},
+  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{fx}", std::string(testing::source_dir()) + "/tests/data"},
                                    {"{tmp}", tmp.path()}})
     for (auto pos = args.find(key); pos != std::string::npos; pos = args.find(key)) args.replace(pos, key.size(), value);
   CliRun r = adze(args);
@@ -372,6 +401,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SearchResumeNothing", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --resume --out {tmp}/none", "no such directory"},
         BadInput{"SearchUnknownBaseline", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --confirm-baseline w5 --out {tmp}/s", "--confirm-baseline 'w5'"},
         BadInput{"SearchUnknownConfirmSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-split dev --out {tmp}/s", "split 'dev'"},
+        BadInput{"SearchSelectOnTheReportedSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s", "--select-split test is also --confirm-split"},
         BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 

@@ -12,8 +12,11 @@
 
 namespace adze::testing {
 
+/// The source tree (compiled into adze_test_paths by cmake/AdzeHelpers.cmake).
+const char* source_dir();
+
 /// A file under tests/data.
-inline std::string fixture(const std::string& name) { return std::string(ADZE_SOURCE_DIR) + "/tests/data/" + name; }
+inline std::string fixture(const std::string& name) { return std::string(source_dir()) + "/tests/data/" + name; }
 
 /// A fresh directory removed at the end of the scope.
 class TempDir {
