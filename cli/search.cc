@@ -401,37 +401,26 @@ void run_search(const SearchCliOptions& o) {
             human_bytes(r["compressed_bytes"].get<double>()) + ", " + fixed(r["average_weight_bits"].get<double>(), 3) +
             " bits per weight, " + fixed(r["seconds"].get<double>(), 1) + " s");
       });
+  // This run's confirmations; with runners-up, the one best on --select-split is written. The written plan's lead
+  // over each other confirmation says whether a difference in top-1 is more than this split's noise.
+  const nlohmann::json confirmed_now = records_of(state.confirmed, pipeline, settings);
   if (searched.size() > 1) {
     const std::vector<Candidate> searched_candidates(candidates.begin(),
                                                      candidates.begin() + static_cast<std::ptrdiff_t>(searched.size()));
-    if (const nlohmann::json* pick = selected(state.confirmed, pipeline, searched_candidates)) {
+    if (const nlohmann::json* pick = selected(confirmed_now, searched_candidates)) {
       for (const Point& pt : searched)
         if (pt.label == (*pick)["label"]) chosen = pt;
       log("selected " + chosen->label + " (top-1 " + percent((*pick)["select"]["top1"].get<double>(), 2) + " on " +
           o.select_split + "): written to plan.json");
     }
   }
-  // This run's confirmations (a resumed directory may hold others, from another pipeline or split), and the
-  // written plan's lead over each: whether a difference in top-1 is more than this split's noise.
-  nlohmann::json confirmed_now = nlohmann::json::array();
-  for (const auto& r : state.confirmed)
-    if (r["pipeline"] == describe(pipeline) && r["split"] == o.confirm_split &&
-        r.value("select_split", "") == settings.select_split)
-      confirmed_now.push_back(r);
   const std::string reference = chosen ? chosen->label : "searched";
-  for (const auto& r : confirmed_now) {
-    if (r["label"] != reference) continue;
-    leads = {{"plan", reference}, {"split", o.confirm_split}, {"unit", "points of top-1"}, {"over", nlohmann::json::array()}};
-    for (const auto& other : confirmed_now) {
-      const nlohmann::json l = other["label"] == reference ? nlohmann::json() : lead(r, other);
-      if (l.is_null()) continue;
-      leads["over"].push_back(l);
-      log(reference + "'s lead over " + other["label"].get<std::string>() + ": " + signed_fixed(l["difference"], 2) +
-          " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " + signed_fixed(l["high"], 2) + " (" +
-          std::to_string(l["only_reference"].get<int64_t>()) + " samples only " + reference + " gets right, " +
-          std::to_string(l["only_other"].get<int64_t>()) + " only the other)");
-    }
-  }
+  leads = leads_of(confirmed_now, reference);
+  for (const auto& l : leads.value("over", nlohmann::json::array()))
+    log(reference + "'s lead over " + l["against"].get<std::string>() + ": " + signed_fixed(l["difference"], 2) +
+        " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " + signed_fixed(l["high"], 2) + " (" +
+        std::to_string(l["only_reference"].get<int64_t>()) + " samples only " + reference + " gets right, " +
+        std::to_string(l["only_other"].get<int64_t>()) + " only the other)");
   if (!confirmed_now.empty()) write_outputs(result, baselines, true);
   log("finished");
 

@@ -76,15 +76,23 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
   }
 }
 
-const nlohmann::json* selected(const nlohmann::json& records, const Pipeline& pipeline,
-                               const std::vector<Candidate>& candidates) {
+nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipeline, const ConfirmSettings& settings) {
   const std::string pipeline_text = describe(pipeline);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& r : records)
+    if (r["pipeline"] == pipeline_text && r["split"] == settings.split &&
+        r.value("select_split", "") == settings.select_split)
+      out.push_back(r);
+  return out;
+}
+
+const nlohmann::json* selected(const nlohmann::json& records, const std::vector<Candidate>& candidates) {
   const nlohmann::json* best = nullptr;
   for (const auto& r : records) {
     const bool candidate = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) {
       return r["label"] == c.label && r["choice"] == nlohmann::json(c.choice);
     });
-    if (!candidate || r["pipeline"] != pipeline_text || !r.contains("select")) continue;
+    if (!candidate || !r.contains("select")) continue;
     const double top1 = r["select"]["top1"].get<double>(), loss = r["select"]["cross_entropy"].get<double>();
     if (!best || top1 > (*best)["select"]["top1"].get<double>() ||
         (top1 == (*best)["select"]["top1"].get<double>() && loss < (*best)["select"]["cross_entropy"].get<double>()))
@@ -93,14 +101,27 @@ const nlohmann::json* selected(const nlohmann::json& records, const Pipeline& pi
   return best;
 }
 
-nlohmann::json lead(const nlohmann::json& reference, const nlohmann::json& other) {
-  if (!reference.contains("outcomes") || !other.contains("outcomes")) return nullptr;
+nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference) {
+  const auto ref = std::find_if(records.begin(), records.end(),
+                                [&](const nlohmann::json& r) { return r["label"] == reference; });
+  if (ref == records.end() || !ref->contains("outcomes")) return nlohmann::json::object();
   auto outcomes = [](const nlohmann::json& r) {
     return outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
   };
-  const PairedDifference d = paired_difference(outcomes(reference), outcomes(other));
-  return {{"against", other["label"]},     {"difference", d.difference * 100}, {"low", d.low * 100},
-          {"high", d.high * 100},          {"only_reference", d.only_a},       {"only_other", d.only_b}};
+  const std::vector<uint8_t> mine = outcomes(*ref);
+  nlohmann::json leads = {
+      {"plan", reference}, {"split", (*ref)["split"]}, {"unit", "points of top-1"}, {"over", nlohmann::json::array()}};
+  for (const auto& other : records) {
+    if (other["label"] == reference || !other.contains("outcomes")) continue;
+    const PairedDifference d = paired_difference(mine, outcomes(other));
+    leads["over"].push_back({{"against", other["label"]},
+                             {"difference", d.difference * 100},
+                             {"low", d.low * 100},
+                             {"high", d.high * 100},
+                             {"only_reference", d.only_a},
+                             {"only_other", d.only_b}});
+  }
+  return leads;
 }
 
 }  // namespace adze::cli

@@ -38,13 +38,17 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
              const SpaceOptions& space, const MeasuredSpace& measured, const ConfirmSettings& settings,
              nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done);
 
-/// Of the records of `candidates` under `pipeline`, the one with the best top-1 on the selection split (then the
-/// least loss there, then the first); null when none has a selection.
-const nlohmann::json* selected(const nlohmann::json& records, const Pipeline& pipeline,
-                               const std::vector<Candidate>& candidates);
+/// The records made with `pipeline` and the splits of `settings`, in order (a resumed directory may hold others).
+nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipeline, const ConfirmSettings& settings);
 
-/// `reference`'s top-1 lead over `other` on the same samples (paired_difference of their outcomes), as
-/// {against, difference, low, high, only_reference, only_other} in points; null when either has no outcomes.
-nlohmann::json lead(const nlohmann::json& reference, const nlohmann::json& other);
+/// Of `records` (records_of) of `candidates`, the one with the best top-1 on the selection split (then the least
+/// loss there, then the first); null when none has a selection.
+const nlohmann::json* selected(const nlohmann::json& records, const std::vector<Candidate>& candidates);
+
+/// The top-1 lead of the record labelled `reference` over every other of `records` (records_of) on the same
+/// samples (paired_difference of their outcomes): {plan, split, unit, over: [{against, difference, low, high,
+/// only_reference, only_other}]}, in points. Empty when `reference` has no record; records without outcomes
+/// are left out.
+nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference);
 
 }  // namespace adze::cli
