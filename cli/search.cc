@@ -233,6 +233,7 @@ void run_search(const SearchCliOptions& o) {
   SearchState state;
   if (o.resume) {
     state = resume_search_state(o.out, identity);
+    check_records(state.confirmed, "--resume " + o.out + ": " + search_state_path(o.out));
   } else {
     state.identity = identity;
     std::filesystem::create_directories(o.out);

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/compress_run.h"
+#include "core/error.h"
 #include "core/paired_difference.h"
 
 namespace adze::cli {
@@ -73,6 +74,43 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
     record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     records.push_back(std::move(record));
     done(records.back(), false);
+  }
+}
+
+void check_records(const nlohmann::json& records, const std::string& where) {
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const nlohmann::json& r = records[i];
+    const std::string at = where + ": confirmed[" + std::to_string(i) + "]";
+    auto need = [&](bool ok, const std::string& what) {
+      if (!ok) throw Error(ErrorKind::kInvalidArgument, at + ": " + what);
+    };
+    need(r.is_object(), "not an object");
+    for (const char* f : {"label", "pipeline", "split"})
+      need(r.contains(f) && r[f].is_string(), std::string("'") + f + "' is not a string");
+    need(r.contains("choice") && r["choice"].is_array() &&
+             std::all_of(r["choice"].begin(), r["choice"].end(),
+                         [](const nlohmann::json& o) { return o.is_number_integer() && o.get<int64_t>() >= 0; }),
+         "'choice' is not a list of option indices");
+    for (const char* f : {"compressed_bytes", "average_weight_bits", "seconds"})
+      need(r.contains(f) && r[f].is_number(), std::string("'") + f + "' is not a number");
+    for (const char* f : {"before", "after", "select"}) {
+      if (std::string(f) == "select" && !r.contains(f)) continue;
+      need(r.contains(f) && r[f].is_object(), std::string("'") + f + "' is not an object of metrics");
+      for (const char* m : {"top1", "cross_entropy"})
+        need(r[f].contains(m) && r[f][m].is_number(), std::string("'") + f + "." + m + "' is not a number");
+      need(r[f].contains("predictions") && r[f]["predictions"].is_number_unsigned(),
+           std::string("'") + f + ".predictions' is not a count");
+    }
+    need(!r.contains("select") || (r.contains("select_split") && r["select_split"].is_string()),
+         "'select_split' is not a string");
+    if (r.contains("outcomes")) {
+      need(r["outcomes"].is_string(), "'outcomes' is not a string");
+      try {
+        (void)outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
+      } catch (const Error& e) {
+        need(false, "'outcomes': " + std::string(e.what()));
+      }
+    }
   }
 }
 

@@ -38,6 +38,10 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
              const SpaceOptions& space, const MeasuredSpace& measured, const ConfirmSettings& settings,
              nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done);
 
+/// Error(kInvalidArgument) naming `where`, the record's index and the field unless every record has the fields
+/// confirm() writes, of the right types (outcomes: as many as the evaluation's predictions).
+void check_records(const nlohmann::json& records, const std::string& where);
+
 /// The records made with `pipeline` and the splits of `settings`, in order (a resumed directory may hold others).
 nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipeline, const ConfirmSettings& settings);
 

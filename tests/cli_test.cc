@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "core/files.h"
 #include "tests/test_util.h"
@@ -198,6 +199,23 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   const std::string resumed = read_file_text(dir + "/search.log").substr(log.size());
   EXPECT_NE(resumed.find("0 measured now"), std::string::npos) << resumed;
   EXPECT_NE(resumed.find("confirmation of searched read from disk"), std::string::npos) << resumed;
+  // A confirmation record edited by hand: refused naming the record and the field, nothing changed.
+  {
+    const std::string state_path = dir + "/search-state.json", state_text = read_file_text(state_path);
+    for (const auto& [field, value, message] :
+         {std::tuple<std::string, nlohmann::json, std::string>{"outcomes", "zz", "'outcomes': per-sample outcomes"},
+          {"after", 0.9, "'after' is not an object of metrics"},
+          {"choice", {0, -1}, "'choice' is not a list of option indices"}}) {
+      nlohmann::json edited = nlohmann::json::parse(state_text);
+      edited["confirmed"][1][field] = value;
+      std::ofstream(state_path) << edited.dump();
+      r = adze(base + "--resume --out " + dir);
+      EXPECT_EQ(r.code, 2) << field;
+      EXPECT_NE(r.err.find("search-state.json: confirmed[1]: " + message), std::string::npos) << r.err;
+      EXPECT_EQ(read_file_text(dir + "/plan.json"), plan);
+    }
+    std::ofstream(state_path) << state_text;
+  }
   // Another seed is another search: refused, and nothing in the directory changes.
   r = adze(base + "--seed 1 --resume --out " + dir);
   EXPECT_EQ(r.code, 2);
