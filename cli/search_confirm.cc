@@ -58,8 +58,11 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
                                          train ? &*train : nullptr, space.seed, settings.progress, &outcomes);
     if (outcomes.empty())  // the pipeline evaluated "after" itself
       (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
-    nlohmann::json record = {{"label", c.label}, {"choice", c.choice}, {"pipeline", pipeline_text},
-                             {"split", settings.split}, {"before", to_json(run.context.metrics.at("before"))},
+    nlohmann::json record = {{"label", c.label},
+                             {"choice", c.choice},
+                             {"pipeline", pipeline_text},
+                             {"split", settings.split},
+                             {"before", to_json(run.context.metrics.at("before"))},
                              {"after", to_json(run.context.metrics.at("after"))},
                              {"outcomes", outcomes_to_hex(outcomes)}};
     if (select) {
@@ -140,8 +143,8 @@ const nlohmann::json* selected(const nlohmann::json& records, const std::vector<
 }
 
 nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference) {
-  const auto ref = std::find_if(records.begin(), records.end(),
-                                [&](const nlohmann::json& r) { return r["label"] == reference; });
+  const auto ref =
+      std::find_if(records.begin(), records.end(), [&](const nlohmann::json& r) { return r["label"] == reference; });
   if (ref == records.end() || !ref->contains("outcomes")) return nlohmann::json::object();
   auto outcomes = [](const nlohmann::json& r) {
     return outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());

@@ -207,6 +207,17 @@ TEST(PairedDifference, OutcomesRoundTripThroughHex) {
   testing::expect_error([] { outcomes_from_hex("b1", 9); }, ErrorKind::kInvalidArgument,
                         {"2 hex digits cannot hold 9 outcomes"});
   testing::expect_error([] { outcomes_from_hex("bg", 8); }, ErrorKind::kInvalidArgument, {"'g' is not a hex digit"});
+  testing::expect_error([] { outcomes_from_hex("b", 3); }, ErrorKind::kInvalidArgument,
+                        {"'b' sets bits after the last of 3"});
+  for (int i = 0; i < 2000; ++i) {  // fuzzed: outcomes or one adze::Error, never anything else
+    std::string hex(rng() % 6, ' ');
+    for (char& c : hex) c = static_cast<char>(rng() % 128);
+    try {
+      EXPECT_EQ(outcomes_to_hex(outcomes_from_hex(hex, rng() % 24)), hex);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    }
+  }
 }
 
 }  // namespace

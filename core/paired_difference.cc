@@ -41,12 +41,19 @@ std::vector<uint8_t> outcomes_from_hex(const std::string& hex, std::size_t count
     throw Error(ErrorKind::kInvalidArgument, "per-sample outcomes: " + std::to_string(hex.size()) +
                                                  " hex digits cannot hold " + std::to_string(count) + " outcomes");
   std::vector<uint8_t> outcomes(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const char c = hex[i / 4];
+  for (std::size_t d = 0; d < hex.size(); ++d) {
+    const char c = hex[d];
     const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
     if (v < 0)
       throw Error(ErrorKind::kInvalidArgument, std::string("per-sample outcomes: '") + c + "' is not a hex digit");
-    outcomes[i] = static_cast<uint8_t>((v >> (3 - i % 4)) & 1);
+    for (std::size_t bit = 0; bit < 4; ++bit) {
+      const bool set = (v >> (3 - bit)) & 1;
+      if (4 * d + bit < count)
+        outcomes[4 * d + bit] = set;
+      else if (set)  // one spelling per list of outcomes
+        throw Error(ErrorKind::kInvalidArgument, "per-sample outcomes: '" + hex.substr(d) +
+                                                     "' sets bits after the last of " + std::to_string(count));
+    }
   }
   return outcomes;
 }

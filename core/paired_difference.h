@@ -24,7 +24,8 @@ PairedDifference paired_difference(const std::vector<uint8_t>& a, const std::vec
 
 /// Per-sample outcomes packed 4 to a hex digit (the first outcome in the highest bit), for JSON records.
 std::string outcomes_to_hex(const std::vector<uint8_t>& outcomes);
-/// The inverse of outcomes_to_hex for `count` outcomes; Error(kInvalidArgument) when `hex` does not hold them.
+/// The inverse of outcomes_to_hex for `count` outcomes; Error(kInvalidArgument) when `hex` does not hold exactly
+/// them (a wrong length, a character other than 0-9a-f, a bit set after the last outcome).
 std::vector<uint8_t> outcomes_from_hex(const std::string& hex, std::size_t count);
 
 }  // namespace adze

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <tuple>
 
@@ -255,6 +257,54 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   }
   EXPECT_NE(read_file_text(tmp.file("sel") + "/search.log").find("selected " + (*best)["label"].get<std::string>()),
             std::string::npos);
+  unsetenv("ADZE_CACHE_DIR");
+}
+
+TEST(Cli, SearchResumeOfAFuzzedStateRunsOrIsRefusedInOneLine) {
+  TempDir tmp;
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
+  const std::string base = "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
+                           fixture("tensors_small.pt") +
+                           " --limit 20 --probes 0 --target cortex-m7 --budget size=1200B --confirm 2 "
+                           "--finetune-steps 2 --json ";
+  const std::string dir = tmp.file("s"), state_path = dir + "/search-state.json";
+  CliRun r = adze(base + "--out " + dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string state = read_file_text(state_path), plan = read_file_text(dir + "/plan.json");
+  std::vector<std::string> leaves;  // every value of the document, as a JSON pointer
+  const nlohmann::json flat = nlohmann::json::parse(state).flatten();
+  for (const auto& [pointer, value] : flat.items()) leaves.push_back(pointer);
+  const std::vector<nlohmann::json> replacements = {nullptr, "x", -1, 1e300, 2.5, nlohmann::json::array(),
+                                                    nlohmann::json::object(), true};
+  std::mt19937 rng(7);
+  int refused = 0, ran = 0;
+  for (int i = 0; i < 28; ++i) {
+    std::string text;
+    std::string what;
+    if (i < 4) {  // truncated
+      text = state.substr(0, rng() % state.size());
+      what = "truncated to " + std::to_string(text.size()) + " bytes";
+    } else {  // one value of another type
+      nlohmann::json doc = nlohmann::json::parse(state);
+      what = leaves[rng() % leaves.size()];
+      doc[nlohmann::json::json_pointer(what)] = replacements[rng() % replacements.size()];
+      text = doc.dump();
+    }
+    std::ofstream(state_path) << text;
+    std::ofstream(dir + "/plan.json") << plan;
+    r = adze(base + "--resume --out " + dir);
+    EXPECT_TRUE(r.code == 0 || r.code == 2) << what << ": exit " << r.code << "\n" << r.err;
+    (r.code == 0 ? ran : refused) += i >= 4;
+    if (r.code == 2) {
+      EXPECT_EQ(count_lines(r.err), 1) << what << ": " << r.err;
+      EXPECT_EQ(read_file_text(dir + "/plan.json"), plan) << what;
+      EXPECT_EQ(read_file_text(state_path), text) << what;
+    }
+  }
+  // Values of another type: some break the state (an identity, a record), some only what nothing reads.
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(ran, 0);
+  std::cout << "fuzzed values: " << refused << " refused, " << ran << " resumed\n";
   unsetenv("ADZE_CACHE_DIR");
 }
 
