@@ -34,6 +34,23 @@ CliRun adze(const std::string& args) {
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
+// A temporary directory that is also adze's cache for the scope (sensitivity tables measured in a test stay
+// there), and the search command over the traced CNN fixture and its tensors.
+class CacheScope {
+ public:
+  CacheScope() { setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1); }
+  ~CacheScope() { unsetenv("ADZE_CACHE_DIR"); }
+  std::string file(const std::string& name) const { return tmp.file(name); }
+
+ private:
+  TempDir tmp;
+};
+
+std::string fixture_search(const std::string& options) {
+  return "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
+         fixture("tensors_small.pt") + " --limit 20 --target cortex-m7 " + options + " ";
+}
+
 TEST(Cli, InspectJsonHasTheDocumentedShape) {
   CliRun r = adze("inspect " + fixture("cnn_bn_scripted.pt") + " --input-shape 1x3x16x16 --json");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -131,11 +148,9 @@ TEST(Cli, CostPricesEveryLayerAndListsWhatATargetCannotRun) {
 }
 
 TEST(Cli, SensitivityMeasuresCachesAndPlots) {
-  TempDir tmp;
+  CacheScope tmp;
   const std::string cmd = "sensitivity " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
                           fixture("tensors_small.pt") + " --limit 20 --batch 10 --probes 2 --json --plot ";
-  // The CLI helper runs ADZE_CLI directly; the cache directory goes through the environment of this process.
-  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
   CliRun r = adze(cmd + tmp.file("a.svg"));
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -146,14 +161,11 @@ TEST(Cli, SensitivityMeasuresCachesAndPlots) {
   r = adze(cmd + tmp.file("b.svg"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(nlohmann::json::parse(r.out)["cached"].get<bool>());
-  unsetenv("ADZE_CACHE_DIR");
 }
 
 TEST(Cli, SearchWritesThePlanTheFrontAndAPlotAndSaysWhenTheBudgetCannotBeMet) {
-  TempDir tmp;
-  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
-  const std::string base = "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
-                           fixture("tensors_small.pt") + " --limit 20 --probes 2 --target cortex-m7 ";
+  CacheScope tmp;
+  const std::string base = fixture_search("--probes 2");
   CliRun r = adze(base + "--budget size=1200B --json --out " + tmp.file("s"));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -173,16 +185,13 @@ TEST(Cli, SearchWritesThePlanTheFrontAndAPlotAndSaysWhenTheBudgetCannotBeMet) {
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_NE(r.err.find("cannot be met"), std::string::npos) << r.err;
   EXPECT_TRUE(std::filesystem::exists(tmp.file("t") + "/plan.json"));
-  unsetenv("ADZE_CACHE_DIR");
 }
 
 TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
-  TempDir tmp;
-  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
-  const std::string base = "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
-                           fixture("tensors_small.pt") +
-                           " --limit 20 --probes 2 --target cortex-m7 --budget size=1200B --algo evo "
-                           "--algo-option generations=3 --algo-option population=6 --finetune-steps 4 --json ";
+  CacheScope tmp;
+  const std::string base = fixture_search(
+      "--probes 2 --budget size=1200B --algo evo --algo-option generations=3 --algo-option population=6 "
+      "--finetune-steps 4 --json");
   const std::string dir = tmp.file("s");
   CliRun r = adze(base + "--out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -257,16 +266,11 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   }
   EXPECT_NE(read_file_text(tmp.file("sel") + "/search.log").find("selected " + (*best)["label"].get<std::string>()),
             std::string::npos);
-  unsetenv("ADZE_CACHE_DIR");
 }
 
 TEST(Cli, SearchResumeOfAFuzzedStateRunsOrIsRefusedInOneLine) {
-  TempDir tmp;
-  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
-  const std::string base = "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
-                           fixture("tensors_small.pt") +
-                           " --limit 20 --probes 0 --target cortex-m7 --budget size=1200B --confirm 2 "
-                           "--finetune-steps 2 --json ";
+  CacheScope tmp;
+  const std::string base = fixture_search("--probes 0 --budget size=1200B --confirm 2 --finetune-steps 2 --json");
   const std::string dir = tmp.file("s"), state_path = dir + "/search-state.json";
   CliRun r = adze(base + "--out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -305,7 +309,6 @@ TEST(Cli, SearchResumeOfAFuzzedStateRunsOrIsRefusedInOneLine) {
   EXPECT_GT(refused, 0);
   EXPECT_GT(ran, 0);
   std::cout << "fuzzed values: " << refused << " refused, " << ran << " resumed\n";
-  unsetenv("ADZE_CACHE_DIR");
 }
 
 TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
