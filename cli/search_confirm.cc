@@ -35,8 +35,10 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
   InputSpec input = resolve_input_spec(m.path, space.input_shape, space.input_dtype);
   const Dataset eval = load_data_for_model(m.path, input, space.data, settings.split, settings.limit, 0);
   std::optional<Dataset> select;
-  if (!settings.select_split.empty())
-    select = load_data_for_model(m.path, input, space.data, settings.select_split, 0, 0);
+  if (!settings.select_split.empty()) {  // the model's batch stays the evaluation split's
+    InputSpec select_input = input;
+    select = load_data_for_model(m.path, select_input, space.data, settings.select_split, 0, 0);
+  }
   std::optional<Dataset> train;
   if (needs_training_data(pipeline)) {
     InputSpec train_input = input;
