@@ -239,9 +239,16 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   EXPECT_TRUE(std::filesystem::exists(tmp.file("t") + "/plan.json"));
   // Runners-up confirmed too: the one with the best top-1 on val after the pipeline is written, and the written
   // plan's paired lead over each other confirmation is reported with its interval.
-  r = adze(base + "--confirm 3 --out " + tmp.file("sel"));
+  // (Evaluated on 3 test samples, so that the evaluation and selection splits differ in size.)
+  r = adze(base + "--confirm-limit 3 --out " + tmp.file("one"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json searched_alone = nlohmann::json::parse(r.out)["confirmed"][0];
+  r = adze(base + "--confirm 3 --confirm-limit 3 --out " + tmp.file("sel"));
   ASSERT_EQ(r.code, 0) << r.err;
   j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["confirmed"][0]["label"], "searched");  // confirmed as without runners-up: the same run
+  EXPECT_EQ(j["confirmed"][0]["after"], searched_alone["after"]);
+  EXPECT_EQ(j["confirmed"][0]["outcomes"], searched_alone["outcomes"]);
   const nlohmann::json* best = nullptr;
   int searched = 0;
   for (const auto& c : j["confirmed"]) {
