@@ -526,13 +526,16 @@ void setup_search(CLI::App& app) {
       "join them (the front's points within the budget and the best plan's one-layer neighbours, by loss); these\n"
       "are also evaluated on --select-split (val: held out of fine-tuning), and the best there goes to plan.json.\n"
       "A loss measured before fine-tuning cannot see what fine-tuning recovers; this choice can, without looking\n"
-      "at the split that reports.\n\n"
+      "at the split that reports. The written plan's top-1 lead over each other confirmed plan is reported with\n"
+      "a paired 95% interval: one that holds 0 is a difference the split cannot tell from chance.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
       "baselines, the confirmations), front.svg (loss against cost), search.log. Exit code 3 when no plan meets\n"
       "the budget: the closest plan is still written.\n\n"
       "Examples:\n"
       "  adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out cnn-150k\n"
       "  adze search fmnist-cnn --target host --budget bits=3 --algo evo --finetune-steps 400 --data fmnist --out b3\n"
+      "  adze search fmnist-cnn --target host --budget bits=4 --confirm 3 --finetune-steps 400 --confirm-baseline w4 \\\n"
+      "      --data fmnist --out b4\n"
       "  adze search fortune-gpt --target a100 --budget latency=80us --algo greedy --data fortunes --out gpt-a100");
   add_space_options(sub, o->space);
   sub->add_option("--target", o->target, "hardware target (adze target list) or a target JSON file")->required();

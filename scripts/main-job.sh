@@ -40,10 +40,12 @@ $adze search fmnist-vit --target host --budget bits=3 --data fmnist --algo evo -
 
 echo
 echo "== compress the reference models (before/after on the test split, sizes counted honestly)"
+compressed=()  # the compress runs' directories, for the summary
 compress() {  # NAME MODEL PLAN PIPELINE DATA
   echo
   echo "-- $1"
   $adze compress "$2" --plan "configs/plans/$3.json" --pipeline "configs/pipelines/$4.json" --data "$5" --out "$out/$1"
+  compressed+=("$out/$1")
 }
 compress fmnist-cnn-w8a8-ptq         fmnist-cnn  w8a8          ptq-activations fmnist
 compress fmnist-cnn-2of4-int4-a8-ste fmnist-cnn  2of4-int4-a8  qat             fmnist
@@ -54,10 +56,11 @@ echo
 echo "-- fmnist-cnn-searched-150KB-ptq (the searched plan)"
 $adze compress fmnist-cnn --plan "$out/search-cnn-150KB/plan.json" --pipeline configs/pipelines/ptq.json --data fmnist \
   --out "$out/fmnist-cnn-searched-150KB-ptq"
+compressed+=("$out/fmnist-cnn-searched-150KB-ptq")
 $adze cost fmnist-cnn --plan "$out/search-cnn-150KB/plan.json" --target cortex-m7
 echo
 echo "== summary"
-$adze compare "$out"/*/
+$adze compare "${compressed[@]}"
 
 echo
 echo "== export and verify in the real runtimes"
