@@ -10,8 +10,8 @@
 #include "core/files.h"
 #include "core/progress.h"
 #include "exporters/packed/packed_layer.h"
-#include "hardware/host_calibration.h"
 #include "exporters/packed/packed_model.h"
+#include "hardware/host_calibration.h"
 
 namespace adze {
 

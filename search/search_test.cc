@@ -27,6 +27,20 @@ struct Fixture {
   Model model = load_torchscript(fixture("cnn_bn_traced.pt"), {{10, 3, 16, 16}, "float32"});
   LayerTable table = build_layer_table(model);
   Dataset data = load_dataset("tensors:" + fixture("tensors_small.pt"), {"train", 0, 0});
+
+  /// The sensitivity of `space` in batches of 10 with `probes` Hutchinson probes, checking that the model gives
+  /// the same outputs afterwards.
+  SensitivityTable measure(const std::vector<LayerOptions>& space, int64_t probes) {
+    const at::Tensor x = data.inputs.slice(0, 0, 10);
+    const at::Tensor before = model.forward(x);
+    SensitivityOptions o;
+    o.batch = 10;
+    o.hessian_probes = probes;
+    o.hessian_samples = 20;
+    SensitivityTable t = measure_sensitivity(model, table, data, space, o);
+    EXPECT_TRUE(torch::equal(model.forward(x), before));
+    return t;
+  }
 };
 
 TEST(SearchSpace, KeepsOnlyWhatTheLayerTargetAndExporterAllow) {
@@ -58,14 +72,7 @@ TEST(Sensitivity, MeasuresEveryOptionDeterministicallyAndLeavesTheModelAsItWas) 
   Fixture f;
   SpaceSpec spec;
   const auto space = build_search_space(f.table, spec, nullptr, nullptr);
-  const at::Tensor x = f.data.inputs.slice(0, 0, 10);
-  const at::Tensor before = f.model.forward(x);
-  SensitivityOptions o;
-  o.batch = 10;
-  o.hessian_probes = 4;
-  o.hessian_samples = 20;
-  const SensitivityTable t = measure_sensitivity(f.model, f.table, f.data, space, o);
-  EXPECT_TRUE(torch::equal(f.model.forward(x), before));
+  const SensitivityTable t = f.measure(space, 4);
   ASSERT_EQ(t.layers.size(), 3u);
   for (const auto& l : t.layers) {
     SCOPED_TRACE(l.layer);
@@ -80,7 +87,7 @@ TEST(Sensitivity, MeasuresEveryOptionDeterministicallyAndLeavesTheModelAsItWas) 
     EXPECT_GE(w2->hessian_proxy, 0);
   }
   EXPECT_GT(t.layers[2].hessian_trace, 0);  // the classifier: cross-entropy is convex in the logits
-  EXPECT_EQ(to_json(measure_sensitivity(f.model, f.table, f.data, space, o)).dump(), to_json(t).dump());
+  EXPECT_EQ(to_json(f.measure(space, 4)).dump(), to_json(t).dump());
   // Written and read back.
   const SensitivityTable back = sensitivity_from_json(to_json(t), "t.json");
   EXPECT_EQ(to_json(back).dump(), to_json(t).dump());
@@ -100,13 +107,7 @@ TEST(Sensitivity, ActivationBitsAddTheDeltaOfTheLayersInputQuantizedAlone) {
   spec.nm = {NMPattern{}};
   spec.act_bits = {0, 8};
   const auto space = build_search_space(f.table, spec, nullptr, nullptr);
-  const at::Tensor x = f.data.inputs.slice(0, 0, 10);
-  const at::Tensor before = f.model.forward(x);
-  SensitivityOptions o;
-  o.batch = 10;
-  o.hessian_probes = 0;
-  const SensitivityTable t = measure_sensitivity(f.model, f.table, f.data, space, o);
-  EXPECT_TRUE(torch::equal(f.model.forward(x), before));
+  const SensitivityTable t = f.measure(space, 0);
   EXPECT_EQ(f.model.graph().toString(), load_torchscript(fixture("cnn_bn_traced.pt"), {{10, 3, 16, 16}, "float32"})
                                             .graph()
                                             .toString());  // no fake-quant left behind

@@ -4,10 +4,11 @@
 // Per option: only that layer's weight is replaced by its projection (the rest of the model stays fp32) and the
 // subset is evaluated: loss and top-1 deltas against the unmodified model. An option with activation bits adds
 // the deltas of that layer's input alone fake-quantized at those bits (min-max calibrated on the subset, on a
-// copy of the model): the two effects are taken as additive, as the search assumes across layers. Per layer: Tr(H) of the loss with
-// respect to the weight, E[vᵀHv] over Rademacher probes v, all layers at once by double backpropagation; the
-// HAWQ-V3 proxy of an option is |Tr(H)|/n · ‖Q(W) − W‖² (away from a minimum, as in an untrained network, an
-// inner layer's trace can be negative).
+// copy of the model): the two effects are taken as additive, as the search assumes across layers.
+//
+// Per layer: Tr(H) of the loss with respect to the weight, E[vᵀHv] over Rademacher probes v, all layers at once
+// by double backpropagation; the HAWQ-V3 proxy of an option is |Tr(H)|/n · ‖Q(W) − W‖² (away from a minimum, as
+// in an untrained network, an inner layer's trace can be negative).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -483,6 +483,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SearchResumeNothing", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --resume --out {tmp}/none", "no such directory"},
         BadInput{"SearchUnknownBaseline", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --confirm-baseline w5 --out {tmp}/s", "--confirm-baseline 'w5'"},
         BadInput{"SearchUnknownConfirmSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-split dev --out {tmp}/s", "split 'dev'"},
+        BadInput{"SearchUnknownSelectSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split holdout --out {tmp}/s", "split 'holdout'"},
         BadInput{"SearchSelectOnTheReportedSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s", "--select-split test is also --confirm-split"},
         BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });

@@ -167,7 +167,6 @@ void check_split(const std::string& split) {
     throw Error(ErrorKind::kInvalidArgument, "failed to select split '" + split + "': expected train, val or test");
 }
 
-
 const char* to_string(Task task) { return task == Task::kClassification ? "classification" : "language-model"; }
 
 Dataset load_dataset(const std::string& spec, const DataOptions& options) {
