@@ -11,7 +11,7 @@ namespace adze::cli {
 CompressRun compress_run(const std::string& path, const InputSpec& input, const Plan& plan,
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
                          const Dataset* train_data, uint64_t seed, bool progress,
-                         std::vector<uint8_t>* after_outcomes) {
+                         std::vector<uint8_t>* after_outcomes, const Metrics* before) {
   const bool trains = needs_training_data(pipeline);
   if (trains && !train_data)
     throw Error(ErrorKind::kInvalidArgument,
@@ -39,7 +39,7 @@ CompressRun compress_run(const std::string& path, const InputSpec& input, const 
     return false;
   };
   if (data && !has_label("before"))
-    context.metrics["before"] = evaluate(model, *data, {model.traced_batch(), progress});
+    context.metrics["before"] = before ? *before : evaluate(model, *data, {model.traced_batch(), progress});
   std::vector<PassRecord> records = run_pipeline(pipeline, context);
   if (data && !context.metrics.count("after"))
     context.metrics["after"] = evaluate(model, *data, {model.traced_batch(), progress, after_outcomes});

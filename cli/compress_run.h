@@ -22,10 +22,11 @@ struct CompressRun {
 
 /// `data` and `train_data` may be null (Error(kInvalidArgument) when the pipeline needs training data and has
 /// none). `plan_source` names the plan in messages. `after_outcomes`, when set, receives the per-sample outcomes
-/// of the evaluation after the pipeline (left empty when the pipeline evaluates "after" itself).
+/// of the evaluation after the pipeline (left empty when the pipeline evaluates "after" itself). `before`, when
+/// set, is the uncompressed model's metrics on `data`, known to the caller and not measured again.
 CompressRun compress_run(const std::string& model_path, const InputSpec& input, const Plan& plan,
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
                          const Dataset* train_data, uint64_t seed, bool progress,
-                         std::vector<uint8_t>* after_outcomes = nullptr);
+                         std::vector<uint8_t>* after_outcomes = nullptr, const Metrics* before = nullptr);
 
 }  // namespace adze::cli

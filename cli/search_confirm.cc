@@ -46,6 +46,7 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
   }
   double weights = 0;
   for (const Layer& l : m.table.layers) weights += static_cast<double>(l.params);
+  std::optional<Metrics> before;
   for (const auto& c : candidates) {
     if (const auto it = recorded(c); it != records.end()) {
       done(*it, true);
@@ -56,8 +57,10 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
     for (std::size_t l = 0; l < problem.layers.size(); ++l)
       plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(c.choice[l])];
     std::vector<uint8_t> outcomes;
-    const CompressRun run = compress_run(m.path, input, parse_plan(to_json(plan), c.label), c.label, pipeline, &eval,
-                                         train ? &*train : nullptr, space.seed, settings.progress, &outcomes);
+    const CompressRun run =
+        compress_run(m.path, input, parse_plan(to_json(plan), c.label), c.label, pipeline, &eval,
+                     train ? &*train : nullptr, space.seed, settings.progress, &outcomes, before ? &*before : nullptr);
+    if (!before) before = run.context.metrics.at("before");  // the same uncompressed model every time
     if (outcomes.empty())  // the pipeline evaluated "after" itself
       (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
     nlohmann::json record = {{"label", c.label},
