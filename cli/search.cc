@@ -40,7 +40,7 @@ struct SearchCliOptions {
   std::string target, budget, algo = "dp", out, exporter, time_budget, pipeline;
   std::vector<std::string> algo_options;
   int64_t batch = 1;
-  int64_t confirm = 1, finetune_steps = 0, confirm_limit = 0, train_limit = 0;
+  int64_t confirm = 1, confirm_seeds = 1, finetune_steps = 0, confirm_limit = 0, train_limit = 0;
   std::string confirm_split = "test", select_split = "val";
   std::vector<std::string> confirm_baselines;  ///< uniform plans also confirmed ("w4"), even over the budget
   bool resume = false, json = false;
@@ -189,6 +189,9 @@ void run_search(const SearchCliOptions& o) {
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.batch) + ": must be >= 1");
   if (o.confirm < 0)
     throw Error(ErrorKind::kInvalidArgument, "--confirm " + std::to_string(o.confirm) + ": must be >= 0");
+  if (o.confirm_seeds < 1)
+    throw Error(ErrorKind::kInvalidArgument,
+                "--confirm-seeds " + std::to_string(o.confirm_seeds) + ": must be >= 1 (runs of each confirmed plan)");
   if (o.finetune_steps < 0)
     throw Error(ErrorKind::kInvalidArgument, "--finetune-steps " + std::to_string(o.finetune_steps) + ": must be >= 0");
   if (o.confirm_limit < 0 || o.train_limit < 0)
@@ -273,8 +276,9 @@ void run_search(const SearchCliOptions& o) {
       std::string(to_string(budget.metric)) + " (" + unit_of(budget.metric) + ") on " + target.name;
   // The plan chosen among the confirmed ones by their accuracy on --select-split; until then, the search's best.
   std::optional<Point> chosen;
-  // Its top-1 lead over every other confirmed plan on the same samples of --confirm-split (paired), once confirmed.
-  nlohmann::json leads = nlohmann::json::object();
+  // The confirmed plans (their runs averaged), and the written plan's top-1 lead over every other on the same
+  // samples of --confirm-split (paired), once confirmed.
+  nlohmann::json confirmed_plans = nlohmann::json::array(), leads = nlohmann::json::object();
   auto summary_of = [&](const SearchResult& r, const std::vector<Point>& baselines, bool done) {
     nlohmann::json j = {{"model", m.model->source()},
                         {"target", target.name},
@@ -302,6 +306,7 @@ void run_search(const SearchCliOptions& o) {
                         {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
     for (const auto& pt : r.front) j["front"].push_back(point_json(problem, pt));
     for (const auto& pt : baselines) j["baselines"].push_back(point_json(problem, pt));
+    if (!confirmed_plans.empty()) j["confirmed_plans"] = confirmed_plans;
     if (chosen) j["selected"] = point_json(problem, *chosen);
     if (!leads.empty()) j["leads"] = leads;
     return j;
@@ -389,13 +394,17 @@ void run_search(const SearchCliOptions& o) {
   if (searched.size() > 1) settings.select_split = o.select_split;
   settings.limit = o.confirm_limit;
   settings.train_limit = o.train_limit;
+  settings.seed = o.space.seed;
+  settings.seeds = o.confirm_seeds;
   settings.progress = show_progress(o.json);
   confirm(
       problem, candidates, pipeline, o.space, m, settings, state.confirmed,
       [&](const nlohmann::json& r, bool from_disk) {
-        if (from_disk) return log("confirmation of " + r["label"].get<std::string>() + " read from disk");
+        const std::string run = r["label"].get<std::string>() +
+                                (o.confirm_seeds > 1 ? " (seed " + std::to_string(r["seed"].get<uint64_t>()) + ")" : "");
+        if (from_disk) return log("confirmation of " + run + " read from disk");
         write_outputs(result, baselines, true);
-        log("confirmed " + r["label"].get<std::string>() + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) +
+        log("confirmed " + run + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) +
             " on " + o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + ")" +
             (r.contains("select") ? ", " + percent(r["select"]["top1"].get<double>(), 2) + " on " + o.select_split : "") +
             ", " +
@@ -405,23 +414,30 @@ void run_search(const SearchCliOptions& o) {
   // This run's confirmations; with runners-up, the one best on --select-split is written. The written plan's lead
   // over each other confirmation says whether a difference in top-1 is more than this split's noise.
   const nlohmann::json confirmed_now = records_of(state.confirmed, pipeline, settings);
+  confirmed_plans = plans_of(confirmed_now);
+  const std::string mean = o.confirm_seeds > 1 ? "mean " : "";
   if (searched.size() > 1) {
     const std::vector<Candidate> searched_candidates(candidates.begin(),
                                                      candidates.begin() + static_cast<std::ptrdiff_t>(searched.size()));
-    if (const nlohmann::json* pick = selected(confirmed_now, searched_candidates)) {
+    if (const nlohmann::json* pick = selected(confirmed_plans, searched_candidates)) {
       for (const Point& pt : searched)
         if (pt.label == (*pick)["label"]) chosen = pt;
-      log("selected " + chosen->label + " (top-1 " + percent((*pick)["select"]["top1"].get<double>(), 2) + " on " +
-          o.select_split + "): written to plan.json");
+      log("selected " + chosen->label + " (" + mean + "top-1 " + percent((*pick)["select_top1"].get<double>(), 2) +
+          " on " + o.select_split + "): written to plan.json");
     }
   }
   const std::string reference = chosen ? chosen->label : "searched";
   leads = leads_of(confirmed_now, reference);
-  for (const auto& l : leads.value("over", nlohmann::json::array()))
-    log(reference + "'s lead over " + l["against"].get<std::string>() + ": " + signed_fixed(l["difference"], 2) +
-        " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " + signed_fixed(l["high"], 2) + " (" +
-        std::to_string(l["only_reference"].get<int64_t>()) + " samples only " + reference + " gets right, " +
-        std::to_string(l["only_other"].get<int64_t>()) + " only the other)");
+  for (const auto& l : leads.value("over", nlohmann::json::array())) {
+    std::string seeds;
+    for (const auto& p : l.value("per_seed", nlohmann::json::array()))
+      seeds += (seeds.empty() ? "; by seed: " : ", ") + signed_fixed(p["difference"], 2);
+    log(reference + "'s " + mean + "lead over " + l["against"].get<std::string>() + ": " +
+        signed_fixed(l["difference"], 2) + " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " +
+        signed_fixed(l["high"], 2) + " (" + std::to_string(l["only_reference"].get<int64_t>()) + " samples " +
+        reference + " gets right more often, " + std::to_string(l["only_other"].get<int64_t>()) + " the other" +
+        seeds + ")");
+  }
   if (!confirmed_now.empty()) write_outputs(result, baselines, true);
   log("finished");
 
@@ -458,28 +474,33 @@ void run_search(const SearchCliOptions& o) {
       b.add_row(
           {pt.label, fixed(pt.loss, 4), human_cost(budget.metric, pt.cost), pt.cost <= budget.value ? "yes" : "no"});
     b.print(std::cout);
-    if (!confirmed_now.empty()) {
-      std::cout << "\nconfirmed by compress runs (" << pipeline.source << ", " << o.confirm_split << " split):\n";
+    if (!confirmed_plans.empty()) {
+      std::cout << "\nconfirmed by compress runs (" << pipeline.source << ", " << o.confirm_split << " split"
+                << (o.confirm_seeds > 1 ? ", " + std::to_string(o.confirm_seeds) + " seeds each, means" : "") << "):\n";
       Table c;
       const bool selecting = settings.select_split.size() > 0;
       c.add_column("plan");
       if (selecting) c.add_column(o.select_split + " top-1", Table::Align::kRight);
       c.add_column(o.confirm_split + " top-1", Table::Align::kRight);
+      if (o.confirm_seeds > 1) c.add_column("range over seeds", Table::Align::kRight);
       c.add_column("fp32 top-1", Table::Align::kRight);
       c.add_column("compressed", Table::Align::kRight);
       c.add_column("bits/weight", Table::Align::kRight);
       c.add_column(reference + "'s lead, points (95% CI)", Table::Align::kRight);
-      for (const auto& r : confirmed_now) {
-        std::vector<std::string> row = {r["label"].get<std::string>() +
-                                        (chosen && r["label"] == chosen->label ? " (selected)" : "")};
-        if (selecting) row.push_back(percent(r["select"]["top1"].get<double>(), 2));
-        for (std::string cell :
-             {percent(r["after"]["top1"].get<double>(), 2), percent(r["before"]["top1"].get<double>(), 2),
-              human_bytes(r["compressed_bytes"].get<double>()), fixed(r["average_weight_bits"].get<double>(), 3)})
+      for (const auto& p : confirmed_plans) {
+        std::vector<std::string> row = {p["label"].get<std::string>() +
+                                        (chosen && p["label"] == chosen->label ? " (selected)" : "")};
+        if (selecting) row.push_back(percent(p["select_top1"].get<double>(), 2));
+        row.push_back(percent(p["top1"].get<double>(), 2));
+        if (o.confirm_seeds > 1)
+          row.push_back(percent(p["top1_min"].get<double>(), 2) + " to " + percent(p["top1_max"].get<double>(), 2));
+        for (std::string cell : {percent(p["before_top1"].get<double>(), 2),
+                                 human_bytes(p["compressed_bytes"].get<double>()),
+                                 fixed(p["average_weight_bits"].get<double>(), 3)})
           row.push_back(cell);
         std::string cell;
         for (const auto& l : leads.value("over", nlohmann::json::array()))
-          if (l["against"] == r["label"])
+          if (l["against"] == p["label"])
             cell = signed_fixed(l["difference"], 2) + " (" + signed_fixed(l["low"], 2) + " to " +
                    signed_fixed(l["high"], 2) + ")";
         row.push_back(cell);
@@ -527,7 +548,10 @@ void setup_search(CLI::App& app) {
       "are also evaluated on --select-split (val: held out of fine-tuning), and the best there goes to plan.json.\n"
       "A loss measured before fine-tuning cannot see what fine-tuning recovers; this choice can, without looking\n"
       "at the split that reports. The written plan's top-1 lead over each other confirmed plan is reported with\n"
-      "a paired 95% interval: one that holds 0 is a difference the split cannot tell from chance.\n\n"
+      "a paired 95% interval: one that holds 0 is a difference the split cannot tell from chance.\n"
+      "--confirm-seeds K runs each confirmation K times, fine-tuning's data order drawn from seeds --seed to\n"
+      "--seed + K - 1: accuracies are means over the runs, and the lead is over samples each averaged over the\n"
+      "runs, so one fine-tune's luck weighs less.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
       "baselines, the confirmations), front.svg (loss against cost), search.log. Exit code 3 when no plan meets\n"
       "the budget: the closest plan is still written.\n\n"
@@ -549,6 +573,9 @@ void setup_search(CLI::App& app) {
   sub->add_option("--exporter", o->exporter, "keep only what this format can write (adze exporters)");
   sub->add_option("--confirm", o->confirm,
                   "plans confirmed by a compress run: the best and its runners-up (0: none; > 1: choose on --select-split)")
+      ->capture_default_str();
+  sub->add_option("--confirm-seeds", o->confirm_seeds,
+                  "runs of each confirmed plan, with seeds --seed, --seed + 1, ...: means, and leads averaged per sample")
       ->capture_default_str();
   sub->add_option("--finetune-steps", o->finetune_steps, "STE fine-tuning steps of a confirmation run")
       ->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 
 #include "cli/commands.h"
@@ -21,15 +22,22 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
              const SpaceOptions& space, const MeasuredSpace& m, const ConfirmSettings& settings,
              nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done) {
   const std::string pipeline_text = describe(pipeline);
-  auto recorded = [&](const Candidate& c) {
+  struct Pending {
+    const Candidate* candidate;
+    uint64_t seed;
+  };
+  std::vector<Pending> runs;
+  for (const auto& c : candidates)
+    for (int64_t k = 0; k < settings.seeds; ++k) runs.push_back({&c, settings.seed + static_cast<uint64_t>(k)});
+  auto recorded = [&](const Pending& run) {
     return std::find_if(records.begin(), records.end(), [&](const nlohmann::json& j) {
-      return j["label"] == c.label && j["choice"] == nlohmann::json(c.choice) && j["pipeline"] == pipeline_text &&
-             j["split"] == settings.split && j.value("select_split", "") == settings.select_split;
+      return j["label"] == run.candidate->label && j["choice"] == nlohmann::json(run.candidate->choice) &&
+             j["pipeline"] == pipeline_text && j["split"] == settings.split &&
+             j.value("select_split", "") == settings.select_split && j.value("seed", settings.seed) == run.seed;
     });
   };
-  if (std::all_of(candidates.begin(), candidates.end(),
-                  [&](const Candidate& c) { return recorded(c) != records.end(); })) {
-    for (const auto& c : candidates) done(*recorded(c), true);
+  if (std::all_of(runs.begin(), runs.end(), [&](const Pending& run) { return recorded(run) != records.end(); })) {
+    for (const auto& run : runs) done(*recorded(run), true);
     return;
   }
   InputSpec input = resolve_input_spec(m.path, space.input_shape, space.input_dtype);
@@ -47,26 +55,28 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
   double weights = 0;
   for (const Layer& l : m.table.layers) weights += static_cast<double>(l.params);
   std::optional<Metrics> before;
-  for (const auto& c : candidates) {
-    if (const auto it = recorded(c); it != records.end()) {
+  for (const auto& pending : runs) {
+    if (const auto it = recorded(pending); it != records.end()) {
       done(*it, true);
       continue;
     }
+    const Candidate& c = *pending.candidate;
     const auto start = std::chrono::steady_clock::now();
     ResolvedPlan plan;
     for (std::size_t l = 0; l < problem.layers.size(); ++l)
       plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(c.choice[l])];
     std::vector<uint8_t> outcomes;
-    const CompressRun run =
-        compress_run(m.path, input, parse_plan(to_json(plan), c.label), c.label, pipeline, &eval,
-                     train ? &*train : nullptr, space.seed, settings.progress, &outcomes, before ? &*before : nullptr);
+    const CompressRun run = compress_run(m.path, input, parse_plan(to_json(plan), c.label), c.label, pipeline, &eval,
+                                         train ? &*train : nullptr, pending.seed, settings.progress, &outcomes,
+                                         before ? &*before : nullptr);
     if (!before) before = run.context.metrics.at("before");  // the same uncompressed model every time
-    if (outcomes.empty())  // the pipeline evaluated "after" itself
+    if (outcomes.empty())                                    // the pipeline evaluated "after" itself
       (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
     nlohmann::json record = {{"label", c.label},
                              {"choice", c.choice},
                              {"pipeline", pipeline_text},
                              {"split", settings.split},
+                             {"seed", pending.seed},
                              {"before", to_json(run.context.metrics.at("before"))},
                              {"after", to_json(run.context.metrics.at("after"))},
                              {"outcomes", outcomes_to_hex(outcomes)}};
@@ -99,6 +109,7 @@ void check_records(const nlohmann::json& records, const std::string& where) {
              std::all_of(r["choice"].begin(), r["choice"].end(),
                          [](const nlohmann::json& o) { return o.is_number_integer() && o.get<int64_t>() >= 0; }),
          "'choice' is not a list of option indices");
+    need(!r.contains("seed") || r["seed"].is_number_unsigned(), "'seed' is not a non-negative integer");
     for (const char* f : {"compressed_bytes", "average_weight_bits", "seconds"})
       need(r.contains(f) && r[f].is_number(), std::string("'") + f + "' is not a number");
     for (const char* f : {"before", "after", "select"}) {
@@ -125,47 +136,108 @@ void check_records(const nlohmann::json& records, const std::string& where) {
 nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipeline, const ConfirmSettings& settings) {
   const std::string pipeline_text = describe(pipeline);
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& r : records)
+  for (const auto& r : records) {
+    const uint64_t seed = r.value("seed", settings.seed);
     if (r["pipeline"] == pipeline_text && r["split"] == settings.split &&
-        r.value("select_split", "") == settings.select_split)
+        r.value("select_split", "") == settings.select_split && seed >= settings.seed &&
+        seed - settings.seed < static_cast<uint64_t>(settings.seeds)) {
       out.push_back(r);
+      out.back()["seed"] = seed;
+    }
+  }
   return out;
 }
 
-const nlohmann::json* selected(const nlohmann::json& records, const std::vector<Candidate>& candidates) {
-  const nlohmann::json* best = nullptr;
+nlohmann::json plans_of(const nlohmann::json& records) {
+  nlohmann::json plans = nlohmann::json::array();
   for (const auto& r : records) {
+    auto plan =
+        std::find_if(plans.begin(), plans.end(), [&](const nlohmann::json& p) { return p["label"] == r["label"]; });
+    if (plan == plans.end()) {
+      plans.push_back({{"label", r["label"]},
+                       {"choice", r["choice"]},
+                       {"runs", 0},
+                       {"seeds", nlohmann::json::array()},
+                       {"before_top1", r["before"]["top1"]},
+                       {"top1", 0.0},
+                       {"top1_min", r["after"]["top1"]},
+                       {"top1_max", r["after"]["top1"]},
+                       {"compressed_bytes", r["compressed_bytes"]},
+                       {"average_weight_bits", r["average_weight_bits"]},
+                       {"seconds", 0.0}});
+      if (r.contains("select")) plans.back().update({{"select_top1", 0.0}, {"select_cross_entropy", 0.0}});
+      plan = plans.end() - 1;
+    }
+    nlohmann::json& p = *plan;
+    const double top1 = r["after"]["top1"].get<double>();
+    p["runs"] = p["runs"].get<int64_t>() + 1;
+    p["seeds"].push_back(r["seed"]);
+    p["top1"] = p["top1"].get<double>() + top1;  // a sum until the end
+    p["top1_min"] = std::min(p["top1_min"].get<double>(), top1);
+    p["top1_max"] = std::max(p["top1_max"].get<double>(), top1);
+    p["seconds"] = p["seconds"].get<double>() + r["seconds"].get<double>();
+    if (p.contains("select_top1") && r.contains("select"))
+      for (const char* m : {"top1", "cross_entropy"})
+        p[std::string("select_") + m] = p[std::string("select_") + m].get<double>() + r["select"][m].get<double>();
+  }
+  for (auto& p : plans) {
+    const double runs = p["runs"].get<double>();
+    for (const char* m : {"top1", "select_top1", "select_cross_entropy"})
+      if (p.contains(m)) p[m] = p[m].get<double>() / runs;
+  }
+  return plans;
+}
+
+const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Candidate>& candidates) {
+  const nlohmann::json* best = nullptr;
+  for (const auto& p : plans) {
     const bool candidate = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) {
-      return r["label"] == c.label && r["choice"] == nlohmann::json(c.choice);
+      return p["label"] == c.label && p["choice"] == nlohmann::json(c.choice);
     });
-    if (!candidate || !r.contains("select")) continue;
-    const double top1 = r["select"]["top1"].get<double>(), loss = r["select"]["cross_entropy"].get<double>();
-    if (!best || top1 > (*best)["select"]["top1"].get<double>() ||
-        (top1 == (*best)["select"]["top1"].get<double>() && loss < (*best)["select"]["cross_entropy"].get<double>()))
-      best = &r;
+    if (!candidate || !p.contains("select_top1")) continue;
+    const double top1 = p["select_top1"].get<double>(), loss = p["select_cross_entropy"].get<double>();
+    if (!best || top1 > (*best)["select_top1"].get<double>() ||
+        (top1 == (*best)["select_top1"].get<double>() && loss < (*best)["select_cross_entropy"].get<double>()))
+      best = &p;
   }
   return best;
 }
 
 nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference) {
-  const auto ref =
-      std::find_if(records.begin(), records.end(), [&](const nlohmann::json& r) { return r["label"] == reference; });
-  if (ref == records.end() || !ref->contains("outcomes")) return nlohmann::json::object();
-  auto outcomes = [](const nlohmann::json& r) {
-    return outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
+  // Per plan, its runs' outcomes by seed.
+  std::vector<std::pair<std::string, std::map<uint64_t, std::vector<uint8_t>>>> plans;
+  for (const auto& r : records) {
+    if (!r.contains("outcomes")) continue;
+    const std::string label = r["label"].get<std::string>();
+    auto plan = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return p.first == label; });
+    if (plan == plans.end()) plan = plans.insert(plans.end(), {label, {}});
+    plan->second[r["seed"].get<uint64_t>()] =
+        outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
+  }
+  const auto ref = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return p.first == reference; });
+  if (ref == plans.end()) return nlohmann::json::object();
+  auto runs_of = [](const std::map<uint64_t, std::vector<uint8_t>>& by_seed) {
+    std::vector<std::vector<uint8_t>> runs;
+    for (const auto& kv : by_seed) runs.push_back(kv.second);
+    return runs;
   };
-  const std::vector<uint8_t> mine = outcomes(*ref);
-  nlohmann::json leads = {
-      {"plan", reference}, {"split", (*ref)["split"]}, {"unit", "points of top-1"}, {"over", nlohmann::json::array()}};
-  for (const auto& other : records) {
-    if (other["label"] == reference || !other.contains("outcomes")) continue;
-    const PairedDifference d = paired_difference(mine, outcomes(other));
-    leads["over"].push_back({{"against", other["label"]},
-                             {"difference", d.difference * 100},
-                             {"low", d.low * 100},
-                             {"high", d.high * 100},
-                             {"only_reference", d.only_a},
-                             {"only_other", d.only_b}});
+  const auto split =
+      std::find_if(records.begin(), records.end(), [&](const nlohmann::json& r) { return r["label"] == reference; });
+  nlohmann::json leads = {{"plan", reference},
+                          {"split", (*split)["split"]},
+                          {"unit", "points of top-1"},
+                          {"over", nlohmann::json::array()}};
+  for (const auto& other : plans) {
+    if (other.first == reference) continue;
+    const PairedDifference d = paired_difference(runs_of(ref->second), runs_of(other.second));
+    nlohmann::json lead = {{"against", other.first}, {"difference", d.difference * 100}, {"low", d.low * 100},
+                           {"high", d.high * 100},   {"only_reference", d.only_a},       {"only_other", d.only_b}};
+    nlohmann::json per_seed = nlohmann::json::array();
+    for (const auto& [seed, mine] : ref->second)
+      if (const auto theirs = other.second.find(seed); theirs != other.second.end())
+        per_seed.push_back({{"seed", seed}, {"difference", paired_difference(mine, theirs->second).difference * 100}});
+    if (per_seed.size() > 1) lead["per_seed"] = per_seed;
+    leads["over"].push_back(std::move(lead));
   }
   return leads;
 }

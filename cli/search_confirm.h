@@ -23,17 +23,20 @@ struct ConfirmSettings {
   std::string select_split;    ///< also evaluated on, to choose among plans (empty: none)
   int64_t limit = 0;           ///< samples evaluated (0: all)
   int64_t train_limit = 0;     ///< samples fine-tuning and calibration learn from (0: all of "train")
+  uint64_t seed = 0;           ///< of the pipeline's first run of each plan (fine-tuning's data order)
+  int64_t seeds = 1;           ///< runs of each plan, with seeds seed, seed + 1, ...
   bool progress = false;
 };
 
 /// The pipeline's steps and options as one string: what a record was made with.
 std::string describe(const Pipeline& pipeline);
 
-/// Runs `pipeline` on each candidate of `problem` over the model and data of `space` unless `records` holds one
-/// with the same label, choice, pipeline and splits; appends a record per run ({label, choice, pipeline, split,
-/// before, after, outcomes (per sample of the split, outcomes_to_hex), select_split and select (the compressed
-/// model's metrics there) when selecting, compressed_bytes, average_weight_bits, seconds}) and calls
-/// `done(record, from_disk)` for every candidate.
+/// Runs `pipeline` on each candidate of `problem` over the model and data of `space`, once per seed of `settings`,
+/// unless `records` holds a run with the same label, choice, pipeline, splits and seed; appends a record per run
+/// ({label, choice, pipeline, split, seed, before, after, outcomes (per sample of the split, outcomes_to_hex),
+/// select_split and select (the compressed model's metrics there) when selecting, compressed_bytes,
+/// average_weight_bits, seconds}) and calls `done(record, from_disk)` for every run. A record without a seed was
+/// made with settings.seed.
 void confirm(const Problem& problem, const std::vector<Candidate>& candidates, const Pipeline& pipeline,
              const SpaceOptions& space, const MeasuredSpace& measured, const ConfirmSettings& settings,
              nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done);
@@ -42,17 +45,23 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
 /// confirm() writes, of the right types (outcomes: as many as the evaluation's predictions).
 void check_records(const nlohmann::json& records, const std::string& where);
 
-/// The records made with `pipeline` and the splits of `settings`, in order (a resumed directory may hold others).
+/// The records made with `pipeline` and the splits and seeds of `settings`, in order (a resumed directory may hold
+/// others), each with its seed.
 nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipeline, const ConfirmSettings& settings);
 
-/// Of `records` (records_of) of `candidates`, the one with the best top-1 on the selection split (then the least
-/// loss there, then the first); null when none has a selection.
-const nlohmann::json* selected(const nlohmann::json& records, const std::vector<Candidate>& candidates);
+/// `records` (records_of) a plan each, in the order of their first run: {label, choice, runs, seeds, before_top1,
+/// top1 (the mean over runs), top1_min, top1_max, select_top1 and select_cross_entropy (means, when selecting),
+/// compressed_bytes, average_weight_bits, seconds (all runs)}.
+nlohmann::json plans_of(const nlohmann::json& records);
 
-/// The top-1 lead of the record labelled `reference` over every other of `records` (records_of) on the same
-/// samples (paired_difference of their outcomes): {plan, split, unit, over: [{against, difference, low, high,
-/// only_reference, only_other}]}, in points. Empty when `reference` has no record; records without outcomes
-/// are left out.
+/// Of `plans` (plans_of) of `candidates`, the one with the best mean top-1 on the selection split (then the least
+/// mean loss there, then the first); null when none has a selection.
+const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Candidate>& candidates);
+
+/// The top-1 lead of the plan labelled `reference` over every other plan of `records` (records_of) on the same
+/// samples, each sample averaged over a plan's runs (paired_difference of their outcomes): {plan, split, unit,
+/// over: [{against, difference, low, high, only_reference, only_other, per_seed (with several seeds both ran:
+/// [{seed, difference}])}]}, in points. Empty when `reference` has no record; runs without outcomes are left out.
 nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference);
 
 }  // namespace adze::cli

@@ -194,7 +194,31 @@ TEST(PairedDifference, CountsOnlyTheSamplesTheModelsDisagreeOn) {
   EXPECT_LT(noise.low, -0.005);
   EXPECT_GT(noise.high, 0.005);
   testing::expect_error([] { paired_difference({1, 0}, {1}); }, ErrorKind::kInvalidArgument, {"2 and 1 outcomes"});
-  testing::expect_error([] { paired_difference({}, {}); }, ErrorKind::kInvalidArgument, {"at least 1"});
+  testing::expect_error([] { paired_difference(std::vector<uint8_t>{}, std::vector<uint8_t>{}); },
+                        ErrorKind::kInvalidArgument, {"at least 1"});
+}
+
+TEST(PairedDifference, AveragesEachSampleOverSeveralRuns) {
+  // Per sample, A's share right minus B's: (1 - 1/2), (1/2 - 1), (0 - 0), (1 - 0): +0.5, -0.5, 0, +1.
+  const std::vector<std::vector<uint8_t>> a = {{1, 1, 0, 1}, {1, 0, 0, 1}}, b = {{1, 1, 0, 0}, {0, 1, 0, 0}};
+  const PairedDifference d = paired_difference(a, b);
+  EXPECT_EQ(d.samples, 4);
+  EXPECT_EQ(d.only_a, 2);
+  EXPECT_EQ(d.only_b, 1);
+  EXPECT_DOUBLE_EQ(d.difference, 0.25);
+  // Sample variance of +0.5, -0.5, 0, +1 around 0.25: (0.0625 + 0.5625 + 0.0625 + 0.5625) / 3.
+  const double half = 1.959964 * std::sqrt((1.25 / 3) / 4);
+  EXPECT_NEAR(d.low, 0.25 - half, 1e-12);
+  EXPECT_NEAR(d.high, 0.25 + half, 1e-12);
+  // One run a side is the single-run difference; the sides may have different numbers of runs.
+  const PairedDifference one = paired_difference(std::vector<std::vector<uint8_t>>{a[0]}, {b[0]});
+  const PairedDifference single = paired_difference(a[0], b[0]);
+  EXPECT_EQ(one.difference, single.difference);
+  EXPECT_EQ(one.low, single.low);
+  EXPECT_DOUBLE_EQ(paired_difference(a, {b[0]}).difference, 0.125);  // 0, -0.5, 0, +1
+  testing::expect_error([&] { paired_difference(a, {}); }, ErrorKind::kInvalidArgument, {"at least one run"});
+  testing::expect_error([&] { paired_difference(a, {{1, 0}}); }, ErrorKind::kInvalidArgument,
+                        {"4 and 4 and 2 outcomes"});
 }
 
 TEST(PairedDifference, OutcomesRoundTripThroughHex) {

@@ -1,5 +1,6 @@
 #include "core/paired_difference.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -7,21 +8,42 @@
 namespace adze {
 
 PairedDifference paired_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-  if (a.empty() || a.size() != b.size())
-    throw Error(ErrorKind::kInvalidArgument, "paired difference: " + std::to_string(a.size()) + " and " +
-                                                 std::to_string(b.size()) + " outcomes (need the same, at least 1)");
-  PairedDifference d;
-  d.samples = static_cast<int64_t>(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    d.only_a += a[i] && !b[i];
-    d.only_b += b[i] && !a[i];
+  return paired_difference(std::vector<std::vector<uint8_t>>{a}, std::vector<std::vector<uint8_t>>{b});
+}
+
+PairedDifference paired_difference(const std::vector<std::vector<uint8_t>>& a_runs,
+                                   const std::vector<std::vector<uint8_t>>& b_runs) {
+  const std::size_t n = a_runs.empty() ? 0 : a_runs.front().size();
+  auto same_length = [n](const std::vector<std::vector<uint8_t>>& runs) {
+    return !runs.empty() && std::all_of(runs.begin(), runs.end(), [n](const auto& r) { return r.size() == n; });
+  };
+  if (n == 0 || !same_length(a_runs) || !same_length(b_runs)) {
+    std::string sizes;
+    for (const auto* runs : {&a_runs, &b_runs})
+      for (const auto& r : *runs) sizes += (sizes.empty() ? "" : " and ") + std::to_string(r.size());
+    throw Error(ErrorKind::kInvalidArgument, "paired difference: " + (sizes.empty() ? "no" : sizes) +
+                                                 " outcomes (need the same, at least 1, in at least one run a side)");
   }
-  const double n = static_cast<double>(d.samples);
-  d.difference = static_cast<double>(d.only_a - d.only_b) / n;
-  // The per-sample differences are +1, -1 or 0: their sample variance, then the standard error of their mean.
-  const double mean_square = static_cast<double>(d.only_a + d.only_b) / n;
-  const double variance = d.samples > 1 ? (mean_square - d.difference * d.difference) * n / (n - 1) : 0.0;
-  const double half_width = 1.959964 * std::sqrt(std::max(0.0, variance) / n);
+  auto share = [](const std::vector<std::vector<uint8_t>>& runs, std::size_t i) {
+    int64_t right = 0;
+    for (const auto& r : runs) right += r[i] != 0;
+    return static_cast<double>(right) / static_cast<double>(runs.size());
+  };
+  PairedDifference d;
+  d.samples = static_cast<int64_t>(n);
+  double sum = 0, sum_square = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double v = share(a_runs, i) - share(b_runs, i);
+    d.only_a += v > 0;
+    d.only_b += v < 0;
+    sum += v;
+    sum_square += v * v;
+  }
+  // The per-sample differences' sample variance, then the standard error of their mean.
+  const double count = static_cast<double>(n);
+  d.difference = sum / count;
+  const double variance = n > 1 ? (sum_square / count - d.difference * d.difference) * count / (count - 1) : 0.0;
+  const double half_width = 1.959964 * std::sqrt(std::max(0.0, variance) / count);
   d.low = d.difference - half_width;
   d.high = d.difference + half_width;
   return d;

@@ -22,6 +22,15 @@ struct PairedDifference {
 /// Error(kInvalidArgument) unless both have the same, non-zero length.
 PairedDifference paired_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b);
 
+/// The same with several runs of each model (fine-tuned with different seeds, say): per sample, the share of A's
+/// runs that get it right minus the share of B's; the mean of these over the samples, and its 95% interval over
+/// the samples. only_a and only_b count the samples where one share is the larger. Averaging over runs takes out
+/// much of what one run's luck adds; the interval still speaks for these runs, not for every seed there could be.
+/// With one run each, this is paired_difference above. Error(kInvalidArgument) unless each side has at least one
+/// run and every run the same, non-zero length.
+PairedDifference paired_difference(const std::vector<std::vector<uint8_t>>& a_runs,
+                                   const std::vector<std::vector<uint8_t>>& b_runs);
+
 /// Per-sample outcomes packed 4 to a hex digit (the first outcome in the highest bit), for JSON records.
 std::string outcomes_to_hex(const std::vector<uint8_t>& outcomes);
 /// The inverse of outcomes_to_hex for `count` outcomes; Error(kInvalidArgument) when `hex` does not hold exactly

@@ -247,6 +247,29 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   r = adze(base + "--confirm-limit 3 --out " + tmp.file("one"));
   ASSERT_EQ(r.code, 0) << r.err;
   const nlohmann::json searched_alone = nlohmann::json::parse(r.out)["confirmed"][0];
+  // Each plan run with a second seed: the first runs are read back, only the new ones run; a plan's figures are
+  // its runs' means, and its lead is the per-seed leads' mean.
+  r = adze(base + "--confirm-limit 3 --confirm-seeds 2 --resume --out " + tmp.file("one"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["confirmed"].size(), 4u);
+  EXPECT_EQ(j["confirmed"][0], searched_alone);
+  EXPECT_EQ(j["confirmed"][2]["label"], "searched");
+  EXPECT_EQ(j["confirmed"][2]["seed"], 1);
+  EXPECT_NE(j["confirmed"][2]["after"]["cross_entropy"], searched_alone["after"]["cross_entropy"]);  // another order
+  ASSERT_EQ(j["confirmed_plans"].size(), 2u);
+  EXPECT_EQ(j["confirmed_plans"][0]["runs"], 2);
+  EXPECT_EQ(j["confirmed_plans"][0]["seeds"], nlohmann::json({0, 1}));
+  EXPECT_DOUBLE_EQ(j["confirmed_plans"][0]["top1"].get<double>(),
+                   (j["confirmed"][0]["after"]["top1"].get<double>() + j["confirmed"][2]["after"]["top1"].get<double>()) / 2);
+  ASSERT_EQ(j["leads"]["over"].size(), 1u);
+  const nlohmann::json& by_seed = j["leads"]["over"][0]["per_seed"];
+  ASSERT_EQ(by_seed.size(), 2u);
+  EXPECT_NEAR(j["leads"]["over"][0]["difference"].get<double>(),
+              (by_seed[0]["difference"].get<double>() + by_seed[1]["difference"].get<double>()) / 2, 1e-9);
+  const std::string seeded_log = read_file_text(tmp.file("one") + "/search.log");
+  EXPECT_NE(seeded_log.find("confirmation of searched (seed 0) read from disk"), std::string::npos) << seeded_log;
+  EXPECT_NE(seeded_log.find("confirmed searched (seed 1)"), std::string::npos) << seeded_log;
   r = adze(base + "--confirm 3 --confirm-limit 3 --out " + tmp.file("sel"));
   ASSERT_EQ(r.code, 0) << r.err;
   j = nlohmann::json::parse(r.out);
@@ -484,6 +507,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SearchUnknownBaseline", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --confirm-baseline w5 --out {tmp}/s", "--confirm-baseline 'w5'"},
         BadInput{"SearchUnknownConfirmSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-split dev --out {tmp}/s", "split 'dev'"},
         BadInput{"SearchUnknownSelectSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split holdout --out {tmp}/s", "split 'holdout'"},
+        BadInput{"SearchNoConfirmSeeds", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-seeds 0 --out {tmp}/s", "--confirm-seeds 0: must be >= 1"},
         BadInput{"SearchSelectOnTheReportedSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s", "--select-split test is also --confirm-split"},
         BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
