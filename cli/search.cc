@@ -176,6 +176,91 @@ class SearchLog {
   std::chrono::steady_clock::time_point start_;
 };
 
+// The plans confirmed: the search's best ("searched") and --confirm - 1 runners-up (alternatives()), then the best
+// uniform plan within the budget and each --confirm-baseline (checked before the search; confirmed even over the
+// budget). None of the search's when it found no plan within the budget or --confirm is 0.
+struct PlansToConfirm {
+  std::vector<Point> plans;
+  std::size_t searched = 0;  ///< the first this many are the search's
+};
+
+PlansToConfirm plans_to_confirm(const SearchCliOptions& o, const Problem& problem, const SearchResult& result,
+                                const std::vector<Point>& baselines,
+                                const std::function<double(const Choice&)>& measure, SearchLog& log) {
+  PlansToConfirm to_confirm;
+  std::vector<Point>& plans = to_confirm.plans;
+  if (result.satisfiable && o.confirm > 0) {
+    plans.push_back(result.best);
+    plans.back().label = "searched";
+    for (const Point& pt :
+         alternatives(problem, result.best.choice, result.front, static_cast<std::size_t>(o.confirm - 1), measure))
+      plans.push_back(pt);
+    to_confirm.searched = plans.size();
+    const Point* uniform = nullptr;
+    for (const auto& pt : baselines)
+      if (pt.cost <= problem.budget && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
+    if (uniform) plans.push_back(*uniform);
+  }
+  for (const auto& label : o.confirm_baselines) {
+    const std::string name = "uniform " + label;
+    const auto it = std::find_if(baselines.begin(), baselines.end(), [&](const Point& pt) { return pt.label == name; });
+    if (std::any_of(plans.begin(), plans.end(), [&](const Point& pt) { return pt.label == name; })) continue;
+    if (it == baselines.end())
+      log("no uniform plan '" + label + "': the target or exporter leaves it out of some layer");
+    else
+      plans.push_back(*it);
+  }
+  return to_confirm;
+}
+
+// One lead of leads_of() for the log: "searched's lead over uniform w4: +0.30 points of top-1, 95% CI ...".
+std::string lead_line(const nlohmann::json& l, const std::string& reference, const std::string& mean) {
+  std::string seeds;
+  for (const auto& p : l.value("per_seed", nlohmann::json::array()))
+    seeds += (seeds.empty() ? "; by seed: " : ", ") + signed_fixed(p["difference"], 2);
+  return reference + "'s " + mean + "lead over " + l["against"].get<std::string>() + ": " +
+         signed_fixed(l["difference"], 2) + " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " +
+         signed_fixed(l["high"], 2) + " (" + std::to_string(l["only_reference"].get<int64_t>()) + " samples " +
+         reference + " gets right more often, " + std::to_string(l["only_other"].get<int64_t>()) + " the other" +
+         seeds + ")";
+}
+
+// The confirmed plans (plans_of) as a table, with `reference`'s lead over each (leads_of).
+void print_confirmations(std::ostream& out, const SearchCliOptions& o, const std::string& pipeline_source,
+                         bool selecting, const nlohmann::json& plans, const nlohmann::json& leads,
+                         const std::string& reference, const std::string& chosen) {
+  out << "\nconfirmed by compress runs (" << pipeline_source << ", " << o.confirm_split << " split"
+      << (o.confirm_seeds > 1 ? ", " + std::to_string(o.confirm_seeds) + " seeds each, means" : "") << "):\n";
+  Table c;
+  c.add_column("plan");
+  if (selecting) c.add_column(o.select_split + " top-1", Table::Align::kRight);
+  c.add_column(o.confirm_split + " top-1", Table::Align::kRight);
+  if (o.confirm_seeds > 1) c.add_column("range over seeds", Table::Align::kRight);
+  c.add_column("fp32 top-1", Table::Align::kRight);
+  c.add_column("compressed", Table::Align::kRight);
+  c.add_column("bits/weight", Table::Align::kRight);
+  c.add_column(reference + "'s lead, points (95% CI)", Table::Align::kRight);
+  for (const auto& p : plans) {
+    std::vector<std::string> row = {p["label"].get<std::string>() + (p["label"] == chosen ? " (selected)" : "")};
+    if (selecting) row.push_back(percent(p["select_top1"].get<double>(), 2));
+    row.push_back(percent(p["top1"].get<double>(), 2));
+    if (o.confirm_seeds > 1)
+      row.push_back(percent(p["top1_min"].get<double>(), 2) + " to " + percent(p["top1_max"].get<double>(), 2));
+    for (std::string cell :
+         {percent(p["before_top1"].get<double>(), 2), human_bytes(p["compressed_bytes"].get<double>()),
+          fixed(p["average_weight_bits"].get<double>(), 3)})
+      row.push_back(cell);
+    std::string cell;
+    for (const auto& l : leads.value("over", nlohmann::json::array()))
+      if (l["against"] == p["label"])
+        cell = signed_fixed(l["difference"], 2) + " (" + signed_fixed(l["low"], 2) + " to " +
+               signed_fixed(l["high"], 2) + ")";
+    row.push_back(cell);
+    c.add_row(row);
+  }
+  c.print(out);
+}
+
 void run_search(const SearchCliOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   // Everything the user handed us is checked before any work.
@@ -359,36 +444,13 @@ void run_search(const SearchCliOptions& o) {
       ", measured on the subset: top-1 " + fixed(best_metrics.top1 * 100, 2) + "%");
   write_outputs(result, baselines, true);
 
-  // Confirmation: the best plan and --confirm - 1 runners-up (alternatives()), and the best uniform plan within
-  // the budget, each compressed for real by the pipeline and evaluated on --confirm-split. With runners-up, the
-  // plan written is the one that does best on --select-split after the pipeline: what a loss measured before
+  // Confirmation: each plan compressed for real by the pipeline and evaluated on --confirm-split. With runners-up,
+  // the plan written is the one that does best on --select-split after the pipeline, which a loss measured before
   // fine-tuning cannot foresee.
-  std::vector<Candidate> candidates;
-  std::vector<Point> searched;
-  if (result.satisfiable && o.confirm > 0) {
-    searched.push_back(result.best);
-    searched.back().label = "searched";
-    for (const Point& pt : alternatives(problem, result.best.choice, result.front,
-                                        static_cast<std::size_t>(o.confirm - 1),
-                                        measured ? std::function<double(const Choice&)>(measure) : nullptr))
-      searched.push_back(pt);
-    for (const Point& pt : searched) candidates.push_back({pt.label, pt.choice});
-    const Point* uniform = nullptr;
-    for (const auto& pt : baselines)
-      if (pt.cost <= budget.value && (!uniform || pt.loss < uniform->loss)) uniform = &pt;
-    if (uniform) candidates.push_back({uniform->label, uniform->choice});
-  }
-  for (const auto& label : o.confirm_baselines) {  // checked before the search; confirmed even over the budget
-    const auto it = std::find_if(baselines.begin(), baselines.end(),
-                                 [&](const Point& pt) { return pt.label == "uniform " + label; });
-    if (std::any_of(candidates.begin(), candidates.end(),
-                    [&](const Candidate& c) { return c.label == "uniform " + label; }))
-      continue;
-    if (it == baselines.end())
-      log("no uniform plan '" + label + "': the target or exporter leaves it out of some layer");
-    else
-      candidates.push_back({it->label, it->choice});
-  }
+  const PlansToConfirm to_confirm = plans_to_confirm(
+      o, problem, result, baselines, measured ? std::function<double(const Choice&)>(measure) : nullptr, log);
+  const std::vector<Point> searched(to_confirm.plans.begin(),
+                                    to_confirm.plans.begin() + static_cast<std::ptrdiff_t>(to_confirm.searched));
   ConfirmSettings settings;
   settings.split = o.confirm_split;
   if (searched.size() > 1) settings.select_split = o.select_split;
@@ -397,29 +459,28 @@ void run_search(const SearchCliOptions& o) {
   settings.seed = o.space.seed;
   settings.seeds = o.confirm_seeds;
   settings.progress = show_progress(o.json);
-  confirm(
-      problem, candidates, pipeline, o.space, m, settings, state.confirmed,
-      [&](const nlohmann::json& r, bool from_disk) {
-        const std::string run = r["label"].get<std::string>() +
-                                (o.confirm_seeds > 1 ? " (seed " + std::to_string(r["seed"].get<uint64_t>()) + ")" : "");
-        if (from_disk) return log("confirmation of " + run + " read from disk");
-        write_outputs(result, baselines, true);
-        log("confirmed " + run + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) +
-            " on " + o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + ")" +
-            (r.contains("select") ? ", " + percent(r["select"]["top1"].get<double>(), 2) + " on " + o.select_split : "") +
-            ", " +
-            human_bytes(r["compressed_bytes"].get<double>()) + ", " + fixed(r["average_weight_bits"].get<double>(), 3) +
-            " bits per weight, " + fixed(r["seconds"].get<double>(), 1) + " s");
-      });
+  confirm(problem, to_confirm.plans, pipeline, o.space, m, settings, state.confirmed,
+          [&](const nlohmann::json& r, bool from_disk) {
+            const std::string run =
+                r["label"].get<std::string>() +
+                (o.confirm_seeds > 1 ? " (seed " + std::to_string(r["seed"].get<uint64_t>()) + ")" : "");
+            if (from_disk) return log("confirmation of " + run + " read from disk");
+            write_outputs(result, baselines, true);
+            log("confirmed " + run + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) + " on " +
+                o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + ")" +
+                (r.contains("select") ? ", " + percent(r["select"]["top1"].get<double>(), 2) + " on " + o.select_split
+                                      : "") +
+                ", " + human_bytes(r["compressed_bytes"].get<double>()) + ", " +
+                fixed(r["average_weight_bits"].get<double>(), 3) + " bits per weight, " +
+                fixed(r["seconds"].get<double>(), 1) + " s");
+          });
   // This run's confirmations; with runners-up, the one best on --select-split is written. The written plan's lead
   // over each other confirmation says whether a difference in top-1 is more than this split's noise.
   const nlohmann::json confirmed_now = records_of(state.confirmed, pipeline, settings);
   confirmed_plans = plans_of(confirmed_now);
   const std::string mean = o.confirm_seeds > 1 ? "mean " : "";
   if (searched.size() > 1) {
-    const std::vector<Candidate> searched_candidates(candidates.begin(),
-                                                     candidates.begin() + static_cast<std::ptrdiff_t>(searched.size()));
-    if (const nlohmann::json* pick = selected(confirmed_plans, searched_candidates)) {
+    if (const nlohmann::json* pick = selected(confirmed_plans, searched)) {
       for (const Point& pt : searched)
         if (pt.label == (*pick)["label"]) chosen = pt;
       log("selected " + chosen->label + " (" + mean + "top-1 " + percent((*pick)["select_top1"].get<double>(), 2) +
@@ -428,16 +489,7 @@ void run_search(const SearchCliOptions& o) {
   }
   const std::string reference = chosen ? chosen->label : "searched";
   leads = leads_of(confirmed_now, reference);
-  for (const auto& l : leads.value("over", nlohmann::json::array())) {
-    std::string seeds;
-    for (const auto& p : l.value("per_seed", nlohmann::json::array()))
-      seeds += (seeds.empty() ? "; by seed: " : ", ") + signed_fixed(p["difference"], 2);
-    log(reference + "'s " + mean + "lead over " + l["against"].get<std::string>() + ": " +
-        signed_fixed(l["difference"], 2) + " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " +
-        signed_fixed(l["high"], 2) + " (" + std::to_string(l["only_reference"].get<int64_t>()) + " samples " +
-        reference + " gets right more often, " + std::to_string(l["only_other"].get<int64_t>()) + " the other" +
-        seeds + ")");
-  }
+  for (const auto& l : leads.value("over", nlohmann::json::array())) log(lead_line(l, reference, mean));
   if (!confirmed_now.empty()) write_outputs(result, baselines, true);
   log("finished");
 
@@ -474,40 +526,9 @@ void run_search(const SearchCliOptions& o) {
       b.add_row(
           {pt.label, fixed(pt.loss, 4), human_cost(budget.metric, pt.cost), pt.cost <= budget.value ? "yes" : "no"});
     b.print(std::cout);
-    if (!confirmed_plans.empty()) {
-      std::cout << "\nconfirmed by compress runs (" << pipeline.source << ", " << o.confirm_split << " split"
-                << (o.confirm_seeds > 1 ? ", " + std::to_string(o.confirm_seeds) + " seeds each, means" : "") << "):\n";
-      Table c;
-      const bool selecting = settings.select_split.size() > 0;
-      c.add_column("plan");
-      if (selecting) c.add_column(o.select_split + " top-1", Table::Align::kRight);
-      c.add_column(o.confirm_split + " top-1", Table::Align::kRight);
-      if (o.confirm_seeds > 1) c.add_column("range over seeds", Table::Align::kRight);
-      c.add_column("fp32 top-1", Table::Align::kRight);
-      c.add_column("compressed", Table::Align::kRight);
-      c.add_column("bits/weight", Table::Align::kRight);
-      c.add_column(reference + "'s lead, points (95% CI)", Table::Align::kRight);
-      for (const auto& p : confirmed_plans) {
-        std::vector<std::string> row = {p["label"].get<std::string>() +
-                                        (chosen && p["label"] == chosen->label ? " (selected)" : "")};
-        if (selecting) row.push_back(percent(p["select_top1"].get<double>(), 2));
-        row.push_back(percent(p["top1"].get<double>(), 2));
-        if (o.confirm_seeds > 1)
-          row.push_back(percent(p["top1_min"].get<double>(), 2) + " to " + percent(p["top1_max"].get<double>(), 2));
-        for (std::string cell : {percent(p["before_top1"].get<double>(), 2),
-                                 human_bytes(p["compressed_bytes"].get<double>()),
-                                 fixed(p["average_weight_bits"].get<double>(), 3)})
-          row.push_back(cell);
-        std::string cell;
-        for (const auto& l : leads.value("over", nlohmann::json::array()))
-          if (l["against"] == p["label"])
-            cell = signed_fixed(l["difference"], 2) + " (" + signed_fixed(l["low"], 2) + " to " +
-                   signed_fixed(l["high"], 2) + ")";
-        row.push_back(cell);
-        c.add_row(row);
-      }
-      c.print(std::cout);
-    }
+    if (!confirmed_plans.empty())
+      print_confirmations(std::cout, o, pipeline.source, !settings.select_split.empty(), confirmed_plans, leads,
+                          reference, chosen ? chosen->label : "");
     std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, search.log ("
               << result.front.size() << " points on the front, search " << fixed(search_s, 1) << " s"
               << (out_of_time ? ", stopped by --time-budget" : "") << ")\n";
@@ -558,7 +579,8 @@ void setup_search(CLI::App& app) {
       "Examples:\n"
       "  adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out cnn-150k\n"
       "  adze search fmnist-cnn --target host --budget bits=3 --algo evo --finetune-steps 400 --data fmnist --out b3\n"
-      "  adze search fmnist-cnn --target host --budget bits=4 --confirm 3 --finetune-steps 400 --confirm-baseline w4 \\\n"
+      "  adze search fmnist-cnn --target host --budget bits=4 --confirm 3 --finetune-steps 400 --confirm-baseline w4 "
+      "\\\n"
       "      --data fmnist --out b4\n"
       "  adze search fortune-gpt --target a100 --budget latency=80us --algo greedy --data fortunes --out gpt-a100");
   add_space_options(sub, o->space);
@@ -568,14 +590,17 @@ void setup_search(CLI::App& app) {
   sub->add_option("--algo-option", o->algo_options, "NAME=VALUE for the algorithm (repeatable)");
   sub->add_option("--out", o->out, "output directory (must not exist, unless --resume)")->required();
   sub->add_flag("--resume", o->resume, "go on with the search in --out, reusing every plan measured there");
-  sub->add_option("--time-budget", o->time_budget, "end the search this long after the command started (90s, 10min, 2h)");
+  sub->add_option("--time-budget", o->time_budget,
+                  "end the search this long after the command started (90s, 10min, 2h)");
   sub->add_option("--batch", o->batch, "samples per inference, for latency and energy")->capture_default_str();
   sub->add_option("--exporter", o->exporter, "keep only what this format can write (adze exporters)");
-  sub->add_option("--confirm", o->confirm,
-                  "plans confirmed by a compress run: the best and its runners-up (0: none; > 1: choose on --select-split)")
+  sub->add_option(
+         "--confirm", o->confirm,
+         "plans confirmed by a compress run: the best and its runners-up (0: none; > 1: choose on --select-split)")
       ->capture_default_str();
-  sub->add_option("--confirm-seeds", o->confirm_seeds,
-                  "runs of each confirmed plan, with seeds --seed, --seed + 1, ...: means, and leads averaged per sample")
+  sub->add_option(
+         "--confirm-seeds", o->confirm_seeds,
+         "runs of each confirmed plan, with seeds --seed, --seed + 1, ...: means, and leads averaged per sample")
       ->capture_default_str();
   sub->add_option("--finetune-steps", o->finetune_steps, "STE fine-tuning steps of a confirmation run")
       ->capture_default_str();

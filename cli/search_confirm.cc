@@ -18,20 +18,20 @@ std::string describe(const Pipeline& p) {
   return steps.dump();
 }
 
-void confirm(const Problem& problem, const std::vector<Candidate>& candidates, const Pipeline& pipeline,
+void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipeline& pipeline,
              const SpaceOptions& space, const MeasuredSpace& m, const ConfirmSettings& settings,
              nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done) {
   const std::string pipeline_text = describe(pipeline);
   struct Pending {
-    const Candidate* candidate;
+    const Point* plan;
     uint64_t seed;
   };
   std::vector<Pending> runs;
-  for (const auto& c : candidates)
+  for (const auto& c : plans)
     for (int64_t k = 0; k < settings.seeds; ++k) runs.push_back({&c, settings.seed + static_cast<uint64_t>(k)});
   auto recorded = [&](const Pending& run) {
     return std::find_if(records.begin(), records.end(), [&](const nlohmann::json& j) {
-      return j["label"] == run.candidate->label && j["choice"] == nlohmann::json(run.candidate->choice) &&
+      return j["label"] == run.plan->label && j["choice"] == nlohmann::json(run.plan->choice) &&
              j["pipeline"] == pipeline_text && j["split"] == settings.split &&
              j.value("select_split", "") == settings.select_split && j.value("seed", settings.seed) == run.seed;
     });
@@ -60,7 +60,7 @@ void confirm(const Problem& problem, const std::vector<Candidate>& candidates, c
       done(*it, true);
       continue;
     }
-    const Candidate& c = *pending.candidate;
+    const Point& c = *pending.plan;
     const auto start = std::chrono::steady_clock::now();
     ResolvedPlan plan;
     for (std::size_t l = 0; l < problem.layers.size(); ++l)
@@ -188,10 +188,10 @@ nlohmann::json plans_of(const nlohmann::json& records) {
   return plans;
 }
 
-const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Candidate>& candidates) {
+const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Point>& among) {
   const nlohmann::json* best = nullptr;
   for (const auto& p : plans) {
-    const bool candidate = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) {
+    const bool candidate = std::any_of(among.begin(), among.end(), [&](const Point& c) {
       return p["label"] == c.label && p["choice"] == nlohmann::json(c.choice);
     });
     if (!candidate || !p.contains("select_top1")) continue;

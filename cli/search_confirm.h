@@ -13,11 +13,6 @@
 
 namespace adze::cli {
 
-struct Candidate {
-  std::string label;  ///< "searched", "front 2", "uniform w3"
-  Choice choice;
-};
-
 struct ConfirmSettings {
   std::string split = "test";  ///< evaluated on
   std::string select_split;    ///< also evaluated on, to choose among plans (empty: none)
@@ -31,13 +26,13 @@ struct ConfirmSettings {
 /// The pipeline's steps and options as one string: what a record was made with.
 std::string describe(const Pipeline& pipeline);
 
-/// Runs `pipeline` on each candidate of `problem` over the model and data of `space`, once per seed of `settings`,
+/// Runs `pipeline` on each of `plans` (labelled choices of `problem`: "searched", "alternative 1", "uniform w3") over the model and data of `space`, once per seed of `settings`,
 /// unless `records` holds a run with the same label, choice, pipeline, splits and seed; appends a record per run
 /// ({label, choice, pipeline, split, seed, before, after, outcomes (per sample of the split, outcomes_to_hex),
 /// select_split and select (the compressed model's metrics there) when selecting, compressed_bytes,
 /// average_weight_bits, seconds}) and calls `done(record, from_disk)` for every run. A record without a seed was
 /// made with settings.seed.
-void confirm(const Problem& problem, const std::vector<Candidate>& candidates, const Pipeline& pipeline,
+void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipeline& pipeline,
              const SpaceOptions& space, const MeasuredSpace& measured, const ConfirmSettings& settings,
              nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done);
 
@@ -54,9 +49,9 @@ nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipelin
 /// compressed_bytes, average_weight_bits, seconds (all runs)}.
 nlohmann::json plans_of(const nlohmann::json& records);
 
-/// Of `plans` (plans_of) of `candidates`, the one with the best mean top-1 on the selection split (then the least
-/// mean loss there, then the first); null when none has a selection.
-const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Candidate>& candidates);
+/// Of `plans` (plans_of) those among `among`, the one with the best mean top-1 on the selection split (then the
+/// least mean loss there, then the first); null when none has a selection.
+const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Point>& among);
 
 /// The top-1 lead of the plan labelled `reference` over every other plan of `records` (records_of) on the same
 /// samples, each sample averaged over a plan's runs (paired_difference of their outcomes): {plan, split, unit,
