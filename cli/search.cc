@@ -218,6 +218,8 @@ std::string lead_line(const nlohmann::json& l, const std::string& reference, con
   std::string seeds;
   for (const auto& p : l.value("per_seed", nlohmann::json::array()))
     seeds += (seeds.empty() ? "; by seed: " : ", ") + signed_fixed(p["difference"], 2);
+  if (l.contains("seeds_low"))
+    seeds += ", 95% CI of their mean " + signed_fixed(l["seeds_low"], 2) + " to " + signed_fixed(l["seeds_high"], 2);
   return reference + "'s " + mean + "lead over " + l["against"].get<std::string>() + ": " +
          signed_fixed(l["difference"], 2) + " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " +
          signed_fixed(l["high"], 2) + " (" + std::to_string(l["only_reference"].get<int64_t>()) + " samples " +

@@ -236,7 +236,14 @@ nlohmann::json leads_of(const nlohmann::json& records, const std::string& refere
     for (const auto& [seed, mine] : ref->second)
       if (const auto theirs = other.second.find(seed); theirs != other.second.end())
         per_seed.push_back({{"seed", seed}, {"difference", paired_difference(mine, theirs->second).difference * 100}});
-    if (per_seed.size() > 1) lead["per_seed"] = per_seed;
+    if (per_seed.size() > 1) {
+      std::vector<double> by_seed;
+      for (const auto& p : per_seed) by_seed.push_back(p["difference"].get<double>());
+      const MeanInterval over_seeds = t_interval(by_seed);
+      lead["per_seed"] = per_seed;
+      lead["seeds_low"] = over_seeds.low;
+      lead["seeds_high"] = over_seeds.high;
+    }
     leads["over"].push_back(std::move(lead));
   }
   return leads;

@@ -26,8 +26,9 @@ struct ConfirmSettings {
 /// The pipeline's steps and options as one string: what a record was made with.
 std::string describe(const Pipeline& pipeline);
 
-/// Runs `pipeline` on each of `plans` (labelled choices of `problem`: "searched", "alternative 1", "uniform w3") over the model and data of `space`, once per seed of `settings`,
-/// unless `records` holds a run with the same label, choice, pipeline, splits and seed; appends a record per run
+/// Runs `pipeline` on each of `plans` (labelled choices of `problem`: "searched", "alternative 1", "uniform w3") over
+/// the model and data of `space`, once per seed of `settings`, unless `records` holds a run with the same label,
+/// choice, pipeline, splits and seed; appends a record per run
 /// ({label, choice, pipeline, split, seed, before, after, outcomes (per sample of the split, outcomes_to_hex),
 /// select_split and select (the compressed model's metrics there) when selecting, compressed_bytes,
 /// average_weight_bits, seconds}) and calls `done(record, from_disk)` for every run. A record without a seed was
@@ -55,8 +56,9 @@ const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Po
 
 /// The top-1 lead of the plan labelled `reference` over every other plan of `records` (records_of) on the same
 /// samples, each sample averaged over a plan's runs (paired_difference of their outcomes): {plan, split, unit,
-/// over: [{against, difference, low, high, only_reference, only_other, per_seed (with several seeds both ran:
-/// [{seed, difference}])}]}, in points. Empty when `reference` has no record; runs without outcomes are left out.
+/// over: [{against, difference, low, high, only_reference, only_other, and with several seeds both ran: per_seed
+/// ([{seed, difference}]) and seeds_low, seeds_high (Student's t interval of their mean)}]}, in points. Empty when
+/// `reference` has no record; runs without outcomes are left out.
 nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference);
 
 }  // namespace adze::cli

@@ -221,6 +221,23 @@ TEST(PairedDifference, AveragesEachSampleOverSeveralRuns) {
                         {"4 and 4 and 2 outcomes"});
 }
 
+TEST(PairedDifference, TIntervalOfAMeanOverSeeds) {
+  // 1, 2, 3: mean 2, sample standard deviation 1, standard error 1/sqrt(3), t(2) = 4.303.
+  const MeanInterval m = t_interval({1, 2, 3});
+  EXPECT_DOUBLE_EQ(m.mean, 2);
+  EXPECT_NEAR(m.high - m.mean, 4.303 / std::sqrt(3.0), 1e-9);
+  EXPECT_NEAR(m.mean - m.low, 4.303 / std::sqrt(3.0), 1e-9);
+  // Past the table, the expansion continues it: 2.042 at 30 degrees of freedom, 2.021 at 40, 1.984 at 100.
+  for (const auto& [n, t] : std::vector<std::pair<int, double>>{{31, 2.042}, {41, 2.021}, {101, 1.984}}) {
+    std::vector<double> v(static_cast<std::size_t>(n), 0.0);
+    v[0] = 1;  // standard error sqrt(1/n * (1 - 1/n) * n/(n-1) / n) = 1/n
+    const MeanInterval w = t_interval(v);
+    EXPECT_NEAR((w.high - w.mean) * n, t, 0.001) << n;
+  }
+  EXPECT_EQ(t_interval({5, 5}).low, 5);
+  testing::expect_error([] { t_interval({1}); }, ErrorKind::kInvalidArgument, {"1 values (need at least 2)"});
+}
+
 TEST(PairedDifference, OutcomesRoundTripThroughHex) {
   EXPECT_EQ(outcomes_to_hex({1, 0, 1, 1, 0, 0, 0, 1}), "b1");
   EXPECT_EQ(outcomes_to_hex({1, 1}), "c");

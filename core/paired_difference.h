@@ -31,6 +31,14 @@ PairedDifference paired_difference(const std::vector<uint8_t>& a, const std::vec
 PairedDifference paired_difference(const std::vector<std::vector<uint8_t>>& a_runs,
                                    const std::vector<std::vector<uint8_t>>& b_runs);
 
+/// A mean with its 95% confidence interval from Student's t: for a figure measured once per seed, the interval
+/// says how far another set of seeds might move the mean.
+struct MeanInterval {
+  double mean = 0, low = 0, high = 0;
+};
+/// Error(kInvalidArgument) with fewer than 2 values.
+MeanInterval t_interval(const std::vector<double>& values);
+
 /// Per-sample outcomes packed 4 to a hex digit (the first outcome in the highest bit), for JSON records.
 std::string outcomes_to_hex(const std::vector<uint8_t>& outcomes);
 /// The inverse of outcomes_to_hex for `count` outcomes; Error(kInvalidArgument) when `hex` does not hold exactly

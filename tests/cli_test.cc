@@ -267,6 +267,8 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   ASSERT_EQ(by_seed.size(), 2u);
   EXPECT_NEAR(j["leads"]["over"][0]["difference"].get<double>(),
               (by_seed[0]["difference"].get<double>() + by_seed[1]["difference"].get<double>()) / 2, 1e-9);
+  EXPECT_LE(j["leads"]["over"][0]["seeds_low"].get<double>(), j["leads"]["over"][0]["difference"].get<double>());
+  EXPECT_GE(j["leads"]["over"][0]["seeds_high"].get<double>(), j["leads"]["over"][0]["difference"].get<double>());
   const std::string seeded_log = read_file_text(tmp.file("one") + "/search.log");
   EXPECT_NE(seeded_log.find("confirmation of searched (seed 0) read from disk"), std::string::npos) << seeded_log;
   EXPECT_NE(seeded_log.find("confirmed searched (seed 1)"), std::string::npos) << seeded_log;
