@@ -70,8 +70,8 @@ void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipe
                                          train ? &*train : nullptr, pending.seed, settings.progress, &outcomes,
                                          before ? &*before : nullptr);
     if (!before) before = run.context.metrics.at("before");  // the same uncompressed model every time
-    if (outcomes.empty())                                    // the pipeline evaluated "after" itself
-      (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
+    // Empty when the pipeline evaluated "after" itself.
+    if (outcomes.empty()) (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
     nlohmann::json record = {{"label", c.label},
                              {"choice", c.choice},
                              {"pipeline", pipeline_text},
