@@ -413,6 +413,21 @@ void run_search(const SearchCliOptions& o) {
     write_file_atomically(o.out + "/front.svg",
                           front_svg(r.front, baselines, r.best, budget.value, axis, loss_axis,
                                     m.model->source() + ": " + o.algo + " search, " + budget.to_string()));
+    if (!confirmed_plans.empty()) {
+      std::vector<ConfirmedMark> marks;
+      for (const auto& p : confirmed_plans) {
+        const std::string label = p["label"].get<std::string>();
+        marks.push_back({label, problem.total_cost(p["choice"].get<Choice>()), p["top1"].get<double>(),
+                         p["top1_min"].get<double>(), p["top1_max"].get<double>(), label.rfind("uniform ", 0) == 0,
+                         label == (chosen ? chosen->label : "searched")});
+      }
+      write_file_atomically(
+          o.out + "/confirmed.svg",
+          confirmed_svg(marks, budget.value, confirmed_plans[0]["before_top1"].get<double>(), axis,
+                        o.confirm_split + " top-1 after the confirmation pipeline (%)",
+                        m.model->source() + ": confirmed plans, " + budget.to_string() + ", " + pipeline.source +
+                            (o.confirm_seeds > 1 ? ", range over " + std::to_string(o.confirm_seeds) + " seeds" : "")));
+    }
   };
 
   SearchOptions options;
@@ -531,7 +546,8 @@ void run_search(const SearchCliOptions& o) {
     if (!confirmed_plans.empty())
       print_confirmations(std::cout, o, pipeline.source, !settings.select_split.empty(), confirmed_plans, leads,
                           reference, chosen ? chosen->label : "");
-    std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, search.log ("
+    std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, "
+              << (confirmed_plans.empty() ? "" : "confirmed.svg, ") << "search.log ("
               << result.front.size() << " points on the front, search " << fixed(search_s, 1) << " s"
               << (out_of_time ? ", stopped by --time-budget" : "") << ")\n";
   }
@@ -576,8 +592,9 @@ void setup_search(CLI::App& app) {
       "--seed + K - 1: accuracies are means over the runs, and the lead is over samples each averaged over the\n"
       "runs, so one fine-tune's luck weighs less.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
-      "baselines, the confirmations), front.svg (loss against cost), search.log. Exit code 3 when no plan meets\n"
-      "the budget: the closest plan is still written.\n\n"
+      "baselines, the confirmations), front.svg (loss against cost), confirmed.svg (the confirmed plans' top-1\n"
+      "against cost, baselines marked), search.log. Exit code 3 when no plan meets the budget: the closest plan is\n"
+      "still written.\n\n"
       "Examples:\n"
       "  adze search fmnist-cnn --target cortex-m7 --budget size=150KB --data fmnist --out cnn-150k\n"
       "  adze search fmnist-cnn --target host --budget bits=3 --algo evo --finetune-steps 400 --data fmnist --out b3\n"

@@ -12,12 +12,82 @@ namespace {
 std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else
+      out += c;
   }
   return out;
+}
+
+// An x-y chart: a white page with a title, both axes with 5 ticks and their names, and a dashed vertical line
+// at the budget; marks go into `s` in data coordinates through X and Y.
+class Chart {
+ public:
+  Chart(double x0, double x1, double y0, double y1, const std::string& title, const std::string& x_axis,
+        const std::string& y_axis)
+      : x0_(x0), x1_(x1), y0_(y0), y1_(y1) {
+    s.precision(4);
+    s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kW << "\" height=\"" << kH
+      << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << kLeft << "\" y=\"24\" font-size=\"14\">" << xml_escape(title) << "</text>\n"
+      << "<line x1=\"" << kLeft << "\" y1=\"" << kH - kBottom << "\" x2=\"" << kW - kRight << "\" y2=\"" << kH - kBottom
+      << "\" stroke=\"black\"/>\n<line x1=\"" << kLeft << "\" y1=\"" << kTop << "\" x2=\"" << kLeft << "\" y2=\""
+      << kH - kBottom << "\" stroke=\"black\"/>\n";
+    for (int i = 0; i <= 4; ++i) {
+      const double x = x0 + (x1 - x0) * i / 4, y = y0 + (y1 - y0) * i / 4;
+      s << "<text x=\"" << X(x) << "\" y=\"" << kH - kBottom + 16 << "\" text-anchor=\"middle\">" << x
+        << "</text>\n<text x=\"" << kLeft - 6 << "\" y=\"" << Y(y) + 4 << "\" text-anchor=\"end\">" << y << "</text>\n";
+    }
+    const double middle = (kTop + kH - kBottom) / 2;
+    s << "<text x=\"" << (kLeft + kW - kRight) / 2 << "\" y=\"" << kH - 18 << "\" text-anchor=\"middle\">"
+      << xml_escape(x_axis) << "</text>\n<text x=\"18\" y=\"" << middle << "\" transform=\"rotate(-90 18 " << middle
+      << ")\" text-anchor=\"middle\">" << xml_escape(y_axis) << "</text>\n";
+  }
+  double X(double x) const { return kLeft + (x - x0_) / (x1_ - x0_) * (kW - kLeft - kRight); }
+  double Y(double y) const { return kH - kBottom - (y - y0_) / (y1_ - y0_) * (kH - kTop - kBottom); }
+  void vertical(double x, const std::string& label) {
+    s << "<line x1=\"" << X(x) << "\" y1=\"" << kTop << "\" x2=\"" << X(x) << "\" y2=\"" << kH - kBottom
+      << "\" stroke=\"#c33\" stroke-dasharray=\"5,4\"/>\n<text x=\"" << X(x) + 4 << "\" y=\"" << kTop + 12
+      << "\" fill=\"#c33\">" << xml_escape(label) << "</text>\n";
+  }
+  void horizontal(double y, const std::string& label) {
+    s << "<line x1=\"" << kLeft << "\" y1=\"" << Y(y) << "\" x2=\"" << kW - kRight << "\" y2=\"" << Y(y)
+      << "\" stroke=\"#777\" stroke-dasharray=\"2,3\"/>\n<text x=\"" << kW - kRight - 4 << "\" y=\"" << Y(y) - 4
+      << "\" fill=\"#555\" text-anchor=\"end\">" << xml_escape(label) << "</text>\n";
+  }
+  void square(double x, double y, const std::string& label) {
+    s << "<rect x=\"" << X(x) - 4 << "\" y=\"" << Y(y) - 4 << "\" width=\"8\" height=\"8\" fill=\"#e8a33d\"/>\n"
+      << "<text x=\"" << X(x) + 6 << "\" y=\"" << Y(y) - 6 << "\" fill=\"#9a5f00\">" << xml_escape(label)
+      << "</text>\n";
+  }
+  void ring(double x, double y, const std::string& label) {
+    s << "<circle cx=\"" << X(x) << "\" cy=\"" << Y(y) << "\" r=\"7\" fill=\"none\" stroke=\"#2a2\" "
+      << "stroke-width=\"2\"/>\n<text x=\"" << X(x) + 9 << "\" y=\"" << Y(y) + 14 << "\" fill=\"#2a2\">"
+      << xml_escape(label) << "</text>\n";
+  }
+  std::string finish() {
+    s << "</svg>\n";
+    return s.str();
+  }
+
+  std::ostringstream s;
+
+ private:
+  static constexpr double kW = 760, kH = 480, kLeft = 80, kRight = 30, kTop = 50, kBottom = 60;
+  double x0_, x1_, y0_, y1_;
+};
+
+// [lo, hi] widened by `pad` of its width on each side; a range of (next to) no width is widened by `pad` of its
+// magnitude (at least 1) instead, so that a single point still has axes around it.
+std::pair<double, double> padded(double lo, double hi, double pad) {
+  const double magnitude = std::max({1.0, std::abs(lo), std::abs(hi)});
+  const double width = hi - lo > 1e-9 * magnitude ? hi - lo : magnitude;
+  return {lo - pad * width, hi + pad * width};
 }
 
 }  // namespace
@@ -25,62 +95,61 @@ std::string xml_escape(const std::string& text) {
 std::string front_svg(const std::vector<Point>& front, const std::vector<Point>& baselines, const Point& best,
                       double budget, const std::string& cost_axis, const std::string& loss_axis,
                       const std::string& title) {
-  const double w = 760, h = 480, left = 80, right = 30, top = 50, bottom = 60;
-  double x0 = budget, x1 = budget, y1 = 1e-12;
-  auto extend = [&](const Point& p) {
+  double x0 = budget, x1 = budget, y0 = 0, y1 = 1e-12;
+  for (const auto* points : {&front, &baselines})
+    for (const auto& p : *points) {
+      x0 = std::min(x0, p.cost);
+      x1 = std::max(x1, p.cost);
+      y0 = std::min(y0, p.loss * 1.08);
+      y1 = std::max(y1, p.loss);
+    }
+  const auto [left, right] = padded(x0, x1, 0.05);
+  Chart c(left, right, y0, y1 * 1.08, title, cost_axis, loss_axis);
+  c.vertical(budget, "budget");
+  if (!front.empty()) {
+    c.s << "<polyline fill=\"none\" stroke=\"#4a78b5\" stroke-width=\"1.5\" points=\"";
+    for (const auto& p : front) c.s << c.X(p.cost) << "," << c.Y(p.loss) << " ";
+    c.s << "\"/>\n";
+    for (const auto& p : front)
+      c.s << "<circle cx=\"" << c.X(p.cost) << "\" cy=\"" << c.Y(p.loss) << "\" r=\"2.5\" fill=\"#4a78b5\"><title>cost "
+          << p.cost << ", loss " << p.loss << "</title></circle>\n";
+  }
+  for (const auto& p : baselines) c.square(p.cost, p.loss, p.label);
+  c.ring(best.cost, best.loss, "chosen (" + best.label + ")");
+  return c.finish();
+}
+
+std::string confirmed_svg(const std::vector<ConfirmedMark>& plans, double budget, double fp32_top1,
+                          const std::string& cost_axis, const std::string& top1_axis, const std::string& title) {
+  double x0 = budget, x1 = budget, y0 = fp32_top1 * 100, y1 = fp32_top1 * 100;
+  for (const auto& p : plans) {
     x0 = std::min(x0, p.cost);
     x1 = std::max(x1, p.cost);
-    y1 = std::max(y1, p.loss);
-  };
-  for (const auto& p : front) extend(p);
-  for (const auto& p : baselines) extend(p);
-  const double pad = 0.05 * (x1 - x0 + 1e-30);
-  x0 -= pad;
-  x1 += pad;
-  y1 *= 1.08;
-  const double y0 = std::min(0.0, [&] {
-    double m = 0;
-    for (const auto& p : front) m = std::min(m, p.loss);
-    for (const auto& p : baselines) m = std::min(m, p.loss);
-    return m * 1.08;
-  }());
-  auto X = [&](double c) { return left + (c - x0) / (x1 - x0) * (w - left - right); };
-  auto Y = [&](double l) { return h - bottom - (l - y0) / (y1 - y0) * (h - top - bottom); };
-  std::ostringstream s;
-  s.precision(4);
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << left << "\" y=\"24\" font-size=\"14\">" << xml_escape(title) << "</text>\n"
-    << "<line x1=\"" << left << "\" y1=\"" << h - bottom << "\" x2=\"" << w - right << "\" y2=\"" << h - bottom
-    << "\" stroke=\"black\"/>\n<line x1=\"" << left << "\" y1=\"" << top << "\" x2=\"" << left << "\" y2=\""
-    << h - bottom << "\" stroke=\"black\"/>\n";
-  for (int i = 0; i <= 4; ++i) {
-    const double c = x0 + (x1 - x0) * i / 4, l = y0 + (y1 - y0) * i / 4;
-    s << "<text x=\"" << X(c) << "\" y=\"" << h - bottom + 16 << "\" text-anchor=\"middle\">" << c << "</text>\n"
-      << "<text x=\"" << left - 6 << "\" y=\"" << Y(l) + 4 << "\" text-anchor=\"end\">" << l << "</text>\n";
+    y0 = std::min(y0, p.top1_min * 100);
+    y1 = std::max(y1, p.top1_max * 100);
   }
-  s << "<text x=\"" << (left + w - right) / 2 << "\" y=\"" << h - 18 << "\" text-anchor=\"middle\">" << xml_escape(cost_axis)
-    << "</text>\n<text x=\"18\" y=\"" << (top + h - bottom) / 2 << "\" transform=\"rotate(-90 18 "
-    << (top + h - bottom) / 2 << ")\" text-anchor=\"middle\">" << xml_escape(loss_axis) << "</text>\n";
-  s << "<line x1=\"" << X(budget) << "\" y1=\"" << top << "\" x2=\"" << X(budget) << "\" y2=\"" << h - bottom
-    << "\" stroke=\"#c33\" stroke-dasharray=\"5,4\"/>\n<text x=\"" << X(budget) + 4 << "\" y=\"" << top + 12
-    << "\" fill=\"#c33\">budget</text>\n";
-  if (!front.empty()) {
-    s << "<polyline fill=\"none\" stroke=\"#4a78b5\" stroke-width=\"1.5\" points=\"";
-    for (const auto& p : front) s << X(p.cost) << "," << Y(p.loss) << " ";
-    s << "\"/>\n";
-    for (const auto& p : front)
-      s << "<circle cx=\"" << X(p.cost) << "\" cy=\"" << Y(p.loss) << "\" r=\"2.5\" fill=\"#4a78b5\"><title>cost "
-        << p.cost << ", loss " << p.loss << "</title></circle>\n";
+  const auto [left, right] = padded(x0, x1, 0.08);
+  const auto [bottom, top] = padded(y0, y1, 0.12);
+  Chart c(left, right, bottom, top, title, cost_axis, top1_axis);
+  c.vertical(budget, "budget");
+  c.horizontal(fp32_top1 * 100, "uncompressed");
+  for (const auto& p : plans) {
+    const double x = c.X(p.cost), y = c.Y(p.top1 * 100);
+    if (p.top1_max > p.top1_min)  // the range over the plan's runs
+      c.s << "<line x1=\"" << x << "\" y1=\"" << c.Y(p.top1_min * 100) << "\" x2=\"" << x << "\" y2=\""
+          << c.Y(p.top1_max * 100) << "\" stroke=\"#4a78b5\"/>\n";
+    if (p.uniform) {
+      c.square(p.cost, p.top1 * 100, p.label);
+    } else {
+      c.s << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"3.5\" fill=\"#4a78b5\"><title>" << xml_escape(p.label)
+          << "</title></circle>\n";
+      if (!p.written)
+        c.s << "<text x=\"" << x + 6 << "\" y=\"" << y - 6 << "\" fill=\"#2c4f80\">" << xml_escape(p.label)
+            << "</text>\n";
+    }
+    if (p.written) c.ring(p.cost, p.top1 * 100, "written (" + p.label + ")");
   }
-  for (const auto& p : baselines)
-    s << "<rect x=\"" << X(p.cost) - 4 << "\" y=\"" << Y(p.loss) - 4
-      << "\" width=\"8\" height=\"8\" fill=\"#e8a33d\"/>\n<text x=\"" << X(p.cost) + 6 << "\" y=\"" << Y(p.loss) - 6
-      << "\" fill=\"#9a5f00\">" << xml_escape(p.label) << "</text>\n";
-  s << "<circle cx=\"" << X(best.cost) << "\" cy=\"" << Y(best.loss)
-    << "\" r=\"7\" fill=\"none\" stroke=\"#2a2\" stroke-width=\"2\"/>\n<text x=\"" << X(best.cost) + 9 << "\" y=\""
-    << Y(best.loss) + 14 << "\" fill=\"#2a2\">chosen (" << xml_escape(best.label) << ")</text>\n</svg>\n";
-  return s.str();
+  return c.finish();
 }
 
 }  // namespace adze

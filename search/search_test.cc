@@ -10,6 +10,7 @@
 #include "exporters/exporter.h"
 #include "hardware/target.h"
 #include "search/budget.h"
+#include "search/front_plot.h"
 #include "search/measured_loss.h"
 #include "search/search_space.h"
 #include "search/search_state.h"
@@ -464,6 +465,40 @@ TEST(Searchers, UniformBaselinesFallBackToDenseWhereAPatternCannotApply) {
   ASSERT_NE(it, baselines.end());
   EXPECT_EQ(config_label(p.configs[0][static_cast<std::size_t>(it->choice[0])]), "w4");  // features.0: dense
   EXPECT_EQ(config_label(p.configs[2][static_cast<std::size_t>(it->choice[2])]), "w4 2:4");
+}
+
+// Every mark lies on the page (760 x 480), the text is escaped, no NaN or Inf is drawn.
+TEST(SearchPlots, DrawTheFrontAndTheConfirmedPlansOnThePageWithEscapedText) {
+  auto check = [](const std::string& svg, const std::vector<std::string>& texts) {
+    EXPECT_EQ(svg.rfind("<svg ", 0), 0u);
+    EXPECT_EQ(svg.find("</svg>"), svg.size() - 7);
+    EXPECT_EQ(svg.find("nan"), std::string::npos);
+    EXPECT_EQ(svg.find("inf"), std::string::npos);
+    for (const auto& t : texts) EXPECT_NE(svg.find(t), std::string::npos) << t;
+    for (const auto& [attribute, page] : {std::pair<std::string, double>{" cx=\"", 760}, {" cy=\"", 480}})
+      for (std::size_t at = svg.find(attribute); at != std::string::npos; at = svg.find(attribute, at + 1)) {
+        const double v = std::stod(svg.substr(at + attribute.size()));
+        EXPECT_GE(v, 0.0) << attribute;
+        EXPECT_LE(v, page) << attribute;
+      }
+  };
+  const std::vector<Point> front = {{{0, 0}, 0.30, 100, ""}, {{1, 0}, 0.10, 150, ""}, {{1, 1}, 0.02, 220, ""}};
+  const std::vector<Point> baselines = {{{0, 0}, 0.30, 100, "uniform w2"}, {{1, 1}, 0.02, 220, "uniform w8"}};
+  check(front_svg(front, baselines, Point{{1, 0}, 0.10, 150, "dp"}, 160, "size (bytes)", "loss", "size <= 160B"),
+        {"size &lt;= 160B", "uniform w2", "chosen (dp)", "budget"});
+  std::vector<ConfirmedMark> marks = {{"searched", 150, 0.915, 0.913, 0.918, false, true},
+                                      {"alternative 1", 140, 0.912, 0.912, 0.912, false, false},
+                                      {"uniform w3 & co", 130, 0.9, 0.89, 0.91, true, false}};
+  const std::string svg = confirmed_svg(marks, 160, 0.917, "size (bytes)", "top-1 (%)", "a <title>");
+  check(svg, {"a &lt;title&gt;", "written (searched)", "alternative 1", "uniform w3 &amp; co", "uncompressed"});
+  std::size_t ranges = 0;  // the two plans whose runs differ get a range
+  for (std::size_t at = svg.find("stroke=\"#4a78b5\"/>"); at != std::string::npos;
+       at = svg.find("stroke=\"#4a78b5\"/>", at + 1))
+    ++ranges;
+  EXPECT_EQ(ranges, 2u);
+  // One plan of one run, at the budget and at fp32: still a page with its axes spread around the point.
+  check(confirmed_svg({{"searched", 160, 0.917, 0.917, 0.917, false, true}}, 160, 0.917, "cost", "top-1", "t"),
+        {"written (searched)"});
 }
 
 }  // namespace

@@ -207,6 +207,7 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   EXPECT_GE(j["confirmed"][0]["after"]["top1"].get<double>(), 0.0);
   const std::string plan = read_file_text(dir + "/plan.json"), log = read_file_text(dir + "/search.log");
   EXPECT_NE(log.find("confirmed searched"), std::string::npos) << log;
+  EXPECT_NE(read_file_text(dir + "/confirmed.svg").find("written (searched)"), std::string::npos);
   // Resumed: every plan answered from disk, confirmations included, the same plan out.
   r = adze(base + "--resume --out " + dir);
   ASSERT_EQ(r.code, 0) << r.err;
