@@ -24,8 +24,8 @@ std::string xml_escape(const std::string& text) {
   return out;
 }
 
-// An x-y chart: a white page with a title, both axes with 5 ticks and their names, and a dashed vertical line
-// at the budget; marks go into `s` in data coordinates through X and Y.
+// An x-y chart on a 760 x 480 page: a title, both axes with 5 ticks and their names; dashed lines, squares and
+// rings through its methods, any other mark written into `s` at X(x), Y(y).
 class Chart {
  public:
   Chart(double x0, double x1, double y0, double y1, const std::string& title, const std::string& x_axis,
