@@ -148,42 +148,56 @@ nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipelin
   return out;
 }
 
+namespace {
+
+// `records` by plan label, in the order of each label's first record.
+std::vector<std::vector<const nlohmann::json*>> runs_by_plan(const nlohmann::json& records) {
+  std::vector<std::vector<const nlohmann::json*>> plans;
+  for (const auto& r : records) {
+    auto plan = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return (*p[0])["label"] == r["label"]; });
+    if (plan == plans.end()) plan = plans.insert(plans.end(), std::vector<const nlohmann::json*>{});
+    plan->push_back(&r);
+  }
+  return plans;
+}
+
+// The mean over `runs` of the number at `metrics`.`name`.
+double mean_of(const std::vector<const nlohmann::json*>& runs, const char* metrics, const char* name) {
+  double sum = 0;
+  for (const auto* r : runs) sum += (*r)[metrics][name].get<double>();
+  return sum / static_cast<double>(runs.size());
+}
+
+}  // namespace
+
 nlohmann::json plans_of(const nlohmann::json& records) {
   nlohmann::json plans = nlohmann::json::array();
-  for (const auto& r : records) {
-    auto plan =
-        std::find_if(plans.begin(), plans.end(), [&](const nlohmann::json& p) { return p["label"] == r["label"]; });
-    if (plan == plans.end()) {
-      plans.push_back({{"label", r["label"]},
-                       {"choice", r["choice"]},
-                       {"runs", 0},
-                       {"seeds", nlohmann::json::array()},
-                       {"before_top1", r["before"]["top1"]},
-                       {"top1", 0.0},
-                       {"top1_min", r["after"]["top1"]},
-                       {"top1_max", r["after"]["top1"]},
-                       {"compressed_bytes", r["compressed_bytes"]},
-                       {"average_weight_bits", r["average_weight_bits"]},
-                       {"seconds", 0.0}});
-      if (r.contains("select")) plans.back().update({{"select_top1", 0.0}, {"select_cross_entropy", 0.0}});
-      plan = plans.end() - 1;
+  for (const auto& runs : runs_by_plan(records)) {
+    const nlohmann::json& first = *runs[0];
+    nlohmann::json seeds = nlohmann::json::array();
+    double low = 1, high = 0, seconds = 0;
+    for (const auto* r : runs) {
+      seeds.push_back((*r)["seed"]);
+      low = std::min(low, (*r)["after"]["top1"].get<double>());
+      high = std::max(high, (*r)["after"]["top1"].get<double>());
+      seconds += (*r)["seconds"].get<double>();
     }
-    nlohmann::json& p = *plan;
-    const double top1 = r["after"]["top1"].get<double>();
-    p["runs"] = p["runs"].get<int64_t>() + 1;
-    p["seeds"].push_back(r["seed"]);
-    p["top1"] = p["top1"].get<double>() + top1;  // a sum until the end
-    p["top1_min"] = std::min(p["top1_min"].get<double>(), top1);
-    p["top1_max"] = std::max(p["top1_max"].get<double>(), top1);
-    p["seconds"] = p["seconds"].get<double>() + r["seconds"].get<double>();
-    if (p.contains("select_top1") && r.contains("select"))
-      for (const char* m : {"top1", "cross_entropy"})
-        p[std::string("select_") + m] = p[std::string("select_") + m].get<double>() + r["select"][m].get<double>();
-  }
-  for (auto& p : plans) {
-    const double runs = p["runs"].get<double>();
-    for (const char* m : {"top1", "select_top1", "select_cross_entropy"})
-      if (p.contains(m)) p[m] = p[m].get<double>() / runs;
+    nlohmann::json plan = {{"label", first["label"]},
+                           {"choice", first["choice"]},
+                           {"runs", runs.size()},
+                           {"seeds", seeds},
+                           {"before_top1", first["before"]["top1"]},
+                           {"top1", mean_of(runs, "after", "top1")},
+                           {"top1_min", low},
+                           {"top1_max", high},
+                           {"compressed_bytes", first["compressed_bytes"]},
+                           {"average_weight_bits", first["average_weight_bits"]},
+                           {"seconds", seconds}};
+    if (first.contains("select")) {  // records_of keeps the runs of one selection split: all have it
+      plan["select_top1"] = mean_of(runs, "select", "top1");
+      plan["select_cross_entropy"] = mean_of(runs, "select", "cross_entropy");
+    }
+    plans.push_back(std::move(plan));
   }
   return plans;
 }
@@ -206,13 +220,13 @@ const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Po
 nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference) {
   // Per plan, its runs' outcomes by seed.
   std::vector<std::pair<std::string, std::map<uint64_t, std::vector<uint8_t>>>> plans;
-  for (const auto& r : records) {
-    if (!r.contains("outcomes")) continue;
-    const std::string label = r["label"].get<std::string>();
-    auto plan = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return p.first == label; });
-    if (plan == plans.end()) plan = plans.insert(plans.end(), {label, {}});
-    plan->second[r["seed"].get<uint64_t>()] =
-        outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
+  for (const auto& runs : runs_by_plan(records)) {
+    std::map<uint64_t, std::vector<uint8_t>> by_seed;
+    for (const auto* r : runs)
+      if (r->contains("outcomes"))
+        by_seed[(*r)["seed"].get<uint64_t>()] =
+            outcomes_from_hex((*r)["outcomes"].get<std::string>(), (*r)["after"]["predictions"].get<std::size_t>());
+    if (!by_seed.empty()) plans.emplace_back((*runs[0])["label"].get<std::string>(), std::move(by_seed));
   }
   const auto ref = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return p.first == reference; });
   if (ref == plans.end()) return nlohmann::json::object();
@@ -221,10 +235,8 @@ nlohmann::json leads_of(const nlohmann::json& records, const std::string& refere
     for (const auto& kv : by_seed) runs.push_back(kv.second);
     return runs;
   };
-  const auto split =
-      std::find_if(records.begin(), records.end(), [&](const nlohmann::json& r) { return r["label"] == reference; });
   nlohmann::json leads = {{"plan", reference},
-                          {"split", (*split)["split"]},
+                          {"split", records[0]["split"]},  // records_of: all of one split
                           {"unit", "points of top-1"},
                           {"over", nlohmann::json::array()}};
   for (const auto& other : plans) {

@@ -94,8 +94,9 @@ std::vector<Point> alternatives(const Problem& p, const Choice& best, const std:
   std::set<Choice> seen{best};
   std::vector<Point> found;
   auto consider = [&](const Choice& c) {
-    if (p.total_cost(c) > p.budget || !seen.insert(c).second) return;
-    found.push_back(Point{c, loss ? loss(c) : p.total_loss(c), p.total_cost(c), ""});
+    const double cost = p.total_cost(c);
+    if (cost > p.budget || !seen.insert(c).second) return;
+    found.push_back(Point{c, loss ? loss(c) : p.total_loss(c), cost, ""});
   };
   for (const auto& pt : front) consider(pt.choice);
   for (std::size_t l = 0; l < best.size(); ++l)
