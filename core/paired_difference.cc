@@ -7,6 +7,10 @@
 
 namespace adze {
 
+namespace {
+constexpr double kZ975 = 1.959964;  ///< the standard normal's 0.975 quantile
+}  // namespace
+
 PairedDifference paired_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
   return paired_difference(std::vector<std::vector<uint8_t>>{a}, std::vector<std::vector<uint8_t>>{b});
 }
@@ -43,7 +47,7 @@ PairedDifference paired_difference(const std::vector<std::vector<uint8_t>>& a_ru
   const double count = static_cast<double>(n);
   d.difference = sum / count;
   const double variance = n > 1 ? (sum_square / count - d.difference * d.difference) * count / (count - 1) : 0.0;
-  const double half_width = 1.959964 * std::sqrt(std::max(0.0, variance) / count);
+  const double half_width = kZ975 * std::sqrt(std::max(0.0, variance) / count);
   d.low = d.difference - half_width;
   d.high = d.difference + half_width;
   return d;
@@ -58,7 +62,7 @@ double t_975(int64_t df) {
                                  2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
                                  2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
   if (df <= 30) return table[df - 1];
-  const double z = 1.959964, n = static_cast<double>(df);
+  const double z = kZ975, n = static_cast<double>(df);
   return z + (z * z * z + z) / (4 * n) + (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * n * n);
 }
 
