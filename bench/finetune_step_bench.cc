@@ -6,7 +6,8 @@
 // Plain: forward, cross-entropy, backward, optimizer step. STE: the same through Compressor::step with the
 // plan 2:4 + INT4 per-channel weights (first conv INT8) and INT8 activation fake-quant on every layer input,
 // so each step also projects every weight (N:M mask, scales, codes) and gates the gradient. The bar: STE
-// ≤ 1.5× plain.
+// ≤ 1.5× plain. Weight scales: min-max or MSE (chosen afresh every step), or learned (LSQ: kept, and trained
+// from their own gradient).
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -57,7 +58,7 @@ void BM_PlainStep(benchmark::State& state) {
 }
 BENCHMARK(BM_PlainStep)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
-void ste_step(benchmark::State& state, adze::ScaleMethod method) {
+void ste_step(benchmark::State& state, adze::ScaleMethod method, bool learn_scales = false) {
   at::set_num_threads(1);
   Setup s;
   adze::CompressionContext c;
@@ -78,8 +79,13 @@ void ste_step(benchmark::State& state, adze::ScaleMethod method) {
   adze::quantize_activations(c, {"minmax", 99.99, 4});
   std::vector<at::Tensor> params = s.model.parameters();
   for (auto& p : params) p.requires_grad_(true);
-  adze::Compressor compressor(std::move(weights));
+  adze::CompressorOptions options;
+  options.learn_scales = learn_scales;
+  adze::Compressor compressor(std::move(weights), options);
   torch::optim::AdamW optimizer(params, 1e-4);
+  if (learn_scales)
+    optimizer.add_param_group(
+        {compressor.scale_parameters(), std::make_unique<torch::optim::AdamWOptions>(1e-2)});
   for (auto _ : state) benchmark::DoNotOptimize(compressor.step([&] { return s.loss(); }, optimizer));
 }
 
@@ -88,6 +94,9 @@ BENCHMARK(BM_SteStep_2of4_Int4_A8)->Unit(benchmark::kMillisecond)->UseRealTime()
 
 void BM_SteStep_2of4_Int4Mse_A8(benchmark::State& state) { ste_step(state, adze::ScaleMethod::kMse); }
 BENCHMARK(BM_SteStep_2of4_Int4Mse_A8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+void BM_SteStep_2of4_Int4Learned_A8(benchmark::State& state) { ste_step(state, adze::ScaleMethod::kMse, true); }
+BENCHMARK(BM_SteStep_2of4_Int4Learned_A8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
 
 }  // namespace
 

@@ -36,16 +36,19 @@ Compressor::Compressor(std::vector<CompressedWeight> weights, CompressorOptions 
     if (!w.config.compresses()) continue;
     if (!w.weight.defined() || !w.weight.is_floating_point())
       throw Error(ErrorKind::kInvalidArgument, "layer '" + w.layer.name + "': no float weight to compress");
-    states_.push_back(State{std::move(w), {}, {}, {}, {}});
+    State s;
+    s.w = std::move(w);
+    states_.push_back(std::move(s));
   }
   admm_ = options_.strategy == Strategy::kAdmm && options_.admm_steps > 0;
   if (admm_) {
     torch::NoGradGuard no_grad;
     for (auto& s : states_) {
-      s.z = project_latent(s, s.w.weight).decode().to(s.w.weight.scalar_type());
+      s.z = project_latent(s, s.w.weight, /*choose_scales=*/true).decode().to(s.w.weight.scalar_type());
       s.u = torch::zeros_like(s.w.weight);
     }
   }
+  if (options_.learn_scales) init_scales();
 }
 
 Compressor Compressor::attach(torch::nn::Module& module, const std::function<at::Tensor(const at::Tensor&)>& forward,
@@ -82,14 +85,54 @@ std::vector<std::string> Compressor::layer_names() const {
   return names;
 }
 
-Encoding Compressor::project_latent(State& s, const at::Tensor& w) {
+std::vector<at::Tensor> Compressor::scale_parameters() const {
+  std::vector<at::Tensor> scales;
+  for (const auto& s : states_)
+    if (s.log_scale.defined()) scales.push_back(s.log_scale);
+  return scales;
+}
+
+Encoding Compressor::project_latent(State& s, const at::Tensor& w, bool choose_scales) {
   const bool fixed = options_.mask == MaskMode::kFixed;
+  RowQuantParams scales;
+  if (!choose_scales && s.log_scale.defined()) scales = {s.log_scale.detach().exp(), s.zero_point};
   // A channel permutation is searched once (it is slow) and kept in every mode; the mask only when fixed.
-  Encoding e =
-      project(w.detach(), s.w.layer, s.w.config, fixed ? s.w.keep : SparsityStructure{{}, s.w.keep.permutation});
+  Encoding e = project(w.detach(), s.w.layer, s.w.config,
+                       fixed ? s.w.keep : SparsityStructure{{}, s.w.keep.permutation}, scales);
   if (!s.w.keep.permutation.defined()) s.w.keep.permutation = e.permutation;
   if (fixed && !s.w.keep.mask.defined() && e.mask.defined()) s.w.keep.mask = e.mask;
   return e;
+}
+
+void Compressor::init_scales() {
+  torch::NoGradGuard no_grad;
+  for (auto& s : states_) {
+    const LayerConfig& c = s.w.config;
+    if (!(c.quantized() && c.quantizer == Quantizer::kUniform && !c.pow2_scale)) continue;
+    const Encoding e = project_latent(s, s.w.weight, /*choose_scales=*/true);
+    if (s.log_scale.defined())
+      s.log_scale.copy_(e.scale.log());
+    else
+      s.log_scale = e.scale.log().requires_grad_(true);
+    s.zero_point = e.zero_point;
+  }
+}
+
+void Compressor::scale_gradients() {
+  torch::NoGradGuard no_grad;
+  for (auto& s : states_) {
+    if (!s.log_scale.defined() || !s.w.weight.grad().defined()) continue;
+    const Encoding& e = s.projected;
+    at::Tensor inside = e.representable(s.latent);
+    if (e.mask.defined()) inside = inside.logical_and(e.from_canonical(e.mask));
+    const at::Tensor w = s.latent.to(torch::kFloat), projected = s.w.weight.to(torch::kFloat);
+    const at::Tensor term = s.w.weight.grad().to(torch::kFloat) * (projected - w * inside.to(torch::kFloat));
+    const at::Tensor g = e.to_encoded_layout(term).reshape({e.scale.size(0), -1}).sum(1);
+    if (s.log_scale.grad().defined())
+      s.log_scale.mutable_grad().add_(g);
+    else
+      s.log_scale.mutable_grad() = g;
+  }
 }
 
 void Compressor::begin_step() {
@@ -104,11 +147,12 @@ void Compressor::begin_step() {
   for (auto& s : states_) {
     if (!s.latent.defined()) s.latent = torch::empty_like(s.w.weight);
     s.latent.copy_(s.w.weight);
-    const Encoding e = project_latent(s, s.latent);
+    Encoding e = project_latent(s, s.latent);
     s.w.weight.copy_(e.decode());
     at::Tensor gate = e.representable(s.latent);
     if (options_.mask == MaskMode::kFixed && e.mask.defined()) gate = gate.logical_and(e.from_canonical(e.mask));
     s.gate = gate.to(s.w.weight.scalar_type());
+    if (s.log_scale.defined()) s.projected = std::move(e);
   }
   projected_ = true;
 }
@@ -117,7 +161,9 @@ void Compressor::end_step() {
   if (finished_) throw Error(ErrorKind::kInvalidArgument, "Compressor: step after finish()");
   torch::NoGradGuard no_grad;
   if (projected_) {
+    scale_gradients();
     for (auto& s : states_) {
+      s.projected = Encoding{};
       s.w.weight.copy_(s.latent);
       if (s.w.weight.grad().defined()) s.w.weight.mutable_grad().mul_(s.gate);
     }
@@ -158,7 +204,7 @@ at::Tensor Compressor::step(const std::function<at::Tensor()>& closure, torch::o
 void Compressor::admm_update() {
   torch::NoGradGuard no_grad;
   for (auto& s : states_) {
-    s.z = project_latent(s, s.w.weight + s.u).decode().to(s.w.weight.scalar_type());
+    s.z = project_latent(s, s.w.weight + s.u, /*choose_scales=*/true).decode().to(s.w.weight.scalar_type());
     s.u.add_(s.w.weight - s.z);
   }
   rho_ = std::min(rho_ * options_.rho_growth, options_.rho_max);
@@ -176,15 +222,16 @@ double Compressor::admm_residual() const {
 }
 
 void Compressor::harden() {
-  // The mask of Π(W) is kept from here on (in fixed mode); quantization has no state to fix.
+  // The mask of Π(W) is kept from here on (in fixed mode), and learned scales start from its scales.
   torch::NoGradGuard no_grad;
   for (auto& s : states_) {
     s.w.keep.mask = at::Tensor();
-    project_latent(s, s.w.weight);
+    project_latent(s, s.w.weight, /*choose_scales=*/true);
     s.z = at::Tensor();
     s.u = at::Tensor();
   }
   admm_ = false;
+  if (options_.learn_scales) init_scales();
 }
 
 std::map<std::string, Encoding> Compressor::finish() {

@@ -20,6 +20,13 @@
 // remaining steps run STE.
 //
 // A channel permutation (plan field permute) is searched at the first projection and kept from then on.
+//
+// Weight scales: by default Π chooses each row's scale afresh at every projection, by the plan's scale_method.
+// With learn_scales (LSQ, Esser et al. 2020), a layer with a uniform quantizer (and no pow2_scale) keeps
+// the scales of its first projection and trains them: ŵ = s·(clamp(round(W/s) + z) − z), and the gradient
+// of the loss to log s is Σ_row G·(ŵ − W·[W inside the range and kept]), the LSQ gradient times s. Training
+// log s keeps s positive and makes an optimizer step a relative change. The zero points stay as chosen. Add
+// scale_parameters() to the optimizer, in a group of their own (no weight decay).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -64,6 +71,7 @@ struct CompressorOptions {
   double rho = 1e-3;           ///< ADMM: initial penalty ρ
   double rho_growth = 1.3;     ///< ADMM: ρ ← min(ρ·rho_growth, rho_max) at each update
   double rho_max = 1.0;
+  bool learn_scales = false;  ///< STE: weight scales train (LSQ, see above); ADMM: from the hard projection on
 };
 
 /// Error(kInvalidConfig) naming the option when the options cannot work (ADMM interval < 1, ρ ≤ 0, ...).
@@ -109,6 +117,9 @@ class Compressor {
   /// ‖W − Z‖ / ‖W‖ over all weights since the last Z update (ADMM phase), 0 otherwise.
   double admm_residual() const;
   std::vector<std::string> layer_names() const;
+  /// With learn_scales: the log-scales that train, float32 [rows of the quantization grid], one tensor per
+  /// layer with a uniform quantizer (no pow2_scale); leaves that require grad. Empty otherwise.
+  std::vector<at::Tensor> scale_parameters() const;
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
@@ -117,8 +128,15 @@ class Compressor {
     at::Tensor latent;  ///< W, saved while the parameter holds Π(W)
     at::Tensor gate;    ///< where the straight-through gradient passes (weight layout, float 0/1)
     at::Tensor z, u;    ///< ADMM
+    at::Tensor log_scale, zero_point;  ///< learned scales (undefined when the layer's are chosen)
+    Encoding projected;                ///< Π(W) of the current step, while the parameter holds it
   };
-  Encoding project_latent(State& s, const at::Tensor& w);
+  /// Π(w); with the layer's learned scales unless `choose_scales`.
+  Encoding project_latent(State& s, const at::Tensor& w, bool choose_scales = false);
+  /// (Re)starts the learned scales from those Π(W) chooses.
+  void init_scales();
+  /// The gradient of the loss to each learned log-scale, from the gradient at Π(W); before the gate.
+  void scale_gradients();
   void admm_update();
   void harden();
 

@@ -164,6 +164,93 @@ TEST(Compressor, AdmmHandsOverToSteAfterItsSteps) {
   EXPECT_TRUE(satisfies_nm(p.seen, {2, 4}));  // STE: the forward uses Π(W)
 }
 
+// PyTorch's own LSQ (_fake_quantize_learnable_per_channel_affine) is the reference for the scale gradient. Its
+// "inside" is where round(W/s) + z is in range, ours where W/s is: they differ only within half a step outside
+// the range, so the probe's gradient is zero there.
+TEST(Compressor, LearnedScaleGradientIsPyTorchsLsqGradientTimesTheScale) {
+  torch::manual_seed(5);
+  Layer layer = linear_layer("fc", 16, 32);
+  for (bool symmetric : {true, false}) {
+    LayerConfig config = int4({}, ScaleMethod::kPercentile);  // clips the largest weights
+    config.symmetric = symmetric;
+    config.nm = {2, 4};  // pruned weights must not count
+    const at::Tensor w0 = torch::randn({16, 32});
+    const Encoding e = project(w0, layer, config);
+    const at::Tensor s = e.scale, z = e.zero_point;
+    const at::Tensor x = w0 / s.unsqueeze(1) + z.unsqueeze(1).to(torch::kFloat);
+    const double qmin = symmetric ? -8 : 0, qmax = symmetric ? 7 : 15;
+    const at::Tensor ambiguous = (x.gt(qmax) & x.lt(qmax + 0.5)) | (x.lt(qmin) & x.gt(qmin - 0.5));
+    Probe p{w0.clone().requires_grad_(true), torch::randn({16, 32}).masked_fill(ambiguous, 0), {}};
+    CompressorOptions o;
+    o.learn_scales = true;
+    Compressor c({CompressedWeight{layer, config, p.weight, {}}}, o);
+    ASSERT_EQ(c.scale_parameters().size(), 1u);
+    const at::Tensor log_scale = c.scale_parameters()[0];
+    EXPECT_TRUE(torch::allclose(log_scale.exp(), s));
+    c.begin_step();
+    p.loss();
+    c.end_step();
+
+    const at::Tensor kept = e.mask.to(torch::kFloat);  // a linear weight's encoded layout is its own
+    const at::Tensor scale = log_scale.detach().exp().requires_grad_(true);
+    const at::Tensor fq = at::_fake_quantize_learnable_per_channel_affine(
+        w0, scale, z.to(torch::kFloat), 0, static_cast<int64_t>(qmin), static_cast<int64_t>(qmax), 1.0);
+    (fq * kept * p.g).sum().backward();
+    ASSERT_TRUE(log_scale.grad().defined());
+    ASSERT_GT(x.lt(qmin).logical_or(x.gt(qmax)).sum().item<int64_t>(), 0) << "some weights should clip";
+    EXPECT_TRUE(torch::allclose(log_scale.grad(), scale.grad() * scale.detach(), 1e-4, 1e-5))
+        << log_scale.grad() << scale.grad() * scale.detach();
+    EXPECT_TRUE(torch::equal(p.seen, project(w0, layer, config, {}, {scale.detach(), z}).decode()));
+  }
+}
+
+TEST(Compressor, LearnedScalesMoveTowardLessErrorAndTheEncodingKeepsThem) {
+  // Loss ‖Π(W) − W‖² with W held still: only the scales train. From min-max scales at 2 bits (too wide for a
+  // Gaussian row), every row's scale must shrink, and the error fall well below min-max's. (Not to the optimum
+  // of scale_method mse: the straight-through gradient of a rounding error is not its true gradient.)
+  torch::manual_seed(6);
+  Layer layer = linear_layer("fc", 8, 256);
+  LayerConfig config = int4();
+  config.weight_bits = 2;
+  const at::Tensor w0 = torch::randn({8, 256});
+  at::Tensor w = w0.clone().requires_grad_(true);
+  CompressorOptions o;
+  o.learn_scales = true;
+  Compressor c({CompressedWeight{layer, config, w, {}}}, o);
+  torch::optim::Adam adam(c.scale_parameters(), 0.02);
+  const double minmax = (project(w0, layer, config).decode() - w0).pow(2).sum().item<double>();
+  for (int i = 0; i < 300; ++i)
+    c.step(
+        [&] {
+          at::Tensor l = (w - w0).pow(2).sum();
+          l.backward();
+          return l;
+        },
+        adam);
+  const auto encodings = c.finish();
+  const Encoding& e = encodings.at("fc");
+  EXPECT_TRUE(torch::equal(w0, c.latents().at("fc")));  // the latent weight never moved
+  EXPECT_TRUE(torch::allclose(e.scale, c.scale_parameters()[0].detach().exp()));
+  const double learned = (e.decode() - w0).pow(2).sum().item<double>();
+  EXPECT_TRUE(e.scale.lt(project(w0, layer, config).scale).all().item<bool>());
+  EXPECT_LT(learned, 0.6 * minmax) << "min-max " << minmax;
+}
+
+TEST(Compressor, OnlyUniformScalesThatAreNotPowersOfTwoLearn) {
+  Layer layer = linear_layer("fc", 4, 8);
+  CompressorOptions o;
+  o.learn_scales = true;
+  LayerConfig pow2 = int4(), shift = int4(), sparse;
+  pow2.quantizer = Quantizer::kPow2;
+  shift.pow2_scale = true;
+  sparse.nm = {2, 4};
+  for (const LayerConfig& config : {pow2, shift, sparse}) {
+    Compressor c({CompressedWeight{layer, config, torch::randn({4, 8}).requires_grad_(true), {}}}, o);
+    EXPECT_EQ(c.layer_names().size(), 1u);
+    EXPECT_TRUE(c.scale_parameters().empty());
+  }
+}
+
 TEST(Compressor, LayersThePlanLeavesAloneAreNotTouched) {
   Layer layer = linear_layer("fc", 4, 8);
   at::Tensor w = torch::randn({4, 8}).requires_grad_(true);

@@ -72,7 +72,7 @@ at::Tensor permute_channels(const at::Tensor& x, const at::Tensor& order) {
 
 // The projection proper; project() checks the config and the weight first.
 Encoding project_checked(const at::Tensor& weight, const Layer& layer, const LayerConfig& c,
-                         const SparsityStructure& structure) {
+                         const SparsityStructure& structure, const RowQuantParams& scales) {
   Encoding e;
   e.shape = Shape(weight.sizes().begin(), weight.sizes().end());
   e.config = c;
@@ -116,7 +116,11 @@ Encoding project_checked(const at::Tensor& weight, const Layer& layer, const Lay
   spec.pow2_scale = c.pow2_scale;
   spec.method = c.scale_method;
   spec.percentile = c.percentile;
-  RowQuantParams params = choose_row_params(rows, spec, keep);
+  if (scales.scale.defined() && (scales.scale.dim() != 1 || scales.scale.size(0) != rows.size(0) ||
+                                 scales.zero_point.sizes() != scales.scale.sizes()))
+    throw Error(ErrorKind::kInternal, "scales " + c10::str(scales.scale.sizes()) + " do not fit the " +
+                                          std::to_string(rows.size(0)) + " rows of the quantization grid");
+  const RowQuantParams params = scales.scale.defined() ? scales : choose_row_params(rows, spec, keep);
   e.codes = quantize_rows(rows, params, spec, keep);  // pruned weights get the code of zero
   e.scale = params.scale;
   e.zero_point = params.zero_point;
@@ -237,16 +241,20 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
   return "";
 }
 
-Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c, const SparsityStructure& keep) {
+Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c, const SparsityStructure& keep,
+                 const RowQuantParams& scales) {
   if (auto why = check_config(layer, c); !why.empty())
     throw Error(ErrorKind::kInvalidConfig, "failed to project layer '" + layer.name + "': " + why);
   torch::NoGradGuard no_grad;
-  // Uniform quantization finds NaN/Inf in its range pass (choose_row_params); every other path checks here.
-  const bool checked_by_quantizer = c.quantized() && c.quantizer == Quantizer::kUniform;
+  // Uniform quantization finds NaN/Inf in its range pass (choose_row_params) when it chooses the scales; every
+  // other path checks here.
+  const bool checked_by_quantizer = c.quantized() && c.quantizer == Quantizer::kUniform && !scales.scale.defined();
   if (!checked_by_quantizer && !all_finite(weight))
     throw Error(ErrorKind::kInvalidArgument, "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
   try {
-    return project_checked(weight, layer, c, keep);
+    if (scales.scale.defined() && !(c.quantized() && c.quantizer == Quantizer::kUniform))
+      throw Error(ErrorKind::kInternal, "given scales need a uniform quantizer");
+    return project_checked(weight, layer, c, keep, scales);
   } catch (const Error& err) {
     throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());
   }

@@ -82,9 +82,12 @@ at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector
 /// Projects `weight` onto the constraint set of `config`: channel permutation (with config.permute), N:M mask,
 /// then unstructured mask, then quantization of the survivors (scales chosen from the survivors only). Pure
 /// and deterministic. With `keep` defined, its mask and permutation are kept instead of searching new ones.
-/// Throws Error(kInvalidConfig) when check_config fails, Error(kInvalidArgument) for NaN/Inf weights.
+/// With `scales` defined (a uniform quantizer only: learned scales), the rows are quantized with those scales
+/// and zero points instead of ones the config's scale_method chooses; they must have one entry per row of the
+/// quantization grid. Throws Error(kInvalidConfig) when check_config fails, Error(kInvalidArgument) for NaN/Inf
+/// weights.
 Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& config,
-                 const SparsityStructure& keep = {});
+                 const SparsityStructure& keep = {}, const RowQuantParams& scales = {});
 
 /// Checks that `config` can apply to `layer`; returns "" or the reason, naming the field
 /// ("nm 2:4: reduction dimension 30 is not a multiple of M=4").

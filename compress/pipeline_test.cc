@@ -198,6 +198,10 @@ TEST(Finetune, NeedsTrainingDataAndValidOptions) {
                ErrorKind::kInvalidConfig, {"steps must be at least 1"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"mask": "sometimes"}}]})"); },
                ErrorKind::kInvalidConfig, {"mask 'sometimes'", "fixed or dynamic"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"weight_scales": "mse"}}]})"); },
+               ErrorKind::kInvalidConfig, {"weight_scales 'mse'", "choose or learn"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"weight_scale_lr": -1}}]})"); },
+               ErrorKind::kInvalidConfig, {"weight_scale_lr must be positive"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"steps": 10, "admm_steps": 20}}]})"); },
                ErrorKind::kInvalidConfig, {"admm_steps must be at most steps"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"rho": -1}}]})"); },
@@ -236,6 +240,33 @@ TEST(Finetune, LearnedActivationScalesMoveAndEndAsPlainFakeQuant) {
   save_torchscript(learn.f.model, dir.file("m.pt"));
   const at::Tensor x = learn.f.data.inputs.slice(0, 0, 8);
   EXPECT_TRUE(torch::equal(load_torchscript(dir.file("m.pt"), {{8, 3, 16, 16}, "float32"}).forward(x), learn.f.model.forward(x)));
+}
+
+}  // namespace
+}  // namespace adze
+
+namespace adze {
+namespace {
+
+TEST(Finetune, LearnedWeightScalesMoveAndTheWeightsAreTheirEncodings) {
+  const std::string options = R"("steps": 30, "lr": 1e-3, "batch_size": 8)";
+  FinetuneRun choose(R"({"name": "finetune.ste", "options": {)" + options + "}}");
+  FinetuneRun learn(R"({"name": "finetune.ste", "options": {)" + options + R"(, "weight_scales": "learn"}})");
+  FinetuneRun again(R"({"name": "finetune.ste", "options": {)" + options + R"(, "weight_scales": "learn"}})");
+  for (const char* layer : {"features.0", "features.3", "classifier"}) {
+    const Encoding& e = learn.c.encodings.at(layer);
+    EXPECT_TRUE(torch::equal(learn.weight(std::string(layer) + ".weight"), e.decode())) << layer;
+    EXPECT_FALSE(torch::equal(e.scale, choose.c.encodings.at(layer).scale)) << layer;
+    // Chosen afresh from the final latent weights, the scales would differ too: these are the learned ones.
+    const auto& layers = learn.c.table.layers;
+    const auto it = std::find_if(layers.begin(), layers.end(), [&](const Layer& l) { return l.name == layer; });
+    ASSERT_NE(it, layers.end());
+    const Encoding rechosen = project(learn.c.latents.at(layer), *it, learn.c.plan.layers.at(layer), e.structure());
+    EXPECT_FALSE(torch::equal(e.scale, rechosen.scale)) << layer;
+    EXPECT_TRUE(torch::equal(e.scale, again.c.encodings.at(layer).scale)) << layer;  // same seed, same scales
+  }
+  EXPECT_TRUE(satisfies_nm(learn.weight("classifier.weight"), {2, 4}));
+  EXPECT_LT(learn.c.metrics.at("after").cross_entropy, learn.c.metrics.at("before").cross_entropy);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 // weights start from the weights before any one-shot projection, and a mask an earlier sparsity step chose is
 // kept (mask "fixed"); after another fine-tuning pass, they continue from the latent weights it left.
 // Batches are drawn with the pipeline's seed; the learning rate follows a cosine from `lr` to 5% of it. With
-// act_scales "learn", activation fake-quant scales train too (LSQ), in their own parameter group. The loss is
+// act_scales "learn", activation fake-quant scales train too (LSQ), in their own parameter group; with
+// weight_scales "learn", so do the weights' quantization scales (as log-scales, compress/compressor.h). The loss is
 // the task's cross-entropy, mixed with distillation when `distill` > 0:
 //   (1 − α)·CE(student, y) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
 #include <torch/torch.h>
@@ -32,6 +33,7 @@ struct FinetuneOptions {
   double temperature = 2;
   bool learn_act_scales = false;
   double act_scale_lr = 0;  ///< 0: lr / 10
+  double weight_scale_lr = 1e-2;
 };
 
 at::Tensor distillation_loss(const at::Tensor& student, const at::Tensor& teacher, double t) {
@@ -84,13 +86,18 @@ class FinetunePass : public Pass {
     for (auto& p : params) p.requires_grad_(true);
     Compressor compressor(std::move(weights), o_.compressor);
     torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
-    const double scale_lr = o_.act_scale_lr > 0 ? o_.act_scale_lr : o_.lr / 10;
+    std::vector<double> peak_lr = {o_.lr};  // by parameter group
+    auto add_group = [&](std::vector<at::Tensor> group, torch::optim::AdamWOptions options) {
+      if (group.empty()) return;
+      peak_lr.push_back(options.lr());
+      optimizer.add_param_group({std::move(group), std::make_unique<torch::optim::AdamWOptions>(options)});
+    };
     std::vector<at::Tensor> act_scales;
-    if (o_.learn_act_scales) {
-      act_scales = learn_activation_scales(model);
-      if (!act_scales.empty())
-        optimizer.add_param_group({act_scales, std::make_unique<torch::optim::AdamWOptions>(scale_lr)});
-    }
+    if (o_.learn_act_scales) act_scales = learn_activation_scales(model);
+    add_group(act_scales, torch::optim::AdamWOptions(o_.act_scale_lr > 0 ? o_.act_scale_lr : o_.lr / 10));
+    // No decay: it would pull log-scales toward 0, that is scales toward 1.
+    add_group(compressor.scale_parameters(),
+              torch::optim::AdamWOptions(o_.weight_scale_lr).weight_decay(0));
     auto gen = at::detail::createCPUGenerator(c.seed);
 
     ProgressBar bar(name_, o_.steps, c.progress);
@@ -100,7 +107,7 @@ class FinetunePass : public Pass {
       const double decay = 0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress));
       auto& groups = optimizer.param_groups();
       for (std::size_t g = 0; g < groups.size(); ++g)
-        static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr((g == 0 ? o_.lr : scale_lr) * decay);
+        static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(peak_lr[g] * decay);
       const at::Tensor idx = torch::randint(data.size(), {batch}, gen);
       const at::Tensor x = data.inputs.index_select(0, idx);
       const at::Tensor y = data.targets.index_select(0, idx);
@@ -159,7 +166,12 @@ std::vector<OptionSpec> common_options() {
           {"temperature", "number", 2.0, "distillation temperature"},
           {"mask", "string", "fixed", "fixed: keep the first mask; dynamic: recompute N:M masks every step"},
           {"act_scales", "string", "keep", "activation fake-quant scales: keep (as calibrated) or learn (LSQ)"},
-          {"act_scale_lr", "number", 0.0, "learning rate of learned activation scales (0: lr / 10)"}};
+          {"act_scale_lr", "number", 0.0, "learning rate of learned activation scales (0: lr / 10)"},
+          {"weight_scales", "string", "choose",
+           "weight quantization scales: choose (afresh each step, by the plan's scale_method) or learn (LSQ, on "
+           "log-scales; uniform quantizers without pow2_scale)"},
+          {"weight_scale_lr", "number", 1e-2,
+           "learning rate of learned weight log-scales (Adam: about the relative change of a scale per step)"}};
 }
 
 FinetuneOptions common_from(const nlohmann::json& o) {
@@ -177,6 +189,12 @@ FinetuneOptions common_from(const nlohmann::json& o) {
   f.learn_act_scales = scales == "learn";
   f.act_scale_lr = o.at("act_scale_lr").get<double>();
   if (f.act_scale_lr < 0) throw Error(ErrorKind::kInvalidConfig, "act_scale_lr must be >= 0");
+  const std::string weight_scales = o.at("weight_scales").get<std::string>();
+  if (weight_scales != "choose" && weight_scales != "learn")
+    throw Error(ErrorKind::kInvalidConfig, "weight_scales '" + weight_scales + "': expected choose or learn");
+  f.compressor.learn_scales = weight_scales == "learn";
+  f.weight_scale_lr = o.at("weight_scale_lr").get<double>();
+  if (!(f.weight_scale_lr > 0)) throw Error(ErrorKind::kInvalidConfig, "weight_scale_lr must be positive");
   if (f.steps < 1) throw Error(ErrorKind::kInvalidConfig, "steps must be at least 1");
   if (!(f.lr > 0)) throw Error(ErrorKind::kInvalidConfig, "lr must be positive");
   if (f.batch_size < 0) throw Error(ErrorKind::kInvalidConfig, "batch_size must be >= 0");
