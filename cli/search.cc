@@ -482,6 +482,7 @@ void run_search(const SearchCliOptions& o) {
                 r["label"].get<std::string>() +
                 (o.confirm_seeds > 1 ? " (seed " + std::to_string(r["seed"].get<uint64_t>()) + ")" : "");
             if (from_disk) return log("confirmation of " + run + " read from disk");
+            confirmed_plans = plans_of(records_of(state.confirmed, pipeline, settings));  // front.json, confirmed.svg
             write_outputs(result, baselines, true);
             log("confirmed " + run + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) + " on " +
                 o.confirm_split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + ")" +
@@ -547,8 +548,8 @@ void run_search(const SearchCliOptions& o) {
       print_confirmations(std::cout, o, pipeline.source, !settings.select_split.empty(), confirmed_plans, leads,
                           reference, chosen ? chosen->label : "");
     std::cout << "\nwrote " << o.out << "/plan.json, front.json, front.csv, front.svg, "
-              << (confirmed_plans.empty() ? "" : "confirmed.svg, ") << "search.log ("
-              << result.front.size() << " points on the front, search " << fixed(search_s, 1) << " s"
+              << (confirmed_plans.empty() ? "" : "confirmed.svg, ") << "search.log (" << result.front.size()
+              << " points on the front, search " << fixed(search_s, 1) << " s"
               << (out_of_time ? ", stopped by --time-budget" : "") << ")\n";
   }
   if (!result.satisfiable) {

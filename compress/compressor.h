@@ -125,9 +125,9 @@ class Compressor {
  private:
   struct State {
     CompressedWeight w;
-    at::Tensor latent;  ///< W, saved while the parameter holds Π(W)
-    at::Tensor gate;    ///< where the straight-through gradient passes (weight layout, float 0/1)
-    at::Tensor z, u;    ///< ADMM
+    at::Tensor latent;                 ///< W, saved while the parameter holds Π(W)
+    at::Tensor gate;                   ///< where the straight-through gradient passes (weight layout, float 0/1)
+    at::Tensor z, u;                   ///< ADMM
     at::Tensor log_scale, zero_point;  ///< learned scales (undefined when the layer's are chosen)
     Encoding projected;                ///< Π(W) of the current step, while the parameter holds it
   };

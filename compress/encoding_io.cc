@@ -119,7 +119,6 @@ EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
   const Shape& shape = layer.weight_shape;
   const int64_t numel = layer.params;
   const int64_t channels = shape.size() == 2 ? shape[layer.reduction_dim == 1 ? 0 : 1] : shape.at(0);
-  const int64_t k = numel / channels;
   const bool sparse = config.nm.enabled() || config.sparsity > 0;
   int64_t kept = config.nm.enabled() ? numel / config.nm.m * config.nm.n : numel;
   if (config.sparsity > 0) kept = std::llround(static_cast<double>(kept) * (1.0 - config.sparsity));

@@ -96,8 +96,7 @@ class FinetunePass : public Pass {
     if (o_.learn_act_scales) act_scales = learn_activation_scales(model);
     add_group(act_scales, torch::optim::AdamWOptions(o_.act_scale_lr > 0 ? o_.act_scale_lr : o_.lr / 10));
     // No decay: it would pull log-scales toward 0, that is scales toward 1.
-    add_group(compressor.scale_parameters(),
-              torch::optim::AdamWOptions(o_.weight_scale_lr).weight_decay(0));
+    add_group(compressor.scale_parameters(), torch::optim::AdamWOptions(o_.weight_scale_lr).weight_decay(0));
     auto gen = at::detail::createCPUGenerator(c.seed);
 
     ProgressBar bar(name_, o_.steps, c.progress);
