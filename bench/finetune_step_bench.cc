@@ -84,7 +84,8 @@ void ste_step(benchmark::State& state, adze::ScaleMethod method, bool learn_scal
   adze::Compressor compressor(std::move(weights), options);
   torch::optim::AdamW optimizer(params, 1e-4);
   if (learn_scales)
-    optimizer.add_param_group({compressor.scale_parameters(), std::make_unique<torch::optim::AdamWOptions>(1e-2)});
+    optimizer.add_param_group({compressor.scale_parameters(), std::make_unique<torch::optim::AdamWOptions>(
+                                                                  torch::optim::AdamWOptions(1e-2).weight_decay(0))});
   for (auto _ : state) benchmark::DoNotOptimize(compressor.step([&] { return s.loss(); }, optimizer));
 }
 
