@@ -123,10 +123,8 @@ void Compressor::scale_gradients() {
   for (auto& s : states_) {
     if (!s.log_scale.defined() || !s.w.weight.grad().defined()) continue;
     const Encoding& e = s.projected;
-    at::Tensor inside = e.representable(s.latent);
-    if (e.mask.defined()) inside = inside.logical_and(e.from_canonical(e.mask));
     const at::Tensor w = s.latent.to(torch::kFloat), projected = s.w.weight.to(torch::kFloat);
-    const at::Tensor term = s.w.weight.grad().to(torch::kFloat) * (projected - w * inside.to(torch::kFloat));
+    const at::Tensor term = s.w.weight.grad().to(torch::kFloat) * (projected - w * s.scaled);
     const at::Tensor g = e.to_encoded_layout(term).reshape({e.scale.size(0), -1}).sum(1);
     if (s.log_scale.grad().defined())
       s.log_scale.mutable_grad().add_(g);
@@ -149,10 +147,13 @@ void Compressor::begin_step() {
     s.latent.copy_(s.w.weight);
     Encoding e = project_latent(s, s.latent);
     s.w.weight.copy_(e.decode());
-    at::Tensor gate = e.representable(s.latent);
-    if (options_.mask == MaskMode::kFixed && e.mask.defined()) gate = gate.logical_and(e.from_canonical(e.mask));
-    s.gate = gate.to(s.w.weight.scalar_type());
-    if (s.log_scale.defined()) s.projected = std::move(e);
+    const at::Tensor inside = e.representable(s.latent);
+    const at::Tensor kept_inside = e.mask.defined() ? inside.logical_and(e.from_canonical(e.mask)) : inside;
+    s.gate = (options_.mask == MaskMode::kFixed ? kept_inside : inside).to(s.w.weight.scalar_type());
+    if (s.log_scale.defined()) {
+      s.scaled = kept_inside.to(torch::kFloat);
+      s.projected = std::move(e);
+    }
   }
   projected_ = true;
 }
@@ -164,6 +165,7 @@ void Compressor::end_step() {
     scale_gradients();
     for (auto& s : states_) {
       s.projected = Encoding{};
+      s.scaled = at::Tensor();
       s.w.weight.copy_(s.latent);
       if (s.w.weight.grad().defined()) s.w.weight.mutable_grad().mul_(s.gate);
     }

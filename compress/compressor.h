@@ -130,6 +130,7 @@ class Compressor {
     at::Tensor z, u;                   ///< ADMM
     at::Tensor log_scale, zero_point;  ///< learned scales (undefined when the layer's are chosen)
     Encoding projected;                ///< Π(W) of the current step, while the parameter holds it
+    at::Tensor scaled;                 ///< then: float 0/1, where W is inside the range and kept (weight layout)
   };
   /// Π(w); with the layer's learned scales unless `choose_scales`.
   Encoding project_latent(State& s, const at::Tensor& w, bool choose_scales = false);

@@ -133,8 +133,10 @@ class FinetunePass : public Pass {
         for (auto& scale : act_scales) scale.clamp_min_(kMinScale);
       }
       if (!std::isfinite(loss))
-        throw Error(ErrorKind::kInternal,
-                    "loss became " + std::to_string(loss) + " at step " + std::to_string(step + 1) + "; lower lr");
+        throw Error(ErrorKind::kInternal, "loss became " + std::to_string(loss) + " at step " +
+                                              std::to_string(step + 1) + "; lower lr" +
+                                              (o_.compressor.learn_scales ? " or weight_scale_lr" : "") +
+                                              (o_.learn_act_scales ? " or act_scale_lr" : ""));
       smoothed = step == 0 ? loss : 0.95 * smoothed + 0.05 * loss;
       bar.update(step + 1, status(smoothed, compressor));
     }
