@@ -22,7 +22,7 @@
 #include "compress/report.h"
 #include "examples/reference/models.h"
 #include "exporters/exporter.h"
-#include "exporters/packed/packed_model.h"
+#include "runtime/packed_model.h"
 
 namespace {
 

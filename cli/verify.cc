@@ -1,14 +1,11 @@
 // adze verify EXPORTED --against COMPRESSED_DIR --data SPEC: runs the exported model in its real runtime and
 // the simulation side by side on the same data, and reports how far apart they are.
-#include <onnx/onnx_pb.h>
-#include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <optional>
 
 #include "cli/commands.h"
 #include "compress/compressed_model.h"
@@ -18,9 +15,7 @@
 #include "core/files.h"
 #include "core/progress.h"
 #include "core/table.h"
-#include "exporters/c_header/c_program.h"
-#include "exporters/onnx/onnx_runtime.h"
-#include "exporters/packed/packed_model.h"
+#include "exporters/runner.h"
 
 namespace adze::cli {
 namespace {
@@ -29,49 +24,20 @@ struct VerifyOptions {
   std::string exported, against, data, split = "test";
   int64_t limit = 0;
   double min_agreement = 0.995, min_cosine = 0.999, min_layer_sqnr = 40;
-  std::string optimization = "all";
+  std::string optimization = "all", activations = "dynamic";
   bool json = false;
 };
-
-std::string format_of(const std::string& path) {
-  if (std::filesystem::is_directory(path) && std::filesystem::exists(path + "/model.h")) return "c-header";
-  const std::string ext = std::filesystem::path(path).extension().string();
-  if (ext == ".onnx") return "onnx";
-  if (ext == ".pt") return "torchscript";
-  if (ext == ".adze") return "packed";
-  throw Error(ErrorKind::kInvalidArgument,
-              "cannot tell the format of '" + path + "' (expected .onnx, .pt, .adze or a c-header directory)");
-}
-
-// The exported ONNX model's batch: the first dimension of its input.
-int64_t onnx_batch(const std::string& path) {
-  onnx::ModelProto proto;
-  if (!proto.ParseFromString(read_file_text(path)) || proto.graph().input_size() < 1)
-    throw Error(ErrorKind::kInvalidArgument, "'" + path + "' is not an ONNX model");
-  const auto& shape = proto.graph().input(0).type().tensor_type().shape();
-  return shape.dim_size() > 0 && shape.dim(0).dim_value() > 0 ? shape.dim(0).dim_value() : 1;
-}
-
-at::Tensor run_torchscript(const std::string& path, const at::Tensor& x, int64_t batch) {
-  torch::jit::Module m;
-  try {
-    m = torch::jit::load(path);
-  } catch (const std::exception& e) {
-    throw Error(ErrorKind::kInvalidArgument, "'" + path + "' is not a loadable TorchScript file: " + first_line_of(e));
-  }
-  m.eval();
-  torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> outs;
-  for (int64_t start = 0; start < x.size(0); start += batch)
-    outs.push_back(m.forward({x.slice(0, start, std::min(x.size(0), start + batch))}).toTensor());
-  return torch::cat(outs).reshape({-1});
-}
 
 // One layer's output, exported against simulated, summed over all samples.
 struct LayerStats {
   double signal = 0, noise = 0, dot = 0, exported_energy = 0, max_abs = 0;
   double sqnr_db() const { return noise > 0 ? 10 * std::log10(signal / noise) : INFINITY; }
-  double cosine() const { return signal > 0 && exported_energy > 0 ? dot / std::sqrt(signal * exported_energy) : 1.0; }
+  /// In double, from the sums: identical outputs give 1 whatever their scale (tiny logits included); two zero
+  /// outputs give 1, one zero output 0.
+  double cosine() const {
+    if (signal == 0 || exported_energy == 0) return signal == exported_energy ? 1.0 : 0.0;
+    return std::clamp(dot / (std::sqrt(signal) * std::sqrt(exported_energy)), -1.0, 1.0);
+  }
   void add(const at::Tensor& simulated, const at::Tensor& exported) {
     const at::Tensor s = simulated.to(torch::kDouble), e = exported.to(torch::kDouble);
     signal += s.pow(2).sum().item<double>();
@@ -89,9 +55,9 @@ at::Tensor first_samples(const at::Tensor& t, int64_t n, int64_t batch) {
   return t.slice(0, 0, n * (t.size(0) / batch));
 }
 
-// Runs the simulation (with every layer's output tapped) and the packed runtime batch by batch, comparing the
-// layers on the way; returns {simulated, exported} outputs.
-std::pair<at::Tensor, at::Tensor> run_packed_by_layer(const CompressedModel& m, const packed::PackedModel& p,
+// Runs the simulation (with every layer's output tapped) and the runner batch by batch, comparing the layers on
+// the way; returns {simulated, exported} outputs.
+std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner& runner,
                                                       const at::Tensor& x, int64_t batch, bool progress,
                                                       std::vector<std::pair<std::string, LayerStats>>& layers) {
   std::map<std::string, std::string> layer_of_weight;
@@ -113,11 +79,11 @@ std::pair<at::Tensor, at::Tensor> run_packed_by_layer(const CompressedModel& m, 
     const at::Tensor chunk = pad_to_batch(x.slice(0, start, start + n), batch);
     const TappedGraph::Result sim = tapped.run(chunk);
     std::map<std::string, at::Tensor> exp_layers;
-    const at::Tensor exp = p.forward(chunk, &exp_layers);
+    const at::Tensor exp = runner.run_by_layer(chunk, &exp_layers);
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const auto it = exp_layers.find(taps[i].key);
       if (it == exp_layers.end())
-        throw Error(ErrorKind::kInvalidArgument, "the packed model computes no output for layer '" + taps[i].key +
+        throw Error(ErrorKind::kInvalidArgument, "the exported model computes no output for layer '" + taps[i].key +
                                                      "': it was not exported from '" + m.model.source() + "'");
       layers[i].second.add(first_samples(sim.values[i], n, batch), first_samples(it->second, n, batch));
     }
@@ -138,17 +104,15 @@ void run_verify(const VerifyOptions& o) {
   if (!(o.min_cosine >= -1 && o.min_cosine <= 1))
     throw Error(ErrorKind::kInvalidArgument, "--min-cosine " + std::to_string(o.min_cosine) + ": expected [-1, 1]");
   const std::string format = format_of(o.exported);
-  if (format != "c-header") require_readable_file(o.exported, "exported model");
-  std::optional<packed::PackedModel> packed_model;
-  if (format == "packed") packed_model.emplace(packed::PackedModel::open(o.exported));
-  const int64_t batch = format == "onnx"     ? onnx_batch(o.exported)
-                        : format == "packed" ? packed_model->input().shape.at(0)
-                                             : 256;  // torchscript and c-header programs take any batch
+  RunnerOptions options;
+  options.ort_optimization = o.optimization;
+  options.packed.dynamic_activations = o.activations == "dynamic";
+  const std::unique_ptr<Runner> runner = open_runner(o.exported, options);
+  const int64_t batch = runner->batch() > 0 ? runner->batch() : 256;  // any batch: 256 at a time
   CompressedModel m = load_compressed(o.against, batch);
   InputSpec input = m.model.input();
   const Dataset data = load_data_for_model(o.against + "/model.pt", input, o.data, o.split, o.limit, batch);
-  // ONNX graphs have a fixed batch: whole batches only. The other runtimes take any number of samples.
-  const int64_t n = format == "onnx" ? data.size() - data.size() % batch : data.size();
+  const int64_t n = runner->whole_batches_only() ? data.size() - data.size() % batch : data.size();
   if (n == 0)
     throw Error(ErrorKind::kInvalidArgument,
                 "'" + o.data + "' has fewer samples than one batch (" + std::to_string(batch) + ")");
@@ -157,8 +121,8 @@ void run_verify(const VerifyOptions& o) {
   // Per-layer outputs where the runtime exposes them (the packed runtime); the other formats compare outputs.
   std::vector<std::pair<std::string, LayerStats>> layers;
   at::Tensor simulated, exported;
-  if (format == "packed") {
-    std::tie(simulated, exported) = run_packed_by_layer(m, *packed_model, x, batch, show_progress(o.json), layers);
+  if (runner->exposes_layers()) {
+    std::tie(simulated, exported) = run_by_layer(m, *runner, x, batch, show_progress(o.json), layers);
   } else {
     {
       torch::NoGradGuard no_grad;
@@ -167,9 +131,7 @@ void run_verify(const VerifyOptions& o) {
         outs.push_back(m.model.forward(x.slice(0, start, std::min(n, start + batch))));
       simulated = torch::cat(outs);
     }
-    exported = format == "onnx"       ? run_in_onnx_runtime(o.exported, x, batch, o.optimization)
-               : format == "c-header" ? c_header::compile_and_run(o.exported, x)
-                                      : run_torchscript(o.exported, x, batch);
+    exported = runner->run(x);
   }
   if (exported.numel() != simulated.numel())
     throw Error(ErrorKind::kInvalidArgument, "the exported model gives " + std::to_string(exported.numel()) +
@@ -177,8 +139,9 @@ void run_verify(const VerifyOptions& o) {
   exported = exported.view_as(simulated);
   const int64_t classes = simulated.size(-1);
   const at::Tensor s = simulated.reshape({-1, classes}), e = exported.reshape({-1, classes});
-  const double max_abs = (e - s).abs().max().item<double>();
-  const double cosine = torch::cosine_similarity(e.reshape({1, -1}), s.reshape({1, -1})).item<double>();
+  LayerStats all;
+  all.add(s, e);
+  const double max_abs = all.max_abs, cosine = all.cosine();
   const double agreement = e.argmax(1).eq(s.argmax(1)).to(torch::kDouble).mean().item<double>();
   Dataset subset = data;
   subset.inputs = x;
@@ -212,6 +175,8 @@ void run_verify(const VerifyOptions& o) {
       {"format", format},
       {"against", o.against},
       {"ort_optimization", format == "onnx" ? nlohmann::json(o.optimization) : nlohmann::json(nullptr)},
+      {"activations", o.activations},
+      {"runtime", runner->describe()},
       {"samples", n},
       {"predictions", s.size(0)},
       {"max_abs_diff", max_abs},
@@ -284,6 +249,12 @@ void setup_verify(CLI::App& app) {
                   "ONNX Runtime graph optimization: all (integer kernels, as deployed), extended, basic (the graph as "
                   "written), disabled")
       ->check(CLI::IsMember({"all", "extended", "basic", "disabled"}))
+      ->capture_default_str();
+  sub->add_option("--activations", o->activations,
+                  "packed runtime, layers without calibrated activation quantization (weight-only plans): dynamic "
+                  "(their input quantized to int8 per row on the fly, integer kernels, as deployed) or float "
+                  "(decoded weights in fp32, the simulation's numbers)")
+      ->check(CLI::IsMember({"dynamic", "float"}))
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print JSON");
   sub->callback([o] { run_verify(*o); });

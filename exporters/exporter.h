@@ -3,6 +3,7 @@
 // before any work and lists every violation; the search (a later stage) honours the same contracts.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,12 +46,21 @@ std::vector<Violation> check_contract(const Contract& contract, const Compressed
 /// What a contract allows, in words per field, for `adze exporters` (and its --json).
 nlohmann::json to_json(const Contract& contract);
 
+class Runner;
+struct RunnerOptions;
+
 class Exporter {
  public:
   virtual ~Exporter() = default;
   virtual const Contract& contract() const = 0;
   /// Writes `path` (a file or a directory, per format) atomically; the model has passed check_contract.
   virtual void write(const CompressedModel& model, const std::string& path) const = 0;
+  /// Whether `path` is a file (or directory) of this format, by its name or contents' names.
+  virtual bool recognizes(const std::string& path) const = 0;
+  /// The form of its files, for messages (".adze", "a directory with model.h").
+  virtual std::string file_form() const = 0;
+  /// Opens a file of this format in its real runtime (exporters/runner.h).
+  virtual std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const = 0;
 };
 
 /// The built-in exporters (exporters/register.cc).

@@ -9,8 +9,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
-#include "exporters/packed/packed_layer.h"
-#include "exporters/packed/packed_model.h"
+#include "runtime/packed_layer.h"
+#include "runtime/packed_model.h"
 #include "hardware/host_calibration.h"
 
 namespace adze {

@@ -13,14 +13,17 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/files.h"
+#include "exporters/c_header/c_program.h"
 #include "exporters/c_header/mcu_sources.h"
 #include "exporters/graph_values.h"
 #include "exporters/register.h"
+#include "exporters/runner.h"
 
 namespace adze {
 namespace {
@@ -285,6 +288,21 @@ std::string model_header(const CompressedModel& m, const std::vector<CLayer>& la
   return o.str();
 }
 
+// The compiled program, compiled once. Each run is one process of it (the samples go through a pipe), and so
+// is each timed call of bench().
+class CProgramRunner : public Runner {
+ public:
+  explicit CProgramRunner(const std::string& dir) : program_(dir) {}
+  int64_t batch() const override { return 0; }
+  at::Tensor run(const at::Tensor& x) override { return program_.run(x); }
+  nlohmann::json describe() const override {
+    return {{"notes", "the reference integer interpreter compiled for the host; each call starts the program"}};
+  }
+
+ private:
+  c_header::CProgram program_;
+};
+
 class CHeaderExporter : public Exporter {
  public:
   const Contract& contract() const override {
@@ -330,6 +348,13 @@ class CHeaderExporter : public Exporter {
                                                             {"adze_host_main.c", c_header::kHostMain}})
         write_file_atomically(dir + "/" + name, text);
     });
+  }
+  bool recognizes(const std::string& path) const override {
+    return std::filesystem::is_directory(path) && std::filesystem::exists(path + "/model.h");
+  }
+  std::string file_form() const override { return "a c-header directory (with model.h)"; }
+  std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions&) const override {
+    return std::make_unique<CProgramRunner>(path);
   }
 };
 

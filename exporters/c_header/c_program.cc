@@ -14,44 +14,46 @@ namespace adze {
 namespace c_header {
 namespace {
 
-std::string quoted(const std::string& s) {
+std::string shell_quoted(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 
-// A fresh directory removed when this goes out of scope.
-struct ScratchDir {
-  std::filesystem::path path;
-  ScratchDir() {
-    std::mt19937_64 rng(std::random_device{}());
-    path = std::filesystem::temp_directory_path() / ("adze-cc-" + std::to_string(rng()));
-    std::filesystem::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 }  // namespace
 
-at::Tensor compile_and_run(const std::string& dir, const at::Tensor& x) {
+CProgram::CProgram(const std::string& dir) {
   for (const char* f : {"model.h", "adze_mcu.h", "adze_mcu.c", "adze_host_main.c"})
     require_readable_file(dir + "/" + f, "c-header export file");
-  ScratchDir scratch;
-  const std::string program = (scratch.path / "model").string(), log = (scratch.path / "cc.log").string();
+  std::mt19937_64 rng(std::random_device{}());
+  const auto scratch = std::filesystem::temp_directory_path() / ("adze-cc-" + std::to_string(rng()));
+  std::filesystem::create_directories(scratch);
+  scratch_ = scratch.string();
+  program_ = (scratch / "model").string();
+  const std::string log = (scratch / "cc.log").string();
   const char* cc = std::getenv("CC");
   const std::string compile = std::string(cc && *cc ? cc : "cc") + " -std=c99 -Wall -Wextra -Werror -O2 -I" +
-                              quoted(dir) + " -o " + quoted(program) + " " + quoted(dir + "/adze_host_main.c") + " " +
-                              quoted(dir + "/adze_mcu.c") + " -lm > " + quoted(log) + " 2>&1";
-  if (std::system(compile.c_str()) != 0)
-    throw Error(ErrorKind::kIo, "c-header: '" + dir + "' does not compile (" + compile + "):\n" + read_file_text(log));
+                              shell_quoted(dir) + " -o " + shell_quoted(program_) + " " + shell_quoted(dir + "/adze_host_main.c") + " " +
+                              shell_quoted(dir + "/adze_mcu.c") + " -lm > " + shell_quoted(log) + " 2>&1";
+  if (std::system(compile.c_str()) != 0) {
+    const std::string output = read_file_text(log);
+    std::error_code ec;
+    std::filesystem::remove_all(scratch_, ec);
+    throw Error(ErrorKind::kIo, "c-header: '" + dir + "' does not compile (" + compile + "):\n" + output);
+  }
+}
+
+CProgram::~CProgram() {
+  std::error_code ec;
+  std::filesystem::remove_all(scratch_, ec);
+}
+
+at::Tensor CProgram::run(const at::Tensor& x) const {
   const at::Tensor input = x.to(torch::kFloat).contiguous();
-  const std::string in = (scratch.path / "in.bin").string(), out = (scratch.path / "out.bin").string();
+  const std::string in = scratch_ + "/in.bin", out = scratch_ + "/out.bin";
   std::ofstream(in, std::ios::binary)
       .write(static_cast<const char*>(input.data_ptr()), static_cast<std::streamsize>(input.numel() * 4));
-  const std::string run = quoted(program) + " < " + quoted(in) + " > " + quoted(out);
+  const std::string run = shell_quoted(program_) + " < " + shell_quoted(in) + " > " + shell_quoted(out);
   if (std::system(run.c_str()) != 0) throw Error(ErrorKind::kIo, "c-header: the compiled model failed (" + run + ")");
   const std::vector<char> bytes = read_file_bytes(out);
   const int64_t n = x.size(0), floats = static_cast<int64_t>(bytes.size() / 4);
@@ -62,6 +64,8 @@ at::Tensor compile_and_run(const std::string& dir, const at::Tensor& x) {
   std::memcpy(result.data_ptr(), bytes.data(), static_cast<std::size_t>(floats) * 4);
   return result;
 }
+
+at::Tensor compile_and_run(const std::string& dir, const at::Tensor& x) { return CProgram(dir).run(x); }
 
 }  // namespace c_header
 }  // namespace adze

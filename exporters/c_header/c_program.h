@@ -9,8 +9,23 @@
 namespace adze {
 namespace c_header {
 
-/// Compiles DIR's adze_host_main.c and adze_mcu.c into DIR_BUILD/model (a temporary directory of its own);
-/// Error(kIo) with the compiler's output when it fails. Returns the outputs [N, output size] for x [N, ...].
+/// A c-header export compiled for the host: DIR's adze_host_main.c and adze_mcu.c built into a temporary
+/// directory of its own (removed with the object).
+class CProgram {
+ public:
+  /// Compiles; Error(kIo) naming the file for a missing part, or with the compiler's output when it fails.
+  explicit CProgram(const std::string& dir);
+  ~CProgram();
+  CProgram(const CProgram&) = delete;
+  CProgram& operator=(const CProgram&) = delete;
+  /// Runs the program once on every sample of x [N, ...] (fed through a pipe): the outputs [N, output size].
+  at::Tensor run(const at::Tensor& x) const;
+
+ private:
+  std::string scratch_, program_;
+};
+
+/// CProgram(dir).run(x).
 at::Tensor compile_and_run(const std::string& dir, const at::Tensor& x);
 
 }  // namespace c_header

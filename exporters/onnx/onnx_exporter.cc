@@ -12,12 +12,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <limits>
 
 #include "core/error.h"
 #include "core/files.h"
 #include "exporters/graph_values.h"
+#include "exporters/onnx/onnx_runtime.h"
 #include "exporters/register.h"
 
 namespace adze {
@@ -513,6 +515,13 @@ class OnnxExporter : public Exporter {
     std::string bytes;
     if (!model.SerializeToString(&bytes)) throw Error(ErrorKind::kInternal, "onnx: failed to serialise the model");
     write_file_atomically(path, bytes);
+  }
+  bool recognizes(const std::string& path) const override {
+    return std::filesystem::path(path).extension() == ".onnx" && !std::filesystem::is_directory(path);
+  }
+  std::string file_form() const override { return ".onnx"; }
+  std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const override {
+    return open_onnx_runner(path, options);
   }
 };
 

@@ -1,5 +1,7 @@
 #include "exporters/onnx/onnx_runtime.h"
 
+#include <onnx/onnx_pb.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -16,8 +18,28 @@ namespace adze {
 const char* ort_runner_path();
 const char* default_ort_module_path();
 
-at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch,
-                               const std::string& optimization) {
+namespace {
+
+// A fresh directory for one call's files, removed when this goes out of scope.
+struct CallDir {
+  std::filesystem::path path;
+  CallDir() {
+    static std::atomic<int> calls{0};
+    path = std::filesystem::temp_directory_path() /
+           ("adze-ort-" + std::to_string(::getpid()) + "-" + std::to_string(calls++));
+    std::filesystem::create_directories(path);
+  }
+  ~CallDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+// Runs run_ort.js with `args` after writing x to INPUT.bin; returns what it printed. Error(kIo) naming the install
+// script when the module is missing or cannot be loaded, Error(kInvalidArgument) with ONNX Runtime's message
+// when it refuses the model.
+std::string run_node(const std::string& model, const at::Tensor& x, int64_t batch, const std::string& optimization,
+                     int threads, const std::string& mode, const std::string& tail, const CallDir& dir) {
   const char* module = std::getenv("ADZE_ORT_MODULE");
   const std::string ort = module ? module : default_ort_module_path();
   const std::string runner = ort_runner_path();
@@ -25,32 +47,100 @@ at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, in
   if (!std::filesystem::exists(ort))
     throw Error(ErrorKind::kIo,
                 "ONNX Runtime not found at '" + ort + "' (run scripts/install-ort.sh, or set ADZE_ORT_MODULE)");
-  static std::atomic<int> calls{0};
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("adze-ort-" + std::to_string(::getpid()) + "-" + std::to_string(calls++));
-  std::filesystem::create_directories(dir);
-  struct Cleanup {
-    std::filesystem::path p;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
-    }
-  } cleanup{dir};
   const at::Tensor input = x.contiguous();
-  write_file_atomically((dir / "input.bin").string(),
+  write_file_atomically((dir.path / "input.bin").string(),
                         std::string(static_cast<const char*>(input.data_ptr()), input.numel() * input.element_size()));
   std::string shape = std::to_string(batch);
   for (int64_t d = 1; d < x.dim(); ++d) shape += "x" + std::to_string(x.size(d));
-  const std::string cmd = "ADZE_ORT_MODULE='" + ort + "' ADZE_ORT_OPTIMIZATION='" + optimization + "' node '" + runner +
-                          "' '" + model + "' '" + (dir / "input.bin").string() + "' " + shape + " " +
-                          (x.scalar_type() == at::kLong ? "int64" : "float32") + " '" + (dir / "output.bin").string() +
-                          "' > '" + (dir / "log").string() + "' 2>&1";
-  if (std::system(cmd.c_str()) != 0)
-    throw Error(ErrorKind::kInvalidArgument,
-                "ONNX Runtime failed on '" + model + "': " + read_file_text((dir / "log").string()));
-  const auto bytes = read_file_bytes((dir / "output.bin").string());
+  const std::string log = (dir.path / "log").string(), out = (dir.path / "stdout").string();
+  const std::string cmd = "ADZE_ORT_MODULE='" + ort + "' ADZE_ORT_OPTIMIZATION='" + optimization +
+                          "' ADZE_ORT_THREADS=" + std::to_string(threads) + " node '" + runner + "' " + mode + " '" +
+                          model + "' '" + (dir.path / "input.bin").string() + "' " + shape + " " +
+                          (x.scalar_type() == at::kLong ? "int64" : "float32") + " " + tail + " > '" + out +
+                          "' 2> '" + log + "'";
+  const int status = std::system(cmd.c_str());
+  if (status != 0) {
+    const std::string message = read_file_text(log);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+      throw Error(ErrorKind::kIo, "ONNX Runtime at '" + ort + "' is broken: " + message.substr(0, message.find('\n')) +
+                                      " (reinstall it: rm -rf build/ort && scripts/install-ort.sh)");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+      throw Error(ErrorKind::kIo, "node is missing (ONNX Runtime runs in Node.js: install nodejs, then scripts/install-ort.sh)");
+    throw Error(ErrorKind::kInvalidArgument, "ONNX Runtime failed on '" + model + "': " + message);
+  }
+  return read_file_text(out);
+}
+
+class OnnxRunner : public Runner {
+ public:
+  OnnxRunner(const std::string& model, const RunnerOptions& options)
+      : model_(model), input_(onnx_input(model)), options_(options) {}
+  std::optional<InputSpec> input() const override { return input_; }
+  int64_t batch() const override { return input_.shape.at(0); }
+  bool whole_batches_only() const override { return true; }
+  at::Tensor run(const at::Tensor& x) override {
+    return run_in_onnx_runtime(model_, x, batch(), options_.ort_optimization, options_.threads).reshape({x.size(0), -1});
+  }
+  BenchTimes bench(const at::Tensor& x, int warmup, int runs) override {
+    return bench_in_onnx_runtime(model_, x, options_.ort_optimization, options_.threads, warmup, runs, &max_rss_kib_);
+  }
+  nlohmann::json describe() const override {
+    return {{"ort_optimization", options_.ort_optimization},
+            {"threads", options_.threads},
+            {"max_rss_kib", max_rss_kib_ > 0 ? nlohmann::json(max_rss_kib_) : nlohmann::json(nullptr)}};
+  }
+
+ private:
+  std::string model_;
+  InputSpec input_;
+  RunnerOptions options_;
+  int64_t max_rss_kib_ = 0;
+};
+
+}  // namespace
+
+at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch,
+                               const std::string& optimization, int threads) {
+  const CallDir dir;
+  run_node(model, x, batch, optimization, threads, "", "'" + (dir.path / "output.bin").string() + "'", dir);
+  const auto bytes = read_file_bytes((dir.path / "output.bin").string());
   return torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size() / 4)}, torch::kFloat)
       .clone();
+}
+
+BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, const std::string& optimization,
+                                 int threads, int warmup, int runs, int64_t* max_rss_kib) {
+  const CallDir dir;
+  const std::string printed = run_node(model, x, x.size(0), optimization, threads, "--bench",
+                                       std::to_string(warmup) + " " + std::to_string(runs), dir);
+  try {
+    const auto j = nlohmann::json::parse(printed);
+    BenchTimes t;
+    t.open_seconds = j.at("open_seconds").get<double>();
+    t.first_seconds = j.at("first_seconds").get<double>();
+    t.seconds = j.at("seconds").get<std::vector<double>>();
+    if (max_rss_kib) *max_rss_kib = j.at("max_rss_kib").get<int64_t>();
+    return t;
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kInternal, "run_ort.js --bench printed no timings (" + first_line_of(e) + "): " + printed);
+  }
+}
+
+InputSpec onnx_input(const std::string& model) {
+  require_readable_file(model, "ONNX model");
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(read_file_text(model)) || proto.graph().input_size() < 1)
+    throw Error(ErrorKind::kIo, "'" + model + "' is not an ONNX model");
+  const auto& type = proto.graph().input(0).type().tensor_type();
+  InputSpec spec;
+  for (const auto& d : type.shape().dim()) spec.shape.push_back(d.dim_value() > 0 ? d.dim_value() : 1);
+  if (spec.shape.empty()) throw Error(ErrorKind::kIo, "'" + model + "': its input has no shape");
+  spec.dtype = type.elem_type() == onnx::TensorProto::INT64 ? "int64" : "float32";
+  return spec;
+}
+
+std::unique_ptr<Runner> open_onnx_runner(const std::string& model, const RunnerOptions& options) {
+  return std::make_unique<OnnxRunner>(model, options);
 }
 
 }  // namespace adze

@@ -5,7 +5,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <string>
+
+#include "exporters/runner.h"
 
 namespace adze {
 
@@ -16,6 +19,19 @@ namespace adze {
 /// Error(kIo) when node or the module is missing, Error(kInvalidArgument) with ONNX Runtime's message when it
 /// refuses the model.
 at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch,
-                               const std::string& optimization = "all");
+                               const std::string& optimization = "all", int threads = 1);
+
+/// Times `model` on one batch x in ONNX Runtime: session creation, the first run, `warmup` untimed runs and
+/// `runs` timed ones, measured inside the node process (its start is not counted). `max_rss_kib` receives the
+/// node process's peak resident memory.
+BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, const std::string& optimization,
+                                 int threads, int warmup, int runs, int64_t* max_rss_kib);
+
+/// The ONNX model's input as its graph declares it (first input: shape with the exported batch, dtype);
+/// Error(kIo) when the file is not an ONNX model.
+InputSpec onnx_input(const std::string& model);
+
+/// The runner of .onnx files: ONNX Runtime, through node.
+std::unique_ptr<Runner> open_onnx_runner(const std::string& model, const RunnerOptions& options);
 
 }  // namespace adze

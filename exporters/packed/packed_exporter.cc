@@ -1,10 +1,37 @@
-// packed: adze's own deployable format (FORMAT.md) — one safetensors-compatible file whose size is the model's
-// real compressed size, opened by mmap and run by PackedModel (packed_model.h).
-#include "exporters/packed/packed_model.h"
+// packed: adze's own deployable format (runtime/FORMAT.md) — one safetensors-compatible file whose size is the
+// model's real compressed size, opened by mmap and run by adze's runtime (runtime/packed_model.h).
+#include <filesystem>
+
+#include "exporters/packed/packed_writer.h"
 #include "exporters/register.h"
+#include "exporters/runner.h"
+#include "runtime/isa.h"
 
 namespace adze {
 namespace {
+
+class PackedRunner : public Runner {
+ public:
+  PackedRunner(const std::string& path, const packed::RunOptions& options)
+      : model_(packed::PackedModel::open(path, options)) {}
+  std::optional<InputSpec> input() const override { return model_.input(); }
+  int64_t batch() const override { return model_.input().shape.at(0); }
+  at::Tensor run(const at::Tensor& x) override { return model_.forward(x); }
+  bool exposes_layers() const override { return true; }
+  at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers) override {
+    return model_.forward(x, layers);
+  }
+  nlohmann::json describe() const override {
+    return {{"isa", runtime::to_string(runtime::active_isa())},
+            {"dynamic_activations", model_.options().dynamic_activations},
+            {"integer_layers", model_.integer_layers()},
+            {"float_layers", model_.float_layers()},
+            {"aten_ops", model_.aten_ops()}};
+  }
+
+ private:
+  packed::PackedModel model_;
+};
 
 class PackedExporter : public Exporter {
  public:
@@ -17,14 +44,25 @@ class PackedExporter : public Exporter {
       k.act_bits = {0, 8, 16};
       k.any_nm = k.permutation = true;
       k.unstructured = false;  // an unstructured mask has no compact index form here
+      k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
+      k.accelerated_nm = {NMPattern::parse("2:4"), NMPattern::parse("1:4"), NMPattern::parse("2:8"),
+                          NMPattern::parse("4:8")};
       k.notes =
-          "weights stay packed in memory (codes at their bit width, N:M as kept values + index bits) and are decoded "
-          "64 rows at a time; arithmetic is fp32";
+          "linear layers with uniform weights (symmetric; asymmetric up to 7 bits) run on integer kernels: int8 "
+          "activations (calibrated, or quantized per row on the fly) times the packed codes, N:M skipped; "
+          "power-of-two and float weights are decoded to fp32";
       return k;
     }();
     return c;
   }
   void write(const CompressedModel& m, const std::string& path) const override { packed::write_packed(m, path); }
+  bool recognizes(const std::string& path) const override {
+    return std::filesystem::path(path).extension() == ".adze" && !std::filesystem::is_directory(path);
+  }
+  std::string file_form() const override { return ".adze (packed)"; }
+  std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const override {
+    return std::make_unique<PackedRunner>(path, options.packed);
+  }
 };
 
 }  // namespace

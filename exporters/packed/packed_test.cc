@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -10,9 +11,9 @@
 #include "core/files.h"
 #include "exporters/compressed_fixture.h"
 #include "exporters/exporter.h"
-#include "exporters/packed/packed_layer.h"
-#include "exporters/packed/packed_model.h"
-#include "exporters/packed/safetensors.h"
+#include "runtime/packed_layer.h"
+#include "runtime/packed_model.h"
+#include "runtime/safetensors.h"
 
 namespace adze {
 namespace {
@@ -20,6 +21,12 @@ namespace {
 using packed::PackedModel;
 using testing::Compressed;
 using testing::expect_error;
+
+// 10·log10(Σ want² / Σ (got − want)²): how far an approximate result lies from the exact one.
+double sqnr_db(const at::Tensor& want, const at::Tensor& got) {
+  const double noise = (got - want).to(torch::kDouble).pow(2).sum().item<double>();
+  return noise == 0 ? INFINITY : 10 * std::log10(want.to(torch::kDouble).pow(2).sum().item<double>() / noise);
+}
 
 // Same dtype, same shape, same bytes (or both undefined).
 ::testing::AssertionResult same_bits(const at::Tensor& a, const at::Tensor& b) {
@@ -224,7 +231,9 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
     save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
     const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
     export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
-    const PackedModel p = PackedModel::open(tmp.file("m.adze"));
+    packed::RunOptions exact;  // weight-only layers in fp32: the simulation's numbers
+    exact.dynamic_activations = false;
+    const PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
     torch::manual_seed(0);
     std::vector<int64_t> dims(shape.begin(), shape.end());
     dims[0] *= 2;
@@ -233,7 +242,41 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
     EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
     for (const auto& [name, e] : m.encodings) expect_bit_identical(p.encodings().at(name), e, name);
     expect_layers_match(m, p, x.slice(0, 0, shape[0]));
+    // As deployed: the linear layers' inputs quantized to int8 per row, the integer kernels. Close, not exact.
+    const PackedModel deployed = PackedModel::open(tmp.file("m.adze"));
+    EXPECT_GE(sqnr_db(simulated, deployed.forward(x)), 25.0);
+    EXPECT_FALSE(deployed.integer_layers().empty()) << "every fixture has linear layers";
   }
+}
+
+// Every scheme through the runtime's matmul: the integer kernels where they take the scheme (calibrated
+// activations: the simulation's codes, so equal up to float rounding; dynamic: within int8's error), the decoded
+// fp32 path everywhere.
+TEST(PackedLayer, IntegerKernelsTakeTheSchemesTheyCanAndMatchTheDecodedWeights) {
+  torch::manual_seed(2);
+  const Shape shape{24, 96};
+  const at::Tensor w = torch::randn({24, 96}), x = torch::randn({5, 96}), bias = torch::randn({24});
+  const packed::ActivationQuant act{0.05f, 120};
+  const at::Tensor x_fq = torch::fake_quantize_per_tensor_affine(x, act.scale, act.zero_point, 0, 255);
+  int integer = 0;
+  for (const auto& c : every_scheme()) {
+    SCOPED_TRACE(c.name);
+    const Encoding e = project(w, make_layer(LayerKind::kLinear, shape), c.config);
+    OneLayerFile f(e);
+    const at::Tensor decoded = e.decode();
+    EXPECT_TRUE(torch::allclose(packed::packed_matmul(*f.view, x, bias), torch::addmm(bias, x, decoded.t()), 1e-5, 1e-5));
+    const bool takes = c.config.quantized() && c.config.quantizer == Quantizer::kUniform &&
+                       !(c.config.weight_bits == 8 && !c.config.symmetric) &&
+                       !(c.config.granularity == Granularity::kPerGroup && c.config.group_size % 32 != 0);
+    EXPECT_EQ(f.view->integer_weights() != nullptr, takes) << f.view->integer_unsupported();
+    if (!takes) continue;
+    ++integer;
+    const at::Tensor want = torch::addmm(bias, x_fq, decoded.t());
+    const at::Tensor got = packed::packed_matmul(*f.view, x, bias, &act);
+    EXPECT_LE(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
+    EXPECT_GE(sqnr_db(torch::addmm(bias, x, decoded.t()), packed::packed_matmul(*f.view, x, bias, nullptr, true)), 35.0);
+  }
+  EXPECT_EQ(integer, 13);
 }
 
 TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {

@@ -1,4 +1,6 @@
-// write_packed: the traced graph as a list of ops (FORMAT.md, "Graph"), the float tensors, the packed layers.
+// write_packed: the traced graph as a list of ops (runtime/FORMAT.md, "Graph"), the float tensors, the packed layers.
+#include "exporters/packed/packed_writer.h"
+
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
@@ -6,9 +8,9 @@
 #include <set>
 
 #include "core/error.h"
-#include "exporters/packed/packed_layer.h"
-#include "exporters/packed/packed_model.h"
-#include "exporters/packed/safetensors.h"
+#include "runtime/packed_layer.h"
+#include "runtime/packed_model.h"
+#include "runtime/safetensors.h"
 
 namespace adze {
 namespace packed {

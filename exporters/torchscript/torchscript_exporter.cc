@@ -1,11 +1,44 @@
 // torchscript: the compressed model as a TorchScript module (decoded weights, masked, and activation
 // fake-quant), loadable by torch::jit::load and Python's torch.jit.load. It represents every plan adze can
 // simulate; it accelerates nothing (libtorch computes in fp32).
+#include <torch/script.h>
+
+#include <filesystem>
+
 #include "compress/torchscript_io.h"
+#include "core/error.h"
+#include "core/files.h"
 #include "exporters/register.h"
+#include "exporters/runner.h"
 
 namespace adze {
 namespace {
+
+// libtorch's interpreter on the file, in this process (threads as the process sets them).
+class TorchScriptRunner : public Runner {
+ public:
+  explicit TorchScriptRunner(const std::string& path) {
+    try {
+      module_ = torch::jit::load(path);
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::kIo, "'" + path + "' is not a loadable TorchScript file: " + first_line_of(e));
+    }
+    module_.eval();
+  }
+  int64_t batch() const override { return 0; }
+  at::Tensor run(const at::Tensor& x) override {
+    torch::NoGradGuard no_grad;
+    constexpr int64_t kChunk = 256;  // samples per forward: bounded memory on whole datasets
+    if (x.size(0) <= kChunk) return module_.forward({x}).toTensor();
+    std::vector<at::Tensor> outs;
+    for (int64_t start = 0; start < x.size(0); start += kChunk)
+      outs.push_back(module_.forward({x.slice(0, start, std::min(x.size(0), start + kChunk))}).toTensor());
+    return torch::cat(outs);
+  }
+
+ private:
+  torch::jit::Module module_;
+};
 
 class TorchScriptExporter : public Exporter {
  public:
@@ -24,6 +57,14 @@ class TorchScriptExporter : public Exporter {
     return c;
   }
   void write(const CompressedModel& m, const std::string& path) const override { save_torchscript(m.model, path); }
+  bool recognizes(const std::string& path) const override {
+    return std::filesystem::path(path).extension() == ".pt" && !std::filesystem::is_directory(path);
+  }
+  std::string file_form() const override { return ".pt (TorchScript)"; }
+  std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions&) const override {
+    require_readable_file(path, "TorchScript model");
+    return std::make_unique<TorchScriptRunner>(path);
+  }
 };
 
 }  // namespace

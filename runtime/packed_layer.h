@@ -6,11 +6,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "compress/encoding.h"
-#include "exporters/packed/safetensors.h"
+#include "runtime/kernels/qgemm.h"
+#include "runtime/safetensors.h"
 
 namespace adze {
 namespace packed {
@@ -48,12 +51,20 @@ class LayerView {
   void decode_listed_rows(const int64_t* rows, int64_t count, float* out) const;
   /// The Encoding, bit-identical to the one packed.
   Encoding encoding() const;
+  /// The weight in the integer kernels' layout (kernels/qgemm.h), in the encoded column order, built when the
+  /// view is made; null when the kernels cannot take it (integer_unsupported() says why).
+  const runtime::PackedQWeights* integer_weights() const { return integer_.get(); }
+  const std::string& integer_unsupported() const { return integer_unsupported_; }
+  /// With a channel permutation: encoded column j holds the layer's column gather()[j] (empty without one).
+  const std::vector<int64_t>& gather() const { return gather_; }
 
  private:
   // The kept positions of row c (ascending) and their stored unsigned codes.
   void unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
   // Row c into out [K]; positions and codes are scratch of kept_per_row entries.
   void decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const;
+  // Fills integer_ or integer_unsupported_.
+  void build_integer_weights();
   Encoding layout_;
   std::string scheme_;
   int bits_ = 0;
@@ -65,6 +76,9 @@ class LayerView {
   const float* scale_ = nullptr;
   const uint8_t* zero_point_ = nullptr;
   int64_t qmin_ = 0;
+  std::shared_ptr<const runtime::PackedQWeights> integer_;
+  std::string integer_unsupported_;
+  std::vector<int64_t> gather_;
 };
 
 }  // namespace packed

@@ -1,4 +1,4 @@
-#include "exporters/packed/packed_layer.h"
+#include "runtime/packed_layer.h"
 
 #include <torch/torch.h>
 
@@ -249,7 +249,49 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
       hit[static_cast<std::size_t>(v)] = true;
     }
     layout_.permutation = torch::tensor(std::vector<int64_t>(order.begin(), order.end()), torch::kLong);
+    for (int64_t start = 0; start < reduction_; start += run)
+      for (int32_t v : order) gather_.push_back(start + v);
   }
+  build_integer_weights();
+}
+
+void LayerView::build_integer_weights() {
+  const LayerConfig& c = layout_.config;
+  if (!c.quantized() || c.quantizer != Quantizer::kUniform) {
+    integer_unsupported_ = c.quantized() ? "power-of-two weights" : "float weights";
+    return;
+  }
+  const int64_t C = channels_, K = reduction_;
+  const int64_t groups = c.granularity == Granularity::kPerGroup ? K / c.group_size : 1;
+  std::vector<uint8_t> u(static_cast<std::size_t>(C * K), 0);
+  std::vector<char> keep(index_ ? static_cast<std::size_t>(C * K) : 0, 0);
+  std::vector<int32_t> offset(static_cast<std::size_t>(C)), positions(static_cast<std::size_t>(kept_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  std::vector<float> scale(static_cast<std::size_t>(C * groups));
+  for (int64_t r = 0; r < C; ++r) {
+    unpack_row(r, positions.data(), codes.data());
+    for (int64_t i = 0; i < kept_; ++i) {
+      u[static_cast<std::size_t>(r * K + positions[static_cast<std::size_t>(i)])] = codes[static_cast<std::size_t>(i)];
+      if (index_) keep[static_cast<std::size_t>(r * K + positions[static_cast<std::size_t>(i)])] = 1;
+    }
+    // The grid rows of output row r: one shared (per tensor), its own, or `groups` consecutive ones.
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t at = grid_rows_ == 1 ? 0 : grid_rows_ == C ? r : r * groups + g;
+      scale[static_cast<std::size_t>(r * groups + g)] = scale_[at];
+      const int32_t zp = zero_point_ ? zero_point_[at] : 0;
+      if (g > 0 && zp - qmin_ != offset[static_cast<std::size_t>(r)]) {
+        integer_unsupported_ = "zero points that differ within a row";
+        return;
+      }
+      offset[static_cast<std::size_t>(r)] = static_cast<int32_t>(zp - qmin_);
+    }
+  }
+  const int64_t group = groups == 1 ? K : c.group_size;
+  const bool* keep_ptr = index_ ? reinterpret_cast<const bool*>(keep.data()) : nullptr;
+  integer_unsupported_ = runtime::qweights_unsupported(C, K, bits_, u.data(), keep_ptr, offset.data(), group);
+  if (integer_unsupported_.empty())
+    integer_ = std::make_shared<runtime::PackedQWeights>(
+        runtime::pack_qweights(C, K, bits_, u.data(), keep_ptr, offset.data(), scale.data(), group));
 }
 
 void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const {

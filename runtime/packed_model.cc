@@ -1,17 +1,19 @@
 // PackedModel: opening and checking a packed file, and the runtime that executes its graph.
-#include "exporters/packed/packed_model.h"
+#include "runtime/packed_model.h"
 
 #include <torch/csrc/jit/runtime/operator.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include "compress/tapped_graph.h"
 #include "core/error.h"
-#include "exporters/packed/packed_layer.h"
-#include "exporters/packed/safetensors.h"
+#include "runtime/packed_layer.h"
+#include "runtime/safetensors.h"
 
 namespace adze {
 namespace packed {
@@ -72,11 +74,7 @@ at::ScalarType scalar_type_of(const std::string& dtype) {
 }
 
 // Encoded-layout column j of a run holds the layer's column full[j]: the permutation repeated over the runs.
-at::Tensor full_permutation(const LayerView& layer) {
-  const at::Tensor& p = layer.layout().permutation;
-  const int64_t run = p.numel(), runs = layer.reduction() / run;
-  return (torch::arange(runs, torch::kLong).unsqueeze(1) * run + p.unsqueeze(0)).reshape({-1});
-}
+at::Tensor full_permutation(const LayerView& layer) { return torch::tensor(layer.gather(), torch::kLong); }
 
 // The rows `ids` of the layer's weight [V, D] (encoded layout = the weight), decoding only those rows.
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
@@ -99,12 +97,35 @@ at::Tensor decoded_weight(const LayerView& layer) {
 
 }  // namespace
 
-at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias) {
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
+                         const ActivationQuant* act, bool dynamic) {
   const int64_t C = layer.channels(), K = layer.reduction();
   if (x.dim() == 0 || x.size(-1) != K)
     throw Error(ErrorKind::kInvalidArgument,
                 "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.push_back(C);
+  if (const runtime::PackedQWeights* w = layer.integer_weights(); w && (act || dynamic)) {
+    const int64_t M = x2.size(0), k_pad = w->layout.k_pad;
+    std::vector<uint8_t> q(static_cast<std::size_t>(M * k_pad));
+    std::vector<float> scale(static_cast<std::size_t>(M));
+    std::vector<int32_t> zero(static_cast<std::size_t>(M));
+    const int64_t* gather = layer.gather().empty() ? nullptr : layer.gather().data();
+    if (act)
+      runtime::quantize_rows_static(x2.data_ptr<float>(), M, K, K, gather, k_pad, act->scale, act->zero_point,
+                                    q.data(), scale.data(), zero.data());
+    else
+      runtime::quantize_rows_dynamic(x2.data_ptr<float>(), M, K, K, gather, k_pad, q.data(), scale.data(), zero.data());
+    at::Tensor y = torch::empty({M, C}, torch::kFloat);
+    const at::Tensor b = bias.defined() ? bias.to(torch::kFloat).contiguous() : at::Tensor();
+    if (b.defined() && b.numel() != C)
+      throw Error(ErrorKind::kInvalidArgument, "packed matmul: a bias of " + std::to_string(b.numel()) +
+                                                   " values for " + std::to_string(C) + " outputs");
+    runtime::qgemm(w->view(), {q.data(), M, k_pad, scale.data(), zero.data()}, b.defined() ? b.data_ptr<float>() : nullptr,
+                   y.data_ptr<float>(), C, runtime::active_isa());
+    return y.reshape(shape);
+  }
   if (layer.layout().permutation.defined()) x2 = x2.index_select(1, full_permutation(layer));
   at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
   std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
@@ -113,8 +134,6 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
     layer.decode_rows(r0, r0 + rows, tile.data());
     y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
   }
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
-  shape.push_back(C);
   y = y.reshape(shape);
   return bias.defined() ? y + bias : y;
 }
@@ -125,6 +144,13 @@ struct PackedModel::Node {
   std::vector<Arg> in;
   std::vector<std::string> out;
   std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops
+  // A packed matmul on the integer kernels (plan_integer_layers): `act` when its input is a calibrated 8-bit
+  // fake-quant, whose input (`act_input`) it then quantizes itself; the fake-quant node is `skip`ped when
+  // nothing else reads it.
+  bool integer = false;
+  std::optional<ActivationQuant> act;
+  std::string act_input;
+  bool skip = false;
 };
 
 PackedModel::PackedModel(PackedModel&&) noexcept = default;
@@ -133,7 +159,7 @@ PackedModel::~PackedModel() = default;
 
 int64_t PackedModel::file_bytes() const { return file_->file_bytes(); }
 
-PackedModel PackedModel::open(const std::string& path) {
+PackedModel PackedModel::open(const std::string& path, const RunOptions& options) {
   PackedModel m;
   m.file_ = SafetensorsFile::open(path);
   const std::string where = "packed file '" + path + "'";
@@ -219,6 +245,8 @@ PackedModel PackedModel::open(const std::string& path) {
     m.output_ = graph.at("output").get<std::string>();
     if (!defined.count(m.output_)) throw bad("the output '" + m.output_ + "' is computed by no op");
     m.mark_layer_outputs();
+    m.options_ = options;
+    m.plan_integer_layers();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -254,6 +282,78 @@ void PackedModel::mark_layer_outputs() {
       for (const auto& o : node.out) weight_only[o] = layer;
     }
   }
+}
+
+// Which packed matmuls run on the integer kernels, and with which activation quantizer.
+void PackedModel::plan_integer_layers() {
+  std::map<std::string, std::size_t> producer;  // value -> the node that computes it
+  std::map<std::string, int> readers;           // value -> how many arguments read it
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    for (const Arg& a : nodes_[i].in)
+      if (a.kind == Arg::kValue) ++readers[a.name];
+    for (const auto& o : nodes_[i].out) producer[o] = i;
+  }
+  ++readers[output_];
+  // The calibrated quantizer of an 8-bit fake-quant node whose scale and zero point are constants or file tensors.
+  auto calibrated = [&](const Node& fq) -> std::optional<ActivationQuant> {
+    if (fq.op != "aten::fake_quantize_per_tensor_affine" || fq.in.size() != 5) return std::nullopt;
+    auto number = [&](const Arg& a) -> std::optional<double> {
+      if (a.kind == Arg::kConstant && (a.constant.isDouble() || a.constant.isInt())) return a.constant.toScalar().toDouble();
+      if (a.kind == Arg::kTensor && tensors_.at(a.name).numel() == 1) return tensors_.at(a.name).item<double>();
+      return std::nullopt;
+    };
+    const auto s = number(fq.in[1]), z = number(fq.in[2]), lo = number(fq.in[3]), hi = number(fq.in[4]);
+    if (!s || !z || !lo || !hi || *lo != 0 || *hi != 255 || !(*s > 0) || !std::isfinite(*s) || *z < 0 || *z > 255)
+      return std::nullopt;
+    return ActivationQuant{static_cast<float>(*s), static_cast<int32_t>(*z)};
+  };
+  for (Node& node : nodes_) {
+    if (node.op != "adze::packed_matmul" || !options_.integer_kernels || !layers_.at(node.layer)->integer_weights())
+      continue;
+    if (node.in[0].kind == Arg::kValue) {
+      const auto it = producer.find(node.in[0].name);
+      if (it != producer.end() && nodes_[it->second].in[0].kind == Arg::kValue) {
+        Node& fq = nodes_[it->second];
+        if (const auto act = calibrated(fq)) {
+          node.integer = true;
+          node.act = act;
+          node.act_input = fq.in[0].name;
+          fq.skip = readers[fq.out[0]] == 1 && fq.out.size() == 1;
+          continue;
+        }
+      }
+    }
+    node.integer = options_.dynamic_activations;
+  }
+}
+
+std::vector<std::string> PackedModel::integer_layers() const {
+  std::set<std::string> out;
+  for (const Node& node : nodes_)
+    if (node.integer) out.insert(node.layer);
+  return {out.begin(), out.end()};
+}
+
+std::map<std::string, std::string> PackedModel::float_layers() const {
+  std::map<std::string, std::string> out;
+  const std::vector<std::string> integer = integer_layers();
+  for (const auto& [name, view] : layers_) {
+    if (std::binary_search(integer.begin(), integer.end(), name)) continue;
+    out[name] = !view->integer_unsupported().empty() ? view->integer_unsupported()
+                : !options_.integer_kernels      ? "integer kernels switched off"
+                                                 : "weight-only, and dynamic activations switched off";
+  }
+  for (const Node& node : nodes_)
+    for (const Arg& a : node.in)
+      if (a.kind == Arg::kWeight && !out.count(a.name)) out[a.name] = "read by " + node.op + " as a float weight";
+  return out;
+}
+
+std::map<std::string, int> PackedModel::aten_ops() const {
+  std::map<std::string, int> out;
+  for (const Node& node : nodes_)
+    if (node.operation && !node.skip) ++out[node.op];
+  return out;
 }
 
 at::Tensor PackedModel::forward(const at::Tensor& x) const { return forward(x, nullptr); }
@@ -308,12 +408,14 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor().clone();
   };
   for (const Node& node : nodes_) {
+    if (node.skip) continue;
     if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
       const LayerView& layer = *layers_.at(node.layer);
-      const at::Tensor in = value(node.in[0]).toTensor();
+      const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();
+      const at::Tensor bias = node.in.size() > 1 && node.op == "adze::packed_matmul" ? value(node.in[1]).toTensor() : at::Tensor();
       at::Tensor y = node.op == "adze::packed_embedding"
                          ? packed_embedding(layer, in)
-                         : packed_matmul(layer, in, node.in.size() > 1 ? value(node.in[1]).toTensor() : at::Tensor());
+                         : packed_matmul(layer, in, bias, node.act ? &*node.act : nullptr, node.integer);
       env[node.out[0]] = y;
       record(node);
       continue;

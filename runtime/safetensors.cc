@@ -1,4 +1,4 @@
-#include "exporters/packed/safetensors.h"
+#include "runtime/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -1,0 +1,31 @@
+// The instruction sets the runtime's kernels are written for, detected at run time.
+//
+// Every kernel has a portable scalar reference; faster paths exist for AVX2 (with FMA) and for AVX-512
+// (F, BW, VL, VNNI and VBMI2: vpdpbusd and vpexpandb). The best path the CPU has is used unless the environment
+// variable ADZE_ISA forces a lower one (`scalar`, `avx2`, `avx512`), so that the tests run every path on any
+// machine. Forcing a path the CPU lacks is an error naming the missing flags.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace adze {
+namespace runtime {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+/// "scalar", "avx2", "avx512".
+const char* to_string(Isa isa);
+/// The best path this CPU (and its operating system) supports.
+Isa detected_isa();
+/// The path kernels use: ADZE_ISA when set (Error(kInvalidArgument) for an unknown name or a path this CPU
+/// lacks, naming the missing flags), else detected_isa(). Read once per process.
+Isa active_isa();
+/// Every path this CPU can run, lowest first (what the tests iterate over).
+std::vector<Isa> runnable_isas();
+/// The CPU flags the paths depend on, as this CPU reports them ("avx2 fma avx512f ... amx-int8"), for
+/// benchmark reports.
+std::string cpu_flags();
+
+}  // namespace runtime
+}  // namespace adze

@@ -1,0 +1,315 @@
+#include "runtime/kernels/qgemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "core/error.h"
+#include "runtime/kernels/row_kernels.h"
+
+namespace adze {
+namespace runtime {
+namespace {
+
+constexpr int kPlaneWidths[] = {8, 4, 2, 1};  // row_kernels.h: widest first
+constexpr int64_t kTileRows = 4;  // weight rows multiplied together (dot4)
+
+int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+const RowKernels& kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_row_kernels();
+    case Isa::kAvx2:
+      return avx2_row_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return scalar_row_kernels();
+}
+
+// Value i of a plane of width w (row_kernels.h) is set from v (< 2^w).
+void put_plane_value(uint8_t* plane, int w, int i, uint32_t v) {
+  switch (w) {
+    case 8:
+      plane[i] = static_cast<uint8_t>(v);
+      break;
+    case 4:
+      plane[i & 31] = static_cast<uint8_t>(plane[i & 31] | (v << (4 * (i >> 5))));
+      break;
+    case 2:
+      plane[i & 15] = static_cast<uint8_t>(plane[i & 15] | (v << (2 * (i >> 4))));
+      break;
+    default:
+      plane[i >> 3] = static_cast<uint8_t>(plane[i >> 3] | (v << (i & 7)));
+  }
+}
+
+// Scratch of one thread, kept between calls so that a run allocates nothing once warm: unpacked weight tiles
+// (kept: a kMask row before expansion; dense: four rows, expanded or kPairs values; gather: kPairs controls),
+// and the activations in the pairs order.
+struct Scratch {
+  std::vector<uint8_t> kept, dense, gather, pairs_x;
+  std::vector<int32_t> dots;  // row_dot's, per row of a tile and group
+};
+
+// n bytes of v starting on a 64-byte boundary: loads that split cache lines cost the kernels up to twice the
+// time.
+template <typename T = uint8_t>
+T* cache_aligned(std::vector<uint8_t>& v, int64_t n) {
+  v.resize(static_cast<std::size_t>(n + 63));
+  const auto at = reinterpret_cast<std::uintptr_t>(v.data());
+  return reinterpret_cast<T*>(v.data() + ((64 - at % 64) % 64));
+}
+
+Scratch& thread_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+inline uint8_t clamp_code(float v) { return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v))); }
+
+// Whether kPairs can hold the matrix: every group of four positions keeps at most two and every group
+// wholly inside k exactly two, scales cover whole chunks of 128 positions, and the fillers of a short last
+// group can hold the value offset (0).
+bool fits_pairs(int64_t rows, int64_t k, int bits, const bool* keep, const int32_t* offset, int64_t group) {
+  if (group != k && group % 128 != 0) return false;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (offset[r] < 0 || offset[r] >= (1 << bits)) return false;
+    for (int64_t j = 0; j < k; j += 4) {
+      const int64_t end = std::min(j + 4, k);
+      const auto n = std::count(keep + r * k + j, keep + r * k + end, true);
+      if (n > 2 || (end - j == 4 && n != 2)) return false;
+    }
+  }
+  return true;
+}
+
+// The term of one (row, group) in an output.
+inline float scale_term(float scale, int32_t dot, int32_t zero, int32_t wsum) {
+  return scale * static_cast<float>(dot - zero * wsum);
+}
+
+}  // namespace
+
+std::string qweights_unsupported(int64_t rows, int64_t k, int bits, const uint8_t* u, const bool* keep,
+                                 const int32_t* offset, int64_t group) {
+  if (rows <= 0 || k <= 0) return "an empty matrix";
+  if (bits < 1 || bits > 8) return std::to_string(bits) + "-bit codes";
+  if (group != k && (group <= 0 || group % 32 != 0 || k % group != 0))
+    return "group size " + std::to_string(group) + " (the kernels take one scale per row or groups of a multiple of 32)";
+  int64_t first_kept = -1;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t kept = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      if (keep && !keep[r * k + j]) continue;
+      ++kept;
+      const int64_t v = static_cast<int64_t>(u[r * k + j]) - offset[r];
+      if (v < -128 || v > 127)
+        return "weight " + std::to_string(v) + " in row " + std::to_string(r) + " (the kernels take signed 8-bit weights)";
+    }
+    if (first_kept < 0) first_kept = kept;
+    if (kept != first_kept) return "rows keeping different numbers of weights";
+  }
+  return "";
+}
+
+PackedQWeights pack_qweights(int64_t rows, int64_t k, int bits, const uint8_t* u, const bool* keep,
+                             const int32_t* offset, const float* scale, int64_t group) {
+  const std::string why = qweights_unsupported(rows, k, bits, u, keep, offset, group);
+  if (!why.empty()) throw Error(ErrorKind::kUnsupported, "integer kernels: " + why);
+  PackedQWeights p;
+  QWeightLayout& l = p.layout;
+  l.rows = rows;
+  l.k = k;
+  l.bits = bits;
+  l.pattern = QPattern::kDense;
+  if (keep) l.pattern = fits_pairs(rows, k, bits, keep, offset, group) ? QPattern::kPairs : QPattern::kMask;
+  const bool pairs = l.pattern == QPattern::kPairs;
+  l.k_pad = round_up(k, pairs ? 128 : 64);
+  l.kept = keep ? std::count(keep, keep + k, true) : k;
+  l.kept_pad = pairs ? l.k_pad / 2 : keep ? round_up(std::max<int64_t>(l.kept, 1), 64) : l.k_pad;
+  l.group = group == k ? l.k_pad : group;
+  l.groups = group == k ? 1 : k / group;
+  l.small = true;
+  p.planes.assign(static_cast<std::size_t>(rows * l.plane_row_bytes()), 0);
+  p.mask.assign(static_cast<std::size_t>(rows * l.mask_row_words()), 0);
+  p.offset.assign(offset, offset + rows);
+  p.scale.assign(scale, scale + rows * l.groups);
+  p.wsum.assign(static_cast<std::size_t>(rows * l.groups), 0);
+  // The row's stored values in order (padding and fillers decode to 0) and, for kPairs, their positions.
+  std::vector<uint32_t> stream(static_cast<std::size_t>(l.kept_pad)), where(stream.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    const bool* kr = keep ? keep + r * k : nullptr;
+    std::fill(stream.begin(), stream.end(), static_cast<uint32_t>(offset[r]));
+    int64_t n = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      if (kr && !kr[j]) continue;
+      const int32_t v = static_cast<int32_t>(u[r * k + j]) - offset[r];
+      if (v < -64 || v > 64) l.small = false;
+      p.wsum[static_cast<std::size_t>(r * l.groups + (l.groups == 1 ? 0 : j / group))] += v;
+      if (l.pattern == QPattern::kMask)
+        p.mask[static_cast<std::size_t>(r * l.mask_row_words() + j / 64)] |= uint64_t{1} << (j % 64);
+      if (!pairs) stream[static_cast<std::size_t>(kr ? n : j)] = u[r * k + j];
+      ++n;
+    }
+    if (pairs) {
+      for (int64_t j = 0, t = 0; j < l.k_pad; j += 4) {  // each group of four: its two kept, or fillers
+        int fillers = 2;
+        for (int64_t i = j; i < std::min(j + 4, k); ++i) fillers -= kr[i];
+        for (int b = 0; b < 4; ++b) {
+          const bool kept = j + b < k && kr[j + b];
+          if (!kept && fillers == 0) continue;
+          if (kept)
+            stream[static_cast<std::size_t>(t)] = u[r * k + j + b];
+          else
+            --fillers;
+          where[static_cast<std::size_t>(t++)] = static_cast<uint32_t>(b);
+        }
+      }
+    }
+    uint8_t* out = p.planes.data() + r * l.plane_row_bytes();
+    for (int64_t c = 0; c < l.kept_pad / 64; ++c) {
+      int shift = 0;
+      for (const int w : kPlaneWidths) {
+        if (!(bits & w)) continue;
+        for (int i = 0; i < 64; ++i)
+          put_plane_value(out, w, i, (stream[static_cast<std::size_t>(c * 64 + i)] >> shift) & ((1u << w) - 1u));
+        out += 8 * w;
+        shift += w;
+      }
+      if (pairs) {
+        for (int i = 0; i < 64; ++i) put_plane_value(out, 2, i, where[static_cast<std::size_t>(c * 64 + i)]);
+        out += 16;
+      }
+    }
+  }
+  return p;
+}
+
+void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
+                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero) {
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * x_stride;
+    float lo = 0.0f, hi = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t j = 0; j < k; ++j) {
+      lo = std::min(lo, row[j]);
+      hi = std::max(hi, row[j]);
+    }
+    const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    const int32_t z = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
+    quantize_rows_static(row, 1, k, x_stride, gather, k_pad, s, z, q + r * k_pad, scale + r, zero + r);
+  }
+}
+
+void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
+                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero) {
+  const float inv = 1.0f / s, zf = static_cast<float>(z);
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + r * x_stride;
+    uint8_t* out = q + r * k_pad;
+    if (gather) {
+      for (int64_t j = 0; j < k; ++j) out[j] = clamp_code(zf + std::nearbyint(row[gather[j]] * inv));
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < k; ++j) out[j] = clamp_code(zf + std::nearbyint(row[j] * inv));
+    }
+    std::fill(out + k, out + k_pad, uint8_t{0});
+    scale[r] = s;
+    zero[r] = z;
+  }
+}
+
+void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa) {
+  const QWeightLayout& l = w.layout;
+  if (a.stride < l.k_pad)
+    throw Error(ErrorKind::kInternal, "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " +
+                                          std::to_string(l.k_pad));
+  const RowKernels& kern = kernels_for(isa);
+  const bool pairs = l.pattern == QPattern::kPairs;
+  const uint8_t* x = a.q;
+  int64_t x_stride = a.stride;
+  if (pairs) {  // row_kernels.h: each chunk of 128 activations as its even 16-byte blocks, then its odd ones
+    uint8_t* px = cache_aligned(thread_scratch().pairs_x, a.rows * l.k_pad);
+    for (int64_t m = 0; m < a.rows; ++m)
+      for (int64_t j = 0; j < l.k_pad; j += 16) {
+        const int64_t block = j / 16 % 8;
+        std::copy_n(a.q + m * a.stride + j, 16, px + m * l.k_pad + j / 128 * 128 + (block & 1) * 64 + block / 2 * 16);
+      }
+    x = px;
+    x_stride = l.k_pad;
+  }
+  const int64_t chunk_positions = pairs ? 128 : 64;
+  // One activation row, of dense or kPairs weights with whole chunks per scale: each weight row is unpacked and
+  // multiplied in registers (row_dot). Otherwise four weight rows at a time are unpacked once into scratch for
+  // every activation row.
+  const bool by_row = a.rows == 1 && l.pattern != QPattern::kMask && l.group % chunk_positions == 0;
+  const int64_t group_chunks = l.group / chunk_positions;
+  const int64_t tiles = (l.rows + kTileRows - 1) / kTileRows;
+  const int64_t w_stride = pairs ? l.kept_pad : l.k_pad;  // scratch bytes per unpacked weight row
+  const bool parallel = l.rows * l.k_pad * std::max<int64_t>(a.rows, 1) >= (int64_t{1} << 16) && tiles > 1;
+#pragma omp parallel if (parallel)
+  {
+    Scratch& s = thread_scratch();
+    s.dots.resize(static_cast<std::size_t>(by_row ? kTileRows * l.groups : 0));
+    int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
+    int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
+    uint8_t* const gather = pairs && !by_row ? cache_aligned(s.gather, kTileRows * w_stride) : nullptr;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t r0 = t * kTileRows, n = std::min(kTileRows, l.rows - r0);
+      for (int64_t i = 0; i < kTileRows; ++i) {
+        const int64_t r = r0 + i;
+        const uint8_t* planes = w.planes + r * l.plane_row_bytes();
+        if (by_row) {
+          if (i < n)
+            kern.row_dot(planes, l.bits, w.offset[r], pairs, x, group_chunks, l.groups, l.small,
+                         s.dots.data() + i * l.groups);
+          continue;
+        }
+        int8_t* dense = tile + i * w_stride;
+        if (i >= n) {
+          std::fill_n(dense, w_stride, int8_t{0});
+          if (pairs) std::fill_n(gather + i * w_stride, w_stride, uint8_t{0});
+          continue;
+        }
+        switch (l.pattern) {
+          case QPattern::kDense:
+            kern.unpack(planes, l.bits, l.k_pad / 64, w.offset[r], dense);
+            break;
+          case QPattern::kMask:
+            kern.unpack(planes, l.bits, l.kept_pad / 64, w.offset[r], kept);
+            kern.expand(kept, w.mask + r * l.mask_row_words(), l.k_pad / 64, dense);
+            break;
+          case QPattern::kPairs:
+            kern.unpack_pairs(planes, l.bits, l.kept_pad / 64, w.offset[r], dense, gather + i * w_stride);
+            break;
+        }
+      }
+      for (int64_t m = 0; m < a.rows; ++m) {
+        const uint8_t* xm = x + m * x_stride;
+        float acc[kTileRows] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int64_t g = 0; g < l.groups; ++g) {
+          int32_t dot[kTileRows];
+          if (by_row)
+            for (int64_t i = 0; i < n; ++i) dot[i] = s.dots[static_cast<std::size_t>(i * l.groups + g)];
+          else if (pairs)
+            kern.pairs_dot4(xm + g * l.group, tile + g * l.group / 2, gather + g * l.group / 2, w_stride, l.group / 128,
+                            l.small, dot);
+          else
+            kern.dot4(xm + g * l.group, tile + g * l.group, w_stride, l.group, l.small, dot);
+          for (int64_t i = 0; i < n; ++i) {
+            const int64_t at = (r0 + i) * l.groups + g;
+            acc[i] += scale_term(w.scale[at], dot[i], a.zero[m], w.wsum[at]);
+          }
+        }
+        float* out = y + m * y_stride + r0;
+        for (int64_t i = 0; i < n; ++i) out[i] = a.scale[m] * acc[i] + (bias ? bias[r0 + i] : 0.0f);
+      }
+    }
+  }
+}
+
+}  // namespace runtime
+}  // namespace adze

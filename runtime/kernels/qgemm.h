@@ -1,0 +1,112 @@
+// The runtime's integer matmul: y = dequant(x) · Wᵀ + bias for quantized activations x (unsigned 8-bit, one
+// scale and zero point per row) and low-bit weights W [rows, k], dense or sparse (any N:M pattern, any channel
+// permutation), with a scale per output channel or per group of consecutive reduction positions.
+//
+// The weight layout the kernels read (QWeightLayout), per output row:
+// - planes: the row's stored weights in reduction order as unsigned `bits`-wide values u, in chunks of 64 split
+//   into bit planes (row_kernels.h); the signed weight is u − offset[row]. Which weights, by `pattern`:
+//   - kDense: all k_pad positions, the padding decoding to 0.
+//   - kMask: the kept weights, padded to a whole chunk; `mask` says where they sit.
+//   - kPairs (every group of four positions keeps two, as 2:4 and 1:2 do): two values per group of four, so
+//     k_pad / 2, and after each chunk's value planes a 2-bit plane of each value's position within its group
+//     (row_kernels.h). A chunk covers 128 positions, so k_pad is a multiple of 128. Where k ends inside a group
+//     that keeps fewer than two, unkept positions fill it up, holding u = offset (0). The positions take the
+//     mask's place at the same size for 2:4 (2 bits per kept weight, 1 per position).
+// - mask (kMask only): k_pad / 64 little-endian words, bit j set where position j is kept. The kernels never
+//   look at the N:M structure: any pattern with the same number of kept weights in every row works.
+// - scale and wsum: per (row, group), the weight scale and Σ of the group's signed weights (for the activation
+//   zero point: Σ (q − z)·w = Σ q·w − z·Σ w).
+//
+// pack_qweights takes kPairs where the mask allows it, the groups are whole chunks of 128 and every offset is a
+// storable code; other masks take kMask. One activation row (batch 1) times kDense or kPairs weights runs a
+// weight row at a time, unpacked and multiplied in registers (row_dot): a dense row against the activations,
+// a pairs row against the two activations of each group of four it keeps, gathered by byte shuffles, so with
+// half the multiplies. Otherwise four weight rows at a time are unpacked into scratch (kMask rows expanded onto
+// the mask: vpexpandb on AVX-512, a pshufb table on AVX2; kPairs rows with their gather controls) and
+// multiplied with each activation row. Products use vpdpbusd, or vpmaddubsw where the weights are small enough
+// not to saturate it, else 16-bit vpmaddwd. Rows are split over OpenMP threads. Everything is exact in
+// integers; the only rounding is the final float scaling, the same on every path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/isa.h"
+
+namespace adze {
+namespace runtime {
+
+enum class QPattern { kDense, kMask, kPairs };
+
+struct QWeightLayout {
+  int64_t rows = 0;      ///< output channels
+  int64_t k = 0;         ///< reduction length
+  int64_t k_pad = 0;     ///< k rounded up to a multiple of 64 (kPairs: of 128)
+  int bits = 0;          ///< stored width of u, 1..8
+  QPattern pattern = QPattern::kDense;
+  int64_t kept = 0;      ///< kept weights per row (k when dense)
+  int64_t kept_pad = 0;  ///< stored values per row: k_pad (kDense), kept rounded up to 64 (kMask), k_pad / 2 (kPairs)
+  int64_t group = 0;     ///< reduction positions per scale: k_pad for one scale per row, else a multiple of 32
+  int64_t groups = 0;    ///< scales per row
+  bool small = false;    ///< every signed weight lies in [−64, 64]
+  /// Bytes of one chunk of 64 values: the value planes and, for kPairs, the position plane.
+  int64_t chunk_bytes() const { return 8 * bits + (pattern == QPattern::kPairs ? 16 : 0); }
+  int64_t plane_row_bytes() const { return kept_pad / 64 * chunk_bytes(); }
+  int64_t mask_row_words() const { return pattern == QPattern::kMask ? k_pad / 64 : 0; }
+};
+
+/// A view of packed weights (over a mapped file or a PackedQWeights).
+struct QWeights {
+  QWeightLayout layout;
+  const uint8_t* planes = nullptr;  ///< [rows, plane_row_bytes]
+  const uint64_t* mask = nullptr;   ///< [rows, mask_row_words] (kMask only)
+  const int32_t* offset = nullptr;  ///< [rows]
+  const float* scale = nullptr;     ///< [rows, groups]
+  const int32_t* wsum = nullptr;    ///< [rows, groups]
+};
+
+struct PackedQWeights {
+  QWeightLayout layout;
+  std::vector<uint8_t> planes;
+  std::vector<uint64_t> mask;
+  std::vector<int32_t> offset, wsum;
+  std::vector<float> scale;
+  QWeights view() const { return {layout, planes.data(), mask.empty() ? nullptr : mask.data(), offset.data(), scale.data(), wsum.data()}; }
+};
+
+/// Why a matrix cannot take the integer kernels, or "" when it can: a signed weight outside [−128, 127], rows
+/// that keep different numbers of weights, a group size that is not k or a multiple of 32 dividing k.
+/// `u` [rows·k] are the stored codes (< 2^bits), `keep` [rows·k] the mask or null (dense), `offset` [rows] the
+/// per-row value subtracted from u, `scale` [rows · k/group] (group = k: one per row).
+std::string qweights_unsupported(int64_t rows, int64_t k, int bits, const uint8_t* u, const bool* keep,
+                                 const int32_t* offset, int64_t group);
+/// Packs such a matrix into the layout above (kDense without `keep`, else kPairs where it applies, else kMask);
+/// Error(kUnsupported) with qweights_unsupported()'s reason.
+PackedQWeights pack_qweights(int64_t rows, int64_t k, int bits, const uint8_t* u, const bool* keep,
+                             const int32_t* offset, const float* scale, int64_t group);
+
+/// Quantized activations: rows of `stride` (≥ k_pad) bytes, x ≈ scale[r] · (q − zero[r]).
+struct QActivations {
+  const uint8_t* q = nullptr;
+  int64_t rows = 0, stride = 0;
+  const float* scale = nullptr;
+  const int32_t* zero = nullptr;
+};
+
+/// Dynamic quantization, one asymmetric 8-bit range per row (its min and max, widened to include 0):
+/// x [m, k] with rows x_stride apart; `gather` (k entries or null) reads column gather[j] into column j (a
+/// channel permutation). Writes q [m, k_pad] (the padding 0), scale [m], zero [m].
+void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
+                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero);
+/// Static quantization with a calibrated scale and zero point (codes 0..255), computed exactly as ATen's
+/// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255).
+void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
+                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero);
+
+/// y [a.rows, rows] (rows y_stride apart) = Σ_g scale·a.scale·(Σ q·w − zero·wsum) + bias (bias may be null),
+/// on the given instruction set (active_isa() in production; the tests pass each runnable one).
+void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa);
+
+}  // namespace runtime
+}  // namespace adze

@@ -1,0 +1,316 @@
+// The integer matmul on every instruction set this CPU runs, against the scalar reference (bit for bit: the
+// kernels are exact in integers and share the float epilogue) and against a plain double-precision matmul of
+// the dequantized operands. Shapes, widths, patterns and groups are drawn at random with fixed seeds, tails
+// and odd sizes included, and outputs are pre-filled with NaN so that a row left unwritten fails. Each weight
+// layout (dense, mask, pairs) is run through both paths: one activation row (row_dot, where the layout and
+// groups allow it) and several (four-row tiles).
+#include "runtime/kernels/qgemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <random>
+
+#include "core/error.h"
+#include "runtime/kernels/row_kernels.h"
+
+namespace adze {
+namespace runtime {
+namespace {
+
+const RowKernels& kernels(Isa isa) {
+  return isa == Isa::kAvx512 ? avx512_row_kernels() : isa == Isa::kAvx2 ? avx2_row_kernels() : scalar_row_kernels();
+}
+
+// A random quantized matrix and activations, with everything the reference needs.
+class QGemmTester {
+ public:
+  QGemmTester& rows(int64_t v) { rows_ = v; return *this; }
+  QGemmTester& k(int64_t v) { k_ = v; return *this; }
+  QGemmTester& m(int64_t v) { m_ = v; return *this; }
+  QGemmTester& bits(int v) { bits_ = v; return *this; }
+  QGemmTester& nm(int n, int mm) { n_ = n; mm_ = mm; return *this; }
+  QGemmTester& group(int64_t v) { group_ = v; return *this; }
+  QGemmTester& asymmetric(bool v) { asymmetric_ = v; return *this; }
+  QGemmTester& offset(int v) { offset_ = v; return *this; }  ///< the same offset in every row
+  QGemmTester& expect(QPattern v) { expect_ = v; return *this; }  ///< the layout pack_qweights must choose
+  QGemmTester& seed(unsigned v) { seed_ = v; return *this; }
+
+  void test() const {
+    std::mt19937 rng(seed_);
+    const int64_t group = group_ > 0 ? group_ : k_, groups = k_ / group;
+    std::vector<uint8_t> u(static_cast<std::size_t>(rows_ * k_));
+    std::vector<int32_t> offset(static_cast<std::size_t>(rows_));
+    std::vector<float> scale(static_cast<std::size_t>(rows_ * groups));
+    std::vector<char> keep_storage;
+    std::uniform_int_distribution<int> code(0, (1 << bits_) - 1);
+    for (auto& v : u) v = static_cast<uint8_t>(code(rng));
+    for (auto& o : offset) o = offset_ ? *offset_ : asymmetric_ ? code(rng) : 1 << (bits_ - 1);
+    std::uniform_real_distribution<float> sd(0.001f, 0.1f);
+    for (auto& s : scale) s = sd(rng);
+    if (n_ > 0) {  // exactly n of every m consecutive positions, chosen at random
+      keep_storage.assign(static_cast<std::size_t>(rows_ * k_), 0);
+      for (int64_t r = 0; r < rows_; ++r)
+        for (int64_t g = 0; g < k_ / mm_; ++g) {
+          std::vector<int> pos(static_cast<std::size_t>(mm_));
+          for (int i = 0; i < mm_; ++i) pos[static_cast<std::size_t>(i)] = i;
+          std::shuffle(pos.begin(), pos.end(), rng);
+          for (int i = 0; i < n_; ++i) keep_storage[static_cast<std::size_t>(r * k_ + g * mm_ + pos[static_cast<std::size_t>(i)])] = 1;
+        }
+    }
+    const bool* keep = n_ > 0 ? reinterpret_cast<const bool*>(keep_storage.data()) : nullptr;
+    const PackedQWeights packed = pack_qweights(rows_, k_, bits_, u.data(), keep, offset.data(), scale.data(), group);
+    const QWeightLayout& l = packed.layout;
+    if (expect_) {
+      ASSERT_EQ(static_cast<int>(l.pattern), static_cast<int>(*expect_));
+    }
+
+    std::vector<float> x(static_cast<std::size_t>(m_ * k_)), bias(static_cast<std::size_t>(rows_));
+    std::normal_distribution<float> nd(0.3f, 1.0f);
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : bias) v = nd(rng);
+    std::vector<uint8_t> q(static_cast<std::size_t>(m_ * l.k_pad));
+    std::vector<float> sx(static_cast<std::size_t>(m_));
+    std::vector<int32_t> zx(static_cast<std::size_t>(m_));
+    quantize_rows_dynamic(x.data(), m_, k_, k_, nullptr, l.k_pad, q.data(), sx.data(), zx.data());
+    const QActivations a{q.data(), m_, l.k_pad, sx.data(), zx.data()};
+
+    // Plain reference of the dequantized operands, in double.
+    std::vector<double> ref(static_cast<std::size_t>(m_ * rows_));
+    for (int64_t i = 0; i < m_; ++i)
+      for (int64_t r = 0; r < rows_; ++r) {
+        double s = bias[static_cast<std::size_t>(r)];
+        for (int64_t j = 0; j < k_; ++j) {
+          if (keep && !keep[r * k_ + j]) continue;
+          const double w = (static_cast<double>(u[static_cast<std::size_t>(r * k_ + j)]) - offset[static_cast<std::size_t>(r)]) *
+                           scale[static_cast<std::size_t>(r * groups + j / group)];
+          const double xv = (static_cast<double>(q[static_cast<std::size_t>(i * l.k_pad + j)]) - zx[static_cast<std::size_t>(i)]) * sx[static_cast<std::size_t>(i)];
+          s += w * xv;
+        }
+        ref[static_cast<std::size_t>(i * rows_ + r)] = s;
+      }
+
+    std::vector<float> scalar_out;
+    for (Isa isa : runnable_isas()) {
+      SCOPED_TRACE(to_string(isa));
+      std::vector<float> y(static_cast<std::size_t>(m_ * rows_), std::numeric_limits<float>::quiet_NaN());
+      qgemm(packed.view(), a, bias.data(), y.data(), rows_, isa);
+      for (std::size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], ref[i], 1e-4 * (1.0 + std::abs(ref[i]))) << "output " << i;
+      if (isa == Isa::kScalar) scalar_out = y;
+      else
+        for (std::size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], scalar_out[i]) << "output " << i;
+    }
+  }
+
+ private:
+  int64_t rows_ = 8, k_ = 64, m_ = 1, group_ = 0;
+  int bits_ = 4, n_ = 0, mm_ = 0;
+  bool asymmetric_ = false;
+  std::optional<int> offset_;
+  std::optional<QPattern> expect_;
+  unsigned seed_ = 1;
+};
+
+TEST(QGemm, DenseEveryWidth) {
+  for (int bits = 2; bits <= 8; ++bits) {
+    SCOPED_TRACE(bits);
+    QGemmTester().bits(bits).rows(13).k(200).m(3).seed(static_cast<unsigned>(bits)).test();
+  }
+}
+
+TEST(QGemm, AsymmetricWeightsUpToSevenBits) {
+  for (int bits : {2, 3, 4, 7}) {
+    SCOPED_TRACE(bits);
+    QGemmTester().bits(bits).asymmetric(true).rows(9).k(96).m(2).seed(10u + static_cast<unsigned>(bits)).test();
+  }
+}
+
+TEST(QGemm, NMPatterns) {
+  const int patterns[][2] = {{2, 4}, {1, 4}, {2, 8}, {4, 8}, {3, 16}, {1, 2}};
+  unsigned seed = 20;
+  for (const auto& p : patterns)
+    for (int bits : {2, 3, 4, 8}) {
+      SCOPED_TRACE(std::to_string(p[0]) + ":" + std::to_string(p[1]) + " at " + std::to_string(bits) + " bits");
+      QGemmTester().nm(p[0], p[1]).bits(bits).rows(11).k(p[1] * 37).m(2).seed(seed++).test();
+    }
+}
+
+TEST(QGemm, TwoOfFourTakesThePairsLayout) {
+  unsigned seed = 100;
+  for (const int mm : {4, 2})
+    for (int bits = 1; bits <= 8; ++bits)
+      for (const int64_t m : {1, 3}) {
+        SCOPED_TRACE(std::to_string(mm / 2) + ":" + std::to_string(mm) + " at " + std::to_string(bits) + " bits, m " +
+                     std::to_string(m));
+        QGemmTester().nm(mm / 2, mm).bits(bits).rows(11).k(4 * 67).m(m).expect(QPattern::kPairs).seed(seed++).test();
+        QGemmTester().nm(mm / 2, mm).bits(bits).asymmetric(bits < 8).rows(6).k(256).m(m).expect(QPattern::kPairs)
+            .seed(seed++).test();
+      }
+}
+
+TEST(QGemm, PairsShapesTailsAndGroups) {
+  const int64_t ms[] = {1, 2, 5};
+  unsigned seed = 120;
+  for (const int64_t m : ms) {
+    SCOPED_TRACE("m " + std::to_string(m));
+    QGemmTester().nm(2, 4).rows(1).k(4).m(m).expect(QPattern::kPairs).seed(seed++).test();
+    QGemmTester().nm(2, 4).rows(5).k(150).m(m).expect(QPattern::kPairs).seed(seed++).test();  // short last group
+    QGemmTester().nm(1, 2).rows(7).k(75).m(m).expect(QPattern::kPairs).seed(seed++).test();
+    QGemmTester().nm(2, 4).rows(13).k(1000).m(m).bits(3).expect(QPattern::kPairs).seed(seed++).test();
+    for (const int64_t group : {128, 256, 384}) {
+      SCOPED_TRACE("group " + std::to_string(group));
+      QGemmTester().nm(2, 4).group(group).rows(9).k(768).m(m).expect(QPattern::kPairs).seed(seed++).test();
+      QGemmTester().nm(2, 4).group(group).rows(6).k(768).m(m).bits(7).asymmetric(true).expect(QPattern::kPairs)
+          .seed(seed++).test();
+    }
+  }
+}
+
+TEST(QGemm, OtherPatternsKeepTheMask) {
+  const int patterns[][2] = {{1, 4}, {2, 8}, {4, 8}, {3, 16}};
+  unsigned seed = 140;
+  for (const auto& p : patterns)
+    for (const int64_t m : {1, 2}) {
+      SCOPED_TRACE(std::to_string(p[0]) + ":" + std::to_string(p[1]) + ", m " + std::to_string(m));
+      QGemmTester().nm(p[0], p[1]).rows(6).k(p[1] * 20).m(m).expect(QPattern::kMask).seed(seed++).test();
+    }
+  // 2:4 whose scales split chunks of 128, or whose offset is no stored code (a filler could not decode to 0).
+  QGemmTester().nm(2, 4).group(64).rows(5).k(256).m(1).expect(QPattern::kMask).seed(seed++).test();
+  QGemmTester().nm(2, 4).group(32).rows(5).k(256).m(3).expect(QPattern::kMask).seed(seed++).test();
+  QGemmTester().nm(2, 4).bits(4).offset(20).rows(5).k(256).m(1).expect(QPattern::kMask).seed(seed++).test();
+}
+
+TEST(QGemm, DenseOneActivationRow) {
+  unsigned seed = 160;
+  for (int bits = 1; bits <= 8; ++bits) {
+    SCOPED_TRACE(std::to_string(bits) + " bits");
+    QGemmTester().bits(bits).rows(7).k(200).m(1).expect(QPattern::kDense).seed(seed++).test();
+    QGemmTester().bits(bits).asymmetric(bits < 8).rows(6).k(576).m(1).seed(seed++).test();
+  }
+  for (const int64_t group : {32, 64, 96, 192, 576}) {  // 32 and 96 split chunks of 64: the tile path
+    SCOPED_TRACE("group " + std::to_string(group));
+    QGemmTester().group(group).rows(10).k(576).m(1).seed(seed++).test();
+  }
+}
+
+TEST(QGemm, PerGroupScales) {
+  QGemmTester().group(32).rows(7).k(160).m(3).bits(4).seed(40).test();
+  QGemmTester().group(64).rows(6).k(256).m(1).bits(3).nm(2, 4).seed(41).test();
+  QGemmTester().group(128).rows(5).k(384).m(2).bits(8).seed(42).test();
+}
+
+TEST(QGemm, GemvAndGemmShapes) {
+  QGemmTester().rows(1).k(1).m(1).seed(50).test();
+  QGemmTester().rows(3).k(31).m(5).seed(51).test();
+  QGemmTester().rows(257).k(1000).m(1).nm(2, 4).bits(4).seed(52).test();
+  QGemmTester().rows(64).k(576).m(49).bits(8).seed(53).test();
+}
+
+TEST(QGemm, RowKernelsMatchTheScalarReference) {
+  std::mt19937 rng(60);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (Isa isa : runnable_isas()) {
+    SCOPED_TRACE(to_string(isa));
+    const RowKernels& k = kernels(isa);
+    for (int bits = 1; bits <= 8; ++bits) {
+      std::vector<uint8_t> planes(static_cast<std::size_t>(3 * 8 * bits));
+      for (auto& v : planes) v = static_cast<uint8_t>(byte(rng));
+      std::vector<int8_t> want(192), got(192, 77);
+      scalar_row_kernels().unpack(planes.data(), bits, 3, 5, want.data());
+      k.unpack(planes.data(), bits, 3, 5, got.data());
+      ASSERT_EQ(want, got) << bits << " bits";
+    }
+    std::vector<uint64_t> mask(3);
+    for (auto& w : mask) w = (uint64_t{static_cast<uint32_t>(rng())} << 32) | static_cast<uint32_t>(rng());
+    std::vector<int8_t> kept(192 + 64);
+    for (auto& v : kept) v = static_cast<int8_t>(byte(rng));
+    std::vector<int8_t> want(192), got(192, 77);
+    scalar_row_kernels().expand(kept.data(), mask.data(), 3, want.data());
+    k.expand(kept.data(), mask.data(), 3, got.data());
+    ASSERT_EQ(want, got);
+    std::vector<uint8_t> x(96);
+    for (auto& v : x) v = static_cast<uint8_t>(byte(rng));
+    std::vector<int8_t> w(4 * 96);
+    for (auto& v : w) v = static_cast<int8_t>(byte(rng));
+    for (bool small : {false, true}) {
+      std::vector<int8_t> ws = w;
+      if (small)
+        for (auto& v : ws) v = static_cast<int8_t>(v / 2);
+      int32_t out[4];
+      k.dot4(x.data(), ws.data(), 96, 96, small, out);
+      for (int r = 0; r < 4; ++r) EXPECT_EQ(out[r], scalar_row_kernels().dot(x.data(), ws.data() + r * 96, 96, small));
+      EXPECT_EQ(k.dot(x.data(), ws.data(), 96, small), scalar_row_kernels().dot(x.data(), ws.data(), 96, small));
+    }
+  }
+}
+
+TEST(QGemm, RowDotAndPairsKernelsMatchTheScalarReference) {
+  std::mt19937 rng(61);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (Isa isa : runnable_isas()) {
+    SCOPED_TRACE(to_string(isa));
+    const RowKernels& k = kernels(isa);
+    for (int bits = 1; bits <= 8; ++bits)
+      for (const bool pairs : {false, true}) {
+        SCOPED_TRACE(std::to_string(bits) + " bits" + (pairs ? ", pairs" : ""));
+        // Four rows of three random chunks (random positions included) and their activations.
+        const int64_t chunk = 8 * bits + (pairs ? 16 : 0), positions = pairs ? 128 : 64;
+        std::vector<uint8_t> planes(static_cast<std::size_t>(4 * 3 * chunk));
+        std::vector<uint8_t> x(static_cast<std::size_t>(3 * positions));
+        for (auto& v : planes) v = static_cast<uint8_t>(byte(rng));
+        for (auto& v : x) v = static_cast<uint8_t>(byte(rng));
+        const bool small = bits <= 6;  // values − 9 within [−64, 64]
+        for (const int64_t group_chunks : {1, 3}) {
+          int32_t want[3], got[3];
+          scalar_row_kernels().row_dot(planes.data(), bits, 9, pairs, x.data(), group_chunks, 3 / group_chunks, small,
+                                       want);
+          k.row_dot(planes.data(), bits, 9, pairs, x.data(), group_chunks, 3 / group_chunks, small, got);
+          for (int64_t g = 0; g < 3 / group_chunks; ++g) EXPECT_EQ(want[g], got[g]) << group_chunks << " chunks";
+        }
+        if (!pairs) continue;
+        std::vector<int8_t> want_w(4 * 192), got_w(4 * 192, 77);
+        std::vector<uint8_t> want_g(4 * 192), got_g(4 * 192, 77);
+        for (int r = 0; r < 4; ++r) {
+          scalar_row_kernels().unpack_pairs(planes.data() + r * 3 * chunk, bits, 3, 9, want_w.data() + r * 192,
+                                            want_g.data() + r * 192);
+          k.unpack_pairs(planes.data() + r * 3 * chunk, bits, 3, 9, got_w.data() + r * 192, got_g.data() + r * 192);
+        }
+        ASSERT_EQ(want_w, got_w);
+        ASSERT_EQ(want_g, got_g);
+        int32_t want[4], got[4];
+        scalar_row_kernels().pairs_dot4(x.data(), want_w.data(), want_g.data(), 192, 3, small, want);
+        k.pairs_dot4(x.data(), want_w.data(), want_g.data(), 192, 3, small, got);
+        for (int r = 0; r < 4; ++r) EXPECT_EQ(want[r], got[r]) << "pairs_dot4 row " << r;
+      }
+  }
+}
+
+TEST(QGemm, StaticQuantizationIsAtensFormula) {
+  const float x[] = {-1.0f, 0.0f, 0.125f, 0.3749f, 100.0f, -100.0f, 0.0625f};
+  uint8_t q[64];
+  float s;
+  int32_t z;
+  quantize_rows_static(x, 1, 7, 7, nullptr, 64, 0.125f, 10, q, &s, &z);
+  const uint8_t want[] = {2, 10, 11, 13, 255, 0, 10};  // 0.0625/0.125 = 0.5 rounds to even
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(q[i], want[i]) << i;
+  for (int i = 7; i < 64; ++i) EXPECT_EQ(q[i], 0) << i;
+}
+
+TEST(QGemm, RefusesWhatTheKernelsCannotTake) {
+  const uint8_t u[] = {0, 255, 3, 4};
+  const int32_t offset[] = {0, 0};
+  const float scale[] = {1, 1};
+  EXPECT_NE(qweights_unsupported(2, 2, 8, u, nullptr, offset, 2), "");  // 255 − 0 > 127
+  const bool keep[] = {true, true, true, false};
+  const int32_t centred[] = {128, 4};
+  EXPECT_NE(qweights_unsupported(2, 2, 8, u, keep, centred, 2), "");  // rows keep 2 and 1
+  EXPECT_NE(qweights_unsupported(2, 2, 8, u, nullptr, centred, 1), "");  // group of 1
+  EXPECT_THROW(pack_qweights(2, 2, 8, u, nullptr, offset, scale, 2), Error);
+}
+
+}  // namespace
+}  // namespace runtime
+}  // namespace adze

@@ -1,0 +1,58 @@
+// The per-ISA building blocks of the integer matmul (qgemm.h), one table of plain functions per instruction
+// set. Each ISA's table lives in its own translation unit, compiled with that ISA's flags, and uses nothing but
+// intrinsics and plain loops: no inline library templates, whose one shared copy the linker might take from
+// the wide-ISA unit and run on a CPU without it.
+//
+// The formats the functions read (see runtime/kernels/qgemm.h for the whole layout):
+// - planes: a row's values as unsigned `bits`-wide numbers in chunks of 64, each chunk split into planes of
+//   8, 4, 2 and 1 bits (widest first; 7 bits = 4 + 2 + 1, value = p4 | p2 << 4 | p1 << 6). A plane of w bits is
+//   8·w bytes: for w = 4, byte i holds value i (low nibble) and value i + 32 (high nibble); for w = 2, bits
+//   [2j, 2j+2) of byte i hold value i + 16j; for w = 1, bit v of the little-endian 64-bit word is value v.
+//   In a kPairs chunk the value planes are followed by a 2-bit plane (16 bytes) of each value's position in its
+//   group of four: value t of the chunk multiplies activation 4·⌊t/2⌋ + position of the chunk's 128.
+// - masks: one bit per dense position, 64 positions per little-endian word; set = kept.
+// - pairs activations: what kPairs functions read in place of an activation row: each chunk's 128 bytes in
+//   the 16-byte block order 0, 2, 4, 6, 1, 3, 5, 7. Chunk values 8b..8b+7 read block b, and a byte shuffle
+//   (pshufb) gathers only within a 16-byte lane; in this order lane l of the first 64 bytes is block 2l and lane
+//   l of the second is block 2l + 1, so the values of lane l (16l..16l+15) come from the same lane of the two.
+// - gather controls (unpack_pairs): per value t, the index of its activation within block ⌊t/8⌋, which is
+//   4·⌊(t mod 8)/2⌋ + position.
+#pragma once
+
+#include <cstdint>
+
+namespace adze {
+namespace runtime {
+
+struct RowKernels {
+  /// `chunks` chunks of 64 `bits`-wide values → out[64·chunks] signed bytes, value − offset (mod 256).
+  void (*unpack)(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* out);
+  /// Scatters the kept bytes in order onto the set bits of `words` mask words: dense[64·words], zero elsewhere.
+  /// Reads up to 64 bytes past the last kept byte (callers pad).
+  void (*expand)(const int8_t* kept, const uint64_t* mask, int64_t words, int8_t* dense);
+  /// Σ x[i]·w[i] over n (a multiple of 32) unsigned activations and signed weights. `small`: every |w| ≤ 64,
+  /// which lets AVX2's vpmaddubsw add pairs without saturating (255·64·2 < 2^15); otherwise it widens to 16 bits.
+  int32_t (*dot)(const uint8_t* x, const int8_t* w, int64_t n, bool small);
+  /// Four dot products of one activation row against four weight rows w0..w3 (each n bytes, rows `stride`
+  /// apart), into out[4].
+  void (*dot4)(const uint8_t* x, const int8_t* w, int64_t stride, int64_t n, bool small, int32_t* out);
+  /// One packed row's products with one activation row, unpacked in registers: dots[g] = Σ (value − offset)·
+  /// activation over chunks [g·group_chunks, (g+1)·group_chunks) for each of `groups` groups. Dense (`pairs`
+  /// false): chunks of 8·bits bytes against x[64 per chunk]; kPairs: chunks of 8·bits + 16 bytes against
+  /// x[128 per chunk] in the pairs order.
+  void (*row_dot)(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
+                  int64_t groups, bool small, int32_t* dots);
+  /// `chunks` kPairs chunks → w[64·chunks] signed values (value − offset) and g[64·chunks] gather controls.
+  void (*unpack_pairs)(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g);
+  /// Four products of unpacked kPairs rows (w, g from unpack_pairs; rows `stride` apart, 64·chunks values each)
+  /// with one activation row x[128·chunks] in the pairs order, into out[4].
+  void (*pairs_dot4)(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t stride, int64_t chunks, bool small,
+                     int32_t* out);
+};
+
+const RowKernels& scalar_row_kernels();
+const RowKernels& avx2_row_kernels();
+const RowKernels& avx512_row_kernels();
+
+}  // namespace runtime
+}  // namespace adze

@@ -1,0 +1,241 @@
+// Row kernels for AVX2. Activations are unsigned and weights signed, so vpmaddubsw multiplies them directly;
+// with every |w| ≤ 64 no pair sum can saturate (255·64·2 < 2^15), and wider weights go through 16-bit
+// vpmaddwd instead (the ranges ggml and XNNPACK keep for the same reason). kPairs rows gather the activations
+// of 32 values with two lane-local vpshufb and a blend from the pairs order (row_kernels.h). Compiled with
+// -mavx2 -mfma; nothing here may be shared with other translation units (row_kernels.h).
+#include <immintrin.h>
+
+#include "runtime/kernels/row_kernels.h"
+
+namespace adze {
+namespace runtime {
+namespace {
+
+struct ExpandTable {
+  // For a mask byte: the pshufb control that puts kept byte r (r-th set bit) at its bit's position, 0x80 (zero)
+  // at the others.
+  alignas(16) uint8_t control[256][8];
+  ExpandTable() {
+    for (int m = 0; m < 256; ++m) {
+      int r = 0;
+      for (int b = 0; b < 8; ++b) control[m][b] = (m >> b) & 1 ? static_cast<uint8_t>(r++) : 0x80;
+    }
+  }
+};
+
+const ExpandTable& expand_table() {
+  static const ExpandTable table;
+  return table;
+}
+
+inline int32_t hsum(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+#define ADZE_INLINE inline __attribute__((always_inline))
+
+ADZE_INLINE __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// The 64 values of the chunk at p, minus offset, as signed bytes: *lo values 0..31, *hi values 32..63.
+ADZE_INLINE void chunk_values(const uint8_t* p, int bits, __m256i off, __m256i* lo_out, __m256i* hi_out) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(0x03), one = _mm256_set1_epi8(1);
+  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+  int shift = 0;
+  if (bits & 8) {
+    lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    p += 64;
+    shift = 8;
+  }
+  if (bits & 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    lo = _mm256_or_si256(lo, _mm256_and_si256(v, low4));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4));
+    p += 32;
+    shift = 4;
+  }
+  if (bits & 2) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i a = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 2), v), low2);
+    const __m256i b = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 6), _mm_srli_epi16(v, 4)), low2);
+    const __m128i s = _mm_cvtsi32_si128(shift);
+    lo = _mm256_or_si256(lo, _mm256_sll_epi16(a, s));
+    hi = _mm256_or_si256(hi, _mm256_sll_epi16(b, s));
+    p += 16;
+    shift += 2;
+  }
+  if (bits & 1) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
+                                            3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+    int32_t words[2];
+    __builtin_memcpy(words, p, 8);
+    const __m128i s = _mm_cvtsi32_si128(shift);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(words[h]), spread);
+      const __m256i bit = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, select), select), one);
+      if (h == 0) lo = _mm256_or_si256(lo, _mm256_sll_epi16(bit, s));
+      else hi = _mm256_or_si256(hi, _mm256_sll_epi16(bit, s));
+    }
+  }
+  *lo_out = _mm256_sub_epi8(lo, off);
+  *hi_out = _mm256_sub_epi8(hi, off);
+}
+
+// The gather controls (row_kernels.h) of a kPairs chunk's values 32h..32h+31, from its position plane at p: a
+// broadcast 2-bit plane holds value 16l + i in bits [2l, 2l+2) of byte i.
+ADZE_INLINE __m256i pair_controls(const uint8_t* p, int h) {
+  const __m256i all = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i fields = _mm256_srlv_epi64(all, _mm256_set_epi64x(4 * h + 2, 4 * h + 2, 4 * h, 4 * h));
+  return _mm256_or_si256(_mm256_and_si256(fields, _mm256_set1_epi8(0x03)),
+                         _mm256_set1_epi64x(0x0C0C080804040000LL));  // + 4·⌊(i mod 8)/2⌋
+}
+
+// The activations of 32 kPairs values (32h..32h+31 of a chunk) from the pairs order: `even` and `odd` are the
+// 32-byte halves h of the chunk's two 64-byte parts; value 16l + i (of the 32) reads lane l of the first for
+// i < 8, of the second for i ≥ 8.
+ADZE_INLINE __m256i pair_activations(__m256i even, __m256i odd, __m256i g) {
+  return _mm256_blend_epi32(_mm256_shuffle_epi8(even, g), _mm256_shuffle_epi8(odd, g), 0xCC);
+}
+
+void unpack(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* out) {
+  const __m256i off = _mm256_set1_epi8(static_cast<char>(offset));
+  for (int64_t c = 0; c < chunks; ++c, planes += 8 * bits) {
+    __m256i lo, hi;
+    chunk_values(planes, bits, off, &lo, &hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c * 64), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c * 64 + 32), hi);
+  }
+}
+
+void expand(const int8_t* kept, const uint64_t* mask, int64_t words, int8_t* dense) {
+  const ExpandTable& t = expand_table();
+  for (int64_t w = 0; w < words; ++w) {
+    const uint64_t m = mask[w];
+    for (int h = 0; h < 4; ++h) {
+      const unsigned b0 = static_cast<unsigned>(m >> (16 * h)) & 0xFF, b1 = static_cast<unsigned>(m >> (16 * h + 8)) & 0xFF;
+      const int n0 = __builtin_popcount(b0);
+      __m128i control = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.control[b0])),
+                                           _mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.control[b1])));
+      control = _mm_add_epi8(control, _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, static_cast<char>(n0), static_cast<char>(n0),
+                                                   static_cast<char>(n0), static_cast<char>(n0), static_cast<char>(n0),
+                                                   static_cast<char>(n0), static_cast<char>(n0), static_cast<char>(n0)));
+      const __m128i src = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kept));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dense + w * 64 + 16 * h), _mm_shuffle_epi8(src, control));
+      kept += n0 + __builtin_popcount(b1);
+    }
+  }
+}
+
+// One 32-byte step of Σ x·w into acc (int32 lanes).
+inline __m256i step(__m256i acc, __m256i x, __m256i w, bool small) {
+  if (small) return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)));
+  const __m256i xl = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)), xh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
+  const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)), wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
+  return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(xl, wl), _mm256_madd_epi16(xh, wh)));
+}
+
+int32_t dot(const uint8_t* x, const int8_t* w, int64_t n, bool small) {
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t i = 0; i < n; i += 32)
+    acc = step(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)),
+               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)), small);
+  return hsum(acc);
+}
+
+void dot4(const uint8_t* x, const int8_t* w, int64_t stride, int64_t n, bool small, int32_t* out) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i < n; i += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    a0 = step(a0, v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)), small);
+    a1 = step(a1, v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + stride + i)), small);
+    a2 = step(a2, v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * stride + i)), small);
+    a3 = step(a3, v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 3 * stride + i)), small);
+  }
+  out[0] = hsum(a0);
+  out[1] = hsum(a1);
+  out[2] = hsum(a2);
+  out[3] = hsum(a3);
+}
+
+// One chunk of row_dot: two chains of acc plus its values times their activations.
+ADZE_INLINE void row_chunk(__m256i* a0, __m256i* a1, const uint8_t* p, int bits, __m256i off, bool pairs,
+                           const uint8_t* x, bool small) {
+  __m256i lo, hi;
+  chunk_values(p, bits, off, &lo, &hi);
+  __m256i xlo, xhi;
+  if (pairs) {
+    xlo = pair_activations(load(x), load(x + 64), pair_controls(p + 8 * bits, 0));
+    xhi = pair_activations(load(x + 32), load(x + 96), pair_controls(p + 8 * bits, 1));
+  } else {
+    xlo = load(x);
+    xhi = load(x + 32);
+  }
+  *a0 = step(*a0, xlo, lo, small);
+  *a1 = step(*a1, xhi, hi, small);
+}
+
+ADZE_INLINE void row_dot_as(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x,
+                            int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
+  const __m256i off = _mm256_set1_epi8(static_cast<char>(offset));
+  const int64_t chunk_bytes = 8 * bits + (pairs ? 16 : 0), x_step = pairs ? 128 : 64;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    for (int64_t c = 0; c < group_chunks; ++c, planes += chunk_bytes, x += x_step)
+      row_chunk(&a0, &a1, planes, bits, off, pairs, x, small);
+    dots[g] = hsum(_mm256_add_epi32(a0, a1));
+  }
+}
+
+void row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
+             int64_t groups, bool small, int32_t* dots) {
+  // Constant arguments give the common case its own loops, free of the other planes' and widths' branches.
+  if (bits == 4 && small && pairs) return row_dot_as(planes, 4, offset, true, x, group_chunks, groups, true, dots);
+  if (bits == 4 && small) return row_dot_as(planes, 4, offset, false, x, group_chunks, groups, true, dots);
+  if (pairs) return row_dot_as(planes, bits, offset, true, x, group_chunks, groups, small, dots);
+  row_dot_as(planes, bits, offset, false, x, group_chunks, groups, small, dots);
+}
+
+void unpack_pairs(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g) {
+  const __m256i off = _mm256_set1_epi8(static_cast<char>(offset));
+  for (int64_t c = 0; c < chunks; ++c, planes += 8 * bits + 16) {
+    __m256i lo, hi;
+    chunk_values(planes, bits, off, &lo, &hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + 64 * c), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + 64 * c + 32), hi);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(g + 64 * c), pair_controls(planes + 8 * bits, 0));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(g + 64 * c + 32), pair_controls(planes + 8 * bits, 1));
+  }
+}
+
+void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t stride, int64_t chunks, bool small,
+                int32_t* out) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i < 64 * chunks; i += 32) {  // 32 values: half h = i/32 mod 2 of chunk i/64
+    const uint8_t* xi = x + 2 * (i & ~int64_t{63}) + (i & 32);
+    const __m256i even = load(xi), odd = load(xi + 64);
+    a0 = step(a0, pair_activations(even, odd, load(g + i)), load(w + i), small);
+    a1 = step(a1, pair_activations(even, odd, load(g + stride + i)), load(w + stride + i), small);
+    a2 = step(a2, pair_activations(even, odd, load(g + 2 * stride + i)), load(w + 2 * stride + i), small);
+    a3 = step(a3, pair_activations(even, odd, load(g + 3 * stride + i)), load(w + 3 * stride + i), small);
+  }
+  out[0] = hsum(a0);
+  out[1] = hsum(a1);
+  out[2] = hsum(a2);
+  out[3] = hsum(a3);
+}
+
+#undef ADZE_INLINE
+
+}  // namespace
+
+const RowKernels& avx2_row_kernels() {
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4};
+  return k;
+}
+
+}  // namespace runtime
+}  // namespace adze

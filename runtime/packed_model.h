@@ -1,0 +1,99 @@
+// The packed format's runtime (FORMAT.md): a whole compressed model in one safetensors-compatible file, written
+// by exporters/packed/packed_writer.h, opened and run here. PackedModel maps a file, checks it (checksums, every header field against the tensors), gives back the Encodings bit for bit, and
+// runs the model: ATen's own kernels for the float ops, and for the encoded weights kernels that read the packed
+// rows where they lie (a matmul decodes 64 output rows at a time; an embedding decodes only the rows it looks up;
+// other ops get the weight decoded for the call).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "compress/compressed_model.h"
+
+namespace adze {
+namespace packed {
+
+constexpr const char* kFormat = "adze.packed";
+constexpr int kFormatVersion = 1;
+
+class SafetensorsFile;
+class LayerView;
+
+/// How the runtime computes the layers whose weights the integer kernels take (LayerView::integer_weights()).
+struct RunOptions {
+  /// Layers with calibrated activation quantization (act_bits 8) always run on the integer kernels, with the
+  /// calibrated scale and zero point: the simulation's codes exactly. For the others (weight-only plans):
+  /// quantize their input to 8 bits per row on the fly and run the integer kernels (true), or decode the
+  /// weights and multiply in fp32, the simulation's numbers up to summation order (false).
+  bool dynamic_activations = true;
+  /// false: no integer kernels at all, every layer decodes its weights and multiplies in fp32.
+  bool integer_kernels = true;
+};
+
+/// A calibrated per-tensor activation quantizer (codes 0..255), as the graph's fake-quant node holds it.
+struct ActivationQuant {
+  float scale = 1;
+  int32_t zero_point = 0;
+};
+
+/// The runtime's kernel of an encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K].
+/// With integer weights and `act` (the input is then the value before its fake-quant) or `dynamic`: the
+/// integer kernels on x quantized with `act`, or per row. Otherwise it decodes 64 rows at a time into a tile
+/// that an fp32 GEMM consumes. Error(kInvalidArgument) when x does not end in K. (The host's measured cost
+/// table times this kernel.)
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
+                         const ActivationQuant* act = nullptr, bool dynamic = false);
+
+class PackedModel {
+ public:
+  /// Maps and checks `path`: Error(kIo) naming the file and what is wrong for anything truncated, corrupted or
+  /// of another format or version.
+  static PackedModel open(const std::string& path, const RunOptions& options = {});
+  PackedModel(PackedModel&&) noexcept;
+  PackedModel& operator=(PackedModel&&) noexcept;
+  ~PackedModel();
+
+  /// Every packed layer's Encoding, bit-identical to what was written.
+  std::map<std::string, Encoding> encodings() const;
+  /// Runs the model on x (any batch: cut into pieces of the traced batch as Model::forward does).
+  at::Tensor forward(const at::Tensor& x) const;
+  /// With `layer_outputs`, also returns every layer's output, keyed as compress/tapped_graph.h's
+  /// layer_outputs() keys the simulation's (for per-layer comparisons).
+  at::Tensor forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
+
+  const InputSpec& input() const { return input_; }
+  int64_t file_bytes() const;
+  /// The bytes of the packed weights (codes, scales, zero points, index bits, permutations) and of the rest.
+  int64_t weight_bytes() const { return weight_bytes_; }
+  const nlohmann::json& header() const { return header_; }
+  const RunOptions& options() const { return options_; }
+  /// The layers that run on the integer kernels with these options, and why each other one does not.
+  std::map<std::string, std::string> float_layers() const;
+  std::vector<std::string> integer_layers() const;
+  /// The ATen operators the graph runs (ops the runtime does not own), with how many nodes call each.
+  std::map<std::string, int> aten_ops() const;
+
+ private:
+  PackedModel() = default;
+  struct Node;
+  void mark_layer_outputs();
+  void plan_integer_layers();
+  at::Tensor run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
+  std::shared_ptr<const SafetensorsFile> file_;
+  nlohmann::json header_;
+  InputSpec input_;
+  std::map<std::string, std::unique_ptr<LayerView>> layers_;
+  std::map<std::string, at::Tensor> tensors_;  ///< float tensors, over the mapping
+  std::vector<Node> nodes_;
+  std::string output_;
+  int64_t weight_bytes_ = 0;
+  RunOptions options_;
+};
+
+}  // namespace packed
+}  // namespace adze
