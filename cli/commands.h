@@ -26,6 +26,7 @@ void setup_compress(CLI::App& app);
 void setup_compare(CLI::App& app);
 void setup_export(CLI::App& app);
 void setup_verify(CLI::App& app);
+void setup_bench(CLI::App& app);
 void setup_target(CLI::App& app);
 void setup_cost(CLI::App& app);
 void setup_sensitivity(CLI::App& app);

@@ -35,6 +35,7 @@ int run(int argc, char** argv) {
   adze::cli::setup_compare(app);
   adze::cli::setup_export(app);
   adze::cli::setup_verify(app);
+  adze::cli::setup_bench(app);
   adze::cli::setup_target(app);
   adze::cli::setup_cost(app);
   adze::cli::setup_sensitivity(app);

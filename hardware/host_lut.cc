@@ -11,6 +11,7 @@
 #include "core/progress.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
+#include "runtime/packed_ops.h"
 #include "hardware/host_calibration.h"
 
 namespace adze {

@@ -13,13 +13,12 @@
 #include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "runtime/packed_layer.h"
+#include "runtime/packed_ops.h"
 #include "runtime/safetensors.h"
 
 namespace adze {
 namespace packed {
 namespace {
-
-constexpr int64_t kTileRows = 64;  // output rows a packed matmul decodes at a time
 
 struct Arg {
   enum Kind { kValue, kTensor, kWeight, kConstant } kind = kConstant;
@@ -73,70 +72,7 @@ at::ScalarType scalar_type_of(const std::string& dtype) {
   throw Error(ErrorKind::kIo, "a graph tensor of dtype " + dtype);
 }
 
-// Encoded-layout column j of a run holds the layer's column full[j]: the permutation repeated over the runs.
-at::Tensor full_permutation(const LayerView& layer) { return torch::tensor(layer.gather(), torch::kLong); }
-
-// The rows `ids` of the layer's weight [V, D] (encoded layout = the weight), decoding only those rows.
-at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
-  const int64_t D = layer.reduction();
-  const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
-  at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
-  layer.decode_listed_rows(flat.data_ptr<int64_t>(), flat.numel(), out.data_ptr<float>());
-  if (layer.layout().permutation.defined()) out = out.index_select(1, torch::argsort(full_permutation(layer)));
-  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
-  shape.push_back(D);
-  return out.reshape(shape);
-}
-
-// The whole weight, in its own layout.
-at::Tensor decoded_weight(const LayerView& layer) {
-  at::Tensor canonical = torch::empty({layer.channels(), layer.reduction()}, torch::kFloat);
-  layer.decode_rows(0, layer.channels(), canonical.data_ptr<float>());
-  return layer.layout().from_canonical(canonical);
-}
-
 }  // namespace
-
-at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act, bool dynamic) {
-  const int64_t C = layer.channels(), K = layer.reduction();
-  if (x.dim() == 0 || x.size(-1) != K)
-    throw Error(ErrorKind::kInvalidArgument,
-                "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
-  at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
-  shape.push_back(C);
-  if (const runtime::PackedQWeights* w = layer.integer_weights(); w && (act || dynamic)) {
-    const int64_t M = x2.size(0), k_pad = w->layout.k_pad;
-    std::vector<uint8_t> q(static_cast<std::size_t>(M * k_pad));
-    std::vector<float> scale(static_cast<std::size_t>(M));
-    std::vector<int32_t> zero(static_cast<std::size_t>(M));
-    const int64_t* gather = layer.gather().empty() ? nullptr : layer.gather().data();
-    if (act)
-      runtime::quantize_rows_static(x2.data_ptr<float>(), M, K, K, gather, k_pad, act->scale, act->zero_point,
-                                    q.data(), scale.data(), zero.data());
-    else
-      runtime::quantize_rows_dynamic(x2.data_ptr<float>(), M, K, K, gather, k_pad, q.data(), scale.data(), zero.data());
-    at::Tensor y = torch::empty({M, C}, torch::kFloat);
-    const at::Tensor b = bias.defined() ? bias.to(torch::kFloat).contiguous() : at::Tensor();
-    if (b.defined() && b.numel() != C)
-      throw Error(ErrorKind::kInvalidArgument, "packed matmul: a bias of " + std::to_string(b.numel()) +
-                                                   " values for " + std::to_string(C) + " outputs");
-    runtime::qgemm(w->view(), {q.data(), M, k_pad, scale.data(), zero.data()}, b.defined() ? b.data_ptr<float>() : nullptr,
-                   y.data_ptr<float>(), C, runtime::active_isa());
-    return y.reshape(shape);
-  }
-  if (layer.layout().permutation.defined()) x2 = x2.index_select(1, full_permutation(layer));
-  at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
-  std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
-  for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
-    const int64_t rows = std::min(kTileRows, C - r0);
-    layer.decode_rows(r0, r0 + rows, tile.data());
-    y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
-  }
-  y = y.reshape(shape);
-  return bias.defined() ? y + bias : y;
-}
 
 struct PackedModel::Node {
   std::string op, layer, type;
@@ -144,14 +80,46 @@ struct PackedModel::Node {
   std::vector<Arg> in;
   std::vector<std::string> out;
   std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops
-  // A packed matmul on the integer kernels (plan_integer_layers): `act` when its input is a calibrated 8-bit
-  // fake-quant, whose input (`act_input`) it then quantizes itself; the fake-quant node is `skip`ped when
-  // nothing else reads it.
+  // A packed matmul or a convolution on the integer kernels (plan_integer_layers): `act` when its input is a
+  // calibrated 8-bit fake-quant, whose input (`act_input`) it then quantizes itself; the fake-quant node is
+  // `skip`ped when nothing else reads it. A node computing a layer in fp32 says why in `float_reason`.
   bool integer = false;
   std::optional<ActivationQuant> act;
   std::string act_input;
   bool skip = false;
+  std::string float_reason;
+  std::vector<int64_t> stride, padding, dilation;  ///< a convolution's
 };
+
+namespace {
+
+bool is_convolution(const std::string& op) { return op == "aten::_convolution" || op == "aten::conv2d"; }
+
+// Why a convolution node cannot run on the integer kernels ("" when it can), reading its constant arguments
+// into node.stride, padding and dilation. aten::_convolution(input, weight, bias, stride, padding, dilation,
+// transposed, output_padding, groups, ...), aten::conv2d(input, weight, bias, stride, padding, dilation, groups).
+std::string convolution_unsupported(PackedModel::Node& node, const LayerView& layer) {
+  const bool full = node.op == "aten::_convolution";
+  const std::size_t groups_at = full ? 8 : 6;
+  if (node.in.size() <= groups_at) return "a convolution call of an unexpected form";
+  auto ints = [&](std::size_t i, std::vector<int64_t>* out) {
+    const Arg& a = node.in[i];
+    if (a.kind != Arg::kConstant || !a.constant.isIntList()) return false;
+    *out = a.constant.toIntVector();
+    return out->size() == 2;
+  };
+  if (layer.layout().shape.size() != 4) return "not a 2-D convolution";
+  if (!ints(3, &node.stride) || !ints(4, &node.padding) || !ints(5, &node.dilation))
+    return "a convolution whose stride, padding or dilation is computed";
+  if (full && !(node.in[6].kind == Arg::kConstant && node.in[6].constant.isBool() && !node.in[6].constant.toBool()))
+    return "a transposed convolution";
+  const Arg& groups = node.in[groups_at];
+  if (!(groups.kind == Arg::kConstant && groups.constant.isInt() && groups.constant.toInt() == 1))
+    return "a grouped or depthwise convolution";
+  return "";
+}
+
+}  // namespace
 
 PackedModel::PackedModel(PackedModel&&) noexcept = default;
 PackedModel& PackedModel::operator=(PackedModel&&) noexcept = default;
@@ -308,8 +276,19 @@ void PackedModel::plan_integer_layers() {
     return ActivationQuant{static_cast<float>(*s), static_cast<int32_t>(*z)};
   };
   for (Node& node : nodes_) {
-    if (node.op != "adze::packed_matmul" || !options_.integer_kernels || !layers_.at(node.layer)->integer_weights())
+    if (is_convolution(node.op) && node.in.size() > 1 && node.in[1].kind == Arg::kWeight) node.layer = node.in[1].name;
+    const bool candidate = node.op == "adze::packed_matmul" || is_convolution(node.op);
+    if (!candidate || node.layer.empty()) {
+      for (const Arg& a : node.in)
+        if (a.kind == Arg::kWeight) node.float_reason = "read by " + node.op + " as a decoded fp32 weight";
       continue;
+    }
+    const LayerView& layer = *layers_.at(node.layer);
+    node.float_reason = !options_.integer_kernels              ? "integer kernels switched off"
+                        : !layer.integer_unsupported().empty() ? layer.integer_unsupported()
+                        : is_convolution(node.op)              ? convolution_unsupported(node, layer)
+                                                               : "";
+    if (!node.float_reason.empty()) continue;
     if (node.in[0].kind == Arg::kValue) {
       const auto it = producer.find(node.in[0].name);
       if (it != producer.end() && nodes_[it->second].in[0].kind == Arg::kValue) {
@@ -324,7 +303,13 @@ void PackedModel::plan_integer_layers() {
       }
     }
     node.integer = options_.dynamic_activations;
+    if (!node.integer) node.float_reason = "weight-only, and dynamic activations switched off";
   }
+  // What the remaining nodes read as whole fp32 weights is decoded once, here.
+  for (const Node& node : nodes_)
+    if (!node.integer)
+      for (const Arg& a : node.in)
+        if (a.kind == Arg::kWeight && !decoded_.count(a.name)) decoded_[a.name] = decoded_weight(*layers_.at(a.name));
 }
 
 std::vector<std::string> PackedModel::integer_layers() const {
@@ -336,16 +321,12 @@ std::vector<std::string> PackedModel::integer_layers() const {
 
 std::map<std::string, std::string> PackedModel::float_layers() const {
   std::map<std::string, std::string> out;
-  const std::vector<std::string> integer = integer_layers();
-  for (const auto& [name, view] : layers_) {
-    if (std::binary_search(integer.begin(), integer.end(), name)) continue;
-    out[name] = !view->integer_unsupported().empty() ? view->integer_unsupported()
-                : !options_.integer_kernels      ? "integer kernels switched off"
-                                                 : "weight-only, and dynamic activations switched off";
-  }
   for (const Node& node : nodes_)
-    for (const Arg& a : node.in)
-      if (a.kind == Arg::kWeight && !out.count(a.name)) out[a.name] = "read by " + node.op + " as a float weight";
+    if (!node.float_reason.empty()) {
+      for (const Arg& a : node.in)
+        if (a.kind == Arg::kWeight) out.emplace(a.name, node.float_reason);
+      if (!node.layer.empty()) out.emplace(node.layer, node.float_reason);
+    }
   return out;
 }
 
@@ -383,18 +364,14 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
 
 at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const {
   std::map<std::string, c10::IValue> env = {{"input", x}};
-  std::map<std::string, at::Tensor> decoded;  // whole weights decoded for ops without a packed kernel
   auto value = [&](const Arg& a) -> c10::IValue {
     switch (a.kind) {
       case Arg::kValue:
         return env.at(a.name);
       case Arg::kTensor:
         return tensors_.at(a.name);
-      case Arg::kWeight: {
-        auto it = decoded.find(a.name);
-        if (it == decoded.end()) it = decoded.emplace(a.name, decoded_weight(*layers_.at(a.name))).first;
-        return it->second;
-      }
+      case Arg::kWeight:
+        return decoded_.at(a.name);
       case Arg::kConstant:
         return a.constant;
     }
@@ -409,6 +386,14 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
   };
   for (const Node& node : nodes_) {
     if (node.skip) continue;
+    if (node.integer && is_convolution(node.op)) {
+      const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();
+      const c10::IValue bias = value(node.in[2]);
+      env[node.out[0]] = packed_conv2d(*layers_.at(node.layer), in, bias.isTensor() ? bias.toTensor() : at::Tensor(),
+                                       node.stride, node.padding, node.dilation, node.act ? &*node.act : nullptr, true);
+      record(node);
+      continue;
+    }
     if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
       const LayerView& layer = *layers_.at(node.layer);
       const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compress/compressed_model.h"
+#include "runtime/packed_ops.h"
 
 namespace adze {
 namespace packed {
@@ -34,20 +35,6 @@ struct RunOptions {
   /// false: no integer kernels at all, every layer decodes its weights and multiplies in fp32.
   bool integer_kernels = true;
 };
-
-/// A calibrated per-tensor activation quantizer (codes 0..255), as the graph's fake-quant node holds it.
-struct ActivationQuant {
-  float scale = 1;
-  int32_t zero_point = 0;
-};
-
-/// The runtime's kernel of an encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K].
-/// With integer weights and `act` (the input is then the value before its fake-quant) or `dynamic`: the
-/// integer kernels on x quantized with `act`, or per row. Otherwise it decodes 64 rows at a time into a tile
-/// that an fp32 GEMM consumes. Error(kInvalidArgument) when x does not end in K. (The host's measured cost
-/// table times this kernel.)
-at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act = nullptr, bool dynamic = false);
 
 class PackedModel {
  public:
@@ -80,7 +67,11 @@ class PackedModel {
 
  private:
   PackedModel() = default;
-  struct Node;
+
+ public:
+  struct Node;  // one op of the graph (packed_model.cc)
+
+ private:
   void mark_layer_outputs();
   void plan_integer_layers();
   at::Tensor run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
@@ -93,6 +84,7 @@ class PackedModel {
   std::string output_;
   int64_t weight_bytes_ = 0;
   RunOptions options_;
+  std::map<std::string, at::Tensor> decoded_;  ///< weights ops read whole in fp32, decoded at open
 };
 
 }  // namespace packed

@@ -11,8 +11,10 @@
 #include "core/files.h"
 #include "exporters/compressed_fixture.h"
 #include "exporters/exporter.h"
+#include "runtime/isa.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
+#include "runtime/packed_ops.h"
 #include "runtime/safetensors.h"
 
 namespace adze {
@@ -21,6 +23,19 @@ namespace {
 using packed::PackedModel;
 using testing::Compressed;
 using testing::expect_error;
+
+// ctest runs the runtime's tests once more per lower instruction set (ADZE_ISA, exporters/CMakeLists.txt); a
+// path this CPU lacks skips them.
+bool forced_isa_runs() {
+  try {
+    runtime::active_isa();
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+#define SKIP_UNLESS_ISA_RUNS() \
+  if (!forced_isa_runs()) GTEST_SKIP() << "ADZE_ISA names a path this CPU lacks"
 
 // 10·log10(Σ want² / Σ (got − want)²): how far an approximate result lies from the exact one.
 double sqnr_db(const at::Tensor& want, const at::Tensor& got) {
@@ -174,6 +189,7 @@ void expect_layers_match(const CompressedModel& m, const PackedModel& p, const a
 
 // A whole model: the fixture CNN (2:4 + INT4 classifier, INT8 convolutions, INT8 activations).
 TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
+  SKIP_UNLESS_ISA_RUNS();
   Compressed c;
   const CompressedModel m = load_compressed(c.dir, 8);
   const std::string out = c.tmp.file("model.adze");
@@ -202,6 +218,7 @@ TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
 
 // Models adze did not write (torch.jit.trace / torch.jit.script in Python), with permuted 2:4 + INT4 or INT4.
 TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
+  SKIP_UNLESS_ISA_RUNS();
   constexpr const char* kEverywhere = R"({"defaults": {"weight_bits": 4, "nm": "2:4", "permute": true}})";
   constexpr const char* kClassifier =  // the convolutions' 3 and 1 input channels do not divide into groups of 4
       R"({"defaults": {"weight_bits": 4}, "layers": {"classifier": {"nm": "2:4", "permute": true}}})";
@@ -246,6 +263,11 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
     const PackedModel deployed = PackedModel::open(tmp.file("m.adze"));
     EXPECT_GE(sqnr_db(simulated, deployed.forward(x)), 25.0);
     EXPECT_FALSE(deployed.integer_layers().empty()) << "every fixture has linear layers";
+    if (file == "mobilenet_v2_traced.pt") {  // depthwise convolutions stay in fp32, and say why
+      int depthwise = 0;
+      for (const auto& [layer, why] : deployed.float_layers()) depthwise += why == "a grouped or depthwise convolution";
+      EXPECT_GT(depthwise, 5);
+    }
   }
 }
 
@@ -253,6 +275,7 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
 // activations: the simulation's codes, so equal up to float rounding; dynamic: within int8's error), the decoded
 // fp32 path everywhere.
 TEST(PackedLayer, IntegerKernelsTakeTheSchemesTheyCanAndMatchTheDecodedWeights) {
+  SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(2);
   const Shape shape{24, 96};
   const at::Tensor w = torch::randn({24, 96}), x = torch::randn({5, 96}), bias = torch::randn({24});
@@ -277,6 +300,45 @@ TEST(PackedLayer, IntegerKernelsTakeTheSchemesTheyCanAndMatchTheDecodedWeights) 
     EXPECT_GE(sqnr_db(torch::addmm(bias, x, decoded.t()), packed::packed_matmul(*f.view, x, bias, nullptr, true)), 35.0);
   }
   EXPECT_EQ(integer, 13);
+}
+
+// Convolutions through the integer kernels: patches gathered in the encoded (kh, kw, Cin) order, any stride,
+// padding and dilation, pointwise ones read as pixels, permuted input channels gathered back.
+TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(3);
+  struct Conv {
+    Shape shape;
+    std::vector<int64_t> stride, padding, dilation;
+    const char* nm;
+    bool permute;
+  };
+  const packed::ActivationQuant act{0.04f, 100};
+  for (const Conv& c : std::vector<Conv>{{{8, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, "none", false},
+                                         {{6, 8, 3, 3}, {2, 2}, {0, 1}, {1, 1}, "2:4", true},
+                                         {{5, 4, 5, 3}, {1, 2}, {2, 1}, {2, 1}, "1:4", false},
+                                         {{16, 8, 1, 1}, {2, 2}, {0, 0}, {1, 1}, "2:4", false},
+                                         {{7, 3, 7, 7}, {2, 2}, {3, 3}, {1, 1}, "none", false}}) {
+    SCOPED_TRACE(shape_to_string(c.shape) + " " + c.nm);
+    LayerConfig config;
+    config.weight_bits = 4;
+    config.nm = NMPattern::parse(c.nm);
+    config.permute = c.permute;
+    Layer layer = make_layer(LayerKind::kConv2d, c.shape);
+    const at::Tensor w = torch::randn(std::vector<int64_t>(c.shape.begin(), c.shape.end()));
+    const Encoding e = project(w, layer, config);
+    OneLayerFile f(e);
+    ASSERT_NE(f.view->integer_weights(), nullptr) << f.view->integer_unsupported();
+    const at::Tensor x = torch::randn({2, c.shape[1], 11, 9}), bias = torch::randn({c.shape[0]});
+    const at::Tensor want = torch::conv2d(torch::fake_quantize_per_tensor_affine(x, act.scale, act.zero_point, 0, 255),
+                                          e.decode(), bias, c.stride, c.padding, c.dilation);
+    const at::Tensor got = packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, &act, true);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_LE(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
+    const at::Tensor exact = torch::conv2d(x, e.decode(), bias, c.stride, c.padding, c.dilation);
+    EXPECT_GE(sqnr_db(exact, packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, nullptr, true)),
+              30.0);
+  }
 }
 
 TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {

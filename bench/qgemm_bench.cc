@@ -1,0 +1,154 @@
+// Batch-1 integer matmul (runtime/kernels/qgemm.h) against the memory it has to read and against libtorch: for a
+// 4096 x 4096 weight, qgemm of one activation row (GEMV) on the active instruction set (runtime::active_isa();
+// ADZE_ISA=avx2 or scalar forces a lower one) for 2:4 + INT4, dense INT4 and dense INT8 weights, each followed by
+// a streaming read of a buffer of the packed weights' size; libtorch's fp32 GEMV of the same layer (at::mv on
+// the system BLAS, with as many threads); and last a streaming read of 256 MB (beyond most last-level caches).
+//
+//   build/bench/qgemm_bench
+//   ADZE_BENCH_THREADS=2 ADZE_ISA=avx2 build/bench/qgemm_bench
+//
+// One OpenMP thread unless ADZE_BENCH_THREADS says otherwise. Every benchmark reports the counter `read`:
+// bytes read per wall-clock second (packed weights and their masks or positions for qgemm, the buffer for the
+// streams), so that a GEMV's figure over the same-size stream's is the share of the reachable bandwidth it gets.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/isa.h"
+#include "runtime/kernels/qgemm.h"
+
+namespace {
+
+using adze::runtime::PackedQWeights;
+using adze::runtime::QActivations;
+
+constexpr int64_t kRows = 4096, kK = 4096;
+
+const int kThreads = [] {
+  const char* env = std::getenv("ADZE_BENCH_THREADS");
+  const int n = std::max(1, env && *env ? std::atoi(env) : 1);
+  omp_set_num_threads(n);
+  at::set_num_threads(n);
+  return n;
+}();
+
+struct Case {
+  const char* name;
+  int bits;
+  bool two_of_four;  // else dense
+};
+
+const Case kCases[] = {{"int4_2of4", 4, true}, {"int4_dense", 4, false}, {"int8_dense", 8, false}};
+
+// A random symmetric weight of the case, packed, with one quantized activation row.
+struct Gemv {
+  PackedQWeights w;
+  std::vector<uint8_t> q;
+  float scale = 0.0f;
+  int32_t zero = 0;
+  std::vector<float> bias, y;
+
+  explicit Gemv(const Case& c) {
+    std::mt19937 rng(7);
+    std::vector<uint8_t> u(static_cast<std::size_t>(kRows * kK));
+    for (auto& v : u) v = static_cast<uint8_t>(rng() % (1u << c.bits));
+    std::vector<char> keep;
+    if (c.two_of_four) {  // two distinct positions of every four
+      keep.assign(u.size(), 0);
+      for (std::size_t g = 0; g < u.size(); g += 4) {
+        const std::size_t first = rng() % 4;
+        keep[g + first] = keep[g + (first + 1 + rng() % 3) % 4] = 1;
+      }
+    }
+    const std::vector<int32_t> offset(kRows, 1 << (c.bits - 1));
+    const std::vector<float> scales(kRows, 0.01f);
+    w = adze::runtime::pack_qweights(kRows, kK, c.bits, u.data(),
+                                     keep.empty() ? nullptr : reinterpret_cast<const bool*>(keep.data()), offset.data(),
+                                     scales.data(), kK);
+    std::vector<float> x(kK);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    for (auto& v : x) v = nd(rng);
+    q.resize(static_cast<std::size_t>(w.layout.k_pad));
+    adze::runtime::quantize_rows_dynamic(x.data(), 1, kK, kK, nullptr, w.layout.k_pad, q.data(), &scale, &zero);
+    bias.assign(kRows, 0.5f);
+    y.resize(kRows);
+  }
+  int64_t bytes() const { return static_cast<int64_t>(w.planes.size() + w.mask.size() * sizeof(uint64_t)); }
+};
+
+Gemv& gemv(const Case& c) {  // packed once, on first use
+  static std::vector<std::unique_ptr<Gemv>> built(std::size(kCases));
+  std::unique_ptr<Gemv>& g = built[static_cast<std::size_t>(&c - kCases)];
+  if (!g) g = std::make_unique<Gemv>(c);
+  return *g;
+}
+
+void set_read(benchmark::State& state, int64_t bytes) {
+  const double total = static_cast<double>(bytes) * static_cast<double>(state.iterations());
+  state.counters["read"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
+  state.counters["threads"] = kThreads;
+}
+
+void qgemv(benchmark::State& state, const Case& c) {
+  Gemv& g = gemv(c);
+  const adze::runtime::Isa isa = adze::runtime::active_isa();
+  const QActivations a{g.q.data(), 1, g.w.layout.k_pad, &g.scale, &g.zero};
+  for (auto _ : state) {
+    adze::runtime::qgemm(g.w.view(), a, g.bias.data(), g.y.data(), kRows, isa);
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(adze::runtime::to_string(isa));
+  set_read(state, g.bytes());
+}
+
+// Sums a buffer as 64-bit words in eight independent chains, so that the loads, not the adds, are the limit.
+void stream_read(benchmark::State& state, int64_t bytes) {
+  std::vector<uint64_t> buf(static_cast<std::size_t>(bytes) / sizeof(uint64_t), 1);
+  for (auto _ : state) {
+    uint64_t s[8] = {};
+    for (std::size_t i = 0; i + 8 <= buf.size(); i += 8)
+      for (int j = 0; j < 8; ++j) s[j] += buf[i + static_cast<std::size_t>(j)];
+    uint64_t total = 0;
+    for (const uint64_t v : s) total += v;
+    benchmark::DoNotOptimize(total);
+  }
+  set_read(state, bytes);
+}
+
+// libtorch's fp32 GEMV of the same layer: the uncompressed baseline.
+void fp32_gemv(benchmark::State& state) {
+  at::manual_seed(7);
+  const at::Tensor w = at::randn({kRows, kK}), x = at::randn({kK}), bias = at::randn({kRows});
+  for (auto _ : state) benchmark::DoNotOptimize(at::addmv(bias, w, x));
+  set_read(state, kRows * kK * static_cast<int64_t>(sizeof(float)));
+}
+
+const bool kRegistered = [] {
+  for (const Case& c : kCases) {
+    const std::string name = c.name;
+    benchmark::RegisterBenchmark(("qgemv_4096x4096/" + name).c_str(), [&c](benchmark::State& s) { qgemv(s, c); })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("stream/same_size_as_" + name).c_str(),
+                                 [&c](benchmark::State& s) { stream_read(s, gemv(c).bytes()); })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("fp32_gemv_4096x4096/libtorch", fp32_gemv)->Unit(benchmark::kMicrosecond)->UseRealTime();
+  benchmark::RegisterBenchmark("stream/256MB", [](benchmark::State& s) { stream_read(s, int64_t{256} << 20); })
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
+  return true;
+}();
+
+}  // namespace

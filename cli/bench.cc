@@ -1,0 +1,212 @@
+// adze bench EXPORTED... [--against ORIGINAL.pt]: latency side by side, each model in a fresh process of its own.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <sys/wait.h>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/progress.h"
+#include "core/table.h"
+#include "exporters/bench.h"
+#include "runtime/isa.h"
+
+namespace adze::cli {
+namespace {
+
+struct BenchOptions {
+  std::vector<std::string> exported;
+  std::string against, input_shape, input_dtype, activations = "dynamic";
+  int64_t batch = 0;
+  int runs = 100, warmup = 10;
+  bool json = false, child = false;
+};
+
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+RunnerOptions runner_options(const BenchOptions& o) {
+  RunnerOptions r;
+  r.packed.dynamic_activations = o.activations == "dynamic";
+  r.threads = torch::get_num_threads();
+  return r;
+}
+
+std::string runtime_name(const std::string& format) {
+  if (format == "packed") return "adze runtime";
+  if (format == "onnx") return "ONNX Runtime";
+  if (format == "torchscript") return "libtorch";
+  if (format == "c-header") return "C program";
+  return format;
+}
+
+// One model in a fresh process: this program again, in child mode, its JSON record on stdout.
+BenchResult bench_in_child(const BenchOptions& o, const std::string& path, const InputSpec& input) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const auto err = std::filesystem::temp_directory_path() /
+                   ("adze-bench-" + std::to_string(std::random_device{}()) + ".log");
+  std::string shape;
+  for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  const std::string cmd = shell_quoted(self) + " bench " + shell_quoted(path) + " --child --input-shape " + shape +
+                          " --input-dtype " + input.dtype + " --runs " + std::to_string(o.runs) + " --warmup " +
+                          std::to_string(o.warmup) + " --activations " + o.activations + " --threads " +
+                          std::to_string(torch::get_num_threads()) + " -q 2> " + shell_quoted(err.string());
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw Error(ErrorKind::kInternal, "bench: cannot start '" + self + "'");
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  const int status = pclose(pipe);
+  std::string message = std::filesystem::exists(err) ? read_file_text(err.string()) : "";
+  std::error_code ec;
+  std::filesystem::remove(err, ec);
+  if (status != 0) {
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    const std::string prefix = "adze: error: ";
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+    throw Error(WIFEXITED(status) && WEXITSTATUS(status) == 2 ? ErrorKind::kInvalidArgument : ErrorKind::kInternal,
+                "bench '" + path + "': " + message);
+  }
+  try {
+    return bench_result_from_json(nlohmann::json::parse(out), "bench '" + path + "'");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kInternal, "bench '" + path + "': the child printed no record (" + first_line_of(e) + ")");
+  }
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.runs < 1 || o.warmup < 0)
+    throw Error(ErrorKind::kInvalidArgument, "--runs must be at least 1 and --warmup at least 0");
+  std::vector<std::string> paths;
+  if (!o.against.empty()) paths.push_back(resolve_model_path(o.against));
+  for (const auto& p : o.exported) paths.push_back(p);
+  if (paths.empty()) throw Error(ErrorKind::kInvalidArgument, "give at least one exported model to bench");
+  const RunnerOptions options = runner_options(o);
+
+  if (o.child) {  // one model, this process: print its record
+    if (o.input_shape.empty()) throw Error(ErrorKind::kInternal, "bench --child needs --input-shape");
+    const InputSpec input{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
+    std::cout << to_json(bench_in_this_process(paths.back(), bench_input(input), o.warmup, o.runs, options)).dump()
+              << "\n";
+    return;
+  }
+
+  // Open every model here first: a file that is missing, corrupt or of no known format stops the bench before
+  // any timing, and the first file that records its input gives the input.
+  std::optional<InputSpec> input;
+  if (!o.input_shape.empty()) input = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
+  std::vector<int64_t> batches;
+  for (const auto& p : paths) {
+    const std::unique_ptr<Runner> r = open_runner(p, options);
+    if (!input && r->input()) input = r->input();
+    batches.push_back(r->batch());
+  }
+  if (!input)
+    throw Error(ErrorKind::kInvalidArgument,
+                "none of the models records its input shape: give --input-shape (e.g. 1x1x28x28)");
+  if (o.batch > 0) input->shape[0] = o.batch;
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    if (batches[i] > 0 && batches[i] != input->shape[0])
+      throw Error(ErrorKind::kInvalidArgument,
+                  "'" + paths[i] + "' was exported for batch " + std::to_string(batches[i]) + ", the bench runs batch " +
+                      std::to_string(input->shape[0]) + " (export it with --batch " + std::to_string(input->shape[0]) +
+                      ", or give --batch " + std::to_string(batches[i]) + ")");
+
+  std::vector<BenchResult> results;
+  ProgressBar bar("bench", static_cast<int64_t>(paths.size()), show_progress(o.json));
+  for (const auto& p : paths) {
+    bar.update(static_cast<int64_t>(results.size()), std::filesystem::path(p).filename().string());
+    results.push_back(bench_in_child(o, p, *input));
+  }
+  bar.finish();
+
+  const double base = results.front().quantile(0.5);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : results) {
+    nlohmann::json row = to_json(r);
+    row.erase("seconds");
+    row["runtime_name"] = runtime_name(r.format);
+    row["median_seconds"] = r.quantile(0.5);
+    row["p10_seconds"] = r.quantile(0.1);
+    row["p90_seconds"] = r.quantile(0.9);
+    row["speedup_vs_first"] = base / r.quantile(0.5);
+    row["cold_start_seconds"] = r.cold_start_seconds();
+    rows.push_back(row);
+  }
+  std::string shape;
+  for (int64_t d : input->shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  const nlohmann::json report = {{"cpu_flags", runtime::cpu_flags()},
+                                 {"isa", runtime::to_string(runtime::active_isa())},
+                                 {"threads", torch::get_num_threads()},
+                                 {"input", {{"shape", input->shape}, {"dtype", input->dtype}}},
+                                 {"runs", o.runs},
+                                 {"warmup", o.warmup},
+                                 {"rows", rows}};
+  if (o.json) {
+    std::cout << report.dump(2) << "\n";
+    return;
+  }
+  std::cout << "CPU flags: " << runtime::cpu_flags() << "; adze kernels: " << runtime::to_string(runtime::active_isa())
+            << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input->dtype << "; "
+            << o.runs << " timed runs after " << o.warmup << " warm-up, each model in a fresh process\n\n";
+  Table t;
+  t.add_column("model");
+  t.add_column("runtime");
+  for (const char* h : {"median", "p10", "p90", "speed-up", "cold start", "peak RSS"})
+    t.add_column(h, Table::Align::kRight);
+  for (const auto& r : results)
+    t.add_row({std::filesystem::path(r.path).filename().string(), runtime_name(r.format), human_seconds(r.quantile(0.5)),
+               human_seconds(r.quantile(0.1)), human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x",
+               human_seconds(r.cold_start_seconds()), human_bytes(static_cast<double>(r.peak_rss_kib) * 1024)});
+  t.print(std::cout);
+  std::cout << "\nspeed-up: the first row's median over the row's; cold start: open + first output\n";
+  for (const auto& r : results)
+    if (r.format == "packed" && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())
+      std::cout << std::filesystem::path(r.path).filename().string() << ": " << r.runtime["float_layers"].size()
+                << " layer(s) not on the integer kernels (see --json: runtime.float_layers)\n";
+}
+
+}  // namespace
+
+void setup_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* sub = app.add_subcommand("bench", "Time exported models side by side, each in its real runtime");
+  sub->footer(
+      "Runs each model in a fresh process of its own: .adze in adze's runtime, .onnx in ONNX Runtime, .pt in\n"
+      "libtorch, a c-header directory as the compiled program. Each gets the same input (standard normal floats\n"
+      "from seed 0; token ids 0,1,0,1,... for int64 inputs), one first call, --warmup untimed calls and --runs\n"
+      "timed ones. Reported: median, p10 and p90 latency, the speed-up of each row over the first (the first\n"
+      "row's median over the row's), cold start (open + first output, in the fresh process) and peak resident\n"
+      "memory. Speeds are only meaningful side by side: compare rows of one run, on one machine.\n"
+      "The input shape comes from the first file that records one (packed, ONNX) or --input-shape; --batch\n"
+      "sets its batch, which a model exported for another batch refuses (export with --batch N).\n\n"
+      "Examples:\n"
+      "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 1\n"
+      "  adze bench gpt.adze --against fortune-gpt --json");
+  sub->add_option("exported", o->exported, "exported models (.adze, .onnx, .pt, c-header directory)");
+  sub->add_option("--against", o->against, "the original model (TorchScript path or reference name), the first row");
+  sub->add_option("--batch", o->batch, "samples per call (default: the recorded input's batch)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--input-shape", o->input_shape, "input shape with batch, when no file records it (1x3x64x64)");
+  sub->add_option("--input-dtype", o->input_dtype, "float32 or int64 (with --input-shape)");
+  sub->add_option("--runs", o->runs, "timed calls per model")->capture_default_str();
+  sub->add_option("--warmup", o->warmup, "untimed calls before them")->capture_default_str();
+  sub->add_option("--activations", o->activations,
+                  "adze runtime, weight-only layers: dynamic (int8 per row on the fly) or float (fp32)")
+      ->check(CLI::IsMember({"dynamic", "float"}))
+      ->capture_default_str();
+  sub->add_flag("--json", o->json, "print JSON");
+  sub->add_flag("--child", o->child, "(internal) time one model in this process and print its record")->group("");
+  sub->callback([o] { run_bench(*o); });
+}
+
+}  // namespace adze::cli

@@ -1,0 +1,78 @@
+#include "exporters/bench.h"
+
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace adze {
+
+double BenchResult::quantile(double q) const {
+  if (seconds.empty()) return NAN;
+  std::vector<double> sorted = seconds;
+  std::sort(sorted.begin(), sorted.end());
+  const double at = q * static_cast<double>(sorted.size() - 1);
+  const auto below = static_cast<std::size_t>(std::floor(at));
+  const std::size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (at - static_cast<double>(below)) * (sorted[above] - sorted[below]);
+}
+
+nlohmann::json to_json(const BenchResult& r) {
+  return {{"path", r.path},
+          {"format", r.format},
+          {"open_seconds", r.open_seconds},
+          {"first_seconds", r.first_seconds},
+          {"seconds", r.seconds},
+          {"peak_rss_kib", r.peak_rss_kib},
+          {"runtime", r.runtime}};
+}
+
+BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& where) {
+  try {
+    BenchResult r;
+    r.path = j.at("path").get<std::string>();
+    r.format = j.at("format").get<std::string>();
+    r.open_seconds = j.at("open_seconds").get<double>();
+    r.first_seconds = j.at("first_seconds").get<double>();
+    r.seconds = j.at("seconds").get<std::vector<double>>();
+    r.peak_rss_kib = j.at("peak_rss_kib").get<int64_t>();
+    r.runtime = j.at("runtime");
+    return r;
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kInternal, where + ": a malformed bench record (" + first_line_of(e) + ")");
+  }
+}
+
+at::Tensor bench_input(const InputSpec& spec) {
+  const std::vector<int64_t> shape(spec.shape.begin(), spec.shape.end());
+  if (parse_dtype(spec.dtype) == at::kLong) return torch::arange(shape_numel(spec.shape), torch::kLong).remainder(2).reshape(shape);
+  torch::manual_seed(0);
+  return torch::randn(shape);
+}
+
+BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, int warmup, int runs,
+                                  const RunnerOptions& options) {
+  BenchResult r;
+  r.path = path;
+  r.format = format_of(path);
+  const auto start = std::chrono::steady_clock::now();
+  const std::unique_ptr<Runner> runner = open_runner(path, options);
+  r.open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const BenchTimes t = runner->bench(x, warmup, runs);
+  r.open_seconds += t.open_seconds;
+  r.first_seconds = t.first_seconds;
+  r.seconds = t.seconds;
+  r.runtime = runner->describe();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  r.peak_rss_kib = usage.ru_maxrss;
+  if (r.runtime.is_object() && r.runtime.contains("max_rss_kib") && r.runtime["max_rss_kib"].is_number())
+    r.peak_rss_kib = r.runtime["max_rss_kib"].get<int64_t>();  // the runtime ran in its own process
+  return r;
+}
+
+}  // namespace adze

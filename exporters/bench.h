@@ -1,0 +1,41 @@
+// Timing an exported model in its real runtime (a Runner), as `adze bench` does in a fresh process per model:
+// open, first output, warm-up, timed runs, peak memory. Latency figures are only ever compared side by side,
+// measured in one `adze bench` run on one machine.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "exporters/runner.h"
+
+namespace adze {
+
+struct BenchResult {
+  std::string path, format;
+  double open_seconds = 0;   ///< opening the file in its runtime (with ONNX Runtime: creating the session)
+  double first_seconds = 0;  ///< the first output after opening
+  std::vector<double> seconds;  ///< each timed run
+  int64_t peak_rss_kib = 0;  ///< peak resident memory of the process that ran the model
+  nlohmann::json runtime;    ///< Runner::describe()
+  /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
+  double quantile(double q) const;
+  double cold_start_seconds() const { return open_seconds + first_seconds; }
+};
+
+nlohmann::json to_json(const BenchResult& r);
+/// Error(kInternal) naming `where` for a malformed record.
+BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& where);
+
+/// The input a bench feeds: standard normal floats from seed 0, or token ids 0, 1, 0, 1, ... for int64 inputs
+/// (any vocabulary has those), of shape `spec.shape`.
+at::Tensor bench_input(const InputSpec& spec);
+
+/// Opens `path` (timed), runs it once on x (timed), `warmup` more times, then `runs` timed times, in this
+/// process; the peak RSS is this process's, or the runtime's own process's where it runs in another one.
+BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, int warmup, int runs,
+                                  const RunnerOptions& options);
+
+}  // namespace adze

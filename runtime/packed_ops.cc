@@ -1,0 +1,119 @@
+#include "runtime/packed_ops.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "runtime/isa.h"
+
+namespace adze {
+namespace packed {
+namespace {
+
+constexpr int64_t kTileRows = 64;  // output rows the fp32 path decodes at a time
+
+// Encoded-layout column j holds the layer's column gather()[j]: the permutation repeated over the runs.
+at::Tensor full_permutation(const LayerView& layer) { return torch::tensor(layer.gather(), torch::kLong); }
+
+at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) {
+  if (!bias.defined()) return {};
+  const at::Tensor b = bias.to(torch::kFloat).contiguous();
+  if (b.numel() != channels)
+    throw Error(ErrorKind::kInvalidArgument, std::string("packed ") + op + ": a bias of " + std::to_string(b.numel()) +
+                                                 " values for " + std::to_string(channels) + " outputs");
+  return b;
+}
+
+// rows [M, K] (float, contiguous, K = the layer's reduction in the layer's own column order) through the integer
+// kernels: [M, C].
+at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
+                           const ActivationQuant* act) {
+  const runtime::PackedQWeights& w = *layer.integer_weights();
+  const int64_t M = rows.size(0), K = layer.reduction(), C = layer.channels(), k_pad = w.layout.k_pad;
+  std::vector<uint8_t> q(static_cast<std::size_t>(M * k_pad));
+  std::vector<float> scale(static_cast<std::size_t>(M));
+  std::vector<int32_t> zero(static_cast<std::size_t>(M));
+  const int64_t* gather = layer.gather().empty() ? nullptr : layer.gather().data();
+  if (act)
+    runtime::quantize_rows_static(rows.data_ptr<float>(), M, K, K, gather, k_pad, act->scale, act->zero_point,
+                                  q.data(), scale.data(), zero.data());
+  else
+    runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, gather, k_pad, q.data(), scale.data(), zero.data());
+  at::Tensor y = torch::empty({M, C}, torch::kFloat);
+  runtime::qgemm(w.view(), {q.data(), M, k_pad, scale.data(), zero.data()},
+                 bias.defined() ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa());
+  return y;
+}
+
+}  // namespace
+
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
+                         const ActivationQuant* act, bool dynamic) {
+  const int64_t C = layer.channels(), K = layer.reduction();
+  if (x.dim() == 0 || x.size(-1) != K)
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+  at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
+  shape.push_back(C);
+  const at::Tensor b = float_bias(bias, C, "matmul");
+  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, x2, b, act).reshape(shape);
+  if (!layer.gather().empty()) x2 = x2.index_select(1, full_permutation(layer));
+  at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
+  std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
+  for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
+    const int64_t rows = std::min(kTileRows, C - r0);
+    layer.decode_rows(r0, r0 + rows, tile.data());
+    y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
+  }
+  y = y.reshape(shape);
+  return b.defined() ? y + b : y;
+}
+
+at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
+                         const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                         const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic) {
+  const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
+  if (!layer.integer_weights() || !(act || dynamic) || shape.size() != 4)
+    throw Error(ErrorKind::kInternal, "packed conv2d: a layer without integer weights");
+  const int64_t C = shape[0], Cin = shape[1], kh = shape[2], kw = shape[3];
+  if (x.dim() != 4 || x.size(1) != Cin)
+    throw Error(ErrorKind::kInvalidArgument, "packed conv2d: input " + c10::str(x.sizes()) + " does not have " +
+                                                 std::to_string(Cin) + " channels");
+  const at::Tensor in = x.to(torch::kFloat);
+  const int64_t N = in.size(0);
+  const int64_t oh = (in.size(2) + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+  const int64_t ow = (in.size(3) + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+  at::Tensor rows;
+  if (kh == 1 && kw == 1 && padding[0] == 0 && padding[1] == 0) {  // a pointwise convolution reads pixels
+    rows = in.slice(2, 0, in.size(2), stride[0]).slice(3, 0, in.size(3), stride[1]).permute({0, 2, 3, 1});
+  } else {  // unfold gives [N, Cin·kh·kw, L] in (Cin, kh, kw) order; the encoded order is (kh, kw, Cin)
+    rows = torch::im2col(in, {kh, kw}, {dilation[0], dilation[1]}, {padding[0], padding[1]}, {stride[0], stride[1]})
+               .view({N, Cin, kh * kw, oh * ow})
+               .permute({0, 3, 2, 1});
+  }
+  rows = rows.reshape({N * oh * ow, kh * kw * Cin}).contiguous();
+  const at::Tensor y = integer_product(layer, rows, float_bias(bias, C, "conv2d"), act);
+  return y.view({N, oh, ow, C}).permute({0, 3, 1, 2}).contiguous();
+}
+
+at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
+  const int64_t D = layer.reduction();
+  const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
+  at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
+  layer.decode_listed_rows(flat.data_ptr<int64_t>(), flat.numel(), out.data_ptr<float>());
+  if (!layer.gather().empty()) out = out.index_select(1, torch::argsort(full_permutation(layer)));
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(D);
+  return out.reshape(shape);
+}
+
+at::Tensor decoded_weight(const LayerView& layer) {
+  at::Tensor canonical = torch::empty({layer.channels(), layer.reduction()}, torch::kFloat);
+  layer.decode_rows(0, layer.channels(), canonical.data_ptr<float>());
+  return layer.layout().from_canonical(canonical);
+}
+
+}  // namespace packed
+}  // namespace adze

@@ -1,0 +1,47 @@
+// The packed runtime's kernels of encoded layers: a layer's packed weight (packed_layer.h) applied to an input.
+//
+// Layers whose weights the integer kernels take (LayerView::integer_weights()) run on them
+// (kernels/qgemm.h): their float input is quantized to 8 bits, with the calibrated quantizer of the graph's
+// fake-quant when there is one (the simulation's codes exactly), else per row on the fly (`dynamic`), and the
+// integer product is scaled back to fp32. Otherwise the weights are decoded to fp32 and ATen multiplies.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/packed_layer.h"
+
+namespace adze {
+namespace packed {
+
+/// A calibrated per-tensor activation quantizer (codes 0..255), as the graph's fake-quant node holds it.
+struct ActivationQuant {
+  float scale = 1;
+  int32_t zero_point = 0;
+};
+
+/// An encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K]. With integer weights and
+/// `act` (the input is then the value before its fake-quant) or `dynamic`: the integer kernels on x quantized
+/// with `act`, or per row. Otherwise it decodes 64 rows at a time into a tile that an fp32 GEMM consumes.
+/// Error(kInvalidArgument) when x does not end in K or the bias does not have C values. (The host's measured
+/// cost table times this kernel.)
+at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
+                         const ActivationQuant* act = nullptr, bool dynamic = false);
+
+/// A 2-D convolution (groups 1) with the layer's integer weights [Cout, Cin, kh, kw], x [N, Cin, H, W]: the
+/// patches gathered in the encoded column order (kh, kw, Cin), one row per output position, through the
+/// integer kernels as packed_matmul (quantized per patch when `dynamic`). Needs integer_weights().
+at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
+                         const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                         const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic);
+
+/// The rows `ids` (int64, any shape) of the layer's weight [V, D], decoding only those rows: [ids..., D].
+at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids);
+
+/// The whole weight decoded to fp32, in its own layout (for ops the runtime has no kernel of its own for).
+at::Tensor decoded_weight(const LayerView& layer);
+
+}  // namespace packed
+}  // namespace adze
