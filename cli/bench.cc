@@ -25,7 +25,7 @@ struct BenchOptions {
   std::string against, input_shape, input_dtype, activations = "dynamic";
   int64_t batch = 0;
   int runs = 100, warmup = 10;
-  bool json = false, child = false;
+  bool json = false, child = false, profile = false;
 };
 
 std::string shell_quoted(const std::string& s) {
@@ -58,7 +58,7 @@ BenchResult bench_in_child(const BenchOptions& o, const std::string& path, const
   for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   const std::string cmd = shell_quoted(self) + " bench " + shell_quoted(path) + " --child --input-shape " + shape +
                           " --input-dtype " + input.dtype + " --runs " + std::to_string(o.runs) + " --warmup " +
-                          std::to_string(o.warmup) + " --activations " + o.activations + " --threads " +
+                          std::to_string(o.warmup) + " --activations " + o.activations + (o.profile ? " --profile" : "") + " --threads " +
                           std::to_string(torch::get_num_threads()) + " -q 2> " + shell_quoted(err.string());
   std::string out;
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -95,7 +95,8 @@ void run_bench(const BenchOptions& o) {
   if (o.child) {  // one model, this process: print its record
     if (o.input_shape.empty()) throw Error(ErrorKind::kInternal, "bench --child needs --input-shape");
     const InputSpec input{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
-    std::cout << to_json(bench_in_this_process(paths.back(), bench_input(input), o.warmup, o.runs, options)).dump()
+    std::cout << to_json(bench_in_this_process(paths.back(), bench_input(input), o.warmup, o.runs, options, o.profile))
+                     .dump()
               << "\n";
     return;
   }
@@ -169,6 +170,25 @@ void run_bench(const BenchOptions& o) {
                human_seconds(r.cold_start_seconds()), human_bytes(static_cast<double>(r.peak_rss_kib) * 1024)});
   t.print(std::cout);
   std::cout << "\nspeed-up: the first row's median over the row's; cold start: open + first output\n";
+  for (const auto& r : results) {
+    if (!r.profile.is_array()) continue;
+    std::cout << "\n" << std::filesystem::path(r.path).filename().string() << ", op by op (mean of " << o.runs
+              << " runs):\n";
+    Table p;
+    p.add_column("op");
+    p.add_column("layer");
+    p.add_column("kernels");
+    p.add_column("time", Table::Align::kRight);
+    p.add_column("share", Table::Align::kRight);
+    double total = 0;
+    for (const auto& n : r.profile) total += n["seconds"].get<double>();
+    for (const auto& n : r.profile)
+      p.add_row({n["op"].get<std::string>(), n["layer"].get<std::string>(), n["integer"].get<bool>() ? "integer" : "",
+                 human_seconds(n["seconds"].get<double>()), percent(n["seconds"].get<double>() / total, 1)});
+    p.add_rule();
+    p.add_row({"total", "", "", human_seconds(total), ""});
+    p.print(std::cout);
+  }
   for (const auto& r : results)
     if (r.format == "packed" && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())
       std::cout << std::filesystem::path(r.path).filename().string() << ": " << r.runtime["float_layers"].size()
@@ -204,6 +224,7 @@ void setup_bench(CLI::App& app) {
                   "adze runtime, weight-only layers: dynamic (int8 per row on the fly) or float (fp32)")
       ->check(CLI::IsMember({"dynamic", "float"}))
       ->capture_default_str();
+  sub->add_flag("--profile", o->profile, "also time the adze runtime's models op by op (--runs more runs)");
   sub->add_flag("--json", o->json, "print JSON");
   sub->add_flag("--child", o->child, "(internal) time one model in this process and print its record")->group("");
   sub->callback([o] { run_bench(*o); });

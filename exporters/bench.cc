@@ -28,7 +28,8 @@ nlohmann::json to_json(const BenchResult& r) {
           {"first_seconds", r.first_seconds},
           {"seconds", r.seconds},
           {"peak_rss_kib", r.peak_rss_kib},
-          {"runtime", r.runtime}};
+          {"runtime", r.runtime},
+          {"profile", r.profile}};
 }
 
 BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& where) {
@@ -41,6 +42,7 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
     r.seconds = j.at("seconds").get<std::vector<double>>();
     r.peak_rss_kib = j.at("peak_rss_kib").get<int64_t>();
     r.runtime = j.at("runtime");
+    r.profile = j.value("profile", nlohmann::json());
     return r;
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kInternal, where + ": a malformed bench record (" + first_line_of(e) + ")");
@@ -55,7 +57,7 @@ at::Tensor bench_input(const InputSpec& spec) {
 }
 
 BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, int warmup, int runs,
-                                  const RunnerOptions& options) {
+                                  const RunnerOptions& options, bool profile) {
   BenchResult r;
   r.path = path;
   r.format = format_of(path);
@@ -67,6 +69,7 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   r.first_seconds = t.first_seconds;
   r.seconds = t.seconds;
   r.runtime = runner->describe();
+  if (profile) r.profile = runner->profile(x, runs);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   r.peak_rss_kib = usage.ru_maxrss;

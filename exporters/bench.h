@@ -20,6 +20,7 @@ struct BenchResult {
   std::vector<double> seconds;  ///< each timed run
   int64_t peak_rss_kib = 0;  ///< peak resident memory of the process that ran the model
   nlohmann::json runtime;    ///< Runner::describe()
+  nlohmann::json profile;    ///< Runner::profile(), when asked for
   /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
   double quantile(double q) const;
   double cold_start_seconds() const { return open_seconds + first_seconds; }
@@ -34,8 +35,9 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
 at::Tensor bench_input(const InputSpec& spec);
 
 /// Opens `path` (timed), runs it once on x (timed), `warmup` more times, then `runs` timed times, in this
-/// process; the peak RSS is this process's, or the runtime's own process's where it runs in another one.
+/// process; the peak RSS is this process's, or the runtime's own process's where it runs in another one. With
+/// `profile`, then also the runner's op-by-op profile over `runs` more runs.
 BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, int warmup, int runs,
-                                  const RunnerOptions& options);
+                                  const RunnerOptions& options, bool profile = false);
 
 }  // namespace adze

@@ -49,6 +49,9 @@ class Runner {
   virtual at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers);
   /// A first call on x, `warmup` untimed calls, then `runs` timed ones (this process's wall clock around run()).
   virtual BenchTimes bench(const at::Tensor& x, int warmup, int runs);
+  /// Where the time goes, op by op ([{"op", "layer", "integer", "seconds"}], mean over `runs` runs of x), where
+  /// the runtime can say (the packed runtime), else null.
+  virtual nlohmann::json profile(const at::Tensor& x, int runs) { return nullptr; }
   /// What a report should say about how the runtime ran the model (the packed runtime: which layers ran on
   /// the integer kernels, and why the others did not), or null.
   virtual nlohmann::json describe() const { return nullptr; }

@@ -10,6 +10,7 @@
 #include "core/files.h"
 #include "core/progress.h"
 #include "runtime/packed_layer.h"
+#include "runtime/isa.h"
 #include "runtime/packed_model.h"
 #include "runtime/packed_ops.h"
 #include "hardware/host_calibration.h"
@@ -65,7 +66,9 @@ double time_layer_kernel(int64_t channels, int64_t reduction, int64_t tokens, co
       spans[t.name] = {t.dtype, t.shape, reinterpret_cast<const uint8_t*>(t.bytes.data()),
                        static_cast<int64_t>(t.bytes.size())};
     view = std::make_unique<packed::LayerView>(nlohmann::json::parse(stored.header.dump()), spans, "host LUT");
-    call = [&] { (void)packed::packed_matmul(*view, x, at::Tensor()); };
+    // As the runtime runs weight-only layers: the integer kernels on activations quantized per row, where they
+    // take the config (the decoded fp32 path elsewhere).
+    call = [&] { (void)packed::packed_matmul(*view, x, at::Tensor(), nullptr, true); };
   }
   call();  // warm the caches and the allocator
   return best_seconds(call, runs);
@@ -96,6 +99,7 @@ double HostLut::lookup(const LayerConfig& config, double e, double t) const {
 HostLut measure_host_lut(bool progress) {
   HostLut lut;
   lut.threads = at::get_num_threads();
+  lut.isa = runtime::to_string(runtime::active_isa());
   for (int p = 12; p <= 20; p += 2) lut.elements.push_back(std::ldexp(1.0, p));
   lut.tokens = {1, 8, 64, 512};
   std::vector<std::pair<int, bool>> configs = {{32, false}};
@@ -117,9 +121,11 @@ HostLut measure_host_lut(bool progress) {
 }
 
 nlohmann::json to_json(const HostLut& lut) {
-  return {{"format", "adze.host-lut.v1"},
+  return {{"format", "adze.host-lut.v2"},
           {"threads", lut.threads},
-          {"kernel", "packed_matmul (fp32: torch::mm), best of several runs"},
+          {"isa", lut.isa},
+          {"kernel", "packed_matmul on the integer kernels, activations quantized per row (fp32: torch::mm), best of "
+                     "several runs"},
           {"elements", lut.elements},
           {"tokens", lut.tokens},
           {"seconds", lut.seconds}};
@@ -128,8 +134,9 @@ nlohmann::json to_json(const HostLut& lut) {
 HostLut host_lut_from_json(const nlohmann::json& j, const std::string& where) {
   HostLut lut;
   try {
-    if (j.at("format") != "adze.host-lut.v1") throw Error(ErrorKind::kInvalidConfig, "unknown format");
+    if (j.at("format") != "adze.host-lut.v2") throw Error(ErrorKind::kInvalidConfig, "unknown format");
     lut.threads = j.at("threads").get<int>();
+    lut.isa = j.at("isa").get<std::string>();
     lut.elements = j.at("elements").get<std::vector<double>>();
     lut.tokens = j.at("tokens").get<std::vector<double>>();
     lut.seconds = j.at("seconds").get<std::map<std::string, std::vector<double>>>();
@@ -157,7 +164,7 @@ HostLut host_lut() {
   if (std::filesystem::exists(path)) {
     try {
       HostLut lut = host_lut_from_json(nlohmann::json::parse(read_file_text(path)), path);
-      if (lut.threads == at::get_num_threads()) return lut;
+      if (lut.threads == at::get_num_threads() && lut.isa == runtime::to_string(runtime::active_isa())) return lut;
     } catch (const std::exception&) {
       // An unreadable or outdated table is measured again below.
     }

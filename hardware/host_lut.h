@@ -1,5 +1,6 @@
 // The measured cost table of `host` (cost model "measured"): the packed runtime's kernel of an encoded layer
-// (packed_matmul: decode 64 rows at a time, fp32 GEMM; float weights: one fp32 GEMM) timed on this machine over
+// (packed_matmul: the integer kernels on activations quantized per row; float weights: one fp32 GEMM) timed on
+// this machine over
 // a grid of weight sizes C·K × tokens (rows of the input: batch × output positions) for weight configs of 2, 3,
 // 4 and 8 bits, dense and 2:4, and fp32. A layer is priced by interpolating the grid: log time bilinear in
 // (log C·K, log tokens), extrapolated along the edge slopes, and linearly in bits between measured widths. A
@@ -24,6 +25,7 @@ struct HostLut {
   /// config key ("w4", "w4 2:4", "fp32") → seconds, row-major [elements × tokens]
   std::map<std::string, std::vector<double>> seconds;
   int threads = 0;  ///< libtorch threads it was measured with
+  std::string isa;  ///< the runtime's instruction set it was measured on (runtime/isa.h)
   /// Seconds of one layer call with `elements` weights and `tokens` input rows under `config`.
   double lookup(const LayerConfig& config, double elements, double tokens) const;
 };
@@ -34,7 +36,7 @@ double time_layer_kernel(int64_t channels, int64_t reduction, int64_t tokens, co
 
 HostLut measure_host_lut(bool progress);
 /// The cached table, measured and cached when there is none, it is unreadable, or it was measured with another
-/// number of threads.
+/// number of threads or on another instruction set.
 HostLut host_lut();
 /// measure_host_lut, cached.
 HostLut measure_and_cache_host_lut(bool progress);

@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <optional>
 #include <set>
 
 #include "compress/tapped_graph.h"
 #include "core/error.h"
+#include "runtime/float_ops.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_ops.h"
 #include "runtime/safetensors.h"
@@ -88,7 +90,11 @@ struct PackedModel::Node {
   std::string act_input;
   bool skip = false;
   std::string float_reason;
-  std::vector<int64_t> stride, padding, dilation;  ///< a convolution's
+  std::vector<int64_t> stride, padding, dilation;  ///< a convolution's or a pooling's
+  // An op the runtime computes itself (float_ops.h) instead of calling ATen.
+  enum class Own { kNone, kMaxPool2d } own = Own::kNone;
+  std::vector<int64_t> kernel;
+  bool ceil_mode = false;
 };
 
 namespace {
@@ -305,6 +311,20 @@ void PackedModel::plan_integer_layers() {
     node.integer = options_.dynamic_activations;
     if (!node.integer) node.float_reason = "weight-only, and dynamic activations switched off";
   }
+  // Float ops with a kernel of the runtime's own, where their arguments are constants.
+  for (Node& node : nodes_) {
+    auto ints = [&](std::size_t i, std::vector<int64_t>* out) {
+      if (node.in[i].kind != Arg::kConstant || !node.in[i].constant.isIntList()) return false;
+      *out = node.in[i].constant.toIntVector();
+      return true;
+    };
+    if (node.op == "aten::max_pool2d" && node.in.size() == 6 && node.in[0].kind == Arg::kValue &&
+        ints(1, &node.kernel) && ints(2, &node.stride) && ints(3, &node.padding) && ints(4, &node.dilation) &&
+        node.in[5].kind == Arg::kConstant && node.in[5].constant.isBool()) {
+      node.own = Node::Own::kMaxPool2d;
+      node.ceil_mode = node.in[5].constant.toBool();
+    }
+  }
   // What the remaining nodes read as whole fp32 weights is decoded once, here.
   for (const Node& node : nodes_)
     if (!node.integer)
@@ -330,10 +350,25 @@ std::map<std::string, std::string> PackedModel::float_layers() const {
   return out;
 }
 
+std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) const {
+  torch::NoGradGuard no_grad;
+  if (x.dim() == 0 || x.size(0) != input_.shape[0] || runs < 1)
+    throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "': profile a batch of " +
+                                                 std::to_string(input_.shape[0]) + ", at least once");
+  std::vector<double> seconds(nodes_.size(), 0.0);
+  run_exact_batch(x, nullptr, nullptr);  // warm
+  for (int r = 0; r < runs; ++r) run_exact_batch(x, nullptr, &seconds);
+  std::vector<NodeProfile> out;
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (!nodes_[i].skip)
+      out.push_back({nodes_[i].op, nodes_[i].layer, nodes_[i].integer, seconds[i] / runs});
+  return out;
+}
+
 std::map<std::string, int> PackedModel::aten_ops() const {
   std::map<std::string, int> out;
   for (const Node& node : nodes_)
-    if (node.operation && !node.skip) ++out[node.op];
+    if (node.operation && !node.skip && !node.integer && node.own == Node::Own::kNone) ++out[node.op];
   return out;
 }
 
@@ -362,7 +397,8 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
   return y;
 }
 
-at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const {
+at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
+                                        std::vector<double>* node_seconds) const {
   std::map<std::string, c10::IValue> env = {{"input", x}};
   auto value = [&](const Arg& a) -> c10::IValue {
     switch (a.kind) {
@@ -384,26 +420,28 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     // A copy: a later in-place op (files written before in-place ops were traced out of place) may change it.
     if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor().clone();
   };
-  for (const Node& node : nodes_) {
-    if (node.skip) continue;
+  auto run = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {
       const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();
       const c10::IValue bias = value(node.in[2]);
       env[node.out[0]] = packed_conv2d(*layers_.at(node.layer), in, bias.isTensor() ? bias.toTensor() : at::Tensor(),
                                        node.stride, node.padding, node.dilation, node.act ? &*node.act : nullptr, true);
-      record(node);
-      continue;
+      return;
     }
     if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
       const LayerView& layer = *layers_.at(node.layer);
       const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();
-      const at::Tensor bias = node.in.size() > 1 && node.op == "adze::packed_matmul" ? value(node.in[1]).toTensor() : at::Tensor();
-      at::Tensor y = node.op == "adze::packed_embedding"
-                         ? packed_embedding(layer, in)
-                         : packed_matmul(layer, in, bias, node.act ? &*node.act : nullptr, node.integer);
-      env[node.out[0]] = y;
-      record(node);
-      continue;
+      const at::Tensor bias =
+          node.in.size() > 1 && node.op == "adze::packed_matmul" ? value(node.in[1]).toTensor() : at::Tensor();
+      env[node.out[0]] = node.op == "adze::packed_embedding"
+                             ? packed_embedding(layer, in)
+                             : packed_matmul(layer, in, bias, node.act ? &*node.act : nullptr, node.integer);
+      return;
+    }
+    if (node.own == Node::Own::kMaxPool2d) {
+      env[node.out[0]] = max_pool2d(value(node.in[0]).toTensor(), node.kernel, node.stride, node.padding,
+                                    node.dilation, node.ceil_mode);
+      return;
     }
     if (node.op == "prim::ListConstruct") {
       if (node.type.find("Tensor") != std::string::npos) {
@@ -417,14 +455,14 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
       } else {
         throw Error(ErrorKind::kUnsupported, "packed runtime: a list of " + node.type);
       }
-      continue;
+      return;
     }
     if (node.op == "prim::ListUnpack") {
       const auto list = value(node.in[0]).toListRef();
       if (list.size() != node.out.size())
         throw Error(ErrorKind::kInternal, "packed runtime: a list of the wrong length");
       for (std::size_t i = 0; i < list.size(); ++i) env[node.out[i]] = list[i];
-      continue;
+      return;
     }
     torch::jit::Stack stack;
     for (const Arg& a : node.in) stack.push_back(value(a));
@@ -436,7 +474,14 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     if (stack.size() != node.out.size())
       throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
     for (std::size_t i = 0; i < node.out.size(); ++i) env[node.out[i]] = std::move(stack[i]);
-    record(node);
+  };
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].skip) continue;
+    const auto start = std::chrono::steady_clock::now();
+    run(nodes_[i]);
+    if (node_seconds)
+      (*node_seconds)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record(nodes_[i]);
   }
   const c10::IValue& out = env.at(output_);
   if (!out.isTensor())

@@ -36,6 +36,13 @@ struct RunOptions {
   bool integer_kernels = true;
 };
 
+/// One op of a profiled run.
+struct NodeProfile {
+  std::string op, layer;  ///< the operator, and the layer it computes (or "")
+  bool integer = false;   ///< on the integer kernels
+  double seconds = 0;     ///< mean per run
+};
+
 class PackedModel {
  public:
   /// Maps and checks `path`: Error(kIo) naming the file and what is wrong for anything truncated, corrupted or
@@ -62,6 +69,9 @@ class PackedModel {
   /// The layers that run on the integer kernels with these options, and why each other one does not.
   std::map<std::string, std::string> float_layers() const;
   std::vector<std::string> integer_layers() const;
+  /// Where the time goes: every op of the graph in order with its mean seconds over `runs` runs of x (a batch
+  /// of exactly the traced size), after one untimed run.
+  std::vector<NodeProfile> profile(const at::Tensor& x, int runs) const;
   /// The ATen operators the graph runs (ops the runtime does not own), with how many nodes call each.
   std::map<std::string, int> aten_ops() const;
 
@@ -74,7 +84,8 @@ class PackedModel {
  private:
   void mark_layer_outputs();
   void plan_integer_layers();
-  at::Tensor run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
+  at::Tensor run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
+                             std::vector<double>* node_seconds = nullptr) const;
   std::shared_ptr<const SafetensorsFile> file_;
   nlohmann::json header_;
   InputSpec input_;

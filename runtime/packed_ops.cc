@@ -75,27 +75,61 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic) {
   const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
-  if (!layer.integer_weights() || !(act || dynamic) || shape.size() != 4)
+  const runtime::PackedQWeights* w = layer.integer_weights();
+  if (!w || !(act || dynamic) || shape.size() != 4)
     throw Error(ErrorKind::kInternal, "packed conv2d: a layer without integer weights");
   const int64_t C = shape[0], Cin = shape[1], kh = shape[2], kw = shape[3];
   if (x.dim() != 4 || x.size(1) != Cin)
     throw Error(ErrorKind::kInvalidArgument, "packed conv2d: input " + c10::str(x.sizes()) + " does not have " +
                                                  std::to_string(Cin) + " channels");
-  const at::Tensor in = x.to(torch::kFloat);
-  const int64_t N = in.size(0);
-  const int64_t oh = (in.size(2) + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
-  const int64_t ow = (in.size(3) + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
-  at::Tensor rows;
-  if (kh == 1 && kw == 1 && padding[0] == 0 && padding[1] == 0) {  // a pointwise convolution reads pixels
-    rows = in.slice(2, 0, in.size(2), stride[0]).slice(3, 0, in.size(3), stride[1]).permute({0, 2, 3, 1});
-  } else {  // unfold gives [N, Cin·kh·kw, L] in (Cin, kh, kw) order; the encoded order is (kh, kw, Cin)
-    rows = torch::im2col(in, {kh, kw}, {dilation[0], dilation[1]}, {padding[0], padding[1]}, {stride[0], stride[1]})
-               .view({N, Cin, kh * kw, oh * ow})
-               .permute({0, 3, 2, 1});
-  }
-  rows = rows.reshape({N * oh * ow, kh * kw * Cin}).contiguous();
-  const at::Tensor y = integer_product(layer, rows, float_bias(bias, C, "conv2d"), act);
-  return y.view({N, oh, ow, C}).permute({0, 3, 1, 2}).contiguous();
+  const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
+  const int64_t oh = (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
+  const int64_t ow = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
+  if (oh < 1 || ow < 1)
+    throw Error(ErrorKind::kInvalidArgument, "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
+  // The input quantized once, channels last (calibrated, or one dynamic range for the whole tensor) ...
+  const at::Tensor nhwc = x.to(torch::kFloat).permute({0, 2, 3, 1}).contiguous();
+  const int64_t total = nhwc.numel();
+  std::vector<uint8_t> xq(static_cast<std::size_t>(total));
+  float s = 0;
+  int32_t z = 0;
+  if (act)
+    runtime::quantize_rows_static(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, act->scale, act->zero_point,
+                                  xq.data(), &s, &z);
+  else
+    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq.data(), &s, &z);
+  // ... then one row of codes per output position, in the encoded column order (kh, kw, Cin), the channels
+  // permuted as the encoded layout holds them, the zero padding as the zero point.
+  const int64_t M = N * oh * ow, k_pad = w->layout.k_pad;
+  const int64_t* perm = layer.gather().empty() ? nullptr : layer.gather().data();  // per run of Cin channels
+  std::vector<uint8_t> rows(static_cast<std::size_t>(M * k_pad), 0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        uint8_t* row = rows.data() + ((n * oh + oy) * ow + ox) * k_pad;
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
+          for (int64_t j = 0; j < kw; ++j, row += Cin) {
+            const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+              std::fill(row, row + Cin, static_cast<uint8_t>(z));
+              continue;
+            }
+            const uint8_t* pixel = xq.data() + ((n * H + iy) * W + ix) * Cin;
+            if (perm)
+              for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
+            else
+              std::copy(pixel, pixel + Cin, row);
+          }
+        }
+      }
+  const std::vector<float> scales(static_cast<std::size_t>(M), s);
+  const std::vector<int32_t> zeros(static_cast<std::size_t>(M), z);
+  const at::Tensor b = float_bias(bias, C, "conv2d");
+  at::Tensor y = torch::empty({N, oh, ow, C}, torch::kFloat);
+  runtime::qgemm(w->view(), {rows.data(), M, k_pad, scales.data(), zeros.data()},
+                 b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa());
+  return y.permute({0, 3, 1, 2}).contiguous();
 }
 
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {

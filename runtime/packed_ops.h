@@ -31,8 +31,9 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
                          const ActivationQuant* act = nullptr, bool dynamic = false);
 
 /// A 2-D convolution (groups 1) with the layer's integer weights [Cout, Cin, kh, kw], x [N, Cin, H, W]: the
-/// patches gathered in the encoded column order (kh, kw, Cin), one row per output position, through the
-/// integer kernels as packed_matmul (quantized per patch when `dynamic`). Needs integer_weights().
+/// input quantized once (with `act`, or one dynamic range for the tensor), its patches gathered as codes in the
+/// encoded column order (kh, kw, Cin), one row per output position, through the integer kernels. Needs
+/// integer_weights().
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic);

@@ -21,6 +21,12 @@ class PackedRunner : public Runner {
   at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers) override {
     return model_.forward(x, layers);
   }
+  nlohmann::json profile(const at::Tensor& x, int runs) override {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& n : model_.profile(x, runs))
+      out.push_back({{"op", n.op}, {"layer", n.layer}, {"integer", n.integer}, {"seconds", n.seconds}});
+    return out;
+  }
   nlohmann::json describe() const override {
     return {{"isa", runtime::to_string(runtime::active_isa())},
             {"dynamic_activations", model_.options().dynamic_activations},
