@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "compress/plan.h"
 #include "core/error.h"
+#include "runtime/kernels/qweights_decode.h"
 
 namespace adze {
 namespace packed {
@@ -60,9 +62,68 @@ int64_t grid_rows_of(const LayerConfig& c, int64_t channels, int64_t reduction) 
 
 bool asymmetric(const LayerConfig& c) { return c.quantizer == Quantizer::kUniform && !c.symmetric; }
 
+// What the integer kernels take for an Encoding (encoded layout [C, K]): the stored codes u = code − qmin, the
+// kept mask, a value subtracted per row (zero point − qmin), the scales per (row, group); or why they cannot.
+struct IntegerSource {
+  std::vector<uint8_t> u;
+  std::vector<char> keep;  // empty: dense
+  std::vector<int32_t> offset;
+  std::vector<float> scale;
+  int64_t group = 0;
+  std::string why;
+  const bool* keep_ptr() const { return keep.empty() ? nullptr : reinterpret_cast<const bool*>(keep.data()); }
+};
+
+IntegerSource integer_source(const Encoding& e) {
+  IntegerSource s;
+  const LayerConfig& c = e.config;
+  if (!c.quantized() || c.quantizer != Quantizer::kUniform) {
+    s.why = c.quantized() ? "power-of-two weights" : "float weights";
+    return s;
+  }
+  if (!c.symmetric && c.weight_bits == 8) {
+    s.why = "asymmetric 8-bit weights (codes minus zero points need 9 bits)";
+    return s;
+  }
+  const int64_t C = e.channels(), K = e.reduction(), qmin = qmin_of(c);
+  const int64_t groups = c.granularity == Granularity::kPerGroup ? K / c.group_size : 1;
+  s.group = groups == 1 ? K : c.group_size;
+  const at::Tensor codes = e.codes.to(torch::kInt).contiguous().reshape({-1});
+  const at::Tensor zp = e.zero_point.to(torch::kInt).contiguous(), scale = e.scale.to(torch::kFloat).contiguous();
+  const int32_t* code = codes.data_ptr<int32_t>();
+  s.u.resize(static_cast<std::size_t>(C * K));
+  for (int64_t i = 0; i < C * K; ++i) s.u[static_cast<std::size_t>(i)] = static_cast<uint8_t>(code[i] - qmin);
+  if (e.mask.defined()) {
+    const at::Tensor m = e.mask.to(torch::kBool).contiguous().reshape({-1});
+    s.keep.assign(m.data_ptr<bool>(), m.data_ptr<bool>() + C * K);
+  }
+  const int64_t grid_rows = scale.numel();
+  s.offset.resize(static_cast<std::size_t>(C));
+  s.scale.resize(static_cast<std::size_t>(C * groups));
+  for (int64_t r = 0; r < C; ++r)
+    for (int64_t g = 0; g < groups; ++g) {  // the grid row of (r, g): one shared, one per row, or one per group
+      const int64_t at = grid_rows == 1 ? 0 : grid_rows == C ? r : r * groups + g;
+      const int32_t offset = zp.data_ptr<int32_t>()[at] - static_cast<int32_t>(qmin);
+      if (g > 0 && offset != s.offset[static_cast<std::size_t>(r)]) {
+        s.why = "zero points that differ within a row";
+        return s;
+      }
+      s.offset[static_cast<std::size_t>(r)] = offset;
+      s.scale[static_cast<std::size_t>(r * groups + g)] = scale.data_ptr<float>()[at];
+    }
+  s.why = runtime::qweights_unsupported(C, K, c.weight_bits, s.u.data(), s.keep_ptr(), s.offset.data(), s.group);
+  return s;
+}
+
+const char* to_string(runtime::QPattern p) {
+  return p == runtime::QPattern::kDense ? "dense" : p == runtime::QPattern::kMask ? "mask" : "pairs";
+}
+
+std::string bytes_of(const void* data, std::size_t bytes) { return std::string(static_cast<const char*>(data), bytes); }
+
 }  // namespace
 
-PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
+PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool kernel_layout) {
   const LayerConfig& c = e.config;
   const int64_t C = e.channels(), K = e.reduction();
   const std::string where = "packed: weight '" + weight_name + "'";
@@ -104,7 +165,24 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
     out.tensors.push_back({tensor_name(part), dtype, std::move(shape), std::move(bytes)});
   };
 
-  if (c.quantized()) {
+  // Layers the integer kernels take are stored in the layout they read (kernels/qgemm.h): opening maps them.
+  std::optional<runtime::PackedQWeights> kernel;
+  if (const IntegerSource src = kernel_layout ? integer_source(e) : IntegerSource{}; kernel_layout && src.why.empty()) {
+    kernel = runtime::pack_qweights(C, K, c.weight_bits, src.u.data(), src.keep_ptr(), src.offset.data(),
+                                    src.scale.data(), src.group);
+    if (!runtime::qweights_unstorable(kernel->layout).empty()) kernel.reset();
+  }
+  if (kernel) {
+    const runtime::QWeightLayout& l = kernel->layout;
+    h["kernel"] = {{"pattern", to_string(l.pattern)}, {"k_pad", l.k_pad},       {"kept_pad", l.kept_pad},
+                   {"group", l.group},                {"groups", l.groups},     {"small", l.small}};
+    add("planes", "U8", {C, l.plane_row_bytes()}, bytes_of(kernel->planes.data(), kernel->planes.size()));
+    if (l.pattern == runtime::QPattern::kMask)
+      add("mask", "U8", {C, l.mask_row_words() * 8}, bytes_of(kernel->mask.data(), kernel->mask.size() * 8));
+    add("offset", "I32", {C}, bytes_of(kernel->offset.data(), kernel->offset.size() * 4));
+    add("kernel_scale", "F32", {C * l.groups}, bytes_of(kernel->scale.data(), kernel->scale.size() * 4));
+    add("wsum", "I32", {C * l.groups}, bytes_of(kernel->wsum.data(), kernel->wsum.size() * 4));
+  } else if (c.quantized()) {
     const int bits = c.weight_bits;
     const int64_t qmin = qmin_of(c);
     const int64_t row_bytes = bytes_for_bits(kept * bits);
@@ -135,7 +213,7 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
         dst[r * kept + i] = values.data_ptr<float>()[r * K + positions[static_cast<std::size_t>(r * kept + i)]];
     add("values", "F32", {C, kept}, std::move(bytes));
   }
-  if (mask.defined()) {
+  if (mask.defined() && !kernel) {
     const int m = c.nm.m, ib = index_bits_for(m);
     const int64_t index_row_bytes = bytes_for_bits(kept * ib);
     h["index"] = kNMIndexScheme;
@@ -154,7 +232,8 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e) {
 }
 
 LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, TensorSpan>& tensors,
-                     const std::string& where) {
+                     const std::string& where)
+    : where_(where) {
   auto bad = [&](const std::string& what) { return Error(ErrorKind::kIo, where + ": " + what); };
   try {
     scheme_ = h.at("scheme").get<std::string>();
@@ -196,7 +275,7 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   if (kept_ != expected_kept || (c.nm.enabled() && reduction_ % c.nm.m != 0))
     throw bad("kept_per_row does not fit the N:M pattern");
 
-  auto find = [&](const char* part, const std::string& dtype, int64_t bytes) -> const uint8_t* {
+  const TensorFinder find = [&](const char* part, const std::string& dtype, int64_t bytes) -> const uint8_t* {
     const auto& names = h.contains("tensors") && h["tensors"].is_object() ? h["tensors"] : nlohmann::json::object();
     if (!names.contains(part) || !names[part].is_string()) throw bad(std::string("names no '") + part + "' tensor");
     const auto it = tensors.find(names[part].get<std::string>());
@@ -211,6 +290,10 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
     grid_rows_ = grid_rows_of(c, channels_, reduction_);
     if (grid_rows_ <= 0 || (channels_ * reduction_) % grid_rows_ != 0)
       throw bad("group_size does not divide the weight");
+  }
+  if (h.contains("kernel")) {
+    read_kernel_layout(h.at("kernel"), find);
+  } else if (c.quantized()) {
     row_bytes_ = bytes_for_bits(kept_ * bits_);
     codes_ = find("codes", "U8", channels_ * row_bytes_);
     scale_ = reinterpret_cast<const float*>(find("scale", "F32", grid_rows_ * 4));
@@ -226,7 +309,7 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   } else {
     values_ = reinterpret_cast<const float*>(find("values", "F32", channels_ * kept_ * 4));
   }
-  if (c.nm.enabled()) {
+  if (c.nm.enabled() && !kernel_) {
     index_bits_ = index_bits_for(c.nm.m);
     index_row_bytes_ = bytes_for_bits(kept_ * index_bits_);
     index_ = find("index", "U8", channels_ * index_row_bytes_);
@@ -252,46 +335,71 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
     for (int64_t start = 0; start < reduction_; start += run)
       for (int32_t v : order) gather_.push_back(start + v);
   }
-  build_integer_weights();
+  if (!kernel_) build_integer_weights();
 }
 
-void LayerView::build_integer_weights() {
+// A layer stored in the integer kernels' layout: every field checked against the config and the tensors, so
+// that the kernels can read the mapping as it is.
+void LayerView::read_kernel_layout(const nlohmann::json& k, const TensorFinder& find) {
+  auto bad = [&](const std::string& what) { return Error(ErrorKind::kIo, where_ + ": kernel layout: " + what); };
   const LayerConfig& c = layout_.config;
-  if (!c.quantized() || c.quantizer != Quantizer::kUniform) {
-    integer_unsupported_ = c.quantized() ? "power-of-two weights" : "float weights";
-    return;
+  runtime::QWeightLayout& l = kernel_view_.layout;
+  try {
+    const std::string pattern = k.at("pattern").get<std::string>();
+    l.pattern = pattern == "dense"  ? runtime::QPattern::kDense
+                : pattern == "mask" ? runtime::QPattern::kMask
+                : pattern == "pairs"
+                    ? runtime::QPattern::kPairs
+                    : throw bad("pattern '" + pattern + "' is not dense, mask or pairs");
+    l.k_pad = k.at("k_pad").get<int64_t>();
+    l.kept_pad = k.at("kept_pad").get<int64_t>();
+    l.group = k.at("group").get<int64_t>();
+    l.groups = k.at("groups").get<int64_t>();
+    l.small = k.at("small").get<bool>();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw bad(std::string("malformed (") + e.what() + ")");
   }
-  const int64_t C = channels_, K = reduction_;
-  const int64_t groups = c.granularity == Granularity::kPerGroup ? K / c.group_size : 1;
-  std::vector<uint8_t> u(static_cast<std::size_t>(C * K), 0);
-  std::vector<char> keep(index_ ? static_cast<std::size_t>(C * K) : 0, 0);
-  std::vector<int32_t> offset(static_cast<std::size_t>(C)), positions(static_cast<std::size_t>(kept_));
-  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
-  std::vector<float> scale(static_cast<std::size_t>(C * groups));
-  for (int64_t r = 0; r < C; ++r) {
-    unpack_row(r, positions.data(), codes.data());
-    for (int64_t i = 0; i < kept_; ++i) {
-      u[static_cast<std::size_t>(r * K + positions[static_cast<std::size_t>(i)])] = codes[static_cast<std::size_t>(i)];
-      if (index_) keep[static_cast<std::size_t>(r * K + positions[static_cast<std::size_t>(i)])] = 1;
-    }
-    // The grid rows of output row r: one shared (per tensor), its own, or `groups` consecutive ones.
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t at = grid_rows_ == 1 ? 0 : grid_rows_ == C ? r : r * groups + g;
-      scale[static_cast<std::size_t>(r * groups + g)] = scale_[at];
-      const int32_t zp = zero_point_ ? zero_point_[at] : 0;
-      if (g > 0 && zp - qmin_ != offset[static_cast<std::size_t>(r)]) {
-        integer_unsupported_ = "zero points that differ within a row";
-        return;
-      }
-      offset[static_cast<std::size_t>(r)] = static_cast<int32_t>(zp - qmin_);
-    }
+  l.rows = channels_;
+  l.k = reduction_;
+  l.bits = bits_;
+  l.kept = kept_;
+  // What pack_qweights derives from the config, so that a file cannot make a kernel read past a row.
+  const bool pairs = l.pattern == runtime::QPattern::kPairs;
+  const int64_t groups = c.granularity == Granularity::kPerGroup ? reduction_ / c.group_size : 1;
+  const int64_t k_pad = (reduction_ + (pairs ? 127 : 63)) / (pairs ? 128 : 64) * (pairs ? 128 : 64);
+  const int64_t kept_pad = pairs ? k_pad / 2 : c.nm.enabled() ? (std::max<int64_t>(kept_, 1) + 63) / 64 * 64 : k_pad;
+  if (!c.quantized() || c.quantizer != Quantizer::kUniform || (pairs && (!c.nm.enabled() || reduction_ % 4 != 0)) ||
+      (l.pattern == runtime::QPattern::kDense) == c.nm.enabled() || l.k_pad != k_pad || l.kept_pad != kept_pad ||
+      l.groups != groups || l.group != (groups == 1 ? k_pad : c.group_size) || (groups > 1 && l.group % 32 != 0))
+    throw bad("its fields disagree with the layer's config");
+  kernel_view_.planes = find("planes", "U8", channels_ * l.plane_row_bytes());
+  if (l.pattern == runtime::QPattern::kMask)
+    kernel_view_.mask = reinterpret_cast<const uint64_t*>(find("mask", "U8", channels_ * l.mask_row_words() * 8));
+  kernel_view_.offset = reinterpret_cast<const int32_t*>(find("offset", "I32", channels_ * 4));
+  kernel_view_.scale = reinterpret_cast<const float*>(find("kernel_scale", "F32", channels_ * groups * 4));
+  kernel_view_.wsum = reinterpret_cast<const int32_t*>(find("wsum", "I32", channels_ * groups * 4));
+  for (int64_t i = 0; i < channels_ * groups; ++i)
+    if (!(kernel_view_.scale[i] > 0.0f) || !std::isfinite(kernel_view_.scale[i]))
+      throw bad("scale " + std::to_string(i) + " is not a positive number");
+  for (int64_t r = 0; r < channels_; ++r) {  // signed weights u − offset must fit 8 bits
+    const int32_t o = kernel_view_.offset[r];
+    if (o < 0 || o >= (1 << bits_) || (bits_ == 8 && o != 128))
+      throw bad("offset " + std::to_string(o) + " of row " + std::to_string(r) + " outside its range");
   }
-  const int64_t group = groups == 1 ? K : c.group_size;
-  const bool* keep_ptr = index_ ? reinterpret_cast<const bool*>(keep.data()) : nullptr;
-  integer_unsupported_ = runtime::qweights_unsupported(C, K, bits_, u.data(), keep_ptr, offset.data(), group);
-  if (integer_unsupported_.empty())
-    integer_ = std::make_shared<runtime::PackedQWeights>(
-        runtime::pack_qweights(C, K, bits_, u.data(), keep_ptr, offset.data(), scale.data(), group));
+  if (const std::string why = runtime::qweights_corruption(kernel_view_); !why.empty()) throw bad(why);
+  kernel_ = true;
+}
+
+// A layer stored in the older form (codes and index bits): packed for the integer kernels here, at open.
+void LayerView::build_integer_weights() {
+  const IntegerSource src = integer_source(encoding());
+  integer_unsupported_ = src.why;
+  if (!src.why.empty()) return;
+  integer_ = std::make_shared<runtime::PackedQWeights>(runtime::pack_qweights(
+      channels_, reduction_, bits_, src.u.data(), src.keep_ptr(), src.offset.data(), src.scale.data(), src.group));
+  kernel_view_ = integer_->view();
 }
 
 void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const {
@@ -316,6 +424,15 @@ void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const 
 }
 
 void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const {
+  if (kernel_) {  // positions and codes: scratch of reduction() entries
+    auto* values = reinterpret_cast<int8_t*>(positions);
+    runtime::decode_row(kernel_view_, c, values, codes);
+    const runtime::QWeightLayout& l = kernel_view_.layout;
+    const float* scale = kernel_view_.scale + c * l.groups;
+    for (int64_t j = 0; j < reduction_; ++j)
+      out[j] = static_cast<float>(values[j]) * scale[l.groups == 1 ? 0 : j / l.group];
+    return;
+  }
   unpack_row(c, positions, codes);
   std::fill(out, out + reduction_, 0.0f);
   if (values_) {
@@ -343,14 +460,14 @@ void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* c
 }
 
 void LayerView::decode_rows(int64_t begin, int64_t end, float* out) const {
-  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
-  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  std::vector<int32_t> positions(static_cast<std::size_t>(reduction_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(reduction_));
   for (int64_t c = begin; c < end; ++c) decode_row(c, out + (c - begin) * reduction_, positions.data(), codes.data());
 }
 
 void LayerView::decode_listed_rows(const int64_t* rows, int64_t count, float* out) const {
-  std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
-  std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
+  std::vector<int32_t> positions(static_cast<std::size_t>(reduction_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(reduction_));
   for (int64_t i = 0; i < count; ++i) {
     if (rows[i] < 0 || rows[i] >= channels_)
       throw Error(ErrorKind::kInvalidArgument,
@@ -363,6 +480,33 @@ Encoding LayerView::encoding() const {
   Encoding e = layout_;
   const LayerConfig& c = layout_.config;
   const int64_t C = channels_, K = reduction_;
+  if (kernel_) {  // codes are u + qmin = value + offset + qmin; a pruned position holds its zero point
+    const runtime::QWeightLayout& l = kernel_view_.layout;
+    at::Tensor codes = torch::empty({C, K}, torch::kInt), mask = torch::empty({C, K}, torch::kBool);
+    std::vector<int8_t> values(static_cast<std::size_t>(K));
+    std::vector<uint8_t> kept(static_cast<std::size_t>(K));
+    for (int64_t r = 0; r < C; ++r) {
+      runtime::decode_row(kernel_view_, r, values.data(), kept.data());
+      const int32_t zp = kernel_view_.offset[r] + static_cast<int32_t>(qmin_);
+      for (int64_t j = 0; j < K; ++j) {
+        codes.data_ptr<int32_t>()[r * K + j] = values[static_cast<std::size_t>(j)] + zp;
+        mask.data_ptr<bool>()[r * K + j] = kept[static_cast<std::size_t>(j)] != 0;
+      }
+    }
+    // The grid's rows: one (per tensor), one per output row, or the row's groups in order.
+    std::vector<float> scale(static_cast<std::size_t>(grid_rows_));
+    std::vector<int32_t> zero(static_cast<std::size_t>(grid_rows_));
+    for (int64_t g = 0; g < grid_rows_; ++g) {
+      const int64_t row = grid_rows_ == 1 ? 0 : grid_rows_ == C ? g : g / l.groups;
+      scale[static_cast<std::size_t>(g)] = kernel_view_.scale[grid_rows_ == 1 ? 0 : g];  // same order as the grid
+      zero[static_cast<std::size_t>(g)] = kernel_view_.offset[row] + static_cast<int32_t>(qmin_);
+    }
+    e.scale = torch::tensor(scale, torch::kFloat);
+    e.zero_point = torch::tensor(zero, torch::kInt);
+    e.codes = codes.to(torch::kChar).reshape({grid_rows_, -1});
+    if (c.nm.enabled()) e.mask = mask;
+    return e;
+  }
   std::vector<int32_t> positions(static_cast<std::size_t>(kept_));
   std::vector<uint8_t> codes(static_cast<std::size_t>(kept_));
   at::Tensor mask;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -30,8 +31,10 @@ struct PackedLayer {
   std::vector<RawTensor> tensors;
 };
 
-/// Packs an Encoding. Error(kUnsupported) for a mask that is not exactly N of every M (unstructured sparsity).
-PackedLayer pack_layer(const std::string& weight_name, const Encoding& e);
+/// Packs an Encoding: in the integer kernels' layout where they take it (FORMAT.md, "Kernel layout"), else as
+/// codes and index bits; with `kernel_layout` false always the latter, as version 1 files hold every layer.
+/// Error(kUnsupported) for a mask that is not exactly N of every M (unstructured sparsity).
+PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool kernel_layout = true);
 
 /// Read access to one packed layer, over tensors that stay where they are (a mapped file).
 class LayerView {
@@ -53,7 +56,7 @@ class LayerView {
   Encoding encoding() const;
   /// The weight in the integer kernels' layout (kernels/qgemm.h), in the encoded column order, built when the
   /// view is made; null when the kernels cannot take it (integer_unsupported() says why).
-  const runtime::PackedQWeights* integer_weights() const { return integer_.get(); }
+  const runtime::QWeights* integer_weights() const { return kernel_ || integer_ ? &kernel_view_ : nullptr; }
   const std::string& integer_unsupported() const { return integer_unsupported_; }
   /// With a channel permutation: encoded column j holds the layer's column gather()[j] (empty without one).
   const std::vector<int64_t>& gather() const { return gather_; }
@@ -63,7 +66,10 @@ class LayerView {
   void unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
   // Row c into out [K]; positions and codes are scratch of kept_per_row entries.
   void decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const;
-  // Fills integer_ or integer_unsupported_.
+  using TensorFinder = std::function<const uint8_t*(const char* part, const std::string& dtype, int64_t bytes)>;
+  // Reads a layer stored in the kernels' layout (FORMAT.md, "Kernel layout") into kernel_view_.
+  void read_kernel_layout(const nlohmann::json& kernel, const TensorFinder& find);
+  // For a layer stored as codes and index bits: packs it for the kernels (integer_) or says why not.
   void build_integer_weights();
   Encoding layout_;
   std::string scheme_;
@@ -76,7 +82,10 @@ class LayerView {
   const float* scale_ = nullptr;
   const uint8_t* zero_point_ = nullptr;
   int64_t qmin_ = 0;
-  std::shared_ptr<const runtime::PackedQWeights> integer_;
+  std::string where_;
+  bool kernel_ = false;  ///< stored in the kernels' layout: kernel_view_ points into the file
+  runtime::QWeights kernel_view_;
+  std::shared_ptr<const runtime::PackedQWeights> integer_;  ///< packed at open (older layers)
   std::string integer_unsupported_;
   std::vector<int64_t> gather_;
 };

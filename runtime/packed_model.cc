@@ -145,9 +145,10 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
     return it->second;
   };
   if (field("format") != kFormat) throw bad("format '" + field("format") + "' is not " + kFormat);
-  if (field("format_version") != std::to_string(kFormatVersion))
-    throw bad("format version " + field("format_version") + " (this adze reads version " +
-              std::to_string(kFormatVersion) + ")");
+  const std::string& version = field("format_version");
+  if (version != std::to_string(kFormatVersion) && version != std::to_string(kOldestFormatVersion))
+    throw bad("format version " + version + " (this adze reads versions " + std::to_string(kOldestFormatVersion) +
+              " to " + std::to_string(kFormatVersion) + ": a newer adze wrote it)");
   const std::string& adze = field("adze");
   if (hex32(crc32_of(adze.data(), static_cast<int64_t>(adze.size()))) != field("adze_crc32"))
     throw bad("corrupted: the model description fails its checksum");
@@ -155,7 +156,7 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
     throw bad("corrupted: the tensor data fails its checksum");
   try {
     m.header_ = nlohmann::json::parse(adze);
-    if (m.header_.at("format") != kFormat || m.header_.at("version") != kFormatVersion)
+    if (m.header_.at("format") != kFormat || std::to_string(m.header_.at("version").get<int>()) != version)
       throw bad("format fields disagree");
     m.input_.shape = m.header_.at("input").at("shape").get<std::vector<int64_t>>();
     m.input_.dtype = m.header_.at("input").at("dtype").get<std::string>();

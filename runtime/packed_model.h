@@ -20,7 +20,10 @@ namespace adze {
 namespace packed {
 
 constexpr const char* kFormat = "adze.packed";
-constexpr int kFormatVersion = 1;
+/// Version 2 stores the layers the integer kernels take in their layout (FORMAT.md); version 1 files, which
+/// hold every layer as codes and index bits, are still read (their layers are packed for the kernels at open).
+constexpr int kFormatVersion = 2;
+constexpr int kOldestFormatVersion = 1;
 
 class SafetensorsFile;
 class LayerView;

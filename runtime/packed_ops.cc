@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 #include "runtime/isa.h"
@@ -29,7 +30,7 @@ at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) 
 // kernels: [M, C].
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
                            const ActivationQuant* act) {
-  const runtime::PackedQWeights& w = *layer.integer_weights();
+  const runtime::QWeights& w = *layer.integer_weights();
   const int64_t M = rows.size(0), K = layer.reduction(), C = layer.channels(), k_pad = w.layout.k_pad;
   std::vector<uint8_t> q(static_cast<std::size_t>(M * k_pad));
   std::vector<float> scale(static_cast<std::size_t>(M));
@@ -41,7 +42,7 @@ at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const
   else
     runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, gather, k_pad, q.data(), scale.data(), zero.data());
   at::Tensor y = torch::empty({M, C}, torch::kFloat);
-  runtime::qgemm(w.view(), {q.data(), M, k_pad, scale.data(), zero.data()},
+  runtime::qgemm(w, {q.data(), M, k_pad, scale.data(), zero.data()},
                  bias.defined() ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa());
   return y;
 }
@@ -75,7 +76,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic) {
   const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
-  const runtime::PackedQWeights* w = layer.integer_weights();
+  const runtime::QWeights* w = layer.integer_weights();
   if (!w || !(act || dynamic) || shape.size() != 4)
     throw Error(ErrorKind::kInternal, "packed conv2d: a layer without integer weights");
   const int64_t C = shape[0], Cin = shape[1], kh = shape[2], kw = shape[3];
@@ -118,8 +119,10 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
             const uint8_t* pixel = xq.data() + ((n * H + iy) * W + ix) * Cin;
             if (perm)
               for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
-            else
-              std::copy(pixel, pixel + Cin, row);
+            else if (Cin >= 64)
+              std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
+            else  // a few bytes (a stem's 3 channels): a loop beats a call
+              for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[c];
           }
         }
       }
@@ -127,7 +130,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   const std::vector<int32_t> zeros(static_cast<std::size_t>(M), z);
   const at::Tensor b = float_bias(bias, C, "conv2d");
   at::Tensor y = torch::empty({N, oh, ow, C}, torch::kFloat);
-  runtime::qgemm(w->view(), {rows.data(), M, k_pad, scales.data(), zeros.data()},
+  runtime::qgemm(*w, {rows.data(), M, k_pad, scales.data(), zeros.data()},
                  b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa());
   return y.permute({0, 3, 1, 2}).contiguous();
 }

@@ -119,8 +119,8 @@ struct OneLayerFile {
   testing::TempDir tmp;
   std::shared_ptr<const packed::SafetensorsFile> file;
   std::unique_ptr<packed::LayerView> view;
-  explicit OneLayerFile(const Encoding& e) {
-    packed::PackedLayer p = packed::pack_layer("layer.weight", e);
+  explicit OneLayerFile(const Encoding& e, bool kernel_layout = true) {
+    packed::PackedLayer p = packed::pack_layer("layer.weight", e, kernel_layout);
     packed::write_safetensors(tmp.file("l.safetensors"), {}, p.tensors);
     file = packed::SafetensorsFile::open(tmp.file("l.safetensors"));
     view = std::make_unique<packed::LayerView>(nlohmann::json::parse(p.header.dump()), file->tensors(), "test");
@@ -137,12 +137,24 @@ TEST(PackedLayer, EverySchemeGivesBackTheEncodingBitForBit) {
             .reshape(shape.size() == 2 ? std::vector<int64_t>{1, shape[1]} : std::vector<int64_t>{1, shape[1], 1, 1});
     for (const auto& c : every_scheme()) {
       const Encoding e = project(w, make_layer(kind, shape), c.config);
-      OneLayerFile f(e);
-      expect_bit_identical(f.view->encoding(), e, c.name + " " + shape_to_string(shape));
-      // The runtime's row decoder computes what Encoding::decode does, in the encoded layout.
-      at::Tensor rows = torch::empty({e.channels(), e.reduction()});
-      f.view->decode_rows(0, e.channels(), rows.data_ptr<float>());
-      EXPECT_TRUE(torch::equal(rows, e.to_encoded_layout(e.decode()))) << c.name;
+      for (bool kernel_layout : {true, false}) {  // as version 2 writes it, and as version 1 did
+        OneLayerFile f(e, kernel_layout);
+        const std::string what = c.name + " " + shape_to_string(shape) + (kernel_layout ? "" : " (version 1)");
+        expect_bit_identical(f.view->encoding(), e, what);
+        // The runtime's row decoder computes what Encoding::decode does, in the encoded layout.
+        at::Tensor rows = torch::empty({e.channels(), e.reduction()});
+        f.view->decode_rows(0, e.channels(), rows.data_ptr<float>());
+        EXPECT_TRUE(torch::equal(rows, e.to_encoded_layout(e.decode()))) << what;
+        // Both forms give the integer kernels the same weights.
+        OneLayerFile other(e, !kernel_layout);
+        ASSERT_EQ(f.view->integer_weights() != nullptr, other.view->integer_weights() != nullptr) << what;
+        if (const runtime::QWeights* a = f.view->integer_weights()) {
+          const runtime::QWeights* b = other.view->integer_weights();
+          const int64_t bytes = a->layout.rows * a->layout.plane_row_bytes();
+          EXPECT_EQ(std::memcmp(a->planes, b->planes, static_cast<std::size_t>(bytes)), 0) << what;
+          EXPECT_EQ(std::memcmp(a->wsum, b->wsum, static_cast<std::size_t>(a->layout.rows * a->layout.groups * 4)), 0);
+        }
+      }
     }
   }
 }
@@ -152,15 +164,28 @@ TEST(PackedLayer, StoresOnlyTheKeptCodesAtTheirWidth) {
   LayerConfig c;
   c.weight_bits = 4;
   c.nm = {2, 4};
-  const Encoding e = project(torch::randn({64, 128}), make_layer(LayerKind::kLinear, {64, 128}), c);
-  const packed::PackedLayer p = packed::pack_layer("w", e);
-  std::map<std::string, int64_t> bytes;
-  for (const auto& t : p.tensors) bytes[t.name] = static_cast<int64_t>(t.bytes.size());
-  EXPECT_EQ(bytes.at("w:codes"), 64 * 64 * 4 / 8);  // 64 of every 128 weights, 4 bits each
-  EXPECT_EQ(bytes.at("w:index"), 64 * 64 * 2 / 8);  // 2 bits per kept weight for 2:4
-  EXPECT_EQ(bytes.at("w:scale"), 64 * 4);
-  EXPECT_FALSE(bytes.count("w:zero_point"));  // symmetric
+  const at::Tensor w = torch::randn({64, 128});
+  auto bytes_of = [](const packed::PackedLayer& p) {
+    std::map<std::string, int64_t> bytes;
+    for (const auto& t : p.tensors) bytes[t.name] = static_cast<int64_t>(t.bytes.size());
+    return bytes;
+  };
+  // Uniform codes: the integer kernels' layout, 64 of every 128 weights at 4 bits plus each one's 2-bit
+  // position in its group of four; per row a scale, the zero offset and the sum of its weights.
+  const auto kernel = bytes_of(packed::pack_layer("w", project(w, make_layer(LayerKind::kLinear, {64, 128}), c)));
+  EXPECT_EQ(kernel.at("w:planes"), 64 * 64 * 4 / 8 + 64 * 64 * 2 / 8);
+  EXPECT_EQ(kernel.at("w:kernel_scale"), 64 * 4);
+  EXPECT_EQ(kernel.at("w:offset"), 64 * 4);
+  EXPECT_EQ(kernel.at("w:wsum"), 64 * 4);
+  EXPECT_FALSE(kernel.count("w:codes") || kernel.count("w:index") || kernel.count("w:zero_point"));
+  // Power-of-two codes: bit-packed kept codes and their index bits.
+  c.quantizer = Quantizer::kPow2;
+  const auto pow2 = bytes_of(packed::pack_layer("w", project(w, make_layer(LayerKind::kLinear, {64, 128}), c)));
+  EXPECT_EQ(pow2.at("w:codes"), 64 * 64 * 4 / 8);  // 64 of every 128 weights, 4 bits each
+  EXPECT_EQ(pow2.at("w:index"), 64 * 64 * 2 / 8);  // 2 bits per kept weight for 2:4
+  EXPECT_EQ(pow2.at("w:scale"), 64 * 4);
   // An unstructured mask has no packed form.
+  c.quantizer = Quantizer::kUniform;
   c.sparsity = 0.5;
   const Encoding u = project(torch::randn({8, 16}), make_layer(LayerKind::kLinear, {8, 16}), c);
   expect_error([&] { packed::pack_layer("w", u); }, ErrorKind::kUnsupported, {"'w'", "unstructured"});
