@@ -1,18 +1,23 @@
 // Batch-1 integer matmul (runtime/kernels/qgemm.h) against the memory it has to read and against libtorch: for a
 // 4096 x 4096 weight, qgemm of one activation row (GEMV) on the active instruction set (runtime::active_isa();
 // ADZE_ISA=avx2 or scalar forces a lower one) for 2:4 + INT4, dense INT4 and dense INT8 weights, each followed by
-// a streaming read of a buffer of the packed weights' size; libtorch's fp32 GEMV of the same layer (at::mv on
+// a streaming read of a buffer of the packed weights' size; libtorch's fp32 GEMV of the same layer (at::addmv on
 // the system BLAS, with as many threads); and last a streaming read of 256 MB (beyond most last-level caches).
 //
 //   build/bench/qgemm_bench
 //   ADZE_BENCH_THREADS=2 ADZE_ISA=avx2 build/bench/qgemm_bench
 //
-// One OpenMP thread unless ADZE_BENCH_THREADS says otherwise. Every benchmark reports the counter `read`:
-// bytes read per wall-clock second (packed weights and their masks or positions for qgemm, the buffer for the
-// streams), so that a GEMV's figure over the same-size stream's is the share of the reachable bandwidth it gets.
+// ADZE_BENCH_THREADS threads (default 1) for OpenMP, ATen and the BLAS (OpenBLAS or MKL, whose own thread pools
+// ignore the other two). Every benchmark reports the counter `read`: bytes read per wall-clock second (packed
+// weights and their masks or positions for qgemm, the buffer for the streams), so that a GEMV's figure over the
+// same-size stream's is the share of the reachable bandwidth it gets. The streams are one thread's sequential
+// reads with the widest vector loads the CPU has (their label says which), into independent accumulators: the
+// loads are the limit, not the adds.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -39,6 +44,9 @@ const int kThreads = [] {
   const int n = std::max(1, env && *env ? std::atoi(env) : 1);
   omp_set_num_threads(n);
   at::set_num_threads(n);
+  // The BLAS under at::addmv keeps its own threads (all cores by default), whichever of these is loaded.
+  for (const char* name : {"openblas_set_num_threads", "MKL_Set_Num_Threads"})
+    if (void* set = dlsym(RTLD_DEFAULT, name)) reinterpret_cast<void (*)(int)>(set)(n);
   return n;
 }();
 
@@ -111,17 +119,67 @@ void qgemv(benchmark::State& state, const Case& c) {
   set_read(state, g.bytes());
 }
 
-// Sums a buffer as 64-bit words in eight independent chains, so that the loads, not the adds, are the limit.
+// Streaming reads: the sum of a buffer's 64-bit words, in eight independent accumulators of the widest vectors
+// the CPU has. The bench is built for baseline x86-64, so each width is its own function compiled for its
+// instruction set, chosen at run time.
+__attribute__((target("avx512f"))) uint64_t sum_avx512(const uint8_t* p, int64_t bytes) {
+  __m512i acc[8];
+  for (__m512i& a : acc) a = _mm512_setzero_si512();
+  for (int64_t i = 0; i < bytes; i += 8 * 64)
+    for (int j = 0; j < 8; ++j) acc[j] = _mm512_add_epi64(acc[j], _mm512_load_si512(p + i + 64 * j));
+  for (int j = 1; j < 8; ++j) acc[0] = _mm512_add_epi64(acc[0], acc[j]);
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, acc[0]);
+  uint64_t s = 0;
+  for (const uint64_t v : lanes) s += v;
+  return s;
+}
+
+__attribute__((target("avx2"))) uint64_t sum_avx2(const uint8_t* p, int64_t bytes) {
+  __m256i acc[8];
+  for (__m256i& a : acc) a = _mm256_setzero_si256();
+  for (int64_t i = 0; i < bytes; i += 8 * 32)
+    for (int j = 0; j < 8; ++j)
+      acc[j] = _mm256_add_epi64(acc[j], _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32 * j)));
+  for (int j = 1; j < 8; ++j) acc[0] = _mm256_add_epi64(acc[0], acc[j]);
+  alignas(32) uint64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[0]);
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+
+uint64_t sum_sse2(const uint8_t* p, int64_t bytes) {
+  __m128i acc[8];
+  for (__m128i& a : acc) a = _mm_setzero_si128();
+  for (int64_t i = 0; i < bytes; i += 8 * 16)
+    for (int j = 0; j < 8; ++j)
+      acc[j] = _mm_add_epi64(acc[j], _mm_load_si128(reinterpret_cast<const __m128i*>(p + i + 16 * j)));
+  for (int j = 1; j < 8; ++j) acc[0] = _mm_add_epi64(acc[0], acc[j]);
+  alignas(16) uint64_t lanes[2];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes), acc[0]);
+  return lanes[0] + lanes[1];
+}
+
+struct StreamRead {
+  const char* label;
+  uint64_t (*sum)(const uint8_t* p, int64_t bytes);  // bytes: a multiple of 512, p 64-byte aligned
+};
+
+StreamRead widest_stream_read() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return {"avx512 loads", sum_avx512};
+  if (__builtin_cpu_supports("avx2")) return {"avx2 loads", sum_avx2};
+  return {"sse2 loads", sum_sse2};
+}
+
+// Reads `bytes` (rounded up to 512; the counter counts `bytes`) from a buffer written once beforehand.
 void stream_read(benchmark::State& state, int64_t bytes) {
-  std::vector<uint64_t> buf(static_cast<std::size_t>(bytes) / sizeof(uint64_t), 1);
-  for (auto _ : state) {
-    uint64_t s[8] = {};
-    for (std::size_t i = 0; i + 8 <= buf.size(); i += 8)
-      for (int j = 0; j < 8; ++j) s[j] += buf[i + static_cast<std::size_t>(j)];
-    uint64_t total = 0;
-    for (const uint64_t v : s) total += v;
-    benchmark::DoNotOptimize(total);
-  }
+  static const StreamRead read = widest_stream_read();
+  const int64_t padded = (bytes + 511) / 512 * 512;
+  const std::unique_ptr<uint8_t, decltype(&std::free)> buf(
+      static_cast<uint8_t*>(std::aligned_alloc(64, static_cast<std::size_t>(padded))), &std::free);
+  std::fill_n(buf.get(), padded, uint8_t{1});
+  for (auto _ : state) benchmark::DoNotOptimize(read.sum(buf.get(), padded));
+  state.SetLabel(read.label);
   set_read(state, bytes);
 }
 

@@ -15,6 +15,7 @@
 #include "core/files.h"
 #include "core/progress.h"
 #include "core/table.h"
+#include "exporters/agreement.h"
 #include "exporters/runner.h"
 
 namespace adze::cli {
@@ -28,25 +29,6 @@ struct VerifyOptions {
   bool json = false;
 };
 
-// One layer's output, exported against simulated, summed over all samples.
-struct LayerStats {
-  double signal = 0, noise = 0, dot = 0, exported_energy = 0, max_abs = 0;
-  double sqnr_db() const { return noise > 0 ? 10 * std::log10(signal / noise) : INFINITY; }
-  /// In double, from the sums: identical outputs give 1 whatever their scale (tiny logits included); two zero
-  /// outputs give 1, one zero output 0.
-  double cosine() const {
-    if (signal == 0 || exported_energy == 0) return signal == exported_energy ? 1.0 : 0.0;
-    return std::clamp(dot / (std::sqrt(signal) * std::sqrt(exported_energy)), -1.0, 1.0);
-  }
-  void add(const at::Tensor& simulated, const at::Tensor& exported) {
-    const at::Tensor s = simulated.to(torch::kDouble), e = exported.to(torch::kDouble);
-    signal += s.pow(2).sum().item<double>();
-    noise += (e - s).pow(2).sum().item<double>();
-    dot += (e * s).sum().item<double>();
-    exported_energy += e.pow(2).sum().item<double>();
-    max_abs = std::max(max_abs, (e - s).abs().max().item<double>());
-  }
-};
 
 // The rows of a layer output that belong to the first `n` samples of a batch of `batch` (a layer may fold the
 // batch into its first dimension, as a transformer's [batch·tokens, features] does).
@@ -59,7 +41,7 @@ at::Tensor first_samples(const at::Tensor& t, int64_t n, int64_t batch) {
 // the way; returns {simulated, exported} outputs.
 std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner& runner,
                                                       const at::Tensor& x, int64_t batch, bool progress,
-                                                      std::vector<std::pair<std::string, LayerStats>>& layers) {
+                                                      std::vector<std::pair<std::string, Agreement>>& layers) {
   std::map<std::string, std::string> layer_of_weight;
   for (const auto& l : m.table.layers)
     if (m.encodings.count(l.name)) layer_of_weight[l.weight] = l.name;
@@ -67,7 +49,7 @@ std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner&
   std::vector<const torch::jit::Value*> values;
   for (const auto& t : taps) {
     values.push_back(t.value);
-    layers.emplace_back(t.key, LayerStats{});
+    layers.emplace_back(t.key, Agreement{});
   }
   const TappedGraph tapped(m.model, values);
   torch::NoGradGuard no_grad;
@@ -119,7 +101,7 @@ void run_verify(const VerifyOptions& o) {
   const at::Tensor x = data.inputs.slice(0, 0, n);
 
   // Per-layer outputs where the runtime exposes them (the packed runtime); the other formats compare outputs.
-  std::vector<std::pair<std::string, LayerStats>> layers;
+  std::vector<std::pair<std::string, Agreement>> layers;
   at::Tensor simulated, exported;
   if (runner->exposes_layers()) {
     std::tie(simulated, exported) = run_by_layer(m, *runner, x, batch, show_progress(o.json), layers);
@@ -139,7 +121,7 @@ void run_verify(const VerifyOptions& o) {
   exported = exported.view_as(simulated);
   const int64_t classes = simulated.size(-1);
   const at::Tensor s = simulated.reshape({-1, classes}), e = exported.reshape({-1, classes});
-  LayerStats all;
+  Agreement all;
   all.add(s, e);
   const double max_abs = all.max_abs, cosine = all.cosine();
   const double agreement = e.argmax(1).eq(s.argmax(1)).to(torch::kDouble).mean().item<double>();

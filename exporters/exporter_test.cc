@@ -1,3 +1,4 @@
+#include "exporters/agreement.h"
 #include "exporters/exporter.h"
 
 #include <gtest/gtest.h>
@@ -194,6 +195,27 @@ TEST(OnnxExporter, RefusesWhatItsContractExcludesBeforeWriting) {
                 "layer 'features.0': quantizer pow2 (the format allows uniform only)",
                 "layer 'classifier': act_bits 16 (the format allows float, 8)"});
   EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+// Found with a randomly initialised MobileNet-V2, whose logits are tiny: identical outputs have a cosine of 1 at
+// any scale (a float32 cosine with a clamped denominator said 0.32).
+TEST(Agreement, CosineIsOneForIdenticalOutputsAtAnyScale) {
+  for (double scale : {1e-30, 1e-12, 1.0, 1e12}) {
+    Agreement a;
+    const at::Tensor x = torch::randn({4, 1000}) * scale;
+    a.add(x, x.clone());
+    EXPECT_EQ(a.cosine(), 1.0) << scale;
+    EXPECT_TRUE(std::isinf(a.sqnr_db()));
+    EXPECT_EQ(a.max_abs, 0.0);
+  }
+  Agreement zero, one_zero, opposite;
+  zero.add(torch::zeros({3}), torch::zeros({3}));
+  one_zero.add(torch::ones({3}), torch::zeros({3}));
+  opposite.add(torch::ones({3}), -torch::ones({3}));
+  EXPECT_EQ(zero.cosine(), 1.0);
+  EXPECT_EQ(one_zero.cosine(), 0.0);
+  EXPECT_EQ(opposite.cosine(), -1.0);
+  EXPECT_NEAR(opposite.sqnr_db(), 10 * std::log10(3.0 / 12.0), 1e-12);
 }
 
 }  // namespace

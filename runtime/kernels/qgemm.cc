@@ -50,7 +50,7 @@ void put_plane_value(uint8_t* plane, int w, int i, uint32_t v) {
 // and the activations in the pairs order.
 struct Scratch {
   std::vector<uint8_t> kept, dense, gather, pairs_x;
-  std::vector<int32_t> dots;  // row_dot's, per row of a tile and group
+  std::vector<int32_t> dots;  // the integer products of a tile, per row and group
 };
 
 // n bytes of v starting on a 64-byte boundary: loads that split cache lines cost the kernels up to twice the
@@ -85,9 +85,18 @@ bool fits_pairs(int64_t rows, int64_t k, int bits, const bool* keep, const int32
   return true;
 }
 
-// The term of one (row, group) in an output.
-inline float scale_term(float scale, int32_t dot, int32_t zero, int32_t wsum) {
-  return scale * static_cast<float>(dot - zero * wsum);
+// Σ_g scale[g]·(dot[g] − zero·wsum[g]) over a row's groups: the only rounding of the whole product, the same
+// on every path and instruction set. Four partial sums, each of every fourth group, added in a fixed order at
+// the end, are independent chains that the compiler keeps in one vector. One group (one scale per row) needs
+// none of them: adding the zeros would change nothing but the time.
+inline float row_sum(const float* scale, const int32_t* dot, const int32_t* wsum, int32_t zero, int64_t groups) {
+  if (groups == 1) return scale[0] * static_cast<float>(dot[0] - zero * wsum[0]);
+  float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  int64_t g = 0;
+  for (; g + 4 <= groups; g += 4)
+    for (int j = 0; j < 4; ++j) part[j] += scale[g + j] * static_cast<float>(dot[g + j] - zero * wsum[g + j]);
+  for (int j = 0; g + j < groups; ++j) part[j] += scale[g + j] * static_cast<float>(dot[g + j] - zero * wsum[g + j]);
+  return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
 }  // namespace
@@ -252,22 +261,20 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
 #pragma omp parallel if (parallel)
   {
     Scratch& s = thread_scratch();
-    s.dots.resize(static_cast<std::size_t>(by_row ? kTileRows * l.groups : 0));
+    s.dots.resize(static_cast<std::size_t>(kTileRows * l.groups));
+    int32_t* const dots = s.dots.data();
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
     int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
     uint8_t* const gather = pairs && !by_row ? cache_aligned(s.gather, kTileRows * w_stride) : nullptr;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t r0 = t * kTileRows, n = std::min(kTileRows, l.rows - r0);
-      for (int64_t i = 0; i < kTileRows; ++i) {
+      if (by_row)
+        kern.row_dot(w.planes + r0 * l.plane_row_bytes(), l.plane_row_bytes(), n, l.bits, w.offset + r0, pairs, x,
+                     group_chunks, l.groups, l.small, dots);
+      for (int64_t i = 0; i < kTileRows && !by_row; ++i) {
         const int64_t r = r0 + i;
         const uint8_t* planes = w.planes + r * l.plane_row_bytes();
-        if (by_row) {
-          if (i < n)
-            kern.row_dot(planes, l.bits, w.offset[r], pairs, x, group_chunks, l.groups, l.small,
-                         s.dots.data() + i * l.groups);
-          continue;
-        }
         int8_t* dense = tile + i * w_stride;
         if (i >= n) {
           std::fill_n(dense, w_stride, int8_t{0});
@@ -288,24 +295,24 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         }
       }
       for (int64_t m = 0; m < a.rows; ++m) {
-        const uint8_t* xm = x + m * x_stride;
-        float acc[kTileRows] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int64_t g = 0; g < l.groups; ++g) {
-          int32_t dot[kTileRows];
-          if (by_row)
-            for (int64_t i = 0; i < n; ++i) dot[i] = s.dots[static_cast<std::size_t>(i * l.groups + g)];
-          else if (pairs)
-            kern.pairs_dot4(xm + g * l.group, tile + g * l.group / 2, gather + g * l.group / 2, w_stride, l.group / 128,
-                            l.small, dot);
-          else
-            kern.dot4(xm + g * l.group, tile + g * l.group, w_stride, l.group, l.small, dot);
-          for (int64_t i = 0; i < n; ++i) {
-            const int64_t at = (r0 + i) * l.groups + g;
-            acc[i] += scale_term(w.scale[at], dot[i], a.zero[m], w.wsum[at]);
+        if (!by_row) {  // the tile's products with activation row m, group by group
+          const uint8_t* xm = x + m * x_stride;
+          for (int64_t g = 0; g < l.groups; ++g) {
+            int32_t dot[kTileRows];
+            if (pairs)
+              kern.pairs_dot4(xm + g * l.group, tile + g * l.group / 2, gather + g * l.group / 2, w_stride,
+                              l.group / 128, l.small, dot);
+            else
+              kern.dot4(xm + g * l.group, tile + g * l.group, w_stride, l.group, l.small, dot);
+            for (int64_t i = 0; i < n; ++i) dots[i * l.groups + g] = dot[i];
           }
         }
         float* out = y + m * y_stride + r0;
-        for (int64_t i = 0; i < n; ++i) out[i] = a.scale[m] * acc[i] + (bias ? bias[r0 + i] : 0.0f);
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t at = (r0 + i) * l.groups;
+          const float sum = row_sum(w.scale + at, dots + i * l.groups, w.wsum + at, a.zero[m], l.groups);
+          out[i] = a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f);
+        }
       }
     }
   }

@@ -25,7 +25,8 @@
 // the mask: vpexpandb on AVX-512, a pshufb table on AVX2; kPairs rows with their gather controls) and
 // multiplied with each activation row. Products use vpdpbusd, or vpmaddubsw where the weights are small enough
 // not to saturate it, else 16-bit vpmaddwd. Rows are split over OpenMP threads. Everything is exact in
-// integers; the only rounding is the final float scaling, the same on every path.
+// integers; the only rounding is the final float scaling (a row's groups summed in four partial sums, in a
+// fixed order), the same on every path.
 #pragma once
 
 #include <cstdint>

@@ -256,27 +256,34 @@ TEST(QGemm, RowDotAndPairsKernelsMatchTheScalarReference) {
     for (int bits = 1; bits <= 8; ++bits)
       for (const bool pairs : {false, true}) {
         SCOPED_TRACE(std::to_string(bits) + " bits" + (pairs ? ", pairs" : ""));
-        // Four rows of three random chunks (random positions included) and their activations.
-        const int64_t chunk = 8 * bits + (pairs ? 16 : 0), positions = pairs ? 128 : 64;
-        std::vector<uint8_t> planes(static_cast<std::size_t>(4 * 3 * chunk));
-        std::vector<uint8_t> x(static_cast<std::size_t>(3 * positions));
+        // Five rows of twelve random chunks (random positions included) and their activations, in groups of
+        // 1 to 12 chunks: AVX-512 takes a row's groups four at a time and the rest one by one, and 4-bit rows
+        // with offset 8 by a faster path, which the offsets mix with others.
+        const int64_t chunk = 8 * bits + (pairs ? 16 : 0), positions = pairs ? 128 : 64, rows = 5, chunks = 12;
+        const int32_t half = 1 << (bits - 1);
+        const int32_t offsets[rows] = {half, half, 9, half, half};
+        std::vector<uint8_t> planes(static_cast<std::size_t>(rows * chunks * chunk));
+        std::vector<uint8_t> x(static_cast<std::size_t>(chunks * positions));
         for (auto& v : planes) v = static_cast<uint8_t>(byte(rng));
         for (auto& v : x) v = static_cast<uint8_t>(byte(rng));
-        const bool small = bits <= 6;  // values − 9 within [−64, 64]
-        for (const int64_t group_chunks : {1, 3}) {
-          int32_t want[3], got[3];
-          scalar_row_kernels().row_dot(planes.data(), bits, 9, pairs, x.data(), group_chunks, 3 / group_chunks, small,
-                                       want);
-          k.row_dot(planes.data(), bits, 9, pairs, x.data(), group_chunks, 3 / group_chunks, small, got);
-          for (int64_t g = 0; g < 3 / group_chunks; ++g) EXPECT_EQ(want[g], got[g]) << group_chunks << " chunks";
+        const bool small = bits <= 6;  // values − offset within [−64, 64]
+        for (const int64_t group_chunks : {1, 2, 3, 6, 12}) {
+          const int64_t groups = chunks / group_chunks;
+          std::vector<int32_t> want(static_cast<std::size_t>(rows * groups)), got(want.size(), -1);
+          scalar_row_kernels().row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(),
+                                       group_chunks, groups, small, want.data());
+          k.row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(), group_chunks, groups, small,
+                    got.data());
+          EXPECT_EQ(want, got) << group_chunks << " chunks a group";
         }
         if (!pairs) continue;
         std::vector<int8_t> want_w(4 * 192), got_w(4 * 192, 77);
         std::vector<uint8_t> want_g(4 * 192), got_g(4 * 192, 77);
         for (int r = 0; r < 4; ++r) {
-          scalar_row_kernels().unpack_pairs(planes.data() + r * 3 * chunk, bits, 3, 9, want_w.data() + r * 192,
+          scalar_row_kernels().unpack_pairs(planes.data() + r * chunks * chunk, bits, 3, 9, want_w.data() + r * 192,
                                             want_g.data() + r * 192);
-          k.unpack_pairs(planes.data() + r * 3 * chunk, bits, 3, 9, got_w.data() + r * 192, got_g.data() + r * 192);
+          k.unpack_pairs(planes.data() + r * chunks * chunk, bits, 3, 9, got_w.data() + r * 192,
+                         got_g.data() + r * 192);
         }
         ASSERT_EQ(want_w, got_w);
         ASSERT_EQ(want_g, got_g);

@@ -36,12 +36,12 @@ struct RowKernels {
   /// Four dot products of one activation row against four weight rows w0..w3 (each n bytes, rows `stride`
   /// apart), into out[4].
   void (*dot4)(const uint8_t* x, const int8_t* w, int64_t stride, int64_t n, bool small, int32_t* out);
-  /// One packed row's products with one activation row, unpacked in registers: dots[g] = Σ (value − offset)·
-  /// activation over chunks [g·group_chunks, (g+1)·group_chunks) for each of `groups` groups. Dense (`pairs`
-  /// false): chunks of 8·bits bytes against x[64 per chunk]; kPairs: chunks of 8·bits + 16 bytes against
-  /// x[128 per chunk] in the pairs order.
-  void (*row_dot)(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
-                  int64_t groups, bool small, int32_t* dots);
+  /// The products of `rows` packed rows (row_bytes apart, row r's offset offset[r]) with one activation row,
+  /// unpacked in registers: dots[r·groups + g] = Σ (value − offset[r])·activation over chunks
+  /// [g·group_chunks, (g+1)·group_chunks) of row r. Dense (`pairs` false): chunks of 8·bits bytes against
+  /// x[64 per chunk]; kPairs: chunks of 8·bits + 16 bytes against x[128 per chunk] in the pairs order.
+  void (*row_dot)(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+                  const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots);
   /// `chunks` kPairs chunks → w[64·chunks] signed values (value − offset) and g[64·chunks] gather controls.
   void (*unpack_pairs)(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g);
   /// Four products of unpacked kPairs rows (w, g from unpack_pairs; rows `stride` apart, 64·chunks values each)

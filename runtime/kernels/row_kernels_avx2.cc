@@ -190,13 +190,15 @@ ADZE_INLINE void row_dot_as(const uint8_t* planes, int bits, int32_t offset, boo
   }
 }
 
-void row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
-             int64_t groups, bool small, int32_t* dots) {
-  // Constant arguments give the common case its own loops, free of the other planes' and widths' branches.
-  if (bits == 4 && small && pairs) return row_dot_as(planes, 4, offset, true, x, group_chunks, groups, true, dots);
-  if (bits == 4 && small) return row_dot_as(planes, 4, offset, false, x, group_chunks, groups, true, dots);
-  if (pairs) return row_dot_as(planes, bits, offset, true, x, group_chunks, groups, small, dots);
-  row_dot_as(planes, bits, offset, false, x, group_chunks, groups, small, dots);
+void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+             const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
+  for (int64_t r = 0; r < rows; ++r, planes += row_bytes, dots += groups) {
+    // Constant arguments give the common case its own loops, free of the other planes' and widths' branches.
+    if (bits == 4 && small && pairs) row_dot_as(planes, 4, offset[r], true, x, group_chunks, groups, true, dots);
+    else if (bits == 4 && small) row_dot_as(planes, 4, offset[r], false, x, group_chunks, groups, true, dots);
+    else if (pairs) row_dot_as(planes, bits, offset[r], true, x, group_chunks, groups, small, dots);
+    else row_dot_as(planes, bits, offset[r], false, x, group_chunks, groups, small, dots);
+  }
 }
 
 void unpack_pairs(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g) {

@@ -1,9 +1,10 @@
 // Row kernels for AVX-512 with VNNI and VBMI2: vpdpbusd multiplies unsigned activations by signed weights and
 // adds groups of four into int32 lanes without any intermediate that could saturate, and vpexpandb scatters a
 // row's kept weights onto the mask in one instruction. kPairs rows gather the activations of their 64 values
-// per chunk with two lane-local vpshufb from the pairs order (row_kernels.h); VBMI's vpermi2b would need one,
-// but the build and the CPU check stop at VBMI2. Compiled with -mavx512{f,bw,vl,vnni,vbmi2}; nothing here may
-// be shared with other translation units (row_kernels.h).
+// per chunk with two lane-local vpshufb from the pairs order (row_kernels.h). VBMI's vpermi2b would gather
+// them in one instruction, but it takes two cycles of the shuffle port where the two vpshufb take one each, and
+// measured slower. Compiled with -mavx512{f,bw,vl,vnni,vbmi2}; nothing here may be shared with other
+// translation units (row_kernels.h).
 #include <immintrin.h>
 
 #include "runtime/kernels/row_kernels.h"
@@ -47,6 +48,19 @@ ADZE_INLINE __m512i chunk_values(const uint8_t* p, int bits, __m512i off) {
     v = _mm512_or_si512(v, _mm512_sll_epi16(values, _mm_cvtsi32_si128(shift)));
   }
   return _mm512_sub_epi8(v, off);
+}
+
+// The 64 values of a 4-bit chunk at p whose offset is 8, times 16, as signed bytes: with u − 8 in [−8, 7],
+// 16·(u − 8) = (u << 4) ^ 0x80. The broadcast plane's low nibbles (values 0..31) move up by four bits within
+// their 64-bit lanes, its high nibbles (values 32..63) are in place: two operations where chunk_values needs
+// three. Products come out 16 times too large, and so does every int32 lane of a sum of them, which
+// row_dot divides back exactly; a lane holds a sixteenth of its group's products, so it reaches no more than
+// the group's own sum could.
+ADZE_INLINE __m512i chunk_values_x16(const uint8_t* p) {
+  const __m512i both = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  const __m512i up = _mm512_sllv_epi64(both, _mm512_set_epi64(0, 0, 0, 0, 4, 4, 4, 4));
+  const __m512i high = _mm512_set1_epi8(static_cast<char>(0xF0)), sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  return _mm512_ternarylogic_epi64(up, high, sign, 0x6A);  // (up & 0xF0) ^ 0x80
 }
 
 // The gather controls (row_kernels.h) of a kPairs chunk from its position plane at p: byte i of lane l is the
@@ -120,44 +134,120 @@ void dot4(const uint8_t* x, const int8_t* w, int64_t stride, int64_t n, bool, in
   out[3] = _mm512_reduce_add_epi32(a3);
 }
 
-// One chunk of row_dot: acc + its values times their activations.
-ADZE_INLINE __m512i row_chunk(__m512i acc, const uint8_t* p, int bits, __m512i off, bool pairs, const uint8_t* x) {
-  const __m512i w = chunk_values(p, bits, off);
+// The sums of four vectors' int32 lanes, (Σa, Σb, Σc, Σd): one shuffle tree instead of four horizontal sums.
+ADZE_INLINE __m128i sum4(__m512i a, __m512i b, __m512i c, __m512i d) {
+  // Per 128-bit lane: (a0+a2, b0+b2, a1+a3, b1+b3), then (Σa, Σb, Σc, Σd); then the four lanes added.
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  const __m512i abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+  const __m256i half = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64(abcd, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256(half, 1));
+}
+
+// Finished group sums whose dots wait for three more, so that four share one sum4.
+struct Sums {
+  __m512i pending[4];
+  int32_t* dot[4];
+  int n;
+
+  ADZE_INLINE void add(__m512i acc, int32_t* to) {
+    pending[n] = acc;
+    dot[n] = to;
+    if (++n == 4) flush();
+  }
+  ADZE_INLINE void flush() {
+    if (n == 0) return;
+    for (int i = n; i < 4; ++i) pending[i] = _mm512_setzero_si512();
+    alignas(16) int32_t out[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(out), sum4(pending[0], pending[1], pending[2], pending[3]));
+    for (int i = 0; i < n; ++i) *dot[i] = out[i];
+    n = 0;
+  }
+};
+
+// How far ahead of its reads row_dot prefetches a row: the hardware prefetchers stop at every 4 KiB page, and
+// without this a weight matrix streamed from the last-level cache arrives measurably slower than the kernel
+// consumes it.
+constexpr int64_t kPrefetchBytes = 2048;
+
+// acc + the products of the chunk at p (offset `off`; x16: 4-bit values with offset 8, taken 16 times by
+// chunk_values_x16) with its activations at x (dense: 64; kPairs: 128 in the pairs order).
+ADZE_INLINE __m512i chunk_dot(__m512i acc, const uint8_t* p, int bits, __m512i off, bool pairs, bool x16,
+                              const uint8_t* x) {
+  _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+  const __m512i w = x16 ? chunk_values_x16(p) : chunk_values(p, bits, off);
   const __m512i a = pairs ? pair_activations(_mm512_loadu_si512(x), _mm512_loadu_si512(x + 64),
                                              pair_controls(p + 8 * bits))
                           : _mm512_loadu_si512(x);
   return _mm512_dpbusd_epi32(acc, a, w);
 }
 
-ADZE_INLINE void row_dot_as(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x,
-                            int64_t group_chunks, int64_t groups, int32_t* dots) {
+// The lane sums of one group of `group_chunks` chunks at p, in four vpdpbusd chains to cover its latency.
+ADZE_INLINE __m512i group_dot(const uint8_t* p, int bits, __m512i off, bool pairs, bool x16, const uint8_t* x,
+                              int64_t group_chunks) {
+  const int64_t chunk_bytes = 8 * bits + (pairs ? 16 : 0), x_step = pairs ? 128 : 64;
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t c = 0;
+  for (; c + 4 <= group_chunks; c += 4, p += 4 * chunk_bytes, x += 4 * x_step) {
+    a0 = chunk_dot(a0, p, bits, off, pairs, x16, x);
+    a1 = chunk_dot(a1, p + chunk_bytes, bits, off, pairs, x16, x + x_step);
+    a2 = chunk_dot(a2, p + 2 * chunk_bytes, bits, off, pairs, x16, x + 2 * x_step);
+    a3 = chunk_dot(a3, p + 3 * chunk_bytes, bits, off, pairs, x16, x + 3 * x_step);
+  }
+  for (; c < group_chunks; ++c, p += chunk_bytes, x += x_step) a0 = chunk_dot(a0, p, bits, off, pairs, x16, x);
+  return _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+}
+
+// One row at p: its groups four at a time, a chunk of each in turn (four independent chains), their four sums
+// reduced together; the rest (all of a row with one scale) one by one through `sums`.
+ADZE_INLINE void one_row_dot(const uint8_t* p, int bits, int32_t offset, bool pairs, bool x16, const uint8_t* x,
+                             int64_t group_chunks, int64_t groups, int32_t* dots, Sums& sums) {
   const __m512i off = _mm512_set1_epi8(static_cast<char>(offset));
   const int64_t chunk_bytes = 8 * bits + (pairs ? 16 : 0), x_step = pairs ? 128 : 64;
-  for (int64_t g = 0; g < groups; ++g) {
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0;  // two chains, to overlap vpdpbusd's latency
-    int64_t c = 0;
-    for (; c + 2 <= group_chunks; c += 2, planes += 2 * chunk_bytes, x += 2 * x_step) {
-      a0 = row_chunk(a0, planes, bits, off, pairs, x);
-      a1 = row_chunk(a1, planes + chunk_bytes, bits, off, pairs, x + x_step);
+  const int64_t group_bytes = group_chunks * chunk_bytes, group_x = group_chunks * x_step;
+  int64_t g = 0;
+  for (; g + 4 <= groups; g += 4, p += 4 * group_bytes, x += 4 * group_x) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t c = 0; c < group_chunks; ++c) {
+      a0 = chunk_dot(a0, p + c * chunk_bytes, bits, off, pairs, x16, x + c * x_step);
+      a1 = chunk_dot(a1, p + group_bytes + c * chunk_bytes, bits, off, pairs, x16, x + group_x + c * x_step);
+      a2 = chunk_dot(a2, p + 2 * group_bytes + c * chunk_bytes, bits, off, pairs, x16, x + 2 * group_x + c * x_step);
+      a3 = chunk_dot(a3, p + 3 * group_bytes + c * chunk_bytes, bits, off, pairs, x16, x + 3 * group_x + c * x_step);
     }
-    if (c < group_chunks) {
-      a0 = row_chunk(a0, planes, bits, off, pairs, x);
-      planes += chunk_bytes;
-      x += x_step;
-    }
-    dots[g] = _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1));
+    __m128i d = sum4(a0, a1, a2, a3);
+    if (x16) d = _mm_srai_epi32(d, 4);  // sums of multiples of 16
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dots + g), d);
+  }
+  for (; g < groups; ++g, p += group_bytes, x += group_x) {
+    __m512i sum = group_dot(p, bits, off, pairs, x16, x, group_chunks);
+    if (x16) sum = _mm512_srai_epi32(sum, 4);  // every lane is a sum of multiples of 16
+    sums.add(sum, dots + g);
   }
 }
 
-void row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
-             int64_t groups, bool, int32_t* dots) {
-  // Constant arguments give the common widths their own loops, free of the other planes' branches.
-  if (bits == 4 && pairs) return row_dot_as(planes, 4, offset, true, x, group_chunks, groups, dots);
-  if (bits == 4) return row_dot_as(planes, 4, offset, false, x, group_chunks, groups, dots);
-  if (bits == 8 && pairs) return row_dot_as(planes, 8, offset, true, x, group_chunks, groups, dots);
-  if (bits == 8) return row_dot_as(planes, 8, offset, false, x, group_chunks, groups, dots);
-  if (pairs) return row_dot_as(planes, bits, offset, true, x, group_chunks, groups, dots);
-  row_dot_as(planes, bits, offset, false, x, group_chunks, groups, dots);
+void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+             const uint8_t* x, int64_t group_chunks, int64_t groups, bool, int32_t* dots) {
+  Sums sums{{}, {}, 0};
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* p = planes + r * row_bytes;
+    int32_t* const d = dots + r * groups;
+    // Constant arguments give the common cases their own loops, free of the other planes' branches.
+    if (bits == 4 && offset[r] == 8) {
+      if (pairs) one_row_dot(p, 4, 8, true, true, x, group_chunks, groups, d, sums);
+      else one_row_dot(p, 4, 8, false, true, x, group_chunks, groups, d, sums);
+    } else if (bits == 4) {
+      if (pairs) one_row_dot(p, 4, offset[r], true, false, x, group_chunks, groups, d, sums);
+      else one_row_dot(p, 4, offset[r], false, false, x, group_chunks, groups, d, sums);
+    } else if (bits == 8) {
+      if (pairs) one_row_dot(p, 8, offset[r], true, false, x, group_chunks, groups, d, sums);
+      else one_row_dot(p, 8, offset[r], false, false, x, group_chunks, groups, d, sums);
+    } else if (pairs) {
+      one_row_dot(p, bits, offset[r], true, false, x, group_chunks, groups, d, sums);
+    } else {
+      one_row_dot(p, bits, offset[r], false, false, x, group_chunks, groups, d, sums);
+    }
+  }
+  sums.flush();
 }
 
 void unpack_pairs(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g) {

@@ -74,8 +74,9 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
   for (int r = 0; r < 4; ++r) out[r] = pairs_dot(x, w + r * stride, g + r * stride, chunks);
 }
 
-void row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
-             int64_t groups, bool small, int32_t* dots) {
+// One packed row of row_dot.
+void one_row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x, int64_t group_chunks,
+                 int64_t groups, bool small, int32_t* dots) {
   int8_t w[64];
   uint8_t g[64];
   for (int64_t group = 0; group < groups; ++group) {
@@ -94,6 +95,12 @@ void row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, const 
       }
     }
   }
+}
+
+void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+             const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
+  for (int64_t r = 0; r < rows; ++r)
+    one_row_dot(planes + r * row_bytes, bits, offset[r], pairs, x, group_chunks, groups, small, dots + r * groups);
 }
 
 }  // namespace
