@@ -24,7 +24,8 @@ namespace {
 struct VerifyOptions {
   std::string exported, against, data, split = "test";
   int64_t limit = 0;
-  double min_agreement = 0.995, min_cosine = 0.999, min_layer_sqnr = 40;
+  // NaN: the default, which depends on whether layers quantize their inputs on the fly (set in run_verify).
+  double min_agreement = NAN, min_cosine = 0.999, min_layer_sqnr = NAN;
   std::string optimization = "all", activations = "dynamic";
   bool json = false;
 };
@@ -79,8 +80,8 @@ std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner&
 
 std::string decibels(double db) { return std::isinf(db) ? "exact" : fixed(db, 1) + " dB"; }
 
-void run_verify(const VerifyOptions& o) {
-  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
+void run_verify(VerifyOptions o) {
+  if (!std::isnan(o.min_agreement) && !(o.min_agreement >= 0 && o.min_agreement <= 1))
     throw Error(ErrorKind::kInvalidArgument,
                 "--min-agreement " + std::to_string(o.min_agreement) + ": expected a share in [0, 1]");
   if (!(o.min_cosine >= -1 && o.min_cosine <= 1))
@@ -90,6 +91,13 @@ void run_verify(const VerifyOptions& o) {
   options.ort_optimization = o.optimization;
   options.packed.dynamic_activations = o.activations == "dynamic";
   const std::unique_ptr<Runner> runner = open_runner(o.exported, options);
+  // Exact runtimes must agree closely; layers that quantize their inputs on the fly (8 bits per row or tensor)
+  // are an approximation of the simulation: on the reference models their layers measure 39-54 dB and flip
+  // up to 0.6% of near-tied predictions (README, "Fidelity of the runtime").
+  const nlohmann::json how = runner->describe();
+  const bool dynamic = how.is_object() && how.contains("dynamic_layers") && !how["dynamic_layers"].empty();
+  if (std::isnan(o.min_agreement)) o.min_agreement = dynamic ? 0.99 : 0.995;
+  if (std::isnan(o.min_layer_sqnr)) o.min_layer_sqnr = dynamic ? 30 : 40;
   const int64_t batch = runner->batch() > 0 ? runner->batch() : 256;  // any batch: 256 at a time
   CompressedModel m = load_compressed(o.against, batch);
   InputSpec input = m.model.input();
@@ -222,11 +230,13 @@ void setup_verify(CLI::App& app) {
   sub->add_option("--data", o->data, "data SPEC")->required();
   sub->add_option("--split", o->split, "split")->capture_default_str();
   sub->add_option("--limit", o->limit, "at most N samples (0: all)");
-  sub->add_option("--min-agreement", o->min_agreement, "smallest argmax agreement that passes")->capture_default_str();
+  sub->add_option("--min-agreement", o->min_agreement,
+                  "smallest argmax agreement that passes (default 0.995; 0.99 where layers quantize their inputs on "
+                  "the fly)");
   sub->add_option("--min-cosine", o->min_cosine, "smallest cosine similarity that passes")->capture_default_str();
   sub->add_option("--min-layer-sqnr", o->min_layer_sqnr,
-                  "smallest per-layer SQNR (dB) that passes, where the format exposes layer outputs (packed)")
-      ->capture_default_str();
+                  "smallest per-layer SQNR (dB) that passes, where the format exposes layer outputs (packed); "
+                  "default 40, 30 where layers quantize their inputs on the fly");
   sub->add_option("--ort-optimization", o->optimization,
                   "ONNX Runtime graph optimization: all (integer kernels, as deployed), extended, basic (the graph as "
                   "written), disabled")
@@ -239,7 +249,7 @@ void setup_verify(CLI::App& app) {
       ->check(CLI::IsMember({"dynamic", "float"}))
       ->capture_default_str();
   sub->add_flag("--json", o->json, "print JSON");
-  sub->callback([o] { run_verify(*o); });
+  sub->callback([o] { run_verify(*o); });  // a copy: defaults are resolved per run
 }
 
 }  // namespace adze::cli

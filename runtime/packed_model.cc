@@ -340,6 +340,13 @@ std::vector<std::string> PackedModel::integer_layers() const {
   return {out.begin(), out.end()};
 }
 
+std::vector<std::string> PackedModel::dynamic_layers() const {
+  std::set<std::string> out;
+  for (const Node& node : nodes_)
+    if (node.integer && !node.act) out.insert(node.layer);
+  return {out.begin(), out.end()};
+}
+
 std::map<std::string, std::string> PackedModel::float_layers() const {
   std::map<std::string, std::string> out;
   for (const Node& node : nodes_)

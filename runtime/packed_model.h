@@ -72,6 +72,8 @@ class PackedModel {
   /// The layers that run on the integer kernels with these options, and why each other one does not.
   std::map<std::string, std::string> float_layers() const;
   std::vector<std::string> integer_layers() const;
+  /// Those of them whose input is quantized on the fly (weight-only layers with dynamic activations).
+  std::vector<std::string> dynamic_layers() const;
   /// Where the time goes: every op of the graph in order with its mean seconds over `runs` runs of x (a batch
   /// of exactly the traced size), after one untimed run.
   std::vector<NodeProfile> profile(const at::Tensor& x, int runs) const;

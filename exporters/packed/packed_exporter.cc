@@ -31,6 +31,7 @@ class PackedRunner : public Runner {
     return {{"isa", runtime::to_string(runtime::active_isa())},
             {"dynamic_activations", model_.options().dynamic_activations},
             {"integer_layers", model_.integer_layers()},
+            {"dynamic_layers", model_.dynamic_layers()},
             {"float_layers", model_.float_layers()},
             {"aten_ops", model_.aten_ops()}};
   }
