@@ -1,4 +1,4 @@
-// Batch-1 integer matmul (runtime/kernels/qgemm.h) against the memory it has to read and against libtorch: for a
+// The integer matmul (runtime/kernels/qgemm.h) against the memory it has to read and against libtorch. Batch 1: for a
 // 4096 x 4096 weight, qgemm of one activation row (GEMV) on the active instruction set (runtime::active_isa();
 // ADZE_ISA=avx2 or scalar forces a lower one) for 2:4 + INT4, dense INT4 and dense INT8 weights, each followed by
 // a streaming read of a buffer of the packed weights' size; libtorch's fp32 GEMV of the same layer (at::addmv on
@@ -191,6 +191,90 @@ void fp32_gemv(benchmark::State& state) {
   set_read(state, kRows * kK * static_cast<int64_t>(sizeof(float)));
 }
 
+struct GemmCase {
+  const char* name;
+  int64_t m, k, rows;
+  int bits;
+  bool two_of_four;
+};
+
+const GemmCase kGemmCases[] = {{"conv_m256_k576_c64/int4_2of4", 256, 576, 64, 4, true},
+                               {"linear_m64_k128_c384/int4_2of4", 64, 128, 384, 4, true},
+                               {"stem_m1024_k147_c64/int8_dense", 1024, 147, 64, 8, false}};
+
+void set_macs(benchmark::State& state, const GemmCase& c) {
+  const double total = static_cast<double>(c.m * c.k * c.rows) * static_cast<double>(state.iterations());
+  state.counters["mac"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
+  state.counters["threads"] = kThreads;
+}
+
+void qgemm_many(benchmark::State& state, const GemmCase& c) {
+  std::mt19937 rng(11);
+  std::vector<uint8_t> u(static_cast<std::size_t>(c.rows * c.k));
+  for (auto& v : u) v = static_cast<uint8_t>(rng() % (1u << c.bits));
+  std::vector<char> keep;
+  if (c.two_of_four) {
+    keep.assign(u.size(), 0);
+    for (std::size_t g = 0; g + 4 <= u.size(); g += 4) {
+      const std::size_t first = rng() % 4;
+      keep[g + first] = keep[g + (first + 1 + rng() % 3) % 4] = 1;
+    }
+  }
+  const std::vector<int32_t> offset(static_cast<std::size_t>(c.rows), 1 << (c.bits - 1));
+  const std::vector<float> scales(static_cast<std::size_t>(c.rows), 0.01f);
+  const PackedQWeights w = adze::runtime::pack_qweights(
+      c.rows, c.k, c.bits, u.data(), keep.empty() ? nullptr : reinterpret_cast<const bool*>(keep.data()),
+      offset.data(), scales.data(), c.k);
+  std::vector<float> x(static_cast<std::size_t>(c.m * c.k));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : x) v = nd(rng);
+  std::vector<uint8_t> q(static_cast<std::size_t>(c.m * w.layout.k_pad));
+  std::vector<float> scale(static_cast<std::size_t>(c.m));
+  std::vector<int32_t> zero(static_cast<std::size_t>(c.m));
+  adze::runtime::quantize_rows_dynamic(x.data(), c.m, c.k, c.k, nullptr, w.layout.k_pad, q.data(), scale.data(),
+                                       zero.data());
+  const std::vector<float> bias(static_cast<std::size_t>(c.rows), 0.5f);
+  std::vector<float> y(static_cast<std::size_t>(c.m * c.rows));
+  const adze::runtime::Isa isa = adze::runtime::active_isa();
+  const QActivations a{q.data(), c.m, w.layout.k_pad, scale.data(), zero.data()};
+  for (auto _ : state) {
+    adze::runtime::qgemm(w.view(), a, bias.data(), y.data(), c.rows, isa);
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(adze::runtime::to_string(isa));
+  set_macs(state, c);
+}
+
+void fp32_mm(benchmark::State& state, const GemmCase& c) {
+  at::manual_seed(7);
+  const at::Tensor x = at::randn({c.m, c.k}), w = at::randn({c.rows, c.k});
+  const at::Tensor wt = w.t();
+  for (auto _ : state) benchmark::DoNotOptimize(at::mm(x, wt));
+  set_macs(state, c);
+}
+
+// Quantizing activations, static (a calibrated range) and dynamic (each row's own), of the conv case's im2col.
+void quantize(benchmark::State& state, bool dynamic) {
+  constexpr int64_t m = 256, k = 576;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(static_cast<std::size_t>(m * k));
+  for (auto& v : x) v = nd(rng);
+  std::vector<uint8_t> q(static_cast<std::size_t>(m * k));
+  std::vector<float> scale(m);
+  std::vector<int32_t> zero(m);
+  for (auto _ : state) {
+    if (dynamic)
+      adze::runtime::quantize_rows_dynamic(x.data(), m, k, k, nullptr, k, q.data(), scale.data(), zero.data());
+    else
+      adze::runtime::quantize_rows_static(x.data(), m, k, k, nullptr, k, 0.03f, 128, q.data(), scale.data(),
+                                          zero.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["elements"] = benchmark::Counter(static_cast<double>(m * k) * static_cast<double>(state.iterations()),
+                                                  benchmark::Counter::kIsRate);
+}
+
 const bool kRegistered = [] {
   for (const Case& c : kCases) {
     const std::string name = c.name;
@@ -203,6 +287,22 @@ const bool kRegistered = [] {
         ->UseRealTime();
   }
   benchmark::RegisterBenchmark("fp32_gemv_4096x4096/libtorch", fp32_gemv)->Unit(benchmark::kMicrosecond)->UseRealTime();
+  for (const GemmCase& c : kGemmCases) {
+    const std::string name = c.name;
+    benchmark::RegisterBenchmark(("qgemm_" + name).c_str(), [&c](benchmark::State& s) { qgemm_many(s, c); })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("fp32_mm_" + name.substr(0, name.find('/')) + "/libtorch").c_str(),
+                                 [&c](benchmark::State& s) { fp32_mm(s, c); })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("quantize_rows_static/256x576", [](benchmark::State& s) { quantize(s, false); })
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("quantize_rows_dynamic/256x576", [](benchmark::State& s) { quantize(s, true); })
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
   benchmark::RegisterBenchmark("stream/256MB", [](benchmark::State& s) { stream_read(s, int64_t{256} << 20); })
       ->Unit(benchmark::kMicrosecond)
       ->UseRealTime();

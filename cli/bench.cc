@@ -28,12 +28,6 @@ struct BenchOptions {
   bool json = false, child = false, profile = false;
 };
 
-std::string shell_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 RunnerOptions runner_options(const BenchOptions& o) {
   RunnerOptions r;
   r.packed.dynamic_activations = o.activations == "dynamic";

@@ -122,4 +122,10 @@ std::string cache_dir(const std::string& kind) {
   return base + "/" + kind;
 }
 
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace adze

@@ -34,4 +34,7 @@ std::string cache_dir(const std::string& kind);
 /// Throws Error(kIo) unless `path` names a readable regular file ("what" names the role, e.g. "model").
 void require_readable_file(const std::string& path, const std::string& what);
 
+/// `s` as one word of a POSIX shell command line: in single quotes, each ' written as '\''.
+std::string shell_quoted(const std::string& s);
+
 }  // namespace adze

@@ -427,6 +427,27 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   EXPECT_NE(c.out.find("peak SRAM"), std::string::npos) << c.out;
   CliRun compiled = adze("verify " + tmp.file("a-mcu") + " --against " + tmp.file("a") + data + " --min-agreement 0.99");
   EXPECT_EQ(compiled.code, 0) << compiled.err << compiled.out;
+  // adze bench: each model in a fresh process, the original first; the adze runtime says what it ran how.
+  CliRun bench = adze("bench " + tmp.file("a.adze") + " --against " + tmp.file("a.pt") +
+                      " --runs 3 --warmup 1 --profile --json --threads 1");
+  ASSERT_EQ(bench.code, 0) << bench.err;
+  const auto timed = nlohmann::json::parse(bench.out);
+  ASSERT_EQ(timed["rows"].size(), 2u);
+  EXPECT_EQ(timed["rows"][0]["format"], "torchscript");
+  EXPECT_EQ(timed["rows"][0]["speedup_vs_first"], 1.0);
+  EXPECT_EQ(timed["input"]["shape"][0], 8);  // the packed file's batch
+  const auto& packed_row = timed["rows"][1];
+  for (const char* key : {"median_seconds", "p10_seconds", "p90_seconds", "cold_start_seconds", "peak_rss_kib"})
+    EXPECT_GT(packed_row[key].get<double>(), 0) << key;
+  EXPECT_LE(packed_row["p10_seconds"].get<double>(), packed_row["p90_seconds"].get<double>());
+  EXPECT_FALSE(packed_row["runtime"]["integer_layers"].empty());
+  EXPECT_TRUE(packed_row["runtime"]["aten_ops"].is_object());
+  EXPECT_FALSE(packed_row["profile"].empty());
+  EXPECT_TRUE(timed["cpu_flags"].is_string());
+  CliRun mismatch = adze("bench " + tmp.file("a.adze") + " " + tmp.file("a.onnx"));  // batch 8 and 1
+  EXPECT_EQ(mismatch.code, 2);
+  EXPECT_NE(mismatch.err.find("exported for batch"), std::string::npos) << mismatch.err;
+  EXPECT_TRUE(mismatch.out.empty());
   // A cut packed file: one message naming it, exit code 2.
   write_file_atomically(tmp.file("cut.adze"), read_file_text(tmp.file("a.adze")).substr(0, 500));
   CliRun cut = adze("verify " + tmp.file("cut.adze") + " --against " + tmp.file("a") + data);
@@ -512,6 +533,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"SearchUnknownSelectSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split holdout --out {tmp}/s", "split 'holdout'"},
         BadInput{"SearchNoConfirmSeeds", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-seeds 0 --out {tmp}/s", "--confirm-seeds 0: must be >= 1"},
         BadInput{"SearchSelectOnTheReportedSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s", "--select-split test is also --confirm-split"},
+        BadInput{"BenchBatchZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --batch 0", "--batch"},
+        BadInput{"BenchUnknownFormat", "bench {fx}/tensors_small.pt.bak", "cannot tell the format"},
+        BadInput{"BenchNotAModel", "bench {tmp}/text.pt --input-shape 1x3", "not a loadable TorchScript"},
+        BadInput{"BenchNoInputShape", "bench {fx}/cnn_bn_traced.pt", "--input-shape"},
         BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 

@@ -12,15 +12,6 @@
 
 namespace adze {
 namespace c_header {
-namespace {
-
-std::string shell_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-}  // namespace
 
 CProgram::CProgram(const std::string& dir) {
   for (const char* f : {"model.h", "adze_mcu.h", "adze_mcu.c", "adze_host_main.c"})

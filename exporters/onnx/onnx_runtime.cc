@@ -53,11 +53,12 @@ std::string run_node(const std::string& model, const at::Tensor& x, int64_t batc
   std::string shape = std::to_string(batch);
   for (int64_t d = 1; d < x.dim(); ++d) shape += "x" + std::to_string(x.size(d));
   const std::string log = (dir.path / "log").string(), out = (dir.path / "stdout").string();
-  const std::string cmd = "ADZE_ORT_MODULE='" + ort + "' ADZE_ORT_OPTIMIZATION='" + optimization +
-                          "' ADZE_ORT_THREADS=" + std::to_string(threads) + " node '" + runner + "' " + mode + " '" +
-                          model + "' '" + (dir.path / "input.bin").string() + "' " + shape + " " +
-                          (x.scalar_type() == at::kLong ? "int64" : "float32") + " " + tail + " > '" + out +
-                          "' 2> '" + log + "'";
+  const std::string cmd = "ADZE_ORT_MODULE=" + shell_quoted(ort) + " ADZE_ORT_OPTIMIZATION=" +
+                          shell_quoted(optimization) + " ADZE_ORT_THREADS=" + std::to_string(threads) + " node " +
+                          shell_quoted(runner) + " " + mode + " " + shell_quoted(model) + " " +
+                          shell_quoted((dir.path / "input.bin").string()) + " " + shape + " " +
+                          (x.scalar_type() == at::kLong ? "int64" : "float32") + " " + tail + " > " +
+                          shell_quoted(out) + " 2> " + shell_quoted(log);
   const int status = std::system(cmd.c_str());
   if (status != 0) {
     const std::string message = read_file_text(log);
@@ -102,7 +103,7 @@ class OnnxRunner : public Runner {
 at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch,
                                const std::string& optimization, int threads) {
   const CallDir dir;
-  run_node(model, x, batch, optimization, threads, "", "'" + (dir.path / "output.bin").string() + "'", dir);
+  run_node(model, x, batch, optimization, threads, "", shell_quoted((dir.path / "output.bin").string()), dir);
   const auto bytes = read_file_bytes((dir.path / "output.bin").string());
   return torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size() / 4)}, torch::kFloat)
       .clone();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "core/error.h"
 #include "runtime/kernels/row_kernels.h"
@@ -13,6 +14,7 @@ namespace {
 
 constexpr int kPlaneWidths[] = {8, 4, 2, 1};  // row_kernels.h: widest first
 constexpr int64_t kTileRows = 4;  // weight rows multiplied together (dot4)
+constexpr int64_t kPanelMinRows = 2;  // activation rows from which the GEMM microkernel (gemm_panel) runs
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
@@ -50,6 +52,7 @@ void put_plane_value(uint8_t* plane, int w, int i, uint32_t v) {
 // and the activations in the pairs order.
 struct Scratch {
   std::vector<uint8_t> kept, dense, gather, pairs_x;
+  std::vector<uint8_t> panels;  // the GEMM path's panels of all channels (the calling thread's, shared)
   std::vector<int32_t> dots;  // the integer products of a tile, per row and group
 };
 
@@ -68,6 +71,20 @@ Scratch& thread_scratch() {
 }
 
 inline uint8_t clamp_code(float v) { return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v))); }
+
+// nearbyint(v) for |v| < 2^22 in the default rounding mode (to nearest, ties to even): adding 1.5·2^23 leaves no
+// fraction bits, so the add rounds v to an integer, and subtracting it back is exact. Larger |v| come back
+// within a unit of v, and ±inf and NaN unchanged, which clamp_code maps as it maps nearbyint(v): a code is
+// z + v with z ≤ 255, clamped to [0, 255]. Unlike nearbyintf (a library call without SSE4.1), the compiler
+// vectorises it. Needs IEEE arithmetic as written (no -ffast-math reassociation, no contraction with the
+// multiply before it: the baseline x86-64 this unit is built for has no FMA).
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23
+  return (v + kMagic) - kMagic;
+}
+
+// The code of x: ATen's fake_quantize formula (qgemm.h), with round_even for nearbyint.
+inline uint8_t quantize_one(float x, float inv, float zf) { return clamp_code(zf + round_even(x * inv)); }
 
 // Whether kPairs can hold the matrix: every group of four positions keeps at most two and every group
 // wholly inside k exactly two, scales cover whole chunks of 128 positions, and the fillers of a short last
@@ -89,14 +106,102 @@ bool fits_pairs(int64_t rows, int64_t k, int bits, const bool* keep, const int32
 // on every path and instruction set. Four partial sums, each of every fourth group, added in a fixed order at
 // the end, are independent chains that the compiler keeps in one vector. One group (one scale per row) needs
 // none of them: adding the zeros would change nothing but the time.
-inline float row_sum(const float* scale, const int32_t* dot, const int32_t* wsum, int32_t zero, int64_t groups) {
+// The dots of group g are dot[g·dot_stride].
+inline float row_sum(const float* scale, const int32_t* dot, int64_t dot_stride, const int32_t* wsum, int32_t zero,
+                     int64_t groups) {
   if (groups == 1) return scale[0] * static_cast<float>(dot[0] - zero * wsum[0]);
   float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   int64_t g = 0;
   for (; g + 4 <= groups; g += 4)
-    for (int j = 0; j < 4; ++j) part[j] += scale[g + j] * static_cast<float>(dot[g + j] - zero * wsum[g + j]);
-  for (int j = 0; g + j < groups; ++j) part[j] += scale[g + j] * static_cast<float>(dot[g + j] - zero * wsum[g + j]);
+    for (int j = 0; j < 4; ++j)
+      part[j] += scale[g + j] * static_cast<float>(dot[(g + j) * dot_stride] - zero * wsum[g + j]);
+  for (int j = 0; g + j < groups; ++j)
+    part[j] += scale[g + j] * static_cast<float>(dot[(g + j) * dot_stride] - zero * wsum[g + j]);
   return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+// Panel b (row_kernels.h) of the matrix: its channels' rows unpacked (kMask expanded onto its mask) and each 4-byte
+// step copied to its place; kPairs values go straight to their positions, which stay zero where a row keeps none.
+void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& s, uint8_t* panel) {
+  const QWeightLayout& l = w.layout;
+  constexpr int64_t step_bytes = 4 * kPanelChannels;
+  std::fill_n(panel, l.k_pad / 4 * step_bytes, uint8_t{0});
+  int8_t* const row = cache_aligned<int8_t>(s.dense, l.k_pad);
+  int8_t* const kept = l.pattern == QPattern::kMask ? cache_aligned<int8_t>(s.kept, l.kept_pad + 64) : nullptr;
+  uint8_t* const gather = l.pattern == QPattern::kPairs ? cache_aligned(s.gather, l.kept_pad) : nullptr;
+  for (int64_t c = 0; c < kPanelChannels && b * kPanelChannels + c < l.rows; ++c) {
+    const int64_t r = b * kPanelChannels + c;
+    const uint8_t* planes = w.planes + r * l.plane_row_bytes();
+    uint8_t* const col = panel + 4 * c;
+    switch (l.pattern) {
+      case QPattern::kDense:
+        kern.unpack(planes, l.bits, l.k_pad / 64, w.offset[r], row);
+        break;
+      case QPattern::kMask:
+        kern.unpack(planes, l.bits, l.kept_pad / 64, w.offset[r], kept);
+        kern.expand(kept, w.mask + r * l.mask_row_words(), l.k_pad / 64, row);
+        break;
+      case QPattern::kPairs:  // value t sits in group of four ⌊t/2⌋ (one step), at its position there: the
+                              // gather control's low two bits (row_kernels.h)
+        kern.unpack_pairs(planes, l.bits, l.kept_pad / 64, w.offset[r], row, gather);
+        for (int64_t t = 0, steps = l.kept_pad / 2; t < steps; ++t) {
+          uint8_t* const step = col + t * step_bytes;
+          step[gather[2 * t] & 3] = static_cast<uint8_t>(row[2 * t]);
+          step[gather[2 * t + 1] & 3] = static_cast<uint8_t>(row[2 * t + 1]);
+        }
+        continue;
+    }
+    for (int64_t j = 0; j < l.k_pad / 4; ++j) std::memcpy(col + j * step_bytes, row + 4 * j, 4);
+  }
+}
+
+// Many activation rows on an ISA with a GEMM microkernel: every channel block's panel is built once (split over
+// the threads), then tiles of kPanelRows activation rows times one panel (split over the threads, a thread's
+// tiles mostly on one panel) run gemm_panel, and the shared epilogue turns each tile's dots into outputs.
+void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride,
+                  const RowKernels& kern) {
+  const QWeightLayout& l = w.layout;
+  const int64_t blocks = (l.rows + kPanelChannels - 1) / kPanelChannels;
+  const int64_t row_tiles = (a.rows + kPanelRows - 1) / kPanelRows;
+  const int64_t panel_bytes = l.k_pad * kPanelChannels;
+  uint8_t* const panels = cache_aligned(thread_scratch().panels, blocks * panel_bytes);
+  const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 16);
+#pragma omp parallel if (parallel)
+  {
+    Scratch& s = thread_scratch();
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) build_panel(w, kern, b, s, panels + b * panel_bytes);
+    s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
+    int32_t* const dots = s.dots.data();
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < blocks * row_tiles; ++t) {
+      const int64_t b = t / row_tiles, m0 = t % row_tiles * kPanelRows;
+      const int64_t n = std::min(kPanelRows, a.rows - m0), c0 = b * kPanelChannels;
+      const int64_t channels = std::min(kPanelChannels, l.rows - c0);
+      kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, reinterpret_cast<const int8_t*>(panels + b * panel_bytes),
+                      l.group / 4, l.groups, dots);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t m = m0 + i;
+        float* out = y + m * y_stride + c0;
+        if (l.groups == 1) {  // row_sum's arithmetic, across the channels in vectors
+          const int32_t* d = dots + i * kPanelChannels;
+          const int32_t z = a.zero[m];
+          const float as = a.scale[m], *sc = w.scale + c0, *bs = bias ? bias + c0 : nullptr;
+          const int32_t* ws = w.wsum + c0;
+#pragma omp simd
+          for (int64_t c = 0; c < channels; ++c)
+            out[c] = as * (sc[c] * static_cast<float>(d[c] - z * ws[c])) + (bs ? bs[c] : 0.0f);
+          continue;
+        }
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t at = (c0 + c) * l.groups;
+          const float sum = row_sum(w.scale + at, dots + i * l.groups * kPanelChannels + c, kPanelChannels,
+                                    w.wsum + at, a.zero[m], l.groups);
+          out[c] = a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -219,10 +324,10 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
     const float* row = x + r * x_stride;
     uint8_t* out = q + r * k_pad;
     if (gather) {
-      for (int64_t j = 0; j < k; ++j) out[j] = clamp_code(zf + std::nearbyint(row[gather[j]] * inv));
+      for (int64_t j = 0; j < k; ++j) out[j] = quantize_one(row[gather[j]], inv, zf);
     } else {
 #pragma omp simd
-      for (int64_t j = 0; j < k; ++j) out[j] = clamp_code(zf + std::nearbyint(row[j] * inv));
+      for (int64_t j = 0; j < k; ++j) out[j] = quantize_one(row[j], inv, zf);
     }
     std::fill(out + k, out + k_pad, uint8_t{0});
     scale[r] = s;
@@ -236,6 +341,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
     throw Error(ErrorKind::kInternal, "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " +
                                           std::to_string(l.k_pad));
   const RowKernels& kern = kernels_for(isa);
+  if (a.rows >= kPanelMinRows && kern.gemm_panel) return qgemm_panels(w, a, bias, y, y_stride, kern);
   const bool pairs = l.pattern == QPattern::kPairs;
   const uint8_t* x = a.q;
   int64_t x_stride = a.stride;
@@ -310,7 +416,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         float* out = y + m * y_stride + r0;
         for (int64_t i = 0; i < n; ++i) {
           const int64_t at = (r0 + i) * l.groups;
-          const float sum = row_sum(w.scale + at, dots + i * l.groups, w.wsum + at, a.zero[m], l.groups);
+          const float sum = row_sum(w.scale + at, dots + i * l.groups, 1, w.wsum + at, a.zero[m], l.groups);
           out[i] = a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f);
         }
       }

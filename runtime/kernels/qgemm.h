@@ -21,7 +21,12 @@
 // storable code; other masks take kMask. One activation row (batch 1) times kDense or kPairs weights runs a
 // weight row at a time, unpacked and multiplied in registers (row_dot): a dense row against the activations,
 // a pairs row against the two activations of each group of four it keeps, gathered by byte shuffles, so with
-// half the multiplies. Otherwise four weight rows at a time are unpacked into scratch (kMask rows expanded onto
+// half the multiplies. Several activation rows (im2col convolutions, a transformer's tokens) on AVX-512 take a
+// register-blocked GEMM: each block of 32 output channels is expanded once per call into a dense int8 panel
+// interleaved for vpdpbusd (any pattern, zeros included: at these sizes dense VNNI beats gathering), then tiles
+// of 8 activation rows broadcast 4 activation bytes at a time against the panel into 16 accumulators, one group
+// at a time (row_kernels.h: gemm_panel). Otherwise (AVX2, scalar, or one row of kMask weights or groups that
+// split chunks) four weight rows at a time are unpacked into scratch (kMask rows expanded onto
 // the mask: vpexpandb on AVX-512, a pshufb table on AVX2; kPairs rows with their gather controls) and
 // multiplied with each activation row. Products use vpdpbusd, or vpmaddubsw where the weights are small enough
 // not to saturate it, else 16-bit vpmaddwd. Rows are split over OpenMP threads. Everything is exact in
@@ -101,7 +106,8 @@ struct QActivations {
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
                            int64_t k_pad, uint8_t* q, float* scale, int32_t* zero);
 /// Static quantization with a calibrated scale and zero point (codes 0..255), computed exactly as ATen's
-/// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255).
+/// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255) (NaN → 0), with nearbyint's
+/// round-half-to-even done by the vectorisable 1.5·2^23 trick (exact wherever the clamp does not decide).
 void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
                           int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero);
 

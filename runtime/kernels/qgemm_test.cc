@@ -2,12 +2,13 @@
 // kernels are exact in integers and share the float epilogue) and against a plain double-precision matmul of
 // the dequantized operands. Shapes, widths, patterns and groups are drawn at random with fixed seeds, tails
 // and odd sizes included, and outputs are pre-filled with NaN so that a row left unwritten fails. Each weight
-// layout (dense, mask, pairs) is run through both paths: one activation row (row_dot, where the layout and
-// groups allow it) and several (four-row tiles).
+// layout (dense, mask, pairs) is run through every path: one activation row (row_dot, where the layout and
+// groups allow it) and several (the GEMM microkernel's panels on AVX-512, four-row tiles elsewhere).
 #include "runtime/kernels/qgemm.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -209,6 +210,32 @@ TEST(QGemm, GemvAndGemmShapes) {
   QGemmTester().rows(64).k(576).m(49).bits(8).seed(53).test();
 }
 
+// Several activation rows take the GEMM microkernel where the ISA has one (panels of 32 channels, tiles of 8
+// rows): channel counts off the panel width, row counts off the tile, K tails, groups, every pattern and width.
+TEST(QGemm, GemmPanelsShapesPatternsAndGroups) {
+  unsigned seed = 200;
+  for (const int64_t m : {2, 3, 5, 17, 64}) {
+    SCOPED_TRACE("m " + std::to_string(m));
+    for (int bits = 2; bits <= 8; ++bits) {
+      SCOPED_TRACE(std::to_string(bits) + " bits");
+      QGemmTester().bits(bits).asymmetric(bits < 8).rows(37).k(147).m(m).expect(QPattern::kDense).seed(seed++).test();
+      QGemmTester().nm(3, 16).bits(bits).rows(33).k(16 * 13).m(m).expect(QPattern::kMask).seed(seed++).test();
+      QGemmTester().nm(2, 4).bits(bits).asymmetric(bits < 8).rows(70).k(4 * 37).m(m).expect(QPattern::kPairs)
+          .seed(seed++).test();
+    }
+    for (const int64_t group : {32, 64, 128}) {
+      SCOPED_TRACE("group " + std::to_string(group));
+      QGemmTester().group(group).bits(5).asymmetric(true).rows(45).k(384).m(m).expect(QPattern::kDense)
+          .seed(seed++).test();
+      QGemmTester().group(group).nm(3, 16).bits(4).rows(31).k(384).m(m).expect(QPattern::kMask).seed(seed++).test();
+      QGemmTester().group(group).nm(2, 4).bits(3).asymmetric(true).rows(33).k(512).m(m)
+          .expect(group == 128 ? QPattern::kPairs : QPattern::kMask).seed(seed++).test();
+    }
+  }
+  QGemmTester().nm(2, 4).rows(384).k(128).m(64).bits(4).expect(QPattern::kPairs).seed(seed++).test();
+  QGemmTester().rows(64).k(147).m(100).bits(8).expect(QPattern::kDense).seed(seed++).test();
+}
+
 TEST(QGemm, RowKernelsMatchTheScalarReference) {
   std::mt19937 rng(60);
   std::uniform_int_distribution<int> byte(0, 255);
@@ -304,6 +331,38 @@ TEST(QGemm, StaticQuantizationIsAtensFormula) {
   const uint8_t want[] = {2, 10, 11, 13, 255, 0, 10};  // 0.0625/0.125 = 0.5 rounds to even
   for (int i = 0; i < 7; ++i) EXPECT_EQ(q[i], want[i]) << i;
   for (int i = 7; i < 64; ++i) EXPECT_EQ(q[i], 0) << i;
+}
+
+// The vectorised rounding against ATen's formula as written with nearbyint, with and without a gather, on
+// halves, the clamp boundaries, magnitudes around and past 2^22, ±inf and NaN (which the clamp sends to 0).
+TEST(QGemm, QuantizationMatchesNearbyintOnEdgeValues) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f, 1e-30f,
+                          4194303.5f, 4194304.0f, -4194304.5f, 8388607.0f, 8388609.0f, -8388609.0f, 16777216.0f,
+                          3e9f, -3e9f, 1e30f, -1e30f, std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::lowest(), inf, -inf, nan, -nan};
+  for (int v = -300; v <= 300; ++v)
+    for (const float f : {0.0f, 0.25f, 0.5f, 0.75f}) x.push_back(static_cast<float>(v) + f);
+  const int64_t k = static_cast<int64_t>(x.size()), k_pad = (k + 63) / 64 * 64;
+  std::vector<int64_t> gather(static_cast<std::size_t>(k));
+  for (int64_t j = 0; j < k; ++j) gather[static_cast<std::size_t>(j)] = k - 1 - j;
+  for (const float s : {1.0f, 0.125f, 0.3f, 1e-3f})
+    for (const int32_t z : {0, 1, 128, 254, 255}) {
+      SCOPED_TRACE("s " + std::to_string(s) + ", z " + std::to_string(z));
+      for (const bool gathered : {false, true}) {
+        std::vector<uint8_t> q(static_cast<std::size_t>(k_pad), 7);
+        float qs;
+        int32_t qz;
+        quantize_rows_static(x.data(), 1, k, k, gathered ? gather.data() : nullptr, k_pad, s, z, q.data(), &qs, &qz);
+        const float inv = 1.0f / s;
+        for (int64_t j = 0; j < k; ++j) {
+          const float v = x[static_cast<std::size_t>(gathered ? gather[static_cast<std::size_t>(j)] : j)];
+          const float want = std::min(255.0f, std::max(0.0f, static_cast<float>(z) + std::nearbyint(v * inv)));
+          ASSERT_EQ(q[static_cast<std::size_t>(j)], static_cast<uint8_t>(want)) << "x " << v << (gathered ? " gathered" : "");
+        }
+        for (int64_t j = k; j < k_pad; ++j) ASSERT_EQ(q[static_cast<std::size_t>(j)], 0);
+      }
+    }
 }
 
 TEST(QGemm, RefusesWhatTheKernelsCannotTake) {

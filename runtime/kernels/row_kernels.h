@@ -17,12 +17,19 @@
 //   l of the second is block 2l + 1, so the values of lane l (16l..16l+15) come from the same lane of the two.
 // - gather controls (unpack_pairs): per value t, the index of its activation within block ⌊t/8⌋, which is
 //   4·⌊(t mod 8)/2⌋ + position.
+// - panels (gemm_panel): kPanelChannels output channels' weights as dense signed bytes (any pattern expanded,
+//   zeros included), interleaved for vpdpbusd: per step of 4 reduction positions, channel c's 4 bytes at
+//   4·c, so one step is 4·kPanelChannels bytes (two 64-byte vectors of 16 channels); steps in reduction order,
+//   64-byte aligned. Channels past the matrix's last row are zero.
 #pragma once
 
 #include <cstdint>
 
 namespace adze {
 namespace runtime {
+
+constexpr int64_t kPanelChannels = 32;  ///< output channels per panel
+constexpr int64_t kPanelRows = 8;       ///< activation rows per gemm_panel call (16 accumulators of 16 int32)
 
 struct RowKernels {
   /// `chunks` chunks of 64 `bits`-wide values → out[64·chunks] signed bytes, value − offset (mod 256).
@@ -48,6 +55,11 @@ struct RowKernels {
   /// with one activation row x[128·chunks] in the pairs order, into out[4].
   void (*pairs_dot4)(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t stride, int64_t chunks, bool small,
                      int32_t* out);
+  /// The register-blocked GEMM microkernel: `rows` (1..kPanelRows) activation rows (x_stride apart, dense order)
+  /// times one panel of `groups` groups of `group_steps` steps each: dots[(r·groups + g)·kPanelChannels + c] =
+  /// Σ over group g of activation row r · channel c. Null where the ISA has none (the four-row tiles run instead).
+  void (*gemm_panel)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
+                     int64_t groups, int32_t* dots);
 };
 
 const RowKernels& scalar_row_kernels();

@@ -235,7 +235,7 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr};
   return k;
 }
 

@@ -277,12 +277,48 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
   out[3] = _mm512_reduce_add_epi32(a3);
 }
 
+// kPanelRows activation rows against one panel (row_kernels.h): per k step, the panel's two vectors of 16
+// channels times 4 bytes are loaded once and each row's 4 activation bytes broadcast into vpdpbusd with both,
+// so that 16 int32 accumulators (8 rows x 32 channels) stay in registers through a whole group and nothing is
+// reduced horizontally. A tile of fewer rows repeats its last row (its products are computed, not stored):
+// one straight-line loop serves every tail.
+void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
+                int64_t groups, int32_t* dots) {
+  const uint8_t* xr[kPanelRows];
+  for (int64_t r = 0; r < kPanelRows; ++r) xr[r] = x + (r < rows ? r : rows - 1) * x_stride;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i acc[kPanelRows][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < kPanelRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    const int64_t base = g * group_steps * 4;
+    for (int64_t s = 0; s < group_steps; ++s, panel += 4 * kPanelChannels) {
+      const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 64);
+      const int64_t at = base + 4 * s;
+#pragma GCC unroll 8
+      for (int r = 0; r < kPanelRows; ++r) {
+        int32_t four;
+        __builtin_memcpy(&four, xr[r] + at, 4);
+        const __m512i b = _mm512_set1_epi32(four);
+        acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b, w0);
+        acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b, w1);
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < kPanelRows; ++r) {
+      if (r >= rows) break;
+      int32_t* out = dots + (r * groups + g) * kPanelChannels;
+      _mm512_storeu_si512(out, acc[r][0]);
+      _mm512_storeu_si512(out + 16, acc[r][1]);
+    }
+  }
+}
+
 #undef ADZE_INLINE
 
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, gemm_panel};
   return k;
 }
 

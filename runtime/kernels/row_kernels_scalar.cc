@@ -106,7 +106,7 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr};
   return k;
 }
 
