@@ -1,4 +1,4 @@
-// The packed runtime (exporters/packed) against the uncompressed fp32 model, side by side: the same network
+// The packed runtime (runtime/) against the uncompressed fp32 model, side by side: the same network
 // (reference architectures, random weights), compressed 2:4 + INT4 weights (the layers that cannot take 2:4 dense),
 // exported as .adze and run by PackedModel::forward; fp32 is adze's own Model::forward of the uncompressed graph
 // (libtorch's kernels).

@@ -210,11 +210,12 @@ TEST(QGemm, GemvAndGemmShapes) {
   QGemmTester().rows(64).k(576).m(49).bits(8).seed(53).test();
 }
 
-// Several activation rows take the GEMM microkernel where the ISA has one (panels of 32 channels, tiles of 8
-// rows): channel counts off the panel width, row counts off the tile, K tails, groups, every pattern and width.
+// Several activation rows (32 and more) take the GEMM microkernel where the ISA has one (panels of 32 channels,
+// tiles of 8 rows), fewer the four-row path: channel counts off the panel width, row counts off the tile, K
+// tails, groups, every pattern and width, on both sides of the switch.
 TEST(QGemm, GemmPanelsShapesPatternsAndGroups) {
   unsigned seed = 200;
-  for (const int64_t m : {2, 3, 5, 17, 64}) {
+  for (const int64_t m : {2, 5, 17, 31, 32, 37, 64}) {
     SCOPED_TRACE("m " + std::to_string(m));
     for (int bits = 2; bits <= 8; ++bits) {
       SCOPED_TRACE(std::to_string(bits) + " bits");
