@@ -2,10 +2,11 @@
 # The main job end to end on the embedded default: train the reference models (cached after the first run),
 # then inspect and evaluate each of them, then compress each (post-training INT8, and N:M + low-bit weights
 # with fine-tuning) and compare before/after, then export to TorchScript, ONNX, adze's packed format and C for
-# microcontrollers, and verify each export in its runtime (libtorch, ONNX Runtime, adze's packed runtime, the
-# C compiler). Per-layer searches come first after training: fmnist-cnn under a microcontroller's flash budget
-# (its plan is confirmed against the best uniform plan, compressed alongside the hand-written ones and priced on
-# the target) and fmnist-vit under 3 bits per weight by NSGA-II within a time budget.
+# microcontrollers, verify each export in its runtime (libtorch, ONNX Runtime, adze's packed runtime, the
+# C compiler), and time the packed export side by side with the original (adze bench). Per-layer searches
+# come first after training: fmnist-cnn under a microcontroller's flash budget (its plan is confirmed against
+# the best uniform plan, compressed alongside the hand-written ones and priced on the target) and fmnist-vit
+# under 3 bits per weight by NSGA-II within a time budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -78,6 +79,10 @@ for m in fmnist-cnn-2of4-int4-a8-ste:fmnist fmnist-vit-2of4-int4-ste:fmnist fort
   $adze export "$out/$name" --format packed --batch 250 --out "$out/$name.adze"
   $adze verify "$out/$name.adze" --against "$out/$name" --data "${m##*:}"
 done
+echo "-- speed, side by side: the packed runtime against the original in libtorch and its own ONNX export in ONNX Runtime (batch 1, one thread)"
+$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format packed --batch 1 --out "$out/fmnist-cnn-2of4-int4-a8-ste-b1.adze"
+$adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format onnx --batch 1 --out "$out/fmnist-cnn-2of4-int4-a8-ste-b1.onnx"
+$adze bench "$out/fmnist-cnn-2of4-int4-a8-ste-b1.adze" "$out/fmnist-cnn-2of4-int4-a8-ste-b1.onnx" --against fmnist-cnn --threads 1
 echo "-- C for microcontrollers, compiled with cc -std=c99 -Wall -Wextra -Werror"
 $adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format c-header --out "$out/fmnist-cnn-2of4-int4-a8-ste-mcu"
 $adze verify "$out/fmnist-cnn-2of4-int4-a8-ste-mcu" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist
