@@ -1,8 +1,9 @@
 // The packed format's runtime (FORMAT.md): a whole compressed model in one safetensors-compatible file, written
-// by exporters/packed/packed_writer.h, opened and run here. PackedModel maps a file, checks it (checksums, every header field against the tensors), gives back the Encodings bit for bit, and
-// runs the model: ATen's own kernels for the float ops, and for the encoded weights kernels that read the packed
-// rows where they lie (a matmul decodes 64 output rows at a time; an embedding decodes only the rows it looks up;
-// other ops get the weight decoded for the call).
+// by exporters/packed/packed_writer.h, opened and run here. PackedModel maps a file, checks it (checksums, every
+// header field against the tensors), gives back the Encodings bit for bit, and runs the graph: linear layers and
+// convolutions whose weights the integer kernels take on those kernels (packed_ops.h, kernels/qgemm.h), with
+// calibrated or on-the-fly 8-bit activations; max_pool2d with a kernel of its own (float_ops.h); every other op
+// with ATen's operator, weights those read decoded once at open.
 #pragma once
 
 #include <ATen/core/Tensor.h>
