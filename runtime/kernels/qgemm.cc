@@ -123,6 +123,25 @@ inline float row_sum(const float* scale, const int32_t* dot, int64_t dot_stride,
   return (part[0] + part[1]) + (part[2] + part[3]);
 }
 
+// Row r as signed bytes: kDense and kMask rows as their k_pad values (kMask unpacked into `kept`, scratch of
+// kept_pad + 64 bytes, then expanded onto its mask), kPairs rows as their kept_pad values with the gather controls.
+void unpack_row(const QWeights& w, const RowKernels& kern, int64_t r, int8_t* kept, int8_t* out, uint8_t* gather) {
+  const QWeightLayout& l = w.layout;
+  const uint8_t* planes = w.planes + r * l.plane_row_bytes();
+  switch (l.pattern) {
+    case QPattern::kDense:
+      kern.unpack(planes, l.bits, l.k_pad / 64, w.offset[r], out);
+      return;
+    case QPattern::kMask:
+      kern.unpack(planes, l.bits, l.kept_pad / 64, w.offset[r], kept);
+      kern.expand(kept, w.mask + r * l.mask_row_words(), l.k_pad / 64, out);
+      return;
+    case QPattern::kPairs:
+      kern.unpack_pairs(planes, l.bits, l.kept_pad / 64, w.offset[r], out, gather);
+      return;
+  }
+}
+
 // Panel b (row_kernels.h) of the matrix: its channels' rows unpacked (kMask expanded onto its mask) and each 4-byte
 // step copied to its place; kPairs values go straight to their positions, which stay zero where a row keeps none.
 void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& s, uint8_t* panel) {
@@ -134,25 +153,16 @@ void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& 
   uint8_t* const gather = l.pattern == QPattern::kPairs ? cache_aligned(s.gather, l.kept_pad) : nullptr;
   for (int64_t c = 0; c < kPanelChannels && b * kPanelChannels + c < l.rows; ++c) {
     const int64_t r = b * kPanelChannels + c;
-    const uint8_t* planes = w.planes + r * l.plane_row_bytes();
     uint8_t* const col = panel + 4 * c;
-    switch (l.pattern) {
-      case QPattern::kDense:
-        kern.unpack(planes, l.bits, l.k_pad / 64, w.offset[r], row);
-        break;
-      case QPattern::kMask:
-        kern.unpack(planes, l.bits, l.kept_pad / 64, w.offset[r], kept);
-        kern.expand(kept, w.mask + r * l.mask_row_words(), l.k_pad / 64, row);
-        break;
-      case QPattern::kPairs:  // value t sits in group of four ⌊t/2⌋ (one step), at its position there: the
-                              // gather control's low two bits (row_kernels.h)
-        kern.unpack_pairs(planes, l.bits, l.kept_pad / 64, w.offset[r], row, gather);
-        for (int64_t t = 0, steps = l.kept_pad / 2; t < steps; ++t) {
-          uint8_t* const step = col + t * step_bytes;
-          step[gather[2 * t] & 3] = static_cast<uint8_t>(row[2 * t]);
-          step[gather[2 * t + 1] & 3] = static_cast<uint8_t>(row[2 * t + 1]);
-        }
-        continue;
+    unpack_row(w, kern, r, kept, row, gather);
+    if (l.pattern == QPattern::kPairs) {  // value t sits in group of four ⌊t/2⌋ (one step), at its position
+                                          // there: the gather control's low two bits (row_kernels.h)
+      for (int64_t t = 0, steps = l.kept_pad / 2; t < steps; ++t) {
+        uint8_t* const step = col + t * step_bytes;
+        step[gather[2 * t] & 3] = static_cast<uint8_t>(row[2 * t]);
+        step[gather[2 * t + 1] & 3] = static_cast<uint8_t>(row[2 * t + 1]);
+      }
+      continue;
     }
     for (int64_t j = 0; j < l.k_pad / 4; ++j) std::memcpy(col + j * step_bytes, row + 4 * j, 4);
   }
@@ -382,26 +392,13 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         kern.row_dot(w.planes + r0 * l.plane_row_bytes(), l.plane_row_bytes(), n, l.bits, w.offset + r0, pairs, x,
                      group_chunks, l.groups, l.small, dots);
       for (int64_t i = 0; i < kTileRows && !by_row; ++i) {
-        const int64_t r = r0 + i;
-        const uint8_t* planes = w.planes + r * l.plane_row_bytes();
         int8_t* dense = tile + i * w_stride;
         if (i >= n) {
           std::fill_n(dense, w_stride, int8_t{0});
           if (pairs) std::fill_n(gather + i * w_stride, w_stride, uint8_t{0});
           continue;
         }
-        switch (l.pattern) {
-          case QPattern::kDense:
-            kern.unpack(planes, l.bits, l.k_pad / 64, w.offset[r], dense);
-            break;
-          case QPattern::kMask:
-            kern.unpack(planes, l.bits, l.kept_pad / 64, w.offset[r], kept);
-            kern.expand(kept, w.mask + r * l.mask_row_words(), l.k_pad / 64, dense);
-            break;
-          case QPattern::kPairs:
-            kern.unpack_pairs(planes, l.bits, l.kept_pad / 64, w.offset[r], dense, gather + i * w_stride);
-            break;
-        }
+        unpack_row(w, kern, r0 + i, kept, dense, pairs ? gather + i * w_stride : nullptr);
       }
       for (int64_t m = 0; m < a.rows; ++m) {
         if (!by_row) {  // the tile's products with activation row m, group by group
