@@ -197,6 +197,22 @@ TEST(OnnxExporter, RefusesWhatItsContractExcludesBeforeWriting) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// A missing or broken ONNX Runtime install: one message naming the install script, as an I/O error (exit 2).
+TEST(OnnxRuntime, AMissingOrBrokenInstallNamesTheInstallScript) {
+  testing::TempDir tmp;
+  std::filesystem::create_directories(tmp.file("broken"));
+  std::ofstream(tmp.file("broken/package.json")) << R"({"name": "onnxruntime-node", "main": "index.js"})";
+  std::ofstream(tmp.file("broken/index.js")) << "throw new Error('a broken install');";
+  std::ofstream(tmp.file("m.onnx")) << "unused";
+  const at::Tensor x = torch::zeros({1, 3});
+  for (const auto& [module, says] : {std::pair<std::string, std::string>{tmp.file("none"), "not found"},
+                                     {tmp.file("broken"), "is broken"}}) {
+    setenv("ADZE_ORT_MODULE", module.c_str(), 1);
+    expect_error([&] { run_in_onnx_runtime(tmp.file("m.onnx"), x, 1); }, ErrorKind::kIo, {says, "install-ort.sh"});
+  }
+  unsetenv("ADZE_ORT_MODULE");
+}
+
 // Found with a randomly initialised MobileNet-V2, whose logits are tiny: identical outputs have a cosine of 1 at
 // any scale (a float32 cosine with a clamped denominator said 0.32).
 TEST(Agreement, CosineIsOneForIdenticalOutputsAtAnyScale) {
