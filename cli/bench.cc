@@ -35,14 +35,6 @@ RunnerOptions runner_options(const BenchOptions& o) {
   return r;
 }
 
-std::string runtime_name(const std::string& format) {
-  if (format == "packed") return "adze runtime";
-  if (format == "onnx") return "ONNX Runtime";
-  if (format == "torchscript") return "libtorch";
-  if (format == "c-header") return "C program";
-  return format;
-}
-
 // One model in a fresh process: this program again, in child mode, its JSON record on stdout.
 BenchResult bench_in_child(const BenchOptions& o, const std::string& path, const InputSpec& input) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
@@ -98,7 +90,10 @@ void run_bench(const BenchOptions& o) {
   // Open every model here first: a file that is missing, corrupt or of no known format stops the bench before
   // any timing, and the first file that records its input gives the input.
   std::optional<InputSpec> input;
-  if (!o.input_shape.empty()) input = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
+  if (!o.input_shape.empty()) {
+    input = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
+    parse_dtype(input->dtype);  // an unknown dtype stops here, before any child starts
+  }
   std::vector<int64_t> batches;
   for (const auto& p : paths) {
     const std::unique_ptr<Runner> r = open_runner(p, options);
@@ -129,7 +124,6 @@ void run_bench(const BenchOptions& o) {
   for (const auto& r : results) {
     nlohmann::json row = to_json(r);
     row.erase("seconds");
-    row["runtime_name"] = runtime_name(r.format);
     row["median_seconds"] = r.quantile(0.5);
     row["p10_seconds"] = r.quantile(0.1);
     row["p90_seconds"] = r.quantile(0.9);
@@ -159,7 +153,7 @@ void run_bench(const BenchOptions& o) {
   for (const char* h : {"median", "p10", "p90", "speed-up", "cold start", "peak RSS"})
     t.add_column(h, Table::Align::kRight);
   for (const auto& r : results)
-    t.add_row({std::filesystem::path(r.path).filename().string(), runtime_name(r.format), human_seconds(r.quantile(0.5)),
+    t.add_row({std::filesystem::path(r.path).filename().string(), r.runtime_name, human_seconds(r.quantile(0.5)),
                human_seconds(r.quantile(0.1)), human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x",
                human_seconds(r.cold_start_seconds()), human_bytes(static_cast<double>(r.peak_rss_kib) * 1024)});
   t.print(std::cout);
@@ -184,7 +178,7 @@ void run_bench(const BenchOptions& o) {
     p.print(std::cout);
   }
   for (const auto& r : results)
-    if (r.format == "packed" && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())
+    if (r.runtime.is_object() && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())
       std::cout << std::filesystem::path(r.path).filename().string() << ": " << r.runtime["float_layers"].size()
                 << " layer(s) not on the integer kernels (see --json: runtime.float_layers)\n";
 }

@@ -24,6 +24,7 @@ double BenchResult::quantile(double q) const {
 nlohmann::json to_json(const BenchResult& r) {
   return {{"path", r.path},
           {"format", r.format},
+          {"runtime_name", r.runtime_name},
           {"open_seconds", r.open_seconds},
           {"first_seconds", r.first_seconds},
           {"seconds", r.seconds},
@@ -37,6 +38,7 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
     BenchResult r;
     r.path = j.at("path").get<std::string>();
     r.format = j.at("format").get<std::string>();
+    r.runtime_name = j.at("runtime_name").get<std::string>();
     r.open_seconds = j.at("open_seconds").get<double>();
     r.first_seconds = j.at("first_seconds").get<double>();
     r.seconds = j.at("seconds").get<std::vector<double>>();
@@ -68,13 +70,12 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   r.open_seconds += t.open_seconds;
   r.first_seconds = t.first_seconds;
   r.seconds = t.seconds;
+  r.runtime_name = runner->runtime_name();
   r.runtime = runner->describe();
   if (profile) r.profile = runner->profile(x, runs);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  r.peak_rss_kib = usage.ru_maxrss;
-  if (r.runtime.is_object() && r.runtime.contains("max_rss_kib") && r.runtime["max_rss_kib"].is_number())
-    r.peak_rss_kib = r.runtime["max_rss_kib"].get<int64_t>();  // the runtime ran in its own process
+  r.peak_rss_kib = t.peak_rss_kib > 0 ? t.peak_rss_kib : usage.ru_maxrss;
   return r;
 }
 

@@ -14,7 +14,7 @@
 namespace adze {
 
 struct BenchResult {
-  std::string path, format;
+  std::string path, format, runtime_name;
   double open_seconds = 0;   ///< opening the file in its runtime (with ONNX Runtime: creating the session)
   double first_seconds = 0;  ///< the first output after opening
   std::vector<double> seconds;  ///< each timed run

@@ -29,11 +29,14 @@ struct BenchTimes {
   double open_seconds = 0;      ///< set-up the runtime does inside bench (ONNX Runtime's session), beyond open()
   double first_seconds = 0;     ///< the first call
   std::vector<double> seconds;  ///< each timed call, after the warm-up
+  int64_t peak_rss_kib = 0;     ///< the peak memory of the runtime's own process, where it runs in another one
 };
 
 class Runner {
  public:
   virtual ~Runner() = default;
+  /// The runtime that runs the file, for reports ("adze runtime", "ONNX Runtime", "libtorch", ...).
+  virtual std::string runtime_name() const = 0;
   /// The input the file records (shape with the exported batch, dtype), when it records one.
   virtual std::optional<InputSpec> input() const { return std::nullopt; }
   /// The batch the exported graph was traced with, or 0 when its graph takes any batch.

@@ -293,6 +293,7 @@ std::string model_header(const CompressedModel& m, const std::vector<CLayer>& la
 class CProgramRunner : public Runner {
  public:
   explicit CProgramRunner(const std::string& dir) : program_(dir) {}
+  std::string runtime_name() const override { return "C program"; }
   int64_t batch() const override { return 0; }
   at::Tensor run(const at::Tensor& x) override { return program_.run(x); }
   nlohmann::json describe() const override {

@@ -83,19 +83,17 @@ class OnnxRunner : public Runner {
     return run_in_onnx_runtime(model_, x, batch(), options_.ort_optimization, options_.threads).reshape({x.size(0), -1});
   }
   BenchTimes bench(const at::Tensor& x, int warmup, int runs) override {
-    return bench_in_onnx_runtime(model_, x, options_.ort_optimization, options_.threads, warmup, runs, &max_rss_kib_);
+    return bench_in_onnx_runtime(model_, x, options_.ort_optimization, options_.threads, warmup, runs);
   }
+  std::string runtime_name() const override { return "ONNX Runtime"; }
   nlohmann::json describe() const override {
-    return {{"ort_optimization", options_.ort_optimization},
-            {"threads", options_.threads},
-            {"max_rss_kib", max_rss_kib_ > 0 ? nlohmann::json(max_rss_kib_) : nlohmann::json(nullptr)}};
+    return {{"ort_optimization", options_.ort_optimization}, {"threads", options_.threads}};
   }
 
  private:
   std::string model_;
   InputSpec input_;
   RunnerOptions options_;
-  int64_t max_rss_kib_ = 0;
 };
 
 }  // namespace
@@ -110,7 +108,7 @@ at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, in
 }
 
 BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, const std::string& optimization,
-                                 int threads, int warmup, int runs, int64_t* max_rss_kib) {
+                                 int threads, int warmup, int runs) {
   const CallDir dir;
   const std::string printed = run_node(model, x, x.size(0), optimization, threads, "--bench",
                                        std::to_string(warmup) + " " + std::to_string(runs), dir);
@@ -120,7 +118,7 @@ BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, 
     t.open_seconds = j.at("open_seconds").get<double>();
     t.first_seconds = j.at("first_seconds").get<double>();
     t.seconds = j.at("seconds").get<std::vector<double>>();
-    if (max_rss_kib) *max_rss_kib = j.at("max_rss_kib").get<int64_t>();
+    t.peak_rss_kib = j.at("max_rss_kib").get<int64_t>();
     return t;
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kInternal, "run_ort.js --bench printed no timings (" + first_line_of(e) + "): " + printed);

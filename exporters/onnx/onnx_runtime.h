@@ -22,10 +22,10 @@ at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, in
                                const std::string& optimization = "all", int threads = 1);
 
 /// Times `model` on one batch x in ONNX Runtime: session creation, the first run, `warmup` untimed runs and
-/// `runs` timed ones, measured inside the node process (its start is not counted). `max_rss_kib` receives the
-/// node process's peak resident memory.
+/// `runs` timed ones, measured inside the node process (its start is not counted), with the node process's peak
+/// resident memory.
 BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, const std::string& optimization,
-                                 int threads, int warmup, int runs, int64_t* max_rss_kib);
+                                 int threads, int warmup, int runs);
 
 /// The ONNX model's input as its graph declares it (first input: shape with the exported batch, dtype);
 /// Error(kIo) when the file is not an ONNX model.

@@ -14,6 +14,7 @@ class PackedRunner : public Runner {
  public:
   PackedRunner(const std::string& path, const packed::RunOptions& options)
       : model_(packed::PackedModel::open(path, options)) {}
+  std::string runtime_name() const override { return "adze runtime"; }
   std::optional<InputSpec> input() const override { return model_.input(); }
   int64_t batch() const override { return model_.input().shape.at(0); }
   at::Tensor run(const at::Tensor& x) override { return model_.forward(x); }

@@ -25,6 +25,7 @@ class TorchScriptRunner : public Runner {
     }
     module_.eval();
   }
+  std::string runtime_name() const override { return "libtorch"; }
   int64_t batch() const override { return 0; }
   at::Tensor run(const at::Tensor& x) override {
     torch::NoGradGuard no_grad;
