@@ -198,9 +198,14 @@ struct GemmCase {
   bool two_of_four;
 };
 
+// Shapes of the models in docs/results: ResNet-18 at 64x64 (a layer1 conv, the stem, layer3's and layer4's
+// 3x3 convs with 16 and 4 output positions), a small transformer's qkv projection of 17 tokens, GPT's MLP.
 const GemmCase kGemmCases[] = {{"conv_m256_k576_c64/int4_2of4", 256, 576, 64, 4, true},
                                {"linear_m64_k128_c384/int4_2of4", 64, 128, 384, 4, true},
-                               {"stem_m1024_k147_c64/int8_dense", 1024, 147, 64, 8, false}};
+                               {"stem_m1024_k147_c64/int8_dense", 1024, 147, 64, 8, false},
+                               {"conv_m16_k2304_c256/int4_2of4", 16, 2304, 256, 4, true},
+                               {"conv_m4_k4608_c512/int4_2of4", 4, 4608, 512, 4, true},
+                               {"linear_m17_k64_c192/int4_2of4", 17, 64, 192, 4, true}};
 
 void set_macs(benchmark::State& state, const GemmCase& c) {
   const double total = static_cast<double>(c.m * c.k * c.rows) * static_cast<double>(state.iterations());
@@ -208,7 +213,9 @@ void set_macs(benchmark::State& state, const GemmCase& c) {
   state.counters["threads"] = kThreads;
 }
 
-void qgemm_many(benchmark::State& state, const GemmCase& c) {
+// `prepacked`: with the matrix's panels built beforehand (QPanels, as the runtime keeps them per layer);
+// otherwise qgemm builds them per call where it uses them.
+void qgemm_many(benchmark::State& state, const GemmCase& c, bool prepacked) {
   std::mt19937 rng(11);
   std::vector<uint8_t> u(static_cast<std::size_t>(c.rows * c.k));
   for (auto& v : u) v = static_cast<uint8_t>(rng() % (1u << c.bits));
@@ -237,8 +244,9 @@ void qgemm_many(benchmark::State& state, const GemmCase& c) {
   std::vector<float> y(static_cast<std::size_t>(c.m * c.rows));
   const adze::runtime::Isa isa = adze::runtime::active_isa();
   const QActivations a{q.data(), c.m, w.layout.k_pad, scale.data(), zero.data()};
+  const adze::runtime::QPanels panels = prepacked ? adze::runtime::QPanels(w.view(), isa) : adze::runtime::QPanels();
   for (auto _ : state) {
-    adze::runtime::qgemm(w.view(), a, bias.data(), y.data(), c.rows, isa);
+    adze::runtime::qgemm(w.view(), a, bias.data(), y.data(), c.rows, isa, {&panels});
     benchmark::ClobberMemory();
   }
   state.SetLabel(adze::runtime::to_string(isa));
@@ -289,7 +297,11 @@ const bool kRegistered = [] {
   benchmark::RegisterBenchmark("fp32_gemv_4096x4096/libtorch", fp32_gemv)->Unit(benchmark::kMicrosecond)->UseRealTime();
   for (const GemmCase& c : kGemmCases) {
     const std::string name = c.name;
-    benchmark::RegisterBenchmark(("qgemm_" + name).c_str(), [&c](benchmark::State& s) { qgemm_many(s, c); })
+    benchmark::RegisterBenchmark(("qgemm_" + name).c_str(), [&c](benchmark::State& s) { qgemm_many(s, c, false); })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("qgemm_prepacked_" + name).c_str(),
+                                 [&c](benchmark::State& s) { qgemm_many(s, c, true); })
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
     benchmark::RegisterBenchmark(("fp32_mm_" + name.substr(0, name.find('/')) + "/libtorch").c_str(),

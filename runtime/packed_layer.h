@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -58,6 +59,10 @@ class LayerView {
   /// view is made; null when the kernels cannot take it (integer_unsupported() says why).
   const runtime::QWeights* integer_weights() const { return kernel_ || integer_ ? &kernel_view_ : nullptr; }
   const std::string& integer_unsupported() const { return integer_unsupported_; }
+  /// integer_weights() expanded for the GEMM microkernel of the active instruction set (qgemm.h, QPanels),
+  /// built at the first call (once, whichever thread asks) and kept for the view's life; null without
+  /// integer weights.
+  const runtime::QPanels* panels() const;
   /// With a channel permutation: encoded column j holds the layer's column gather()[j] (empty without one).
   const std::vector<int64_t>& gather() const { return gather_; }
 
@@ -88,6 +93,8 @@ class LayerView {
   std::shared_ptr<const runtime::PackedQWeights> integer_;  ///< packed at open (older layers)
   std::string integer_unsupported_;
   std::vector<int64_t> gather_;
+  mutable std::once_flag panels_once_;
+  mutable std::unique_ptr<const runtime::QPanels> panels_;
 };
 
 }  // namespace packed

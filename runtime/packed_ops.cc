@@ -26,31 +26,55 @@ at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) 
   return b;
 }
 
+// Per-thread buffers of the quantized activations, kept between calls so that a warm run allocates none.
+struct QuantScratch {
+  std::vector<uint8_t> codes, rows;
+  std::vector<float> scale;
+  std::vector<int32_t> zero;
+};
+
+QuantScratch& quant_scratch() {
+  thread_local QuantScratch s;
+  return s;
+}
+
+template <typename T>
+T* sized(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+  return v.data();
+}
+
+// Panels are built (at the layer's first call with that many rows) only for layers that use them.
+runtime::QGemmOptions gemm_options(const LayerView& layer, int64_t rows, const OutputClamp& clamp) {
+  return {rows >= runtime::kPrepackedPanelMinRows ? layer.panels() : nullptr, clamp.lo, clamp.hi};
+}
+
 // rows [M, K] (float, contiguous, K = the layer's reduction in the layer's own column order) through the integer
 // kernels: [M, C].
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
-                           const ActivationQuant* act) {
+                           const ActivationQuant* act, const OutputClamp& clamp) {
   const runtime::QWeights& w = *layer.integer_weights();
   const int64_t M = rows.size(0), K = layer.reduction(), C = layer.channels(), k_pad = w.layout.k_pad;
-  std::vector<uint8_t> q(static_cast<std::size_t>(M * k_pad));
-  std::vector<float> scale(static_cast<std::size_t>(M));
-  std::vector<int32_t> zero(static_cast<std::size_t>(M));
+  QuantScratch& s = quant_scratch();
+  uint8_t* const q = sized(s.codes, M * k_pad);
+  float* const scale = sized(s.scale, M);
+  int32_t* const zero = sized(s.zero, M);
   const int64_t* gather = layer.gather().empty() ? nullptr : layer.gather().data();
   if (act)
-    runtime::quantize_rows_static(rows.data_ptr<float>(), M, K, K, gather, k_pad, act->scale, act->zero_point,
-                                  q.data(), scale.data(), zero.data());
+    runtime::quantize_rows_static(rows.data_ptr<float>(), M, K, K, gather, k_pad, act->scale, act->zero_point, q,
+                                  scale, zero);
   else
-    runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, gather, k_pad, q.data(), scale.data(), zero.data());
+    runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, gather, k_pad, q, scale, zero);
   at::Tensor y = torch::empty({M, C}, torch::kFloat);
-  runtime::qgemm(w, {q.data(), M, k_pad, scale.data(), zero.data()},
-                 bias.defined() ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa());
+  runtime::qgemm(w, {q, M, k_pad, scale, zero}, bias.defined() ? bias.data_ptr<float>() : nullptr,
+                 y.data_ptr<float>(), C, runtime::active_isa(), gemm_options(layer, M, clamp));
   return y;
 }
 
 }  // namespace
 
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act, bool dynamic) {
+                         const ActivationQuant* act, bool dynamic, const OutputClamp& clamp) {
   const int64_t C = layer.channels(), K = layer.reduction();
   if (x.dim() == 0 || x.size(-1) != K)
     throw Error(ErrorKind::kInvalidArgument,
@@ -59,7 +83,7 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
   const at::Tensor b = float_bias(bias, C, "matmul");
-  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, x2, b, act).reshape(shape);
+  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, x2, b, act, clamp).reshape(shape);
   if (!layer.gather().empty()) x2 = x2.index_select(1, full_permutation(layer));
   at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
   std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
@@ -69,12 +93,16 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
     y.narrow(1, r0, rows).copy_(torch::mm(x2, torch::from_blob(tile.data(), {rows, K}, torch::kFloat).t()));
   }
   y = y.reshape(shape);
-  return b.defined() ? y + b : y;
+  if (b.defined()) y = y + b;
+  return clamp.lo > -std::numeric_limits<float>::infinity() || clamp.hi < std::numeric_limits<float>::infinity()
+             ? y.clamp(clamp.lo, clamp.hi)
+             : y;
 }
 
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
-                         const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic) {
+                         const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
+                         const OutputClamp& clamp, bool contiguous_out) {
   const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
   const runtime::QWeights* w = layer.integer_weights();
   if (!w || !(act || dynamic) || shape.size() != 4)
@@ -91,23 +119,25 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   // The input quantized once, channels last (calibrated, or one dynamic range for the whole tensor) ...
   const at::Tensor nhwc = x.to(torch::kFloat).permute({0, 2, 3, 1}).contiguous();
   const int64_t total = nhwc.numel();
-  std::vector<uint8_t> xq(static_cast<std::size_t>(total));
+  QuantScratch& scratch = quant_scratch();
+  uint8_t* const xq = sized(scratch.codes, total);
   float s = 0;
   int32_t z = 0;
   if (act)
     runtime::quantize_rows_static(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, act->scale, act->zero_point,
-                                  xq.data(), &s, &z);
+                                  xq, &s, &z);
   else
-    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq.data(), &s, &z);
+    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq, &s, &z);
   // ... then one row of codes per output position, in the encoded column order (kh, kw, Cin), the channels
   // permuted as the encoded layout holds them, the zero padding as the zero point.
   const int64_t M = N * oh * ow, k_pad = w->layout.k_pad;
   const int64_t* perm = layer.gather().empty() ? nullptr : layer.gather().data();  // per run of Cin channels
-  std::vector<uint8_t> rows(static_cast<std::size_t>(M * k_pad), 0);
+  uint8_t* const rows = sized(scratch.rows, M * k_pad);
+  std::fill_n(rows, M * k_pad, uint8_t{0});
   for (int64_t n = 0; n < N; ++n)
     for (int64_t oy = 0; oy < oh; ++oy)
       for (int64_t ox = 0; ox < ow; ++ox) {
-        uint8_t* row = rows.data() + ((n * oh + oy) * ow + ox) * k_pad;
+        uint8_t* row = rows + ((n * oh + oy) * ow + ox) * k_pad;
         for (int64_t i = 0; i < kh; ++i) {
           const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
           for (int64_t j = 0; j < kw; ++j, row += Cin) {
@@ -116,7 +146,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
               std::fill(row, row + Cin, static_cast<uint8_t>(z));
               continue;
             }
-            const uint8_t* pixel = xq.data() + ((n * H + iy) * W + ix) * Cin;
+            const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
             if (perm)
               for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
             else if (Cin >= 64)
@@ -126,13 +156,16 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
           }
         }
       }
-  const std::vector<float> scales(static_cast<std::size_t>(M), s);
-  const std::vector<int32_t> zeros(static_cast<std::size_t>(M), z);
+  float* const scales = sized(scratch.scale, M);
+  int32_t* const zeros = sized(scratch.zero, M);
+  std::fill_n(scales, M, s);
+  std::fill_n(zeros, M, z);
   const at::Tensor b = float_bias(bias, C, "conv2d");
   at::Tensor y = torch::empty({N, oh, ow, C}, torch::kFloat);
-  runtime::qgemm(*w, {rows.data(), M, k_pad, scales.data(), zeros.data()},
-                 b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa());
-  return y.permute({0, 3, 1, 2}).contiguous();
+  runtime::qgemm(*w, {rows, M, k_pad, scales, zeros}, b.defined() ? b.data_ptr<float>() : nullptr,
+                 y.data_ptr<float>(), C, runtime::active_isa(), gemm_options(layer, M, clamp));
+  const at::Tensor nchw = y.permute({0, 3, 1, 2});
+  return contiguous_out ? nchw.contiguous() : nchw;
 }
 
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {

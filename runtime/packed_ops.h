@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "runtime/packed_layer.h"
@@ -22,21 +23,29 @@ struct ActivationQuant {
   int32_t zero_point = 0;
 };
 
+/// A clamp fused into a kernel's outputs: ReLU is [0, ∞), ReLU6 and hardtanh [lo, hi]. NaN stays NaN.
+struct OutputClamp {
+  float lo = -std::numeric_limits<float>::infinity();
+  float hi = std::numeric_limits<float>::infinity();
+};
+
 /// An encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K]. With integer weights and
 /// `act` (the input is then the value before its fake-quant) or `dynamic`: the integer kernels on x quantized
 /// with `act`, or per row. Otherwise it decodes 64 rows at a time into a tile that an fp32 GEMM consumes.
 /// Error(kInvalidArgument) when x does not end in K or the bias does not have C values. (The host's measured
 /// cost table times this kernel.)
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act = nullptr, bool dynamic = false);
+                         const ActivationQuant* act = nullptr, bool dynamic = false, const OutputClamp& clamp = {});
 
 /// A 2-D convolution (groups 1) with the layer's integer weights [Cout, Cin, kh, kw], x [N, Cin, H, W]: the
 /// input quantized once (with `act`, or one dynamic range for the tensor), its patches gathered as codes in the
 /// encoded column order (kh, kw, Cin), one row per output position, through the integer kernels. Needs
-/// integer_weights().
+/// integer_weights(). The output is [N, Cout, oh, ow] in channels-last memory (the next convolution reads it
+/// as it lies; ATen's element-wise ops keep the format), or contiguous with `contiguous_out`.
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
-                         const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic);
+                         const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
+                         const OutputClamp& clamp = {}, bool contiguous_out = true);
 
 /// The rows `ids` (int64, any shape) of the layer's weight [V, D], decoding only those rows: [ids..., D].
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids);

@@ -168,22 +168,30 @@ void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& 
   }
 }
 
-// Many activation rows on an ISA with a GEMM microkernel: every channel block's panel is built once (split over
-// the threads), then tiles of kPanelRows activation rows times one panel (split over the threads, a thread's
-// tiles mostly on one panel) run gemm_panel, and the shared epilogue turns each tile's dots into outputs.
+// v clamped to [lo, hi], NaN kept (a fused ReLU or ReLU6).
+inline float clamp_out(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+int64_t panel_blocks(const QWeightLayout& l) { return (l.rows + kPanelChannels - 1) / kPanelChannels; }
+
+// Many activation rows on an ISA with a GEMM microkernel: every channel block's panel is built (split over the
+// threads) unless `prebuilt` has them, then tiles of kPanelRows activation rows times one panel (split over the
+// threads, a thread's tiles mostly on one panel) run gemm_panel, and the shared epilogue turns each tile's dots
+// into outputs.
 void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride,
-                  const RowKernels& kern) {
+                  const RowKernels& kern, const uint8_t* prebuilt, float lo, float hi) {
   const QWeightLayout& l = w.layout;
-  const int64_t blocks = (l.rows + kPanelChannels - 1) / kPanelChannels;
+  const int64_t blocks = panel_blocks(l);
   const int64_t row_tiles = (a.rows + kPanelRows - 1) / kPanelRows;
   const int64_t panel_bytes = l.k_pad * kPanelChannels;
-  uint8_t* const panels = cache_aligned(thread_scratch().panels, blocks * panel_bytes);
+  const uint8_t* const panels = prebuilt ? prebuilt : cache_aligned(thread_scratch().panels, blocks * panel_bytes);
   const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 16);
 #pragma omp parallel if (parallel)
   {
     Scratch& s = thread_scratch();
+    if (!prebuilt) {
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) build_panel(w, kern, b, s, panels + b * panel_bytes);
+      for (int64_t b = 0; b < blocks; ++b) build_panel(w, kern, b, s, const_cast<uint8_t*>(panels) + b * panel_bytes);
+    }
     s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
     int32_t* const dots = s.dots.data();
 #pragma omp for schedule(static)
@@ -203,14 +211,14 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
           const int32_t* ws = w.wsum + c0;
 #pragma omp simd
           for (int64_t c = 0; c < channels; ++c)
-            out[c] = as * (sc[c] * static_cast<float>(d[c] - z * ws[c])) + (bs ? bs[c] : 0.0f);
+            out[c] = clamp_out(as * (sc[c] * static_cast<float>(d[c] - z * ws[c])) + (bs ? bs[c] : 0.0f), lo, hi);
           continue;
         }
         for (int64_t c = 0; c < channels; ++c) {
           const int64_t at = (c0 + c) * l.groups;
           const float sum = row_sum(w.scale + at, dots + i * l.groups * kPanelChannels + c, kPanelChannels,
                                     w.wsum + at, a.zero[m], l.groups);
-          out[c] = a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f);
+          out[c] = clamp_out(a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
     }
@@ -348,13 +356,30 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
   }
 }
 
-void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa) {
+QPanels::QPanels(const QWeights& w, Isa isa) : isa_(isa) {
+  const RowKernels& kern = kernels_for(isa);
+  if (!kern.gemm_panel) return;
+  const int64_t blocks = panel_blocks(w.layout), panel_bytes = w.layout.k_pad * kPanelChannels;
+  uint8_t* const panels = cache_aligned(storage_, blocks * panel_bytes);
+  offset_ = panels - storage_.data();
+  Scratch& s = thread_scratch();
+  for (int64_t b = 0; b < blocks; ++b) build_panel(w, kern, b, s, panels + b * panel_bytes);
+}
+
+void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
+           const QGemmOptions& options) {
   const QWeightLayout& l = w.layout;
   if (a.stride < l.k_pad)
     throw Error(ErrorKind::kInternal, "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " +
                                           std::to_string(l.k_pad));
   const RowKernels& kern = kernels_for(isa);
-  if (a.rows >= kPanelMinRows && kern.gemm_panel) return qgemm_panels(w, a, bias, y, y_stride, kern);
+  const float lo = options.lo, hi = options.hi;
+  const QPanels* cached = options.panels;
+  if (cached && !cached->empty() && cached->isa() != isa)
+    throw Error(ErrorKind::kInternal, std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
+  if (a.rows >= kPrepackedPanelMinRows && cached && !cached->empty())
+    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), lo, hi);
+  if (a.rows >= kPanelMinRows && kern.gemm_panel) return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, lo, hi);
   const bool pairs = l.pattern == QPattern::kPairs;
   const uint8_t* x = a.q;
   int64_t x_stride = a.stride;
@@ -417,7 +442,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         for (int64_t i = 0; i < n; ++i) {
           const int64_t at = (r0 + i) * l.groups;
           const float sum = row_sum(w.scale + at, dots + i * l.groups, 1, w.wsum + at, a.zero[m], l.groups);
-          out[i] = a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f);
+          out[i] = clamp_out(a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f), lo, hi);
         }
       }
     }

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -111,9 +112,49 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
 void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
                           int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero);
 
+/// A matrix's weights expanded once for the GEMM microkernel (row_kernels.h, panels): one signed byte per weight
+/// (any pattern expanded, zeros included), so a layer that sees many activation rows (a convolution's output
+/// positions, a transformer's tokens) pays the expansion at its first call instead of at every call, as ONNX
+/// Runtime pre-packs weights when a session is made. It costs memory: one byte per weight on top of the packed
+/// planes. Empty on an instruction set without a microkernel.
+class QPanels {
+ public:
+  QPanels() = default;
+  QPanels(const QWeights& w, Isa isa);
+  QPanels(QPanels&&) = default;  // the buffer, and so its alignment, moves along
+  QPanels& operator=(QPanels&&) = default;
+  QPanels(const QPanels&) = delete;
+  QPanels& operator=(const QPanels&) = delete;
+  bool empty() const { return storage_.empty(); }
+  const uint8_t* data() const { return storage_.data() + offset_; }
+  int64_t bytes() const { return static_cast<int64_t>(storage_.size()); }
+  Isa isa() const { return isa_; }
+
+ private:
+  std::vector<uint8_t> storage_;
+  int64_t offset_ = 0;  // to the first 64-byte boundary
+  Isa isa_ = Isa::kScalar;
+};
+
+/// Activation rows from which qgemm runs the microkernel on prebuilt panels. Panels hold a byte per weight, two
+/// to four times the packed planes, and a model's layers are read cold from memory: with fewer rows the packed
+/// planes' smaller read wins (ResNet-18 at 64x64, layer4's 4-row 3x3 convolutions: 2.4 MB of panels each).
+constexpr int64_t kPrepackedPanelMinRows = 8;
+
+/// What qgemm may use and do besides the product.
+struct QGemmOptions {
+  /// The matrix's panels for this instruction set (QPanels of the same QWeights): from kPrepackedPanelMinRows
+  /// activation rows on, the microkernel runs on them. Without them it builds panels per call, from kPanelMinRows rows on.
+  const QPanels* panels = nullptr;
+  /// Every output clamped to [lo, hi] (a fused ReLU or ReLU6; NaN stays NaN, as in ATen).
+  float lo = -std::numeric_limits<float>::infinity();
+  float hi = std::numeric_limits<float>::infinity();
+};
+
 /// y [a.rows, rows] (rows y_stride apart) = Σ_g scale·a.scale·(Σ q·w − zero·wsum) + bias (bias may be null),
 /// on the given instruction set (active_isa() in production; the tests pass each runnable one).
-void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa);
+void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
+           const QGemmOptions& options = {});
 
 }  // namespace runtime
 }  // namespace adze
