@@ -171,7 +171,7 @@ void run_bench(const BenchOptions& o) {
     double total = 0;
     for (const auto& n : r.profile) total += n["seconds"].get<double>();
     for (const auto& n : r.profile)
-      p.add_row({n["op"].get<std::string>(), n["layer"].get<std::string>(), n["integer"].get<bool>() ? "integer" : "",
+      p.add_row({n["op"].get<std::string>(), n["layer"].get<std::string>(), n.value("kernels", ""),
                  human_seconds(n["seconds"].get<double>()), percent(n["seconds"].get<double>() / total, 1)});
     p.add_rule();
     p.add_row({"total", "", "", human_seconds(total), ""});

@@ -6,6 +6,8 @@
 #include <limits>
 
 #include "core/error.h"
+#include "runtime/kernels/depthwise.h"
+#include "runtime/kernels/float_kernels.h"
 
 namespace adze {
 namespace packed {
@@ -20,7 +22,119 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool
   return out;
 }
 
+const runtime::FloatKernels& kernels() { return runtime::float_kernels(runtime::active_isa()); }
+
+bool is_float(const at::Tensor& x) { return x.defined() && x.scalar_type() == at::kFloat; }
+
+// Whether x's elements fill its storage span exactly (contiguous in some dimension order), so a flat loop
+// over numel() values visits each element once.
+bool dense(const at::Tensor& x) { return x.is_non_overlapping_and_dense(); }
+
+at::Tensor empty_like_dense(const at::Tensor& x) { return at::empty_strided(x.sizes(), x.strides(), x.options()); }
+
 }  // namespace
+
+bool fits_layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta) {
+  if (!is_float(x) || x.dim() == 0 || !x.is_contiguous()) return false;
+  const int64_t n = x.size(-1);
+  auto fits = [&](const at::Tensor& t) { return !t.defined() || (is_float(t) && t.is_contiguous() && t.numel() == n); };
+  return fits(gamma) && fits(beta);
+}
+
+at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta, float eps) {
+  at::Tensor y = at::empty_like(x);
+  const int64_t n = x.size(-1);
+  kernels().layer_norm(x.data_ptr<float>(), y.data_ptr<float>(), n ? x.numel() / n : 0, n,
+                       gamma.defined() ? gamma.data_ptr<float>() : nullptr,
+                       beta.defined() ? beta.data_ptr<float>() : nullptr, eps);
+  return y;
+}
+
+bool fits_softmax(const at::Tensor& x, int64_t dim) {
+  return is_float(x) && x.dim() > 0 && x.is_contiguous() && (dim == -1 || dim == x.dim() - 1);
+}
+
+at::Tensor softmax_last(const at::Tensor& x) {
+  at::Tensor y = at::empty_like(x);
+  const int64_t n = x.size(-1);
+  kernels().softmax(x.data_ptr<float>(), y.data_ptr<float>(), n ? x.numel() / n : 0, n);
+  return y;
+}
+
+at::Tensor gelu(const at::Tensor& x, bool tanh) {
+  at::Tensor y = empty_like_dense(x);
+  (tanh ? kernels().gelu_tanh : kernels().gelu)(x.data_ptr<float>(), y.data_ptr<float>(), x.numel());
+  return y;
+}
+
+void gelu_in_place(at::Tensor& x, bool tanh) {
+  (tanh ? kernels().gelu_tanh : kernels().gelu)(x.data_ptr<float>(), x.data_ptr<float>(), x.numel());
+}
+
+bool fits_add(const at::Tensor& a, const at::Tensor& b) {
+  return is_float(a) && is_float(b) && a.sizes() == b.sizes() && a.strides() == b.strides() && dense(a);
+}
+
+at::Tensor add(const at::Tensor& a, const at::Tensor& b, float alpha) {
+  at::Tensor y = empty_like_dense(a);
+  kernels().add(a.data_ptr<float>(), b.data_ptr<float>(), alpha, y.data_ptr<float>(), a.numel());
+  return y;
+}
+
+bool fits_clamp(const at::Tensor& x) { return is_float(x) && dense(x); }
+
+at::Tensor clamp(const at::Tensor& x, float lo, float hi) {
+  at::Tensor y = empty_like_dense(x);
+  kernels().clamp(x.data_ptr<float>(), y.data_ptr<float>(), x.numel(), lo, hi);
+  return y;
+}
+
+bool fits_matmul(const at::Tensor& a, const at::Tensor& b) {
+  if (!is_float(a) || !is_float(b) || a.dim() != b.dim() || a.dim() < 2 || a.dim() > 4) return false;
+  for (int64_t d = 0; d + 2 < a.dim(); ++d)
+    if (a.size(d) != b.size(d)) return false;
+  return a.size(-1) == b.size(-2);
+}
+
+at::Tensor matmul(const at::Tensor& a, const at::Tensor& b, float alpha) {
+  const int64_t r = a.dim(), m = a.size(-2), k = a.size(-1), n = b.size(-1);
+  std::vector<int64_t> shape(a.sizes().begin(), a.sizes().end());
+  shape.back() = n;
+  at::Tensor c = at::empty(shape, a.options());
+  // Up to two batch dimensions, walked by their strides (views of permuted heads need no copy).
+  const int64_t b0 = r >= 3 ? a.size(0) : 1, b1 = r == 4 ? a.size(1) : 1;
+  const int64_t as0 = r >= 3 ? a.stride(0) : 0, as1 = r == 4 ? a.stride(1) : 0;
+  const int64_t bs0 = r >= 3 ? b.stride(0) : 0, bs1 = r == 4 ? b.stride(1) : 0;
+  const float* pa = a.data_ptr<float>();
+  const float* pb = b.data_ptr<float>();
+  float* pc = c.data_ptr<float>();
+  const runtime::FloatKernels& kern = kernels();
+  for (int64_t i = 0; i < b0; ++i)
+    for (int64_t j = 0; j < b1; ++j, pc += m * n)
+      kern.matmul(pa + i * as0 + j * as1, a.stride(-2), a.stride(-1), pb + i * bs0 + j * bs1, b.stride(-2),
+                  b.stride(-1), pc, n, m, n, k, alpha);
+  return c;
+}
+
+at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t kh, int64_t kw, const at::Tensor& bias,
+                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                            const std::vector<int64_t>& dilation, const OutputClamp& clamp, bool contiguous_out) {
+  const at::Tensor nhwc = x.to(at::kFloat).permute({0, 2, 3, 1}).contiguous();
+  runtime::DepthwiseShape s;
+  s.n = nhwc.size(0), s.h = nhwc.size(1), s.w = nhwc.size(2), s.c = nhwc.size(3);
+  s.kh = kh, s.kw = kw, s.stride_y = stride[0], s.stride_x = stride[1], s.pad_y = padding[0], s.pad_x = padding[1];
+  s.dilation_y = dilation[0], s.dilation_x = dilation[1];
+  const bool fits = s.h + 2 * s.pad_y >= s.dilation_y * (s.kh - 1) + 1 && s.w + 2 * s.pad_x >= s.dilation_x * (s.kw - 1) + 1;
+  if (taps.size(1) != s.c || !fits || s.out_h() < 1 || s.out_w() < 1)
+    throw Error(ErrorKind::kInvalidArgument, "depthwise conv2d: input " + c10::str(x.sizes()) + " does not fit its " +
+                                                 std::to_string(taps.size(1)) + " channels or window");
+  at::Tensor y = at::empty({s.n, s.out_h(), s.out_w(), s.c}, nhwc.options());
+  runtime::depthwise_conv2d_nhwc(s, nhwc.data_ptr<float>(), taps.data_ptr<float>(),
+                                 bias.defined() ? bias.data_ptr<float>() : nullptr, clamp.lo, clamp.hi,
+                                 y.data_ptr<float>(), runtime::active_isa());
+  const at::Tensor nchw = y.permute({0, 3, 1, 2});
+  return contiguous_out ? nchw.contiguous() : nchw;
+}
 
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode) {

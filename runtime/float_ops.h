@@ -1,11 +1,15 @@
-// Float ops the packed runtime computes itself rather than through ATen's dispatcher: plain loops over
-// contiguous tensors that the compiler vectorizes, for the shapes of single-sample inference where ATen's
-// per-call overhead dominates.
+// Float ops the packed runtime computes itself rather than through ATen's dispatcher, for the shapes of
+// single-sample inference where ATen's per-call overhead dominates: tensor-level wrappers of the kernels in
+// kernels/float_kernels.h and kernels/depthwise.h (on the active instruction set) and a max pool of its own.
+// Each takes float32 tensors of the form its `fits_` predicate accepts (the runtime falls back to ATen's
+// operator for any other) and returns a new tensor.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <vector>
+
+#include "runtime/packed_ops.h"
 
 namespace adze {
 namespace packed {
@@ -14,6 +18,31 @@ namespace packed {
 /// (as −∞), dilation, ceil_mode. Error(kInvalidArgument) for a window that does not fit.
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode);
+
+/// Layer norm over the last dimension, gamma and beta [n] or undefined.
+bool fits_layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta);
+at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta, float eps);
+/// Softmax over dimension `dim` where it is the last.
+bool fits_softmax(const at::Tensor& x, int64_t dim);
+at::Tensor softmax_last(const at::Tensor& x);
+/// GELU (erf form, or the tanh approximation); gelu_in_place_ for a tensor the caller owns.
+at::Tensor gelu(const at::Tensor& x, bool tanh);
+void gelu_in_place(at::Tensor& x, bool tanh);
+/// a + alpha·b for two tensors of the same sizes and strides (dense: contiguous in some memory format).
+bool fits_add(const at::Tensor& a, const at::Tensor& b);
+at::Tensor add(const at::Tensor& a, const at::Tensor& b, float alpha);
+/// x clamped to [lo, hi] (ReLU, hardtanh), NaN kept; any dense tensor, its layout kept.
+bool fits_clamp(const at::Tensor& x);
+at::Tensor clamp(const at::Tensor& x, float lo, float hi);
+/// alpha·a·b for a [B..., m, k] and b [B..., k, n] with the same batch dimensions (at most two), any strides:
+/// [B..., m, n], contiguous.
+bool fits_matmul(const at::Tensor& a, const at::Tensor& b);
+at::Tensor matmul(const at::Tensor& a, const at::Tensor& b, float alpha);
+/// A depthwise convolution of x [N, C, H, W] (any layout: read channels last) with taps [kh·kw, C] (tap-major)
+/// and bias [C] or undefined: [N, C, oh, ow], channels last in memory unless `contiguous_out`.
+at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t kh, int64_t kw, const at::Tensor& bias,
+                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                            const std::vector<int64_t>& dilation, const OutputClamp& clamp, bool contiguous_out);
 
 }  // namespace packed
 }  // namespace adze

@@ -14,6 +14,9 @@
 #include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "runtime/float_ops.h"
+#include "runtime/fusion.h"
+#include "runtime/graph.h"
+#include "runtime/own_ops.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_ops.h"
 #include "runtime/safetensors.h"
@@ -21,12 +24,6 @@
 namespace adze {
 namespace packed {
 namespace {
-
-struct Arg {
-  enum Kind { kValue, kTensor, kWeight, kConstant } kind = kConstant;
-  std::string name;
-  c10::IValue constant;
-};
 
 c10::IValue float_of(const nlohmann::json& c) {
   if (c.is_number()) return c.get<double>();
@@ -76,25 +73,13 @@ at::ScalarType scalar_type_of(const std::string& dtype) {
 
 }  // namespace
 
-struct PackedModel::Node {
-  std::string op, layer, type;
-  std::string output_of;  ///< the layer whose output this op computes (the rule of compress/tapped_graph.h)
-  std::vector<Arg> in;
-  std::vector<std::string> out;
-  std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops
-  // A packed matmul or a convolution on the integer kernels (plan_integer_layers): `act` when its input is a
-  // calibrated 8-bit fake-quant, whose input (`act_input`) it then quantizes itself; the fake-quant node is
-  // `skip`ped when nothing else reads it. A node computing a layer in fp32 says why in `float_reason`.
-  bool integer = false;
-  std::optional<ActivationQuant> act;
-  std::string act_input;
-  bool skip = false;
-  std::string float_reason;
-  std::vector<int64_t> stride, padding, dilation;  ///< a convolution's or a pooling's
-  // An op the runtime computes itself (float_ops.h) instead of calling ATen.
-  enum class Own { kNone, kMaxPool2d } own = Own::kNone;
-  std::vector<int64_t> kernel;
-  bool ceil_mode = false;
+// The graph as run: its nodes in order, each value in a slot, and the slots each node is the last to read
+// (emptied after it, so that a value's memory goes back as soon as nothing needs it).
+struct Program {
+  std::vector<Node> nodes;
+  std::vector<std::vector<int>> release;
+  int slots = 0;
+  int output_slot = 0;
 };
 
 namespace {
@@ -104,7 +89,7 @@ bool is_convolution(const std::string& op) { return op == "aten::_convolution" |
 // Why a convolution node cannot run on the integer kernels ("" when it can), reading its constant arguments
 // into node.stride, padding and dilation. aten::_convolution(input, weight, bias, stride, padding, dilation,
 // transposed, output_padding, groups, ...), aten::conv2d(input, weight, bias, stride, padding, dilation, groups).
-std::string convolution_unsupported(PackedModel::Node& node, const LayerView& layer) {
+std::string convolution_unsupported(Node& node, const LayerView& layer) {
   const bool full = node.op == "aten::_convolution";
   const std::size_t groups_at = full ? 8 : 6;
   if (node.in.size() <= groups_at) return "a convolution call of an unexpected form";
@@ -135,6 +120,7 @@ int64_t PackedModel::file_bytes() const { return file_->file_bytes(); }
 
 PackedModel PackedModel::open(const std::string& path, const RunOptions& options) {
   PackedModel m;
+  m.graph_ = std::make_unique<Program>();
   m.file_ = SafetensorsFile::open(path);
   const std::string where = "packed file '" + path + "'";
   auto bad = [&](const std::string& what) { return Error(ErrorKind::kIo, where + ": " + what); };
@@ -175,7 +161,7 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
       node.op = n.at("op").get<std::string>();
       node.layer = n.value("layer", "");
       node.type = n.value("type", "");
-      const std::string at_node = "op '" + node.op + "' (node " + std::to_string(m.nodes_.size()) + ")";
+      const std::string at_node = "op '" + node.op + "' (node " + std::to_string(m.graph_->nodes.size()) + ")";
       for (const auto& r : n.at("in")) {
         Arg a;
         if (r.contains("v")) {
@@ -215,13 +201,14 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
         node.operation = torch::jit::findOperatorFor(c10::OperatorName(node.op, n.value("overload", "")));
         if (!node.operation) throw bad(at_node + " is not an operator this libtorch knows");
       }
-      m.nodes_.push_back(std::move(node));
+      m.graph_->nodes.push_back(std::move(node));
     }
     m.output_ = graph.at("output").get<std::string>();
     if (!defined.count(m.output_)) throw bad("the output '" + m.output_ + "' is computed by no op");
     m.mark_layer_outputs();
     m.options_ = options;
     m.plan_integer_layers();
+    m.plan_own_ops();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -241,7 +228,7 @@ std::map<std::string, Encoding> PackedModel::encodings() const {
 void PackedModel::mark_layer_outputs() {
   std::set<std::string> from_input = {"input"};
   std::map<std::string, std::string> weight_only;
-  for (Node& node : nodes_) {
+  for (Node& node : graph_->nodes) {
     bool reads_input = false;
     std::string layer = node.layer;
     for (const Arg& a : node.in) {
@@ -263,10 +250,10 @@ void PackedModel::mark_layer_outputs() {
 void PackedModel::plan_integer_layers() {
   std::map<std::string, std::size_t> producer;  // value -> the node that computes it
   std::map<std::string, int> readers;           // value -> how many arguments read it
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    for (const Arg& a : nodes_[i].in)
+  for (std::size_t i = 0; i < graph_->nodes.size(); ++i) {
+    for (const Arg& a : graph_->nodes[i].in)
       if (a.kind == Arg::kValue) ++readers[a.name];
-    for (const auto& o : nodes_[i].out) producer[o] = i;
+    for (const auto& o : graph_->nodes[i].out) producer[o] = i;
   }
   ++readers[output_];
   // The calibrated quantizer of an 8-bit fake-quant node whose scale and zero point are constants or file tensors.
@@ -282,7 +269,7 @@ void PackedModel::plan_integer_layers() {
       return std::nullopt;
     return ActivationQuant{static_cast<float>(*s), static_cast<int32_t>(*z)};
   };
-  for (Node& node : nodes_) {
+  for (Node& node : graph_->nodes) {
     if (is_convolution(node.op) && node.in.size() > 1 && node.in[1].kind == Arg::kWeight) node.layer = node.in[1].name;
     const bool candidate = node.op == "adze::packed_matmul" || is_convolution(node.op);
     if (!candidate || node.layer.empty()) {
@@ -298,8 +285,8 @@ void PackedModel::plan_integer_layers() {
     if (!node.float_reason.empty()) continue;
     if (node.in[0].kind == Arg::kValue) {
       const auto it = producer.find(node.in[0].name);
-      if (it != producer.end() && nodes_[it->second].in[0].kind == Arg::kValue) {
-        Node& fq = nodes_[it->second];
+      if (it != producer.end() && graph_->nodes[it->second].in[0].kind == Arg::kValue) {
+        Node& fq = graph_->nodes[it->second];
         if (const auto act = calibrated(fq)) {
           node.integer = true;
           node.act = act;
@@ -312,44 +299,124 @@ void PackedModel::plan_integer_layers() {
     node.integer = options_.dynamic_activations;
     if (!node.integer) node.float_reason = "weight-only, and dynamic activations switched off";
   }
-  // Float ops with a kernel of the runtime's own, where their arguments are constants.
-  for (Node& node : nodes_) {
-    auto ints = [&](std::size_t i, std::vector<int64_t>* out) {
-      if (node.in[i].kind != Arg::kConstant || !node.in[i].constant.isIntList()) return false;
-      *out = node.in[i].constant.toIntVector();
-      return true;
-    };
-    if (node.op == "aten::max_pool2d" && node.in.size() == 6 && node.in[0].kind == Arg::kValue &&
-        ints(1, &node.kernel) && ints(2, &node.stride) && ints(3, &node.padding) && ints(4, &node.dilation) &&
-        node.in[5].kind == Arg::kConstant && node.in[5].constant.isBool()) {
-      node.own = Node::Own::kMaxPool2d;
-      node.ceil_mode = node.in[5].constant.toBool();
-    }
-  }
   // What the remaining nodes read as whole fp32 weights is decoded once, here.
-  for (const Node& node : nodes_)
+  for (const Node& node : graph_->nodes)
     if (!node.integer)
       for (const Arg& a : node.in)
         if (a.kind == Arg::kWeight && !decoded_.count(a.name)) decoded_[a.name] = decoded_weight(*layers_.at(a.name));
 }
 
+namespace {
+
+// Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties.
+void resolve(Program& p, const std::string& output) {
+  std::map<std::string, int> slot = {{"input", 0}};
+  for (Node& node : p.nodes) {
+    for (Arg& a : node.in) {
+      // A skipped op's input may be defined nowhere now (fused into the op before it).
+      if (a.kind == Arg::kValue && !node.skip) a.slot = slot.at(a.name);
+      if ((a.kind == Arg::kTensor || a.kind == Arg::kWeight) && a.tensor) a.constant = *a.tensor;
+    }
+    if (node.act) node.act_slot = slot.at(node.act_input);
+    node.out_slots.clear();
+    for (const auto& o : node.out) node.out_slots.push_back(slot.emplace(o, static_cast<int>(slot.size())).first->second);
+  }
+  p.slots = static_cast<int>(slot.size());
+  p.output_slot = slot.at(output);
+  std::vector<int> last(static_cast<std::size_t>(p.slots), -1);
+  for (std::size_t i = 0; i < p.nodes.size(); ++i) {
+    const Node& node = p.nodes[i];
+    if (node.skip) continue;
+    for (const Arg& a : node.in)
+      if (a.kind == Arg::kValue) last[static_cast<std::size_t>(a.slot)] = static_cast<int>(i);
+    if (node.act) last[static_cast<std::size_t>(node.act_slot)] = static_cast<int>(i);
+  }
+  last[static_cast<std::size_t>(p.output_slot)] = -1;  // the result stays
+  p.release.assign(p.nodes.size(), {});
+  for (int v = 0; v < p.slots; ++v)
+    if (last[static_cast<std::size_t>(v)] >= 0) p.release[static_cast<std::size_t>(last[static_cast<std::size_t>(v)])].push_back(v);
+}
+
+// Whether an ATen op gives the same result every time from the same arguments and changes none of them.
+bool pure(const Node& node) {
+  const std::string& op = node.op;
+  if (!node.operation || node.integer || op.back() == '_') return false;
+  for (const char* word : {"rand", "normal", "bernoulli", "dropout", "empty", "uniform", "multinomial"})
+    if (op.find(word) != std::string::npos) return false;
+  return true;
+}
+
+// Runs once, at open, every pure op whose arguments are all known then (file tensors, constants, the results of
+// such ops: a slice of a causal mask, of a position embedding), and makes its results constants of the ops that
+// read them. Results are copied out of the read-only mapping.
+void fold_constants(Program& p, const std::string& output) {
+  std::map<std::string, c10::IValue> known;
+  for (Node& node : p.nodes) {
+    if (node.skip || !pure(node) || std::count(node.out.begin(), node.out.end(), output)) continue;
+    bool constant = true;
+    for (const Arg& a : node.in)
+      constant &= a.kind == Arg::kConstant || (a.kind == Arg::kValue ? known.count(a.name) > 0 : a.tensor != nullptr);
+    if (!constant) continue;
+    torch::jit::Stack stack;
+    for (const Arg& a : node.in)
+      stack.push_back(a.kind == Arg::kValue ? known.at(a.name) : a.kind == Arg::kConstant ? a.constant : *a.tensor);
+    node.operation->getOperation()(stack);
+    if (stack.size() != node.out.size()) continue;
+    for (std::size_t i = 0; i < stack.size(); ++i)
+      known[node.out[i]] = stack[i].isTensor() ? c10::IValue(stack[i].toTensor().clone()) : stack[i];
+    node.skip = true;
+  }
+  for (Node& node : p.nodes)
+    for (Arg& a : node.in)
+      if (a.kind == Arg::kValue && known.count(a.name)) {
+        a.kind = Arg::kConstant;
+        a.constant = known.at(a.name);
+      }
+}
+
+}  // namespace
+
+// Constants folded, ops with kernels of the runtime's own, then the fused schedule, then slots for both.
+void PackedModel::plan_own_ops() {
+  auto constant_tensor = [&](const Arg& a) -> const at::Tensor* {
+    if (a.kind == Arg::kTensor) return &tensors_.at(a.name);
+    if (a.kind == Arg::kWeight) {
+      const auto d = decoded_.find(a.name);
+      return d == decoded_.end() ? nullptr : &d->second;
+    }
+    return nullptr;
+  };
+  for (Node& node : graph_->nodes)
+    for (Arg& a : node.in) a.tensor = constant_tensor(a);
+  fold_constants(*graph_, output_);
+  for (Node& node : graph_->nodes) {
+    select_own_op(node, constant_tensor);
+    if (node.own == OwnOp::kDepthwise && !node.float_reason.empty())
+      node.float_reason = "a depthwise convolution (fp32, the runtime's own kernel)";
+  }
+  schedule_ = std::make_unique<Program>(*graph_);
+  fuse(schedule_->nodes, output_);
+  resolve(*graph_, output_);
+  resolve(*schedule_, output_);
+}
+
 std::vector<std::string> PackedModel::integer_layers() const {
   std::set<std::string> out;
-  for (const Node& node : nodes_)
+  for (const Node& node : graph_->nodes)
     if (node.integer) out.insert(node.layer);
   return {out.begin(), out.end()};
 }
 
 std::vector<std::string> PackedModel::dynamic_layers() const {
   std::set<std::string> out;
-  for (const Node& node : nodes_)
+  for (const Node& node : graph_->nodes)
     if (node.integer && !node.act) out.insert(node.layer);
   return {out.begin(), out.end()};
 }
 
 std::map<std::string, std::string> PackedModel::float_layers() const {
   std::map<std::string, std::string> out;
-  for (const Node& node : nodes_)
+  for (const Node& node : graph_->nodes)
     if (!node.float_reason.empty()) {
       for (const Arg& a : node.in)
         if (a.kind == Arg::kWeight) out.emplace(a.name, node.float_reason);
@@ -363,20 +430,23 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
   if (x.dim() == 0 || x.size(0) != input_.shape[0] || runs < 1)
     throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "': profile a batch of " +
                                                  std::to_string(input_.shape[0]) + ", at least once");
-  std::vector<double> seconds(nodes_.size(), 0.0);
-  run_exact_batch(x, nullptr, nullptr);  // warm
-  for (int r = 0; r < runs; ++r) run_exact_batch(x, nullptr, &seconds);
+  const std::vector<Node>& nodes = schedule_->nodes;
+  std::vector<double> seconds(nodes.size(), 0.0);
+  run(*schedule_, x, nullptr, nullptr);  // warm
+  for (int r = 0; r < runs; ++r) run(*schedule_, x, nullptr, &seconds);
   std::vector<NodeProfile> out;
-  for (std::size_t i = 0; i < nodes_.size(); ++i)
-    if (!nodes_[i].skip)
-      out.push_back({nodes_[i].op, nodes_[i].layer, nodes_[i].integer, seconds[i] / runs});
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (!nodes[i].skip) {
+      const bool own = nodes[i].own != OwnOp::kNone;
+      out.push_back({nodes[i].op + nodes[i].fused, nodes[i].layer, nodes[i].integer, own, seconds[i] / runs});
+    }
   return out;
 }
 
 std::map<std::string, int> PackedModel::aten_ops() const {
   std::map<std::string, int> out;
-  for (const Node& node : nodes_)
-    if (node.operation && !node.skip && !node.integer && node.own == Node::Own::kNone) ++out[node.op];
+  for (const Node& node : schedule_->nodes)
+    if (node.operation && !node.skip && !node.integer && node.own == OwnOp::kNone) ++out[node.op];
   return out;
 }
 
@@ -390,7 +460,7 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
   std::map<std::string, std::vector<at::Tensor>> pieces;
   at::Tensor y = forward_in_batches(x, input_, "packed model '" + file_->path() + "'", [&](const at::Tensor& b) {
     std::map<std::string, at::Tensor> outs;
-    at::Tensor r = run_exact_batch(b, layer_outputs ? &outs : nullptr);
+    at::Tensor r = layer_outputs ? run(*graph_, b, &outs) : run(*schedule_, b, nullptr);
     for (auto& [name, t] : outs) pieces[name].push_back(t);
     return r;
   });
@@ -405,61 +475,63 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
   return y;
 }
 
-at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
-                                        std::vector<double>* node_seconds) const {
-  std::map<std::string, c10::IValue> env = {{"input", x}};
-  auto value = [&](const Arg& a) -> c10::IValue {
-    switch (a.kind) {
-      case Arg::kValue:
-        return env.at(a.name);
-      case Arg::kTensor:
-        return tensors_.at(a.name);
-      case Arg::kWeight:
-        return decoded_.at(a.name);
-      case Arg::kConstant:
-        return a.constant;
-    }
-    return {};
+at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
+                            std::map<std::string, at::Tensor>* layer_outputs, std::vector<double>* node_seconds) const {
+  std::vector<c10::IValue> env(static_cast<std::size_t>(program.slots));
+  env[0] = x;
+  auto value = [&](const Arg& a) -> const c10::IValue& {
+    return a.kind == Arg::kValue ? env[static_cast<std::size_t>(a.slot)] : a.constant;
   };
+  auto set = [&](const Node& node, c10::IValue v) { env[static_cast<std::size_t>(node.out_slots[0])] = std::move(v); };
   std::map<std::string, int> seen;
   auto record = [&](const Node& node) {
     if (!layer_outputs || node.output_of.empty()) return;
-    const c10::IValue& v = env.at(node.out[0]);
+    const c10::IValue& v = env[static_cast<std::size_t>(node.out_slots[0])];
     // A copy: a later in-place op (files written before in-place ops were traced out of place) may change it.
     if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor().clone();
   };
-  auto run = [&](const Node& node) {
+  auto bias_of = [&](const Node& node, std::size_t i) -> at::Tensor {
+    if (node.in.size() > i) {
+      const c10::IValue& b = value(node.in[i]);
+      return b.isTensor() ? b.toTensor() : at::Tensor();
+    }
+    return node.fused_bias ? *node.fused_bias : at::Tensor();
+  };
+  auto run_node = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {
-      const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();
-      const c10::IValue bias = value(node.in[2]);
-      env[node.out[0]] = packed_conv2d(*layers_.at(node.layer), in, bias.isTensor() ? bias.toTensor() : at::Tensor(),
-                                       node.stride, node.padding, node.dilation, node.act ? &*node.act : nullptr, true);
+      const at::Tensor& in = node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
+      set(node, packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
+                              node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out));
       return;
     }
-    if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
-      const LayerView& layer = *layers_.at(node.layer);
-      const at::Tensor in = node.act ? env.at(node.act_input).toTensor() : value(node.in[0]).toTensor();
-      const at::Tensor bias =
-          node.in.size() > 1 && node.op == "adze::packed_matmul" ? value(node.in[1]).toTensor() : at::Tensor();
-      env[node.out[0]] = node.op == "adze::packed_embedding"
-                             ? packed_embedding(layer, in)
-                             : packed_matmul(layer, in, bias, node.act ? &*node.act : nullptr, node.integer);
+    if (node.op == "adze::packed_matmul") {
+      const at::Tensor& in = node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
+      at::Tensor y = packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
+                                   node.integer, node.clamp);
+      if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
+      set(node, std::move(y));
       return;
     }
-    if (node.own == Node::Own::kMaxPool2d) {
-      env[node.out[0]] = max_pool2d(value(node.in[0]).toTensor(), node.kernel, node.stride, node.padding,
-                                    node.dilation, node.ceil_mode);
+    if (node.op == "adze::packed_embedding") {
+      set(node, packed_embedding(*layers_.at(node.layer), value(node.in[0]).toTensor()));
       return;
+    }
+    if (node.own != OwnOp::kNone) {
+      at::Tensor y = run_own_op(node, [&](std::size_t i) -> const c10::IValue& { return value(node.in[i]); });
+      if (y.defined()) {
+        set(node, std::move(y));
+        return;
+      }
     }
     if (node.op == "prim::ListConstruct") {
       if (node.type.find("Tensor") != std::string::npos) {
         c10::List<at::Tensor> list;
         for (const Arg& a : node.in) list.push_back(value(a).toTensor());
-        env[node.out[0]] = list;
+        set(node, list);
       } else if (node.type.find("int") != std::string::npos) {
         c10::List<int64_t> list;
         for (const Arg& a : node.in) list.push_back(value(a).toInt());
-        env[node.out[0]] = list;
+        set(node, list);
       } else {
         throw Error(ErrorKind::kUnsupported, "packed runtime: a list of " + node.type);
       }
@@ -469,7 +541,7 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
       const auto list = value(node.in[0]).toListRef();
       if (list.size() != node.out.size())
         throw Error(ErrorKind::kInternal, "packed runtime: a list of the wrong length");
-      for (std::size_t i = 0; i < list.size(); ++i) env[node.out[i]] = list[i];
+      for (std::size_t i = 0; i < list.size(); ++i) env[static_cast<std::size_t>(node.out_slots[i])] = list[i];
       return;
     }
     torch::jit::Stack stack;
@@ -481,17 +553,21 @@ at::Tensor PackedModel::run_exact_batch(const at::Tensor& x, std::map<std::strin
     }
     if (stack.size() != node.out.size())
       throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
-    for (std::size_t i = 0; i < node.out.size(); ++i) env[node.out[i]] = std::move(stack[i]);
+    // What the fused ops would have done, where an own op fell back to ATen here.
+    if (node.alpha != 1 && node.own == OwnOp::kMatmul) stack[0] = stack[0].toTensor() * node.alpha;
+    for (std::size_t i = 0; i < node.out.size(); ++i) env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
   };
-  for (std::size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i].skip) continue;
-    const auto start = std::chrono::steady_clock::now();
-    run(nodes_[i]);
+  for (std::size_t i = 0; i < program.nodes.size(); ++i) {
+    const Node& node = program.nodes[i];
+    if (node.skip) continue;
+    const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    run_node(node);
     if (node_seconds)
       (*node_seconds)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    record(nodes_[i]);
+    record(node);
+    for (int v : program.release[i]) env[static_cast<std::size_t>(v)] = c10::IValue();
   }
-  const c10::IValue& out = env.at(output_);
+  const c10::IValue& out = env[static_cast<std::size_t>(program.output_slot)];
   if (!out.isTensor())
     throw Error(ErrorKind::kUnsupported, "packed model '" + file_->path() + "' does not return a tensor");
   return out.toTensor();

@@ -28,6 +28,7 @@ constexpr int kOldestFormatVersion = 1;
 
 class SafetensorsFile;
 class LayerView;
+struct Program;
 
 /// How the runtime computes the layers whose weights the integer kernels take (LayerView::integer_weights()).
 struct RunOptions {
@@ -44,6 +45,7 @@ struct RunOptions {
 struct NodeProfile {
   std::string op, layer;  ///< the operator, and the layer it computes (or "")
   bool integer = false;   ///< on the integer kernels
+  bool own = false;       ///< on a float kernel of the runtime's own (else ATen's operator)
   double seconds = 0;     ///< mean per run
 };
 
@@ -75,29 +77,28 @@ class PackedModel {
   std::vector<std::string> integer_layers() const;
   /// Those of them whose input is quantized on the fly (weight-only layers with dynamic activations).
   std::vector<std::string> dynamic_layers() const;
-  /// Where the time goes: every op of the graph in order with its mean seconds over `runs` runs of x (a batch
-  /// of exactly the traced size), after one untimed run.
+  /// Where the time goes: every op of the schedule in order (fused ops named with what they fused:
+  /// "adze::packed_matmul+add+gelu") with its mean seconds over `runs` runs of x (a batch of exactly the traced
+  /// size), after one untimed run.
   std::vector<NodeProfile> profile(const at::Tensor& x, int runs) const;
-  /// The ATen operators the graph runs (ops the runtime does not own), with how many nodes call each.
+  /// The ATen operators the schedule runs (ops the runtime has no kernel of its own for, and those whose
+  /// kernel takes only some shapes), with how many nodes call each.
   std::map<std::string, int> aten_ops() const;
 
  private:
   PackedModel() = default;
-
- public:
-  struct Node;  // one op of the graph (packed_model.cc)
-
- private:
   void mark_layer_outputs();
   void plan_integer_layers();
-  at::Tensor run_exact_batch(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
-                             std::vector<double>* node_seconds = nullptr) const;
+  void plan_own_ops();
+  at::Tensor run(const Program& program, const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
+                 std::vector<double>* node_seconds = nullptr) const;
   std::shared_ptr<const SafetensorsFile> file_;
   nlohmann::json header_;
   InputSpec input_;
   std::map<std::string, std::unique_ptr<LayerView>> layers_;
   std::map<std::string, at::Tensor> tensors_;  ///< float tensors, over the mapping
-  std::vector<Node> nodes_;
+  std::unique_ptr<Program> graph_;     ///< the file's graph, each op resolved (what a run recording layers runs)
+  std::unique_ptr<Program> schedule_;  ///< the graph with ops fused (fusion.h): what a plain run runs
   std::string output_;
   int64_t weight_bytes_ = 0;
   RunOptions options_;

@@ -290,8 +290,24 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
     EXPECT_FALSE(deployed.integer_layers().empty()) << "every fixture has linear layers";
     if (file == "mobilenet_v2_traced.pt") {  // depthwise convolutions stay in fp32, and say why
       int depthwise = 0;
-      for (const auto& [layer, why] : deployed.float_layers()) depthwise += why == "a grouped or depthwise convolution";
+      for (const auto& [layer, why] : deployed.float_layers())
+        depthwise += why == "a depthwise convolution (fp32, the runtime's own kernel)";
       EXPECT_GT(depthwise, 5);
+    }
+    // The schedule fused what it should, and the runtime's own kernels replaced ATen's element-wise ops.
+    std::string ops;
+    for (const auto& n : deployed.profile(x.slice(0, 0, shape[0]), 1)) ops += n.op + " ";
+    const std::map<std::string, int> aten = deployed.aten_ops();
+    if (file.rfind("encoder", 0) == 0) {
+      EXPECT_NE(ops.find("adze::packed_matmul+relu"), std::string::npos) << ops;
+      for (const char* op : {"aten::layer_norm", "aten::softmax", "aten::bmm", "aten::relu"})
+        EXPECT_EQ(aten.count(op), 0u) << op << " in " << ops;
+    }
+    if (file == "resnet18_w4_traced.pt") {
+      EXPECT_NE(ops.find("aten::_convolution+relu"), std::string::npos) << ops;
+    }
+    if (file == "mobilenet_v2_traced.pt") {
+      EXPECT_NE(ops.find("aten::_convolution+hardtanh"), std::string::npos) << ops;
     }
   }
 }

@@ -1,0 +1,113 @@
+#include "runtime/fusion.h"
+
+#include <functional>
+#include <map>
+#include <set>
+
+namespace adze {
+namespace packed {
+namespace {
+
+bool is_convolution(const std::string& op) { return op == "aten::_convolution" || op == "aten::conv2d"; }
+
+// Every non-skipped node reading each value, an integer layer's calibrated input (act_input) included.
+std::map<std::string, std::vector<std::size_t>> readers_of(const std::vector<Node>& nodes) {
+  std::map<std::string, std::vector<std::size_t>> readers;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n = nodes[i];
+    if (n.skip) continue;
+    std::set<std::string> read;
+    for (const Arg& a : n.in)
+      if (a.kind == Arg::kValue && !(n.act && &a == &n.in[0])) read.insert(a.name);
+    if (n.act) read.insert(n.act_input);
+    for (const auto& v : read) readers[v].push_back(i);
+  }
+  return readers;
+}
+
+bool is_unit(const Arg& a) {
+  return a.kind == Arg::kConstant && (a.constant.isInt() || a.constant.isDouble()) && a.constant.toScalar().toDouble() == 1;
+}
+
+// Folds `next` into `node` when it can: true if it did (next is then skipped, its output now node's).
+bool fold(Node& node, Node& next) {
+  const bool matmul = node.op == "adze::packed_matmul";
+  const bool integer_conv = node.integer && is_convolution(node.op);
+  const bool no_post = node.post == PostOp::kNone;
+  const bool no_clamp = node.clamp.lo == -std::numeric_limits<float>::infinity() &&
+                        node.clamp.hi == std::numeric_limits<float>::infinity();
+  if (matmul && node.in.size() == 1 && !node.fused_bias && no_clamp && no_post && next.op == "aten::add" &&
+      next.in.size() == 3 && next.in[0].kind == Arg::kValue && next.in[0].name == node.out[0] &&
+      next.in[1].kind == Arg::kTensor && next.in[1].tensor && next.in[1].tensor->dim() == 1 &&
+      next.in[1].tensor->scalar_type() == at::kFloat && is_unit(next.in[2])) {
+    node.fused_bias = next.in[1].tensor;
+    node.fused += "+add";
+  } else if ((matmul || integer_conv || node.own == OwnOp::kDepthwise) && no_clamp && no_post &&
+             next.own == OwnOp::kClamp) {
+    node.clamp = {next.lo, next.hi};
+    node.fused += "+" + next.op.substr(next.op.find("::") + 2);
+  } else if (matmul && no_post && next.own == OwnOp::kGelu) {
+    node.post = next.tanh ? PostOp::kGeluTanh : PostOp::kGelu;
+    node.fused += "+gelu";
+  } else if (node.own == OwnOp::kMatmul && next.op == "aten::div" && next.in.size() == 2 &&
+             next.in[1].kind == Arg::kConstant && (next.in[1].constant.isDouble() || next.in[1].constant.isInt()) &&
+             next.in[1].constant.toScalar().toDouble() != 0) {
+    node.alpha = static_cast<float>(node.alpha / next.in[1].constant.toScalar().toDouble());
+    node.fused += "+div";
+  } else {
+    return false;
+  }
+  node.out = next.out;
+  next.skip = true;
+  return true;
+}
+
+}  // namespace
+
+void fuse(std::vector<Node>& nodes, const std::string& output) {
+  for (bool changed = true; changed;) {
+    changed = false;
+    const auto readers = readers_of(nodes);
+    for (Node& node : nodes) {
+      if (node.skip || node.out.size() != 1 || node.out[0] == output) continue;
+      const auto r = readers.find(node.out[0]);
+      if (r == readers.end() || r->second.size() != 1) continue;
+      Node& next = nodes[r->second[0]];
+      // The folded op must read the value as its first argument (kClamp, kGelu) or as fold() checks.
+      if (next.in.empty() || next.in[0].kind != Arg::kValue || next.in[0].name != node.out[0]) continue;
+      if (fold(node, next)) changed = true;
+    }
+  }
+  // Channels-last outputs: a value may stay channels last if every reader takes any layout, through element-wise
+  // ops whose outputs then follow the same rule.
+  const auto readers = readers_of(nodes);
+  std::map<std::string, bool> memo;
+  std::function<bool(const std::string&)> any_layout = [&](const std::string& v) {
+    if (v == output) return false;
+    if (auto m = memo.find(v); m != memo.end()) return m->second;
+    memo[v] = false;  // a cycle (none in a graph) reads as "no"
+    bool ok = true;
+    const auto r = readers.find(v);
+    if (r != readers.end())
+      for (std::size_t i : r->second) {
+        const Node& n = nodes[i];
+        const bool conv = (n.integer && is_convolution(n.op)) || n.own == OwnOp::kDepthwise;
+        const bool pooling = n.op == "aten::adaptive_avg_pool2d";
+        const bool elementwise = n.own == OwnOp::kClamp || n.own == OwnOp::kAdd ||
+                                 n.op == "aten::fake_quantize_per_tensor_affine" || n.op == "aten::dropout";
+        if (conv || pooling) continue;
+        if (!elementwise || n.out.size() != 1 || !any_layout(n.out[0])) {
+          ok = false;
+          break;
+        }
+      }
+    return memo[v] = ok;
+  };
+  for (Node& node : nodes)
+    if (!node.skip && node.out.size() == 1 &&
+        ((node.integer && is_convolution(node.op)) || node.own == OwnOp::kDepthwise))
+      node.channels_last_out = any_layout(node.out[0]);
+}
+
+}  // namespace packed
+}  // namespace adze

@@ -1,0 +1,29 @@
+// The packed runtime's schedule: the graph with element-wise work folded into the op before it, so that it runs
+// in that op's epilogue (in cache, with no dispatch, no tensor of its own):
+// - a packed matmul's bias add (aten::add of a file tensor), then a ReLU / hardtanh / clamp (into the integer
+//   kernels' epilogue) or a GELU (applied to the output in place);
+// - an integer or depthwise convolution's ReLU / hardtanh;
+// - a division of a matmul by a constant (attention's 1/√d), as a scale of the product.
+// Convolutions also leave their outputs channels last where every reader takes that layout (convolutions,
+// element-wise ops, fake-quants, pooling), so the next convolution reads them without a transpose.
+//
+// Fusion folds only an op whose input is read by nothing else, and never the graph's output. The values change
+// only where the fused arithmetic rounds differently (a division by a constant that is not a power of two
+// becomes a multiplication). A run that records every layer's output takes the unfused graph: its values are
+// the simulation's layer outputs (a packed matmul's output before its bias add).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace adze {
+namespace packed {
+
+/// Folds what can be folded in `nodes` (a copy of the graph, run in order; skipped nodes stay in place,
+/// marked skip) whose result is `output`.
+void fuse(std::vector<Node>& nodes, const std::string& output);
+
+}  // namespace packed
+}  // namespace adze

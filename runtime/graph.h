@@ -1,0 +1,87 @@
+// The packed runtime's graph (internal to runtime/): the ops of a packed file's "graph", each with its
+// arguments resolved at open, and what the runtime decided about it: which layers run on the integer kernels
+// (packed_model.cc), which ops it computes with its own kernels (own_ops.h), and what a later op was fused
+// into it (fusion.h). Values live in numbered slots, so a run indexes a vector instead of looking up names.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/packed_ops.h"
+
+namespace torch {
+namespace jit {
+class Operator;
+}
+}  // namespace torch
+
+namespace adze {
+namespace packed {
+
+struct Arg {
+  enum Kind { kValue, kTensor, kWeight, kConstant } kind = kConstant;
+  std::string name;         ///< the value, file tensor or layer
+  int slot = -1;            ///< kValue: the value's slot
+  const at::Tensor* tensor = nullptr;  ///< kTensor: the file tensor; kWeight: the decoded weight (when decoded)
+  c10::IValue constant;
+};
+
+/// An op the runtime computes with a kernel of its own instead of ATen's operator (own_ops.h).
+enum class OwnOp {
+  kNone,
+  kMaxPool2d,
+  kDepthwise,  ///< a convolution with one filter per channel
+  kLayerNorm,  ///< over the last dimension
+  kSoftmax,    ///< over the last dimension
+  kGelu,
+  kAdd,        ///< two tensors of one shape and layout
+  kMatmul,     ///< batched, batch dimensions equal
+  kClamp,      ///< relu, hardtanh
+};
+
+/// Element-wise work fused into the end of an op (fusion.h).
+enum class PostOp { kNone, kGelu, kGeluTanh };
+
+struct Node {
+  std::string op, layer, type;
+  std::string output_of;  ///< the layer whose output this op computes (the rule of compress/tapped_graph.h)
+  std::vector<Arg> in;
+  std::vector<std::string> out;
+  std::vector<int> out_slots;
+  std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops (also the fallback of own ops)
+  // A packed matmul or a convolution on the integer kernels (plan_integer_layers): `act` when its input is a
+  // calibrated 8-bit fake-quant, whose input (`act_input`) it then quantizes itself; the fake-quant node is
+  // `skip`ped when nothing else reads it. A node computing a layer in fp32 says why in `float_reason`.
+  bool integer = false;
+  std::optional<ActivationQuant> act;
+  std::string act_input;
+  int act_slot = -1;
+  bool skip = false;
+  std::string float_reason;
+  std::vector<int64_t> stride, padding, dilation;  ///< a convolution's or a pooling's
+  // An op with a kernel of the runtime's own.
+  OwnOp own = OwnOp::kNone;
+  std::vector<int64_t> kernel;  ///< max_pool2d's window
+  bool ceil_mode = false;
+  float lo = 0, hi = 0, eps = 0;  ///< kClamp's bounds; kLayerNorm's epsilon
+  int64_t dim = -1;               ///< kSoftmax's dimension
+  bool tanh = false;              ///< kGelu: the tanh approximation
+  at::Tensor tap_weights;         ///< kDepthwise: [kh·kw, C] tap-major; kLayerNorm: gamma
+  at::Tensor beta;                ///< kLayerNorm
+  // Fused into this op by fusion.h (the schedule only; a run that records layer outputs takes the unfused
+  // graph, whose values are the simulation's).
+  const at::Tensor* fused_bias = nullptr;  ///< added to the output ([C])
+  OutputClamp clamp;                       ///< applied after the bias
+  PostOp post = PostOp::kNone;             ///< applied last
+  float alpha = 1;                         ///< kMatmul: the product scaled (a division fused)
+  bool channels_last_out = false;          ///< a convolution's output left channels last (every reader takes it)
+  std::string fused;                       ///< what was fused, for profiles ("+add+gelu")
+};
+
+}  // namespace packed
+}  // namespace adze

@@ -1,0 +1,137 @@
+#include "runtime/own_ops.h"
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "runtime/float_ops.h"
+
+namespace adze {
+namespace packed {
+namespace {
+
+bool constant_ints(const Arg& a, std::vector<int64_t>* out) {
+  if (a.kind != Arg::kConstant || !a.constant.isIntList()) return false;
+  *out = a.constant.toIntVector();
+  return true;
+}
+
+std::optional<double> constant_number(const Arg& a) {
+  if (a.kind != Arg::kConstant || !(a.constant.isDouble() || a.constant.isInt())) return std::nullopt;
+  return a.constant.toScalar().toDouble();
+}
+
+bool is_none(const Arg& a) { return a.kind == Arg::kConstant && a.constant.isNone(); }
+
+// A depthwise convolution: aten::_convolution(input, weight, bias, stride, padding, dilation, transposed,
+// output_padding, groups, ...) or aten::conv2d(input, weight, bias, stride, padding, dilation, groups) whose
+// weight [C, 1, kh, kw] is known at open and whose groups equal C.
+void select_depthwise(Node& node, const std::function<const at::Tensor*(const Arg&)>& constant_tensor) {
+  const bool full = node.op == "aten::_convolution";
+  const std::size_t groups_at = full ? 8 : 6;
+  if (node.in.size() <= groups_at || node.in[0].kind != Arg::kValue) return;
+  const at::Tensor* weight = constant_tensor(node.in[1]);
+  const std::optional<double> groups = constant_number(node.in[groups_at]);
+  if (!weight || weight->dim() != 4 || weight->size(1) != 1 || !groups || *groups != weight->size(0) || *groups < 2)
+    return;
+  if (!constant_ints(node.in[3], &node.stride) || !constant_ints(node.in[4], &node.padding) ||
+      !constant_ints(node.in[5], &node.dilation) || node.stride.size() != 2 || node.padding.size() != 2 ||
+      node.dilation.size() != 2)
+    return;
+  if (full && !(node.in[6].kind == Arg::kConstant && node.in[6].constant.isBool() && !node.in[6].constant.toBool()))
+    return;
+  const Arg& bias = node.in[2];
+  if (!is_none(bias) && !constant_tensor(bias)) return;
+  node.own = OwnOp::kDepthwise;
+  node.kernel = {weight->size(2), weight->size(3)};
+  // [C, 1, kh, kw] → [kh·kw, C]: each tap's weights of every channel contiguous, as the kernel reads them.
+  node.tap_weights = weight->to(torch::kFloat).reshape({weight->size(0), -1}).t().contiguous();
+  if (!is_none(bias)) node.beta = constant_tensor(bias)->to(torch::kFloat).contiguous();
+}
+
+}  // namespace
+
+void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)>& constant_tensor) {
+  const auto& in = node.in;
+  const std::string& op = node.op;
+  if (op == "aten::max_pool2d" && in.size() == 6 && in[0].kind == Arg::kValue && constant_ints(in[1], &node.kernel) &&
+      constant_ints(in[2], &node.stride) && constant_ints(in[3], &node.padding) &&
+      constant_ints(in[4], &node.dilation) && in[5].kind == Arg::kConstant && in[5].constant.isBool()) {
+    node.own = OwnOp::kMaxPool2d;
+    node.ceil_mode = in[5].constant.toBool();
+  } else if ((op == "aten::_convolution" || op == "aten::conv2d") && !node.integer) {
+    select_depthwise(node, constant_tensor);
+  } else if (op == "aten::layer_norm" && in.size() == 6) {
+    std::vector<int64_t> shape;
+    const auto eps = constant_number(in[4]);
+    const at::Tensor* gamma = constant_tensor(in[2]);
+    const at::Tensor* beta = constant_tensor(in[3]);
+    if (!constant_ints(in[1], &shape) || shape.size() != 1 || !eps || (!gamma && !is_none(in[2])) ||
+        (!beta && !is_none(in[3])))
+      return;
+    node.own = OwnOp::kLayerNorm;
+    node.eps = static_cast<float>(*eps);
+    if (gamma) node.tap_weights = gamma->to(torch::kFloat).contiguous();
+    if (beta) node.beta = beta->to(torch::kFloat).contiguous();
+  } else if (op == "aten::softmax" && in.size() == 3 && constant_number(in[1]) && is_none(in[2])) {
+    node.own = OwnOp::kSoftmax;
+    node.dim = static_cast<int64_t>(*constant_number(in[1]));
+  } else if (op == "aten::gelu" && in.size() == 2 && in[1].kind == Arg::kConstant && in[1].constant.isString()) {
+    const std::string approximate = in[1].constant.toStringRef();
+    if (approximate != "none" && approximate != "tanh") return;
+    node.own = OwnOp::kGelu;
+    node.tanh = approximate == "tanh";
+  } else if (op == "aten::add" && in.size() == 3 && constant_number(in[2])) {
+    node.own = OwnOp::kAdd;
+    node.alpha = static_cast<float>(*constant_number(in[2]));
+  } else if ((op == "aten::matmul" || op == "aten::bmm") && in.size() == 2) {
+    node.own = OwnOp::kMatmul;
+  } else if (op == "aten::relu" && in.size() == 1) {
+    node.own = OwnOp::kClamp;
+    node.lo = 0;
+    node.hi = std::numeric_limits<float>::infinity();
+  } else if ((op == "aten::hardtanh" || op == "aten::clamp") && in.size() == 3 && constant_number(in[1]) &&
+             constant_number(in[2])) {
+    node.own = OwnOp::kClamp;
+    node.lo = static_cast<float>(*constant_number(in[1]));
+    node.hi = static_cast<float>(*constant_number(in[2]));
+  }
+}
+
+at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(std::size_t)>& value) {
+  auto tensor = [&](std::size_t i) -> const at::Tensor* {
+    const c10::IValue& v = value(i);
+    return v.isTensor() ? &v.toTensor() : nullptr;
+  };
+  const at::Tensor* x = tensor(0);
+  if (!x) return {};
+  switch (node.own) {
+    case OwnOp::kNone:
+      return {};
+    case OwnOp::kMaxPool2d:
+      return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode);
+    case OwnOp::kDepthwise:
+      return depthwise_conv2d(*x, node.tap_weights, node.kernel[0], node.kernel[1], node.beta, node.stride,
+                              node.padding, node.dilation, node.clamp, !node.channels_last_out);
+    case OwnOp::kLayerNorm:
+      if (!fits_layer_norm(*x, node.tap_weights, node.beta) || x->size(-1) != value(1).toIntVector()[0]) return {};
+      return layer_norm_last(*x, node.tap_weights, node.beta, node.eps);
+    case OwnOp::kSoftmax:
+      return fits_softmax(*x, node.dim) ? softmax_last(*x) : at::Tensor();
+    case OwnOp::kGelu:
+      return x->scalar_type() == at::kFloat && x->is_non_overlapping_and_dense() ? gelu(*x, node.tanh) : at::Tensor();
+    case OwnOp::kAdd: {
+      const at::Tensor* y = tensor(1);
+      return y && fits_add(*x, *y) ? add(*x, *y, node.alpha) : at::Tensor();
+    }
+    case OwnOp::kMatmul: {
+      const at::Tensor* y = tensor(1);
+      return y && fits_matmul(*x, *y) ? matmul(*x, *y, node.alpha) : at::Tensor();
+    }
+    case OwnOp::kClamp:
+      return fits_clamp(*x) ? clamp(*x, node.lo, node.hi) : at::Tensor();
+  }
+  return {};
+}
+
+}  // namespace packed
+}  // namespace adze
