@@ -479,7 +479,9 @@ void LayerView::decode_listed_rows(const int64_t* rows, int64_t count, float* ou
 const runtime::QPanels* LayerView::panels() const {
   const runtime::QWeights* w = integer_weights();
   if (!w) return nullptr;
-  std::call_once(panels_once_, [&] { panels_ = std::make_unique<const runtime::QPanels>(*w, runtime::active_isa()); });
+  std::call_once(panels_once_, [&] {
+    panels_ = std::make_unique<const runtime::QPanels>(*w, runtime::active_isa(), gather_.empty() ? nullptr : gather_.data());
+  });
   return panels_.get();
 }
 

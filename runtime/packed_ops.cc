@@ -44,9 +44,22 @@ T* sized(std::vector<T>& v, int64_t n) {
   return v.data();
 }
 
-// Panels are built (at the layer's first call with that many rows) only for layers that use them.
-runtime::QGemmOptions gemm_options(const LayerView& layer, int64_t rows, const OutputClamp& clamp) {
-  return {rows >= runtime::kPrepackedPanelMinRows ? layer.panels() : nullptr, clamp.lo, clamp.hi};
+// How the integer kernels will read M activation rows of a layer: from its prebuilt panels (built at the
+// layer's first call with that many rows, only for layers that use them) in the panels' positions and order,
+// or from rows of k_pad bytes in the encoded order.
+struct ActivationLayout {
+  const runtime::QPanels* panels = nullptr;
+  int64_t stride = 0;              ///< bytes per activation row
+  const int64_t* gather = nullptr;  ///< the encoded order's permutation still to apply (null: none)
+};
+
+ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
+  ActivationLayout a;
+  a.panels = rows >= runtime::kPrepackedPanelMinRows ? layer.panels() : nullptr;
+  const bool on_panels = runtime::uses_panels(rows, a.panels);
+  a.stride = on_panels ? a.panels->k() : layer.integer_weights()->layout.k_pad;
+  if (!layer.gather().empty() && !(on_panels && a.panels->in_layer_order())) a.gather = layer.gather().data();
+  return a;
 }
 
 // rows [M, K] (float, contiguous, K = the layer's reduction in the layer's own column order) through the integer
@@ -54,20 +67,20 @@ runtime::QGemmOptions gemm_options(const LayerView& layer, int64_t rows, const O
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
                            const ActivationQuant* act, const OutputClamp& clamp) {
   const runtime::QWeights& w = *layer.integer_weights();
-  const int64_t M = rows.size(0), K = layer.reduction(), C = layer.channels(), k_pad = w.layout.k_pad;
+  const int64_t M = rows.size(0), K = layer.reduction(), C = layer.channels();
+  const ActivationLayout l = activation_layout(layer, M);
   QuantScratch& s = quant_scratch();
-  uint8_t* const q = sized(s.codes, M * k_pad);
+  uint8_t* const q = sized(s.codes, M * l.stride);
   float* const scale = sized(s.scale, M);
   int32_t* const zero = sized(s.zero, M);
-  const int64_t* gather = layer.gather().empty() ? nullptr : layer.gather().data();
   if (act)
-    runtime::quantize_rows_static(rows.data_ptr<float>(), M, K, K, gather, k_pad, act->scale, act->zero_point, q,
+    runtime::quantize_rows_static(rows.data_ptr<float>(), M, K, K, l.gather, l.stride, act->scale, act->zero_point, q,
                                   scale, zero);
   else
-    runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, gather, k_pad, q, scale, zero);
+    runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, l.gather, l.stride, q, scale, zero);
   at::Tensor y = torch::empty({M, C}, torch::kFloat);
-  runtime::qgemm(w, {q, M, k_pad, scale, zero}, bias.defined() ? bias.data_ptr<float>() : nullptr,
-                 y.data_ptr<float>(), C, runtime::active_isa(), gemm_options(layer, M, clamp));
+  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias.defined() ? bias.data_ptr<float>() : nullptr,
+                 y.data_ptr<float>(), C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
   return y;
 }
 
@@ -128,16 +141,20 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
                                   xq, &s, &z);
   else
     runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq, &s, &z);
-  // ... then one row of codes per output position, in the encoded column order (kh, kw, Cin), the channels
-  // permuted as the encoded layout holds them, the zero padding as the zero point.
-  const int64_t M = N * oh * ow, k_pad = w->layout.k_pad;
-  const int64_t* perm = layer.gather().empty() ? nullptr : layer.gather().data();  // per run of Cin channels
-  uint8_t* const rows = sized(scratch.rows, M * k_pad);
-  std::fill_n(rows, M * k_pad, uint8_t{0});
-  for (int64_t n = 0; n < N; ++n)
+  // ... then one row of codes per output position, in the column order (kh, kw, Cin), the channels permuted
+  // as the encoded layout holds them where the kernels read that order, the zero padding as the zero point.
+  // Bytes past the K of a row meet zero weights: whatever the scratch holds there adds nothing. A 1x1
+  // convolution of stride 1 whose rows the panels read as they lie needs no copy at all.
+  const int64_t M = N * oh * ow;
+  const ActivationLayout l = activation_layout(layer, M);
+  const int64_t* perm = l.gather;  // per run of Cin channels
+  const bool as_it_lies = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 &&
+                          padding[1] == 0 && !perm && l.stride == Cin;
+  uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
+  for (int64_t n = 0; n < N && !as_it_lies; ++n)
     for (int64_t oy = 0; oy < oh; ++oy)
       for (int64_t ox = 0; ox < ow; ++ox) {
-        uint8_t* row = rows + ((n * oh + oy) * ow + ox) * k_pad;
+        uint8_t* row = rows + ((n * oh + oy) * ow + ox) * l.stride;
         for (int64_t i = 0; i < kh; ++i) {
           const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
           for (int64_t j = 0; j < kw; ++j, row += Cin) {
@@ -162,8 +179,8 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   std::fill_n(zeros, M, z);
   const at::Tensor b = float_bias(bias, C, "conv2d");
   at::Tensor y = torch::empty({N, oh, ow, C}, torch::kFloat);
-  runtime::qgemm(*w, {rows, M, k_pad, scales, zeros}, b.defined() ? b.data_ptr<float>() : nullptr,
-                 y.data_ptr<float>(), C, runtime::active_isa(), gemm_options(layer, M, clamp));
+  runtime::qgemm(*w, {rows, M, l.stride, scales, zeros}, b.defined() ? b.data_ptr<float>() : nullptr,
+                 y.data_ptr<float>(), C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
   const at::Tensor nchw = y.permute({0, 3, 1, 2});
   return contiguous_out ? nchw.contiguous() : nchw;
 }

@@ -142,12 +142,15 @@ void unpack_row(const QWeights& w, const RowKernels& kern, int64_t r, int8_t* ke
   }
 }
 
-// Panel b (row_kernels.h) of the matrix: its channels' rows unpacked (kMask expanded onto its mask) and each 4-byte
-// step copied to its place; kPairs values go straight to their positions, which stay zero where a row keeps none.
-void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& s, uint8_t* panel) {
+// Panel b (row_kernels.h) of the matrix, `steps` steps of reduction positions: its channels' rows unpacked (kMask
+// expanded onto its mask) and each 4-byte step copied to its place; kPairs values go straight to their positions,
+// which stay zero where a row keeps none. With `order` (k entries), encoded position j goes to position order[j]
+// instead: the panel in the layer's own column order, for activations that were not permuted.
+void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& s, uint8_t* panel, int64_t steps,
+                 const int64_t* order) {
   const QWeightLayout& l = w.layout;
   constexpr int64_t step_bytes = 4 * kPanelChannels;
-  std::fill_n(panel, l.k_pad / 4 * step_bytes, uint8_t{0});
+  std::fill_n(panel, steps * step_bytes, uint8_t{0});
   int8_t* const row = cache_aligned<int8_t>(s.dense, l.k_pad);
   int8_t* const kept = l.pattern == QPattern::kMask ? cache_aligned<int8_t>(s.kept, l.kept_pad + 64) : nullptr;
   uint8_t* const gather = l.pattern == QPattern::kPairs ? cache_aligned(s.gather, l.kept_pad) : nullptr;
@@ -155,6 +158,18 @@ void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& 
     const int64_t r = b * kPanelChannels + c;
     uint8_t* const col = panel + 4 * c;
     unpack_row(w, kern, r, kept, row, gather);
+    if (order || steps != l.k_pad / 4) {  // value by value: position j of the reduction to its place
+      auto put = [&](int64_t j, int8_t v) {
+        if (j >= l.k) return;  // padding and fillers, zero
+        const int64_t at = order ? order[j] : j;
+        col[at / 4 * step_bytes + at % 4] = static_cast<uint8_t>(v);
+      };
+      if (l.pattern == QPattern::kPairs)
+        for (int64_t t = 0; t < l.kept_pad; ++t) put(t / 2 * 4 + (gather[t] & 3), row[t]);
+      else
+        for (int64_t j = 0; j < l.k; ++j) put(j, row[j]);
+      continue;
+    }
     if (l.pattern == QPattern::kPairs) {  // value t sits in group of four ⌊t/2⌋ (one step), at its position
                                           // there: the gather control's low two bits (row_kernels.h)
       for (int64_t t = 0, steps = l.kept_pad / 2; t < steps; ++t) {
@@ -173,16 +188,22 @@ inline float clamp_out(float v, float lo, float hi) { return v < lo ? lo : v > h
 
 int64_t panel_blocks(const QWeightLayout& l) { return (l.rows + kPanelChannels - 1) / kPanelChannels; }
 
+// Reduction positions a prebuilt panel holds: one group's k rounded up to a whole step of 4 (a 2:4 layer of
+// 32 inputs is not padded to 128), or every group's.
+int64_t panel_positions(const QWeightLayout& l) { return l.groups == 1 ? round_up(l.k, 4) : l.k; }
+
 // Many activation rows on an ISA with a GEMM microkernel: every channel block's panel is built (split over the
-// threads) unless `prebuilt` has them, then tiles of kPanelRows activation rows times one panel (split over the
-// threads, a thread's tiles mostly on one panel) run gemm_panel, and the shared epilogue turns each tile's dots
-// into outputs.
+// threads) unless `prebuilt` has them (of panel_k positions), then tiles of kPanelRows activation rows times one
+// panel (split over the threads, a thread's tiles mostly on one panel) run gemm_panel, and the shared epilogue
+// turns each tile's dots into outputs.
 void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride,
-                  const RowKernels& kern, const uint8_t* prebuilt, float lo, float hi) {
+                  const RowKernels& kern, const uint8_t* prebuilt, int64_t panel_k, float lo, float hi) {
   const QWeightLayout& l = w.layout;
   const int64_t blocks = panel_blocks(l);
   const int64_t row_tiles = (a.rows + kPanelRows - 1) / kPanelRows;
-  const int64_t panel_bytes = l.k_pad * kPanelChannels;
+  if (!prebuilt) panel_k = l.k_pad;
+  const int64_t panel_bytes = panel_k * kPanelChannels;
+  const int64_t group_steps = l.groups == 1 ? panel_k / 4 : l.group / 4;
   const uint8_t* const panels = prebuilt ? prebuilt : cache_aligned(thread_scratch().panels, blocks * panel_bytes);
   const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 16);
 #pragma omp parallel if (parallel)
@@ -190,7 +211,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     Scratch& s = thread_scratch();
     if (!prebuilt) {
 #pragma omp for schedule(static)
-      for (int64_t b = 0; b < blocks; ++b) build_panel(w, kern, b, s, const_cast<uint8_t*>(panels) + b * panel_bytes);
+      for (int64_t b = 0; b < blocks; ++b)
+        build_panel(w, kern, b, s, const_cast<uint8_t*>(panels) + b * panel_bytes, panel_k / 4, nullptr);
     }
     s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
     int32_t* const dots = s.dots.data();
@@ -200,7 +222,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       const int64_t n = std::min(kPanelRows, a.rows - m0), c0 = b * kPanelChannels;
       const int64_t channels = std::min(kPanelChannels, l.rows - c0);
       kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, reinterpret_cast<const int8_t*>(panels + b * panel_bytes),
-                      l.group / 4, l.groups, dots);
+                      group_steps, l.groups, dots);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t m = m0 + i;
         float* out = y + m * y_stride + c0;
@@ -356,30 +378,40 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
   }
 }
 
-QPanels::QPanels(const QWeights& w, Isa isa) : isa_(isa) {
+QPanels::QPanels(const QWeights& w, Isa isa, const int64_t* order) : isa_(isa) {
   const RowKernels& kern = kernels_for(isa);
   if (!kern.gemm_panel) return;
-  const int64_t blocks = panel_blocks(w.layout), panel_bytes = w.layout.k_pad * kPanelChannels;
+  k_ = panel_positions(w.layout);
+  in_order_ = order && w.layout.groups == 1;  // groups hold consecutive encoded positions: those stay put
+  const int64_t blocks = panel_blocks(w.layout), panel_bytes = k_ * kPanelChannels;
   uint8_t* const panels = cache_aligned(storage_, blocks * panel_bytes);
   offset_ = panels - storage_.data();
   Scratch& s = thread_scratch();
-  for (int64_t b = 0; b < blocks; ++b) build_panel(w, kern, b, s, panels + b * panel_bytes);
+  for (int64_t b = 0; b < blocks; ++b)
+    build_panel(w, kern, b, s, panels + b * panel_bytes, k_ / 4, in_order_ ? order : nullptr);
+}
+
+bool uses_panels(int64_t rows, const QPanels* panels) {
+  return panels && !panels->empty() && rows >= kPrepackedPanelMinRows;
 }
 
 void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
            const QGemmOptions& options) {
   const QWeightLayout& l = w.layout;
-  if (a.stride < l.k_pad)
+  const int64_t need = uses_panels(a.rows, options.panels) ? options.panels->k() : l.k_pad;
+  if (a.stride < need)
     throw Error(ErrorKind::kInternal, "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " +
-                                          std::to_string(l.k_pad));
+                                          std::to_string(need));
   const RowKernels& kern = kernels_for(isa);
   const float lo = options.lo, hi = options.hi;
   const QPanels* cached = options.panels;
   if (cached && !cached->empty() && cached->isa() != isa)
     throw Error(ErrorKind::kInternal, std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
-  if (a.rows >= kPrepackedPanelMinRows && cached && !cached->empty())
-    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), lo, hi);
-  if (a.rows >= kPanelMinRows && kern.gemm_panel) return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, lo, hi);
+  if (uses_panels(a.rows, cached)) return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi);
+  if (cached && cached->in_layer_order())
+    throw Error(ErrorKind::kInternal, "qgemm: activations in the layer's order for too few rows to use its panels");
+  if (a.rows >= kPanelMinRows && kern.gemm_panel)
+    return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, 0, lo, hi);
   const bool pairs = l.pattern == QPattern::kPairs;
   const uint8_t* x = a.q;
   int64_t x_stride = a.stride;

@@ -117,10 +117,16 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
 /// positions, a transformer's tokens) pays the expansion at its first call instead of at every call, as ONNX
 /// Runtime pre-packs weights when a session is made. It costs memory: one byte per weight on top of the packed
 /// planes. Empty on an instruction set without a microkernel.
+///
+/// The panels hold k() reduction positions: a single group's k rounded up to 4 (not to the planes' 64 or 128, so
+/// a 2:4 layer of 16 inputs multiplies 16 positions, not 128), so activation rows need only k() bytes. With
+/// `order` (the layer's channel permutation: encoded column j is the layer's column order[j]) and one scale per
+/// row, the panels are built in the layer's own column order: the activations then need no gather
+/// (in_layer_order()), and a 1x1 convolution's quantized input is its activation matrix as it lies.
 class QPanels {
  public:
   QPanels() = default;
-  QPanels(const QWeights& w, Isa isa);
+  QPanels(const QWeights& w, Isa isa, const int64_t* order = nullptr);
   QPanels(QPanels&&) = default;  // the buffer, and so its alignment, moves along
   QPanels& operator=(QPanels&&) = default;
   QPanels(const QPanels&) = delete;
@@ -129,11 +135,15 @@ class QPanels {
   const uint8_t* data() const { return storage_.data() + offset_; }
   int64_t bytes() const { return static_cast<int64_t>(storage_.size()); }
   Isa isa() const { return isa_; }
+  int64_t k() const { return k_; }
+  bool in_layer_order() const { return in_order_; }
 
  private:
   std::vector<uint8_t> storage_;
   int64_t offset_ = 0;  // to the first 64-byte boundary
   Isa isa_ = Isa::kScalar;
+  int64_t k_ = 0;
+  bool in_order_ = false;
 };
 
 /// Activation rows from which qgemm runs the microkernel on prebuilt panels. Panels hold a byte per weight, two
@@ -144,12 +154,16 @@ constexpr int64_t kPrepackedPanelMinRows = 8;
 /// What qgemm may use and do besides the product.
 struct QGemmOptions {
   /// The matrix's panels for this instruction set (QPanels of the same QWeights): from kPrepackedPanelMinRows
-  /// activation rows on, the microkernel runs on them. Without them it builds panels per call, from kPanelMinRows rows on.
+  /// activation rows on (uses_panels), the microkernel runs on them. Without them it builds panels per call, from kPanelMinRows rows on.
   const QPanels* panels = nullptr;
   /// Every output clamped to [lo, hi] (a fused ReLU or ReLU6; NaN stays NaN, as in ATen).
   float lo = -std::numeric_limits<float>::infinity();
   float hi = std::numeric_limits<float>::infinity();
 };
+
+/// Whether qgemm runs `rows` activation rows on these panels (then the activations are read as the panels
+/// hold them: k() bytes per row, in the layer's order where in_layer_order()).
+bool uses_panels(int64_t rows, const QPanels* panels);
 
 /// y [a.rows, rows] (rows y_stride apart) = Σ_g scale·a.scale·(Σ q·w − zero·wsum) + bias (bias may be null),
 /// on the given instruction set (active_isa() in production; the tests pass each runnable one).

@@ -110,6 +110,24 @@ class QGemmTester {
       std::vector<float> yp(y.size(), std::numeric_limits<float>::quiet_NaN());
       qgemm(packed.view(), a, bias.data(), yp.data(), rows_, isa, QGemmOptions{&panels, lo, hi});
       for (std::size_t i = 0; i < y.size(); ++i) ASSERT_EQ(yp[i], std::min(hi, std::max(lo, y[i]))) << "output " << i;
+      // Panels in the layer's own column order (a channel permutation undone), read from rows of only k()
+      // bytes: the same products exactly.
+      std::vector<int64_t> order(static_cast<std::size_t>(k_));
+      for (int64_t j = 0; j < k_; ++j) order[static_cast<std::size_t>(j)] = j;
+      std::shuffle(order.begin(), order.end(), rng);
+      const QPanels ordered(packed.view(), isa, order.data());
+      if (!uses_panels(m_, &ordered)) continue;
+      ASSERT_EQ(ordered.in_layer_order(), groups == 1);
+      ASSERT_EQ(ordered.k(), groups == 1 ? (k_ + 3) / 4 * 4 : k_);
+      std::vector<uint8_t> q_layer(static_cast<std::size_t>(m_ * ordered.k() + 3), 77);  // padding: any bytes
+      for (int64_t i = 0; i < m_; ++i)
+        for (int64_t j = 0; j < k_; ++j)
+          q_layer[static_cast<std::size_t>(i * ordered.k() + (ordered.in_layer_order() ? order[static_cast<std::size_t>(j)] : j))] =
+              q[static_cast<std::size_t>(i * l.k_pad + j)];
+      std::vector<float> yo(y.size(), std::numeric_limits<float>::quiet_NaN());
+      qgemm(packed.view(), {q_layer.data(), m_, ordered.k(), sx.data(), zx.data()}, bias.data(), yo.data(), rows_, isa,
+            QGemmOptions{&ordered});
+      for (std::size_t i = 0; i < y.size(); ++i) ASSERT_EQ(yo[i], y[i]) << "output " << i;
     }
   }
 
