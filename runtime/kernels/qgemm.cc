@@ -73,22 +73,6 @@ Scratch& thread_scratch() {
   return s;
 }
 
-inline uint8_t clamp_code(float v) { return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v))); }
-
-// nearbyint(v) for |v| < 2^22 in the default rounding mode (to nearest, ties to even): adding 1.5·2^23 leaves no
-// fraction bits, so the add rounds v to an integer, and subtracting it back is exact. Larger |v| come back
-// within a unit of v, and ±inf and NaN unchanged, which clamp_code maps as it maps nearbyint(v): a code is
-// z + v with z ≤ 255, clamped to [0, 255]. Unlike nearbyintf (a library call without SSE4.1), the compiler
-// vectorises it. Needs IEEE arithmetic as written (no -ffast-math reassociation, no contraction with the
-// multiply before it: the baseline x86-64 this unit is built for has no FMA).
-inline float round_even(float v) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23
-  return (v + kMagic) - kMagic;
-}
-
-// The code of x: ATen's fake_quantize formula (qgemm.h), with round_even for nearbyint.
-inline uint8_t quantize_one(float x, float inv, float zf) { return clamp_code(zf + round_even(x * inv)); }
-
 // Whether kPairs can hold the matrix: every group of four positions keeps at most two and every group
 // wholly inside k exactly two, scales cover whole chunks of 128 positions, and the fillers of a short last
 // group can hold the value offset (0).
@@ -344,35 +328,43 @@ PackedQWeights pack_qweights(int64_t rows, int64_t k, int bits, const uint8_t* u
   return p;
 }
 
+namespace {
+
+// Row r of x in the order the codes take: as it lies, or gathered into scratch.
+const float* gathered_row(const float* x, int64_t r, int64_t k, int64_t x_stride, const int64_t* gather) {
+  const float* row = x + r * x_stride;
+  if (!gather) return row;
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < k) buffer.resize(static_cast<std::size_t>(k));
+  for (int64_t j = 0; j < k; ++j) buffer[static_cast<std::size_t>(j)] = row[gather[j]];
+  return buffer.data();
+}
+
+}  // namespace
+
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero) {
+                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero, Isa isa) {
+  const RowKernels& kern = kernels_for(isa);
   for (int64_t r = 0; r < m; ++r) {
-    const float* row = x + r * x_stride;
+    const float* row = gathered_row(x, r, k, x_stride, gather);
     float lo = 0.0f, hi = 0.0f;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
-    for (int64_t j = 0; j < k; ++j) {
-      lo = std::min(lo, row[j]);
-      hi = std::max(hi, row[j]);
-    }
+    kern.range(row, k, &lo, &hi);
     const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
     const int32_t z = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
-    quantize_rows_static(row, 1, k, x_stride, gather, k_pad, s, z, q + r * k_pad, scale + r, zero + r);
+    kern.quantize(row, k, 1.0f / s, static_cast<float>(z), q + r * k_pad);
+    std::fill(q + r * k_pad + k, q + (r + 1) * k_pad, uint8_t{0});
+    scale[r] = s;
+    zero[r] = z;
   }
 }
 
 void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero) {
+                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero, Isa isa) {
+  const RowKernels& kern = kernels_for(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
   for (int64_t r = 0; r < m; ++r) {
-    const float* row = x + r * x_stride;
-    uint8_t* out = q + r * k_pad;
-    if (gather) {
-      for (int64_t j = 0; j < k; ++j) out[j] = quantize_one(row[gather[j]], inv, zf);
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < k; ++j) out[j] = quantize_one(row[j], inv, zf);
-    }
-    std::fill(out + k, out + k_pad, uint8_t{0});
+    kern.quantize(gathered_row(x, r, k, x_stride, gather), k, inv, zf, q + r * k_pad);
+    std::fill(q + r * k_pad + k, q + (r + 1) * k_pad, uint8_t{0});
     scale[r] = s;
     zero[r] = z;
   }

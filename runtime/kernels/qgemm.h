@@ -105,12 +105,14 @@ struct QActivations {
 /// x [m, k] with rows x_stride apart; `gather` (k entries or null) reads column gather[j] into column j (a
 /// channel permutation). Writes q [m, k_pad] (the padding 0), scale [m], zero [m].
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero);
+                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
 /// Static quantization with a calibrated scale and zero point (codes 0..255), computed exactly as ATen's
 /// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255) (NaN → 0), with nearbyint's
 /// round-half-to-even done by the vectorisable 1.5·2^23 trick (exact wherever the clamp does not decide).
+/// Both run on the instruction set's kernels (row_kernels.h: range, quantize), the same bytes on every one.
 void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero);
+                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero,
+                          Isa isa = active_isa());
 
 /// A matrix's weights expanded once for the GEMM microkernel (row_kernels.h, panels): one signed byte per weight
 /// (any pattern expanded, zeros included), so a layer that sees many activation rows (a convolution's output

@@ -375,11 +375,14 @@ TEST(QGemm, QuantizationMatchesNearbyintOnEdgeValues) {
   for (const float s : {1.0f, 0.125f, 0.3f, 1e-3f})
     for (const int32_t z : {0, 1, 128, 254, 255}) {
       SCOPED_TRACE("s " + std::to_string(s) + ", z " + std::to_string(z));
+      for (const Isa isa : runnable_isas())
       for (const bool gathered : {false, true}) {
+        SCOPED_TRACE(to_string(isa));
         std::vector<uint8_t> q(static_cast<std::size_t>(k_pad), 7);
         float qs;
         int32_t qz;
-        quantize_rows_static(x.data(), 1, k, k, gathered ? gather.data() : nullptr, k_pad, s, z, q.data(), &qs, &qz);
+        quantize_rows_static(x.data(), 1, k, k, gathered ? gather.data() : nullptr, k_pad, s, z, q.data(), &qs, &qz,
+                             isa);
         const float inv = 1.0f / s;
         for (int64_t j = 0; j < k; ++j) {
           const float v = x[static_cast<std::size_t>(gathered ? gather[static_cast<std::size_t>(j)] : j)];
@@ -389,6 +392,39 @@ TEST(QGemm, QuantizationMatchesNearbyintOnEdgeValues) {
         for (int64_t j = k; j < k_pad; ++j) ASSERT_EQ(q[static_cast<std::size_t>(j)], 0);
       }
     }
+}
+
+// Each row's own range (NaN ignored, widened to include 0), then the static formula: the same scales, zero
+// points and codes on every instruction set, for row lengths around the vector widths.
+TEST(QGemm, DynamicQuantizationIsTheSameOnEveryIsa) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.5f, 2.0f);
+  for (const int64_t k : {1, 7, 8, 15, 16, 17, 33, 64, 100}) {
+    SCOPED_TRACE(k);
+    const int64_t m = 5, k_pad = (k + 63) / 64 * 64;
+    std::vector<float> x(static_cast<std::size_t>(m * k));
+    for (auto& v : x) v = nd(rng);
+    x[static_cast<std::size_t>(k / 2)] = std::numeric_limits<float>::quiet_NaN();  // row 0
+    for (int64_t j = 0; j < k; ++j) x[static_cast<std::size_t>(k + j)] = 3.0f + static_cast<float>(j);  // row 1: > 0
+    std::vector<uint8_t> want;
+    std::vector<float> want_s;
+    for (const Isa isa : runnable_isas()) {
+      SCOPED_TRACE(to_string(isa));
+      std::vector<uint8_t> q(static_cast<std::size_t>(m * k_pad), 9);
+      std::vector<float> s(static_cast<std::size_t>(m));
+      std::vector<int32_t> z(static_cast<std::size_t>(m));
+      quantize_rows_dynamic(x.data(), m, k, k, nullptr, k_pad, q.data(), s.data(), z.data(), isa);
+      EXPECT_EQ(z[1], 0) << "a positive row's range starts at 0";
+      EXPECT_FLOAT_EQ(s[1], (3.0f + static_cast<float>(k - 1)) / 255.0f);
+      if (isa == Isa::kScalar) {
+        want = q;
+        want_s = s;
+      } else {
+        EXPECT_EQ(q, want);
+        EXPECT_EQ(s, want_s);
+      }
+    }
+  }
 }
 
 TEST(QGemm, RefusesWhatTheKernelsCannotTake) {

@@ -60,6 +60,12 @@ struct RowKernels {
   /// Σ over group g of activation row r · channel c. Null where the ISA has none (the four-row tiles run instead).
   void (*gemm_panel)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
                      int64_t groups, int32_t* dots);
+  /// Widens [*lo, *hi] to the smallest and largest of n floats; NaN is ignored.
+  void (*range)(const float* x, int64_t n, float* lo, float* hi);
+  /// The activation codes of n floats: q = clamp(zf + round_even(x·inv), 0, 255), NaN → 0, where round_even
+  /// rounds to nearest, ties to even, as (v + 1.5·2^23) − 1.5·2^23 does (exactly, wherever the clamp does not
+  /// decide). The same bytes on every instruction set.
+  void (*quantize)(const float* x, int64_t n, float inv, float zf, uint8_t* q);
 };
 
 const RowKernels& scalar_row_kernels();

@@ -232,10 +232,55 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
 
 #undef ADZE_INLINE
 
+
+void range(const float* x, int64_t n, float* lo, float* hi) {
+  __m256 l = _mm256_set1_ps(*lo), h = _mm256_set1_ps(*hi);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    l = _mm256_min_ps(v, l);  // the second operand where either is NaN: NaN never taken
+    h = _mm256_max_ps(v, h);
+  }
+  float ls[8], hs[8];
+  _mm256_storeu_ps(ls, l);
+  _mm256_storeu_ps(hs, h);
+  float lo_all = *lo, hi_all = *hi;
+  for (int i = 0; i < 8; ++i) {
+    lo_all = ls[i] < lo_all ? ls[i] : lo_all;
+    hi_all = hs[i] > hi_all ? hs[i] : hi_all;
+  }
+  for (; j < n; ++j) {
+    lo_all = x[j] < lo_all ? x[j] : lo_all;
+    hi_all = x[j] > hi_all ? x[j] : hi_all;
+  }
+  *lo = lo_all;
+  *hi = hi_all;
+}
+
+// The scalar formula, eight at a time (compiled without FMA contraction: the product rounds first).
+void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
+  const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(zf), magic = _mm256_set1_ps(12582912.0f);
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 v = _mm256_add_ps(vz, _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vinv), magic), magic));
+    v = _mm256_min_ps(_mm256_max_ps(v, zero), top);  // max_ps(NaN, 0) is 0
+    const __m256i i32 = _mm256_cvttps_epi32(v);
+    const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(q + j), _mm_packus_epi16(i16, i16));
+  }
+  for (; j < n; ++j) {
+    float v = zf + ((x[j] * inv + 12582912.0f) - 12582912.0f);
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    q[j] = static_cast<uint8_t>(static_cast<int32_t>(v));
+  }
+}
+
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr, range, quantize};
   return k;
 }
 

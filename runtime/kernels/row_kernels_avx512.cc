@@ -313,12 +313,42 @@ void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* 
   }
 }
 
+void range(const float* x, int64_t n, float* lo, float* hi) {
+  __m512 l = _mm512_set1_ps(*lo), h = _mm512_set1_ps(*hi);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 v = _mm512_loadu_ps(x + j);
+    l = _mm512_min_ps(v, l);  // the second operand where either is NaN: NaN never taken
+    h = _mm512_max_ps(v, h);
+  }
+  if (j < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - j)) - 1u);
+    l = _mm512_min_ps(_mm512_mask_loadu_ps(l, m, x + j), l);
+    h = _mm512_max_ps(_mm512_mask_loadu_ps(h, m, x + j), h);
+  }
+  *lo = _mm512_reduce_min_ps(l);
+  *hi = _mm512_reduce_max_ps(h);
+}
+
+// The scalar formula, sixteen at a time (compiled without FMA contraction: the product rounds first).
+void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
+  const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zf), magic = _mm512_set1_ps(12582912.0f);
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    const __m512 x16 = _mm512_maskz_loadu_ps(m, x + j);
+    __m512 v = _mm512_add_ps(vz, _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x16, vinv), magic), magic));
+    v = _mm512_min_ps(_mm512_max_ps(v, zero), top);  // max_ps(NaN, 0) is 0
+    _mm_mask_storeu_epi8(q + j, m, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+  }
+}
+
 #undef ADZE_INLINE
 
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, gemm_panel};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, gemm_panel, range, quantize};
   return k;
 }
 

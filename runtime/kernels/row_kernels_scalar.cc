@@ -103,10 +103,31 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
     one_row_dot(planes + r * row_bytes, bits, offset[r], pairs, x, group_chunks, groups, small, dots + r * groups);
 }
 
+
+void range(const float* x, int64_t n, float* lo, float* hi) {
+  float l = *lo, h = *hi;
+  for (int64_t j = 0; j < n; ++j) {
+    l = x[j] < l ? x[j] : l;  // a NaN compares false: never taken
+    h = x[j] > h ? x[j] : h;
+  }
+  *lo = l;
+  *hi = h;
+}
+
+void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 · 2^23 (row_kernels.h); this unit has no FMA to contract into
+  for (int64_t j = 0; j < n; ++j) {
+    float v = zf + ((x[j] * inv + kMagic) - kMagic);
+    v = v > 0.0f ? v : 0.0f;  // NaN → 0
+    v = v < 255.0f ? v : 255.0f;
+    q[j] = static_cast<uint8_t>(static_cast<int32_t>(v));
+  }
+}
+
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr, range, quantize};
   return k;
 }
 
