@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "runtime/kernels/depthwise.h"
 #include "runtime/kernels/float_kernels.h"
+#include "runtime/kernels/qgemm.h"
 
 namespace adze {
 namespace packed {
@@ -89,6 +90,22 @@ at::Tensor clamp(const at::Tensor& x, float lo, float hi) {
   return y;
 }
 
+at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q) {
+  at::Tensor y = empty_like_dense(x);
+  const int64_t n = x.numel();
+  thread_local std::vector<uint8_t> codes;
+  if (static_cast<int64_t>(codes.size()) < n) codes.resize(static_cast<std::size_t>(n));
+  float s = 0;
+  int32_t z = 0;
+  runtime::quantize_rows_static(x.data_ptr<float>(), 1, n, n, nullptr, n, q.scale, q.zero_point, codes.data(), &s, &z);
+  const float zf = static_cast<float>(q.zero_point), scale = q.scale;
+  float* out = y.data_ptr<float>();
+  const uint8_t* c = codes.data();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(c[i]) - zf) * scale;
+  return y;
+}
+
 bool fits_matmul(const at::Tensor& a, const at::Tensor& b) {
   if (!is_float(a) || !is_float(b) || a.dim() != b.dim() || a.dim() < 2 || a.dim() > 4) return false;
   for (int64_t d = 0; d + 2 < a.dim(); ++d)
@@ -141,16 +158,42 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
   const std::vector<int64_t> stride = stride_in.empty() ? kernel : stride_in;
   if (x.dim() != 4 || kernel.size() != 2 || stride.size() != 2 || padding.size() != 2 || dilation.size() != 2)
     throw Error(ErrorKind::kInvalidArgument, "max_pool2d: input " + c10::str(x.sizes()) + " or its window");
-  const at::Tensor in = x.to(torch::kFloat).contiguous();
-  const int64_t planes = in.size(0) * in.size(1), H = in.size(2), W = in.size(3);
+  const int64_t H = x.size(2), W = x.size(3);
   const int64_t oh = pooled_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode);
   const int64_t ow = pooled_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode);
   if (oh < 1 || ow < 1 || padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1])
     throw Error(ErrorKind::kInvalidArgument, "max_pool2d: a window that does not fit input " + c10::str(x.sizes()));
-  at::Tensor out = torch::empty({in.size(0), in.size(1), oh, ow}, torch::kFloat);
   // Locals, not the vectors: stores through dst could alias their elements as far as the compiler knows.
   const int64_t kh = kernel[0], kw = kernel[1], sy = stride[0], sx = stride[1], py = padding[0], px = padding[1],
                 dy = dilation[0], dx = dilation[1];
+  if (!x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast) && x.scalar_type() == at::kFloat) {
+    // Channels last (a convolution's output as the runtime leaves it): each window's maximum across the
+    // channels in vectors, the output channels last too. NaN wins, as in ATen: once m is NaN no v replaces it.
+    const int64_t N = x.size(0), C = x.size(1);
+    at::Tensor out = at::empty({N, oh, ow, C}, x.options());
+    const float* src = x.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
+          for (int64_t c = 0; c < C; ++c) dst[c] = -std::numeric_limits<float>::infinity();
+          for (int64_t i = 0; i < kh; ++i) {
+            const int64_t iy = oy * sy - py + i * dy;
+            if (iy < 0 || iy >= H) continue;
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t ix = ox * sx - px + j * dx;
+              if (ix < 0 || ix >= W) continue;
+              const float* v = src + ((n * H + iy) * W + ix) * C;
+#pragma omp simd
+              for (int64_t c = 0; c < C; ++c) dst[c] = (v[c] > dst[c] || v[c] != v[c]) ? v[c] : dst[c];
+            }
+          }
+        }
+    return out.permute({0, 3, 1, 2});
+  }
+  const at::Tensor in = x.to(torch::kFloat).contiguous();
+  const int64_t planes = in.size(0) * in.size(1);
+  at::Tensor out = torch::empty({in.size(0), in.size(1), oh, ow}, torch::kFloat);
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   for (int64_t p = 0; p < planes; ++p, src += H * W)

@@ -34,6 +34,11 @@ at::Tensor add(const at::Tensor& a, const at::Tensor& b, float alpha);
 /// x clamped to [lo, hi] (ReLU, hardtanh), NaN kept; any dense tensor, its layout kept.
 bool fits_clamp(const at::Tensor& x);
 at::Tensor clamp(const at::Tensor& x, float lo, float hi);
+/// ATen's fake_quantize_per_tensor_affine with codes 0..255, exactly: (clamp(z + round(x/s), 0, 255) − z)·s,
+/// x/s computed as x·(1/s) and NaN giving code 0 (the integer kernels' static quantization, then back); any
+/// dense tensor (fits_clamp), its layout kept. One difference: where x/s does not fit an int64 (+inf, 1e30),
+/// ATen's cast wraps to code 0 and this clamps to 255.
+at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q);
 /// alpha·a·b for a [B..., m, k] and b [B..., k, n] with the same batch dimensions (at most two), any strides:
 /// [B..., m, n], contiguous.
 bool fits_matmul(const at::Tensor& a, const at::Tensor& b);

@@ -25,12 +25,36 @@ TEST(FloatOps, MaxPool2dIsAtens) {
       at::Tensor x = torch::randn(shape);
       x.view({-1})[5] = std::numeric_limits<float>::quiet_NaN();  // NaN wins its windows, as in ATen
       const at::Tensor want = torch::max_pool2d(x, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode);
-      const at::Tensor got = max_pool2d(x, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode);
-      ASSERT_EQ(got.sizes(), want.sizes());
-      EXPECT_TRUE(torch::equal(got.isnan(), want.isnan()));
-      EXPECT_TRUE(torch::equal(got.nan_to_num(0), want.nan_to_num(0)));
+      // NCHW, and channels last as convolutions leave their outputs (pooled across the channels in vectors).
+      for (const at::Tensor& in : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
+        const at::Tensor got = max_pool2d(in, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_TRUE(torch::equal(got.isnan(), want.isnan()));
+        EXPECT_TRUE(torch::equal(got.nan_to_num(0), want.nan_to_num(0)));
+      }
     }
   }
+}
+
+// Bit for bit ATen's operator, on halves, the clamp's edges, NaN and -inf, contiguous and channels last.
+TEST(FloatOps, FakeQuantizeIsAtens) {
+  torch::manual_seed(1);
+  for (const float scale : {0.05f, 0.3f, 1.0f})
+    for (const int32_t zero : {0, 3, 128, 255}) {
+      at::Tensor x = torch::randn({2, 5, 7, 6}) * 4;
+      auto flat = x.view({-1});
+      flat[0] = std::numeric_limits<float>::quiet_NaN();
+      flat[1] = 1e6f;  // clamped to 255 (+inf is not: ATen's cast to int64 wraps it to code 0, ours clamps it)
+      flat[2] = -std::numeric_limits<float>::infinity();
+      flat[3] = 0.5f * scale;  // a tie, rounded to even
+      flat[4] = 1.5f * scale;
+      const at::Tensor want = torch::fake_quantize_per_tensor_affine(x, scale, zero, 0, 255);
+      for (const at::Tensor& in : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
+        const at::Tensor got = fake_quantize(in, {scale, zero});
+        EXPECT_EQ(got.strides(), in.strides());
+        EXPECT_TRUE(torch::equal(got, want)) << "scale " << scale << ", zero point " << zero;
+      }
+    }
 }
 
 }  // namespace

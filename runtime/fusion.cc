@@ -92,10 +92,11 @@ void fuse(std::vector<Node>& nodes, const std::string& output) {
       for (std::size_t i : r->second) {
         const Node& n = nodes[i];
         const bool conv = (n.integer && is_convolution(n.op)) || n.own == OwnOp::kDepthwise;
-        const bool pooling = n.op == "aten::adaptive_avg_pool2d";
-        const bool elementwise = n.own == OwnOp::kClamp || n.own == OwnOp::kAdd ||
-                                 n.op == "aten::fake_quantize_per_tensor_affine" || n.op == "aten::dropout";
-        if (conv || pooling) continue;
+        const bool flatten = n.op == "aten::flatten";  // a reshape: copies what a view cannot take
+        const bool elementwise = n.own == OwnOp::kClamp || n.own == OwnOp::kAdd || n.own == OwnOp::kMaxPool2d ||
+                                 n.op == "aten::fake_quantize_per_tensor_affine" || n.op == "aten::dropout" ||
+                                 n.op == "aten::adaptive_avg_pool2d";
+        if (conv || flatten) continue;
         if (!elementwise || n.out.size() != 1 || !any_layout(n.out[0])) {
           ok = false;
           break;

@@ -5,7 +5,7 @@
 // - an integer or depthwise convolution's ReLU / hardtanh;
 // - a division of a matmul by a constant (attention's 1/√d), as a scale of the product.
 // Convolutions also leave their outputs channels last where every reader takes that layout (convolutions,
-// element-wise ops, fake-quants, pooling), so the next convolution reads them without a transpose.
+// element-wise ops, fake-quants, pooling, flatten), so the next convolution reads them without a transpose.
 //
 // Fusion folds only an op whose input is read by nothing else, and never the graph's output. The values change
 // only where the fused arithmetic rounds differently (a division by a constant that is not a power of two

@@ -42,6 +42,7 @@ enum class OwnOp {
   kAdd,        ///< two tensors of one shape and layout
   kMatmul,     ///< batched, batch dimensions equal
   kClamp,      ///< relu, hardtanh
+  kFakeQuant,  ///< a calibrated 8-bit fake-quant (quantize and dequantize)
 };
 
 /// Element-wise work fused into the end of an op (fusion.h).
@@ -73,6 +74,7 @@ struct Node {
   bool tanh = false;              ///< kGelu: the tanh approximation
   at::Tensor tap_weights;         ///< kDepthwise: [kh·kw, C] tap-major; kLayerNorm: gamma
   at::Tensor beta;                ///< kLayerNorm
+  ActivationQuant quant;          ///< kFakeQuant
   // Fused into this op by fusion.h (the schedule only; a run that records layer outputs takes the unfused
   // graph, whose values are the simulation's).
   const at::Tensor* fused_bias = nullptr;  ///< added to the output ([C])

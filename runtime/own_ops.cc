@@ -50,6 +50,22 @@ void select_depthwise(Node& node, const std::function<const at::Tensor*(const Ar
 
 }  // namespace
 
+std::optional<ActivationQuant> calibrated_quantizer(
+    const Node& fq, const std::function<const at::Tensor*(const Arg&)>& constant_tensor) {
+  if (fq.op != "aten::fake_quantize_per_tensor_affine" || fq.in.size() != 5) return std::nullopt;
+  auto number = [&](const Arg& a) -> std::optional<double> {
+    if (const auto n = constant_number(a)) return n;
+    const at::Tensor* t = constant_tensor(a);
+    if (t && t->numel() == 1) return t->item<double>();
+    return std::nullopt;
+  };
+  const auto s = number(fq.in[1]), z = number(fq.in[2]), lo = number(fq.in[3]), hi = number(fq.in[4]);
+  if (!s || !z || !lo || !hi || *lo != 0 || *hi != 255 || !(*s > 0) || !std::isfinite(*s) || *z < 0 || *z > 255 ||
+      *z != std::floor(*z))
+    return std::nullopt;
+  return ActivationQuant{static_cast<float>(*s), static_cast<int32_t>(*z)};
+}
+
 void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)>& constant_tensor) {
   const auto& in = node.in;
   const std::string& op = node.op;
@@ -60,6 +76,9 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
     node.ceil_mode = in[5].constant.toBool();
   } else if ((op == "aten::_convolution" || op == "aten::conv2d") && !node.integer) {
     select_depthwise(node, constant_tensor);
+  } else if (const auto quant = calibrated_quantizer(node, constant_tensor)) {
+    node.own = OwnOp::kFakeQuant;
+    node.quant = *quant;
   } else if (op == "aten::layer_norm" && in.size() == 6) {
     std::vector<int64_t> shape;
     const auto eps = constant_number(in[4]);
@@ -129,6 +148,8 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     }
     case OwnOp::kClamp:
       return fits_clamp(*x) ? clamp(*x, node.lo, node.hi) : at::Tensor();
+    case OwnOp::kFakeQuant:
+      return fits_clamp(*x) ? fake_quantize(*x, node.quant) : at::Tensor();
   }
   return {};
 }

@@ -256,18 +256,8 @@ void PackedModel::plan_integer_layers() {
     for (const auto& o : graph_->nodes[i].out) producer[o] = i;
   }
   ++readers[output_];
-  // The calibrated quantizer of an 8-bit fake-quant node whose scale and zero point are constants or file tensors.
-  auto calibrated = [&](const Node& fq) -> std::optional<ActivationQuant> {
-    if (fq.op != "aten::fake_quantize_per_tensor_affine" || fq.in.size() != 5) return std::nullopt;
-    auto number = [&](const Arg& a) -> std::optional<double> {
-      if (a.kind == Arg::kConstant && (a.constant.isDouble() || a.constant.isInt())) return a.constant.toScalar().toDouble();
-      if (a.kind == Arg::kTensor && tensors_.at(a.name).numel() == 1) return tensors_.at(a.name).item<double>();
-      return std::nullopt;
-    };
-    const auto s = number(fq.in[1]), z = number(fq.in[2]), lo = number(fq.in[3]), hi = number(fq.in[4]);
-    if (!s || !z || !lo || !hi || *lo != 0 || *hi != 255 || !(*s > 0) || !std::isfinite(*s) || *z < 0 || *z > 255)
-      return std::nullopt;
-    return ActivationQuant{static_cast<float>(*s), static_cast<int32_t>(*z)};
+  auto file_tensor = [&](const Arg& a) -> const at::Tensor* {
+    return a.kind == Arg::kTensor ? &tensors_.at(a.name) : nullptr;
   };
   for (Node& node : graph_->nodes) {
     if (is_convolution(node.op) && node.in.size() > 1 && node.in[1].kind == Arg::kWeight) node.layer = node.in[1].name;
@@ -287,7 +277,7 @@ void PackedModel::plan_integer_layers() {
       const auto it = producer.find(node.in[0].name);
       if (it != producer.end() && graph_->nodes[it->second].in[0].kind == Arg::kValue) {
         Node& fq = graph_->nodes[it->second];
-        if (const auto act = calibrated(fq)) {
+        if (const auto act = calibrated_quantizer(fq, file_tensor)) {
           node.integer = true;
           node.act = act;
           node.act_input = fq.in[0].name;
