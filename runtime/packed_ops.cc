@@ -28,7 +28,7 @@ at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) 
 
 // Per-thread buffers of the quantized activations, kept between calls so that a warm run allocates none.
 struct QuantScratch {
-  std::vector<uint8_t> codes, rows;
+  std::vector<uint8_t> codes, rows, padded;
   std::vector<float> scale;
   std::vector<int32_t> zero;
 };
@@ -151,28 +151,48 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   const bool as_it_lies = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 &&
                           padding[1] == 0 && !perm && l.stride == Cin;
   uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
-  for (int64_t n = 0; n < N && !as_it_lies; ++n)
-    for (int64_t oy = 0; oy < oh; ++oy)
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        uint8_t* row = rows + ((n * oh + oy) * ow + ox) * l.stride;
-        for (int64_t i = 0; i < kh; ++i) {
-          const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
-          for (int64_t j = 0; j < kw; ++j, row += Cin) {
-            const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-              std::fill(row, row + Cin, static_cast<uint8_t>(z));
-              continue;
-            }
-            const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
-            if (perm)
-              for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
-            else if (Cin >= 64)
-              std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
-            else  // a few bytes (a stem's 3 channels): a loop beats a call
-              for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[c];
+  const bool parallel = M * kh * kw * Cin >= (int64_t{1} << 16);
+  if (!as_it_lies && !perm && dilation[1] == 1) {
+    // The input with a border of zero points, so that each tap row (kw pixels, channels last) is one copy.
+    const int64_t py = padding[0], px = padding[1], Hp = H + 2 * py, Wp = W + 2 * px, span = kw * Cin;
+    const uint8_t* padded = xq;
+    if (py || px) {
+      uint8_t* const p = sized(scratch.padded, N * Hp * Wp * Cin);
+      std::fill_n(p, N * Hp * Wp * Cin, static_cast<uint8_t>(z));
+      for (int64_t r = 0; r < N * H; ++r)
+        std::memcpy(p + ((r / H * Hp + r % H + py) * Wp + px) * Cin, xq + r * W * Cin, static_cast<std::size_t>(W * Cin));
+      padded = p;
+    }
+#pragma omp parallel for if (parallel) schedule(static)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
+      uint8_t* row = rows + m * l.stride;
+      for (int64_t i = 0; i < kh; ++i, row += span)
+        std::memcpy(row, padded + ((n * Hp + oy * stride[0] + i * dilation[0]) * Wp + ox * stride[1]) * Cin,
+                    static_cast<std::size_t>(span));
+    }
+  } else if (!as_it_lies) {
+#pragma omp parallel for if (parallel) schedule(static)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
+      uint8_t* row = rows + m * l.stride;
+      for (int64_t i = 0; i < kh; ++i) {
+        const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
+        for (int64_t j = 0; j < kw; ++j, row += Cin) {
+          const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+            std::fill(row, row + Cin, static_cast<uint8_t>(z));
+            continue;
           }
+          const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
+          if (perm)
+            for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
+          else
+            std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
         }
       }
+    }
+  }
   float* const scales = sized(scratch.scale, M);
   int32_t* const zeros = sized(scratch.zero, M);
   std::fill_n(scales, M, s);
