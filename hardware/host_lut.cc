@@ -121,7 +121,7 @@ HostLut measure_host_lut(bool progress) {
 }
 
 nlohmann::json to_json(const HostLut& lut) {
-  return {{"format", "adze.host-lut.v2"},
+  return {{"format", "adze.host-lut.v3"},
           {"threads", lut.threads},
           {"isa", lut.isa},
           {"kernel", "packed_matmul on the integer kernels, activations quantized per row (fp32: torch::mm), best of "
@@ -134,7 +134,7 @@ nlohmann::json to_json(const HostLut& lut) {
 HostLut host_lut_from_json(const nlohmann::json& j, const std::string& where) {
   HostLut lut;
   try {
-    if (j.at("format") != "adze.host-lut.v2") throw Error(ErrorKind::kInvalidConfig, "unknown format");
+    if (j.at("format") != "adze.host-lut.v3") throw Error(ErrorKind::kInvalidConfig, "unknown format");
     lut.threads = j.at("threads").get<int>();
     lut.isa = j.at("isa").get<std::string>();
     lut.elements = j.at("elements").get<std::vector<double>>();

@@ -1,9 +1,11 @@
 // The packed format's runtime (FORMAT.md): a whole compressed model in one safetensors-compatible file, written
 // by exporters/packed/packed_writer.h, opened and run here. PackedModel maps a file, checks it (checksums, every
-// header field against the tensors), gives back the Encodings bit for bit, and runs the graph: linear layers and
-// convolutions whose weights the integer kernels take on those kernels (packed_ops.h, kernels/qgemm.h), with
-// calibrated or on-the-fly 8-bit activations; max_pool2d with a kernel of its own (float_ops.h); every other op
-// with ATen's operator, weights those read decoded once at open.
+// header field against the tensors), gives back the Encodings bit for bit, and runs the graph as a schedule
+// made at open (fusion.h): linear layers and convolutions whose weights the integer kernels take on those
+// kernels (packed_ops.h, kernels/qgemm.h), with calibrated or on-the-fly 8-bit activations and their bias and
+// activation functions fused; layer norm, softmax, GELU, attention's matmuls, adds, clamps, fake-quants, max
+// pooling and depthwise convolutions on float kernels of its own (own_ops.h, float_ops.h); every other op with
+// ATen's operator, weights those read decoded once at open.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -19,7 +19,8 @@ at::Tensor full_permutation(const LayerView& layer) { return torch::tensor(layer
 
 at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) {
   if (!bias.defined()) return {};
-  const at::Tensor b = bias.to(torch::kFloat).contiguous();
+  // As it is where it can be (a file tensor usually is): a conversion is a call through ATen's dispatcher.
+  const at::Tensor b = bias.scalar_type() == at::kFloat && bias.is_contiguous() ? bias : bias.to(torch::kFloat).contiguous();
   if (b.numel() != channels)
     throw Error(ErrorKind::kInvalidArgument, std::string("packed ") + op + ": a bias of " + std::to_string(b.numel()) +
                                                  " values for " + std::to_string(channels) + " outputs");
@@ -62,12 +63,12 @@ ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
   return a;
 }
 
-// rows [M, K] (float, contiguous, K = the layer's reduction in the layer's own column order) through the integer
-// kernels: [M, C].
+// x [..., K] (float, contiguous, K = the layer's reduction in the layer's own column order) through the integer
+// kernels: [..., C].
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
                            const ActivationQuant* act, const OutputClamp& clamp) {
   const runtime::QWeights& w = *layer.integer_weights();
-  const int64_t M = rows.size(0), K = layer.reduction(), C = layer.channels();
+  const int64_t K = layer.reduction(), C = layer.channels(), M = rows.numel() / K;
   const ActivationLayout l = activation_layout(layer, M);
   QuantScratch& s = quant_scratch();
   uint8_t* const q = sized(s.codes, M * l.stride);
@@ -78,7 +79,9 @@ at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const
                                   scale, zero);
   else
     runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, l.gather, l.stride, q, scale, zero);
-  at::Tensor y = torch::empty({M, C}, torch::kFloat);
+  std::vector<int64_t> shape(rows.sizes().begin(), rows.sizes().end());
+  shape.back() = C;
+  at::Tensor y = at::empty(shape, rows.options());
   runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias.defined() ? bias.data_ptr<float>() : nullptr,
                  y.data_ptr<float>(), C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
   return y;
@@ -92,11 +95,13 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   if (x.dim() == 0 || x.size(-1) != K)
     throw Error(ErrorKind::kInvalidArgument,
                 "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+  const at::Tensor b = float_bias(bias, C, "matmul");
+  if (layer.integer_weights() && (act || dynamic))  // the input as it is where it is float and contiguous
+    return integer_product(layer, x.scalar_type() == at::kFloat && x.is_contiguous() ? x : x.to(torch::kFloat).contiguous(),
+                           b, act, clamp);
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
-  const at::Tensor b = float_bias(bias, C, "matmul");
-  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, x2, b, act, clamp).reshape(shape);
   if (!layer.gather().empty()) x2 = x2.index_select(1, full_permutation(layer));
   at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
   std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
