@@ -29,19 +29,30 @@ bool is_unit(const Arg& a) {
   return a.kind == Arg::kConstant && (a.constant.isInt() || a.constant.isDouble()) && a.constant.toScalar().toDouble() == 1;
 }
 
+// The argument of `next` that reads `value`, or -1.
+int position_of(const Node& next, const std::string& value) {
+  for (std::size_t i = 0; i < next.in.size(); ++i)
+    if (next.in[i].kind == Arg::kValue && next.in[i].name == value) return static_cast<int>(i);
+  return -1;
+}
+
 // Folds `next` into `node` when it can: true if it did (next is then skipped, its output now node's).
 bool fold(Node& node, Node& next) {
+  const int at = position_of(next, node.out[0]);
+  if (at < 0) return false;
   const bool matmul = node.op == "adze::packed_matmul";
   const bool integer_conv = node.integer && is_convolution(node.op);
   const bool no_post = node.post == PostOp::kNone;
   const bool no_clamp = node.clamp.lo == -std::numeric_limits<float>::infinity() &&
                         node.clamp.hi == std::numeric_limits<float>::infinity();
-  if (matmul && node.in.size() == 1 && !node.fused_bias && no_clamp && no_post && next.op == "aten::add" &&
-      next.in.size() == 3 && next.in[0].kind == Arg::kValue && next.in[0].name == node.out[0] &&
-      next.in[1].kind == Arg::kTensor && next.in[1].tensor && next.in[1].tensor->dim() == 1 &&
-      next.in[1].tensor->scalar_type() == at::kFloat && is_unit(next.in[2])) {
-    node.fused_bias = next.in[1].tensor;
+  const Arg* bias = next.in.size() == 3 && at < 2 ? &next.in[1 - at] : nullptr;  // add(y, b) or add(b, y)
+  if (matmul && node.in.size() == 1 && !node.fused_bias && no_clamp && no_post && next.op == "aten::add" && bias &&
+      bias->kind == Arg::kTensor && bias->tensor && bias->tensor->dim() == 1 &&
+      bias->tensor->scalar_type() == at::kFloat && is_unit(next.in[2])) {
+    node.fused_bias = bias->tensor;
     node.fused += "+add";
+  } else if (at != 0) {
+    return false;  // the rest fold an op whose first argument is node's output
   } else if ((matmul || integer_conv || node.own == OwnOp::kDepthwise) && no_clamp && no_post &&
              next.own == OwnOp::kClamp) {
     node.clamp = {next.lo, next.hi};
@@ -72,10 +83,7 @@ void fuse(std::vector<Node>& nodes, const std::string& output) {
       if (node.skip || node.out.size() != 1 || node.out[0] == output) continue;
       const auto r = readers.find(node.out[0]);
       if (r == readers.end() || r->second.size() != 1) continue;
-      Node& next = nodes[r->second[0]];
-      // The folded op must read the value as its first argument (kClamp, kGelu) or as fold() checks.
-      if (next.in.empty() || next.in[0].kind != Arg::kValue || next.in[0].name != node.out[0]) continue;
-      if (fold(node, next)) changed = true;
+      if (fold(node, nodes[r->second[0]])) changed = true;
     }
   }
   // Channels-last outputs: a value may stay channels last if every reader takes any layout, through element-wise

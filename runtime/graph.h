@@ -43,7 +43,11 @@ enum class OwnOp {
   kMatmul,     ///< batched, batch dimensions equal
   kClamp,      ///< relu, hardtanh
   kFakeQuant,  ///< a calibrated 8-bit fake-quant (quantize and dequantize)
+  kView,       ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
 };
+
+/// Which view op a kView node is.
+enum class ViewOp { kView, kReshape, kPermute, kTranspose, kSelect, kFlatten, kSlice, kUnsqueeze };
 
 /// Element-wise work fused into the end of an op (fusion.h).
 enum class PostOp { kNone, kGelu, kGeluTanh };
@@ -67,6 +71,9 @@ struct Node {
   std::vector<int64_t> stride, padding, dilation;  ///< a convolution's or a pooling's
   // An op with a kernel of the runtime's own.
   OwnOp own = OwnOp::kNone;
+  ViewOp view = ViewOp::kView;  ///< kView: which
+  std::vector<int64_t> ints;    ///< kView: its constant integer arguments in order (a list's elements for view,
+                                ///< reshape, permute; slice's missing bounds as INT64_MIN / INT64_MAX)
   std::vector<int64_t> kernel;  ///< max_pool2d's window
   bool ceil_mode = false;
   float lo = 0, hi = 0, eps = 0;  ///< kClamp's bounds; kLayerNorm's epsilon

@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+#include <map>
+
 #include "core/error.h"
 #include "runtime/float_ops.h"
 
@@ -48,6 +51,62 @@ void select_depthwise(Node& node, const std::function<const at::Tensor*(const Ar
   if (!is_none(bias)) node.beta = constant_tensor(bias)->to(torch::kFloat).contiguous();
 }
 
+// A view op whose arguments after the tensor are constant integers (or, for slice, missing bounds).
+bool select_view(Node& node) {
+  static const std::map<std::string, std::pair<ViewOp, std::size_t>> kViews = {
+      {"aten::view", {ViewOp::kView, 2}},       {"aten::reshape", {ViewOp::kReshape, 2}},
+      {"aten::permute", {ViewOp::kPermute, 2}}, {"aten::transpose", {ViewOp::kTranspose, 3}},
+      {"aten::select", {ViewOp::kSelect, 3}},   {"aten::flatten", {ViewOp::kFlatten, 3}},
+      {"aten::slice", {ViewOp::kSlice, 5}},     {"aten::unsqueeze", {ViewOp::kUnsqueeze, 2}}};
+  const auto it = kViews.find(node.op);
+  if (it == kViews.end() || node.in.size() != it->second.second || node.in[0].kind != Arg::kValue) return false;
+  std::vector<int64_t> ints;
+  for (std::size_t i = 1; i < node.in.size(); ++i) {
+    const Arg& a = node.in[i];
+    if (a.kind != Arg::kConstant) return false;
+    if (a.constant.isInt()) {
+      ints.push_back(a.constant.toInt());
+    } else if (a.constant.isIntList() && node.in.size() == 2) {
+      ints = a.constant.toIntVector();
+    } else if (a.constant.isNone() && it->second.first == ViewOp::kSlice && (i == 2 || i == 3)) {
+      ints.push_back(i == 2 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max());
+    } else {
+      return false;
+    }
+  }
+  node.view = it->second.first;
+  node.ints = std::move(ints);
+  return true;
+}
+
+at::Tensor run_view(const Node& node, const at::Tensor& x) {
+  const std::vector<int64_t>& v = node.ints;
+  switch (node.view) {
+    case ViewOp::kView:
+      return x.view(v);
+    case ViewOp::kReshape:
+      return x.reshape(v);
+    case ViewOp::kPermute:
+      return x.permute(v);
+    case ViewOp::kTranspose:
+      return x.transpose(v[0], v[1]);
+    case ViewOp::kSelect:
+      return x.select(v[0], v[1]);
+    case ViewOp::kFlatten:
+      return x.flatten(v[0], v[1]);
+    case ViewOp::kSlice: {
+      const auto bound = [](int64_t b) -> c10::optional<int64_t> {
+        if (b == std::numeric_limits<int64_t>::min() || b == std::numeric_limits<int64_t>::max()) return c10::nullopt;
+        return b;
+      };
+      return x.slice(v[0], bound(v[1]), bound(v[2]), v[3]);
+    }
+    case ViewOp::kUnsqueeze:
+      return x.unsqueeze(v[0]);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<ActivationQuant> calibrated_quantizer(
@@ -79,6 +138,8 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
   } else if (const auto quant = calibrated_quantizer(node, constant_tensor)) {
     node.own = OwnOp::kFakeQuant;
     node.quant = *quant;
+  } else if (select_view(node)) {
+    node.own = OwnOp::kView;
   } else if (op == "aten::layer_norm" && in.size() == 6) {
     std::vector<int64_t> shape;
     const auto eps = constant_number(in[4]);
@@ -148,6 +209,12 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     }
     case OwnOp::kClamp:
       return fits_clamp(*x) ? clamp(*x, node.lo, node.hi) : at::Tensor();
+    case OwnOp::kView:
+      try {
+        return run_view(node, *x);
+      } catch (const c10::Error&) {
+        return {};  // ATen's operator then says what is wrong, as it would have
+      }
     case OwnOp::kFakeQuant:
       return fits_clamp(*x) ? fake_quantize(*x, node.quant) : at::Tensor();
   }

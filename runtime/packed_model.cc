@@ -427,7 +427,7 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
   std::vector<NodeProfile> out;
   for (std::size_t i = 0; i < nodes.size(); ++i)
     if (!nodes[i].skip) {
-      const bool own = nodes[i].own != OwnOp::kNone;
+      const bool own = nodes[i].own != OwnOp::kNone && nodes[i].own != OwnOp::kView;  // views are ATen's
       out.push_back({nodes[i].op + nodes[i].fused, nodes[i].layer, nodes[i].integer, own, seconds[i] / runs});
     }
   return out;
@@ -436,7 +436,8 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
 std::map<std::string, int> PackedModel::aten_ops() const {
   std::map<std::string, int> out;
   for (const Node& node : schedule_->nodes)
-    if (node.operation && !node.skip && !node.integer && node.own == OwnOp::kNone) ++out[node.op];
+    if (node.operation && !node.skip && !node.integer && (node.own == OwnOp::kNone || node.own == OwnOp::kView))
+      ++out[node.op];
   return out;
 }
 
