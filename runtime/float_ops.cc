@@ -106,6 +106,27 @@ at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q) {
   return y;
 }
 
+bool fits_masked_fill(const at::Tensor& x, const at::Tensor& mask) {
+  if (!is_float(x) || !x.is_contiguous() || mask.scalar_type() != at::kBool || !mask.is_contiguous() ||
+      mask.dim() > x.dim() || mask.numel() == 0)
+    return false;
+  for (int64_t d = 1; d <= mask.dim(); ++d)
+    if (mask.size(-d) != x.size(-d)) return false;
+  return true;
+}
+
+at::Tensor masked_fill(const at::Tensor& x, const at::Tensor& mask, float value) {
+  at::Tensor y = at::empty_like(x);
+  const int64_t n = mask.numel(), repeats = x.numel() / n;
+  const float* in = x.data_ptr<float>();
+  const bool* m = mask.data_ptr<bool>();
+  float* out = y.data_ptr<float>();
+  for (int64_t r = 0; r < repeats; ++r, in += n, out += n)
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) out[i] = m[i] ? value : in[i];
+  return y;
+}
+
 bool fits_matmul(const at::Tensor& a, const at::Tensor& b) {
   if (!is_float(a) || !is_float(b) || a.dim() != b.dim() || a.dim() < 2 || a.dim() > 4) return false;
   for (int64_t d = 0; d + 2 < a.dim(); ++d)

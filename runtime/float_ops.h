@@ -39,6 +39,10 @@ at::Tensor clamp(const at::Tensor& x, float lo, float hi);
 /// dense tensor (fits_clamp), its layout kept. One difference: where x/s does not fit an int64 (+inf, 1e30),
 /// ATen's cast wraps to code 0 and this clamps to 255.
 at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q);
+/// x with `value` where `mask` (bool) is set, for a contiguous x whose trailing dimensions are the mask's
+/// (contiguous) shape: the mask repeats over the leading ones, as a causal mask over attention heads.
+bool fits_masked_fill(const at::Tensor& x, const at::Tensor& mask);
+at::Tensor masked_fill(const at::Tensor& x, const at::Tensor& mask, float value);
 /// alpha·a·b for a [B..., m, k] and b [B..., k, n] with the same batch dimensions (at most two), any strides:
 /// [B..., m, n], contiguous.
 bool fits_matmul(const at::Tensor& a, const at::Tensor& b);

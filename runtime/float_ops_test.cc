@@ -57,6 +57,18 @@ TEST(FloatOps, FakeQuantizeIsAtens) {
     }
 }
 
+// A causal mask over attention heads, as fortune-gpt's graph applies it; a mask that does not match the
+// trailing dimensions is not taken (ATen runs it).
+TEST(FloatOps, MaskedFillIsAtens) {
+  torch::manual_seed(2);
+  const at::Tensor x = torch::randn({1, 4, 9, 9});
+  const at::Tensor mask = torch::ones({9, 9}, torch::kBool).triu(1);
+  ASSERT_TRUE(fits_masked_fill(x, mask));
+  EXPECT_TRUE(torch::equal(masked_fill(x, mask, -1e9f), x.masked_fill(mask, -1e9)));
+  EXPECT_FALSE(fits_masked_fill(x, torch::ones({9, 1}, torch::kBool)));
+  EXPECT_FALSE(fits_masked_fill(x.transpose(2, 3), mask));
+}
+
 }  // namespace
 }  // namespace packed
 }  // namespace adze

@@ -44,6 +44,7 @@ enum class OwnOp {
   kClamp,      ///< relu, hardtanh
   kFakeQuant,  ///< a calibrated 8-bit fake-quant (quantize and dequantize)
   kView,       ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
+  kMaskedFill, ///< masked_fill with a constant value and a mask over the trailing dimensions (a causal mask)
 };
 
 /// Which view op a kView node is.

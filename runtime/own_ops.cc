@@ -138,6 +138,9 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
   } else if (const auto quant = calibrated_quantizer(node, constant_tensor)) {
     node.own = OwnOp::kFakeQuant;
     node.quant = *quant;
+  } else if (op == "aten::masked_fill" && in.size() == 3 && constant_number(in[2])) {
+    node.own = OwnOp::kMaskedFill;
+    node.lo = static_cast<float>(*constant_number(in[2]));
   } else if (select_view(node)) {
     node.own = OwnOp::kView;
   } else if (op == "aten::layer_norm" && in.size() == 6) {
@@ -215,6 +218,10 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
       } catch (const c10::Error&) {
         return {};  // ATen's operator then says what is wrong, as it would have
       }
+    case OwnOp::kMaskedFill: {
+      const at::Tensor* mask = tensor(1);
+      return mask && fits_masked_fill(*x, *mask) ? masked_fill(*x, *mask, node.lo) : at::Tensor();
+    }
     case OwnOp::kFakeQuant:
       return fits_clamp(*x) ? fake_quantize(*x, node.quant) : at::Tensor();
   }

@@ -427,7 +427,8 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
   std::vector<NodeProfile> out;
   for (std::size_t i = 0; i < nodes.size(); ++i)
     if (!nodes[i].skip) {
-      const bool own = nodes[i].own != OwnOp::kNone && nodes[i].own != OwnOp::kView;  // views are ATen's
+      const bool own = (nodes[i].own != OwnOp::kNone && nodes[i].own != OwnOp::kView) ||  // views are ATen's
+                       nodes[i].op.rfind("adze::", 0) == 0;
       out.push_back({nodes[i].op + nodes[i].fused, nodes[i].layer, nodes[i].integer, own, seconds[i] / runs});
     }
   return out;

@@ -215,7 +215,15 @@ at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
   const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
   at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
   layer.decode_listed_rows(flat.data_ptr<int64_t>(), flat.numel(), out.data_ptr<float>());
-  if (!layer.gather().empty()) out = out.index_select(1, torch::argsort(full_permutation(layer)));
+  if (!layer.gather().empty()) {  // encoded column j is the layer's column gather()[j]
+    const at::Tensor encoded = out;
+    out = at::empty_like(encoded);
+    const int64_t* g = layer.gather().data();
+    const float* from = encoded.data_ptr<float>();
+    float* to = out.data_ptr<float>();
+    for (int64_t r = 0; r < flat.numel(); ++r, from += D, to += D)
+      for (int64_t j = 0; j < D; ++j) to[g[j]] = from[j];
+  }
   std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
   shape.push_back(D);
   return out.reshape(shape);
