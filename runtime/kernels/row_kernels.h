@@ -31,6 +31,21 @@ namespace runtime {
 constexpr int64_t kPanelChannels = 32;  ///< output channels per panel
 constexpr int64_t kPanelRows = 8;       ///< activation rows per gemm_panel call (16 accumulators of 16 int32)
 
+/// The float epilogue of a panel tile with one group (one scale per weight row), as qgemm.cc's shared epilogue
+/// computes it: y[r][c] = clamp(a_scale[r]·(w_scale[c]·float(dot − a_zero[r]·wsum[c])) + bias[c], lo, hi), each
+/// operation rounded in that order (no FMA), NaN kept by the clamp.
+struct PanelEpilogue {
+  const float* a_scale = nullptr;  ///< [rows] of the tile
+  const int32_t* a_zero = nullptr;
+  const float* w_scale = nullptr;  ///< [channels] of the panel
+  const int32_t* wsum = nullptr;
+  const float* bias = nullptr;     ///< or null
+  float lo = 0, hi = 0;
+  float* y = nullptr;              ///< the tile's first output, rows y_stride apart
+  int64_t y_stride = 0;
+  int64_t channels = 0;            ///< 1..kPanelChannels: the panel's real channels
+};
+
 struct RowKernels {
   /// `chunks` chunks of 64 `bits`-wide values → out[64·chunks] signed bytes, value − offset (mod 256).
   void (*unpack)(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* out);
@@ -60,6 +75,10 @@ struct RowKernels {
   /// Σ over group g of activation row r · channel c. Null where the ISA has none (the four-row tiles run instead).
   void (*gemm_panel)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
                      int64_t groups, int32_t* dots);
+  /// gemm_panel of one group (`steps` steps) straight into outputs through the epilogue, the accumulators never
+  /// leaving registers; `rows` 1..kPanelRows, each computed once. Null where the ISA has no microkernel.
+  void (*gemm_panel_out)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
+                         const PanelEpilogue& e);
   /// Widens [*lo, *hi] to the smallest and largest of n floats; NaN is ignored.
   void (*range)(const float* x, int64_t n, float* lo, float* hi);
   /// The activation codes of n floats: q = clamp(zf + round_even(x·inv), 0, 255), NaN → 0, where round_even

@@ -313,6 +313,63 @@ void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* 
   }
 }
 
+// R activation rows (1..kPanelRows) of one group against a panel, then the epilogue on the accumulators: the
+// products of gemm_panel, the arithmetic of PanelEpilogue (row_kernels.h) sixteen channels at a time.
+template <int R>
+void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int64_t steps, const PanelEpilogue& e) {
+  __m512i acc[R][2];
+  const uint8_t* xr[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    xr[r] = x + r * x_stride;
+  }
+  for (int64_t s = 0; s < steps; ++s, panel += 4 * kPanelChannels) {
+    const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 64);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      int32_t four;
+      __builtin_memcpy(&four, xr[r] + 4 * s, 4);
+      const __m512i b = _mm512_set1_epi32(four);
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b, w0);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b, w1);
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(e.lo), hi = _mm512_set1_ps(e.hi);
+  for (int half = 0; half < 2; ++half) {
+    const int64_t c0 = 16 * half;
+    if (c0 >= e.channels) break;
+    const __mmask16 m = e.channels - c0 >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                               : static_cast<__mmask16>((1u << (e.channels - c0)) - 1u);
+    const __m512 sc = _mm512_maskz_loadu_ps(m, e.w_scale + c0);
+    const __m512i ws = _mm512_maskz_loadu_epi32(m, e.wsum + c0);
+    const __m512 bias = e.bias ? _mm512_maskz_loadu_ps(m, e.bias + c0) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i d = _mm512_sub_epi32(acc[r][half], _mm512_mullo_epi32(_mm512_set1_epi32(e.a_zero[r]), ws));
+      __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.a_scale[r]), _mm512_mul_ps(sc, _mm512_cvtepi32_ps(d))),
+                               bias);
+      v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), v, lo);
+      v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
+      _mm512_mask_storeu_ps(e.y + r * e.y_stride + c0, m, v);
+    }
+  }
+}
+
+void gemm_panel_out(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
+                    const PanelEpilogue& e) {
+  switch (rows) {
+    case 1: return panel_rows_out<1>(x, x_stride, panel, steps, e);
+    case 2: return panel_rows_out<2>(x, x_stride, panel, steps, e);
+    case 3: return panel_rows_out<3>(x, x_stride, panel, steps, e);
+    case 4: return panel_rows_out<4>(x, x_stride, panel, steps, e);
+    case 5: return panel_rows_out<5>(x, x_stride, panel, steps, e);
+    case 6: return panel_rows_out<6>(x, x_stride, panel, steps, e);
+    case 7: return panel_rows_out<7>(x, x_stride, panel, steps, e);
+    default: return panel_rows_out<8>(x, x_stride, panel, steps, e);
+  }
+}
+
 void range(const float* x, int64_t n, float* lo, float* hi) {
   __m512 l = _mm512_set1_ps(*lo), h = _mm512_set1_ps(*hi);
   int64_t j = 0;
@@ -348,7 +405,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, gemm_panel, range, quantize};
+  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, gemm_panel, gemm_panel_out,
+                            range, quantize};
   return k;
 }
 
