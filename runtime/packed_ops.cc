@@ -87,6 +87,78 @@ at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const
   return y;
 }
 
+// The input (channels last) quantized once (calibrated, or one dynamic range for the whole tensor), then one
+// row of codes per output position: rows of l.stride bytes, their scales and zero points.
+uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int64_t kw, int64_t oh, int64_t ow,
+                           const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                           const std::vector<int64_t>& dilation, const ActivationQuant* act, const ActivationLayout& l,
+                           QuantScratch& scratch, float* scales, int32_t* zeros) {
+  // The input quantized once, channels last (calibrated, or one dynamic range for the whole tensor) ...
+  const int64_t total = nhwc.numel();
+  uint8_t* const xq = sized(scratch.codes, total);
+  float s = 0;
+  int32_t z = 0;
+  if (act)
+    runtime::quantize_rows_static(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, act->scale, act->zero_point,
+                                  xq, &s, &z);
+  else
+    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq, &s, &z);
+  // ... then one row of codes per output position, in the column order (kh, kw, Cin), the channels permuted
+  // as the encoded layout holds them where the kernels read that order, the zero padding as the zero point.
+  // Bytes past the K of a row meet zero weights: whatever the scratch holds there adds nothing. A 1x1
+  // convolution of stride 1 whose rows the panels read as they lie needs no copy at all.
+  const int64_t N = nhwc.size(0), H = nhwc.size(1), W = nhwc.size(2), M = N * oh * ow;
+  const int64_t* perm = l.gather;  // per run of Cin channels
+  const bool as_it_lies = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 &&
+                          padding[1] == 0 && !perm && l.stride == Cin;
+  uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
+  const bool parallel = M * kh * kw * Cin >= (int64_t{1} << 16);
+  if (!as_it_lies && !perm && dilation[1] == 1) {
+    // The input with a border of zero points, so that each tap row (kw pixels, channels last) is one copy.
+    const int64_t py = padding[0], px = padding[1], Hp = H + 2 * py, Wp = W + 2 * px, span = kw * Cin;
+    const uint8_t* padded = xq;
+    if (py || px) {
+      uint8_t* const p = sized(scratch.padded, N * Hp * Wp * Cin);
+      std::fill_n(p, N * Hp * Wp * Cin, static_cast<uint8_t>(z));
+      for (int64_t r = 0; r < N * H; ++r)
+        std::memcpy(p + ((r / H * Hp + r % H + py) * Wp + px) * Cin, xq + r * W * Cin, static_cast<std::size_t>(W * Cin));
+      padded = p;
+    }
+#pragma omp parallel for if (parallel) schedule(static)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
+      uint8_t* row = rows + m * l.stride;
+      for (int64_t i = 0; i < kh; ++i, row += span)
+        std::memcpy(row, padded + ((n * Hp + oy * stride[0] + i * dilation[0]) * Wp + ox * stride[1]) * Cin,
+                    static_cast<std::size_t>(span));
+    }
+  } else if (!as_it_lies) {
+#pragma omp parallel for if (parallel) schedule(static)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
+      uint8_t* row = rows + m * l.stride;
+      for (int64_t i = 0; i < kh; ++i) {
+        const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
+        for (int64_t j = 0; j < kw; ++j, row += Cin) {
+          const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
+          if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+            std::fill(row, row + Cin, static_cast<uint8_t>(z));
+            continue;
+          }
+          const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
+          if (perm)
+            for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
+          else
+            std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
+        }
+      }
+    }
+  }
+  std::fill_n(scales, M, s);
+  std::fill_n(zeros, M, z);
+  return rows;
+}
+
 }  // namespace
 
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
@@ -134,74 +206,23 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   const int64_t ow = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
   if (oh < 1 || ow < 1)
     throw Error(ErrorKind::kInvalidArgument, "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
-  // The input quantized once, channels last (calibrated, or one dynamic range for the whole tensor) ...
   const at::Tensor nhwc = x.to(torch::kFloat).permute({0, 2, 3, 1}).contiguous();
-  const int64_t total = nhwc.numel();
-  QuantScratch& scratch = quant_scratch();
-  uint8_t* const xq = sized(scratch.codes, total);
-  float s = 0;
-  int32_t z = 0;
-  if (act)
-    runtime::quantize_rows_static(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, act->scale, act->zero_point,
-                                  xq, &s, &z);
-  else
-    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq, &s, &z);
-  // ... then one row of codes per output position, in the column order (kh, kw, Cin), the channels permuted
-  // as the encoded layout holds them where the kernels read that order, the zero padding as the zero point.
-  // Bytes past the K of a row meet zero weights: whatever the scratch holds there adds nothing. A 1x1
-  // convolution of stride 1 whose rows the panels read as they lie needs no copy at all.
   const int64_t M = N * oh * ow;
   const ActivationLayout l = activation_layout(layer, M);
   const int64_t* perm = l.gather;  // per run of Cin channels
-  const bool as_it_lies = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 &&
-                          padding[1] == 0 && !perm && l.stride == Cin;
-  uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
-  const bool parallel = M * kh * kw * Cin >= (int64_t{1} << 16);
-  if (!as_it_lies && !perm && dilation[1] == 1) {
-    // The input with a border of zero points, so that each tap row (kw pixels, channels last) is one copy.
-    const int64_t py = padding[0], px = padding[1], Hp = H + 2 * py, Wp = W + 2 * px, span = kw * Cin;
-    const uint8_t* padded = xq;
-    if (py || px) {
-      uint8_t* const p = sized(scratch.padded, N * Hp * Wp * Cin);
-      std::fill_n(p, N * Hp * Wp * Cin, static_cast<uint8_t>(z));
-      for (int64_t r = 0; r < N * H; ++r)
-        std::memcpy(p + ((r / H * Hp + r % H + py) * Wp + px) * Cin, xq + r * W * Cin, static_cast<std::size_t>(W * Cin));
-      padded = p;
-    }
-#pragma omp parallel for if (parallel) schedule(static)
-    for (int64_t m = 0; m < M; ++m) {
-      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-      uint8_t* row = rows + m * l.stride;
-      for (int64_t i = 0; i < kh; ++i, row += span)
-        std::memcpy(row, padded + ((n * Hp + oy * stride[0] + i * dilation[0]) * Wp + ox * stride[1]) * Cin,
-                    static_cast<std::size_t>(span));
-    }
-  } else if (!as_it_lies) {
-#pragma omp parallel for if (parallel) schedule(static)
-    for (int64_t m = 0; m < M; ++m) {
-      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-      uint8_t* row = rows + m * l.stride;
-      for (int64_t i = 0; i < kh; ++i) {
-        const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
-        for (int64_t j = 0; j < kw; ++j, row += Cin) {
-          const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
-          if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-            std::fill(row, row + Cin, static_cast<uint8_t>(z));
-            continue;
-          }
-          const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
-          if (perm)
-            for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
-          else
-            std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
-        }
-      }
-    }
-  }
+  QuantScratch& scratch = quant_scratch();
   float* const scales = sized(scratch.scale, M);
   int32_t* const zeros = sized(scratch.zero, M);
-  std::fill_n(scales, M, s);
-  std::fill_n(zeros, M, z);
+  uint8_t* rows = nullptr;
+  const bool pointwise = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
+  if (pointwise && !act) {
+    // A 1x1 convolution on the fly: each output position's input (one pixel's channels) with its own range, as a
+    // linear layer's tokens are (the channels permuted where the kernels read the encoded order).
+    rows = sized(scratch.rows, M * l.stride);
+    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), M, Cin, Cin, perm, l.stride, rows, scales, zeros);
+  } else {
+    rows = quantized_patches(nhwc, Cin, kh, kw, oh, ow, stride, padding, dilation, act, l, scratch, scales, zeros);
+  }
   const at::Tensor b = float_bias(bias, C, "conv2d");
   at::Tensor y = torch::empty({N, oh, ow, C}, torch::kFloat);
   runtime::qgemm(*w, {rows, M, l.stride, scales, zeros}, b.defined() ? b.data_ptr<float>() : nullptr,
