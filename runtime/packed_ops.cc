@@ -56,7 +56,7 @@ struct ActivationLayout {
 
 ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
   ActivationLayout a;
-  a.panels = rows >= runtime::kPrepackedPanelMinRows ? layer.panels() : nullptr;
+  a.panels = runtime::panel_rows(rows, runtime::prebuilt_panel_bytes(layer.integer_weights()->layout)) ? layer.panels() : nullptr;
   const bool on_panels = runtime::uses_panels(rows, a.panels);
   a.stride = on_panels ? a.panels->k() : layer.integer_weights()->layout.k_pad;
   if (!layer.gather().empty() && !(on_panels && a.panels->in_layer_order())) a.gather = layer.gather().data();

@@ -386,15 +386,22 @@ QPanels::QPanels(const QWeights& w, Isa isa, const int64_t* order) : isa_(isa) {
   k_ = panel_positions(w.layout);
   in_order_ = order && w.layout.groups == 1;  // groups hold consecutive encoded positions: those stay put
   const int64_t blocks = panel_blocks(w.layout), panel_bytes = k_ * kPanelChannels;
-  uint8_t* const panels = cache_aligned(storage_, blocks * panel_bytes);
+  bytes_ = blocks * panel_bytes;
+  uint8_t* const panels = cache_aligned(storage_, bytes_);
   offset_ = panels - storage_.data();
   Scratch& s = thread_scratch();
   for (int64_t b = 0; b < blocks; ++b)
     build_panel(w, kern, b, s, panels + b * panel_bytes, k_ / 4, in_order_ ? order : nullptr);
 }
 
+int64_t prebuilt_panel_bytes(const QWeightLayout& l) { return panel_blocks(l) * kPanelChannels * panel_positions(l); }
+
+bool panel_rows(int64_t rows, int64_t bytes) {
+  return rows >= kPrepackedPanelMinRows || (rows >= kSmallPanelMinRows && bytes <= kSmallPanelBytes);
+}
+
 bool uses_panels(int64_t rows, const QPanels* panels) {
-  return panels && !panels->empty() && rows >= kPrepackedPanelMinRows;
+  return panels && !panels->empty() && panel_rows(rows, panels->bytes());
 }
 
 void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,

@@ -135,7 +135,7 @@ class QPanels {
   QPanels& operator=(const QPanels&) = delete;
   bool empty() const { return storage_.empty(); }
   const uint8_t* data() const { return storage_.data() + offset_; }
-  int64_t bytes() const { return static_cast<int64_t>(storage_.size()); }
+  int64_t bytes() const { return bytes_; }
   Isa isa() const { return isa_; }
   int64_t k() const { return k_; }
   bool in_layer_order() const { return in_order_; }
@@ -144,27 +144,36 @@ class QPanels {
   std::vector<uint8_t> storage_;
   int64_t offset_ = 0;  // to the first 64-byte boundary
   Isa isa_ = Isa::kScalar;
-  int64_t k_ = 0;
+  int64_t k_ = 0, bytes_ = 0;
   bool in_order_ = false;
 };
 
 /// Activation rows from which qgemm runs the microkernel on prebuilt panels. Panels hold a byte per weight, two
 /// to four times the packed planes, and a model's layers are read cold from memory: with fewer rows the packed
-/// planes' smaller read wins (ResNet-18 at 64x64, layer4's 4-row 3x3 convolutions: 2.4 MB of panels each).
+/// planes' smaller read wins (ResNet-18 at 64x64, layer4's 4-row 3x3 convolutions: 2.4 MB of panels each, 1.32
+/// -> 1.62 ms for the model on panels). Panels of at most kSmallPanelBytes (a core's L2 holds them) pay from
+/// kSmallPanelMinRows rows (MobileNet-V2's last 1x1 convolutions, 4 positions, 1280 x 320: 0.95 -> 0.80 ms).
 constexpr int64_t kPrepackedPanelMinRows = 8;
+constexpr int64_t kSmallPanelMinRows = 4;
+constexpr int64_t kSmallPanelBytes = int64_t{512} << 10;
+
+/// The bytes of a matrix's prebuilt panels (QPanels::bytes(), less alignment), and whether qgemm runs `rows`
+/// activation rows on prebuilt panels of that size.
+int64_t prebuilt_panel_bytes(const QWeightLayout& l);
+bool panel_rows(int64_t rows, int64_t bytes);
 
 /// What qgemm may use and do besides the product.
 struct QGemmOptions {
-  /// The matrix's panels for this instruction set (QPanels of the same QWeights): from kPrepackedPanelMinRows
-  /// activation rows on (uses_panels), the microkernel runs on them. Without them it builds panels per call, from kPanelMinRows rows on.
+  /// The matrix's panels for this instruction set (QPanels of the same QWeights): where uses_panels() says so,
+  /// the microkernel runs on them. Without them it builds panels per call, from kPanelMinRows rows on.
   const QPanels* panels = nullptr;
   /// Every output clamped to [lo, hi] (a fused ReLU or ReLU6; NaN stays NaN, as in ATen).
   float lo = -std::numeric_limits<float>::infinity();
   float hi = std::numeric_limits<float>::infinity();
 };
 
-/// Whether qgemm runs `rows` activation rows on these panels (then the activations are read as the panels
-/// hold them: k() bytes per row, in the layer's order where in_layer_order()).
+/// Whether qgemm runs `rows` activation rows on these panels (panel_rows; then the activations are read as the
+/// panels hold them: k() bytes per row, in the layer's order where in_layer_order()).
 bool uses_panels(int64_t rows, const QPanels* panels);
 
 /// y [a.rows, rows] (rows y_stride apart) = Σ_g scale·a.scale·(Σ q·w − zero·wsum) + bias (bias may be null),
