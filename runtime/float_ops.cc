@@ -193,23 +193,27 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
     const int64_t N = x.size(0), C = x.size(1);
     at::Tensor out = at::empty({N, oh, ow, C}, x.options());
     const float* src = x.data_ptr<float>();
-    float* dst = out.data_ptr<float>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t oy = 0; oy < oh; ++oy)
-        for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
-          for (int64_t c = 0; c < C; ++c) dst[c] = -std::numeric_limits<float>::infinity();
-          for (int64_t i = 0; i < kh; ++i) {
-            const int64_t iy = oy * sy - py + i * dy;
-            if (iy < 0 || iy >= H) continue;
-            for (int64_t j = 0; j < kw; ++j) {
-              const int64_t ix = ox * sx - px + j * dx;
-              if (ix < 0 || ix >= W) continue;
-              const float* v = src + ((n * H + iy) * W + ix) * C;
+    float* const out_data = out.data_ptr<float>();
+    // Output rows split over the threads where there is enough work to pay for a parallel region.
+#pragma omp parallel for if (N * oh * ow * C * kh * kw >= (int64_t{1} << 16)) schedule(static)
+    for (int64_t row = 0; row < N * oh; ++row) {
+      const int64_t n = row / oh, oy = row % oh;
+      float* dst = out_data + row * ow * C;
+      for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
+        for (int64_t c = 0; c < C; ++c) dst[c] = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t iy = oy * sy - py + i * dy;
+          if (iy < 0 || iy >= H) continue;
+          for (int64_t j = 0; j < kw; ++j) {
+            const int64_t ix = ox * sx - px + j * dx;
+            if (ix < 0 || ix >= W) continue;
+            const float* v = src + ((n * H + iy) * W + ix) * C;
 #pragma omp simd
-              for (int64_t c = 0; c < C; ++c) dst[c] = (v[c] > dst[c] || v[c] != v[c]) ? v[c] : dst[c];
-            }
+            for (int64_t c = 0; c < C; ++c) dst[c] = (v[c] > dst[c] || v[c] != v[c]) ? v[c] : dst[c];
           }
         }
+      }
+    }
     return out.permute({0, 3, 1, 2});
   }
   const at::Tensor in = x.to(torch::kFloat).contiguous();

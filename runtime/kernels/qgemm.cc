@@ -350,6 +350,16 @@ const float* gathered_row(const float* x, int64_t r, int64_t k, int64_t x_stride
   return buffer.data();
 }
 
+// Rows at least this long are quantized in pieces of kPiece values split over the threads (the codes are
+// element-wise, a range's min and max do not depend on the order: the same bytes on any number of threads).
+constexpr int64_t kParallelValues = int64_t{1} << 15, kPiece = int64_t{1} << 13;
+
+void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float inv, float zf, uint8_t* q) {
+  if (k < kParallelValues) return kern.quantize(row, k, inv, zf, q);
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < k; j += kPiece) kern.quantize(row + j, std::min(kPiece, k - j), inv, zf, q + j);
+}
+
 }  // namespace
 
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
@@ -358,10 +368,20 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
   for (int64_t r = 0; r < m; ++r) {
     const float* row = gathered_row(x, r, k, x_stride, gather);
     float lo = 0.0f, hi = 0.0f;
-    kern.range(row, k, &lo, &hi);
+    if (k >= kParallelValues) {  // one long row (a convolution's whole input): its range in pieces over threads
+#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
+      for (int64_t j = 0; j < k; j += kPiece) {
+        float l = 0.0f, h = 0.0f;
+        kern.range(row + j, std::min(kPiece, k - j), &l, &h);
+        lo = std::min(lo, l);
+        hi = std::max(hi, h);
+      }
+    } else {
+      kern.range(row, k, &lo, &hi);
+    }
     const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
     const int32_t z = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
-    kern.quantize(row, k, 1.0f / s, static_cast<float>(z), q + r * k_pad);
+    quantize_pieces(kern, row, k, 1.0f / s, static_cast<float>(z), q + r * k_pad);
     std::fill(q + r * k_pad + k, q + (r + 1) * k_pad, uint8_t{0});
     scale[r] = s;
     zero[r] = z;
@@ -373,7 +393,7 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
   const RowKernels& kern = kernels_for(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
   for (int64_t r = 0; r < m; ++r) {
-    kern.quantize(gathered_row(x, r, k, x_stride, gather), k, inv, zf, q + r * k_pad);
+    quantize_pieces(kern, gathered_row(x, r, k, x_stride, gather), k, inv, zf, q + r * k_pad);
     std::fill(q + r * k_pad + k, q + (r + 1) * k_pad, uint8_t{0});
     scale[r] = s;
     zero[r] = z;
