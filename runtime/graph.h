@@ -74,14 +74,16 @@ struct Node {
   OwnOp own = OwnOp::kNone;
   ViewOp view = ViewOp::kView;  ///< kView: which
   std::vector<int64_t> ints;    ///< kView: its constant integer arguments in order (a list's elements for view,
-                                ///< reshape, permute; slice's missing bounds as INT64_MIN / INT64_MAX)
+                                ///< reshape, permute; slice's missing bounds as INT64_MIN / INT64_MAX);
+                                ///< kLayerNorm: the normalized shape
   std::vector<int64_t> kernel;  ///< max_pool2d's window
   bool ceil_mode = false;
-  float lo = 0, hi = 0, eps = 0;  ///< kClamp's bounds; kLayerNorm's epsilon
+  float lo = 0, hi = 0;           ///< kClamp's bounds
+  float eps = 0;                  ///< kLayerNorm's epsilon
+  float fill = 0;                 ///< kMaskedFill's value
   int64_t dim = -1;               ///< kSoftmax's dimension
   bool tanh = false;              ///< kGelu: the tanh approximation
-  at::Tensor tap_weights;         ///< kDepthwise: [kh·kw, C] tap-major; kLayerNorm: gamma
-  at::Tensor beta;                ///< kLayerNorm
+  at::Tensor weight, bias;        ///< kDepthwise: taps [kh·kw, C] (tap-major) and bias [C]; kLayerNorm: gamma, beta
   ActivationQuant quant;          ///< kFakeQuant
   // Fused into this op by fusion.h (the schedule only; a run that records layer outputs takes the unfused
   // graph, whose values are the simulation's).

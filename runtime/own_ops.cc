@@ -47,8 +47,8 @@ void select_depthwise(Node& node, const std::function<const at::Tensor*(const Ar
   node.own = OwnOp::kDepthwise;
   node.kernel = {weight->size(2), weight->size(3)};
   // [C, 1, kh, kw] → [kh·kw, C]: each tap's weights of every channel contiguous, as the kernel reads them.
-  node.tap_weights = weight->to(torch::kFloat).reshape({weight->size(0), -1}).t().contiguous();
-  if (!is_none(bias)) node.beta = constant_tensor(bias)->to(torch::kFloat).contiguous();
+  node.weight = weight->to(torch::kFloat).reshape({weight->size(0), -1}).t().contiguous();
+  if (!is_none(bias)) node.bias = constant_tensor(bias)->to(torch::kFloat).contiguous();
 }
 
 // A view op whose arguments after the tensor are constant integers (or, for slice, missing bounds).
@@ -140,7 +140,7 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
     node.quant = *quant;
   } else if (op == "aten::masked_fill" && in.size() == 3 && constant_number(in[2])) {
     node.own = OwnOp::kMaskedFill;
-    node.lo = static_cast<float>(*constant_number(in[2]));
+    node.fill = static_cast<float>(*constant_number(in[2]));
   } else if (select_view(node)) {
     node.own = OwnOp::kView;
   } else if (op == "aten::layer_norm" && in.size() == 6) {
@@ -152,9 +152,10 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
         (!beta && !is_none(in[3])))
       return;
     node.own = OwnOp::kLayerNorm;
+    node.ints = shape;
     node.eps = static_cast<float>(*eps);
-    if (gamma) node.tap_weights = gamma->to(torch::kFloat).contiguous();
-    if (beta) node.beta = beta->to(torch::kFloat).contiguous();
+    if (gamma) node.weight = gamma->to(torch::kFloat).contiguous();
+    if (beta) node.bias = beta->to(torch::kFloat).contiguous();
   } else if (op == "aten::softmax" && in.size() == 3 && constant_number(in[1]) && is_none(in[2])) {
     node.own = OwnOp::kSoftmax;
     node.dim = static_cast<int64_t>(*constant_number(in[1]));
@@ -193,11 +194,11 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     case OwnOp::kMaxPool2d:
       return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode);
     case OwnOp::kDepthwise:
-      return depthwise_conv2d(*x, node.tap_weights, node.kernel[0], node.kernel[1], node.beta, node.stride,
+      return depthwise_conv2d(*x, node.weight, node.kernel[0], node.kernel[1], node.bias, node.stride,
                               node.padding, node.dilation, node.clamp, !node.channels_last_out);
     case OwnOp::kLayerNorm:
-      if (!fits_layer_norm(*x, node.tap_weights, node.beta) || x->size(-1) != value(1).toIntVector()[0]) return {};
-      return layer_norm_last(*x, node.tap_weights, node.beta, node.eps);
+      if (!fits_layer_norm(*x, node.weight, node.bias) || x->size(-1) != node.ints[0]) return {};
+      return layer_norm_last(*x, node.weight, node.bias, node.eps);
     case OwnOp::kSoftmax:
       return fits_softmax(*x, node.dim) ? softmax_last(*x) : at::Tensor();
     case OwnOp::kGelu:
@@ -220,7 +221,7 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
       }
     case OwnOp::kMaskedFill: {
       const at::Tensor* mask = tensor(1);
-      return mask && fits_masked_fill(*x, *mask) ? masked_fill(*x, *mask, node.lo) : at::Tensor();
+      return mask && fits_masked_fill(*x, *mask) ? masked_fill(*x, *mask, node.fill) : at::Tensor();
     }
     case OwnOp::kFakeQuant:
       return fits_clamp(*x) ? fake_quantize(*x, node.quant) : at::Tensor();

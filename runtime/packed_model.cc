@@ -350,7 +350,11 @@ void fold_constants(Program& p, const std::string& output) {
     torch::jit::Stack stack;
     for (const Arg& a : node.in)
       stack.push_back(a.kind == Arg::kValue ? known.at(a.name) : a.kind == Arg::kConstant ? a.constant : *a.tensor);
-    node.operation->getOperation()(stack);
+    try {
+      node.operation->getOperation()(stack);
+    } catch (const c10::Error& e) {  // a graph no input can run: say which op, at open
+      throw std::runtime_error("op '" + node.op + "' fails on its constant arguments: " + e.what_without_backtrace());
+    }
     if (stack.size() != node.out.size()) continue;
     for (std::size_t i = 0; i < stack.size(); ++i)
       known[node.out[i]] = stack[i].isTensor() ? c10::IValue(stack[i].toTensor().clone()) : stack[i];

@@ -14,8 +14,24 @@ namespace {
 
 constexpr int64_t kTileRows = 64;  // output rows the fp32 path decodes at a time
 
-// Encoded-layout column j holds the layer's column gather()[j]: the permutation repeated over the runs.
-at::Tensor full_permutation(const LayerView& layer) { return torch::tensor(layer.gather(), torch::kLong); }
+// Encoded-layout column j holds the layer's column gather()[j] (the permutation repeated over the runs).
+// Rows [M, K] from the layer's column order into the encoded one (`to_encoded`), or back: a loop over the
+// permutation the view holds, with no index tensor built per call.
+at::Tensor permute_columns(const LayerView& layer, const at::Tensor& rows, bool to_encoded) {
+  const int64_t M = rows.size(0), K = rows.size(1);
+  const int64_t* g = layer.gather().data();
+  at::Tensor out = at::empty_like(rows);
+  const float* from = rows.data_ptr<float>();
+  float* to = out.data_ptr<float>();
+  for (int64_t r = 0; r < M; ++r, from += K, to += K)
+    for (int64_t j = 0; j < K; ++j) {
+      if (to_encoded)
+        to[j] = from[g[j]];
+      else
+        to[g[j]] = from[j];
+    }
+  return out;
+}
 
 at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) {
   if (!bias.defined()) return {};
@@ -57,7 +73,7 @@ struct ActivationLayout {
 ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
   ActivationLayout a;
   a.panels = runtime::panel_rows(rows, runtime::prebuilt_panel_bytes(layer.integer_weights()->layout)) ? layer.panels() : nullptr;
-  const bool on_panels = runtime::uses_panels(rows, a.panels);
+  const bool on_panels = a.panels && !a.panels->empty();  // empty: this ISA has no microkernel
   a.stride = on_panels ? a.panels->k() : layer.integer_weights()->layout.k_pad;
   if (!layer.gather().empty() && !(on_panels && a.panels->in_layer_order())) a.gather = layer.gather().data();
   return a;
@@ -87,6 +103,11 @@ at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const
   return y;
 }
 
+// A 1x1 convolution of stride 1 without padding: its patches are the input's pixels.
+bool pointwise(int64_t kh, int64_t kw, const std::vector<int64_t>& stride, const std::vector<int64_t>& padding) {
+  return kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
+}
+
 // The input (channels last) quantized once (calibrated, or one dynamic range for the whole tensor), then one
 // row of codes per output position: rows of l.stride bytes, their scales and zero points.
 uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int64_t kw, int64_t oh, int64_t ow,
@@ -109,8 +130,7 @@ uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int6
   // convolution of stride 1 whose rows the panels read as they lie needs no copy at all.
   const int64_t N = nhwc.size(0), H = nhwc.size(1), W = nhwc.size(2), M = N * oh * ow;
   const int64_t* perm = l.gather;  // per run of Cin channels
-  const bool as_it_lies = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 &&
-                          padding[1] == 0 && !perm && l.stride == Cin;
+  const bool as_it_lies = pointwise(kh, kw, stride, padding) && !perm && l.stride == Cin;
   uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
   const bool parallel = M * kh * kw * Cin >= (int64_t{1} << 16);
   if (!as_it_lies && !perm && dilation[1] == 1) {
@@ -174,7 +194,7 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
-  if (!layer.gather().empty()) x2 = x2.index_select(1, full_permutation(layer));
+  if (!layer.gather().empty()) x2 = permute_columns(layer, x2, true);
   at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
   std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
   for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
@@ -214,8 +234,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   float* const scales = sized(scratch.scale, M);
   int32_t* const zeros = sized(scratch.zero, M);
   uint8_t* rows = nullptr;
-  const bool pointwise = kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
-  if (pointwise && !act) {
+  if (pointwise(kh, kw, stride, padding) && !act) {
     // A 1x1 convolution on the fly: each output position's input (one pixel's channels) with its own range, as a
     // linear layer's tokens are (the channels permuted where the kernels read the encoded order).
     rows = sized(scratch.rows, M * l.stride);
@@ -236,15 +255,7 @@ at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
   const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
   at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
   layer.decode_listed_rows(flat.data_ptr<int64_t>(), flat.numel(), out.data_ptr<float>());
-  if (!layer.gather().empty()) {  // encoded column j is the layer's column gather()[j]
-    const at::Tensor encoded = out;
-    out = at::empty_like(encoded);
-    const int64_t* g = layer.gather().data();
-    const float* from = encoded.data_ptr<float>();
-    float* to = out.data_ptr<float>();
-    for (int64_t r = 0; r < flat.numel(); ++r, from += D, to += D)
-      for (int64_t j = 0; j < D; ++j) to[g[j]] = from[j];
-  }
+  if (!layer.gather().empty()) out = permute_columns(layer, out, false);
   std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
   shape.push_back(D);
   return out.reshape(shape);

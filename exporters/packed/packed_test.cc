@@ -400,6 +400,33 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
   flipped[flipped.size() - 10] = static_cast<char>(flipped[flipped.size() - 10] ^ 0x10);
   write(flipped);
   expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"checksum"});
+  // A well-formed file whose graph has an op that fails on its constant arguments (a slice of a file tensor
+  // along a dimension it lacks): refused when opened, naming the op, not at the first run.
+  {
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+    nlohmann::json adze = nlohmann::json::parse(header["__metadata__"]["adze"].get<std::string>());
+    std::string tensor;
+    for (const auto& node : adze["graph"]["nodes"])
+      for (const auto& in : node["in"])
+        if (tensor.empty() && in.contains("t")) tensor = in["t"].get<std::string>();
+    ASSERT_FALSE(tensor.empty());
+    auto& nodes = adze["graph"]["nodes"];
+    nodes.insert(nodes.begin(), nlohmann::json{{"op", "aten::slice"}, {"overload", "Tensor"},
+                                               {"in", {{{"t", tensor}}, {{"c", 7}}, {{"c", 0}}, {{"c", 1}}, {{"c", 1}}}},
+                                               {"out", {"never_read"}}});
+    const std::string text = adze.dump();
+    header["__metadata__"]["adze"] = text;
+    header["__metadata__"]["adze_crc32"] = packed::hex32(packed::crc32_of(text.data(), static_cast<int64_t>(text.size())));
+    std::string h = header.dump();
+    while ((h.size() - n) % 64 != 0) h += ' ';  // the data keeps its alignment (safetensors pads with spaces)
+    std::string file(8, '\0');
+    const uint64_t length = h.size();
+    std::memcpy(file.data(), &length, 8);
+    write(file + h + bytes.substr(8 + n));
+    expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", "aten::slice", "constant arguments"});
+  }
   write("not a packed file at all, just text");
   expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze"});
   // A plain safetensors file (no adze metadata).
