@@ -19,6 +19,10 @@ Fixtures (all small, fixed seed):
   mobilenet_v2_traced.pt torchvision's mobilenet_v2 architecture (inverted residuals, depthwise convolutions,
                         in-place ReLU6, dropout) at width_mult 0.1 with last_channel 64 instead of 1280, 10
                         classes; torch.jit.trace on 1x3x32x32
+  transformer_traced.pt nn.TransformerEncoder of two nn.TransformerEncoderLayer(d_model=32, nhead=4,
+                        dim_feedforward=64, batch_first=True) with a mean over tokens and a linear head (10 classes);
+                        torch.jit.trace on 1x16x32, as a user would trace it (batch 1)
+  tensors_tokens.pt     64 random 16x32 token sequences with labels 0..9 (a tensors: data file for it)
   ops_traced.pt         every remaining op the ONNX exporter lists (sub, div, gelu, silu, sigmoid, tanh,
                         hardswish, clamp, avg_pool2d, chunk, split, cat, permute, bmm, softmax, slice);
                         torch.jit.trace on 1x4x8x8
@@ -30,6 +34,25 @@ import torch
 import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class TransformerClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(self.encoder(x).mean(1))
+
+
+def make_transformer():
+    torch.manual_seed(2)
+    net = TransformerClassifier().eval()
+    torch.jit.trace(net, torch.randn(1, 16, 32), check_trace=False).save(os.path.join(HERE, "transformer_traced.pt"))
+    data = {"inputs": torch.randn(64, 16, 32), "targets": torch.randint(0, 10, (64,))}
+    torch.save(data, os.path.join(HERE, "tensors_tokens.pt"))
 
 
 class SmallCnn(nn.Module):
@@ -225,6 +248,7 @@ def main():
         torch.jit.trace(net, torch.randn(1, 3, 32, 32)).save(os.path.join(HERE, name))
     zoo = OpZoo().eval()
     torch.jit.trace(zoo, torch.randn(1, 4, 8, 8)).save(os.path.join(HERE, "ops_traced.pt"))
+    make_transformer()
 
 
 if __name__ == "__main__":
