@@ -122,14 +122,32 @@ void observe(std::vector<Tap>& taps, const std::vector<at::Tensor>& values, cons
   }
 }
 
+// Name of a tap's "act_scale" or "act_zero_point" tensor: "<layer>.act_scale" ("<layer>.use1.act_scale" for a
+// second use). A layer whose weight is a bare parameter (MHA's in_proj_weight) is named after that tensor, and
+// a saved TorchScript module cannot hold a tensor under another tensor, so its names go beside it:
+// "<layer>_act_scale", "<layer>_use1_act_scale".
+std::string act_tensor_name(const Model& model, const std::string& layer, int use, const std::string& what) {
+  const std::string sep = model.find_tensor(layer) >= 0 ? "_" : ".";
+  return layer + (use ? sep + "use" + std::to_string(use) : "") + sep + what;
+}
+
+// True for the names act_tensor_name gives a scale.
+bool is_act_scale_name(const std::string& name) {
+  const std::string suffix = "act_scale";
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  const char sep = name[name.size() - suffix.size() - 1];
+  return sep == '.' || sep == '_';
+}
+
 // Inserts x -> fake_quantize_per_tensor_affine(x, scale, zero_point, 0, 2^b - 1) before the tapped use.
 void insert_fake_quant(Model& model, const Tap& t, int index) {
   const int64_t qmax = (int64_t{1} << t.bits) - 1;
   const auto [scale, zp] = affine_params(t.lo, t.hi, t.bits);
-  const std::string prefix = t.layer + (index ? ".use" + std::to_string(index) : "");
-  Value* s = model.add_bound_tensor(NamedTensor{prefix + ".act_scale", torch::full({1}, scale), false, {}});
-  Value* z =
-      model.add_bound_tensor(NamedTensor{prefix + ".act_zero_point", torch::full({1}, zp, torch::kInt), false, {}});
+  Value* s = model.add_bound_tensor(
+      NamedTensor{act_tensor_name(model, t.layer, index, "act_scale"), torch::full({1}, scale), false, {}});
+  Value* z = model.add_bound_tensor(NamedTensor{act_tensor_name(model, t.layer, index, "act_zero_point"),
+                                                torch::full({1}, zp, torch::kInt), false, {}});
   torch::jit::Graph& g = model.graph();
   torch::jit::WithInsertPoint guard(t.node);
   Value* x = t.node->input(t.input);
@@ -142,16 +160,13 @@ void insert_fake_quant(Model& model, const Tap& t, int index) {
 constexpr const char* kFakeQuant = "aten::fake_quantize_per_tensor_affine";
 constexpr const char* kLearnable = "aten::_fake_quantize_learnable_per_tensor_affine";
 
-// Activation fake-quant nodes of `kind` whose scale is a bound "<layer>.act_scale" tensor.
+// Activation fake-quant nodes of `kind` whose scale is a bound tensor named by act_tensor_name.
 std::vector<Node*> activation_fake_quants(const Model& model, const char* kind) {
   std::vector<Node*> found;
   for (Node* n : model.graph().nodes()) {
     if (n->kind().toQualString() != std::string(kind)) continue;
     const NamedTensor* scale = model.tensor_of(n->input(1));
-    const std::string suffix = ".act_scale";
-    if (scale && scale->name.size() > suffix.size() &&
-        scale->name.compare(scale->name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      found.push_back(n);
+    if (scale && is_act_scale_name(scale->name)) found.push_back(n);
   }
   return found;
 }

@@ -5,7 +5,8 @@
 // observes their ranges: min-max; a percentile averaged over batches; or mse, the range shrunk by the factor
 // in [0.30, 1.00] whose fake-quantization of a subsample of all batches has the least squared error; then each tap gets an aten::fake_quantize_per_tensor_affine node (asymmetric, per tensor,
 // codes 0..2^b−1) whose scale and zero point are buffers bound to the graph ("<layer>.act_scale",
-// "<layer>.act_zero_point"), so that they are saved with the model and the gradient passes straight through.
+// "<layer>.act_zero_point"; "<layer>_act_scale" beside a layer that is a bare parameter, such as
+// "self_attn.in_proj_weight"), so that they are saved with the model and the gradient passes straight through.
 #pragma once
 
 #include <string>
