@@ -24,7 +24,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags may also follow the subcommand: adze eval ... --quiet
   auto& g = adze::cli::global_options();
-  app.add_option("--threads", g.threads, "compute threads (default: one per hardware thread)");
+  CLI::Option* threads = app.add_option("--threads", g.threads, "compute threads (default: one per hardware thread)");
   app.add_flag("-q,--quiet", g.quiet, "no progress bars");
   app.add_flag("-v,--verbose", g.verbose, "show libtorch warnings");
   app.footer("Run 'adze COMMAND --help' for a command's options and examples.");
@@ -41,9 +41,14 @@ int run(int argc, char** argv) {
   adze::cli::setup_sensitivity(app);
   adze::cli::setup_search(app);
   adze::cli::setup_passes(app);
-  app.parse_complete_callback([&g] {
-    const int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    torch::set_num_threads(threads);
+  app.parse_complete_callback([&g, threads] {
+    // Runs before the subcommand's callback. Only an omitted --threads means "one per hardware thread": an
+    // explicit 0 or negative count is a mistake, not a request for the default.
+    if (threads->count() > 0 && g.threads < 1)
+      throw adze::Error(adze::ErrorKind::kInvalidArgument,
+                        "--threads must be at least 1 (got " + std::to_string(g.threads) + ")");
+    torch::set_num_threads(threads->count() > 0 ? g.threads
+                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   });
   try {
     app.parse(argc, argv);

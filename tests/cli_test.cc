@@ -568,7 +568,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"BenchUnknownFormat", "bench {fx}/tensors_small.pt.bak", "cannot tell the format"},
         BadInput{"BenchNotAModel", "bench {tmp}/text.pt --input-shape 1x3", "not a loadable TorchScript"},
         BadInput{"BenchNoInputShape", "bench {fx}/cnn_bn_traced.pt", "--input-shape"},
-        BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"}),
+        BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"},
+        // Omitting --threads means one per hardware thread; an explicit count below 1 is a mistake.
+        BadInput{"ThreadsZero", "--threads 0 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16", "--threads must be at least 1 (got 0)"},
+        BadInput{"ThreadsNegative", "--threads -2 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16", "--threads must be at least 1 (got -2)"},
+        BadInput{"ThreadsZeroAfterTheCommand", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --threads=0", "--threads must be at least 1"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace
