@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "compress/finite_check.h"
 #include "core/error.h"
 #include "core/files.h"
 
@@ -119,8 +120,10 @@ Model load_torchscript(const std::string& path, const InputSpec& input) {
   for (const auto& p : module.named_parameters(/*recurse=*/true)) collector.add(p.name, p.value, true);
   for (const auto& b : module.named_buffers(/*recurse=*/true)) collector.add(b.name, b.value, false);
   try {
-    return trace_into_model([&](const at::Tensor& x) { return module.forward({x}); }, collector.take(), input,
-                            path);
+    Model model = trace_into_model([&](const at::Tensor& x) { return module.forward({x}); }, collector.take(),
+                                   input, path);
+    require_finite_tensors(model);
+    return model;
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
@@ -143,6 +146,7 @@ Model trace_module(torch::nn::Module& module, const std::function<at::Tensor(con
   try {
     Model model = trace_into_model([&](const at::Tensor& x) { return c10::IValue(forward(x)); }, collector.take(),
                                    input, "module:" + name);
+    require_finite_tensors(model);
     module.train(was_training);
     return model;
   } catch (const Error&) {

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "core/files.h"
+#include "tests/corrupt_model.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -372,6 +373,19 @@ TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("unknown pass 'finetune.magic'"), std::string::npos) << r.err;
   EXPECT_EQ(count_lines(r.err), 1);
+}
+
+TEST(Cli, CompressRefusesAModelWhoseWeightsHoldNaNInOneLine) {
+  TempDir tmp;
+  testing::write_model_with_nan(fixture("transformer_traced.pt"), "encoder.layers.0.linear1.weight", 3, tmp.file("nan.pt"));
+  CliRun r = adze("-q compress " + tmp.file("nan.pt") + " --input-shape 1x16x32 --plan " + config("plans/w8a8.json") +
+                  " --pipeline " + config("pipelines/ptq-activations.json") + " --data tensors:" +
+                  fixture("tensors_tokens.pt") + " --out " + tmp.file("out"));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("model '" + tmp.file("nan.pt") + "': parameter 'encoder.layers.0.linear1.weight' holds NaN (3 of 2048 values)"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("out")));
 }
 
 // W8A8 on nn.TransformerEncoder: multi-head attention's in-projection is a bare parameter (in_proj_weight), not
