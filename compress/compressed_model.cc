@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "compress/batch_symbolic.h"
 #include "compress/encoding_io.h"
 #include "compress/frontend.h"
 #include "compress/report.h"
@@ -16,7 +17,8 @@ namespace adze {
 void save_compressed(const Model& model, const ResolvedPlan& plan, const std::map<std::string, Encoding>& encodings,
                      const nlohmann::ordered_json& report, const std::string& source, const std::string& dir) {
   write_directory_atomically(dir, [&](const std::string& tmp) {
-    save_torchscript(model, tmp + "/model.pt");
+    // The batch-generic graph where there is one: load_compressed may trace it at any batch size.
+    save_torchscript(batch_generic_or_specialised(model), tmp + "/model.pt");
     nlohmann::json card = {{"input", {{"shape", model.input().shape}, {"dtype", model.input().dtype}}},
                            {"source", source}};
     card["input"]["shape"][0] = 1;

@@ -1,6 +1,7 @@
 // A compressed model as `adze compress` wrote it, read back: what exporters, verify and later stages start from.
 //
-//   DIR/model.pt       TorchScript: decoded weights, activation fake-quant (as simulated)
+//   DIR/model.pt       TorchScript: decoded weights, activation fake-quant (as simulated); its graph takes any
+//                      batch size where the front-end found the model batch-generic (batch_symbolic.h)
 //   DIR/model.json     the input spec
 //   DIR/plan.json      the plan as applied, one full config per layer
 //   DIR/encodings.pt   the Encodings (codes, scales, zero points, masks, permutations)
@@ -35,7 +36,8 @@ void save_compressed(const Model& model, const ResolvedPlan& plan, const std::ma
 /// Reads DIR and checks that its parts agree: every Encoding names a layer of the model, carries that layer's
 /// planned config, and decodes bit for bit to the weight model.pt holds. Error(kIo) naming the file for a
 /// missing or unreadable part, Error(kInvalidArgument) naming the layer for parts that disagree.
-/// The model is traced at `batch` (its forward pads or splits other batch sizes to it).
+/// The model is traced at `batch` (its forward pads or splits other batch sizes to it); a model.pt written from a
+/// batch-specialised graph runs at the batch size it was compressed with only.
 CompressedModel load_compressed(const std::string& dir, int64_t batch = 1);
 
 }  // namespace adze

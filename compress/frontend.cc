@@ -2,6 +2,7 @@
 
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "compress/batch_symbolic.h"
 #include "compress/finite_check.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -38,9 +40,9 @@ class TensorCollector {
   std::unordered_map<const c10::TensorImpl*, std::size_t> index_;  // lookup only, never iterated
 };
 
-// Traces `run(x)` with x and every tensor as graph inputs, then drops inputs the forward did not use.
-Model trace_into_model(const std::function<c10::IValue(const at::Tensor&)>& run, std::vector<NamedTensor> tensors,
-                       const InputSpec& input, const std::string& source) {
+// Traces `run(x)` with x and every tensor as graph inputs.
+std::shared_ptr<torch::jit::Graph> trace_graph(const std::function<c10::IValue(const at::Tensor&)>& run,
+                                               const std::vector<NamedTensor>& tensors, const InputSpec& input) {
   at::Tensor sample = make_sample_input(input);
   torch::jit::Stack inputs;
   inputs.emplace_back(sample);
@@ -55,9 +57,39 @@ Model trace_into_model(const std::function<c10::IValue(const at::Tensor&)>& run,
       [](const at::Tensor&) { return std::string(); }, /*strict=*/false, /*force_outplace=*/true);
   std::shared_ptr<torch::jit::Graph> graph = traced.first->graph;
   torch::jit::EliminateDeadCode(graph);
+  return graph;
+}
+
+// A TorchScript module's graph executor runs a profiling plan on its first calls and an optimized one after them
+// (autodiff subgraphs, reordered and folded ops). Traces that are to match node for node must record one plan,
+// and the first the plan it always recorded: every call profiles while this lives.
+class ProfileEveryCall {
+ public:
+  ProfileEveryCall() : runs_(torch::jit::getNumProfiledRuns().load()) {
+    torch::jit::getNumProfiledRuns() = std::max<std::size_t>(runs_, 1000);
+  }
+  ~ProfileEveryCall() { torch::jit::getNumProfiledRuns() = runs_; }
+  ProfileEveryCall(const ProfileEveryCall&) = delete;
+  ProfileEveryCall& operator=(const ProfileEveryCall&) = delete;
+
+ private:
+  std::size_t runs_;
+};
+
+// Traces `run(x)` (and again at other batch sizes: batch_symbolic.h), then drops inputs the forward did not use.
+Model trace_into_model(const std::function<c10::IValue(const at::Tensor&)>& run, std::vector<NamedTensor> tensors,
+                       const InputSpec& input, const std::string& source) {
+  ProfileEveryCall same_plan_for_every_trace;
+  std::shared_ptr<torch::jit::Graph> graph = trace_graph(run, tensors, input);
+  BatchDependence dependence = find_batch_dependence(*graph, input.shape.at(0), [&](int64_t batch) {
+    InputSpec other = input;
+    other.shape[0] = batch;
+    return trace_graph(run, tensors, other);
+  });
   std::vector<int> bindings(tensors.size());
   for (std::size_t i = 0; i < tensors.size(); ++i) bindings[i] = static_cast<int>(i);
   Model model(graph, std::move(tensors), std::move(bindings), input, source);
+  model.set_batch_dependence(std::move(dependence));
   model.remove_unused_inputs(/*drop_tensors=*/false);
   return model;
 }

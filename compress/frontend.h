@@ -4,7 +4,9 @@
 // explicit trace input. The tracer records the ATen ops that ran, so the result is a functional graph
 // G(x, θ) with complete shapes, whatever produced the module (torch.jit.trace, torch.jit.script with
 // bool/None attributes and control flow, or C++). Data-dependent control flow is specialised to the path the
-// sample input took, as with torch.jit.trace.
+// sample input took, as with torch.jit.trace. The model is traced twice more at small batch sizes to learn which
+// int constants are the batch size in disguise (batch_symbolic.h: Model::batch_dependence()); the Model keeps
+// the graph traced on the sample input.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -30,7 +30,17 @@ Model::Model(std::shared_ptr<torch::jit::Graph> graph, std::vector<NamedTensor> 
 
 Model::~Model() = default;
 
-Model Model::clone() const { return Model(graph_->copy(), tensors_, bindings_, input_, source_); }
+Model Model::clone() const { return with_graph(graph_->copy()); }
+
+Model Model::with_graph(std::shared_ptr<torch::jit::Graph> graph) const {
+  if (graph->inputs().size() != graph_->inputs().size())
+    throw Error(ErrorKind::kInternal, "model '" + source_ + "': a replacement graph has " +
+                                          std::to_string(graph->inputs().size()) + " inputs, expected " +
+                                          std::to_string(graph_->inputs().size()));
+  Model copy(std::move(graph), tensors_, bindings_, input_, source_);
+  copy.batch_dependence_ = batch_dependence_;
+  return copy;
+}
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 

@@ -3,8 +3,10 @@
 // Every front-end (TorchScript file, C++ torch::nn::Module) produces a Model by tracing the original forward
 // once on a sample input (frontend.h). Values in the graph carry the complete shapes seen at that trace. The
 // graph is specialised to the traced batch size; forward() pads or splits other batch sizes to it, so callers
-// may pass any batch. Only tensors marked as parameters may require grad (buffers such as BatchNorm running
-// statistics never do): fine-tuning sets requires_grad on parameters() and calls forward() under autograd.
+// may pass any batch. Where the batch size only enters as int constants (a reshape to [seq, batch*heads, d]),
+// those constants carry their dependence on it, and batch_symbolic.h rebuilds a graph for any batch size. Only
+// tensors marked as parameters may require grad (buffers such as BatchNorm running statistics never do):
+// fine-tuning sets requires_grad on parameters() and calls forward() under autograd.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -41,6 +43,14 @@ struct InputSpec {
   std::string dtype = "float32";  ///< "float32" or "int64" (token ids)
 };
 
+/// Whether the graph holds at every batch size once its batch-dependent int constants, annotated on them, are
+/// computed from the input's batch size (compress/batch_symbolic.h). The front-end finds it by tracing again at
+/// other batch sizes; a graph built any other way is batch-specialised.
+struct BatchDependence {
+  bool generic = false;
+  std::string why_not = "it was not traced at a second batch size";  ///< when not generic, for messages
+};
+
 /// Parses "float32" / "int64" (and the aliases float, long); throws Error(kInvalidArgument) otherwise.
 at::ScalarType parse_dtype(const std::string& dtype);
 
@@ -58,6 +68,9 @@ class Model {
   /// A copy with its own graph, sharing the tensors until either side replaces one (set_tensor): for trying a
   /// graph edit (activation fake-quant) without touching this model.
   Model clone() const;
+  /// A copy whose graph is `graph` (same inputs as graph(), bound to the same tensors), e.g. its batch-generic
+  /// form for writing (compress/batch_symbolic.h).
+  Model with_graph(std::shared_ptr<torch::jit::Graph> graph) const;
 
   /// Runs the graph. Any batch size is accepted (padded or split to the traced batch); the first output
   /// is returned when the graph returns a tuple. Autograd records when parameters require grad.
@@ -67,6 +80,8 @@ class Model {
   int64_t traced_batch() const { return input_.shape.at(0); }
   /// Where the model came from (a path, or "module:<name>").
   const std::string& source() const { return source_; }
+  const BatchDependence& batch_dependence() const { return batch_dependence_; }
+  void set_batch_dependence(BatchDependence dependence) { batch_dependence_ = std::move(dependence); }
 
   /// All named parameters and buffers, in the order of the original module.
   const std::vector<NamedTensor>& tensors() const { return tensors_; }
@@ -101,6 +116,7 @@ class Model {
   std::vector<int> bindings_;
   InputSpec input_;
   std::string source_;
+  BatchDependence batch_dependence_;
   mutable std::shared_ptr<torch::jit::Code> code_;
   at::Tensor run_exact_batch(const at::Tensor& x) const;
 };

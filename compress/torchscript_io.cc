@@ -64,7 +64,8 @@ class ModuleBuilder {
 
 }  // namespace
 
-void save_torchscript(const Model& model, const std::string& path) {
+void save_torchscript(const Model& model, const std::string& path,
+                      const std::map<std::string, std::string>& extra_files) {
   torch::jit::Module root(c10::QualifiedName("__torch__.adze.CompressedModel"));
   ModuleBuilder builder(root);
   for (const auto& t : model.tensors()) {
@@ -95,7 +96,7 @@ void save_torchscript(const Model& model, const std::string& path) {
       // Saved through a stream so that the archive's inner folder name does not depend on the (temporary)
       // file name: the same model gives the same bytes.
       std::ofstream out(tmp, std::ios::binary);
-      root.save(out);
+      root.save(out, torch::jit::ExtraFilesMap(extra_files.begin(), extra_files.end()));
       out.close();
       if (!out) throw Error(ErrorKind::kIo, "failed to write model '" + path + "'");
     } catch (const Error&) {

@@ -5,13 +5,16 @@
 // functional graph with each parameter read from its attribute.
 #pragma once
 
+#include <map>
 #include <string>
 
 namespace adze {
 
 class Model;
 
-/// Writes `path` atomically (nothing is left behind on failure).
-void save_torchscript(const Model& model, const std::string& path);
+/// Writes `path` atomically (nothing is left behind on failure). `extra_files` go into the archive beside the
+/// code (torch::jit::load reads them back by name).
+void save_torchscript(const Model& model, const std::string& path,
+                      const std::map<std::string, std::string>& extra_files = {});
 
 }  // namespace adze
