@@ -15,14 +15,24 @@ namespace {
 struct ExportOptions {
   std::string dir, format, out;
   int64_t batch = 1;
+  std::string ort_target, activations;  ///< "" when not given
 };
 
 void run_export(const ExportOptions& o) {
   require_new_output(o.out, "--out");
   exporter_registry().get(o.format, "--format");  // an unknown format fails before loading anything
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch must be at least 1");
+  nlohmann::json options = nlohmann::json::object();
+  if (!o.ort_target.empty()) {
+    if (o.format != "onnx") throw Error(ErrorKind::kInvalidArgument, "--ort-target applies to --format onnx only");
+    options["ort_target"] = o.ort_target;
+  }
+  if (!o.activations.empty()) {
+    if (o.format != "onnx") throw Error(ErrorKind::kInvalidArgument, "--activations applies to --format onnx only");
+    options["activations"] = o.activations;
+  }
   const CompressedModel model = load_compressed(o.dir, o.batch);
-  export_model(model, o.format, nlohmann::json::object(), o.out);
+  export_model(model, o.format, options, o.out);
   std::cout << "wrote " << o.out << " (" << o.format;
   if (std::filesystem::is_regular_file(o.out)) std::cout << ", " << std::filesystem::file_size(o.out) << " bytes";
   std::cout << ")\n";
@@ -82,6 +92,15 @@ void setup_export(CLI::App& app) {
   sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
   sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx, packed)")
       ->capture_default_str();
+  sub->add_option("--ort-target", o->ort_target,
+                  "onnx: the CPUs ONNX Runtime will run it on: portable (default; u8 x u8 integer kernels, exact on "
+                  "every x86 CPU) or vnni (u8 x s8: faster with AVX-512 VNNI / AVX-VNNI, may saturate on AVX2-only "
+                  "CPUs)")
+      ->check(CLI::IsMember({"portable", "vnni"}));
+  sub->add_option("--activations", o->activations,
+                  "onnx, linear layers with quantized weights only: dynamic (default; int8 activations quantized per "
+                  "call, fast) or float (fp32 on the decoded weights: the simulation's numbers)")
+      ->check(CLI::IsMember({"dynamic", "float"}));
   sub->callback([o] { run_export(*o); });
 
   auto json = std::make_shared<bool>(false);

@@ -5,7 +5,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <map>
+#include <set>
 
+#include "compress/activation_placement.h"
 #include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -140,8 +143,9 @@ bool is_act_scale_name(const std::string& name) {
   return sep == '.' || sep == '_';
 }
 
-// Inserts x -> fake_quantize_per_tensor_affine(x, scale, zero_point, 0, 2^b - 1) before the tapped use.
-void insert_fake_quant(Model& model, const Tap& t, int index) {
+// Inserts x -> fake_quantize_per_tensor_affine(x, scale, zero_point, 0, 2^b - 1) right after x is computed (so
+// that it can serve every later use of x) and returns its output; the caller redirects uses to it.
+Value* insert_fake_quant(Model& model, const Tap& t, int index) {
   const int64_t qmax = (int64_t{1} << t.bits) - 1;
   const auto [scale, zp] = affine_params(t.lo, t.hi, t.bits);
   Value* s = model.add_bound_tensor(
@@ -149,12 +153,12 @@ void insert_fake_quant(Model& model, const Tap& t, int index) {
   Value* z = model.add_bound_tensor(NamedTensor{act_tensor_name(model, t.layer, index, "act_zero_point"),
                                                 torch::full({1}, zp, torch::kInt), false, {}});
   torch::jit::Graph& g = model.graph();
-  torch::jit::WithInsertPoint guard(t.node);
   Value* x = t.node->input(t.input);
+  torch::jit::WithInsertPoint guard(x->node()->kind() == c10::prim::Param ? *g.nodes().begin() : x->node()->next());
   Value* fq = g.insert(c10::Symbol::fromQualString("aten::fake_quantize_per_tensor_affine"),
                        {x, s, z, g.insertConstant(int64_t{0}), g.insertConstant(qmax)});
   fq->setType(x->type());
-  t.node->replaceInput(t.input, fq);
+  return fq;
 }
 
 constexpr const char* kFakeQuant = "aten::fake_quantize_per_tensor_affine";
@@ -236,6 +240,23 @@ ActivationQuantResult quantize_activations(CompressionContext& c, const Activati
   if (o.method != "minmax" && o.method != "percentile" && o.method != "mse")
     throw Error(ErrorKind::kInvalidConfig, "observer '" + o.method + "': expected minmax, percentile or mse");
   std::vector<Tap> taps = find_taps(c);
+  const std::size_t layer_taps = taps.size();
+  // Integer placement: the operands of the integer ops between quantized layers, each value tapped once.
+  std::vector<NodeInput> operands;
+  if (o.placement == "integer" && !taps.empty()) {
+    std::set<NodeInput> layer_inputs;
+    std::map<const Value*, std::size_t> tapped;
+    int bits = 0;
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      layer_inputs.insert({taps[i].node, taps[i].input});
+      tapped.emplace(taps[i].node->input(taps[i].input), i);
+      bits = std::max(bits, taps[i].bits);
+    }
+    operands = integer_operands(c.model->graph(), layer_inputs);
+    for (const auto& [node, input] : operands)
+      if (tapped.emplace(node->input(input), taps.size()).second)
+        taps.push_back(Tap{"between_layers." + std::to_string(taps.size() - layer_taps), node, input, bits});
+  }
   ActivationQuantResult result;
   for (const auto& l : c.table.layers)
     if (c.plan.layers.at(l.name).act_bits > 0 && l.kind == LayerKind::kEmbedding) ++result.skipped;
@@ -263,9 +284,29 @@ ActivationQuantResult quantize_activations(CompressionContext& c, const Activati
   if (o.method == "mse")
     for (auto& t : taps) choose_mse_range(t);
   std::map<std::string, int> uses;
-  for (const auto& t : taps) insert_fake_quant(*c.model, t, uses[t.layer]++);
+  // A value → its first fake-quant and that tap. Taps of one value with the same range share one fake-quant
+  // (ResNet's block input feeds a convolution and the downsampling one): one quantization, as integer runtimes
+  // need, and ONNX Runtime fuses a ReLU before it only when it is the ReLU's one use.
+  std::map<const Value*, std::pair<Value*, const Tap*>> quantized;
+  int shared = 0;
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    const Tap& t = taps[i];
+    const Value* x = t.node->input(t.input);
+    const auto first = quantized.find(x);
+    Value* fq = nullptr;
+    if (first != quantized.end() && first->second.second->lo == t.lo && first->second.second->hi == t.hi &&
+        first->second.second->bits == t.bits) {
+      fq = first->second.first;
+      ++shared;
+    } else {
+      fq = insert_fake_quant(*c.model, t, uses[t.layer]++);
+      quantized.emplace(x, std::make_pair(fq, &t));
+    }
+    if (i < layer_taps) t.node->replaceInput(t.input, fq);
+  }
+  for (const auto& [node, input] : operands) node->replaceInput(input, quantized.at(node->input(input)).first);
   c.model->graph_changed();
-  result.taps = static_cast<int>(taps.size());
+  result.taps = static_cast<int>(taps.size()) - shared;
   return result;
 }
 

@@ -20,6 +20,9 @@ struct ActivationObserver {
   std::string method = "minmax";  ///< "minmax", "percentile" or "mse"
   double percentile = 99.99;
   int64_t batches = 8;            ///< calibration batches of the model's traced batch size
+  /// "integer": also the operands of residual adds and average pools between quantized layers
+  /// (activation_placement.h), as integer runtimes run them; "inputs": only the inputs of quantized layers.
+  std::string placement = "integer";
 };
 
 struct ActivationQuantResult {

@@ -111,7 +111,7 @@ TEST(OnnxExporter, WritesQdqWithExactCodesAndRunsInOnnxRuntime) {
   Compressed c;
   const CompressedModel m = load_compressed(c.dir, 8);
   const std::string out = c.tmp.file("model.onnx");
-  export_model(m, "onnx", nlohmann::json::object(), out);
+  export_model(m, "onnx", {{"ort_target", "vnni"}}, out);  // signed codes, as encoded (portable adds 128)
   onnx::ModelProto proto;
   ASSERT_TRUE(proto.ParseFromString(read_file_text(out)));
   std::map<std::string, const onnx::TensorProto*> init;
@@ -128,8 +128,8 @@ TEST(OnnxExporter, WritesQdqWithExactCodesAndRunsInOnnxRuntime) {
     dq += n.op_type() == "DequantizeLinear";
     q += n.op_type() == "QuantizeLinear";
   }
-  EXPECT_EQ(q, 3);       // one per layer input
-  EXPECT_EQ(dq, 3 + 3);  // and one per weight
+  EXPECT_EQ(q, 3 + 1);           // one per layer input, and the average pool's input (integer placement)
+  EXPECT_EQ(dq, 3 + 1 + 3 + 3);  // and one per weight and per int32 bias
   bool nm_recorded = false;
   for (const auto& p : proto.metadata_props()) nm_recorded |= p.key() == "adze.nm.classifier" && p.value() == "2:4";
   EXPECT_TRUE(nm_recorded);
@@ -170,7 +170,9 @@ TEST(OnnxExporter, PythonFixturesRunInOnnxRuntime) {
         run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"), c);
     save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
     const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
-    export_model(m, "onnx", nlohmann::json::object(), tmp.file("m.onnx"));
+    // Float activations: fp32 on the decoded weights, the simulation's numbers (onnx_ort_test.cc checks the
+    // integer forms).
+    export_model(m, "onnx", {{"activations", "float"}}, tmp.file("m.onnx"));
     torch::manual_seed(0);
     std::vector<int64_t> dims(shape.begin(), shape.end());
     dims[0] *= 3;  // three batches

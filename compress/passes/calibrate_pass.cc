@@ -23,15 +23,22 @@ class CalibratePass : public Pass {
 
 Registry<Pass>::Entry calibrate_pass_entry() {
   return {"quantize.calibrate",
-          "calibrate activation ranges and insert fake-quant on the input of every layer with act_bits",
+          "calibrate activation ranges and insert fake-quant on the input of every layer with act_bits (and between "
+          "integer ops: residual adds, average pools)",
           {{"method", "string", "minmax", "range observer: minmax, percentile or mse (least squared error)"},
            {"percentile", "number", 99.99, "for percentile: the share of values inside the range, in %"},
-           {"batches", "int", 8, "calibration batches (of the traced batch size)"}},
+           {"batches", "int", 8, "calibration batches (of the traced batch size)"},
+           {"placement", "string", "integer",
+            "integer: also quantize the operands of residual adds and average pools between quantized layers, so "
+            "that integer runtimes (ONNX Runtime) keep them in int8; inputs: only the inputs of quantized layers"}},
           [](const nlohmann::json& o) {
             ActivationObserver obs;
             obs.method = o.at("method").get<std::string>();
             obs.percentile = o.at("percentile").get<double>();
             obs.batches = o.at("batches").get<int64_t>();
+            obs.placement = o.at("placement").get<std::string>();
+            if (obs.placement != "integer" && obs.placement != "inputs")
+              throw Error(ErrorKind::kInvalidConfig, "placement '" + obs.placement + "': expected integer or inputs");
             if (obs.method != "minmax" && obs.method != "percentile" && obs.method != "mse")
               throw Error(ErrorKind::kInvalidConfig, "method '" + obs.method + "': expected minmax, percentile or mse");
             if (obs.batches < 1) throw Error(ErrorKind::kInvalidConfig, "batches must be at least 1");

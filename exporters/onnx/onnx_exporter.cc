@@ -1,11 +1,12 @@
-// onnx: the compressed model as ONNX (opset 17) in QDQ form, written with libonnx's protobuf types.
+// onnx: the compressed model as ONNX (opset 17, plus com.microsoft's MatMulNBits), written with libonnx's
+// protobuf types, in the forms ONNX Runtime runs fastest (onnx_layers.h): QDQ that its fusions turn into
+// QLinearConv / QGemm / MatMulIntegerToFloat for quantized weights and activations, MatMulNBits for linear layers
+// with quantized weights only, float32 for the rest.
 //
-// Quantized weights are integer initializers holding exactly the codes (int8 containers for 2–8 bits, uint8
-// for asymmetric 8-bit), in the weight's own layout, followed by DequantizeLinear with per-channel scales
-// (axis = the output-channel dimension) or a per-tensor scale. N:M-sparse weights carry exact zeros and the
-// pattern in the model's metadata ("adze.nm.<layer>"). Activation fake-quant becomes QuantizeLinear →
-// DequantizeLinear (uint8, per tensor). Every other op of the traced graph is translated one by one; an op
-// without a translation is an error listing them all, caught by the contract before any work.
+// N:M-sparse weights carry exact zeros and the pattern in the model's metadata ("adze.nm.<layer>"). Activation
+// fake-quant becomes QuantizeLinear → DequantizeLinear (uint8, per tensor). Every other op of the traced graph
+// is translated one by one; an op without a translation is an error listing them all, caught by the contract
+// before any work.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -19,6 +20,8 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "exporters/graph_values.h"
+#include "exporters/onnx/onnx_builder.h"
+#include "exporters/onnx/onnx_layers.h"
 #include "exporters/onnx/onnx_runtime.h"
 #include "exporters/register.h"
 
@@ -30,135 +33,7 @@ using torch::jit::Value;
 
 constexpr int kOpset = 17;
 
-class Builder {
- public:
-  Builder(const CompressedModel& m, onnx::GraphProto* g) : m_(m), g_(g) {
-    for (const auto& l : m.table.layers) weight_layer_[l.weight] = &l;
-  }
-
-  // --- constants of the traced graph ---------------------------------------------------------------------
-  c10::IValue constant(const Value* v) const { return constant_of(v, "onnx"); }
-  int64_t int_of(const Value* v) const { return constant(v).toInt(); }
-  std::vector<int64_t> ints_of(const Value* v) const { return constant(v).toIntVector(); }
-  bool is_none(const Value* v) const { return v->type()->kind() == c10::TypeKind::NoneType; }
-
-  // --- names and initializers ----------------------------------------------------------------------------
-  std::string fresh(const std::string& hint) { return hint + "_" + std::to_string(counter_++); }
-
-  std::string initializer(const std::string& name, const at::Tensor& value) {
-    const at::Tensor t = value.contiguous().cpu();
-    onnx::TensorProto* p = g_->add_initializer();
-    p->set_name(name);
-    for (int64_t d : t.sizes()) p->add_dims(d);
-    switch (t.scalar_type()) {
-      case at::kFloat:
-        p->set_data_type(onnx::TensorProto::FLOAT);
-        break;
-      case at::kLong:
-        p->set_data_type(onnx::TensorProto::INT64);
-        break;
-      case at::kChar:
-        p->set_data_type(onnx::TensorProto::INT8);
-        break;
-      case at::kByte:
-        p->set_data_type(onnx::TensorProto::UINT8);
-        break;
-      case at::kBool:
-        p->set_data_type(onnx::TensorProto::BOOL);
-        break;
-      default:
-        throw Error(ErrorKind::kUnsupported,
-                    "onnx: initializer '" + name + "' of type " + std::string(c10::toString(t.scalar_type())));
-    }
-    p->set_raw_data(
-        std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));  // little-endian host
-    return name;
-  }
-  std::string ints(const std::vector<int64_t>& v) {
-    return initializer(fresh("const"), torch::tensor(v, torch::kLong));
-  }
-  std::string scalar(double x) {
-    return initializer(fresh("const"), torch::tensor({static_cast<float>(x)}).reshape({}));
-  }
-
-  std::string node(const std::string& op, const std::vector<std::string>& inputs,
-                   const std::function<void(onnx::NodeProto*)>& attrs = {}, std::string output = "") {
-    onnx::NodeProto* n = g_->add_node();
-    n->set_op_type(op);
-    n->set_name(fresh(op));
-    for (const auto& i : inputs) n->add_input(i);
-    if (output.empty()) output = fresh(op);
-    n->add_output(output);
-    if (attrs) attrs(n);
-    return output;
-  }
-
-  static void attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void attr(onnx::NodeProto* n, const std::string& name, float v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::FLOAT);
-    a->set_f(v);
-  }
-  static void attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INTS);
-    for (int64_t x : v) a->add_ints(x);
-  }
-
-  // The ONNX name of a traced value: a model input, a parameter (float initializer, or codes + DequantizeLinear
-  // for an encoded weight), or an earlier node's output.
-  std::string in(const Value* v) {
-    if (auto it = names_.find(v); it != names_.end()) return it->second;
-    const NamedTensor* t = m_.model.tensor_of(v);
-    if (!t) throw Error(ErrorKind::kInternal, "onnx: value %" + v->debugName() + " used before it is defined");
-    std::string name;
-    auto layer = weight_layer_.find(t->name);
-    auto e = layer == weight_layer_.end() ? m_.encodings.end() : m_.encodings.find(layer->second->name);
-    if (e != m_.encodings.end() && e->second.config.quantized())
-      name = dequantized_weight(t->name, e->second);
-    else
-      name = initializer(t->name, t->value.to(t->value.is_floating_point() ? torch::kFloat : t->value.scalar_type()));
-    names_[v] = name;
-    return name;
-  }
-
-  std::string dequantized_weight(const std::string& name, const Encoding& e) {
-    // Codes back in the weight's layout (a pruned weight holds the zero point's code, which decodes to 0).
-    at::Tensor codes = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()}));
-    const bool unsigned8 = !e.config.symmetric && e.config.weight_bits == 8;
-    codes = codes.to(unsigned8 ? torch::kByte : torch::kChar);
-    const std::string c = initializer(name + ".codes", codes);
-    const bool per_tensor = e.scale.numel() == 1;
-    const std::string s = initializer(name + ".scale", per_tensor ? e.scale.reshape({}) : e.scale);
-    at::Tensor zp = e.zero_point.to(unsigned8 ? torch::kByte : torch::kChar);
-    const std::string z = initializer(name + ".zero_point", per_tensor ? zp.reshape({}) : zp);
-    const int64_t axis = e.order.front();  // the output-channel dimension of the weight
-    return node(
-        "DequantizeLinear", {c, s, z},
-        [&](onnx::NodeProto* n) {
-          if (!per_tensor) attr(n, "axis", axis);
-        },
-        name);
-  }
-
-  void bind(const Value* v, const std::string& name) { names_[v] = name; }
-
-  const CompressedModel& m_;
-
- private:
-  onnx::GraphProto* g_;
-  std::map<std::string, const Layer*> weight_layer_;
-  std::map<const Value*, std::string> names_;
-  int counter_ = 0;
-};
-
+using Builder = OnnxBuilder;
 using Handler = std::function<std::string(Builder&, const Node*)>;
 
 std::string unary(Builder& b, const Node* n, const char* op) { return b.node(op, {b.in(n->input(0))}); }
@@ -183,39 +58,18 @@ std::vector<int64_t> perm_swapping(int64_t rank, int64_t a, int64_t c) {
 
 const std::map<std::string, Handler>& handlers() {
   static const std::map<std::string, Handler> h = {
-      {"aten::_convolution",
-       [](Builder& b, const Node* n) {
-         if (b.constant(n->input(6)).toBool()) throw Error(ErrorKind::kUnsupported, "onnx: transposed convolution");
-         std::vector<std::string> inputs = {b.in(n->input(0)), b.in(n->input(1))};
-         if (!b.is_none(n->input(2))) inputs.push_back(b.in(n->input(2)));
-         const auto stride = b.ints_of(n->input(3)), pad = b.ints_of(n->input(4)), dilation = b.ints_of(n->input(5));
-         const int64_t groups = b.int_of(n->input(8));
-         return b.node("Conv", inputs, [&](onnx::NodeProto* p) {
-           std::vector<int64_t> pads = pad;
-           pads.insert(pads.end(), pad.begin(), pad.end());
-           Builder::attr(p, "strides", stride);
-           Builder::attr(p, "pads", pads);
-           Builder::attr(p, "dilations", dilation);
-           Builder::attr(p, "group", groups);
-         });
-       }},
-      {"aten::linear",
-       [](Builder& b, const Node* n) {
-         std::string y =
-             b.node("MatMul", {b.in(n->input(0)), b.node("Transpose", {b.in(n->input(1))}, [](onnx::NodeProto* p) {
-                                 Builder::attr(p, "perm", std::vector<int64_t>{1, 0});
-                               })});
-         return b.is_none(n->input(2)) ? y : b.node("Add", {y, b.in(n->input(2))});
-       }},
+      {"aten::_convolution", onnx_convolution},
+      {"aten::linear", onnx_linear},
       {"aten::t",
-       [](Builder& b, const Node* n) {
+       [](Builder& b, const Node* n) {  // of a parameter: made where used (OnnxBuilder::in, onnx_matmul)
+         if (b.model().model.tensor_of(n->input(0))) return std::string();
          return b.node("Transpose", {b.in(n->input(0))}, [](onnx::NodeProto* p) {
            Builder::attr(p, "perm", std::vector<int64_t>{1, 0});
          });
        }},
-      {"aten::mm", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
+      {"aten::mm", onnx_matmul},
       {"aten::bmm", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
-      {"aten::matmul", [](Builder& b, const Node* n) { return binary(b, n, "MatMul"); }},
+      {"aten::matmul", onnx_matmul},
       {"aten::add", [](Builder& b, const Node* n) { return binary(b, n, "Add"); }},
       {"aten::add_", [](Builder& b, const Node* n) { return binary(b, n, "Add"); }},
       {"aten::sub", [](Builder& b, const Node* n) { return binary(b, n, "Sub"); }},
@@ -397,16 +251,7 @@ const std::map<std::string, Handler>& handlers() {
          return b.node("Where",
                        {b.in(n->input(1)), b.scalar(b.constant(n->input(2)).toScalar().toDouble()), b.in(n->input(0))});
        }},
-      {"aten::fake_quantize_per_tensor_affine",
-       [](Builder& b, const Node* n) {
-         const NamedTensor* s = b.m_.model.tensor_of(n->input(1));
-         const NamedTensor* z = b.m_.model.tensor_of(n->input(2));
-         if (!s || !z || b.int_of(n->input(3)) != 0 || b.int_of(n->input(4)) != 255)
-           throw Error(ErrorKind::kUnsupported, "onnx: activation fake-quant other than 8-bit asymmetric");
-         const std::string scale = b.initializer(s->name, s->value.to(torch::kFloat).reshape({}));
-         const std::string zp = b.initializer(z->name, z->value.to(torch::kByte).reshape({}));
-         return b.node("DequantizeLinear", {b.node("QuantizeLinear", {b.in(n->input(0)), scale, zp}), scale, zp});
-       }},
+      {"aten::fake_quantize_per_tensor_affine", onnx_activation_fake_quant},
   };
   return h;
 }
@@ -448,6 +293,7 @@ void set_shape(onnx::ValueInfoProto* info, const std::string& name, onnx::Tensor
 
 class OnnxExporter : public Exporter {
  public:
+  explicit OnnxExporter(OnnxOptions options) : options_(std::move(options)) {}
   const Contract& contract() const override {
     static const Contract c = [] {
       Contract k;
@@ -457,10 +303,12 @@ class OnnxExporter : public Exporter {
       k.act_bits = {0, 8};
       k.any_nm = k.unstructured = k.permutation = true;
       for (const auto& [op, handler] : handlers()) k.ops.push_back(op);
-      k.accelerated_weight_bits = {8};
+      k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
       k.notes =
-          "ONNX Runtime fuses QDQ INT8 weights and activations into integer kernels; N:M is stored as zeros and runs "
-          "dense";
+          "ONNX Runtime runs 8-bit weights with 8-bit activations as integer convolutions and matrix products "
+          "(QLinearConv, QGemm, MatMulIntegerToFloat), and linear layers with 2-8-bit weights only as MatMulNBits "
+          "(4- or 8-bit blocks, int8 compute); convolutions with quantized weights only run in fp32 (decoded "
+          "weights), and N:M is stored as zeros and runs dense";
       return k;
     }();
     return c;
@@ -473,9 +321,12 @@ class OnnxExporter : public Exporter {
     auto* opset = model.add_opset_import();
     opset->set_domain("");
     opset->set_version(kOpset);
+    auto* microsoft = model.add_opset_import();  // MatMulNBits
+    microsoft->set_domain("com.microsoft");
+    microsoft->set_version(1);
     onnx::GraphProto* g = model.mutable_graph();
     g->set_name(m.model.source());
-    Builder b(m, g);
+    Builder b(m, options_, g);
     const auto& graph = m.model.graph();
     const Value* x = graph.inputs()[0];
     set_shape(g->add_input(), "input", elem_type(m.model.input().dtype), m.model.input().shape);
@@ -523,15 +374,35 @@ class OnnxExporter : public Exporter {
   std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const override {
     return open_onnx_runner(path, options);
   }
+
+ private:
+  OnnxOptions options_;
 };
 
 }  // namespace
 
 Registry<Exporter>::Entry onnx_exporter_entry() {
   return {"onnx",
-          "ONNX opset 17, QDQ: integer weight codes + DequantizeLinear, Quantize/DequantizeLinear activations",
-          {},
-          [](const nlohmann::json&) { return std::make_unique<OnnxExporter>(); }};
+          "ONNX opset 17 in the forms ONNX Runtime runs fastest: QDQ for W8A8, MatMulNBits for low-bit linear weights",
+          {{"ort_target", "string", "portable",
+            "portable: u8 x u8 integer kernels, exact on every x86 CPU; vnni: u8 x s8, faster with AVX-512 VNNI or "
+            "AVX-VNNI and liable to saturate on AVX2-only CPUs"},
+           {"activations", "string", "dynamic",
+            "linear layers with quantized weights only: dynamic (int8 activations quantized per call: MatMulNBits or "
+            "DynamicQuantizeMatMul, fast) or float (fp32 on the decoded weight: the simulation's numbers)"}},
+          [](const nlohmann::json& o) {
+            OnnxOptions options;
+            options.ort_target = o.value("ort_target", options.ort_target);
+            const std::string activations = o.value("activations", std::string("dynamic"));
+            if (activations != "dynamic" && activations != "float")
+              throw Error(ErrorKind::kInvalidConfig,
+                          "exporter 'onnx': activations '" + activations + "': expected dynamic or float");
+            options.dynamic_activations = activations == "dynamic";
+            if (options.ort_target != "portable" && options.ort_target != "vnni")
+              throw Error(ErrorKind::kInvalidConfig,
+                          "exporter 'onnx': ort_target '" + options.ort_target + "': expected portable or vnni");
+            return std::make_unique<OnnxExporter>(options);
+          }};
 }
 
 }  // namespace adze

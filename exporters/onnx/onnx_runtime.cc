@@ -35,11 +35,11 @@ struct CallDir {
   }
 };
 
-// Runs run_ort.js with `args` after writing x to INPUT.bin; returns what it printed. Error(kIo) naming the install
+// Runs run_ort.js with `args` (shell-quoted already); returns what it printed. Error(kIo) naming the install
 // script when the module is missing or cannot be loaded, Error(kInvalidArgument) with ONNX Runtime's message
-// when it refuses the model.
-std::string run_node(const std::string& model, const at::Tensor& x, int64_t batch, const std::string& optimization,
-                     int threads, const std::string& mode, const std::string& tail, const CallDir& dir) {
+// when it refuses `model`.
+std::string run_node(const std::string& model, const std::string& args, const std::string& optimization,
+                     int threads, const CallDir& dir) {
   const char* module = std::getenv("ADZE_ORT_MODULE");
   const std::string ort = module ? module : default_ort_module_path();
   const std::string runner = ort_runner_path();
@@ -47,18 +47,10 @@ std::string run_node(const std::string& model, const at::Tensor& x, int64_t batc
   if (!std::filesystem::exists(ort))
     throw Error(ErrorKind::kIo,
                 "ONNX Runtime not found at '" + ort + "' (run scripts/install-ort.sh, or set ADZE_ORT_MODULE)");
-  const at::Tensor input = x.contiguous();
-  write_file_atomically((dir.path / "input.bin").string(),
-                        std::string(static_cast<const char*>(input.data_ptr()), input.numel() * input.element_size()));
-  std::string shape = std::to_string(batch);
-  for (int64_t d = 1; d < x.dim(); ++d) shape += "x" + std::to_string(x.size(d));
   const std::string log = (dir.path / "log").string(), out = (dir.path / "stdout").string();
   const std::string cmd = "ADZE_ORT_MODULE=" + shell_quoted(ort) + " ADZE_ORT_OPTIMIZATION=" +
                           shell_quoted(optimization) + " ADZE_ORT_THREADS=" + std::to_string(threads) + " node " +
-                          shell_quoted(runner) + " " + mode + " " + shell_quoted(model) + " " +
-                          shell_quoted((dir.path / "input.bin").string()) + " " + shape + " " +
-                          (x.scalar_type() == at::kLong ? "int64" : "float32") + " " + tail + " > " +
-                          shell_quoted(out) + " 2> " + shell_quoted(log);
+                          shell_quoted(runner) + " " + args + " > " + shell_quoted(out) + " 2> " + shell_quoted(log);
   const int status = std::system(cmd.c_str());
   if (status != 0) {
     const std::string message = read_file_text(log);
@@ -72,10 +64,23 @@ std::string run_node(const std::string& model, const at::Tensor& x, int64_t batc
   return read_file_text(out);
 }
 
+// run_node on `model` with x written to INPUT.bin: "[MODE] MODEL INPUT.bin SHAPE DTYPE TAIL".
+std::string run_node_on(const std::string& model, const at::Tensor& x, int64_t batch, const std::string& optimization,
+                        int threads, const std::string& mode, const std::string& tail, const CallDir& dir) {
+  const at::Tensor input = x.contiguous();
+  write_file_atomically((dir.path / "input.bin").string(),
+                        std::string(static_cast<const char*>(input.data_ptr()), input.numel() * input.element_size()));
+  std::string shape = std::to_string(batch);
+  for (int64_t d = 1; d < x.dim(); ++d) shape += "x" + std::to_string(x.size(d));
+  const std::string args = mode + " " + shell_quoted(model) + " " + shell_quoted((dir.path / "input.bin").string()) +
+                           " " + shape + " " + (x.scalar_type() == at::kLong ? "int64" : "float32") + " " + tail;
+  return run_node(model, args, optimization, threads, dir);
+}
+
 class OnnxRunner : public Runner {
  public:
   OnnxRunner(const std::string& model, const RunnerOptions& options)
-      : model_(model), input_(onnx_input(model)), options_(options) {}
+      : model_(model), input_(onnx_input(model)), options_(options), dynamic_layers_(dynamic_layers(model)) {}
   std::optional<InputSpec> input() const override { return input_; }
   int64_t batch() const override { return input_.shape.at(0); }
   bool whole_batches_only() const override { return true; }
@@ -87,13 +92,27 @@ class OnnxRunner : public Runner {
   }
   std::string runtime_name() const override { return "ONNX Runtime"; }
   nlohmann::json describe() const override {
-    return {{"ort_optimization", options_.ort_optimization}, {"threads", options_.threads}};
+    return {{"ort_optimization", options_.ort_optimization},
+            {"threads", options_.threads},
+            {"dynamic_layers", dynamic_layers_}};
   }
 
  private:
+  // The nodes that quantize their input on the fly (the exporter's dynamic activations): they approximate the
+  // simulation, and verify judges them as such.
+  static std::vector<std::string> dynamic_layers(const std::string& model) {
+    onnx::ModelProto proto;
+    proto.ParseFromString(read_file_text(model));
+    std::vector<std::string> names;
+    for (const auto& n : proto.graph().node())
+      if (n.op_type() == "DynamicQuantizeLinear" || n.op_type() == "MatMulNBits") names.push_back(n.name());
+    return names;
+  }
+
   std::string model_;
   InputSpec input_;
   RunnerOptions options_;
+  std::vector<std::string> dynamic_layers_;
 };
 
 }  // namespace
@@ -101,7 +120,7 @@ class OnnxRunner : public Runner {
 at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch,
                                const std::string& optimization, int threads) {
   const CallDir dir;
-  run_node(model, x, batch, optimization, threads, "", shell_quoted((dir.path / "output.bin").string()), dir);
+  run_node_on(model, x, batch, optimization, threads, "", shell_quoted((dir.path / "output.bin").string()), dir);
   const auto bytes = read_file_bytes((dir.path / "output.bin").string());
   return torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size() / 4)}, torch::kFloat)
       .clone();
@@ -110,7 +129,7 @@ at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, in
 BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, const std::string& optimization,
                                  int threads, int warmup, int runs) {
   const CallDir dir;
-  const std::string printed = run_node(model, x, x.size(0), optimization, threads, "--bench",
+  const std::string printed = run_node_on(model, x, x.size(0), optimization, threads, "--bench",
                                        std::to_string(warmup) + " " + std::to_string(runs), dir);
   try {
     const auto j = nlohmann::json::parse(printed);
@@ -123,6 +142,27 @@ BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, 
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kInternal, "run_ort.js --bench printed no timings (" + first_line_of(e) + "): " + printed);
   }
+}
+
+OrtGraph ort_optimized_graph(const std::string& model, const std::string& optimization) {
+  require_readable_file(model, "ONNX model");
+  const CallDir dir;
+  const std::string optimized = (dir.path / "optimized.onnx").string();
+  run_node(model, "--optimize " + shell_quoted(model) + " " + shell_quoted(optimized), optimization, 1, dir);
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(read_file_text(optimized)))
+    throw Error(ErrorKind::kInternal, "ONNX Runtime's optimized model of '" + model + "' does not parse");
+  OrtGraph graph;
+  for (const auto& n : proto.graph().node()) {
+    ++graph.ops[n.op_type()];
+    if (n.op_type() == "DequantizeLinear" && n.input_size() > 0) {
+      const std::string& codes = n.input(0);
+      const std::string suffix = ".codes";
+      if (codes.size() > suffix.size() && codes.compare(codes.size() - suffix.size(), suffix.size(), suffix) == 0)
+        graph.float_weights.push_back(codes.substr(0, codes.size() - suffix.size()));
+    }
+  }
+  return graph;
 }
 
 InputSpec onnx_input(const std::string& model) {

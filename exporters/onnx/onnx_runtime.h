@@ -5,8 +5,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "exporters/runner.h"
 
@@ -26,6 +28,14 @@ at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, in
 /// resident memory.
 BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, const std::string& optimization,
                                  int threads, int warmup, int runs);
+
+/// The graph ONNX Runtime runs for `model` after its graph optimizations at `optimization` (its
+/// optimizedModelFilePath), in summary.
+struct OrtGraph {
+  std::map<std::string, int> ops;          ///< op type → nodes
+  std::vector<std::string> float_weights;  ///< weights whose codes ("NAME.codes") are still dequantized to float
+};
+OrtGraph ort_optimized_graph(const std::string& model, const std::string& optimization = "all");
 
 /// The ONNX model's input as its graph declares it (first input: shape with the exported batch, dtype);
 /// Error(kIo) when the file is not an ONNX model.

@@ -6,6 +6,8 @@
 //     ("250x1x28x28"), whose first dimension is the batch the model was exported with; N must be a multiple of
 //     it. OUTPUT.bin receives the outputs of every batch, concatenated, as float32. Prints {"dims": [...]} of
 //     one batch.
+//   node run_ort.js --optimize MODEL.onnx OUT.onnx
+//     Writes the graph ONNX Runtime runs after its graph optimizations (its optimizedModelFilePath) to OUT.onnx.
 //   node run_ort.js --bench MODEL.onnx INPUT.bin SHAPE DTYPE WARMUP RUNS
 //     Times one batch (the first of INPUT.bin): the session's creation, the first run, WARMUP untimed runs, then
 //     RUNS timed ones. Prints {"open_seconds", "first_seconds", "seconds": [...], "max_rss_kib"}.
@@ -29,6 +31,13 @@ function seconds(start) { return Number(process.hrtime.bigint() - start) / 1e9; 
 
 async function main() {
   const args = process.argv.slice(2);
+  if (args[0] === '--optimize') {
+    const options = {executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1,
+                     optimizedModelFilePath: args[2]};
+    if (process.env.ADZE_ORT_OPTIMIZATION) options.graphOptimizationLevel = process.env.ADZE_ORT_OPTIMIZATION;
+    await ort.InferenceSession.create(args[1], options);
+    return;
+  }
   const bench = args[0] === '--bench';
   const [model, input, shapeText, dtype] = bench ? args.slice(1) : args;
   const shape = shapeText.split('x').map(Number);

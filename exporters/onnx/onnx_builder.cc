@@ -1,0 +1,119 @@
+#include "exporters/onnx/onnx_builder.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "exporters/graph_values.h"
+
+namespace adze {
+
+OnnxBuilder::OnnxBuilder(const CompressedModel& m, const OnnxOptions& options, onnx::GraphProto* g)
+    : m_(m), options_(options), g_(g) {
+  for (const auto& l : m.table.layers) weight_layer_[l.weight] = &l;
+}
+
+c10::IValue OnnxBuilder::constant(const torch::jit::Value* v) const { return constant_of(v, "onnx"); }
+
+bool OnnxBuilder::is_none(const torch::jit::Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; }
+
+std::string OnnxBuilder::initializer(const std::string& name, const at::Tensor& value) {
+  const at::Tensor t = value.contiguous().cpu();
+  onnx::TensorProto* p = g_->add_initializer();
+  p->set_name(name);
+  for (int64_t d : t.sizes()) p->add_dims(d);
+  switch (t.scalar_type()) {
+    case at::kFloat:
+      p->set_data_type(onnx::TensorProto::FLOAT);
+      break;
+    case at::kLong:
+      p->set_data_type(onnx::TensorProto::INT64);
+      break;
+    case at::kInt:
+      p->set_data_type(onnx::TensorProto::INT32);
+      break;
+    case at::kChar:
+      p->set_data_type(onnx::TensorProto::INT8);
+      break;
+    case at::kByte:
+      p->set_data_type(onnx::TensorProto::UINT8);
+      break;
+    case at::kBool:
+      p->set_data_type(onnx::TensorProto::BOOL);
+      break;
+    default:
+      throw Error(ErrorKind::kUnsupported,
+                  "onnx: initializer '" + name + "' of type " + std::string(c10::toString(t.scalar_type())));
+  }
+  p->set_raw_data(std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));  // little-endian
+  return name;
+}
+
+std::string OnnxBuilder::ints(const std::vector<int64_t>& v) {
+  return initializer(fresh("const"), torch::tensor(v, torch::kLong));
+}
+
+std::string OnnxBuilder::scalar(double x) {
+  return initializer(fresh("const"), torch::tensor({static_cast<float>(x)}).reshape({}));
+}
+
+std::string OnnxBuilder::node(const std::string& op, const std::vector<std::string>& inputs,
+                              const std::function<void(onnx::NodeProto*)>& attrs, std::string output,
+                              const std::string& domain) {
+  onnx::NodeProto* n = g_->add_node();
+  n->set_op_type(op);
+  n->set_name(fresh(op));
+  if (!domain.empty()) n->set_domain(domain);
+  for (const auto& i : inputs) n->add_input(i);
+  if (output.empty()) output = fresh(op);
+  n->add_output(output);
+  if (attrs) attrs(n);
+  return output;
+}
+
+void OnnxBuilder::attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+void OnnxBuilder::attr(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+
+void OnnxBuilder::attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+const Encoding* OnnxBuilder::quantized_encoding(const torch::jit::Value* weight) const {
+  const NamedTensor* t = m_.model.tensor_of(weight);
+  if (!t) return nullptr;
+  const auto layer = weight_layer_.find(t->name);
+  if (layer == weight_layer_.end()) return nullptr;
+  const auto e = m_.encodings.find(layer->second->name);
+  return e != m_.encodings.end() && e->second.config.quantized() ? &e->second : nullptr;
+}
+
+std::string OnnxBuilder::in(const torch::jit::Value* v) {
+  if (auto it = names_.find(v); it != names_.end()) return it->second;
+  std::string name;
+  if (const NamedTensor* t = m_.model.tensor_of(v)) {
+    // model.pt holds every weight decoded (bit for bit what its Encoding decodes to).
+    name = initializer(t->name, t->value.to(t->value.is_floating_point() ? torch::kFloat : t->value.scalar_type()));
+  } else if (const NamedTensor* p = v->node()->kind() == c10::aten::t ? m_.model.tensor_of(v->node()->input(0)) : nullptr) {
+    name = initializer(p->name + ".t", p->value.to(torch::kFloat).t().contiguous());  // transposed once, here
+  } else {
+    throw Error(ErrorKind::kInternal, "onnx: value %" + v->debugName() + " used before it is defined");
+  }
+  names_[v] = name;
+  return name;
+}
+
+}  // namespace adze

@@ -1,0 +1,237 @@
+#include "exporters/onnx/onnx_layers.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/torch.h>
+
+#include <limits>
+#include <optional>
+
+#include "core/error.h"
+#include "exporters/graph_values.h"
+
+namespace adze {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+constexpr const char* kFakeQuant = "aten::fake_quantize_per_tensor_affine";
+
+struct ActivationQuant {
+  float scale;
+  int64_t zero_point;
+};
+
+// The 8-bit activation fake-quant that produced v, if one did.
+std::optional<ActivationQuant> input_quant(const OnnxBuilder& b, const Value* v) {
+  const Node* p = v->node();
+  if (p->kind().toQualString() != std::string(kFakeQuant)) return std::nullopt;
+  const NamedTensor* s = b.model().model.tensor_of(p->input(1));
+  const NamedTensor* z = b.model().model.tensor_of(p->input(2));
+  if (!s || !z || b.int_of(p->input(3)) != 0 || b.int_of(p->input(4)) != 255) return std::nullopt;
+  return ActivationQuant{s->value.item<float>(), z->value.item<int64_t>()};
+}
+
+// A weight's codes as stored: int8 or uint8, in the weight's own layout, with per-channel (or per-tensor) scale
+// and zero point.
+struct StoredCodes {
+  at::Tensor codes, scale, zero_point;
+  bool per_tensor() const { return scale.dim() == 0; }
+};
+
+StoredCodes stored_codes(const OnnxBuilder& b, const Encoding& e) {
+  at::Tensor codes = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kInt);
+  at::Tensor zp = e.zero_point.to(torch::kInt);
+  // Asymmetric 8-bit codes are 0..255 and need u8 anyway; symmetric ones move by 128 into u8 when asked.
+  const bool unsigned_codes = b.options().ort_target == "portable" || (!e.config.symmetric && e.config.weight_bits == 8);
+  if (unsigned_codes && e.config.symmetric) {
+    codes = codes + 128;
+    zp = zp + 128;
+  }
+  const auto dtype = unsigned_codes ? torch::kByte : torch::kChar;
+  StoredCodes c{codes.to(dtype), e.scale.to(torch::kFloat), zp.to(dtype)};
+  if (c.scale.numel() == 1) {
+    c.scale = c.scale.reshape({});
+    c.zero_point = c.zero_point.reshape({});
+  }
+  return c;
+}
+
+std::string dequantize(OnnxBuilder& b, const std::string& name, const StoredCodes& c, int64_t axis) {
+  const std::string codes = b.initializer(name + ".codes", c.codes);
+  const std::string scale = b.initializer(name + ".scale", c.scale);
+  const std::string zero_point = b.initializer(name + ".zero_point", c.zero_point);
+  return b.node("DequantizeLinear", {codes, scale, zero_point}, [&](onnx::NodeProto* p) {
+    if (!c.per_tensor()) OnnxBuilder::attr(p, "axis", axis);
+  });
+}
+
+// The bias as int32 codes at scale input scale · weight scale (per output channel) + DequantizeLinear: the form
+// ORT's QLinearConv and QGemm fusions take. "" when the bias is not a parameter or a code would not fit int32.
+std::string int32_bias(OnnxBuilder& b, const Value* bias, float input_scale, const StoredCodes& w, int64_t channels) {
+  const NamedTensor* t = b.model().model.tensor_of(bias);
+  if (!t) return "";
+  const at::Tensor scale = (w.scale.reshape({-1}).expand({channels}) * input_scale).contiguous();
+  const at::Tensor q = (t->value.to(torch::kFloat) / scale).round();
+  const double limit = static_cast<double>(std::numeric_limits<int32_t>::max());
+  if (!torch::isfinite(q).all().item<bool>() || q.abs().max().item<double>() > limit) return "";
+  const std::string codes = b.initializer(t->name + ".int32", q.to(torch::kInt));
+  const std::string s = b.initializer(t->name + ".int32_scale", scale);
+  return b.node("DequantizeLinear", {codes, s}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "axis", int64_t{0}); });
+}
+
+std::string weight_name(const OnnxBuilder& b, const Value* w) {
+  const NamedTensor* t = b.model().model.tensor_of(w);
+  return t ? t->name : "weight";
+}
+
+// com.microsoft MatMulNBits: codes (+ 2^(bits−1) when symmetric, so that the default zero point applies) packed
+// little end first into blocks along K, one scale (and zero point) per block, repeated from the row's.
+std::string matmul_nbits(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e) {
+  const int64_t bits = e.config.weight_bits <= 4 ? 4 : 8;
+  const int64_t n = e.channels(), k = e.reduction();
+  const int64_t block = matmul_nbits_block(k), blocks = (k + block - 1) / block;
+  const int64_t offset = e.config.symmetric ? int64_t{1} << (bits - 1) : 0;
+  at::Tensor codes = e.from_canonical(e.codes.reshape({n, k})).to(torch::kInt) + offset;
+  at::Tensor zero_point = (e.zero_point.to(torch::kInt).reshape({-1}).expand({n}) + offset).contiguous();
+  // K padded to whole blocks with the zero point's code, which decodes to 0.
+  at::Tensor padded = zero_point.unsqueeze(1).repeat({1, blocks * block});
+  padded.narrow(1, 0, k).copy_(codes);
+  padded = padded.reshape({n, blocks, block});
+  at::Tensor packed = bits == 8 ? padded.to(torch::kByte)
+                                : (padded.slice(2, 0, block, 2) | padded.slice(2, 1, block, 2) * 16).to(torch::kByte);
+  const at::Tensor scales = e.scale.to(torch::kFloat).reshape({-1}).expand({n}).unsqueeze(1).expand({n, blocks});
+  std::vector<std::string> inputs = {x, b.initializer(name + ".nbits", packed.contiguous()),
+                                     b.initializer(name + ".nbits_scale", scales.reshape({-1}).contiguous())};
+  if (!e.config.symmetric) {
+    at::Tensor zp = zero_point.unsqueeze(1).expand({n, blocks});
+    if (bits == 4) {
+      if (blocks % 2) zp = torch::cat({zp, torch::zeros({n, 1}, torch::kInt)}, 1);
+      zp = zp.slice(1, 0, zp.size(1), 2) | zp.slice(1, 1, zp.size(1), 2) * 16;
+    }
+    inputs.push_back(b.initializer(name + ".nbits_zero_point", zp.to(torch::kByte).reshape({-1}).contiguous()));
+  }
+  return b.node(
+      "MatMulNBits", inputs,
+      [&](onnx::NodeProto* p) {
+        OnnxBuilder::attr(p, "K", k);
+        OnnxBuilder::attr(p, "N", n);
+        OnnxBuilder::attr(p, "bits", bits);
+        OnnxBuilder::attr(p, "block_size", block);
+        OnnxBuilder::attr(p, "accuracy_level", int64_t{4});  // int8 activations per block: VNNI's kernels
+      },
+      "", "com.microsoft");
+}
+
+// Weight-only layer with int8 activations quantized per call (ORT's dynamic quantization): DynamicQuantizeLinear →
+// MatMulInteger → Cast → Mul(activation scale · weight scales), which ORT fuses into DynamicQuantizeMatMul.
+std::string dynamic_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e) {
+  StoredCodes codes = stored_codes(b, e);
+  codes.codes = codes.codes.t().contiguous();  // [K, N]
+  onnx::NodeProto* dq = nullptr;
+  const std::string xq = b.node("DynamicQuantizeLinear", {x}, [&](onnx::NodeProto* p) { dq = p; });
+  const std::string xs = b.fresh("x_scale"), xz = b.fresh("x_zero_point");
+  dq->add_output(xs);
+  dq->add_output(xz);
+  const std::string w = b.initializer(name + ".codes", codes.codes);
+  const std::string wz = b.initializer(name + ".zero_point", codes.zero_point);
+  const std::string ws = b.initializer(name + ".scale", codes.scale);
+  const std::string acc = b.node("MatMulInteger", {xq, w, xz, wz});
+  const std::string f = b.node("Cast", {acc}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "to", int64_t{onnx::TensorProto::FLOAT}); });
+  return b.node("Mul", {f, b.node("Mul", {xs, ws})});
+}
+
+// Rows of x·wᵀ per call, as traced.
+int64_t weight_only_rows(const Value* x, int64_t k) {
+  int64_t rows = 1;
+  for (int64_t d : traced_sizes(x)) rows *= d;
+  return rows / std::max<int64_t>(1, k);
+}
+
+}  // namespace
+
+int64_t matmul_nbits_block(int64_t k) { return k <= 16 ? 16 : 32; }
+
+std::string onnx_convolution(OnnxBuilder& b, const Node* n) {
+  if (b.constant(n->input(6)).toBool()) throw Error(ErrorKind::kUnsupported, "onnx: transposed convolution");
+  const Value *x = n->input(0), *w = n->input(1), *bias = n->input(2);
+  std::vector<std::string> inputs = {b.in(x)};
+  const Encoding* e = b.quantized_encoding(w);
+  const auto act = input_quant(b, x);
+  if (e && act) {
+    const StoredCodes codes = stored_codes(b, *e);
+    inputs.push_back(dequantize(b, weight_name(b, w), codes, e->order.front()));
+    if (!OnnxBuilder::is_none(bias)) {
+      const std::string q = int32_bias(b, bias, act->scale, codes, e->channels());
+      inputs.push_back(q.empty() ? b.in(bias) : q);
+    }
+  } else {
+    inputs.push_back(b.in(w));
+    if (!OnnxBuilder::is_none(bias)) inputs.push_back(b.in(bias));
+  }
+  const auto stride = b.ints_of(n->input(3)), pad = b.ints_of(n->input(4)), dilation = b.ints_of(n->input(5));
+  const int64_t groups = b.int_of(n->input(8));
+  return b.node("Conv", inputs, [&](onnx::NodeProto* p) {
+    std::vector<int64_t> pads = pad;
+    pads.insert(pads.end(), pad.begin(), pad.end());
+    OnnxBuilder::attr(p, "strides", stride);
+    OnnxBuilder::attr(p, "pads", pads);
+    OnnxBuilder::attr(p, "dilations", dilation);
+    OnnxBuilder::attr(p, "group", groups);
+  });
+}
+
+// x·wᵀ (+ bias, when not null).
+std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Value* bias) {
+  const bool has_bias = bias && !OnnxBuilder::is_none(bias);
+  const std::string name = weight_name(b, w);
+  const Encoding* e = b.quantized_encoding(w);
+  const auto act = input_quant(b, x);
+  auto plus_bias = [&](const std::string& y) { return has_bias ? b.node("Add", {y, b.in(bias)}) : y; };
+  if (e && act) {
+    StoredCodes codes = stored_codes(b, *e);
+    if (traced_sizes(x).size() == 2) {  // QGemm
+      std::vector<std::string> inputs = {b.in(x), dequantize(b, name, codes, 0)};
+      if (has_bias) {
+        const std::string q = int32_bias(b, bias, act->scale, codes, e->channels());
+        inputs.push_back(q.empty() ? b.in(bias) : q);
+      }
+      return b.node("Gemm", inputs, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "transB", int64_t{1}); });
+    }
+    codes.codes = codes.codes.t().contiguous();  // [K, N]: MatMul's weight, quantized along axis 1
+    return plus_bias(b.node("MatMul", {b.in(x), dequantize(b, name, codes, 1)}));
+  }
+  if (e && b.options().dynamic_activations && e->config.quantizer == Quantizer::kUniform &&
+      e->config.granularity != Granularity::kPerGroup)
+    return plus_bias(weight_only_rows(x, e->reduction()) <= kMaxNBitsRows ? matmul_nbits(b, b.in(x), name, *e)
+                                                                         : dynamic_matmul(b, b.in(x), name, *e));
+  const NamedTensor* t = b.model().model.tensor_of(w);
+  const std::string weight = t ? b.initializer(name + ".t", t->value.to(torch::kFloat).t().contiguous())
+                               : b.node("Transpose", {b.in(w)}, [](onnx::NodeProto* p) {
+                                   OnnxBuilder::attr(p, "perm", std::vector<int64_t>{1, 0});
+                                 });
+  return plus_bias(b.node("MatMul", {b.in(x), weight}));
+}
+
+std::string onnx_linear(OnnxBuilder& b, const Node* n) {
+  return linear_form(b, n->input(0), n->input(1), n->input(2));
+}
+
+std::string onnx_matmul(OnnxBuilder& b, const Node* n) {
+  const Node* t = n->input(1)->node();
+  if (t->kind() == c10::aten::t && b.model().model.tensor_of(t->input(0)))
+    return linear_form(b, n->input(0), t->input(0), nullptr);
+  return b.node("MatMul", {b.in(n->input(0)), b.in(n->input(1))});
+}
+
+std::string onnx_activation_fake_quant(OnnxBuilder& b, const Node* n) {
+  const NamedTensor* s = b.model().model.tensor_of(n->input(1));
+  const NamedTensor* z = b.model().model.tensor_of(n->input(2));
+  if (!s || !z || b.int_of(n->input(3)) != 0 || b.int_of(n->input(4)) != 255)
+    throw Error(ErrorKind::kUnsupported, "onnx: activation fake-quant other than 8-bit asymmetric");
+  const std::string scale = b.initializer(s->name, s->value.to(torch::kFloat).reshape({}));
+  const std::string zp = b.initializer(z->name, z->value.to(torch::kByte).reshape({}));
+  return b.node("DequantizeLinear", {b.node("QuantizeLinear", {b.in(n->input(0)), scale, zp}), scale, zp});
+}
+
+}  // namespace adze

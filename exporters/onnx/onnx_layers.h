@@ -1,0 +1,53 @@
+// The ONNX form of a convolution or linear layer, chosen for what ONNX Runtime runs fastest:
+//
+//   weights and input quantized (W8A8)  QDQ as ORT's fusion rules expect: the input's DequantizeLinear, the
+//                                       weight's codes + DequantizeLinear, and an int32 bias + DequantizeLinear
+//                                       (scale = input scale · weight scale), so that Conv becomes QLinearConv
+//                                       when a QuantizeLinear follows, and a 2-D linear layer becomes QGemm
+//                                       (Gemm, transB = 1); other linear layers are MatMul on [K, N] codes
+//                                       (MatMulIntegerToFloat) plus Add
+//   weights only, linear, ≤ 2 rows     com.microsoft MatMulNBits (4-bit blocks for 2–4-bit weights, 8-bit
+//                                       blocks above; per-channel scales repeated over blocks, which is exact),
+//                                       int8 compute (accuracy_level 4): a matrix-vector product reads 1/8 of
+//                                       the fp32 weight's bytes
+//   weights only, linear, more rows     DynamicQuantizeLinear → MatMulInteger → Cast → Mul, which ORT fuses into
+//                                       DynamicQuantizeMatMul: int8 activations quantized per call (per tensor),
+//                                       as adze's own runtime does by default. Measured with ORT 1.30 on an
+//                                       AVX-512 VNNI CPU, 1 thread, three 1024² int4 layers: MatMulNBits 3.2× fp32
+//                                       at 1 row, 1.65× at 4 rows, 1.05× at 16; this form 2.35×, 2.0×, 2.96×
+//   weights only, convolution; float;   the decoded float32 weight: ORT's fp32 kernels, no per-call decode
+//   with dynamic_activations false
+//
+// Codes are stored signed (s8) for ort_target "vnni" and unsigned (u8, the same values + 128) for "portable".
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "exporters/onnx/onnx_builder.h"
+
+namespace torch {
+namespace jit {
+struct Node;
+}  // namespace jit
+}  // namespace torch
+
+namespace adze {
+
+/// aten::_convolution (not transposed) → Conv.
+std::string onnx_convolution(OnnxBuilder& b, const torch::jit::Node* n);
+/// aten::linear → Gemm, MatMul (+ Add) or MatMulNBits.
+std::string onnx_linear(OnnxBuilder& b, const torch::jit::Node* n);
+/// aten::matmul / aten::mm: x·t(W) of a parameter W is a linear layer without bias (as onnx_linear), any other
+/// product a MatMul.
+std::string onnx_matmul(OnnxBuilder& b, const torch::jit::Node* n);
+/// aten::fake_quantize_per_tensor_affine of an activation (8-bit asymmetric) → QuantizeLinear → DequantizeLinear.
+std::string onnx_activation_fake_quant(OnnxBuilder& b, const torch::jit::Node* n);
+
+/// Up to this many rows per call, a weight-only linear layer goes out as MatMulNBits.
+constexpr int64_t kMaxNBitsRows = 2;
+
+/// The block size MatMulNBits gets for a reduction of length k: 16 for k ≤ 16, else 32.
+int64_t matmul_nbits_block(int64_t k);
+
+}  // namespace adze

@@ -1,0 +1,146 @@
+// What ONNX Runtime makes of adze's ONNX exports: the graph it runs after its optimizations (its
+// optimizedModelFilePath) must compute every quantized layer in an integer kernel, and still the simulation.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/torch.h>
+
+#include "compress/compressed_model.h"
+#include "compress/frontend.h"
+#include "compress/pass.h"
+#include "compress/report.h"
+#include "core/files.h"
+#include "exporters/exporter.h"
+#include "exporters/onnx/onnx_runtime.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::expect_error;
+using testing::fixture;
+using Json = nlohmann::ordered_json;
+
+// A Python-made fixture compressed through the library as `adze compress` would (calibrated on standard-normal
+// samples), saved and read back.
+CompressedModel compress(const testing::TempDir& tmp, const std::string& file, const Shape& shape, const char* plan,
+                         const char* pipeline) {
+  Model m = load_torchscript(fixture(file), {shape, "float32"});
+  torch::manual_seed(0);
+  std::vector<int64_t> dims(shape.begin(), shape.end());
+  dims[0] = 8 * shape[0];
+  Dataset data;
+  data.inputs = torch::randn(dims);
+  data.targets = torch::zeros({dims[0]}, torch::kLong);
+  data.num_classes = 10;
+  CompressionContext c;
+  c.model = &m;
+  c.table = build_layer_table(m);
+  c.data = &data;
+  c.plan = resolve_plan(parse_plan(Json::parse(plan), "plan.json"), c.table, "plan.json");
+  const auto records = run_pipeline(parse_pipeline(Json::parse(pipeline), "p.json"), c);
+  save_compressed(m, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
+  return load_compressed(tmp.file("c"), shape[0]);
+}
+
+struct Compressed {
+  testing::TempDir tmp;
+  CompressedModel model;
+  Compressed(const std::string& file, const Shape& shape, const char* plan, const char* pipeline)
+      : model(compress(tmp, file, shape, plan, pipeline)) {}
+  std::string export_onnx(const nlohmann::json& options, const std::string& name = "m.onnx") const {
+    const std::string out = tmp.file(name);
+    export_model(model, "onnx", options, out);
+    return out;
+  }
+};
+
+constexpr const char* kW8A8 = R"({"defaults": {"weight_bits": 8, "act_bits": 8}})";
+constexpr const char* kCalibrated = R"({"passes": ["fold-bn", "quantize.weights", "quantize.calibrate"]})";
+
+int count(const torch::jit::Graph& g, c10::Symbol kind) {
+  int n = 0;
+  for (const torch::jit::Node* node : g.nodes()) n += node->kind() == kind;
+  return n;
+}
+
+double cosine(const at::Tensor& a, const at::Tensor& b) {
+  return torch::cosine_similarity(a.reshape({1, -1}), b.reshape({1, -1})).item<double>();
+}
+
+// W8A8 ResNet-18 and MobileNet-V2 (torchvision's architectures at reduced width): every convolution becomes
+// QLinearConv, every residual add QLinearAdd, the classifier QGemm; no weight is left dequantized to float.
+TEST(OnnxForOrt, W8A8ConvNetsRunEveryLayerInIntegerKernels) {
+  for (const char* file : {"resnet18_w4_traced.pt", "mobilenet_v2_traced.pt"}) {
+    SCOPED_TRACE(file);
+    const Compressed c(file, {1, 3, 32, 32}, kW8A8, kCalibrated);
+    const auto& g = c.model.model.graph();
+    const int convs = count(g, c10::aten::_convolution), adds = count(g, c10::aten::add) + count(g, c10::aten::add_);
+    ASSERT_GT(adds, 0);
+    for (const char* target : {"portable", "vnni"}) {
+      SCOPED_TRACE(target);
+      const std::string onnx = c.export_onnx({{"ort_target", target}}, std::string(target) + ".onnx");
+      const OrtGraph ort = ort_optimized_graph(onnx);
+      EXPECT_TRUE(ort.float_weights.empty()) << "first: " << ort.float_weights.front();
+      EXPECT_EQ(ort.ops.count("Conv") + ort.ops.count("FusedConv") + ort.ops.count("Gemm"), 0u);
+      EXPECT_EQ(ort.ops.count("QLinearConv") ? ort.ops.at("QLinearConv") : 0, convs);
+      EXPECT_EQ(ort.ops.count("QLinearAdd") ? ort.ops.at("QLinearAdd") : 0, adds);
+      EXPECT_EQ(ort.ops.count("QGemm") ? ort.ops.at("QGemm") : 0, 1);
+      torch::manual_seed(1);
+      const at::Tensor x = torch::randn({4, 3, 32, 32});
+      const at::Tensor simulated = c.model.model.forward(x);
+      const at::Tensor deployed = run_in_onnx_runtime(onnx, x, 1).view_as(simulated);
+      EXPECT_GT(cosine(deployed, simulated), 0.999);
+    }
+  }
+}
+
+// A Python-traced nn.TransformerEncoder with INT4 weights only: its linear layers over 16 tokens run as
+// DynamicQuantizeMatMul, the classifier over one row as MatMulNBits; with float activations, fp32 on decoded
+// weights, exactly the simulation.
+TEST(OnnxForOrt, WeightOnlyLinearLayersTakeIntegerForms) {
+  const Compressed c("transformer_traced.pt", {1, 16, 32}, R"({"defaults": {"weight_bits": 4}})",
+                     R"({"passes": ["quantize.weights"]})");
+  torch::manual_seed(1);
+  const at::Tensor x = torch::randn({3, 16, 32});
+  const at::Tensor simulated = c.model.model.forward(x);
+
+  const std::string dynamic = c.export_onnx(nlohmann::json::object(), "dynamic.onnx");
+  const OrtGraph ort = ort_optimized_graph(dynamic);
+  EXPECT_TRUE(ort.float_weights.empty());
+  EXPECT_EQ(ort.ops.count("MatMulNBits") ? ort.ops.at("MatMulNBits") : 0, 1);  // the head: one row
+  EXPECT_EQ(ort.ops.count("DynamicQuantizeMatMul") ? ort.ops.at("DynamicQuantizeMatMul") : 0, 2 * 4);
+  EXPECT_GT(cosine(run_in_onnx_runtime(dynamic, x, 1).view_as(simulated), simulated), 0.99);
+
+  const std::string exact = c.export_onnx({{"activations", "float"}}, "float.onnx");
+  const OrtGraph plain = ort_optimized_graph(exact, "basic");
+  EXPECT_EQ(plain.ops.count("MatMulNBits") + plain.ops.count("DynamicQuantizeLinear"), 0u);
+  const at::Tensor fp32 = run_in_onnx_runtime(exact, x, 1, "basic").view_as(simulated);
+  EXPECT_LT((fp32 - simulated).abs().max().item<double>(), 1e-4 * simulated.abs().max().item<double>());
+}
+
+// The same codes either way: signed for VNNI CPUs, moved by 128 into u8 (zero point 128) for portable exports.
+TEST(OnnxForOrt, TargetsStoreTheSameCodes) {
+  const Compressed c("cnn_bn_traced.pt", {1, 3, 16, 16}, kW8A8, kCalibrated);
+  std::map<std::string, std::string> codes;
+  for (const char* target : {"portable", "vnni"}) {
+    onnx::ModelProto proto;
+    ASSERT_TRUE(proto.ParseFromString(read_file_text(c.export_onnx({{"ort_target", target}}, std::string(target) + ".onnx"))));
+    for (const auto& t : proto.graph().initializer())
+      if (t.name() == "classifier.weight.codes") {
+        EXPECT_EQ(t.data_type(), std::string(target) == "vnni" ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8);
+        codes[target] = t.raw_data();
+      }
+  }
+  ASSERT_EQ(codes.size(), 2u);
+  ASSERT_EQ(codes["vnni"].size(), codes["portable"].size());
+  for (std::size_t i = 0; i < codes["vnni"].size(); ++i)
+    ASSERT_EQ(static_cast<uint8_t>(codes["vnni"][i] + 128), static_cast<uint8_t>(codes["portable"][i])) << i;
+  expect_error([&] { c.export_onnx({{"ort_target", "avx3"}}, "bad.onnx"); }, ErrorKind::kInvalidConfig,
+               {"ort_target 'avx3'", "portable or vnni"});
+  expect_error([&] { c.export_onnx({{"activations", "int4"}}, "bad.onnx"); }, ErrorKind::kInvalidConfig,
+               {"activations 'int4'", "dynamic or float"});
+}
+
+}  // namespace
+}  // namespace adze
