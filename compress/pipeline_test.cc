@@ -101,8 +101,8 @@ TEST(ActivationQuant, CalibrateInsertsFakeQuantOnEveryLayerInputAndSurvivesSavin
   int fake_quants = 0;
   for (const auto* n : f.model.graph().nodes())
     if (n->kind().toQualString() == std::string("aten::fake_quantize_per_tensor_affine")) ++fake_quants;
-  EXPECT_EQ(fake_quants, 3);
-  for (const char* layer : {"features.0", "features.3", "classifier"}) {
+  EXPECT_EQ(fake_quants, 3 + 1);  // one per layer input, and the average pool's (integer placement)
+  for (const char* layer : {"features.0", "features.3", "classifier", "between_layers.0"}) {
     const int s = f.model.find_tensor(std::string(layer) + ".act_scale");
     ASSERT_GE(s, 0) << layer;
     EXPECT_GT(f.model.tensors()[s].value.item<float>(), 0.0f);
@@ -233,7 +233,7 @@ TEST(Finetune, LearnedActivationScalesMoveAndEndAsPlainFakeQuant) {
     fixed += kind == "aten::fake_quantize_per_tensor_affine";
     learnable += kind == "aten::_fake_quantize_learnable_per_tensor_affine";
   }
-  EXPECT_EQ(fixed, 3);
+  EXPECT_EQ(fixed, 3 + 1);
   EXPECT_EQ(learnable, 0);
   // Saved and loaded, it computes the same.
   testing::TempDir dir;
