@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The speed table of the README, side by side in one run per model: each model compressed two ways (2:4 + INT4
-# weights; INT8 weights and activations, W8A8), exported to adze's packed format at batch 1, and timed by
-# `adze bench` against the original in libtorch and PyTorch's own fp32 ONNX export in ONNX Runtime, with one
-# thread and with two. Models: the three reference models (trained once, cached) and torchvision's resnet18 and
-# mobilenet_v2 at 64x64 (randomly initialised from a seed: speed does not depend on what the weights learned;
-# scripts/speed_models.py makes them). About 10 minutes on 2 cores.
+# The speed tables of the README, side by side in one run per model: each model compressed two ways (2:4 + INT4
+# weights, or INT4 weights only; INT8 weights and activations, W8A8), exported at batch 1 to adze's packed format
+# and to ONNX (for ONNX Runtime on any x86 CPU, --ort-target portable, and on VNNI CPUs, --ort-target vnni), and
+# timed by `adze bench` against the original in libtorch and PyTorch's own fp32 ONNX export in ONNX Runtime,
+# with one thread and with two. Every ONNX export is then checked by `adze verify` at ONNX Runtime's default
+# optimization level (OUT_DIR/verify.txt).
+# Models: the three reference models (trained once, cached), torchvision's resnet18 and mobilenet_v2 at 64x64
+# (scripts/speed_models.py makes them) and the Python-traced nn.TransformerEncoder of tests/data. About 20
+# minutes on 2 cores.
 #
 # Usage: scripts/speed.sh [OUT_DIR] (default build/speed). Writes OUT_DIR/NAME-tT.json (adze bench --json) and
 # prints each table.
@@ -28,21 +31,27 @@ refs=()
 for m in fmnist-cnn fmnist-vit fortune-gpt; do refs+=("$($adze reference list --json | /usr/bin/python3 -c "
 import json, sys
 print(next(r['path'] for r in json.load(sys.stdin) if r['name'] == '$m'))")"); done
+refs+=(tests/data/transformer_traced.pt)
 /usr/bin/python3 scripts/speed_models.py "$out/models" "${refs[@]}" 2> "$out/models/log"
 
 compress() {  # compress NAME MODEL PLAN PIPELINE DATA
   $adze -q compress "$2" --plan "configs/plans/$3.json" --pipeline "configs/pipelines/$4.json" --data "$5" \
     --out "$out/$1" > "$out/$1.log"
   $adze export "$out/$1" --format packed --out "$out/$1.adze" --batch 1 > /dev/null
+  $adze export "$out/$1" --format onnx --out "$out/$1.onnx" --batch 1 > /dev/null
+  $adze export "$out/$1" --format onnx --out "$out/$1-vnni.onnx" --batch 1 --ort-target vnni > /dev/null
+  echo "$1 $5" >> "$out/compressed.txt"
 }
-bench() {  # bench NAME ORIGINAL ROWS...
-  local name=$1 original=$2
+bench() {  # bench NAME ORIGINAL COMPRESSED...: each compressed model's packed and ONNX exports
+  local name=$1 original=$2 rows=()
   shift 2
+  for c in "$@"; do rows+=("$out/$c.adze" "$out/$c.onnx" "$out/$c-vnni.onnx"); done
+  set -- "${rows[@]}"
   for t in 1 2; do
     echo
     echo "== $name, $t thread(s)"
-    $adze -q bench "$@" "$out/models/$name.onnx" --against "$original" --threads "$t" --runs 200
-    $adze -q bench "$@" "$out/models/$name.onnx" --against "$original" --threads "$t" --runs 200 --json \
+    $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --threads "$t" --runs 200
+    $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --threads "$t" --runs 200 --json \
       > "$out/$name-t$t.json"
   done
 }
@@ -58,9 +67,27 @@ compress resnet18-2of4-int4 "$out/models/resnet18.pt" resnet18-2of4-int4 ptq "$c
 compress resnet18-w8a8      "$out/models/resnet18.pt" w8a8               ptq-activations "$calib"
 compress mobilenet_v2-2of4-int4 "$out/models/mobilenet_v2.pt" mobilenet_v2-2of4-int4 ptq "$calib"
 compress mobilenet_v2-w8a8      "$out/models/mobilenet_v2.pt" w8a8                   ptq-activations "$calib"
+tokens="tensors:tests/data/tensors_tokens.pt"
+compress transformer-int4 tests/data/transformer_traced.pt int4 ptq             "$tokens"
+compress transformer-w8a8 tests/data/transformer_traced.pt w8a8 ptq-activations "$tokens"
 
-bench fmnist-cnn   fmnist-cnn                   "$out/cnn-2of4-int4.adze" "$out/cnn-w8a8.adze"
-bench fmnist-vit   fmnist-vit                   "$out/vit-2of4-int4.adze" "$out/vit-w8a8.adze"
-bench fortune-gpt  fortune-gpt                  "$out/gpt-2of4-int4.adze" "$out/gpt-w8a8.adze"
-bench resnet18     "$out/models/resnet18.pt"     "$out/resnet18-2of4-int4.adze" "$out/resnet18-w8a8.adze"
-bench mobilenet_v2 "$out/models/mobilenet_v2.pt" "$out/mobilenet_v2-2of4-int4.adze" "$out/mobilenet_v2-w8a8.adze"
+bench fmnist-cnn   fmnist-cnn                   cnn-2of4-int4 cnn-w8a8
+bench fmnist-vit   fmnist-vit                   vit-2of4-int4 vit-w8a8
+bench fortune-gpt  fortune-gpt                  gpt-2of4-int4 gpt-w8a8
+bench resnet18     "$out/models/resnet18.pt"     resnet18-2of4-int4 resnet18-w8a8
+bench mobilenet_v2 "$out/models/mobilenet_v2.pt" mobilenet_v2-2of4-int4 mobilenet_v2-w8a8
+bench transformer_traced tests/data/transformer_traced.pt transformer-int4 transformer-w8a8
+
+# Fidelity: each ONNX export against its simulation, at ONNX Runtime's default optimization level.
+echo
+echo "== adze verify, every ONNX export (ONNX Runtime, optimization all)" | tee "$out/verify.txt"
+while read -r name data; do
+  for f in "$name.onnx" "$name-vnni.onnx"; do
+    if result=$($adze verify "$out/$f" --against "$out/$name" --data "$data" --json); then verdict=verified; else verdict="NOT verified"; fi
+    echo "$f: $verdict $(echo "$result" | /usr/bin/python3 -c "
+import json, sys
+r = json.load(sys.stdin)
+print('(agreement %.2f%% of %d predictions, min %.2f%%; cosine %.6f)' % (100 * r['argmax_agreement'], r['predictions'], 100 * r['thresholds']['min_agreement'], r['cosine']))" 2>/dev/null)" \
+      | tee -a "$out/verify.txt"
+  done
+done < "$out/compressed.txt"

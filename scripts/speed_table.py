@@ -10,19 +10,31 @@ import json
 import sys
 
 MODELS = [("fmnist-cnn", "fmnist-cnn"), ("fmnist-vit", "fmnist-vit"), ("fortune-gpt", "fortune-gpt (64 tokens)"),
-          ("resnet18", "ResNet-18 at 64×64"), ("mobilenet_v2", "MobileNet-V2 at 64×64")]
+          ("resnet18", "ResNet-18 at 64×64"), ("mobilenet_v2", "MobileNet-V2 at 64×64"),
+          ("transformer_traced", "nn.TransformerEncoder (16 tokens)")]
 
 
 def seconds(s):
     return "%.0f µs" % (s * 1e6) if s < 1e-3 else "%.2f ms" % (s * 1e3)
 
 
+def plan(path):
+    return "2:4 + INT4" if "2of4" in path else "INT4 weights" if "int4" in path else "W8A8"
+
+
+def is_baseline(row):
+    return row["path"].endswith(".onnx") and "/models/" in row["path"]
+
+
 def label(row):
     if row["runtime_name"] == "libtorch":
         return "libtorch, original fp32"
-    if row["path"].endswith(".onnx"):
+    if is_baseline(row):
         return "ONNX Runtime, fp32 (PyTorch export)"
-    return "adze runtime, " + ("2:4 + INT4" if "2of4" in row["path"] else "W8A8")
+    if row["path"].endswith(".onnx"):
+        target = "vnni" if row["path"].endswith("-vnni.onnx") else "portable"
+        return "ONNX Runtime, %s (adze export, %s)" % (plan(row["path"]), target)
+    return "adze runtime, " + plan(row["path"])
 
 
 def main():
@@ -36,7 +48,7 @@ def main():
             with open("%s/%s-t%d.json" % (out, name, threads)) as f:
                 rows = json.load(f)["rows"]
             first = rows[0]["median_seconds"]
-            ort = next(r for r in rows if r["path"].endswith(".onnx"))["median_seconds"]
+            ort = next(r for r in rows if is_baseline(r))["median_seconds"]
             for r in rows:
                 m = r["median_seconds"]
                 print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %.0f MiB |" % (
