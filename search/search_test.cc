@@ -128,7 +128,7 @@ TEST(Sensitivity, ActivationBitsAddTheDeltaOfTheLayersInputQuantizedAlone) {
     for (const Layer& layer : f.table.layers) c.plan.layers[layer.name] = LayerConfig{};
     c.plan.layers[l.layer].act_bits = 8;
     c.train_data = &f.data;
-    ASSERT_EQ(quantize_activations(c, ActivationObserver{"minmax", 99.99, 8}).taps, 1);
+    ASSERT_EQ(quantize_activations(c, ActivationObserver{"minmax", 99.99, 8, "inputs"}).taps, 1);
     const double act = evaluate(copy, f.data, {10, false}).cross_entropy - t.base.cross_entropy;
     EXPECT_NEAR(both->loss_delta, weights->loss_delta + act, 1e-9);
     EXPECT_NE(act, 0.0);

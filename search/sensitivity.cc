@@ -66,7 +66,7 @@ Metrics with_quantized_input(const Model& model, const LayerTable& table, const 
   for (const Layer& l : table.layers) c.plan.layers[l.name] = LayerConfig{};
   c.plan.layers[layer.name].act_bits = bits;
   c.train_data = &data;
-  quantize_activations(c, ActivationObserver{"minmax", 99.99, 8});
+  quantize_activations(c, ActivationObserver{"minmax", 99.99, 8, "inputs"});  // the input alone
   return evaluate(copy, data, eval);
 }
 

@@ -111,6 +111,15 @@ float *adze_run(const adze_layer *layers, int count, const float *input, int inp
       case ADZE_RELU:
         for (j = 0; j < n; ++j) x[j] = x[j] > 0.0f ? x[j] : 0.0f;
         continue;
+      case ADZE_FAKE_QUANT: {
+        const float inv = 1.0f / l->act_scale, z = (float)l->act_zero_point;
+        for (j = 0; j < n; ++j) {
+          float v = nearbyintf(x[j] * inv) + z;
+          v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+          x[j] = (v - z) * l->act_scale;
+        }
+        continue;
+      }
       default:
         return 0;
     }

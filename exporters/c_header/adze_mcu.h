@@ -17,7 +17,8 @@ enum adze_op {
   ADZE_BIAS = 3,      /* in place: x[c][h][w] += bias[c] */
   ADZE_RELU = 4,      /* in place */
   ADZE_MAXPOOL2D = 5, /* kernel, stride, pad (padding never wins), dilation */
-  ADZE_GLOBAL_AVGPOOL = 6
+  ADZE_GLOBAL_AVGPOOL = 6,
+  ADZE_FAKE_QUANT = 7 /* in place: x quantized to act_scale / act_zero_point (uint8) and back, as ATen does */
 };
 
 typedef struct {

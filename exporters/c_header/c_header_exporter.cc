@@ -104,12 +104,18 @@ class Lowering {
       throw Error(ErrorKind::kUnsupported, std::string("c-header: ") + n->kind().toQualString() +
                                                " does not read the previous op's output (only chains of ops)");
     if (auto q = pending_quant_.find(input); q != pending_quant_.end()) {
-      if (layer.op != "ADZE_CONV2D" && layer.op != "ADZE_LINEAR")
-        throw Error(ErrorKind::kUnsupported,
-                    "c-header: activation fake-quant that feeds no convolution or linear layer");
-      layer.quantized_input = true;
-      layer.act_scale = q->second.first;
-      layer.act_zero_point = q->second.second;
+      if (layer.op == "ADZE_CONV2D" || layer.op == "ADZE_LINEAR") {
+        layer.quantized_input = true;  // the layer quantizes its input itself
+        layer.act_scale = q->second.first;
+        layer.act_zero_point = q->second.second;
+      } else {  // a pool's quantized input (integer placement): quantized and back, in place
+        CLayer fake_quant;
+        fake_quant.op = "ADZE_FAKE_QUANT";
+        fake_quant.act_scale = q->second.first;
+        fake_quant.act_zero_point = q->second.second;
+        fake_quant.in = fake_quant.out = chw(in);
+        layers_.push_back(std::move(fake_quant));
+      }
     }
     layer.in = chw(in);
     layer.out = chw(n->output());
