@@ -16,6 +16,7 @@ struct ExportOptions {
   std::string dir, format, out;
   int64_t batch = 1;
   std::string ort_target, activations;  ///< "" when not given
+  bool dynamic_batch = false;
 };
 
 void run_export(const ExportOptions& o) {
@@ -26,6 +27,11 @@ void run_export(const ExportOptions& o) {
   if (!o.ort_target.empty()) {
     if (o.format != "onnx") throw Error(ErrorKind::kInvalidArgument, "--ort-target applies to --format onnx only");
     options["ort_target"] = o.ort_target;
+  }
+  if (o.dynamic_batch) {
+    if (o.format != "onnx" && o.format != "torchscript")
+      throw Error(ErrorKind::kInvalidArgument, "--dynamic-batch applies to --format onnx and torchscript only");
+    options["dynamic_batch"] = true;
   }
   if (!o.activations.empty()) {
     if (o.format != "onnx") throw Error(ErrorKind::kInvalidArgument, "--activations applies to --format onnx only");
@@ -99,6 +105,9 @@ void setup_export(CLI::App& app) {
   sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
   sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx, packed)")
       ->capture_default_str();
+  sub->add_flag("--dynamic-batch", o->dynamic_batch,
+               "onnx, torchscript: one file for every batch size (a symbolic batch dimension), where the model allows "
+               "it (when not, the error says why)");
   sub->add_option("--ort-target", o->ort_target,
                   "onnx: the CPUs ONNX Runtime will run it on: portable (default; u8 x u8 integer kernels, exact on "
                   "every x86 CPU) or vnni (u8 x s8: faster with AVX-512 VNNI / AVX-VNNI, may saturate on AVX2-only "

@@ -3,6 +3,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
+#include "compress/batch_symbolic.h"
 #include "core/error.h"
 #include "exporters/graph_values.h"
 
@@ -13,7 +14,61 @@ OnnxBuilder::OnnxBuilder(const CompressedModel& m, const OnnxOptions& options, o
   for (const auto& l : m.table.layers) weight_layer_[l.weight] = &l;
 }
 
-c10::IValue OnnxBuilder::constant(const torch::jit::Value* v) const { return constant_of(v, "onnx"); }
+namespace {
+
+// The a·n + b of each int of a constant list or int (empty when none depends on the batch size n).
+std::vector<BatchAffine> batch_affines(const torch::jit::Value* v) {
+  std::vector<BatchAffine> affines;
+  bool any = false;
+  auto add = [&](const torch::jit::Node* constant, std::size_t ints) {
+    std::vector<BatchAffine> a = batch_affine_of(constant);
+    if (a.empty()) a.resize(ints, BatchAffine{0, 0});
+    for (const auto& x : a) any |= x.a != 0;
+    affines.insert(affines.end(), a.begin(), a.end());
+  };
+  if (v->node()->kind() == c10::prim::ListConstruct) {
+    for (const torch::jit::Value* i : v->node()->inputs()) add(i->node(), 1);
+  } else if (v->node()->kind() == c10::prim::Constant) {
+    const auto iv = torch::jit::toIValue(v);
+    add(v->node(), iv && iv->isIntList() ? iv->toIntList().size() : 1);
+  }
+  return any ? affines : std::vector<BatchAffine>{};
+}
+
+}  // namespace
+
+c10::IValue OnnxBuilder::constant(const torch::jit::Value* v) const {
+  if (options_.dynamic_batch && !batch_affines(v).empty())
+    throw Error(ErrorKind::kUnsupported, std::string("onnx: dynamic batch: an argument of ") +
+                                             v->uses().front().user->kind().toQualString() +
+                                             " depends on the batch size (export with a fixed --batch)");
+  return constant_of(v, "onnx");
+}
+
+std::string OnnxBuilder::shape(const torch::jit::Value* list) {
+  const auto affines = options_.dynamic_batch ? batch_affines(list) : std::vector<BatchAffine>{};
+  const std::vector<int64_t> values = constant_of(list, "onnx").toIntVector();
+  if (affines.empty()) return ints(values);
+  if (batch_.empty()) {
+    const std::string dims = node("Shape", {"input"});
+    batch_ = node("Gather", {dims, ints({0})}, [](onnx::NodeProto* p) { attr(p, "axis", int64_t{0}); });
+  }
+  // Runs of batch-independent ints stay constants; each batch-dependent one is a·n + b.
+  std::vector<std::string> parts;
+  std::vector<int64_t> run;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (affines[i].a == 0) {
+      run.push_back(values[i]);
+      continue;
+    }
+    if (!run.empty()) parts.push_back(ints(run));
+    run.clear();
+    parts.push_back(node("Add", {node("Mul", {batch_, ints({affines[i].a})}), ints({affines[i].b})}));
+  }
+  if (!run.empty()) parts.push_back(ints(run));
+  return parts.size() == 1 ? parts.front()
+                           : node("Concat", parts, [](onnx::NodeProto* p) { attr(p, "axis", int64_t{0}); });
+}
 
 bool OnnxBuilder::is_none(const torch::jit::Value* v) { return v->type()->kind() == c10::TypeKind::NoneType; }
 

@@ -43,7 +43,12 @@ class OnnxBuilder {
   const OnnxOptions& options() const { return options_; }
 
   // --- constants of the traced graph ---------------------------------------------------------------------
+  /// The constant `v` holds. With dynamic_batch, Error(kUnsupported) when it depends on the batch size (only
+  /// shape() computes such a value).
   c10::IValue constant(const torch::jit::Value* v) const;
+  /// An int list argument (a view's shape) as an int64 tensor: an initializer, or with dynamic_batch and a
+  /// batch-dependent list, computed from the input's batch dimension (Shape → Gather → a·n + b → Concat).
+  std::string shape(const torch::jit::Value* list);
   int64_t int_of(const torch::jit::Value* v) const { return constant(v).toInt(); }
   std::vector<int64_t> ints_of(const torch::jit::Value* v) const { return constant(v).toIntVector(); }
   static bool is_none(const torch::jit::Value* v);
@@ -79,6 +84,7 @@ class OnnxBuilder {
   std::map<std::string, const Layer*> weight_layer_;
   std::map<const torch::jit::Value*, std::string> names_;
   int counter_ = 0;
+  std::string batch_;  ///< the input's batch size as an int64 [1] tensor, made at its first use
 };
 
 }  // namespace adze

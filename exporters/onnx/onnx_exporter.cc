@@ -161,18 +161,23 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::flatten",
        [](Builder& b, const Node* n) {
-         const auto out = traced_sizes(n->output());
+         const auto in = traced_sizes(n->input(0)), out = traced_sizes(n->output());
          if (out.empty()) throw Error(ErrorKind::kUnsupported, "onnx: flatten of a value with unknown shape");
-         return b.node("Reshape", {b.in(n->input(0)), b.ints(out)});
+         const auto rank = static_cast<int64_t>(in.size());
+         const int64_t start = (b.int_of(n->input(1)) + rank) % std::max<int64_t>(rank, 1);
+         const int64_t end = (b.int_of(n->input(2)) + rank) % std::max<int64_t>(rank, 1);
+         // To the last dimension: the leading dimensions copied (0), whatever the batch; else the traced sizes.
+         std::vector<int64_t> shape = out;
+         if (end == rank - 1) {
+           shape.assign(static_cast<std::size_t>(start), 0);
+           shape.push_back(-1);
+         }
+         return b.node("Reshape", {b.in(n->input(0)), b.ints(shape)});
        }},
       {"aten::view",
-       [](Builder& b, const Node* n) {
-         return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))});
-       }},
+       [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.shape(n->input(1))}); }},
       {"aten::reshape",
-       [](Builder& b, const Node* n) {
-         return b.node("Reshape", {b.in(n->input(0)), b.ints(b.ints_of(n->input(1)))});
-       }},
+       [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.shape(n->input(1))}); }},
       {"aten::transpose",
        [](Builder& b, const Node* n) {
          const auto perm = perm_swapping(static_cast<int64_t>(traced_sizes(n->input(0)).size()), b.int_of(n->input(1)),
@@ -283,12 +288,19 @@ onnx::TensorProto::DataType elem_type(const std::string& dtype) {
   return dtype == "int64" ? onnx::TensorProto::INT64 : onnx::TensorProto::FLOAT;
 }
 
+// A value's type: its traced shape, or with `batch` set, that name for the first dimension (a symbolic batch).
 void set_shape(onnx::ValueInfoProto* info, const std::string& name, onnx::TensorProto::DataType type,
-               const std::vector<int64_t>& shape) {
+               const std::vector<int64_t>& shape, const std::string& batch = "") {
   info->set_name(name);
   auto* t = info->mutable_type()->mutable_tensor_type();
   t->set_elem_type(type);
-  for (int64_t d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    auto* dim = t->mutable_shape()->add_dim();
+    if (i == 0 && !batch.empty())
+      dim->set_dim_param(batch);
+    else
+      dim->set_dim_value(shape[i]);
+  }
 }
 
 class OnnxExporter : public Exporter {
@@ -329,7 +341,12 @@ class OnnxExporter : public Exporter {
     Builder b(m, options_, g);
     const auto& graph = m.model.graph();
     const Value* x = graph.inputs()[0];
-    set_shape(g->add_input(), "input", elem_type(m.model.input().dtype), m.model.input().shape);
+    if (options_.dynamic_batch && !m.model.batch_dependence().generic)
+      throw Error(ErrorKind::kUnsupported,
+                  "onnx: --dynamic-batch: the model runs at its traced batch only (" +
+                      m.model.batch_dependence().why_not + "); export with a fixed --batch");
+    const std::string batch = options_.dynamic_batch ? "batch" : "";
+    set_shape(g->add_input(), "input", elem_type(m.model.input().dtype), m.model.input().shape, batch);
     b.bind(x, "input");
     for (const Node* n : graph.nodes()) {
       const std::string kind = n->kind().toQualString();
@@ -351,7 +368,8 @@ class OnnxExporter : public Exporter {
     if (out->node()->kind() == c10::prim::TupleConstruct) out = out->node()->input(0);
     const std::string result = b.in(out);
     b.node("Identity", {result}, {}, "output");
-    set_shape(g->add_output(), "output", onnx::TensorProto::FLOAT, traced_sizes(out));
+    // With a symbolic batch, the output's first dimension is whatever the graph computes from it.
+    set_shape(g->add_output(), "output", onnx::TensorProto::FLOAT, traced_sizes(out), batch.empty() ? "" : "n");
     for (const auto& [name, e] : m.encodings) {
       if (!e.config.nm.enabled()) continue;
       auto* meta = model.add_metadata_props();
@@ -387,6 +405,8 @@ Registry<Exporter>::Entry onnx_exporter_entry() {
           {{"ort_target", "string", "portable",
             "portable: u8 x u8 integer kernels, exact on every x86 CPU; vnni: u8 x s8, faster with AVX-512 VNNI or "
             "AVX-VNNI and liable to saturate on AVX2-only CPUs"},
+           {"dynamic_batch", "bool", false,
+            "a symbolic batch dimension: one file serves every batch size (the model must be batch-generic)"},
            {"activations", "string", "dynamic",
             "linear layers with quantized weights only: dynamic (int8 activations quantized per call: MatMulNBits or "
             "DynamicQuantizeMatMul, fast) or float (fp32 on the decoded weight: the simulation's numbers)"}},
@@ -398,6 +418,7 @@ Registry<Exporter>::Entry onnx_exporter_entry() {
               throw Error(ErrorKind::kInvalidConfig,
                           "exporter 'onnx': activations '" + activations + "': expected dynamic or float");
             options.dynamic_activations = activations == "dynamic";
+            options.dynamic_batch = o.value("dynamic_batch", false);
             if (options.ort_target != "portable" && options.ort_target != "vnni")
               throw Error(ErrorKind::kInvalidConfig,
                           "exporter 'onnx': ort_target '" + options.ort_target + "': expected portable or vnni");

@@ -80,12 +80,25 @@ std::string run_node_on(const std::string& model, const at::Tensor& x, int64_t b
 class OnnxRunner : public Runner {
  public:
   OnnxRunner(const std::string& model, const RunnerOptions& options)
-      : model_(model), input_(onnx_input(model)), options_(options), dynamic_layers_(dynamic_layers(model)) {}
+      : model_(model),
+        input_(onnx_input(model)),
+        options_(options),
+        symbolic_batch_(has_symbolic_batch(model)),
+        dynamic_layers_(dynamic_layers(model)) {}
   std::optional<InputSpec> input() const override { return input_; }
-  int64_t batch() const override { return input_.shape.at(0); }
-  bool whole_batches_only() const override { return true; }
+  int64_t batch() const override { return symbolic_batch_ ? 0 : input_.shape.at(0); }
+  bool whole_batches_only() const override { return !symbolic_batch_; }
   at::Tensor run(const at::Tensor& x) override {
-    return run_in_onnx_runtime(model_, x, batch(), options_.ort_optimization, options_.threads).reshape({x.size(0), -1});
+    if (!symbolic_batch_)
+      return run_in_onnx_runtime(model_, x, batch(), options_.ort_optimization, options_.threads)
+          .reshape({x.size(0), -1});
+    std::vector<at::Tensor> outs;  // any batch: 256 samples per call
+    for (int64_t start = 0; start < x.size(0); start += 256) {
+      const at::Tensor piece = x.slice(0, start, std::min(x.size(0), start + 256));
+      outs.push_back(run_in_onnx_runtime(model_, piece, piece.size(0), options_.ort_optimization, options_.threads)
+                         .reshape({piece.size(0), -1}));
+    }
+    return torch::cat(outs);
   }
   BenchTimes bench(const at::Tensor& x, int warmup, int runs) override {
     return bench_in_onnx_runtime(model_, x, options_.ort_optimization, options_.threads, warmup, runs);
@@ -98,6 +111,13 @@ class OnnxRunner : public Runner {
   }
 
  private:
+  static bool has_symbolic_batch(const std::string& model) {
+    onnx::ModelProto proto;
+    proto.ParseFromString(read_file_text(model));
+    const auto& dims = proto.graph().input(0).type().tensor_type().shape().dim();
+    return !dims.empty() && dims.Get(0).has_dim_param();
+  }
+
   // The nodes that quantize their input on the fly (the exporter's dynamic activations): they approximate the
   // simulation, and verify judges them as such.
   static std::vector<std::string> dynamic_layers(const std::string& model) {
@@ -112,6 +132,7 @@ class OnnxRunner : public Runner {
   std::string model_;
   InputSpec input_;
   RunnerOptions options_;
+  bool symbolic_batch_;
   std::vector<std::string> dynamic_layers_;
 };
 
