@@ -7,6 +7,7 @@
 #include "compress/activation_quant.h"
 #include "compress/data/dataset.h"
 #include "compress/frontend.h"
+#include "compress/model.h"
 #include "compress/pass.h"
 #include "tests/test_util.h"
 
@@ -80,6 +81,26 @@ TEST(ActivationPlacement, IntegerPlacementQuantizesEveryResidualOperand) {
   const at::Tensor x = torch::randn({4, 3, 32, 32});
   const at::Tensor a = inputs.model.forward(x), b = integer.model.forward(x);
   EXPECT_GT(torch::cosine_similarity(a.reshape({1, -1}), b.reshape({1, -1})).item<double>(), 0.99);
+}
+
+TEST(ActivationPlacement, BiasesSitOnTheAccumulatorGrid) {
+  // Each quantized convolution's bias is a whole number of input scale · weight scale steps: the int32 bias an
+  // integer runtime adds, so the simulation computes what deploys.
+  const Calibrated c = calibrate("resnet18_w4_traced.pt", "integer");
+  int checked = 0;
+  for (const torch::jit::Node* n : c.model.graph().nodes()) {
+    if (n->kind() != c10::aten::_convolution || n->input(0)->node()->kind().toQualString() != std::string(kFakeQuant))
+      continue;
+    const NamedTensor* bias = c.model.tensor_of(n->input(2));
+    const NamedTensor* act = c.model.tensor_of(n->input(0)->node()->input(1));
+    if (!bias || !act) continue;
+    const at::Tensor w = c.model.tensor_of(n->input(1))->value;
+    const at::Tensor w_scale = w.abs().amax({1, 2, 3}) / 127;  // symmetric per-channel INT8, min-max
+    const at::Tensor steps = bias->value / (w_scale * act->value.item<float>());
+    EXPECT_LT((steps - steps.round()).abs().max().item<double>(), 1e-2) << bias->name;
+    ++checked;
+  }
+  EXPECT_GE(checked, 19);
 }
 
 TEST(ActivationPlacement, AnAddWhoseResultFeedsFloatOpsStaysFloat) {

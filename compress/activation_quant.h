@@ -7,6 +7,10 @@
 // codes 0..2^b−1) whose scale and zero point are buffers bound to the graph ("<layer>.act_scale",
 // "<layer>.act_zero_point"; "<layer>_act_scale" beside a layer that is a bare parameter, such as
 // "self_attn.in_proj_weight"), so that they are saved with the model and the gradient passes straight through.
+//
+// A quantized layer's bias is then rounded to its integer accumulator's grid (input scale · weight scale, per
+// output channel), as integer runtimes add it (ONNX Runtime's int32 bias), so that the simulation computes what
+// deploys. Fine-tuning after calibration trains the bias on in float.
 #pragma once
 
 #include <string>

@@ -147,6 +147,12 @@ void OnnxBuilder::attr(onnx::NodeProto* n, const std::string& name, const std::v
   for (int64_t x : v) a->add_ints(x);
 }
 
+std::vector<int64_t> OnnxBuilder::pads(const std::vector<int64_t>& symmetric) {
+  std::vector<int64_t> both = symmetric;
+  both.insert(both.end(), symmetric.begin(), symmetric.end());
+  return both;
+}
+
 const Encoding* OnnxBuilder::quantized_encoding(const torch::jit::Value* weight) const {
   const NamedTensor* t = m_.model.tensor_of(weight);
   if (!t) return nullptr;

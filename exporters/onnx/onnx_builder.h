@@ -67,6 +67,8 @@ class OnnxBuilder {
   static void attr(onnx::NodeProto* n, const std::string& name, int64_t v);
   static void attr(onnx::NodeProto* n, const std::string& name, float v);
   static void attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v);
+  /// ONNX's pads (begin of every axis, then end) for PyTorch's symmetric padding.
+  static std::vector<int64_t> pads(const std::vector<int64_t>& symmetric);
 
   // --- traced values ---------------------------------------------------------------------------------------
   /// The ONNX name of a traced value: a model input, a parameter (a float initializer; a quantized weight is

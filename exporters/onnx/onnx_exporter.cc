@@ -115,11 +115,9 @@ const std::map<std::string, Handler>& handlers() {
          if (stride.empty()) stride = kernel;
          const bool ceil = b.constant(n->input(5)).toBool();
          return b.node("MaxPool", {b.in(n->input(0))}, [&](onnx::NodeProto* p) {
-           std::vector<int64_t> pads = pad;
-           pads.insert(pads.end(), pad.begin(), pad.end());
            Builder::attr(p, "kernel_shape", kernel);
            Builder::attr(p, "strides", stride);
-           Builder::attr(p, "pads", pads);
+           Builder::attr(p, "pads", Builder::pads(pad));
            Builder::attr(p, "dilations", dilation);
            Builder::attr(p, "ceil_mode", static_cast<int64_t>(ceil));
          });
@@ -132,11 +130,9 @@ const std::map<std::string, Handler>& handlers() {
          if (!b.is_none(n->input(6))) throw Error(ErrorKind::kUnsupported, "onnx: avg_pool2d with divisor_override");
          const bool ceil = b.constant(n->input(4)).toBool(), count_pad = b.constant(n->input(5)).toBool();
          return b.node("AveragePool", {b.in(n->input(0))}, [&](onnx::NodeProto* p) {
-           std::vector<int64_t> pads = pad;
-           pads.insert(pads.end(), pad.begin(), pad.end());
            Builder::attr(p, "kernel_shape", kernel);
            Builder::attr(p, "strides", stride);
-           Builder::attr(p, "pads", pads);
+           Builder::attr(p, "pads", Builder::pads(pad));
            Builder::attr(p, "ceil_mode", static_cast<int64_t>(ceil));
            Builder::attr(p, "count_include_pad", static_cast<int64_t>(count_pad));
          });

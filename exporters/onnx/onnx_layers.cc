@@ -172,10 +172,8 @@ std::string onnx_convolution(OnnxBuilder& b, const Node* n) {
   const auto stride = b.ints_of(n->input(3)), pad = b.ints_of(n->input(4)), dilation = b.ints_of(n->input(5));
   const int64_t groups = b.int_of(n->input(8));
   return b.node("Conv", inputs, [&](onnx::NodeProto* p) {
-    std::vector<int64_t> pads = pad;
-    pads.insert(pads.end(), pad.begin(), pad.end());
     OnnxBuilder::attr(p, "strides", stride);
-    OnnxBuilder::attr(p, "pads", pads);
+    OnnxBuilder::attr(p, "pads", OnnxBuilder::pads(pad));
     OnnxBuilder::attr(p, "dilations", dilation);
     OnnxBuilder::attr(p, "group", groups);
   });
