@@ -6,8 +6,8 @@
 # with one thread and with two. Every ONNX export is then checked by `adze verify` at ONNX Runtime's default
 # optimization level (OUT_DIR/verify.txt).
 # Models: the three reference models (trained once, cached), torchvision's resnet18 and mobilenet_v2 at 64x64
-# (scripts/speed_models.py makes them) and the Python-traced nn.TransformerEncoder of tests/data. About 20
-# minutes on 2 cores.
+# (trained briefly on Fashion-MNIST by scripts/speed_models.py, so that verify's agreement means something) and
+# the Python-traced nn.TransformerEncoder of tests/data (random weights). About 25 minutes on 2 cores.
 #
 # Usage: scripts/speed.sh [OUT_DIR] (default build/speed). Writes OUT_DIR/NAME-tT.json (adze bench --json) and
 # prints each table.
