@@ -162,29 +162,6 @@ Value* insert_fake_quant(Model& model, const Tap& t, int index) {
   return fq;
 }
 
-// A layer's bias on the grid of its integer accumulator, input scale · weight scale (per output channel): what an
-// integer runtime adds to the int32 sums (ONNX Runtime's QLinearConv and QGemm take an int32 bias), so that the
-// simulation computes what it deploys. Only for a single-use convolution or linear layer with quantized uniform
-// weights and a bias of its own; a code beyond int32 leaves the bias as it is.
-void round_bias_to_accumulator(CompressionContext& c, const Tap& t, float input_scale) {
-  const std::string kind = t.node->kind().toQualString();
-  if ((kind != "aten::_convolution" && kind != "aten::linear") || t.node->inputs().size() < 3 || t.bits != 8) return;
-  const auto e = c.encodings.find(t.layer);
-  const auto layer = std::find_if(c.table.layers.begin(), c.table.layers.end(),
-                                  [&](const Layer& l) { return l.name == t.layer; });
-  if (e == c.encodings.end() || !e->second.config.quantized() || e->second.config.quantizer != Quantizer::kUniform ||
-      layer == c.table.layers.end() || layer->uses != 1)
-    return;
-  const NamedTensor* bias = c.model->tensor_of(t.node->input(2));
-  if (!bias) return;
-  const int64_t channels = e->second.channels();
-  if (bias->value.numel() != channels || (e->second.scale.numel() != channels && e->second.scale.numel() != 1)) return;
-  const at::Tensor scale = (e->second.scale.to(torch::kFloat).reshape({-1}).expand({channels}) * input_scale).contiguous();
-  const at::Tensor q = (bias->value.to(torch::kFloat) / scale).round();
-  if (!torch::isfinite(q).all().item<bool>() || q.abs().max().item<double>() > 2147483647.0) return;
-  c.model->set_tensor(c.model->find_tensor(bias->name), (q * scale).to(bias->value.scalar_type()));
-}
-
 constexpr const char* kFakeQuant = "aten::fake_quantize_per_tensor_affine";
 constexpr const char* kLearnable = "aten::_fake_quantize_learnable_per_tensor_affine";
 
@@ -260,6 +237,39 @@ int fix_activation_scales(Model& model) {
   return count;
 }
 
+int round_biases_to_accumulators(CompressionContext& c) {
+  std::map<std::string, const Layer*> by_weight;
+  for (const auto& l : c.table.layers) by_weight[l.weight] = &l;
+  int rounded = 0;
+  for (Node* n : c.model->graph().nodes()) {
+    const std::string kind = n->kind().toQualString();
+    if ((kind != "aten::_convolution" && kind != "aten::linear") || n->inputs().size() < 3) continue;
+    const Node* fq = n->input(0)->node();
+    if (fq->kind().toQualString() != std::string(kFakeQuant) || torch::jit::toIValue(fq->input(4))->toInt() != 255)
+      continue;
+    const NamedTensor* act_scale = c.model->tensor_of(fq->input(1));
+    const NamedTensor* weight = c.model->tensor_of(n->input(1));
+    const NamedTensor* bias = c.model->tensor_of(n->input(2));
+    if (!act_scale || !weight || !bias) continue;
+    const auto layer = by_weight.find(weight->name);
+    if (layer == by_weight.end() || layer->second->uses != 1) continue;
+    const auto e = c.encodings.find(layer->second->name);
+    if (e == c.encodings.end() || !e->second.config.quantized() || e->second.config.quantizer != Quantizer::kUniform)
+      continue;
+    const int64_t channels = e->second.channels();
+    const int64_t scales = e->second.scale.numel();
+    if (bias->value.numel() != channels || (scales != channels && scales != 1)) continue;
+    // The same float32 products as the ONNX exporter's int32 bias (exporters/onnx/onnx_layers.cc).
+    const at::Tensor step =
+        (e->second.scale.to(torch::kFloat).reshape({-1}).expand({channels}) * act_scale->value.item<float>()).contiguous();
+    const at::Tensor q = (bias->value.to(torch::kFloat) / step).round();
+    if (!torch::isfinite(q).all().item<bool>() || q.abs().max().item<double>() > 2147483647.0) continue;
+    c.model->set_tensor(c.model->find_tensor(bias->name), (q * step).to(bias->value.scalar_type()));
+    ++rounded;
+  }
+  return rounded;
+}
+
 ActivationQuantResult quantize_activations(CompressionContext& c, const ActivationObserver& o) {
   if (o.method != "minmax" && o.method != "percentile" && o.method != "mse")
     throw Error(ErrorKind::kInvalidConfig, "observer '" + o.method + "': expected minmax, percentile or mse");
@@ -326,13 +336,11 @@ ActivationQuantResult quantize_activations(CompressionContext& c, const Activati
       fq = insert_fake_quant(*c.model, t, uses[t.layer]++);
       quantized.emplace(x, std::make_pair(fq, &t));
     }
-    if (i < layer_taps) {
-      t.node->replaceInput(t.input, fq);
-      round_bias_to_accumulator(c, t, affine_params(t.lo, t.hi, t.bits).first);
-    }
+    if (i < layer_taps) t.node->replaceInput(t.input, fq);
   }
   for (const auto& [node, input] : operands) node->replaceInput(input, quantized.at(node->input(input)).first);
   c.model->graph_changed();
+  round_biases_to_accumulators(c);
   result.taps = static_cast<int>(taps.size()) - shared;
   return result;
 }

@@ -37,6 +37,13 @@ struct ActivationQuantResult {
 /// Calibrates and inserts fake-quant for every layer whose plan config has act_bits 8 or 16. Needs data.
 ActivationQuantResult quantize_activations(CompressionContext& context, const ActivationObserver& observer);
 
+/// Rounds the bias of every single-use convolution or linear layer with quantized uniform weights and an 8-bit
+/// quantized input to its integer accumulator's grid, input scale · weight scale (per output channel): what an
+/// integer runtime adds to the int32 sums (ONNX Runtime's QLinearConv and QGemm), so that the simulation computes
+/// what deploys. quantize_activations calls it, and fine-tuning again at its end. Returns the biases rounded;
+/// a code beyond int32 leaves that bias as it is.
+int round_biases_to_accumulators(CompressionContext& c);
+
 /// LSQ-style learned activation ranges for fine-tuning: switches every activation fake-quant to
 /// aten::_fake_quantize_learnable_per_tensor_affine (the gradient reaches the scale, scaled by
 /// 1/sqrt(elements per sample · qmax) as LSQ does) and returns the scale tensors, now requiring grad.

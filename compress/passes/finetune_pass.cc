@@ -149,6 +149,7 @@ class FinetunePass : public Pass {
       p.mutable_grad() = at::Tensor();
     }
     if (o_.learn_act_scales) fix_activation_scales(model);
+    round_biases_to_accumulators(c);  // trained on in float: back on the integer accumulator's grid
     c.notes.push_back(name_ + ": " + std::to_string(o_.steps) + " steps of batch " + std::to_string(batch) + " on " +
                       data.name + ", final loss " + std::to_string(smoothed).substr(0, 6));
   }
