@@ -237,6 +237,14 @@ int fix_activation_scales(Model& model) {
   return count;
 }
 
+AccumulatorBias accumulator_bias(const at::Tensor& bias, const at::Tensor& weight_scale, float input_scale) {
+  AccumulatorBias r;
+  r.step = (weight_scale.to(torch::kFloat).reshape({-1}).expand({bias.numel()}) * input_scale).contiguous();
+  r.codes = (bias.to(torch::kFloat).reshape({-1}) / r.step).round();
+  r.fits = torch::isfinite(r.codes).all().item<bool>() && r.codes.abs().max().item<double>() <= 2147483647.0;
+  return r;
+}
+
 int round_biases_to_accumulators(CompressionContext& c) {
   std::map<std::string, const Layer*> by_weight;
   for (const auto& l : c.table.layers) by_weight[l.weight] = &l;
@@ -259,12 +267,9 @@ int round_biases_to_accumulators(CompressionContext& c) {
     const int64_t channels = e->second.channels();
     const int64_t scales = e->second.scale.numel();
     if (bias->value.numel() != channels || (scales != channels && scales != 1)) continue;
-    // The same float32 products as the ONNX exporter's int32 bias (exporters/onnx/onnx_layers.cc).
-    const at::Tensor step =
-        (e->second.scale.to(torch::kFloat).reshape({-1}).expand({channels}) * act_scale->value.item<float>()).contiguous();
-    const at::Tensor q = (bias->value.to(torch::kFloat) / step).round();
-    if (!torch::isfinite(q).all().item<bool>() || q.abs().max().item<double>() > 2147483647.0) continue;
-    c.model->set_tensor(c.model->find_tensor(bias->name), (q * step).to(bias->value.scalar_type()));
+    const AccumulatorBias grid = accumulator_bias(bias->value, e->second.scale, act_scale->value.item<float>());
+    if (!grid.fits) continue;
+    c.model->set_tensor(c.model->find_tensor(bias->name), (grid.codes * grid.step).to(bias->value.scalar_type()));
     ++rounded;
   }
   return rounded;

@@ -37,6 +37,15 @@ struct ActivationQuantResult {
 /// Calibrates and inserts fake-quant for every layer whose plan config has act_bits 8 or 16. Needs data.
 ActivationQuantResult quantize_activations(CompressionContext& context, const ActivationObserver& observer);
 
+/// A bias on its integer accumulator's grid: the codes (whole numbers, in float32) and the per-channel step,
+/// input scale · weight scale, both computed in float32, so that the simulation and an int32 bias in an export
+/// come out the same. `fits` is false when a code is not finite or beyond int32.
+struct AccumulatorBias {
+  at::Tensor codes, step;
+  bool fits = false;
+};
+AccumulatorBias accumulator_bias(const at::Tensor& bias, const at::Tensor& weight_scale, float input_scale);
+
 /// Rounds the bias of every single-use convolution or linear layer with quantized uniform weights and an 8-bit
 /// quantized input to its integer accumulator's grid, input scale · weight scale (per output channel): what an
 /// integer runtime adds to the int32 sums (ONNX Runtime's QLinearConv and QGemm), so that the simulation computes

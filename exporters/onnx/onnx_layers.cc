@@ -3,9 +3,9 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
-#include <limits>
 #include <optional>
 
+#include "compress/activation_quant.h"
 #include "core/error.h"
 #include "exporters/graph_values.h"
 
@@ -20,16 +20,21 @@ constexpr const char* kFakeQuant = "aten::fake_quantize_per_tensor_affine";
 struct ActivationQuant {
   float scale;
   int64_t zero_point;
+  const NamedTensor *scale_tensor, *zero_point_tensor;
 };
+
+// The parameters of an 8-bit activation fake-quant node (bound scale and zero point, codes 0..255), if it is one.
+std::optional<ActivationQuant> fake_quant_params(const OnnxBuilder& b, const Node* fq) {
+  if (fq->kind().toQualString() != std::string(kFakeQuant)) return std::nullopt;
+  const NamedTensor* s = b.model().model.tensor_of(fq->input(1));
+  const NamedTensor* z = b.model().model.tensor_of(fq->input(2));
+  if (!s || !z || b.int_of(fq->input(3)) != 0 || b.int_of(fq->input(4)) != 255) return std::nullopt;
+  return ActivationQuant{s->value.item<float>(), z->value.item<int64_t>(), s, z};
+}
 
 // The 8-bit activation fake-quant that produced v, if one did.
 std::optional<ActivationQuant> input_quant(const OnnxBuilder& b, const Value* v) {
-  const Node* p = v->node();
-  if (p->kind().toQualString() != std::string(kFakeQuant)) return std::nullopt;
-  const NamedTensor* s = b.model().model.tensor_of(p->input(1));
-  const NamedTensor* z = b.model().model.tensor_of(p->input(2));
-  if (!s || !z || b.int_of(p->input(3)) != 0 || b.int_of(p->input(4)) != 255) return std::nullopt;
-  return ActivationQuant{s->value.item<float>(), z->value.item<int64_t>()};
+  return fake_quant_params(b, v->node());
 }
 
 // A weight's codes as stored: int8 or uint8, in the weight's own layout, with per-channel (or per-tensor) scale
@@ -57,27 +62,29 @@ StoredCodes stored_codes(const OnnxBuilder& b, const Encoding& e) {
   return c;
 }
 
+// The codes, scale and zero point as initializers NAME.codes, NAME.scale, NAME.zero_point.
+std::vector<std::string> initializers(OnnxBuilder& b, const std::string& name, const StoredCodes& c) {
+  return {b.initializer(name + ".codes", c.codes), b.initializer(name + ".scale", c.scale),
+          b.initializer(name + ".zero_point", c.zero_point)};
+}
+
 std::string dequantize(OnnxBuilder& b, const std::string& name, const StoredCodes& c, int64_t axis) {
-  const std::string codes = b.initializer(name + ".codes", c.codes);
-  const std::string scale = b.initializer(name + ".scale", c.scale);
-  const std::string zero_point = b.initializer(name + ".zero_point", c.zero_point);
-  return b.node("DequantizeLinear", {codes, scale, zero_point}, [&](onnx::NodeProto* p) {
+  return b.node("DequantizeLinear", initializers(b, name, c), [&](onnx::NodeProto* p) {
     if (!c.per_tensor()) OnnxBuilder::attr(p, "axis", axis);
   });
 }
 
-// The bias as int32 codes at scale input scale · weight scale (per output channel) + DequantizeLinear: the form
-// ORT's QLinearConv and QGemm fusions take. "" when the bias is not a parameter or a code would not fit int32.
-std::string int32_bias(OnnxBuilder& b, const Value* bias, float input_scale, const StoredCodes& w, int64_t channels) {
+// The bias as int32 codes on the accumulator's grid (accumulator_bias, as calibration rounded it) +
+// DequantizeLinear: the form ORT's QLinearConv and QGemm fusions take. "" when the bias is not a parameter or a
+// code would not fit int32.
+std::string int32_bias(OnnxBuilder& b, const Value* bias, float input_scale, const Encoding& e) {
   const NamedTensor* t = b.model().model.tensor_of(bias);
   if (!t) return "";
-  const at::Tensor scale = (w.scale.reshape({-1}).expand({channels}) * input_scale).contiguous();
-  const at::Tensor q = (t->value.to(torch::kFloat) / scale).round();
-  const double limit = static_cast<double>(std::numeric_limits<int32_t>::max());
-  if (!torch::isfinite(q).all().item<bool>() || q.abs().max().item<double>() > limit) return "";
-  const std::string codes = b.initializer(t->name + ".int32", q.to(torch::kInt));
-  const std::string s = b.initializer(t->name + ".int32_scale", scale);
-  return b.node("DequantizeLinear", {codes, s}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "axis", int64_t{0}); });
+  const AccumulatorBias grid = accumulator_bias(t->value, e.scale, input_scale);
+  if (!grid.fits) return "";
+  const std::string codes = b.initializer(t->name + ".int32", grid.codes.to(torch::kInt));
+  const std::string step = b.initializer(t->name + ".int32_scale", grid.step);
+  return b.node("DequantizeLinear", {codes, step}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "axis", int64_t{0}); });
 }
 
 std::string weight_name(const OnnxBuilder& b, const Value* w) {
@@ -133,12 +140,10 @@ std::string dynamic_matmul(OnnxBuilder& b, const std::string& x, const std::stri
   const std::string xs = b.fresh("x_scale"), xz = b.fresh("x_zero_point");
   dq->add_output(xs);
   dq->add_output(xz);
-  const std::string w = b.initializer(name + ".codes", codes.codes);
-  const std::string wz = b.initializer(name + ".zero_point", codes.zero_point);
-  const std::string ws = b.initializer(name + ".scale", codes.scale);
-  const std::string acc = b.node("MatMulInteger", {xq, w, xz, wz});
+  const auto w = initializers(b, name, codes);  // codes, scale, zero point
+  const std::string acc = b.node("MatMulInteger", {xq, w[0], xz, w[2]});
   const std::string f = b.node("Cast", {acc}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "to", int64_t{onnx::TensorProto::FLOAT}); });
-  return b.node("Mul", {f, b.node("Mul", {xs, ws})});
+  return b.node("Mul", {f, b.node("Mul", {xs, w[1]})});
 }
 
 // Rows of x·wᵀ per call, as traced.
@@ -162,7 +167,7 @@ std::string onnx_convolution(OnnxBuilder& b, const Node* n) {
     const StoredCodes codes = stored_codes(b, *e);
     inputs.push_back(dequantize(b, weight_name(b, w), codes, e->order.front()));
     if (!OnnxBuilder::is_none(bias)) {
-      const std::string q = int32_bias(b, bias, act->scale, codes, e->channels());
+      const std::string q = int32_bias(b, bias, act->scale, *e);
       inputs.push_back(q.empty() ? b.in(bias) : q);
     }
   } else {
@@ -191,7 +196,7 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
     if (traced_sizes(x).size() == 2) {  // QGemm
       std::vector<std::string> inputs = {b.in(x), dequantize(b, name, codes, 0)};
       if (has_bias) {
-        const std::string q = int32_bias(b, bias, act->scale, codes, e->channels());
+        const std::string q = int32_bias(b, bias, act->scale, *e);
         inputs.push_back(q.empty() ? b.in(bias) : q);
       }
       return b.node("Gemm", inputs, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "transB", int64_t{1}); });
@@ -223,12 +228,11 @@ std::string onnx_matmul(OnnxBuilder& b, const Node* n) {
 }
 
 std::string onnx_activation_fake_quant(OnnxBuilder& b, const Node* n) {
-  const NamedTensor* s = b.model().model.tensor_of(n->input(1));
-  const NamedTensor* z = b.model().model.tensor_of(n->input(2));
-  if (!s || !z || b.int_of(n->input(3)) != 0 || b.int_of(n->input(4)) != 255)
-    throw Error(ErrorKind::kUnsupported, "onnx: activation fake-quant other than 8-bit asymmetric");
-  const std::string scale = b.initializer(s->name, s->value.to(torch::kFloat).reshape({}));
-  const std::string zp = b.initializer(z->name, z->value.to(torch::kByte).reshape({}));
+  const auto q = fake_quant_params(b, n);
+  if (!q) throw Error(ErrorKind::kUnsupported, "onnx: activation fake-quant other than 8-bit asymmetric");
+  const std::string scale = b.initializer(q->scale_tensor->name, torch::full({}, q->scale, torch::kFloat));
+  const std::string zp =
+      b.initializer(q->zero_point_tensor->name, torch::full({}, q->zero_point, torch::kByte));
   return b.node("DequantizeLinear", {b.node("QuantizeLinear", {b.in(n->input(0)), scale, zp}), scale, zp});
 }
 

@@ -77,14 +77,40 @@ std::string run_node_on(const std::string& model, const at::Tensor& x, int64_t b
   return run_node(model, args, optimization, threads, dir);
 }
 
+// What a runner needs of an ONNX file, from one parse: its input, whether its batch is symbolic, and the nodes
+// that quantize their input on the fly (the exporter's dynamic activations: they approximate the simulation,
+// and verify judges them as such).
+struct OnnxFile {
+  InputSpec input;
+  bool symbolic_batch = false;
+  std::vector<std::string> dynamic_layers;
+};
+
+OnnxFile read_onnx_file(const std::string& model) {
+  require_readable_file(model, "ONNX model");
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(read_file_text(model)) || proto.graph().input_size() < 1)
+    throw Error(ErrorKind::kIo, "'" + model + "' is not an ONNX model");
+  const auto& type = proto.graph().input(0).type().tensor_type();
+  OnnxFile f;
+  for (const auto& d : type.shape().dim()) f.input.shape.push_back(d.dim_value() > 0 ? d.dim_value() : 1);
+  if (f.input.shape.empty()) throw Error(ErrorKind::kIo, "'" + model + "': its input has no shape");
+  f.input.dtype = type.elem_type() == onnx::TensorProto::INT64 ? "int64" : "float32";
+  f.symbolic_batch = type.shape().dim(0).has_dim_param();
+  for (const auto& n : proto.graph().node())
+    if (n.op_type() == "DynamicQuantizeLinear" || n.op_type() == "MatMulNBits") f.dynamic_layers.push_back(n.name());
+  return f;
+}
+
 class OnnxRunner : public Runner {
  public:
-  OnnxRunner(const std::string& model, const RunnerOptions& options)
+  OnnxRunner(const std::string& model, const RunnerOptions& options) : OnnxRunner(model, read_onnx_file(model), options) {}
+  OnnxRunner(const std::string& model, OnnxFile file, const RunnerOptions& options)
       : model_(model),
-        input_(onnx_input(model)),
+        input_(std::move(file.input)),
         options_(options),
-        symbolic_batch_(has_symbolic_batch(model)),
-        dynamic_layers_(dynamic_layers(model)) {}
+        symbolic_batch_(file.symbolic_batch),
+        dynamic_layers_(std::move(file.dynamic_layers)) {}
   std::optional<InputSpec> input() const override { return input_; }
   int64_t batch() const override { return symbolic_batch_ ? 0 : input_.shape.at(0); }
   bool whole_batches_only() const override { return !symbolic_batch_; }
@@ -111,24 +137,6 @@ class OnnxRunner : public Runner {
   }
 
  private:
-  static bool has_symbolic_batch(const std::string& model) {
-    onnx::ModelProto proto;
-    proto.ParseFromString(read_file_text(model));
-    const auto& dims = proto.graph().input(0).type().tensor_type().shape().dim();
-    return !dims.empty() && dims.Get(0).has_dim_param();
-  }
-
-  // The nodes that quantize their input on the fly (the exporter's dynamic activations): they approximate the
-  // simulation, and verify judges them as such.
-  static std::vector<std::string> dynamic_layers(const std::string& model) {
-    onnx::ModelProto proto;
-    proto.ParseFromString(read_file_text(model));
-    std::vector<std::string> names;
-    for (const auto& n : proto.graph().node())
-      if (n.op_type() == "DynamicQuantizeLinear" || n.op_type() == "MatMulNBits") names.push_back(n.name());
-    return names;
-  }
-
   std::string model_;
   InputSpec input_;
   RunnerOptions options_;
@@ -186,18 +194,7 @@ OrtGraph ort_optimized_graph(const std::string& model, const std::string& optimi
   return graph;
 }
 
-InputSpec onnx_input(const std::string& model) {
-  require_readable_file(model, "ONNX model");
-  onnx::ModelProto proto;
-  if (!proto.ParseFromString(read_file_text(model)) || proto.graph().input_size() < 1)
-    throw Error(ErrorKind::kIo, "'" + model + "' is not an ONNX model");
-  const auto& type = proto.graph().input(0).type().tensor_type();
-  InputSpec spec;
-  for (const auto& d : type.shape().dim()) spec.shape.push_back(d.dim_value() > 0 ? d.dim_value() : 1);
-  if (spec.shape.empty()) throw Error(ErrorKind::kIo, "'" + model + "': its input has no shape");
-  spec.dtype = type.elem_type() == onnx::TensorProto::INT64 ? "int64" : "float32";
-  return spec;
-}
+InputSpec onnx_input(const std::string& model) { return read_onnx_file(model).input; }
 
 std::unique_ptr<Runner> open_onnx_runner(const std::string& model, const RunnerOptions& options) {
   return std::make_unique<OnnxRunner>(model, options);
