@@ -167,6 +167,9 @@ const std::map<std::string, Handler>& handlers() {
          if (end == rank - 1) {
            shape.assign(static_cast<std::size_t>(start), 0);
            shape.push_back(-1);
+         } else if (b.options().dynamic_batch) {
+           throw Error(ErrorKind::kUnsupported, "onnx: dynamic batch: a flatten short of the last dimension (export "
+                                                "with a fixed --batch)");
          }
          return b.node("Reshape", {b.in(n->input(0)), b.ints(shape)});
        }},
@@ -244,6 +247,8 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"aten::zeros_like",
        [](Builder& b, const Node* n) {
+         if (b.options().dynamic_batch)  // its traced shape holds the batch
+           throw Error(ErrorKind::kUnsupported, "onnx: dynamic batch: zeros_like (export with a fixed --batch)");
          const auto shape = traced_sizes(n->output());
          return b.initializer(b.fresh("zeros"), torch::zeros(shape));
        }},
