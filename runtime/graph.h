@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/batch_symbolic.h"
 #include "runtime/packed_ops.h"
 
 namespace torch {
@@ -29,6 +30,9 @@ struct Arg {
   int slot = -1;            ///< kValue: the value's slot
   const at::Tensor* tensor = nullptr;  ///< kTensor: the file tensor; kWeight: the decoded weight (when decoded)
   c10::IValue constant;
+  /// kConstant in a batch-generic file: an int or int list that depends on the batch size, one a*n + b per int
+  /// (FORMAT.md, "Batch-generic files"); `constant` holds its value at the batch the schedule is made for.
+  std::vector<BatchAffine> batch;
 };
 
 /// An op the runtime computes with a kernel of its own instead of ATen's operator (own_ops.h).

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -63,6 +64,44 @@ c10::IValue constant_of(const nlohmann::json& ref) {
   throw Error(ErrorKind::kIo, "bad constant " + c.dump());
 }
 
+// Why a batch-generic file's fit of a constant (its "batch") is unsound, or "" when it is sound, reading it into
+// `out`: one [a, b] pair of integers per int of the constant (an int or a list of ints), each giving the stored
+// int at the traced batch.
+std::string read_batch_fit(const nlohmann::json& fit, const c10::IValue& value, int64_t traced,
+                           std::vector<BatchAffine>* out) {
+  if (!value.isInt() && !value.isIntList()) return "fit on a constant that is not an int or a list of ints";
+  const std::vector<int64_t> ints = value.isInt() ? std::vector<int64_t>{value.toInt()} : value.toIntVector();
+  if (!fit.is_array() || fit.size() != ints.size())
+    return "fit " + fit.dump().substr(0, 80) + ": expected " + std::to_string(ints.size()) +
+           " [a, b] pair(s), one per int of the constant";
+  constexpr int64_t kLimit = int64_t{1} << 40;  // far beyond any shape; a*n + b cannot overflow at open
+  for (std::size_t i = 0; i < ints.size(); ++i) {
+    const nlohmann::json& pair = fit[i];
+    auto whole = [](const nlohmann::json& x) {
+      return x.is_number_integer() &&
+             (x.is_number_unsigned() ? x.get<uint64_t>() < uint64_t{kLimit} : std::llabs(x.get<int64_t>()) < kLimit);
+    };
+    if (!pair.is_array() || pair.size() != 2 || !whole(pair[0]) || !whole(pair[1]))
+      return "fit pair " + std::to_string(i) + " is " + pair.dump().substr(0, 80) +
+             ": expected [a, b], two integers of magnitude below 2^40";
+    const BatchAffine f{pair[0].get<int64_t>(), pair[1].get<int64_t>()};
+    if (f.at(traced) != ints[i])
+      return "fit pair " + std::to_string(i) + " " + pair.dump() + " gives " + std::to_string(f.at(traced)) +
+             " at the traced batch " + std::to_string(traced) + ", the constant holds " + std::to_string(ints[i]);
+    out->push_back(f);
+  }
+  return "";
+}
+
+// A batch-dependent int at batch size n: std::overflow_error where a*n + b does not fit in 64 bits.
+int64_t fit_at(const BatchAffine& f, int64_t n) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(f.a, n, &r) || __builtin_add_overflow(r, f.b, &r))
+    throw std::overflow_error("a batch-dependent int (" + std::to_string(f.a) + "*n + " + std::to_string(f.b) +
+                              ") overflows");
+  return r;
+}
+
 at::ScalarType scalar_type_of(const std::string& dtype) {
   if (dtype == "F32") return at::kFloat;
   if (dtype == "I64") return at::kLong;
@@ -82,9 +121,35 @@ struct Program {
   int output_slot = 0;
 };
 
+// The graph as made for one batch size: every op resolved and constants folded (what a run recording layer
+// outputs runs), and the same fused (fusion.h: what a plain run runs).
+struct Schedule {
+  Program graph, fused;
+};
+
+// A batch-generic file's schedules by batch size (besides the traced one); past kMaxBatchSizes, the least
+// recently used is dropped. Runs that hold a schedule keep it alive.
+struct ScheduleCache {
+  static constexpr std::size_t kMaxBatchSizes = 16;
+  std::mutex mutex;
+  std::map<int64_t, std::pair<std::shared_ptr<const Schedule>, uint64_t>> by_batch;  ///< with its last use
+  uint64_t uses = 0;
+};
+
 namespace {
 
 bool is_convolution(const std::string& op) { return op == "aten::_convolution" || op == "aten::conv2d"; }
+
+// The tensor an argument holds at open: a file tensor, or a weight decoded at open; else null.
+const at::Tensor* constant_tensor_of(const Arg& a, const std::map<std::string, at::Tensor>& tensors,
+                                     const std::map<std::string, at::Tensor>& decoded) {
+  if (a.kind == Arg::kTensor) return &tensors.at(a.name);
+  if (a.kind == Arg::kWeight) {
+    const auto d = decoded.find(a.name);
+    return d == decoded.end() ? nullptr : &d->second;
+  }
+  return nullptr;
+}
 
 // Why a convolution node cannot run on the integer kernels ("" when it can), reading its constant arguments
 // into node.stride, padding and dilation. aten::_convolution(input, weight, bias, stride, padding, dilation,
@@ -148,6 +213,13 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
     m.input_.dtype = m.header_.at("input").at("dtype").get<std::string>();
     parse_dtype(m.input_.dtype);
     if (m.input_.shape.empty() || m.input_.shape[0] < 1) throw bad("the input shape has no batch");
+    const int64_t traced = m.input_.shape[0];
+    if (const auto& input = m.header_.at("input"); input.contains("batch")) {
+      if (input["batch"] != "any")
+        throw bad("input.batch is " + input["batch"].dump().substr(0, 80) +
+                  ": expected \"any\" (a batch-generic file)");
+      m.batch_generic_ = true;
+    }
     for (const auto& [name, entry] : m.header_.at("layers").items()) {
       m.layers_[name] = std::make_unique<LayerView>(entry, m.file_->tensors(), where + " layer '" + name + "'");
       for (const auto& part : entry.at("tensors"))
@@ -164,6 +236,8 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
       const std::string at_node = "op '" + node.op + "' (node " + std::to_string(m.graph_->nodes.size()) + ")";
       for (const auto& r : n.at("in")) {
         Arg a;
+        const std::string at_arg = at_node + " argument " + std::to_string(node.in.size());
+        if (r.contains("batch") && !r.contains("c")) throw bad(at_arg + " has a batch fit but is not a constant");
         if (r.contains("v")) {
           a.kind = Arg::kValue;
           a.name = r["v"].get<std::string>();
@@ -185,6 +259,11 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
           if (!m.layers_.count(a.name)) throw bad(at_node + " reads layer '" + a.name + "', which is missing");
         } else {
           a.constant = constant_of(r);
+          if (r.contains("batch")) {
+            if (!m.batch_generic_) throw bad(at_arg + " has a batch fit, but input.batch is not \"any\"");
+            const std::string why = read_batch_fit(r["batch"], a.constant, traced, &a.batch);
+            if (!why.empty()) throw bad(at_arg + ": batch " + why);
+          }
         }
         node.in.push_back(std::move(a));
       }
@@ -208,7 +287,10 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
     m.mark_layer_outputs();
     m.options_ = options;
     m.plan_integer_layers();
-    m.plan_own_ops();
+    for (Node& node : m.graph_->nodes)
+      for (Arg& a : node.in) a.tensor = constant_tensor_of(a, m.tensors_, m.decoded_);
+    m.traced_ = m.make_schedule(traced);
+    if (m.batch_generic_) m.schedules_ = std::make_unique<ScheduleCache>();
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -370,47 +452,81 @@ void fold_constants(Program& p, const std::string& output) {
 
 }  // namespace
 
-// Constants folded, ops with kernels of the runtime's own, then the fused schedule, then slots for both.
-void PackedModel::plan_own_ops() {
-  auto constant_tensor = [&](const Arg& a) -> const at::Tensor* {
-    if (a.kind == Arg::kTensor) return &tensors_.at(a.name);
-    if (a.kind == Arg::kWeight) {
-      const auto d = decoded_.find(a.name);
-      return d == decoded_.end() ? nullptr : &d->second;
+// The batch-dependent constants at `batch`, constants folded, ops with kernels of the runtime's own, then the
+// fused schedule, then slots for both.
+std::shared_ptr<const Schedule> PackedModel::make_schedule(int64_t batch) const {
+  auto s = std::make_shared<Schedule>();
+  s->graph = *graph_;
+  for (Node& node : s->graph.nodes)
+    for (Arg& a : node.in) {
+      if (a.batch.empty()) continue;
+      if (a.constant.isInt()) {
+        a.constant = fit_at(a.batch[0], batch);
+      } else {
+        c10::List<int64_t> list;
+        for (const BatchAffine& f : a.batch) list.push_back(fit_at(f, batch));
+        a.constant = list;
+      }
     }
-    return nullptr;
-  };
-  for (Node& node : graph_->nodes)
-    for (Arg& a : node.in) a.tensor = constant_tensor(a);
-  fold_constants(*graph_, output_);
-  for (Node& node : graph_->nodes) {
+  fold_constants(s->graph, output_);
+  auto constant_tensor = [&](const Arg& a) { return constant_tensor_of(a, tensors_, decoded_); };
+  for (Node& node : s->graph.nodes) {
     select_own_op(node, constant_tensor);
     if (node.own == OwnOp::kDepthwise && !node.float_reason.empty())
       node.float_reason = "a depthwise convolution (fp32, the runtime's own kernel)";
   }
-  schedule_ = std::make_unique<Program>(*graph_);
-  fuse(schedule_->nodes, output_);
-  resolve(*graph_, output_);
-  resolve(*schedule_, output_);
+  s->fused = s->graph;
+  fuse(s->fused.nodes, output_);
+  resolve(s->graph, output_);
+  resolve(s->fused, output_);
+  return s;
+}
+
+std::shared_ptr<const Schedule> PackedModel::schedule_for(int64_t batch) const {
+  if (!batch_generic_ || batch == input_.shape[0]) return traced_;
+  std::lock_guard<std::mutex> lock(schedules_->mutex);
+  const uint64_t use = ++schedules_->uses;
+  auto& by_batch = schedules_->by_batch;
+  if (auto it = by_batch.find(batch); it != by_batch.end()) {
+    it->second.second = use;
+    return it->second.first;
+  }
+  std::shared_ptr<const Schedule> s;
+  try {
+    s = make_schedule(batch);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "' at batch size " +
+                                                 std::to_string(batch) + ": " + first_line_of(e));
+  }
+  if (by_batch.size() >= ScheduleCache::kMaxBatchSizes) {
+    auto oldest = by_batch.begin();
+    for (auto it = by_batch.begin(); it != by_batch.end(); ++it)
+      if (it->second.second < oldest->second.second) oldest = it;
+    by_batch.erase(oldest);
+  }
+  by_batch.emplace(batch, std::make_pair(s, use));
+  return s;
 }
 
 std::vector<std::string> PackedModel::integer_layers() const {
   std::set<std::string> out;
-  for (const Node& node : graph_->nodes)
+  for (const Node& node : traced_->graph.nodes)
     if (node.integer) out.insert(node.layer);
   return {out.begin(), out.end()};
 }
 
 std::vector<std::string> PackedModel::dynamic_layers() const {
   std::set<std::string> out;
-  for (const Node& node : graph_->nodes)
+  for (const Node& node : traced_->graph.nodes)
     if (node.integer && !node.act) out.insert(node.layer);
   return {out.begin(), out.end()};
 }
 
 std::map<std::string, std::string> PackedModel::float_layers() const {
   std::map<std::string, std::string> out;
-  for (const Node& node : graph_->nodes)
+  for (const Node& node : traced_->graph.nodes)
     if (!node.float_reason.empty()) {
       for (const Arg& a : node.in)
         if (a.kind == Arg::kWeight) out.emplace(a.name, node.float_reason);
@@ -421,13 +537,16 @@ std::map<std::string, std::string> PackedModel::float_layers() const {
 
 std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) const {
   torch::NoGradGuard no_grad;
-  if (x.dim() == 0 || x.size(0) != input_.shape[0] || runs < 1)
-    throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "': profile a batch of " +
-                                                 std::to_string(input_.shape[0]) + ", at least once");
-  const std::vector<Node>& nodes = schedule_->nodes;
+  const int64_t n = x.dim() == 0 ? 0 : x.size(0);
+  if (n < 1 || (!batch_generic_ && n != input_.shape[0]) || runs < 1)
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed model '" + file_->path() + "': profile a batch of " +
+                    (batch_generic_ ? std::string("at least 1") : std::to_string(input_.shape[0])) + ", at least once");
+  const std::shared_ptr<const Schedule> schedule = schedule_for(n);
+  const std::vector<Node>& nodes = schedule->fused.nodes;
   std::vector<double> seconds(nodes.size(), 0.0);
-  run(*schedule_, x, nullptr, nullptr);  // warm
-  for (int r = 0; r < runs; ++r) run(*schedule_, x, nullptr, &seconds);
+  run(schedule->fused, x, nullptr, nullptr);  // warm
+  for (int r = 0; r < runs; ++r) run(schedule->fused, x, nullptr, &seconds);
   std::vector<NodeProfile> out;
   for (std::size_t i = 0; i < nodes.size(); ++i)
     if (!nodes[i].skip) {
@@ -440,7 +559,7 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
 
 std::map<std::string, int> PackedModel::aten_ops() const {
   std::map<std::string, int> out;
-  for (const Node& node : schedule_->nodes)
+  for (const Node& node : traced_->fused.nodes)
     if (node.operation && !node.skip && !node.integer && (node.own == OwnOp::kNone || node.own == OwnOp::kView))
       ++out[node.op];
   return out;
@@ -453,10 +572,22 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
   if (x.scalar_type() != parse_dtype(input_.dtype))
     throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "': input of type " +
                                                  c10::toString(x.scalar_type()) + ", expected " + input_.dtype);
+  const std::string what = "packed model '" + file_->path() + "'";
+  if (batch_generic_) {  // one call at x's batch size
+    if (x.dim() > 0 && x.size(0) == 0)
+      throw Error(ErrorKind::kInvalidArgument, "failed to run " + what + ": an empty batch");
+    InputSpec at_n = input_;
+    if (x.dim() > 0) at_n.shape[0] = x.size(0);
+    return forward_in_batches(x, at_n, what, [&](const at::Tensor& b) {
+      const std::shared_ptr<const Schedule> s = schedule_for(b.size(0));
+      return layer_outputs ? run(s->graph, b, layer_outputs) : run(s->fused, b, nullptr);
+    });
+  }
   std::map<std::string, std::vector<at::Tensor>> pieces;
-  at::Tensor y = forward_in_batches(x, input_, "packed model '" + file_->path() + "'", [&](const at::Tensor& b) {
+  at::Tensor y = forward_in_batches(x, input_, what, [&](const at::Tensor& b) {
+    const Schedule& s = *traced_;
     std::map<std::string, at::Tensor> outs;
-    at::Tensor r = layer_outputs ? run(*graph_, b, &outs) : run(*schedule_, b, nullptr);
+    at::Tensor r = layer_outputs ? run(s.graph, b, &outs) : run(s.fused, b, nullptr);
     for (auto& [name, t] : outs) pieces[name].push_back(t);
     return r;
   });

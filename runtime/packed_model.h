@@ -5,7 +5,9 @@
 // kernels (packed_ops.h, kernels/qgemm.h), with calibrated or on-the-fly 8-bit activations and their bias and
 // activation functions fused; layer norm, softmax, GELU, attention's matmuls, adds, clamps, fake-quants, max
 // pooling and depthwise convolutions on float kernels of its own (own_ops.h, float_ops.h); every other op with
-// ATen's operator, weights those read decoded once at open.
+// ATen's operator, weights those read decoded once at open. A batch-generic file (FORMAT.md, "Batch-generic
+// files") runs any batch size in one call: its schedule is made again for each batch size seen (the batch-dependent
+// constants evaluated, constants folded, ops fused, slots planned) and kept for the next call at that size.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -31,6 +33,8 @@ constexpr int kOldestFormatVersion = 1;
 class SafetensorsFile;
 class LayerView;
 struct Program;
+struct Schedule;
+struct ScheduleCache;
 
 /// How the runtime computes the layers whose weights the integer kernels take (LayerView::integer_weights()).
 struct RunOptions {
@@ -62,13 +66,19 @@ class PackedModel {
 
   /// Every packed layer's Encoding, bit-identical to what was written.
   std::map<std::string, Encoding> encodings() const;
-  /// Runs the model on x (any batch: cut into pieces of the traced batch as Model::forward does).
+  /// Runs the model on x, any batch: a batch-generic file in one call at x's batch size, any other cut into
+  /// pieces of the traced batch as Model::forward does.
   at::Tensor forward(const at::Tensor& x) const;
   /// With `layer_outputs`, also returns every layer's output, keyed as compress/tapped_graph.h's
   /// layer_outputs() keys the simulation's (for per-layer comparisons).
   at::Tensor forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
 
+  /// The input the file records; shape[0] is the batch it was traced with.
   const InputSpec& input() const { return input_; }
+  /// Whether the file is batch-generic: the runtime runs any batch size natively.
+  bool batch_generic() const { return batch_generic_; }
+  /// The batch the graph runs at: the traced batch, or 0 for a batch-generic file (any batch).
+  int64_t batch() const { return batch_generic_ ? 0 : input_.shape.at(0); }
   int64_t file_bytes() const;
   /// The bytes of the packed weights (codes, scales, zero points, index bits, permutations) and of the rest.
   int64_t weight_bytes() const { return weight_bytes_; }
@@ -81,7 +91,7 @@ class PackedModel {
   std::vector<std::string> dynamic_layers() const;
   /// Where the time goes: every op of the schedule in order (fused ops named with what they fused:
   /// "adze::packed_matmul+add+gelu") with its mean seconds over `runs` runs of x (a batch of exactly the traced
-  /// size), after one untimed run.
+  /// size; any batch for a batch-generic file), after one untimed run.
   std::vector<NodeProfile> profile(const at::Tensor& x, int runs) const;
   /// The ATen operators the schedule runs (ops the runtime has no kernel of its own for, and those whose
   /// kernel takes only some shapes), with how many nodes call each.
@@ -91,7 +101,11 @@ class PackedModel {
   PackedModel() = default;
   void mark_layer_outputs();
   void plan_integer_layers();
-  void plan_own_ops();
+  /// The graph at `batch` (its batch-dependent constants evaluated there), constants folded, own ops chosen,
+  /// fused, slots planned.
+  std::shared_ptr<const Schedule> make_schedule(int64_t batch) const;
+  /// The schedule for x's batch size: the traced one, or for a batch-generic file one made (and kept) for it.
+  std::shared_ptr<const Schedule> schedule_for(int64_t batch) const;
   at::Tensor run(const Program& program, const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
                  std::vector<double>* node_seconds = nullptr) const;
   std::shared_ptr<const SafetensorsFile> file_;
@@ -99,8 +113,10 @@ class PackedModel {
   InputSpec input_;
   std::map<std::string, std::unique_ptr<LayerView>> layers_;
   std::map<std::string, at::Tensor> tensors_;  ///< float tensors, over the mapping
-  std::unique_ptr<Program> graph_;     ///< the file's graph, each op resolved (what a run recording layers runs)
-  std::unique_ptr<Program> schedule_;  ///< the graph with ops fused (fusion.h): what a plain run runs
+  std::unique_ptr<Program> graph_;            ///< the file's graph, each op resolved, integer layers planned
+  std::shared_ptr<const Schedule> traced_;    ///< made at open for the traced batch
+  std::unique_ptr<ScheduleCache> schedules_;  ///< a batch-generic file's schedules for other batch sizes
+  bool batch_generic_ = false;
   std::string output_;
   int64_t weight_bytes_ = 0;
   RunOptions options_;
