@@ -29,8 +29,8 @@ void run_export(const ExportOptions& o) {
     options["ort_target"] = o.ort_target;
   }
   if (o.dynamic_batch) {
-    if (o.format != "onnx" && o.format != "torchscript")
-      throw Error(ErrorKind::kInvalidArgument, "--dynamic-batch applies to --format onnx and torchscript only");
+    if (o.format != "onnx" && o.format != "torchscript" && o.format != "packed")
+      throw Error(ErrorKind::kInvalidArgument, "--dynamic-batch applies to --format onnx, torchscript and packed only");
     options["dynamic_batch"] = true;
   }
   if (!o.activations.empty()) {
@@ -105,9 +105,10 @@ void setup_export(CLI::App& app) {
   sub->add_option("--out", o->out, "file or directory to write (must not exist)")->required();
   sub->add_option("--batch", o->batch, "batch size of the exported graph where the format fixes one (onnx, packed)")
       ->capture_default_str();
-  sub->add_flag("--dynamic-batch", o->dynamic_batch,
-               "onnx, torchscript: one file for every batch size (a symbolic batch dimension), where the model allows "
-               "it (when not, the error says why)");
+  sub->add_flag(
+      "--dynamic-batch", o->dynamic_batch,
+      "onnx, torchscript, packed: one file for every batch size (a symbolic batch dimension), where the model allows "
+      "it (when not, the error says why)");
   sub->add_option("--ort-target", o->ort_target,
                   "onnx: the CPUs ONNX Runtime will run it on: portable (default; u8 x u8 integer kernels, exact on "
                   "every x86 CPU) or vnni (u8 x s8: faster with AVX-512 VNNI / AVX-VNNI, may saturate on AVX2-only "

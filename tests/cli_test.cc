@@ -417,8 +417,7 @@ TEST(Cli, CompressesAnAttentionModelW8A8AndItsExportsVerify) {
 }
 
 // The Python-traced nn.TransformerEncoder (traced at batch 1), compressed W8A8 and 2:4 + INT4 at another batch,
-// exports and verifies at batch 1, at batch 7 and with a symbolic batch, in ONNX, TorchScript and packed (packed
-// fixes its batch at export).
+// exports and verifies at batch 1, at batch 7 and with a symbolic batch, in ONNX, TorchScript and packed.
 TEST(Cli, PythonTransformerExportsAndVerifiesAtAnyBatch) {
   TempDir tmp;
   const std::string data = " --data tensors:" + fixture("tensors_tokens.pt") + " --split train";
@@ -431,8 +430,7 @@ TEST(Cli, PythonTransformerExportsAndVerifiesAtAnyBatch) {
     ASSERT_EQ(r.code, 0) << r.err;
     for (const std::string format : {"onnx", "torchscript", "packed"}) {
       const std::string ext = format == "onnx" ? ".onnx" : format == "torchscript" ? ".pt" : ".adze";
-      std::vector<std::string> batches = {"--batch 1", "--batch 7"};
-      if (format != "packed") batches.push_back("--dynamic-batch");
+      const std::vector<std::string> batches = {"--batch 1", "--batch 7", "--dynamic-batch"};
       for (std::size_t i = 0; i < batches.size(); ++i) {
         const std::string& batch = batches[i];
         SCOPED_TRACE(format + " " + batch);
@@ -447,8 +445,7 @@ TEST(Cli, PythonTransformerExportsAndVerifiesAtAnyBatch) {
       }
     }
   }
-  // A batch-specialised option for a format that has none is refused.
-  EXPECT_EQ(adze("export " + tmp.file("w8a8") + " --format packed --dynamic-batch --out " + tmp.file("x.adze")).code, 2);
+  // An option for a format that has none is refused.
   EXPECT_EQ(adze("export " + tmp.file("w8a8") + " --format packed --ort-target vnni --out " + tmp.file("x.adze")).code, 2);
 }
 

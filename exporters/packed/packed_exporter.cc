@@ -16,7 +16,7 @@ class PackedRunner : public Runner {
       : model_(packed::PackedModel::open(path, options)) {}
   std::string runtime_name() const override { return "adze runtime"; }
   std::optional<InputSpec> input() const override { return model_.input(); }
-  int64_t batch() const override { return model_.input().shape.at(0); }
+  int64_t batch() const override { return model_.batch(); }
   at::Tensor run(const at::Tensor& x) override { return model_.forward(x); }
   bool exposes_layers() const override { return true; }
   at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers) override {
@@ -44,6 +44,7 @@ class PackedRunner : public Runner {
 
 class PackedExporter : public Exporter {
  public:
+  explicit PackedExporter(packed::WriteOptions options) : options_(options) {}
   const Contract& contract() const override {
     static const Contract c = [] {
       Contract k;
@@ -64,7 +65,9 @@ class PackedExporter : public Exporter {
     }();
     return c;
   }
-  void write(const CompressedModel& m, const std::string& path) const override { packed::write_packed(m, path); }
+  void write(const CompressedModel& m, const std::string& path) const override {
+    packed::write_packed(m, path, options_);
+  }
   bool recognizes(const std::string& path) const override {
     return std::filesystem::path(path).extension() == ".adze" && !std::filesystem::is_directory(path);
   }
@@ -72,6 +75,9 @@ class PackedExporter : public Exporter {
   std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const override {
     return std::make_unique<PackedRunner>(path, options.packed);
   }
+
+ private:
+  packed::WriteOptions options_;
 };
 
 }  // namespace
@@ -79,8 +85,13 @@ class PackedExporter : public Exporter {
 Registry<Exporter>::Entry packed_exporter_entry() {
   return {"packed",
           "adze's packed format: safetensors layout, bit-packed codes, N:M as kept values + index bits, mmap-able",
-          {},
-          [](const nlohmann::json&) { return std::make_unique<PackedExporter>(); }};
+          {{"dynamic_batch", "bool", false,
+            "a batch-generic file: the runtime runs any batch size in one call (the model must be batch-generic)"}},
+          [](const nlohmann::json& o) {
+            packed::WriteOptions options;
+            options.dynamic_batch = o.value("dynamic_batch", false);
+            return std::make_unique<PackedExporter>(options);
+          }};
 }
 
 }  // namespace adze

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -212,6 +213,50 @@ void expect_layers_match(const CompressedModel& m, const PackedModel& p, const a
   }
 }
 
+// The file's bytes with its model description edited, the checksum made good again (a file corrupted by a
+// writer, not by the disk).
+std::string with_description(const std::string& bytes, const std::function<void(nlohmann::json&)>& edit) {
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  nlohmann::json adze = nlohmann::json::parse(header["__metadata__"]["adze"].get<std::string>());
+  edit(adze);
+  const std::string text = adze.dump();
+  header["__metadata__"]["adze"] = text;
+  header["__metadata__"]["adze_crc32"] =
+      packed::hex32(packed::crc32_of(text.data(), static_cast<int64_t>(text.size())));
+  std::string h = header.dump();
+  while ((h.size() - n) % 64 != 0) h += ' ';  // the data keeps its alignment (safetensors pads with spaces)
+  std::string file(8, '\0');
+  const uint64_t length = h.size();
+  std::memcpy(file.data(), &length, 8);
+  return file + h + bytes.substr(8 + n);
+}
+
+// `plan` and `pipeline` (JSON) applied to `model`, as adze compress would, kept in memory.
+CompressedModel compress_in_memory(Model model, const char* plan, const char* pipeline, const Dataset* data) {
+  CompressionContext c;
+  c.model = &model;
+  c.table = build_layer_table(model);
+  c.data = data;
+  c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
+  const auto records = run_pipeline(parse_pipeline(nlohmann::ordered_json::parse(pipeline), "p.json"), c);
+  nlohmann::json report = make_report(c, records);
+  LayerTable table = c.table;
+  return CompressedModel{"m", std::move(model), std::move(table), c.plan, c.encodings, std::move(report)};
+}
+
+// A linear layer on x.view({x.size(0), -1}), traced at batch 4: batch-generic, with the view's [4, -1] fitted
+// as [n, -1]. INT8 weights.
+CompressedModel view_on_batch_model() {
+  torch::manual_seed(0);
+  torch::nn::Linear linear(12, 4);
+  Model model = trace_module(
+      *linear, [&](const at::Tensor& x) { return linear(x.view({x.size(0), -1})); }, {{4, 3, 4}, "float32"}, "view");
+  return compress_in_memory(std::move(model), R"({"defaults": {"weight_bits": 8}})",
+                            R"({"passes": ["quantize.weights"]})", nullptr);
+}
+
 // A whole model: the fixture CNN (2:4 + INT4 classifier, INT8 convolutions, INT8 activations).
 TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
   SKIP_UNLESS_ISA_RUNS();
@@ -402,11 +447,7 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
   expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"checksum"});
   // A well-formed file whose graph has an op that fails on its constant arguments (a slice of a file tensor
   // along a dimension it lacks): refused when opened, naming the op, not at the first run.
-  {
-    uint64_t n = 0;
-    std::memcpy(&n, bytes.data(), 8);
-    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
-    nlohmann::json adze = nlohmann::json::parse(header["__metadata__"]["adze"].get<std::string>());
+  write(with_description(bytes, [](nlohmann::json& adze) {
     std::string tensor;
     for (const auto& node : adze["graph"]["nodes"])
       for (const auto& in : node["in"])
@@ -416,17 +457,8 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
     nodes.insert(nodes.begin(), nlohmann::json{{"op", "aten::slice"}, {"overload", "Tensor"},
                                                {"in", {{{"t", tensor}}, {{"c", 7}}, {{"c", 0}}, {{"c", 1}}, {{"c", 1}}}},
                                                {"out", {"never_read"}}});
-    const std::string text = adze.dump();
-    header["__metadata__"]["adze"] = text;
-    header["__metadata__"]["adze_crc32"] = packed::hex32(packed::crc32_of(text.data(), static_cast<int64_t>(text.size())));
-    std::string h = header.dump();
-    while ((h.size() - n) % 64 != 0) h += ' ';  // the data keeps its alignment (safetensors pads with spaces)
-    std::string file(8, '\0');
-    const uint64_t length = h.size();
-    std::memcpy(file.data(), &length, 8);
-    write(file + h + bytes.substr(8 + n));
-    expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", "aten::slice", "constant arguments"});
-  }
+  }));
+  expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", "aten::slice", "constant arguments"});
   write("not a packed file at all, just text");
   expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze"});
   // A plain safetensors file (no adze metadata).
@@ -440,14 +472,19 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
 // it hit only header padding) leaves the model intact. Never a crash, never wrong weights.
 TEST(PackedModel, FuzzedFilesAreRejectedOrIntact) {
   Compressed c;
-  const CompressedModel m = load_compressed(c.dir, 8);
-  const std::string good = c.tmp.file("model.adze");
-  export_model(m, "packed", nlohmann::json::object(), good);
-  const std::string bytes = read_file_text(good);
+  const CompressedModel cnn = load_compressed(c.dir, 8), view = view_on_batch_model();
+  // Two seeds: the fixture CNN, and a batch-generic file whose view has a batch fit.
+  const std::string good = c.tmp.file("model.adze"), generic = c.tmp.file("generic.adze");
+  export_model(cnn, "packed", nlohmann::json::object(), good);
+  export_model(view, "packed", {{"dynamic_batch", true}}, generic);
+  ASSERT_TRUE(PackedModel::open(generic).batch_generic());
   std::mt19937 rng(7);
   const std::string bad = c.tmp.file("fuzz.adze");
   int rejected = 0, intact = 0;
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 400; ++i) {
+    const bool seed_cnn = i < 300;
+    const CompressedModel& m = seed_cnn ? cnn : view;
+    const std::string bytes = read_file_text(seed_cnn ? good : generic);
     std::string mutated = bytes;
     const auto pos = std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(rng);
     switch (i % 3) {
@@ -473,8 +510,167 @@ TEST(PackedModel, FuzzedFilesAreRejectedOrIntact) {
       ++rejected;
     }
   }
-  EXPECT_GT(rejected, 250);
+  EXPECT_GT(rejected, 330);
   RecordProperty("intact", intact);
+}
+
+// A batch-generic file (dynamic_batch) of the Python-traced nn.TransformerEncoder (input [n, 16, 32]; attention
+// views q, k, v as [16, 4n, 8]), compressed and traced at batch 4, runs batches of 1, 3 and 7 each in one call
+// at that size: bit for bit what the file exported at that very batch size computes (outputs and every layer's
+// output, deployed and exact), and the simulation's numbers.
+TEST(PackedExporter, DynamicBatchFileRunsAnyBatchAsTheFileTracedAtIt) {
+  SKIP_UNLESS_ISA_RUNS();
+  const Dataset data = load_dataset("tensors:" + testing::fixture("tensors_tokens.pt"), {"train", 0, 0});
+  struct Plan {
+    const char* name;
+    const char* plan;
+    const char* pipeline;
+    double max_error;  // of the exact runtime against the simulation, relative to its largest output
+  };
+  for (const auto& [name, plan, pipeline, max_error] : std::vector<Plan>{
+           {"w8a8", R"({"defaults": {"weight_bits": 8, "act_bits": 8}})",
+            R"({"passes": ["quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})", 1e-2},
+           {"2:4-int4", R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})",
+            R"({"passes": ["sparsity.nm", "quantize.weights"]})", 1e-5}}) {
+    SCOPED_TRACE(name);
+    testing::TempDir tmp;
+    const CompressedModel c = compress_in_memory(
+        load_torchscript(testing::fixture("transformer_traced.pt"), {{4, 16, 32}, "float32"}), plan, pipeline, &data);
+    save_compressed(c.model, c.plan, c.encodings, c.report, "transformer_traced.pt", tmp.file("c"));
+    const CompressedModel m = load_compressed(tmp.file("c"), 4);
+    ASSERT_TRUE(m.model.batch_dependence().generic) << m.model.batch_dependence().why_not;
+    export_model(m, "packed", {{"dynamic_batch", true}}, tmp.file("any.adze"));
+    packed::RunOptions exact;  // weight-only layers in fp32: the simulation's numbers
+    exact.dynamic_activations = false;
+    const PackedModel any = PackedModel::open(tmp.file("any.adze"));
+    const PackedModel any_exact = PackedModel::open(tmp.file("any.adze"), exact);
+    EXPECT_TRUE(any.batch_generic());
+    EXPECT_EQ(any.batch(), 0);
+    EXPECT_EQ(any.input().shape, (Shape{4, 16, 32}));
+    EXPECT_EQ(any.header()["input"]["batch"], "any");
+    // Per layer: q, k and v viewed as [16, 4n, 8], the heads joined as [16n, 32] and the output as [16, n, 32].
+    int fits = 0;
+    for (const auto& node : any.header()["graph"]["nodes"])
+      for (const auto& in : node["in"]) fits += in.contains("batch");
+    EXPECT_EQ(fits, 10);
+    for (const auto& [layer, e] : m.encodings) expect_bit_identical(any.encodings().at(layer), e, layer);
+    for (int64_t n : {1, 3, 7}) {
+      SCOPED_TRACE("batch " + std::to_string(n));
+      torch::manual_seed(static_cast<uint64_t>(n));
+      const at::Tensor x = torch::randn({n, 16, 32});
+      const std::string at_n = tmp.file("at" + std::to_string(n) + ".adze");
+      export_model(load_compressed(tmp.file("c"), n), "packed", nlohmann::json::object(), at_n);
+      const PackedModel fixed = PackedModel::open(at_n), fixed_exact = PackedModel::open(at_n, exact);
+      ASSERT_EQ(fixed.batch(), n);
+      const at::Tensor deployed = any.forward(x);
+      EXPECT_TRUE(same_bits(deployed, fixed.forward(x)));
+      EXPECT_TRUE(same_bits(any.forward(x), deployed)) << "a second call, on the schedule kept for this batch size";
+      std::map<std::string, at::Tensor> got, want;
+      const at::Tensor out = any_exact.forward(x, &got);
+      EXPECT_TRUE(same_bits(out, fixed_exact.forward(x, &want)));
+      ASSERT_EQ(got.size(), want.size());
+      for (const auto& [key, t] : want) {
+        ASSERT_TRUE(got.count(key)) << key;
+        EXPECT_TRUE(same_bits(got.at(key), t)) << key;  // sizes too: attention's [16, n, ...] in one piece
+      }
+      const at::Tensor simulated = m.model.forward(x);
+      EXPECT_LE(((out - simulated).abs().max() / simulated.abs().max()).item<double>(), max_error);
+      EXPECT_GE(sqnr_db(simulated, deployed), 25.0);
+      EXPECT_FALSE(any.profile(x, 1).empty());  // any batch size, where a fixed file takes only its own
+    }
+  }
+}
+
+// Refused at export: a model whose graph holds at its traced batch only (another op at odd batch sizes).
+TEST(PackedExporter, DynamicBatchRefusesABatchSpecialisedModel) {
+  testing::TempDir tmp;
+  torch::manual_seed(0);
+  torch::nn::Linear linear(12, 4);
+  Model model = trace_module(
+      *linear,
+      [&](const at::Tensor& x) {
+        const at::Tensor y = linear(x.flatten(1));
+        return x.size(0) % 2 == 0 ? y.relu() : y.sigmoid();
+      },
+      {{4, 3, 4}, "float32"}, "odd");
+  ASSERT_FALSE(model.batch_dependence().generic);
+  const CompressedModel m = compress_in_memory(std::move(model), R"({"defaults": {"weight_bits": 8}})",
+                                               R"({"passes": ["quantize.weights"]})", nullptr);
+  const std::string out = tmp.file("odd.adze");
+  try {
+    export_model(m, "packed", {{"dynamic_batch", true}}, out);
+    ADD_FAILURE() << "a batch-specialised model exported with dynamic_batch";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported) << e.what();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    for (const char* part : {"dynamic_batch", "batch size 4 only", "differs from the one at 4"})
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+  export_model(m, "packed", nlohmann::json::object(), out);  // fixed at its batch, as always
+  EXPECT_EQ(PackedModel::open(out).batch(), 4);
+}
+
+// A batch-generic file with a batch-dependent view ([n, -1]) runs any batch, and one whose fits are damaged
+// (non-integer, too few or too many, not the stored value at the traced batch, on a file not marked batch-generic)
+// is refused at open with one line naming the file, the op and the field.
+TEST(PackedModel, DynamicBatchFitsAreCheckedAtOpen) {
+  testing::TempDir tmp;
+  const CompressedModel m = view_on_batch_model();
+  const std::string good = tmp.file("view.adze");
+  export_model(m, "packed", {{"dynamic_batch", true}}, good);
+  const PackedModel p = PackedModel::open(good);
+  for (int64_t n : {1, 3, 7}) {
+    torch::manual_seed(static_cast<uint64_t>(n));
+    const at::Tensor x = torch::randn({n, 3, 4});
+    EXPECT_TRUE(torch::allclose(p.forward(x), m.model.forward(x), 1e-5, 1e-5)) << "batch " << n;
+  }
+  expect_error([&] { p.forward(torch::randn({2, 4, 3})); }, ErrorKind::kInvalidArgument, {"view.adze", "dimension 1"});
+  const std::string bytes = read_file_text(good);
+  // The view's size list [4, -1] at batch 4, fitted as [n, -1].
+  auto fit_of = [](nlohmann::json& adze) -> nlohmann::json& {
+    for (auto& node : adze["graph"]["nodes"])
+      for (auto& in : node["in"])
+        if (in.contains("batch")) return in;
+    throw std::runtime_error("no fit");
+  };
+  nlohmann::json description = p.header();
+  ASSERT_EQ(fit_of(description)["batch"], nlohmann::json::parse("[[1, 0], [0, -1]]"));
+  struct Damage {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    std::vector<std::string> message;
+  };
+  const std::vector<Damage> damages = {
+      {"a non-integer slope", [&](nlohmann::json& a) { fit_of(a)["batch"][0][0] = 1.5; },
+       {"argument", "batch fit pair 0 is [1.5,0]", "two integers"}},
+      {"a string", [&](nlohmann::json& a) { fit_of(a)["batch"][1] = {"0", -1}; }, {"batch fit pair 1", "two integers"}},
+      {"a pair short", [&](nlohmann::json& a) { fit_of(a)["batch"][1] = {0}; }, {"batch fit pair 1", "[a, b]"}},
+      {"a pair missing", [&](nlohmann::json& a) { fit_of(a)["batch"].erase(1); }, {"expected 2 [a, b] pair(s)"}},
+      {"a pair too many", [&](nlohmann::json& a) { fit_of(a)["batch"].push_back({0, 1}); }, {"expected 2 [a, b]"}},
+      {"not a list", [&](nlohmann::json& a) { fit_of(a)["batch"] = 4; }, {"expected 2 [a, b] pair(s)"}},
+      {"a huge slope", [&](nlohmann::json& a) { fit_of(a)["batch"][0] = {int64_t{1} << 62, 0}; }, {"below 2^40"}},
+      {"another value at the traced batch", [&](nlohmann::json& a) { fit_of(a)["batch"][0] = {2, 0}; },
+       {"gives 8 at the traced batch 4, the constant holds 4"}},
+      {"a fit on a file not marked batch-generic", [&](nlohmann::json& a) { a["input"].erase("batch"); },
+       {"input.batch is not \"any\""}},
+      {"another input batch", [&](nlohmann::json& a) { a["input"]["batch"] = "some"; }, {"input.batch is \"some\""}},
+  };
+  const std::string bad = tmp.file("bad.adze");
+  for (const Damage& d : damages) {
+    SCOPED_TRACE(d.what);
+    std::ofstream(bad, std::ios::binary | std::ios::trunc) << with_description(bytes, d.edit);
+    try {
+      PackedModel::open(bad);
+      ADD_FAILURE() << "opened";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.kind(), ErrorKind::kIo) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      EXPECT_NE(what.find("bad.adze"), std::string::npos) << what;
+      for (const auto& part : d.message) EXPECT_NE(what.find(part), std::string::npos) << what;
+    }
+  }
 }
 
 }  // namespace

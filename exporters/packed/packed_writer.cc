@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "compress/batch_symbolic.h"
 #include "core/error.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
@@ -24,7 +25,7 @@ bool is_matmul(const Node* n) { return n->kind() == c10::aten::mm || n->kind() =
 
 class GraphWriter {
  public:
-  explicit GraphWriter(const CompressedModel& m) : m_(m) {
+  GraphWriter(const CompressedModel& m, bool dynamic_batch) : m_(m), dynamic_batch_(dynamic_batch) {
     for (const auto& l : m.table.layers)
       if (m.encodings.count(l.name)) layer_of_weight_[l.weight] = l.name;
   }
@@ -122,7 +123,25 @@ class GraphWriter {
     return {{"c", std::isnan(x) ? "nan" : x > 0 ? "inf" : "-inf"}, {"kind", "float"}};
   }
 
+  // A batch-generic file's fit of a batch-dependent int or int list: [[a, b], ...], one pair per int.
+  static ordered_json fit_of(const std::vector<BatchAffine>& fit) {
+    ordered_json pairs = ordered_json::array();
+    for (const BatchAffine& f : fit) pairs.push_back({f.a, f.b});
+    return pairs;
+  }
+
   ordered_json constant(const c10::IValue& iv, const Value* v) {
+    if ((iv.isInt() || iv.isIntList()) && dynamic_batch_)
+      if (const std::vector<BatchAffine> fit = batch_affine_of(v->node()); !fit.empty()) {
+        const std::size_t ints = iv.isInt() ? 1 : iv.toIntVector().size();
+        if (fit.size() != ints)
+          throw Error(ErrorKind::kInternal, "packed: the batch fit of %" + v->debugName() + " has " +
+                                                std::to_string(fit.size()) + " ints, its value " +
+                                                std::to_string(ints));
+        ordered_json out = iv.isInt() ? ordered_json{{"c", iv.toInt()}} : ordered_json{{"c", iv.toIntVector()}};
+        out["batch"] = fit_of(fit);
+        return out;
+      }
     if (iv.isNone()) return {{"c", nullptr}};
     if (iv.isBool()) return {{"c", iv.toBool()}};
     if (iv.isInt()) return {{"c", iv.toInt()}};
@@ -167,14 +186,19 @@ class GraphWriter {
     }
     const Node* p = v->node();
     if (p->kind() == c10::prim::ListConstruct) {
-      ordered_json list = ordered_json::array();
+      ordered_json list = ordered_json::array(), fit = ordered_json::array();
       std::string kind;
+      bool batch_dependent = false;
       for (const Value* i : p->inputs()) {
         ordered_json c = ref(i);
         if (c.contains("kind")) kind = c["kind"].get<std::string>() + "[]";
+        batch_dependent |= c.contains("batch");
+        // An int's pair: its fit, or [0, the int] where it does not depend on the batch.
+        fit.push_back(c.contains("batch") ? c["batch"][0] : ordered_json::array({0, c["c"]}));
         list.push_back(c["c"]);
       }
       ordered_json out = {{"c", list}};
+      if (batch_dependent) out["batch"] = std::move(fit);
       const auto element = v->type()->expect<c10::ListType>()->getElementType();
       if (element->kind() == c10::TypeKind::FloatType) kind = "float[]";
       if (element->kind() == c10::TypeKind::BoolType) kind = "bool[]";
@@ -213,6 +237,7 @@ class GraphWriter {
   }
 
   const CompressedModel& m_;
+  bool dynamic_batch_;
   std::map<std::string, std::string> layer_of_weight_;
   std::map<const Value*, std::string> names_;
   std::vector<RawTensor> tensors_;
@@ -221,7 +246,11 @@ class GraphWriter {
 
 }  // namespace
 
-void write_packed(const CompressedModel& m, const std::string& path) {
+void write_packed(const CompressedModel& m, const std::string& path, const WriteOptions& options) {
+  if (options.dynamic_batch && !m.model.batch_dependence().generic)
+    throw Error(ErrorKind::kUnsupported,
+                "failed to export '" + m.dir + "' as packed with dynamic_batch: its graph holds at batch size " +
+                    std::to_string(m.model.traced_batch()) + " only, because " + m.model.batch_dependence().why_not);
   std::vector<RawTensor> tensors;
   ordered_json layers = ordered_json::object();
   for (const auto& l : m.table.layers) {
@@ -236,7 +265,8 @@ void write_packed(const CompressedModel& m, const std::string& path) {
   header["version"] = kFormatVersion;
   header["source"] = m.model.source();
   header["input"] = {{"shape", m.model.input().shape}, {"dtype", m.model.input().dtype}};
-  header["graph"] = GraphWriter(m).write(tensors);
+  if (options.dynamic_batch) header["input"]["batch"] = "any";  // shape[0] stays the traced batch
+  header["graph"] = GraphWriter(m, options.dynamic_batch).write(tensors);
   header["layers"] = std::move(layers);
   const std::string adze = header.dump();
 

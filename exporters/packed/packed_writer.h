@@ -10,9 +10,16 @@
 namespace adze {
 namespace packed {
 
+struct WriteOptions {
+  /// A batch-generic file (FORMAT.md, "Batch-generic files"): every batch-dependent int constant of the graph
+  /// with its a*batch + b (compress/batch_symbolic.h), the input's batch marked "any". Error(kUnsupported)
+  /// naming the reason when the model is batch-specialised.
+  bool dynamic_batch = false;
+};
+
 /// Writes the packed file atomically. Error(kUnsupported) for what the format cannot hold (an unstructured
 /// mask, a graph op without a schema); the exporter's contract catches these before any work.
-void write_packed(const CompressedModel& model, const std::string& path);
+void write_packed(const CompressedModel& model, const std::string& path, const WriteOptions& options = {});
 
 }  // namespace packed
 }  // namespace adze
