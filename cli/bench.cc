@@ -87,65 +87,28 @@ void run_bench(const BenchOptions& o) {
     return;
   }
 
-  // Open every model here first: a file that is missing, corrupt or of no known format stops the bench before
-  // any timing, and the first file that records its input gives the input.
-  std::optional<InputSpec> input;
-  if (!o.input_shape.empty()) {
-    input = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
-    parse_dtype(input->dtype);  // an unknown dtype stops here, before any child starts
-  }
-  std::vector<int64_t> batches;
-  for (const auto& p : paths) {
-    const std::unique_ptr<Runner> r = open_runner(p, options);
-    if (!input && r->input()) input = r->input();
-    batches.push_back(r->batch());
-  }
-  if (!input)
-    throw Error(ErrorKind::kInvalidArgument,
-                "none of the models records its input shape: give --input-shape (e.g. 1x1x28x28)");
-  if (o.batch > 0) input->shape[0] = o.batch;
-  for (std::size_t i = 0; i < paths.size(); ++i)
-    if (batches[i] > 0 && batches[i] != input->shape[0])
-      throw Error(ErrorKind::kInvalidArgument,
-                  "'" + paths[i] + "' was exported for batch " + std::to_string(batches[i]) + ", the bench runs batch " +
-                      std::to_string(input->shape[0]) + " (export it with --batch " + std::to_string(input->shape[0]) +
-                      ", or give --batch " + std::to_string(batches[i]) + ")");
+  std::optional<InputSpec> given;
+  if (!o.input_shape.empty())
+    given = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
+  const InputSpec input = common_bench_input(paths, options, given, o.batch);
 
   std::vector<BenchResult> results;
   ProgressBar bar("bench", static_cast<int64_t>(paths.size()), show_progress(o.json));
   for (const auto& p : paths) {
     bar.update(static_cast<int64_t>(results.size()), std::filesystem::path(p).filename().string());
-    results.push_back(bench_in_child(o, p, *input));
+    results.push_back(bench_in_child(o, p, input));
   }
   bar.finish();
 
   const double base = results.front().quantile(0.5);
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& r : results) {
-    nlohmann::json row = to_json(r);
-    row.erase("seconds");
-    row["median_seconds"] = r.quantile(0.5);
-    row["p10_seconds"] = r.quantile(0.1);
-    row["p90_seconds"] = r.quantile(0.9);
-    row["speedup_vs_first"] = base / r.quantile(0.5);
-    row["cold_start_seconds"] = r.cold_start_seconds();
-    rows.push_back(row);
-  }
-  std::string shape;
-  for (int64_t d : input->shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-  const nlohmann::json report = {{"cpu_flags", runtime::cpu_flags()},
-                                 {"isa", runtime::to_string(runtime::active_isa())},
-                                 {"threads", torch::get_num_threads()},
-                                 {"input", {{"shape", input->shape}, {"dtype", input->dtype}}},
-                                 {"runs", o.runs},
-                                 {"warmup", o.warmup},
-                                 {"rows", rows}};
   if (o.json) {
-    std::cout << report.dump(2) << "\n";
+    std::cout << bench_report(results, input, o.runs, o.warmup).dump(2) << "\n";
     return;
   }
+  std::string shape;
+  for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   std::cout << "CPU flags: " << runtime::cpu_flags() << "; adze kernels: " << runtime::to_string(runtime::active_isa())
-            << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input->dtype << "; "
+            << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input.dtype << "; "
             << o.runs << " timed runs after " << o.warmup << " warm-up, each model in a fresh process\n\n";
   Table t;
   t.add_column("model");

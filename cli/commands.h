@@ -5,8 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "compress/data/dataset.h"
-#include "compress/model.h"
+#include "compress/data/model_data.h"
 
 namespace adze::cli {
 
@@ -39,17 +38,6 @@ struct Unsatisfiable : std::exception {};
 
 /// A model argument: a TorchScript path, or the name of a trained reference model in the cache.
 std::string resolve_model_path(const std::string& model);
-/// The sample input: --input-shape (with --input-dtype) when given, else the card beside the model.
-InputSpec resolve_input_spec(const std::string& model_path, const std::string& shape_flag, const std::string& dtype_flag);
-/// The data a model is evaluated on: text cut into windows of the model's sequence length; the per-sample
-/// shape checked against the model's input (Error naming both); `input.shape[0]` set to the evaluation batch
-/// (`batch_size`, else 256 images or 32 windows, at most the data size).
-Dataset load_data_for_model(const std::string& model_path, InputSpec& input, const std::string& spec,
-                            const std::string& split, int64_t limit, int64_t batch_size);
-/// What a measurement on (model file, input, data) depends on, for cache keys: the model file's content hash,
-/// the input spec, the data spec, split and sample count.
-std::string data_identity(const std::string& model_path, const InputSpec& input, const std::string& spec,
-                          const std::string& split, int64_t samples);
 /// Progress bars are drawn unless --quiet or --json.
 bool show_progress(bool json);
 

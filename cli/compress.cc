@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/compress_run.h"
+#include "compress/compress_run.h"
 #include "compress/compressed_model.h"
 #include "compress/frontend.h"
 #include "compress/pass.h"
@@ -73,11 +73,7 @@ void run_compress(const CompressOptions& o) {
   Pipeline pipeline = load_pipeline(o.pipeline);
   std::optional<Dataset> data, train_data;
   if (!o.data.empty()) data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);
-  const bool trains = needs_training_data(pipeline);
-  if (trains) {
-    if (o.data.empty())
-      throw Error(ErrorKind::kInvalidArgument,
-                  "pipeline '" + o.pipeline + "' calibrates or fine-tunes: give --data (its --train-split is used)");
+  if (needs_training_data(pipeline) && data) {  // without data, compress_run says what is missing
     if (o.train_limit < 0)
       throw Error(ErrorKind::kInvalidArgument,
                   "--train-limit " + std::to_string(o.train_limit) + ": must be 0 (all) or positive");

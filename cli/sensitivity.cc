@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "cli/space_sensitivity.h"
+#include "cli/space_options.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
@@ -25,10 +25,11 @@ struct SensitivityCliOptions {
   bool json = false, no_cache = false;
 };
 
-void run_sensitivity(const SensitivityCliOptions& o) {
+void run_sensitivity(SensitivityCliOptions& o) {
   if (!o.plot.empty()) require_new_output(o.plot, "--plot");
   std::optional<Target> target;
   if (!o.target.empty()) target = load_target(o.target);
+  o.space.model = resolve_model_path(o.space.model);
   const MeasuredSpace m =
       measure_space(o.space, target ? &*target : nullptr, nullptr, show_progress(o.json), o.no_cache);
   const SensitivityTable& t = m.sensitivity;

@@ -112,6 +112,10 @@ EncodedBits encoded_bits(const Encoding& e) {
 
 namespace adze {
 
+double planned_layer_bytes(const Layer& layer, const LayerConfig& config) {
+  return static_cast<double>(planned_bits(layer, config).total()) / 8.0 + static_cast<double>(layer.bias_params) * 4.0;
+}
+
 EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
   EncodedBits b;
   // The encoded layout [C, K] (to_canonical): C is dimension 0 of a convolution, and of a 2-D weight the

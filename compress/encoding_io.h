@@ -32,5 +32,7 @@ EncodedBits encoded_bits(const Encoding& e);
 /// configs this way): equal to encoded_bits() of the projection's result, except that unstructured sparsity
 /// counts round(kept · (1 − sparsity)) kept weights where the real mask may keep a few more or fewer.
 EncodedBits planned_bits(const Layer& layer, const LayerConfig& config);
+/// The bytes `layer` stores with `config`: planned_bits() of its weight plus its fp32 bias.
+double planned_layer_bytes(const Layer& layer, const LayerConfig& config);
 
 }  // namespace adze

@@ -48,8 +48,15 @@ class Pass {
   virtual void run(CompressionContext& context) = 0;
 };
 
-/// The built-in passes (passes/register.cc).
-const Registry<Pass>& pass_registry();
+/// What a pass says about itself, so that callers need not know passes by name.
+struct PassTraits {
+  bool learns_from_data = false;  ///< calibrates or trains: needs train_data (and reference, the teacher)
+  bool evaluates = false;         ///< measures the model into metrics[label] itself (the eval pass)
+};
+using PassRegistry = Registry<Pass, PassTraits>;
+
+/// The built-in passes (core/builtins.def).
+const PassRegistry& pass_registry();
 
 struct PipelineStep {
   std::string name;
@@ -66,7 +73,7 @@ struct Pipeline {
 Pipeline parse_pipeline(const nlohmann::json& doc, const std::string& source);
 Pipeline load_pipeline(const std::string& path);
 
-/// Whether a step learns from data (quantize.calibrate, the finetune.* passes): the caller then provides
+/// Whether a step learns from data (PassTraits::learns_from_data): the caller then provides
 /// train_data (and reference, the teacher for distillation).
 bool needs_training_data(const Pipeline& pipeline);
 

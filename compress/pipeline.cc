@@ -59,7 +59,7 @@ Pipeline load_pipeline(const std::string& path) {
 
 bool needs_training_data(const Pipeline& pipeline) {
   for (const auto& step : pipeline.steps)
-    if (step.name.rfind("finetune.", 0) == 0 || step.name == "quantize.calibrate") return true;
+    if (pass_registry().get(step.name, "pipeline '" + pipeline.source + "'").traits.learns_from_data) return true;
   return false;
 }
 

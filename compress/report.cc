@@ -18,7 +18,7 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
   for (const auto& [label, m] : c.metrics) metrics[label] = to_json(m);
   report["metrics"] = metrics;
 
-  int64_t original_bits = 0, compressed_bits = 0;
+  int64_t original_bits = 0, compressed_bits = 0, encoded_bits_total = 0, encoded_weight_count = 0;
   std::set<std::string> encoded_weights;
   Json layers = Json::array();
   for (const auto& layer : c.table.layers) {
@@ -28,6 +28,8 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
     encoded_weights.insert(layer.weight);
     const EncodedBits bits = encoded_bits(e);
     compressed_bits += bits.total();
+    encoded_bits_total += bits.total();
+    encoded_weight_count += shape_numel(e.shape);
     Json l;
     l["name"] = layer.name;
     l["weight_bits"] = e.config.weight_bits;
@@ -53,7 +55,9 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
   }
   report["size"] = {{"original_bytes", original_bits / 8},
                     {"compressed_bytes", (compressed_bits + 7) / 8},
-                    {"ratio", static_cast<double>(original_bits) / static_cast<double>(std::max<int64_t>(1, compressed_bits))}};
+                    {"ratio", static_cast<double>(original_bits) / static_cast<double>(std::max<int64_t>(1, compressed_bits))},
+                    {"average_weight_bits",
+                     static_cast<double>(encoded_bits_total) / static_cast<double>(std::max<int64_t>(1, encoded_weight_count))}};
   report["layers"] = layers;
   Json timings = Json::array();
   for (const auto& p : passes) timings.push_back({{"name", p.name}, {"seconds", p.seconds}});

@@ -35,4 +35,17 @@ nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohm
   return out;
 }
 
+nlohmann::json parse_option_assignments(const std::vector<std::string>& given, const std::string& flag) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& kv : given) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorKind::kInvalidArgument, flag + " '" + kv + "': expected NAME=VALUE");
+    const std::string value = kv.substr(eq + 1);
+    const nlohmann::json parsed = nlohmann::json::parse(value, nullptr, false);
+    j[kv.substr(0, eq)] = parsed.is_discarded() ? nlohmann::json(value) : parsed;
+  }
+  return j;
+}
+
 }  // namespace adze

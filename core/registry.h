@@ -28,7 +28,17 @@ struct OptionSpec {
 nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohmann::json& given,
                                const std::string& where);
 
-template <typename T>
+/// Options given on a command line as NAME=VALUE (`flag` names them in errors): {"population=32",
+/// "method=mse"} -> {"population": 32, "method": "mse"}. A value that parses as JSON (numbers, true/false) is
+/// taken as such, anything else as a string. Error(kInvalidArgument) for an item without NAME=.
+nlohmann::json parse_option_assignments(const std::vector<std::string>& given, const std::string& flag);
+
+/// What a kind of entry can say about itself beyond its options (passes: PassTraits); none by default.
+struct NoTraits {};
+
+/// The built-ins of one kind (passes, exporters, searchers, cost models), listed in core/builtins.def and made
+/// once; const after that.
+template <typename T, typename Traits = NoTraits>
 class Registry {
  public:
   using Factory = std::function<std::unique_ptr<T>(const nlohmann::json& options)>;
@@ -37,9 +47,13 @@ class Registry {
     std::string summary;
     std::vector<OptionSpec> options;
     Factory make;
+    Traits traits{};
   };
 
   explicit Registry(std::string kind) : kind_(std::move(kind)) {}
+  Registry(std::string kind, std::vector<Entry> entries) : kind_(std::move(kind)) {
+    for (auto& e : entries) add(std::move(e));
+  }
 
   void add(Entry entry) {
     for (const auto& e : entries_)

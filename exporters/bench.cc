@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "runtime/isa.h"
 
 namespace adze {
 
@@ -77,6 +78,51 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   getrusage(RUSAGE_SELF, &usage);
   r.peak_rss_kib = t.peak_rss_kib > 0 ? t.peak_rss_kib : usage.ru_maxrss;
   return r;
+}
+
+InputSpec common_bench_input(const std::vector<std::string>& paths, const RunnerOptions& options,
+                             std::optional<InputSpec> given, int64_t batch) {
+  std::optional<InputSpec> input = std::move(given);
+  if (input) parse_dtype(input->dtype);  // an unknown dtype stops here, before any child starts
+  std::vector<int64_t> batches;
+  for (const auto& p : paths) {
+    const std::unique_ptr<Runner> r = open_runner(p, options);
+    if (!input && r->input()) input = r->input();
+    batches.push_back(r->batch());
+  }
+  if (!input)
+    throw Error(ErrorKind::kInvalidArgument,
+                "none of the models records its input shape: give --input-shape (e.g. 1x1x28x28)");
+  if (batch > 0) input->shape[0] = batch;
+  for (std::size_t i = 0; i < paths.size(); ++i)
+    if (batches[i] > 0 && batches[i] != input->shape[0])
+      throw Error(ErrorKind::kInvalidArgument,
+                  "'" + paths[i] + "' was exported for batch " + std::to_string(batches[i]) + ", the bench runs batch " +
+                      std::to_string(input->shape[0]) + " (export it with --batch " + std::to_string(input->shape[0]) +
+                      ", or give --batch " + std::to_string(batches[i]) + ")");
+  return *input;
+}
+
+nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup) {
+  const double base = results.front().quantile(0.5);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : results) {
+    nlohmann::json row = to_json(r);
+    row.erase("seconds");
+    row["median_seconds"] = r.quantile(0.5);
+    row["p10_seconds"] = r.quantile(0.1);
+    row["p90_seconds"] = r.quantile(0.9);
+    row["speedup_vs_first"] = base / r.quantile(0.5);
+    row["cold_start_seconds"] = r.cold_start_seconds();
+    rows.push_back(row);
+  }
+  return {{"cpu_flags", runtime::cpu_flags()},
+          {"isa", runtime::to_string(runtime::active_isa())},
+          {"threads", torch::get_num_threads()},
+          {"input", {{"shape", input.shape}, {"dtype", input.dtype}}},
+          {"runs", runs},
+          {"warmup", warmup},
+          {"rows", rows}};
 }
 
 }  // namespace adze

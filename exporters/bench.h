@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,16 @@ at::Tensor bench_input(const InputSpec& spec);
 /// `profile`, then also the runner's op-by-op profile over `runs` more runs.
 BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, int warmup, int runs,
                                   const RunnerOptions& options, bool profile = false);
+
+/// The input every model of one bench is timed on. Opens each model first, so that a file that is missing,
+/// corrupt or of no known format stops the bench before any timing: `given` when set, else the first input a
+/// file records; `batch` > 0 sets its batch. Error(kInvalidArgument) when no input is known or a model was
+/// exported for another batch.
+InputSpec common_bench_input(const std::vector<std::string>& paths, const RunnerOptions& options,
+                             std::optional<InputSpec> given, int64_t batch);
+
+/// One bench's results side by side, as `adze bench --json` prints them: the CPU, the input, and a row per
+/// model with its median, p10, p90, speed-up over the first row and cold start.
+nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup);
 
 }  // namespace adze

@@ -1,13 +1,11 @@
-// The built-in exporters, each defined in its own folder; register.cc lists them, in one place.
+// The built-in exporters, each defined in its own folder and listed in core/builtins.def.
 #pragma once
 
 #include "exporters/exporter.h"
 
 namespace adze {
 
-Registry<Exporter>::Entry torchscript_exporter_entry();
-Registry<Exporter>::Entry onnx_exporter_entry();
-Registry<Exporter>::Entry packed_exporter_entry();
-Registry<Exporter>::Entry c_header_exporter_entry();
+#define ADZE_EXPORTER(entry) Registry<Exporter>::Entry entry();
+#include "core/builtins.def"
 
 }  // namespace adze

@@ -39,8 +39,8 @@ class CostModel {
   virtual LayerCost layer(const Target& target, const Layer& layer, const LayerConfig& config, int64_t batch) const = 0;
 };
 
-/// Cost models by name ("roofline"), listed in register.cc.
-Registry<CostModel>& cost_models();
+/// Cost models by name ("roofline"), listed in core/builtins.def.
+const Registry<CostModel>& cost_models();
 
 struct ModelCost {
   std::vector<std::pair<std::string, LayerCost>> layers;  ///< in the table's order

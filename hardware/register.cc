@@ -1,18 +1,16 @@
-// The built-in cost models, in one list.
+// The built-in cost models, from the one list of built-ins.
 #include "hardware/cost_model.h"
 
 namespace adze {
 
-Registry<CostModel>::Entry roofline_entry();
-Registry<CostModel>::Entry measured_entry();
+#define ADZE_COST_MODEL(entry) Registry<CostModel>::Entry entry();
+#include "core/builtins.def"
 
-Registry<CostModel>& cost_models() {
-  static Registry<CostModel> registry = [] {
-    Registry<CostModel> r("cost model");
-    r.add(roofline_entry());
-    r.add(measured_entry());
-    return r;
-  }();
+const Registry<CostModel>& cost_models() {
+  static const Registry<CostModel> registry("cost model", {
+#define ADZE_COST_MODEL(entry) entry(),
+#include "core/builtins.def"
+                                                          });
   return registry;
 }
 

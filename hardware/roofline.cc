@@ -27,7 +27,7 @@ class Roofline : public CostModel {
     // Float weights are stored in the precision they compute in (fp16 on a GPU), quantized ones as encoded.
     LayerConfig stored = config;
     if (!config.quantized()) stored.weight_bits = c.precision == "fp16" ? 16 : 32;
-    c.weight_bytes = static_cast<double>(planned_bits(layer, stored).total()) / 8.0 + layer.bias_params * 4.0;
+    c.weight_bytes = planned_layer_bytes(layer, stored);
     if (layer.kind == LayerKind::kEmbedding)  // a lookup reads only the rows it gathers
       c.weight_bytes = std::min(c.weight_bytes, static_cast<double>(layer.output_elements) * n *
                                                     static_cast<double>(stored.weight_bits) / 8.0);

@@ -1,22 +1,16 @@
-// The built-in searchers, in one list.
+// The built-in searchers, from the one list of built-ins.
 #include "search/searcher.h"
 
 namespace adze {
 
-Registry<Searcher>::Entry greedy_entry();
-Registry<Searcher>::Entry dp_entry();
-Registry<Searcher>::Entry evo_entry();
-Registry<Searcher>::Entry rl_entry();
+#define ADZE_SEARCHER(entry) Registry<Searcher>::Entry entry();
+#include "core/builtins.def"
 
 const Registry<Searcher>& searchers() {
-  static const Registry<Searcher> registry = [] {
-    Registry<Searcher> r("searcher");
-    r.add(greedy_entry());
-    r.add(dp_entry());
-    r.add(evo_entry());
-    r.add(rl_entry());
-    return r;
-  }();
+  static const Registry<Searcher> registry("searcher", {
+#define ADZE_SEARCHER(entry) entry(),
+#include "core/builtins.def"
+                                                       });
   return registry;
 }
 

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "core/files.h"
+#include "core/paired_difference.h"
 #include "tests/corrupt_model.h"
 #include "tests/test_util.h"
 
@@ -24,6 +25,7 @@ namespace {
 using testing::cli_path;
 using testing::fixture;
 using testing::TempDir;
+using testing::libtorch_top1;
 
 struct CliRun {
   int code;
@@ -87,8 +89,9 @@ TEST(Cli, EvalOnATensorFile) {
                " --input-shape 1x3x16x16 --split train --json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["metrics"]["samples"], 40);
-  EXPECT_GE(j["metrics"]["top1"].get<double>(), 0.0);
+  EXPECT_EQ(j["metrics"]["samples"], 40);  // the train split: the first 80% of 50
+  EXPECT_DOUBLE_EQ(j["metrics"]["top1"].get<double>(),
+                   libtorch_top1(fixture("cnn_bn_traced.pt"), fixture("tensors_small.pt"), 0, 40));
   EXPECT_TRUE(j["metrics"].contains("cross_entropy"));
   EXPECT_TRUE(r.err.empty()) << r.err;  // --json: no progress bars
 }
@@ -208,7 +211,13 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   ASSERT_EQ(j["confirmed"].size(), 2u);  // the searched plan and the best uniform one within the budget
   EXPECT_EQ(j["confirmed"][0]["label"], "searched");
   EXPECT_NE(j["confirmed"][0]["pipeline"].get<std::string>().find("finetune.ste"), std::string::npos);
-  EXPECT_GE(j["confirmed"][0]["after"]["top1"].get<double>(), 0.0);
+  {  // top-1 after the pipeline is the share of samples right, as recorded one by one for the paired leads
+    const nlohmann::json& after = j["confirmed"][0]["after"];
+    const std::vector<uint8_t> right =
+        outcomes_from_hex(j["confirmed"][0]["outcomes"].get<std::string>(), after["samples"].get<std::size_t>());
+    EXPECT_DOUBLE_EQ(after["top1"].get<double>(),
+                     static_cast<double>(std::count(right.begin(), right.end(), 1)) / static_cast<double>(right.size()));
+  }
   const std::string plan = read_file_text(dir + "/plan.json"), log = read_file_text(dir + "/search.log");
   EXPECT_NE(log.find("confirmed searched"), std::string::npos) << log;
   EXPECT_NE(read_file_text(dir + "/confirmed.svg").find("written (searched)"), std::string::npos);

@@ -21,7 +21,7 @@ class CalibratePass : public Pass {
 
 }  // namespace
 
-Registry<Pass>::Entry calibrate_pass_entry() {
+PassRegistry::Entry calibrate_pass_entry() {
   return {"quantize.calibrate",
           "calibrate activation ranges and insert fake-quant on the input of every layer with act_bits (and between "
           "integer ops: residual adds, average pools)",
@@ -43,7 +43,8 @@ Registry<Pass>::Entry calibrate_pass_entry() {
               throw Error(ErrorKind::kInvalidConfig, "method '" + obs.method + "': expected minmax, percentile or mse");
             if (obs.batches < 1) throw Error(ErrorKind::kInvalidConfig, "batches must be at least 1");
             return std::make_unique<CalibratePass>(obs);
-          }};
+          },
+          PassTraits{/*learns_from_data=*/true, /*evaluates=*/false}};
 }
 
 }  // namespace adze

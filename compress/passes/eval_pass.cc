@@ -19,10 +19,11 @@ class EvalPass : public Pass {
 
 }  // namespace
 
-Registry<Pass>::Entry eval_pass_entry() {
+PassRegistry::Entry eval_pass_entry() {
   return {"eval", "evaluate the model as it is now (top-1, cross-entropy, perplexity)",
           {{"label", "string", "after", "name under which the metrics are reported"}},
-          [](const nlohmann::json& o) { return std::make_unique<EvalPass>(o.at("label").get<std::string>()); }};
+          [](const nlohmann::json& o) { return std::make_unique<EvalPass>(o.at("label").get<std::string>()); },
+          PassTraits{/*learns_from_data=*/false, /*evaluates=*/true}};
 }
 
 }  // namespace adze

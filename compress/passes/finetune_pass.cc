@@ -19,6 +19,7 @@
 #include "compress/passes/passes.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/schedule.h"
 
 namespace adze {
 namespace {
@@ -103,7 +104,7 @@ class FinetunePass : public Pass {
     double smoothed = 0;
     for (int64_t step = 0; step < o_.steps; ++step) {
       const double progress = static_cast<double>(step) / static_cast<double>(o_.steps);
-      const double decay = 0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * progress));
+      const double decay = cosine_decay(progress);
       auto& groups = optimizer.param_groups();
       for (std::size_t g = 0; g < groups.size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(peak_lr[g] * decay);
@@ -207,15 +208,16 @@ FinetuneOptions common_from(const nlohmann::json& o) {
 
 }  // namespace
 
-Registry<Pass>::Entry finetune_ste_pass_entry() {
+PassRegistry::Entry finetune_ste_pass_entry() {
   return {"finetune.ste",
           "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to "
           "latent ones",
           common_options(),
-          [](const nlohmann::json& o) { return std::make_unique<FinetunePass>("finetune.ste", common_from(o)); }};
+          [](const nlohmann::json& o) { return std::make_unique<FinetunePass>("finetune.ste", common_from(o)); },
+          PassTraits{/*learns_from_data=*/true, /*evaluates=*/false}};
 }
 
-Registry<Pass>::Entry finetune_admm_pass_entry() {
+PassRegistry::Entry finetune_admm_pass_entry() {
   auto options = common_options();
   options.push_back({"admm_steps", "int", 200, "ADMM steps before the hard projection (the rest of steps run STE)"});
   options.push_back({"admm_interval", "int", 10, "steps between Z/U updates"});
@@ -237,7 +239,8 @@ Registry<Pass>::Entry finetune_admm_pass_entry() {
             if (f.compressor.admm_steps > f.steps)
               throw Error(ErrorKind::kInvalidConfig, "admm_steps must be at most steps");
             return std::make_unique<FinetunePass>("finetune.admm", f);
-          }};
+          },
+          PassTraits{/*learns_from_data=*/true, /*evaluates=*/false}};
 }
 
 }  // namespace adze

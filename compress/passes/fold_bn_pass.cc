@@ -17,7 +17,7 @@ class FoldBnPass : public Pass {
 
 }  // namespace
 
-Registry<Pass>::Entry fold_bn_pass_entry() {
+PassRegistry::Entry fold_bn_pass_entry() {
   return {"fold-bn", "fold inference BatchNorm into the preceding conv/linear (numerically equivalent)", {},
           [](const nlohmann::json&) { return std::make_unique<FoldBnPass>(); }};
 }

@@ -46,12 +46,12 @@ class ProjectionPass : public Pass {
 
 }  // namespace
 
-Registry<Pass>::Entry sparsity_nm_pass_entry() {
+PassRegistry::Entry sparsity_nm_pass_entry() {
   return {"sparsity.nm", "N:M (and unstructured) magnitude pruning of every layer the plan gives a pattern", {},
           [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kSparsity); }};
 }
 
-Registry<Pass>::Entry quantize_weights_pass_entry() {
+PassRegistry::Entry quantize_weights_pass_entry() {
   return {"quantize.weights", "one-shot weight quantization (PTQ) of every layer the plan gives <= 8 bits; keeps earlier masks", {},
           [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kQuantization); }};
 }

@@ -1,20 +1,13 @@
-// Every built-in pass, in one list. Order here is the order `adze passes` prints.
+// The built-in passes, from the one list of built-ins. Order there is the order `adze passes` prints.
 #include "compress/passes/passes.h"
 
 namespace adze {
 
-const Registry<Pass>& pass_registry() {
-  static const Registry<Pass> registry = [] {
-    Registry<Pass> r("pass");
-    r.add(fold_bn_pass_entry());
-    r.add(sparsity_nm_pass_entry());
-    r.add(quantize_weights_pass_entry());
-    r.add(calibrate_pass_entry());
-    r.add(finetune_ste_pass_entry());
-    r.add(finetune_admm_pass_entry());
-    r.add(eval_pass_entry());
-    return r;
-  }();
+const PassRegistry& pass_registry() {
+  static const PassRegistry registry("pass", {
+#define ADZE_PASS(entry) entry(),
+#include "core/builtins.def"
+                                             });
   return registry;
 }
 

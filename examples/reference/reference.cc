@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
+#include "core/schedule.h"
 #include "examples/reference/models.h"
 
 namespace adze::reference {
@@ -32,7 +33,7 @@ struct Schedule {
 double learning_rate(const Schedule& s, int64_t step) {
   if (step < s.warmup) return s.lr * static_cast<double>(step + 1) / static_cast<double>(s.warmup);
   const double progress = static_cast<double>(step - s.warmup) / static_cast<double>(std::max<int64_t>(1, s.steps - s.warmup));
-  return s.lr * (0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * progress)));
+  return s.lr * cosine_decay(progress);
 }
 
 void set_lr(torch::optim::AdamW& optimizer, double lr) {

@@ -143,7 +143,7 @@ TEST(PackedLayer, EverySchemeGivesBackTheEncodingBitForBit) {
         const std::string what = c.name + " " + shape_to_string(shape) + (kernel_layout ? "" : " (version 1)");
         expect_bit_identical(f.view->encoding(), e, what);
         // The runtime's row decoder computes what Encoding::decode does, in the encoded layout.
-        at::Tensor rows = torch::empty({e.channels(), e.reduction()});
+        at::Tensor rows = torch::full({e.channels(), e.reduction()}, NAN);  // a row left unwritten fails
         f.view->decode_rows(0, e.channels(), rows.data_ptr<float>());
         EXPECT_TRUE(torch::equal(rows, e.to_encoded_layout(e.decode()))) << what;
         // Both forms give the integer kernels the same weights.

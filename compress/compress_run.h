@@ -12,7 +12,7 @@
 #include "compress/pass.h"
 #include "compress/plan.h"
 
-namespace adze::cli {
+namespace adze {
 
 struct CompressRun {
   std::unique_ptr<Model> model;  ///< as compressed
@@ -29,4 +29,4 @@ CompressRun compress_run(const std::string& model_path, const InputSpec& input, 
                          const Dataset* train_data, uint64_t seed, bool progress,
                          std::vector<uint8_t>* after_outcomes = nullptr, const Metrics* before = nullptr);
 
-}  // namespace adze::cli
+}  // namespace adze

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "cli/space_sensitivity.h"
+#include "search/measured_space.h"
 #include "compress/pass.h"
 #include "search/searcher.h"
 
-namespace adze::cli {
+namespace adze {
 
 struct ConfirmSettings {
   std::string split = "test";  ///< evaluated on
@@ -61,4 +61,4 @@ const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Po
 /// `reference` has no record; runs without outcomes are left out.
 nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference);
 
-}  // namespace adze::cli
+}  // namespace adze

@@ -1,4 +1,4 @@
-#include "cli/compress_run.h"
+#include "compress/compress_run.h"
 
 #include <iostream>
 
@@ -6,7 +6,7 @@
 #include "compress/report.h"
 #include "core/error.h"
 
-namespace adze::cli {
+namespace adze {
 
 CompressRun compress_run(const std::string& path, const InputSpec& input, const Plan& plan,
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
@@ -35,7 +35,9 @@ CompressRun compress_run(const std::string& path, const InputSpec& input, const 
   // Metrics before and after bracket the pipeline unless it measures them itself.
   const auto has_label = [&](const std::string& label) {
     for (const auto& s : pipeline.steps)
-      if (s.name == "eval" && s.options["label"] == label) return true;
+      if (pass_registry().get(s.name, "pipeline '" + pipeline.source + "'").traits.evaluates &&
+          s.options["label"] == label)
+        return true;
     return false;
   };
   if (data && !has_label("before"))
@@ -47,4 +49,4 @@ CompressRun compress_run(const std::string& path, const InputSpec& input, const 
   return run;
 }
 
-}  // namespace adze::cli
+}  // namespace adze

@@ -1,16 +1,16 @@
-#include "cli/search_confirm.h"
+#include "search/confirm.h"
 
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
 
-#include "cli/commands.h"
-#include "cli/compress_run.h"
+#include "compress/compress_run.h"
+#include "compress/data/model_data.h"
 #include "core/error.h"
 #include "core/paired_difference.h"
 
-namespace adze::cli {
+namespace adze {
 
 std::string describe(const Pipeline& p) {
   nlohmann::json steps = nlohmann::json::array();
@@ -52,8 +52,6 @@ void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipe
     InputSpec train_input = input;
     train = load_data_for_model(m.path, train_input, space.data, "train", settings.train_limit, 0);
   }
-  double weights = 0;
-  for (const Layer& l : m.table.layers) weights += static_cast<double>(l.params);
   std::optional<Metrics> before;
   for (const auto& pending : runs) {
     if (const auto it = recorded(pending); it != records.end()) {
@@ -84,11 +82,8 @@ void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipe
       record["select_split"] = settings.select_split;
       record["select"] = to_json(evaluate(*run.model, *select, {run.model->traced_batch(), settings.progress}));
     }
-    double bits = 0;
-    for (const auto& l : run.report["layers"])
-      for (const char* part : {"codes", "scales", "zero_points", "index"}) bits += l["bits"][part].get<double>();
     record["compressed_bytes"] = run.report["size"]["compressed_bytes"];
-    record["average_weight_bits"] = bits / std::max(1.0, weights);
+    record["average_weight_bits"] = run.report["size"]["average_weight_bits"];
     record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     records.push_back(std::move(record));
     done(records.back(), false);
@@ -261,4 +256,4 @@ nlohmann::json leads_of(const nlohmann::json& records, const std::string& refere
   return leads;
 }
 
-}  // namespace adze::cli
+}  // namespace adze

@@ -1,8 +1,7 @@
-// What adze sensitivity and adze search share: the options that define a search space and the subset its
+// What sensitivity measurement and search share: the options that define a search space and the subset its
 // sensitivity is measured on, and the measurement itself (model, layer table, space, cached sensitivity).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,14 +13,13 @@
 #include "search/sensitivity.h"
 
 namespace adze {
+
 struct Target;
 struct Contract;
-}  // namespace adze
-
-namespace adze::cli {
 
 struct SpaceOptions {
-  std::string model, data, split = "train", input_shape, input_dtype;
+  std::string model;  ///< the model file (a path: the CLI resolves reference model names)
+  std::string data, split = "train", input_shape, input_dtype;
   int64_t limit = 256;
   int64_t eval_batch = 64;  ///< samples per forward while measuring
   std::vector<int> bits = {2, 3, 4, 8};
@@ -30,9 +28,6 @@ struct SpaceOptions {
   int probes = 8;
   uint64_t seed = 0;
 };
-
-/// Registers MODEL, --data, --split, --limit, --bits, --nm, --act-bits, --probes, --seed, --input-shape, --input-dtype.
-void add_space_options(CLI::App* sub, SpaceOptions& o);
 
 struct MeasuredSpace {
   std::string path;  ///< the model file
@@ -51,4 +46,4 @@ struct MeasuredSpace {
 MeasuredSpace measure_space(const SpaceOptions& o, const Target* target, const Contract* contract, bool progress,
                             bool refresh);
 
-}  // namespace adze::cli
+}  // namespace adze

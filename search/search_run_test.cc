@@ -1,0 +1,122 @@
+// The search driver as a library: what `adze search` does, called from C++ with typed options.
+#include "search/search_run.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "hardware/cost_model.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::fixture;
+using testing::TempDir;
+
+// The sensitivity cache lives in the test's own directory.
+struct CacheHere {
+  TempDir tmp;
+  CacheHere() { setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1); }
+  ~CacheHere() { unsetenv("ADZE_CACHE_DIR"); }
+};
+
+SearchRunOptions small_search(const std::string& out) {
+  SearchRunOptions o;
+  o.space.model = fixture("cnn_bn_traced.pt");
+  o.space.input_shape = "1x3x16x16";
+  o.space.data = "tensors:" + fixture("tensors_small.pt");
+  o.space.limit = 20;
+  o.space.probes = 2;
+  o.target = load_target("cortex-m7");
+  o.budget = parse_budget("size=1200B");
+  o.out = out;
+  o.pipeline = confirmation_pipeline(o.space.act_bits, 0);
+  o.confirmation.limit = 10;
+  return o;
+}
+
+TEST(SearchRun, FindsConfirmsAndWritesAPlanThatResumesToTheSameBytes) {
+  CacheHere cache;
+  SearchRunOptions o = small_search(cache.tmp.file("s"));
+  o.confirm = 2;
+  o.confirmation.select_split = "val";
+  std::vector<std::string> lines;
+  const SearchRun run = run_search(o, [&](const std::string& line) { lines.push_back(line); });
+  ASSERT_TRUE(run.result.satisfiable);
+  EXPECT_LE(run.result.best.cost, 1200);
+  EXPECT_EQ(run.problem.layers.size(), run.space.table.layers.size());
+  EXPECT_EQ(run.baselines.size(), 8u);  // {2, 3, 4, 8} bits x {dense, 2:4}
+  // The searched plan, a runner-up and the best uniform plan within the budget, each compressed for real.
+  ASSERT_GE(run.confirmed_plans.size(), 2u);
+  EXPECT_EQ(run.confirmed_plans[0]["label"], "searched");
+  EXPECT_TRUE(run.selecting);
+  EXPECT_EQ(run.leads["plan"], run.written());
+  for (const char* f : {"plan.json", "front.json", "front.csv", "front.svg", "confirmed.svg", "search.log"})
+    EXPECT_TRUE(std::filesystem::exists(o.out + "/" + f)) << f;
+  EXPECT_EQ(lines.back(), "finished");
+  EXPECT_EQ(read_file_text(o.out + "/front.json"), run.summary.dump(2) + "\n");
+
+  // Resumed: every measurement and confirmation answered from disk, the same plan written.
+  const std::string plan = read_file_text(o.out + "/plan.json");
+  o.resume = true;
+  lines.clear();
+  const SearchRun again = run_search(o, [&](const std::string& line) { lines.push_back(line); });
+  EXPECT_EQ(read_file_text(o.out + "/plan.json"), plan);
+  EXPECT_EQ(again.written(), run.written());
+  int from_disk = 0;
+  for (const auto& l : lines) from_disk += l.rfind("confirmation of ", 0) == 0;
+  EXPECT_EQ(from_disk, static_cast<int>(run.confirmed_plans.size()));
+}
+
+TEST(SearchRun, ALatencyBudgetIsPricedByTheNamedCostModel) {
+  CacheHere cache;
+  SearchRunOptions o = small_search(cache.tmp.file("lat"));
+  o.budget = parse_budget("latency=1s");
+  o.confirm = 0;
+  const SearchRun run = run_search(o);
+  ASSERT_TRUE(run.result.satisfiable);
+  // Each option's cost is the roofline's latency of the layer on the target.
+  const auto roofline = cost_models().create("roofline", nlohmann::json::object(), "test");
+  for (std::size_t l = 0; l < run.problem.layers.size(); ++l)
+    for (std::size_t c = 0; c < run.problem.configs[l].size(); ++c)
+      EXPECT_DOUBLE_EQ(run.problem.cost[l][c],
+                       roofline->layer(o.target, run.space.table.layers[l], run.problem.configs[l][c], 1).latency_s);
+  EXPECT_FALSE(run.summary.contains("cost_model"));  // the default: front.json as before
+}
+
+TEST(SearchRun, BadOptionsAreRefusedBeforeAnyWork) {
+  CacheHere cache;
+  const auto refused = [&](SearchRunOptions o, const std::string& message) {
+    try {
+      (void)run_search(o);
+      ADD_FAILURE() << "accepted; expected: " << message;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(o.out)) << message;  // nothing written
+  };
+  SearchRunOptions o = small_search(cache.tmp.file("bad"));
+  o.cost_model = "oracle";
+  refused(o, "oracle");
+  o = small_search(cache.tmp.file("bad"));
+  o.algo = "annealing";
+  refused(o, "annealing");
+  o = small_search(cache.tmp.file("bad"));
+  o.confirm = 3;  // runners-up need a split to choose on
+  refused(o, "--select-split");
+  o.confirmation.select_split = "test";  // ... that is not the reporting one
+  refused(o, "would overstate it");
+  o = small_search(cache.tmp.file("bad"));
+  o.confirm_baselines = {"w5"};
+  refused(o, "no such uniform plan");
+  o = small_search(cache.tmp.file("bad"));
+  o.batch = 0;
+  refused(o, "--batch 0");
+}
+
+}  // namespace
+}  // namespace adze
