@@ -13,8 +13,8 @@
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
-#include "compress/frontend.h"
 #include "examples/reference/models.h"
+#include "model/frontend.h"
 
 namespace {
 

@@ -15,14 +15,14 @@
 #include <iostream>
 #include <thread>
 
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
 #include "core/rank_correlation.h"
 #include "core/table.h"
 #include "examples/reference/models.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_calibration.h"
 #include "hardware/host_lut.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
 
 namespace {
 

@@ -18,8 +18,8 @@
 #include <functional>
 #include <iostream>
 
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
 
 namespace {
 
@@ -36,7 +36,8 @@ void make_model(const std::string& path) {
   for (int i = 0; i < kLayers; ++i) {
     m.register_parameter("w" + std::to_string(i), torch::randn({kWidth, kWidth}) * 0.01, false);
     m.register_parameter("b" + std::to_string(i), torch::zeros({kWidth}), false);
-    src += "    x = torch.relu(torch.matmul(x, self.w" + std::to_string(i) + ".t()) + self.b" + std::to_string(i) + ")\n";
+    src +=
+        "    x = torch.relu(torch.matmul(x, self.w" + std::to_string(i) + ".t()) + self.b" + std::to_string(i) + ")\n";
   }
   src += "    return x\n";
   m.define(src);

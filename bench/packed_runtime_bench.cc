@@ -17,11 +17,11 @@
 #include <memory>
 
 #include "compress/compressed_model.h"
-#include "compress/frontend.h"
 #include "compress/pass.h"
 #include "compress/report.h"
 #include "examples/reference/models.h"
 #include "exporters/exporter.h"
+#include "model/frontend.h"
 #include "runtime/packed_model.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <torch/torch.h>
 
 #include "compress/encoding.h"
-#include "compress/layer_table.h"
+#include "model/layer_table.h"
 
 namespace {
 

@@ -230,8 +230,8 @@ void qgemm_many(benchmark::State& state, const GemmCase& c, bool prepacked) {
   const std::vector<int32_t> offset(static_cast<std::size_t>(c.rows), 1 << (c.bits - 1));
   const std::vector<float> scales(static_cast<std::size_t>(c.rows), 0.01f);
   const PackedQWeights w = adze::runtime::pack_qweights(
-      c.rows, c.k, c.bits, u.data(), keep.empty() ? nullptr : reinterpret_cast<const bool*>(keep.data()),
-      offset.data(), scales.data(), c.k);
+      c.rows, c.k, c.bits, u.data(), keep.empty() ? nullptr : reinterpret_cast<const bool*>(keep.data()), offset.data(),
+      scales.data(), c.k);
   std::vector<float> x(static_cast<std::size_t>(c.m * c.k));
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (auto& v : x) v = nd(rng);

@@ -1,4 +1,7 @@
 // adze bench EXPORTED... [--against ORIGINAL.pt]: latency side by side, each model in a fresh process of its own.
+#include "exporters/bench.h"
+
+#include <sys/wait.h>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -7,14 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
-#include <sys/wait.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
 #include "core/table.h"
-#include "exporters/bench.h"
 #include "runtime/isa.h"
 
 namespace adze::cli {
@@ -38,14 +39,15 @@ RunnerOptions runner_options(const BenchOptions& o) {
 // One model in a fresh process: this program again, in child mode, its JSON record on stdout.
 BenchResult bench_in_child(const BenchOptions& o, const std::string& path, const InputSpec& input) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const auto err = std::filesystem::temp_directory_path() /
-                   ("adze-bench-" + std::to_string(std::random_device{}()) + ".log");
+  const auto err =
+      std::filesystem::temp_directory_path() / ("adze-bench-" + std::to_string(std::random_device{}()) + ".log");
   std::string shape;
   for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   const std::string cmd = shell_quoted(self) + " bench " + shell_quoted(path) + " --child --input-shape " + shape +
                           " --input-dtype " + input.dtype + " --runs " + std::to_string(o.runs) + " --warmup " +
-                          std::to_string(o.warmup) + " --activations " + o.activations + (o.profile ? " --profile" : "") + " --threads " +
-                          std::to_string(torch::get_num_threads()) + " -q 2> " + shell_quoted(err.string());
+                          std::to_string(o.warmup) + " --activations " + o.activations +
+                          (o.profile ? " --profile" : "") + " --threads " + std::to_string(torch::get_num_threads()) +
+                          " -q 2> " + shell_quoted(err.string());
   std::string out;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw Error(ErrorKind::kInternal, "bench: cannot start '" + self + "'");
@@ -81,9 +83,9 @@ void run_bench(const BenchOptions& o) {
   if (o.child) {  // one model, this process: print its record
     if (o.input_shape.empty()) throw Error(ErrorKind::kInternal, "bench --child needs --input-shape");
     const InputSpec input{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
-    std::cout << to_json(bench_in_this_process(paths.back(), bench_input(input), o.warmup, o.runs, options, o.profile))
-                     .dump()
-              << "\n";
+    std::cout
+        << to_json(bench_in_this_process(paths.back(), bench_input(input), o.warmup, o.runs, options, o.profile)).dump()
+        << "\n";
     return;
   }
 
@@ -108,8 +110,8 @@ void run_bench(const BenchOptions& o) {
   std::string shape;
   for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   std::cout << "CPU flags: " << runtime::cpu_flags() << "; adze kernels: " << runtime::to_string(runtime::active_isa())
-            << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input.dtype << "; "
-            << o.runs << " timed runs after " << o.warmup << " warm-up, each model in a fresh process\n\n";
+            << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input.dtype << "; " << o.runs
+            << " timed runs after " << o.warmup << " warm-up, each model in a fresh process\n\n";
   Table t;
   t.add_column("model");
   t.add_column("runtime");
@@ -123,8 +125,8 @@ void run_bench(const BenchOptions& o) {
   std::cout << "\nspeed-up: the first row's median over the row's; cold start: open + first output\n";
   for (const auto& r : results) {
     if (!r.profile.is_array()) continue;
-    std::cout << "\n" << std::filesystem::path(r.path).filename().string() << ", op by op (mean of " << o.runs
-              << " runs):\n";
+    std::cout << "\n"
+              << std::filesystem::path(r.path).filename().string() << ", op by op (mean of " << o.runs << " runs):\n";
     Table p;
     p.add_column("op");
     p.add_column("layer");

@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "compress/data/model_data.h"
+#include "data/model_data.h"
 
 namespace adze::cli {
 

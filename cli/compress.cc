@@ -6,12 +6,12 @@
 #include "cli/commands.h"
 #include "compress/compress_run.h"
 #include "compress/compressed_model.h"
-#include "compress/frontend.h"
 #include "compress/pass.h"
 #include "compress/report.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
+#include "model/frontend.h"
 
 namespace adze::cli {
 namespace {
@@ -117,7 +117,7 @@ void setup_compress(CLI::App& app) {
       "--split); fine-tuning distils from the uncompressed model (loaded a second time). The same --seed\n"
       "gives the same bytes out.");
   sub->add_option("model", o->model, "TorchScript file or reference model name")->required();
-  sub->add_option("--plan", o->plan, "plan JSON (see README: Plan)")->required();
+  sub->add_option("--plan", o->plan, "plan JSON (docs/plans-and-pipelines.md, Plan)")->required();
   sub->add_option("--pipeline", o->pipeline, "pipeline JSON: {\"passes\": [...]}")->required();
   sub->add_option("--data", o->data, "data SPEC for evaluation (fmnist, fortunes, tensors:FILE, ...)");
   sub->add_option("--split", o->split, "split to evaluate on")->capture_default_str();

@@ -4,11 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
 #include "compress/plan.h"
 #include "core/table.h"
 #include "hardware/cost_model.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
 
 namespace adze::cli {
 namespace {

@@ -1,15 +1,15 @@
 // adze eval MODEL --data SPEC [--split test] [--limit N] [--batch-size B] [--json]
-#include "compress/eval.h"
+#include "data/eval.h"
 
 #include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "compress/data/dataset.h"
-#include "compress/frontend.h"
 #include "core/error.h"
 #include "core/table.h"
+#include "data/dataset.h"
+#include "model/frontend.h"
 
 namespace adze::cli {
 namespace {

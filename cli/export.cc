@@ -1,8 +1,8 @@
 // adze export COMPRESSED_DIR --format F --out PATH, and adze exporters [--json]: the contracts.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -19,39 +19,37 @@ struct ExportOptions {
   bool dynamic_batch = false;
 };
 
+// A flag that sets an exporter option applies to the formats whose exporter declares that option.
+void set_option(nlohmann::json& options, const std::string& format, const std::string& flag, const std::string& name,
+                const nlohmann::json& value) {
+  const auto declares = [&](const Registry<Exporter>::Entry& e) {
+    return std::any_of(e.options.begin(), e.options.end(), [&](const OptionSpec& s) { return s.name == name; });
+  };
+  if (declares(exporter_registry().get(format, "--format"))) {
+    options[name] = value;
+    return;
+  }
+  std::string formats;
+  for (const auto& e : exporter_registry().entries())
+    if (declares(e)) formats += (formats.empty() ? "" : ", ") + e.name;
+  throw Error(ErrorKind::kInvalidArgument, flag + " applies to --format " + formats + " only");
+}
+
 void run_export(const ExportOptions& o) {
   require_new_output(o.out, "--out");
   exporter_registry().get(o.format, "--format");  // an unknown format fails before loading anything
   if (o.batch < 1) throw Error(ErrorKind::kInvalidArgument, "--batch must be at least 1");
   nlohmann::json options = nlohmann::json::object();
-  if (!o.ort_target.empty()) {
-    if (o.format != "onnx") throw Error(ErrorKind::kInvalidArgument, "--ort-target applies to --format onnx only");
-    options["ort_target"] = o.ort_target;
-  }
-  if (o.dynamic_batch) {
-    if (o.format != "onnx" && o.format != "torchscript" && o.format != "packed")
-      throw Error(ErrorKind::kInvalidArgument, "--dynamic-batch applies to --format onnx, torchscript and packed only");
-    options["dynamic_batch"] = true;
-  }
-  if (!o.activations.empty()) {
-    if (o.format != "onnx") throw Error(ErrorKind::kInvalidArgument, "--activations applies to --format onnx only");
-    options["activations"] = o.activations;
-  }
+  if (!o.ort_target.empty()) set_option(options, o.format, "--ort-target", "ort_target", o.ort_target);
+  if (o.dynamic_batch) set_option(options, o.format, "--dynamic-batch", "dynamic_batch", true);
+  if (!o.activations.empty()) set_option(options, o.format, "--activations", "activations", o.activations);
   const CompressedModel model = load_compressed(o.dir, o.batch);
   export_model(model, o.format, options, o.out);
   std::cout << "wrote " << o.out << " (" << o.format;
   if (std::filesystem::is_regular_file(o.out)) std::cout << ", " << std::filesystem::file_size(o.out) << " bytes";
   std::cout << ")\n";
-  if (o.format == "c-header") {  // what the microcontroller needs, from model.h's own figures
-    std::istringstream header(read_file_text(o.out + "/model.h"));
-    std::string line;
-    while (std::getline(header, line))
-      for (const char* key : {"ADZE_FLASH_BYTES", "ADZE_SRAM_BYTES"})
-        if (line.rfind(std::string("#define ") + key + " ", 0) == 0)
-          std::cout << (std::string(key) == "ADZE_FLASH_BYTES" ? "flash (weights, scales, biases): "
-                                                               : "peak SRAM (activation buffers): ")
-                    << line.substr(9 + std::string(key).size()) << " bytes\n";
-  }
+  for (const std::string& note : exporter_registry().create(o.format, options, "--format")->written_notes(o.out))
+    std::cout << note << "\n";
 }
 
 std::string list(const nlohmann::json& items) {
@@ -66,8 +64,8 @@ void print_contracts(bool json) {
     const nlohmann::json c = to_json(e.make(nlohmann::json::object())->contract());
     nlohmann::json options = nlohmann::json::array();
     for (const auto& option : e.options)
-      options.push_back({{"name", option.name}, {"type", option.type}, {"default", option.default_value},
-                         {"help", option.help}});
+      options.push_back(
+          {{"name", option.name}, {"type", option.type}, {"default", option.default_value}, {"help", option.help}});
     out.push_back({{"name", e.name}, {"summary", e.summary}, {"contract", c}, {"options", options}});
     if (json) continue;
     std::cout << e.name << "\n    " << e.summary << "\n"

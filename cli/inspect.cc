@@ -3,10 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "compress/fold_bn.h"
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
 #include "core/table.h"
+#include "model/fold_bn.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
 
 namespace adze::cli {
 namespace {

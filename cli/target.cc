@@ -92,7 +92,8 @@ void setup_target(CLI::App& app) {
     else
       show(t);
   });
-  auto* calibrate = sub->add_subcommand("calibrate", "Measure this machine and cache it as the target 'host' (and the measured cost model's table)");
+  auto* calibrate = sub->add_subcommand(
+      "calibrate", "Measure this machine and cache it as the target 'host' (and the measured cost model's table)");
   calibrate->add_option("target", *name, "host (the only target adze can measure)")->required();
   calibrate->add_flag("--json", *json, "print the measured target as JSON");
   calibrate->callback([name, json] {

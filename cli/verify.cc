@@ -1,11 +1,12 @@
 // adze verify EXPORTED --against COMPRESSED_DIR --data SPEC: runs the exported model in its real runtime and
 // the simulation side by side on the same data (exporters/verify.h), and reports how far apart they are.
+#include "exporters/verify.h"
+
 #include <cmath>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "core/table.h"
-#include "exporters/verify.h"
 
 namespace adze::cli {
 namespace {
@@ -25,10 +26,11 @@ void run_verify(VerifyOptions o, bool json) {
       l.add_column("cosine", Table::Align::kRight);
       l.add_column("max |diff|", Table::Align::kRight);
       for (const auto& [key, st] : v.layers)
-        l.add_row({key,
-                   decibels(st.sqnr_db()) +
-                       (st.sqnr_db() < v.options.min_layer_sqnr ? " (< " + decibels(v.options.min_layer_sqnr) + ")" : ""),
-                   fixed(st.cosine(), 6), fixed(st.max_abs, 6)});
+        l.add_row(
+            {key,
+             decibels(st.sqnr_db()) +
+                 (st.sqnr_db() < v.options.min_layer_sqnr ? " (< " + decibels(v.options.min_layer_sqnr) + ")" : ""),
+             fixed(st.cosine(), 6), fixed(st.max_abs, 6)});
       l.print(std::cout);
       std::cout << "\n";
     }

@@ -18,7 +18,7 @@ function(adze_library)
   add_library(adze::${A_NAME} ALIAS ${target})
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${A_NAME})
   # Sources include "folder/x.h" from the project root; installed, the same paths live under include/adze/,
-  # so users may write either #include <adze/compress/model.h> or "compress/model.h".
+  # so users may write either #include <adze/model/model.h> or "model/model.h".
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/adze>

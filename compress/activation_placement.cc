@@ -33,10 +33,10 @@ bool is_integer_op(const Node* n) { return is_add(n) || is_average_pool(n); }
 // Ops whose int8 result needs no quantization of its own: clamps made redundant by the result's range, and
 // ops that move or select values (they commute with quantization).
 bool keeps_quantization(const Node* n) {
-  static const std::set<std::string> kinds = {
-      "aten::relu",    "aten::relu_",    "aten::hardtanh",   "aten::hardtanh_", "aten::clamp",
-      "aten::clamp_",  "aten::max_pool2d", "aten::flatten", "aten::view",      "aten::reshape",
-      "aten::dropout", "aten::dropout_", "aten::contiguous"};
+  static const std::set<std::string> kinds = {"aten::relu",      "aten::relu_",   "aten::hardtanh",   "aten::hardtanh_",
+                                              "aten::clamp",     "aten::clamp_",  "aten::max_pool2d", "aten::flatten",
+                                              "aten::view",      "aten::reshape", "aten::dropout",    "aten::dropout_",
+                                              "aten::contiguous"};
   return kinds.count(n->kind().toQualString()) > 0;
 }
 

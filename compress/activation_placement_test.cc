@@ -5,10 +5,10 @@
 #include <torch/torch.h>
 
 #include "compress/activation_quant.h"
-#include "compress/data/dataset.h"
-#include "compress/frontend.h"
-#include "compress/model.h"
 #include "compress/pass.h"
+#include "data/dataset.h"
+#include "model/frontend.h"
+#include "model/model.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -35,11 +35,11 @@ Calibrated calibrate(const std::string& file, const std::string& placement) {
   c.model = &r.model;
   c.table = build_layer_table(r.model);
   c.data = &data;
-  c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"),
-                                   "plan.json"),
-                        c.table, "plan.json");
-  run_pipeline(parse_pipeline(nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"),
-               c);
+  c.plan = resolve_plan(
+      parse_plan(nlohmann::ordered_json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"), "plan.json"),
+      c.table, "plan.json");
+  run_pipeline(
+      parse_pipeline(nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"), c);
   ActivationObserver observer;
   observer.placement = placement;
   r.taps = quantize_activations(c, observer).taps;
@@ -53,7 +53,8 @@ std::pair<int, int> quantized_add_operands(const Model& m) {
     const std::string k = n->kind().toQualString();
     if (k != "aten::add" && k != "aten::add_") continue;
     ++adds;
-    for (std::size_t i = 0; i < 2; ++i) quantized += n->input(i)->node()->kind().toQualString() == std::string(kFakeQuant);
+    for (std::size_t i = 0; i < 2; ++i)
+      quantized += n->input(i)->node()->kind().toQualString() == std::string(kFakeQuant);
   }
   return {adds, quantized};
 }
@@ -128,7 +129,8 @@ TEST(ActivationPlacement, FollowsResultsThroughReluAndPooling) {
   const auto operands = integer_operands(model.graph(), quantized);
   ASSERT_GT(adds, 0);
   int add_operands = 0;
-  for (const auto& [node, input] : operands) add_operands += node->kind() == c10::aten::add || node->kind() == c10::aten::add_;
+  for (const auto& [node, input] : operands)
+    add_operands += node->kind() == c10::aten::add || node->kind() == c10::aten::add_;
   EXPECT_EQ(add_operands, 2 * adds);
   // With no quantized layer at all, nothing is integer.
   EXPECT_TRUE(integer_operands(model.graph(), {}).empty());

@@ -10,9 +10,9 @@
 #include <set>
 
 #include "compress/activation_placement.h"
-#include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "model/tapped_graph.h"
 
 namespace adze {
 namespace {
@@ -151,8 +151,8 @@ Value* insert_fake_quant(Model& model, const Tap& t, int index) {
   const auto [scale, zp] = affine_params(t.lo, t.hi, t.bits);
   Value* s = model.add_bound_tensor(
       NamedTensor{act_tensor_name(model, t.layer, index, "act_scale"), torch::full({1}, scale), false, {}});
-  Value* z = model.add_bound_tensor(NamedTensor{act_tensor_name(model, t.layer, index, "act_zero_point"),
-                                                torch::full({1}, zp, torch::kInt), false, {}});
+  Value* z = model.add_bound_tensor(NamedTensor{
+      act_tensor_name(model, t.layer, index, "act_zero_point"), torch::full({1}, zp, torch::kInt), false, {}});
   torch::jit::Graph& g = model.graph();
   Value* x = t.node->input(t.input);
   torch::jit::WithInsertPoint guard(x->node()->kind() == c10::prim::Param ? *g.nodes().begin() : x->node()->next());

@@ -3,8 +3,9 @@
 // A tap is one use of a layer (a tied weight has several): the activation that feeds it. Calibration runs the
 // model on the training data (the evaluation data when there is none) with the taps as extra outputs and
 // observes their ranges: min-max; a percentile averaged over batches; or mse, the range shrunk by the factor
-// in [0.30, 1.00] whose fake-quantization of a subsample of all batches has the least squared error; then each tap gets an aten::fake_quantize_per_tensor_affine node (asymmetric, per tensor,
-// codes 0..2^b−1) whose scale and zero point are buffers bound to the graph ("<layer>.act_scale",
+// in [0.30, 1.00] whose fake-quantization of a subsample of all batches has the least squared error; then each tap gets
+// an aten::fake_quantize_per_tensor_affine node (asymmetric, per tensor, codes 0..2^b−1) whose scale and zero point are
+// buffers bound to the graph ("<layer>.act_scale",
 // "<layer>.act_zero_point"; "<layer>_act_scale" beside a layer that is a bare parameter, such as
 // "self_attn.in_proj_weight"), so that they are saved with the model and the gradient passes straight through.
 //
@@ -23,7 +24,7 @@ namespace adze {
 struct ActivationObserver {
   std::string method = "minmax";  ///< "minmax", "percentile" or "mse"
   double percentile = 99.99;
-  int64_t batches = 8;            ///< calibration batches of the model's traced batch size
+  int64_t batches = 8;  ///< calibration batches of the model's traced batch size
   /// "integer": also the operands of residual adds and average pools between quantized layers
   /// (activation_placement.h), as integer runtimes run them; "inputs": only the inputs of quantized layers.
   std::string placement = "integer";

@@ -7,9 +7,9 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
-#include "compress/frontend.h"
 #include "compress/pass.h"
-#include "compress/torchscript_io.h"
+#include "model/frontend.h"
+#include "model/torchscript_io.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -28,13 +28,16 @@ struct Transformer {
     context.model = &model;
     context.table = build_layer_table(model);
     context.data = &data;
-    context.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"), "plan.json"),
-                                context.table, "plan.json");
+    context.plan =
+        resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"), "plan.json"),
+                     context.table, "plan.json");
   }
   // W8A8 as configs/pipelines/ptq-activations.json does it.
   void quantize() {
     run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "quantize.weights",
-        {"name": "quantize.calibrate", "options": {"method": "minmax", "batches": 8}}]})"), "p.json"), context);
+        {"name": "quantize.calibrate", "options": {"method": "minmax", "batches": 8}}]})"),
+                                "p.json"),
+                 context);
   }
 };
 

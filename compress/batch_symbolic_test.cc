@@ -1,4 +1,4 @@
-#include "compress/batch_symbolic.h"
+#include "model/batch_symbolic.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/ir/constants.h>
@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/compressed_model.h"
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
 #include "compress/pass.h"
 #include "compress/report.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
 #include "tests/test_util.h"
 
 namespace adze {

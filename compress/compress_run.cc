@@ -2,16 +2,16 @@
 
 #include <iostream>
 
-#include "compress/frontend.h"
 #include "compress/report.h"
 #include "core/error.h"
+#include "model/frontend.h"
 
 namespace adze {
 
 CompressRun compress_run(const std::string& path, const InputSpec& input, const Plan& plan,
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
-                         const Dataset* train_data, uint64_t seed, bool progress,
-                         std::vector<uint8_t>* after_outcomes, const Metrics* before) {
+                         const Dataset* train_data, uint64_t seed, bool progress, std::vector<uint8_t>* after_outcomes,
+                         const Metrics* before) {
   const bool trains = needs_training_data(pipeline);
   if (trains && !train_data)
     throw Error(ErrorKind::kInvalidArgument,

@@ -4,13 +4,13 @@
 
 #include <filesystem>
 
-#include "compress/batch_symbolic.h"
 #include "compress/encoding_io.h"
-#include "compress/frontend.h"
 #include "compress/report.h"
-#include "compress/torchscript_io.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "model/batch_symbolic.h"
+#include "model/frontend.h"
+#include "model/torchscript_io.h"
 
 namespace adze {
 

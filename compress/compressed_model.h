@@ -13,9 +13,9 @@
 #include <string>
 
 #include "compress/encoding.h"
-#include "compress/layer_table.h"
-#include "compress/model.h"
 #include "compress/plan.h"
+#include "model/layer_table.h"
+#include "model/model.h"
 
 namespace adze {
 

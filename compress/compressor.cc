@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "compress/frontend.h"
 #include "core/error.h"
+#include "model/frontend.h"
 
 namespace adze {
 

@@ -37,9 +37,9 @@
 #include <vector>
 
 #include "compress/encoding.h"
-#include "compress/layer_table.h"
-#include "compress/model.h"
 #include "compress/plan.h"
+#include "model/layer_table.h"
+#include "model/model.h"
 
 namespace torch {
 namespace nn {

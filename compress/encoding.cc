@@ -5,8 +5,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "compress/layer_table.h"
 #include "core/error.h"
+#include "model/layer_table.h"
 #include "quantize/pow2.h"
 #include "sparsity/permutation.h"
 
@@ -38,9 +38,12 @@ at::Tensor apply_mask(const at::Tensor& canonical, const at::Tensor& keep) {
 // Rows of the quantization grid: [1, C·K], [C, K] or [C·K/g, g].
 at::Tensor grid_rows(const at::Tensor& canonical, const LayerConfig& c) {
   switch (c.granularity) {
-    case Granularity::kPerTensor: return canonical.reshape({1, -1});
-    case Granularity::kPerChannel: return canonical;
-    case Granularity::kPerGroup: return canonical.reshape({-1, c.group_size});
+    case Granularity::kPerTensor:
+      return canonical.reshape({1, -1});
+    case Granularity::kPerChannel:
+      return canonical;
+    case Granularity::kPerGroup:
+      return canonical.reshape({-1, c.group_size});
   }
   return canonical;
 }
@@ -88,7 +91,8 @@ Encoding project_checked(const at::Tensor& weight, const Layer& layer, const Lay
 
   if (fixed_mask.defined()) {
     if (fixed_mask.sizes() != canonical.sizes())
-      throw Error(ErrorKind::kInternal, "mask " + c10::str(fixed_mask.sizes()) + " does not fit weight " + c10::str(canonical.sizes()));
+      throw Error(ErrorKind::kInternal,
+                  "mask " + c10::str(fixed_mask.sizes()) + " does not fit weight " + c10::str(canonical.sizes()));
     e.mask = fixed_mask.to(torch::kBool).contiguous();
   } else if (c.nm.enabled()) {
     e.mask = nm_mask_rows(canonical, c.nm);
@@ -131,9 +135,12 @@ Encoding project_checked(const at::Tensor& weight, const Layer& layer, const Lay
 
 const char* to_string(Granularity g) {
   switch (g) {
-    case Granularity::kPerTensor: return "tensor";
-    case Granularity::kPerChannel: return "channel";
-    case Granularity::kPerGroup: return "group";
+    case Granularity::kPerTensor:
+      return "tensor";
+    case Granularity::kPerChannel:
+      return "channel";
+    case Granularity::kPerGroup:
+      return "group";
   }
   return "channel";
 }
@@ -169,9 +176,8 @@ at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector
 at::Tensor Encoding::decode() const {
   at::Tensor canonical;
   if (config.quantized()) {
-    at::Tensor rows = config.quantizer == Quantizer::kPow2
-                          ? dequantize_pow2_rows(codes, scale, config.weight_bits)
-                          : dequantize_rows(codes, RowQuantParams{scale, zero_point});
+    at::Tensor rows = config.quantizer == Quantizer::kPow2 ? dequantize_pow2_rows(codes, scale, config.weight_bits)
+                                                           : dequantize_rows(codes, RowQuantParams{scale, zero_point});
     canonical = rows.reshape({channels(), reduction()});
   } else {
     canonical = values;
@@ -227,8 +233,8 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
   // input channels of one kernel position, so they must divide Cin/groups.
   const int64_t run = run_length(layer);
   if (c.nm.enabled() && run % c.nm.m != 0)
-    return "nm " + c.nm.to_string() + ": reduction dimension " + std::to_string(run) + " is not a multiple of M=" +
-           std::to_string(c.nm.m);
+    return "nm " + c.nm.to_string() + ": reduction dimension " + std::to_string(run) +
+           " is not a multiple of M=" + std::to_string(c.nm.m);
   if (c.quantized() && c.granularity == Granularity::kPerGroup) {
     if (c.group_size < 1) return "group_size " + std::to_string(c.group_size) + ": must be positive";
     if (run % c.group_size != 0)
@@ -250,7 +256,8 @@ Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig
   // other path checks here.
   const bool checked_by_quantizer = c.quantized() && c.quantizer == Quantizer::kUniform && !scales.scale.defined();
   if (!checked_by_quantizer && !all_finite(weight))
-    throw Error(ErrorKind::kInvalidArgument, "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
+    throw Error(ErrorKind::kInvalidArgument,
+                "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
   try {
     if (scales.scale.defined() && !(c.quantized() && c.quantizer == Quantizer::kUniform))
       throw Error(ErrorKind::kInternal, "given scales need a uniform quantizer");

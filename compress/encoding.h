@@ -33,10 +33,10 @@ struct LayerConfig {
   bool pow2_scale = false;
   ScaleMethod scale_method = ScaleMethod::kMinMax;
   double percentile = 99.99;
-  int act_bits = 0;   ///< 0: activations not quantized; 8 or 16
+  int act_bits = 0;  ///< 0: activations not quantized; 8 or 16
   NMPattern nm;
   bool permute = false;  ///< search a channel permutation that raises the magnitude N:M keeps (ASP-style)
-  double sparsity = 0;  ///< unstructured: fraction of weights (of those N:M keeps) set to zero, in [0, 1)
+  double sparsity = 0;   ///< unstructured: fraction of weights (of those N:M keeps) set to zero, in [0, 1)
   bool quantized() const { return weight_bits <= 8; }
   bool compresses() const { return quantized() || nm.enabled() || sparsity > 0; }
   bool operator==(const LayerConfig& o) const;
@@ -60,7 +60,7 @@ struct Encoding {
   /// int64 [run], undefined unless config.permute: the reduction channels (a convolution's input channels, a
   /// linear's inputs) in the order the encoded layout holds them; codes, mask and values are in that order.
   at::Tensor permutation;
-  at::Tensor values;      ///< float32 [C, K] when not quantized
+  at::Tensor values;          ///< float32 [C, K] when not quantized
   int64_t channels() const;   ///< C
   int64_t reduction() const;  ///< K
   /// The weight, in its original layout and dtype float32, reconstructed exactly from the fields above.

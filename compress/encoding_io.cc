@@ -6,10 +6,10 @@
 #include <cmath>
 #include <fstream>
 
-#include "compress/layer_table.h"
 #include "compress/plan.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "model/layer_table.h"
 
 namespace adze {
 namespace {
@@ -25,8 +25,11 @@ void save_encodings(const std::map<std::string, Encoding>& encodings, const std:
     d.insert("shape", to_list(e.shape));
     d.insert("order", to_list(e.order));
     d.insert("config", to_json(e.config).dump());
-    for (const auto& [key, t] : {std::pair<const char*, const at::Tensor*>{"codes", &e.codes}, {"scale", &e.scale},
-                                 {"zero_point", &e.zero_point}, {"mask", &e.mask}, {"values", &e.values},
+    for (const auto& [key, t] : {std::pair<const char*, const at::Tensor*>{"codes", &e.codes},
+                                 {"scale", &e.scale},
+                                 {"zero_point", &e.zero_point},
+                                 {"mask", &e.mask},
+                                 {"values", &e.values},
                                  {"permutation", &e.permutation}})
       if (t->defined()) d.insert(key, *t);
     all.insert(name, d);
@@ -43,7 +46,8 @@ std::map<std::string, Encoding> load_encodings(const std::string& path) {
   } catch (const std::exception& e) {
     throw Error(ErrorKind::kIo, "failed to read encodings '" + path + "': " + first_line_of(e));
   }
-  if (!root.isGenericDict()) throw Error(ErrorKind::kIo, "failed to read encodings '" + path + "': expected a dict of layers");
+  if (!root.isGenericDict())
+    throw Error(ErrorKind::kIo, "failed to read encodings '" + path + "': expected a dict of layers");
   std::map<std::string, Encoding> out;
   for (const auto& item : root.toGenericDict()) {
     const std::string name = item.key().isString() ? item.key().toStringRef() : "?";
@@ -54,12 +58,15 @@ std::map<std::string, Encoding> load_encodings(const std::string& path) {
       if (!d.contains(key)) throw Error(ErrorKind::kIo, where + ": missing '" + key + "'");
       return d.at(key);
     };
-    auto tensor = [&](const char* key) { return d.contains(key) && d.at(key).isTensor() ? d.at(key).toTensor() : at::Tensor(); };
+    auto tensor = [&](const char* key) {
+      return d.contains(key) && d.at(key).isTensor() ? d.at(key).toTensor() : at::Tensor();
+    };
     Encoding e;
     try {
       e.shape = get("shape").toIntVector();
       e.order = get("order").toIntVector();
-      Plan one = parse_plan(nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(get("config").toStringRef())}}, path);
+      Plan one = parse_plan(
+          nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(get("config").toStringRef())}}, path);
       e.config = one.defaults;
     } catch (const Error& err) {
       throw Error(ErrorKind::kIo, where + ": " + err.what());
@@ -73,15 +80,16 @@ std::map<std::string, Encoding> load_encodings(const std::string& path) {
     e.values = tensor("values");
     e.permutation = tensor("permutation");
     const int64_t numel = shape_numel(e.shape);
-    const bool consistent = e.order.size() == e.shape.size() &&
-                            (e.config.quantized() ? e.codes.defined() && e.codes.numel() == numel && e.scale.defined() &&
-                                                        e.zero_point.defined() && e.scale.numel() == e.codes.size(0)
-                                                  : e.values.defined() && e.values.numel() == numel) &&
-                            (!e.mask.defined() || e.mask.numel() == numel) &&
-                            (!e.permutation.defined() ||
-                             (e.permutation.dim() == 1 && e.permutation.scalar_type() == at::kLong && e.permutation.numel() > 0 &&
-                              e.reduction() % e.permutation.numel() == 0 &&
-                              torch::equal(std::get<0>(e.permutation.sort()), torch::arange(e.permutation.numel()))));
+    const bool consistent =
+        e.order.size() == e.shape.size() &&
+        (e.config.quantized() ? e.codes.defined() && e.codes.numel() == numel && e.scale.defined() &&
+                                    e.zero_point.defined() && e.scale.numel() == e.codes.size(0)
+                              : e.values.defined() && e.values.numel() == numel) &&
+        (!e.mask.defined() || e.mask.numel() == numel) &&
+        (!e.permutation.defined() ||
+         (e.permutation.dim() == 1 && e.permutation.scalar_type() == at::kLong && e.permutation.numel() > 0 &&
+          e.reduction() % e.permutation.numel() == 0 &&
+          torch::equal(std::get<0>(e.permutation.sort()), torch::arange(e.permutation.numel()))));
     if (!consistent) throw Error(ErrorKind::kIo, where + ": fields do not fit the shape " + shape_to_string(e.shape));
     out.emplace(name, std::move(e));
   }
@@ -95,11 +103,14 @@ EncodedBits encoded_bits(const Encoding& e) {
   b.codes = kept * e.config.weight_bits;
   if (e.config.quantized()) {
     b.scales = e.scale.numel() * 32;
-    if (!e.config.symmetric && e.config.quantizer == Quantizer::kUniform) b.zero_points = e.scale.numel() * e.config.weight_bits;
+    if (!e.config.symmetric && e.config.quantizer == Quantizer::kUniform)
+      b.zero_points = e.scale.numel() * e.config.weight_bits;
   }
   if (e.mask.defined()) {
-    if (e.config.sparsity > 0 || !e.config.nm.enabled()) b.index = numel;
-    else b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(e.config.nm.m))));
+    if (e.config.sparsity > 0 || !e.config.nm.enabled())
+      b.index = numel;
+    else
+      b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(e.config.nm.m))));
   }
   if (e.permutation.defined()) {  // the channel order: one index of ceil(log2 run) bits per channel
     const auto run = static_cast<double>(e.permutation.numel());
@@ -135,8 +146,10 @@ EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
     if (!config.symmetric && config.quantizer == Quantizer::kUniform) b.zero_points = rows * config.weight_bits;
   }
   if (sparse) {
-    if (config.sparsity > 0 || !config.nm.enabled()) b.index = numel;
-    else b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(config.nm.m))));
+    if (config.sparsity > 0 || !config.nm.enabled())
+      b.index = numel;
+    else
+      b.index = kept * static_cast<int64_t>(std::ceil(std::log2(static_cast<double>(config.nm.m))));
   }
   if (config.permute) {
     const int64_t run = layer.reduction_size;  // the reduction channels: a convolution's inputs, a linear's

@@ -5,9 +5,9 @@
 
 #include <fstream>
 
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
-#include "compress/model.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
+#include "model/model.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -77,10 +77,10 @@ TEST(EncodedBits, CountsCodesScalesZeroPointsAndIndexBits) {
   c.nm = {2, 4};
   Encoding e = project(torch::randn({16, 64}), linear({16, 64}), c);
   EncodedBits b = encoded_bits(e);
-  EXPECT_EQ(b.codes, 16 * 32 * 4);   // half the weights kept, 4 bits each
-  EXPECT_EQ(b.scales, 16 * 32);      // one fp32 scale per output channel
-  EXPECT_EQ(b.zero_points, 0);       // symmetric
-  EXPECT_EQ(b.index, 16 * 32 * 2);   // 2-bit index per kept weight
+  EXPECT_EQ(b.codes, 16 * 32 * 4);  // half the weights kept, 4 bits each
+  EXPECT_EQ(b.scales, 16 * 32);     // one fp32 scale per output channel
+  EXPECT_EQ(b.zero_points, 0);      // symmetric
+  EXPECT_EQ(b.index, 16 * 32 * 2);  // 2-bit index per kept weight
   c.nm = {};
   c.symmetric = false;
   b = encoded_bits(project(torch::randn({16, 64}), linear({16, 64}), c));

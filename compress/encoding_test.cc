@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "compress/layer_table.h"
+#include "model/layer_table.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -80,7 +80,8 @@ TEST(Project, PerGroupAndPerTensorScales) {
   EXPECT_EQ(grouped.codes.sizes(), (std::vector<int64_t>{16, 64}));
   Encoding tensor = project(w, layer, config(8, {}, Granularity::kPerTensor));
   EXPECT_EQ(tensor.scale.numel(), 1);
-  EXPECT_LT((grouped.decode() - w).pow(2).sum().item<double>(), (project(w, layer, config(4)).decode() - w).pow(2).sum().item<double>());
+  EXPECT_LT((grouped.decode() - w).pow(2).sum().item<double>(),
+            (project(w, layer, config(4)).decode() - w).pow(2).sum().item<double>());
 }
 
 TEST(Project, UnstructuredKeepsTheRequestedShareOfTheNMSurvivors) {
@@ -108,7 +109,8 @@ TEST(Project, Pow2QuantizerAfterNM) {
 
 TEST(CheckConfig, NamesTheFieldThatCannotApply) {
   Layer fc = make_layer(LayerKind::kLinear, {10, 30});
-  EXPECT_NE(check_config(fc, config(4, {2, 4})).find("nm 2:4: reduction dimension 30 is not a multiple of M=4"), std::string::npos);
+  EXPECT_NE(check_config(fc, config(4, {2, 4})).find("nm 2:4: reduction dimension 30 is not a multiple of M=4"),
+            std::string::npos);
   EXPECT_NE(check_config(fc, config(9)).find("weight_bits 9"), std::string::npos);
   LayerConfig grouped = config(4, {}, Granularity::kPerGroup);
   grouped.group_size = 16;
@@ -116,8 +118,11 @@ TEST(CheckConfig, NamesTheFieldThatCannotApply) {
   Layer depthwise = make_layer(LayerKind::kConv2d, {8, 1, 3, 3}, 1, 8);
   EXPECT_NE(check_config(depthwise, config(8, {2, 4})).find("reduction dimension 1"), std::string::npos);
   EXPECT_EQ(check_config(fc, config(8)), "");
-  expect_error([&] { project(torch::randn({10, 30}), fc, config(4, {2, 4})); }, ErrorKind::kInvalidConfig,
-               {"layer 'layer'", "M=4"});
+  expect_error(
+      [&] {
+        project(torch::randn({10, 30}), fc, config(4, {2, 4}));
+      },
+      ErrorKind::kInvalidConfig, {"layer 'layer'", "M=4"});
 }
 
 TEST(Project, RejectsNaNWeights) {
@@ -157,7 +162,12 @@ TEST(Project, ChannelPermutationKeepsMoreMagnitudeAndDecodesExactly) {
   // Keeping the structure reproduces the same permutation and mask without searching.
   Encoding again = project(w, layer, permuted, b.structure());
   EXPECT_TRUE(torch::equal(again.decode(), b.decode()));
-  EXPECT_EQ(check_config(layer, [] { LayerConfig c; c.permute = true; return c; }()),
+  EXPECT_EQ(check_config(layer,
+                         [] {
+                           LayerConfig c;
+                           c.permute = true;
+                           return c;
+                         }()),
             "permute: needs an N:M pattern (it chooses which channels share a group)");
 }
 

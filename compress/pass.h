@@ -4,7 +4,8 @@
 // applied, the Encodings so far, the data). Passes are listed in one place (passes/register.cc); a pipeline
 // is a JSON list of them:
 //
-//   {"passes": ["fold-bn", {"name": "sparsity.nm"}, "quantize.weights", {"name": "eval", "options": {"label": "after"}}]}
+//   {"passes": ["fold-bn", {"name": "sparsity.nm"}, "quantize.weights", {"name": "eval", "options": {"label":
+//   "after"}}]}
 //
 // run_pipeline, not each pass, times every step, checks the model stays finite, and wraps errors with the
 // step and pass names.
@@ -16,30 +17,30 @@
 #include <string>
 #include <vector>
 
-#include "compress/data/dataset.h"
 #include "compress/encoding.h"
-#include "compress/eval.h"
-#include "compress/layer_table.h"
-#include "compress/model.h"
 #include "compress/plan.h"
 #include "core/registry.h"
+#include "data/dataset.h"
+#include "data/eval.h"
+#include "model/layer_table.h"
+#include "model/model.h"
 
 namespace adze {
 
 struct CompressionContext {
   Model* model = nullptr;
-  LayerTable table;                           ///< of the model as it is now
-  ResolvedPlan plan;                          ///< one config per layer of `table`
-  std::map<std::string, Encoding> encodings;  ///< by layer name, as the passes left them
+  LayerTable table;                             ///< of the model as it is now
+  ResolvedPlan plan;                            ///< one config per layer of `table`
+  std::map<std::string, Encoding> encodings;    ///< by layer name, as the passes left them
   std::map<std::string, at::Tensor> originals;  ///< each projected layer's weight before its first projection
-  std::map<std::string, at::Tensor> latents;    ///< latent weights a fine-tuning pass left (the next continues from them)
+  std::map<std::string, at::Tensor> latents;  ///< latent weights a fine-tuning pass left (the next continues from them)
   const Dataset* data = nullptr;              ///< evaluation data, when the pipeline needs it
   const Dataset* train_data = nullptr;        ///< training data: calibration and the finetune.* passes
   const Model* reference = nullptr;           ///< the uncompressed model (the teacher for distillation)
   std::map<std::string, Metrics> metrics;     ///< by label ("before", "after")
   bool progress = false;
   uint64_t seed = 0;
-  std::vector<std::string> notes;             ///< what the passes did, one line each
+  std::vector<std::string> notes;  ///< what the passes did, one line each
 };
 
 class Pass {

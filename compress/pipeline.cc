@@ -29,7 +29,8 @@ Pipeline parse_pipeline(const nlohmann::json& doc, const std::string& source) {
       name = step["name"].get<std::string>();
       for (const auto& [key, value] : step.items())
         if (key != "name" && key != "options")
-          throw Error(ErrorKind::kInvalidConfig, where + " (" + name + "): unknown key '" + key + "' (expected name, options)");
+          throw Error(ErrorKind::kInvalidConfig,
+                      where + " (" + name + "): unknown key '" + key + "' (expected name, options)");
       if (step.contains("options")) options = step["options"];
     } else {
       throw Error(ErrorKind::kInvalidConfig, where + ": expected a pass name or {\"name\": ..., \"options\": {...}}");
@@ -68,7 +69,8 @@ std::vector<PassRecord> run_pipeline(const Pipeline& pipeline, CompressionContex
   int index = 0;
   for (const auto& step : pipeline.steps) {
     ++index;
-    const std::string where = "pipeline '" + pipeline.source + "' step " + std::to_string(index) + " (" + step.name + ")";
+    const std::string where =
+        "pipeline '" + pipeline.source + "' step " + std::to_string(index) + " (" + step.name + ")";
     const auto start = std::chrono::steady_clock::now();
     try {
       auto pass = pass_registry().get(step.name, where).make(step.options);
@@ -81,7 +83,8 @@ std::vector<PassRecord> run_pipeline(const Pipeline& pipeline, CompressionContex
     for (const auto& t : context.model->tensors())
       if (t.value.is_floating_point() && !torch::isfinite(t.value).all().item<bool>())
         throw Error(ErrorKind::kInternal, where + ": left NaN or Inf in '" + t.name + "'");
-    records.push_back(PassRecord{step.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
+    records.push_back(
+        PassRecord{step.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
   }
   return records;
 }

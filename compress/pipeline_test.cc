@@ -2,10 +2,10 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
-#include "compress/frontend.h"
 #include "compress/activation_quant.h"
 #include "compress/pass.h"
-#include "compress/torchscript_io.h"
+#include "model/frontend.h"
+#include "model/torchscript_io.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -16,7 +16,8 @@ using testing::expect_error;
 using testing::fixture;
 
 TEST(Pipeline, ParsesNamesAndObjectsAndFillsDefaults) {
-  Pipeline p = parse_pipeline(Json::parse(R"({"passes": ["fold-bn", {"name": "eval", "options": {"label": "mid"}}, "eval"]})"), "p.json");
+  Pipeline p = parse_pipeline(
+      Json::parse(R"({"passes": ["fold-bn", {"name": "eval", "options": {"label": "mid"}}, "eval"]})"), "p.json");
   ASSERT_EQ(p.steps.size(), 3u);
   EXPECT_EQ(p.steps[1].options["label"], "mid");
   EXPECT_EQ(p.steps[2].options["label"], "after");
@@ -26,8 +27,8 @@ TEST(Pipeline, ErrorsNameTheFileStepPassAndOption) {
   auto parse = [](const std::string& text) { parse_pipeline(Json::parse(text), "p.json"); };
   expect_error([&] { parse(R"({"passes": ["fold-bn", "sparsity.magic"]})"); }, ErrorKind::kInvalidConfig,
                {"pipeline 'p.json' step 2", "unknown pass 'sparsity.magic'", "known: fold-bn"});
-  expect_error([&] { parse(R"({"passes": [{"name": "eval", "options": {"lable": "x"}}]})"); }, ErrorKind::kInvalidConfig,
-               {"step 1 (eval)", "unknown option 'lable'", "known: label"});
+  expect_error([&] { parse(R"({"passes": [{"name": "eval", "options": {"lable": "x"}}]})"); },
+               ErrorKind::kInvalidConfig, {"step 1 (eval)", "unknown option 'lable'", "known: label"});
   expect_error([&] { parse(R"({"passes": [{"name": "eval", "options": {"label": 3}}]})"); }, ErrorKind::kInvalidConfig,
                {"option 'label' must be of type string"});
   expect_error([&] { parse(R"({"passes": []})"); }, ErrorKind::kInvalidConfig, {"no passes"});
@@ -51,10 +52,12 @@ TEST(Pipeline, FoldSparsifyQuantizeEvaluate) {
   Fixture f;
   CompressionContext c = f.context();
   // 2:4 + INT4 on the classifier (8 inputs), INT8 elsewhere (3 and 1 input channels allow no N:M).
-  Json plan = Json::parse(R"({"defaults": {"weight_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})");
+  Json plan =
+      Json::parse(R"({"defaults": {"weight_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})");
   c.plan = resolve_plan(parse_plan(plan, "plan.json"), c.table, "plan.json");
   Pipeline p = parse_pipeline(Json::parse(R"({"passes": [{"name": "eval", "options": {"label": "before"}}, "fold-bn",
-                                                        "sparsity.nm", "quantize.weights", "eval"]})"), "p.json");
+                                                        "sparsity.nm", "quantize.weights", "eval"]})"),
+                              "p.json");
   std::vector<PassRecord> records = run_pipeline(p, c);
   ASSERT_EQ(records.size(), 5u);
   EXPECT_EQ(records[2].name, "sparsity.nm");
@@ -93,10 +96,14 @@ namespace {
 TEST(ActivationQuant, CalibrateInsertsFakeQuantOnEveryLayerInputAndSurvivesSaving) {
   Fixture f;
   CompressionContext c = f.context();
-  c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"), "plan.json"), c.table, "plan.json");
+  c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8}})"), "plan.json"),
+                        c.table, "plan.json");
   at::Tensor x = f.data.inputs.slice(0, 0, 8);
   const at::Tensor before = f.model.forward(x);
-  Pipeline p = parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 5}}]})"), "p.json");
+  Pipeline p = parse_pipeline(
+      Json::parse(
+          R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 5}}]})"),
+      "p.json");
   run_pipeline(p, c);
   int fake_quants = 0;
   for (const auto* n : f.model.graph().nodes())
@@ -122,7 +129,8 @@ TEST(ActivationQuant, PercentileClipsAtMostTheMinMaxRange) {
   auto scale_of = [](const std::string& method) {
     Fixture f;
     CompressionContext c = f.context();
-    c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"act_bits": 8}})"), "plan.json"), c.table, "plan.json");
+    c.plan =
+        resolve_plan(parse_plan(Json::parse(R"({"defaults": {"act_bits": 8}})"), "plan.json"), c.table, "plan.json");
     quantize_activations(c, {method, 99.0, 5});
     return f.model.tensors()[f.model.find_tensor("classifier.act_scale")].value.item<float>();
   };
@@ -151,9 +159,14 @@ struct FinetuneRun {
     c.reference = &teacher;
     c.seed = 7;
     c.plan = resolve_plan(parse_plan(Json::parse(R"({"defaults": {"weight_bits": 8, "act_bits": 8},
-        "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})"), "plan.json"), c.table, "plan.json");
-    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate",
-                                                          {"name": "eval", "options": {"label": "before"}}]})"), "a.json"), c);
+        "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})"),
+                                     "plan.json"),
+                          c.table, "plan.json");
+    run_pipeline(
+        parse_pipeline(Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate",
+                                                          {"name": "eval", "options": {"label": "before"}}]})"),
+                       "a.json"),
+        c);
     run_pipeline(parse_pipeline(Json::parse(R"({"passes": [)" + finetune + R"(, "eval"]})"), "b.json"), c);
   }
   const at::Tensor& weight(const std::string& name) { return f.model.tensors()[f.model.find_tensor(name)].value; }
@@ -182,7 +195,8 @@ TEST(Finetune, SameSeedSameBytesAndDistillationChangesTheResult) {
 }
 
 TEST(Finetune, AdmmEndsOnTheConstraintSet) {
-  FinetuneRun r(R"({"name": "finetune.admm", "options": {"steps": 30, "admm_steps": 20, "admm_interval": 5, "rho": 0.01, "batch_size": 8}})");
+  FinetuneRun r(
+      R"({"name": "finetune.admm", "options": {"steps": 30, "admm_steps": 20, "admm_interval": 5, "rho": 0.01, "batch_size": 8}})");
   EXPECT_TRUE(satisfies_nm(r.weight("classifier.weight"), {2, 4}));
   EXPECT_TRUE(torch::equal(r.weight("classifier.weight"), r.c.encodings.at("classifier").decode()));
 }
@@ -221,12 +235,14 @@ namespace {
 
 TEST(Finetune, LearnedActivationScalesMoveAndEndAsPlainFakeQuant) {
   FinetuneRun keep(R"({"name": "finetune.ste", "options": {"steps": 30, "lr": 1e-3, "batch_size": 8}})");
-  FinetuneRun learn(R"({"name": "finetune.ste", "options": {"steps": 30, "lr": 1e-3, "batch_size": 8, "act_scales": "learn", "act_scale_lr": 1e-3}})");
+  FinetuneRun learn(
+      R"({"name": "finetune.ste", "options": {"steps": 30, "lr": 1e-3, "batch_size": 8, "act_scales": "learn", "act_scale_lr": 1e-3}})");
   auto scale = [](FinetuneRun& r) { return r.f.model.tensors()[r.f.model.find_tensor("classifier.act_scale")].value; };
   EXPECT_FALSE(torch::equal(scale(learn), scale(keep)));
   EXPECT_GT(scale(learn).item<float>(), 0.0f);
   EXPECT_FALSE(scale(learn).requires_grad());
-  EXPECT_EQ(learn.f.model.tensors()[learn.f.model.find_tensor("classifier.act_zero_point")].value.scalar_type(), torch::kInt);
+  EXPECT_EQ(learn.f.model.tensors()[learn.f.model.find_tensor("classifier.act_zero_point")].value.scalar_type(),
+            torch::kInt);
   int fixed = 0, learnable = 0;
   for (const auto* n : learn.f.model.graph().nodes()) {
     const std::string kind = n->kind().toQualString();
@@ -239,7 +255,8 @@ TEST(Finetune, LearnedActivationScalesMoveAndEndAsPlainFakeQuant) {
   testing::TempDir dir;
   save_torchscript(learn.f.model, dir.file("m.pt"));
   const at::Tensor x = learn.f.data.inputs.slice(0, 0, 8);
-  EXPECT_TRUE(torch::equal(load_torchscript(dir.file("m.pt"), {{8, 3, 16, 16}, "float32"}).forward(x), learn.f.model.forward(x)));
+  EXPECT_TRUE(torch::equal(load_torchscript(dir.file("m.pt"), {{8, 3, 16, 16}, "float32"}).forward(x),
+                           learn.f.model.forward(x)));
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 
 #include <regex>
 
-#include "compress/layer_table.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "model/layer_table.h"
 
 namespace adze {
 namespace {
@@ -12,9 +12,9 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 const std::vector<std::string>& known_fields() {
-  static const std::vector<std::string> fields = {"weight_bits", "quantizer",    "symmetric",  "granularity",
-                                                  "group_size",  "pow2_scale",   "scale_method", "percentile",
-                                                  "act_bits",    "nm",           "permute",      "sparsity"};
+  static const std::vector<std::string> fields = {"weight_bits", "quantizer",  "symmetric",    "granularity",
+                                                  "group_size",  "pow2_scale", "scale_method", "percentile",
+                                                  "act_bits",    "nm",         "permute",      "sparsity"};
   return fields;
 }
 
@@ -49,28 +49,43 @@ void apply_fields(const Json& obj, LayerConfig& c, const std::string& where) {
   if (!obj.is_object()) fail(where, "expected an object of fields, found " + obj.dump());
   for (const auto& [key, v] : obj.items()) {
     const std::string at = where + " field " + key;
-    if (key == "weight_bits") c.weight_bits = static_cast<int>(get_int(v, at));
+    if (key == "weight_bits")
+      c.weight_bits = static_cast<int>(get_int(v, at));
     else if (key == "quantizer") {
       const std::string q = get_string(v, at);
       if (q != "uniform" && q != "pow2") fail(at, "expected \"uniform\" or \"pow2\", found \"" + q + "\"");
       c.quantizer = q == "pow2" ? Quantizer::kPow2 : Quantizer::kUniform;
-    } else if (key == "symmetric") c.symmetric = get_bool(v, at);
+    } else if (key == "symmetric")
+      c.symmetric = get_bool(v, at);
     else if (key == "granularity") {
       const std::string g = get_string(v, at);
-      if (g == "tensor") c.granularity = Granularity::kPerTensor;
-      else if (g == "channel") c.granularity = Granularity::kPerChannel;
-      else if (g == "group") c.granularity = Granularity::kPerGroup;
-      else fail(at, "expected \"tensor\", \"channel\" or \"group\", found \"" + g + "\"");
-    } else if (key == "group_size") c.group_size = get_int(v, at);
-    else if (key == "pow2_scale") c.pow2_scale = get_bool(v, at);
-    else if (key == "scale_method") c.scale_method = parse_scale_method(get_string(v, at), at);
-    else if (key == "percentile") c.percentile = get_number(v, at);
+      if (g == "tensor")
+        c.granularity = Granularity::kPerTensor;
+      else if (g == "channel")
+        c.granularity = Granularity::kPerChannel;
+      else if (g == "group")
+        c.granularity = Granularity::kPerGroup;
+      else
+        fail(at, "expected \"tensor\", \"channel\" or \"group\", found \"" + g + "\"");
+    } else if (key == "group_size")
+      c.group_size = get_int(v, at);
+    else if (key == "pow2_scale")
+      c.pow2_scale = get_bool(v, at);
+    else if (key == "scale_method")
+      c.scale_method = parse_scale_method(get_string(v, at), at);
+    else if (key == "percentile")
+      c.percentile = get_number(v, at);
     else if (key == "act_bits") {
-      if (v.is_null() || (v.is_string() && v.get<std::string>() == "none")) c.act_bits = 0;
-      else c.act_bits = static_cast<int>(get_int(v, at));
-    } else if (key == "nm") c.nm = NMPattern::parse(get_string(v, at), at);
-    else if (key == "permute") c.permute = get_bool(v, at);
-    else if (key == "sparsity") c.sparsity = get_number(v, at);
+      if (v.is_null() || (v.is_string() && v.get<std::string>() == "none"))
+        c.act_bits = 0;
+      else
+        c.act_bits = static_cast<int>(get_int(v, at));
+    } else if (key == "nm")
+      c.nm = NMPattern::parse(get_string(v, at), at);
+    else if (key == "permute")
+      c.permute = get_bool(v, at);
+    else if (key == "sparsity")
+      c.sparsity = get_number(v, at);
     else {
       std::string known;
       for (const auto& f : known_fields()) known += (known.empty() ? "" : ", ") + f;
@@ -82,10 +97,14 @@ void apply_fields(const Json& obj, LayerConfig& c, const std::string& where) {
 std::string glob_to_regex(const std::string& glob) {
   std::string re;
   for (char ch : glob) {
-    if (ch == '*') re += ".*";
-    else if (ch == '?') re += '.';
-    else if (std::string("\\^$.|+()[]{}").find(ch) != std::string::npos) re += std::string("\\") + ch;
-    else re += ch;
+    if (ch == '*')
+      re += ".*";
+    else if (ch == '?')
+      re += '.';
+    else if (std::string("\\^$.|+()[]{}").find(ch) != std::string::npos)
+      re += std::string("\\") + ch;
+    else
+      re += ch;
   }
   return re;
 }
@@ -157,7 +176,9 @@ ResolvedPlan resolve_plan(const Plan& plan, const LayerTable& table, const std::
   }
   if (!problems.empty()) throw Error(ErrorKind::kInvalidConfig, "invalid plan '" + source + "': " + problems);
   for (std::size_t i = 0; i < plan.selectors.size(); ++i)
-    if (!used[i]) resolved.warnings.push_back("plan '" + source + "': selector '" + plan.selectors[i].pattern + "' matches no layer");
+    if (!used[i])
+      resolved.warnings.push_back("plan '" + source + "': selector '" + plan.selectors[i].pattern +
+                                  "' matches no layer");
   return resolved;
 }
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <random>
 
-#include "compress/layer_table.h"
+#include "model/layer_table.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -28,7 +28,10 @@ LayerTable table_of(std::vector<std::pair<std::string, Shape>> layers) {
   return t;
 }
 
-const LayerTable kTable = table_of({{"features.0", {32, 16, 3, 3}}, {"features.3", {64, 32, 3, 3}}, {"classifier.0", {128, 3136}}, {"classifier.3", {10, 128}}});
+const LayerTable kTable = table_of({{"features.0", {32, 16, 3, 3}},
+                                    {"features.3", {64, 32, 3, 3}},
+                                    {"classifier.0", {128, 3136}},
+                                    {"classifier.3", {10, 128}}});
 
 TEST(Plan, DefaultsThenSelectorsInFileOrder) {
   Json doc = Json::parse(R"({
@@ -69,21 +72,26 @@ TEST(Plan, ErrorsNameTheFileSelectorAndField) {
   auto parse = [](const std::string& text) { return parse_plan(Json::parse(text), "p.json"); };
   expect_error([&] { parse(R"({"defaults": {"weight_bits": "four"}})"); }, ErrorKind::kInvalidConfig,
                {"'p.json' defaults field weight_bits", "expected an integer"});
-  expect_error([&] { parse(R"({"defaults": {"bits": 4}})"); }, ErrorKind::kInvalidConfig, {"unknown field 'bits'", "weight_bits"});
+  expect_error([&] { parse(R"({"defaults": {"bits": 4}})"); }, ErrorKind::kInvalidConfig,
+               {"unknown field 'bits'", "weight_bits"});
   expect_error([&] { parse(R"({"layers": {"fc": {"nm": "4:2"}}})"); }, ErrorKind::kInvalidConfig,
                {"layers['fc'] field nm", "4:2"});
   expect_error([&] { parse(R"({"layers": {"fc": {"granularity": "row"}}})"); }, ErrorKind::kInvalidConfig, {"\"row\""});
-  expect_error([&] { parse(R"({"layers": {"re:(": {}}})"); }, ErrorKind::kInvalidConfig, {"invalid regular expression"});
-  expect_error([&] { parse(R"({"defaults": {"sparsity": null}})"); }, ErrorKind::kInvalidConfig, {"sparsity", "expected a number"});
+  expect_error([&] { parse(R"({"layers": {"re:(": {}}})"); }, ErrorKind::kInvalidConfig,
+               {"invalid regular expression"});
+  expect_error([&] { parse(R"({"defaults": {"sparsity": null}})"); }, ErrorKind::kInvalidConfig,
+               {"sparsity", "expected a number"});
   expect_error([&] { parse(R"([1, 2])"); }, ErrorKind::kInvalidConfig, {"'p.json'"});
   expect_error([&] { parse(R"({"default": {}})"); }, ErrorKind::kInvalidConfig, {"unknown key 'default'"});
 }
 
 TEST(Plan, ConfigsThatCannotApplyAreErrorsBeforeWorkListingEveryLayer) {
-  Json doc = Json::parse(R"({"defaults": {"weight_bits": 4, "nm": "3:6"}, "layers": {"features.0": {"weight_bits": 12}}})");
+  Json doc =
+      Json::parse(R"({"defaults": {"weight_bits": 4, "nm": "3:6"}, "layers": {"features.0": {"weight_bits": 12}}})");
   Plan plan = parse_plan(doc, "p.json");
-  expect_error([&] { resolve_plan(plan, kTable, "p.json"); }, ErrorKind::kInvalidConfig,
-               {"layer 'features.0' field weight_bits 12", "layer 'classifier.3' field nm 3:6: reduction dimension 128"});
+  expect_error(
+      [&] { resolve_plan(plan, kTable, "p.json"); }, ErrorKind::kInvalidConfig,
+      {"layer 'features.0' field weight_bits 12", "layer 'classifier.3' field nm 3:6: reduction dimension 128"});
 }
 
 TEST(Plan, LoadNamesAFileThatIsNotJson) {
@@ -95,15 +103,18 @@ TEST(Plan, LoadNamesAFileThatIsNotJson) {
 
 TEST(Plan, FuzzedDocumentsParseOrThrowInvalidConfig) {
   std::mt19937 rng(11);
-  const std::vector<std::string> keys = {"weight_bits", "nm", "granularity", "act_bits", "sparsity", "group_size", "bogus", "symmetric"};
-  const std::vector<Json> values = {Json(4), Json(-1), Json("2:4"), Json("x"), Json(nullptr), Json(0.5), Json(true), Json::array(), Json(1e300), Json("channel")};
+  const std::vector<std::string> keys = {"weight_bits", "nm",         "granularity", "act_bits",
+                                         "sparsity",    "group_size", "bogus",       "symmetric"};
+  const std::vector<Json> values = {Json(4),   Json(-1),   Json("2:4"),   Json("x"),   Json(nullptr),
+                                    Json(0.5), Json(true), Json::array(), Json(1e300), Json("channel")};
   for (int i = 0; i < 3000; ++i) {
     Json fields = Json::object();
     for (int k = 0; k < 3; ++k) fields[keys[rng() % keys.size()]] = values[rng() % values.size()];
     Json doc = rng() % 2 ? Json{{"defaults", fields}} : Json{{"layers", {{"features.*", fields}}}};
     try {
       ResolvedPlan r = resolve_plan(parse_plan(doc, "fuzz.json"), kTable, "fuzz.json");
-      for (const auto& [name, c] : r.layers) EXPECT_TRUE(c.weight_bits <= 8 || c.weight_bits == 16 || c.weight_bits == 32);
+      for (const auto& [name, c] : r.layers)
+        EXPECT_TRUE(c.weight_bits <= 8 || c.weight_bits == 16 || c.weight_bits == 32);
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kInvalidConfig) << e.what();
     }

@@ -40,11 +40,13 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
     l["sparsity"] = 1.0 - static_cast<double>(kept) / static_cast<double>(numel);
     // The weight the final projection approximated: the latent one after fine-tuning, else the original.
     const auto latent = c.latents.find(layer.name);
-    const at::Tensor original = (latent != c.latents.end() ? latent->second : c.originals.at(layer.name)).to(torch::kDouble);
+    const at::Tensor original =
+        (latent != c.latents.end() ? latent->second : c.originals.at(layer.name)).to(torch::kDouble);
     const double noise = (original - e.decode().to(torch::kDouble)).pow(2).sum().item<double>();
     const double signal = original.pow(2).sum().item<double>();
     l["sqnr_db"] = noise > 0 ? Json(10.0 * std::log10(signal / noise)) : Json(nullptr);
-    l["bits"] = {{"codes", bits.codes}, {"scales", bits.scales}, {"zero_points", bits.zero_points}, {"index", bits.index}};
+    l["bits"] = {
+        {"codes", bits.codes}, {"scales", bits.scales}, {"zero_points", bits.zero_points}, {"index", bits.index}};
     l["bits_per_weight"] = static_cast<double>(bits.total()) / static_cast<double>(numel);
     layers.push_back(l);
   }
@@ -53,11 +55,12 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
     original_bits += 32 * t.value.numel();
     if (!encoded_weights.count(t.name)) compressed_bits += 32 * t.value.numel();
   }
-  report["size"] = {{"original_bytes", original_bits / 8},
-                    {"compressed_bytes", (compressed_bits + 7) / 8},
-                    {"ratio", static_cast<double>(original_bits) / static_cast<double>(std::max<int64_t>(1, compressed_bits))},
-                    {"average_weight_bits",
-                     static_cast<double>(encoded_bits_total) / static_cast<double>(std::max<int64_t>(1, encoded_weight_count))}};
+  report["size"] = {
+      {"original_bytes", original_bits / 8},
+      {"compressed_bytes", (compressed_bits + 7) / 8},
+      {"ratio", static_cast<double>(original_bits) / static_cast<double>(std::max<int64_t>(1, compressed_bits))},
+      {"average_weight_bits",
+       static_cast<double>(encoded_bits_total) / static_cast<double>(std::max<int64_t>(1, encoded_weight_count))}};
   report["layers"] = layers;
   Json timings = Json::array();
   for (const auto& p : passes) timings.push_back({{"name", p.name}, {"seconds", p.seconds}});
@@ -71,7 +74,8 @@ std::string report_markdown(const nlohmann::ordered_json& r) {
   out << "# adze compression report\n\n## Quality\n\n| metric | before | after |\n|---|---:|---:|\n";
   const auto& m = r["metrics"];
   for (const char* key : {"top1", "cross_entropy", "perplexity", "bits_per_char"}) {
-    if (!(m.contains("before") && m["before"].contains(key)) && !(m.contains("after") && m["after"].contains(key))) continue;
+    if (!(m.contains("before") && m["before"].contains(key)) && !(m.contains("after") && m["after"].contains(key)))
+      continue;
     auto cell = [&](const char* label) {
       return m.contains(label) && m[label].contains(key) ? fixed(m[label][key].get<double>(), 4) : std::string("-");
     };
@@ -80,14 +84,17 @@ std::string report_markdown(const nlohmann::ordered_json& r) {
   const auto& s = r["size"];
   out << "\n## Size\n\n| | bytes |\n|---|---:|\n| original (fp32) | " << s["original_bytes"].get<int64_t>()
       << " |\n| compressed | " << s["compressed_bytes"].get<int64_t>() << " |\n| ratio | "
-      << fixed(s["ratio"].get<double>(), 2) << "x |\n\n## Layers\n\n| layer | bits | N:M | sparsity | SQNR (dB) | bits/weight |\n|---|---:|---|---:|---:|---:|\n";
+      << fixed(s["ratio"].get<double>(), 2)
+      << "x |\n\n## Layers\n\n| layer | bits | N:M | sparsity | SQNR (dB) | bits/weight "
+         "|\n|---|---:|---|---:|---:|---:|\n";
   for (const auto& l : r["layers"])
-    out << "| " << l["name"].get<std::string>() << " | " << l["weight_bits"].get<int>() << " | " << l["nm"].get<std::string>()
-        << " | " << percent(l["sparsity"].get<double>(), 1) << " | "
+    out << "| " << l["name"].get<std::string>() << " | " << l["weight_bits"].get<int>() << " | "
+        << l["nm"].get<std::string>() << " | " << percent(l["sparsity"].get<double>(), 1) << " | "
         << (l["sqnr_db"].is_null() ? std::string("lossless") : fixed(l["sqnr_db"].get<double>(), 1)) << " | "
         << fixed(l["bits_per_weight"].get<double>(), 2) << " |\n";
   out << "\n## Passes\n\n| pass | seconds |\n|---|---:|\n";
-  for (const auto& p : r["passes"]) out << "| " << p["name"].get<std::string>() << " | " << fixed(p["seconds"].get<double>(), 3) << " |\n";
+  for (const auto& p : r["passes"])
+    out << "| " << p["name"].get<std::string>() << " | " << fixed(p["seconds"].get<double>(), 3) << " |\n";
   return out.str();
 }
 

@@ -124,7 +124,8 @@ namespace adze {
 namespace {
 
 TEST(ResolveOptions, FillsDefaultsAndNamesUnknownOrMistypedOptions) {
-  const std::vector<OptionSpec> specs = {{"steps", "int", 100, "steps"}, {"lr", "number", 0.01, "rate"}, {"kd", "bool", false, "distil"}};
+  const std::vector<OptionSpec> specs = {
+      {"steps", "int", 100, "steps"}, {"lr", "number", 0.01, "rate"}, {"kd", "bool", false, "distil"}};
   nlohmann::json out = resolve_options(specs, nlohmann::json::parse(R"({"steps": 5})"), "step 1 (finetune)");
   EXPECT_EQ(out["steps"], 5);
   EXPECT_EQ(out["lr"], 0.01);
@@ -142,7 +143,8 @@ TEST(Registry, FindsEntriesAndListsKnownNames) {
   r.add({"a.one", "first", {}, [](const nlohmann::json&) { return std::make_unique<int>(1); }});
   r.add({"b.two", "second", {}, [](const nlohmann::json&) { return std::make_unique<int>(2); }});
   EXPECT_EQ(*r.get("b.two", "here").make(nullptr), 2);
-  testing::expect_error([&] { r.get("c", "config 'x'"); }, ErrorKind::kInvalidConfig, {"config 'x'", "unknown widget 'c'", "a.one, b.two"});
+  testing::expect_error([&] { r.get("c", "config 'x'"); }, ErrorKind::kInvalidConfig,
+                        {"config 'x'", "unknown widget 'c'", "a.one, b.two"});
   EXPECT_THROW(r.add({"a.one", "dup", {}, nullptr}), Error);
 }
 
@@ -217,8 +219,11 @@ TEST(PairedDifference, AveragesEachSampleOverSeveralRuns) {
   EXPECT_EQ(one.low, single.low);
   EXPECT_DOUBLE_EQ(paired_difference(a, {b[0]}).difference, 0.125);  // 0, -0.5, 0, +1
   testing::expect_error([&] { paired_difference(a, {}); }, ErrorKind::kInvalidArgument, {"at least one run"});
-  testing::expect_error([&] { paired_difference(a, {{1, 0}}); }, ErrorKind::kInvalidArgument,
-                        {"4 and 4 and 2 outcomes"});
+  testing::expect_error(
+      [&] {
+        paired_difference(a, {{1, 0}});
+      },
+      ErrorKind::kInvalidArgument, {"4 and 4 and 2 outcomes"});
 }
 
 TEST(PairedDifference, TIntervalOfAMeanOverSeeds) {

@@ -4,11 +4,16 @@ namespace adze {
 
 const char* to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalidArgument: return "invalid-argument";
-    case ErrorKind::kInvalidConfig: return "invalid-config";
-    case ErrorKind::kUnsupported: return "unsupported";
-    case ErrorKind::kIo: return "io";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kInvalidArgument:
+      return "invalid-argument";
+    case ErrorKind::kInvalidConfig:
+      return "invalid-config";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    case ErrorKind::kIo:
+      return "io";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "internal";
 }

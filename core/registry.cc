@@ -13,7 +13,8 @@ bool has_type(const nlohmann::json& v, const std::string& type) {
 
 }  // namespace
 
-nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohmann::json& given, const std::string& where) {
+nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohmann::json& given,
+                               const std::string& where) {
   if (!given.is_null() && !given.is_object())
     throw Error(ErrorKind::kInvalidConfig, where + ": options must be an object, found " + given.dump());
   nlohmann::json out = nlohmann::json::object();
@@ -26,10 +27,12 @@ nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohm
     if (!spec) {
       std::string known;
       for (const auto& s : specs) known += (known.empty() ? "" : ", ") + s.name;
-      throw Error(ErrorKind::kInvalidConfig, where + ": unknown option '" + key + "' (known: " + (known.empty() ? "none" : known) + ")");
+      throw Error(ErrorKind::kInvalidConfig,
+                  where + ": unknown option '" + key + "' (known: " + (known.empty() ? "none" : known) + ")");
     }
     if (!has_type(value, spec->type))
-      throw Error(ErrorKind::kInvalidConfig, where + ": option '" + key + "' must be of type " + spec->type + ", found " + value.dump());
+      throw Error(ErrorKind::kInvalidConfig,
+                  where + ": option '" + key + "' must be of type " + spec->type + ", found " + value.dump());
     out[key] = value;
   }
   return out;

@@ -54,7 +54,8 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
 
 at::Tensor bench_input(const InputSpec& spec) {
   const std::vector<int64_t> shape(spec.shape.begin(), spec.shape.end());
-  if (parse_dtype(spec.dtype) == at::kLong) return torch::arange(shape_numel(spec.shape), torch::kLong).remainder(2).reshape(shape);
+  if (parse_dtype(spec.dtype) == at::kLong)
+    return torch::arange(shape_numel(spec.shape), torch::kLong).remainder(2).reshape(shape);
   torch::manual_seed(0);
   return torch::randn(shape);
 }
@@ -97,9 +98,9 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
   for (std::size_t i = 0; i < paths.size(); ++i)
     if (batches[i] > 0 && batches[i] != input->shape[0])
       throw Error(ErrorKind::kInvalidArgument,
-                  "'" + paths[i] + "' was exported for batch " + std::to_string(batches[i]) + ", the bench runs batch " +
-                      std::to_string(input->shape[0]) + " (export it with --batch " + std::to_string(input->shape[0]) +
-                      ", or give --batch " + std::to_string(batches[i]) + ")");
+                  "'" + paths[i] + "' was exported for batch " + std::to_string(batches[i]) +
+                      ", the bench runs batch " + std::to_string(input->shape[0]) + " (export it with --batch " +
+                      std::to_string(input->shape[0]) + ", or give --batch " + std::to_string(batches[i]) + ")");
   return *input;
 }
 

@@ -16,12 +16,12 @@ namespace adze {
 
 struct BenchResult {
   std::string path, format, runtime_name;
-  double open_seconds = 0;   ///< opening the file in its runtime (with ONNX Runtime: creating the session)
-  double first_seconds = 0;  ///< the first output after opening
+  double open_seconds = 0;      ///< opening the file in its runtime (with ONNX Runtime: creating the session)
+  double first_seconds = 0;     ///< the first output after opening
   std::vector<double> seconds;  ///< each timed run
-  int64_t peak_rss_kib = 0;  ///< peak resident memory of the process that ran the model
-  nlohmann::json runtime;    ///< Runner::describe()
-  nlohmann::json profile;    ///< Runner::profile(), when asked for
+  int64_t peak_rss_kib = 0;     ///< peak resident memory of the process that ran the model
+  nlohmann::json runtime;       ///< Runner::describe()
+  nlohmann::json profile;       ///< Runner::profile(), when asked for
   /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
   double quantile(double q) const;
   double cold_start_seconds() const { return open_seconds + first_seconds; }

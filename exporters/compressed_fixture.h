@@ -6,10 +6,10 @@
 #include <string>
 
 #include "compress/compressed_model.h"
-#include "compress/data/dataset.h"
-#include "compress/frontend.h"
 #include "compress/pass.h"
 #include "compress/report.h"
+#include "data/dataset.h"
+#include "model/frontend.h"
 #include "tests/test_util.h"
 
 namespace adze::testing {

@@ -67,7 +67,8 @@ std::vector<Violation> check_layer_config(const Contract& c, const std::string& 
   if (config.nm.enabled() && !c.any_nm && !contains(c.nm, config.nm))
     add("nm", config.nm.to_string(), join(nm_list(c), "dense only"));
   if (config.permute && !c.permutation) add("permute", "true", "no channel permutation");
-  if (config.sparsity > 0 && !c.unstructured) add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
+  if (config.sparsity > 0 && !c.unstructured)
+    add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
   return out;
 }
 

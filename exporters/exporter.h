@@ -38,7 +38,8 @@ struct Violation {
 };
 
 /// Every way one layer's config falls outside `contract` (the search filters its options with this).
-std::vector<Violation> check_layer_config(const Contract& contract, const std::string& layer, const LayerConfig& config);
+std::vector<Violation> check_layer_config(const Contract& contract, const std::string& layer,
+                                          const LayerConfig& config);
 
 /// Every violation of `contract` by the compressed model's plan and graph, in layer order then ops by name.
 std::vector<Violation> check_contract(const Contract& contract, const CompressedModel& model);
@@ -61,6 +62,8 @@ class Exporter {
   virtual std::string file_form() const = 0;
   /// Opens a file of this format in its real runtime (exporters/runner.h).
   virtual std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const = 0;
+  /// What a person wants to know about a file just written, beyond its size (the c-header's flash and SRAM).
+  virtual std::vector<std::string> written_notes(const std::string& path) const { return {}; }
 };
 
 /// The built-in exporters (exporters/register.cc).

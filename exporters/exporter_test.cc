@@ -1,4 +1,3 @@
-#include "exporters/agreement.h"
 #include "exporters/exporter.h"
 
 #include <gtest/gtest.h>
@@ -11,12 +10,13 @@
 #include <fstream>
 
 #include "compress/encoding_io.h"
-#include "compress/frontend.h"
 #include "compress/pass.h"
 #include "compress/report.h"
 #include "core/files.h"
-#include "exporters/onnx/onnx_runtime.h"
+#include "exporters/agreement.h"
 #include "exporters/compressed_fixture.h"
+#include "exporters/onnx/onnx_runtime.h"
+#include "model/frontend.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -207,8 +207,8 @@ TEST(OnnxRuntime, AMissingOrBrokenInstallNamesTheInstallScript) {
   std::ofstream(tmp.file("broken/index.js")) << "throw new Error('a broken install');";
   std::ofstream(tmp.file("m.onnx")) << "unused";
   const at::Tensor x = torch::zeros({1, 3});
-  for (const auto& [module, says] : {std::pair<std::string, std::string>{tmp.file("none"), "not found"},
-                                     {tmp.file("broken"), "is broken"}}) {
+  for (const auto& [module, says] :
+       {std::pair<std::string, std::string>{tmp.file("none"), "not found"}, {tmp.file("broken"), "is broken"}}) {
     setenv("ADZE_ORT_MODULE", module.c_str(), 1);
     expect_error([&] { run_in_onnx_runtime(tmp.file("m.onnx"), x, 1); }, ErrorKind::kIo, {says, "install-ort.sh"});
   }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "compress/model.h"
+#include "model/model.h"
 #include "runtime/packed_model.h"
 
 namespace adze {
@@ -47,7 +47,7 @@ class Runner {
   virtual at::Tensor run(const at::Tensor& x) = 0;
   /// Whether run_by_layer() gives every layer's output.
   virtual bool exposes_layers() const { return false; }
-  /// run() that also fills every layer's output, keyed as compress/tapped_graph.h keys the simulation's.
+  /// run() that also fills every layer's output, keyed as model/tapped_graph.h keys the simulation's.
   /// Error(kUnsupported) where exposes_layers() is false.
   virtual at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers);
   /// A first call on x, `warmup` untimed calls, then `runs` timed ones (this process's wall clock around run()).

@@ -6,12 +6,12 @@
 #include <map>
 
 #include "compress/compressed_model.h"
-#include "compress/data/model_data.h"
-#include "compress/tapped_graph.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
+#include "data/model_data.h"
 #include "exporters/runner.h"
+#include "model/tapped_graph.h"
 
 namespace adze {
 namespace {
@@ -25,9 +25,9 @@ at::Tensor first_samples(const at::Tensor& t, int64_t n, int64_t batch) {
 
 // Runs the simulation (with every layer's output tapped) and the runner batch by batch, comparing the layers on
 // the way; returns {simulated, exported} outputs.
-std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner& runner,
-                                                      const at::Tensor& x, int64_t batch, bool progress,
-                                                      std::vector<std::pair<std::string, Agreement>>& layers) {
+std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner& runner, const at::Tensor& x,
+                                               int64_t batch, bool progress,
+                                               std::vector<std::pair<std::string, Agreement>>& layers) {
   std::map<std::string, std::string> layer_of_weight;
   for (const auto& l : m.table.layers)
     if (m.encodings.count(l.name)) layer_of_weight[l.weight] = l.name;

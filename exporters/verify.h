@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "compress/eval.h"
+#include "data/eval.h"
 #include "exporters/agreement.h"
 
 namespace adze {

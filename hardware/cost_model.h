@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "compress/encoding.h"
-#include "compress/layer_table.h"
 #include "core/registry.h"
 #include "hardware/target.h"
+#include "model/layer_table.h"
 
 namespace adze {
 

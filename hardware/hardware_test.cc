@@ -4,13 +4,13 @@
 #include <filesystem>
 #include <iostream>
 
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
 #include "core/files.h"
 #include "hardware/builtin_targets.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_calibration.h"
 #include "hardware/host_lut.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -124,7 +124,7 @@ TEST(Roofline, A100SparsityHelpsOnlyLargeComputeBoundLayers) {
     return dense.latency_s / sparse.latency_s;
   };
   const Layer small = linear_layer(256, 256);
-  // The ratios, printed for the README (build/hardware/hardware_test --gtest_filter='Roofline.A100*').
+  // The ratios, printed for docs/results/cost-models.md (build/hardware/hardware_test --gtest_filter='Roofline.A100*').
   std::cout << "a100 2:4 speedup: 256x256 at batch 1 " << speedup(small, 1) << "x, 8192x8192 at batch 8192 "
             << speedup(linear_layer(8192, 8192), 8192) << "x\n";
   EXPECT_LT(speedup(small, 1), 1.05);
@@ -212,8 +212,8 @@ TEST(HostLut, InterpolatesInLogSpaceAndBetweenMeasuredBitWidths) {
   w4nm = w4;
   w4nm.nm = NMPattern::parse("2:4");
   auto expected = [](double e, double t, double bits) { return 1e-9 * std::sqrt(e) * std::pow(t, 0.25) * bits; };
-  EXPECT_NEAR(lut.lookup(w4, 1e4, 10), expected(1e4, 10, 4), 1e-15);      // a grid point
-  EXPECT_NEAR(lut.lookup(w4, 3e4, 30), expected(3e4, 30, 4), 1e-12 * expected(3e4, 30, 4));  // inside
+  EXPECT_NEAR(lut.lookup(w4, 1e4, 10), expected(1e4, 10, 4), 1e-15);                              // a grid point
+  EXPECT_NEAR(lut.lookup(w4, 3e4, 30), expected(3e4, 30, 4), 1e-12 * expected(3e4, 30, 4));       // inside
   EXPECT_NEAR(lut.lookup(w4, 1e6, 1000), expected(1e6, 1000, 4), 1e-9 * expected(1e6, 1000, 4));  // extrapolated
   EXPECT_NEAR(lut.lookup(w4nm, 1e4, 10), expected(1e4, 10, 2), 1e-15);
   EXPECT_NEAR(lut.lookup(w6, 1e4, 10), expected(1e4, 10, 6), 1e-15);  // halfway between w4 and w8

@@ -9,11 +9,11 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
-#include "runtime/packed_layer.h"
+#include "hardware/host_calibration.h"
 #include "runtime/isa.h"
+#include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
 #include "runtime/packed_ops.h"
-#include "hardware/host_calibration.h"
 
 namespace adze {
 
@@ -124,8 +124,9 @@ nlohmann::json to_json(const HostLut& lut) {
   return {{"format", "adze.host-lut.v3"},
           {"threads", lut.threads},
           {"isa", lut.isa},
-          {"kernel", "packed_matmul on the integer kernels, activations quantized per row (fp32: torch::mm), best of "
-                     "several runs"},
+          {"kernel",
+           "packed_matmul on the integer kernels, activations quantized per row (fp32: torch::mm), best of "
+           "several runs"},
           {"elements", lut.elements},
           {"tokens", lut.tokens},
           {"seconds", lut.seconds}};

@@ -31,18 +31,18 @@ TEST_P(Uniform, AgreesWithTorchFakeQuantizeAndStaysInRange) {
   EXPECT_GE(codes.min().item<int64_t>(), spec.qmin());
   EXPECT_LE(codes.max().item<int64_t>(), spec.qmax());
   at::Tensor ours = dequantize_rows(codes, p);
-  at::Tensor torch_fq = torch::fake_quantize_per_channel_affine(rows, p.scale, p.zero_point, 0, spec.qmin(), spec.qmax());
+  at::Tensor torch_fq =
+      torch::fake_quantize_per_channel_affine(rows, p.scale, p.zero_point, 0, spec.qmin(), spec.qmax());
   EXPECT_TRUE(torch::equal(ours, torch_fq)) << (ours - torch_fq).abs().max().item<double>();
   // Decoding the codes again gives the same floats, bit for bit.
   EXPECT_TRUE(torch::equal(dequantize_rows(quantize_rows(ours, p, spec), p), ours));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Specs, Uniform,
-    ::testing::Values(Case{8, true, ScaleMethod::kMinMax}, Case{8, false, ScaleMethod::kMinMax},
-                      Case{4, true, ScaleMethod::kMinMax}, Case{4, false, ScaleMethod::kMse},
-                      Case{3, true, ScaleMethod::kMse}, Case{2, true, ScaleMethod::kPercentile},
-                      Case{6, false, ScaleMethod::kPercentile}));
+INSTANTIATE_TEST_SUITE_P(Specs, Uniform,
+                         ::testing::Values(Case{8, true, ScaleMethod::kMinMax}, Case{8, false, ScaleMethod::kMinMax},
+                                           Case{4, true, ScaleMethod::kMinMax}, Case{4, false, ScaleMethod::kMse},
+                                           Case{3, true, ScaleMethod::kMse}, Case{2, true, ScaleMethod::kPercentile},
+                                           Case{6, false, ScaleMethod::kPercentile}));
 
 TEST(Uniform, MinMaxScaleIsTheRangeOverTheLevels) {
   at::Tensor rows = torch::tensor({{-2.0f, 1.0f, 0.5f}, {0.0f, 0.0f, 0.0f}});

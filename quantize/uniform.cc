@@ -113,8 +113,8 @@ void row_ranges(const Rows& rows, std::vector<float>& lo, std::vector<float>& hi
 // clamping after (rounding is monotonic and integers are its fixed points); and a pruned weight enters as 0,
 // whose code is z.
 template <typename Code, bool kMasked>
-void codes_of_row(const float* __restrict x, const uint8_t* __restrict keep, Code* __restrict out, int64_t n,
-                  float inv, float zp, float qmin, float qmax) {
+void codes_of_row(const float* __restrict x, const uint8_t* __restrict keep, Code* __restrict out, int64_t n, float inv,
+                  float zp, float qmin, float qmax) {
   const float lo = qmin - zp, hi = qmax - zp;
   for (int64_t i = 0; i < n; ++i) {
     const float v = kMasked ? x[i] * static_cast<float>(keep[i]) : x[i];
@@ -139,9 +139,12 @@ RowQuantParams to_tensors(const std::vector<Params>& params) {
 
 const char* to_string(ScaleMethod method) {
   switch (method) {
-    case ScaleMethod::kMinMax: return "minmax";
-    case ScaleMethod::kPercentile: return "percentile";
-    case ScaleMethod::kMse: return "mse";
+    case ScaleMethod::kMinMax:
+      return "minmax";
+    case ScaleMethod::kPercentile:
+      return "percentile";
+    case ScaleMethod::kMse:
+      return "mse";
   }
   return "minmax";
 }
@@ -214,12 +217,16 @@ at::Tensor quantize_rows(const at::Tensor& rows_in, const RowQuantParams& params
       const uint8_t* k = rows.keep_row(r);
       if (wide) {
         int16_t* out = codes.data_ptr<int16_t>() + r * rows.width;
-        if (k) codes_of_row<int16_t, true>(x, k, out, rows.width, inv, zp, qmin, qmax);
-        else codes_of_row<int16_t, false>(x, k, out, rows.width, inv, zp, qmin, qmax);
+        if (k)
+          codes_of_row<int16_t, true>(x, k, out, rows.width, inv, zp, qmin, qmax);
+        else
+          codes_of_row<int16_t, false>(x, k, out, rows.width, inv, zp, qmin, qmax);
       } else {
         int8_t* out = codes.data_ptr<int8_t>() + r * rows.width;
-        if (k) codes_of_row<int8_t, true>(x, k, out, rows.width, inv, zp, qmin, qmax);
-        else codes_of_row<int8_t, false>(x, k, out, rows.width, inv, zp, qmin, qmax);
+        if (k)
+          codes_of_row<int8_t, true>(x, k, out, rows.width, inv, zp, qmin, qmax);
+        else
+          codes_of_row<int8_t, false>(x, k, out, rows.width, inv, zp, qmin, qmax);
       }
     }
   });

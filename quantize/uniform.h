@@ -24,11 +24,11 @@ const char* to_string(ScaleMethod method);
 ScaleMethod parse_scale_method(const std::string& text, const std::string& where);
 
 struct UniformSpec {
-  int bits = 8;                 ///< 2..8
+  int bits = 8;  ///< 2..8
   bool symmetric = true;
-  bool pow2_scale = false;      ///< round each scale up to a power of two (shift-only hardware)
+  bool pow2_scale = false;  ///< round each scale up to a power of two (shift-only hardware)
   ScaleMethod method = ScaleMethod::kMinMax;
-  double percentile = 99.99;    ///< for kPercentile, in (50, 100]
+  double percentile = 99.99;  ///< for kPercentile, in (50, 100]
   int64_t qmin() const { return symmetric ? -(int64_t{1} << (bits - 1)) : 0; }
   int64_t qmax() const { return symmetric ? (int64_t{1} << (bits - 1)) - 1 : (int64_t{1} << bits) - 1; }
 };

@@ -162,7 +162,8 @@ at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t
   s.n = nhwc.size(0), s.h = nhwc.size(1), s.w = nhwc.size(2), s.c = nhwc.size(3);
   s.kh = kh, s.kw = kw, s.stride_y = stride[0], s.stride_x = stride[1], s.pad_y = padding[0], s.pad_x = padding[1];
   s.dilation_y = dilation[0], s.dilation_x = dilation[1];
-  const bool fits = s.h + 2 * s.pad_y >= s.dilation_y * (s.kh - 1) + 1 && s.w + 2 * s.pad_x >= s.dilation_x * (s.kw - 1) + 1;
+  const bool fits =
+      s.h + 2 * s.pad_y >= s.dilation_y * (s.kh - 1) + 1 && s.w + 2 * s.pad_x >= s.dilation_x * (s.kw - 1) + 1;
   if (taps.size(1) != s.c || !fits || s.out_h() < 1 || s.out_w() < 1)
     throw Error(ErrorKind::kInvalidArgument, "depthwise conv2d: input " + c10::str(x.sizes()) + " does not fit its " +
                                                  std::to_string(taps.size(1)) + " channels or window");

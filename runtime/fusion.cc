@@ -26,7 +26,8 @@ std::map<std::string, std::vector<std::size_t>> readers_of(const std::vector<Nod
 }
 
 bool is_unit(const Arg& a) {
-  return a.kind == Arg::kConstant && (a.constant.isInt() || a.constant.isDouble()) && a.constant.toScalar().toDouble() == 1;
+  return a.kind == Arg::kConstant && (a.constant.isInt() || a.constant.isDouble()) &&
+         a.constant.toScalar().toDouble() == 1;
 }
 
 // The argument of `next` that reads `value`, or -1.

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "compress/batch_symbolic.h"
+#include "model/batch_symbolic.h"
 #include "runtime/packed_ops.h"
 
 namespace torch {
@@ -26,8 +26,8 @@ namespace packed {
 
 struct Arg {
   enum Kind { kValue, kTensor, kWeight, kConstant } kind = kConstant;
-  std::string name;         ///< the value, file tensor or layer
-  int slot = -1;            ///< kValue: the value's slot
+  std::string name;                    ///< the value, file tensor or layer
+  int slot = -1;                       ///< kValue: the value's slot
   const at::Tensor* tensor = nullptr;  ///< kTensor: the file tensor; kWeight: the decoded weight (when decoded)
   c10::IValue constant;
   /// kConstant in a batch-generic file: an int or int list that depends on the batch size, one a*n + b per int
@@ -43,12 +43,12 @@ enum class OwnOp {
   kLayerNorm,  ///< over the last dimension
   kSoftmax,    ///< over the last dimension
   kGelu,
-  kAdd,        ///< two tensors of one shape and layout
-  kMatmul,     ///< batched, batch dimensions equal
-  kClamp,      ///< relu, hardtanh
-  kFakeQuant,  ///< a calibrated 8-bit fake-quant (quantize and dequantize)
-  kView,       ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
-  kMaskedFill, ///< masked_fill with a constant value and a mask over the trailing dimensions (a causal mask)
+  kAdd,         ///< two tensors of one shape and layout
+  kMatmul,      ///< batched, batch dimensions equal
+  kClamp,       ///< relu, hardtanh
+  kFakeQuant,   ///< a calibrated 8-bit fake-quant (quantize and dequantize)
+  kView,        ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
+  kMaskedFill,  ///< masked_fill with a constant value and a mask over the trailing dimensions (a causal mask)
 };
 
 /// Which view op a kView node is.
@@ -59,7 +59,7 @@ enum class PostOp { kNone, kGelu, kGeluTanh };
 
 struct Node {
   std::string op, layer, type;
-  std::string output_of;  ///< the layer whose output this op computes (the rule of compress/tapped_graph.h)
+  std::string output_of;  ///< the layer whose output this op computes (the rule of model/tapped_graph.h)
   std::vector<Arg> in;
   std::vector<std::string> out;
   std::vector<int> out_slots;
@@ -82,13 +82,13 @@ struct Node {
                                 ///< kLayerNorm: the normalized shape
   std::vector<int64_t> kernel;  ///< max_pool2d's window
   bool ceil_mode = false;
-  float lo = 0, hi = 0;           ///< kClamp's bounds
-  float eps = 0;                  ///< kLayerNorm's epsilon
-  float fill = 0;                 ///< kMaskedFill's value
-  int64_t dim = -1;               ///< kSoftmax's dimension
-  bool tanh = false;              ///< kGelu: the tanh approximation
-  at::Tensor weight, bias;        ///< kDepthwise: taps [kh·kw, C] (tap-major) and bias [C]; kLayerNorm: gamma, beta
-  ActivationQuant quant;          ///< kFakeQuant
+  float lo = 0, hi = 0;     ///< kClamp's bounds
+  float eps = 0;            ///< kLayerNorm's epsilon
+  float fill = 0;           ///< kMaskedFill's value
+  int64_t dim = -1;         ///< kSoftmax's dimension
+  bool tanh = false;        ///< kGelu: the tanh approximation
+  at::Tensor weight, bias;  ///< kDepthwise: taps [kh·kw, C] (tap-major) and bias [C]; kLayerNorm: gamma, beta
+  ActivationQuant quant;    ///< kFakeQuant
   // Fused into this op by fusion.h (the schedule only; a run that records layer outputs takes the unfused
   // graph, whose values are the simulation's).
   const at::Tensor* fused_bias = nullptr;  ///< added to the output ([C])

@@ -52,18 +52,19 @@ Isa choose() {
   if (!forced || !*forced) return detected_isa();
   const std::string name = forced;
   Isa isa;
-  if (name == "scalar") isa = Isa::kScalar;
-  else if (name == "avx2") isa = Isa::kAvx2;
-  else if (name == "avx512") isa = Isa::kAvx512;
+  if (name == "scalar")
+    isa = Isa::kScalar;
+  else if (name == "avx2")
+    isa = Isa::kAvx2;
+  else if (name == "avx512")
+    isa = Isa::kAvx512;
   else
-    throw Error(ErrorKind::kInvalidArgument,
-                "ADZE_ISA '" + name + "' is not one of scalar, avx2, avx512");
+    throw Error(ErrorKind::kInvalidArgument, "ADZE_ISA '" + name + "' is not one of scalar, avx2, avx512");
   if (!supports(isa)) {
     std::vector<Flag> flags = avx2_flags();
     if (isa == Isa::kAvx512)
       for (const Flag& f : avx512_flags()) flags.push_back(f);
-    throw Error(ErrorKind::kUnsupported,
-                "ADZE_ISA=" + name + ": this CPU lacks " + missing(flags));
+    throw Error(ErrorKind::kUnsupported, "ADZE_ISA=" + name + ": this CPU lacks " + missing(flags));
   }
   return isa;
 }

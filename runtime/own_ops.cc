@@ -194,8 +194,8 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     case OwnOp::kMaxPool2d:
       return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode);
     case OwnOp::kDepthwise:
-      return depthwise_conv2d(*x, node.weight, node.kernel[0], node.kernel[1], node.bias, node.stride,
-                              node.padding, node.dilation, node.clamp, !node.channels_last_out);
+      return depthwise_conv2d(*x, node.weight, node.kernel[0], node.kernel[1], node.bias, node.stride, node.padding,
+                              node.dilation, node.clamp, !node.channels_last_out);
     case OwnOp::kLayerNorm:
       if (!fits_layer_norm(*x, node.weight, node.bias) || x->size(-1) != node.ints[0]) return {};
       return layer_norm_last(*x, node.weight, node.bias, node.eps);

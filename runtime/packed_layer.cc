@@ -174,8 +174,12 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool k
   }
   if (kernel) {
     const runtime::QWeightLayout& l = kernel->layout;
-    h["kernel"] = {{"pattern", to_string(l.pattern)}, {"k_pad", l.k_pad},       {"kept_pad", l.kept_pad},
-                   {"group", l.group},                {"groups", l.groups},     {"small", l.small}};
+    h["kernel"] = {{"pattern", to_string(l.pattern)},
+                   {"k_pad", l.k_pad},
+                   {"kept_pad", l.kept_pad},
+                   {"group", l.group},
+                   {"groups", l.groups},
+                   {"small", l.small}};
     add("planes", "U8", {C, l.plane_row_bytes()}, bytes_of(kernel->planes.data(), kernel->planes.size()));
     if (l.pattern == runtime::QPattern::kMask)
       add("mask", "U8", {C, l.mask_row_words() * 8}, bytes_of(kernel->mask.data(), kernel->mask.size() * 8));
@@ -346,11 +350,10 @@ void LayerView::read_kernel_layout(const nlohmann::json& k, const TensorFinder& 
   runtime::QWeightLayout& l = kernel_view_.layout;
   try {
     const std::string pattern = k.at("pattern").get<std::string>();
-    l.pattern = pattern == "dense"  ? runtime::QPattern::kDense
-                : pattern == "mask" ? runtime::QPattern::kMask
-                : pattern == "pairs"
-                    ? runtime::QPattern::kPairs
-                    : throw bad("pattern '" + pattern + "' is not dense, mask or pairs");
+    l.pattern = pattern == "dense"   ? runtime::QPattern::kDense
+                : pattern == "mask"  ? runtime::QPattern::kMask
+                : pattern == "pairs" ? runtime::QPattern::kPairs
+                                     : throw bad("pattern '" + pattern + "' is not dense, mask or pairs");
     l.k_pad = k.at("k_pad").get<int64_t>();
     l.kept_pad = k.at("kept_pad").get<int64_t>();
     l.group = k.at("group").get<int64_t>();
@@ -480,7 +483,8 @@ const runtime::QPanels* LayerView::panels() const {
   const runtime::QWeights* w = integer_weights();
   if (!w) return nullptr;
   std::call_once(panels_once_, [&] {
-    panels_ = std::make_unique<const runtime::QPanels>(*w, runtime::active_isa(), gather_.empty() ? nullptr : gather_.data());
+    panels_ =
+        std::make_unique<const runtime::QPanels>(*w, runtime::active_isa(), gather_.empty() ? nullptr : gather_.data());
   });
   return panels_.get();
 }

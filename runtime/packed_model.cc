@@ -4,16 +4,16 @@
 #include <torch/csrc/jit/runtime/operator.h>
 #include <torch/torch.h>
 
-#include <cmath>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
 
-#include "compress/tapped_graph.h"
 #include "core/error.h"
+#include "model/tapped_graph.h"
 #include "runtime/float_ops.h"
 #include "runtime/fusion.h"
 #include "runtime/graph.h"
@@ -305,7 +305,7 @@ std::map<std::string, Encoding> PackedModel::encodings() const {
   return out;
 }
 
-// The rule of compress/tapped_graph.h: an op that reads a layer's weight (directly, or a value computed from the
+// The rule of model/tapped_graph.h: an op that reads a layer's weight (directly, or a value computed from the
 // weight alone) together with a value computed from the input computes that layer's output.
 void PackedModel::mark_layer_outputs() {
   std::set<std::string> from_input = {"input"};
@@ -391,7 +391,8 @@ void resolve(Program& p, const std::string& output) {
     }
     if (node.act) node.act_slot = slot.at(node.act_input);
     node.out_slots.clear();
-    for (const auto& o : node.out) node.out_slots.push_back(slot.emplace(o, static_cast<int>(slot.size())).first->second);
+    for (const auto& o : node.out)
+      node.out_slots.push_back(slot.emplace(o, static_cast<int>(slot.size())).first->second);
   }
   p.slots = static_cast<int>(slot.size());
   p.output_slot = slot.at(output);
@@ -406,7 +407,8 @@ void resolve(Program& p, const std::string& output) {
   last[static_cast<std::size_t>(p.output_slot)] = -1;  // the result stays
   p.release.assign(p.nodes.size(), {});
   for (int v = 0; v < p.slots; ++v)
-    if (last[static_cast<std::size_t>(v)] >= 0) p.release[static_cast<std::size_t>(last[static_cast<std::size_t>(v)])].push_back(v);
+    if (last[static_cast<std::size_t>(v)] >= 0)
+      p.release[static_cast<std::size_t>(last[static_cast<std::size_t>(v)])].push_back(v);
 }
 
 // Whether an ATen op gives the same result every time from the same arguments and changes none of them.
@@ -626,13 +628,15 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
   };
   auto run_node = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {
-      const at::Tensor& in = node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
+      const at::Tensor& in =
+          node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
       set(node, packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
                               node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out));
       return;
     }
     if (node.op == "adze::packed_matmul") {
-      const at::Tensor& in = node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
+      const at::Tensor& in =
+          node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
       at::Tensor y = packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
                                    node.integer, node.clamp);
       if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
@@ -682,7 +686,8 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
     // What the fused ops would have done, where an own op fell back to ATen here.
     if (node.alpha != 1 && node.own == OwnOp::kMatmul) stack[0] = stack[0].toTensor() * node.alpha;
-    for (std::size_t i = 0; i < node.out.size(); ++i) env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
+    for (std::size_t i = 0; i < node.out.size(); ++i)
+      env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
   };
   for (std::size_t i = 0; i < program.nodes.size(); ++i) {
     const Node& node = program.nodes[i];

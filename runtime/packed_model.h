@@ -69,7 +69,7 @@ class PackedModel {
   /// Runs the model on x, any batch: a batch-generic file in one call at x's batch size, any other cut into
   /// pieces of the traced batch as Model::forward does.
   at::Tensor forward(const at::Tensor& x) const;
-  /// With `layer_outputs`, also returns every layer's output, keyed as compress/tapped_graph.h's
+  /// With `layer_outputs`, also returns every layer's output, keyed as model/tapped_graph.h's
   /// layer_outputs() keys the simulation's (for per-layer comparisons).
   at::Tensor forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
 
@@ -113,9 +113,9 @@ class PackedModel {
   InputSpec input_;
   std::map<std::string, std::unique_ptr<LayerView>> layers_;
   std::map<std::string, at::Tensor> tensors_;  ///< float tensors, over the mapping
-  std::unique_ptr<Program> graph_;            ///< the file's graph, each op resolved, integer layers planned
-  std::shared_ptr<const Schedule> traced_;    ///< made at open for the traced batch
-  std::unique_ptr<ScheduleCache> schedules_;  ///< a batch-generic file's schedules for other batch sizes
+  std::unique_ptr<Program> graph_;             ///< the file's graph, each op resolved, integer layers planned
+  std::shared_ptr<const Schedule> traced_;     ///< made at open for the traced batch
+  std::unique_ptr<ScheduleCache> schedules_;   ///< a batch-generic file's schedules for other batch sizes
   bool batch_generic_ = false;
   std::string output_;
   int64_t weight_bytes_ = 0;

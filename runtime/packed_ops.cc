@@ -36,7 +36,8 @@ at::Tensor permute_columns(const LayerView& layer, const at::Tensor& rows, bool 
 at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) {
   if (!bias.defined()) return {};
   // As it is where it can be (a file tensor usually is): a conversion is a call through ATen's dispatcher.
-  const at::Tensor b = bias.scalar_type() == at::kFloat && bias.is_contiguous() ? bias : bias.to(torch::kFloat).contiguous();
+  const at::Tensor b =
+      bias.scalar_type() == at::kFloat && bias.is_contiguous() ? bias : bias.to(torch::kFloat).contiguous();
   if (b.numel() != channels)
     throw Error(ErrorKind::kInvalidArgument, std::string("packed ") + op + ": a bias of " + std::to_string(b.numel()) +
                                                  " values for " + std::to_string(channels) + " outputs");
@@ -66,13 +67,14 @@ T* sized(std::vector<T>& v, int64_t n) {
 // or from rows of k_pad bytes in the encoded order.
 struct ActivationLayout {
   const runtime::QPanels* panels = nullptr;
-  int64_t stride = 0;              ///< bytes per activation row
+  int64_t stride = 0;               ///< bytes per activation row
   const int64_t* gather = nullptr;  ///< the encoded order's permutation still to apply (null: none)
 };
 
 ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
   ActivationLayout a;
-  a.panels = runtime::panel_rows(rows, runtime::prebuilt_panel_bytes(layer.integer_weights()->layout)) ? layer.panels() : nullptr;
+  a.panels = runtime::panel_rows(rows, runtime::prebuilt_panel_bytes(layer.integer_weights()->layout)) ? layer.panels()
+                                                                                                       : nullptr;
   const bool on_panels = a.panels && !a.panels->empty();  // empty: this ISA has no microkernel
   a.stride = on_panels ? a.panels->k() : layer.integer_weights()->layout.k_pad;
   if (!layer.gather().empty() && !(on_panels && a.panels->in_layer_order())) a.gather = layer.gather().data();
@@ -141,7 +143,8 @@ uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int6
       uint8_t* const p = sized(scratch.padded, N * Hp * Wp * Cin);
       std::fill_n(p, N * Hp * Wp * Cin, static_cast<uint8_t>(z));
       for (int64_t r = 0; r < N * H; ++r)
-        std::memcpy(p + ((r / H * Hp + r % H + py) * Wp + px) * Cin, xq + r * W * Cin, static_cast<std::size_t>(W * Cin));
+        std::memcpy(p + ((r / H * Hp + r % H + py) * Wp + px) * Cin, xq + r * W * Cin,
+                    static_cast<std::size_t>(W * Cin));
       padded = p;
     }
 #pragma omp parallel for if (parallel) schedule(static)
@@ -189,8 +192,9 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
                 "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
   const at::Tensor b = float_bias(bias, C, "matmul");
   if (layer.integer_weights() && (act || dynamic))  // the input as it is where it is float and contiguous
-    return integer_product(layer, x.scalar_type() == at::kFloat && x.is_contiguous() ? x : x.to(torch::kFloat).contiguous(),
-                           b, act, clamp);
+    return integer_product(layer,
+                           x.scalar_type() == at::kFloat && x.is_contiguous() ? x : x.to(torch::kFloat).contiguous(), b,
+                           act, clamp);
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
@@ -219,13 +223,14 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
     throw Error(ErrorKind::kInternal, "packed conv2d: a layer without integer weights");
   const int64_t C = shape[0], Cin = shape[1], kh = shape[2], kw = shape[3];
   if (x.dim() != 4 || x.size(1) != Cin)
-    throw Error(ErrorKind::kInvalidArgument, "packed conv2d: input " + c10::str(x.sizes()) + " does not have " +
-                                                 std::to_string(Cin) + " channels");
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed conv2d: input " + c10::str(x.sizes()) + " does not have " + std::to_string(Cin) + " channels");
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3);
   const int64_t oh = (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0] + 1;
   const int64_t ow = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1] + 1;
   if (oh < 1 || ow < 1)
-    throw Error(ErrorKind::kInvalidArgument, "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
   const at::Tensor nhwc = x.to(torch::kFloat).permute({0, 2, 3, 1}).contiguous();
   const int64_t M = N * oh * ow;
   const ActivationLayout l = activation_layout(layer, M);

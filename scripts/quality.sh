@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compression quality benchmarks of the README: every run compresses a reference model (trained once and
+# The compression quality benchmarks (docs/results/quality.md): every run compresses a reference model (trained once and
 # cached) and reports its test metric before and after in the same run; `adze compare` prints the table.
 # About 15 minutes on 2 cores. Usage: scripts/quality.sh [OUT_DIR] (default build/quality).
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speed tables of the README, side by side in one run per model: each model compressed two ways (2:4 + INT4
+# The speed tables (docs/results/*speed*.md), side by side in one run per model: each model compressed two ways (2:4 + INT4
 # weights, or INT4 weights only; INT8 weights and activations, W8A8), exported at batch 1 to adze's packed format
 # and to ONNX (for ONNX Runtime on any x86 CPU, --ort-target portable, and on VNNI CPUs, --ort-target vnni), and
 # timed by `adze bench` against the original in libtorch and PyTorch's own fp32 ONNX export in ONNX Runtime,

@@ -11,20 +11,25 @@ namespace adze {
 
 const char* to_string(Budget::Metric m) {
   switch (m) {
-    case Budget::Metric::kLatency: return "latency";
-    case Budget::Metric::kSize: return "size";
-    case Budget::Metric::kEnergy: return "energy";
-    case Budget::Metric::kBits: return "bits";
+    case Budget::Metric::kLatency:
+      return "latency";
+    case Budget::Metric::kSize:
+      return "size";
+    case Budget::Metric::kEnergy:
+      return "energy";
+    case Budget::Metric::kBits:
+      return "bits";
   }
   return "?";
 }
 
 Budget parse_budget(const std::string& text) {
   auto bad = [&](const std::string& what) {
-    return Error(ErrorKind::kInvalidArgument,
-                 "--budget '" + text + "': " + what +
-                     " (expected latency=2ms, size=200KB, energy=1mJ or bits=4; units s ms us µs ns, B KB KiB MB MiB GB, "
-                     "J mJ uJ µJ, bits with none)");
+    return Error(
+        ErrorKind::kInvalidArgument,
+        "--budget '" + text + "': " + what +
+            " (expected latency=2ms, size=200KB, energy=1mJ or bits=4; units s ms us µs ns, B KB KiB MB MiB GB, "
+            "J mJ uJ µJ, bits with none)");
   };
   const auto eq = text.find('=');
   if (eq == std::string::npos) throw bad("no '='");

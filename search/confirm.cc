@@ -6,9 +6,9 @@
 #include <optional>
 
 #include "compress/compress_run.h"
-#include "compress/data/model_data.h"
 #include "core/error.h"
 #include "core/paired_difference.h"
+#include "data/model_data.h"
 
 namespace adze {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "search/measured_space.h"
 #include "compress/pass.h"
+#include "search/measured_space.h"
 #include "search/searcher.h"
 
 namespace adze {

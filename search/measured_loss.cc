@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "compress/model.h"
 #include "core/error.h"
+#include "model/model.h"
 #include "search/swapped.h"
 
 namespace adze {

@@ -8,9 +8,9 @@
 #include <utility>
 #include <vector>
 
-#include "compress/data/dataset.h"
-#include "compress/eval.h"
-#include "compress/layer_table.h"
+#include "data/dataset.h"
+#include "data/eval.h"
+#include "model/layer_table.h"
 #include "search/searcher.h"
 
 namespace adze {

@@ -1,8 +1,8 @@
 #include "search/measured_space.h"
 
-#include "compress/data/model_data.h"
-#include "compress/frontend.h"
 #include "core/error.h"
+#include "data/model_data.h"
+#include "model/frontend.h"
 
 namespace adze {
 

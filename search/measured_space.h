@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "compress/data/dataset.h"
-#include "compress/layer_table.h"
-#include "compress/model.h"
+#include "data/dataset.h"
+#include "model/layer_table.h"
+#include "model/model.h"
 #include "search/search_space.h"
 #include "search/sensitivity.h"
 

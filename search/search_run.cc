@@ -152,15 +152,14 @@ void check_options(const SearchRunOptions& o) {
     throw Error(ErrorKind::kInvalidArgument, "--confirm-limit and --train-limit must be 0 (all) or positive");
   check_split(c.split);
   if (o.confirm > 1 && c.select_split.empty())
-    throw Error(ErrorKind::kInvalidArgument, "--select-split: needed to choose among --confirm " +
-                                                 std::to_string(o.confirm) + " plans");
+    throw Error(ErrorKind::kInvalidArgument,
+                "--select-split: needed to choose among --confirm " + std::to_string(o.confirm) + " plans");
   if (!c.select_split.empty()) check_split(c.select_split);
   if (o.confirm > 1 && c.select_split == c.split)
     throw Error(ErrorKind::kInvalidArgument, "--select-split " + c.select_split +
                                                  " is also --confirm-split: choosing a plan on the split that reports "
                                                  "its accuracy would overstate it; select on another split");
-  if (!(o.time_budget_s >= 0))
-    throw Error(ErrorKind::kInvalidArgument, "--time-budget must be 0 (none) or positive");
+  if (!(o.time_budget_s >= 0)) throw Error(ErrorKind::kInvalidArgument, "--time-budget must be 0 (none) or positive");
   if (!o.resume) require_new_output(o.out, "--out");
   if (o.resume) (void)resume_search_state(o.out, nlohmann::json::object());  // a search directory? (before any work)
   // Each confirm baseline names a uniform plan of the space (a layer that cannot take its pattern goes dense).
@@ -366,11 +365,11 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
       }
       write_file_atomically(
           o.out + "/confirmed.svg",
-          confirmed_svg(marks, budget.value, run.confirmed_plans[0]["before_top1"].get<double>(), axis,
-                        settings_in.split + " top-1 after the confirmation pipeline (%)",
-                        m.model->source() + ": confirmed plans, " + budget.to_string() + ", " + pipeline.source +
-                            (settings_in.seeds > 1 ? ", range over " + std::to_string(settings_in.seeds) + " seeds"
-                                                   : "")));
+          confirmed_svg(
+              marks, budget.value, run.confirmed_plans[0]["before_top1"].get<double>(), axis,
+              settings_in.split + " top-1 after the confirmation pipeline (%)",
+              m.model->source() + ": confirmed plans, " + budget.to_string() + ", " + pipeline.source +
+                  (settings_in.seeds > 1 ? ", range over " + std::to_string(settings_in.seeds) + " seeds" : "")));
     }
   };
 
@@ -446,9 +445,8 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
     if (const nlohmann::json* pick = selected(run.confirmed_plans, searched)) {
       for (const Point& pt : searched)
         if (pt.label == (*pick)["label"]) run.chosen = pt;
-      log("selected " + run.chosen->label + " (" + mean + "top-1 " +
-          percent((*pick)["select_top1"].get<double>(), 2) + " on " + settings.select_split +
-          "): written to plan.json");
+      log("selected " + run.chosen->label + " (" + mean + "top-1 " + percent((*pick)["select_top1"].get<double>(), 2) +
+          " on " + settings.select_split + "): written to plan.json");
     }
   }
   run.leads = leads_of(confirmed_now, run.written());

@@ -33,9 +33,9 @@ struct SearchRunOptions {
   std::string exporter;                 ///< keep only what this format can write (empty: any)
   std::string out;                      ///< the output directory: new, unless `resume`
   bool resume = false;
-  double time_budget_s = 0;  ///< end the search this long after the run began (0: none)
-  int64_t batch = 1;         ///< samples per inference, for latency and energy
-  int64_t confirm = 1;       ///< plans confirmed: the best and confirm - 1 runners-up (0: none)
+  double time_budget_s = 0;                    ///< end the search this long after the run began (0: none)
+  int64_t batch = 1;                           ///< samples per inference, for latency and energy
+  int64_t confirm = 1;                         ///< plans confirmed: the best and confirm - 1 runners-up (0: none)
   std::vector<std::string> confirm_baselines;  ///< uniform plans also confirmed ("w4"), even over the budget
   ConfirmSettings confirmation;                ///< split, select_split (used when confirm > 1), limits, seeds
   Pipeline pipeline;                           ///< of the confirmation runs (confirmation_pipeline())
@@ -56,12 +56,12 @@ struct SearchRun {
   bool out_of_time = false;      ///< stopped by time_budget_s
   bool selecting = false;        ///< runners-up were confirmed and chosen among on the selection split
   double search_seconds = 0;
-  Metrics best_metrics;                 ///< the best plan, every layer compressed at once, on the subset
-  nlohmann::json confirmed_plans;       ///< plans_of() this run's confirmations
-  nlohmann::json leads;                 ///< the written plan's leads over the other confirmed plans (leads_of)
-  std::optional<Point> chosen;          ///< chosen on the selection split among runners-up; else the best
-  nlohmann::json summary;               ///< front.json
-  const std::string& written() const;   ///< the label of the plan in plan.json
+  Metrics best_metrics;                ///< the best plan, every layer compressed at once, on the subset
+  nlohmann::json confirmed_plans;      ///< plans_of() this run's confirmations
+  nlohmann::json leads;                ///< the written plan's leads over the other confirmed plans (leads_of)
+  std::optional<Point> chosen;         ///< chosen on the selection split among runners-up; else the best
+  nlohmann::json summary;              ///< front.json
+  const std::string& written() const;  ///< the label of the plan in plan.json
 };
 
 /// Checks every option (Error(kInvalidArgument) naming the flag), then runs the search. `log` receives each

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "compress/encoding.h"
-#include "compress/layer_table.h"
+#include "model/layer_table.h"
 
 namespace adze {
 

@@ -4,11 +4,11 @@
 #include <random>
 
 #include "compress/activation_quant.h"
-#include "compress/frontend.h"
-#include "compress/model.h"
 #include "core/files.h"
 #include "exporters/exporter.h"
 #include "hardware/target.h"
+#include "model/frontend.h"
+#include "model/model.h"
 #include "search/budget.h"
 #include "search/front_plot.h"
 #include "search/measured_loss.h"

@@ -75,8 +75,8 @@ const Registry<Searcher>& searchers();
 /// layer cannot (a first convolution without 2:4), the same weight bits dense.
 std::vector<Point> uniform_baselines(const Problem& problem);
 
-/// The search result over `points` (the cheapest choice is added, with the table's loss, unless present): their Pareto front, the least-loss point
-/// within the budget, or the cheapest when nothing fits.
+/// The search result over `points` (the cheapest choice is added, with the table's loss, unless present): their Pareto
+/// front, the least-loss point within the budget, or the cheapest when nothing fits.
 SearchResult result_of(const Problem& problem, std::vector<Point> points, int64_t evaluated);
 
 /// `choice` moved within the budget where it can be: while it costs too much, the layer whose next cheaper

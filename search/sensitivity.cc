@@ -8,11 +8,11 @@
 #include <sstream>
 
 #include "compress/activation_quant.h"
-#include "compress/model.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/hash.h"
 #include "core/progress.h"
+#include "model/model.h"
 #include "search/swapped.h"
 
 namespace adze {
@@ -72,9 +72,7 @@ Metrics with_quantized_input(const Model& model, const LayerTable& table, const 
 
 }  // namespace
 
-double predicted_loss_increase(const OptionImpact& o) {
-  return std::max({0.0, o.loss_delta, 0.5 * o.hessian_proxy});
-}
+double predicted_loss_increase(const OptionImpact& o) { return std::max({0.0, o.loss_delta, 0.5 * o.hessian_proxy}); }
 
 const OptionImpact* SensitivityTable::find(const std::string& layer, const LayerConfig& config) const {
   for (const auto& l : layers)

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "compress/data/dataset.h"
-#include "compress/eval.h"
-#include "compress/layer_table.h"
+#include "data/dataset.h"
+#include "data/eval.h"
+#include "model/layer_table.h"
 #include "search/search_space.h"
 
 namespace adze {

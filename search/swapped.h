@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "compress/model.h"
+#include "model/model.h"
 
 namespace adze {
 

@@ -9,9 +9,7 @@
 
 namespace adze {
 
-std::string NMPattern::to_string() const {
-  return enabled() ? std::to_string(n) + ":" + std::to_string(m) : "none";
-}
+std::string NMPattern::to_string() const { return enabled() ? std::to_string(n) + ":" + std::to_string(m) : "none"; }
 
 NMPattern NMPattern::parse(const std::string& text, const std::string& where) {
   if (text == "none" || text.empty()) return {};
@@ -46,7 +44,8 @@ inline void keep_group(const float* x, bool* keep, int n) {
   for (int i = 0; i < M; ++i) mag[i] = std::fabs(x[i]);
   for (int i = 0; i < M; ++i) {
     int rank = 0;
-    for (int j = 0; j < M; ++j) rank += static_cast<int>(mag[j] > mag[i]) | (static_cast<int>(mag[j] == mag[i]) & static_cast<int>(j < i));
+    for (int j = 0; j < M; ++j)
+      rank += static_cast<int>(mag[j] > mag[i]) | (static_cast<int>(mag[j] == mag[i]) & static_cast<int>(j < i));
     keep[i] = rank < n;
   }
 }
@@ -75,11 +74,16 @@ void mask_groups4(const float* src, bool* dst, int64_t begin, int64_t end, int n
 
 void mask_groups_any(const float* src, bool* dst, int64_t begin, int64_t end, int n, int m) {
   switch (m) {
-    case 2: return mask_groups<2>(src, dst, begin, end, n);
-    case 4: return mask_groups4(src, dst, begin, end, n);
-    case 8: return mask_groups<8>(src, dst, begin, end, n);
-    case 16: return mask_groups<16>(src, dst, begin, end, n);
-    default: break;
+    case 2:
+      return mask_groups<2>(src, dst, begin, end, n);
+    case 4:
+      return mask_groups4(src, dst, begin, end, n);
+    case 8:
+      return mask_groups<8>(src, dst, begin, end, n);
+    case 16:
+      return mask_groups<16>(src, dst, begin, end, n);
+    default:
+      break;
   }
   for (int64_t g = begin; g < end; ++g) {
     const float* x = src + g * m;
@@ -103,9 +107,8 @@ at::Tensor nm_mask_rows(const at::Tensor& rows, NMPattern pattern) {
   const float* src = w.data_ptr<float>();
   bool* dst = mask.data_ptr<bool>();
   const int64_t groups = w.numel() / pattern.m;
-  at::parallel_for(0, groups, 1 << 14, [&](int64_t begin, int64_t end) {
-    mask_groups_any(src, dst, begin, end, pattern.n, pattern.m);
-  });
+  at::parallel_for(0, groups, 1 << 14,
+                   [&](int64_t begin, int64_t end) { mask_groups_any(src, dst, begin, end, pattern.n, pattern.m); });
   return mask;
 }
 

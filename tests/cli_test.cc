@@ -24,8 +24,8 @@ namespace {
 
 using testing::cli_path;
 using testing::fixture;
-using testing::TempDir;
 using testing::libtorch_top1;
+using testing::TempDir;
 
 struct CliRun {
   int code;
@@ -34,9 +34,11 @@ struct CliRun {
 
 CliRun adze(const std::string& args) {
   TempDir dir;
-  const std::string cmd = std::string(cli_path()) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err") + " </dev/null";
+  const std::string cmd =
+      std::string(cli_path()) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err") + " </dev/null";
   const int status = std::system(cmd.c_str());
-  return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")), read_file_text(dir.file("err"))};
+  return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")),
+                read_file_text(dir.file("err"))};
 }
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
@@ -57,8 +59,9 @@ class CacheScope {
 };
 
 std::string fixture_search(const std::string& options) {
-  return "search " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
-         fixture("tensors_small.pt") + " --limit 20 --target cortex-m7 " + options + " ";
+  return "search " + fixture("cnn_bn_traced.pt") +
+         " --input-shape 1x3x16x16 --data tensors:" + fixture("tensors_small.pt") + " --limit 20 --target cortex-m7 " +
+         options + " ";
 }
 
 TEST(Cli, InspectJsonHasTheDocumentedShape) {
@@ -86,7 +89,7 @@ TEST(Cli, InspectHumanTableAndFoldBn) {
 
 TEST(Cli, EvalOnATensorFile) {
   CliRun r = adze("eval " + fixture("cnn_bn_traced.pt") + " --data tensors:" + fixture("tensors_small.pt") +
-               " --input-shape 1x3x16x16 --split train --json");
+                  " --input-shape 1x3x16x16 --split train --json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["metrics"]["samples"], 40);  // the train split: the first 80% of 50
@@ -105,11 +108,13 @@ TEST(Cli, HelpTeachesWithExamples) {
 
 TEST(Cli, CompressWritesModelPlanEncodingsAndAnHonestReport) {
   TempDir tmp;
-  std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
+  std::ofstream(tmp.file("plan.json"))
+      << R"({"defaults": {"weight_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
   std::ofstream(tmp.file("pipeline.json")) << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights"]})";
-  CliRun r = adze("compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("plan.json") +
-                  " --pipeline " + tmp.file("pipeline.json") + " --data tensors:" + fixture("tensors_small.pt") +
-                  " --split train --out " + tmp.file("out") + " --json");
+  CliRun r =
+      adze("compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("plan.json") +
+           " --pipeline " + tmp.file("pipeline.json") + " --data tensors:" + fixture("tensors_small.pt") +
+           " --split train --out " + tmp.file("out") + " --json");
   ASSERT_EQ(r.code, 0) << r.err;
   auto report = nlohmann::json::parse(r.out);
   for (const char* key : {"metrics", "size", "layers", "passes"}) EXPECT_TRUE(report.contains(key)) << key;
@@ -125,7 +130,8 @@ TEST(Cli, CompressWritesModelPlanEncodingsAndAnHonestReport) {
   for (const char* f : {"model.pt", "model.json", "plan.json", "encodings.pt", "report.json", "report.md"})
     EXPECT_TRUE(std::filesystem::exists(tmp.file("out/") + f)) << f;
   // The written model is loadable again and evaluates to the reported accuracy.
-  CliRun again = adze("eval " + tmp.file("out/model.pt") + " --data tensors:" + fixture("tensors_small.pt") + " --split train --json");
+  CliRun again = adze("eval " + tmp.file("out/model.pt") + " --data tensors:" + fixture("tensors_small.pt") +
+                      " --split train --json");
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(nlohmann::json::parse(again.out)["metrics"]["top1"], report["metrics"]["after"]["top1"]);
 }
@@ -160,8 +166,9 @@ TEST(Cli, CostPricesEveryLayerAndListsWhatATargetCannotRun) {
 
 TEST(Cli, SensitivityMeasuresCachesAndPlots) {
   CacheScope tmp;
-  const std::string cmd = "sensitivity " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --data tensors:" +
-                          fixture("tensors_small.pt") + " --limit 20 --batch 10 --probes 2 --json --plot ";
+  const std::string cmd = "sensitivity " + fixture("cnn_bn_traced.pt") +
+                          " --input-shape 1x3x16x16 --data tensors:" + fixture("tensors_small.pt") +
+                          " --limit 20 --batch 10 --probes 2 --json --plot ";
   CliRun r = adze(cmd + tmp.file("a.svg"));
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -215,8 +222,8 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
     const nlohmann::json& after = j["confirmed"][0]["after"];
     const std::vector<uint8_t> right =
         outcomes_from_hex(j["confirmed"][0]["outcomes"].get<std::string>(), after["samples"].get<std::size_t>());
-    EXPECT_DOUBLE_EQ(after["top1"].get<double>(),
-                     static_cast<double>(std::count(right.begin(), right.end(), 1)) / static_cast<double>(right.size()));
+    EXPECT_DOUBLE_EQ(after["top1"].get<double>(), static_cast<double>(std::count(right.begin(), right.end(), 1)) /
+                                                      static_cast<double>(right.size()));
   }
   const std::string plan = read_file_text(dir + "/plan.json"), log = read_file_text(dir + "/search.log");
   EXPECT_NE(log.find("confirmed searched"), std::string::npos) << log;
@@ -274,8 +281,9 @@ TEST(Cli, SearchIsConfirmedAnytimeAndResumable) {
   ASSERT_EQ(j["confirmed_plans"].size(), 2u);
   EXPECT_EQ(j["confirmed_plans"][0]["runs"], 2);
   EXPECT_EQ(j["confirmed_plans"][0]["seeds"], nlohmann::json({0, 1}));
-  EXPECT_DOUBLE_EQ(j["confirmed_plans"][0]["top1"].get<double>(),
-                   (j["confirmed"][0]["after"]["top1"].get<double>() + j["confirmed"][2]["after"]["top1"].get<double>()) / 2);
+  EXPECT_DOUBLE_EQ(
+      j["confirmed_plans"][0]["top1"].get<double>(),
+      (j["confirmed"][0]["after"]["top1"].get<double>() + j["confirmed"][2]["after"]["top1"].get<double>()) / 2);
   ASSERT_EQ(j["leads"]["over"].size(), 1u);
   const nlohmann::json& by_seed = j["leads"]["over"][0]["per_seed"];
   ASSERT_EQ(by_seed.size(), 2u);
@@ -328,8 +336,8 @@ TEST(Cli, SearchResumeOfAFuzzedStateRunsOrIsRefusedInOneLine) {
   std::vector<std::string> leaves;  // every value of the document, as a JSON pointer
   const nlohmann::json flat = nlohmann::json::parse(state).flatten();
   for (const auto& [pointer, value] : flat.items()) leaves.push_back(pointer);
-  const std::vector<nlohmann::json> replacements = {nullptr, "x", -1, 1e300, 2.5, nlohmann::json::array(),
-                                                    nlohmann::json::object(), true};
+  const std::vector<nlohmann::json> replacements = {
+      nullptr, "x", -1, 1e300, 2.5, nlohmann::json::array(), nlohmann::json::object(), true};
   std::mt19937 rng(7);
   int refused = 0, ran = 0;
   for (int i = 0; i < 28; ++i) {
@@ -365,7 +373,8 @@ TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   TempDir tmp;
   std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 4, "nm": "2:4"}})";  // conv with 3 inputs
   std::ofstream(tmp.file("pipeline.json")) << R"({"passes": ["sparsity.nm"]})";
-  const std::string base = "compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --pipeline " + tmp.file("pipeline.json");
+  const std::string base =
+      "compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --pipeline " + tmp.file("pipeline.json");
   CliRun r = adze(base + " --plan " + tmp.file("plan.json") + " --out " + tmp.file("out"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("layer 'features.0' field nm 2:4"), std::string::npos) << r.err;
@@ -386,14 +395,17 @@ TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
 
 TEST(Cli, CompressRefusesAModelWhoseWeightsHoldNaNInOneLine) {
   TempDir tmp;
-  testing::write_model_with_nan(fixture("transformer_traced.pt"), "encoder.layers.0.linear1.weight", 3, tmp.file("nan.pt"));
+  testing::write_model_with_nan(fixture("transformer_traced.pt"), "encoder.layers.0.linear1.weight", 3,
+                                tmp.file("nan.pt"));
   CliRun r = adze("-q compress " + tmp.file("nan.pt") + " --input-shape 1x16x32 --plan " + config("plans/w8a8.json") +
-                  " --pipeline " + config("pipelines/ptq-activations.json") + " --data tensors:" +
-                  fixture("tensors_tokens.pt") + " --out " + tmp.file("out"));
+                  " --pipeline " + config("pipelines/ptq-activations.json") +
+                  " --data tensors:" + fixture("tensors_tokens.pt") + " --out " + tmp.file("out"));
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_NE(r.err.find("model '" + tmp.file("nan.pt") + "': parameter 'encoder.layers.0.linear1.weight' holds NaN (3 of 2048 values)"),
-            std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("model '" + tmp.file("nan.pt") +
+                       "': parameter 'encoder.layers.0.linear1.weight' holds NaN (3 of 2048 values)"),
+            std::string::npos)
+      << r.err;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("out")));
 }
 
@@ -412,9 +424,11 @@ TEST(Cli, CompressesAnAttentionModelW8A8AndItsExportsVerify) {
   const auto report = nlohmann::json::parse(r.out);
   ASSERT_EQ(report["layers"].size(), 9u);
   // Close to the float model.
-  const double before = report["metrics"]["before"]["cross_entropy"], after = report["metrics"]["after"]["cross_entropy"];
+  const double before = report["metrics"]["before"]["cross_entropy"],
+               after = report["metrics"]["after"]["cross_entropy"];
   EXPECT_NEAR(after, before, 0.02 * before) << r.out;
-  ASSERT_EQ(adze("export " + tmp.file("a") + " --format packed --batch " + batch + " --out " + tmp.file("a.adze")).code, 0);
+  ASSERT_EQ(adze("export " + tmp.file("a") + " --format packed --batch " + batch + " --out " + tmp.file("a.adze")).code,
+            0);
   CliRun packed = adze("verify " + tmp.file("a.adze") + " --against " + tmp.file("a") + data + " --json");
   ASSERT_EQ(packed.code, 0) << packed.err << packed.out;
   EXPECT_GE(nlohmann::json::parse(packed.out)["argmax_agreement"].get<double>(), 0.98);
@@ -455,23 +469,27 @@ TEST(Cli, PythonTransformerExportsAndVerifiesAtAnyBatch) {
     }
   }
   // An option for a format that has none is refused.
-  EXPECT_EQ(adze("export " + tmp.file("w8a8") + " --format packed --ort-target vnni --out " + tmp.file("x.adze")).code, 2);
+  EXPECT_EQ(adze("export " + tmp.file("w8a8") + " --format packed --ort-target vnni --out " + tmp.file("x.adze")).code,
+            2);
 }
 
 TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   TempDir tmp;
-  std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 8, "act_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
-  std::ofstream(tmp.file("qat.json")) << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate",
+  std::ofstream(tmp.file("plan.json"))
+      << R"({"defaults": {"weight_bits": 8, "act_bits": 8}, "layers": {"classifier": {"weight_bits": 4, "nm": "2:4"}}})";
+  std::ofstream(tmp.file("qat.json"))
+      << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate",
       {"name": "finetune.ste", "options": {"steps": 15, "lr": 1e-3, "batch_size": 8, "distill": 0.5}}]})";
-  const std::string base = "-q compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " + tmp.file("plan.json") +
-                           " --pipeline " + tmp.file("qat.json") + " --seed 3";
+  const std::string base = "-q compress " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --plan " +
+                           tmp.file("plan.json") + " --pipeline " + tmp.file("qat.json") + " --seed 3";
   const std::string data = " --data tensors:" + fixture("tensors_small.pt");
   for (const char* out : {"a", "b"}) {
     CliRun r = adze(base + data + " --out " + tmp.file(out));
     ASSERT_EQ(r.code, 0) << r.err;
   }
   for (const char* f : {"model.pt", "encodings.pt"})
-    EXPECT_EQ(read_file_text(tmp.file("a/") + f), read_file_text(tmp.file("b/") + f)) << f << " differs between two runs";
+    EXPECT_EQ(read_file_text(tmp.file("a/") + f), read_file_text(tmp.file("b/") + f))
+        << f << " differs between two runs";
   auto report = nlohmann::json::parse(read_file_text(tmp.file("a/report.json")));
   EXPECT_EQ(report["train_data"]["split"], "train");
   EXPECT_EQ(report["passes"][4]["name"], "finetune.ste");
@@ -500,7 +518,8 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   // Against a model fine-tuned with another seed the outputs differ: the strictest thresholds are missed.
   const std::string other_seed = base.substr(0, base.rfind(" --seed 3")) + " --seed 4";
   ASSERT_EQ(adze(other_seed + data + " --out " + tmp.file("other")).code, 0);
-  CliRun strict = adze("verify " + tmp.file("a.onnx") + " --against " + tmp.file("other") + data + " --min-cosine 1 --min-agreement 1");
+  CliRun strict = adze("verify " + tmp.file("a.onnx") + " --against " + tmp.file("other") + data +
+                       " --min-cosine 1 --min-agreement 1");
   EXPECT_EQ(strict.code, 1) << strict.err;
   EXPECT_NE(strict.out.find("NOT verified"), std::string::npos) << strict.out;
   EXPECT_EQ(adze("verify " + tmp.file("a.onnx") + " --against " + tmp.file("a") + data + " --min-cosine 1.5").code, 2);
@@ -512,7 +531,8 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   CliRun c = adze("export " + tmp.file("a") + " --format c-header --out " + tmp.file("a-mcu"));
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_NE(c.out.find("peak SRAM"), std::string::npos) << c.out;
-  CliRun compiled = adze("verify " + tmp.file("a-mcu") + " --against " + tmp.file("a") + data + " --min-agreement 0.99");
+  CliRun compiled =
+      adze("verify " + tmp.file("a-mcu") + " --against " + tmp.file("a") + data + " --min-agreement 0.99");
   EXPECT_EQ(compiled.code, 0) << compiled.err << compiled.out;
   // adze bench: each model in a fresh process, the original first; the adze runtime says what it ran how.
   CliRun bench = adze("bench " + tmp.file("a.adze") + " --against " + tmp.file("a.pt") +
@@ -553,8 +573,8 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
 
 struct BadInput {
   std::string name;
-  std::string args;       // {fx} is replaced by the fixtures dir, {tmp} by a temp dir
-  std::string mentions;   // the message must name this
+  std::string args;      // {fx} is replaced by the fixtures dir, {tmp} by a temp dir
+  std::string mentions;  // the message must name this
 };
 
 void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
@@ -566,11 +586,14 @@ TEST_P(CliBadInput, OneLineOnStderrExitCode2NoOutput) {
   std::ofstream(tmp.file("empty.pt")).close();
   std::ofstream(tmp.file("text.pt")) << "not a model";
   auto bytes = read_file_bytes(fixture("cnn_bn_traced.pt"));
-  std::ofstream(tmp.file("half.pt"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::ofstream(tmp.file("half.pt"), std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   std::string args = GetParam().args;
-  for (const auto& [key, value] : {std::pair<std::string, std::string>{"{fx}", std::string(testing::source_dir()) + "/tests/data"},
-                                   {"{tmp}", tmp.path()}})
-    for (auto pos = args.find(key); pos != std::string::npos; pos = args.find(key)) args.replace(pos, key.size(), value);
+  for (const auto& [key, value] :
+       {std::pair<std::string, std::string>{"{fx}", std::string(testing::source_dir()) + "/tests/data"},
+        {"{tmp}", tmp.path()}})
+    for (auto pos = args.find(key); pos != std::string::npos; pos = args.find(key))
+      args.replace(pos, key.size(), value);
   CliRun r = adze(args);
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
@@ -590,45 +613,94 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"MalformedShape", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x3xfoo", "'foo'"},
         BadInput{"ShapeDoesNotFit", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x5x16x16", "1x5x16x16"},
         BadInput{"NoShape", "inspect {fx}/cnn_bn_traced.pt", "--input-shape"},
-        BadInput{"DataDirMissing", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}/none", "none"},
-        BadInput{"DataDirEmpty", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}", "t10k-images"},
+        BadInput{"DataDirMissing", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}/none",
+                 "none"},
+        BadInput{"DataDirEmpty", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist:{tmp}",
+                 "t10k-images"},
         BadInput{"UnknownData", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"},
-        BadInput{"DataDoesNotFitModel", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --limit 10", "3x16x16"},
+        BadInput{"DataDoesNotFitModel", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --limit 10",
+                 "3x16x16"},
         BadInput{"UnknownSplit", "eval {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data fmnist --split dev", "dev"},
         BadInput{"UnknownFlag", "inspect {fx}/cnn_bn_traced.pt --bogus", "--bogus"},
         BadInput{"UnknownReference", "reference train mnist-mlp", "mnist-mlp"},
         BadInput{"CompareNotAReport", "compare {tmp}", "report.json"},
         BadInput{"ExportNotCompressed", "export {tmp} --format torchscript --out {tmp}/x.pt", "model.pt"},
         BadInput{"ExportUnknownFormat", "export {tmp} --format tflite --out {tmp}/x", "tflite"},
-        BadInput{"VerifyUnknownFormat", "verify {fx}/tensors_small.pt.bak --against {tmp} --data fmnist", "tensors_small.pt.bak"},
-        BadInput{"VerifyThresholdOutOfRange", "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist --min-agreement 2", "--min-agreement"},
+        BadInput{"VerifyUnknownFormat", "verify {fx}/tensors_small.pt.bak --against {tmp} --data fmnist",
+                 "tensors_small.pt.bak"},
+        BadInput{"VerifyThresholdOutOfRange",
+                 "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist --min-agreement 2", "--min-agreement"},
         BadInput{"VerifyNotCompressed", "verify {fx}/cnn_bn_traced.pt --against {tmp} --data fmnist", "model.pt"},
-        BadInput{"CostUnknownTarget", "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target tpu", "unknown target 'tpu'"},
-        BadInput{"CostBatchZero", "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target a100 --batch 0", "--batch 0"},
+        BadInput{"CostUnknownTarget",
+                 "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target tpu",
+                 "unknown target 'tpu'"},
+        BadInput{"CostBatchZero",
+                 "cost {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --plan {tmp}/p.json --target a100 --batch 0",
+                 "--batch 0"},
         BadInput{"TargetNotJson", "target show {tmp}/text.pt", "not valid JSON"},
         BadInput{"TargetMissing", "target show {tmp}/none.json", "none.json"},
         BadInput{"CalibrateNotHost", "target calibrate a100", "only measure 'host'"},
-        BadInput{"SensitivityBadNm", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --nm 2of4", "2of4"},
-        BadInput{"SearchBadBudget", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2kg --out {tmp}/s", "unknown unit 'kg'"},
-        BadInput{"SearchUnknownAlgo", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo anneal --out {tmp}/s", "unknown searcher 'anneal'"},
-        BadInput{"SearchAlgoOptionNoValue", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo evo --algo-option population --out {tmp}/s", "expected NAME=VALUE"},
-        BadInput{"SearchAlgoOptionUnknown", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --algo rl --algo-option generations=3 --out {tmp}/s", "generations"},
-        BadInput{"SearchTimeBudget", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --time-budget 5parsecs --out {tmp}/s", "--time-budget '5parsecs'"},
-        BadInput{"SearchResumeNothing", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --resume --out {tmp}/none", "no such directory"},
-        BadInput{"SearchUnknownBaseline", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 --probes 0 --target a100 --budget size=2KB --confirm-baseline w5 --out {tmp}/s", "--confirm-baseline 'w5'"},
-        BadInput{"SearchUnknownConfirmSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-split dev --out {tmp}/s", "split 'dev'"},
-        BadInput{"SearchUnknownSelectSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split holdout --out {tmp}/s", "split 'holdout'"},
-        BadInput{"SearchNoConfirmSeeds", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm-seeds 0 --out {tmp}/s", "--confirm-seeds 0: must be >= 1"},
-        BadInput{"SearchSelectOnTheReportedSplit", "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s", "--select-split test is also --confirm-split"},
+        BadInput{
+            "SensitivityBadNm",
+            "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --nm 2of4",
+            "2of4"},
+        BadInput{"SearchBadBudget",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2kg --out {tmp}/s",
+                 "unknown unit 'kg'"},
+        BadInput{"SearchUnknownAlgo",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --algo anneal --out {tmp}/s",
+                 "unknown searcher 'anneal'"},
+        BadInput{"SearchAlgoOptionNoValue",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --algo evo --algo-option population --out {tmp}/s",
+                 "expected NAME=VALUE"},
+        BadInput{"SearchAlgoOptionUnknown",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --algo rl --algo-option generations=3 --out {tmp}/s",
+                 "generations"},
+        BadInput{"SearchTimeBudget",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --time-budget 5parsecs --out {tmp}/s",
+                 "--time-budget '5parsecs'"},
+        BadInput{"SearchResumeNothing",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 "
+                 "--probes 0 --target a100 --budget size=2KB --resume --out {tmp}/none",
+                 "no such directory"},
+        BadInput{"SearchUnknownBaseline",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --limit 20 "
+                 "--probes 0 --target a100 --budget size=2KB --confirm-baseline w5 --out {tmp}/s",
+                 "--confirm-baseline 'w5'"},
+        BadInput{"SearchUnknownConfirmSplit",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --confirm-split dev --out {tmp}/s",
+                 "split 'dev'"},
+        BadInput{"SearchUnknownSelectSplit",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --confirm 2 --select-split holdout --out {tmp}/s",
+                 "split 'holdout'"},
+        BadInput{"SearchNoConfirmSeeds",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --confirm-seeds 0 --out {tmp}/s",
+                 "--confirm-seeds 0: must be >= 1"},
+        BadInput{"SearchSelectOnTheReportedSplit",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s",
+                 "--select-split test is also --confirm-split"},
         BadInput{"BenchBatchZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --batch 0", "--batch"},
         BadInput{"BenchUnknownFormat", "bench {fx}/tensors_small.pt.bak", "cannot tell the format"},
         BadInput{"BenchNotAModel", "bench {tmp}/text.pt --input-shape 1x3", "not a loadable TorchScript"},
         BadInput{"BenchNoInputShape", "bench {fx}/cnn_bn_traced.pt", "--input-shape"},
-        BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar", "cifar"},
+        BadInput{"SensitivityNoData", "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data cifar",
+                 "cifar"},
         // Omitting --threads means one per hardware thread; an explicit count below 1 is a mistake.
-        BadInput{"ThreadsZero", "--threads 0 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16", "--threads must be at least 1 (got 0)"},
-        BadInput{"ThreadsNegative", "--threads -2 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16", "--threads must be at least 1 (got -2)"},
-        BadInput{"ThreadsZeroAfterTheCommand", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --threads=0", "--threads must be at least 1"}),
+        BadInput{"ThreadsZero", "--threads 0 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16",
+                 "--threads must be at least 1 (got 0)"},
+        BadInput{"ThreadsNegative", "--threads -2 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16",
+                 "--threads must be at least 1 (got -2)"},
+        BadInput{"ThreadsZeroAfterTheCommand", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --threads=0",
+                 "--threads must be at least 1"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Test inputs made on the fly rather than committed (a TorchScript fixture with some weights spoiled, as a
-// diverged training run leaves them) and expected values computed in plain libtorch. Kept out of cli_test.cc so that the CLI tests compile without libtorch.
+// diverged training run leaves them) and expected values computed in plain libtorch. Kept out of cli_test.cc so that
+// the CLI tests compile without libtorch.
 #pragma once
 
 #include <cstdint>

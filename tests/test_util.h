@@ -46,7 +46,8 @@ inline void expect_error(const std::function<void()>& fn, ErrorKind kind, const 
     ADD_FAILURE() << "expected adze::Error(" << to_string(kind) << ")";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
+    for (const auto& p : parts)
+      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
   } catch (const std::exception& e) {
     ADD_FAILURE() << "expected adze::Error, got another exception: " << e.what();
   }

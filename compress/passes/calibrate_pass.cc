@@ -11,8 +11,8 @@ class CalibratePass : public Pass {
   explicit CalibratePass(ActivationObserver o) : observer_(std::move(o)) {}
   void run(CompressionContext& c) override {
     const ActivationQuantResult r = quantize_activations(c, observer_);
-    c.notes.push_back("quantize.calibrate: " + std::to_string(r.taps) + " activation fake-quant(s) by " + observer_.method +
-                      " over " + std::to_string(observer_.batches) + " batches");
+    c.notes.push_back("quantize.calibrate: " + std::to_string(r.taps) + " activation fake-quant(s) by " +
+                      observer_.method + " over " + std::to_string(observer_.batches) + " batches");
   }
 
  private:

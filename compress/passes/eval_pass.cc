@@ -20,7 +20,8 @@ class EvalPass : public Pass {
 }  // namespace
 
 PassRegistry::Entry eval_pass_entry() {
-  return {"eval", "evaluate the model as it is now (top-1, cross-entropy, perplexity)",
+  return {"eval",
+          "evaluate the model as it is now (top-1, cross-entropy, perplexity)",
           {{"label", "string", "after", "name under which the metrics are reported"}},
           [](const nlohmann::json& o) { return std::make_unique<EvalPass>(o.at("label").get<std::string>()); },
           PassTraits{/*learns_from_data=*/false, /*evaluates=*/true}};

@@ -15,11 +15,11 @@
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
-#include "compress/eval.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/schedule.h"
+#include "data/eval.h"
 
 namespace adze {
 namespace {
@@ -227,7 +227,8 @@ PassRegistry::Entry finetune_admm_pass_entry() {
   return {"finetune.admm",
           "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection "
           "and STE",
-          options, [](const nlohmann::json& o) {
+          options,
+          [](const nlohmann::json& o) {
             FinetuneOptions f = common_from(o);
             f.compressor.strategy = Strategy::kAdmm;
             f.compressor.admm_steps = o.at("admm_steps").get<int64_t>();

@@ -1,6 +1,6 @@
-// fold-bn: folds inference-mode BatchNorms into the conv/linear before them (compress/fold_bn.h).
-#include "compress/fold_bn.h"
+// fold-bn: folds inference-mode BatchNorms into the conv/linear before them (model/fold_bn.h).
 #include "compress/passes/passes.h"
+#include "model/fold_bn.h"
 
 namespace adze {
 namespace {
@@ -18,7 +18,9 @@ class FoldBnPass : public Pass {
 }  // namespace
 
 PassRegistry::Entry fold_bn_pass_entry() {
-  return {"fold-bn", "fold inference BatchNorm into the preceding conv/linear (numerically equivalent)", {},
+  return {"fold-bn",
+          "fold inference BatchNorm into the preceding conv/linear (numerically equivalent)",
+          {},
           [](const nlohmann::json&) { return std::make_unique<FoldBnPass>(); }};
 }
 

@@ -1,9 +1,9 @@
 // sparsity.nm and quantize.weights: one-shot projections of each layer's weight as the plan says.
 //
 // sparsity.nm applies the plan's N:M pattern and unstructured ratio (weights stay float); quantize.weights
-// quantizes the survivors, keeping the mask (and channel permutation) an earlier sparsity step chose. Either replaces the model's weight
-// by its Encoding's exact reconstruction, so that everything after (evaluation, fine-tuning, export) sees
-// what will be deployed.
+// quantizes the survivors, keeping the mask (and channel permutation) an earlier sparsity step chose. Either replaces
+// the model's weight by its Encoding's exact reconstruction, so that everything after (evaluation, fine-tuning, export)
+// sees what will be deployed.
 #include "compress/passes/passes.h"
 
 namespace adze {
@@ -31,8 +31,9 @@ void project_layers(CompressionContext& c, Stage stage) {
     c.encodings.insert_or_assign(layer.name, std::move(e));
     ++changed;
   }
-  c.notes.push_back(std::string(stage == Stage::kSparsity ? "sparsity.nm: sparsified " : "quantize.weights: quantized ") +
-                    std::to_string(changed) + " of " + std::to_string(c.table.layers.size()) + " layers");
+  c.notes.push_back(
+      std::string(stage == Stage::kSparsity ? "sparsity.nm: sparsified " : "quantize.weights: quantized ") +
+      std::to_string(changed) + " of " + std::to_string(c.table.layers.size()) + " layers");
 }
 
 class ProjectionPass : public Pass {
@@ -47,12 +48,16 @@ class ProjectionPass : public Pass {
 }  // namespace
 
 PassRegistry::Entry sparsity_nm_pass_entry() {
-  return {"sparsity.nm", "N:M (and unstructured) magnitude pruning of every layer the plan gives a pattern", {},
+  return {"sparsity.nm",
+          "N:M (and unstructured) magnitude pruning of every layer the plan gives a pattern",
+          {},
           [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kSparsity); }};
 }
 
 PassRegistry::Entry quantize_weights_pass_entry() {
-  return {"quantize.weights", "one-shot weight quantization (PTQ) of every layer the plan gives <= 8 bits; keeps earlier masks", {},
+  return {"quantize.weights",
+          "one-shot weight quantization (PTQ) of every layer the plan gives <= 8 bits; keeps earlier masks",
+          {},
           [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kQuantization); }};
 }
 

@@ -6,11 +6,10 @@ namespace adze::reference {
 namespace nn = torch::nn;
 
 FmnistCnnImpl::FmnistCnnImpl() {
-  features = register_module(
-      "features", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1).bias(false)), nn::BatchNorm2d(32),
-                                 nn::ReLU(), nn::MaxPool2d(2),
-                                 nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1).bias(false)), nn::BatchNorm2d(64),
-                                 nn::ReLU(), nn::MaxPool2d(2)));
+  features = register_module("features", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(1, 32, 3).padding(1).bias(false)),
+                                                        nn::BatchNorm2d(32), nn::ReLU(), nn::MaxPool2d(2),
+                                                        nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1).bias(false)),
+                                                        nn::BatchNorm2d(64), nn::ReLU(), nn::MaxPool2d(2)));
   classifier = register_module(
       "classifier", nn::Sequential(nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Dropout(0.25), nn::Linear(128, 10)));
 }

@@ -8,14 +8,14 @@
 #include <filesystem>
 #include <functional>
 
-#include "compress/eval.h"
-#include "compress/frontend.h"
-#include "compress/torchscript_io.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/progress.h"
 #include "core/schedule.h"
+#include "data/eval.h"
 #include "examples/reference/models.h"
+#include "model/frontend.h"
+#include "model/torchscript_io.h"
 
 namespace adze::reference {
 namespace fs = std::filesystem;
@@ -32,7 +32,8 @@ struct Schedule {
 // Linear warm-up, then cosine decay to 5% of the peak rate.
 double learning_rate(const Schedule& s, int64_t step) {
   if (step < s.warmup) return s.lr * static_cast<double>(step + 1) / static_cast<double>(s.warmup);
-  const double progress = static_cast<double>(step - s.warmup) / static_cast<double>(std::max<int64_t>(1, s.steps - s.warmup));
+  const double progress =
+      static_cast<double>(step - s.warmup) / static_cast<double>(std::max<int64_t>(1, s.steps - s.warmup));
   return s.lr * cosine_decay(progress);
 }
 
@@ -128,7 +129,8 @@ Outcome train_image_model(Net net, const Recipe& r, const Schedule& schedule, co
   const double seconds = train_classifier(net, train, schedule, o.seed, o.progress, r.name);
   InputSpec traced = r.input;
   traced.shape[0] = 256;
-  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, traced, r.name);
+  Model model = trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, traced, r.name);
   nlohmann::json metrics;
   for (const char* split : {"val", "test"})
     metrics[split] = to_json(evaluate(model, load_dataset(r.data, {split, 0, 0}), {256, o.progress}));
@@ -142,7 +144,8 @@ Outcome train_gpt(const Recipe& r, const Schedule& schedule, const TrainOptions&
   const double seconds = train_language_model(net, train, schedule, o.seed, o.progress);
   InputSpec traced = r.input;
   traced.shape[0] = 32;
-  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, traced, r.name);
+  Model model = trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, traced, r.name);
   nlohmann::json metrics, extra;
   for (const char* split : {"val", "test"}) {
     const Dataset data = load_dataset(r.data, {split, 0, context});
@@ -154,8 +157,10 @@ Outcome train_gpt(const Recipe& r, const Schedule& schedule, const TrainOptions&
 
 Outcome train_recipe(const Recipe& r, const TrainOptions& o) {
   torch::manual_seed(o.seed);
-  if (r.name == "fmnist-cnn") return train_image_model(FmnistCnn(), r, scaled({1720, 128, 2e-3, 1e-4, 100}, o.budget), o);
-  if (r.name == "fmnist-vit") return train_image_model(FmnistVit(), r, scaled({1400, 128, 2e-3, 0.05, 100}, o.budget), o);
+  if (r.name == "fmnist-cnn")
+    return train_image_model(FmnistCnn(), r, scaled({1720, 128, 2e-3, 1e-4, 100}, o.budget), o);
+  if (r.name == "fmnist-vit")
+    return train_image_model(FmnistVit(), r, scaled({1400, 128, 2e-3, 0.05, 100}, o.budget), o);
   return train_gpt(r, scaled({1050, 16, 2e-3, 0.01, 80}, o.budget), o);
 }
 
@@ -163,12 +168,26 @@ Outcome train_recipe(const Recipe& r, const TrainOptions& o) {
 
 const std::vector<Recipe>& recipes() {
   static const std::vector<Recipe> all = {
-      {"fmnist-cnn", "CNN with BatchNorm on Fashion-MNIST (2 conv + 2 linear)", "fmnist", Task::kClassification,
-       {{1, 1, 28, 28}, "float32"}, 1, "test top-1 >= 90%"},
-      {"fmnist-vit", "tiny vision transformer on Fashion-MNIST (7x7 patches, 4 blocks, width 64)", "fmnist",
-       Task::kClassification, {{1, 1, 28, 28}, "float32"}, 2, "test top-1 >= 85%"},
-      {"fortune-gpt", "character-level decoder-only transformer on fortunes (4 blocks, width 128, context 64)",
-       "fortunes", Task::kLanguageModel, {{1, FortuneGptImpl::kContext}, "int64"}, 3,
+      {"fmnist-cnn",
+       "CNN with BatchNorm on Fashion-MNIST (2 conv + 2 linear)",
+       "fmnist",
+       Task::kClassification,
+       {{1, 1, 28, 28}, "float32"},
+       1,
+       "test top-1 >= 90%"},
+      {"fmnist-vit",
+       "tiny vision transformer on Fashion-MNIST (7x7 patches, 4 blocks, width 64)",
+       "fmnist",
+       Task::kClassification,
+       {{1, 1, 28, 28}, "float32"},
+       2,
+       "test top-1 >= 85%"},
+      {"fortune-gpt",
+       "character-level decoder-only transformer on fortunes (4 blocks, width 128, context 64)",
+       "fortunes",
+       Task::kLanguageModel,
+       {{1, FortuneGptImpl::kContext}, "int64"},
+       3,
        "validation bits/char well below the corpus unigram entropy"},
   };
   return all;
@@ -213,17 +232,24 @@ Trained ensure_trained(const std::string& name, const TrainOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   Outcome outcome = train_recipe(r, options);
   const double seconds = seconds_since(start);
-  nlohmann::json card = {
-      {"name", r.name},         {"version", r.version},  {"summary", r.summary},
-      {"task", to_string(r.task)}, {"data", r.data},
-      {"input", {{"shape", r.input.shape}, {"dtype", r.input.dtype}}},
-      {"params", outcome.model.parameter_count()},
-      {"metrics", outcome.metrics},
-      {"quality_bar", r.quality_bar},
-      {"seed", options.seed},   {"budget", options.budget},
-      {"train", {{"steps", outcome.schedule.steps}, {"batch", outcome.schedule.batch}, {"lr", outcome.schedule.lr},
-                 {"seconds", outcome.train_seconds},
-                 {"total_seconds", seconds}, {"threads", torch::get_num_threads()}}}};
+  nlohmann::json card = {{"name", r.name},
+                         {"version", r.version},
+                         {"summary", r.summary},
+                         {"task", to_string(r.task)},
+                         {"data", r.data},
+                         {"input", {{"shape", r.input.shape}, {"dtype", r.input.dtype}}},
+                         {"params", outcome.model.parameter_count()},
+                         {"metrics", outcome.metrics},
+                         {"quality_bar", r.quality_bar},
+                         {"seed", options.seed},
+                         {"budget", options.budget},
+                         {"train",
+                          {{"steps", outcome.schedule.steps},
+                           {"batch", outcome.schedule.batch},
+                           {"lr", outcome.schedule.lr},
+                           {"seconds", outcome.train_seconds},
+                           {"total_seconds", seconds},
+                           {"threads", torch::get_num_threads()}}}};
   if (!outcome.extra.is_null()) card["baseline"] = outcome.extra;
   save_torchscript(outcome.model, model_path);
   write_file_atomically(card_path, card.dump(2) + "\n");

@@ -12,15 +12,15 @@
 #include <string>
 #include <vector>
 
-#include "compress/data/dataset.h"
-#include "compress/model.h"
+#include "data/dataset.h"
+#include "model/model.h"
 
 namespace adze::reference {
 
 struct Recipe {
-  std::string name;         ///< "fmnist-cnn"
-  std::string summary;      ///< one line for listings
-  std::string data;         ///< data spec ("fmnist", "fortunes")
+  std::string name;     ///< "fmnist-cnn"
+  std::string summary;  ///< one line for listings
+  std::string data;     ///< data spec ("fmnist", "fortunes")
   Task task;
   InputSpec input;          ///< per-sample shape with batch 1
   int version;              ///< bumped whenever the architecture or training changes
@@ -36,11 +36,11 @@ const Recipe& recipe(const std::string& name);
 std::string default_cache_dir();
 
 struct TrainOptions {
-  std::string cache_dir;   ///< empty: default_cache_dir()
-  bool force = false;      ///< retrain even when a matching cached model exists
+  std::string cache_dir;  ///< empty: default_cache_dir()
+  bool force = false;     ///< retrain even when a matching cached model exists
   bool progress = true;
   uint64_t seed = 0;
-  double budget = 1.0;     ///< fraction of the recipe's training steps (tests use a small one)
+  double budget = 1.0;  ///< fraction of the recipe's training steps (tests use a small one)
 };
 
 struct Trained {

@@ -6,12 +6,12 @@
 
 #include <filesystem>
 
-#include "compress/eval.h"
-#include "compress/fold_bn.h"
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
-#include "compress/torchscript_io.h"
+#include "data/eval.h"
 #include "examples/reference/models.h"
+#include "model/fold_bn.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
+#include "model/torchscript_io.h"
 #include "tests/test_util.h"
 
 namespace adze::reference {
@@ -64,7 +64,8 @@ TEST(Reference, GptHeadIsTiedToTheEmbeddingAndListedOnce) {
   torch::manual_seed(0);
   FortuneGpt net;
   const int64_t context = FortuneGptImpl::kContext;
-  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, context}, "int64"}, "gpt");
+  Model model = trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, context}, "int64"}, "gpt");
   const LayerTable t = build_layer_table(model);
   ASSERT_EQ(t.layers.size(), 1u + 4 * 4);  // embedding (+ tied head), 4 linears per block
   EXPECT_EQ(t.layers[0].name, "tokens");
@@ -80,7 +81,8 @@ template <typename Net>
 void expect_batch_agnostic(Net net, const InputSpec& traced, const std::string& name) {
   TempDir dir;
   net->eval();
-  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, traced, name);
+  Model model = trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, traced, name);
   save_torchscript(model, dir.file("m.pt"));
   torch::jit::Module loaded = torch::jit::load(dir.file("m.pt"));
   for (int64_t batch : {1, 3}) {
@@ -88,7 +90,8 @@ void expect_batch_agnostic(Net net, const InputSpec& traced, const std::string& 
     spec.shape[0] = batch;
     at::Tensor x = spec.dtype == "int64" ? torch::randint(256, spec.shape) : torch::randn(spec.shape);
     torch::NoGradGuard no_grad;
-    EXPECT_TRUE(torch::allclose(loaded.forward({x}).toTensor(), net->forward(x), 1e-4, 1e-5)) << name << " batch " << batch;
+    EXPECT_TRUE(torch::allclose(loaded.forward({x}).toTensor(), net->forward(x), 1e-4, 1e-5))
+        << name << " batch " << batch;
   }
 }
 

@@ -13,10 +13,10 @@
 #include <string>
 
 #include "compress/compressor.h"
-#include "compress/data/dataset.h"
-#include "compress/eval.h"
 #include "compress/plan.h"
 #include "core/error.h"
+#include "data/dataset.h"
+#include "data/eval.h"
 #include "examples/reference/models.h"
 
 namespace {

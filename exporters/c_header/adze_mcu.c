@@ -78,8 +78,8 @@ static void maxpool(const adze_layer *l, const float *x, float *y) {
       }
 }
 
-float *adze_run(const adze_layer *layers, int count, const float *input, int input_size, float *buf_a,
-                float *buf_b, uint8_t *qbuf) {
+float *adze_run(const adze_layer *layers, int count, const float *input, int input_size, float *buf_a, float *buf_b,
+                uint8_t *qbuf) {
   float *x = buf_a, *y = buf_b, *t;
   int i;
   long j, n;

@@ -363,6 +363,19 @@ class CHeaderExporter : public Exporter {
   std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions&) const override {
     return std::make_unique<CProgramRunner>(path);
   }
+  // What the microcontroller needs, from model.h's own figures.
+  std::vector<std::string> written_notes(const std::string& path) const override {
+    std::vector<std::string> notes;
+    std::istringstream header(read_file_text(path + "/model.h"));
+    std::string line;
+    while (std::getline(header, line))
+      for (const auto& [key, what] :
+           {std::pair<std::string, std::string>{"ADZE_FLASH_BYTES", "flash (weights, scales, biases)"},
+            {"ADZE_SRAM_BYTES", "peak SRAM (activation buffers)"}})
+        if (line.rfind("#define " + key + " ", 0) == 0)
+          notes.push_back(what + ": " + line.substr(9 + key.size()) + " bytes");
+    return notes;
+  }
 };
 
 }  // namespace

@@ -24,8 +24,9 @@ CProgram::CProgram(const std::string& dir) {
   const std::string log = (scratch / "cc.log").string();
   const char* cc = std::getenv("CC");
   const std::string compile = std::string(cc && *cc ? cc : "cc") + " -std=c99 -Wall -Wextra -Werror -O2 -I" +
-                              shell_quoted(dir) + " -o " + shell_quoted(program_) + " " + shell_quoted(dir + "/adze_host_main.c") + " " +
-                              shell_quoted(dir + "/adze_mcu.c") + " -lm > " + shell_quoted(log) + " 2>&1";
+                              shell_quoted(dir) + " -o " + shell_quoted(program_) + " " +
+                              shell_quoted(dir + "/adze_host_main.c") + " " + shell_quoted(dir + "/adze_mcu.c") +
+                              " -lm > " + shell_quoted(log) + " 2>&1";
   if (std::system(compile.c_str()) != 0) {
     const std::string output = read_file_text(log);
     std::error_code ec;

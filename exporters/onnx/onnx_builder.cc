@@ -3,9 +3,9 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
-#include "compress/batch_symbolic.h"
 #include "core/error.h"
 #include "exporters/graph_values.h"
+#include "model/batch_symbolic.h"
 
 namespace adze {
 
@@ -168,7 +168,8 @@ std::string OnnxBuilder::in(const torch::jit::Value* v) {
   if (const NamedTensor* t = m_.model.tensor_of(v)) {
     // model.pt holds every weight decoded (bit for bit what its Encoding decodes to).
     name = initializer(t->name, t->value.to(t->value.is_floating_point() ? torch::kFloat : t->value.scalar_type()));
-  } else if (const NamedTensor* p = v->node()->kind() == c10::aten::t ? m_.model.tensor_of(v->node()->input(0)) : nullptr) {
+  } else if (const NamedTensor* p =
+                 v->node()->kind() == c10::aten::t ? m_.model.tensor_of(v->node()->input(0)) : nullptr) {
     name = initializer(p->name + ".t", p->value.to(torch::kFloat).t().contiguous());  // transposed once, here
   } else {
     throw Error(ErrorKind::kInternal, "onnx: value %" + v->debugName() + " used before it is defined");

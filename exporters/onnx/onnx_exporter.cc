@@ -168,15 +168,20 @@ const std::map<std::string, Handler>& handlers() {
            shape.assign(static_cast<std::size_t>(start), 0);
            shape.push_back(-1);
          } else if (b.options().dynamic_batch) {
-           throw Error(ErrorKind::kUnsupported, "onnx: dynamic batch: a flatten short of the last dimension (export "
-                                                "with a fixed --batch)");
+           throw Error(ErrorKind::kUnsupported,
+                       "onnx: dynamic batch: a flatten short of the last dimension (export "
+                       "with a fixed --batch)");
          }
          return b.node("Reshape", {b.in(n->input(0)), b.ints(shape)});
        }},
       {"aten::view",
-       [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.shape(n->input(1))}); }},
+       [](Builder& b, const Node* n) {
+         return b.node("Reshape", {b.in(n->input(0)), b.shape(n->input(1))});
+       }},
       {"aten::reshape",
-       [](Builder& b, const Node* n) { return b.node("Reshape", {b.in(n->input(0)), b.shape(n->input(1))}); }},
+       [](Builder& b, const Node* n) {
+         return b.node("Reshape", {b.in(n->input(0)), b.shape(n->input(1))});
+       }},
       {"aten::transpose",
        [](Builder& b, const Node* n) {
          const auto perm = perm_swapping(static_cast<int64_t>(traced_sizes(n->input(0)).size()), b.int_of(n->input(1)),
@@ -343,9 +348,8 @@ class OnnxExporter : public Exporter {
     const auto& graph = m.model.graph();
     const Value* x = graph.inputs()[0];
     if (options_.dynamic_batch && !m.model.batch_dependence().generic)
-      throw Error(ErrorKind::kUnsupported,
-                  "onnx: --dynamic-batch: the model runs at its traced batch only (" +
-                      m.model.batch_dependence().why_not + "); export with a fixed --batch");
+      throw Error(ErrorKind::kUnsupported, "onnx: --dynamic-batch: the model runs at its traced batch only (" +
+                                               m.model.batch_dependence().why_not + "); export with a fixed --batch");
     const std::string batch = options_.dynamic_batch ? "batch" : "";
     set_shape(g->add_input(), "input", elem_type(m.model.input().dtype), m.model.input().shape, batch);
     b.bind(x, "input");

@@ -48,7 +48,8 @@ StoredCodes stored_codes(const OnnxBuilder& b, const Encoding& e) {
   at::Tensor codes = e.from_canonical(e.codes.reshape({e.channels(), e.reduction()})).to(torch::kInt);
   at::Tensor zp = e.zero_point.to(torch::kInt);
   // Asymmetric 8-bit codes are 0..255 and need u8 anyway; symmetric ones move by 128 into u8 when asked.
-  const bool unsigned_codes = b.options().ort_target == "portable" || (!e.config.symmetric && e.config.weight_bits == 8);
+  const bool unsigned_codes =
+      b.options().ort_target == "portable" || (!e.config.symmetric && e.config.weight_bits == 8);
   if (unsigned_codes && e.config.symmetric) {
     codes = codes + 128;
     zp = zp + 128;
@@ -84,7 +85,8 @@ std::string int32_bias(OnnxBuilder& b, const Value* bias, float input_scale, con
   if (!grid.fits) return "";
   const std::string codes = b.initializer(t->name + ".int32", grid.codes.to(torch::kInt));
   const std::string step = b.initializer(t->name + ".int32_scale", grid.step);
-  return b.node("DequantizeLinear", {codes, step}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "axis", int64_t{0}); });
+  return b.node("DequantizeLinear", {codes, step},
+                [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "axis", int64_t{0}); });
 }
 
 std::string weight_name(const OnnxBuilder& b, const Value* w) {
@@ -142,7 +144,8 @@ std::string dynamic_matmul(OnnxBuilder& b, const std::string& x, const std::stri
   dq->add_output(xz);
   const auto w = initializers(b, name, codes);  // codes, scale, zero point
   const std::string acc = b.node("MatMulInteger", {xq, w[0], xz, w[2]});
-  const std::string f = b.node("Cast", {acc}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "to", int64_t{onnx::TensorProto::FLOAT}); });
+  const std::string f =
+      b.node("Cast", {acc}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "to", int64_t{onnx::TensorProto::FLOAT}); });
   return b.node("Mul", {f, b.node("Mul", {xs, w[1]})});
 }
 
@@ -207,7 +210,7 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
   if (e && b.options().dynamic_activations && e->config.quantizer == Quantizer::kUniform &&
       e->config.granularity != Granularity::kPerGroup)
     return plus_bias(weight_only_rows(x, e->reduction()) <= kMaxNBitsRows ? matmul_nbits(b, b.in(x), name, *e)
-                                                                         : dynamic_matmul(b, b.in(x), name, *e));
+                                                                          : dynamic_matmul(b, b.in(x), name, *e));
   const NamedTensor* t = b.model().model.tensor_of(w);
   const std::string weight = t ? b.initializer(name + ".t", t->value.to(torch::kFloat).t().contiguous())
                                : b.node("Transpose", {b.in(w)}, [](onnx::NodeProto* p) {
@@ -216,9 +219,7 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
   return plus_bias(b.node("MatMul", {b.in(x), weight}));
 }
 
-std::string onnx_linear(OnnxBuilder& b, const Node* n) {
-  return linear_form(b, n->input(0), n->input(1), n->input(2));
-}
+std::string onnx_linear(OnnxBuilder& b, const Node* n) { return linear_form(b, n->input(0), n->input(1), n->input(2)); }
 
 std::string onnx_matmul(OnnxBuilder& b, const Node* n) {
   const Node* t = n->input(1)->node();
@@ -231,8 +232,7 @@ std::string onnx_activation_fake_quant(OnnxBuilder& b, const Node* n) {
   const auto q = fake_quant_params(b, n);
   if (!q) throw Error(ErrorKind::kUnsupported, "onnx: activation fake-quant other than 8-bit asymmetric");
   const std::string scale = b.initializer(q->scale_tensor->name, torch::full({}, q->scale, torch::kFloat));
-  const std::string zp =
-      b.initializer(q->zero_point_tensor->name, torch::full({}, q->zero_point, torch::kByte));
+  const std::string zp = b.initializer(q->zero_point_tensor->name, torch::full({}, q->zero_point, torch::kByte));
   return b.node("DequantizeLinear", {b.node("QuantizeLinear", {b.in(n->input(0)), scale, zp}), scale, zp});
 }
 

@@ -6,12 +6,12 @@
 #include <torch/torch.h>
 
 #include "compress/compressed_model.h"
-#include "compress/frontend.h"
 #include "compress/pass.h"
 #include "compress/report.h"
 #include "core/files.h"
 #include "exporters/exporter.h"
 #include "exporters/onnx/onnx_runtime.h"
+#include "model/frontend.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -125,7 +125,8 @@ TEST(OnnxForOrt, TargetsStoreTheSameCodes) {
   std::map<std::string, std::string> codes;
   for (const char* target : {"portable", "vnni"}) {
     onnx::ModelProto proto;
-    ASSERT_TRUE(proto.ParseFromString(read_file_text(c.export_onnx({{"ort_target", target}}, std::string(target) + ".onnx"))));
+    ASSERT_TRUE(
+        proto.ParseFromString(read_file_text(c.export_onnx({{"ort_target", target}}, std::string(target) + ".onnx"))));
     for (const auto& t : proto.graph().initializer())
       if (t.name() == "classifier.weight.codes") {
         EXPECT_EQ(t.data_type(), std::string(target) == "vnni" ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8);
@@ -136,10 +137,16 @@ TEST(OnnxForOrt, TargetsStoreTheSameCodes) {
   ASSERT_EQ(codes["vnni"].size(), codes["portable"].size());
   for (std::size_t i = 0; i < codes["vnni"].size(); ++i)
     ASSERT_EQ(static_cast<uint8_t>(codes["vnni"][i] + 128), static_cast<uint8_t>(codes["portable"][i])) << i;
-  expect_error([&] { c.export_onnx({{"ort_target", "avx3"}}, "bad.onnx"); }, ErrorKind::kInvalidConfig,
-               {"ort_target 'avx3'", "portable or vnni"});
-  expect_error([&] { c.export_onnx({{"activations", "int4"}}, "bad.onnx"); }, ErrorKind::kInvalidConfig,
-               {"activations 'int4'", "dynamic or float"});
+  expect_error(
+      [&] {
+        c.export_onnx({{"ort_target", "avx3"}}, "bad.onnx");
+      },
+      ErrorKind::kInvalidConfig, {"ort_target 'avx3'", "portable or vnni"});
+  expect_error(
+      [&] {
+        c.export_onnx({{"activations", "int4"}}, "bad.onnx");
+      },
+      ErrorKind::kInvalidConfig, {"activations 'int4'", "dynamic or float"});
 }
 
 }  // namespace

@@ -38,8 +38,8 @@ struct CallDir {
 // Runs run_ort.js with `args` (shell-quoted already); returns what it printed. Error(kIo) naming the install
 // script when the module is missing or cannot be loaded, Error(kInvalidArgument) with ONNX Runtime's message
 // when it refuses `model`.
-std::string run_node(const std::string& model, const std::string& args, const std::string& optimization,
-                     int threads, const CallDir& dir) {
+std::string run_node(const std::string& model, const std::string& args, const std::string& optimization, int threads,
+                     const CallDir& dir) {
   const char* module = std::getenv("ADZE_ORT_MODULE");
   const std::string ort = module ? module : default_ort_module_path();
   const std::string runner = ort_runner_path();
@@ -48,9 +48,10 @@ std::string run_node(const std::string& model, const std::string& args, const st
     throw Error(ErrorKind::kIo,
                 "ONNX Runtime not found at '" + ort + "' (run scripts/install-ort.sh, or set ADZE_ORT_MODULE)");
   const std::string log = (dir.path / "log").string(), out = (dir.path / "stdout").string();
-  const std::string cmd = "ADZE_ORT_MODULE=" + shell_quoted(ort) + " ADZE_ORT_OPTIMIZATION=" +
-                          shell_quoted(optimization) + " ADZE_ORT_THREADS=" + std::to_string(threads) + " node " +
-                          shell_quoted(runner) + " " + args + " > " + shell_quoted(out) + " 2> " + shell_quoted(log);
+  const std::string cmd = "ADZE_ORT_MODULE=" + shell_quoted(ort) +
+                          " ADZE_ORT_OPTIMIZATION=" + shell_quoted(optimization) +
+                          " ADZE_ORT_THREADS=" + std::to_string(threads) + " node " + shell_quoted(runner) + " " +
+                          args + " > " + shell_quoted(out) + " 2> " + shell_quoted(log);
   const int status = std::system(cmd.c_str());
   if (status != 0) {
     const std::string message = read_file_text(log);
@@ -58,7 +59,8 @@ std::string run_node(const std::string& model, const std::string& args, const st
       throw Error(ErrorKind::kIo, "ONNX Runtime at '" + ort + "' is broken: " + message.substr(0, message.find('\n')) +
                                       " (reinstall it: rm -rf build/ort && scripts/install-ort.sh)");
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-      throw Error(ErrorKind::kIo, "node is missing (ONNX Runtime runs in Node.js: install nodejs, then scripts/install-ort.sh)");
+      throw Error(ErrorKind::kIo,
+                  "node is missing (ONNX Runtime runs in Node.js: install nodejs, then scripts/install-ort.sh)");
     throw Error(ErrorKind::kInvalidArgument, "ONNX Runtime failed on '" + model + "': " + message);
   }
   return read_file_text(out);
@@ -104,7 +106,8 @@ OnnxFile read_onnx_file(const std::string& model) {
 
 class OnnxRunner : public Runner {
  public:
-  OnnxRunner(const std::string& model, const RunnerOptions& options) : OnnxRunner(model, read_onnx_file(model), options) {}
+  OnnxRunner(const std::string& model, const RunnerOptions& options)
+      : OnnxRunner(model, read_onnx_file(model), options) {}
   OnnxRunner(const std::string& model, OnnxFile file, const RunnerOptions& options)
       : model_(model),
         input_(std::move(file.input)),
@@ -159,7 +162,7 @@ BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, 
                                  int threads, int warmup, int runs) {
   const CallDir dir;
   const std::string printed = run_node_on(model, x, x.size(0), optimization, threads, "--bench",
-                                       std::to_string(warmup) + " " + std::to_string(runs), dir);
+                                          std::to_string(warmup) + " " + std::to_string(runs), dir);
   try {
     const auto j = nlohmann::json::parse(printed);
     BenchTimes t;

@@ -25,8 +25,13 @@ class PackedRunner : public Runner {
   nlohmann::json profile(const at::Tensor& x, int runs) override {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& n : model_.profile(x, runs))
-      out.push_back({{"op", n.op}, {"layer", n.layer}, {"integer", n.integer},
-                     {"kernels", n.integer ? "integer" : n.own ? "adze fp32" : "ATen"}, {"seconds", n.seconds}});
+      out.push_back({{"op", n.op},
+                     {"layer", n.layer},
+                     {"integer", n.integer},
+                     {"kernels", n.integer ? "integer"
+                                 : n.own   ? "adze fp32"
+                                           : "ATen"},
+                     {"seconds", n.seconds}});
     return out;
   }
   nlohmann::json describe() const override {

@@ -7,11 +7,11 @@
 #include <fstream>
 #include <random>
 
-#include "compress/layer_table.h"
-#include "compress/tapped_graph.h"
 #include "core/files.h"
 #include "exporters/compressed_fixture.h"
 #include "exporters/exporter.h"
+#include "model/layer_table.h"
+#include "model/tapped_graph.h"
 #include "runtime/isa.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
@@ -193,7 +193,7 @@ TEST(PackedLayer, StoresOnlyTheKeptCodesAtTheirWidth) {
 }
 
 // Every layer output of the packed runtime against the simulation's, tapped by the same rule
-// (compress/tapped_graph.h), for x of exactly the traced batch.
+// (model/tapped_graph.h), for x of exactly the traced batch.
 void expect_layers_match(const CompressedModel& m, const PackedModel& p, const at::Tensor& x) {
   std::map<std::string, std::string> layer_of_weight;
   for (const auto& l : m.table.layers) layer_of_weight[l.weight] = l.name;
@@ -252,7 +252,11 @@ CompressedModel view_on_batch_model() {
   torch::manual_seed(0);
   torch::nn::Linear linear(12, 4);
   Model model = trace_module(
-      *linear, [&](const at::Tensor& x) { return linear(x.view({x.size(0), -1})); }, {{4, 3, 4}, "float32"}, "view");
+      *linear,
+      [&](const at::Tensor& x) {
+        return linear(x.view({x.size(0), -1}));
+      },
+      {{4, 3, 4}, "float32"}, "view");
   return compress_in_memory(std::move(model), R"({"defaults": {"weight_bits": 8}})",
                             R"({"passes": ["quantize.weights"]})", nullptr);
 }
@@ -373,7 +377,8 @@ TEST(PackedLayer, IntegerKernelsTakeTheSchemesTheyCanAndMatchTheDecodedWeights) 
     const Encoding e = project(w, make_layer(LayerKind::kLinear, shape), c.config);
     OneLayerFile f(e);
     const at::Tensor decoded = e.decode();
-    EXPECT_TRUE(torch::allclose(packed::packed_matmul(*f.view, x, bias), torch::addmm(bias, x, decoded.t()), 1e-5, 1e-5));
+    EXPECT_TRUE(
+        torch::allclose(packed::packed_matmul(*f.view, x, bias), torch::addmm(bias, x, decoded.t()), 1e-5, 1e-5));
     const bool takes = c.config.quantized() && c.config.quantizer == Quantizer::kUniform &&
                        !(c.config.weight_bits == 8 && !c.config.symmetric) &&
                        !(c.config.granularity == Granularity::kPerGroup && c.config.group_size % 32 != 0);
@@ -383,7 +388,8 @@ TEST(PackedLayer, IntegerKernelsTakeTheSchemesTheyCanAndMatchTheDecodedWeights) 
     const at::Tensor want = torch::addmm(bias, x_fq, decoded.t());
     const at::Tensor got = packed::packed_matmul(*f.view, x, bias, &act);
     EXPECT_LE(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
-    EXPECT_GE(sqnr_db(torch::addmm(bias, x, decoded.t()), packed::packed_matmul(*f.view, x, bias, nullptr, true)), 35.0);
+    EXPECT_GE(sqnr_db(torch::addmm(bias, x, decoded.t()), packed::packed_matmul(*f.view, x, bias, nullptr, true)),
+              35.0);
   }
   EXPECT_EQ(integer, 13);
 }
@@ -454,9 +460,11 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
         if (tensor.empty() && in.contains("t")) tensor = in["t"].get<std::string>();
     ASSERT_FALSE(tensor.empty());
     auto& nodes = adze["graph"]["nodes"];
-    nodes.insert(nodes.begin(), nlohmann::json{{"op", "aten::slice"}, {"overload", "Tensor"},
-                                               {"in", {{{"t", tensor}}, {{"c", 7}}, {{"c", 0}}, {{"c", 1}}, {{"c", 1}}}},
-                                               {"out", {"never_read"}}});
+    nodes.insert(nodes.begin(),
+                 nlohmann::json{{"op", "aten::slice"},
+                                {"overload", "Tensor"},
+                                {"in", {{{"t", tensor}}, {{"c", 7}}, {{"c", 0}}, {{"c", 1}}, {{"c", 1}}}},
+                                {"out", {"never_read"}}});
   }));
   expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", "aten::slice", "constant arguments"});
   write("not a packed file at all, just text");
@@ -641,17 +649,34 @@ TEST(PackedModel, DynamicBatchFitsAreCheckedAtOpen) {
     std::vector<std::string> message;
   };
   const std::vector<Damage> damages = {
-      {"a non-integer slope", [&](nlohmann::json& a) { fit_of(a)["batch"][0][0] = 1.5; },
+      {"a non-integer slope",
+       [&](nlohmann::json& a) { fit_of(a)["batch"][0][0] = 1.5; },
        {"argument", "batch fit pair 0 is [1.5,0]", "two integers"}},
-      {"a string", [&](nlohmann::json& a) { fit_of(a)["batch"][1] = {"0", -1}; }, {"batch fit pair 1", "two integers"}},
+      {"a string",
+       [&](nlohmann::json& a) {
+         fit_of(a)["batch"][1] = {"0", -1};
+       },
+       {"batch fit pair 1", "two integers"}},
       {"a pair short", [&](nlohmann::json& a) { fit_of(a)["batch"][1] = {0}; }, {"batch fit pair 1", "[a, b]"}},
       {"a pair missing", [&](nlohmann::json& a) { fit_of(a)["batch"].erase(1); }, {"expected 2 [a, b] pair(s)"}},
-      {"a pair too many", [&](nlohmann::json& a) { fit_of(a)["batch"].push_back({0, 1}); }, {"expected 2 [a, b]"}},
+      {"a pair too many",
+       [&](nlohmann::json& a) {
+         fit_of(a)["batch"].push_back({0, 1});
+       },
+       {"expected 2 [a, b]"}},
       {"not a list", [&](nlohmann::json& a) { fit_of(a)["batch"] = 4; }, {"expected 2 [a, b] pair(s)"}},
-      {"a huge slope", [&](nlohmann::json& a) { fit_of(a)["batch"][0] = {int64_t{1} << 62, 0}; }, {"below 2^40"}},
-      {"another value at the traced batch", [&](nlohmann::json& a) { fit_of(a)["batch"][0] = {2, 0}; },
+      {"a huge slope",
+       [&](nlohmann::json& a) {
+         fit_of(a)["batch"][0] = {int64_t{1} << 62, 0};
+       },
+       {"below 2^40"}},
+      {"another value at the traced batch",
+       [&](nlohmann::json& a) {
+         fit_of(a)["batch"][0] = {2, 0};
+       },
        {"gives 8 at the traced batch 4, the constant holds 4"}},
-      {"a fit on a file not marked batch-generic", [&](nlohmann::json& a) { a["input"].erase("batch"); },
+      {"a fit on a file not marked batch-generic",
+       [&](nlohmann::json& a) { a["input"].erase("batch"); },
        {"input.batch is not \"any\""}},
       {"another input batch", [&](nlohmann::json& a) { a["input"]["batch"] = "some"; }, {"input.batch is \"some\""}},
   };

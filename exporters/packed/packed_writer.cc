@@ -7,8 +7,8 @@
 #include <cmath>
 #include <set>
 
-#include "compress/batch_symbolic.h"
 #include "core/error.h"
+#include "model/batch_symbolic.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
 #include "runtime/safetensors.h"

@@ -12,7 +12,7 @@ namespace packed {
 
 struct WriteOptions {
   /// A batch-generic file (FORMAT.md, "Batch-generic files"): every batch-dependent int constant of the graph
-  /// with its a*batch + b (compress/batch_symbolic.h), the input's batch marked "any". Error(kUnsupported)
+  /// with its a*batch + b (model/batch_symbolic.h), the input's batch marked "any". Error(kUnsupported)
   /// naming the reason when the model is batch-specialised.
   bool dynamic_batch = false;
 };

@@ -1,19 +1,19 @@
 // torchscript: the compressed model as a TorchScript module (decoded weights, masked, and activation
 // fake-quant), loadable by torch::jit::load and Python's torch.jit.load. It represents every plan adze can
 // simulate; it accelerates nothing (libtorch computes in fp32). Its graph is the one traced at the export batch
-// size, or with the option dynamic_batch the batch-generic one (compress/batch_symbolic.h) that takes any.
+// size, or with the option dynamic_batch the batch-generic one (model/batch_symbolic.h) that takes any.
 #include <torch/script.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "compress/batch_symbolic.h"
-#include "compress/torchscript_io.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "exporters/register.h"
 #include "exporters/runner.h"
+#include "model/batch_symbolic.h"
+#include "model/torchscript_io.h"
 
 namespace adze {
 namespace {

@@ -13,7 +13,7 @@ namespace runtime {
 namespace {
 
 constexpr int kPlaneWidths[] = {8, 4, 2, 1};  // row_kernels.h: widest first
-constexpr int64_t kTileRows = 4;  // weight rows multiplied together (dot4)
+constexpr int64_t kTileRows = 4;              // weight rows multiplied together (dot4)
 // Activation rows from which the GEMM microkernel (gemm_panel) runs. Building a layer's panels costs about 0.5 ns
 // per weight per call, which few rows do not repay: ResNet-18 at 64x64, layer3's 16 rows (256x2304 weights)
 // took 336 us with panels and 108 us on the four-row path; layer2's 64 rows 120 us with panels, 200 us without.
@@ -56,7 +56,7 @@ void put_plane_value(uint8_t* plane, int w, int i, uint32_t v) {
 struct Scratch {
   std::vector<uint8_t> kept, dense, gather, pairs_x;
   std::vector<uint8_t> panels;  // the GEMM path's panels of all channels (the calling thread's, shared)
-  std::vector<int32_t> dots;  // the integer products of a tile, per row and group
+  std::vector<int32_t> dots;    // the integer products of a tile, per row and group
 };
 
 // n bytes of v starting on a 64-byte boundary: loads that split cache lines cost the kernels up to twice the
@@ -210,8 +210,9 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       // (qgemm_bench, prepacked: 64 rows x 128: 27.5 -> 18.5 us, the stem 1024 x 147: 77 -> 51 us; but 16 rows x
       // 2304: 32 -> 37 us, so long reductions keep gemm_panel).
       if (l.groups == 1 && kern.gemm_panel_out && group_steps <= 256) {
-        const PanelEpilogue e{a.scale + m0, a.zero + m0, w.scale + c0, w.wsum + c0, bias ? bias + c0 : nullptr,
-                              lo, hi, y + m0 * y_stride + c0, y_stride, channels};
+        const PanelEpilogue e{
+            a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
+            lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};
         kern.gemm_panel_out(a.q + m0 * a.stride, a.stride, n, panel, group_steps, e);
         continue;
       }
@@ -232,8 +233,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
         }
         for (int64_t c = 0; c < channels; ++c) {
           const int64_t at = (c0 + c) * l.groups;
-          const float sum = row_sum(w.scale + at, dots + i * l.groups * kPanelChannels + c, kPanelChannels,
-                                    w.wsum + at, a.zero[m], l.groups);
+          const float sum = row_sum(w.scale + at, dots + i * l.groups * kPanelChannels + c, kPanelChannels, w.wsum + at,
+                                    a.zero[m], l.groups);
           out[c] = clamp_out(a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
@@ -248,7 +249,8 @@ std::string qweights_unsupported(int64_t rows, int64_t k, int bits, const uint8_
   if (rows <= 0 || k <= 0) return "an empty matrix";
   if (bits < 1 || bits > 8) return std::to_string(bits) + "-bit codes";
   if (group != k && (group <= 0 || group % 32 != 0 || k % group != 0))
-    return "group size " + std::to_string(group) + " (the kernels take one scale per row or groups of a multiple of 32)";
+    return "group size " + std::to_string(group) +
+           " (the kernels take one scale per row or groups of a multiple of 32)";
   int64_t first_kept = -1;
   for (int64_t r = 0; r < rows; ++r) {
     int64_t kept = 0;
@@ -257,7 +259,8 @@ std::string qweights_unsupported(int64_t rows, int64_t k, int bits, const uint8_
       ++kept;
       const int64_t v = static_cast<int64_t>(u[r * k + j]) - offset[r];
       if (v < -128 || v > 127)
-        return "weight " + std::to_string(v) + " in row " + std::to_string(r) + " (the kernels take signed 8-bit weights)";
+        return "weight " + std::to_string(v) + " in row " + std::to_string(r) +
+               " (the kernels take signed 8-bit weights)";
     }
     if (first_kept < 0) first_kept = kept;
     if (kept != first_kept) return "rows keeping different numbers of weights";
@@ -362,8 +365,8 @@ void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float 
 
 }  // namespace
 
-void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero, Isa isa) {
+void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
+                           uint8_t* q, float* scale, int32_t* zero, Isa isa) {
   const RowKernels& kern = kernels_for(isa);
   for (int64_t r = 0; r < m; ++r) {
     const float* row = gathered_row(x, r, k, x_stride, gather);
@@ -388,8 +391,8 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
   }
 }
 
-void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero, Isa isa) {
+void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
+                          float s, int32_t z, uint8_t* q, float* scale, int32_t* zero, Isa isa) {
   const RowKernels& kern = kernels_for(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
   for (int64_t r = 0; r < m; ++r) {
@@ -429,14 +432,16 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   const QWeightLayout& l = w.layout;
   const int64_t need = uses_panels(a.rows, options.panels) ? options.panels->k() : l.k_pad;
   if (a.stride < need)
-    throw Error(ErrorKind::kInternal, "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " +
-                                          std::to_string(need));
+    throw Error(ErrorKind::kInternal,
+                "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " + std::to_string(need));
   const RowKernels& kern = kernels_for(isa);
   const float lo = options.lo, hi = options.hi;
   const QPanels* cached = options.panels;
   if (cached && !cached->empty() && cached->isa() != isa)
-    throw Error(ErrorKind::kInternal, std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
-  if (uses_panels(a.rows, cached)) return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi);
+    throw Error(ErrorKind::kInternal,
+                std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
+  if (uses_panels(a.rows, cached))
+    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi);
   if (cached && cached->in_layer_order())
     throw Error(ErrorKind::kInternal, "qgemm: activations in the layer's order for too few rows to use its panels");
   if (a.rows >= kPanelMinRows && kern.gemm_panel)

@@ -47,10 +47,10 @@ namespace runtime {
 enum class QPattern { kDense, kMask, kPairs };
 
 struct QWeightLayout {
-  int64_t rows = 0;      ///< output channels
-  int64_t k = 0;         ///< reduction length
-  int64_t k_pad = 0;     ///< k rounded up to a multiple of 64 (kPairs: of 128)
-  int bits = 0;          ///< stored width of u, 1..8
+  int64_t rows = 0;   ///< output channels
+  int64_t k = 0;      ///< reduction length
+  int64_t k_pad = 0;  ///< k rounded up to a multiple of 64 (kPairs: of 128)
+  int bits = 0;       ///< stored width of u, 1..8
   QPattern pattern = QPattern::kDense;
   int64_t kept = 0;      ///< kept weights per row (k when dense)
   int64_t kept_pad = 0;  ///< stored values per row: k_pad (kDense), kept rounded up to 64 (kMask), k_pad / 2 (kPairs)
@@ -79,7 +79,9 @@ struct PackedQWeights {
   std::vector<uint64_t> mask;
   std::vector<int32_t> offset, wsum;
   std::vector<float> scale;
-  QWeights view() const { return {layout, planes.data(), mask.empty() ? nullptr : mask.data(), offset.data(), scale.data(), wsum.data()}; }
+  QWeights view() const {
+    return {layout, planes.data(), mask.empty() ? nullptr : mask.data(), offset.data(), scale.data(), wsum.data()};
+  }
 };
 
 /// Why a matrix cannot take the integer kernels, or "" when it can: a signed weight outside [−128, 127], rows
@@ -104,15 +106,14 @@ struct QActivations {
 /// Dynamic quantization, one asymmetric 8-bit range per row (its min and max, widened to include 0):
 /// x [m, k] with rows x_stride apart; `gather` (k entries or null) reads column gather[j] into column j (a
 /// channel permutation). Writes q [m, k_pad] (the padding 0), scale [m], zero [m].
-void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                           int64_t k_pad, uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
+void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
+                           uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
 /// Static quantization with a calibrated scale and zero point (codes 0..255), computed exactly as ATen's
 /// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255) (NaN → 0), with nearbyint's
 /// round-half-to-even done by the vectorisable 1.5·2^23 trick (exact wherever the clamp does not decide).
 /// Both run on the instruction set's kernels (row_kernels.h: range, quantize), the same bytes on every one.
-void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather,
-                          int64_t k_pad, float s, int32_t z, uint8_t* q, float* scale, int32_t* zero,
-                          Isa isa = active_isa());
+void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
+                          float s, int32_t z, uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
 
 /// A matrix's weights expanded once for the GEMM microkernel (row_kernels.h, panels): one signed byte per weight
 /// (any pattern expanded, zeros included), so a layer that sees many activation rows (a convolution's output

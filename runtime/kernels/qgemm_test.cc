@@ -28,16 +28,47 @@ const RowKernels& kernels(Isa isa) {
 // A random quantized matrix and activations, with everything the reference needs.
 class QGemmTester {
  public:
-  QGemmTester& rows(int64_t v) { rows_ = v; return *this; }
-  QGemmTester& k(int64_t v) { k_ = v; return *this; }
-  QGemmTester& m(int64_t v) { m_ = v; return *this; }
-  QGemmTester& bits(int v) { bits_ = v; return *this; }
-  QGemmTester& nm(int n, int mm) { n_ = n; mm_ = mm; return *this; }
-  QGemmTester& group(int64_t v) { group_ = v; return *this; }
-  QGemmTester& asymmetric(bool v) { asymmetric_ = v; return *this; }
-  QGemmTester& offset(int v) { offset_ = v; return *this; }  ///< the same offset in every row
-  QGemmTester& expect(QPattern v) { expect_ = v; return *this; }  ///< the layout pack_qweights must choose
-  QGemmTester& seed(unsigned v) { seed_ = v; return *this; }
+  QGemmTester& rows(int64_t v) {
+    rows_ = v;
+    return *this;
+  }
+  QGemmTester& k(int64_t v) {
+    k_ = v;
+    return *this;
+  }
+  QGemmTester& m(int64_t v) {
+    m_ = v;
+    return *this;
+  }
+  QGemmTester& bits(int v) {
+    bits_ = v;
+    return *this;
+  }
+  QGemmTester& nm(int n, int mm) {
+    n_ = n;
+    mm_ = mm;
+    return *this;
+  }
+  QGemmTester& group(int64_t v) {
+    group_ = v;
+    return *this;
+  }
+  QGemmTester& asymmetric(bool v) {
+    asymmetric_ = v;
+    return *this;
+  }
+  QGemmTester& offset(int v) {
+    offset_ = v;
+    return *this;
+  }  ///< the same offset in every row
+  QGemmTester& expect(QPattern v) {
+    expect_ = v;
+    return *this;
+  }  ///< the layout pack_qweights must choose
+  QGemmTester& seed(unsigned v) {
+    seed_ = v;
+    return *this;
+  }
 
   void test() const {
     std::mt19937 rng(seed_);
@@ -58,7 +89,8 @@ class QGemmTester {
           std::vector<int> pos(static_cast<std::size_t>(mm_));
           for (int i = 0; i < mm_; ++i) pos[static_cast<std::size_t>(i)] = i;
           std::shuffle(pos.begin(), pos.end(), rng);
-          for (int i = 0; i < n_; ++i) keep_storage[static_cast<std::size_t>(r * k_ + g * mm_ + pos[static_cast<std::size_t>(i)])] = 1;
+          for (int i = 0; i < n_; ++i)
+            keep_storage[static_cast<std::size_t>(r * k_ + g * mm_ + pos[static_cast<std::size_t>(i)])] = 1;
         }
     }
     const bool* keep = n_ > 0 ? reinterpret_cast<const bool*>(keep_storage.data()) : nullptr;
@@ -85,9 +117,12 @@ class QGemmTester {
         double s = bias[static_cast<std::size_t>(r)];
         for (int64_t j = 0; j < k_; ++j) {
           if (keep && !keep[r * k_ + j]) continue;
-          const double w = (static_cast<double>(u[static_cast<std::size_t>(r * k_ + j)]) - offset[static_cast<std::size_t>(r)]) *
-                           scale[static_cast<std::size_t>(r * groups + j / group)];
-          const double xv = (static_cast<double>(q[static_cast<std::size_t>(i * l.k_pad + j)]) - zx[static_cast<std::size_t>(i)]) * sx[static_cast<std::size_t>(i)];
+          const double w =
+              (static_cast<double>(u[static_cast<std::size_t>(r * k_ + j)]) - offset[static_cast<std::size_t>(r)]) *
+              scale[static_cast<std::size_t>(r * groups + j / group)];
+          const double xv =
+              (static_cast<double>(q[static_cast<std::size_t>(i * l.k_pad + j)]) - zx[static_cast<std::size_t>(i)]) *
+              sx[static_cast<std::size_t>(i)];
           s += w * xv;
         }
         ref[static_cast<std::size_t>(i * rows_ + r)] = s;
@@ -100,7 +135,8 @@ class QGemmTester {
       qgemm(packed.view(), a, bias.data(), y.data(), rows_, isa);
       for (std::size_t i = 0; i < y.size(); ++i)
         ASSERT_NEAR(y[i], ref[i], 1e-4 * (1.0 + std::abs(ref[i]))) << "output " << i;
-      if (isa == Isa::kScalar) scalar_out = y;
+      if (isa == Isa::kScalar)
+        scalar_out = y;
       else
         for (std::size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], scalar_out[i]) << "output " << i;
       // Prebuilt panels (where the ISA has a microkernel) and a fused clamp change nothing but the time and
@@ -122,7 +158,8 @@ class QGemmTester {
       std::vector<uint8_t> q_layer(static_cast<std::size_t>(m_ * ordered.k() + 3), 77);  // padding: any bytes
       for (int64_t i = 0; i < m_; ++i)
         for (int64_t j = 0; j < k_; ++j)
-          q_layer[static_cast<std::size_t>(i * ordered.k() + (ordered.in_layer_order() ? order[static_cast<std::size_t>(j)] : j))] =
+          q_layer[static_cast<std::size_t>(i * ordered.k() +
+                                           (ordered.in_layer_order() ? order[static_cast<std::size_t>(j)] : j))] =
               q[static_cast<std::size_t>(i * l.k_pad + j)];
       std::vector<float> yo(y.size(), std::numeric_limits<float>::quiet_NaN());
       qgemm(packed.view(), {q_layer.data(), m_, ordered.k(), sx.data(), zx.data()}, bias.data(), yo.data(), rows_, isa,
@@ -172,8 +209,16 @@ TEST(QGemm, TwoOfFourTakesThePairsLayout) {
         SCOPED_TRACE(std::to_string(mm / 2) + ":" + std::to_string(mm) + " at " + std::to_string(bits) + " bits, m " +
                      std::to_string(m));
         QGemmTester().nm(mm / 2, mm).bits(bits).rows(11).k(4 * 67).m(m).expect(QPattern::kPairs).seed(seed++).test();
-        QGemmTester().nm(mm / 2, mm).bits(bits).asymmetric(bits < 8).rows(6).k(256).m(m).expect(QPattern::kPairs)
-            .seed(seed++).test();
+        QGemmTester()
+            .nm(mm / 2, mm)
+            .bits(bits)
+            .asymmetric(bits < 8)
+            .rows(6)
+            .k(256)
+            .m(m)
+            .expect(QPattern::kPairs)
+            .seed(seed++)
+            .test();
       }
 }
 
@@ -189,8 +234,17 @@ TEST(QGemm, PairsShapesTailsAndGroups) {
     for (const int64_t group : {128, 256, 384}) {
       SCOPED_TRACE("group " + std::to_string(group));
       QGemmTester().nm(2, 4).group(group).rows(9).k(768).m(m).expect(QPattern::kPairs).seed(seed++).test();
-      QGemmTester().nm(2, 4).group(group).rows(6).k(768).m(m).bits(7).asymmetric(true).expect(QPattern::kPairs)
-          .seed(seed++).test();
+      QGemmTester()
+          .nm(2, 4)
+          .group(group)
+          .rows(6)
+          .k(768)
+          .m(m)
+          .bits(7)
+          .asymmetric(true)
+          .expect(QPattern::kPairs)
+          .seed(seed++)
+          .test();
     }
   }
 }
@@ -246,16 +300,41 @@ TEST(QGemm, GemmPanelsShapesPatternsAndGroups) {
       SCOPED_TRACE(std::to_string(bits) + " bits");
       QGemmTester().bits(bits).asymmetric(bits < 8).rows(37).k(147).m(m).expect(QPattern::kDense).seed(seed++).test();
       QGemmTester().nm(3, 16).bits(bits).rows(33).k(16 * 13).m(m).expect(QPattern::kMask).seed(seed++).test();
-      QGemmTester().nm(2, 4).bits(bits).asymmetric(bits < 8).rows(70).k(4 * 37).m(m).expect(QPattern::kPairs)
-          .seed(seed++).test();
+      QGemmTester()
+          .nm(2, 4)
+          .bits(bits)
+          .asymmetric(bits < 8)
+          .rows(70)
+          .k(4 * 37)
+          .m(m)
+          .expect(QPattern::kPairs)
+          .seed(seed++)
+          .test();
     }
     for (const int64_t group : {32, 64, 128}) {
       SCOPED_TRACE("group " + std::to_string(group));
-      QGemmTester().group(group).bits(5).asymmetric(true).rows(45).k(384).m(m).expect(QPattern::kDense)
-          .seed(seed++).test();
+      QGemmTester()
+          .group(group)
+          .bits(5)
+          .asymmetric(true)
+          .rows(45)
+          .k(384)
+          .m(m)
+          .expect(QPattern::kDense)
+          .seed(seed++)
+          .test();
       QGemmTester().group(group).nm(3, 16).bits(4).rows(31).k(384).m(m).expect(QPattern::kMask).seed(seed++).test();
-      QGemmTester().group(group).nm(2, 4).bits(3).asymmetric(true).rows(33).k(512).m(m)
-          .expect(group == 128 ? QPattern::kPairs : QPattern::kMask).seed(seed++).test();
+      QGemmTester()
+          .group(group)
+          .nm(2, 4)
+          .bits(3)
+          .asymmetric(true)
+          .rows(33)
+          .k(512)
+          .m(m)
+          .expect(group == 128 ? QPattern::kPairs : QPattern::kMask)
+          .seed(seed++)
+          .test();
     }
   }
   QGemmTester().nm(2, 4).rows(384).k(128).m(64).bits(4).expect(QPattern::kPairs).seed(seed++).test();
@@ -363,10 +442,34 @@ TEST(QGemm, StaticQuantizationIsAtensFormula) {
 // halves, the clamp boundaries, magnitudes around and past 2^22, ±inf and NaN (which the clamp sends to 0).
 TEST(QGemm, QuantizationMatchesNearbyintOnEdgeValues) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  std::vector<float> x = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f, -0.49999997f, 1e-30f,
-                          4194303.5f, 4194304.0f, -4194304.5f, 8388607.0f, 8388609.0f, -8388609.0f, 16777216.0f,
-                          3e9f, -3e9f, 1e30f, -1e30f, std::numeric_limits<float>::max(),
-                          std::numeric_limits<float>::lowest(), inf, -inf, nan, -nan};
+  std::vector<float> x = {0.0f,
+                          -0.0f,
+                          0.5f,
+                          -0.5f,
+                          1.5f,
+                          -1.5f,
+                          2.5f,
+                          -2.5f,
+                          0.49999997f,
+                          -0.49999997f,
+                          1e-30f,
+                          4194303.5f,
+                          4194304.0f,
+                          -4194304.5f,
+                          8388607.0f,
+                          8388609.0f,
+                          -8388609.0f,
+                          16777216.0f,
+                          3e9f,
+                          -3e9f,
+                          1e30f,
+                          -1e30f,
+                          std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::lowest(),
+                          inf,
+                          -inf,
+                          nan,
+                          -nan};
   for (int v = -300; v <= 300; ++v)
     for (const float f : {0.0f, 0.25f, 0.5f, 0.75f}) x.push_back(static_cast<float>(v) + f);
   const int64_t k = static_cast<int64_t>(x.size()), k_pad = (k + 63) / 64 * 64;
@@ -376,21 +479,22 @@ TEST(QGemm, QuantizationMatchesNearbyintOnEdgeValues) {
     for (const int32_t z : {0, 1, 128, 254, 255}) {
       SCOPED_TRACE("s " + std::to_string(s) + ", z " + std::to_string(z));
       for (const Isa isa : runnable_isas())
-      for (const bool gathered : {false, true}) {
-        SCOPED_TRACE(to_string(isa));
-        std::vector<uint8_t> q(static_cast<std::size_t>(k_pad), 7);
-        float qs;
-        int32_t qz;
-        quantize_rows_static(x.data(), 1, k, k, gathered ? gather.data() : nullptr, k_pad, s, z, q.data(), &qs, &qz,
-                             isa);
-        const float inv = 1.0f / s;
-        for (int64_t j = 0; j < k; ++j) {
-          const float v = x[static_cast<std::size_t>(gathered ? gather[static_cast<std::size_t>(j)] : j)];
-          const float want = std::min(255.0f, std::max(0.0f, static_cast<float>(z) + std::nearbyint(v * inv)));
-          ASSERT_EQ(q[static_cast<std::size_t>(j)], static_cast<uint8_t>(want)) << "x " << v << (gathered ? " gathered" : "");
+        for (const bool gathered : {false, true}) {
+          SCOPED_TRACE(to_string(isa));
+          std::vector<uint8_t> q(static_cast<std::size_t>(k_pad), 7);
+          float qs;
+          int32_t qz;
+          quantize_rows_static(x.data(), 1, k, k, gathered ? gather.data() : nullptr, k_pad, s, z, q.data(), &qs, &qz,
+                               isa);
+          const float inv = 1.0f / s;
+          for (int64_t j = 0; j < k; ++j) {
+            const float v = x[static_cast<std::size_t>(gathered ? gather[static_cast<std::size_t>(j)] : j)];
+            const float want = std::min(255.0f, std::max(0.0f, static_cast<float>(z) + std::nearbyint(v * inv)));
+            ASSERT_EQ(q[static_cast<std::size_t>(j)], static_cast<uint8_t>(want))
+                << "x " << v << (gathered ? " gathered" : "");
+          }
+          for (int64_t j = k; j < k_pad; ++j) ASSERT_EQ(q[static_cast<std::size_t>(j)], 0);
         }
-        for (int64_t j = k; j < k_pad; ++j) ASSERT_EQ(q[static_cast<std::size_t>(j)], 0);
-      }
     }
 }
 
@@ -404,7 +508,7 @@ TEST(QGemm, DynamicQuantizationIsTheSameOnEveryIsa) {
     const int64_t m = 5, k_pad = (k + 63) / 64 * 64;
     std::vector<float> x(static_cast<std::size_t>(m * k));
     for (auto& v : x) v = nd(rng);
-    x[static_cast<std::size_t>(k / 2)] = std::numeric_limits<float>::quiet_NaN();  // row 0
+    x[static_cast<std::size_t>(k / 2)] = std::numeric_limits<float>::quiet_NaN();                       // row 0
     for (int64_t j = 0; j < k; ++j) x[static_cast<std::size_t>(k + j)] = 3.0f + static_cast<float>(j);  // row 1: > 0
     std::vector<uint8_t> want;
     std::vector<float> want_s;
@@ -434,7 +538,7 @@ TEST(QGemm, RefusesWhatTheKernelsCannotTake) {
   EXPECT_NE(qweights_unsupported(2, 2, 8, u, nullptr, offset, 2), "");  // 255 − 0 > 127
   const bool keep[] = {true, true, true, false};
   const int32_t centred[] = {128, 4};
-  EXPECT_NE(qweights_unsupported(2, 2, 8, u, keep, centred, 2), "");  // rows keep 2 and 1
+  EXPECT_NE(qweights_unsupported(2, 2, 8, u, keep, centred, 2), "");     // rows keep 2 and 1
   EXPECT_NE(qweights_unsupported(2, 2, 8, u, nullptr, centred, 1), "");  // group of 1
   EXPECT_THROW(pack_qweights(2, 2, 8, u, nullptr, offset, scale, 2), Error);
 }

@@ -63,7 +63,8 @@ std::string qweights_corruption(const QWeights& w) {
       const uint64_t* mask = w.mask + r * l.mask_row_words();
       for (int64_t i = 0; i < l.mask_row_words(); ++i) n += __builtin_popcountll(mask[i]);
       const uint64_t beyond = l.k % 64 == 0 ? 0 : mask[l.k / 64] >> (l.k % 64);
-      if (n != l.kept || beyond != 0) return "mask row " + std::to_string(r) + " keeps " + std::to_string(n) + " weights";
+      if (n != l.kept || beyond != 0)
+        return "mask row " + std::to_string(r) + " keeps " + std::to_string(n) + " weights";
     } else if (l.pattern == QPattern::kPairs) {
       const uint8_t* planes = w.planes + r * l.plane_row_bytes();
       for (int64_t c = 0; c < l.kept_pad / 64; ++c) {

@@ -39,11 +39,11 @@ struct PanelEpilogue {
   const int32_t* a_zero = nullptr;
   const float* w_scale = nullptr;  ///< [channels] of the panel
   const int32_t* wsum = nullptr;
-  const float* bias = nullptr;     ///< or null
+  const float* bias = nullptr;  ///< or null
   float lo = 0, hi = 0;
-  float* y = nullptr;              ///< the tile's first output, rows y_stride apart
+  float* y = nullptr;  ///< the tile's first output, rows y_stride apart
   int64_t y_stride = 0;
-  int64_t channels = 0;            ///< 1..kPanelChannels: the panel's real channels
+  int64_t channels = 0;  ///< 1..kPanelChannels: the panel's real channels
 };
 
 struct RowKernels {

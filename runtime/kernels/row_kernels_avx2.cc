@@ -68,8 +68,8 @@ ADZE_INLINE void chunk_values(const uint8_t* p, int bits, __m256i off, __m256i* 
     shift += 2;
   }
   if (bits & 1) {
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
-                                            3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                                            3, 3, 3, 3, 3, 3, 3);
     const __m256i select = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
     int32_t words[2];
     __builtin_memcpy(words, p, 8);
@@ -77,8 +77,10 @@ ADZE_INLINE void chunk_values(const uint8_t* p, int bits, __m256i off, __m256i* 
     for (int h = 0; h < 2; ++h) {
       const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(words[h]), spread);
       const __m256i bit = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, select), select), one);
-      if (h == 0) lo = _mm256_or_si256(lo, _mm256_sll_epi16(bit, s));
-      else hi = _mm256_or_si256(hi, _mm256_sll_epi16(bit, s));
+      if (h == 0)
+        lo = _mm256_or_si256(lo, _mm256_sll_epi16(bit, s));
+      else
+        hi = _mm256_or_si256(hi, _mm256_sll_epi16(bit, s));
     }
   }
   *lo_out = _mm256_sub_epi8(lo, off);
@@ -116,13 +118,15 @@ void expand(const int8_t* kept, const uint64_t* mask, int64_t words, int8_t* den
   for (int64_t w = 0; w < words; ++w) {
     const uint64_t m = mask[w];
     for (int h = 0; h < 4; ++h) {
-      const unsigned b0 = static_cast<unsigned>(m >> (16 * h)) & 0xFF, b1 = static_cast<unsigned>(m >> (16 * h + 8)) & 0xFF;
+      const unsigned b0 = static_cast<unsigned>(m >> (16 * h)) & 0xFF,
+                     b1 = static_cast<unsigned>(m >> (16 * h + 8)) & 0xFF;
       const int n0 = __builtin_popcount(b0);
       __m128i control = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.control[b0])),
                                            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(t.control[b1])));
-      control = _mm_add_epi8(control, _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, static_cast<char>(n0), static_cast<char>(n0),
-                                                   static_cast<char>(n0), static_cast<char>(n0), static_cast<char>(n0),
-                                                   static_cast<char>(n0), static_cast<char>(n0), static_cast<char>(n0)));
+      control =
+          _mm_add_epi8(control, _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, static_cast<char>(n0), static_cast<char>(n0),
+                                              static_cast<char>(n0), static_cast<char>(n0), static_cast<char>(n0),
+                                              static_cast<char>(n0), static_cast<char>(n0), static_cast<char>(n0)));
       const __m128i src = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kept));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dense + w * 64 + 16 * h), _mm_shuffle_epi8(src, control));
       kept += n0 + __builtin_popcount(b1);
@@ -133,8 +137,10 @@ void expand(const int8_t* kept, const uint64_t* mask, int64_t words, int8_t* den
 // One 32-byte step of Σ x·w into acc (int32 lanes).
 inline __m256i step(__m256i acc, __m256i x, __m256i w, bool small) {
   if (small) return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)));
-  const __m256i xl = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)), xh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
-  const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)), wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
+  const __m256i xl = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)),
+                xh = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1));
+  const __m256i wl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)),
+                wh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
   return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(xl, wl), _mm256_madd_epi16(xh, wh)));
 }
 
@@ -194,10 +200,14 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
              const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
   for (int64_t r = 0; r < rows; ++r, planes += row_bytes, dots += groups) {
     // Constant arguments give the common case its own loops, free of the other planes' and widths' branches.
-    if (bits == 4 && small && pairs) row_dot_as(planes, 4, offset[r], true, x, group_chunks, groups, true, dots);
-    else if (bits == 4 && small) row_dot_as(planes, 4, offset[r], false, x, group_chunks, groups, true, dots);
-    else if (pairs) row_dot_as(planes, bits, offset[r], true, x, group_chunks, groups, small, dots);
-    else row_dot_as(planes, bits, offset[r], false, x, group_chunks, groups, small, dots);
+    if (bits == 4 && small && pairs)
+      row_dot_as(planes, 4, offset[r], true, x, group_chunks, groups, true, dots);
+    else if (bits == 4 && small)
+      row_dot_as(planes, 4, offset[r], false, x, group_chunks, groups, true, dots);
+    else if (pairs)
+      row_dot_as(planes, bits, offset[r], true, x, group_chunks, groups, small, dots);
+    else
+      row_dot_as(planes, bits, offset[r], false, x, group_chunks, groups, small, dots);
   }
 }
 
@@ -232,7 +242,6 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
 
 #undef ADZE_INLINE
 
-
 void range(const float* x, int64_t n, float* lo, float* hi) {
   __m256 l = _mm256_set1_ps(*lo), h = _mm256_set1_ps(*hi);
   int64_t j = 0;
@@ -263,7 +272,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    __m256 v = _mm256_add_ps(vz, _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vinv), magic), magic));
+    __m256 v =
+        _mm256_add_ps(vz, _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vinv), magic), magic));
     v = _mm256_min_ps(_mm256_max_ps(v, zero), top);  // max_ps(NaN, 0) is 0
     const __m256i i32 = _mm256_cvttps_epi32(v);
     const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
@@ -280,7 +290,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr, nullptr, range, quantize};
+  static const RowKernels k{unpack,     expand,  dot,     dot4,  row_dot, unpack_pairs,
+                            pairs_dot4, nullptr, nullptr, range, quantize};
   return k;
 }
 

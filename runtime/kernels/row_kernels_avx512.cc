@@ -28,15 +28,15 @@ ADZE_INLINE __m512i chunk_values(const uint8_t* p, int bits, __m512i off) {
   }
   if (bits & 4) {
     const __m512i both = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    v = _mm512_or_si512(v, _mm512_and_si512(_mm512_srlv_epi64(both, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
-                                            _mm512_set1_epi8(0x0F)));
+    v = _mm512_or_si512(
+        v, _mm512_and_si512(_mm512_srlv_epi64(both, _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)), _mm512_set1_epi8(0x0F)));
     p += 32;
     shift = 4;
   }
   if (bits & 2) {
     const __m512i all = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m512i values = _mm512_and_si512(_mm512_srlv_epi64(all, _mm512_set_epi64(6, 6, 4, 4, 2, 2, 0, 0)),
-                                            _mm512_set1_epi8(0x03));
+    const __m512i values =
+        _mm512_and_si512(_mm512_srlv_epi64(all, _mm512_set_epi64(6, 6, 4, 4, 2, 2, 0, 0)), _mm512_set1_epi8(0x03));
     v = _mm512_or_si512(v, _mm512_sll_epi16(values, _mm_cvtsi32_si128(shift)));
     p += 16;
     shift += 2;
@@ -105,8 +105,9 @@ int32_t dot(const uint8_t* x, const int8_t* w, int64_t n, bool) {
   for (; i + 64 <= n; i += 64) acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(x + i), _mm512_loadu_si512(w + i));
   int32_t s = _mm512_reduce_add_epi32(acc);
   if (i < n)
-    s += hsum256(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)),
-                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))));
+    s +=
+        hsum256(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))));
   return s;
 }
 
@@ -176,9 +177,9 @@ ADZE_INLINE __m512i chunk_dot(__m512i acc, const uint8_t* p, int bits, __m512i o
                               const uint8_t* x) {
   _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
   const __m512i w = x16 ? chunk_values_x16(p) : chunk_values(p, bits, off);
-  const __m512i a = pairs ? pair_activations(_mm512_loadu_si512(x), _mm512_loadu_si512(x + 64),
-                                             pair_controls(p + 8 * bits))
-                          : _mm512_loadu_si512(x);
+  const __m512i a =
+      pairs ? pair_activations(_mm512_loadu_si512(x), _mm512_loadu_si512(x + 64), pair_controls(p + 8 * bits))
+            : _mm512_loadu_si512(x);
   return _mm512_dpbusd_epi32(acc, a, w);
 }
 
@@ -233,14 +234,20 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
     int32_t* const d = dots + r * groups;
     // Constant arguments give the common cases their own loops, free of the other planes' branches.
     if (bits == 4 && offset[r] == 8) {
-      if (pairs) one_row_dot(p, 4, 8, true, true, x, group_chunks, groups, d, sums);
-      else one_row_dot(p, 4, 8, false, true, x, group_chunks, groups, d, sums);
+      if (pairs)
+        one_row_dot(p, 4, 8, true, true, x, group_chunks, groups, d, sums);
+      else
+        one_row_dot(p, 4, 8, false, true, x, group_chunks, groups, d, sums);
     } else if (bits == 4) {
-      if (pairs) one_row_dot(p, 4, offset[r], true, false, x, group_chunks, groups, d, sums);
-      else one_row_dot(p, 4, offset[r], false, false, x, group_chunks, groups, d, sums);
+      if (pairs)
+        one_row_dot(p, 4, offset[r], true, false, x, group_chunks, groups, d, sums);
+      else
+        one_row_dot(p, 4, offset[r], false, false, x, group_chunks, groups, d, sums);
     } else if (bits == 8) {
-      if (pairs) one_row_dot(p, 8, offset[r], true, false, x, group_chunks, groups, d, sums);
-      else one_row_dot(p, 8, offset[r], false, false, x, group_chunks, groups, d, sums);
+      if (pairs)
+        one_row_dot(p, 8, offset[r], true, false, x, group_chunks, groups, d, sums);
+      else
+        one_row_dot(p, 8, offset[r], false, false, x, group_chunks, groups, d, sums);
     } else if (pairs) {
       one_row_dot(p, bits, offset[r], true, false, x, group_chunks, groups, d, sums);
     } else {
@@ -339,16 +346,16 @@ void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int
   for (int half = 0; half < 2; ++half) {
     const int64_t c0 = 16 * half;
     if (c0 >= e.channels) break;
-    const __mmask16 m = e.channels - c0 >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                               : static_cast<__mmask16>((1u << (e.channels - c0)) - 1u);
+    const __mmask16 m =
+        e.channels - c0 >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (e.channels - c0)) - 1u);
     const __m512 sc = _mm512_maskz_loadu_ps(m, e.w_scale + c0);
     const __m512i ws = _mm512_maskz_loadu_epi32(m, e.wsum + c0);
     const __m512 bias = e.bias ? _mm512_maskz_loadu_ps(m, e.bias + c0) : _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512i d = _mm512_sub_epi32(acc[r][half], _mm512_mullo_epi32(_mm512_set1_epi32(e.a_zero[r]), ws));
-      __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.a_scale[r]), _mm512_mul_ps(sc, _mm512_cvtepi32_ps(d))),
-                               bias);
+      __m512 v =
+          _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.a_scale[r]), _mm512_mul_ps(sc, _mm512_cvtepi32_ps(d))), bias);
       v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), v, lo);
       v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
       _mm512_mask_storeu_ps(e.y + r * e.y_stride + c0, m, v);
@@ -359,14 +366,22 @@ void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int
 void gemm_panel_out(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
                     const PanelEpilogue& e) {
   switch (rows) {
-    case 1: return panel_rows_out<1>(x, x_stride, panel, steps, e);
-    case 2: return panel_rows_out<2>(x, x_stride, panel, steps, e);
-    case 3: return panel_rows_out<3>(x, x_stride, panel, steps, e);
-    case 4: return panel_rows_out<4>(x, x_stride, panel, steps, e);
-    case 5: return panel_rows_out<5>(x, x_stride, panel, steps, e);
-    case 6: return panel_rows_out<6>(x, x_stride, panel, steps, e);
-    case 7: return panel_rows_out<7>(x, x_stride, panel, steps, e);
-    default: return panel_rows_out<8>(x, x_stride, panel, steps, e);
+    case 1:
+      return panel_rows_out<1>(x, x_stride, panel, steps, e);
+    case 2:
+      return panel_rows_out<2>(x, x_stride, panel, steps, e);
+    case 3:
+      return panel_rows_out<3>(x, x_stride, panel, steps, e);
+    case 4:
+      return panel_rows_out<4>(x, x_stride, panel, steps, e);
+    case 5:
+      return panel_rows_out<5>(x, x_stride, panel, steps, e);
+    case 6:
+      return panel_rows_out<6>(x, x_stride, panel, steps, e);
+    case 7:
+      return panel_rows_out<7>(x, x_stride, panel, steps, e);
+    default:
+      return panel_rows_out<8>(x, x_stride, panel, steps, e);
   }
 }
 
@@ -405,8 +420,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, gemm_panel, gemm_panel_out,
-                            range, quantize};
+  static const RowKernels k{unpack,     expand,         dot,   dot4,    row_dot, unpack_pairs, pairs_dot4,
+                            gemm_panel, gemm_panel_out, range, quantize};
   return k;
 }
 

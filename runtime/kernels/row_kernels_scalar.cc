@@ -103,7 +103,6 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
     one_row_dot(planes + r * row_bytes, bits, offset[r], pairs, x, group_chunks, groups, small, dots + r * groups);
 }
 
-
 void range(const float* x, int64_t n, float* lo, float* hi) {
   float l = *lo, h = *hi;
   for (int64_t j = 0; j < n; ++j) {
@@ -127,7 +126,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack, expand, dot, dot4, row_dot, unpack_pairs, pairs_dot4, nullptr, nullptr, range, quantize};
+  static const RowKernels k{unpack,     expand,  dot,     dot4,  row_dot, unpack_pairs,
+                            pairs_dot4, nullptr, nullptr, range, quantize};
   return k;
 }
 

@@ -1,6 +1,6 @@
 // Loads a TorchScript model through the installed adze and prints its layer count and MACs.
-#include <adze/compress/frontend.h>
-#include <adze/compress/layer_table.h>
+#include <adze/model/frontend.h>
+#include <adze/model/layer_table.h>
 
 #include <iostream>
 

@@ -1,4 +1,4 @@
-#include "compress/data/idx.h"
+#include "data/idx.h"
 
 #include <torch/torch.h>
 #include <zlib.h>
@@ -61,12 +61,12 @@ at::Tensor read_idx_file(const std::string& path) {
   if (magic[0] != 0 || magic[1] != 0)
     throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': bad magic number (not an IDX file)");
   if (magic[2] != 0x08)
-    throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': element type 0x" +
-                                    std::to_string(magic[2]) + ", expected 0x08 (unsigned byte)");
+    throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': element type 0x" + std::to_string(magic[2]) +
+                                    ", expected 0x08 (unsigned byte)");
   const int dims = magic[3];
   if (dims < 1 || dims > 4)
-    throw Error(ErrorKind::kIo, "failed to read IDX file '" + path + "': " + std::to_string(dims) +
-                                    " dimensions, expected 1 to 4");
+    throw Error(ErrorKind::kIo,
+                "failed to read IDX file '" + path + "': " + std::to_string(dims) + " dimensions, expected 1 to 4");
   std::vector<int64_t> shape;
   int64_t numel = 1;
   for (int d = 0; d < dims; ++d) {

@@ -1,4 +1,4 @@
-#include "compress/model.h"
+#include "model/model.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/runtime/interpreter.h>

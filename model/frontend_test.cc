@@ -1,4 +1,4 @@
-#include "compress/frontend.h"
+#include "model/frontend.h"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -7,9 +7,9 @@
 
 #include <fstream>
 
-#include "compress/layer_table.h"
-#include "compress/torchscript_io.h"
 #include "core/files.h"
+#include "model/layer_table.h"
+#include "model/torchscript_io.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -72,7 +72,11 @@ TEST(LoadTorchScript, AnyBatchSizeIsPaddedOrSplitToTheTracedOne) {
     ASSERT_EQ(y.size(0), batch);
     EXPECT_TRUE(torch::allclose(y, module.forward({x}).toTensor(), 1e-5, 1e-6)) << "batch " << batch;
   }
-  expect_error([&] { model.forward(torch::randn({2, 13})); }, ErrorKind::kInvalidArgument, {"dimension 1 is 13", "expected 12"});
+  expect_error(
+      [&] {
+        model.forward(torch::randn({2, 13}));
+      },
+      ErrorKind::kInvalidArgument, {"dimension 1 is 13", "expected 12"});
 }
 
 class PythonFixture : public ::testing::TestWithParam<std::string> {};
@@ -115,22 +119,37 @@ TEST(Model, GradientsFlowToParametersOnly) {
 
 TEST(LoadTorchScript, RejectsMissingEmptyTruncatedAndForeignFiles) {
   TempDir dir;
-  expect_error([&] { load_torchscript(dir.file("missing.pt"), {{1, 3}}); }, ErrorKind::kIo, {"missing.pt", "no such file"});
+  expect_error(
+      [&] {
+        load_torchscript(dir.file("missing.pt"), {{1, 3}});
+      },
+      ErrorKind::kIo, {"missing.pt", "no such file"});
   std::ofstream(dir.file("empty.pt")).close();
   expect_error([&] { load_torchscript(dir.file("empty.pt"), {{1, 3}}); }, ErrorKind::kIo, {"empty.pt", "empty"});
   std::ofstream(dir.file("text.pt")) << "this is not a model\n";
-  expect_error([&] { load_torchscript(dir.file("text.pt"), {{1, 3}}); }, ErrorKind::kIo, {"text.pt", "not a readable TorchScript"});
+  expect_error(
+      [&] {
+        load_torchscript(dir.file("text.pt"), {{1, 3}});
+      },
+      ErrorKind::kIo, {"text.pt", "not a readable TorchScript"});
   auto bytes = read_file_bytes(fixture("cnn_bn_traced.pt"));
-  std::ofstream(dir.file("truncated.pt"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+  std::ofstream(dir.file("truncated.pt"), std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   expect_error([&] { load_torchscript(dir.file("truncated.pt"), {{1, 3}}); }, ErrorKind::kIo, {"truncated.pt"});
   expect_error([&] { load_torchscript(dir.path(), {{1, 3}}); }, ErrorKind::kIo, {"directory"});
 }
 
 TEST(LoadTorchScript, NamesAnInputShapeThatDoesNotFit) {
-  expect_error([] { load_torchscript(fixture("cnn_bn_traced.pt"), {{1, 5, 16, 16}, "float32"}); },
-               ErrorKind::kInvalidArgument, {"cnn_bn_traced.pt", "1x5x16x16", "channels"});
-  expect_error([] { load_torchscript(fixture("cnn_bn_traced.pt"), {{1, 3, 16, 16}, "int8"}); },
-               ErrorKind::kInvalidArgument, {"int8", "float32 or int64"});
+  expect_error(
+      [] {
+        load_torchscript(fixture("cnn_bn_traced.pt"), {{1, 5, 16, 16}, "float32"});
+      },
+      ErrorKind::kInvalidArgument, {"cnn_bn_traced.pt", "1x5x16x16", "channels"});
+  expect_error(
+      [] {
+        load_torchscript(fixture("cnn_bn_traced.pt"), {{1, 3, 16, 16}, "int8"});
+      },
+      ErrorKind::kInvalidArgument, {"int8", "float32 or int64"});
 }
 
 TEST(ModelCard, InputSpecIsReadFromTheCardBesideTheModelAndBadCardsAreNamed) {
@@ -151,7 +170,8 @@ TEST(ModelCard, InputSpecIsReadFromTheCardBesideTheModelAndBadCardsAreNamed) {
 TEST(TraceModule, CppModuleBecomesAModelSharingItsTensors) {
   torch::manual_seed(0);
   torch::nn::Sequential net(torch::nn::Linear(6, 8), torch::nn::ReLU(), torch::nn::Linear(8, 3));
-  Model model = trace_module(*net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, 6}, "float32"}, "mlp");
+  Model model = trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, {{2, 6}, "float32"}, "mlp");
   at::Tensor x = torch::randn({5, 6});
   EXPECT_TRUE(torch::allclose(model.forward(x), net->forward(x)));
   EXPECT_EQ(model.tensors()[0].name, "0.weight");

@@ -1,11 +1,11 @@
-#include "compress/layer_table.h"
+#include "model/layer_table.h"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "compress/frontend.h"
-#include "compress/model.h"
+#include "model/frontend.h"
+#include "model/model.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -58,7 +58,8 @@ def forward(self, ids):
     h = torch.embedding(self.embed, ids)
     h = torch.matmul(h, self.proj)
     return torch.matmul(h, self.embed.t())
-)", {{2, 6}, "int64"});
+)",
+                                {{2, 6}, "int64"});
   const LayerTable t = build_layer_table(model);
   ASSERT_EQ(t.layers.size(), 2u);
   EXPECT_EQ(t.layers[0].name, "embed");
@@ -78,7 +79,8 @@ TEST(LayerTable, Conv1dAndUnknownOpsAreReportedNotFatal) {
 def forward(self, x):
     y = torch.conv1d(x, self.weight, None, [1], [1])
     return torch.cumsum(y, 2)
-)", {{1, 4, 10}, "float32"});
+)",
+                                {{1, 4, 10}, "float32"});
   const LayerTable t = build_layer_table(model);
   ASSERT_EQ(t.layers.size(), 1u);
   EXPECT_EQ(t.layers[0].kind, LayerKind::kConv1d);

@@ -1,13 +1,13 @@
-#include "compress/fold_bn.h"
+#include "model/fold_bn.h"
 
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "compress/frontend.h"
-#include "compress/layer_table.h"
-#include "compress/model.h"
+#include "model/frontend.h"
+#include "model/layer_table.h"
+#include "model/model.h"
 #include "tests/test_util.h"
 
 namespace adze {

@@ -31,12 +31,12 @@ struct DataOptions {
 };
 
 struct Dataset {
-  std::string name;    ///< e.g. "fmnist/test"
+  std::string name;  ///< e.g. "fmnist/test"
   Task task = Task::kClassification;
-  at::Tensor inputs;   ///< float32 images or int64 tokens
-  at::Tensor targets;  ///< int64
+  at::Tensor inputs;        ///< float32 images or int64 tokens
+  at::Tensor targets;       ///< int64
   int64_t num_classes = 0;  ///< classes or vocabulary size
-  at::Tensor stream;   ///< language-model data: the whole split as one 1-D int64 token stream
+  at::Tensor stream;        ///< language-model data: the whole split as one 1-D int64 token stream
   int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
 };
 

@@ -1,12 +1,12 @@
-#include "compress/fold_bn.h"
-
-#include <optional>
+#include "model/fold_bn.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/torch.h>
 
-#include "compress/model.h"
+#include <optional>
+
+#include "model/model.h"
 
 namespace adze {
 namespace {

@@ -1,11 +1,11 @@
-#include "compress/finite_check.h"
+#include "model/finite_check.h"
 
 #include <torch/torch.h>
 
 #include <string>
 
-#include "compress/model.h"
 #include "core/error.h"
+#include "model/model.h"
 
 namespace adze {
 namespace {
@@ -42,10 +42,11 @@ void require_finite_tensors(const Model& model) {
       ++others;
   }
   if (first.empty()) return;
-  throw Error(ErrorKind::kInvalidArgument,
-              "failed to load " + describe_source(model.source()) + ": " + first +
-                  (others > 0 ? " (and " + std::to_string(others) + " other tensor" + (others > 1 ? "s" : "") + ")" : "") +
-                  "; a model's weights must be finite");
+  throw Error(
+      ErrorKind::kInvalidArgument,
+      "failed to load " + describe_source(model.source()) + ": " + first +
+          (others > 0 ? " (and " + std::to_string(others) + " other tensor" + (others > 1 ? "s" : "") + ")" : "") +
+          "; a model's weights must be finite");
 }
 
 }  // namespace adze

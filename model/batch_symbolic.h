@@ -24,7 +24,7 @@
 #include <memory>
 #include <vector>
 
-#include "compress/model.h"
+#include "model/model.h"
 
 namespace torch {
 namespace jit {

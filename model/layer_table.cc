@@ -1,4 +1,4 @@
-#include "compress/layer_table.h"
+#include "model/layer_table.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 
@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
-#include "compress/model.h"
 #include "core/error.h"
+#include "model/model.h"
 
 namespace adze {
 namespace {
@@ -17,24 +17,101 @@ using torch::jit::Value;
 
 // Ops adze understands (compresses, costs or exports); anything else is reported as unknown.
 const std::set<std::string>& known_ops() {
-  static const std::set<std::string> ops = {
-      "aten::linear", "aten::_convolution", "aten::convolution", "aten::conv1d", "aten::conv2d",
-      "aten::embedding", "aten::matmul", "aten::mm", "aten::bmm", "aten::addmm", "aten::add", "aten::add_",
-      "aten::sub", "aten::mul", "aten::div", "aten::relu", "aten::relu_", "aten::gelu", "aten::silu",
-      "aten::sigmoid", "aten::tanh", "aten::hardswish", "aten::hardswish_", "aten::hardtanh", "aten::hardtanh_",
-      "aten::clamp", "aten::softmax", "aten::log_softmax", "aten::layer_norm", "aten::batch_norm",
-      "aten::max_pool2d", "aten::avg_pool2d", "aten::adaptive_avg_pool2d", "aten::flatten", "aten::reshape",
-      "aten::view", "aten::transpose", "aten::t", "aten::permute", "aten::cat", "aten::slice", "aten::chunk",
-      "aten::split", "aten::unsafe_chunk", "aten::unsafe_split", "aten::dropout", "aten::contiguous",
-      "aten::select", "aten::unsqueeze", "aten::squeeze", "aten::expand", "aten::mean", "aten::size",
-      "aten::Int", "aten::ScalarImplicit", "aten::scaled_dot_product_attention", "aten::masked_fill",
-      "aten::to", "aten::detach", "aten::neg", "aten::sqrt", "aten::rsqrt", "aten::pow", "aten::exp",
-      "aten::sum", "aten::zeros", "aten::ones", "aten::arange", "aten::triu", "aten::tril", "aten::eq",
-      "aten::ne", "aten::lt", "aten::gt", "aten::where", "aten::zeros_like", "aten::ones_like", "aten::fake_quantize_per_tensor_affine",
-      "aten::fake_quantize_per_channel_affine", "aten::baddbmm", "aten::repeat", "aten::index_select",
-      "aten::numel", "aten::max", "aten::min", "aten::abs", "aten::clone", "aten::new_zeros", "aten::full",
-      "prim::Constant", "prim::ListConstruct", "prim::ListUnpack", "prim::TupleConstruct",
-      "prim::TupleUnpack", "prim::NumToTensor"};
+  static const std::set<std::string> ops = {"aten::linear",
+                                            "aten::_convolution",
+                                            "aten::convolution",
+                                            "aten::conv1d",
+                                            "aten::conv2d",
+                                            "aten::embedding",
+                                            "aten::matmul",
+                                            "aten::mm",
+                                            "aten::bmm",
+                                            "aten::addmm",
+                                            "aten::add",
+                                            "aten::add_",
+                                            "aten::sub",
+                                            "aten::mul",
+                                            "aten::div",
+                                            "aten::relu",
+                                            "aten::relu_",
+                                            "aten::gelu",
+                                            "aten::silu",
+                                            "aten::sigmoid",
+                                            "aten::tanh",
+                                            "aten::hardswish",
+                                            "aten::hardswish_",
+                                            "aten::hardtanh",
+                                            "aten::hardtanh_",
+                                            "aten::clamp",
+                                            "aten::softmax",
+                                            "aten::log_softmax",
+                                            "aten::layer_norm",
+                                            "aten::batch_norm",
+                                            "aten::max_pool2d",
+                                            "aten::avg_pool2d",
+                                            "aten::adaptive_avg_pool2d",
+                                            "aten::flatten",
+                                            "aten::reshape",
+                                            "aten::view",
+                                            "aten::transpose",
+                                            "aten::t",
+                                            "aten::permute",
+                                            "aten::cat",
+                                            "aten::slice",
+                                            "aten::chunk",
+                                            "aten::split",
+                                            "aten::unsafe_chunk",
+                                            "aten::unsafe_split",
+                                            "aten::dropout",
+                                            "aten::contiguous",
+                                            "aten::select",
+                                            "aten::unsqueeze",
+                                            "aten::squeeze",
+                                            "aten::expand",
+                                            "aten::mean",
+                                            "aten::size",
+                                            "aten::Int",
+                                            "aten::ScalarImplicit",
+                                            "aten::scaled_dot_product_attention",
+                                            "aten::masked_fill",
+                                            "aten::to",
+                                            "aten::detach",
+                                            "aten::neg",
+                                            "aten::sqrt",
+                                            "aten::rsqrt",
+                                            "aten::pow",
+                                            "aten::exp",
+                                            "aten::sum",
+                                            "aten::zeros",
+                                            "aten::ones",
+                                            "aten::arange",
+                                            "aten::triu",
+                                            "aten::tril",
+                                            "aten::eq",
+                                            "aten::ne",
+                                            "aten::lt",
+                                            "aten::gt",
+                                            "aten::where",
+                                            "aten::zeros_like",
+                                            "aten::ones_like",
+                                            "aten::fake_quantize_per_tensor_affine",
+                                            "aten::fake_quantize_per_channel_affine",
+                                            "aten::baddbmm",
+                                            "aten::repeat",
+                                            "aten::index_select",
+                                            "aten::numel",
+                                            "aten::max",
+                                            "aten::min",
+                                            "aten::abs",
+                                            "aten::clone",
+                                            "aten::new_zeros",
+                                            "aten::full",
+                                            "prim::Constant",
+                                            "prim::ListConstruct",
+                                            "prim::ListUnpack",
+                                            "prim::TupleConstruct",
+                                            "prim::TupleUnpack",
+                                            "prim::NumToTensor"};
   return ops;
 }
 
@@ -79,8 +156,7 @@ class Builder {
       return;
     }
     if (kind == "aten::linear") return linear(node);
-    if (kind == "aten::_convolution" || kind == "aten::convolution" || kind == "aten::conv1d" ||
-        kind == "aten::conv2d")
+    if (kind == "aten::_convolution" || kind == "aten::convolution" || kind == "aten::conv1d" || kind == "aten::conv2d")
       return convolution(node, kind);
     if (kind == "aten::embedding") return embedding(node);
     if (kind == "aten::matmul" || kind == "aten::mm" || kind == "aten::bmm") return matmul(node, 0, 1);
@@ -217,11 +293,16 @@ void visit_block(const torch::jit::Block* block, Builder& builder) {
 
 const char* to_string(LayerKind kind) {
   switch (kind) {
-    case LayerKind::kLinear: return "linear";
-    case LayerKind::kConv1d: return "conv1d";
-    case LayerKind::kConv2d: return "conv2d";
-    case LayerKind::kEmbedding: return "embedding";
-    case LayerKind::kMatmul: return "matmul";
+    case LayerKind::kLinear:
+      return "linear";
+    case LayerKind::kConv1d:
+      return "conv1d";
+    case LayerKind::kConv2d:
+      return "conv2d";
+    case LayerKind::kEmbedding:
+      return "embedding";
+    case LayerKind::kMatmul:
+      return "matmul";
   }
   return "unknown";
 }

@@ -5,13 +5,14 @@
 #include <cstdint>
 #include <string>
 
-#include "compress/data/dataset.h"
-#include "compress/model.h"
+#include "data/dataset.h"
+#include "model/model.h"
 
 namespace adze {
 
 /// The sample input: `shape_flag` (with `dtype_flag`) when given, else the card beside the model.
-InputSpec resolve_input_spec(const std::string& model_path, const std::string& shape_flag, const std::string& dtype_flag);
+InputSpec resolve_input_spec(const std::string& model_path, const std::string& shape_flag,
+                             const std::string& dtype_flag);
 
 /// The data a model is evaluated on: text cut into windows of the model's sequence length; the per-sample
 /// shape checked against the model's input (Error naming both); `input.shape[0]` set to the evaluation batch

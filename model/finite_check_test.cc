@@ -1,5 +1,5 @@
 // Non-finite weights are the user's input at fault: refused when the model is loaded, naming file and tensor.
-#include "compress/finite_check.h"
+#include "model/finite_check.h"
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "compress/frontend.h"
+#include "model/frontend.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -49,7 +49,9 @@ TEST(FiniteCheck, LoadRefusesInfinityInAParameter) {
                {"parameter 'head.bias' holds inf (1 of 10 values)"});
 }
 
-TEST(FiniteCheck, TheFixtureItselfLoads) { EXPECT_NO_THROW(load_torchscript(fixture("transformer_traced.pt"), kTokens)); }
+TEST(FiniteCheck, TheFixtureItselfLoads) {
+  EXPECT_NO_THROW(load_torchscript(fixture("transformer_traced.pt"), kTokens));
+}
 
 // A C++ module: a linear layer and an additive mask buffer.
 struct Masked : torch::nn::Module {
@@ -63,7 +65,8 @@ struct Masked : torch::nn::Module {
 };
 
 Model trace(Masked& m) {
-  return trace_module(m, [&](const at::Tensor& x) { return m.forward(x); }, {{2, 4}, "float32"}, "masked");
+  return trace_module(
+      m, [&](const at::Tensor& x) { return m.forward(x); }, {{2, 4}, "float32"}, "masked");
 }
 
 TEST(FiniteCheck, TraceRefusesNaNInAModuleAndCountsTheOtherTensors) {

@@ -1,4 +1,4 @@
-#include "compress/torchscript_io.h"
+#include "model/torchscript_io.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
@@ -6,9 +6,9 @@
 #include <fstream>
 #include <map>
 
-#include "compress/model.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "model/model.h"
 
 namespace adze {
 namespace {
@@ -36,8 +36,10 @@ class ModuleBuilder {
     torch::jit::Module owner = module_at(parts);
     if (owner.hasattr(leaf))
       throw Error(ErrorKind::kInternal, "failed to save model: name '" + name + "' is used twice");
-    if (is_parameter) owner.register_parameter(leaf, value.detach(), /*is_buffer=*/false);
-    else owner.register_buffer(leaf, value.detach());
+    if (is_parameter)
+      owner.register_parameter(leaf, value.detach(), /*is_buffer=*/false);
+    else
+      owner.register_buffer(leaf, value.detach());
   }
 
  private:
@@ -81,7 +83,8 @@ void save_torchscript(const Model& model, const std::string& path,
     for (std::size_t i = graph->inputs().size() - 1; i >= 2; --i) {
       torch::jit::Value* input = graph->inputs()[i];
       const NamedTensor* bound = model.tensor_of(model.graph().inputs()[i - 1]);
-      if (!bound) throw Error(ErrorKind::kInternal, "failed to save model: graph input " + std::to_string(i) + " is unbound");
+      if (!bound)
+        throw Error(ErrorKind::kInternal, "failed to save model: graph input " + std::to_string(i) + " is unbound");
       torch::jit::Value* value = self;
       for (const auto& part : split_name(bound->name)) value = graph->insertGetAttr(value, part);
       input->replaceAllUsesWith(value);

@@ -44,7 +44,7 @@ struct InputSpec {
 };
 
 /// Whether the graph holds at every batch size once its batch-dependent int constants, annotated on them, are
-/// computed from the input's batch size (compress/batch_symbolic.h). The front-end finds it by tracing again at
+/// computed from the input's batch size (model/batch_symbolic.h). The front-end finds it by tracing again at
 /// other batch sizes; a graph built any other way is batch-specialised.
 struct BatchDependence {
   bool generic = false;
@@ -69,7 +69,7 @@ class Model {
   /// graph edit (activation fake-quant) without touching this model.
   Model clone() const;
   /// A copy whose graph is `graph` (same inputs as graph(), bound to the same tensors), e.g. its batch-generic
-  /// form for writing (compress/batch_symbolic.h).
+  /// form for writing (model/batch_symbolic.h).
   Model with_graph(std::shared_ptr<torch::jit::Graph> graph) const;
 
   /// Runs the graph. Any batch size is accepted (padded or split to the traced batch); the first output

@@ -1,4 +1,4 @@
-#include "compress/tapped_graph.h"
+#include "model/tapped_graph.h"
 
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/runtime/interpreter.h>

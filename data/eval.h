@@ -8,7 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <vector>
 
-#include "compress/data/dataset.h"
+#include "data/dataset.h"
 
 namespace adze {
 
@@ -16,11 +16,11 @@ class Model;
 
 struct Metrics {
   Task task = Task::kClassification;
-  int64_t samples = 0;        ///< images or windows
-  int64_t predictions = 0;    ///< images, or tokens for language models
-  double top1 = 0;            ///< fraction of predictions whose argmax is the target
-  double cross_entropy = 0;   ///< mean negative log-likelihood, nats per prediction
-  double perplexity() const;  ///< exp(cross_entropy)
+  int64_t samples = 0;           ///< images or windows
+  int64_t predictions = 0;       ///< images, or tokens for language models
+  double top1 = 0;               ///< fraction of predictions whose argmax is the target
+  double cross_entropy = 0;      ///< mean negative log-likelihood, nats per prediction
+  double perplexity() const;     ///< exp(cross_entropy)
   double bits_per_char() const;  ///< cross_entropy / ln 2 (language models)
 };
 

@@ -1,4 +1,4 @@
-#include "compress/eval.h"
+#include "data/eval.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -64,8 +64,11 @@ TEST(Evaluate, LanguageModelBitsPerCharacter) {
 
 TEST(Evaluate, NamesAnOutputThatDoesNotFitTheTargets) {
   Dataset d = classification(8, 4);
-  testing::expect_error([&] { evaluate([](const at::Tensor& x) { return torch::zeros({x.size(0), 2}); }, d, {8, false}); },
-                        ErrorKind::kInvalidArgument, {"[8, 2]", "C/V >= 4"});
+  testing::expect_error(
+      [&] {
+        evaluate([](const at::Tensor& x) { return torch::zeros({x.size(0), 2}); }, d, {8, false});
+      },
+      ErrorKind::kInvalidArgument, {"[8, 2]", "C/V >= 4"});
 }
 
 TEST(UnigramEntropy, MatchesTheDefinition) {

@@ -1,10 +1,10 @@
-#include "compress/data/model_data.h"
+#include "data/model_data.h"
 
 #include <algorithm>
 
-#include "compress/frontend.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "model/frontend.h"
 
 namespace adze {
 

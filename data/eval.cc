@@ -1,13 +1,13 @@
-#include "compress/eval.h"
+#include "data/eval.h"
 
 #include <torch/torch.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "compress/model.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "model/model.h"
 
 namespace adze {
 
@@ -15,9 +15,9 @@ double Metrics::perplexity() const { return std::exp(cross_entropy); }
 double Metrics::bits_per_char() const { return cross_entropy / std::log(2.0); }
 
 nlohmann::json to_json(const Metrics& m) {
-  nlohmann::json j = {{"task", to_string(m.task)},          {"samples", m.samples},
-                      {"predictions", m.predictions},       {"top1", m.top1},
-                      {"cross_entropy", m.cross_entropy},   {"perplexity", m.perplexity()}};
+  nlohmann::json j = {{"task", to_string(m.task)},        {"samples", m.samples},
+                      {"predictions", m.predictions},     {"top1", m.top1},
+                      {"cross_entropy", m.cross_entropy}, {"perplexity", m.perplexity()}};
   if (m.task == Task::kLanguageModel) j["bits_per_char"] = m.bits_per_char();
   return j;
 }
@@ -44,9 +44,8 @@ Metrics evaluate(const ForwardFn& forward, const Dataset& data, const EvalOption
     if (!fits || logits.size(-1) < data.num_classes)
       throw Error(ErrorKind::kInvalidArgument,
                   "failed to evaluate on '" + data.name + "': model output has shape " + c10::str(logits.sizes()) +
-                      ", expected " +
-                      (data.task == Task::kClassification ? "[N, C]" : "[N, T, V]") + " with N=" +
-                      std::to_string(y.size(0)) + " and C/V >= " + std::to_string(data.num_classes));
+                      ", expected " + (data.task == Task::kClassification ? "[N, C]" : "[N, T, V]") +
+                      " with N=" + std::to_string(y.size(0)) + " and C/V >= " + std::to_string(data.num_classes));
     logits = logits.reshape({-1, logits.size(-1)}).to(torch::kFloat);
     at::Tensor targets = y.reshape({-1});
     nll_sum += torch::nn::functional::cross_entropy(

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "compress/model.h"
+#include "model/model.h"
 
 namespace adze {
 

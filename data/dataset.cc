@@ -1,4 +1,4 @@
-#include "compress/data/dataset.h"
+#include "data/dataset.h"
 
 #include <torch/serialize.h>
 #include <torch/torch.h>
@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "compress/data/idx.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "data/idx.h"
 
 namespace adze {
 namespace fs = std::filesystem;
@@ -34,9 +34,9 @@ Dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
     throw Error(ErrorKind::kIo, "failed to read Fashion-MNIST images '" + images_path + "': shape " +
                                     c10::str(images.sizes()) + ", expected [N, 28, 28]");
   if (labels.dim() != 1 || labels.size(0) != images.size(0))
-    throw Error(ErrorKind::kIo, "failed to read Fashion-MNIST labels '" + labels_path + "': " +
-                                    std::to_string(labels.size(0)) + " labels for " + std::to_string(images.size(0)) +
-                                    " images");
+    throw Error(ErrorKind::kIo, "failed to read Fashion-MNIST labels '" + labels_path +
+                                    "': " + std::to_string(labels.size(0)) + " labels for " +
+                                    std::to_string(images.size(0)) + " images");
   if (labels.max().item<int>() > 9)
     throw Error(ErrorKind::kIo, "failed to read Fashion-MNIST labels '" + labels_path + "': label above 9");
   if (split != "test") {
@@ -82,8 +82,8 @@ std::string read_corpus(const std::string& dir) {
 
 Dataset load_corpus(const std::string& dir, const std::string& split, int64_t seq_len) {
   if (seq_len < 2)
-    throw Error(ErrorKind::kInvalidArgument, "failed to cut text into windows of " + std::to_string(seq_len) +
-                                                 " tokens: need at least 2");
+    throw Error(ErrorKind::kInvalidArgument,
+                "failed to cut text into windows of " + std::to_string(seq_len) + " tokens: need at least 2");
   const std::string corpus = read_corpus(dir);
   const int64_t want = split == "val" ? 18 : split == "test" ? 19 : -1;
   std::vector<int64_t> tokens;
@@ -118,8 +118,8 @@ Dataset load_tensor_file(const std::string& path, const std::string& split) {
   try {
     value = torch::pickle_load(bytes);
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::kIo, "failed to read tensor file '" + path + "': not a torch.save file (" +
-                                    first_line_of(e) + ")");
+    throw Error(ErrorKind::kIo,
+                "failed to read tensor file '" + path + "': not a torch.save file (" + first_line_of(e) + ")");
   }
   at::Tensor inputs, targets;
   if (value.isGenericDict()) {
@@ -172,8 +172,8 @@ const char* to_string(Task task) { return task == Task::kClassification ? "class
 Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   check_split(options.split);
   if (options.limit < 0)
-    throw Error(ErrorKind::kInvalidArgument, "failed to apply --limit " + std::to_string(options.limit) +
-                                                 ": must be 0 (all) or positive");
+    throw Error(ErrorKind::kInvalidArgument,
+                "failed to apply --limit " + std::to_string(options.limit) + ": must be 0 (all) or positive");
   const auto colon = spec.find(':');
   const std::string source = spec.substr(0, colon);
   const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
@@ -182,15 +182,16 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
     d = load_fashion_mnist(arg.empty() ? kFashionMnistDir : arg, options.split);
   } else if (source == "fortunes" || source == "chars") {
     if (source == "chars" && arg.empty())
-      throw Error(ErrorKind::kInvalidArgument, "failed to parse data spec '" + spec + "': chars needs a directory (chars:DIR)");
+      throw Error(ErrorKind::kInvalidArgument,
+                  "failed to parse data spec '" + spec + "': chars needs a directory (chars:DIR)");
     d = load_corpus(arg.empty() ? kFortunesDir : arg, options.split, options.seq_len);
   } else if (source == "tensors") {
     if (arg.empty())
-      throw Error(ErrorKind::kInvalidArgument, "failed to parse data spec '" + spec + "': tensors needs a file (tensors:FILE)");
+      throw Error(ErrorKind::kInvalidArgument,
+                  "failed to parse data spec '" + spec + "': tensors needs a file (tensors:FILE)");
     d = load_tensor_file(arg, options.split);
   } else {
-    throw Error(ErrorKind::kInvalidArgument, "failed to parse data spec '" + spec +
-                                                 "': unknown source '" + source +
+    throw Error(ErrorKind::kInvalidArgument, "failed to parse data spec '" + spec + "': unknown source '" + source +
                                                  "' (expected fmnist[:DIR], fortunes, chars:DIR or tensors:FILE)");
   }
   if (options.limit > 0 && d.size() > options.limit) {
@@ -198,7 +199,8 @@ Dataset load_dataset(const std::string& spec, const DataOptions& options) {
     d.targets = d.targets.slice(0, 0, options.limit);
   }
   if (d.size() == 0)
-    throw Error(ErrorKind::kInvalidArgument, "failed to load data '" + spec + "' split '" + options.split + "': it is empty");
+    throw Error(ErrorKind::kInvalidArgument,
+                "failed to load data '" + spec + "' split '" + options.split + "': it is empty");
   return d;
 }
 

@@ -1,4 +1,4 @@
-#include "compress/data/dataset.h"
+#include "data/dataset.h"
 
 #include <gtest/gtest.h>
 #include <torch/serialize.h>
@@ -9,8 +9,8 @@
 #include <fstream>
 #include <random>
 
-#include "compress/data/idx.h"
 #include "core/files.h"
+#include "data/idx.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -55,15 +55,26 @@ TEST(FashionMnist, SplitsAreDeterministicAndNormalised) {
 
 TEST(FashionMnist, NamesMissingAndBrokenFiles) {
   TempDir dir;
-  expect_error([&] { load_dataset("fmnist:" + dir.file("nope"), {"test", 0, 0}); }, ErrorKind::kIo, {"nope", "not a directory"});
-  expect_error([&] { load_dataset("fmnist:" + dir.path(), {"test", 0, 0}); }, ErrorKind::kIo,
-               {"t10k-images-idx3-ubyte.gz", "no such file"});
+  expect_error(
+      [&] {
+        load_dataset("fmnist:" + dir.file("nope"), {"test", 0, 0});
+      },
+      ErrorKind::kIo, {"nope", "not a directory"});
+  expect_error(
+      [&] {
+        load_dataset("fmnist:" + dir.path(), {"test", 0, 0});
+      },
+      ErrorKind::kIo, {"t10k-images-idx3-ubyte.gz", "no such file"});
   write_gz(dir.file("t10k-images-idx3-ubyte.gz"), idx_bytes({10, 28, 28}, 10 * 28 * 28 - 5));
   expect_error([&] { read_idx_file(dir.file("t10k-images-idx3-ubyte.gz")); }, ErrorKind::kIo,
                {"t10k-images-idx3-ubyte.gz", "truncated payload", "expected 7840 bytes"});
   write_gz(dir.file("t10k-images-idx3-ubyte.gz"), idx_bytes({10, 28, 28}, 10 * 28 * 28));
   write_gz(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes({9}, 9));
-  expect_error([&] { load_dataset("fmnist:" + dir.path(), {"test", 0, 0}); }, ErrorKind::kIo, {"9 labels for 10 images"});
+  expect_error(
+      [&] {
+        load_dataset("fmnist:" + dir.path(), {"test", 0, 0});
+      },
+      ErrorKind::kIo, {"9 labels for 10 images"});
   std::ofstream(dir.file("bad.gz")) << "PK not an idx";
   expect_error([&] { read_idx_file(dir.file("bad.gz")); }, ErrorKind::kIo, {"bad.gz", "bad magic"});
 }
@@ -77,7 +88,8 @@ TEST(IdxReader, FuzzedHeadersNeverCrash) {
     const int flips = 1 + static_cast<int>(rng() % 4);
     for (int f = 0; f < flips; ++f) bytes[rng() % 16] = static_cast<unsigned char>(rng());
     bytes.resize(rng() % (bytes.size() + 1));
-    std::ofstream(dir.file("f.idx"), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(dir.file("f.idx"), std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     try {
       at::Tensor t = read_idx_file(dir.file("f.idx"));
       EXPECT_GT(t.numel(), 0);
@@ -111,7 +123,11 @@ TEST(TextCorpus, FortunesLoadAndNameAnEmptyDirectory) {
   EXPECT_GT(val.size(), 500);
   EXPECT_EQ(val.num_classes, 256);
   TempDir dir;
-  expect_error([&] { load_dataset("chars:" + dir.path(), {"val", 0, 128}); }, ErrorKind::kIo, {dir.path(), "bytes of text"});
+  expect_error(
+      [&] {
+        load_dataset("chars:" + dir.path(), {"val", 0, 128});
+      },
+      ErrorKind::kIo, {dir.path(), "bytes of text"});
   expect_error([&] { load_dataset("chars", {"val", 0, 128}); }, ErrorKind::kInvalidArgument, {"chars:DIR"});
 }
 
@@ -142,13 +158,25 @@ TEST(TensorFile, RejectsWrongContents) {
   expect_error([&] { load_dataset(save("mismatch.pt", mismatch), {"test", 0, 0}); }, ErrorKind::kIo, {"do not match"});
   c10::Dict<std::string, at::Tensor> missing;
   missing.insert("x", torch::zeros({4, 2}));
-  expect_error([&] { load_dataset(save("missing.pt", missing), {"test", 0, 0}); }, ErrorKind::kIo, {"missing tensor 'inputs'"});
+  expect_error(
+      [&] {
+        load_dataset(save("missing.pt", missing), {"test", 0, 0});
+      },
+      ErrorKind::kIo, {"missing tensor 'inputs'"});
   std::ofstream(dir.file("junk.pt")) << "junk";
-  expect_error([&] { load_dataset("tensors:" + dir.file("junk.pt"), {"test", 0, 0}); }, ErrorKind::kIo, {"junk.pt", "torch.save"});
+  expect_error(
+      [&] {
+        load_dataset("tensors:" + dir.file("junk.pt"), {"test", 0, 0});
+      },
+      ErrorKind::kIo, {"junk.pt", "torch.save"});
 }
 
 TEST(DataSpec, RejectsUnknownSourcesSplitsAndLimits) {
-  expect_error([] { load_dataset("imagenet", {"test", 0, 0}); }, ErrorKind::kInvalidArgument, {"unknown source 'imagenet'"});
+  expect_error(
+      [] {
+        load_dataset("imagenet", {"test", 0, 0});
+      },
+      ErrorKind::kInvalidArgument, {"unknown source 'imagenet'"});
   expect_error([] { load_dataset("fmnist", {"dev", 0, 0}); }, ErrorKind::kInvalidArgument, {"split 'dev'"});
   expect_error([] { load_dataset("fmnist", {"test", -1, 0}); }, ErrorKind::kInvalidArgument, {"--limit"});
 }

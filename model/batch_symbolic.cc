@@ -1,4 +1,4 @@
-#include "compress/batch_symbolic.h"
+#include "model/batch_symbolic.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "compress/model.h"
+#include "model/model.h"
 
 namespace torch {
 namespace nn {

@@ -1,4 +1,4 @@
-#include "compress/frontend.h"
+#include "model/frontend.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "compress/batch_symbolic.h"
-#include "compress/finite_check.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "model/batch_symbolic.h"
+#include "model/finite_check.h"
 
 namespace adze {
 namespace {
@@ -142,8 +142,8 @@ Model load_torchscript(const std::string& path, const InputSpec& input) {
     throw Error(ErrorKind::kIo, "failed to load model '" + path + "': not a readable TorchScript file (" +
                                     first_line_of(std::runtime_error(e.what_without_backtrace())) + ")");
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::kIo, "failed to load model '" + path + "': not a readable TorchScript file (" +
-                                    first_line_of(e) + ")");
+    throw Error(ErrorKind::kIo,
+                "failed to load model '" + path + "': not a readable TorchScript file (" + first_line_of(e) + ")");
   }
   if (!module.find_method("forward"))
     throw Error(ErrorKind::kUnsupported, "failed to load model '" + path + "': it has no forward method");
@@ -152,8 +152,8 @@ Model load_torchscript(const std::string& path, const InputSpec& input) {
   for (const auto& p : module.named_parameters(/*recurse=*/true)) collector.add(p.name, p.value, true);
   for (const auto& b : module.named_buffers(/*recurse=*/true)) collector.add(b.name, b.value, false);
   try {
-    Model model = trace_into_model([&](const at::Tensor& x) { return module.forward({x}); }, collector.take(),
-                                   input, path);
+    Model model =
+        trace_into_model([&](const at::Tensor& x) { return module.forward({x}); }, collector.take(), input, path);
     require_finite_tensors(model);
     return model;
   } catch (const Error&) {
