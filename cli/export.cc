@@ -71,7 +71,7 @@ void print_contracts(bool json) {
     std::cout << e.name << "\n    " << e.summary << "\n"
               << "    weight bits: " << list(c["weight_bits"]) << "; granularity: " << list(c["granularities"])
               << "; asymmetric: " << (c["asymmetric_weights"].get<bool>() ? "yes" : "no")
-              << "; power-of-two: " << (c["pow2_weights"].get<bool>() ? "yes" : "no") << "\n"
+              << "; quantizers: " << list(c["quantizers"]) << "\n"
               << "    activation bits: " << list(c["act_bits"]) << "; N:M: " << list(c["nm"])
               << "; permutation: " << (c["permutation"].get<bool>() ? "yes" : "no")
               << "; unstructured: " << (c["unstructured"].get<bool>() ? "yes" : "no") << "\n"

@@ -262,7 +262,7 @@ int round_biases_to_accumulators(CompressionContext& c) {
     const auto layer = by_weight.find(weight->name);
     if (layer == by_weight.end() || layer->second->uses != 1) continue;
     const auto e = c.encodings.find(layer->second->name);
-    if (e == c.encodings.end() || !e->second.config.quantized() || e->second.config.quantizer != Quantizer::kUniform)
+    if (e == c.encodings.end() || !e->second.config.quantized() || !traits_of(e->second.config.quantizer).affine)
       continue;
     const int64_t channels = e->second.channels();
     const int64_t scales = e->second.scale.numel();

@@ -145,7 +145,7 @@ const char* to_string(Granularity g) {
   return "channel";
 }
 
-const char* to_string(Quantizer q) { return q == Quantizer::kPow2 ? "pow2" : "uniform"; }
+const char* to_string(Quantizer q) { return traits_of(q).name; }
 
 bool LayerConfig::operator==(const LayerConfig& o) const {
   return weight_bits == o.weight_bits && quantizer == o.quantizer && symmetric == o.symmetric &&
@@ -209,7 +209,7 @@ at::Tensor Encoding::representable(const at::Tensor& weight) const {
   at::Tensor rows = to_encoded_layout(weight.detach().to(torch::kFloat)).reshape({scale.size(0), -1});
   at::Tensor s = scale.unsqueeze(1);
   at::Tensor lo = -s, hi = s;  // power of two: the largest level is ±s
-  if (config.quantizer == Quantizer::kUniform) {
+  if (traits_of(config.quantizer).zero_points) {
     UniformSpec spec;
     spec.bits = config.weight_bits;
     spec.symmetric = config.symmetric;
@@ -242,8 +242,9 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
              " is not a multiple of it";
   }
   if (c.permute && !c.nm.enabled()) return "permute: needs an N:M pattern (it chooses which channels share a group)";
-  if (c.quantized() && c.quantizer == Quantizer::kPow2 && c.granularity == Granularity::kPerGroup)
-    return "quantizer pow2: per-group scales are not supported (use channel or tensor)";
+  if (c.quantized() && !traits_of(c.quantizer).per_group && c.granularity == Granularity::kPerGroup)
+    return std::string("quantizer ") + traits_of(c.quantizer).name +
+           ": per-group scales are not supported (use channel or tensor)";
   return "";
 }
 
@@ -254,13 +255,13 @@ Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig
   torch::NoGradGuard no_grad;
   // Uniform quantization finds NaN/Inf in its range pass (choose_row_params) when it chooses the scales; every
   // other path checks here.
-  const bool checked_by_quantizer = c.quantized() && c.quantizer == Quantizer::kUniform && !scales.scale.defined();
+  const bool checked_by_quantizer = c.quantized() && traits_of(c.quantizer).affine && !scales.scale.defined();
   if (!checked_by_quantizer && !all_finite(weight))
     throw Error(ErrorKind::kInvalidArgument,
                 "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
   try {
-    if (scales.scale.defined() && !(c.quantized() && c.quantizer == Quantizer::kUniform))
-      throw Error(ErrorKind::kInternal, "given scales need a uniform quantizer");
+    if (scales.scale.defined() && !(c.quantized() && traits_of(c.quantizer).affine))
+      throw Error(ErrorKind::kInternal, "given scales need an affine quantizer");
     return project_checked(weight, layer, c, keep, scales);
   } catch (const Error& err) {
     throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/scheme.h"
 #include "core/shape.h"
 #include "quantize/uniform.h"
 #include "sparsity/nm.h"
@@ -21,8 +22,7 @@ struct Layer;
 
 enum class Granularity { kPerTensor, kPerChannel, kPerGroup };
 const char* to_string(Granularity g);
-enum class Quantizer { kUniform, kPow2 };
-const char* to_string(Quantizer q);
+const char* to_string(Quantizer q);  ///< its scheme's name (compress/scheme.h)
 
 struct LayerConfig {
   int weight_bits = 32;  ///< 2..8 quantized; 16 or 32: kept in float

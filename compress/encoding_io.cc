@@ -103,7 +103,7 @@ EncodedBits encoded_bits(const Encoding& e) {
   b.codes = kept * e.config.weight_bits;
   if (e.config.quantized()) {
     b.scales = e.scale.numel() * 32;
-    if (!e.config.symmetric && e.config.quantizer == Quantizer::kUniform)
+    if (!e.config.symmetric && traits_of(e.config.quantizer).zero_points)
       b.zero_points = e.scale.numel() * e.config.weight_bits;
   }
   if (e.mask.defined()) {
@@ -143,7 +143,7 @@ EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
                          : config.granularity == Granularity::kPerChannel ? channels
                                                                           : numel / config.group_size;
     b.scales = rows * 32;
-    if (!config.symmetric && config.quantizer == Quantizer::kUniform) b.zero_points = rows * config.weight_bits;
+    if (!config.symmetric && traits_of(config.quantizer).zero_points) b.zero_points = rows * config.weight_bits;
   }
   if (sparse) {
     if (config.sparsity > 0 || !config.nm.enabled())

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <set>
+#include <string>
+
 #include "model/layer_table.h"
 #include "tests/test_util.h"
 
@@ -28,6 +31,25 @@ LayerConfig config(int bits, NMPattern nm = {}, Granularity g = Granularity::kPe
   c.nm = nm;
   c.granularity = g;
   return c;
+}
+
+TEST(Schemes, OneRowEachWithUniqueIdsAndNamesThatPlansAndFilesUse) {
+  std::set<int> ids;
+  std::set<std::string> names, packed;
+  for (const SchemeTraits& s : schemes()) {
+    EXPECT_TRUE(ids.insert(static_cast<int>(s.id)).second) << s.name;
+    EXPECT_TRUE(names.insert(s.name).second) << s.name;
+    EXPECT_TRUE(packed.insert(s.packed_scheme).second) << s.packed_scheme;
+    EXPECT_EQ(&traits_of(s.id), &s);
+    EXPECT_EQ(scheme_named(s.name), &s);
+    EXPECT_EQ(std::string(to_string(s.id)), s.name);
+  }
+  EXPECT_EQ(scheme_named("log2"), nullptr);
+  EXPECT_EQ(scheme_names(), "uniform or pow2");
+  // The smallest code: a symmetric 4-bit uniform grid -8..7 (asymmetric 0..15); power of two: 0 and ±1..±7.
+  EXPECT_EQ(traits_of(Quantizer::kUniform).min_code(4, true), -8);
+  EXPECT_EQ(traits_of(Quantizer::kUniform).min_code(4, false), 0);
+  EXPECT_EQ(traits_of(Quantizer::kPow2).min_code(4, true), -7);
 }
 
 TEST(Project, NMThenInt4PerChannelDecodesExactlyAndAgreesWithTorch) {

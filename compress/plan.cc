@@ -53,8 +53,9 @@ void apply_fields(const Json& obj, LayerConfig& c, const std::string& where) {
       c.weight_bits = static_cast<int>(get_int(v, at));
     else if (key == "quantizer") {
       const std::string q = get_string(v, at);
-      if (q != "uniform" && q != "pow2") fail(at, "expected \"uniform\" or \"pow2\", found \"" + q + "\"");
-      c.quantizer = q == "pow2" ? Quantizer::kPow2 : Quantizer::kUniform;
+      const SchemeTraits* scheme = scheme_named(q);
+      if (!scheme) fail(at, "expected " + scheme_names() + ", found \"" + q + "\"");
+      c.quantizer = scheme->id;
     } else if (key == "symmetric")
       c.symmetric = get_bool(v, at);
     else if (key == "granularity") {

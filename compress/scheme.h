@@ -18,10 +18,10 @@ struct SchemeTraits {
   const char* name;           ///< the plan's "quantizer" value
   const char* packed_scheme;  ///< the packed format's "scheme" (runtime/FORMAT.md), versioned
   const char* summary;
-  bool zero_points;      ///< asymmetric grids exist: a zero point per row, stored at the code width
-  bool per_group;        ///< per-group scales are supported (else per tensor or per channel)
-  bool affine;           ///< value = (code − zero point) · scale: integer kernels and ONNX integer forms take
-                         ///< the codes as they are, and scales may be given or learned (LSQ)
+  bool zero_points;  ///< asymmetric grids exist: a zero point per row, stored at the code width
+  bool per_group;    ///< per-group scales are supported (else per tensor or per channel)
+  bool affine;       ///< value = (code − zero point) · scale: integer kernels and ONNX integer forms take
+                     ///< the codes as they are, and scales may be given or learned (LSQ)
   /// The smallest code of a `bits`-bit grid (`symmetric` matters only to schemes with zero points).
   int64_t (*min_code)(int bits, bool symmetric);
 };

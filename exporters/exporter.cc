@@ -56,9 +56,13 @@ std::vector<Violation> check_layer_config(const Contract& c, const std::string& 
       for (auto x : c.granularities) g.push_back(to_string(x));
       add("granularity", to_string(config.granularity), join(g));
     }
-    if (!config.symmetric && config.quantizer == Quantizer::kUniform && !c.asymmetric_weights)
+    if (!config.symmetric && traits_of(config.quantizer).zero_points && !c.asymmetric_weights)
       add("symmetric", "false", "symmetric weights only");
-    if (config.quantizer == Quantizer::kPow2 && !c.pow2_weights) add("quantizer", "pow2", "uniform only");
+    if (!contains(c.quantizers, config.quantizer)) {
+      std::vector<std::string> q;
+      for (auto x : c.quantizers) q.push_back(to_string(x));
+      add("quantizer", to_string(config.quantizer), join(q) + " only");
+    }
   } else if (!contains(c.weight_bits, 32)) {
     add("weight_bits", std::to_string(config.weight_bits), join(bits_list(c.weight_bits, "float")));
   }
@@ -95,11 +99,13 @@ nlohmann::json to_json(const Contract& c) {
   for (auto x : c.granularities) g.push_back(to_string(x));
   std::vector<std::string> accelerated_nm;
   for (const auto& p : c.accelerated_nm) accelerated_nm.push_back(p.to_string());
+  std::vector<std::string> quantizer_names;
+  for (auto q : c.quantizers) quantizer_names.push_back(to_string(q));
   return {
       {"weight_bits", bits_list(c.weight_bits, "float")},
       {"granularities", g},
       {"asymmetric_weights", c.asymmetric_weights},
-      {"pow2_weights", c.pow2_weights},
+      {"quantizers", quantizer_names},
       {"act_bits", bits_list(c.act_bits, "float")},
       {"nm", nm_list(c)},
       {"unstructured", c.unstructured},

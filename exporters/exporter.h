@@ -16,13 +16,13 @@ struct Contract {
   std::vector<int> weight_bits;            ///< quantized widths it stores (2..8); 32 means float layers are fine
   std::vector<Granularity> granularities;  ///< of weight scales
   bool asymmetric_weights = false;         ///< weight zero points other than 0
-  bool pow2_weights = false;               ///< the power-of-two quantizer
-  std::vector<int> act_bits;               ///< activation fake-quant widths (8, 16); 0 means float activations are fine
-  std::vector<NMPattern> nm;               ///< N:M patterns it stores; empty with any_nm false: dense only
-  bool any_nm = false;                     ///< every N:M pattern
-  bool unstructured = false;               ///< an unstructured sparsity ratio
-  bool permutation = false;                ///< N:M channel permutations
-  std::vector<std::string> ops;            ///< graph ops it translates ("aten::linear"); empty: any
+  std::vector<Quantizer> quantizers = {Quantizer::kUniform};  ///< weight schemes (compress/scheme.h)
+  std::vector<int> act_bits;     ///< activation fake-quant widths (8, 16); 0 means float activations are fine
+  std::vector<NMPattern> nm;     ///< N:M patterns it stores; empty with any_nm false: dense only
+  bool any_nm = false;           ///< every N:M pattern
+  bool unstructured = false;     ///< an unstructured sparsity ratio
+  bool permutation = false;      ///< N:M channel permutations
+  std::vector<std::string> ops;  ///< graph ops it translates ("aten::linear"); empty: any
   std::vector<int> accelerated_weight_bits;  ///< what its target computes faster than fp32
   std::vector<NMPattern> accelerated_nm;
   std::string notes;  ///< one line on what "accelerated" means for this target

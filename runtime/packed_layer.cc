@@ -40,13 +40,7 @@ std::string raw_bytes(const at::Tensor& t) {
   return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.numel() * c.element_size()));
 }
 
-int64_t qmin_of(const LayerConfig& c) {
-  if (c.quantizer == Quantizer::kPow2) return -((int64_t{1} << (c.weight_bits - 1)) - 1);
-  UniformSpec spec;
-  spec.bits = c.weight_bits;
-  spec.symmetric = c.symmetric;
-  return spec.qmin();
-}
+int64_t qmin_of(const LayerConfig& c) { return traits_of(c.quantizer).min_code(c.weight_bits, c.symmetric); }
 
 int64_t grid_rows_of(const LayerConfig& c, int64_t channels, int64_t reduction) {
   switch (c.granularity) {
@@ -60,7 +54,7 @@ int64_t grid_rows_of(const LayerConfig& c, int64_t channels, int64_t reduction) 
   return channels;
 }
 
-bool asymmetric(const LayerConfig& c) { return c.quantizer == Quantizer::kUniform && !c.symmetric; }
+bool asymmetric(const LayerConfig& c) { return traits_of(c.quantizer).zero_points && !c.symmetric; }
 
 // What the integer kernels take for an Encoding (encoded layout [C, K]): the stored codes u = code − qmin, the
 // kept mask, a value subtracted per row (zero point − qmin), the scales per (row, group); or why they cannot.
@@ -77,8 +71,8 @@ struct IntegerSource {
 IntegerSource integer_source(const Encoding& e) {
   IntegerSource s;
   const LayerConfig& c = e.config;
-  if (!c.quantized() || c.quantizer != Quantizer::kUniform) {
-    s.why = c.quantized() ? "power-of-two weights" : "float weights";
+  if (!c.quantized() || !traits_of(c.quantizer).affine) {
+    s.why = c.quantized() ? std::string(traits_of(c.quantizer).name) + " weights" : "float weights";
     return s;
   }
   if (!c.symmetric && c.weight_bits == 8) {
@@ -130,7 +124,7 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool k
   PackedLayer out;
   auto& h = out.header;
   h["weight"] = weight_name;
-  h["scheme"] = !c.quantized() ? kFloatScheme : c.quantizer == Quantizer::kPow2 ? kPow2Scheme : kUniformScheme;
+  h["scheme"] = !c.quantized() ? kFloatScheme : traits_of(c.quantizer).packed_scheme;
   h["bits"] = c.quantized() ? c.weight_bits : 32;
   h["shape"] = e.shape;
   h["order"] = e.order;
@@ -269,9 +263,7 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   if (channels_ != layout_.shape[static_cast<std::size_t>(layout_.order[0])] ||
       channels_ * reduction_ != shape_numel(layout_.shape))
     throw bad("channels × reduction do not fit the shape");
-  const std::string expected_scheme = !c.quantized()                    ? kFloatScheme
-                                      : c.quantizer == Quantizer::kPow2 ? kPow2Scheme
-                                                                        : kUniformScheme;
+  const std::string expected_scheme = !c.quantized() ? kFloatScheme : traits_of(c.quantizer).packed_scheme;
   if (scheme_ != expected_scheme) throw bad("scheme '" + scheme_ + "' is not the config's '" + expected_scheme + "'");
   if (bits_ != (c.quantized() ? c.weight_bits : 32))
     throw bad("bits " + std::to_string(bits_) + " disagree with the config");
@@ -373,7 +365,7 @@ void LayerView::read_kernel_layout(const nlohmann::json& k, const TensorFinder& 
   const int64_t groups = c.granularity == Granularity::kPerGroup ? reduction_ / c.group_size : 1;
   const int64_t k_pad = (reduction_ + (pairs ? 127 : 63)) / (pairs ? 128 : 64) * (pairs ? 128 : 64);
   const int64_t kept_pad = pairs ? k_pad / 2 : c.nm.enabled() ? (std::max<int64_t>(kept_, 1) + 63) / 64 * 64 : k_pad;
-  if (!c.quantized() || c.quantizer != Quantizer::kUniform || (pairs && (!c.nm.enabled() || reduction_ % 4 != 0)) ||
+  if (!c.quantized() || !traits_of(c.quantizer).affine || (pairs && (!c.nm.enabled() || reduction_ % 4 != 0)) ||
       (l.pattern == runtime::QPattern::kDense) == c.nm.enabled() || l.k_pad != k_pad || l.kept_pad != kept_pad ||
       l.groups != groups || l.group != (groups == 1 ? k_pad : c.group_size) || (groups > 1 && l.group % 32 != 0))
     throw bad("its fields disagree with the layer's config");

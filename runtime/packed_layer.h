@@ -20,9 +20,9 @@
 namespace adze {
 namespace packed {
 
-/// Scheme identifiers, versioned: a change of meaning gets a new identifier, and none is ever reused.
-constexpr const char* kUniformScheme = "adze.uniform.v1";   ///< (code − qmin) in `bits` bits
-constexpr const char* kPow2Scheme = "adze.pow2.v1";         ///< (code + 2^(bits−1) − 1) in `bits` bits
+/// Scheme identifiers, versioned: a change of meaning gets a new identifier, and none is ever reused. A weight
+/// scheme's own (adze.uniform.v1: code − qmin in `bits` bits; adze.pow2.v1: code + 2^(bits−1) − 1) is its
+/// SchemeTraits::packed_scheme (compress/scheme.h).
 constexpr const char* kFloatScheme = "adze.float.v1";       ///< float32 values
 constexpr const char* kNMIndexScheme = "adze.nm_index.v1";  ///< per group of M, N positions in ceil(log2 M) bits
 

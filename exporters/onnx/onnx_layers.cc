@@ -207,7 +207,7 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
     codes.codes = codes.codes.t().contiguous();  // [K, N]: MatMul's weight, quantized along axis 1
     return plus_bias(b.node("MatMul", {b.in(x), dequantize(b, name, codes, 1)}));
   }
-  if (e && b.options().dynamic_activations && e->config.quantizer == Quantizer::kUniform &&
+  if (e && b.options().dynamic_activations && traits_of(e->config.quantizer).affine &&
       e->config.granularity != Granularity::kPerGroup)
     return plus_bias(weight_only_rows(x, e->reduction()) <= kMaxNBitsRows ? matmul_nbits(b, b.in(x), name, *e)
                                                                           : dynamic_matmul(b, b.in(x), name, *e));

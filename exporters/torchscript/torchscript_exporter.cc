@@ -83,7 +83,8 @@ class TorchScriptExporter : public Exporter {
       Contract k;
       k.weight_bits = {2, 3, 4, 5, 6, 7, 8, 32};
       k.granularities = {Granularity::kPerTensor, Granularity::kPerChannel, Granularity::kPerGroup};
-      k.asymmetric_weights = k.pow2_weights = true;
+      k.asymmetric_weights = true;
+      k.quantizers = {Quantizer::kUniform, Quantizer::kPow2};
       k.act_bits = {0, 8, 16};
       k.any_nm = k.unstructured = k.permutation = true;
       k.notes =
