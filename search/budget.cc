@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/table.h"
 
 namespace adze {
 
@@ -19,6 +20,34 @@ const char* to_string(Budget::Metric m) {
       return "energy";
     case Budget::Metric::kBits:
       return "bits";
+  }
+  return "?";
+}
+
+std::string unit_of(Budget::Metric m) {
+  switch (m) {
+    case Budget::Metric::kSize:
+      return "bytes";
+    case Budget::Metric::kLatency:
+      return "seconds";
+    case Budget::Metric::kEnergy:
+      return "joules";
+    case Budget::Metric::kBits:
+      return "bits per weight";
+  }
+  return "?";
+}
+
+std::string human_cost(Budget::Metric m, double v) {
+  switch (m) {
+    case Budget::Metric::kSize:
+      return human_bytes(v);
+    case Budget::Metric::kLatency:
+      return human_seconds(v);
+    case Budget::Metric::kEnergy:
+      return fixed(v * 1e3, 4) + " mJ";
+    case Budget::Metric::kBits:
+      return fixed(v, 3) + " b/w";
   }
   return "?";
 }

@@ -19,6 +19,10 @@ struct Budget {
 Budget parse_budget(const std::string& text);
 
 const char* to_string(Budget::Metric metric);
+/// "bytes", "seconds", "joules" or "bits per weight".
+std::string unit_of(Budget::Metric m);
+/// A cost in the budget's metric for people: 12.3 KB, 45 µs, 0.0012 mJ, 3.250 b/w.
+std::string human_cost(Budget::Metric m, double v);
 
 /// "90s", "10min", "2h", "1.5" (seconds) in seconds; Error(kInvalidArgument) naming `flag` unless a positive
 /// number with one of the units s, min, h.

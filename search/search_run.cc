@@ -22,34 +22,6 @@
 
 namespace adze {
 
-std::string unit_of(Budget::Metric m) {
-  switch (m) {
-    case Budget::Metric::kSize:
-      return "bytes";
-    case Budget::Metric::kLatency:
-      return "seconds";
-    case Budget::Metric::kEnergy:
-      return "joules";
-    case Budget::Metric::kBits:
-      return "bits per weight";
-  }
-  return "?";
-}
-
-std::string human_cost(Budget::Metric m, double v) {
-  switch (m) {
-    case Budget::Metric::kSize:
-      return human_bytes(v);
-    case Budget::Metric::kLatency:
-      return human_seconds(v);
-    case Budget::Metric::kEnergy:
-      return fixed(v * 1e3, 4) + " mJ";
-    case Budget::Metric::kBits:
-      return fixed(v, 3) + " b/w";
-  }
-  return "?";
-}
-
 Pipeline confirmation_pipeline(const std::vector<int>& act_bits, int64_t finetune_steps) {
   nlohmann::json passes = {"fold-bn", "sparsity.nm", "quantize.weights"};
   if (std::any_of(act_bits.begin(), act_bits.end(), [](int b) { return b > 0; }))

@@ -69,9 +69,4 @@ struct SearchRun {
 /// so and the closest plan is written.
 SearchRun run_search(const SearchRunOptions& options, const std::function<void(const std::string&)>& log = nullptr);
 
-/// "bytes", "seconds", "joules" or "bits per weight".
-std::string unit_of(Budget::Metric m);
-/// A cost in the budget's metric for people: 12.3 KB, 45 µs, 0.0012 mJ, 3.250 b/w.
-std::string human_cost(Budget::Metric m, double v);
-
 }  // namespace adze
