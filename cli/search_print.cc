@@ -9,7 +9,7 @@ namespace {
 
 // The confirmed plans (plans_of) as a table, with `reference`'s lead over each (leads_of).
 void print_confirmations(std::ostream& out, const ConfirmSettings& o, const std::string& pipeline_source,
-                         bool selecting, const nlohmann::json& plans, const nlohmann::json& leads,
+                         bool selecting, const std::vector<ConfirmedPlan>& plans, const Leads& leads,
                          const std::string& reference, const std::string& chosen) {
   out << "\nconfirmed by compress runs (" << pipeline_source << ", " << o.split << " split"
       << (o.seeds > 1 ? ", " + std::to_string(o.seeds) + " seeds each, means" : "") << "):\n";
@@ -23,20 +23,17 @@ void print_confirmations(std::ostream& out, const ConfirmSettings& o, const std:
   c.add_column("bits/weight", Table::Align::kRight);
   c.add_column(reference + "'s lead, points (95% CI)", Table::Align::kRight);
   for (const auto& p : plans) {
-    std::vector<std::string> row = {p["label"].get<std::string>() + (p["label"] == chosen ? " (selected)" : "")};
-    if (selecting) row.push_back(percent(p["select_top1"].get<double>(), 2));
-    row.push_back(percent(p["top1"].get<double>(), 2));
-    if (o.seeds > 1)
-      row.push_back(percent(p["top1_min"].get<double>(), 2) + " to " + percent(p["top1_max"].get<double>(), 2));
-    for (std::string cell :
-         {percent(p["before_top1"].get<double>(), 2), human_bytes(p["compressed_bytes"].get<double>()),
-          fixed(p["average_weight_bits"].get<double>(), 3)})
+    std::vector<std::string> row = {p.label + (p.label == chosen ? " (selected)" : "")};
+    if (selecting) row.push_back(p.select_top1 ? percent(*p.select_top1, 2) : "");
+    row.push_back(percent(p.top1, 2));
+    if (o.seeds > 1) row.push_back(percent(p.top1_min, 2) + " to " + percent(p.top1_max, 2));
+    for (std::string cell : {percent(p.before_top1, 2), human_bytes(static_cast<double>(p.compressed_bytes)),
+                             fixed(p.average_weight_bits, 3)})
       row.push_back(cell);
     std::string cell;
-    for (const auto& l : leads.value("over", nlohmann::json::array()))
-      if (l["against"] == p["label"])
-        cell = signed_fixed(l["difference"], 2) + " (" + signed_fixed(l["low"], 2) + " to " +
-               signed_fixed(l["high"], 2) + ")";
+    for (const Lead& l : leads.over)
+      if (l.against == p.label)
+        cell = signed_fixed(l.difference, 2) + " (" + signed_fixed(l.low, 2) + " to " + signed_fixed(l.high, 2) + ")";
     row.push_back(cell);
     c.add_row(row);
   }

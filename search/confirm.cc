@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -18,9 +19,104 @@ std::string describe(const Pipeline& p) {
   return steps.dump();
 }
 
+nlohmann::json to_json(const ConfirmRecord& r) {
+  nlohmann::json j = {{"label", r.label},
+                      {"choice", r.choice},
+                      {"pipeline", r.pipeline},
+                      {"split", r.split},
+                      {"before", to_json(r.before)},
+                      {"after", to_json(r.after)},
+                      {"compressed_bytes", r.compressed_bytes},
+                      {"average_weight_bits", r.average_weight_bits},
+                      {"seconds", r.seconds}};
+  if (r.seed) j["seed"] = *r.seed;
+  if (r.outcomes) j["outcomes"] = *r.outcomes;
+  if (r.select) {
+    j["select_split"] = r.select_split;
+    j["select"] = to_json(*r.select);
+  }
+  return j;
+}
+
+nlohmann::json to_json(const std::vector<ConfirmRecord>& records) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& r : records) j.push_back(to_json(r));
+  return j;
+}
+
+std::vector<ConfirmRecord> confirm_records_from_json(const nlohmann::json& records, const std::string& where) {
+  std::vector<ConfirmRecord> out;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const nlohmann::json& r = records[i];
+    const std::string at = where + ": confirmed[" + std::to_string(i) + "]";
+    auto need = [&](bool ok, const std::string& what) {
+      if (!ok) throw Error(ErrorKind::kInvalidArgument, at + ": " + what);
+    };
+    need(r.is_object(), "not an object");
+    for (const char* f : {"label", "pipeline", "split"})
+      need(r.contains(f) && r[f].is_string(), std::string("'") + f + "' is not a string");
+    need(r.contains("choice") && r["choice"].is_array() &&
+             std::all_of(r["choice"].begin(), r["choice"].end(),
+                         [](const nlohmann::json& o) {
+                           return o.is_number_integer() && o.get<int64_t>() >= 0 &&
+                                  o.get<int64_t>() <= std::numeric_limits<int>::max();
+                         }),
+         "'choice' is not a list of option indices");
+    need(!r.contains("seed") || r["seed"].is_number_unsigned(), "'seed' is not a non-negative integer");
+    for (const char* f : {"compressed_bytes", "average_weight_bits", "seconds"})
+      need(r.contains(f) && r[f].is_number(), std::string("'") + f + "' is not a number");
+    auto metrics = [&](const char* f) {
+      need(r.contains(f) && r[f].is_object(), std::string("'") + f + "' is not an object of metrics");
+      const nlohmann::json& m = r[f];
+      for (const char* k : {"top1", "cross_entropy"})
+        need(m.contains(k) && m[k].is_number(), std::string("'") + f + "." + k + "' is not a number");
+      need(m.contains("predictions") && m["predictions"].is_number_unsigned(),
+           std::string("'") + f + ".predictions' is not a count");
+      need(!m.contains("samples") || m["samples"].is_number_unsigned(),
+           std::string("'") + f + ".samples' is not a count");
+      need(!m.contains("task") || m["task"] == "classification" || m["task"] == "language-model",
+           std::string("'") + f + ".task' is not classification or language-model");
+      Metrics x;
+      x.task = m.value("task", "classification") == "language-model" ? Task::kLanguageModel : Task::kClassification;
+      x.predictions = m["predictions"].get<int64_t>();
+      x.samples = m.value("samples", x.predictions);
+      x.top1 = m["top1"].get<double>();
+      x.cross_entropy = m["cross_entropy"].get<double>();
+      return x;
+    };
+    ConfirmRecord c;
+    c.label = r["label"].get<std::string>();
+    c.choice = r["choice"].get<Choice>();
+    c.pipeline = r["pipeline"].get<std::string>();
+    c.split = r["split"].get<std::string>();
+    if (r.contains("seed")) c.seed = r["seed"].get<uint64_t>();
+    c.before = metrics("before");
+    c.after = metrics("after");
+    if (r.contains("select")) {
+      need(r.contains("select_split") && r["select_split"].is_string(), "'select_split' is not a string");
+      c.select_split = r["select_split"].get<std::string>();
+      c.select = metrics("select");
+    }
+    if (r.contains("outcomes")) {
+      need(r["outcomes"].is_string(), "'outcomes' is not a string");
+      try {
+        (void)outcomes_from_hex(r["outcomes"].get<std::string>(), static_cast<std::size_t>(c.after.predictions));
+      } catch (const Error& e) {
+        need(false, "'outcomes': " + std::string(e.what()));
+      }
+      c.outcomes = r["outcomes"].get<std::string>();
+    }
+    c.compressed_bytes = static_cast<int64_t>(r["compressed_bytes"].get<double>());
+    c.average_weight_bits = r["average_weight_bits"].get<double>();
+    c.seconds = r["seconds"].get<double>();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipeline& pipeline,
              const SpaceOptions& space, const MeasuredSpace& m, const ConfirmSettings& settings,
-             nlohmann::json& records, const std::function<void(const nlohmann::json&, bool)>& done) {
+             std::vector<ConfirmRecord>& records, const std::function<void(const ConfirmRecord&, bool)>& done) {
   const std::string pipeline_text = describe(pipeline);
   struct Pending {
     const Point* plan;
@@ -30,10 +126,10 @@ void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipe
   for (const auto& c : plans)
     for (int64_t k = 0; k < settings.seeds; ++k) runs.push_back({&c, settings.seed + static_cast<uint64_t>(k)});
   auto recorded = [&](const Pending& run) {
-    return std::find_if(records.begin(), records.end(), [&](const nlohmann::json& j) {
-      return j["label"] == run.plan->label && j["choice"] == nlohmann::json(run.plan->choice) &&
-             j["pipeline"] == pipeline_text && j["split"] == settings.split &&
-             j.value("select_split", "") == settings.select_split && j.value("seed", settings.seed) == run.seed;
+    return std::find_if(records.begin(), records.end(), [&](const ConfirmRecord& r) {
+      return r.label == run.plan->label && r.choice == run.plan->choice && r.pipeline == pipeline_text &&
+             r.split == settings.split && r.select_split == settings.select_split &&
+             r.seed.value_or(settings.seed) == run.seed;
     });
   };
   if (std::all_of(runs.begin(), runs.end(), [&](const Pending& run) { return recorded(run) != records.end(); })) {
@@ -70,74 +166,37 @@ void confirm(const Problem& problem, const std::vector<Point>& plans, const Pipe
     if (!before) before = run.context.metrics.at("before");  // the same uncompressed model every time
     // Empty when the pipeline evaluated "after" itself.
     if (outcomes.empty()) (void)evaluate(*run.model, eval, {run.model->traced_batch(), settings.progress, &outcomes});
-    nlohmann::json record = {{"label", c.label},
-                             {"choice", c.choice},
-                             {"pipeline", pipeline_text},
-                             {"split", settings.split},
-                             {"seed", pending.seed},
-                             {"before", to_json(run.context.metrics.at("before"))},
-                             {"after", to_json(run.context.metrics.at("after"))},
-                             {"outcomes", outcomes_to_hex(outcomes)}};
+    ConfirmRecord record;
+    record.label = c.label;
+    record.choice = c.choice;
+    record.pipeline = pipeline_text;
+    record.split = settings.split;
+    record.seed = pending.seed;
+    record.before = run.context.metrics.at("before");
+    record.after = run.context.metrics.at("after");
+    record.outcomes = outcomes_to_hex(outcomes);
     if (select) {
-      record["select_split"] = settings.select_split;
-      record["select"] = to_json(evaluate(*run.model, *select, {run.model->traced_batch(), settings.progress}));
+      record.select_split = settings.select_split;
+      record.select = evaluate(*run.model, *select, {run.model->traced_batch(), settings.progress});
     }
-    record["compressed_bytes"] = run.report["size"]["compressed_bytes"];
-    record["average_weight_bits"] = run.report["size"]["average_weight_bits"];
-    record["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    record.compressed_bytes = run.report["size"]["compressed_bytes"].get<int64_t>();
+    record.average_weight_bits = run.report["size"]["average_weight_bits"].get<double>();
+    record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     records.push_back(std::move(record));
     done(records.back(), false);
   }
 }
 
-void check_records(const nlohmann::json& records, const std::string& where) {
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const nlohmann::json& r = records[i];
-    const std::string at = where + ": confirmed[" + std::to_string(i) + "]";
-    auto need = [&](bool ok, const std::string& what) {
-      if (!ok) throw Error(ErrorKind::kInvalidArgument, at + ": " + what);
-    };
-    need(r.is_object(), "not an object");
-    for (const char* f : {"label", "pipeline", "split"})
-      need(r.contains(f) && r[f].is_string(), std::string("'") + f + "' is not a string");
-    need(r.contains("choice") && r["choice"].is_array() &&
-             std::all_of(r["choice"].begin(), r["choice"].end(),
-                         [](const nlohmann::json& o) { return o.is_number_integer() && o.get<int64_t>() >= 0; }),
-         "'choice' is not a list of option indices");
-    need(!r.contains("seed") || r["seed"].is_number_unsigned(), "'seed' is not a non-negative integer");
-    for (const char* f : {"compressed_bytes", "average_weight_bits", "seconds"})
-      need(r.contains(f) && r[f].is_number(), std::string("'") + f + "' is not a number");
-    for (const char* f : {"before", "after", "select"}) {
-      if (std::string(f) == "select" && !r.contains(f)) continue;
-      need(r.contains(f) && r[f].is_object(), std::string("'") + f + "' is not an object of metrics");
-      for (const char* m : {"top1", "cross_entropy"})
-        need(r[f].contains(m) && r[f][m].is_number(), std::string("'") + f + "." + m + "' is not a number");
-      need(r[f].contains("predictions") && r[f]["predictions"].is_number_unsigned(),
-           std::string("'") + f + ".predictions' is not a count");
-    }
-    need(!r.contains("select") || (r.contains("select_split") && r["select_split"].is_string()),
-         "'select_split' is not a string");
-    if (r.contains("outcomes")) {
-      need(r["outcomes"].is_string(), "'outcomes' is not a string");
-      try {
-        (void)outcomes_from_hex(r["outcomes"].get<std::string>(), r["after"]["predictions"].get<std::size_t>());
-      } catch (const Error& e) {
-        need(false, "'outcomes': " + std::string(e.what()));
-      }
-    }
-  }
-}
-
-nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipeline, const ConfirmSettings& settings) {
+std::vector<ConfirmRecord> records_of(const std::vector<ConfirmRecord>& records, const Pipeline& pipeline,
+                                      const ConfirmSettings& settings) {
   const std::string pipeline_text = describe(pipeline);
-  nlohmann::json out = nlohmann::json::array();
+  std::vector<ConfirmRecord> out;
   for (const auto& r : records) {
-    const uint64_t seed = r.value("seed", settings.seed);
-    if (r["pipeline"] == pipeline_text && r["split"] == settings.split &&
-        r.value("select_split", "") == settings.select_split && seed >= settings.seed &&
-        seed - settings.seed < static_cast<uint64_t>(settings.seeds)) {
+    const uint64_t seed = r.seed.value_or(settings.seed);
+    if (r.pipeline == pipeline_text && r.split == settings.split && r.select_split == settings.select_split &&
+        seed >= settings.seed && seed - settings.seed < static_cast<uint64_t>(settings.seeds)) {
       out.push_back(r);
-      out.back()["seed"] = seed;
+      out.back().seed = seed;
     }
   }
   return out;
@@ -146,112 +205,153 @@ nlohmann::json records_of(const nlohmann::json& records, const Pipeline& pipelin
 namespace {
 
 // `records` by plan label, in the order of each label's first record.
-std::vector<std::vector<const nlohmann::json*>> runs_by_plan(const nlohmann::json& records) {
-  std::vector<std::vector<const nlohmann::json*>> plans;
+std::vector<std::vector<const ConfirmRecord*>> runs_by_plan(const std::vector<ConfirmRecord>& records) {
+  std::vector<std::vector<const ConfirmRecord*>> plans;
   for (const auto& r : records) {
-    auto plan = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return (*p[0])["label"] == r["label"]; });
-    if (plan == plans.end()) plan = plans.insert(plans.end(), std::vector<const nlohmann::json*>{});
+    auto plan = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return p[0]->label == r.label; });
+    if (plan == plans.end()) plan = plans.insert(plans.end(), std::vector<const ConfirmRecord*>{});
     plan->push_back(&r);
   }
   return plans;
 }
 
-// The mean over `runs` of the number at `metrics`.`name`.
-double mean_of(const std::vector<const nlohmann::json*>& runs, const char* metrics, const char* name) {
+// The mean over `runs` of what `of` reads from each.
+template <typename F>
+double mean_of(const std::vector<const ConfirmRecord*>& runs, F of) {
   double sum = 0;
-  for (const auto* r : runs) sum += (*r)[metrics][name].get<double>();
+  for (const auto* r : runs) sum += of(*r);
   return sum / static_cast<double>(runs.size());
 }
 
 }  // namespace
 
-nlohmann::json plans_of(const nlohmann::json& records) {
-  nlohmann::json plans = nlohmann::json::array();
+nlohmann::json to_json(const ConfirmedPlan& p) {
+  nlohmann::json j = {{"label", p.label},
+                      {"choice", p.choice},
+                      {"runs", p.seeds.size()},
+                      {"seeds", p.seeds},
+                      {"before_top1", p.before_top1},
+                      {"top1", p.top1},
+                      {"top1_min", p.top1_min},
+                      {"top1_max", p.top1_max},
+                      {"compressed_bytes", p.compressed_bytes},
+                      {"average_weight_bits", p.average_weight_bits},
+                      {"seconds", p.seconds}};
+  if (p.select_top1) {
+    j["select_top1"] = *p.select_top1;
+    j["select_cross_entropy"] = *p.select_cross_entropy;
+  }
+  return j;
+}
+
+nlohmann::json to_json(const std::vector<ConfirmedPlan>& plans) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& p : plans) j.push_back(to_json(p));
+  return j;
+}
+
+std::vector<ConfirmedPlan> plans_of(const std::vector<ConfirmRecord>& records) {
+  std::vector<ConfirmedPlan> plans;
   for (const auto& runs : runs_by_plan(records)) {
-    const nlohmann::json& first = *runs[0];
-    nlohmann::json seeds = nlohmann::json::array();
-    double low = 1, high = 0, seconds = 0;
+    const ConfirmRecord& first = *runs[0];
+    ConfirmedPlan p;
+    p.label = first.label;
+    p.choice = first.choice;
+    p.top1_min = 1;
     for (const auto* r : runs) {
-      seeds.push_back((*r)["seed"]);
-      low = std::min(low, (*r)["after"]["top1"].get<double>());
-      high = std::max(high, (*r)["after"]["top1"].get<double>());
-      seconds += (*r)["seconds"].get<double>();
+      p.seeds.push_back(r->seed.value_or(0));
+      p.top1_min = std::min(p.top1_min, r->after.top1);
+      p.top1_max = std::max(p.top1_max, r->after.top1);
+      p.seconds += r->seconds;
     }
-    nlohmann::json plan = {{"label", first["label"]},
-                           {"choice", first["choice"]},
-                           {"runs", runs.size()},
-                           {"seeds", seeds},
-                           {"before_top1", first["before"]["top1"]},
-                           {"top1", mean_of(runs, "after", "top1")},
-                           {"top1_min", low},
-                           {"top1_max", high},
-                           {"compressed_bytes", first["compressed_bytes"]},
-                           {"average_weight_bits", first["average_weight_bits"]},
-                           {"seconds", seconds}};
-    if (first.contains("select")) {  // records_of keeps the runs of one selection split: all have it
-      plan["select_top1"] = mean_of(runs, "select", "top1");
-      plan["select_cross_entropy"] = mean_of(runs, "select", "cross_entropy");
+    p.before_top1 = first.before.top1;
+    p.top1 = mean_of(runs, [](const ConfirmRecord& r) { return r.after.top1; });
+    p.compressed_bytes = first.compressed_bytes;
+    p.average_weight_bits = first.average_weight_bits;
+    if (first.select) {  // records_of keeps the runs of one selection split: all have it
+      p.select_top1 = mean_of(runs, [](const ConfirmRecord& r) { return r.select->top1; });
+      p.select_cross_entropy = mean_of(runs, [](const ConfirmRecord& r) { return r.select->cross_entropy; });
     }
-    plans.push_back(std::move(plan));
+    plans.push_back(std::move(p));
   }
   return plans;
 }
 
-const nlohmann::json* selected(const nlohmann::json& plans, const std::vector<Point>& among) {
-  const nlohmann::json* best = nullptr;
+const ConfirmedPlan* selected(const std::vector<ConfirmedPlan>& plans, const std::vector<Point>& among) {
+  const ConfirmedPlan* best = nullptr;
   for (const auto& p : plans) {
-    const bool candidate = std::any_of(among.begin(), among.end(), [&](const Point& c) {
-      return p["label"] == c.label && p["choice"] == nlohmann::json(c.choice);
-    });
-    if (!candidate || !p.contains("select_top1")) continue;
-    const double top1 = p["select_top1"].get<double>(), loss = p["select_cross_entropy"].get<double>();
-    if (!best || top1 > (*best)["select_top1"].get<double>() ||
-        (top1 == (*best)["select_top1"].get<double>() && loss < (*best)["select_cross_entropy"].get<double>()))
+    const bool candidate = std::any_of(among.begin(), among.end(),
+                                       [&](const Point& c) { return p.label == c.label && p.choice == c.choice; });
+    if (!candidate || !p.select_top1) continue;
+    if (!best || *p.select_top1 > *best->select_top1 ||
+        (*p.select_top1 == *best->select_top1 && *p.select_cross_entropy < *best->select_cross_entropy))
       best = &p;
   }
   return best;
 }
 
-nlohmann::json leads_of(const nlohmann::json& records, const std::string& reference) {
+nlohmann::json to_json(const Leads& leads) {
+  if (leads.empty()) return nlohmann::json::object();
+  nlohmann::json over = nlohmann::json::array();
+  for (const Lead& l : leads.over) {
+    nlohmann::json lead = {{"against", l.against}, {"difference", l.difference},         {"low", l.low},
+                           {"high", l.high},       {"only_reference", l.only_reference}, {"only_other", l.only_other}};
+    if (!l.per_seed.empty()) {
+      nlohmann::json per_seed = nlohmann::json::array();
+      for (const auto& [seed, difference] : l.per_seed)
+        per_seed.push_back({{"seed", seed}, {"difference", difference}});
+      lead["per_seed"] = per_seed;
+      lead["seeds_low"] = l.seeds_low;
+      lead["seeds_high"] = l.seeds_high;
+    }
+    over.push_back(std::move(lead));
+  }
+  return {{"plan", leads.plan}, {"split", leads.split}, {"unit", "points of top-1"}, {"over", over}};
+}
+
+Leads leads_of(const std::vector<ConfirmRecord>& records, const std::string& reference) {
   // Per plan, its runs' outcomes by seed.
   std::vector<std::pair<std::string, std::map<uint64_t, std::vector<uint8_t>>>> plans;
   for (const auto& runs : runs_by_plan(records)) {
     std::map<uint64_t, std::vector<uint8_t>> by_seed;
     for (const auto* r : runs)
-      if (r->contains("outcomes"))
-        by_seed[(*r)["seed"].get<uint64_t>()] =
-            outcomes_from_hex((*r)["outcomes"].get<std::string>(), (*r)["after"]["predictions"].get<std::size_t>());
-    if (!by_seed.empty()) plans.emplace_back((*runs[0])["label"].get<std::string>(), std::move(by_seed));
+      if (r->outcomes)
+        by_seed[r->seed.value_or(0)] = outcomes_from_hex(*r->outcomes, static_cast<std::size_t>(r->after.predictions));
+    if (!by_seed.empty()) plans.emplace_back(runs[0]->label, std::move(by_seed));
   }
   const auto ref = std::find_if(plans.begin(), plans.end(), [&](const auto& p) { return p.first == reference; });
-  if (ref == plans.end()) return nlohmann::json::object();
+  if (ref == plans.end()) return {};
   auto runs_of = [](const std::map<uint64_t, std::vector<uint8_t>>& by_seed) {
     std::vector<std::vector<uint8_t>> runs;
     for (const auto& kv : by_seed) runs.push_back(kv.second);
     return runs;
   };
-  nlohmann::json leads = {{"plan", reference},
-                          {"split", records[0]["split"]},  // records_of: all of one split
-                          {"unit", "points of top-1"},
-                          {"over", nlohmann::json::array()}};
+  Leads leads;
+  leads.plan = reference;
+  leads.split = records[0].split;  // records_of: all of one split
   for (const auto& other : plans) {
     if (other.first == reference) continue;
     const PairedDifference d = paired_difference(runs_of(ref->second), runs_of(other.second));
-    nlohmann::json lead = {{"against", other.first}, {"difference", d.difference * 100}, {"low", d.low * 100},
-                           {"high", d.high * 100},   {"only_reference", d.only_a},       {"only_other", d.only_b}};
-    nlohmann::json per_seed = nlohmann::json::array();
+    Lead lead;
+    lead.against = other.first;
+    lead.difference = d.difference * 100;
+    lead.low = d.low * 100;
+    lead.high = d.high * 100;
+    lead.only_reference = d.only_a;
+    lead.only_other = d.only_b;
+    std::vector<std::pair<uint64_t, double>> per_seed;
     for (const auto& [seed, mine] : ref->second)
       if (const auto theirs = other.second.find(seed); theirs != other.second.end())
-        per_seed.push_back({{"seed", seed}, {"difference", paired_difference(mine, theirs->second).difference * 100}});
+        per_seed.emplace_back(seed, paired_difference(mine, theirs->second).difference * 100);
     if (per_seed.size() > 1) {
       std::vector<double> by_seed;
-      for (const auto& p : per_seed) by_seed.push_back(p["difference"].get<double>());
+      for (const auto& p : per_seed) by_seed.push_back(p.second);
       const MeanInterval over_seeds = t_interval(by_seed);
-      lead["per_seed"] = per_seed;
-      lead["seeds_low"] = over_seeds.low;
-      lead["seeds_high"] = over_seeds.high;
+      lead.per_seed = per_seed;
+      lead.seeds_low = over_seeds.low;
+      lead.seeds_high = over_seeds.high;
     }
-    leads["over"].push_back(std::move(lead));
+    leads.over.push_back(std::move(lead));
   }
   return leads;
 }

@@ -185,17 +185,15 @@ PlansToConfirm plans_to_confirm(const SearchRunOptions& o, const Problem& proble
 }
 
 // One lead of leads_of() for the log: "searched's lead over uniform w4: +0.30 points of top-1, 95% CI ...".
-std::string lead_line(const nlohmann::json& l, const std::string& reference, const std::string& mean) {
+std::string lead_line(const Lead& l, const std::string& reference, const std::string& mean) {
   std::string seeds;
-  for (const auto& p : l.value("per_seed", nlohmann::json::array()))
-    seeds += (seeds.empty() ? "; by seed: " : ", ") + signed_fixed(p["difference"], 2);
-  if (l.contains("seeds_low"))
-    seeds += ", 95% CI of their mean " + signed_fixed(l["seeds_low"], 2) + " to " + signed_fixed(l["seeds_high"], 2);
-  return reference + "'s " + mean + "lead over " + l["against"].get<std::string>() + ": " +
-         signed_fixed(l["difference"], 2) + " points of top-1, 95% CI " + signed_fixed(l["low"], 2) + " to " +
-         signed_fixed(l["high"], 2) + " (" + std::to_string(l["only_reference"].get<int64_t>()) + " samples " +
-         reference + " gets right more often, " + std::to_string(l["only_other"].get<int64_t>()) + " the other" +
-         seeds + ")";
+  for (const auto& p : l.per_seed) seeds += (seeds.empty() ? "; by seed: " : ", ") + signed_fixed(p.second, 2);
+  if (!l.per_seed.empty())
+    seeds += ", 95% CI of their mean " + signed_fixed(l.seeds_low, 2) + " to " + signed_fixed(l.seeds_high, 2);
+  return reference + "'s " + mean + "lead over " + l.against + ": " + signed_fixed(l.difference, 2) +
+         " points of top-1, 95% CI " + signed_fixed(l.low, 2) + " to " + signed_fixed(l.high, 2) + " (" +
+         std::to_string(l.only_reference) + " samples " + reference + " gets right more often, " +
+         std::to_string(l.only_other) + " the other" + seeds + ")";
 }
 
 }  // namespace
@@ -236,9 +234,10 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
   // A latency or energy search by another cost model prices differently; the roofline's identity is as before.
   if (o.cost_model != "roofline") identity["cost_model"] = o.cost_model;
   SearchState state;
+  std::vector<ConfirmRecord> records;  // the confirmations on disk and done now (state.confirmed when written)
   if (o.resume) {
     state = resume_search_state(o.out, identity);
-    check_records(state.confirmed, "--resume " + o.out + ": " + search_state_path(o.out));
+    records = confirm_records_from_json(state.confirmed, "--resume " + o.out + ": " + search_state_path(o.out));
   } else {
     state.identity = identity;
     std::filesystem::create_directories(o.out);
@@ -296,7 +295,7 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
                         {"front", nlohmann::json::array()},
                         {"baselines", nlohmann::json::array()},
                         {"evaluated", r.evaluated},
-                        {"confirmed", state.confirmed},
+                        {"confirmed", to_json(records)},
                         {"sensitivity",
                          {{"key", sensitivity.key},
                           {"cached", m.cached},
@@ -306,9 +305,9 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
     if (o.cost_model != "roofline") j["cost_model"] = o.cost_model;
     for (const auto& pt : r.front) j["front"].push_back(point_json(problem, pt));
     for (const auto& pt : baselines) j["baselines"].push_back(point_json(problem, pt));
-    if (!run.confirmed_plans.empty()) j["confirmed_plans"] = run.confirmed_plans;
+    if (!run.confirmed_plans.empty()) j["confirmed_plans"] = to_json(run.confirmed_plans);
     if (run.chosen) j["selected"] = point_json(problem, *run.chosen);
-    if (!run.leads.empty()) j["leads"] = run.leads;
+    if (!run.leads.empty()) j["leads"] = to_json(run.leads);
     return j;
   };
   // Every file replaced whole (write then rename): a kill leaves the last complete set.
@@ -320,6 +319,7 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
     std::vector<Point> all = r.front;
     all.insert(all.end(), baselines.begin(), baselines.end());
     run.summary = summary_of(r, baselines, done);
+    state.confirmed = to_json(records);
     write_file_atomically(search_state_path(o.out), to_json(state).dump() + "\n");
     write_file_atomically(o.out + "/plan.json", to_json(plan).dump(2) + "\n");
     write_file_atomically(o.out + "/front.json", run.summary.dump(2) + "\n");
@@ -329,16 +329,13 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
                                     m.model->source() + ": " + o.algo + " search, " + budget.to_string()));
     if (!run.confirmed_plans.empty()) {
       std::vector<ConfirmedMark> marks;
-      for (const auto& p : run.confirmed_plans) {
-        const std::string label = p["label"].get<std::string>();
-        marks.push_back({label, problem.total_cost(p["choice"].get<Choice>()), p["top1"].get<double>(),
-                         p["top1_min"].get<double>(), p["top1_max"].get<double>(), label.rfind("uniform ", 0) == 0,
-                         label == run.written()});
-      }
+      for (const auto& p : run.confirmed_plans)
+        marks.push_back({p.label, problem.total_cost(p.choice), p.top1, p.top1_min, p.top1_max,
+                         p.label.rfind("uniform ", 0) == 0, p.label == run.written()});
       write_file_atomically(
           o.out + "/confirmed.svg",
           confirmed_svg(
-              marks, budget.value, run.confirmed_plans[0]["before_top1"].get<double>(), axis,
+              marks, budget.value, run.confirmed_plans[0].before_top1, axis,
               settings_in.split + " top-1 after the confirmation pipeline (%)",
               m.model->source() + ": confirmed plans, " + budget.to_string() + ", " + pipeline.source +
                   (settings_in.seeds > 1 ? ", range over " + std::to_string(settings_in.seeds) + " seeds" : "")));
@@ -391,38 +388,34 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
   if (!run.selecting) settings.select_split.clear();
   settings.seed = o.space.seed;
   settings.progress = o.progress;
-  confirm(problem, to_confirm.plans, pipeline, o.space, m, settings, state.confirmed,
-          [&](const nlohmann::json& r, bool from_disk) {
+  confirm(problem, to_confirm.plans, pipeline, o.space, m, settings, records,
+          [&](const ConfirmRecord& r, bool from_disk) {
             const std::string label =
-                r["label"].get<std::string>() +
-                (settings.seeds > 1 ? " (seed " + std::to_string(r["seed"].get<uint64_t>()) + ")" : "");
+                r.label + (settings.seeds > 1 ? " (seed " + std::to_string(r.seed.value_or(settings.seed)) + ")" : "");
             if (from_disk) return log("confirmation of " + label + " read from disk");
-            run.confirmed_plans = plans_of(records_of(state.confirmed, pipeline, settings));  // front.json, svg
+            run.confirmed_plans = plans_of(records_of(records, pipeline, settings));  // front.json, svg
             write_outputs(result, baselines, true);
-            log("confirmed " + label + ": top-1 " + percent(r["after"]["top1"].get<double>(), 2) + " on " +
-                settings.split + " (fp32 " + percent(r["before"]["top1"].get<double>(), 2) + ")" +
-                (r.contains("select")
-                     ? ", " + percent(r["select"]["top1"].get<double>(), 2) + " on " + settings.select_split
-                     : "") +
-                ", " + human_bytes(r["compressed_bytes"].get<double>()) + ", " +
-                fixed(r["average_weight_bits"].get<double>(), 3) + " bits per weight, " +
-                fixed(r["seconds"].get<double>(), 1) + " s");
+            log("confirmed " + label + ": top-1 " + percent(r.after.top1, 2) + " on " + settings.split + " (fp32 " +
+                percent(r.before.top1, 2) + ")" +
+                (r.select ? ", " + percent(r.select->top1, 2) + " on " + settings.select_split : "") + ", " +
+                human_bytes(static_cast<double>(r.compressed_bytes)) + ", " + fixed(r.average_weight_bits, 3) +
+                " bits per weight, " + fixed(r.seconds, 1) + " s");
           });
   // This run's confirmations; with runners-up, the one best on the selection split is written. The written
   // plan's lead over each other confirmation says whether a difference in top-1 is more than this split's noise.
-  const nlohmann::json confirmed_now = records_of(state.confirmed, pipeline, settings);
+  const std::vector<ConfirmRecord> confirmed_now = records_of(records, pipeline, settings);
   run.confirmed_plans = plans_of(confirmed_now);
   const std::string mean = settings.seeds > 1 ? "mean " : "";
   if (searched.size() > 1) {
-    if (const nlohmann::json* pick = selected(run.confirmed_plans, searched)) {
+    if (const ConfirmedPlan* pick = selected(run.confirmed_plans, searched)) {
       for (const Point& pt : searched)
-        if (pt.label == (*pick)["label"]) run.chosen = pt;
-      log("selected " + run.chosen->label + " (" + mean + "top-1 " + percent((*pick)["select_top1"].get<double>(), 2) +
-          " on " + settings.select_split + "): written to plan.json");
+        if (pt.label == pick->label) run.chosen = pt;
+      log("selected " + run.chosen->label + " (" + mean + "top-1 " + percent(*pick->select_top1, 2) + " on " +
+          settings.select_split + "): written to plan.json");
     }
   }
   run.leads = leads_of(confirmed_now, run.written());
-  for (const auto& l : run.leads.value("over", nlohmann::json::array())) log(lead_line(l, run.written(), mean));
+  for (const Lead& l : run.leads.over) log(lead_line(l, run.written(), mean));
   if (!confirmed_now.empty()) write_outputs(result, baselines, true);
   log("finished");
   return run;

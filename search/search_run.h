@@ -56,12 +56,12 @@ struct SearchRun {
   bool out_of_time = false;      ///< stopped by time_budget_s
   bool selecting = false;        ///< runners-up were confirmed and chosen among on the selection split
   double search_seconds = 0;
-  Metrics best_metrics;                ///< the best plan, every layer compressed at once, on the subset
-  nlohmann::json confirmed_plans;      ///< plans_of() this run's confirmations
-  nlohmann::json leads;                ///< the written plan's leads over the other confirmed plans (leads_of)
-  std::optional<Point> chosen;         ///< chosen on the selection split among runners-up; else the best
-  nlohmann::json summary;              ///< front.json
-  const std::string& written() const;  ///< the label of the plan in plan.json
+  Metrics best_metrics;                        ///< the best plan, every layer compressed at once, on the subset
+  std::vector<ConfirmedPlan> confirmed_plans;  ///< plans_of() this run's confirmations
+  Leads leads;                                 ///< the written plan's leads over the other confirmed plans (leads_of)
+  std::optional<Point> chosen;                 ///< chosen on the selection split among runners-up; else the best
+  nlohmann::json summary;                      ///< front.json
+  const std::string& written() const;          ///< the label of the plan in plan.json
 };
 
 /// Checks every option (Error(kInvalidArgument) naming the flag), then runs the search. `log` receives each

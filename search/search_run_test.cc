@@ -52,9 +52,10 @@ TEST(SearchRun, FindsConfirmsAndWritesAPlanThatResumesToTheSameBytes) {
   EXPECT_EQ(run.baselines.size(), 8u);  // {2, 3, 4, 8} bits x {dense, 2:4}
   // The searched plan, a runner-up and the best uniform plan within the budget, each compressed for real.
   ASSERT_GE(run.confirmed_plans.size(), 2u);
-  EXPECT_EQ(run.confirmed_plans[0]["label"], "searched");
+  EXPECT_EQ(run.confirmed_plans[0].label, "searched");
   EXPECT_TRUE(run.selecting);
-  EXPECT_EQ(run.leads["plan"], run.written());
+  EXPECT_EQ(run.leads.plan, run.written());
+  EXPECT_EQ(run.leads.over.size(), run.confirmed_plans.size() - 1);  // over every other confirmed plan
   for (const char* f : {"plan.json", "front.json", "front.csv", "front.svg", "confirmed.svg", "search.log"})
     EXPECT_TRUE(std::filesystem::exists(o.out + "/" + f)) << f;
   EXPECT_EQ(lines.back(), "finished");
