@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Where an ONNX export's integer kernels start to differ from the graph as written, layer by layer.
 
 Usage: scripts/ort_layer_divergence.py MODEL.onnx INPUTS.pt [N] [LEVEL_A] [LEVEL_B]
@@ -15,22 +15,34 @@ import subprocess
 import sys
 import tempfile
 
-import onnx
-import torch
+try:
+    import onnx
+    import torch
+except ImportError as e:
+    print(f"ort_layer_divergence: {e} (Debian's python3-onnx and python3-torch, run by /usr/bin/python3)",
+          file=sys.stderr)
+    sys.exit(2)
 
 
 def main():
     if len(sys.argv) < 3:
-        sys.exit(__doc__)
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
     model, inputs = sys.argv[1], sys.argv[2]
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 16
     levels = sys.argv[4:6] if len(sys.argv) > 5 else ["basic", "all"]
-    m = onnx.load(model)
+    try:
+        n = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+        if n < 1:
+            raise ValueError("N must be at least 1")
+        m = onnx.load(model)
+        x = torch.load(inputs)["inputs"][:n].contiguous().float()
+    except Exception as e:  # one line, exit 2: a missing file, a file that is not ONNX or a tensors file, a bad N
+        print(f"ort_layer_divergence: {e}", file=sys.stderr)
+        sys.exit(2)
     outputs = {o.name for o in m.graph.output}
     for node in m.graph.node:
         if node.op_type == "QuantizeLinear" and node.output[0] not in outputs:
             m.graph.output.append(onnx.helper.make_empty_tensor_value_info(node.output[0]))
-    x = torch.load(inputs)["inputs"][:n].contiguous().float()
     root = os.path.dirname(os.path.abspath(__file__))
     with tempfile.TemporaryDirectory() as tmp:
         onnx.save(m, os.path.join(tmp, "taps.onnx"))

@@ -295,7 +295,7 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
                         {"front", nlohmann::json::array()},
                         {"baselines", nlohmann::json::array()},
                         {"evaluated", r.evaluated},
-                        {"confirmed", to_json(records)},
+                        {"confirmed", state.confirmed},
                         {"sensitivity",
                          {{"key", sensitivity.key},
                           {"cached", m.cached},
@@ -318,8 +318,8 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
       plan.layers[problem.layers[l]] = problem.configs[l][static_cast<std::size_t>(written[l])];
     std::vector<Point> all = r.front;
     all.insert(all.end(), baselines.begin(), baselines.end());
+    state.confirmed = to_json(records);  // the file's form of the records, made once per write
     run.summary = summary_of(r, baselines, done);
-    state.confirmed = to_json(records);
     write_file_atomically(search_state_path(o.out), to_json(state).dump() + "\n");
     write_file_atomically(o.out + "/plan.json", to_json(plan).dump(2) + "\n");
     write_file_atomically(o.out + "/front.json", run.summary.dump(2) + "\n");
