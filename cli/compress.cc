@@ -49,12 +49,14 @@ void print_summary(const nlohmann::ordered_json& report, const std::string& out)
   layers.add_column("layer");
   layers.add_column("bits", Table::Align::kRight);
   layers.add_column("N:M");
+  layers.add_column("decomposition");
   layers.add_column("sparsity", Table::Align::kRight);
   layers.add_column("SQNR dB", Table::Align::kRight);
   layers.add_column("bits/weight", Table::Align::kRight);
   for (const auto& l : report["layers"])
     layers.add_row({l["name"].get<std::string>(), std::to_string(l["weight_bits"].get<int>()),
-                    l["nm"].get<std::string>(), percent(l["sparsity"].get<double>(), 1),
+                    l["nm"].get<std::string>(), l["decompose"].get<std::string>(),
+                    percent(l["sparsity"].get<double>(), 1),
                     l["sqnr_db"].is_null() ? "lossless" : fixed(l["sqnr_db"].get<double>(), 1),
                     fixed(l["bits_per_weight"].get<double>(), 2)});
   layers.print(std::cout);

@@ -13,6 +13,11 @@ void add_space_options(CLI::App* sub, SpaceOptions& o) {
                   "activation bit-widths (0: float; each layer's input is measured fake-quantized alone)")
       ->delimiter(',')
       ->capture_default_str();
+  sub->add_option("--decompose", o.decompose,
+                  "block decompositions to offer each layer: none, lowrank:RATIO (rank as a fraction of min(C, K)), "
+                  "monarch:BLOCKS, smartdeal:BASIS")
+      ->delimiter(',')
+      ->capture_default_str();
   sub->add_option("--probes", o.probes, "Hutchinson probes of the Hessian trace (0: none)")->capture_default_str();
   sub->add_option("--seed", o.seed, "seed")->capture_default_str();
   sub->add_option("--input-shape", o.input_shape, "sample input shape (default: the model card)");

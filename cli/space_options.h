@@ -8,7 +8,8 @@
 
 namespace adze::cli {
 
-/// Registers MODEL, --data, --split, --limit, --bits, --nm, --act-bits, --probes, --seed, --input-shape, --input-dtype.
+/// Registers MODEL, --data, --split, --limit, --bits, --nm, --act-bits, --decompose, --probes, --seed, --input-shape,
+/// --input-dtype.
 void add_space_options(CLI::App* sub, SpaceOptions& o);
 
 }  // namespace adze::cli

@@ -108,7 +108,7 @@ void Compressor::init_scales() {
   torch::NoGradGuard no_grad;
   for (auto& s : states_) {
     const LayerConfig& c = s.w.config;
-    if (!(c.quantized() && traits_of(c.quantizer).affine && !c.pow2_scale)) continue;
+    if (!(c.quantized() && traits_of(c.quantizer).affine && !c.pow2_scale && !c.decomposed())) continue;
     const Encoding e = project_latent(s, s.w.weight, /*choose_scales=*/true);
     if (s.log_scale.defined())
       s.log_scale.copy_(e.scale.log());

@@ -146,6 +146,74 @@ TEST(Compressor, AdmmResidualDecreasesAndEndsOnTheConstraintSet) {
   EXPECT_EQ(c.latents().count("fc"), 1u);
 }
 
+// A decomposed plan: STE's forward sees the product of the factors, the gradient passes everywhere (a product
+// has no clipping range), and fine-tuning lowers a loss the one-shot projection left high.
+TEST(Compressor, SteThroughALowRankProjectionLowersTheLoss) {
+  torch::manual_seed(5);
+  Layer layer = linear_layer("fc", 24, 32);
+  LayerConfig config = int4();
+  config.decompose = Decomposition::kLowRank;
+  config.rank = 4;
+  // Least squares toward a target of rank 4 from a dense start: the start's best rank-4 part is not the target.
+  const at::Tensor target = torch::randn({24, 4}).mm(torch::randn({4, 32}));
+  at::Tensor w = torch::randn({24, 32}).requires_grad_(true);
+  Probe p{w, torch::randn({24, 32}), {}};
+  Compressor probe({CompressedWeight{layer, config, p.weight, {}}});
+  const at::Tensor latent = w.detach().clone();
+  probe.begin_step();
+  p.loss();
+  probe.end_step();
+  EXPECT_TRUE(torch::equal(p.seen, project(latent, layer, config).decode()));
+  EXPECT_TRUE(torch::equal(w.grad(), p.g));  // straight through, nowhere gated
+  w.mutable_grad().zero_();
+
+  Compressor c({CompressedWeight{layer, config, w, {}}});
+  torch::optim::Adam adam({w}, 0.05);
+  auto loss = [&] {
+    at::Tensor l = (w - target).pow(2).mean();
+    l.backward();
+    return l;
+  };
+  const double first = c.step(loss, adam).item<double>();
+  double last = first;
+  for (int step = 0; step < 200; ++step) last = c.step(loss, adam).item<double>();
+  EXPECT_LT(last, 0.05 * first);
+  const auto encodings = c.finish();
+  ASSERT_EQ(encodings.at("fc").factors.size(), 2u);
+  EXPECT_TRUE(torch::equal(w.detach(), encodings.at("fc").decode()));
+}
+
+// ADMM toward a rank constraint: Z is the truncated SVD, and W ends on it.
+TEST(Compressor, AdmmTowardARankConstraintEndsOnIt) {
+  torch::manual_seed(6);
+  Layer layer = linear_layer("fc", 16, 32);
+  LayerConfig config;
+  config.decompose = Decomposition::kLowRank;
+  config.rank = 3;
+  at::Tensor w = torch::randn({16, 32}).requires_grad_(true);
+  const at::Tensor target = torch::randn({16, 32});
+  CompressorOptions o;
+  o.strategy = Strategy::kAdmm;
+  o.admm_steps = 200;
+  o.rho = 0.05;
+  o.rho_growth = 1.3;
+  o.rho_max = 10;
+  Compressor c({CompressedWeight{layer, config, w, {}}}, o);
+  torch::optim::SGD sgd({w}, 0.05);
+  for (int step = 0; step < 200; ++step)
+    c.step(
+        [&] {
+          at::Tensor l = (w - target).pow(2).sum() * 0.5;
+          l.backward();
+          return l;
+        },
+        sgd);
+  EXPECT_LT(c.admm_residual(), 0.02);
+  c.finish();
+  const at::Tensor s = torch::linalg_svdvals(w.detach().to(torch::kDouble));
+  EXPECT_LT(s[3].item<double>(), 1e-5 * s[0].item<double>());  // rank 3
+}
+
 TEST(Compressor, AdmmHandsOverToSteAfterItsSteps) {
   torch::manual_seed(4);
   Layer layer = linear_layer("fc", 8, 16);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "compress/decompose.h"
 #include "core/error.h"
 #include "model/layer_table.h"
 #include "quantize/pow2.h"
@@ -151,7 +152,8 @@ bool LayerConfig::operator==(const LayerConfig& o) const {
   return weight_bits == o.weight_bits && quantizer == o.quantizer && symmetric == o.symmetric &&
          granularity == o.granularity && group_size == o.group_size && pow2_scale == o.pow2_scale &&
          scale_method == o.scale_method && percentile == o.percentile && act_bits == o.act_bits && nm == o.nm &&
-         permute == o.permute && sparsity == o.sparsity;
+         permute == o.permute && sparsity == o.sparsity && decompose == o.decompose && rank == o.rank &&
+         rank_ratio == o.rank_ratio && blocks == o.blocks && basis == o.basis;
 }
 
 int64_t Encoding::channels() const { return shape.empty() ? 0 : shape[static_cast<std::size_t>(order[0])]; }
@@ -174,6 +176,7 @@ at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector
 }
 
 at::Tensor Encoding::decode() const {
+  if (config.decomposed()) return from_canonical(compose_factors(*this));
   at::Tensor canonical;
   if (config.quantized()) {
     at::Tensor rows = config.quantizer == Quantizer::kPow2 ? dequantize_pow2_rows(codes, scale, config.weight_bits)
@@ -204,7 +207,8 @@ at::Tensor Encoding::from_canonical(const at::Tensor& encoded) const {
 
 at::Tensor Encoding::representable(const at::Tensor& weight) const {
   torch::NoGradGuard no_grad;
-  if (!config.quantized()) return torch::ones(weight.sizes(), torch::kBool);
+  // A decomposed weight has no per-weight range: its factors' products reach every value.
+  if (!config.quantized() || config.decomposed()) return torch::ones(weight.sizes(), torch::kBool);
   // Rows of the quantization grid, as project() laid them out.
   at::Tensor rows = to_encoded_layout(weight.detach().to(torch::kFloat)).reshape({scale.size(0), -1});
   at::Tensor s = scale.unsqueeze(1);
@@ -245,7 +249,7 @@ std::string check_config(const Layer& layer, const LayerConfig& c) {
   if (c.quantized() && !traits_of(c.quantizer).per_group && c.granularity == Granularity::kPerGroup)
     return std::string("quantizer ") + traits_of(c.quantizer).name +
            ": per-group scales are not supported (use channel or tensor)";
-  return "";
+  return check_decomposition(layer, c);
 }
 
 Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& c, const SparsityStructure& keep,
@@ -255,13 +259,19 @@ Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig
   torch::NoGradGuard no_grad;
   // Uniform quantization finds NaN/Inf in its range pass (choose_row_params) when it chooses the scales; every
   // other path checks here.
-  const bool checked_by_quantizer = c.quantized() && traits_of(c.quantizer).affine && !scales.scale.defined();
+  const bool checked_by_quantizer =
+      c.quantized() && traits_of(c.quantizer).affine && !scales.scale.defined() && !c.decomposed();
   if (!checked_by_quantizer && !all_finite(weight))
     throw Error(ErrorKind::kInvalidArgument,
                 "failed to project layer '" + layer.name + "': the weight contains NaN or Inf");
   try {
     if (scales.scale.defined() && !(c.quantized() && traits_of(c.quantizer).affine))
       throw Error(ErrorKind::kInternal, "given scales need an affine quantizer");
+    if (c.decomposed()) {
+      if (scales.scale.defined() || keep.mask.defined() || keep.permutation.defined())
+        throw Error(ErrorKind::kInternal, "a decomposed layer's factors choose their own masks and scales");
+      return project_decomposed(weight, layer, c);
+    }
     return project_checked(weight, layer, c, keep, scales);
   } catch (const Error& err) {
     throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());

@@ -22,7 +22,10 @@ struct Layer;
 
 enum class Granularity { kPerTensor, kPerChannel, kPerGroup };
 const char* to_string(Granularity g);
-const char* to_string(Quantizer q);  ///< its scheme's name (compress/scheme.h)
+/// Block decompositions (compress/decompose.h): the weight as a product of factors.
+enum class Decomposition : uint8_t { kNone = 0, kLowRank = 1, kMonarch = 2, kSmartDeal = 3 };
+const char* to_string(Decomposition d);  ///< "none", "lowrank", "monarch", "smartdeal"
+const char* to_string(Quantizer q);      ///< its scheme's name (compress/scheme.h)
 
 struct LayerConfig {
   int weight_bits = 32;  ///< 2..8 quantized; 16 or 32: kept in float
@@ -37,8 +40,15 @@ struct LayerConfig {
   NMPattern nm;
   bool permute = false;  ///< search a channel permutation that raises the magnitude N:M keeps (ASP-style)
   double sparsity = 0;   ///< unstructured: fraction of weights (of those N:M keeps) set to zero, in [0, 1)
+  /// Block decomposition (compress/decompose.h); the fields above then apply to each factor.
+  Decomposition decompose = Decomposition::kNone;
+  int64_t rank = 0;       ///< lowrank: the rank; 0: from rank_ratio
+  double rank_ratio = 0;  ///< lowrank: rank as a fraction of min(C, K), when rank is 0
+  int64_t blocks = 4;     ///< monarch: diagonal blocks per factor
+  int64_t basis = 3;      ///< smartdeal: basis size (the chunk length of each channel's weights)
   bool quantized() const { return weight_bits <= 8; }
-  bool compresses() const { return quantized() || nm.enabled() || sparsity > 0; }
+  bool decomposed() const { return decompose != Decomposition::kNone; }
+  bool compresses() const { return quantized() || nm.enabled() || sparsity > 0 || decomposed(); }
   bool operator==(const LayerConfig& o) const;
 };
 
@@ -60,7 +70,11 @@ struct Encoding {
   /// int64 [run], undefined unless config.permute: the reduction channels (a convolution's input channels, a
   /// linear's inputs) in the order the encoded layout holds them; codes, mask and values are in that order.
   at::Tensor permutation;
-  at::Tensor values;          ///< float32 [C, K] when not quantized
+  at::Tensor values;  ///< float32 [C, K] when not quantized
+  /// When config.decomposed(): each factor's own Encoding, in the order they apply to an input
+  /// (compress/decompose.h); the fields above are then undefined, and `order` lays the weight out as the
+  /// decomposition's [C, K] matrix.
+  std::vector<Encoding> factors;
   int64_t channels() const;   ///< C
   int64_t reduction() const;  ///< K
   /// The weight, in its original layout and dtype float32, reconstructed exactly from the fields above.
@@ -80,7 +94,8 @@ struct Encoding {
 at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector<int64_t>* order);
 
 /// Projects `weight` onto the constraint set of `config`: channel permutation (with config.permute), N:M mask,
-/// then unstructured mask, then quantization of the survivors (scales chosen from the survivors only). Pure
+/// then unstructured mask, then quantization of the survivors (scales chosen from the survivors only); a
+/// decomposed config projects onto its factors, and each factor so (compress/decompose.h). Pure
 /// and deterministic. With `keep` defined, its mask and permutation are kept instead of searching new ones.
 /// With `scales` defined (a uniform quantizer only: learned scales), the rows are quantized with those scales
 /// and zero points instead of ones the config's scale_method chooses; they must have one entry per row of the

@@ -1,8 +1,9 @@
 // Storing Encodings, and counting what they honestly cost.
 //
 // encodings.pt is a torch.save-compatible pickle (torch::pickle_save; Python's torch.load reads it): a dict
-// layer name -> {"shape", "order", "config" (JSON text), "codes", "scale", "zero_point", "mask", "values"},
-// tensor fields present only where defined. Loading gives bit-identical Encodings.
+// layer name -> {"shape", "order", "config" (JSON text), "codes", "scale", "zero_point", "mask", "values",
+// "permutation"}, tensor fields present only where defined; a decomposed layer has "factors" instead, a list
+// of such dicts. Loading gives bit-identical Encodings.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +24,17 @@ std::map<std::string, Encoding> load_encodings(const std::string& path);
 ///  index: N:M alone stores ceil(log2 M) bits per kept weight (2:4 -> 2 bits, as sparse tensor cores do);
 ///         any unstructured sparsity stores a 1-bit-per-weight bitmap instead; a channel permutation adds
 ///         ceil(log2 run) bits per channel of the run.
+///  A decomposed weight stores its factors: the sum of theirs.
 struct EncodedBits {
   int64_t codes = 0, scales = 0, zero_points = 0, index = 0;
   int64_t total() const { return codes + scales + zero_points + index; }
+  EncodedBits& operator+=(const EncodedBits& o) {
+    codes += o.codes;
+    scales += o.scales;
+    zero_points += o.zero_points;
+    index += o.index;
+    return *this;
+  }
 };
 EncodedBits encoded_bits(const Encoding& e);
 /// The same storage for `config` applied to `layer`, without encoding it (cost models and the search price

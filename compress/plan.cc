@@ -2,6 +2,7 @@
 
 #include <regex>
 
+#include "compress/decompose.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "model/layer_table.h"
@@ -12,9 +13,10 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 const std::vector<std::string>& known_fields() {
-  static const std::vector<std::string> fields = {"weight_bits", "quantizer",  "symmetric",    "granularity",
-                                                  "group_size",  "pow2_scale", "scale_method", "percentile",
-                                                  "act_bits",    "nm",         "permute",      "sparsity"};
+  static const std::vector<std::string> fields = {
+      "weight_bits",  "quantizer",  "symmetric",  "granularity", "group_size", "pow2_scale",
+      "scale_method", "percentile", "act_bits",   "nm",          "permute",    "sparsity",
+      "decompose",    "rank",       "rank_ratio", "blocks",      "basis"};
   return fields;
 }
 
@@ -87,7 +89,23 @@ void apply_fields(const Json& obj, LayerConfig& c, const std::string& where) {
       c.permute = get_bool(v, at);
     else if (key == "sparsity")
       c.sparsity = get_number(v, at);
-    else {
+    else if (key == "decompose") {
+      const std::string d = get_string(v, at);
+      if (!parse_decomposition(d, &c.decompose))
+        fail(at, "expected " + decomposition_names() + ", found \"" + d + "\"");
+    } else if (key == "rank") {
+      c.rank = get_int(v, at);
+      if (c.rank < 1) fail(at, "expected a rank of at least 1, found " + v.dump());
+    } else if (key == "rank_ratio") {
+      c.rank_ratio = get_number(v, at);
+      if (!(c.rank_ratio > 0 && c.rank_ratio <= 1)) fail(at, "expected a fraction in (0, 1], found " + v.dump());
+    } else if (key == "blocks") {
+      c.blocks = get_int(v, at);
+      if (c.blocks < 1) fail(at, "expected at least 1 block, found " + v.dump());
+    } else if (key == "basis") {
+      c.basis = get_int(v, at);
+      if (c.basis < 1) fail(at, "expected a basis of at least 1, found " + v.dump());
+    } else {
       std::string known;
       for (const auto& f : known_fields()) known += (known.empty() ? "" : ", ") + f;
       fail(where, "unknown field '" + key + "' (known: " + known + ")");
@@ -197,6 +215,13 @@ nlohmann::ordered_json to_json(const LayerConfig& c) {
   j["nm"] = c.nm.to_string();
   j["permute"] = c.permute;
   j["sparsity"] = c.sparsity;
+  if (c.decomposed()) {  // written only when used, so that plans without decomposition read as before
+    j["decompose"] = to_string(c.decompose);
+    if (c.rank > 0) j["rank"] = c.rank;
+    if (c.rank_ratio > 0) j["rank_ratio"] = c.rank_ratio;
+    j["blocks"] = c.blocks;
+    j["basis"] = c.basis;
+  }
   return j;
 }
 

@@ -12,7 +12,10 @@
 // written "re:<ECMAScript regex>"; selectors apply in file order over the defaults, later ones winning field by
 // field. Fields (all optional): weight_bits (2..8, 16, 32), quantizer ("uniform" | "pow2"), symmetric (bool),
 // granularity ("tensor" | "channel" | "group"), group_size, pow2_scale (bool), scale_method ("minmax" |
-// "percentile" | "mse"), percentile, act_bits (8 | 16 | "none"), nm ("N:M" | "none"), sparsity ([0, 1)).
+// "percentile" | "mse"), percentile, act_bits (8 | 16 | "none"), nm ("N:M" | "none"), sparsity ([0, 1)),
+// decompose ("none" | "lowrank" | "monarch" | "smartdeal", compress/decompose.h) with rank (>= 1) or
+// rank_ratio ((0, 1]; rank wins when both are set) for lowrank, blocks (default 4) for monarch and basis
+// (default 3) for smartdeal. A decomposed layer's weight fields apply to each of its factors.
 // Everything is validated against the model before any work: an error names the file, the layer and the field;
 // a selector that matches nothing is a warning.
 #pragma once

@@ -6,10 +6,22 @@
 #include <set>
 #include <sstream>
 
+#include "compress/decompose.h"
 #include "compress/encoding_io.h"
 #include "core/table.h"
 
 namespace adze {
+namespace {
+
+// The encodings that store a layer's weights: its factors when decomposed, else itself.
+std::vector<const Encoding*> parts_of(const Encoding& e) {
+  if (e.factors.empty()) return {&e};
+  std::vector<const Encoding*> parts;
+  for (const Encoding& f : e.factors) parts.push_back(&f);
+  return parts;
+}
+
+}  // namespace
 
 nlohmann::ordered_json make_report(const CompressionContext& c, const std::vector<PassRecord>& passes) {
   using Json = nlohmann::ordered_json;
@@ -34,10 +46,16 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
     l["name"] = layer.name;
     l["weight_bits"] = e.config.weight_bits;
     l["nm"] = e.config.nm.to_string();
+    l["decompose"] = describe_decomposition(layer, e.config);
     l["permuted"] = e.permutation.defined();
     const int64_t numel = shape_numel(e.shape);
-    const int64_t kept = e.mask.defined() ? e.mask.sum().item<int64_t>() : numel;
-    l["sparsity"] = 1.0 - static_cast<double>(kept) / static_cast<double>(numel);
+    // Of the stored weights (a decomposed layer's: its factors'), the share that is zero.
+    int64_t stored = 0, kept = 0;
+    for (const Encoding* part : parts_of(e)) {
+      stored += shape_numel(part->shape);
+      kept += part->mask.defined() ? part->mask.sum().item<int64_t>() : shape_numel(part->shape);
+    }
+    l["sparsity"] = 1.0 - static_cast<double>(kept) / static_cast<double>(stored);
     // The weight the final projection approximated: the latent one after fine-tuning, else the original.
     const auto latent = c.latents.find(layer.name);
     const at::Tensor original =
@@ -85,11 +103,12 @@ std::string report_markdown(const nlohmann::ordered_json& r) {
   out << "\n## Size\n\n| | bytes |\n|---|---:|\n| original (fp32) | " << s["original_bytes"].get<int64_t>()
       << " |\n| compressed | " << s["compressed_bytes"].get<int64_t>() << " |\n| ratio | "
       << fixed(s["ratio"].get<double>(), 2)
-      << "x |\n\n## Layers\n\n| layer | bits | N:M | sparsity | SQNR (dB) | bits/weight "
-         "|\n|---|---:|---|---:|---:|---:|\n";
+      << "x |\n\n## Layers\n\n| layer | bits | N:M | decomposition | sparsity | SQNR (dB) | bits/weight "
+         "|\n|---|---:|---|---|---:|---:|---:|\n";
   for (const auto& l : r["layers"])
     out << "| " << l["name"].get<std::string>() << " | " << l["weight_bits"].get<int>() << " | "
-        << l["nm"].get<std::string>() << " | " << percent(l["sparsity"].get<double>(), 1) << " | "
+        << l["nm"].get<std::string>() << " | " << l["decompose"].get<std::string>() << " | "
+        << percent(l["sparsity"].get<double>(), 1) << " | "
         << (l["sqnr_db"].is_null() ? std::string("lossless") : fixed(l["sqnr_db"].get<double>(), 1)) << " | "
         << fixed(l["bits_per_weight"].get<double>(), 2) << " |\n";
   out << "\n## Passes\n\n| pass | seconds |\n|---|---:|\n";

@@ -71,6 +71,11 @@ std::vector<Violation> check_layer_config(const Contract& c, const std::string& 
   if (config.nm.enabled() && !c.any_nm && !contains(c.nm, config.nm))
     add("nm", config.nm.to_string(), join(nm_list(c), "dense only"));
   if (config.permute && !c.permutation) add("permute", "true", "no channel permutation");
+  if (config.decomposed() && !contains(c.decompositions, config.decompose)) {
+    std::vector<std::string> d;
+    for (auto x : c.decompositions) d.push_back(to_string(x));
+    add("decompose", to_string(config.decompose), join(d, "no decomposition"));
+  }
   if (config.sparsity > 0 && !c.unstructured)
     add("sparsity", std::to_string(config.sparsity), "no unstructured sparsity");
   return out;
@@ -101,6 +106,8 @@ nlohmann::json to_json(const Contract& c) {
   for (const auto& p : c.accelerated_nm) accelerated_nm.push_back(p.to_string());
   std::vector<std::string> quantizer_names;
   for (auto q : c.quantizers) quantizer_names.push_back(to_string(q));
+  std::vector<std::string> decompositions;
+  for (auto d : c.decompositions) decompositions.push_back(to_string(d));
   return {
       {"weight_bits", bits_list(c.weight_bits, "float")},
       {"granularities", g},
@@ -110,6 +117,7 @@ nlohmann::json to_json(const Contract& c) {
       {"nm", nm_list(c)},
       {"unstructured", c.unstructured},
       {"permutation", c.permutation},
+      {"decompositions", decompositions},
       {"ops", c.ops.empty() ? std::vector<std::string>{"any"} : c.ops},
       {"accelerated",
        {{"weight_bits", bits_list(c.accelerated_weight_bits, "float")}, {"nm", accelerated_nm}, {"notes", c.notes}}}};

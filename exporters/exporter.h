@@ -17,13 +17,14 @@ struct Contract {
   std::vector<Granularity> granularities;  ///< of weight scales
   bool asymmetric_weights = false;         ///< weight zero points other than 0
   std::vector<Quantizer> quantizers = {Quantizer::kUniform};  ///< weight schemes (compress/scheme.h)
-  std::vector<int> act_bits;     ///< activation fake-quant widths (8, 16); 0 means float activations are fine
-  std::vector<NMPattern> nm;     ///< N:M patterns it stores; empty with any_nm false: dense only
-  bool any_nm = false;           ///< every N:M pattern
-  bool unstructured = false;     ///< an unstructured sparsity ratio
-  bool permutation = false;      ///< N:M channel permutations
-  std::vector<std::string> ops;  ///< graph ops it translates ("aten::linear"); empty: any
-  std::vector<int> accelerated_weight_bits;  ///< what its target computes faster than fp32
+  std::vector<int> act_bits;  ///< activation fake-quant widths (8, 16); 0 means float activations are fine
+  std::vector<NMPattern> nm;  ///< N:M patterns it stores; empty with any_nm false: dense only
+  bool any_nm = false;        ///< every N:M pattern
+  bool unstructured = false;  ///< an unstructured sparsity ratio
+  bool permutation = false;   ///< N:M channel permutations
+  std::vector<Decomposition> decompositions;  ///< block decompositions it stores (compress/decompose.h); empty: none
+  std::vector<std::string> ops;               ///< graph ops it translates ("aten::linear"); empty: any
+  std::vector<int> accelerated_weight_bits;   ///< what its target computes faster than fp32
   std::vector<NMPattern> accelerated_nm;
   std::string notes;  ///< one line on what "accelerated" means for this target
 };

@@ -1,6 +1,8 @@
 // The "measured" cost model: host only. Latency from the measured cost table (host_lut.h), for a layer as the
 // GEMM it runs (C·K weights, batch × output positions rows; an embedding, which gathers rows instead, keeps the
-// roofline's latency); bytes, energy and fit as the roofline computes them, since energy cannot be measured here.
+// roofline's latency; a lowrank layer, which the packed runtime runs as its two factors, the sum of theirs); bytes,
+// energy and fit as the roofline computes them, since energy cannot be measured here.
+#include "compress/decompose.h"
 #include "core/error.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_lut.h"
@@ -17,12 +19,23 @@ class MeasuredHost : public CostModel {
                   "the measured cost model times this machine: use it with --target host, "
                   "not '" +
                       target.name + "'");
+    if (config.decomposed() && config.decompose != Decomposition::kLowRank)
+      throw Error(ErrorKind::kUnsupported, "layer '" + layer.name +
+                                               "': the measured cost table times what the packed " +
+                                               "runtime runs, which does not run decompose " +
+                                               to_string(config.decompose) + " (use --cost-model roofline)");
     LayerCost c = roofline_->layer(target, layer, config, batch);
     if (layer.kind == LayerKind::kEmbedding || layer.params == 0) return c;
     const double tokens =
         static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
     if (!lut_) lut_ = std::make_unique<HostLut>(host_lut());
-    c.latency_s = lut_->lookup(config, static_cast<double>(layer.params), tokens);
+    if (!config.decomposed()) {
+      c.latency_s = lut_->lookup(config, static_cast<double>(layer.params), tokens);
+      return c;
+    }
+    c.latency_s = 0;  // a lowrank layer runs as its factors, one after the other, on the same rows
+    for (const FactorSpec& f : factor_specs(layer, config))
+      c.latency_s += lut_->lookup(f.config, static_cast<double>(f.layer.params), tokens);
     return c;
   }
 

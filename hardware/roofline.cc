@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "compress/decompose.h"
 #include "compress/encoding_io.h"
 #include "core/error.h"
 #include "hardware/cost_model.h"
@@ -22,7 +23,7 @@ class Roofline : public CostModel {
     c.precision = target.compute_precision(config);
     const double speedup = target.nm_compute_speedup(config);
     const double n = static_cast<double>(batch);
-    c.macs = static_cast<double>(layer.macs) * n / speedup;
+    c.macs = factored_macs(layer, config) * n / speedup;  // a decomposed layer runs as its factors
     c.compute_s = c.macs / target.macs_per_s.at(c.precision).value;
     // Float weights are stored in the precision they compute in (fp16 on a GPU), quantized ones as encoded.
     LayerConfig stored = config;

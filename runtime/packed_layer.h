@@ -25,6 +25,10 @@ namespace packed {
 /// SchemeTraits::packed_scheme (compress/scheme.h).
 constexpr const char* kFloatScheme = "adze.float.v1";       ///< float32 values
 constexpr const char* kNMIndexScheme = "adze.nm_index.v1";  ///< per group of M, N positions in ceil(log2 M) bits
+/// A lowrank layer L is stored as two layers, L + kFirstFactor and L + kSecondFactor (FORMAT.md, "Decomposed
+/// layers"); the second's output is L's.
+constexpr const char* kFirstFactor = "#first";
+constexpr const char* kSecondFactor = "#second";
 
 /// The layer's entry of the header ("layers" → name) and its tensors, named "<weight>:codes" and so on.
 struct PackedLayer {

@@ -319,6 +319,10 @@ void PackedModel::mark_layer_outputs() {
       reads_input |= from_input.count(a.name) > 0;
       if (auto it = weight_only.find(a.name); it != weight_only.end()) layer = it->second;
     }
+    // A lowrank layer's second factor computes the layer's output (its first, an output of its own).
+    const std::string second = kSecondFactor;
+    if (layer.size() > second.size() && layer.compare(layer.size() - second.size(), second.size(), second) == 0)
+      layer.resize(layer.size() - second.size());
     if (reads_input) {
       from_input.insert(node.out.begin(), node.out.end());
       if (node.out.size() == 1) node.output_of = layer;

@@ -12,7 +12,7 @@ MeasuredSpace measure_space(const SpaceOptions& o, const Target* target, const C
   if (o.probes < 0) throw Error(ErrorKind::kInvalidArgument, "--probes " + std::to_string(o.probes) + ": must be >= 0");
   if (o.eval_batch < 1)
     throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(o.eval_batch) + ": must be >= 1");
-  const SpaceSpec spec = space_spec(o.bits, o.nm, o.act_bits);
+  const SpaceSpec spec = space_spec(o.bits, o.nm, o.act_bits, o.decompose);
   MeasuredSpace m;
   m.path = o.model;
   m.input = resolve_input_spec(m.path, o.input_shape, o.input_dtype);

@@ -25,6 +25,7 @@ struct SpaceOptions {
   std::vector<int> bits = {2, 3, 4, 8};
   std::vector<std::string> nm = {"none", "2:4"};
   std::vector<int> act_bits = {0};
+  std::vector<std::string> decompose = {"none"};  ///< search_space.h's space_spec
   int probes = 8;
   uint64_t seed = 0;
 };

@@ -137,7 +137,7 @@ void check_options(const SearchRunOptions& o) {
   // Each confirm baseline names a uniform plan of the space (a layer that cannot take its pattern goes dense).
   std::vector<std::string> known;
   std::string listed;
-  for (const LayerConfig& c : spec_configs(space_spec(o.space.bits, o.space.nm, o.space.act_bits))) {
+  for (const LayerConfig& c : spec_configs(space_spec(o.space.bits, o.space.nm, o.space.act_bits, o.space.decompose))) {
     known.push_back(config_label(c));
     listed += (listed.empty() ? "" : ", ") + known.back();
   }

@@ -69,6 +69,29 @@ TEST(SearchSpace, KeepsOnlyWhatTheLayerTargetAndExporterAllow) {
   EXPECT_EQ(config_label(space[2].configs.back()), "w8 2:4 a16");  // the NPU space above
 }
 
+// Decompositions enter the space per layer where they apply, are measured like any option, and survive the
+// sensitivity cache; the flag's values are checked.
+TEST(SearchSpace, OffersDecompositionsWhereTheyApply) {
+  Fixture f;
+  const SpaceSpec spec = space_spec({8}, {"none"}, {0}, {"none", "lowrank:0.5", "smartdeal:3"});
+  const auto space = build_search_space(f.table, spec, nullptr, nullptr);
+  std::vector<std::string> labels;
+  for (const auto& c : space[0].configs) labels.push_back(config_label(c));
+  EXPECT_EQ(labels, (std::vector<std::string>{"w8", "w8 rank0.50", "w8 smartdeal3"}));
+  ASSERT_EQ(space[1].configs.size(), 2u);  // features.3 is depthwise: no lowrank
+  EXPECT_NE(space[1].excluded[0].find("grouped convolution"), std::string::npos) << space[1].excluded[0];
+  EXPECT_EQ(space[2].configs.size(), 2u);  // the classifier's 8 inputs: no basis of 3
+  const SensitivityTable t = f.measure(space, 0);
+  const OptionImpact* lowrank = t.find("features.0", space[0].configs[1]);
+  ASSERT_TRUE(lowrank);
+  EXPECT_GT(lowrank->weight_error, t.find("features.0", space[0].configs[0])->weight_error);
+  const SensitivityTable back = sensitivity_from_json(to_json(t), "t.json");
+  EXPECT_EQ(back.find("features.0", space[0].configs[1])->loss_delta, lowrank->loss_delta);
+  for (const char* bad : {"tucker", "lowrank", "lowrank:1.5", "monarch:2.5", "smartdeal:x", "none:3"})
+    expect_error([&] { space_spec({8}, {"none"}, {0}, {bad}); }, ErrorKind::kInvalidArgument,
+                 {"--decompose '" + std::string(bad) + "'"});
+}
+
 TEST(Sensitivity, MeasuresEveryOptionDeterministicallyAndLeavesTheModelAsItWas) {
   Fixture f;
   SpaceSpec spec;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "compress/activation_quant.h"
+#include "compress/decompose.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/hash.h"
@@ -21,7 +22,8 @@ namespace {
 
 // The fields a table's options differ in (the rest is the space's base config, part of the cache key).
 bool same_weight_config(const LayerConfig& a, const LayerConfig& b) {
-  return a.weight_bits == b.weight_bits && a.nm == b.nm && a.sparsity == b.sparsity;
+  return a.weight_bits == b.weight_bits && a.nm == b.nm && a.sparsity == b.sparsity && a.decompose == b.decompose &&
+         a.rank == b.rank && a.rank_ratio == b.rank_ratio && a.blocks == b.blocks && a.basis == b.basis;
 }
 
 // Tr(∂²L/∂W²) of every layer's weight at once: for Rademacher v, vᵀHv = v · ∂(g · v)/∂W with g = ∂L/∂W taken
@@ -141,15 +143,24 @@ nlohmann::json to_json(const SensitivityTable& t) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : t.layers) {
     nlohmann::json options = nlohmann::json::array();
-    for (const auto& o : l.options)
-      options.push_back({{"label", o.label},
-                         {"weight_bits", o.config.weight_bits},
-                         {"nm", o.config.nm.to_string()},
-                         {"act_bits", o.config.act_bits},
-                         {"loss_delta", o.loss_delta},
-                         {"top1_delta", o.top1_delta},
-                         {"weight_error", o.weight_error},
-                         {"hessian_proxy", o.hessian_proxy}});
+    for (const auto& o : l.options) {
+      nlohmann::json option = {{"label", o.label},
+                               {"weight_bits", o.config.weight_bits},
+                               {"nm", o.config.nm.to_string()},
+                               {"act_bits", o.config.act_bits},
+                               {"loss_delta", o.loss_delta},
+                               {"top1_delta", o.top1_delta},
+                               {"weight_error", o.weight_error},
+                               {"hessian_proxy", o.hessian_proxy}};
+      if (o.config.decomposed()) {  // only then: tables without decomposition read as before
+        option["decompose"] = to_string(o.config.decompose);
+        option["rank"] = o.config.rank;
+        option["rank_ratio"] = o.config.rank_ratio;
+        option["blocks"] = o.config.blocks;
+        option["basis"] = o.config.basis;
+      }
+      options.push_back(std::move(option));
+    }
     layers.push_back(
         {{"layer", l.layer}, {"params", l.params}, {"hessian_trace", l.hessian_trace}, {"options", options}});
   }
@@ -175,6 +186,14 @@ SensitivityTable sensitivity_from_json(const nlohmann::json& j, const std::strin
         x.config.weight_bits = o.at("weight_bits").get<int>();
         x.config.nm = NMPattern::parse(o.at("nm").get<std::string>());
         x.config.act_bits = o.at("act_bits").get<int>();
+        if (o.contains("decompose")) {
+          if (!parse_decomposition(o.at("decompose").get<std::string>(), &x.config.decompose))
+            throw Error(ErrorKind::kInvalidConfig, "decompose");
+          x.config.rank = o.at("rank").get<int64_t>();
+          x.config.rank_ratio = o.at("rank_ratio").get<double>();
+          x.config.blocks = o.at("blocks").get<int64_t>();
+          x.config.basis = o.at("basis").get<int64_t>();
+        }
         x.label = o.at("label").get<std::string>();
         x.loss_delta = o.at("loss_delta").get<double>();
         x.top1_delta = o.at("top1_delta").get<double>();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -391,6 +392,67 @@ TEST(Cli, CompressRefusesBadPlansAndExistingOutputsBeforeAnyWork) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("unknown pass 'finetune.magic'"), std::string::npos) << r.err;
   EXPECT_EQ(count_lines(r.err), 1);
+}
+
+// Block decomposition from the command line: plans that cannot apply are refused before any work, naming the
+// file, the layer and the field; a decomposed model exports as TorchScript and ONNX (its factor chains), both
+// verify, and formats that do not store factors say so.
+TEST(Cli, CompressDecomposesExportsTheFactorsAndRefusesBadDecompositions) {
+  TempDir tmp;
+  const std::string data = " --data tensors:" + fixture("tensors_tokens.pt");
+  const std::string base = "-q compress " + fixture("transformer_traced.pt") + " --input-shape 1x16x32 --pipeline " +
+                           config("pipelines/ptq.json") + data;
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"layers": {"*.linear1": {"decompose": "tucker"}}})", "field decompose: expected none, lowrank"},
+      {R"({"layers": {"*.linear1": {"decompose": "lowrank", "rank": 0}}})",
+       "field rank: expected a rank of at least 1"},
+      {R"({"layers": {"*.linear1": {"decompose": "lowrank", "rank": 99}}})",
+       "layer 'encoder.layers.0.linear1' field rank 99: expected 1..32"},
+      {R"({"layers": {"*.linear1": {"decompose": "monarch", "blocks": 5}}})",
+       "layer 'encoder.layers.0.linear1' field blocks 5: does not divide the layer's 64 outputs"},
+      {R"({"layers": {"*.linear1": {"decompose": "smartdeal", "basis": 0}}})", "field basis: expected a basis"},
+      {R"({"layers": {"*.linear1": {"weight_bits": 4, "decompose": "smartdeal", "sparsity": 1.5}}})",
+       "layer 'encoder.layers.0.linear1' field sparsity 1.500000: expected [0, 1)"}};
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const std::string plan = tmp.file("bad" + std::to_string(i) + ".json");
+    std::ofstream(plan) << bad[i].first;
+    CliRun r = adze(base + " --plan " + plan + " --out " + tmp.file("out"));
+    EXPECT_EQ(r.code, 2) << bad[i].first;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("'" + plan + "'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(bad[i].second), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(tmp.file("out")));
+  }
+  std::ofstream(tmp.file("plan.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {
+      "*.linear1": {"decompose": "monarch", "blocks": 4},
+      "*.linear2": {"decompose": "lowrank", "rank": 16}}})";
+  CliRun r = adze(base + " --plan " + tmp.file("plan.json") + " --batch-size 4 --out " + tmp.file("a") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = nlohmann::json::parse(r.out);
+  std::map<std::string, std::string> decompositions;
+  for (const auto& l : report["layers"]) decompositions[l["name"]] = l["decompose"];
+  EXPECT_EQ(decompositions["encoder.layers.1.linear1"], "monarch 4 blocks");
+  EXPECT_EQ(decompositions["encoder.layers.1.linear2"], "lowrank r=16");
+  EXPECT_EQ(decompositions["head"], "none");
+  for (const char* format : {"torchscript", "onnx"}) {
+    const std::string out = tmp.file(std::string("a.") + (format[0] == 'o' ? "onnx" : "pt"));
+    ASSERT_EQ(adze("export " + tmp.file("a") + " --format " + format + " --batch 4 --out " + out).code, 0) << format;
+    CliRun v = adze("verify " + out + " --against " + tmp.file("a") + data + " --json");
+    EXPECT_EQ(v.code, 0) << format << v.err << v.out;
+  }
+  CliRun packed = adze("export " + tmp.file("a") + " --format packed --out " + tmp.file("a.adze"));
+  EXPECT_EQ(packed.code, 2);
+  EXPECT_NE(packed.err.find("layer 'encoder.layers.0.linear1': decompose monarch (the format allows lowrank)"),
+            std::string::npos)
+      << packed.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("a.adze")));
+  // The packed runtime runs lowrank layers as their factors, and verifies layer by layer.
+  std::ofstream(tmp.file("lowrank.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {
+      "*.linear?": {"decompose": "lowrank", "rank_ratio": 0.5}}})";
+  ASSERT_EQ(adze(base + " --plan " + tmp.file("lowrank.json") + " --batch-size 4 --out " + tmp.file("b")).code, 0);
+  ASSERT_EQ(adze("export " + tmp.file("b") + " --format packed --batch 4 --out " + tmp.file("b.adze")).code, 0);
+  CliRun v = adze("verify " + tmp.file("b.adze") + " --against " + tmp.file("b") + data + " --json");
+  EXPECT_EQ(v.code, 0) << v.err << v.out;
 }
 
 TEST(Cli, CompressRefusesAModelWhoseWeightsHoldNaNInOneLine) {

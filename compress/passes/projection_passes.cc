@@ -1,7 +1,9 @@
 // sparsity.nm and quantize.weights: one-shot projections of each layer's weight as the plan says.
 //
 // sparsity.nm applies the plan's N:M pattern and unstructured ratio (weights stay float); quantize.weights
-// quantizes the survivors, keeping the mask (and channel permutation) an earlier sparsity step chose. Either replaces
+// quantizes the survivors, keeping the mask (and channel permutation) an earlier sparsity step chose. A layer the
+// plan decomposes is left to quantize.weights, which projects it onto its factors in one go (their N:M masks,
+// sparsity and quantization: compress/decompose.h), float factors included. Either replaces
 // the model's weight by its Encoding's exact reconstruction, so that everything after (evaluation, fine-tuning, export)
 // sees what will be deployed.
 #include "compress/passes/passes.h"
@@ -17,10 +19,10 @@ void project_layers(CompressionContext& c, Stage stage) {
     LayerConfig config = c.plan.layers.at(layer.name);
     SparsityStructure keep;
     if (stage == Stage::kSparsity) {
-      if (!config.nm.enabled() && config.sparsity == 0) continue;
+      if ((!config.nm.enabled() && config.sparsity == 0) || config.decomposed()) continue;
       config.weight_bits = 32;
     } else {
-      if (!config.quantized()) continue;
+      if (!config.quantized() && !config.decomposed()) continue;
       if (auto it = c.encodings.find(layer.name); it != c.encodings.end()) keep = it->second.structure();
     }
     const int index = c.model->find_tensor(layer.weight);
@@ -56,7 +58,8 @@ PassRegistry::Entry sparsity_nm_pass_entry() {
 
 PassRegistry::Entry quantize_weights_pass_entry() {
   return {"quantize.weights",
-          "one-shot weight quantization (PTQ) of every layer the plan gives <= 8 bits; keeps earlier masks",
+          "one-shot weight quantization (PTQ) of every layer the plan gives <= 8 bits, and decomposition of every "
+          "layer it decomposes (onto quantized factors); keeps earlier masks",
           {},
           [](const nlohmann::json&) { return std::make_unique<ProjectionPass>(Stage::kQuantization); }};
 }

@@ -153,13 +153,23 @@ std::vector<int64_t> OnnxBuilder::pads(const std::vector<int64_t>& symmetric) {
   return both;
 }
 
-const Encoding* OnnxBuilder::quantized_encoding(const torch::jit::Value* weight) const {
+const Encoding* OnnxBuilder::encoding(const torch::jit::Value* weight) const {
   const NamedTensor* t = m_.model.tensor_of(weight);
   if (!t) return nullptr;
   const auto layer = weight_layer_.find(t->name);
   if (layer == weight_layer_.end()) return nullptr;
   const auto e = m_.encodings.find(layer->second->name);
-  return e != m_.encodings.end() && e->second.config.quantized() ? &e->second : nullptr;
+  return e != m_.encodings.end() ? &e->second : nullptr;
+}
+
+const Encoding* OnnxBuilder::quantized_encoding(const torch::jit::Value* weight) const {
+  const Encoding* e = encoding(weight);
+  return e && e->config.quantized() && !e->config.decomposed() ? e : nullptr;
+}
+
+const Encoding* OnnxBuilder::decomposed_encoding(const torch::jit::Value* weight) const {
+  const Encoding* e = encoding(weight);
+  return e && e->config.decomposed() ? e : nullptr;
 }
 
 std::string OnnxBuilder::in(const torch::jit::Value* v) {

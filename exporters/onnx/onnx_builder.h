@@ -76,10 +76,13 @@ class OnnxBuilder {
   /// output.
   std::string in(const torch::jit::Value* v);
   void bind(const torch::jit::Value* v, const std::string& name) { names_[v] = name; }
-  /// The Encoding of a layer weight with quantized codes, or nullptr.
+  /// The Encoding of a layer weight with quantized codes (not decomposed), or nullptr.
   const Encoding* quantized_encoding(const torch::jit::Value* weight) const;
+  /// The Encoding of a decomposed layer weight (its factors), or nullptr.
+  const Encoding* decomposed_encoding(const torch::jit::Value* weight) const;
 
  private:
+  const Encoding* encoding(const torch::jit::Value* weight) const;
   const CompressedModel& m_;
   OnnxOptions options_;
   onnx::GraphProto* g_;

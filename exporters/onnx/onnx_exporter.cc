@@ -320,13 +320,15 @@ class OnnxExporter : public Exporter {
       k.asymmetric_weights = true;
       k.act_bits = {0, 8};
       k.any_nm = k.unstructured = k.permutation = true;
+      k.decompositions = {Decomposition::kLowRank, Decomposition::kMonarch, Decomposition::kSmartDeal};
       for (const auto& [op, handler] : handlers()) k.ops.push_back(op);
       k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
       k.notes =
           "ONNX Runtime runs 8-bit weights with 8-bit activations as integer convolutions and matrix products "
           "(QLinearConv, QGemm, MatMulIntegerToFloat), and linear layers with 2-8-bit weights only as MatMulNBits "
           "(4- or 8-bit blocks, int8 compute); convolutions with quantized weights only run in fp32 (decoded "
-          "weights), and N:M is stored as zeros and runs dense";
+          "weights), and N:M is stored as zeros and runs dense; lowrank and monarch layers run as their factor "
+          "chains (exporters/onnx/onnx_factored.h), smartdeal ones dense";
       return k;
     }();
     return c;

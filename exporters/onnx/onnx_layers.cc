@@ -8,6 +8,7 @@
 #include "compress/activation_quant.h"
 #include "core/error.h"
 #include "exporters/graph_values.h"
+#include "exporters/onnx/onnx_factored.h"
 
 namespace adze {
 namespace {
@@ -160,9 +161,22 @@ int64_t weight_only_rows(const Value* x, int64_t k) {
 
 int64_t matmul_nbits_block(int64_t k) { return k <= 16 ? 16 : 32; }
 
+std::string factor_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e,
+                          int64_t rows) {
+  if (e.config.quantized() && b.options().dynamic_activations && traits_of(e.config.quantizer).affine &&
+      e.config.granularity != Granularity::kPerGroup)
+    return rows <= kMaxNBitsRows ? matmul_nbits(b, x, name, e) : dynamic_matmul(b, x, name, e);
+  return b.node("MatMul", {x, b.initializer(name + ".t", e.decode().t().contiguous())});
+}
+
 std::string onnx_convolution(OnnxBuilder& b, const Node* n) {
   if (b.constant(n->input(6)).toBool()) throw Error(ErrorKind::kUnsupported, "onnx: transposed convolution");
   const Value *x = n->input(0), *w = n->input(1), *bias = n->input(2);
+  const auto stride = b.ints_of(n->input(3)), pad = b.ints_of(n->input(4)), dilation = b.ints_of(n->input(5));
+  const int64_t groups = b.int_of(n->input(8));
+  if (const Encoding* d = b.decomposed_encoding(w); d && d->config.decompose == Decomposition::kLowRank)
+    return factored_convolution(b, b.in(x), weight_name(b, w), *d, stride, pad, dilation,
+                                OnnxBuilder::is_none(bias) ? "" : b.in(bias));
   std::vector<std::string> inputs = {b.in(x)};
   const Encoding* e = b.quantized_encoding(w);
   const auto act = input_quant(b, x);
@@ -177,8 +191,6 @@ std::string onnx_convolution(OnnxBuilder& b, const Node* n) {
     inputs.push_back(b.in(w));
     if (!OnnxBuilder::is_none(bias)) inputs.push_back(b.in(bias));
   }
-  const auto stride = b.ints_of(n->input(3)), pad = b.ints_of(n->input(4)), dilation = b.ints_of(n->input(5));
-  const int64_t groups = b.int_of(n->input(8));
   return b.node("Conv", inputs, [&](onnx::NodeProto* p) {
     OnnxBuilder::attr(p, "strides", stride);
     OnnxBuilder::attr(p, "pads", OnnxBuilder::pads(pad));
@@ -194,6 +206,10 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
   const Encoding* e = b.quantized_encoding(w);
   const auto act = input_quant(b, x);
   auto plus_bias = [&](const std::string& y) { return has_bias ? b.node("Add", {y, b.in(bias)}) : y; };
+  if (const Encoding* d = b.decomposed_encoding(w)) {
+    const std::string y = factored_linear(b, b.in(x), name, *d, traced_sizes(x));
+    if (!y.empty()) return plus_bias(y);
+  }
   if (e && act) {
     StoredCodes codes = stored_codes(b, *e);
     if (traced_sizes(x).size() == 2) {  // QGemm

@@ -17,6 +17,7 @@
 //                                       at 1 row, 1.65× at 4 rows, 1.05× at 16; this form 2.35×, 2.0×, 2.96×
 //   weights only, convolution; float;   the decoded float32 weight: ORT's fp32 kernels, no per-call decode
 //   with dynamic_activations false
+//   decomposed (compress/decompose.h)  the factor chain (onnx_factored.h)
 //
 // Codes are stored signed (s8) for ort_target "vnni" and unsigned (u8, the same values + 128) for "portable".
 #pragma once
@@ -43,6 +44,11 @@ std::string onnx_linear(OnnxBuilder& b, const torch::jit::Node* n);
 std::string onnx_matmul(OnnxBuilder& b, const torch::jit::Node* n);
 /// aten::fake_quantize_per_tensor_affine of an activation (8-bit asymmetric) → QuantizeLinear → DequantizeLinear.
 std::string onnx_activation_fake_quant(OnnxBuilder& b, const torch::jit::Node* n);
+
+/// x·eᵀ for a plain Encoding `e` of a 2-D weight [N, K] (a decomposed layer's factor), `rows` rows per call: the
+/// weight-only integer forms above where the options allow, else MatMul on the decoded fp32 weight.
+std::string factor_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e,
+                          int64_t rows);
 
 /// Up to this many rows per call, a weight-only linear layer goes out as MatMulNBits.
 constexpr int64_t kMaxNBitsRows = 2;

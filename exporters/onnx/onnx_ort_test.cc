@@ -5,6 +5,8 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
+#include <set>
+
 #include "compress/compressed_model.h"
 #include "compress/pass.h"
 #include "compress/report.h"
@@ -117,6 +119,49 @@ TEST(OnnxForOrt, WeightOnlyLinearLayersTakeIntegerForms) {
   EXPECT_EQ(plain.ops.count("MatMulNBits") + plain.ops.count("DynamicQuantizeLinear"), 0u);
   const at::Tensor fp32 = run_in_onnx_runtime(exact, x, 1, "basic").view_as(simulated);
   EXPECT_LT((fp32 - simulated).abs().max().item<double>(), 1e-4 * simulated.abs().max().item<double>());
+}
+
+// Decomposed layers go out as their factor chains (onnx_factored.h), never as the dense product: with float
+// activations ORT computes the simulation's numbers, with the weight-only integer forms an approximation of them.
+TEST(OnnxForOrt, DecomposedLayersRunAsTheirFactors) {
+  const Compressed c("transformer_traced.pt", {1, 16, 32}, R"({"layers": {
+      "*.linear1": {"decompose": "monarch", "blocks": 4},
+      "*.linear2": {"weight_bits": 4, "decompose": "lowrank", "rank": 8},
+      "*.in_proj_weight": {"decompose": "lowrank", "rank_ratio": 0.5},
+      "*.out_proj": {"weight_bits": 4, "decompose": "smartdeal", "basis": 4}}})",
+                     R"({"passes": ["quantize.weights"]})");
+  torch::manual_seed(1);
+  const at::Tensor x = torch::randn({3, 16, 32});
+  const at::Tensor simulated = c.model.model.forward(x);
+  const std::string exact = c.export_onnx({{"activations", "float"}}, "float.onnx");
+  onnx::ModelProto proto;
+  ASSERT_TRUE(proto.ParseFromString(read_file_text(exact)));
+  std::set<std::string> names;
+  for (const auto& t : proto.graph().initializer()) names.insert(t.name());
+  for (const char* layer : {"encoder.layers.0.linear1.weight", "encoder.layers.1.linear2.weight",
+                            "encoder.layers.0.self_attn.in_proj_weight"})
+    EXPECT_EQ(names.count(std::string(layer) + ".t") + names.count(layer), 0u) << layer << " went out dense";
+  EXPECT_EQ(names.count("encoder.layers.0.linear1.weight.blocks_in"), 1u);
+  EXPECT_EQ(names.count("encoder.layers.0.linear1.weight.blocks_out"), 1u);
+  EXPECT_EQ(names.count("encoder.layers.1.linear2.weight.first.t"), 1u);
+  EXPECT_EQ(names.count("encoder.layers.1.linear2.weight.second.t"), 1u);
+  const at::Tensor fp32 = run_in_onnx_runtime(exact, x, 1, "basic").view_as(simulated);
+  EXPECT_LT((fp32 - simulated).abs().max().item<double>(), 1e-4 * simulated.abs().max().item<double>());
+  const std::string dynamic = c.export_onnx(nlohmann::json::object(), "dynamic.onnx");
+  const OrtGraph ort = ort_optimized_graph(dynamic);
+  EXPECT_EQ(ort.ops.count("DynamicQuantizeMatMul") ? ort.ops.at("DynamicQuantizeMatMul") : 0, 2 * 2);  // linear2's
+  EXPECT_GT(cosine(run_in_onnx_runtime(dynamic, x, 1).view_as(simulated), simulated), 0.99);
+
+  // A low-rank convolution: a 3x3 Conv to r channels, then a 1x1 Conv.
+  const Compressed cnn("cnn_bn_traced.pt", {1, 3, 16, 16},
+                       R"({"layers": {"features.0": {"decompose": "lowrank", "rank": 2}}})",
+                       R"({"passes": ["fold-bn", "quantize.weights"]})");
+  const at::Tensor image = torch::randn({2, 3, 16, 16});
+  const at::Tensor cnn_simulated = cnn.model.model.forward(image);
+  const std::string conv = cnn.export_onnx(nlohmann::json::object(), "conv.onnx");
+  EXPECT_EQ(ort_optimized_graph(conv, "basic").ops.at("Conv"), 3);  // features.0 as two, features.3
+  const at::Tensor conv_out = run_in_onnx_runtime(conv, image, 1, "basic").view_as(cnn_simulated);
+  EXPECT_LT((conv_out - cnn_simulated).abs().max().item<double>(), 1e-4 * cnn_simulated.abs().max().item<double>());
 }
 
 // The same codes either way: signed for VNNI CPUs, moved by 128 into u8 (zero point 128) for portable exports.

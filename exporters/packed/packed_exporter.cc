@@ -59,7 +59,8 @@ class PackedExporter : public Exporter {
       k.quantizers = {Quantizer::kUniform, Quantizer::kPow2};
       k.act_bits = {0, 8, 16};
       k.any_nm = k.permutation = true;
-      k.unstructured = false;  // an unstructured mask has no compact index form here
+      k.unstructured = false;                        // an unstructured mask has no compact index form here
+      k.decompositions = {Decomposition::kLowRank};  // stored as its two factors, run one after the other
       k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
       k.accelerated_nm = {NMPattern::parse("2:4"), NMPattern::parse("1:4"), NMPattern::parse("2:8"),
                           NMPattern::parse("4:8")};

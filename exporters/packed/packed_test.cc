@@ -290,6 +290,39 @@ TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
   EXPECT_EQ(read_file_text(out), read_file_text(c.tmp.file("again.adze")));
 }
 
+// A lowrank layer is stored and run as its two factors (FORMAT.md, "Decomposed layers"): a linear layer as two
+// packed matmuls on the integer kernels, a convolution as a kh×kw and a 1×1 convolution; the second factor's
+// output is the layer's, and the file is smaller than the dense layer would be.
+TEST(PackedExporter, LowRankLayersRunAsTheirFactors) {
+  SKIP_UNLESS_ISA_RUNS();
+  const Compressed c(R"({"defaults": {"weight_bits": 8}, "layers": {
+      "features.0": {"decompose": "lowrank", "rank": 4},
+      "classifier": {"weight_bits": 4, "decompose": "lowrank", "rank": 4, "nm": "2:4"}}})");
+  const CompressedModel m = load_compressed(c.dir, 8);
+  const std::string out = c.tmp.file("model.adze");
+  export_model(m, "packed", nlohmann::json::object(), out);
+  const PackedModel p = PackedModel::open(out);
+  const auto stored = p.encodings();
+  EXPECT_EQ(stored.count("classifier"), 0u);
+  expect_bit_identical(stored.at("classifier#first"), m.encodings.at("classifier").factors[0], "first");
+  expect_bit_identical(stored.at("classifier#second"), m.encodings.at("classifier").factors[1], "second");
+  EXPECT_EQ(stored.at("features.0#first").shape, (Shape{4, 3, 3, 3}));
+  EXPECT_EQ(stored.at("features.0#second").shape, (Shape{8, 4, 1, 1}));
+  int packed_matmuls = 0, convolutions = 0;
+  for (const auto& n : p.header()["graph"]["nodes"]) {
+    packed_matmuls += n["op"] == "adze::packed_matmul";
+    convolutions += n["op"] == "aten::_convolution";
+  }
+  EXPECT_EQ(packed_matmuls, 2);
+  EXPECT_EQ(convolutions, 3);  // features.0 as two, features.3
+  const at::Tensor x = c.data.inputs.slice(0, 0, 8);
+  std::map<std::string, at::Tensor> layers;
+  const at::Tensor ran = p.forward(x, &layers);
+  EXPECT_GT(sqnr_db(m.model.forward(x), ran), 30);  // the activations are quantized on the way
+  EXPECT_TRUE(layers.count("classifier"));
+  EXPECT_TRUE(layers.count("features.0"));
+}
+
 // Models adze did not write (torch.jit.trace / torch.jit.script in Python), with permuted 2:4 + INT4 or INT4.
 TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
   SKIP_UNLESS_ISA_RUNS();

@@ -45,6 +45,8 @@ class GraphWriter {
         node["type"] = (kind == "prim::ListConstruct" ? n->output() : n->input(0))->type()->annotation_str();
       } else if (auto packed = packed_op(n); !packed.empty()) {
         node = std::move(packed);
+        for (auto& first : pending_) nodes.push_back(std::move(first));  // a decomposed layer's first factor
+        pending_.clear();
       } else {
         const auto* schema = n->maybeSchema();
         if (!schema) throw Error(ErrorKind::kUnsupported, "packed: no schema for " + kind);
@@ -96,16 +98,56 @@ class GraphWriter {
       if (!is_matmul(use.user) || use.offset != 1) return false;
     return true;
   }
+  bool lowrank(const std::string& layer) const {
+    return m_.encodings.at(layer).config.decompose == Decomposition::kLowRank;
+  }
+  // A value name for a node the traced graph does not have (a decomposed layer's first factor's output).
+  std::string fresh() { return "f" + std::to_string(fresh_++); }
+  // in[0] @ Wᵀ (+ in[1]): one packed matmul, or for a lowrank layer its first factor (queued in pending_) and
+  // then its second, which gives the layer's output.
+  ordered_json matmul_node(const std::string& layer, ordered_json in) {
+    if (!lowrank(layer)) return {{"op", "adze::packed_matmul"}, {"layer", layer}, {"in", std::move(in)}};
+    const std::string mid = fresh();
+    pending_.push_back({{"op", "adze::packed_matmul"},
+                        {"layer", layer + kFirstFactor},
+                        {"in", ordered_json::array({in[0]})},
+                        {"out", ordered_json::array({mid})}});
+    in[0] = {{"v", mid}};
+    return {{"op", "adze::packed_matmul"}, {"layer", layer + kSecondFactor}, {"in", std::move(in)}};
+  }
+  // A lowrank convolution: the kh×kw convolution to r channels (queued), then the 1×1 one with the bias.
+  ordered_json lowrank_convolution(const Node* n, const std::string& layer) {
+    const auto* schema = n->maybeSchema();
+    ordered_json in = ordered_json::array();
+    for (const Value* v : n->inputs()) in.push_back(ref(v));
+    ordered_json first_in = in;
+    first_in[1] = {{"w", layer + kFirstFactor}};
+    first_in[2] = {{"c", nullptr}};
+    const std::string mid = fresh();
+    pending_.push_back({{"op", schema->name()},
+                        {"overload", schema->overload_name()},
+                        {"in", std::move(first_in)},
+                        {"out", ordered_json::array({mid})}});
+    const std::size_t spatial = in[3]["c"].size();
+    in[0] = {{"v", mid}};
+    in[1] = {{"w", layer + kSecondFactor}};
+    in[3] = {{"c", std::vector<int64_t>(spatial, 1)}};  // stride
+    in[4] = {{"c", std::vector<int64_t>(spatial, 0)}};  // padding
+    in[5] = {{"c", std::vector<int64_t>(spatial, 1)}};  // dilation
+    return {{"op", schema->name()}, {"overload", schema->overload_name()}, {"in", std::move(in)}};
+  }
   ordered_json packed_op(const Node* n) {
     if (is_matmul(n) && n->input(0)->type()->cast<c10::TensorType>())
       if (const std::string* l = transposed_weight(n->input(1)))
-        return {{"op", "adze::packed_matmul"}, {"layer", *l}, {"in", ordered_json::array({ref(n->input(0))})}};
+        return matmul_node(*l, ordered_json::array({ref(n->input(0))}));
     if (n->kind() == c10::aten::linear)
       if (const std::string* l = layer_of(n->input(1)); l && order_of(*l) == std::vector<int64_t>{0, 1}) {
         ordered_json in = ordered_json::array({ref(n->input(0))});
         if (n->input(2)->type()->kind() != c10::TypeKind::NoneType) in.push_back(ref(n->input(2)));
-        return {{"op", "adze::packed_matmul"}, {"layer", *l}, {"in", std::move(in)}};
+        return matmul_node(*l, std::move(in));
       }
+    if (n->kind() == c10::aten::_convolution)
+      if (const std::string* l = layer_of(n->input(1)); l && lowrank(*l)) return lowrank_convolution(n, *l);
     if (n->kind() == c10::aten::embedding)
       if (const std::string* l = layer_of(n->input(0)); l && order_of(*l) == std::vector<int64_t>{0, 1})
         return {{"op", "adze::packed_embedding"}, {"layer", *l}, {"in", ordered_json::array({ref(n->input(1))})}};
@@ -242,6 +284,8 @@ class GraphWriter {
   std::map<const Value*, std::string> names_;
   std::vector<RawTensor> tensors_;
   std::set<std::string> added_;
+  std::vector<ordered_json> pending_;  ///< nodes to write before the current one
+  int fresh_ = 0;
 };
 
 }  // namespace
@@ -256,9 +300,15 @@ void write_packed(const CompressedModel& m, const std::string& path, const Write
   for (const auto& l : m.table.layers) {
     const auto e = m.encodings.find(l.name);
     if (e == m.encodings.end()) continue;
-    PackedLayer p = pack_layer(l.weight, e->second);
-    layers[l.name] = std::move(p.header);
-    for (auto& t : p.tensors) tensors.push_back(std::move(t));
+    // A lowrank layer is stored as its two factors, layers of their own (FORMAT.md, "Decomposed layers").
+    std::vector<std::pair<std::string, const Encoding*>> parts = {{"", &e->second}};
+    if (e->second.config.decompose == Decomposition::kLowRank)
+      parts = {{kFirstFactor, &e->second.factors[0]}, {kSecondFactor, &e->second.factors[1]}};
+    for (const auto& [suffix, encoding] : parts) {
+      PackedLayer p = pack_layer(l.weight + suffix, *encoding);
+      layers[l.name + suffix] = std::move(p.header);
+      for (auto& t : p.tensors) tensors.push_back(std::move(t));
+    }
   }
   ordered_json header;
   header["format"] = kFormat;

@@ -87,6 +87,7 @@ class TorchScriptExporter : public Exporter {
       k.quantizers = {Quantizer::kUniform, Quantizer::kPow2};
       k.act_bits = {0, 8, 16};
       k.any_nm = k.unstructured = k.permutation = true;
+      k.decompositions = {Decomposition::kLowRank, Decomposition::kMonarch, Decomposition::kSmartDeal};
       k.notes =
           "none: weights are stored decoded in fp32 and fake-quant runs in fp32; for checking and for PyTorch users";
       return k;

@@ -1,0 +1,101 @@
+// A low-rank layer in the packed runtime against the same layer dense, batch 1, one thread: a 1024 x 1024 linear
+// layer with INT8 weights, dense, and as a rank-128 (K/8) product of two INT8 factors run one after the other
+// (runtime/FORMAT.md, "Decomposed layers"), both through packed_matmul on the integer kernels of the active
+// instruction set with activations quantized per row, as the runtime runs weight-only layers; and libtorch's
+// fp32 matrix-vector product of the dense layer. Compare the rows' times: the ratio is the speed-up.
+//
+//   build/bench/decompose_bench
+//   ADZE_ISA=avx2 build/bench/decompose_bench
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compress/encoding.h"
+#include "model/layer_table.h"
+#include "runtime/isa.h"
+#include "runtime/packed_layer.h"
+#include "runtime/packed_ops.h"
+
+namespace {
+
+constexpr int64_t kSize = 1024, kRank = kSize / 8;
+
+// One packed layer and its view, as the runtime holds it after opening a file.
+struct Stored {
+  adze::packed::PackedLayer packed;
+  std::unique_ptr<adze::packed::LayerView> view;
+  explicit Stored(const adze::Encoding& e, const std::string& name) : packed(adze::packed::pack_layer(name, e)) {
+    std::map<std::string, adze::packed::TensorSpan> spans;
+    for (const auto& t : packed.tensors)
+      spans[t.name] = {t.dtype, t.shape, reinterpret_cast<const uint8_t*>(t.bytes.data()),
+                       static_cast<int64_t>(t.bytes.size())};
+    view = std::make_unique<adze::packed::LayerView>(nlohmann::json::parse(packed.header.dump()), spans, name);
+  }
+};
+
+struct Layers {
+  at::Tensor weight, x;
+  std::unique_ptr<Stored> dense, first, second;
+  Layers() {
+    at::set_num_threads(1);
+    torch::manual_seed(0);
+    weight = torch::randn({kSize, kSize}) * 0.03;
+    x = torch::randn({1, kSize});
+    adze::Layer layer;
+    layer.name = layer.weight = "fc";
+    layer.weight_shape = {kSize, kSize};
+    layer.params = kSize * kSize;
+    layer.in_channels = layer.out_channels = layer.reduction_size = kSize;
+    adze::LayerConfig int8;
+    int8.weight_bits = 8;
+    dense = std::make_unique<Stored>(adze::project(weight, layer, int8), "fc");
+    adze::LayerConfig lowrank = int8;
+    lowrank.decompose = adze::Decomposition::kLowRank;
+    lowrank.rank = kRank;
+    const adze::Encoding e = adze::project(weight, layer, lowrank);
+    first = std::make_unique<Stored>(e.factors[0], "fc#first");
+    second = std::make_unique<Stored>(e.factors[1], "fc#second");
+  }
+};
+
+Layers& layers() {
+  static Layers l;
+  return l;
+}
+
+void label(benchmark::State& state, int64_t weights) {
+  state.SetLabel(adze::runtime::to_string(adze::runtime::active_isa()));
+  state.counters["weights"] = static_cast<double>(weights);
+}
+
+void dense_int8(benchmark::State& state) {
+  Layers& l = layers();
+  for (auto _ : state) benchmark::DoNotOptimize(adze::packed::packed_matmul(*l.dense->view, l.x, {}, nullptr, true));
+  label(state, kSize * kSize);
+}
+
+void lowrank_int8(benchmark::State& state) {
+  Layers& l = layers();
+  for (auto _ : state) {
+    const at::Tensor mid = adze::packed::packed_matmul(*l.first->view, l.x, {}, nullptr, true);
+    benchmark::DoNotOptimize(adze::packed::packed_matmul(*l.second->view, mid, {}, nullptr, true));
+  }
+  label(state, 2 * kRank * kSize);
+}
+
+void fp32_libtorch(benchmark::State& state) {
+  Layers& l = layers();
+  for (auto _ : state) benchmark::DoNotOptimize(at::mm(l.x, l.weight.t()));
+  state.counters["weights"] = static_cast<double>(kSize * kSize);
+}
+
+BENCHMARK(dense_int8)->Name("linear_1024x1024/dense_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(lowrank_int8)->Name("linear_1024x1024/rank128_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(fp32_libtorch)->Name("linear_1024x1024/fp32_libtorch")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
