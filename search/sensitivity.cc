@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "compress/activation_quant.h"
-#include "compress/decompose.h"
+#include "compress/plan.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/hash.h"
@@ -152,13 +152,7 @@ nlohmann::json to_json(const SensitivityTable& t) {
                                {"top1_delta", o.top1_delta},
                                {"weight_error", o.weight_error},
                                {"hessian_proxy", o.hessian_proxy}};
-      if (o.config.decomposed()) {  // only then: tables without decomposition read as before
-        option["decompose"] = to_string(o.config.decompose);
-        option["rank"] = o.config.rank;
-        option["rank_ratio"] = o.config.rank_ratio;
-        option["blocks"] = o.config.blocks;
-        option["basis"] = o.config.basis;
-      }
+      if (o.config.decomposed()) option["config"] = to_json(o.config);  // only then: older tables read as before
       options.push_back(std::move(option));
     }
     layers.push_back(
@@ -186,14 +180,8 @@ SensitivityTable sensitivity_from_json(const nlohmann::json& j, const std::strin
         x.config.weight_bits = o.at("weight_bits").get<int>();
         x.config.nm = NMPattern::parse(o.at("nm").get<std::string>());
         x.config.act_bits = o.at("act_bits").get<int>();
-        if (o.contains("decompose")) {
-          if (!parse_decomposition(o.at("decompose").get<std::string>(), &x.config.decompose))
-            throw Error(ErrorKind::kInvalidConfig, "decompose");
-          x.config.rank = o.at("rank").get<int64_t>();
-          x.config.rank_ratio = o.at("rank_ratio").get<double>();
-          x.config.blocks = o.at("blocks").get<int64_t>();
-          x.config.basis = o.at("basis").get<int64_t>();
-        }
+        if (o.contains("config"))  // a decomposed option: its whole config, as plans write it
+          x.config = parse_plan(nlohmann::ordered_json{{"defaults", o.at("config")}}, where).defaults;
         x.label = o.at("label").get<std::string>();
         x.loss_delta = o.at("loss_delta").get<double>();
         x.top1_delta = o.at("top1_delta").get<double>();
