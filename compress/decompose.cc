@@ -205,9 +205,10 @@ std::string check_lowrank(const Layer& layer, const LayerConfig& c) {
   const int64_t full = std::min(outputs(layer), reduction_of(layer));
   if (c.rank < 0) return "rank " + std::to_string(c.rank) + ": expected at least 1";
   if (c.rank > 0)
-    return c.rank <= full ? ""
-                          : "rank " + std::to_string(c.rank) + ": expected 1.." + std::to_string(full) + " (min(C_out " +
-                                std::to_string(outputs(layer)) + ", K " + std::to_string(reduction_of(layer)) + "))";
+    return c.rank <= full
+               ? ""
+               : "rank " + std::to_string(c.rank) + ": expected 1.." + std::to_string(full) + " (min(C_out " +
+                     std::to_string(outputs(layer)) + ", K " + std::to_string(reduction_of(layer)) + "))";
   if (c.rank_ratio == 0) return "decompose lowrank: needs rank or rank_ratio";
   if (!(c.rank_ratio > 0 && c.rank_ratio <= 1))
     return "rank_ratio " + std::to_string(c.rank_ratio) + ": expected (0, 1]";

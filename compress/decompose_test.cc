@@ -73,8 +73,7 @@ TEST(LowRank, RankRatioAndAConvolutionAsAConvThenAOneByOne) {
   EXPECT_NEAR(frobenius(w - e.decode()), svd_tail(w.permute({0, 2, 3, 1}).reshape({16, -1}), 4), 1e-4);
   // Running the factors as a 3x3 convolution to 4 channels and a 1x1 convolution is the decoded convolution.
   const at::Tensor x = torch::randn({2, 8, 10, 10});
-  const at::Tensor factored = torch::conv2d(torch::conv2d(x, e.factors[0].decode(), {}, 1, 1),
-                                            e.factors[1].decode());
+  const at::Tensor factored = torch::conv2d(torch::conv2d(x, e.factors[0].decode(), {}, 1, 1), e.factors[1].decode());
   EXPECT_TRUE(torch::allclose(factored, torch::conv2d(x, e.decode(), {}, 1, 1), 1e-4, 1e-4));
   EXPECT_DOUBLE_EQ(factored_macs(layer, c), layer.macs * (4.0 * 72 + 16 * 4) / (16.0 * 72));
 }
@@ -125,7 +124,7 @@ TEST(Monarch, DecodesToTheProductOfTwoBlockDiagonalsAndAPermutation) {
   c.blocks = b;
   const Encoding e = project(torch::randn({C, K}), make_layer(LayerKind::kLinear, {C, K}), c);
   // Reference: x -> R (block k maps x[k] to b values, one per output block) -> transpose (k, l) -> (l, k) -> L.
-  const at::Tensor blocks_in = e.factors[0].decode().view({b, b, K / b});  // [k, l, j]
+  const at::Tensor blocks_in = e.factors[0].decode().view({b, b, K / b});   // [k, l, j]
   const at::Tensor blocks_out = e.factors[1].decode().view({b, C / b, b});  // [l, s, k]
   const at::Tensor x = torch::randn({K});
   at::Tensor mid = torch::zeros({b, b});  // [k, l]
@@ -216,11 +215,12 @@ TEST(Decompose, ConfigsThatCannotApplyNameTheField) {
   LayerConfig s = decomposed(Decomposition::kSmartDeal, 4);
   s.basis = 5;
   EXPECT_EQ(check_config(fc, s), "basis 5: does not divide the 48 weights of each output channel");
-  EXPECT_EQ(check_config(make_layer(LayerKind::kConv2d, {16, 1, 3, 3}, 16), [] {
-              LayerConfig l = decomposed(Decomposition::kLowRank);
-              l.rank = 2;
-              return l;
-            }()),
+  EXPECT_EQ(check_config(make_layer(LayerKind::kConv2d, {16, 1, 3, 3}, 16),
+                         [] {
+                           LayerConfig l = decomposed(Decomposition::kLowRank);
+                           l.rank = 2;
+                           return l;
+                         }()),
             "decompose lowrank: a grouped convolution (groups 16) is not decomposed");
   LayerConfig nan_ok = decomposed(Decomposition::kLowRank, 8);
   nan_ok.rank = 2;

@@ -24,7 +24,7 @@ std::string monarch_linear(OnnxBuilder& b, const std::string& x, const std::stri
   const at::Tensor out = e.factors[1].decode().view({blocks, C / blocks, blocks}).permute({0, 2, 1}).contiguous();
   const std::string x1 = b.node("Reshape", {x, keep_then(b, lead, {blocks, 1, K / blocks})});
   const std::string y1 = b.node("MatMul", {x1, b.initializer(name + ".blocks_in", in)});  // [..., k, 1, l]
-  const std::string y2 = b.node("Reshape", {y1, keep_then(b, lead, {blocks, blocks})});  // [..., k, l]
+  const std::string y2 = b.node("Reshape", {y1, keep_then(b, lead, {blocks, blocks})});   // [..., k, l]
   std::vector<int64_t> perm;
   for (std::size_t d = 0; d < lead; ++d) perm.push_back(static_cast<int64_t>(d));
   perm.push_back(static_cast<int64_t>(lead) + 1);
@@ -44,8 +44,8 @@ std::string factored_linear(OnnxBuilder& b, const std::string& x, const std::str
   rows /= std::max<int64_t>(1, e.reduction());
   switch (e.config.decompose) {
     case Decomposition::kLowRank:
-      return factor_matmul(b, factor_matmul(b, x, name + ".first", e.factors[0], rows), name + ".second",
-                           e.factors[1], rows);
+      return factor_matmul(b, factor_matmul(b, x, name + ".first", e.factors[0], rows), name + ".second", e.factors[1],
+                           rows);
     case Decomposition::kMonarch:
       return monarch_linear(b, x, name, e, x_sizes.size());
     case Decomposition::kSmartDeal:
@@ -59,11 +59,12 @@ std::string factored_convolution(OnnxBuilder& b, const std::string& x, const std
                                  const std::vector<int64_t>& stride, const std::vector<int64_t>& pad,
                                  const std::vector<int64_t>& dilation, const std::string& bias) {
   // [r, Cin, k...], then [C, r, 1...]
-  const std::string y1 = b.node("Conv", {x, b.initializer(name + ".first", e.factors[0].decode())}, [&](onnx::NodeProto* p) {
-    OnnxBuilder::attr(p, "strides", stride);
-    OnnxBuilder::attr(p, "pads", OnnxBuilder::pads(pad));
-    OnnxBuilder::attr(p, "dilations", dilation);
-  });
+  const std::string y1 =
+      b.node("Conv", {x, b.initializer(name + ".first", e.factors[0].decode())}, [&](onnx::NodeProto* p) {
+        OnnxBuilder::attr(p, "strides", stride);
+        OnnxBuilder::attr(p, "pads", OnnxBuilder::pads(pad));
+        OnnxBuilder::attr(p, "dilations", dilation);
+      });
   std::vector<std::string> inputs = {y1, b.initializer(name + ".second", e.factors[1].decode())};
   if (!bias.empty()) inputs.push_back(bias);
   return b.node("Conv", inputs);
