@@ -1,16 +1,21 @@
-// A low-rank layer in the packed runtime against the same layer dense, batch 1, one thread: a 1024 x 1024 linear
+// A low-rank layer in the packed runtime against the same layer dense, batch 1: a 1024 x 1024 linear
 // layer with INT8 weights, dense, and as a rank-128 (K/8) product of two INT8 factors run one after the other
 // (runtime/FORMAT.md, "Decomposed layers"), both through packed_matmul on the integer kernels of the active
 // instruction set with activations quantized per row, as the runtime runs weight-only layers; and libtorch's
 // fp32 matrix-vector product of the dense layer. Compare the rows' times: the ratio is the speed-up.
 //
+// ADZE_BENCH_THREADS threads (default 1) for OpenMP (the runtime's kernels) and ATen.
+//
 //   build/bench/decompose_bench
-//   ADZE_ISA=avx2 build/bench/decompose_bench
+//   ADZE_ISA=avx2 ADZE_BENCH_THREADS=2 build/bench/decompose_bench
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
+#include <omp.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +29,14 @@
 namespace {
 
 constexpr int64_t kSize = 1024, kRank = kSize / 8;
+
+const int kThreads = [] {
+  const char* env = std::getenv("ADZE_BENCH_THREADS");
+  const int n = std::max(1, env && *env ? std::atoi(env) : 1);
+  omp_set_num_threads(n);
+  at::set_num_threads(n);
+  return n;
+}();
 
 // One packed layer and its view, as the runtime holds it after opening a file.
 struct Stored {
@@ -42,7 +55,6 @@ struct Layers {
   at::Tensor weight, x;
   std::unique_ptr<Stored> dense, first, second;
   Layers() {
-    at::set_num_threads(1);
     torch::manual_seed(0);
     weight = torch::randn({kSize, kSize}) * 0.03;
     x = torch::randn({1, kSize});
@@ -71,6 +83,7 @@ Layers& layers() {
 void label(benchmark::State& state, int64_t weights) {
   state.SetLabel(adze::runtime::to_string(adze::runtime::active_isa()));
   state.counters["weights"] = static_cast<double>(weights);
+  state.counters["threads"] = kThreads;
 }
 
 void dense_int8(benchmark::State& state) {
@@ -88,6 +101,15 @@ void lowrank_int8(benchmark::State& state) {
   label(state, 2 * kRank * kSize);
 }
 
+// Each factor alone: where the factored layer's time goes.
+void factor_alone(benchmark::State& state, bool first) {
+  Layers& l = layers();
+  const at::Tensor in = first ? l.x : torch::randn({1, kRank});
+  const Stored& f = first ? *l.first : *l.second;
+  for (auto _ : state) benchmark::DoNotOptimize(adze::packed::packed_matmul(*f.view, in, {}, nullptr, true));
+  label(state, kRank * kSize);
+}
+
 void fp32_libtorch(benchmark::State& state) {
   Layers& l = layers();
   for (auto _ : state) benchmark::DoNotOptimize(at::mm(l.x, l.weight.t()));
@@ -96,6 +118,14 @@ void fp32_libtorch(benchmark::State& state) {
 
 BENCHMARK(dense_int8)->Name("linear_1024x1024/dense_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(lowrank_int8)->Name("linear_1024x1024/rank128_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(factor_alone, first, true)
+    ->Name("linear_1024x1024/rank128_int8/first_factor_128x1024")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(factor_alone, second, false)
+    ->Name("linear_1024x1024/rank128_int8/second_factor_1024x128")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(fp32_libtorch)->Name("linear_1024x1024/fp32_libtorch")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace

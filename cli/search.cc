@@ -53,8 +53,8 @@ void setup_search(CLI::App& app) {
   SearchRunOptions* o = &c->run;
   auto* sub = app.add_subcommand("search", "Find a per-layer plan with the least loss within a hardware budget");
   sub->footer(
-      "Builds the search space (weight bits x N:M per layer, each legal for the layer, run by --target and, with\n"
-      "--exporter, writable by that format), measures each option's loss increase on a calibration subset\n"
+      "Builds the search space (weight bits x N:M x --decompose per layer, each legal for the layer, run by --target\n"
+      "and, with --exporter, writable by that format), measures each option's loss increase on a calibration subset\n"
       "(adze sensitivity; cached), prices each option in the budget's metric (size: encoded bytes; bits: encoded\n"
       "bits per weight, metadata included; latency and energy: --cost-model on --target at --batch),\n"
       "and searches:\n"

@@ -80,8 +80,9 @@ void setup_sensitivity(CLI::App& app) {
   auto o = std::make_shared<SensitivityCliOptions>();
   auto* sub = app.add_subcommand("sensitivity", "Measure how much each layer suffers under each compression option");
   sub->footer(
-      "For every layer and every option of the search space (weight bits x N:M patterns, per-channel MSE\n"
-      "scales), compresses only that layer and evaluates a calibration subset: the loss and top-1 change\n"
+      "For every layer and every option of the search space (weight bits x N:M patterns x --decompose,\n"
+      "per-channel MSE scales), compresses only that layer and evaluates a calibration subset: the loss and top-1 "
+      "change\n"
       "against the unmodified model. Also each layer's Hessian trace (Hutchinson's estimator, HAWQ-V2) and\n"
       "the HAWQ-V3 proxy Tr(H)/n x |Q(W) - W|^2 (in --json). Options a --target cannot run are left out.\n"
       "Results are cached by a hash of the model file, data, space and options.\n\n"

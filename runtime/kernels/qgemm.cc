@@ -14,6 +14,7 @@ namespace {
 
 constexpr int kPlaneWidths[] = {8, 4, 2, 1};  // row_kernels.h: widest first
 constexpr int64_t kTileRows = 4;              // weight rows multiplied together (dot4)
+constexpr int64_t kRowDotRows = 32;           // weight rows per row_dot call (one activation row)
 // Activation rows from which the GEMM microkernel (gemm_panel) runs. Building a layer's panels costs about 0.5 ns
 // per weight per call, which few rows do not repay: ResNet-18 at 64x64, layer3's 16 rows (256x2304 weights)
 // took 336 us with panels and 108 us on the four-row path; layer2's 64 rows 120 us with panels, 200 us without.
@@ -465,20 +466,23 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   // every activation row.
   const bool by_row = a.rows == 1 && l.pattern != QPattern::kMask && l.group % chunk_positions == 0;
   const int64_t group_chunks = l.group / chunk_positions;
-  const int64_t tiles = (l.rows + kTileRows - 1) / kTileRows;
+  // A row at a time (one activation row) goes through row_dot in runs of kRowDotRows weight rows, so that a short
+  // row's dot product does not pay a call and a tile setup of its own; otherwise tiles of kTileRows.
+  const int64_t tile_rows = by_row ? kRowDotRows : kTileRows;
+  const int64_t tiles = (l.rows + tile_rows - 1) / tile_rows;
   const int64_t w_stride = pairs ? l.kept_pad : l.k_pad;  // scratch bytes per unpacked weight row
   const bool parallel = l.rows * l.k_pad * std::max<int64_t>(a.rows, 1) >= (int64_t{1} << 16) && tiles > 1;
 #pragma omp parallel if (parallel)
   {
     Scratch& s = thread_scratch();
-    s.dots.resize(static_cast<std::size_t>(kTileRows * l.groups));
+    s.dots.resize(static_cast<std::size_t>(tile_rows * l.groups));
     int32_t* const dots = s.dots.data();
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
     int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
     uint8_t* const gather = pairs && !by_row ? cache_aligned(s.gather, kTileRows * w_stride) : nullptr;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
-      const int64_t r0 = t * kTileRows, n = std::min(kTileRows, l.rows - r0);
+      const int64_t r0 = t * tile_rows, n = std::min(tile_rows, l.rows - r0);
       if (by_row)
         kern.row_dot(w.planes + r0 * l.plane_row_bytes(), l.plane_row_bytes(), n, l.bits, w.offset + r0, pairs, x,
                      group_chunks, l.groups, l.small, dots);

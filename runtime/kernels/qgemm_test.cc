@@ -287,6 +287,9 @@ TEST(QGemm, GemvAndGemmShapes) {
   QGemmTester().rows(3).k(31).m(5).seed(51).test();
   QGemmTester().rows(257).k(1000).m(1).nm(2, 4).bits(4).seed(52).test();
   QGemmTester().rows(64).k(576).m(49).bits(8).seed(53).test();
+  // One activation row against many short rows (a low-rank factor): row_dot's runs of rows, off their length.
+  QGemmTester().rows(70).k(128).m(1).bits(8).seed(54).test();
+  QGemmTester().rows(70).k(128).m(1).bits(4).asymmetric(true).seed(55).test();
 }
 
 // Several activation rows (32 and more) take the GEMM microkernel where the ISA has one (panels of 32 channels,
@@ -389,8 +392,9 @@ TEST(QGemm, RowDotAndPairsKernelsMatchTheScalarReference) {
       for (const bool pairs : {false, true}) {
         SCOPED_TRACE(std::to_string(bits) + " bits" + (pairs ? ", pairs" : ""));
         // Five rows of twelve random chunks (random positions included) and their activations, in groups of
-        // 1 to 12 chunks: AVX-512 takes a row's groups four at a time and the rest one by one, and 4-bit rows
-        // with offset 8 by a faster path, which the offsets mix with others.
+        // 1 to 12 chunks: AVX-512 takes a row's groups four at a time and the rest one by one, rows of one group
+        // (12 chunks) four rows at a time, and 4-bit rows with offset 8 by a faster path, which the offsets mix
+        // with others.
         const int64_t chunk = 8 * bits + (pairs ? 16 : 0), positions = pairs ? 128 : 64, rows = 5, chunks = 12;
         const int32_t half = 1 << (bits - 1);
         const int32_t offsets[rows] = {half, half, 9, half, half};

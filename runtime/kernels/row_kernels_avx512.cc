@@ -226,10 +226,42 @@ ADZE_INLINE void one_row_dot(const uint8_t* p, int bits, int32_t offset, bool pa
   }
 }
 
+// Four rows of one group each (a row with one scale), their chunks in four interleaved chains and their sums
+// reduced together: a short row (a low-rank factor's K = r) is then not one dependent chain after another.
+template <int kBits>
+ADZE_INLINE void four_rows_dot(const uint8_t* p, int64_t row_bytes, int bits, const int32_t* offset, const uint8_t* x,
+                               int64_t group_chunks, int32_t* dots) {
+  const int b = kBits ? kBits : bits;
+  const int64_t chunk_bytes = 8 * b;
+  const __m512i o0 = _mm512_set1_epi8(static_cast<char>(offset[0])),
+                o1 = _mm512_set1_epi8(static_cast<char>(offset[1]));
+  const __m512i o2 = _mm512_set1_epi8(static_cast<char>(offset[2])),
+                o3 = _mm512_set1_epi8(static_cast<char>(offset[3]));
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t c = 0; c < group_chunks; ++c, p += chunk_bytes, x += 64) {
+    a0 = chunk_dot(a0, p, b, o0, false, false, x);
+    a1 = chunk_dot(a1, p + row_bytes, b, o1, false, false, x);
+    a2 = chunk_dot(a2, p + 2 * row_bytes, b, o2, false, false, x);
+    a3 = chunk_dot(a3, p + 3 * row_bytes, b, o3, false, false, x);
+  }
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dots), sum4(a0, a1, a2, a3));
+}
+
 void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
              const uint8_t* x, int64_t group_chunks, int64_t groups, bool, int32_t* dots) {
   Sums sums{{}, {}, 0};
-  for (int64_t r = 0; r < rows; ++r) {
+  int64_t first = 0;
+  if (groups == 1 && !pairs)
+    for (; first + 4 <= rows; first += 4) {
+      const uint8_t* p = planes + first * row_bytes;
+      if (bits == 8)
+        four_rows_dot<8>(p, row_bytes, 8, offset + first, x, group_chunks, dots + first);
+      else if (bits == 4)
+        four_rows_dot<4>(p, row_bytes, 4, offset + first, x, group_chunks, dots + first);
+      else
+        four_rows_dot<0>(p, row_bytes, bits, offset + first, x, group_chunks, dots + first);
+    }
+  for (int64_t r = first; r < rows; ++r) {
     const uint8_t* p = planes + r * row_bytes;
     int32_t* const d = dots + r * groups;
     // Constant arguments give the common cases their own loops, free of the other planes' branches.
