@@ -106,6 +106,24 @@ TEST(Compressor, FixedMaskIsKeptWhileTheWeightsMove) {
   expect_error([&] { c.begin_step(); }, ErrorKind::kInvalidArgument, {"after finish"});
 }
 
+// `steps` ADMM steps (all in the ADMM phase) of SGD on ½‖W − target‖²; the residual every 10 steps.
+std::vector<double> admm_least_squares(Compressor& c, at::Tensor& w, const at::Tensor& target, int steps) {
+  torch::optim::SGD sgd({w}, 0.05);
+  std::vector<double> residuals;
+  for (int step = 0; step < steps; ++step) {
+    EXPECT_TRUE(c.in_admm_phase());
+    c.step(
+        [&] {
+          at::Tensor l = (w - target).pow(2).sum() * 0.5;
+          l.backward();
+          return l;
+        },
+        sgd);
+    if (step % 10 == 9) residuals.push_back(c.admm_residual());
+  }
+  return residuals;
+}
+
 TEST(Compressor, AdmmResidualDecreasesAndEndsOnTheConstraintSet) {
   // Least squares toward a dense target: the unconstrained optimum is far from 1:4 + INT4, so only the
   // ADMM pull brings W to Z.
@@ -121,19 +139,7 @@ TEST(Compressor, AdmmResidualDecreasesAndEndsOnTheConstraintSet) {
   o.rho_growth = 1.2;
   o.rho_max = 5;
   Compressor c({CompressedWeight{layer, int4({1, 4}), w, {}}}, o);
-  torch::optim::SGD sgd({w}, 0.05);
-  std::vector<double> residuals;
-  for (int step = 0; step < 300; ++step) {
-    EXPECT_TRUE(c.in_admm_phase());
-    c.step(
-        [&] {
-          at::Tensor l = (w - target).pow(2).sum() * 0.5;
-          l.backward();
-          return l;
-        },
-        sgd);
-    if (step % 10 == 9) residuals.push_back(c.admm_residual());
-  }
+  const std::vector<double> residuals = admm_least_squares(c, w, target, 300);
   // Not monotone (the 1:4 mask of Z can flip while U accumulates), but it goes to zero: early, middle, end.
   ASSERT_EQ(residuals.size(), 30u);
   EXPECT_GT(residuals[0], 0.5);
@@ -199,15 +205,7 @@ TEST(Compressor, AdmmTowardARankConstraintEndsOnIt) {
   o.rho_growth = 1.3;
   o.rho_max = 10;
   Compressor c({CompressedWeight{layer, config, w, {}}}, o);
-  torch::optim::SGD sgd({w}, 0.05);
-  for (int step = 0; step < 200; ++step)
-    c.step(
-        [&] {
-          at::Tensor l = (w - target).pow(2).sum() * 0.5;
-          l.backward();
-          return l;
-        },
-        sgd);
+  admm_least_squares(c, w, target, 200);
   EXPECT_LT(c.admm_residual(), 0.02);
   c.finish();
   const at::Tensor s = torch::linalg_svdvals(w.detach().to(torch::kDouble));

@@ -191,6 +191,37 @@ TEST(Decompose, IsDeterministicAndRoundTripsThroughEncodingsFiles) {
   }
 }
 
+// A damaged decomposed layer in encodings.pt is refused naming the file, the layer and the factor.
+TEST(Decompose, DamagedFactorsInEncodingsFilesAreRefused) {
+  testing::TempDir dir;
+  torch::manual_seed(7);
+  const Layer layer = make_layer(LayerKind::kLinear, {16, 24});
+  LayerConfig c = decomposed(Decomposition::kLowRank, 8);
+  c.rank = 4;
+  const Encoding good = project(torch::randn({16, 24}), layer, c);
+  const std::string path = dir.file("e.pt");
+  Encoding one_factor = good;
+  one_factor.factors.pop_back();
+  save_encodings({{"fc", one_factor}}, path);
+  expect_error([&] { load_encodings(path); }, ErrorKind::kIo, {"e.pt", "layer 'fc'", "do not compose"});
+  Encoding wrong_rank = good;
+  wrong_rank.factors[1] = project(torch::randn({16, 5}), make_layer(LayerKind::kLinear, {16, 5}), [] {
+    LayerConfig q;
+    q.weight_bits = 8;
+    return q;
+  }());
+  save_encodings({{"fc", wrong_rank}}, path);
+  expect_error([&] { load_encodings(path); }, ErrorKind::kIo, {"layer 'fc'", "do not compose to the shape 16x24"});
+  Encoding bad_codes = good;
+  bad_codes.factors[0].codes = bad_codes.factors[0].codes.slice(1, 0, 3);
+  save_encodings({{"fc", bad_codes}}, path);
+  expect_error([&] { load_encodings(path); }, ErrorKind::kIo, {"layer 'fc' factor 0", "do not fit"});
+  Encoding nested = good;
+  nested.factors[0] = good;  // a factor that is itself decomposed
+  save_encodings({{"fc", nested}}, path);
+  expect_error([&] { load_encodings(path); }, ErrorKind::kIo, {"layer 'fc'", "do not compose"});
+}
+
 TEST(Decompose, ConfigsThatCannotApplyNameTheField) {
   const Layer fc = make_layer(LayerKind::kLinear, {64, 48});
   LayerConfig c = decomposed(Decomposition::kLowRank);

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded default: train the reference models (cached after the first run),
-# then inspect and evaluate each of them, then compress each (post-training INT8, and N:M + low-bit weights
-# with fine-tuning) and compare before/after, then export to TorchScript, ONNX, adze's packed format and C for
-# microcontrollers, verify each export in its runtime (libtorch, ONNX Runtime, adze's packed runtime, the
-# C compiler), and time the packed export side by side with the original (adze bench). Per-layer searches
-# come first after training: fmnist-cnn under a microcontroller's flash budget (its plan is confirmed against
-# the best uniform plan, compressed alongside the hand-written ones and priced on the target) and fmnist-vit
-# under 3 bits per weight by NSGA-II within a time budget.
+# then inspect and evaluate each of them, then compress each (post-training INT8, N:M + low-bit weights and a
+# low-rank layer, with fine-tuning) and compare before/after, then export to TorchScript, ONNX, adze's packed
+# format and C for microcontrollers, verify each export in its runtime (libtorch, ONNX Runtime, adze's packed
+# runtime, the C compiler), and time the packed export side by side with the original (adze bench). Per-layer
+# searches come first after training: fmnist-cnn under a microcontroller's flash budget (its plan is confirmed
+# against the best uniform plan, compressed alongside the hand-written ones and priced on the target) and
+# fmnist-vit under 3 bits per weight by NSGA-II within a time budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -53,6 +53,7 @@ compress fmnist-cnn-2of4-int4-a8-ste fmnist-cnn  2of4-int4-a8  qat             f
 compress fmnist-vit-2of4-int4-ste    fmnist-vit  vit-2of4-int4 qat-weights     fmnist
 compress fortune-gpt-2of4-int8-ste   fortune-gpt gpt-2of4-int8 qat-weights     fortunes
 compress fmnist-cnn-w7a8-ptq         fmnist-cnn  w7a8          ptq-activations fmnist
+compress fmnist-cnn-lowrank32-int4-ste fmnist-cnn cnn-classifier-lowrank32-int4 qat-weights fmnist
 echo
 echo "-- fmnist-cnn-searched-150KB-ptq (the searched plan)"
 $adze compress fmnist-cnn --plan "$out/search-cnn-150KB/plan.json" --pipeline configs/pipelines/ptq.json --data fmnist \
@@ -73,7 +74,11 @@ $adze verify "$out/fmnist-cnn-2of4-int4-a8-ste.onnx" --against "$out/fmnist-cnn-
 $adze export "$out/fmnist-cnn-w7a8-ptq" --format onnx --batch 250 --out "$out/fmnist-cnn-w7a8-ptq.onnx"
 echo "-- ONNX Runtime as deployed (QDQ fused into integer kernels)"
 $adze verify "$out/fmnist-cnn-w7a8-ptq.onnx" --against "$out/fmnist-cnn-w7a8-ptq" --data fmnist
-for m in fmnist-cnn-2of4-int4-a8-ste:fmnist fmnist-vit-2of4-int4-ste:fmnist fortune-gpt-2of4-int8-ste:fortunes; do
+echo "-- ONNX Runtime, a low-rank layer as its two factors"
+$adze export "$out/fmnist-cnn-lowrank32-int4-ste" --format onnx --batch 250 --out "$out/fmnist-cnn-lowrank32-int4-ste.onnx"
+$adze verify "$out/fmnist-cnn-lowrank32-int4-ste.onnx" --against "$out/fmnist-cnn-lowrank32-int4-ste" --data fmnist
+for m in fmnist-cnn-2of4-int4-a8-ste:fmnist fmnist-vit-2of4-int4-ste:fmnist fortune-gpt-2of4-int8-ste:fortunes \
+  fmnist-cnn-lowrank32-int4-ste:fmnist; do
   name=${m%%:*}
   echo "-- packed: $name"
   $adze export "$out/$name" --format packed --batch 250 --out "$out/$name.adze"

@@ -4,17 +4,7 @@
 # About 15 minutes on 2 cores. Usage: scripts/quality.sh [OUT_DIR] (default build/quality).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh --target adze_cli
-adze=build/cli/adze
-out=${1:-build/quality}
-rm -rf "$out" && mkdir -p "$out"
-$adze -q reference train > /dev/null
-
-run() {  # run NAME MODEL PLAN PIPELINE DATA
-  echo "-- $1" >&2
-  $adze -q compress "$2" --plan "configs/plans/$3.json" --pipeline "configs/pipelines/$4.json" --data "$5" \
-    --out "$out/$1" > "$out/$1.log"
-}
+source scripts/compress-runs.sh "${1:-build/quality}"
 run cnn-w8a8-ptq            fmnist-cnn  w8a8           ptq-activations fmnist
 run cnn-2of4-int4-a8-ptq    fmnist-cnn  2of4-int4-a8   ptq-activations fmnist
 run cnn-2of4-int4-a8-ste    fmnist-cnn  2of4-int4-a8   qat             fmnist
