@@ -41,7 +41,7 @@ struct CallDir {
 std::string run_node(const std::string& model, const std::string& args, const std::string& optimization, int threads,
                      const CallDir& dir) {
   const char* module = std::getenv("ADZE_ORT_MODULE");
-  const std::string ort = module ? module : default_ort_module_path();
+  const std::string ort = module && *module ? module : default_ort_module_path();  // set but empty: unset
   const std::string runner = ort_runner_path();
   require_readable_file(runner, "ONNX Runtime runner");
   if (!std::filesystem::exists(ort))
