@@ -196,9 +196,38 @@ ADZE_INLINE void row_dot_as(const uint8_t* planes, int bits, int32_t offset, boo
   }
 }
 
+// Four rows of one group each (a row with one scale), their chunks interleaved (eight chains): a short row (a
+// low-rank factor's K = r) is then not one dependent chain after another.
+ADZE_INLINE void four_rows_dot(const uint8_t* p, int64_t row_bytes, int bits, const int32_t* offset, bool small,
+                               const uint8_t* x, int64_t group_chunks, int32_t* dots) {
+  const int64_t chunk_bytes = 8 * bits;
+  __m256i off[4], a[4][2];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    off[i] = _mm256_set1_epi8(static_cast<char>(offset[i]));
+    a[i][0] = a[i][1] = _mm256_setzero_si256();
+  }
+  for (int64_t c = 0; c < group_chunks; ++c, p += chunk_bytes, x += 64)
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) row_chunk(&a[i][0], &a[i][1], p + i * row_bytes, bits, off[i], false, x, small);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) dots[i] = hsum(_mm256_add_epi32(a[i][0], a[i][1]));
+}
+
 void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
              const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
-  for (int64_t r = 0; r < rows; ++r, planes += row_bytes, dots += groups) {
+  int64_t first = 0;
+  if (groups == 1 && !pairs)
+    for (; first + 4 <= rows; first += 4) {
+      const uint8_t* p = planes + first * row_bytes;
+      if (bits == 4 && small)
+        four_rows_dot(p, row_bytes, 4, offset + first, true, x, group_chunks, dots + first);
+      else
+        four_rows_dot(p, row_bytes, bits, offset + first, small, x, group_chunks, dots + first);
+    }
+  planes += first * row_bytes;
+  dots += first * groups;
+  for (int64_t r = first; r < rows; ++r, planes += row_bytes, dots += groups) {
     // Constant arguments give the common case its own loops, free of the other planes' and widths' branches.
     if (bits == 4 && small && pairs)
       row_dot_as(planes, 4, offset[r], true, x, group_chunks, groups, true, dots);
