@@ -74,7 +74,8 @@ void print_contracts(bool json) {
               << "; quantizers: " << list(c["quantizers"]) << "\n"
               << "    activation bits: " << list(c["act_bits"]) << "; N:M: " << list(c["nm"])
               << "; permutation: " << (c["permutation"].get<bool>() ? "yes" : "no")
-              << "; unstructured: " << (c["unstructured"].get<bool>() ? "yes" : "no") << "\n"
+              << "; unstructured: " << (c["unstructured"].get<bool>() ? "yes" : "no")
+              << "; decompositions: " << list(c["decompositions"]) << "\n"
               << "    ops: " << list(c["ops"]) << "\n"
               << "    accelerated: weight bits " << list(c["accelerated"]["weight_bits"]) << ", N:M "
               << list(c["accelerated"]["nm"]) << " (" << c["accelerated"]["notes"].get<std::string>() << ")\n";
