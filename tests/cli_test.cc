@@ -710,6 +710,14 @@ INSTANTIATE_TEST_SUITE_P(
                  "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
                  "a100 --budget size=2kg --out {tmp}/s",
                  "unknown unit 'kg'"},
+        BadInput{"SensitivityBadDecompose",
+                 "sensitivity {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt "
+                 "--decompose lowrank:2",
+                 "--decompose 'lowrank:2': the rank ratio must be in (0, 1]"},
+        BadInput{"SearchUnknownDecompose",
+                 "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
+                 "a100 --budget size=2KB --decompose tucker:3 --out {tmp}/s",
+                 "--decompose 'tucker:3': expected none, lowrank:RATIO, monarch:BLOCKS or smartdeal:BASIS"},
         BadInput{"SearchUnknownAlgo",
                  "search {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --data tensors:{fx}/tensors_small.pt --target "
                  "a100 --budget size=2KB --algo anneal --out {tmp}/s",
