@@ -125,42 +125,37 @@ Encoding project_monarch(const at::Tensor& canonical, const LayerConfig& c, cons
   return e;
 }
 
-// Per channel c: coefficients [n, b] = W_c [n, b] · B_c⁺.
-at::Tensor smartdeal_coefficients(const MatrixD& w, const std::vector<MatrixD>& basis, int64_t b) {
-  const int64_t channels = w.rows(), n = w.cols() / b;
-  MatrixD coefficients(channels, w.cols());
-  for (int64_t ch = 0; ch < channels; ++ch) {
-    const Eigen::Map<const MatrixD> wc(w.row(ch).data(), n, b);
-    const MatrixD pinv = basis[static_cast<std::size_t>(ch)].completeOrthogonalDecomposition().pseudoInverse();
-    Eigen::Map<MatrixD>(coefficients.row(ch).data(), n, b) = wc * pinv;
-  }
+// SmartDeal's bases are kept as rows [C, b·b], one b×b basis a channel, as the basis factor stores them.
+Eigen::Map<MatrixD> basis_of(MatrixD& bases, int64_t ch, int64_t b) { return {bases.row(ch).data(), b, b}; }
+Eigen::Map<const MatrixD> basis_of(const MatrixD& bases, int64_t ch, int64_t b) { return {bases.row(ch).data(), b, b}; }
+// Channel ch's weights (or coefficients) as chunks [n, b].
+Eigen::Map<const MatrixD> chunks_of(const MatrixD& m, int64_t ch, int64_t b) {
+  return {m.row(ch).data(), m.cols() / b, b};
+}
+
+// Per channel: coefficients [n, b] = W_c [n, b] · B_c⁺.
+at::Tensor smartdeal_coefficients(const MatrixD& w, const MatrixD& bases, int64_t b) {
+  MatrixD coefficients(w.rows(), w.cols());
+  for (int64_t ch = 0; ch < w.rows(); ++ch)
+    Eigen::Map<MatrixD>(coefficients.row(ch).data(), w.cols() / b, b) =
+        chunks_of(w, ch, b) * basis_of(bases, ch, b).completeOrthogonalDecomposition().pseudoInverse();
   return to_tensor(coefficients);
 }
 
-// Per channel c: B_c = argmin ‖W_c − Ĉ_c·B‖ (least squares; a channel whose coefficients are all zero keeps its
-// basis). Returns the total squared error with the new bases.
-double smartdeal_fit_basis(const MatrixD& w, const MatrixD& coefficients, int64_t b, std::vector<MatrixD>* basis) {
-  const int64_t n = w.cols() / b;
-  double error = 0;
+// Per channel: B_c = argmin ‖W_c − Ĉ_c·B‖ (least squares); a channel whose coefficients are all zero keeps its
+// basis.
+void smartdeal_fit_bases(const MatrixD& w, const MatrixD& coefficients, int64_t b, MatrixD* bases) {
   for (int64_t ch = 0; ch < w.rows(); ++ch) {
-    const Eigen::Map<const MatrixD> wc(w.row(ch).data(), n, b);
-    const Eigen::Map<const MatrixD> cc(coefficients.row(ch).data(), n, b);
-    MatrixD& bc = (*basis)[static_cast<std::size_t>(ch)];
-    if (cc.squaredNorm() > 0) bc = cc.completeOrthogonalDecomposition().solve(wc);
-    error += (wc - cc * bc).squaredNorm();
+    const auto cc = chunks_of(coefficients, ch, b);
+    if (cc.squaredNorm() > 0) basis_of(*bases, ch, b) = cc.completeOrthogonalDecomposition().solve(chunks_of(w, ch, b));
   }
-  return error;
 }
 
-double smartdeal_error(const MatrixD& w, const MatrixD& coefficients, const MatrixD& basis_rows, int64_t b) {
-  const int64_t n = w.cols() / b;
+// Σ_c ‖W_c − C_c·B_c‖².
+double smartdeal_error(const MatrixD& w, const MatrixD& coefficients, const MatrixD& bases, int64_t b) {
   double error = 0;
-  for (int64_t ch = 0; ch < w.rows(); ++ch) {
-    const Eigen::Map<const MatrixD> wc(w.row(ch).data(), n, b);
-    const Eigen::Map<const MatrixD> cc(coefficients.row(ch).data(), n, b);
-    const Eigen::Map<const MatrixD> bc(basis_rows.row(ch).data(), b, b);
-    error += (wc - cc * bc).squaredNorm();
-  }
+  for (int64_t ch = 0; ch < w.rows(); ++ch)
+    error += (chunks_of(w, ch, b) - chunks_of(coefficients, ch, b) * basis_of(bases, ch, b)).squaredNorm();
   return error;
 }
 
@@ -168,32 +163,28 @@ Encoding project_smartdeal(const at::Tensor& matrix, const LayerConfig& c, const
   const int64_t b = c.basis;
   const MatrixD w = to_eigen(matrix);
   const FactorSpec &coef_spec = specs[0], &basis_spec = specs[1];
-  std::vector<MatrixD> basis(static_cast<std::size_t>(w.rows()), MatrixD::Identity(b, b));
+  MatrixD bases(w.rows(), b * b);
+  for (int64_t ch = 0; ch < w.rows(); ++ch) basis_of(bases, ch, b).setIdentity();
   Encoding best_coefficients;
-  std::vector<MatrixD> best_basis = basis;
+  MatrixD best_bases = bases;
   double best = std::numeric_limits<double>::infinity();
   for (int it = 0; it < kSmartDealIterations; ++it) {
-    Encoding coefficients = project(smartdeal_coefficients(w, basis, b), coef_spec.layer, coef_spec.config);
-    const double error = smartdeal_fit_basis(w, to_eigen(coefficients.decode()), b, &basis);
-    if (error < best) {
+    Encoding coefficients = project(smartdeal_coefficients(w, bases, b), coef_spec.layer, coef_spec.config);
+    const MatrixD decoded = to_eigen(coefficients.decode());
+    smartdeal_fit_bases(w, decoded, b, &bases);
+    if (const double error = smartdeal_error(w, decoded, bases, b); error < best) {
       best = error;
       best_coefficients = std::move(coefficients);
-      best_basis = basis;
+      best_bases = bases;
     }
   }
   // Quantize the bases, then refit the coefficients to them; keep whichever coefficients fit better.
-  MatrixD basis_rows(w.rows(), b * b);
-  for (int64_t ch = 0; ch < w.rows(); ++ch)
-    basis_rows.row(ch) = Eigen::Map<const Eigen::RowVectorXd>(best_basis[static_cast<std::size_t>(ch)].data(), b * b);
-  Encoding basis_encoding = project(to_tensor(basis_rows), basis_spec.layer, basis_spec.config);
-  const MatrixD quantized_basis = to_eigen(basis_encoding.decode());
-  std::vector<MatrixD> bases(static_cast<std::size_t>(w.rows()));
-  for (int64_t ch = 0; ch < w.rows(); ++ch)
-    bases[static_cast<std::size_t>(ch)] = Eigen::Map<const MatrixD>(quantized_basis.row(ch).data(), b, b);
-  Encoding refit = project(smartdeal_coefficients(w, bases, b), coef_spec.layer, coef_spec.config);
+  Encoding basis_encoding = project(to_tensor(best_bases), basis_spec.layer, basis_spec.config);
+  const MatrixD quantized = to_eigen(basis_encoding.decode());
+  Encoding refit = project(smartdeal_coefficients(w, quantized, b), coef_spec.layer, coef_spec.config);
+  const bool refit_better = smartdeal_error(w, to_eigen(refit.decode()), quantized, b) <
+                            smartdeal_error(w, to_eigen(best_coefficients.decode()), quantized, b);
   Encoding e;
-  const bool refit_better = smartdeal_error(w, to_eigen(refit.decode()), quantized_basis, b) <
-                            smartdeal_error(w, to_eigen(best_coefficients.decode()), quantized_basis, b);
   e.factors.push_back(refit_better ? std::move(refit) : std::move(best_coefficients));
   e.factors.push_back(std::move(basis_encoding));
   return e;
