@@ -74,7 +74,9 @@ void setup_cost(CLI::App& app) {
   auto o = std::make_shared<CostOptions>();
   auto* sub = app.add_subcommand("cost", "Estimate a plan's latency, energy and bytes on a hardware target");
   sub->footer(
-      "Prices every layer of MODEL under PLAN on TARGET with a cost model. roofline: latency = per-layer\n"
+      "Prices every layer of MODEL under PLAN on TARGET with a cost model (--cost-model):\n" +
+      registry_listing(cost_models(), "") +
+      "roofline: latency = per-layer\n"
       "overhead + max(MACs / peak MACs/s at the layer's precision and N:M speedup, weight bytes (real encoded\n"
       "size) / bandwidth + activation bytes / bandwidth of the level that holds them); energy = MACs x pJ/MAC +\n"
       "bytes x pJ/B. Also: whether weights and activations fit (microcontrollers), and the latency when weights\n"
@@ -87,7 +89,7 @@ void setup_cost(CLI::App& app) {
   sub->add_option("--target", o->target, "a100, cortex-a76, mobile-npu, cortex-m7, fpga-sta, host, or a JSON file")
       ->required();
   sub->add_option("--batch", o->batch, "samples per inference")->capture_default_str();
-  sub->add_option("--cost-model", o->cost_model, "roofline")->capture_default_str();
+  sub->add_option("--cost-model", o->cost_model, "a cost model listed below")->capture_default_str();
   sub->add_option("--input-shape", o->input_shape, "sample input shape, e.g. 1x3x224x224 (default: the model card)");
   sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");
   sub->add_flag("--json", o->json, "print JSON");

@@ -63,9 +63,7 @@ void print_contracts(bool json) {
   for (const auto& e : exporter_registry().entries()) {
     const nlohmann::json c = to_json(e.make(nlohmann::json::object())->contract());
     nlohmann::json options = nlohmann::json::array();
-    for (const auto& option : e.options)
-      options.push_back(
-          {{"name", option.name}, {"type", option.type}, {"default", option.default_value}, {"help", option.help}});
+    for (const auto& option : e.options) options.push_back(to_json(option));
     out.push_back({{"name", e.name}, {"summary", e.summary}, {"contract", c}, {"options", options}});
     if (json) continue;
     std::cout << e.name << "\n    " << e.summary << "\n"
@@ -79,9 +77,7 @@ void print_contracts(bool json) {
               << "    ops: " << list(c["ops"]) << "\n"
               << "    accelerated: weight bits " << list(c["accelerated"]["weight_bits"]) << ", N:M "
               << list(c["accelerated"]["nm"]) << " (" << c["accelerated"]["notes"].get<std::string>() << ")\n";
-    for (const auto& option : e.options)
-      std::cout << "    option " << option.name << " (default " << option.default_value.dump() << "): " << option.help
-                << "\n";
+    for (const auto& option : e.options) std::cout << help_line(option, "    option ") << "\n";
   }
   if (json) std::cout << out.dump(2) << "\n";
 }

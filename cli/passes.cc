@@ -19,14 +19,11 @@ void setup_passes(CLI::App& app) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : pass_registry().entries()) {
       nlohmann::json options = nlohmann::json::array();
-      for (const auto& o : e.options)
-        options.push_back({{"name", o.name}, {"type", o.type}, {"default", o.default_value}, {"help", o.help}});
+      for (const auto& o : e.options) options.push_back(to_json(o));
       out.push_back({{"name", e.name}, {"summary", e.summary}, {"options", options}});
       if (*json) continue;
       std::cout << e.name << "\n    " << e.summary << "\n";
-      for (const auto& o : e.options)
-        std::cout << "    --" << o.name << " (" << o.type << ", default " << o.default_value.dump() << "): " << o.help
-                  << "\n";
+      for (const auto& o : e.options) std::cout << help_line(o, "    option ") << "\n";
     }
     if (*json) std::cout << out.dump(2) << "\n";
   });

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/registry.h"
 #include "search/search_run.h"
+#include "search/searcher.h"
 
 namespace adze::cli {
 namespace {
@@ -57,11 +58,8 @@ void setup_search(CLI::App& app) {
       "and, with --exporter, writable by that format), measures each option's loss increase on a calibration subset\n"
       "(adze sensitivity; cached), prices each option in the budget's metric (size: encoded bytes; bits: encoded\n"
       "bits per weight, metadata included; latency and energy: --cost-model on --target at --batch),\n"
-      "and searches:\n"
-      "  dp      the knapsack over the sensitivity table, exact up to a fine cost grid (HAWQ-V3's problem)\n"
-      "  greedy  relaxes the most compressed plan step by step (NxMiFormer's heuristic)\n"
-      "  evo     NSGA-II over whole plans, each measured with every layer compressed at once\n"
-      "  rl      a HAQ-style DDPG agent (actor and critic in libtorch), rewarded by each measured plan\n"
+      "and searches (--algo):\n" +
+      registry_listing(searchers(), "--algo-option ") +
       "dp and greedy predict a plan's loss as the sum of its layers' increases; evo and rl measure it, which\n"
       "sees how layers' errors compound. Options of an algorithm: --algo-option NAME=VALUE (adze search --algo\n"
       "evo --algo-option generations=50); docs/hardware-and-search.md, Search.\n\n"

@@ -9,18 +9,6 @@
 
 namespace adze {
 
-Strategy parse_strategy(const std::string& text) {
-  if (text == "ste") return Strategy::kSte;
-  if (text == "admm") return Strategy::kAdmm;
-  throw Error(ErrorKind::kInvalidConfig, "strategy '" + text + "': expected ste or admm");
-}
-
-MaskMode parse_mask_mode(const std::string& text) {
-  if (text == "fixed") return MaskMode::kFixed;
-  if (text == "dynamic") return MaskMode::kDynamic;
-  throw Error(ErrorKind::kInvalidConfig, "mask '" + text + "': expected fixed or dynamic");
-}
-
 void validate(const CompressorOptions& o) {
   if (o.admm_steps < 0) throw Error(ErrorKind::kInvalidConfig, "admm_steps must be >= 0");
   if (o.admm_interval < 1) throw Error(ErrorKind::kInvalidConfig, "admm_interval must be at least 1");

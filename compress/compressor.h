@@ -53,15 +53,11 @@ class Optimizer;
 namespace adze {
 
 enum class Strategy { kSte, kAdmm };
-/// "ste" or "admm"; Error(kInvalidConfig) otherwise.
-Strategy parse_strategy(const std::string& text);
 
 enum class MaskMode {
   kFixed,    ///< the N:M / unstructured mask is chosen once (first projection, or given) and kept
   kDynamic,  ///< recomputed from the latent weights at every step (pruned weights keep their gradient)
 };
-/// "fixed" or "dynamic"; Error(kInvalidConfig) otherwise.
-MaskMode parse_mask_mode(const std::string& text);
 
 struct CompressorOptions {
   Strategy strategy = Strategy::kSte;

@@ -209,22 +209,25 @@ TEST(Finetune, NeedsTrainingDataAndValidOptions) {
                ErrorKind::kInvalidArgument, {"step 1 (finetune.ste)", "training data", "--data"});
   auto parse = [](const std::string& text) { return parse_pipeline(Json::parse(text), "p.json"); };
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"steps": 0}}]})"); },
-               ErrorKind::kInvalidConfig, {"steps must be at least 1"});
+               ErrorKind::kInvalidConfig, {"step 1 (finetune.ste)", "'steps' must be at least 1, found 0"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"mask": "sometimes"}}]})"); },
-               ErrorKind::kInvalidConfig, {"mask 'sometimes'", "fixed or dynamic"});
+               ErrorKind::kInvalidConfig, {"'mask' must be one of: fixed, dynamic, found \"sometimes\""});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"weight_scales": "mse"}}]})"); },
-               ErrorKind::kInvalidConfig, {"weight_scales 'mse'", "choose or learn"});
+               ErrorKind::kInvalidConfig, {"'weight_scales' must be one of: choose, learn"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"weight_scale_lr": -1}}]})"); },
-               ErrorKind::kInvalidConfig, {"weight_scale_lr must be positive"});
+               ErrorKind::kInvalidConfig, {"'weight_scale_lr' must be above 0, found -1"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"steps": 10, "admm_steps": 20}}]})"); },
                ErrorKind::kInvalidConfig, {"admm_steps must be at most steps"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"rho": -1}}]})"); },
-               ErrorKind::kInvalidConfig, {"step 1 (finetune.admm)", "rho must be positive"});
+               ErrorKind::kInvalidConfig, {"step 1 (finetune.admm)", "'rho' must be above 0"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"rho": 0.5, "rho_max": 0.1}}]})"); },
+               ErrorKind::kInvalidConfig, {"step 1 (finetune.admm)", "rho_max must be >= rho"});
   EXPECT_TRUE(needs_training_data(parse(R"({"passes": ["fold-bn", "finetune.admm"]})")));
   EXPECT_FALSE(needs_training_data(parse(R"({"passes": ["fold-bn", "eval"]})")));
   EXPECT_TRUE(needs_training_data(parse(R"({"passes": ["quantize.calibrate"]})")));
   expect_error([&] { parse(R"({"passes": [{"name": "quantize.calibrate", "options": {"method": "kl"}}]})"); },
-               ErrorKind::kInvalidConfig, {"step 1 (quantize.calibrate)", "method 'kl'", "minmax, percentile or mse"});
+               ErrorKind::kInvalidConfig,
+               {"step 1 (quantize.calibrate)", "'method' must be one of: minmax, percentile, mse"});
 }
 
 }  // namespace

@@ -138,6 +138,66 @@ TEST(ResolveOptions, FillsDefaultsAndNamesUnknownOrMistypedOptions) {
                         {"options must be an object"});
 }
 
+enum class Shade { kLight, kDark };
+struct TypedOptions {
+  int64_t steps = 100;
+  double rate = 0.5;
+  bool verbose = false;
+  std::string method = "mse";
+  Shade shade = Shade::kDark;
+};
+
+OptionList<TypedOptions> typed_list() {
+  using O = TypedOptions;
+  return OptionList<O>()
+      .add(&O::steps, "steps", "optimizer steps", at_least(1))
+      .add(&O::rate, "rate", "a share", above(0).at_most(1))
+      .add(&O::verbose, "verbose", "say more")
+      .add(&O::method, "method", "an observer", one_of({"minmax", "mse"}))
+      .choose(&O::shade, "shade", "how dark", {{"light", Shade::kLight}, {"dark", Shade::kDark}});
+}
+
+TEST(OptionList, DeclaresOnceTheSchemaTheHelpAndTheStruct) {
+  const auto list = typed_list();
+  const std::vector<OptionSpec> specs = list.specs();
+  ASSERT_EQ(specs.size(), 5u);
+  // Types and defaults come from the struct.
+  EXPECT_EQ(specs[0].type, "int");
+  EXPECT_EQ(specs[0].default_value, 100);
+  EXPECT_EQ(specs[1].type, "number");
+  EXPECT_EQ(specs[2].type, "bool");
+  EXPECT_EQ(specs[3].default_value, "mse");
+  EXPECT_EQ(specs[4].type, "string");
+  EXPECT_EQ(specs[4].default_value, "dark");
+  EXPECT_EQ(help_line(specs[1]), "--rate (number, default 0.5, in (0, 1]): a share");
+  EXPECT_EQ(help_line(specs[4], "--opt "), "--opt shade (string, default \"dark\", one of: light, dark): how dark");
+  EXPECT_EQ(to_json(specs[0])["min"], 1);
+  EXPECT_EQ(to_json(specs[4])["choices"], nlohmann::json::parse(R"(["light", "dark"])"));
+
+  const TypedOptions defaults = list.read(resolve_options(specs, nullptr, "x"));
+  EXPECT_EQ(defaults.steps, 100);
+  EXPECT_EQ(defaults.shade, Shade::kDark);
+  const TypedOptions given = list.read(resolve_options(
+      specs, nlohmann::json::parse(R"({"steps": 7, "rate": 1, "verbose": true, "method": "minmax", "shade": "light"})"),
+      "x"));
+  EXPECT_EQ(given.steps, 7);
+  EXPECT_EQ(given.rate, 1.0);
+  EXPECT_TRUE(given.verbose);
+  EXPECT_EQ(given.method, "minmax");
+  EXPECT_EQ(given.shade, Shade::kLight);
+
+  // Limits are checked with the schema, naming the option, the limit and the value.
+  const auto bad = [&](const char* text, std::vector<std::string> parts) {
+    testing::expect_error([&] { resolve_options(specs, nlohmann::json::parse(text), "step 2 (x)"); },
+                          ErrorKind::kInvalidConfig, parts);
+  };
+  bad(R"({"steps": 0})", {"step 2 (x)", "'steps' must be at least 1, found 0"});
+  bad(R"({"rate": 0})", {"'rate' must be in (0, 1], found 0"});
+  bad(R"({"rate": 1.5})", {"'rate' must be in (0, 1]"});
+  bad(R"({"method": "max"})", {"'method' must be one of: minmax, mse, found \"max\""});
+  bad(R"({"shade": "grey"})", {"'shade' must be one of: light, dark"});
+}
+
 TEST(Registry, FindsEntriesAndListsKnownNames) {
   Registry<int> r("widget");
   r.add({"a.one", "first", {}, [](const nlohmann::json&) { return std::make_unique<int>(1); }});

@@ -1,10 +1,11 @@
 // Registry<T>: the one registry idiom for passes, exporters, cost models and searchers.
 //
-// Entries are added explicitly from one central list per kind (no static self-registration). Each entry
-// declares its options once (name, type, default, help); the same declaration validates JSON options and
-// prints help, as MLIR's Option<> does.
+// Entries are added explicitly from one central list per kind (core/builtins.def; no static self-registration).
+// Each entry declares its options once, as a typed struct and its OptionList (core/options.h); the same
+// declaration validates JSON options, prints help and makes the struct the factory receives.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,26 +13,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/options.h"
 
 namespace adze {
-
-struct OptionSpec {
-  std::string name;
-  std::string type;              ///< "int", "number", "bool" or "string"
-  nlohmann::json default_value;  ///< of that type
-  std::string help;
-};
-
-/// Checks `given` (an object, or null for none) against `specs` and returns every option with defaults
-/// filled in. Throws Error(kInvalidConfig) for an unknown option (listing the known ones) or a wrong type,
-/// prefixed with `where` ("pipeline 'p.json' step 2 (sparsity.nm)").
-nlohmann::json resolve_options(const std::vector<OptionSpec>& specs, const nlohmann::json& given,
-                               const std::string& where);
-
-/// Options given on a command line as NAME=VALUE (`flag` names them in errors): {"population=32",
-/// "method=mse"} -> {"population": 32, "method": "mse"}. A value that parses as JSON (numbers, true/false) is
-/// taken as such, anything else as a string. Error(kInvalidArgument) for an item without NAME=.
-nlohmann::json parse_option_assignments(const std::vector<std::string>& given, const std::string& flag);
 
 /// What a kind of entry can say about itself beyond its options (passes: PassTraits); none by default.
 struct NoTraits {};
@@ -49,6 +33,19 @@ class Registry {
     Factory make;
     Traits traits{};
   };
+
+  /// An entry whose options are the struct S, declared once by `options`: `make` receives S, checked against
+  /// the declared types and limits and completed with S's defaults (create() checks first, naming where the
+  /// options came from).
+  template <typename S, typename Make>
+  static Entry entry(std::string name, std::string summary, OptionList<S> options, Make make, Traits traits = {}) {
+    std::vector<OptionSpec> specs = options.specs();
+    return {name, std::move(summary), specs,
+            [name, specs, options = std::move(options), make = std::move(make)](const nlohmann::json& given) {
+              return make(options.read(resolve_options(specs, given, name)));
+            },
+            traits};
+  }
 
   explicit Registry(std::string kind) : kind_(std::move(kind)) {}
   Registry(std::string kind, std::vector<Entry> entries) : kind_(std::move(kind)) {
@@ -84,5 +81,19 @@ class Registry {
   std::string kind_;
   std::vector<Entry> entries_;
 };
+
+/// Every entry of `registry` as `--help` lists it: "  NAME  summary", then one line per option (help_line
+/// after `option_prefix`, e.g. "--algo-option ").
+template <typename T, typename Traits>
+std::string registry_listing(const Registry<T, Traits>& registry, const std::string& option_prefix) {
+  std::size_t width = 0;
+  for (const auto& e : registry.entries()) width = std::max(width, e.name.size());
+  std::string out;
+  for (const auto& e : registry.entries()) {
+    out += "  " + e.name + std::string(width - e.name.size() + 2, ' ') + e.summary + "\n";
+    for (const auto& o : e.options) out += std::string(width + 6, ' ') + help_line(o, option_prefix) + "\n";
+  }
+  return out;
+}
 
 }  // namespace adze

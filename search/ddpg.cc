@@ -168,23 +168,24 @@ class Ddpg : public Searcher {
 }  // namespace
 
 Registry<Searcher>::Entry rl_entry() {
-  return {"rl",
-          "a HAQ-style DDPG agent over the layers (actor and critic in libtorch); the reward is each measured choice's "
-          "loss within the budget",
-          {{"episodes", "int", 300, "choices the agent makes (one per episode)"},
-           {"warmup", "int", 30, "first episodes with random actions"},
-           {"hidden", "int", 64, "units of the actor's and critic's two hidden layers"},
-           {"sigma", "number", 0.5, "exploration noise at the first trained episode"},
-           {"decay", "number", 0.98, "factor on the noise per trained episode"}},
-          [](const nlohmann::json& o) {
-            const auto episodes = o["episodes"].get<int64_t>(), warmup = o["warmup"].get<int64_t>(),
-                       hidden = o["hidden"].get<int64_t>();
-            const double sigma = o["sigma"].get<double>(), decay = o["decay"].get<double>();
-            if (episodes < 1 || warmup < 1 || hidden < 1 || sigma <= 0 || decay <= 0 || decay > 1)
-              throw Error(ErrorKind::kInvalidConfig,
-                          "rl: episodes, warmup and hidden must be >= 1, sigma > 0 and decay in (0, 1]");
-            return std::make_unique<Ddpg>(episodes, warmup, hidden, sigma, decay);
-          }};
+  struct Options {
+    int64_t episodes = 300;
+    int64_t warmup = 30;
+    int64_t hidden = 64;
+    double sigma = 0.5;
+    double decay = 0.98;
+  };
+  return Registry<Searcher>::entry(
+      "rl",
+      "a HAQ-style DDPG agent over the layers (actor and critic in libtorch); the reward is each measured choice's "
+      "loss within the budget",
+      OptionList<Options>()
+          .add(&Options::episodes, "episodes", "choices the agent makes (one per episode)", between(1, 1e6))
+          .add(&Options::warmup, "warmup", "first episodes with random actions", between(1, 1e6))
+          .add(&Options::hidden, "hidden", "units of the actor's and critic's two hidden layers", between(1, 4096))
+          .add(&Options::sigma, "sigma", "exploration noise at the first trained episode", above(0))
+          .add(&Options::decay, "decay", "factor on the noise per trained episode", above(0).at_most(1)),
+      [](const Options& o) { return std::make_unique<Ddpg>(o.episodes, o.warmup, o.hidden, o.sigma, o.decay); });
 }
 
 }  // namespace adze

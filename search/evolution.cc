@@ -146,21 +146,21 @@ class Evolution : public Searcher {
 }  // namespace
 
 Registry<Searcher>::Entry evo_entry() {
-  return {
+  struct Options {
+    int64_t population = 24;
+    int64_t generations = 30;
+    double crossover = 0.9;
+  };
+  return Registry<Searcher>::entry(
       "evo",
       "NSGA-II over whole choices (loss and cost, the budget as a constraint); each choice measured with every layer "
       "compressed at once",
-      {{"population", "int", 24, "choices per generation"},
-       {"generations", "int", 30, "generations after the first"},
-       {"crossover", "number", 0.9, "probability that a child mixes two parents (uniform crossover)"}},
-      [](const nlohmann::json& o) {
-        const auto population = o["population"].get<int64_t>(), generations = o["generations"].get<int64_t>();
-        const double crossover = o["crossover"].get<double>();
-        if (population < 2 || generations < 0 || crossover < 0 || crossover > 1)
-          throw Error(ErrorKind::kInvalidConfig,
-                      "evo: population must be >= 2, generations >= 0 and crossover in [0, 1]");
-        return std::make_unique<Evolution>(population, generations, crossover);
-      }};
+      OptionList<Options>()
+          .add(&Options::population, "population", "choices per generation", between(2, 1e6))
+          .add(&Options::generations, "generations", "generations after the first", between(0, 1e6))
+          .add(&Options::crossover, "crossover", "probability that a child mixes two parents (uniform crossover)",
+               between(0, 1)),
+      [](const Options& o) { return std::make_unique<Evolution>(o.population, o.generations, o.crossover); });
 }
 
 }  // namespace adze

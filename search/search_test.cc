@@ -402,7 +402,7 @@ TEST(Searchers, WithinBudgetAndAlternatives) {
       [] {
         searchers().create("evo", {{"population", 1}}, "--algo");
       },
-      ErrorKind::kInvalidConfig, {"population must be >= 2"});
+      ErrorKind::kInvalidConfig, {"--algo (evo)", "'population' must be in [2, 1000000], found 1"});
   expect_error(
       [] {
         searchers().create("rl", {{"episodes", "many"}}, "--algo");

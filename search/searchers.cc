@@ -113,11 +113,15 @@ Registry<Searcher>::Entry greedy_entry() {
 }
 
 Registry<Searcher>::Entry dp_entry() {
-  return {"dp",
-          "multiple-choice knapsack by dynamic programming over the sensitivity table (HAWQ-V3's problem); exact up to "
-          "the cost grid",
-          {{"buckets", "int", 4000, "steps of the cost grid"}},
-          [](const nlohmann::json& o) { return std::make_unique<DynamicProgramming>(o["buckets"].get<int64_t>()); }};
+  struct Options {
+    int64_t buckets = 4000;
+  };
+  return Registry<Searcher>::entry(
+      "dp",
+      "multiple-choice knapsack by dynamic programming over the sensitivity table (HAWQ-V3's problem); exact up to "
+      "the cost grid",
+      OptionList<Options>().add(&Options::buckets, "buckets", "steps of the cost grid", between(1, 1e8)),
+      [](const Options& o) { return std::make_unique<DynamicProgramming>(o.buckets); });
 }
 
 }  // namespace adze

@@ -7,7 +7,10 @@ namespace {
 
 class EvalPass : public Pass {
  public:
-  explicit EvalPass(std::string label) : label_(std::move(label)) {}
+  struct Options {
+    std::string label = "after";
+  };
+  explicit EvalPass(Options o) : label_(std::move(o.label)) {}
   void run(CompressionContext& c) override {
     if (!c.data) throw Error(ErrorKind::kInvalidArgument, "needs evaluation data (--data)");
     c.metrics[label_] = evaluate(*c.model, *c.data, {c.model->traced_batch(), c.progress});
@@ -20,11 +23,12 @@ class EvalPass : public Pass {
 }  // namespace
 
 PassRegistry::Entry eval_pass_entry() {
-  return {"eval",
-          "evaluate the model as it is now (top-1, cross-entropy, perplexity)",
-          {{"label", "string", "after", "name under which the metrics are reported"}},
-          [](const nlohmann::json& o) { return std::make_unique<EvalPass>(o.at("label").get<std::string>()); },
-          PassTraits{/*learns_from_data=*/false, /*evaluates=*/true}};
+  using Options = EvalPass::Options;
+  return PassRegistry::entry(
+      "eval", "evaluate the model as it is now (top-1, cross-entropy, perplexity)",
+      OptionList<Options>().add(&Options::label, "label", "name under which the metrics are reported"),
+      [](const Options& o) { return std::make_unique<EvalPass>(o); },
+      PassTraits{/*learns_from_data=*/false, /*evaluates=*/true});
 }
 
 }  // namespace adze

@@ -25,16 +25,38 @@ namespace adze {
 namespace {
 
 struct FinetuneOptions {
-  CompressorOptions compressor;
   int64_t steps = 300;
   double lr = 1e-4;
   double weight_decay = 0;
   int64_t batch_size = 0;  ///< 0: the model's traced batch
   double distill = 0;      ///< α
   double temperature = 2;
+  MaskMode mask = MaskMode::kFixed;
   bool learn_act_scales = false;
   double act_scale_lr = 0;  ///< 0: lr / 10
+  bool learn_weight_scales = false;
   double weight_scale_lr = 1e-2;
+  // finetune.admm only
+  bool admm = false;
+  int64_t admm_steps = 200;
+  int64_t admm_interval = 10;
+  double rho = 1e-3;
+  double rho_growth = 1.3;
+  double rho_max = 1.0;
+
+  CompressorOptions compressor() const {
+    CompressorOptions c;
+    c.mask = mask;
+    c.learn_scales = learn_weight_scales;
+    if (!admm) return c;
+    c.strategy = Strategy::kAdmm;
+    c.admm_steps = admm_steps;
+    c.admm_interval = admm_interval;
+    c.rho = rho;
+    c.rho_growth = rho_growth;
+    c.rho_max = rho_max;
+    return c;
+  }
 };
 
 at::Tensor distillation_loss(const at::Tensor& student, const at::Tensor& teacher, double t) {
@@ -85,7 +107,7 @@ class FinetunePass : public Pass {
     }
     std::vector<at::Tensor> params = model.parameters();
     for (auto& p : params) p.requires_grad_(true);
-    Compressor compressor(std::move(weights), o_.compressor);
+    Compressor compressor(std::move(weights), o_.compressor());
     torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
     std::vector<double> peak_lr = {o_.lr};  // by parameter group
     auto add_group = [&](std::vector<at::Tensor> group, torch::optim::AdamWOptions options) {
@@ -136,7 +158,7 @@ class FinetunePass : public Pass {
       if (!std::isfinite(loss))
         throw Error(ErrorKind::kInternal, "loss became " + std::to_string(loss) + " at step " +
                                               std::to_string(step + 1) + "; lower lr" +
-                                              (o_.compressor.learn_scales ? " or weight_scale_lr" : "") +
+                                              (o_.learn_weight_scales ? " or weight_scale_lr" : "") +
                                               (o_.learn_act_scales ? " or act_scale_lr" : ""));
       smoothed = step == 0 ? loss : 0.95 * smoothed + 0.05 * loss;
       bar.update(step + 1, status(smoothed, compressor));
@@ -160,88 +182,60 @@ class FinetunePass : public Pass {
   FinetuneOptions o_;
 };
 
-std::vector<OptionSpec> common_options() {
-  return {{"steps", "int", 300, "optimizer steps"},
-          {"lr", "number", 1e-4, "peak learning rate (AdamW, cosine to 5%)"},
-          {"weight_decay", "number", 0.0, "AdamW weight decay"},
-          {"batch_size", "int", 0, "training batch (0: the model's traced batch)"},
-          {"distill", "number", 0.0, "weight of distillation from the uncompressed model, in [0, 1]"},
-          {"temperature", "number", 2.0, "distillation temperature"},
-          {"mask", "string", "fixed", "fixed: keep the first mask; dynamic: recompute N:M masks every step"},
-          {"act_scales", "string", "keep", "activation fake-quant scales: keep (as calibrated) or learn (LSQ)"},
-          {"act_scale_lr", "number", 0.0, "learning rate of learned activation scales (0: lr / 10)"},
-          {"weight_scales", "string", "choose",
-           "weight quantization scales: choose (afresh each step, by the plan's scale_method) or learn (LSQ, on "
-           "log-scales; uniform quantizers without pow2_scale)"},
-          {"weight_scale_lr", "number", 1e-2,
-           "learning rate of learned weight log-scales (Adam: about the relative change of a scale per step)"}};
-}
-
-FinetuneOptions common_from(const nlohmann::json& o) {
-  FinetuneOptions f;
-  f.steps = o.at("steps").get<int64_t>();
-  f.lr = o.at("lr").get<double>();
-  f.weight_decay = o.at("weight_decay").get<double>();
-  f.batch_size = o.at("batch_size").get<int64_t>();
-  f.distill = o.at("distill").get<double>();
-  f.temperature = o.at("temperature").get<double>();
-  f.compressor.mask = parse_mask_mode(o.at("mask").get<std::string>());
-  const std::string scales = o.at("act_scales").get<std::string>();
-  if (scales != "keep" && scales != "learn")
-    throw Error(ErrorKind::kInvalidConfig, "act_scales '" + scales + "': expected keep or learn");
-  f.learn_act_scales = scales == "learn";
-  f.act_scale_lr = o.at("act_scale_lr").get<double>();
-  if (f.act_scale_lr < 0) throw Error(ErrorKind::kInvalidConfig, "act_scale_lr must be >= 0");
-  const std::string weight_scales = o.at("weight_scales").get<std::string>();
-  if (weight_scales != "choose" && weight_scales != "learn")
-    throw Error(ErrorKind::kInvalidConfig, "weight_scales '" + weight_scales + "': expected choose or learn");
-  f.compressor.learn_scales = weight_scales == "learn";
-  f.weight_scale_lr = o.at("weight_scale_lr").get<double>();
-  if (!(f.weight_scale_lr > 0)) throw Error(ErrorKind::kInvalidConfig, "weight_scale_lr must be positive");
-  if (f.steps < 1) throw Error(ErrorKind::kInvalidConfig, "steps must be at least 1");
-  if (!(f.lr > 0)) throw Error(ErrorKind::kInvalidConfig, "lr must be positive");
-  if (f.batch_size < 0) throw Error(ErrorKind::kInvalidConfig, "batch_size must be >= 0");
-  if (!(f.distill >= 0 && f.distill <= 1)) throw Error(ErrorKind::kInvalidConfig, "distill must be in [0, 1]");
-  if (!(f.temperature > 0)) throw Error(ErrorKind::kInvalidConfig, "temperature must be positive");
-  return f;
+OptionList<FinetuneOptions> common_options() {
+  using O = FinetuneOptions;
+  return OptionList<O>()
+      .add(&O::steps, "steps", "optimizer steps", at_least(1))
+      .add(&O::lr, "lr", "peak learning rate (AdamW, cosine to 5%)", above(0))
+      .add(&O::weight_decay, "weight_decay", "AdamW weight decay", at_least(0))
+      .add(&O::batch_size, "batch_size", "training batch (0: the model's traced batch)", at_least(0))
+      .add(&O::distill, "distill", "weight of distillation from the uncompressed model", between(0, 1))
+      .add(&O::temperature, "temperature", "distillation temperature", above(0))
+      .choose(&O::mask, "mask", "fixed: keep the first mask; dynamic: recompute N:M masks every step",
+              {{"fixed", MaskMode::kFixed}, {"dynamic", MaskMode::kDynamic}})
+      .choose(&O::learn_act_scales, "act_scales", "activation fake-quant scales: keep (as calibrated) or learn (LSQ)",
+              {{"keep", false}, {"learn", true}})
+      .add(&O::act_scale_lr, "act_scale_lr", "learning rate of learned activation scales (0: lr / 10)", at_least(0))
+      .choose(&O::learn_weight_scales, "weight_scales",
+              "weight quantization scales: choose (afresh each step, by the plan's scale_method) or learn (LSQ, on "
+              "log-scales; uniform quantizers without pow2_scale)",
+              {{"choose", false}, {"learn", true}})
+      .add(&O::weight_scale_lr, "weight_scale_lr",
+           "learning rate of learned weight log-scales (Adam: about the relative change of a scale per step)",
+           above(0));
 }
 
 }  // namespace
 
 PassRegistry::Entry finetune_ste_pass_entry() {
-  return {"finetune.ste",
-          "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to "
-          "latent ones",
-          common_options(),
-          [](const nlohmann::json& o) { return std::make_unique<FinetunePass>("finetune.ste", common_from(o)); },
-          PassTraits{/*learns_from_data=*/true, /*evaluates=*/false}};
+  return PassRegistry::entry(
+      "finetune.ste",
+      "quantization/sparsity-aware fine-tuning: forward with projected weights, straight-through gradient to latent "
+      "ones",
+      common_options(), [](const FinetuneOptions& o) { return std::make_unique<FinetunePass>("finetune.ste", o); },
+      PassTraits{/*learns_from_data=*/true, /*evaluates=*/false});
 }
 
 PassRegistry::Entry finetune_admm_pass_entry() {
-  auto options = common_options();
-  options.push_back({"admm_steps", "int", 200, "ADMM steps before the hard projection (the rest of steps run STE)"});
-  options.push_back({"admm_interval", "int", 10, "steps between Z/U updates"});
-  options.push_back({"rho", "number", 1e-3, "initial ADMM penalty"});
-  options.push_back({"rho_growth", "number", 1.3, "rho multiplier at each Z/U update"});
-  options.push_back({"rho_max", "number", 1.0, "largest rho"});
-  return {"finetune.admm",
-          "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection "
-          "and STE",
-          options,
-          [](const nlohmann::json& o) {
-            FinetuneOptions f = common_from(o);
-            f.compressor.strategy = Strategy::kAdmm;
-            f.compressor.admm_steps = o.at("admm_steps").get<int64_t>();
-            f.compressor.admm_interval = o.at("admm_interval").get<int64_t>();
-            f.compressor.rho = o.at("rho").get<double>();
-            f.compressor.rho_growth = o.at("rho_growth").get<double>();
-            f.compressor.rho_max = o.at("rho_max").get<double>();
-            validate(f.compressor);
-            if (f.compressor.admm_steps > f.steps)
-              throw Error(ErrorKind::kInvalidConfig, "admm_steps must be at most steps");
-            return std::make_unique<FinetunePass>("finetune.admm", f);
-          },
-          PassTraits{/*learns_from_data=*/true, /*evaluates=*/false}};
+  using O = FinetuneOptions;
+  return PassRegistry::entry(
+      "finetune.admm",
+      "ADMM toward the plan's constraint set (Z = proj(W + U), dual updates, growing rho), then hard projection and "
+      "STE",
+      common_options()
+          .add(&O::admm_steps, "admm_steps", "ADMM steps before the hard projection (the rest of steps run STE)",
+               at_least(0))
+          .add(&O::admm_interval, "admm_interval", "steps between Z/U updates", at_least(1))
+          .add(&O::rho, "rho", "initial ADMM penalty", above(0))
+          .add(&O::rho_growth, "rho_growth", "rho multiplier at each Z/U update", at_least(1))
+          .add(&O::rho_max, "rho_max", "largest rho (at least rho)", above(0)),
+      [](FinetuneOptions o) {
+        o.admm = true;
+        validate(o.compressor());
+        if (o.admm_steps > o.steps) throw Error(ErrorKind::kInvalidConfig, "admm_steps must be at most steps");
+        return std::make_unique<FinetunePass>("finetune.admm", o);
+      },
+      PassTraits{/*learns_from_data=*/true, /*evaluates=*/false});
 }
 
 }  // namespace adze

@@ -27,10 +27,13 @@ class FlatCostModel : public CostModel {
 }  // namespace
 
 Registry<CostModel>::Entry flat_entry() {
-  return {"example.flat",
-          "MACs at one rate, whatever the precision",
-          {{"macs_per_s", "number", 1e9, "multiply-accumulates per second"}},
-          [](const nlohmann::json& o) { return std::make_unique<FlatCostModel>(o.at("macs_per_s").get<double>()); }};
+  struct Options {
+    double macs_per_s = 1e9;
+  };
+  return Registry<CostModel>::entry(
+      "example.flat", "MACs at one rate, whatever the precision",
+      OptionList<Options>().add(&Options::macs_per_s, "macs_per_s", "multiply-accumulates per second", above(0)),
+      [](const Options& o) { return std::make_unique<FlatCostModel>(o.macs_per_s); });
 }
 
 }  // namespace adze::example

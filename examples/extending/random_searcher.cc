@@ -33,10 +33,13 @@ class RandomSearcher : public Searcher {
 }  // namespace
 
 Registry<Searcher>::Entry random_entry() {
-  return {"example.random",
-          "whole choices drawn at random (a baseline for the real searchers)",
-          {{"draws", "int", 50, "choices drawn"}},
-          [](const nlohmann::json& o) { return std::make_unique<RandomSearcher>(o.at("draws").get<int64_t>()); }};
+  struct Options {
+    int64_t draws = 50;
+  };
+  return Registry<Searcher>::entry(
+      "example.random", "whole choices drawn at random (a baseline for the real searchers)",
+      OptionList<Options>().add(&Options::draws, "draws", "choices drawn", between(1, 1e6)),
+      [](const Options& o) { return std::make_unique<RandomSearcher>(o.draws); });
 }
 
 }  // namespace adze::example

@@ -26,10 +26,13 @@ class ZeroSharePass : public Pass {
 }  // namespace
 
 PassRegistry::Entry zero_share_pass_entry() {
-  return {"example.zero-share",
-          "note each encoded layer's share of zero weights",
-          {{"at_least", "number", 0.0, "note only layers with at least this share"}},
-          [](const nlohmann::json& o) { return std::make_unique<ZeroSharePass>(o.at("at_least").get<double>()); }};
+  struct Options {
+    double at_least = 0;
+  };
+  return PassRegistry::entry("example.zero-share", "note each encoded layer's share of zero weights",
+                             OptionList<Options>().add(&Options::at_least, "at_least",
+                                                       "note only layers with at least this share", between(0, 1)),
+                             [](const Options& o) { return std::make_unique<ZeroSharePass>(o.at_least); });
 }
 
 }  // namespace adze::example

@@ -407,30 +407,23 @@ class OnnxExporter : public Exporter {
 }  // namespace
 
 Registry<Exporter>::Entry onnx_exporter_entry() {
-  return {"onnx",
-          "ONNX opset 17 in the forms ONNX Runtime runs fastest: QDQ for W8A8, MatMulNBits for low-bit linear weights",
-          {{"ort_target", "string", "portable",
-            "portable: u8 x u8 integer kernels, exact on every x86 CPU; vnni: u8 x s8, faster with AVX-512 VNNI or "
-            "AVX-VNNI and liable to saturate on AVX2-only CPUs"},
-           {"dynamic_batch", "bool", false,
-            "a symbolic batch dimension: one file serves every batch size (the model must be batch-generic)"},
-           {"activations", "string", "dynamic",
-            "linear layers with quantized weights only: dynamic (int8 activations quantized per call: MatMulNBits or "
-            "DynamicQuantizeMatMul, fast) or float (fp32 on the decoded weight: the simulation's numbers)"}},
-          [](const nlohmann::json& o) {
-            OnnxOptions options;
-            options.ort_target = o.value("ort_target", options.ort_target);
-            const std::string activations = o.value("activations", std::string("dynamic"));
-            if (activations != "dynamic" && activations != "float")
-              throw Error(ErrorKind::kInvalidConfig,
-                          "exporter 'onnx': activations '" + activations + "': expected dynamic or float");
-            options.dynamic_activations = activations == "dynamic";
-            options.dynamic_batch = o.value("dynamic_batch", false);
-            if (options.ort_target != "portable" && options.ort_target != "vnni")
-              throw Error(ErrorKind::kInvalidConfig,
-                          "exporter 'onnx': ort_target '" + options.ort_target + "': expected portable or vnni");
-            return std::make_unique<OnnxExporter>(options);
-          }};
+  using O = OnnxOptions;
+  return Registry<Exporter>::entry(
+      "onnx",
+      "ONNX opset 17 in the forms ONNX Runtime runs fastest: QDQ for W8A8, MatMulNBits for low-bit linear weights",
+      OptionList<O>()
+          .add(&O::ort_target, "ort_target",
+               "portable: u8 x u8 integer kernels, exact on every x86 CPU; vnni: u8 x s8, faster with AVX-512 VNNI or "
+               "AVX-VNNI and liable to saturate on AVX2-only CPUs",
+               one_of({"portable", "vnni"}))
+          .add(&O::dynamic_batch, "dynamic_batch",
+               "a symbolic batch dimension: one file serves every batch size (the model must be batch-generic)")
+          .choose(&O::dynamic_activations, "activations",
+                  "linear layers with quantized weights only: dynamic (int8 activations quantized per call: "
+                  "MatMulNBits or DynamicQuantizeMatMul, fast) or float (fp32 on the decoded weight: the "
+                  "simulation's numbers)",
+                  {{"dynamic", true}, {"float", false}}),
+      [](const O& o) { return std::make_unique<OnnxExporter>(o); });
 }
 
 }  // namespace adze

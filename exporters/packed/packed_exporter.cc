@@ -90,15 +90,14 @@ class PackedExporter : public Exporter {
 }  // namespace
 
 Registry<Exporter>::Entry packed_exporter_entry() {
-  return {"packed",
-          "adze's packed format: safetensors layout, bit-packed codes, N:M as kept values + index bits, mmap-able",
-          {{"dynamic_batch", "bool", false,
-            "a batch-generic file: the runtime runs any batch size in one call (the model must be batch-generic)"}},
-          [](const nlohmann::json& o) {
-            packed::WriteOptions options;
-            options.dynamic_batch = o.value("dynamic_batch", false);
-            return std::make_unique<PackedExporter>(options);
-          }};
+  using O = packed::WriteOptions;
+  return Registry<Exporter>::entry(
+      "packed",
+      "adze's packed format: safetensors layout, bit-packed codes, N:M as kept values + index bits, mmap-able",
+      OptionList<O>().add(
+          &O::dynamic_batch, "dynamic_batch",
+          "a batch-generic file: the runtime runs any batch size in one call (the model must be batch-generic)"),
+      [](const O& o) { return std::make_unique<PackedExporter>(o); });
 }
 
 }  // namespace adze

@@ -123,14 +123,15 @@ class TorchScriptExporter : public Exporter {
 }  // namespace
 
 Registry<Exporter>::Entry torchscript_exporter_entry() {
-  return {
-      "torchscript",
-      "TorchScript with the decoded weights and activation fake-quant (torch.jit.load)",
-      {{"dynamic_batch", "bool", false,
-        "write the batch-generic graph: one file that runs at any batch size (where the model was found "
-        "batch-generic when loaded; an error otherwise)"}},
-      // Runners and contract listings make an exporter without options.
-      [](const nlohmann::json& o) { return std::make_unique<TorchScriptExporter>(o.value("dynamic_batch", false)); }};
+  struct Options {
+    bool dynamic_batch = false;
+  };
+  return Registry<Exporter>::entry(
+      "torchscript", "TorchScript with the decoded weights and activation fake-quant (torch.jit.load)",
+      OptionList<Options>().add(&Options::dynamic_batch, "dynamic_batch",
+                                "write the batch-generic graph: one file that runs at any batch size (where the model "
+                                "was found batch-generic when loaded; an error otherwise)"),
+      [](const Options& o) { return std::make_unique<TorchScriptExporter>(o.dynamic_batch); });
 }
 
 }  // namespace adze
