@@ -46,7 +46,14 @@ CompressRun compress_run(const std::string& path, const InputSpec& input, const 
   if (data && !context.metrics.count("after"))
     context.metrics["after"] = evaluate(model, *data, {model.traced_batch(), progress, after_outcomes});
   run.report = make_report(context, records);
+  context.reference = nullptr;  // the teacher is gone with this call
   return run;
+}
+
+CompressedModel to_compressed_model(CompressRun run, std::string name) {
+  CompressionContext& c = run.context;
+  return CompressedModel{std::move(name),   std::move(*run.model),  std::move(c.table),
+                         std::move(c.plan), std::move(c.encodings), nlohmann::json(run.report)};
 }
 
 }  // namespace adze

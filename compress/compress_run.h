@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/compressed_model.h"
 #include "compress/pass.h"
 #include "compress/plan.h"
 
@@ -28,5 +29,11 @@ CompressRun compress_run(const std::string& model_path, const InputSpec& input, 
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
                          const Dataset* train_data, uint64_t seed, bool progress,
                          std::vector<uint8_t>* after_outcomes = nullptr, const Metrics* before = nullptr);
+
+/// The run's result as exporters take it, in memory: `export_model(to_compressed_model(std::move(run), name),
+/// ...)` writes what `adze compress` then `adze export` would, with no round trip through disk. The model is
+/// the one the run compressed, traced at the run's input batch (load_compressed(dir, batch) traces a saved one
+/// at another). `name` stands for the directory in messages and in what exporters record of their source.
+CompressedModel to_compressed_model(CompressRun run, std::string name);
 
 }  // namespace adze

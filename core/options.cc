@@ -44,7 +44,8 @@ std::string describe_limits(const OptionSpec& spec) {
     return s;
   }
   const bool low = std::isfinite(l.min), high = std::isfinite(l.max);
-  if (low && high) return std::string("in ") + (l.min_exclusive ? "(" : "[") + number(l.min) + ", " + number(l.max) + "]";
+  if (low && high)
+    return std::string("in ") + (l.min_exclusive ? "(" : "[") + number(l.min) + ", " + number(l.max) + "]";
   if (low) return (l.min_exclusive ? "above " : "at least ") + number(l.min);
   if (high) return "at most " + number(l.max);
   return "";

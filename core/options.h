@@ -86,9 +86,12 @@ nlohmann::json parse_option_assignments(const std::vector<std::string>& given, c
 namespace detail {
 template <typename T>
 const char* option_type() {
-  if constexpr (std::is_same_v<T, bool>) return "bool";
-  else if constexpr (std::is_integral_v<T>) return "int";
-  else if constexpr (std::is_floating_point_v<T>) return "number";
+  if constexpr (std::is_same_v<T, bool>)
+    return "bool";
+  else if constexpr (std::is_integral_v<T>)
+    return "int";
+  else if constexpr (std::is_floating_point_v<T>)
+    return "number";
   else {
     static_assert(std::is_same_v<T, std::string>, "an option is an integer, a number, a bool or a string");
     return "string";

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compress/compress_run.h"
 #include "compress/encoding_io.h"
 #include "compress/pass.h"
 #include "compress/report.h"
@@ -34,6 +35,40 @@ TEST(CompressedModel, LoadsBackWhatCompressWrote) {
   EXPECT_EQ(m.plan.layers.at("classifier").nm.to_string(), "2:4");
   EXPECT_TRUE(m.report.contains("size"));
   EXPECT_EQ(m.model.traced_batch(), 8);
+}
+
+TEST(CompressedModel, ExportsFromMemoryWhatTheDiskRoundTripExports) {
+  testing::TempDir tmp;
+  const Dataset data = load_dataset("tensors:" + fixture("tensors_small.pt"), {"train", 0, 0});
+  const Pipeline pipeline = parse_pipeline(
+      Json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights", "quantize.calibrate"]})"), "p.json");
+  const auto run = [&] {
+    return compress_run(fixture("cnn_bn_traced.pt"), {{8, 3, 16, 16}, "float32"},
+                        parse_plan(Json::parse(testing::kPlan), "plan.json"), "plan.json", pipeline, &data, &data,
+                        /*seed=*/0, /*progress=*/false);
+  };
+  const std::string dir = tmp.file("compressed");
+  CompressRun saved = run();
+  save_compressed(*saved.model, saved.context.plan, saved.context.encodings, saved.report, "cnn", dir);
+  const CompressedModel from_disk = load_compressed(dir, 8);
+  const CompressedModel in_memory = to_compressed_model(run(), dir);
+  EXPECT_EQ(in_memory.encodings.size(), from_disk.encodings.size());
+  EXPECT_EQ(in_memory.report["layers"], from_disk.report["layers"]);
+  EXPECT_EQ(in_memory.report["metrics"], from_disk.report["metrics"]);
+  for (const std::string file : {"model.onnx", "model.adze", "model.pt"}) {
+    const std::string format = file == "model.onnx" ? "onnx" : file == "model.adze" ? "packed" : "torchscript";
+    export_model(from_disk, format, {}, tmp.file("disk-" + file));
+    export_model(in_memory, format, {}, tmp.file("memory-" + file));
+  }
+  // ONNX and packed files are the same bytes.
+  EXPECT_TRUE(read_file_bytes(tmp.file("disk-model.onnx")) == read_file_bytes(tmp.file("memory-model.onnx")));
+  EXPECT_TRUE(read_file_bytes(tmp.file("disk-model.adze")) == read_file_bytes(tmp.file("memory-model.adze")));
+  // TorchScript reads the module's parameters in another order (BatchNorm folding added the biases after
+  // the weights in memory), and computes the same.
+  torch::jit::Module disk = torch::jit::load(tmp.file("disk-model.pt")),
+                     memory = torch::jit::load(tmp.file("memory-model.pt"));
+  const at::Tensor x = torch::randn({8, 3, 16, 16}, torch::TensorOptions().dtype(torch::kFloat));
+  EXPECT_TRUE(torch::equal(disk.forward({x}).toTensor(), memory.forward({x}).toTensor()));
 }
 
 TEST(CompressedModel, RejectsMissingAndDisagreeingParts) {

@@ -345,7 +345,7 @@ class OnnxExporter : public Exporter {
     microsoft->set_domain("com.microsoft");
     microsoft->set_version(1);
     onnx::GraphProto* g = model.mutable_graph();
-    g->set_name(m.model.source());
+    g->set_name(m.dir);
     Builder b(m, options_, g);
     const auto& graph = m.model.graph();
     const Value* x = graph.inputs()[0];

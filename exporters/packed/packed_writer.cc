@@ -313,7 +313,7 @@ void write_packed(const CompressedModel& m, const std::string& path, const Write
   ordered_json header;
   header["format"] = kFormat;
   header["version"] = kFormatVersion;
-  header["source"] = m.model.source();
+  header["source"] = m.dir;
   header["input"] = {{"shape", m.model.input().shape}, {"dtype", m.model.input().dtype}};
   if (options.dynamic_batch) header["input"]["batch"] = "any";  // shape[0] stays the traced batch
   header["graph"] = GraphWriter(m, options.dynamic_batch).write(tensors);
