@@ -8,7 +8,6 @@
 #include "compress/decompose.h"
 #include "core/error.h"
 #include "model/layer_table.h"
-#include "quantize/pow2.h"
 #include "sparsity/permutation.h"
 
 namespace adze {
@@ -108,27 +107,10 @@ Encoding project_checked(const at::Tensor& weight, const Layer& layer, const Lay
   }
   at::Tensor rows = grid_rows(canonical, c);
   at::Tensor keep = e.mask.defined() ? grid_rows(e.mask, c) : at::Tensor();
-  if (c.quantizer == Quantizer::kPow2) {
-    Pow2Rows q = quantize_pow2_rows(rows, c.weight_bits, keep);
-    e.codes = q.codes;
-    e.scale = q.scale;
-    e.zero_point = torch::zeros(q.scale.sizes(), torch::kInt);
-    return e;
-  }
-  UniformSpec spec;
-  spec.bits = c.weight_bits;
-  spec.symmetric = c.symmetric;
-  spec.pow2_scale = c.pow2_scale;
-  spec.method = c.scale_method;
-  spec.percentile = c.percentile;
-  if (scales.scale.defined() && (scales.scale.dim() != 1 || scales.scale.size(0) != rows.size(0) ||
-                                 scales.zero_point.sizes() != scales.scale.sizes()))
-    throw Error(ErrorKind::kInternal, "scales " + c10::str(scales.scale.sizes()) + " do not fit the " +
-                                          std::to_string(rows.size(0)) + " rows of the quantization grid");
-  const RowQuantParams params = scales.scale.defined() ? scales : choose_row_params(rows, spec, keep);
-  e.codes = quantize_rows(rows, params, spec, keep);  // pruned weights get the code of zero
-  e.scale = params.scale;
-  e.zero_point = params.zero_point;
+  const GridRows grid = traits_of(c.quantizer).project(rows, c, keep, GridRows{{}, scales.scale, scales.zero_point});
+  e.codes = grid.codes;  // pruned weights get the code of zero
+  e.scale = grid.scale;
+  e.zero_point = grid.zero_point;
   return e;
 }
 
@@ -179,8 +161,7 @@ at::Tensor Encoding::decode() const {
   if (config.decomposed()) return from_canonical(compose_factors(*this));
   at::Tensor canonical;
   if (config.quantized()) {
-    at::Tensor rows = config.quantizer == Quantizer::kPow2 ? dequantize_pow2_rows(codes, scale, config.weight_bits)
-                                                           : dequantize_rows(codes, RowQuantParams{scale, zero_point});
+    at::Tensor rows = traits_of(config.quantizer).decode(GridRows{codes, scale, zero_point}, config);
     canonical = rows.reshape({channels(), reduction()});
   } else {
     canonical = values;
@@ -211,16 +192,7 @@ at::Tensor Encoding::representable(const at::Tensor& weight) const {
   if (!config.quantized() || config.decomposed()) return torch::ones(weight.sizes(), torch::kBool);
   // Rows of the quantization grid, as project() laid them out.
   at::Tensor rows = to_encoded_layout(weight.detach().to(torch::kFloat)).reshape({scale.size(0), -1});
-  at::Tensor s = scale.unsqueeze(1);
-  at::Tensor lo = -s, hi = s;  // power of two: the largest level is ±s
-  if (traits_of(config.quantizer).zero_points) {
-    UniformSpec spec;
-    spec.bits = config.weight_bits;
-    spec.symmetric = config.symmetric;
-    at::Tensor z = zero_point.to(torch::kFloat).unsqueeze(1);
-    lo = (static_cast<float>(spec.qmin()) - z) * s;
-    hi = (static_cast<float>(spec.qmax()) - z) * s;
-  }
+  const auto [lo, hi] = traits_of(config.quantizer).range(GridRows{codes, scale, zero_point}, config);
   return from_canonical(rows.ge(lo).logical_and(rows.le(hi)).reshape({channels(), reduction()}));
 }
 

@@ -1,30 +1,23 @@
 #include "compress/scheme.h"
 
 #include "core/error.h"
-#include "quantize/uniform.h"
 
 namespace adze {
-namespace {
 
-int64_t uniform_min_code(int bits, bool symmetric) {
-  UniformSpec spec;
-  spec.bits = bits;
-  spec.symmetric = symmetric;
-  return spec.qmin();
-}
-
-// Sign and magnitude: 0 and ±1 .. ±(2^(bits−1) − 1), the largest level being the scale.
-int64_t pow2_min_code(int bits, bool) { return -((int64_t{1} << (bits - 1)) - 1); }
-
-}  // namespace
+#define ADZE_SCHEME(row) SchemeTraits row();
+#include "core/builtins.def"
 
 const std::vector<SchemeTraits>& schemes() {
-  static const std::vector<SchemeTraits> table = {
-      {Quantizer::kUniform, "uniform", "adze.uniform.v1", "uniform grid: (code − zero point) · scale",
-       /*zero_points=*/true, /*per_group=*/true, /*affine=*/true, uniform_min_code},
-      {Quantizer::kPow2, "pow2", "adze.pow2.v1", "powers of two: ±scale · 2^(level − levels), or 0",
-       /*zero_points=*/false, /*per_group=*/false, /*affine=*/false, pow2_min_code},
-  };
+  static const std::vector<SchemeTraits> table = [] {
+    std::vector<SchemeTraits> rows = {
+#define ADZE_SCHEME(row) row(),
+#include "core/builtins.def"
+    };
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      if (static_cast<std::size_t>(rows[i].id) != i)
+        throw Error(ErrorKind::kInternal, std::string("scheme '") + rows[i].name + "' is out of id order");
+    return rows;
+  }();
   return table;
 }
 

@@ -435,22 +435,17 @@ void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* c
     return;
   }
   const LayerConfig& cfg = layout_.config;
+  const SchemeTraits& scheme = traits_of(cfg.quantizer);
+  const int64_t max_code = scheme.max_code(cfg.weight_bits, cfg.symmetric);
   const int64_t per_grid_row = channels_ * reduction_ / grid_rows_;
   for (int64_t i = 0; i < kept_; ++i) {
     const int64_t k = positions[i];
     const int64_t g = grid_rows_ == 1 ? 0 : (c * reduction_ + k) / per_grid_row;
     const int64_t code = static_cast<int64_t>(codes[i]) + qmin_;
-    if (cfg.quantizer == Quantizer::kPow2) {
-      const int64_t levels = -qmin_;
-      const int64_t magnitude = code < 0 ? -code : code;
-      if (magnitude > levels)
-        throw Error(ErrorKind::kIo, "packed: corrupted power-of-two code in row " + std::to_string(c));
-      out[k] =
-          code == 0 ? 0.0f : (code < 0 ? -1.0f : 1.0f) * std::ldexp(scale_[g], static_cast<int>(magnitude - levels));
-    } else {
-      const float z = zero_point_ ? static_cast<float>(zero_point_[g]) : 0.0f;
-      out[k] = (static_cast<float>(code) - z) * scale_[g];
-    }
+    if (code > max_code)  // the stored width holds codes the grid has not (a power-of-two grid's 2^(b−1))
+      throw Error(ErrorKind::kIo,
+                  std::string("packed: corrupted ") + scheme.name + " code in row " + std::to_string(c));
+    out[k] = scheme.value(code, scale_[g], zero_point_ ? static_cast<float>(zero_point_[g]) : 0.0f, cfg.weight_bits);
   }
 }
 

@@ -186,12 +186,12 @@ TEST(OnnxForOrt, TargetsStoreTheSameCodes) {
       [&] {
         c.export_onnx({{"ort_target", "avx3"}}, "bad.onnx");
       },
-      ErrorKind::kInvalidConfig, {"ort_target 'avx3'", "portable or vnni"});
+      ErrorKind::kInvalidConfig, {"'ort_target' must be one of: portable, vnni, found \"avx3\""});
   expect_error(
       [&] {
         c.export_onnx({{"activations", "int4"}}, "bad.onnx");
       },
-      ErrorKind::kInvalidConfig, {"activations 'int4'", "dynamic or float"});
+      ErrorKind::kInvalidConfig, {"'activations' must be one of: dynamic, float, found \"int4\""});
 }
 
 }  // namespace
