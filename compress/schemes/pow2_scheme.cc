@@ -19,7 +19,9 @@ GridRows project(const at::Tensor& rows, const LayerConfig& c, const at::Tensor&
   return {q.codes, q.scale, torch::zeros(q.scale.sizes(), torch::kInt)};
 }
 
-at::Tensor decode(const GridRows& g, const LayerConfig& c) { return dequantize_pow2_rows(g.codes, g.scale, c.weight_bits); }
+at::Tensor decode(const GridRows& g, const LayerConfig& c) {
+  return dequantize_pow2_rows(g.codes, g.scale, c.weight_bits);
+}
 
 std::pair<at::Tensor, at::Tensor> range(const GridRows& g, const LayerConfig&) {
   const at::Tensor s = g.scale.unsqueeze(1);  // the largest level is ±scale

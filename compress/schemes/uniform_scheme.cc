@@ -42,7 +42,9 @@ std::pair<at::Tensor, at::Tensor> range(const GridRows& g, const LayerConfig& c)
   return {(static_cast<float>(spec.qmin()) - z) * s, (static_cast<float>(spec.qmax()) - z) * s};
 }
 
-float value(int64_t code, float scale, float zero_point, int) { return (static_cast<float>(code) - zero_point) * scale; }
+float value(int64_t code, float scale, float zero_point, int) {
+  return (static_cast<float>(code) - zero_point) * scale;
+}
 
 }  // namespace
 
