@@ -7,7 +7,7 @@
 // plan 2:4 + INT4 per-channel weights (first conv INT8) and INT8 activation fake-quant on every layer input,
 // so each step also projects every weight (N:M mask, scales, codes) and gates the gradient. The bar: STE
 // ≤ 1.5× plain. Weight scales: min-max or MSE (chosen afresh every step), or learned (LSQ: kept, and trained
-// from their own gradient).
+// from their own gradient). Then one decomposed linear layer's step, training its factors or the dense weight.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -97,6 +97,63 @@ BENCHMARK(BM_SteStep_2of4_Int4Mse_A8)->Unit(benchmark::kMillisecond)->UseRealTim
 
 void BM_SteStep_2of4_Int4Learned_A8(benchmark::State& state) { ste_step(state, adze::ScaleMethod::kMse, true); }
 BENCHMARK(BM_SteStep_2of4_Int4Learned_A8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+// One 1024×1024 linear layer at batch 64 (least squares toward a random target), a step: plain, and STE with
+// the layer at rank 128 with INT8 factors, training the factors themselves or the dense weight through the
+// whole decomposition (a truncated SVD every step).
+void decomposed_step(benchmark::State& state, int mode) {  // 0: plain, 1: factors, 2: through the projection
+  at::set_num_threads(1);
+  torch::manual_seed(0);
+  adze::Layer layer;
+  layer.name = "fc";
+  layer.weight = "fc.weight";
+  layer.kind = adze::LayerKind::kLinear;
+  layer.weight_shape = {1024, 1024};
+  layer.reduction_dim = 1;
+  layer.reduction_size = 1024;
+  adze::LayerConfig config;
+  config.weight_bits = 8;
+  config.decompose = adze::Decomposition::kLowRank;
+  config.rank = 128;
+  at::Tensor w = (torch::randn({1024, 1024}) / 32).requires_grad_(true);
+  const at::Tensor x = torch::randn({64, 1024}), target = torch::randn({64, 1024});
+  const auto loss = [&] {
+    at::Tensor l = (torch::matmul(x, w.t()) - target).pow(2).mean();
+    l.backward();
+    return l;
+  };
+  if (mode == 0) {
+    torch::optim::AdamW optimizer({w}, 1e-4);
+    for (auto _ : state) {
+      optimizer.zero_grad();
+      benchmark::DoNotOptimize(loss());
+      optimizer.step();
+    }
+    return;
+  }
+  adze::CompressorOptions options;
+  options.train_factors = mode == 1;
+  adze::Compressor compressor({{layer, config, w, {}}}, options);
+  std::vector<at::Tensor> params = compressor.factor_parameters();
+  params.push_back(w);
+  torch::optim::AdamW optimizer(params, 1e-4);
+  for (auto _ : state) benchmark::DoNotOptimize(compressor.step(loss, optimizer));
+}
+BENCHMARK_CAPTURE(decomposed_step, plain, 0)
+    ->Name("linear_1024x1024_step/plain")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK_CAPTURE(decomposed_step, factors, 1)
+    ->Name("linear_1024x1024_step/rank128_int8_factors")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK_CAPTURE(decomposed_step, projection, 2)
+    ->Name("linear_1024x1024_step/rank128_int8_projection")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <set>
 
 #include "core/error.h"
 #include "model/frontend.h"
@@ -29,6 +30,16 @@ Compressor::Compressor(std::vector<CompressedWeight> weights, CompressorOptions 
     states_.push_back(std::move(s));
   }
   admm_ = options_.strategy == Strategy::kAdmm && options_.admm_steps > 0;
+  if (options_.train_factors && options_.strategy == Strategy::kSte) {
+    torch::NoGradGuard no_grad;
+    for (auto& s : states_) {
+      if (!s.w.config.decomposed()) continue;
+      s.decomposition = project(s.w.weight.detach(), s.w.layer, s.w.config);
+      s.factor_specs = factor_specs(s.w.layer, s.w.config);
+      for (const Encoding& f : s.decomposition.factors)
+        s.factors.push_back(f.decode().to(s.w.weight.scalar_type()).requires_grad_(true));
+    }
+  }
   if (admm_) {
     torch::NoGradGuard no_grad;
     for (auto& s : states_) {
@@ -80,6 +91,42 @@ std::vector<at::Tensor> Compressor::scale_parameters() const {
   return scales;
 }
 
+std::vector<at::Tensor> Compressor::factor_parameters() const {
+  std::vector<at::Tensor> factors;
+  for (const auto& s : states_) factors.insert(factors.end(), s.factors.begin(), s.factors.end());
+  return factors;
+}
+
+std::vector<Encoding> Compressor::project_factors(const State& s) const {
+  std::vector<Encoding> projected;
+  for (std::size_t i = 0; i < s.factors.size(); ++i)
+    projected.push_back(project(s.factors[i].detach(), s.factor_specs[i].layer, s.factor_specs[i].config));
+  return projected;
+}
+
+void Compressor::begin_factor_step(State& s) {
+  std::vector<at::Tensor> decoded, gates;
+  {
+    torch::NoGradGuard no_grad;
+    for (const Encoding& e : project_factors(s)) {
+      const at::Tensor& latent = s.factors[decoded.size()];
+      const at::Tensor inside = e.representable(latent);
+      const at::Tensor kept = e.mask.defined() ? inside.logical_and(e.from_canonical(e.mask)) : inside;
+      decoded.push_back(e.decode().to(latent.scalar_type()));
+      gates.push_back(kept.to(latent.scalar_type()));
+    }
+  }
+  torch::AutoGradMode record(true);
+  std::vector<at::Tensor> through;  // forward: the projection; backward: the gradient, gated, to the latent
+  for (std::size_t i = 0; i < decoded.size(); ++i) {
+    const at::Tensor gated = s.factors[i] * gates[i];
+    through.push_back(gated + (decoded[i] - gated).detach());
+  }
+  s.product = compose_weight(s.decomposition, through[0], through[1]);
+  torch::NoGradGuard no_grad;
+  s.w.weight.copy_(s.product.detach());
+}
+
 Encoding Compressor::project_latent(State& s, const at::Tensor& w, bool choose_scales) {
   const bool fixed = options_.mask == MaskMode::kFixed;
   RowQuantParams scales;
@@ -129,8 +176,11 @@ void Compressor::begin_step() {
     if (steps_ == options_.admm_steps) harden();
   }
   if (in_admm_phase()) return;
+  for (auto& s : states_)
+    if (!s.factors.empty()) begin_factor_step(s);
   torch::NoGradGuard no_grad;
   for (auto& s : states_) {
+    if (!s.factors.empty()) continue;
     if (!s.latent.defined()) s.latent = torch::empty_like(s.w.weight);
     s.latent.copy_(s.w.weight);
     Encoding e = project_latent(s, s.latent);
@@ -152,6 +202,15 @@ void Compressor::end_step() {
   if (projected_) {
     scale_gradients();
     for (auto& s : states_) {
+      if (!s.factors.empty()) {  // the gradient at the product goes on to the factors; the parameter keeps it
+        if (s.w.weight.grad().defined()) {
+          torch::AutoGradMode record(true);
+          torch::autograd::backward({s.product}, {s.w.weight.grad()});
+          s.w.weight.mutable_grad().reset();
+        }
+        s.product = at::Tensor();
+        continue;
+      }
       s.projected = Encoding{};
       s.scaled = at::Tensor();
       s.w.weight.copy_(s.latent);
@@ -173,6 +232,16 @@ void Compressor::end_step() {
 }
 
 at::Tensor Compressor::step(const std::function<at::Tensor()>& closure, torch::optim::Optimizer& optimizer) {
+  if (steps_ == 0) {  // factors the optimizer does not hold would never train
+    std::set<const void*> held;
+    for (const auto& group : optimizer.param_groups())
+      for (const auto& p : group.params()) held.insert(p.unsafeGetTensorImpl());
+    for (const auto& f : factor_parameters())
+      if (!held.count(f.unsafeGetTensorImpl()))
+        throw Error(ErrorKind::kInvalidArgument,
+                    "Compressor: the optimizer does not hold factor_parameters() (the factors of decomposed layers); "
+                    "add them as a parameter group");
+  }
   optimizer.zero_grad();
   begin_step();
   at::Tensor loss;
@@ -181,7 +250,12 @@ at::Tensor Compressor::step(const std::function<at::Tensor()>& closure, torch::o
   } catch (...) {
     if (projected_) {  // leave the latent weights in place
       torch::NoGradGuard no_grad;
-      for (auto& s : states_) s.w.weight.copy_(s.latent);
+      for (auto& s : states_) {
+        if (s.factors.empty())
+          s.w.weight.copy_(s.latent);
+        else
+          s.product = at::Tensor();
+      }
       projected_ = false;
     }
     throw;
@@ -231,6 +305,14 @@ std::map<std::string, Encoding> Compressor::finish() {
   torch::NoGradGuard no_grad;
   std::map<std::string, Encoding> encodings;
   for (auto& s : states_) {
+    if (!s.factors.empty()) {  // the factors' projections; the latent weight is their product unprojected
+      Encoding e = s.decomposition;
+      e.factors = project_factors(s);
+      latents_.emplace(s.w.layer.name, compose_weight(e, s.factors[0].detach(), s.factors[1].detach()));
+      s.w.weight.copy_(e.decode());
+      encodings.emplace(s.w.layer.name, std::move(e));
+      continue;
+    }
     Encoding e = project_latent(s, s.w.weight);
     latents_.emplace(s.w.layer.name, s.w.weight.clone());
     s.w.weight.copy_(e.decode());

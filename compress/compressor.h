@@ -21,6 +21,14 @@
 //
 // A channel permutation (plan field permute) is searched at the first projection and kept from then on.
 //
+// Decomposed layers (plan field decompose) under STE train their factors themselves (train_factors, the
+// default): the first projection gives the factors, which become latent tensors of their own; before each
+// forward each factor is projected onto its own grid (its bits, and for SmartDeal's coefficients powers of two
+// and sparsity, recomputed each step) and the parameter becomes their product; after the backward, the
+// gradient at the parameter flows through the product to each factor, straight through its projection where
+// it is representable. No SVD or ALS runs per step. Add factor_parameters() to the optimizer. Without
+// train_factors (and under ADMM) the dense W is latent and Π(W) decomposes it afresh at every step.
+//
 // Weight scales: by default Π chooses each row's scale afresh at every projection, by the plan's scale_method.
 // With learn_scales (LSQ, Esser et al. 2020), a layer with a uniform quantizer (and no pow2_scale) keeps
 // the scales of its first projection and trains them: ŵ = s·(clamp(round(W/s) + z) − z), and the gradient
@@ -36,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/decompose.h"
 #include "compress/encoding.h"
 #include "compress/plan.h"
 #include "model/layer_table.h"
@@ -68,6 +77,7 @@ struct CompressorOptions {
   double rho_growth = 1.3;     ///< ADMM: ρ ← min(ρ·rho_growth, rho_max) at each update
   double rho_max = 1.0;
   bool learn_scales = false;  ///< STE: weight scales train (LSQ, see above); ADMM: from the hard projection on
+  bool train_factors = true;  ///< STE: decomposed layers train their factors (see above)
 };
 
 /// Error(kInvalidConfig) naming the option when the options cannot work (ADMM interval < 1, ρ ≤ 0, ...).
@@ -116,6 +126,9 @@ class Compressor {
   /// With learn_scales: the log-scales that train, float32 [rows of the quantization grid], one tensor per
   /// layer with a uniform quantizer (no pow2_scale); leaves that require grad. Empty otherwise.
   std::vector<at::Tensor> scale_parameters() const;
+  /// With train_factors: the latent factors of every decomposed layer, in their own layouts; leaves that
+  /// require grad. Empty otherwise.
+  std::vector<at::Tensor> factor_parameters() const;
   const std::vector<std::string>& warnings() const { return warnings_; }
 
  private:
@@ -127,7 +140,16 @@ class Compressor {
     at::Tensor log_scale, zero_point;  ///< learned scales (undefined when the layer's are chosen)
     Encoding projected;                ///< Π(W) of the current step, while the parameter holds it
     at::Tensor scaled;                 ///< then: float 0/1, where W is inside the range and kept (weight layout)
+    // train_factors: the decomposition's layout (factors as first projected), the latent factors and their
+    // layers, and while the parameter holds their product, that product with its autograd graph.
+    Encoding decomposition;
+    std::vector<at::Tensor> factors;
+    std::vector<FactorSpec> factor_specs;
+    at::Tensor product;
   };
+  /// The factors' projections, each decoded in its own layout, with gates where their gradient passes.
+  std::vector<Encoding> project_factors(const State& s) const;
+  void begin_factor_step(State& s);
   /// Π(w); with the layer's learned scales unless `choose_scales`.
   Encoding project_latent(State& s, const at::Tensor& w, bool choose_scales = false);
   /// (Re)starts the learned scales from those Π(W) chooses.

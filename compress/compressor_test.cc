@@ -164,7 +164,9 @@ TEST(Compressor, SteThroughALowRankProjectionLowersTheLoss) {
   const at::Tensor target = torch::randn({24, 4}).mm(torch::randn({4, 32}));
   at::Tensor w = torch::randn({24, 32}).requires_grad_(true);
   Probe p{w, torch::randn({24, 32}), {}};
-  Compressor probe({CompressedWeight{layer, config, p.weight, {}}});
+  CompressorOptions through_projection;
+  through_projection.train_factors = false;
+  Compressor probe({CompressedWeight{layer, config, p.weight, {}}}, through_projection);
   const at::Tensor latent = w.detach().clone();
   probe.begin_step();
   p.loss();
@@ -173,7 +175,7 @@ TEST(Compressor, SteThroughALowRankProjectionLowersTheLoss) {
   EXPECT_TRUE(torch::equal(w.grad(), p.g));  // straight through, nowhere gated
   w.mutable_grad().zero_();
 
-  Compressor c({CompressedWeight{layer, config, w, {}}});
+  Compressor c({CompressedWeight{layer, config, w, {}}}, through_projection);
   torch::optim::Adam adam({w}, 0.05);
   auto loss = [&] {
     at::Tensor l = (w - target).pow(2).mean();
@@ -187,6 +189,70 @@ TEST(Compressor, SteThroughALowRankProjectionLowersTheLoss) {
   const auto encodings = c.finish();
   ASSERT_EQ(encodings.at("fc").factors.size(), 2u);
   EXPECT_TRUE(torch::equal(w.detach(), encodings.at("fc").decode()));
+}
+
+// The default for decomposed layers: the factors themselves are latent. The forward sees the product of their
+// projections, and the gradient reaches each factor through the product (checked against the chain rule).
+TEST(Compressor, SteTrainsTheFactorsThemselves) {
+  torch::manual_seed(7);
+  Layer layer = linear_layer("fc", 24, 32);
+  LayerConfig config = int4();
+  config.decompose = Decomposition::kLowRank;
+  config.rank = 4;
+  at::Tensor w = torch::randn({24, 32}).requires_grad_(true);
+  Probe p{w, torch::randn({24, 32}), {}};
+  Compressor probe({CompressedWeight{layer, config, p.weight, {}}});
+  const std::vector<at::Tensor> factors = probe.factor_parameters();
+  ASSERT_EQ(factors.size(), 2u);
+  EXPECT_EQ(factors[0].sizes(), (std::vector<int64_t>{4, 32}));
+  EXPECT_EQ(factors[1].sizes(), (std::vector<int64_t>{24, 4}));
+  // They start from the one-shot projection's factors.
+  const Encoding oneshot = project(w.detach(), layer, config);
+  EXPECT_TRUE(torch::equal(factors[0].detach(), oneshot.factors[0].decode()));
+  probe.begin_step();
+  p.loss();
+  probe.end_step();
+  const at::Tensor q1 = factors[0].detach(), q2 = factors[1].detach();  // on their grids already: Π(q) = q
+  EXPECT_TRUE(torch::allclose(p.seen, q2.mm(q1), 1e-5, 1e-5));
+  EXPECT_FALSE(w.grad().defined());  // the dense parameter does not train
+  EXPECT_TRUE(torch::allclose(factors[1].grad(), p.g.mm(q1.t()), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(factors[0].grad(), q2.t().mm(p.g), 1e-4, 1e-4));
+
+  // Trained by the optimizer that holds them, toward a rank-4 target.
+  const at::Tensor target = torch::randn({24, 4}).mm(torch::randn({4, 32}));
+  w = torch::randn({24, 32}).requires_grad_(true);
+  Compressor c({CompressedWeight{layer, config, w, {}}});
+  torch::optim::Adam missing({w}, 0.05);
+  auto loss = [&] {
+    at::Tensor l = (w - target).pow(2).mean();
+    l.backward();
+    return l;
+  };
+  expect_error([&] { c.step(loss, missing); }, ErrorKind::kInvalidArgument, {"factor_parameters()"});
+  torch::optim::Adam adam(c.factor_parameters(), 0.05);
+  const double first = c.step(loss, adam).item<double>();
+  double last = first;
+  for (int step = 0; step < 300; ++step) last = c.step(loss, adam).item<double>();
+  EXPECT_LT(last, 0.05 * first);
+  const auto encodings = c.finish();
+  ASSERT_EQ(encodings.at("fc").factors.size(), 2u);
+  EXPECT_TRUE(torch::equal(w.detach(), encodings.at("fc").decode()));
+  EXPECT_EQ(c.latents().at("fc").sizes(), w.sizes());
+
+  // Monarch's factors train the same way: the forward sees the product of the projected blocks.
+  Layer square = linear_layer("sq", 16, 16);
+  LayerConfig monarch;
+  monarch.decompose = Decomposition::kMonarch;
+  monarch.blocks = 4;
+  at::Tensor m = torch::randn({16, 16}).requires_grad_(true);
+  Compressor mc({CompressedWeight{square, monarch, m, {}}});
+  Probe mp{m, torch::randn({16, 16}), {}};
+  mc.begin_step();
+  mp.loss();
+  mc.end_step();
+  EXPECT_TRUE(torch::allclose(mp.seen, project(m.detach(), square, monarch).decode(), 1e-5, 1e-5));
+  for (const auto& f : mc.factor_parameters())
+    EXPECT_TRUE(f.grad().defined() && f.grad().abs().sum().item<double>() > 0);
 }
 
 // ADMM toward a rank constraint: Z is the truncated SVD, and W ends on it.

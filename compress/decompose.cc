@@ -68,10 +68,11 @@ at::Tensor to_tensor(const MatrixD& m) {
   return t.to(torch::kFloat);
 }
 
-// The canonical [rows, cols] matrix of a factor's weight (its own layout for the factor's layer).
-at::Tensor factor_canonical(const Encoding& f) {
-  return f.decode().permute(f.order).contiguous().reshape({f.channels(), f.reduction()});
+// The canonical [rows, cols] matrix of a tensor in factor f's own layout (for the factor's layer).
+at::Tensor factor_canonical(const Encoding& f, const at::Tensor& t) {
+  return t.permute(f.order).reshape({f.channels(), f.reduction()});
 }
+at::Tensor factor_canonical(const Encoding& f) { return factor_canonical(f, f.decode()); }
 
 // A canonical [rows, cols] matrix back in the layout of `layer`'s weight.
 at::Tensor own_layout(const at::Tensor& canonical, const Layer& layer) {
@@ -393,10 +394,10 @@ Encoding project_decomposed(const at::Tensor& weight, const Layer& layer, const 
   return e;
 }
 
-at::Tensor compose_factors(const Encoding& e) {
-  if (e.factors.size() != 2)
-    throw Error(ErrorKind::kInternal, "a decomposed encoding has " + std::to_string(e.factors.size()) + " factors");
-  const at::Tensor first = factor_canonical(e.factors[0]), second = factor_canonical(e.factors[1]);
+namespace {
+
+// The product of canonical factor matrices [rows, cols] under e's decomposition: the canonical [C, K] weight.
+at::Tensor compose_canonical(const Encoding& e, const at::Tensor& first, const at::Tensor& second) {
   const int64_t C = e.channels(), K = e.reduction();
   switch (e.config.decompose) {
     case Decomposition::kLowRank:
@@ -404,18 +405,36 @@ at::Tensor compose_factors(const Encoding& e) {
     case Decomposition::kMonarch: {
       const int64_t b = e.config.blocks;
       // W[l, s, k, j] = blocks_out[l, s, k] · blocks_in[k, l, j]: one product per entry, no sum.
-      at::Tensor out = second.view({b, C / b, b, 1});
-      at::Tensor in = first.view({b, b, K / b}).permute({1, 0, 2}).reshape({b, 1, b, K / b});
+      at::Tensor out = second.reshape({b, C / b, b, 1});
+      at::Tensor in = first.reshape({b, b, K / b}).permute({1, 0, 2}).reshape({b, 1, b, K / b});
       return (out * in).reshape({C, K});
     }
     case Decomposition::kSmartDeal: {
       const int64_t b = e.config.basis;
-      return torch::bmm(first.view({C, K / b, b}), second.view({C, b, b})).reshape({C, K});
+      return torch::bmm(first.reshape({C, K / b, b}), second.reshape({C, b, b})).reshape({C, K});
     }
     case Decomposition::kNone:
       break;
   }
-  throw Error(ErrorKind::kInternal, "compose_factors: not a decomposed encoding");
+  throw Error(ErrorKind::kInternal, "compose: not a decomposed encoding");
+}
+
+void require_two_factors(const Encoding& e) {
+  if (e.factors.size() != 2)
+    throw Error(ErrorKind::kInternal, "a decomposed encoding has " + std::to_string(e.factors.size()) + " factors");
+}
+
+}  // namespace
+
+at::Tensor compose_factors(const Encoding& e) {
+  require_two_factors(e);
+  return compose_canonical(e, factor_canonical(e.factors[0]), factor_canonical(e.factors[1]));
+}
+
+at::Tensor compose_weight(const Encoding& e, const at::Tensor& first, const at::Tensor& second) {
+  require_two_factors(e);
+  return e.from_canonical(
+      compose_canonical(e, factor_canonical(e.factors[0], first), factor_canonical(e.factors[1], second)));
 }
 
 }  // namespace adze

@@ -65,5 +65,9 @@ Encoding project_decomposed(const at::Tensor& weight, const Layer& layer, const 
 
 /// The decomposed weight's matrix in the Encoding's canonical layout [C, K], from its decoded factors.
 at::Tensor compose_factors(const Encoding& e);
+/// The weight, in its own layout, that factors given as tensors (each in its factor's own layout, as
+/// e.factors[i].shape) compose to under e's decomposition; differentiable, so gradients reach the factors
+/// (fine-tuning the factors themselves, compress/compressor.h).
+at::Tensor compose_weight(const Encoding& e, const at::Tensor& first, const at::Tensor& second);
 
 }  // namespace adze

@@ -36,6 +36,7 @@ struct FinetuneOptions {
   double act_scale_lr = 0;  ///< 0: lr / 10
   bool learn_weight_scales = false;
   double weight_scale_lr = 1e-2;
+  bool train_factors = true;
   // finetune.admm only
   bool admm = false;
   int64_t admm_steps = 200;
@@ -48,6 +49,7 @@ struct FinetuneOptions {
     CompressorOptions c;
     c.mask = mask;
     c.learn_scales = learn_weight_scales;
+    c.train_factors = train_factors;
     if (!admm) return c;
     c.strategy = Strategy::kAdmm;
     c.admm_steps = admm_steps;
@@ -118,6 +120,8 @@ class FinetunePass : public Pass {
     std::vector<at::Tensor> act_scales;
     if (o_.learn_act_scales) act_scales = learn_activation_scales(model);
     add_group(act_scales, torch::optim::AdamWOptions(o_.act_scale_lr > 0 ? o_.act_scale_lr : o_.lr / 10));
+    // Decomposed layers train their factors, as the weights do.
+    add_group(compressor.factor_parameters(), torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
     // No decay: it would pull log-scales toward 0, that is scales toward 1.
     add_group(compressor.scale_parameters(), torch::optim::AdamWOptions(o_.weight_scale_lr).weight_decay(0));
     auto gen = at::detail::createCPUGenerator(c.seed);
@@ -201,8 +205,11 @@ OptionList<FinetuneOptions> common_options() {
               "log-scales; uniform quantizers without pow2_scale)",
               {{"choose", false}, {"learn", true}})
       .add(&O::weight_scale_lr, "weight_scale_lr",
-           "learning rate of learned weight log-scales (Adam: about the relative change of a scale per step)",
-           above(0));
+           "learning rate of learned weight log-scales (Adam: about the relative change of a scale per step)", above(0))
+      .choose(&O::train_factors, "decomposed",
+              "decomposed layers under STE: factors (the factors themselves train; the weight is their product) or "
+              "projection (the dense weight trains through the whole decomposition, redone every step)",
+              {{"factors", true}, {"projection", false}});
 }
 
 }  // namespace
