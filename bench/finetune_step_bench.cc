@@ -7,12 +7,15 @@
 // plan 2:4 + INT4 per-channel weights (first conv INT8) and INT8 activation fake-quant on every layer input,
 // so each step also projects every weight (N:M mask, scales, codes) and gates the gradient. The bar: STE
 // ≤ 1.5× plain. Weight scales: min-max or MSE (chosen afresh every step), or learned (LSQ: kept, and trained
-// from their own gradient). Then one decomposed linear layer's step, training its factors or the dense weight.
+// from their own gradient). Then one decomposed 1024×1024 linear layer's step, training its factors (in the
+// product, or with the graph computing through them) or the dense weight, against the plain layer's step.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
+#include "compress/decompose.h"
+#include "compress/factored_graph.h"
 #include "examples/reference/models.h"
 #include "model/frontend.h"
 
@@ -151,6 +154,57 @@ BENCHMARK_CAPTURE(decomposed_step, factors, 1)
     ->MinTime(2.0);
 BENCHMARK_CAPTURE(decomposed_step, projection, 2)
     ->Name("linear_1024x1024_step/rank128_int8_projection")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+
+// The same layer as a traced model, as finetune.ste runs it: plain, or at rank 128 with INT8 factors with the
+// graph computing through the factors (compress/factored_graph.h), each factor trained as a weight of its own.
+void traced_step(benchmark::State& state, bool factored) {
+  at::set_num_threads(1);
+  torch::manual_seed(0);
+  torch::nn::Linear net(1024, 1024);
+  adze::Model model = adze::trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, {{64, 1024}, "float32"}, "linear");
+  const at::Tensor x = torch::randn({64, 1024}), target = torch::randn({64, 1024});
+  const auto loss = [&] {
+    at::Tensor l = (model.forward(x) - target).pow(2).mean();
+    l.backward();
+    return l;
+  };
+  const adze::LayerTable table = adze::build_layer_table(model);
+  const adze::Layer& layer = table.layers.at(0);
+  adze::LayerConfig config;
+  config.weight_bits = 8;
+  config.decompose = adze::Decomposition::kLowRank;
+  config.rank = 128;
+  adze::FactoredGraph graph(model);
+  std::vector<adze::CompressedWeight> weights;
+  if (factored && !graph.can_rewrite(layer, config)) {
+    state.SkipWithError(("cannot rewrite layer '" + layer.name + "' (weight '" + layer.weight + "', uses " +
+                         std::to_string(layer.uses) + ", reduction dim " + std::to_string(layer.reduction_dim) + ")")
+                            .c_str());
+    return;
+  }
+  if (factored) {
+    const at::Tensor w = model.tensors()[static_cast<std::size_t>(model.find_tensor(layer.weight))].value;
+    const std::vector<at::Tensor> factors = graph.rewrite(layer, adze::project(w, layer, config));
+    const std::vector<adze::FactorSpec> specs = adze::factor_specs(layer, config);
+    for (std::size_t i = 0; i < specs.size(); ++i) weights.push_back({specs[i].layer, specs[i].config, factors[i], {}});
+  }
+  std::vector<at::Tensor> params = model.parameters();
+  for (auto& p : params) p.requires_grad_(true);
+  adze::Compressor compressor(std::move(weights));
+  torch::optim::AdamW optimizer(params, 1e-4);
+  for (auto _ : state) benchmark::DoNotOptimize(compressor.step(loss, optimizer));
+}
+BENCHMARK_CAPTURE(traced_step, plain, false)
+    ->Name("traced_linear_1024x1024_step/plain")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK_CAPTURE(traced_step, factored, true)
+    ->Name("traced_linear_1024x1024_step/rank128_int8_through_factors")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);

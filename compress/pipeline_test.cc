@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "compress/activation_quant.h"
+#include "compress/factored_graph.h"
 #include "compress/pass.h"
 #include "model/frontend.h"
 #include "model/torchscript_io.h"
@@ -199,6 +200,96 @@ TEST(Finetune, AdmmEndsOnTheConstraintSet) {
       R"({"name": "finetune.admm", "options": {"steps": 30, "admm_steps": 20, "admm_interval": 5, "rho": 0.01, "batch_size": 8}})");
   EXPECT_TRUE(satisfies_nm(r.weight("classifier.weight"), {2, 4}));
   EXPECT_TRUE(torch::equal(r.weight("classifier.weight"), r.c.encodings.at("classifier").decode()));
+}
+
+std::vector<std::string> tensor_names(const Model& m) {
+  std::vector<std::string> names;
+  for (const auto& t : m.tensors()) names.push_back(t.name);
+  return names;
+}
+
+// A low-rank linear layer trains through its factors: the graph computes linear(linear(x, F1), F2, b) while
+// it does, and comes back to one linear on the decoded weight, with no tensors left behind.
+TEST(Finetune, ALowRankLinearComputesThroughItsFactorsWhileItTrains) {
+  Fixture f;
+  CompressionContext c = f.context();
+  c.plan = resolve_plan(
+      parse_plan(Json::parse(R"({"layers": {"classifier": {"weight_bits": 8, "decompose": "lowrank", "rank": 2}}})"),
+                 "plan.json"),
+      c.table, "plan.json");
+  const std::vector<std::string> names = tensor_names(f.model);
+  const Layer& layer = c.table.layers.back();
+  ASSERT_EQ(layer.name, "classifier");
+  const at::Tensor x = f.data.inputs.slice(0, 0, 8);
+  torch::NoGradGuard no_grad;
+  const at::Tensor before = f.model.forward(x);
+  {
+    FactoredGraph graph(f.model);
+    ASSERT_TRUE(graph.can_rewrite(layer, c.plan.layers.at("classifier")));
+    const Encoding d =
+        project(f.model.tensors()[f.model.find_tensor(layer.weight)].value, layer, c.plan.layers.at("classifier"));
+    const std::vector<at::Tensor> factors = graph.rewrite(layer, d);
+    ASSERT_EQ(factors.size(), 2u);
+    EXPECT_EQ(f.model.tensors().size(), names.size() + 2);
+    int linears = 0;
+    for (const auto* n : f.model.graph().nodes()) linears += n->kind().toQualString() == std::string("aten::linear");
+    EXPECT_EQ(linears, 2);
+    // It computes what the decoded weight does.
+    graph.restore();
+    Model decoded = f.model.clone();
+    decoded.set_tensor(decoded.find_tensor(layer.weight), d.decode());
+    const at::Tensor through = [&] {
+      FactoredGraph again(f.model);
+      again.rewrite(layer, d);
+      return f.model.forward(x);
+    }();  // restored as it goes out of scope
+    EXPECT_TRUE(torch::allclose(through, decoded.forward(x), 1e-5, 1e-5));
+  }
+  EXPECT_EQ(tensor_names(f.model), names);
+  EXPECT_TRUE(torch::equal(f.model.forward(x), before));
+
+  // A fine-tuning pass leaves the layer's Encoding with both factors, and the model holds its decoding.
+  c.train_data = &f.data;
+  {
+    torch::AutoGradMode grad(true);
+    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["quantize.weights",
+        {"name": "finetune.ste", "options": {"steps": 3, "lr": 1e-3}}]})"),
+                                "p.json"),
+                 c);
+  }
+  EXPECT_EQ(tensor_names(f.model), names);
+  const Encoding& e = c.encodings.at("classifier");
+  ASSERT_EQ(e.factors.size(), 2u);
+  EXPECT_TRUE(torch::equal(f.model.tensors()[f.model.find_tensor(layer.weight)].value, e.decode()));
+  EXPECT_EQ(c.latents.count("classifier"), 1u);
+  EXPECT_EQ(c.latents.count("classifier/first"), 0u);
+}
+
+// libtorch's C++ tracer writes a linear layer as addmm(b, x, t(W)) (2-D input) or matmul(x, t(W)) (3-D).
+TEST(FactoredGraph, RewritesTheFormsLibtorchTracesAndRestoresThem) {
+  torch::manual_seed(3);
+  for (const Shape& shape : {Shape{4, 16}, Shape{2, 3, 16}}) {
+    torch::nn::Linear net(16, 12);
+    Model model = trace_module(
+        *net, [&](const at::Tensor& x) { return net->forward(x); }, {shape, "float32"}, "linear");
+    const LayerTable table = build_layer_table(model);
+    const Layer& layer = table.layers.at(0);
+    LayerConfig config;
+    config.decompose = Decomposition::kLowRank;
+    config.rank = 3;
+    const at::Tensor x = torch::randn(shape);
+    torch::NoGradGuard no_grad;
+    const at::Tensor before = model.forward(x);
+    const std::string graph_before = model.graph().toString();
+    FactoredGraph graph(model);
+    ASSERT_TRUE(graph.can_rewrite(layer, config)) << model.graph().toString();
+    const Encoding d = project(net->weight.detach(), layer, config);
+    graph.rewrite(layer, d);
+    EXPECT_TRUE(torch::allclose(model.forward(x), torch::nn::functional::linear(x, d.decode(), net->bias), 1e-5, 1e-5));
+    graph.restore();
+    EXPECT_EQ(model.graph().toString(), graph_before);
+    EXPECT_TRUE(torch::equal(model.forward(x), before));
+  }
 }
 
 TEST(Finetune, NeedsTrainingDataAndValidOptions) {

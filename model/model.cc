@@ -109,6 +109,22 @@ void Model::remove_unused_inputs(bool drop_tensors) {
   graph_changed();
 }
 
+void Model::remove_bound_tensors(const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    const int index = find_tensor(name);
+    const auto binding = std::find(bindings_.begin(), bindings_.end(), index);
+    if (index < 0 || binding == bindings_.end())
+      throw Error(ErrorKind::kInternal, "remove_bound_tensors: '" + name + "' is not bound to the graph");
+    const std::size_t input = static_cast<std::size_t>(binding - bindings_.begin()) + 1;
+    if (graph_->inputs()[input]->hasUses())
+      throw Error(ErrorKind::kInternal, "remove_bound_tensors: '" + name + "' is still used");
+    graph_->eraseInput(input);
+    bindings_.erase(binding);
+    if (!remove_unbound_tensor(name)) throw Error(ErrorKind::kInternal, "remove_bound_tensors: '" + name + "'");
+  }
+  graph_changed();
+}
+
 bool Model::remove_unbound_tensor(const std::string& name) {
   const int index = find_tensor(name);
   if (index < 0 || std::find(bindings_.begin(), bindings_.end(), index) != bindings_.end()) return false;

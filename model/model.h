@@ -104,6 +104,9 @@ class Model {
   /// Removes graph inputs (other than the model input) that have no uses; with `drop_tensors`, their named
   /// tensors go too (a transform made them dead); otherwise they stay as unbound state.
   void remove_unused_inputs(bool drop_tensors);
+  /// Removes the named tensors and the graph inputs bound to them, which must have no uses (a transform
+  /// made them dead); Error(kInternal) otherwise.
+  void remove_bound_tensors(const std::vector<std::string>& names);
   /// Removes a named tensor that is bound to no graph input (e.g. a folded BatchNorm's counter); false if
   /// there is none by that name or it is still bound.
   bool remove_unbound_tensor(const std::string& name);

@@ -15,6 +15,8 @@
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
+#include "compress/decompose.h"
+#include "compress/factored_graph.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -89,6 +91,8 @@ class FinetunePass : public Pass {
     const int64_t batch = std::min(data.size(), o_.batch_size > 0 ? o_.batch_size : model.traced_batch());
 
     std::vector<CompressedWeight> weights;
+    FactoredGraph factored(model);                           // low-rank linears compute through their factors
+    std::vector<std::pair<Layer, Encoding>> decompositions;  // theirs, as first projected
     for (const auto& layer : c.table.layers) {
       const int index = model.find_tensor(layer.weight);
       const at::Tensor& weight = model.tensors().at(static_cast<std::size_t>(index)).value;
@@ -105,6 +109,16 @@ class FinetunePass : public Pass {
         weight.copy_(it->second);
       else if (!first)
         weight.copy_(original->second);
+      if (o_.train_factors && factored.can_rewrite(layer, config)) {
+        // The graph computes through the factors; each trains as a weight of its own (its own grid).
+        Encoding decomposition = project(weight, layer, config);
+        const std::vector<at::Tensor> factors = factored.rewrite(layer, decomposition);
+        const std::vector<FactorSpec> specs = factor_specs(layer, config);
+        for (std::size_t i = 0; i < specs.size(); ++i)
+          weights.push_back(CompressedWeight{specs[i].layer, specs[i].config, factors[i], {}});
+        decompositions.emplace_back(layer, std::move(decomposition));
+        continue;
+      }
       weights.push_back(CompressedWeight{layer, config, weight, keep});
     }
     std::vector<at::Tensor> params = model.parameters();
@@ -169,12 +183,31 @@ class FinetunePass : public Pass {
     }
     bar.finish(status(smoothed, compressor));
 
-    for (auto& [name, e] : compressor.finish()) c.encodings.insert_or_assign(name, std::move(e));
-    for (const auto& [name, w] : compressor.latents()) c.latents.insert_or_assign(name, w);
+    std::map<std::string, Encoding> encodings = compressor.finish();
+    std::map<std::string, at::Tensor> latents = compressor.latents();
     for (auto& p : params) {
       p.requires_grad_(false);
       p.mutable_grad() = at::Tensor();
     }
+    factored.restore();
+    for (auto& [layer, d] : decompositions) {  // the factors back into their layer's Encoding
+      const std::vector<FactorSpec> specs = factor_specs(layer, d.config);
+      std::vector<at::Tensor> latent;
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        const std::string& factor = specs[i].layer.name;
+        d.factors[i] = std::move(encodings.at(factor));
+        latent.push_back(latents.at(factor));
+        encodings.erase(factor);
+        latents.erase(factor);
+      }
+      torch::NoGradGuard no_grad;
+      latents.emplace(layer.name, compose_weight(d, latent[0], latent[1]));
+      const int index = model.find_tensor(layer.weight);
+      model.tensors().at(static_cast<std::size_t>(index)).value.copy_(d.decode());
+      encodings.emplace(layer.name, std::move(d));
+    }
+    for (auto& [name, e] : encodings) c.encodings.insert_or_assign(name, std::move(e));
+    for (const auto& [name, w] : latents) c.latents.insert_or_assign(name, w);
     if (o_.learn_act_scales) fix_activation_scales(model);
     round_biases_to_accumulators(c);  // trained on in float: back on the integer accumulator's grid
     c.notes.push_back(name_ + ": " + std::to_string(o_.steps) + " steps of batch " + std::to_string(batch) + " on " +
