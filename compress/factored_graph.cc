@@ -50,9 +50,9 @@ struct FactoredGraph::Rewrite {
   Layer layer;
   Node* user;
   std::size_t x_index, w_index;
-  Value* x;                     ///< the user's inputs before the rewrite
+  Value* x;  ///< the user's inputs before the rewrite
   Value* w;
-  std::vector<Node*> inserted;  ///< in the order they were made
+  std::vector<Node*> inserted;       ///< in the order they were made
   std::vector<std::string> factors;  ///< the factor tensors' names
 };
 
@@ -83,8 +83,9 @@ std::vector<at::Tensor> FactoredGraph::rewrite(const Layer& layer, const Encodin
     values.push_back(model_.add_bound_tensor(NamedTensor{specs[i].layer.weight, factors.back(), true, {}}));
   }
   torch::jit::Graph& g = model_.graph();
-  Rewrite r{layer, site.user, site.x_index, site.w_index, site.user->input(site.x_index),
-            site.user->input(site.w_index), {}, {}};
+  Rewrite r{
+      layer, site.user, site.x_index, site.w_index, site.user->input(site.x_index), site.user->input(site.w_index),
+      {},    {}};
   for (const FactorSpec& spec : specs) r.factors.push_back(spec.layer.weight);
   torch::jit::WithInsertPoint guard(site.user);
   const auto insert = [&](const char* kind, std::vector<torch::jit::NamedValue> inputs) {

@@ -212,6 +212,9 @@ class FinetunePass : public Pass {
     round_biases_to_accumulators(c);  // trained on in float: back on the integer accumulator's grid
     c.notes.push_back(name_ + ": " + std::to_string(o_.steps) + " steps of batch " + std::to_string(batch) + " on " +
                       data.name + ", final loss " + std::to_string(smoothed).substr(0, 6));
+    if (!decompositions.empty())
+      c.notes.push_back(name_ + ": " + std::to_string(decompositions.size()) +
+                        " low-rank layer(s) computed through their factors while training");
   }
 
  private:
