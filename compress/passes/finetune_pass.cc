@@ -109,8 +109,9 @@ class FinetunePass : public Pass {
         weight.copy_(it->second);
       else if (!first)
         weight.copy_(original->second);
-      if (o_.train_factors && factored.can_rewrite(layer, config)) {
-        // The graph computes through the factors; each trains as a weight of its own (its own grid).
+      if (o_.train_factors && !o_.admm && factored.can_rewrite(layer, config)) {
+        // The graph computes through the factors; each trains as a weight of its own (its own grid). ADMM
+        // pulls the dense weight toward the rank constraint instead.
         Encoding decomposition = project(weight, layer, config);
         const std::vector<at::Tensor> factors = factored.rewrite(layer, decomposition);
         const std::vector<FactorSpec> specs = factor_specs(layer, config);
@@ -243,8 +244,9 @@ OptionList<FinetuneOptions> common_options() {
       .add(&O::weight_scale_lr, "weight_scale_lr",
            "learning rate of learned weight log-scales (Adam: about the relative change of a scale per step)", above(0))
       .choose(&O::train_factors, "decomposed",
-              "decomposed layers under STE: factors (the factors themselves train; the weight is their product) or "
-              "projection (the dense weight trains through the whole decomposition, redone every step)",
+              "decomposed layers under finetune.ste: factors (the factors themselves train; the weight is their "
+              "product) or projection (the dense weight trains through the whole decomposition, redone every step); "
+              "finetune.admm always trains the dense weight",
               {{"factors", true}, {"projection", false}});
 }
 
