@@ -9,6 +9,16 @@
 #include "model/frontend.h"
 
 namespace adze {
+namespace {
+
+// Where the straight-through gradient may pass: the latent inside the projection's range (`inside`, when the
+// caller has it) and kept by its mask.
+at::Tensor kept_inside(const Encoding& e, const at::Tensor& latent, at::Tensor inside = {}) {
+  if (!inside.defined()) inside = e.representable(latent);
+  return e.mask.defined() ? inside.logical_and(e.from_canonical(e.mask)) : inside;
+}
+
+}  // namespace
 
 void validate(const CompressorOptions& o) {
   if (o.admm_steps < 0) throw Error(ErrorKind::kInvalidConfig, "admm_steps must be >= 0");
@@ -110,10 +120,8 @@ void Compressor::begin_factor_step(State& s) {
     torch::NoGradGuard no_grad;
     for (const Encoding& e : project_factors(s)) {
       const at::Tensor& latent = s.factors[decoded.size()];
-      const at::Tensor inside = e.representable(latent);
-      const at::Tensor kept = e.mask.defined() ? inside.logical_and(e.from_canonical(e.mask)) : inside;
       decoded.push_back(e.decode().to(latent.scalar_type()));
-      gates.push_back(kept.to(latent.scalar_type()));
+      gates.push_back(kept_inside(e, latent).to(latent.scalar_type()));
     }
   }
   torch::AutoGradMode record(true);
@@ -185,11 +193,10 @@ void Compressor::begin_step() {
     s.latent.copy_(s.w.weight);
     Encoding e = project_latent(s, s.latent);
     s.w.weight.copy_(e.decode());
-    const at::Tensor inside = e.representable(s.latent);
-    const at::Tensor kept_inside = e.mask.defined() ? inside.logical_and(e.from_canonical(e.mask)) : inside;
-    s.gate = (options_.mask == MaskMode::kFixed ? kept_inside : inside).to(s.w.weight.scalar_type());
+    const at::Tensor inside = e.representable(s.latent), kept = kept_inside(e, s.latent, inside);
+    s.gate = (options_.mask == MaskMode::kFixed ? kept : inside).to(s.w.weight.scalar_type());
     if (s.log_scale.defined()) {
-      s.scaled = kept_inside.to(torch::kFloat);
+      s.scaled = kept.to(torch::kFloat);
       s.projected = std::move(e);
     }
   }
