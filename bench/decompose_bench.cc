@@ -1,6 +1,7 @@
 // A low-rank layer in the packed runtime against the same layer dense, batch 1: a 1024 x 1024 linear
 // layer with INT8 weights, dense, and as a rank-128 (K/8) product of two INT8 factors run one after the other
-// (runtime/FORMAT.md, "Decomposed layers"), both through packed_matmul on the integer kernels of the active
+// (runtime/FORMAT.md, "Decomposed layers") in one call as the runtime runs them (packed_factored_matmul) and in
+// two packed_matmul calls, all on the integer kernels of the active
 // instruction set with activations quantized per row, as the runtime runs weight-only layers; and libtorch's
 // fp32 matrix-vector product of the dense layer. Compare the rows' times: the ratio is the speed-up.
 //
@@ -92,7 +93,16 @@ void dense_int8(benchmark::State& state) {
   label(state, kSize * kSize);
 }
 
+// The factors in one call, as the runtime runs them (runtime/fusion.h) ...
 void lowrank_int8(benchmark::State& state) {
+  Layers& l = layers();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(adze::packed::packed_factored_matmul(*l.first->view, *l.second->view, l.x, {}));
+  label(state, 2 * kRank * kSize);
+}
+
+// ... and in two calls, the first's product a tensor.
+void lowrank_two_calls(benchmark::State& state) {
   Layers& l = layers();
   for (auto _ : state) {
     const at::Tensor mid = adze::packed::packed_matmul(*l.first->view, l.x, {}, nullptr, true);
@@ -118,6 +128,10 @@ void fp32_libtorch(benchmark::State& state) {
 
 BENCHMARK(dense_int8)->Name("linear_1024x1024/dense_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(lowrank_int8)->Name("linear_1024x1024/rank128_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(lowrank_two_calls)
+    ->Name("linear_1024x1024/rank128_int8/two_calls")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(factor_alone, first, true)
     ->Name("linear_1024x1024/rank128_int8/first_factor_128x1024")
     ->Unit(benchmark::kMicrosecond)

@@ -9,6 +9,7 @@
 #include "runtime/kernels/depthwise.h"
 #include "runtime/kernels/float_kernels.h"
 #include "runtime/kernels/qgemm.h"
+#include "runtime/parallel.h"
 
 namespace adze {
 namespace packed {
@@ -196,25 +197,27 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
     const float* src = x.data_ptr<float>();
     float* const out_data = out.data_ptr<float>();
     // Output rows split over the threads where there is enough work to pay for a parallel region.
-#pragma omp parallel for if (N * oh * ow * C * kh * kw >= (int64_t{1} << 16)) schedule(static)
-    for (int64_t row = 0; row < N * oh; ++row) {
-      const int64_t n = row / oh, oy = row % oh;
-      float* dst = out_data + row * ow * C;
-      for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
-        for (int64_t c = 0; c < C; ++c) dst[c] = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < kh; ++i) {
-          const int64_t iy = oy * sy - py + i * dy;
-          if (iy < 0 || iy >= H) continue;
-          for (int64_t j = 0; j < kw; ++j) {
-            const int64_t ix = ox * sx - px + j * dx;
-            if (ix < 0 || ix >= W) continue;
-            const float* v = src + ((n * H + iy) * W + ix) * C;
+    runtime::maybe_parallel(N * oh * ow * C * kh * kw >= (int64_t{1} << 16), [&] {
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < N * oh; ++row) {
+        const int64_t n = row / oh, oy = row % oh;
+        float* dst = out_data + row * ow * C;
+        for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
+          for (int64_t c = 0; c < C; ++c) dst[c] = -std::numeric_limits<float>::infinity();
+          for (int64_t i = 0; i < kh; ++i) {
+            const int64_t iy = oy * sy - py + i * dy;
+            if (iy < 0 || iy >= H) continue;
+            for (int64_t j = 0; j < kw; ++j) {
+              const int64_t ix = ox * sx - px + j * dx;
+              if (ix < 0 || ix >= W) continue;
+              const float* v = src + ((n * H + iy) * W + ix) * C;
 #pragma omp simd
-            for (int64_t c = 0; c < C; ++c) dst[c] = (v[c] > dst[c] || v[c] != v[c]) ? v[c] : dst[c];
+              for (int64_t c = 0; c < C; ++c) dst[c] = (v[c] > dst[c] || v[c] != v[c]) ? v[c] : dst[c];
+            }
           }
         }
       }
-    }
+    });
     return out.permute({0, 3, 1, 2});
   }
   const at::Tensor in = x.to(torch::kFloat).contiguous();

@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "runtime/packed_layer.h"
+
 namespace adze {
 namespace packed {
 namespace {
@@ -37,10 +39,38 @@ int position_of(const Node& next, const std::string& value) {
   return -1;
 }
 
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A low-rank layer's first factor on the integer kernels read only by its second (dynamic: the runtime quantizes
+// the first's product per row), neither with anything fused yet.
+bool factor_pair(const Node& node, const Node& next, int at) {
+  const std::string first = kFirstFactor, second = kSecondFactor;
+  const auto plain = [](const Node& n) {
+    return !n.fused_bias && n.post == PostOp::kNone && n.clamp.lo == -std::numeric_limits<float>::infinity() &&
+           n.clamp.hi == std::numeric_limits<float>::infinity() && n.second_factor.empty();
+  };
+  return at == 0 && node.op == "adze::packed_matmul" && next.op == node.op && node.integer && next.integer &&
+         !next.act && plain(node) && plain(next) && ends_with(node.layer, first) &&
+         next.layer == node.layer.substr(0, node.layer.size() - first.size()) + second &&
+         (node.in.size() == 1 ||
+          (node.in.size() == 2 && node.in[1].kind == Arg::kConstant && node.in[1].constant.isNone()));
+}
+
 // Folds `next` into `node` when it can: true if it did (next is then skipped, its output now node's).
 bool fold(Node& node, Node& next) {
   const int at = position_of(next, node.out[0]);
   if (at < 0) return false;
+  if (factor_pair(node, next, at)) {  // the pair in one call (packed_factored_matmul), with the second's bias
+    node.second_factor = next.layer;
+    node.in.resize(1);
+    node.in.insert(node.in.end(), next.in.begin() + 1, next.in.end());
+    node.fused += "+" + std::string(kSecondFactor).substr(1);
+    node.out = next.out;
+    next.skip = true;
+    return true;
+  }
   const bool matmul = node.op == "adze::packed_matmul";
   const bool integer_conv = node.integer && is_convolution(node.op);
   const bool no_post = node.post == PostOp::kNone;

@@ -1,5 +1,7 @@
 // The packed runtime's schedule: the graph with element-wise work folded into the op before it, so that it runs
 // in that op's epilogue (in cache, with no dispatch, no tensor of its own):
+// - a low-rank linear layer's second factor into its first (one packed_factored_matmul call, whose first
+//   product never becomes a tensor), then what would fold into the second;
 // - a packed matmul's bias add (aten::add of a file tensor), then a ReLU / hardtanh / clamp (into the integer
 //   kernels' epilogue) or a GELU (applied to the output in place);
 // - an integer or depthwise convolution's ReLU / hardtanh;

@@ -97,6 +97,7 @@ struct Node {
   float alpha = 1;                         ///< kMatmul: the product scaled (a division fused)
   bool channels_last_out = false;          ///< a convolution's output left channels last (every reader takes it)
   std::string fused;                       ///< what was fused, for profiles ("+add+gelu")
+  std::string second_factor;               ///< a low-rank layer's first factor: its second, run in the same call
 };
 
 }  // namespace packed

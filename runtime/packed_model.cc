@@ -641,8 +641,11 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     if (node.op == "adze::packed_matmul") {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
-      at::Tensor y = packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
-                                   node.integer, node.clamp);
+      at::Tensor y = node.second_factor.empty()
+                         ? packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
+                                         node.integer, node.clamp)
+                         : packed_factored_matmul(*layers_.at(node.layer), *layers_.at(node.second_factor), in,
+                                                  bias_of(node, 1), node.act ? &*node.act : nullptr, node.clamp);
       if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
       set(node, std::move(y));
       return;

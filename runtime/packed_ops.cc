@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "runtime/isa.h"
+#include "runtime/parallel.h"
 
 namespace adze {
 namespace packed {
@@ -47,7 +48,7 @@ at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) 
 // Per-thread buffers of the quantized activations, kept between calls so that a warm run allocates none.
 struct QuantScratch {
   std::vector<uint8_t> codes, rows, padded;
-  std::vector<float> scale;
+  std::vector<float> scale, mid;
   std::vector<int32_t> zero;
 };
 
@@ -73,36 +74,44 @@ struct ActivationLayout {
 
 ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
   ActivationLayout a;
-  a.panels = runtime::panel_rows(rows, runtime::prebuilt_panel_bytes(layer.integer_weights()->layout)) ? layer.panels()
-                                                                                                       : nullptr;
+  a.panels = runtime::panel_rows(rows, layer.integer_weights()->layout) ? layer.panels() : nullptr;
   const bool on_panels = a.panels && !a.panels->empty();  // empty: this ISA has no microkernel
   a.stride = on_panels ? a.panels->k() : layer.integer_weights()->layout.k_pad;
   if (!layer.gather().empty() && !(on_panels && a.panels->in_layer_order())) a.gather = layer.gather().data();
   return a;
 }
 
-// x [..., K] (float, contiguous, K = the layer's reduction in the layer's own column order) through the integer
-// kernels: [..., C].
-at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
-                           const ActivationQuant* act, const OutputClamp& clamp) {
+// M rows of K floats (K = the layer's reduction, in the layer's own column order) through the integer kernels
+// into y [M, C] (rows C apart): quantized with `act`, or per row.
+void integer_rows(const LayerView& layer, const float* rows, int64_t M, const float* bias, const ActivationQuant* act,
+                  const OutputClamp& clamp, float* y) {
   const runtime::QWeights& w = *layer.integer_weights();
-  const int64_t K = layer.reduction(), C = layer.channels(), M = rows.numel() / K;
+  const int64_t K = layer.reduction(), C = layer.channels();
   const ActivationLayout l = activation_layout(layer, M);
   QuantScratch& s = quant_scratch();
   uint8_t* const q = sized(s.codes, M * l.stride);
   float* const scale = sized(s.scale, M);
   int32_t* const zero = sized(s.zero, M);
   if (act)
-    runtime::quantize_rows_static(rows.data_ptr<float>(), M, K, K, l.gather, l.stride, act->scale, act->zero_point, q,
-                                  scale, zero);
+    runtime::quantize_rows_static(rows, M, K, K, l.gather, l.stride, act->scale, act->zero_point, q, scale, zero);
   else
-    runtime::quantize_rows_dynamic(rows.data_ptr<float>(), M, K, K, l.gather, l.stride, q, scale, zero);
+    runtime::quantize_rows_dynamic(rows, M, K, K, l.gather, l.stride, q, scale, zero);
+  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
+}
+
+// x [..., K] (float, contiguous) through the integer kernels: [..., C].
+at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
+                           const ActivationQuant* act, const OutputClamp& clamp) {
   std::vector<int64_t> shape(rows.sizes().begin(), rows.sizes().end());
-  shape.back() = C;
+  shape.back() = layer.channels();
   at::Tensor y = at::empty(shape, rows.options());
-  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias.defined() ? bias.data_ptr<float>() : nullptr,
-                 y.data_ptr<float>(), C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
+  integer_rows(layer, rows.data_ptr<float>(), rows.numel() / layer.reduction(),
+               bias.defined() ? bias.data_ptr<float>() : nullptr, act, clamp, y.data_ptr<float>());
   return y;
+}
+
+at::Tensor float_contiguous(const at::Tensor& x) {
+  return x.scalar_type() == at::kFloat && x.is_contiguous() ? x : x.to(torch::kFloat).contiguous();
 }
 
 // A 1x1 convolution of stride 1 without padding: its patches are the input's pixels.
@@ -147,35 +156,39 @@ uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int6
                     static_cast<std::size_t>(W * Cin));
       padded = p;
     }
-#pragma omp parallel for if (parallel) schedule(static)
-    for (int64_t m = 0; m < M; ++m) {
-      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-      uint8_t* row = rows + m * l.stride;
-      for (int64_t i = 0; i < kh; ++i, row += span)
-        std::memcpy(row, padded + ((n * Hp + oy * stride[0] + i * dilation[0]) * Wp + ox * stride[1]) * Cin,
-                    static_cast<std::size_t>(span));
-    }
+    runtime::maybe_parallel(parallel, [&] {
+#pragma omp for schedule(static)
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
+        uint8_t* row = rows + m * l.stride;
+        for (int64_t i = 0; i < kh; ++i, row += span)
+          std::memcpy(row, padded + ((n * Hp + oy * stride[0] + i * dilation[0]) * Wp + ox * stride[1]) * Cin,
+                      static_cast<std::size_t>(span));
+      }
+    });
   } else if (!as_it_lies) {
-#pragma omp parallel for if (parallel) schedule(static)
-    for (int64_t m = 0; m < M; ++m) {
-      const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-      uint8_t* row = rows + m * l.stride;
-      for (int64_t i = 0; i < kh; ++i) {
-        const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
-        for (int64_t j = 0; j < kw; ++j, row += Cin) {
-          const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
-          if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-            std::fill(row, row + Cin, static_cast<uint8_t>(z));
-            continue;
+    runtime::maybe_parallel(parallel, [&] {
+#pragma omp for schedule(static)
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
+        uint8_t* row = rows + m * l.stride;
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
+          for (int64_t j = 0; j < kw; ++j, row += Cin) {
+            const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+              std::fill(row, row + Cin, static_cast<uint8_t>(z));
+              continue;
+            }
+            const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
+            if (perm)
+              for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
+            else
+              std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
           }
-          const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
-          if (perm)
-            for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
-          else
-            std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
         }
       }
-    }
+    });
   }
   std::fill_n(scales, M, s);
   std::fill_n(zeros, M, z);
@@ -191,10 +204,7 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
     throw Error(ErrorKind::kInvalidArgument,
                 "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
   const at::Tensor b = float_bias(bias, C, "matmul");
-  if (layer.integer_weights() && (act || dynamic))  // the input as it is where it is float and contiguous
-    return integer_product(layer,
-                           x.scalar_type() == at::kFloat && x.is_contiguous() ? x : x.to(torch::kFloat).contiguous(), b,
-                           act, clamp);
+  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, float_contiguous(x), b, act, clamp);
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
@@ -211,6 +221,27 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   return clamp.lo > -std::numeric_limits<float>::infinity() || clamp.hi < std::numeric_limits<float>::infinity()
              ? y.clamp(clamp.lo, clamp.hi)
              : y;
+}
+
+at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
+                                  const at::Tensor& bias, const ActivationQuant* act, const OutputClamp& clamp) {
+  if (!first.integer_weights() || !second.integer_weights() || first.channels() != second.reduction())
+    throw Error(ErrorKind::kInternal, "packed factored matmul: factors " + std::to_string(first.channels()) + " and " +
+                                          std::to_string(second.reduction()) + " wide, or without integer weights");
+  const int64_t K = first.reduction(), r = first.channels();
+  if (x.dim() == 0 || x.size(-1) != K)
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed factored matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+  const at::Tensor b = float_bias(bias, second.channels(), "factored matmul");
+  const at::Tensor in = float_contiguous(x);
+  const int64_t M = in.numel() / K;
+  float* const mid = sized(quant_scratch().mid, M * r);  // the first factor's product, never a tensor
+  integer_rows(first, in.data_ptr<float>(), M, nullptr, act, {}, mid);
+  std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
+  shape.back() = second.channels();
+  at::Tensor y = at::empty(shape, in.options());
+  integer_rows(second, mid, M, b.defined() ? b.data_ptr<float>() : nullptr, nullptr, clamp, y.data_ptr<float>());
+  return y;
 }
 
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,

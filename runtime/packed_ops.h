@@ -37,6 +37,14 @@ struct OutputClamp {
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const ActivationQuant* act = nullptr, bool dynamic = false, const OutputClamp& clamp = {});
 
+/// A low-rank linear layer's two factors (FORMAT.md, "Decomposed layers") in one call: x @ Aᵀ @ Bᵀ (+ bias) for
+/// `first` A [r, K] and `second` B [C, r], both with integer weights. The values of packed_matmul(first, x, {},
+/// act, true) fed to packed_matmul(second, ·, bias, nullptr, true, clamp), without the intermediate tensor or
+/// the second call: A's product stays in per-thread scratch, quantized per row for B.
+at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
+                                  const at::Tensor& bias, const ActivationQuant* act = nullptr,
+                                  const OutputClamp& clamp = {});
+
 /// A 2-D convolution (groups 1) with the layer's integer weights [Cout, Cin, kh, kw], x [N, Cin, H, W]: the
 /// input quantized once (with `act`, or one dynamic range for the tensor), its patches gathered as codes in the
 /// encoded column order (kh, kw, Cin), one row per output position, through the integer kernels. Needs

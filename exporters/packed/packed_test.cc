@@ -321,6 +321,42 @@ TEST(PackedExporter, LowRankLayersRunAsTheirFactors) {
   EXPECT_GT(sqnr_db(m.model.forward(x), ran), 30);  // the activations are quantized on the way
   EXPECT_TRUE(layers.count("classifier"));
   EXPECT_TRUE(layers.count("features.0"));
+  // A plain run computes the linear layer's factors in one call (runtime/fusion.h; equal to two calls:
+  // PackedLayer.FactorsInOneCallAreTheTwoCalls). Its convolutions leave channels-last outputs, which the pooling
+  // sums in another order than the recording run's: equal up to float rounding.
+  EXPECT_TRUE(torch::allclose(p.forward(x), ran, 1e-5, 1e-6));
+  int factored = 0;
+  for (const auto& n : p.profile(x, 1))
+    factored += n.op == "adze::packed_matmul+second" && n.layer == "classifier#first";
+  EXPECT_EQ(factored, 1);
+}
+
+// A low-rank layer's factors in one call (packed_factored_matmul, as the runtime runs them) give exactly the
+// values of two packed_matmul calls: one activation row and several, calibrated and dynamic first inputs, a
+// bias and a clamp.
+TEST(PackedLayer, FactorsInOneCallAreTheTwoCalls) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(3);
+  Layer layer = make_layer(LayerKind::kLinear, {64, 96});
+  LayerConfig c;
+  c.weight_bits = 8;
+  c.decompose = Decomposition::kLowRank;
+  c.rank = 16;
+  const Encoding e = project(torch::randn({64, 96}), layer, c);
+  OneLayerFile first(e.factors[0]), second(e.factors[1]);
+  ASSERT_TRUE(first.view->integer_weights() && second.view->integer_weights());
+  const at::Tensor bias = torch::randn({64});
+  const packed::ActivationQuant act{0.05f, 120};
+  const packed::OutputClamp relu{0.0f, std::numeric_limits<float>::infinity()};
+  for (int64_t rows : {1, 3, 17}) {
+    const at::Tensor x = torch::randn({rows, 96});
+    for (const packed::ActivationQuant* a : {static_cast<const packed::ActivationQuant*>(nullptr), &act}) {
+      const at::Tensor mid = packed::packed_matmul(*first.view, x, {}, a, true);
+      const at::Tensor two = packed::packed_matmul(*second.view, mid, bias, nullptr, true, relu);
+      EXPECT_TRUE(same_bits(packed::packed_factored_matmul(*first.view, *second.view, x, bias, a, relu), two))
+          << rows << " rows";
+    }
+  }
 }
 
 // Models adze did not write (torch.jit.trace / torch.jit.script in Python), with permuted 2:4 + INT4 or INT4.

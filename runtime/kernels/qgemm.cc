@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "runtime/kernels/row_kernels.h"
+#include "runtime/parallel.h"
 
 namespace adze {
 namespace runtime {
@@ -190,9 +191,11 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   const int64_t panel_bytes = panel_k * kPanelChannels;
   const int64_t group_steps = l.groups == 1 ? panel_k / 4 : l.group / 4;
   const uint8_t* const panels = prebuilt ? prebuilt : cache_aligned(thread_scratch().panels, blocks * panel_bytes);
-  const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 16);
-#pragma omp parallel if (parallel)
-  {
+  // A parallel region costs microseconds (waking the team, the closing barrier); the microkernel does 2^19
+  // multiply-adds in about that (decompose_bench, two threads: a batch-1 rank-128 layer, 2^18 multiply-adds, took
+  // 5.9 us split against 3.2 us on one thread).
+  const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 19);
+  maybe_parallel(parallel, [&] {
     Scratch& s = thread_scratch();
     if (!prebuilt) {
 #pragma omp for schedule(static)
@@ -209,8 +212,9 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       const int8_t* const panel = reinterpret_cast<const int8_t*>(panels + b * panel_bytes);
       // The epilogue on the accumulators, in registers, where the reduction is short enough for it to matter
       // (qgemm_bench, prepacked: 64 rows x 128: 27.5 -> 18.5 us, the stem 1024 x 147: 77 -> 51 us; but 16 rows x
-      // 2304: 32 -> 37 us, so long reductions keep gemm_panel).
-      if (l.groups == 1 && kern.gemm_panel_out && group_steps <= 256) {
+      // 2304: 32 -> 37 us, so long reductions keep gemm_panel, unless the tile has so few rows that gemm_panel,
+      // which computes all kPanelRows, would mostly repeat them).
+      if (l.groups == 1 && kern.gemm_panel_out && (group_steps <= 256 || n < kSmallPanelMinRows)) {
         const PanelEpilogue e{
             a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
             lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};
@@ -240,7 +244,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace
@@ -420,18 +424,20 @@ QPanels::QPanels(const QWeights& w, Isa isa, const int64_t* order) : isa_(isa) {
 
 int64_t prebuilt_panel_bytes(const QWeightLayout& l) { return panel_blocks(l) * kPanelChannels * panel_positions(l); }
 
-bool panel_rows(int64_t rows, int64_t bytes) {
-  return rows >= kPrepackedPanelMinRows || (rows >= kSmallPanelMinRows && bytes <= kSmallPanelBytes);
+bool panel_rows(int64_t rows, const QWeightLayout& l) {
+  const int64_t bytes = prebuilt_panel_bytes(l);
+  return rows >= kPrepackedPanelMinRows || (rows >= kSmallPanelMinRows && bytes <= kSmallPanelBytes) ||
+         (rows >= 1 && l.groups == 1 && bytes <= l.rows * l.plane_row_bytes());
 }
 
-bool uses_panels(int64_t rows, const QPanels* panels) {
-  return panels && !panels->empty() && panel_rows(rows, panels->bytes());
+bool uses_panels(int64_t rows, const QWeightLayout& l, const QPanels* panels) {
+  return panels && !panels->empty() && panel_rows(rows, l);
 }
 
 void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
            const QGemmOptions& options) {
   const QWeightLayout& l = w.layout;
-  const int64_t need = uses_panels(a.rows, options.panels) ? options.panels->k() : l.k_pad;
+  const int64_t need = uses_panels(a.rows, l, options.panels) ? options.panels->k() : l.k_pad;
   if (a.stride < need)
     throw Error(ErrorKind::kInternal,
                 "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " + std::to_string(need));
@@ -441,7 +447,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   if (cached && !cached->empty() && cached->isa() != isa)
     throw Error(ErrorKind::kInternal,
                 std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
-  if (uses_panels(a.rows, cached))
+  if (uses_panels(a.rows, l, cached))
     return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi);
   if (cached && cached->in_layer_order())
     throw Error(ErrorKind::kInternal, "qgemm: activations in the layer's order for too few rows to use its panels");
@@ -472,8 +478,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   const int64_t tiles = (l.rows + tile_rows - 1) / tile_rows;
   const int64_t w_stride = pairs ? l.kept_pad : l.k_pad;  // scratch bytes per unpacked weight row
   const bool parallel = l.rows * l.k_pad * std::max<int64_t>(a.rows, 1) >= (int64_t{1} << 16) && tiles > 1;
-#pragma omp parallel if (parallel)
-  {
+  maybe_parallel(parallel, [&] {
     Scratch& s = thread_scratch();
     s.dots.resize(static_cast<std::size_t>(tile_rows * l.groups));
     int32_t* const dots = s.dots.data();
@@ -526,7 +531,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace runtime

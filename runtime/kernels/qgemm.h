@@ -154,14 +154,17 @@ class QPanels {
 /// planes' smaller read wins (ResNet-18 at 64x64, layer4's 4-row 3x3 convolutions: 2.4 MB of panels each, 1.32
 /// -> 1.62 ms for the model on panels). Panels of at most kSmallPanelBytes (a core's L2 holds them) pay from
 /// kSmallPanelMinRows rows (MobileNet-V2's last 1x1 convolutions, 4 positions, 1280 x 320: 0.95 -> 0.80 ms).
+/// Panels that read no more bytes than the planes (8-bit dense weights with one scale per row: a byte per weight
+/// either way) pay from one row, as nothing is left to unpack (decompose_bench, a batch-1 1024 x 1024 INT8 layer:
+/// 19.7 -> 13.9 us; its rank-128 factors 7.3 -> 5.1 us).
 constexpr int64_t kPrepackedPanelMinRows = 8;
 constexpr int64_t kSmallPanelMinRows = 4;
 constexpr int64_t kSmallPanelBytes = int64_t{512} << 10;
 
 /// The bytes of a matrix's prebuilt panels (QPanels::bytes(), less alignment), and whether qgemm runs `rows`
-/// activation rows on prebuilt panels of that size.
+/// activation rows on the prebuilt panels of a matrix of this layout.
 int64_t prebuilt_panel_bytes(const QWeightLayout& l);
-bool panel_rows(int64_t rows, int64_t bytes);
+bool panel_rows(int64_t rows, const QWeightLayout& l);
 
 /// What qgemm may use and do besides the product.
 struct QGemmOptions {
@@ -175,7 +178,7 @@ struct QGemmOptions {
 
 /// Whether qgemm runs `rows` activation rows on these panels (panel_rows; then the activations are read as the
 /// panels hold them: k() bytes per row, in the layer's order where in_layer_order()).
-bool uses_panels(int64_t rows, const QPanels* panels);
+bool uses_panels(int64_t rows, const QWeightLayout& l, const QPanels* panels);
 
 /// y [a.rows, rows] (rows y_stride apart) = Σ_g scale·a.scale·(Σ q·w − zero·wsum) + bias (bias may be null),
 /// on the given instruction set (active_isa() in production; the tests pass each runnable one).

@@ -152,7 +152,7 @@ class QGemmTester {
       for (int64_t j = 0; j < k_; ++j) order[static_cast<std::size_t>(j)] = j;
       std::shuffle(order.begin(), order.end(), rng);
       const QPanels ordered(packed.view(), isa, order.data());
-      if (!uses_panels(m_, &ordered)) continue;
+      if (!uses_panels(m_, l, &ordered)) continue;
       ASSERT_EQ(ordered.in_layer_order(), groups == 1);
       ASSERT_EQ(ordered.k(), groups == 1 ? (k_ + 3) / 4 * 4 : k_);
       std::vector<uint8_t> q_layer(static_cast<std::size_t>(m_ * ordered.k() + 3), 77);  // padding: any bytes
@@ -290,6 +290,31 @@ TEST(QGemm, GemvAndGemmShapes) {
   // One activation row against many short rows (a low-rank factor): row_dot's runs of rows, off their length.
   QGemmTester().rows(70).k(128).m(1).bits(8).seed(54).test();
   QGemmTester().rows(70).k(128).m(1).bits(4).asymmetric(true).seed(55).test();
+  // 8-bit dense weights whose panels read no more than their planes (whole panels of 32 channels) take the
+  // panels from one row on: K a multiple of 16 steps, a long K (more than 256 steps) with a tail of steps, and
+  // two and three rows of a long K.
+  for (int64_t m = 1; m <= 3; ++m) {
+    QGemmTester().rows(64).k(1024).m(m).bits(8).seed(56).test();
+    QGemmTester().rows(32).k(1100).m(m).bits(8).seed(57).test();
+    QGemmTester().rows(96).k(128).m(m).bits(8).seed(58).test();
+  }
+}
+
+// Which matrices take their panels for one activation row: those whose panels read no more bytes than their
+// planes (8-bit, dense, one scale per row, whole panels of channels), so that nothing is left to unpack.
+TEST(QGemm, PanelsFromOneRowWhereTheyReadNoMoreThanThePlanes) {
+  const auto layout = [](int64_t rows, int64_t k, int bits, int64_t group) {
+    std::vector<uint8_t> u(static_cast<std::size_t>(rows * k), 1);
+    std::vector<int32_t> offset(static_cast<std::size_t>(rows), 1 << (bits - 1));
+    std::vector<float> scale(static_cast<std::size_t>(rows * (k / group)), 0.01f);
+    return pack_qweights(rows, k, bits, u.data(), nullptr, offset.data(), scale.data(), group).layout;
+  };
+  EXPECT_TRUE(panel_rows(1, layout(1024, 1024, 8, 1024)));
+  EXPECT_TRUE(panel_rows(1, layout(32, 1100, 8, 1100)));
+  EXPECT_FALSE(panel_rows(1, layout(1024, 1024, 4, 1024)));  // panels twice the planes
+  EXPECT_FALSE(panel_rows(1, layout(70, 128, 8, 128)));      // 96 channels of panels for 70
+  EXPECT_FALSE(panel_rows(1, layout(64, 1024, 8, 256)));     // groups
+  EXPECT_TRUE(panel_rows(8, layout(1024, 1024, 4, 1024)));
 }
 
 // Several activation rows (32 and more) take the GEMM microkernel where the ISA has one (panels of 32 channels,

@@ -352,28 +352,9 @@ void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* 
   }
 }
 
-// R activation rows (1..kPanelRows) of one group against a panel, then the epilogue on the accumulators: the
-// products of gemm_panel, the arithmetic of PanelEpilogue (row_kernels.h) sixteen channels at a time.
+// The arithmetic of PanelEpilogue (row_kernels.h) on R rows' accumulators, sixteen channels at a time.
 template <int R>
-void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int64_t steps, const PanelEpilogue& e) {
-  __m512i acc[R][2];
-  const uint8_t* xr[R];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-    xr[r] = x + r * x_stride;
-  }
-  for (int64_t s = 0; s < steps; ++s, panel += 4 * kPanelChannels) {
-    const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 64);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      int32_t four;
-      __builtin_memcpy(&four, xr[r] + 4 * s, 4);
-      const __m512i b = _mm512_set1_epi32(four);
-      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b, w0);
-      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b, w1);
-    }
-  }
+ADZE_INLINE void panel_epilogue(const __m512i (&acc)[R][2], const PanelEpilogue& e) {
   const __m512 lo = _mm512_set1_ps(e.lo), hi = _mm512_set1_ps(e.hi);
   for (int half = 0; half < 2; ++half) {
     const int64_t c0 = 16 * half;
@@ -395,11 +376,67 @@ void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int
   }
 }
 
+// R activation rows (1..kPanelRows) of one group against a panel, then the epilogue on the accumulators: the
+// products of gemm_panel.
+template <int R>
+void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int64_t steps, const PanelEpilogue& e) {
+  __m512i acc[R][2];
+  const uint8_t* xr[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    xr[r] = x + r * x_stride;
+  }
+  for (int64_t s = 0; s < steps; ++s, panel += 4 * kPanelChannels) {
+    const __m512i w0 = _mm512_load_si512(panel), w1 = _mm512_load_si512(panel + 64);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      int32_t four;
+      __builtin_memcpy(&four, xr[r] + 4 * s, 4);
+      const __m512i b = _mm512_set1_epi32(four);
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b, w0);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b, w1);
+    }
+  }
+  panel_epilogue<R>(acc, e);
+}
+
+// One activation row (a batch-1 linear layer): two accumulators would wait on each other's vpdpbusd through the
+// whole reduction, so four consecutive steps go to four pairs of accumulators, summed at the end (exact in
+// integers: the same dots as panel_rows_out<1>).
+void panel_row_out(const uint8_t* x, const int8_t* panel, int64_t steps, const PanelEpilogue& e) {
+  __m512i a[4][2];
+#pragma GCC unroll 4
+  for (int u = 0; u < 4; ++u) a[u][0] = a[u][1] = _mm512_setzero_si512();
+  int64_t s = 0;
+  for (; s + 4 <= steps; s += 4, panel += 16 * kPanelChannels) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      int32_t four;
+      __builtin_memcpy(&four, x + 4 * (s + u), 4);
+      const __m512i b = _mm512_set1_epi32(four);
+      a[u][0] = _mm512_dpbusd_epi32(a[u][0], b, _mm512_load_si512(panel + 4 * kPanelChannels * u));
+      a[u][1] = _mm512_dpbusd_epi32(a[u][1], b, _mm512_load_si512(panel + 4 * kPanelChannels * u + 64));
+    }
+  }
+  for (; s < steps; ++s, panel += 4 * kPanelChannels) {
+    int32_t four;
+    __builtin_memcpy(&four, x + 4 * s, 4);
+    const __m512i b = _mm512_set1_epi32(four);
+    a[0][0] = _mm512_dpbusd_epi32(a[0][0], b, _mm512_load_si512(panel));
+    a[0][1] = _mm512_dpbusd_epi32(a[0][1], b, _mm512_load_si512(panel + 64));
+  }
+  const __m512i acc[1][2] = {
+      {_mm512_add_epi32(_mm512_add_epi32(a[0][0], a[1][0]), _mm512_add_epi32(a[2][0], a[3][0])),
+       _mm512_add_epi32(_mm512_add_epi32(a[0][1], a[1][1]), _mm512_add_epi32(a[2][1], a[3][1]))}};
+  panel_epilogue<1>(acc, e);
+}
+
 void gemm_panel_out(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
                     const PanelEpilogue& e) {
   switch (rows) {
     case 1:
-      return panel_rows_out<1>(x, x_stride, panel, steps, e);
+      return panel_row_out(x, panel, steps, e);
     case 2:
       return panel_rows_out<2>(x, x_stride, panel, steps, e);
     case 3:
