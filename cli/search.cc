@@ -77,7 +77,9 @@ void setup_search(CLI::App& app) {
       "a paired 95% interval: one that holds 0 is a difference the split cannot tell from chance.\n"
       "--confirm-seeds K runs each confirmation K times, fine-tuning's data order drawn from seeds --seed to\n"
       "--seed + K - 1: accuracies are means over the runs, and the lead is over samples each averaged over the\n"
-      "runs, so one fine-tune's luck weighs less.\n\n"
+      "runs, so one fine-tune's luck weighs less. --confirm-plan FILE confirms another plan the same way (say,\n"
+      "the plan.json of a search without decomposition), so the lead compares two searches on the same samples\n"
+      "and seeds.\n\n"
       "Writes DIR/plan.json (for adze compress --plan), front.json and front.csv (the Pareto front, the uniform\n"
       "baselines, the confirmations), front.svg (loss against cost), confirmed.svg (the confirmed plans' top-1\n"
       "against cost, baselines marked), search.log. Exit code 3 when no plan meets the budget: the closest plan is\n"
@@ -117,6 +119,9 @@ void setup_search(CLI::App& app) {
       "--confirm-baseline", o->confirm_baselines,
       "uniform plans also confirmed, even over the budget (w4, \"w3 2:4\"; the best uniform plan within the "
       "budget always is)");
+  sub->add_option("--confirm-plan", o->confirm_plans,
+                  "a plan file also confirmed, even over the budget (another search's plan.json: the paired lead "
+                  "compares two searches; repeatable)");
   sub->add_option("--confirm-split", o->confirmation.split, "split the confirmation runs are evaluated on")
       ->capture_default_str();
   o->confirmation.select_split = "val";

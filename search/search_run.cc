@@ -145,18 +145,44 @@ void check_options(const SearchRunOptions& o) {
     if (std::find(known.begin(), known.end(), label) == known.end())
       throw Error(ErrorKind::kInvalidArgument,
                   "--confirm-baseline '" + label + "': no such uniform plan in the space (known: " + listed + ")");
+  for (const auto& path : o.confirm_plans) (void)load_plan(path);  // readable, and a plan (its layers: later)
+}
+
+// A plan file as a point of the problem: each layer's config as the plan resolves it must be one of the layer's
+// options here (a plan another search wrote over the same bits, N:M and activation widths is). Confirmed even
+// over the budget, as the confirm baselines are.
+Point plan_point(const std::string& path, const Problem& problem, const LayerTable& table) {
+  const ResolvedPlan resolved = resolve_plan(load_plan(path), table, path);
+  Point pt;
+  pt.label = "plan " + path;
+  for (std::size_t l = 0; l < problem.layers.size(); ++l) {
+    const LayerConfig& config = resolved.layers.at(problem.layers[l]);
+    const std::vector<LayerConfig>& options = problem.configs[l];
+    const auto it = std::find(options.begin(), options.end(), config);
+    if (it == options.end()) {
+      std::string known;
+      for (const LayerConfig& c : options) known += (known.empty() ? "" : ", ") + config_label(c);
+      throw Error(ErrorKind::kInvalidArgument, "--confirm-plan " + path + ": layer '" + problem.layers[l] + "' is " +
+                                                   config_label(config) +
+                                                   " there, not an option of this search's space (" + known + ")");
+    }
+    pt.choice.push_back(static_cast<int>(it - options.begin()));
+  }
+  pt.cost = problem.total_cost(pt.choice);
+  pt.loss = problem.total_loss(pt.choice);
+  return pt;
 }
 
 // The plans confirmed: the search's best ("searched") and confirm - 1 runners-up (alternatives()), then the best
-// uniform plan within the budget and each confirm baseline (checked before the search; confirmed even over the
-// budget). None of the search's when it found no plan within the budget or confirm is 0.
+// uniform plan within the budget, each confirm baseline (checked before the search; confirmed even over the
+// budget) and each confirm plan. None of the search's when it found no plan within the budget or confirm is 0.
 struct PlansToConfirm {
   std::vector<Point> plans;
   std::size_t searched = 0;  ///< the first this many are the search's
 };
 
 PlansToConfirm plans_to_confirm(const SearchRunOptions& o, const Problem& problem, const SearchResult& result,
-                                const std::vector<Point>& baselines,
+                                const std::vector<Point>& baselines, const std::vector<Point>& plan_points,
                                 const std::function<double(const Choice&)>& measure, SearchLog& log) {
   PlansToConfirm to_confirm;
   std::vector<Point>& plans = to_confirm.plans;
@@ -180,6 +206,10 @@ PlansToConfirm plans_to_confirm(const SearchRunOptions& o, const Problem& proble
       log("no uniform plan '" + label + "': the target or exporter leaves it out of some layer");
     else
       plans.push_back(*it);
+  }
+  for (Point pt : plan_points) {
+    if (measure) pt.loss = measure(pt.choice);
+    plans.push_back(std::move(pt));
   }
   return to_confirm;
 }
@@ -222,6 +252,8 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
   const SensitivityTable& sensitivity = m.sensitivity;
   run.problem = make_problem(m.table, m.space, sensitivity, *cost_model, target, budget, o.batch);
   const Problem& problem = run.problem;
+  std::vector<Point> plan_points;  // --confirm-plan, placed in this space before the search runs
+  for (const auto& path : o.confirm_plans) plan_points.push_back(plan_point(path, problem, m.table));
   nlohmann::json identity = {{"sensitivity", sensitivity.key},
                              {"target", target.name},
                              {"target_figures", ContentHash().add(to_json(target).dump()).hex()},
@@ -379,8 +411,9 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
   // Confirmation: each plan compressed for real by the pipeline and evaluated on the confirmation split. With
   // runners-up, the plan written is the one that does best on the selection split after the pipeline, which a
   // loss measured before fine-tuning cannot foresee.
-  const PlansToConfirm to_confirm = plans_to_confirm(
-      o, problem, result, baselines, measured ? std::function<double(const Choice&)>(measure) : nullptr, log);
+  const PlansToConfirm to_confirm =
+      plans_to_confirm(o, problem, result, baselines, plan_points,
+                       measured ? std::function<double(const Choice&)>(measure) : nullptr, log);
   const std::vector<Point> searched(to_confirm.plans.begin(),
                                     to_confirm.plans.begin() + static_cast<std::ptrdiff_t>(to_confirm.searched));
   ConfirmSettings settings = settings_in;

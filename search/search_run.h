@@ -37,8 +37,11 @@ struct SearchRunOptions {
   int64_t batch = 1;                           ///< samples per inference, for latency and energy
   int64_t confirm = 1;                         ///< plans confirmed: the best and confirm - 1 runners-up (0: none)
   std::vector<std::string> confirm_baselines;  ///< uniform plans also confirmed ("w4"), even over the budget
-  ConfirmSettings confirmation;                ///< split, select_split (used when confirm > 1), limits, seeds
-  Pipeline pipeline;                           ///< of the confirmation runs (confirmation_pipeline())
+  /// Plan files also confirmed, even over the budget (another search's plan.json, for a paired comparison of
+  /// two searches on the same samples and seeds): each layer's config must be one of its options here.
+  std::vector<std::string> confirm_plans;
+  ConfirmSettings confirmation;  ///< split, select_split (used when confirm > 1), limits, seeds
+  Pipeline pipeline;             ///< of the confirmation runs (confirmation_pipeline())
   bool progress = false;
 };
 

@@ -73,6 +73,29 @@ TEST(SearchRun, FindsConfirmsAndWritesAPlanThatResumesToTheSameBytes) {
   EXPECT_EQ(from_disk, static_cast<int>(run.confirmed_plans.size()));
 }
 
+// Two searches compared on the same samples and seeds: another search's plan confirmed alongside this one's,
+// with the written plan's paired lead over it.
+TEST(SearchRun, AnotherSearchsPlanIsConfirmedAlongsideForAPairedLead) {
+  CacheHere cache;
+  SearchRunOptions first = small_search(cache.tmp.file("dense"));
+  first.space.nm = {"none"};
+  const SearchRun dense = run_search(first);
+  SearchRunOptions o = small_search(cache.tmp.file("with-nm"));
+  o.confirm_plans = {first.out + "/plan.json"};
+  const SearchRun run = run_search(o);
+  const std::string label = "plan " + first.out + "/plan.json";
+  const auto confirmed = std::find_if(run.confirmed_plans.begin(), run.confirmed_plans.end(),
+                                      [&](const ConfirmedPlan& p) { return p.label == label; });
+  ASSERT_NE(confirmed, run.confirmed_plans.end());
+  // The same plan: confirmed here with the same top-1 as in the search that wrote it.
+  const auto there = std::find_if(dense.confirmed_plans.begin(), dense.confirmed_plans.end(),
+                                  [&](const ConfirmedPlan& p) { return p.label == dense.written(); });
+  ASSERT_NE(there, dense.confirmed_plans.end());
+  EXPECT_EQ(confirmed->top1, there->top1);
+  EXPECT_TRUE(
+      std::any_of(run.leads.over.begin(), run.leads.over.end(), [&](const Lead& l) { return l.against == label; }));
+}
+
 TEST(SearchRun, ALatencyBudgetIsPricedByTheNamedCostModel) {
   CacheHere cache;
   SearchRunOptions o = small_search(cache.tmp.file("lat"));
@@ -114,6 +137,14 @@ TEST(SearchRun, BadOptionsAreRefusedBeforeAnyWork) {
   o = small_search(cache.tmp.file("bad"));
   o.confirm_baselines = {"w5"};
   refused(o, "no such uniform plan");
+  o = small_search(cache.tmp.file("bad"));
+  o.confirm_plans = {cache.tmp.file("absent.json")};
+  refused(o, "absent.json");
+  // A plan whose config is no option of the space (6 bits against {2, 3, 4, 8}), named with its layer.
+  write_file_atomically(cache.tmp.file("w6.json"), R"({"defaults": {"weight_bits": 6}})");
+  o = small_search(cache.tmp.file("bad"));
+  o.confirm_plans = {cache.tmp.file("w6.json")};
+  refused(o, "not an option of this search's space");
   o = small_search(cache.tmp.file("bad"));
   o.batch = 0;
   refused(o, "--batch 0");
