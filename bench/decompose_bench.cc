@@ -29,7 +29,7 @@
 
 namespace {
 
-constexpr int64_t kSize = 1024, kRank = kSize / 8;
+constexpr int64_t kSize = 1024, kRank = kSize / 8, kBlocks = 4;
 
 const int kThreads = [] {
   const char* env = std::getenv("ADZE_BENCH_THREADS");
@@ -54,7 +54,7 @@ struct Stored {
 
 struct Layers {
   at::Tensor weight, x;
-  std::unique_ptr<Stored> dense, first, second;
+  std::unique_ptr<Stored> dense, first, second, monarch_first, monarch_second;
   Layers() {
     torch::manual_seed(0);
     weight = torch::randn({kSize, kSize}) * 0.03;
@@ -73,6 +73,12 @@ struct Layers {
     const adze::Encoding e = adze::project(weight, layer, lowrank);
     first = std::make_unique<Stored>(e.factors[0], "fc#first");
     second = std::make_unique<Stored>(e.factors[1], "fc#second");
+    adze::LayerConfig monarch = int8;
+    monarch.decompose = adze::Decomposition::kMonarch;
+    monarch.blocks = kBlocks;
+    const adze::Encoding m = adze::project(weight, layer, monarch);
+    monarch_first = std::make_unique<Stored>(m.factors[0], "fc#first");
+    monarch_second = std::make_unique<Stored>(m.factors[1], "fc#second");
   }
 };
 
@@ -120,6 +126,15 @@ void factor_alone(benchmark::State& state, bool first) {
   label(state, kRank * kSize);
 }
 
+// Monarch with 4 blocks (b·K + C·b weights), as the runtime runs it.
+void monarch_int8(benchmark::State& state) {
+  Layers& l = layers();
+  for (auto _ : state)
+    benchmark::DoNotOptimize(
+        adze::packed::packed_monarch_matmul(*l.monarch_first->view, *l.monarch_second->view, l.x, {}, true));
+  label(state, 2 * kBlocks * kSize);
+}
+
 void fp32_libtorch(benchmark::State& state) {
   Layers& l = layers();
   for (auto _ : state) benchmark::DoNotOptimize(at::mm(l.x, l.weight.t()));
@@ -140,6 +155,7 @@ BENCHMARK_CAPTURE(factor_alone, second, false)
     ->Name("linear_1024x1024/rank128_int8/second_factor_1024x128")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+BENCHMARK(monarch_int8)->Name("linear_1024x1024/monarch4_int8")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(fp32_libtorch)->Name("linear_1024x1024/fp32_libtorch")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace

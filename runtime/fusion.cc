@@ -71,7 +71,8 @@ bool fold(Node& node, Node& next) {
     next.skip = true;
     return true;
   }
-  const bool matmul = node.op == "adze::packed_matmul";
+  // A Monarch linear layer takes a clamp or a GELU as a packed matmul does (its bias is an argument already).
+  const bool matmul = node.op == "adze::packed_matmul" || (node.op == kMonarchOp && node.in.size() == 2);
   const bool integer_conv = node.integer && is_convolution(node.op);
   const bool no_post = node.post == PostOp::kNone;
   const bool no_clamp = node.clamp.lo == -std::numeric_limits<float>::infinity() &&

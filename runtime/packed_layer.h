@@ -29,6 +29,8 @@ constexpr const char* kNMIndexScheme = "adze.nm_index.v1";  ///< per group of M,
 /// layers"); the second's output is L's.
 constexpr const char* kFirstFactor = "#first";
 constexpr const char* kSecondFactor = "#second";
+/// The graph op of a Monarch layer (its factors stored as a lowrank layer's are): packed_monarch_matmul.
+constexpr const char* kMonarchOp = "adze::packed_monarch";
 
 /// The layer's entry of the header ("layers" → name) and its tensors, named "<weight>:codes" and so on.
 struct PackedLayer {

@@ -274,6 +274,17 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
       if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
         if (!m.layers_.count(node.layer)) throw bad(at_node + " names layer '" + node.layer + "', which is missing");
         if (node.in.empty() || node.out.size() != 1) throw bad(at_node + " has the wrong number of inputs or outputs");
+      } else if (node.op == kMonarchOp) {  // (x, bias) for a linear layer, (x, bias, stride) for a 1x1 convolution
+        for (const char* factor : {kFirstFactor, kSecondFactor})
+          if (!m.layers_.count(node.layer + factor))
+            throw bad(at_node + " names layer '" + node.layer + factor + "', which is missing");
+        if (node.in.size() < 2 || node.in.size() > 3 || node.out.size() != 1)
+          throw bad(at_node + " has the wrong number of inputs or outputs");
+        if (node.in.size() == 3 &&
+            !(node.in[2].kind == Arg::kConstant && node.in[2].constant.isIntList() &&
+              node.in[2].constant.toIntVector().size() == 2 && node.in[2].constant.toIntVector()[0] >= 1 &&
+              node.in[2].constant.toIntVector()[1] >= 1))
+          throw bad(at_node + " has a stride that is not two positive ints");
       } else if (node.op == "prim::ListConstruct" || node.op == "prim::ListUnpack") {
         if (node.in.empty() && node.op == "prim::ListUnpack") throw bad(at_node + " has no input");
       } else {
@@ -347,6 +358,19 @@ void PackedModel::plan_integer_layers() {
   };
   for (Node& node : graph_->nodes) {
     if (is_convolution(node.op) && node.in.size() > 1 && node.in[1].kind == Arg::kWeight) node.layer = node.in[1].name;
+    if (node.op == kMonarchOp) {  // dynamic activations through both factors, or fp32
+      const LayerView &first = *layers_.at(node.layer + kFirstFactor),
+                      &second = *layers_.at(node.layer + kSecondFactor);
+      node.float_reason = !options_.integer_kernels               ? "integer kernels switched off"
+                          : !first.integer_unsupported().empty()  ? first.integer_unsupported()
+                          : !second.integer_unsupported().empty() ? second.integer_unsupported()
+                          : !first.gather().empty() || !second.gather().empty()
+                              ? "a Monarch factor with a channel permutation"
+                          : !options_.dynamic_activations ? "dynamic activations switched off"
+                                                          : "";
+      node.integer = node.float_reason.empty();
+      continue;
+    }
     const bool candidate = node.op == "adze::packed_matmul" || is_convolution(node.op);
     if (!candidate || node.layer.empty()) {
       for (const Arg& a : node.in)
@@ -652,6 +676,27 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     }
     if (node.op == "adze::packed_embedding") {
       set(node, packed_embedding(*layers_.at(node.layer), value(node.in[0]).toTensor()));
+      return;
+    }
+    if (node.op == kMonarchOp) {
+      const LayerView &first = *layers_.at(node.layer + kFirstFactor),
+                      &second = *layers_.at(node.layer + kSecondFactor);
+      const at::Tensor& x = value(node.in[0]).toTensor();
+      if (node.in.size() == 2) {
+        at::Tensor y = packed_monarch_matmul(first, second, x, bias_of(node, 1), node.integer, node.clamp);
+        if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
+        set(node, std::move(y));
+        return;
+      }
+      // A 1x1 convolution: every stride-th pixel's channels, channels last, through the layer; the output stays
+      // channels last in memory.
+      const std::vector<int64_t> stride = value(node.in[2]).toIntVector();
+      if (x.dim() != 4)
+        throw Error(ErrorKind::kInvalidArgument, "packed monarch: convolution input " + c10::str(x.sizes()));
+      const at::Tensor pixels =
+          x.slice(2, 0, x.size(2), stride[0]).slice(3, 0, x.size(3), stride[1]).permute({0, 2, 3, 1});
+      set(node, packed_monarch_matmul(first, second, pixels, bias_of(node, 1), node.integer, node.clamp)
+                    .permute({0, 3, 1, 2}));
       return;
     }
     if (node.own != OwnOp::kNone) {

@@ -244,6 +244,85 @@ at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& secon
   return y;
 }
 
+namespace {
+
+// Rows [r0, r0 + n) of packed weights, as a matrix of their own.
+runtime::QWeights rows_of(const runtime::QWeights& w, int64_t r0, int64_t n) {
+  runtime::QWeights v = w;
+  v.layout.rows = n;
+  v.planes += r0 * w.layout.plane_row_bytes();
+  if (v.mask) v.mask += r0 * w.layout.mask_row_words();
+  v.offset += r0;
+  v.scale += r0 * w.layout.groups;
+  v.wsum += r0 * w.layout.groups;
+  return v;
+}
+
+// The layer's weight [C, K] in fp32, its columns in the layer's own order.
+at::Tensor canonical_weight(const LayerView& layer) {
+  at::Tensor w = torch::empty({layer.channels(), layer.reduction()}, torch::kFloat);
+  layer.decode_rows(0, layer.channels(), w.data_ptr<float>());
+  if (layer.gather().empty()) return w;
+  return torch::zeros_like(w).index_copy_(1, torch::tensor(layer.gather(), torch::kLong), w);
+}
+
+}  // namespace
+
+at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
+                                 const at::Tensor& bias, bool integer, const OutputClamp& clamp) {
+  const int64_t b = second.reduction(), C = second.channels(), Kb = first.reduction(), K = b * Kb;
+  if (first.channels() != b * b || C % b != 0)
+    throw Error(ErrorKind::kInternal, "packed monarch: factors [" + std::to_string(first.channels()) + ", " +
+                                          std::to_string(Kb) + "] and [" + std::to_string(C) + ", " +
+                                          std::to_string(b) + "] are not the blocks of one layer");
+  if (x.dim() == 0 || x.size(-1) != K)
+    throw Error(ErrorKind::kInvalidArgument,
+                "packed monarch: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
+  const at::Tensor bs = float_bias(bias, C, "monarch");
+  const at::Tensor in = float_contiguous(x);
+  const int64_t M = in.numel() / K, Cb = C / b;
+  std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
+  shape.back() = C;
+  const runtime::QWeights *wr = first.integer_weights(), *wl = second.integer_weights();
+  if (!integer || !wr || !wl || !first.gather().empty() || !second.gather().empty()) {
+    // fp32 on the decoded factors: z[m, l, k] = Σ_j x[m, k, j]·R[k·b + l, j], y[m, l, o] = Σ_k L[l·C/b + o, k]·z[m, l,
+    // k]
+    const at::Tensor z =
+        torch::einsum("mkj,klj->mlk", {in.reshape({M, b, Kb}), canonical_weight(first).view({b, b, Kb})});
+    at::Tensor y = torch::einsum("mlk,lok->mlo", {z, canonical_weight(second).view({b, Cb, b})}).reshape(shape);
+    if (bs.defined()) y = y + bs;
+    return clamp.lo > -std::numeric_limits<float>::infinity() || clamp.hi < std::numeric_limits<float>::infinity()
+               ? y.clamp(clamp.lo, clamp.hi)
+               : y;
+  }
+  // Integer kernels: each row of x quantized once (one range), then input block k's b rows of R read from its
+  // K/b codes (the rows' padding is zero weights: what they read past the block adds nothing) ...
+  QuantScratch& s = quant_scratch();
+  const runtime::Isa isa = runtime::active_isa();
+  const int64_t stride = K + wr->layout.k_pad;
+  uint8_t* q = sized(s.codes, M * stride);
+  float* const scale = sized(s.scale, M);
+  int32_t* const zero = sized(s.zero, M);
+  runtime::quantize_rows_dynamic(in.data_ptr<float>(), M, K, K, nullptr, stride, q, scale, zero);
+  float* const z = sized(s.mid, 2 * M * b * b);  // z[m, k·b + l], then zt[m, l·b + k]
+  for (int64_t k = 0; k < b; ++k)
+    runtime::qgemm(rows_of(*wr, k * b, b), {q + k * Kb, M, stride, scale, zero}, nullptr, z + k * b, b * b, isa);
+  // ... then output block l's C/b rows of L from z's values of block l, side by side and quantized per row.
+  float* const zt = z + M * b * b;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < b; ++k)
+      for (int64_t l = 0; l < b; ++l) zt[m * b * b + l * b + k] = z[m * b * b + k * b + l];
+  const int64_t stride2 = b * b + wl->layout.k_pad;
+  q = sized(s.rows, M * stride2);
+  runtime::quantize_rows_dynamic(zt, M, b * b, b * b, nullptr, stride2, q, scale, zero);
+  at::Tensor y = at::empty(shape, in.options());
+  for (int64_t l = 0; l < b; ++l)
+    runtime::qgemm(rows_of(*wl, l * Cb, Cb), {q + l * b, M, stride2, scale, zero},
+                   bs.defined() ? bs.data_ptr<float>() + l * Cb : nullptr, y.data_ptr<float>() + l * Cb, C, isa,
+                   {nullptr, clamp.lo, clamp.hi});
+  return y;
+}
+
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,

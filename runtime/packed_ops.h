@@ -45,6 +45,15 @@ at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& secon
                                   const at::Tensor& bias, const ActivationQuant* act = nullptr,
                                   const OutputClamp& clamp = {});
 
+/// A Monarch layer (compress/decompose.h; FORMAT.md, "Decomposed layers") of b blocks run as its factors,
+/// `first` R [b·b, K/b] and `second` L [C, b]: y = x·Wᵀ (+ bias) with W's block (l, k) = L[l·C/b.., k]·R[k·b + l],
+/// so per row z[k·b + l] = R[k·b + l]·x's block k (b small products per input block), then output block l =
+/// L's C/b rows of block l times (z[l], z[b + l], ...). With `integer` and integer weights in both factors, on the
+/// integer kernels (x, then z, quantized per row); otherwise in fp32 on the decoded factors. x [..., K] ->
+/// [..., C]. It reads b·K + C·b weights where the dense layer reads C·K.
+at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
+                                 const at::Tensor& bias, bool integer, const OutputClamp& clamp = {});
+
 /// A 2-D convolution (groups 1) with the layer's integer weights [Cout, Cin, kh, kw], x [N, Cin, H, W]: the
 /// input quantized once (with `act`, or one dynamic range for the tensor), its patches gathered as codes in the
 /// encoded column order (kh, kw, Cin), one row per output position, through the integer kernels. Needs

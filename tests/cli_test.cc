@@ -434,18 +434,25 @@ TEST(Cli, CompressDecomposesExportsTheFactorsAndRefusesBadDecompositions) {
   EXPECT_EQ(decompositions["encoder.layers.1.linear1"], "monarch 4 blocks");
   EXPECT_EQ(decompositions["encoder.layers.1.linear2"], "lowrank r=16");
   EXPECT_EQ(decompositions["head"], "none");
-  for (const char* format : {"torchscript", "onnx"}) {
-    const std::string out = tmp.file(std::string("a.") + (format[0] == 'o' ? "onnx" : "pt"));
+  for (const char* format : {"torchscript", "onnx", "packed"}) {
+    const std::string out = tmp.file(std::string("a.") + (format[0] == 'o'   ? "onnx"
+                                                          : format[0] == 'p' ? "adze"
+                                                                             : "pt"));
     ASSERT_EQ(adze("export " + tmp.file("a") + " --format " + format + " --batch 4 --out " + out).code, 0) << format;
     CliRun v = adze("verify " + out + " --against " + tmp.file("a") + data + " --json");
     EXPECT_EQ(v.code, 0) << format << v.err << v.out;
   }
-  CliRun packed = adze("export " + tmp.file("a") + " --format packed --out " + tmp.file("a.adze"));
+  // SmartDeal has no packed form: refused before any work, naming the layer.
+  std::ofstream(tmp.file("smartdeal.json"))
+      << R"({"defaults": {"weight_bits": 4}, "layers": {"*.linear1": {"decompose": "smartdeal", "basis": 4}}})";
+  ASSERT_EQ(adze(base + " --plan " + tmp.file("smartdeal.json") + " --batch-size 4 --out " + tmp.file("s")).code, 0);
+  CliRun packed = adze("export " + tmp.file("s") + " --format packed --out " + tmp.file("s.adze"));
   EXPECT_EQ(packed.code, 2);
-  EXPECT_NE(packed.err.find("layer 'encoder.layers.0.linear1': decompose monarch (the format allows lowrank)"),
+  EXPECT_NE(packed.err.find("layer 'encoder.layers.0.linear1': decompose smartdeal (the format allows lowrank, "
+                            "monarch)"),
             std::string::npos)
       << packed.err;
-  EXPECT_FALSE(std::filesystem::exists(tmp.file("a.adze")));
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("s.adze")));
   // The packed runtime runs lowrank layers as their factors, and verifies layer by layer.
   std::ofstream(tmp.file("lowrank.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {
       "*.linear?": {"decompose": "lowrank", "rank_ratio": 0.5}}})";

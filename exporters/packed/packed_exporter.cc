@@ -59,8 +59,9 @@ class PackedExporter : public Exporter {
       k.quantizers = {Quantizer::kUniform, Quantizer::kPow2};
       k.act_bits = {0, 8, 16};
       k.any_nm = k.permutation = true;
-      k.unstructured = false;                        // an unstructured mask has no compact index form here
-      k.decompositions = {Decomposition::kLowRank};  // stored as its two factors, run one after the other
+      k.unstructured = false;  // an unstructured mask has no compact index form here
+      // Stored as their two factors, and run as them: low-rank as two layers, Monarch as one op.
+      k.decompositions = {Decomposition::kLowRank, Decomposition::kMonarch};
       k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
       k.accelerated_nm = {NMPattern::parse("2:4"), NMPattern::parse("1:4"), NMPattern::parse("2:8"),
                           NMPattern::parse("4:8")};

@@ -331,6 +331,91 @@ TEST(PackedExporter, LowRankLayersRunAsTheirFactors) {
   EXPECT_EQ(factored, 1);
 }
 
+// A Monarch layer is stored as its two factors and run as them in one op (FORMAT.md, "Decomposed layers"): a
+// linear layer (a Python-traced encoder's), 1x1 convolutions (MobileNet-V2's, and a ResNet-18 downsample of
+// stride 2). In fp32 (dynamic activations off) the simulation's numbers; as deployed, on the integer kernels.
+TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
+  SKIP_UNLESS_ISA_RUNS();
+  struct Fixture {
+    std::string file;
+    Shape shape;
+    const char* plan;
+    std::string layer;
+  };
+  for (const auto& [file, shape, plan, layer] : std::vector<Fixture>{
+           {"encoder_traced.pt",
+            {4, 10, 16},
+            R"({"defaults": {"weight_bits": 8}, "layers": {"linear1": {"decompose": "monarch", "blocks": 4}}})",
+            "linear1"},
+           {"mobilenet_v2_traced.pt",
+            {4, 3, 32, 32},
+            R"({"defaults": {"weight_bits": 8}, "layers": {"features.2.conv.0.0": {"decompose": "monarch"},
+                "features.2.conv.2": {"decompose": "monarch", "blocks": 2}}})",
+            "features.2.conv.0.0"},
+           {"resnet18_w4_traced.pt",
+            {4, 3, 32, 32},
+            R"({"defaults": {"weight_bits": 8}, "layers": {"layer3.0.downsample.0": {"decompose": "monarch"}}})",
+            "layer3.0.downsample.0"}}) {
+    SCOPED_TRACE(file);
+    testing::TempDir tmp;
+    Model model = load_torchscript(testing::fixture(file), {shape, "float32"});
+    CompressionContext c;
+    c.model = &model;
+    c.table = build_layer_table(model);
+    c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
+    const auto records = run_pipeline(
+        parse_pipeline(nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"), c);
+    save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
+    const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
+    export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+    packed::RunOptions exact;
+    exact.dynamic_activations = false;
+    const PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
+    const auto stored = p.encodings();
+    const std::string& name = layer;
+    EXPECT_EQ(stored.count(name), 0u);
+    expect_bit_identical(stored.at(name + "#first"), m.encodings.at(name).factors[0], "first");
+    expect_bit_identical(stored.at(name + "#second"), m.encodings.at(name).factors[1], "second");
+    torch::manual_seed(0);
+    const at::Tensor x = torch::randn(std::vector<int64_t>(shape.begin(), shape.end()));
+    const at::Tensor simulated = m.model.forward(x);
+    EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
+    expect_layers_match(m, p, x);
+    const PackedModel deployed = PackedModel::open(tmp.file("m.adze"));
+    EXPECT_GE(sqnr_db(simulated, deployed.forward(x)), 25.0);
+    int monarch = 0;
+    for (const auto& n : deployed.profile(x, 1)) monarch += n.op.rfind(packed::kMonarchOp, 0) == 0 && n.integer;
+    EXPECT_GE(monarch, 1);
+  }
+}
+
+// Monarch through both factors against the decoded weight: fp32 factors exactly (up to float rounding), 8-bit
+// and 2:4 4-bit factors on the integer kernels within their activations' int8 error; one row and several.
+TEST(PackedLayer, MonarchOpIsTheDecodedLayer) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(4);
+  const Layer layer = make_layer(LayerKind::kLinear, {64, 96});
+  const at::Tensor w = torch::randn({64, 96}), bias = torch::randn({64});
+  for (const char* scheme : {"float", "int8", "2:4-int4"}) {
+    SCOPED_TRACE(scheme);
+    LayerConfig c;
+    c.weight_bits = scheme[0] == 'f' ? 32 : scheme[0] == 'i' ? 8 : 4;
+    if (scheme[0] == '2') c.nm = {2, 4};
+    c.decompose = Decomposition::kMonarch;
+    c.blocks = 4;
+    const Encoding e = project(w, layer, c);
+    OneLayerFile first(e.factors[0]), second(e.factors[1]);
+    for (int64_t rows : {1, 9}) {
+      const at::Tensor x = torch::randn({rows, 96});
+      const at::Tensor want = torch::addmm(bias, x, e.decode().t());
+      const at::Tensor exact = packed::packed_monarch_matmul(*first.view, *second.view, x, bias, false);
+      EXPECT_TRUE(torch::allclose(exact, want, 1e-4, 1e-4)) << rows << " rows";
+      const at::Tensor fast = packed::packed_monarch_matmul(*first.view, *second.view, x, bias, true);
+      EXPECT_GE(sqnr_db(want, fast), scheme[0] == 'f' ? 100.0 : 30.0) << rows << " rows";
+    }
+  }
+}
+
 // A low-rank layer's factors in one call (packed_factored_matmul, as the runtime runs them) give exactly the
 // values of two packed_matmul calls: one activation row and several, calibrated and dynamic first inputs, a
 // bias and a clamp.

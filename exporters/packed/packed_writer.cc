@@ -1,6 +1,7 @@
 // write_packed: the traced graph as a list of ops (runtime/FORMAT.md, "Graph"), the float tensors, the packed layers.
 #include "exporters/packed/packed_writer.h"
 
+#include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/torch.h>
 
@@ -101,11 +102,18 @@ class GraphWriter {
   bool lowrank(const std::string& layer) const {
     return m_.encodings.at(layer).config.decompose == Decomposition::kLowRank;
   }
+  bool monarch(const std::string& layer) const {
+    return m_.encodings.at(layer).config.decompose == Decomposition::kMonarch;
+  }
   // A value name for a node the traced graph does not have (a decomposed layer's first factor's output).
   std::string fresh() { return "f" + std::to_string(fresh_++); }
   // in[0] @ Wᵀ (+ in[1]): one packed matmul, or for a lowrank layer its first factor (queued in pending_) and
   // then its second, which gives the layer's output.
   ordered_json matmul_node(const std::string& layer, ordered_json in) {
+    if (monarch(layer)) {  // one op through both factors: (x, bias)
+      if (in.size() == 1) in.push_back({{"c", nullptr}});
+      return {{"op", kMonarchOp}, {"layer", layer}, {"in", std::move(in)}};
+    }
     if (!lowrank(layer)) return {{"op", "adze::packed_matmul"}, {"layer", layer}, {"in", std::move(in)}};
     const std::string mid = fresh();
     pending_.push_back({{"op", "adze::packed_matmul"},
@@ -136,6 +144,40 @@ class GraphWriter {
     in[5] = {{"c", std::vector<int64_t>(spatial, 1)}};  // dilation
     return {{"op", schema->name()}, {"overload", schema->overload_name()}, {"in", std::move(in)}};
   }
+  // A Monarch 1x1 convolution (x, bias, stride): its pixels through the layer. Padding, dilation other than 1
+  // and groups have no place in it.
+  ordered_json monarch_convolution(const Node* n, const std::string& layer) {
+    // A constant argument (an int list is a ListConstruct of constants in a traced graph).
+    const auto arg = [&](std::size_t i) -> c10::optional<c10::IValue> {
+      const Value* v = n->input(i);
+      if (v->node()->kind() != c10::prim::ListConstruct) return torch::jit::toIValue(v);
+      std::vector<int64_t> ints;
+      for (const Value* e : v->node()->inputs()) {
+        const auto iv = torch::jit::toIValue(e);
+        if (!iv || !iv->isInt()) return c10::nullopt;
+        ints.push_back(iv->toInt());
+      }
+      return c10::IValue(ints);
+    };
+    const auto padding = arg(4), dilation = arg(5), transposed = arg(6), groups = arg(8), stride = arg(3);
+    const auto all = [](const c10::optional<c10::IValue>& v, int64_t x) {
+      if (!v || !v->isIntList()) return false;
+      for (int64_t i : v->toIntVector())
+        if (i != x) return false;
+      return true;
+    };
+    if (!all(padding, 0) || !all(dilation, 1) || !transposed || !transposed->isBool() || transposed->toBool() ||
+        !groups || !groups->isInt() || groups->toInt() != 1 || !stride || !stride->isIntList() ||
+        stride->toIntVector().size() != 2)
+      throw Error(ErrorKind::kUnsupported, "packed: layer '" + layer +
+                                               "' is a Monarch convolution with padding, dilation, groups or a "
+                                               "transposed kernel, which the packed format runs as none");
+    ordered_json in = ordered_json::array({ref(n->input(0))});
+    in.push_back(n->input(2)->type()->kind() == c10::TypeKind::NoneType ? ordered_json{{"c", nullptr}}
+                                                                        : ref(n->input(2)));
+    in.push_back({{"c", stride->toIntVector()}});
+    return {{"op", kMonarchOp}, {"layer", layer}, {"in", std::move(in)}};
+  }
   ordered_json packed_op(const Node* n) {
     if (is_matmul(n) && n->input(0)->type()->cast<c10::TensorType>())
       if (const std::string* l = transposed_weight(n->input(1)))
@@ -147,7 +189,8 @@ class GraphWriter {
         return matmul_node(*l, std::move(in));
       }
     if (n->kind() == c10::aten::_convolution)
-      if (const std::string* l = layer_of(n->input(1)); l && lowrank(*l)) return lowrank_convolution(n, *l);
+      if (const std::string* l = layer_of(n->input(1)); l && (lowrank(*l) || monarch(*l)))
+        return lowrank(*l) ? lowrank_convolution(n, *l) : monarch_convolution(n, *l);
     if (n->kind() == c10::aten::embedding)
       if (const std::string* l = layer_of(n->input(0)); l && order_of(*l) == std::vector<int64_t>{0, 1})
         return {{"op", "adze::packed_embedding"}, {"layer", *l}, {"in", ordered_json::array({ref(n->input(1))})}};
@@ -300,9 +343,10 @@ void write_packed(const CompressedModel& m, const std::string& path, const Write
   for (const auto& l : m.table.layers) {
     const auto e = m.encodings.find(l.name);
     if (e == m.encodings.end()) continue;
-    // A lowrank layer is stored as its two factors, layers of their own (FORMAT.md, "Decomposed layers").
+    // A lowrank or Monarch layer is stored as its two factors, layers of their own (FORMAT.md, "Decomposed
+    // layers").
     std::vector<std::pair<std::string, const Encoding*>> parts = {{"", &e->second}};
-    if (e->second.config.decompose == Decomposition::kLowRank)
+    if (e->second.config.decompose == Decomposition::kLowRank || e->second.config.decompose == Decomposition::kMonarch)
       parts = {{kFirstFactor, &e->second.factors[0]}, {kSecondFactor, &e->second.factors[1]}};
     for (const auto& [suffix, encoding] : parts) {
       PackedLayer p = pack_layer(l.weight + suffix, *encoding);
