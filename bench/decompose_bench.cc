@@ -67,18 +67,18 @@ struct Layers {
     adze::LayerConfig int8;
     int8.weight_bits = 8;
     dense = std::make_unique<Stored>(adze::project(weight, layer, int8), "fc");
-    adze::LayerConfig lowrank = int8;
-    lowrank.decompose = adze::Decomposition::kLowRank;
-    lowrank.rank = kRank;
-    const adze::Encoding e = adze::project(weight, layer, lowrank);
-    first = std::make_unique<Stored>(e.factors[0], "fc#first");
-    second = std::make_unique<Stored>(e.factors[1], "fc#second");
-    adze::LayerConfig monarch = int8;
-    monarch.decompose = adze::Decomposition::kMonarch;
-    monarch.blocks = kBlocks;
-    const adze::Encoding m = adze::project(weight, layer, monarch);
-    monarch_first = std::make_unique<Stored>(m.factors[0], "fc#first");
-    monarch_second = std::make_unique<Stored>(m.factors[1], "fc#second");
+    // The layer decomposed with INT8 factors, each factor stored as the runtime holds it.
+    const auto factors = [&](adze::Decomposition d, std::unique_ptr<Stored>* a, std::unique_ptr<Stored>* b) {
+      adze::LayerConfig c = int8;
+      c.decompose = d;
+      c.rank = kRank;
+      c.blocks = kBlocks;
+      const adze::Encoding e = adze::project(weight, layer, c);
+      *a = std::make_unique<Stored>(e.factors[0], "fc#first");
+      *b = std::make_unique<Stored>(e.factors[1], "fc#second");
+    };
+    factors(adze::Decomposition::kLowRank, &first, &second);
+    factors(adze::Decomposition::kMonarch, &monarch_first, &monarch_second);
   }
 };
 

@@ -331,6 +331,21 @@ TEST(PackedExporter, LowRankLayersRunAsTheirFactors) {
   EXPECT_EQ(factored, 1);
 }
 
+// A Python-made fixture compressed with `plan` by `passes` (fold-bn, ...), saved and loaded back as `adze
+// compress` leaves it, in `tmp`.
+CompressedModel compress_fixture(const testing::TempDir& tmp, const std::string& file, const Shape& shape,
+                                 const char* plan, const char* passes) {
+  Model model = load_torchscript(testing::fixture(file), {shape, "float32"});
+  CompressionContext c;
+  c.model = &model;
+  c.table = build_layer_table(model);
+  c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
+  const auto records = run_pipeline(
+      parse_pipeline(nlohmann::ordered_json::parse(std::string(R"({"passes": )") + passes + "}"), "p.json"), c);
+  save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
+  return load_compressed(tmp.file("c"), shape[0]);
+}
+
 // A Monarch layer is stored as its two factors and run as them in one op (FORMAT.md, "Decomposed layers"): a
 // linear layer (a Python-traced encoder's), 1x1 convolutions (MobileNet-V2's, and a ResNet-18 downsample of
 // stride 2). In fp32 (dynamic activations off) the simulation's numbers; as deployed, on the integer kernels.
@@ -358,15 +373,7 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
             "layer3.0.downsample.0"}}) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
-    Model model = load_torchscript(testing::fixture(file), {shape, "float32"});
-    CompressionContext c;
-    c.model = &model;
-    c.table = build_layer_table(model);
-    c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
-    const auto records = run_pipeline(
-        parse_pipeline(nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "quantize.weights"]})"), "p.json"), c);
-    save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
-    const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
+    const CompressedModel m = compress_fixture(tmp, file, shape, plan, R"(["fold-bn", "quantize.weights"])");
     export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
     packed::RunOptions exact;
     exact.dynamic_activations = false;
@@ -464,17 +471,8 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
                                                               {"ops_traced.pt", {4, 4, 8, 8}, kInt4}}) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
-    Model model = load_torchscript(testing::fixture(file), {shape, "float32"});
-    CompressionContext c;
-    c.model = &model;
-    c.table = build_layer_table(model);
-    c.plan = resolve_plan(parse_plan(nlohmann::ordered_json::parse(plan), "plan.json"), c.table, "plan.json");
-    const auto records = run_pipeline(
-        parse_pipeline(nlohmann::ordered_json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights"]})"),
-                       "p.json"),
-        c);
-    save_compressed(model, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
-    const CompressedModel m = load_compressed(tmp.file("c"), shape[0]);
+    const CompressedModel m =
+        compress_fixture(tmp, file, shape, plan, R"(["fold-bn", "sparsity.nm", "quantize.weights"])");
     export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
     packed::RunOptions exact;  // weight-only layers in fp32: the simulation's numbers
     exact.dynamic_activations = false;
