@@ -158,9 +158,10 @@ BENCHMARK_CAPTURE(decomposed_step, projection, 2)
     ->UseRealTime()
     ->MinTime(2.0);
 
-// The same layer as a traced model, as finetune.ste runs it: plain, or at rank 128 with INT8 factors with the
-// graph computing through the factors (compress/factored_graph.h), each factor trained as a weight of its own.
-void traced_step(benchmark::State& state, bool factored) {
+// The same layer as a traced model, as finetune.ste runs it: plain, or with INT8 factors (rank 128, or Monarch
+// with 4 blocks) with the graph computing through the factors (compress/factored_graph.h), each factor trained
+// as a weight of its own.
+void traced_step(benchmark::State& state, adze::Decomposition decompose) {
   at::set_num_threads(1);
   torch::manual_seed(0);
   torch::nn::Linear net(1024, 1024);
@@ -176,8 +177,10 @@ void traced_step(benchmark::State& state, bool factored) {
   const adze::Layer& layer = table.layers.at(0);
   adze::LayerConfig config;
   config.weight_bits = 8;
-  config.decompose = adze::Decomposition::kLowRank;
+  config.decompose = decompose;
   config.rank = 128;
+  config.blocks = 4;
+  const bool factored = decompose != adze::Decomposition::kNone;
   adze::FactoredGraph graph(model);
   std::vector<adze::CompressedWeight> weights;
   if (factored && !graph.can_rewrite(layer, config)) {
@@ -198,13 +201,18 @@ void traced_step(benchmark::State& state, bool factored) {
   torch::optim::AdamW optimizer(params, 1e-4);
   for (auto _ : state) benchmark::DoNotOptimize(compressor.step(loss, optimizer));
 }
-BENCHMARK_CAPTURE(traced_step, plain, false)
+BENCHMARK_CAPTURE(traced_step, plain, adze::Decomposition::kNone)
     ->Name("traced_linear_1024x1024_step/plain")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
-BENCHMARK_CAPTURE(traced_step, factored, true)
+BENCHMARK_CAPTURE(traced_step, factored, adze::Decomposition::kLowRank)
     ->Name("traced_linear_1024x1024_step/rank128_int8_through_factors")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK_CAPTURE(traced_step, monarch, adze::Decomposition::kMonarch)
+    ->Name("traced_linear_1024x1024_step/monarch4_int8_through_factors")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);

@@ -292,6 +292,41 @@ TEST(FactoredGraph, RewritesTheFormsLibtorchTracesAndRestoresThem) {
   }
 }
 
+// A Monarch linear layer and a low-rank convolution compute through their factors too: what the decoded
+// weights compute, and the graph comes back whole.
+TEST(FactoredGraph, RewritesMonarchLinearsAndLowRankConvolutions) {
+  torch::manual_seed(5);
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(3, 8, 3).stride(2).padding(1)),
+                            torch::nn::Flatten(), torch::nn::Linear(8 * 4 * 4, 16));
+  const Shape shape{2, 3, 8, 8};
+  Model model = trace_module(
+      *net, [&](const at::Tensor& x) { return net->forward(x); }, {shape, "float32"}, "net");
+  const LayerTable table = build_layer_table(model);
+  const at::Tensor x = torch::randn({2, 3, 8, 8});
+  torch::NoGradGuard no_grad;
+  const at::Tensor before = model.forward(x);
+  const std::string graph_before = model.graph().toString();
+  std::vector<std::pair<Layer, Encoding>> done;
+  FactoredGraph graph(model);
+  for (const Layer& layer : table.layers) {
+    LayerConfig config;
+    config.decompose = layer.weight_shape.size() == 4 ? Decomposition::kLowRank : Decomposition::kMonarch;
+    config.rank = 3;
+    config.blocks = 4;
+    ASSERT_TRUE(graph.can_rewrite(layer, config)) << layer.name << model.graph().toString();
+    const Encoding d = project(model.tensors()[model.find_tensor(layer.weight)].value, layer, config);
+    graph.rewrite(layer, d);
+    done.emplace_back(layer, d);
+  }
+  const at::Tensor through = model.forward(x);
+  graph.restore();
+  EXPECT_EQ(model.graph().toString(), graph_before);
+  EXPECT_TRUE(torch::equal(model.forward(x), before));
+  Model decoded = model.clone();
+  for (const auto& [layer, d] : done) decoded.set_tensor(decoded.find_tensor(layer.weight), d.decode());
+  EXPECT_TRUE(torch::allclose(through, decoded.forward(x), 1e-4, 1e-5));
+}
+
 TEST(Finetune, NeedsTrainingDataAndValidOptions) {
   Fixture f;
   CompressionContext c = f.context();

@@ -91,7 +91,7 @@ class FinetunePass : public Pass {
     const int64_t batch = std::min(data.size(), o_.batch_size > 0 ? o_.batch_size : model.traced_batch());
 
     std::vector<CompressedWeight> weights;
-    FactoredGraph factored(model);                           // low-rank linears compute through their factors
+    FactoredGraph factored(model);  // decomposed layers compute through their factors where they can
     std::vector<std::pair<Layer, Encoding>> decompositions;  // theirs, as first projected
     for (const auto& layer : c.table.layers) {
       const int index = model.find_tensor(layer.weight);
