@@ -242,6 +242,14 @@ TEST(HostLut, TimesTheRuntimeKernelAndPricesOnlyTheHost) {
   layer.params = layer.macs = 64 * 128;
   expect_error([&] { measured->layer(load_target("a100"), layer, w4, 1); }, ErrorKind::kInvalidArgument,
                {"--target host", "'a100'"});
+  // SmartDeal has no packed form to time (low-rank and Monarch layers are timed as their factors).
+  Target host;
+  host.name = "host";
+  LayerConfig smartdeal = w4;
+  smartdeal.nm = {};
+  smartdeal.decompose = Decomposition::kSmartDeal;
+  expect_error([&] { measured->layer(host, layer, smartdeal, 1); }, ErrorKind::kUnsupported,
+               {"layer 'fc'", "decompose smartdeal", "--cost-model roofline"});
 }
 
 }  // namespace

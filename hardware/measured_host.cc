@@ -1,7 +1,8 @@
 // The "measured" cost model: host only. Latency from the measured cost table (host_lut.h), for a layer as the
 // GEMM it runs (C·K weights, batch × output positions rows; an embedding, which gathers rows instead, keeps the
-// roofline's latency; a lowrank layer, which the packed runtime runs as its two factors, the sum of theirs); bytes,
-// energy and fit as the roofline computes them, since energy cannot be measured here.
+// roofline's latency; a lowrank layer, which the packed runtime runs as its two factors, the sum of theirs; a
+// Monarch layer of b blocks, which it runs as b products per factor, each a block's rows, the sum of those 2·b);
+// bytes, energy and fit as the roofline computes them, since energy cannot be measured here.
 #include "compress/decompose.h"
 #include "core/error.h"
 #include "hardware/cost_model.h"
@@ -19,7 +20,7 @@ class MeasuredHost : public CostModel {
                   "the measured cost model times this machine: use it with --target host, "
                   "not '" +
                       target.name + "'");
-    if (config.decomposed() && config.decompose != Decomposition::kLowRank)
+    if (config.decompose == Decomposition::kSmartDeal)
       throw Error(ErrorKind::kUnsupported, "layer '" + layer.name +
                                                "': the measured cost table times what the packed " +
                                                "runtime runs, which does not run decompose " +
@@ -33,9 +34,10 @@ class MeasuredHost : public CostModel {
       c.latency_s = lut_->lookup(config, static_cast<double>(layer.params), tokens);
       return c;
     }
-    c.latency_s = 0;  // a lowrank layer runs as its factors, one after the other, on the same rows
+    c.latency_s = 0;  // the factors one after the other, on the same rows (Monarch: each in b calls of 1/b of it)
+    const double calls = config.decompose == Decomposition::kMonarch ? static_cast<double>(config.blocks) : 1.0;
     for (const FactorSpec& f : factor_specs(layer, config))
-      c.latency_s += lut_->lookup(f.config, static_cast<double>(f.layer.params), tokens);
+      c.latency_s += calls * lut_->lookup(f.config, static_cast<double>(f.layer.params) / calls, tokens);
     return c;
   }
 

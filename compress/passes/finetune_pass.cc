@@ -215,7 +215,7 @@ class FinetunePass : public Pass {
                       data.name + ", final loss " + std::to_string(smoothed).substr(0, 6));
     if (!decompositions.empty())
       c.notes.push_back(name_ + ": " + std::to_string(decompositions.size()) +
-                        " low-rank layer(s) computed through their factors while training");
+                        " decomposed layer(s) computed through their factors while training");
   }
 
  private:
