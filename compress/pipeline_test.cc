@@ -265,6 +265,35 @@ TEST(Finetune, ALowRankLinearComputesThroughItsFactorsWhileItTrains) {
   EXPECT_EQ(c.latents.count("classifier/first"), 0u);
 }
 
+// Float factors (no weight_bits) train as plain weights through the graph: each is its own latent and its own
+// encoding afterwards.
+TEST(Finetune, FloatFactorsTrainAsPlainWeights) {
+  Fixture f;
+  CompressionContext c = f.context();
+  c.plan = resolve_plan(
+      parse_plan(Json::parse(R"({"layers": {"classifier": {"decompose": "lowrank", "rank": 2}}})"), "plan.json"),
+      c.table, "plan.json");
+  const std::vector<std::string> names = tensor_names(f.model);
+  c.train_data = &f.data;
+  {
+    torch::AutoGradMode grad(true);
+    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["quantize.weights",
+        {"name": "finetune.ste", "options": {"steps": 3, "lr": 1e-2}}]})"),
+                                "p.json"),
+                 c);
+  }
+  EXPECT_EQ(tensor_names(f.model), names);
+  const Encoding& e = c.encodings.at("classifier");
+  ASSERT_EQ(e.factors.size(), 2u);
+  const Layer& layer = c.table.layers.back();
+  EXPECT_TRUE(torch::equal(f.model.tensors()[f.model.find_tensor(layer.weight)].value, e.decode()));
+  EXPECT_TRUE(torch::allclose(c.latents.at("classifier"), e.decode(), 1e-6, 1e-6));
+  bool noted = false;
+  for (const auto& n : c.notes)
+    noted |= n.find("1 decomposed layer(s) computed through their factors") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 // libtorch's C++ tracer writes a linear layer as addmm(b, x, t(W)) (2-D input) or matmul(x, t(W)) (3-D).
 TEST(FactoredGraph, RewritesTheFormsLibtorchTracesAndRestoresThem) {
   torch::manual_seed(3);

@@ -92,7 +92,12 @@ class FinetunePass : public Pass {
 
     std::vector<CompressedWeight> weights;
     FactoredGraph factored(model);  // decomposed layers compute through their factors where they can
-    std::vector<std::pair<Layer, Encoding>> decompositions;  // theirs, as first projected
+    struct Factored {
+      Layer layer;
+      Encoding decomposition;           // as first projected
+      std::vector<at::Tensor> factors;  // the tensors the graph computes with
+    };
+    std::vector<Factored> decompositions;
     for (const auto& layer : c.table.layers) {
       const int index = model.find_tensor(layer.weight);
       const at::Tensor& weight = model.tensors().at(static_cast<std::size_t>(index)).value;
@@ -113,11 +118,12 @@ class FinetunePass : public Pass {
         // The graph computes through the factors; each trains as a weight of its own (its own grid). ADMM
         // pulls the dense weight toward the rank constraint instead.
         Encoding decomposition = project(weight, layer, config);
-        const std::vector<at::Tensor> factors = factored.rewrite(layer, decomposition);
+        std::vector<at::Tensor> factors = factored.rewrite(layer, decomposition);
         const std::vector<FactorSpec> specs = factor_specs(layer, config);
-        for (std::size_t i = 0; i < specs.size(); ++i)
-          weights.push_back(CompressedWeight{specs[i].layer, specs[i].config, factors[i], {}});
-        decompositions.emplace_back(layer, std::move(decomposition));
+        for (std::size_t i = 0; i < specs.size(); ++i)  // a float factor trains as a plain weight
+          if (specs[i].config.compresses())
+            weights.push_back(CompressedWeight{specs[i].layer, specs[i].config, factors[i], {}});
+        decompositions.push_back({layer, std::move(decomposition), std::move(factors)});
         continue;
       }
       weights.push_back(CompressedWeight{layer, config, weight, keep});
@@ -191,11 +197,17 @@ class FinetunePass : public Pass {
       p.mutable_grad() = at::Tensor();
     }
     factored.restore();
-    for (auto& [layer, d] : decompositions) {  // the factors back into their layer's Encoding
+    for (auto& [layer, d, tensors] : decompositions) {  // the factors back into their layer's Encoding
       const std::vector<FactorSpec> specs = factor_specs(layer, d.config);
       std::vector<at::Tensor> latent;
       for (std::size_t i = 0; i < specs.size(); ++i) {
         const std::string& factor = specs[i].layer.name;
+        if (!specs[i].config.compresses()) {  // a float factor is its own latent and its own encoding
+          torch::NoGradGuard no_grad;
+          d.factors[i] = project(tensors[i].detach(), specs[i].layer, specs[i].config);
+          latent.push_back(tensors[i].detach().clone());
+          continue;
+        }
         d.factors[i] = std::move(encodings.at(factor));
         latent.push_back(latents.at(factor));
         encodings.erase(factor);
