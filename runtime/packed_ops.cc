@@ -102,7 +102,7 @@ void integer_rows(const LayerView& layer, const float* rows, int64_t M, const fl
 // x [..., K] (float, contiguous) through the integer kernels: [..., C].
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
                            const ActivationQuant* act, const OutputClamp& clamp) {
-  std::vector<int64_t> shape(rows.sizes().begin(), rows.sizes().end());
+  at::DimVector shape(rows.sizes().begin(), rows.sizes().end());
   shape.back() = layer.channels();
   at::Tensor y = at::empty(shape, rows.options());
   integer_rows(layer, rows.data_ptr<float>(), rows.numel() / layer.reduction(),
@@ -237,7 +237,7 @@ at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& secon
   const int64_t M = in.numel() / K;
   float* const mid = sized(quant_scratch().mid, M * r);  // the first factor's product, never a tensor
   integer_rows(first, in.data_ptr<float>(), M, nullptr, act, {}, mid);
-  std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
+  at::DimVector shape(in.sizes().begin(), in.sizes().end());
   shape.back() = second.channels();
   at::Tensor y = at::empty(shape, in.options());
   integer_rows(second, mid, M, b.defined() ? b.data_ptr<float>() : nullptr, nullptr, clamp, y.data_ptr<float>());
@@ -281,7 +281,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
   const at::Tensor bs = float_bias(bias, C, "monarch");
   const at::Tensor in = float_contiguous(x);
   const int64_t M = in.numel() / K, Cb = C / b;
-  std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
+  at::DimVector shape(in.sizes().begin(), in.sizes().end());
   shape.back() = C;
   const runtime::QWeights *wr = first.integer_weights(), *wl = second.integer_weights();
   if (!integer || !wr || !wl || !first.gather().empty() || !second.gather().empty()) {

@@ -195,6 +195,12 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   // multiply-adds in about that (decompose_bench, two threads: a batch-1 rank-128 layer, 2^18 multiply-adds, took
   // 5.9 us split against 3.2 us on one thread).
   const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 19);
+  if (a.rows == 1 && prebuilt && l.groups == 1 && kern.gemv_panels_out && !(parallel && omp_get_max_threads() > 1)) {
+    // One row on one thread (a batch-1 layer): every panel in one call, no tile bookkeeping per panel
+    // (decompose_bench: the rank-128 layer 3.0 -> 2.7 us).
+    const PanelEpilogue e{a.scale, a.zero, w.scale, w.wsum, bias, lo, hi, y, y_stride, l.rows};
+    return kern.gemv_panels_out(a.q, reinterpret_cast<const int8_t*>(panels), blocks, group_steps, e);
+  }
   maybe_parallel(parallel, [&] {
     Scratch& s = thread_scratch();
     if (!prebuilt) {
@@ -206,7 +212,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     int32_t* const dots = s.dots.data();
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < blocks * row_tiles; ++t) {
-      const int64_t b = t / row_tiles, m0 = t % row_tiles * kPanelRows;
+      // (No division where one tile of rows covers them all: a batch-1 layer runs a tile per panel.)
+      const int64_t b = row_tiles == 1 ? t : t / row_tiles, m0 = row_tiles == 1 ? 0 : t % row_tiles * kPanelRows;
       const int64_t n = std::min(kPanelRows, a.rows - m0), c0 = b * kPanelChannels;
       const int64_t channels = std::min(kPanelChannels, l.rows - c0);
       const int8_t* const panel = reinterpret_cast<const int8_t*>(panels + b * panel_bytes);

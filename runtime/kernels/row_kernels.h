@@ -79,6 +79,11 @@ struct RowKernels {
   /// leaving registers; `rows` 1..kPanelRows, each computed once. Null where the ISA has no microkernel.
   void (*gemm_panel_out)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
                          const PanelEpilogue& e);
+  /// One activation row (a batch-1 layer) against `blocks` consecutive panels of one group (`steps` steps each),
+  /// straight into outputs: gemm_panel_out of each panel in one call, `e` covering all e.channels channels (its
+  /// scales, sums, bias and outputs from the first). Null where the ISA has no microkernel.
+  void (*gemv_panels_out)(const uint8_t* x, const int8_t* panels, int64_t blocks, int64_t steps,
+                          const PanelEpilogue& e);
   /// Widens [*lo, *hi] to the smallest and largest of n floats; NaN is ignored.
   void (*range)(const float* x, int64_t n, float* lo, float* hi);
   /// The activation codes of n floats: q = clamp(zf + round_even(x·inv), 0, 255), NaN → 0, where round_even

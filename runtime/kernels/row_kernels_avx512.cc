@@ -404,7 +404,7 @@ void panel_rows_out(const uint8_t* x, int64_t x_stride, const int8_t* panel, int
 // One activation row (a batch-1 linear layer): two accumulators would wait on each other's vpdpbusd through the
 // whole reduction, so four consecutive steps go to four pairs of accumulators, summed at the end (exact in
 // integers: the same dots as panel_rows_out<1>).
-void panel_row_out(const uint8_t* x, const int8_t* panel, int64_t steps, const PanelEpilogue& e) {
+ADZE_INLINE void panel_row_out(const uint8_t* x, const int8_t* panel, int64_t steps, const PanelEpilogue& e) {
   __m512i a[4][2];
 #pragma GCC unroll 4
   for (int u = 0; u < 4; ++u) a[u][0] = a[u][1] = _mm512_setzero_si512();
@@ -454,6 +454,19 @@ void gemm_panel_out(const uint8_t* x, int64_t x_stride, int64_t rows, const int8
   }
 }
 
+void gemv_panels_out(const uint8_t* x, const int8_t* panels, int64_t blocks, int64_t steps, const PanelEpilogue& e) {
+  PanelEpilogue p = e;
+  for (int64_t b = 0; b < blocks; ++b, panels += steps * 4 * kPanelChannels) {
+    const int64_t c0 = b * kPanelChannels;
+    p.w_scale = e.w_scale + c0;
+    p.wsum = e.wsum + c0;
+    p.bias = e.bias ? e.bias + c0 : nullptr;
+    p.y = e.y + c0;
+    p.channels = e.channels - c0 < kPanelChannels ? e.channels - c0 : kPanelChannels;
+    panel_row_out(x, panels, steps, p);
+  }
+}
+
 void range(const float* x, int64_t n, float* lo, float* hi) {
   __m512 l = _mm512_set1_ps(*lo), h = _mm512_set1_ps(*hi);
   int64_t j = 0;
@@ -489,8 +502,9 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack,     expand,         dot,   dot4,    row_dot, unpack_pairs, pairs_dot4,
-                            gemm_panel, gemm_panel_out, range, quantize};
+  static const RowKernels k{unpack,         expand,          dot,        dot4,
+                            row_dot,        unpack_pairs,    pairs_dot4, gemm_panel,
+                            gemm_panel_out, gemv_panels_out, range,      quantize};
   return k;
 }
 

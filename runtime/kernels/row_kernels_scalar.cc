@@ -126,8 +126,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack,     expand,  dot,     dot4,  row_dot, unpack_pairs,
-                            pairs_dot4, nullptr, nullptr, range, quantize};
+  static const RowKernels k{unpack,     expand,  dot,     dot4,    row_dot, unpack_pairs,
+                            pairs_dot4, nullptr, nullptr, nullptr, range,   quantize};
   return k;
 }
 
