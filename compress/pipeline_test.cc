@@ -208,6 +208,25 @@ std::vector<std::string> tensor_names(const Model& m) {
   return names;
 }
 
+// Three steps of finetune.ste after the one-shot projection of the decomposed classifier: the model keeps its
+// tensors (the factors' are gone) and holds the decoding of the Encoding, which has both factors.
+const Encoding& fine_tune_factors(Fixture& f, CompressionContext& c, const std::vector<std::string>& names) {
+  c.train_data = &f.data;
+  {
+    torch::AutoGradMode grad(true);
+    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["quantize.weights",
+        {"name": "finetune.ste", "options": {"steps": 3, "lr": 1e-3}}]})"),
+                                "p.json"),
+                 c);
+  }
+  EXPECT_EQ(tensor_names(f.model), names);
+  const Encoding& e = c.encodings.at("classifier");
+  EXPECT_EQ(e.factors.size(), 2u);
+  const Layer& layer = c.table.layers.back();
+  EXPECT_TRUE(torch::equal(f.model.tensors()[f.model.find_tensor(layer.weight)].value, e.decode()));
+  return e;
+}
+
 // A low-rank linear layer trains through its factors: the graph computes linear(linear(x, F1), F2, b) while
 // it does, and comes back to one linear on the decoded weight, with no tensors left behind.
 TEST(Finetune, ALowRankLinearComputesThroughItsFactorsWhileItTrains) {
@@ -249,18 +268,7 @@ TEST(Finetune, ALowRankLinearComputesThroughItsFactorsWhileItTrains) {
   EXPECT_TRUE(torch::equal(f.model.forward(x), before));
 
   // A fine-tuning pass leaves the layer's Encoding with both factors, and the model holds its decoding.
-  c.train_data = &f.data;
-  {
-    torch::AutoGradMode grad(true);
-    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["quantize.weights",
-        {"name": "finetune.ste", "options": {"steps": 3, "lr": 1e-3}}]})"),
-                                "p.json"),
-                 c);
-  }
-  EXPECT_EQ(tensor_names(f.model), names);
-  const Encoding& e = c.encodings.at("classifier");
-  ASSERT_EQ(e.factors.size(), 2u);
-  EXPECT_TRUE(torch::equal(f.model.tensors()[f.model.find_tensor(layer.weight)].value, e.decode()));
+  fine_tune_factors(f, c, names);
   EXPECT_EQ(c.latents.count("classifier"), 1u);
   EXPECT_EQ(c.latents.count("classifier/first"), 0u);
 }
@@ -273,20 +281,7 @@ TEST(Finetune, FloatFactorsTrainAsPlainWeights) {
   c.plan = resolve_plan(
       parse_plan(Json::parse(R"({"layers": {"classifier": {"decompose": "lowrank", "rank": 2}}})"), "plan.json"),
       c.table, "plan.json");
-  const std::vector<std::string> names = tensor_names(f.model);
-  c.train_data = &f.data;
-  {
-    torch::AutoGradMode grad(true);
-    run_pipeline(parse_pipeline(Json::parse(R"({"passes": ["quantize.weights",
-        {"name": "finetune.ste", "options": {"steps": 3, "lr": 1e-2}}]})"),
-                                "p.json"),
-                 c);
-  }
-  EXPECT_EQ(tensor_names(f.model), names);
-  const Encoding& e = c.encodings.at("classifier");
-  ASSERT_EQ(e.factors.size(), 2u);
-  const Layer& layer = c.table.layers.back();
-  EXPECT_TRUE(torch::equal(f.model.tensors()[f.model.find_tensor(layer.weight)].value, e.decode()));
+  const Encoding& e = fine_tune_factors(f, c, tensor_names(f.model));
   EXPECT_TRUE(torch::allclose(c.latents.at("classifier"), e.decode(), 1e-6, 1e-6));
   bool noted = false;
   for (const auto& n : c.notes)
