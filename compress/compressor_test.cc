@@ -170,14 +170,20 @@ double least_squares_drop(Compressor& c, const at::Tensor& w, const at::Tensor& 
   return last / first;
 }
 
+// Rank 4 with INT4 factors.
+LayerConfig lowrank4_int4() {
+  LayerConfig c = int4();
+  c.decompose = Decomposition::kLowRank;
+  c.rank = 4;
+  return c;
+}
+
 // A decomposed plan: STE's forward sees the product of the factors, the gradient passes everywhere (a product
 // has no clipping range), and fine-tuning lowers a loss the one-shot projection left high.
 TEST(Compressor, SteThroughALowRankProjectionLowersTheLoss) {
   torch::manual_seed(5);
-  Layer layer = linear_layer("fc", 24, 32);
-  LayerConfig config = int4();
-  config.decompose = Decomposition::kLowRank;
-  config.rank = 4;
+  const Layer layer = linear_layer("fc", 24, 32);
+  const LayerConfig config = lowrank4_int4();
   // Least squares toward a target of rank 4 from a dense start: the start's best rank-4 part is not the target.
   const at::Tensor target = torch::randn({24, 4}).mm(torch::randn({4, 32}));
   at::Tensor w = torch::randn({24, 32}).requires_grad_(true);
@@ -202,10 +208,8 @@ TEST(Compressor, SteThroughALowRankProjectionLowersTheLoss) {
 // projections, and the gradient reaches each factor through the product (checked against the chain rule).
 TEST(Compressor, SteTrainsTheFactorsThemselves) {
   torch::manual_seed(7);
-  Layer layer = linear_layer("fc", 24, 32);
-  LayerConfig config = int4();
-  config.decompose = Decomposition::kLowRank;
-  config.rank = 4;
+  const Layer layer = linear_layer("fc", 24, 32);
+  const LayerConfig config = lowrank4_int4();
   at::Tensor w = torch::randn({24, 32}).requires_grad_(true);
   Probe p{w, torch::randn({24, 32}), {}};
   Compressor probe({CompressedWeight{layer, config, p.weight, {}}});

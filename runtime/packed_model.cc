@@ -280,6 +280,8 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
             throw bad(at_node + " names layer '" + node.layer + factor + "', which is missing");
         if (node.in.size() < 2 || node.in.size() > 3 || node.out.size() != 1)
           throw bad(at_node + " has the wrong number of inputs or outputs");
+        if (node.in[1].kind != Arg::kTensor && !(node.in[1].kind == Arg::kConstant && node.in[1].constant.isNone()))
+          throw bad(at_node + " has a bias that is neither a file tensor nor null");
         if (node.in.size() == 3 &&
             !(node.in[2].kind == Arg::kConstant && node.in[2].constant.isIntList() &&
               node.in[2].constant.toIntVector().size() == 2 && node.in[2].constant.toIntVector()[0] >= 1 &&

@@ -258,14 +258,6 @@ runtime::QWeights rows_of(const runtime::QWeights& w, int64_t r0, int64_t n) {
   return v;
 }
 
-// The layer's weight [C, K] in fp32, its columns in the layer's own order.
-at::Tensor canonical_weight(const LayerView& layer) {
-  at::Tensor w = torch::empty({layer.channels(), layer.reduction()}, torch::kFloat);
-  layer.decode_rows(0, layer.channels(), w.data_ptr<float>());
-  if (layer.gather().empty()) return w;
-  return torch::zeros_like(w).index_copy_(1, torch::tensor(layer.gather(), torch::kLong), w);
-}
-
 }  // namespace
 
 at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
@@ -288,8 +280,8 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
     // fp32 on the decoded factors: z[m, l, k] = Σ_j x[m, k, j]·R[k·b + l, j], y[m, l, o] = Σ_k L[l·C/b + o, k]·z[m, l,
     // k]
     const at::Tensor z =
-        torch::einsum("mkj,klj->mlk", {in.reshape({M, b, Kb}), canonical_weight(first).view({b, b, Kb})});
-    at::Tensor y = torch::einsum("mlk,lok->mlo", {z, canonical_weight(second).view({b, Cb, b})}).reshape(shape);
+        torch::einsum("mkj,klj->mlk", {in.reshape({M, b, Kb}), decoded_weight(first).reshape({b, b, Kb})});
+    at::Tensor y = torch::einsum("mlk,lok->mlo", {z, decoded_weight(second).reshape({b, Cb, b})}).reshape(shape);
     if (bs.defined()) y = y + bs;
     return clamp.lo > -std::numeric_limits<float>::infinity() || clamp.hi < std::numeric_limits<float>::infinity()
                ? y.clamp(clamp.lo, clamp.hi)

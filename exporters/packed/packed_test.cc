@@ -393,6 +393,20 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
     int monarch = 0;
     for (const auto& n : deployed.profile(x, 1)) monarch += n.op.rfind(packed::kMonarchOp, 0) == 0 && n.integer;
     EXPECT_GE(monarch, 1);
+    // A damaged Monarch node is refused when the file is opened, naming what is wrong.
+    const std::string bytes = read_file_text(tmp.file("m.adze")), bad = tmp.file("bad.adze");
+    const auto damaged = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& why) {
+      std::ofstream(bad, std::ios::binary | std::ios::trunc) << with_description(bytes, [&](nlohmann::json& adze) {
+        for (auto& node : adze["graph"]["nodes"])
+          if (node["op"] == packed::kMonarchOp) edit(node);
+      });
+      expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", packed::kMonarchOp, why});
+    };
+    damaged([](nlohmann::json& n) { n["layer"] = "nowhere"; }, "'nowhere#first', which is missing");
+    damaged([](nlohmann::json& n) { n["in"] = {n["in"][0]}; }, "wrong number of inputs");
+    damaged([](nlohmann::json& n) { n["in"][1] = {{"c", 3}}; }, "a bias that is neither a file tensor nor null");
+    if (file != "encoder_traced.pt")
+      damaged([](nlohmann::json& n) { n["in"][2] = {{"c", {0, 1}}}; }, "a stride that is not two positive ints");
   }
 }
 

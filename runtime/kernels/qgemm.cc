@@ -192,12 +192,12 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   const int64_t group_steps = l.groups == 1 ? panel_k / 4 : l.group / 4;
   const uint8_t* const panels = prebuilt ? prebuilt : cache_aligned(thread_scratch().panels, blocks * panel_bytes);
   // A parallel region costs microseconds (waking the team, the closing barrier); the microkernel does 2^19
-  // multiply-adds in about that (decompose_bench, two threads: a batch-1 rank-128 layer, 2^18 multiply-adds, took
-  // 5.9 us split against 3.2 us on one thread).
+  // multiply-adds in about that (decompose_bench: a batch-1 rank-128 layer, 2^18 multiply-adds, took 5.9 us split
+  // over two threads, 3.2 us on one; two runs of one build).
   const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 19);
   if (a.rows == 1 && prebuilt && l.groups == 1 && kern.gemv_panels_out && !(parallel && omp_get_max_threads() > 1)) {
     // One row on one thread (a batch-1 layer): every panel in one call, no tile bookkeeping per panel
-    // (decompose_bench: the rank-128 layer 3.0 -> 2.7 us).
+    // (decompose_bench: the rank-128 layer 3.0 -> 2.7 us, builds before and after).
     const PanelEpilogue e{a.scale, a.zero, w.scale, w.wsum, bias, lo, hi, y, y_stride, l.rows};
     return kern.gemv_panels_out(a.q, reinterpret_cast<const int8_t*>(panels), blocks, group_steps, e);
   }

@@ -156,7 +156,7 @@ class QPanels {
 /// kSmallPanelMinRows rows (MobileNet-V2's last 1x1 convolutions, 4 positions, 1280 x 320: 0.95 -> 0.80 ms).
 /// Panels that read no more bytes than the planes (8-bit dense weights with one scale per row: a byte per weight
 /// either way) pay from one row, as nothing is left to unpack (decompose_bench, a batch-1 1024 x 1024 INT8 layer:
-/// 19.7 -> 13.9 us; its rank-128 factors 7.3 -> 5.1 us).
+/// 19.7 -> 13.9 us; its rank-128 factors 7.3 -> 5.1 us; builds before and after, not one run).
 constexpr int64_t kPrepackedPanelMinRows = 8;
 constexpr int64_t kSmallPanelMinRows = 4;
 constexpr int64_t kSmallPanelBytes = int64_t{512} << 10;
