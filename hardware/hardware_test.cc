@@ -1,3 +1,4 @@
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include "hardware/host_lut.h"
 #include "model/frontend.h"
 #include "model/layer_table.h"
+#include "runtime/isa.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -242,14 +244,39 @@ TEST(HostLut, TimesTheRuntimeKernelAndPricesOnlyTheHost) {
   layer.params = layer.macs = 64 * 128;
   expect_error([&] { measured->layer(load_target("a100"), layer, w4, 1); }, ErrorKind::kInvalidArgument,
                {"--target host", "'a100'"});
-  // SmartDeal has no packed form to time (low-rank and Monarch layers are timed as their factors).
-  Target host;
+}
+
+// The measured model prices a layer as the packed runtime runs it, from the cached table: a SmartDeal layer,
+// composed at open, as the dense fp32 layer; a low-rank one as the sum of its factors.
+TEST(HostLut, PricesDecomposedLayersAsThePackedRuntimeRunsThem) {
+  testing::TempDir tmp;
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
+  HostLut lut = synthetic_lut();
+  lut.threads = at::get_num_threads();
+  lut.isa = runtime::to_string(runtime::active_isa());
+  std::filesystem::create_directories(tmp.path() + "/targets");
+  write_file_atomically(tmp.path() + "/targets/host-lut.json", to_json(lut).dump());
+  const auto measured = cost_models().create("measured", nlohmann::json::object(), "test");
+  Target host = load_target("a100");  // bytes and energy from its roofline; latency from the table
   host.name = "host";
+  Layer layer;
+  layer.name = "fc";
+  layer.kind = LayerKind::kLinear;
+  layer.weight_shape = {64, 128};
+  layer.params = layer.macs = 64 * 128;
+  LayerConfig w4;
+  w4.weight_bits = 4;
+  EXPECT_DOUBLE_EQ(measured->layer(host, layer, w4, 1).latency_s, lut.lookup(w4, 64 * 128, 1));
   LayerConfig smartdeal = w4;
-  smartdeal.nm = {};
   smartdeal.decompose = Decomposition::kSmartDeal;
-  expect_error([&] { measured->layer(host, layer, smartdeal, 1); }, ErrorKind::kUnsupported,
-               {"layer 'fc'", "decompose smartdeal", "--cost-model roofline"});
+  smartdeal.basis = 4;
+  EXPECT_DOUBLE_EQ(measured->layer(host, layer, smartdeal, 1).latency_s, lut.lookup(LayerConfig{}, 64 * 128, 1));
+  LayerConfig lowrank = w4;
+  lowrank.decompose = Decomposition::kLowRank;
+  lowrank.rank = 8;
+  EXPECT_DOUBLE_EQ(measured->layer(host, layer, lowrank, 1).latency_s,
+                   lut.lookup(w4, 8 * 128, 1) + lut.lookup(w4, 64 * 8, 1));
+  unsetenv("ADZE_CACHE_DIR");
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The "measured" cost model: host only. Latency from the measured cost table (host_lut.h), for a layer as the
 // GEMM it runs (C·K weights, batch × output positions rows; an embedding, which gathers rows instead, keeps the
 // roofline's latency; a lowrank layer, which the packed runtime runs as its two factors, the sum of theirs; a
-// Monarch layer of b blocks, which it runs as b products per factor, each a block's rows, the sum of those 2·b);
+// Monarch layer of b blocks, which it runs as b products per factor, each a block's rows, the sum of those 2·b;
+// a SmartDeal layer, composed at open, as the dense fp32 layer);
 // bytes, energy and fit as the roofline computes them, since energy cannot be measured here.
 #include "compress/decompose.h"
 #include "core/error.h"
@@ -20,18 +21,15 @@ class MeasuredHost : public CostModel {
                   "the measured cost model times this machine: use it with --target host, "
                   "not '" +
                       target.name + "'");
-    if (config.decompose == Decomposition::kSmartDeal)
-      throw Error(ErrorKind::kUnsupported, "layer '" + layer.name +
-                                               "': the measured cost table times what the packed " +
-                                               "runtime runs, which does not run decompose " +
-                                               to_string(config.decompose) + " (use --cost-model roofline)");
     LayerCost c = roofline_->layer(target, layer, config, batch);
     if (layer.kind == LayerKind::kEmbedding || layer.params == 0) return c;
     const double tokens =
         static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
     if (!lut_) lut_ = std::make_unique<HostLut>(host_lut());
-    if (!config.decomposed()) {
-      c.latency_s = lut_->lookup(config, static_cast<double>(layer.params), tokens);
+    if (!config.decomposed() || config.decompose == Decomposition::kSmartDeal) {
+      // SmartDeal's weight is composed once at open and runs as a dense fp32 layer.
+      c.latency_s =
+          lut_->lookup(config.decomposed() ? LayerConfig{} : config, static_cast<double>(layer.params), tokens);
       return c;
     }
     c.latency_s = 0;  // the factors one after the other, on the same rows (Monarch: each in b calls of 1/b of it)

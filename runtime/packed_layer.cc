@@ -87,7 +87,7 @@ IntegerSource integer_source(const Encoding& e) {
   const int32_t* code = codes.data_ptr<int32_t>();
   s.u.resize(static_cast<std::size_t>(C * K));
   for (int64_t i = 0; i < C * K; ++i) s.u[static_cast<std::size_t>(i)] = static_cast<uint8_t>(code[i] - qmin);
-  if (e.mask.defined()) {
+  if (e.mask.defined() && c.sparsity == 0) {  // unstructured: dense, a pruned code being the zero point (0)
     const at::Tensor m = e.mask.to(torch::kBool).contiguous().reshape({-1});
     s.keep.assign(m.data_ptr<bool>(), m.data_ptr<bool>() + C * K);
   }
@@ -132,26 +132,33 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool k
   h["channels"] = C;
   h["reduction"] = K;
 
-  // Kept positions per row: every position, or the N of each group of M the mask keeps.
+  // Kept positions per row: every position, the N of each group of M the mask keeps, or with unstructured
+  // sparsity (a bitmap index) the row's kept ones, rows padded to the fullest row's count.
   int64_t kept = K;
   at::Tensor mask;
+  const bool bitmap = e.mask.defined() && c.sparsity > 0;
+  std::vector<int64_t> row_kept(static_cast<std::size_t>(C), K);
   if (e.mask.defined()) {
-    if (!c.nm.enabled() || c.sparsity > 0)
-      throw Error(ErrorKind::kUnsupported, where + ": an unstructured mask has no packed form (N:M only)");
+    if (!c.nm.enabled() && !bitmap)
+      throw Error(ErrorKind::kUnsupported, where + ": a mask with neither an N:M pattern nor a sparsity ratio");
     mask = e.mask.to(torch::kBool).contiguous().reshape({C, K});
-    if (!torch::equal(mask.reshape({C, K / c.nm.m, c.nm.m}).sum(2), torch::full({C, K / c.nm.m}, c.nm.n, torch::kLong)))
+    if (!bitmap &&
+        !torch::equal(mask.reshape({C, K / c.nm.m, c.nm.m}).sum(2), torch::full({C, K / c.nm.m}, c.nm.n, torch::kLong)))
       throw Error(ErrorKind::kUnsupported,
                   where + ": the mask does not keep exactly " + c.nm.to_string() + " of every group");
-    kept = K / c.nm.m * c.nm.n;
+    const at::Tensor counts = mask.sum(1).contiguous();
+    for (int64_t r = 0; r < C; ++r) row_kept[static_cast<std::size_t>(r)] = counts.data_ptr<int64_t>()[r];
+    kept = *std::max_element(row_kept.begin(), row_kept.end());
   }
   h["kept_per_row"] = kept;
-  std::vector<int32_t> positions(static_cast<std::size_t>(C * kept));
+  std::vector<int32_t> positions(static_cast<std::size_t>(C * kept), 0);  // a short row's tail stays 0
   {
     const bool* m = mask.defined() ? mask.data_ptr<bool>() : nullptr;
-    std::size_t i = 0;
-    for (int64_t r = 0; r < C; ++r)
+    for (int64_t r = 0; r < C; ++r) {
+      std::size_t i = static_cast<std::size_t>(r * kept);
       for (int64_t k = 0; k < K; ++k)
         if (!m || m[r * K + k]) positions[i++] = static_cast<int32_t>(k);
+    }
   }
   auto tensor_name = [&](const char* part) { return weight_name + ":" + part; };
   auto add = [&](const char* part, const std::string& dtype, std::vector<int64_t> shape, std::string bytes) {
@@ -161,7 +168,8 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool k
 
   // Layers the integer kernels take are stored in the layout they read (kernels/qgemm.h): opening maps them.
   std::optional<runtime::PackedQWeights> kernel;
-  if (const IntegerSource src = kernel_layout ? integer_source(e) : IntegerSource{}; kernel_layout && src.why.empty()) {
+  if (const IntegerSource src = kernel_layout && !bitmap ? integer_source(e) : IntegerSource{};
+      kernel_layout && !bitmap && src.why.empty()) {
     kernel = runtime::pack_qweights(C, K, c.weight_bits, src.u.data(), src.keep_ptr(), src.offset.data(),
                                     src.scale.data(), src.group);
     if (!runtime::qweights_unstorable(kernel->layout).empty()) kernel.reset();
@@ -191,7 +199,7 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool k
     std::string packed(static_cast<std::size_t>(C * row_bytes), '\0');
     for (int64_t r = 0; r < C; ++r) {
       auto* row = reinterpret_cast<uint8_t*>(&packed[static_cast<std::size_t>(r * row_bytes)]);
-      for (int64_t i = 0; i < kept; ++i) {
+      for (int64_t i = 0; i < row_kept[static_cast<std::size_t>(r)]; ++i) {
         const int64_t u = code[r * K + positions[static_cast<std::size_t>(r * kept + i)]] - qmin;
         if (u < 0 || u >= (int64_t{1} << bits))
           throw Error(ErrorKind::kInternal,
@@ -207,11 +215,22 @@ PackedLayer pack_layer(const std::string& weight_name, const Encoding& e, bool k
     std::string bytes(static_cast<std::size_t>(C * kept) * sizeof(float), '\0');
     auto* dst = reinterpret_cast<float*>(&bytes[0]);
     for (int64_t r = 0; r < C; ++r)
-      for (int64_t i = 0; i < kept; ++i)
+      for (int64_t i = 0; i < row_kept[static_cast<std::size_t>(r)]; ++i)
         dst[r * kept + i] = values.data_ptr<float>()[r * K + positions[static_cast<std::size_t>(r * kept + i)]];
     add("values", "F32", {C, kept}, std::move(bytes));
   }
-  if (mask.defined() && !kernel) {
+  if (bitmap) {  // bit k of the row (LSB first) set where position k is kept
+    const int64_t index_row_bytes = bytes_for_bits(K);
+    h["index"] = kBitmapIndexScheme;
+    h["index_row_bytes"] = index_row_bytes;
+    std::string index(static_cast<std::size_t>(C * index_row_bytes), '\0');
+    const bool* m = mask.data_ptr<bool>();
+    for (int64_t r = 0; r < C; ++r)
+      for (int64_t k = 0; k < K; ++k)
+        if (m[r * K + k])
+          put_bits(reinterpret_cast<uint8_t*>(&index[static_cast<std::size_t>(r * index_row_bytes)]), k, 1, 1);
+    add("index", "U8", {C, index_row_bytes}, std::move(index));
+  } else if (mask.defined() && !kernel) {
     const int m = c.nm.m, ib = index_bits_for(m);
     const int64_t index_row_bytes = bytes_for_bits(kept * ib);
     h["index"] = kNMIndexScheme;
@@ -268,8 +287,12 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   if (bits_ != (c.quantized() ? c.weight_bits : 32))
     throw bad("bits " + std::to_string(bits_) + " disagree with the config");
   const int64_t expected_kept = c.nm.enabled() ? reduction_ / c.nm.m * c.nm.n : reduction_;
-  if (kept_ != expected_kept || (c.nm.enabled() && reduction_ % c.nm.m != 0))
+  bitmap_ = c.sparsity > 0;  // kept_per_row is then the fullest row's count
+  if ((bitmap_ ? kept_ < 0 || kept_ > expected_kept : kept_ != expected_kept) ||
+      (c.nm.enabled() && reduction_ % c.nm.m != 0))
     throw bad("kept_per_row does not fit the N:M pattern");
+  if (bitmap_ && (h.contains("kernel") || h.value("index", "") != kBitmapIndexScheme))
+    throw bad(std::string("a layer with unstructured sparsity needs the '") + kBitmapIndexScheme + "' index");
 
   const TensorFinder find = [&](const char* part, const std::string& dtype, int64_t bytes) -> const uint8_t* {
     const auto& names = h.contains("tensors") && h["tensors"].is_object() ? h["tensors"] : nlohmann::json::object();
@@ -305,7 +328,11 @@ LayerView::LayerView(const nlohmann::json& h, const std::map<std::string, Tensor
   } else {
     values_ = reinterpret_cast<const float*>(find("values", "F32", channels_ * kept_ * 4));
   }
-  if (c.nm.enabled() && !kernel_) {
+  if (bitmap_) {
+    index_bits_ = 1;
+    index_row_bytes_ = bytes_for_bits(reduction_);
+    index_ = find("index", "U8", channels_ * index_row_bytes_);
+  } else if (c.nm.enabled() && !kernel_) {
     index_bits_ = index_bits_for(c.nm.m);
     index_row_bytes_ = bytes_for_bits(kept_ * index_bits_);
     index_ = find("index", "U8", channels_ * index_row_bytes_);
@@ -397,9 +424,20 @@ void LayerView::build_integer_weights() {
   kernel_view_ = integer_->view();
 }
 
-void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const {
+int64_t LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const {
   const LayerConfig& cfg = layout_.config;
-  if (index_) {
+  int64_t kept = kept_;
+  if (bitmap_) {
+    const uint8_t* row = index_ + c * index_row_bytes_;
+    kept = 0;
+    for (int64_t k = 0; k < reduction_; ++k)
+      if (row[k >> 3] >> (k & 7) & 1) {
+        if (kept == kept_)
+          throw Error(ErrorKind::kIo, "packed: corrupted bitmap index in row " + std::to_string(c) +
+                                          " (keeps more than " + std::to_string(kept_) + ")");
+        positions[kept++] = static_cast<int32_t>(k);
+      }
+  } else if (index_) {
     const uint8_t* row = index_ + c * index_row_bytes_;
     const int n = cfg.nm.n, m = cfg.nm.m;
     for (int64_t i = 0; i < kept_; ++i) {
@@ -414,8 +452,9 @@ void LayerView::unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const 
   }
   if (codes_) {
     const uint8_t* row = codes_ + c * row_bytes_;
-    for (int64_t i = 0; i < kept_; ++i) codes[i] = static_cast<uint8_t>(get_bits(row, row_bytes_, i, bits_));
+    for (int64_t i = 0; i < kept; ++i) codes[i] = static_cast<uint8_t>(get_bits(row, row_bytes_, i, bits_));
   }
+  return kept;
 }
 
 void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const {
@@ -428,17 +467,17 @@ void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* c
       out[j] = static_cast<float>(values[j]) * scale[l.groups == 1 ? 0 : j / l.group];
     return;
   }
-  unpack_row(c, positions, codes);
+  const int64_t kept = unpack_row(c, positions, codes);
   std::fill(out, out + reduction_, 0.0f);
   if (values_) {
-    for (int64_t i = 0; i < kept_; ++i) out[positions[i]] = values_[c * kept_ + i];
+    for (int64_t i = 0; i < kept; ++i) out[positions[i]] = values_[c * kept_ + i];
     return;
   }
   const LayerConfig& cfg = layout_.config;
   const SchemeTraits& scheme = traits_of(cfg.quantizer);
   const int64_t max_code = scheme.max_code(cfg.weight_bits, cfg.symmetric);
   const int64_t per_grid_row = channels_ * reduction_ / grid_rows_;
-  for (int64_t i = 0; i < kept_; ++i) {
+  for (int64_t i = 0; i < kept; ++i) {
     const int64_t k = positions[i];
     const int64_t g = grid_rows_ == 1 ? 0 : (c * reduction_ + k) / per_grid_row;
     const int64_t code = static_cast<int64_t>(codes[i]) + qmin_;
@@ -522,22 +561,22 @@ Encoding LayerView::encoding() const {
     at::Tensor all = e.zero_point.repeat_interleave(C * K / grid_rows_).contiguous();
     int32_t* flat = all.data_ptr<int32_t>();
     for (int64_t r = 0; r < C; ++r) {
-      unpack_row(r, positions.data(), codes.data());
-      for (int64_t i = 0; i < kept_; ++i)
+      const int64_t kept = unpack_row(r, positions.data(), codes.data());
+      for (int64_t i = 0; i < kept; ++i)
         flat[r * K + positions[static_cast<std::size_t>(i)]] =
             static_cast<int32_t>(codes[static_cast<std::size_t>(i)] + qmin_);
       if (keep)
-        for (int64_t i = 0; i < kept_; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
+        for (int64_t i = 0; i < kept; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
     }
     e.codes = all.to(wide ? torch::kShort : torch::kChar).reshape({grid_rows_, -1});
   } else {
     e.values = torch::zeros({C, K}, torch::kFloat);
     float* v = e.values.data_ptr<float>();
     for (int64_t r = 0; r < C; ++r) {
-      unpack_row(r, positions.data(), codes.data());
-      for (int64_t i = 0; i < kept_; ++i) v[r * K + positions[static_cast<std::size_t>(i)]] = values_[r * kept_ + i];
+      const int64_t kept = unpack_row(r, positions.data(), codes.data());
+      for (int64_t i = 0; i < kept; ++i) v[r * K + positions[static_cast<std::size_t>(i)]] = values_[r * kept_ + i];
       if (keep)
-        for (int64_t i = 0; i < kept_; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
+        for (int64_t i = 0; i < kept; ++i) keep[r * K + positions[static_cast<std::size_t>(i)]] = true;
     }
   }
   e.mask = mask;

@@ -23,14 +23,18 @@ namespace packed {
 /// Scheme identifiers, versioned: a change of meaning gets a new identifier, and none is ever reused. A weight
 /// scheme's own (adze.uniform.v1: code − qmin in `bits` bits; adze.pow2.v1: code + 2^(bits−1) − 1) is its
 /// SchemeTraits::packed_scheme (compress/scheme.h).
-constexpr const char* kFloatScheme = "adze.float.v1";       ///< float32 values
-constexpr const char* kNMIndexScheme = "adze.nm_index.v1";  ///< per group of M, N positions in ceil(log2 M) bits
+constexpr const char* kFloatScheme = "adze.float.v1";         ///< float32 values
+constexpr const char* kNMIndexScheme = "adze.nm_index.v1";    ///< per group of M, N positions in ceil(log2 M) bits
+constexpr const char* kBitmapIndexScheme = "adze.bitmap.v1";  ///< unstructured sparsity: one bit per position
 /// A lowrank layer L is stored as two layers, L + kFirstFactor and L + kSecondFactor (FORMAT.md, "Decomposed
 /// layers"); the second's output is L's.
 constexpr const char* kFirstFactor = "#first";
 constexpr const char* kSecondFactor = "#second";
 /// The graph op of a Monarch layer (its factors stored as a lowrank layer's are): packed_monarch_matmul.
 constexpr const char* kMonarchOp = "adze::packed_monarch";
+/// The graph op that composes a SmartDeal layer's weight from its two stored factors (coefficients, basis),
+/// once at open; the ops that read the weight read its output (FORMAT.md, "Decomposed layers").
+constexpr const char* kSmartDealOp = "adze::smartdeal_weight";
 
 /// The layer's entry of the header ("layers" → name) and its tensors, named "<weight>:codes" and so on.
 struct PackedLayer {
@@ -73,8 +77,9 @@ class LayerView {
   const std::vector<int64_t>& gather() const { return gather_; }
 
  private:
-  // The kept positions of row c (ascending) and their stored unsigned codes.
-  void unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
+  // The kept positions of row c (ascending) and their stored unsigned codes; returns how many (kept_per_row,
+  // or fewer for a row of a bitmap-indexed layer).
+  int64_t unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
   // Row c into out [K]; positions and codes are scratch of kept_per_row entries.
   void decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const;
   using TensorFinder = std::function<const uint8_t*(const char* part, const std::string& dtype, int64_t bytes)>;
@@ -95,6 +100,7 @@ class LayerView {
   int64_t qmin_ = 0;
   std::string where_;
   bool kernel_ = false;  ///< stored in the kernels' layout: kernel_view_ points into the file
+  bool bitmap_ = false;  ///< unstructured sparsity: index_ is one bit per position
   runtime::QWeights kernel_view_;
   std::shared_ptr<const runtime::PackedQWeights> integer_;  ///< packed at open (older layers)
   std::string integer_unsupported_;

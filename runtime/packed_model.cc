@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 
+#include "compress/decompose.h"
 #include "core/error.h"
 #include "model/tapped_graph.h"
 #include "runtime/float_ops.h"
@@ -227,6 +228,7 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
     }
 
     std::set<std::string> defined = {"input"};
+    std::map<std::string, std::string> composed;  // value -> the SmartDeal layer whose weight it is
     const auto& graph = m.header_.at("graph");
     for (const auto& n : graph.at("nodes")) {
       Node node;
@@ -242,6 +244,10 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
           a.kind = Arg::kValue;
           a.name = r["v"].get<std::string>();
           if (!defined.count(a.name)) throw bad(at_node + " reads '" + a.name + "' before it is defined");
+          if (const auto c = composed.find(a.name); c != composed.end()) {  // a SmartDeal layer's weight
+            a.kind = Arg::kWeight;
+            a.name = c->second;
+          }
         } else if (r.contains("t")) {
           a.kind = Arg::kTensor;
           a.name = r["t"].get<std::string>();
@@ -270,6 +276,13 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
       for (const auto& o : n.at("out")) {
         node.out.push_back(o.get<std::string>());
         defined.insert(node.out.back());
+      }
+      if (node.op == kSmartDealOp) {  // composed here, once; the ops that read it read the weight
+        if (node.out.size() != 1) throw bad(at_node + " has the wrong number of outputs");
+        const std::string why = m.compose_smartdeal(node);
+        if (!why.empty()) throw bad(at_node + " " + why);
+        composed[node.out[0]] = node.layer;
+        continue;
       }
       if (node.op == "adze::packed_matmul" || node.op == "adze::packed_embedding") {
         if (!m.layers_.count(node.layer)) throw bad(at_node + " names layer '" + node.layer + "', which is missing");
@@ -345,6 +358,40 @@ void PackedModel::mark_layer_outputs() {
   }
 }
 
+std::string PackedModel::compose_smartdeal(const Node& node) {
+  const auto first = layers_.find(node.layer + kFirstFactor), second = layers_.find(node.layer + kSecondFactor);
+  if (first == layers_.end() || second == layers_.end())
+    return "names layer '" + node.layer + "', whose two factors are not both stored";
+  const auto ints = [&](std::size_t i) {
+    return node.in.size() == 3 && node.in[i].kind == Arg::kConstant && node.in[i].constant.isIntList();
+  };
+  if (!ints(0) || !ints(1) || node.in[2].kind != Arg::kConstant || !node.in[2].constant.isInt())
+    return "takes a shape and an order (int lists) and a basis size (an int)";
+  Encoding e;
+  e.shape = node.in[0].constant.toIntVector();
+  e.order = node.in[1].constant.toIntVector();
+  e.config.decompose = Decomposition::kSmartDeal;
+  e.config.basis = node.in[2].constant.toInt();
+  const LayerView &f = *first->second, &s = *second->second;
+  const int64_t C = f.channels(), K = f.reduction(), b = e.config.basis;
+  std::vector<int64_t> sorted = e.order;
+  std::sort(sorted.begin(), sorted.end());
+  bool fits = !e.shape.empty() && sorted.size() == e.shape.size() && b >= 1 && K % b == 0 && s.channels() == C &&
+              s.reduction() == b * b;
+  int64_t elements = 1;
+  for (std::size_t d = 0; fits && d < e.shape.size(); ++d) {
+    fits = sorted[d] == static_cast<int64_t>(d) && e.shape[d] >= 1 && e.shape[d] <= C * K / elements;
+    elements *= fits ? e.shape[d] : 1;
+  }
+  if (!fits || elements != C * K || e.shape[static_cast<std::size_t>(e.order[0])] != C)
+    return "has a shape " + c10::str(c10::IntArrayRef(e.shape)) + ", order or basis " + std::to_string(b) +
+           " that its factors (coefficients [" + std::to_string(C) + ", " + std::to_string(K) + "], basis [" +
+           std::to_string(s.channels()) + ", " + std::to_string(s.reduction()) + "]) do not fit";
+  e.factors = {f.layout(), s.layout()};
+  decoded_[node.layer] = compose_weight(e, decoded_weight(f), decoded_weight(s));
+  return "";
+}
+
 // Which packed matmuls run on the integer kernels, and with which activation quantizer.
 void PackedModel::plan_integer_layers() {
   std::map<std::string, std::size_t> producer;  // value -> the node that computes it
@@ -360,6 +407,12 @@ void PackedModel::plan_integer_layers() {
   };
   for (Node& node : graph_->nodes) {
     if (is_convolution(node.op) && node.in.size() > 1 && node.in[1].kind == Arg::kWeight) node.layer = node.in[1].name;
+    if (const auto s = std::find_if(node.in.begin(), node.in.end(),
+                                    [&](const Arg& a) { return a.kind == Arg::kWeight && !layers_.count(a.name); });
+        s != node.in.end()) {
+      node.float_reason = "a SmartDeal layer: its factors composed to an fp32 weight at open";
+      continue;
+    }
     if (node.op == kMonarchOp) {  // dynamic activations through both factors, or fp32
       const LayerView &first = *layers_.at(node.layer + kFirstFactor),
                       &second = *layers_.at(node.layer + kSecondFactor);

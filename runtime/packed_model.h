@@ -32,6 +32,7 @@ constexpr int kOldestFormatVersion = 1;
 
 class SafetensorsFile;
 class LayerView;
+struct Node;
 struct Program;
 struct Schedule;
 struct ScheduleCache;
@@ -101,6 +102,9 @@ class PackedModel {
   PackedModel() = default;
   void mark_layer_outputs();
   void plan_integer_layers();
+  /// A SmartDeal layer's weight composed from its two stored factors into decoded_, for a kSmartDealOp node
+  /// (shape, order, basis): "" or why the node does not fit its factors.
+  std::string compose_smartdeal(const Node& node);
   /// The graph at `batch` (its batch-dependent constants evaluated there), constants folded, own ops chosen,
   /// fused, slots planned.
   std::shared_ptr<const Schedule> make_schedule(int64_t batch) const;

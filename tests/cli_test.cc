@@ -442,17 +442,18 @@ TEST(Cli, CompressDecomposesExportsTheFactorsAndRefusesBadDecompositions) {
     CliRun v = adze("verify " + out + " --against " + tmp.file("a") + data + " --json");
     EXPECT_EQ(v.code, 0) << format << v.err << v.out;
   }
-  // SmartDeal has no packed form: refused before any work, naming the layer.
-  std::ofstream(tmp.file("smartdeal.json"))
-      << R"({"defaults": {"weight_bits": 4}, "layers": {"*.linear1": {"decompose": "smartdeal", "basis": 4}}})";
+  // SmartDeal (sparse power-of-two coefficients) exports packed, composed at open, and verifies; the C header
+  // exporter refuses decomposed layers before any work, naming the layer.
+  std::ofstream(tmp.file("smartdeal.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {
+      "*.linear1": {"weight_bits": 4, "decompose": "smartdeal", "basis": 4, "sparsity": 0.5}}})";
   ASSERT_EQ(adze(base + " --plan " + tmp.file("smartdeal.json") + " --batch-size 4 --out " + tmp.file("s")).code, 0);
-  CliRun packed = adze("export " + tmp.file("s") + " --format packed --out " + tmp.file("s.adze"));
-  EXPECT_EQ(packed.code, 2);
-  EXPECT_NE(packed.err.find("layer 'encoder.layers.0.linear1': decompose smartdeal (the format allows lowrank, "
-                            "monarch)"),
-            std::string::npos)
-      << packed.err;
-  EXPECT_FALSE(std::filesystem::exists(tmp.file("s.adze")));
+  ASSERT_EQ(adze("export " + tmp.file("s") + " --format packed --batch 4 --out " + tmp.file("s.adze")).code, 0);
+  CliRun sv = adze("verify " + tmp.file("s.adze") + " --against " + tmp.file("s") + data + " --json");
+  EXPECT_EQ(sv.code, 0) << sv.err << sv.out;
+  CliRun header = adze("export " + tmp.file("s") + " --format c-header --out " + tmp.file("s.h"));
+  EXPECT_EQ(header.code, 2);
+  EXPECT_NE(header.err.find("layer 'encoder.layers.0.linear1': decompose smartdeal"), std::string::npos) << header.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("s.h")));
   // The packed runtime runs lowrank layers as their factors, and verifies layer by layer.
   std::ofstream(tmp.file("lowrank.json")) << R"({"defaults": {"weight_bits": 8}, "layers": {
       "*.linear?": {"decompose": "lowrank", "rank_ratio": 0.5}}})";

@@ -59,16 +59,19 @@ class PackedExporter : public Exporter {
       k.quantizers = {Quantizer::kUniform, Quantizer::kPow2};
       k.act_bits = {0, 8, 16};
       k.any_nm = k.permutation = true;
-      k.unstructured = false;  // an unstructured mask has no compact index form here
-      // Stored as their two factors, and run as them: low-rank as two layers, Monarch as one op.
-      k.decompositions = {Decomposition::kLowRank, Decomposition::kMonarch};
+      k.unstructured = true;  // a bitmap index; such layers run dense on the integer kernels
+      // Stored as their two factors. Low-rank and Monarch run as them (two layers; one op); SmartDeal's weight
+      // is composed once at open and runs in fp32.
+      k.decompositions = {Decomposition::kLowRank, Decomposition::kMonarch, Decomposition::kSmartDeal};
       k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
       k.accelerated_nm = {NMPattern::parse("2:4"), NMPattern::parse("1:4"), NMPattern::parse("2:8"),
                           NMPattern::parse("4:8")};
       k.notes =
           "linear layers with uniform weights (symmetric; asymmetric up to 7 bits) run on integer kernels: int8 "
           "activations (calibrated, or quantized per row on the fly) times the packed codes, N:M skipped; "
-          "power-of-two and float weights are decoded to fp32";
+          "power-of-two and float weights are decoded to fp32; unstructured sparsity is stored with a bitmap index "
+          "and runs dense; decomposed layers are stored as their factors, "
+          "low-rank and Monarch run as them, SmartDeal composed to fp32 at open";
       return k;
     }();
     return c;

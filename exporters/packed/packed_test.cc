@@ -185,11 +185,49 @@ TEST(PackedLayer, StoresOnlyTheKeptCodesAtTheirWidth) {
   EXPECT_EQ(pow2.at("w:codes"), 64 * 64 * 4 / 8);  // 64 of every 128 weights, 4 bits each
   EXPECT_EQ(pow2.at("w:index"), 64 * 64 * 2 / 8);  // 2 bits per kept weight for 2:4
   EXPECT_EQ(pow2.at("w:scale"), 64 * 4);
-  // An unstructured mask has no packed form.
-  c.quantizer = Quantizer::kUniform;
-  c.sparsity = 0.5;
-  const Encoding u = project(torch::randn({8, 16}), make_layer(LayerKind::kLinear, {8, 16}), c);
-  expect_error([&] { packed::pack_layer("w", u); }, ErrorKind::kUnsupported, {"'w'", "unstructured"});
+}
+
+// Unstructured sparsity (alone or on top of N:M) is stored with a bitmap index (FORMAT.md, "Layers"): each row's
+// kept codes, rows padded to the fullest one, and one bit per position. The Encoding comes back bit for bit, and
+// the integer kernels run such a layer dense (a pruned weight holds the code of zero).
+TEST(PackedLayer, UnstructuredSparsityKeepsABitmap) {
+  torch::manual_seed(3);
+  const at::Tensor w = torch::randn({16, 96});
+  for (const char* config :
+       {R"({"weight_bits": 4, "sparsity": 0.6})", R"({"weight_bits": 8, "sparsity": 0.3, "nm": "2:4"})",
+        R"({"weight_bits": 4, "quantizer": "pow2", "sparsity": 0.5})", R"({"sparsity": 0.5})"}) {
+    SCOPED_TRACE(config);
+    const LayerConfig c =
+        parse_plan(nlohmann::ordered_json{{"defaults", nlohmann::ordered_json::parse(config)}}, "test").defaults;
+    const Encoding e = project(w, make_layer(LayerKind::kLinear, {16, 96}), c);
+    const OneLayerFile f(e);
+    const nlohmann::json h = packed::pack_layer("layer.weight", e).header;
+    EXPECT_EQ(h["index"], packed::kBitmapIndexScheme);
+    const int64_t fullest = e.mask.sum(1).max().item<int64_t>();
+    EXPECT_EQ(h["kept_per_row"], fullest);
+    EXPECT_LT(fullest, 96);
+    EXPECT_EQ(f.file->tensors().at("layer.weight:index").bytes, 16 * 96 / 8);
+    const packed::LayerView& view = *f.view;
+    expect_bit_identical(view.encoding(), e, "bitmap");
+    at::Tensor decoded = torch::empty({16, 96});
+    view.decode_rows(0, 16, decoded.data_ptr<float>());
+    EXPECT_TRUE(torch::equal(decoded, e.decode()));
+    EXPECT_EQ(view.integer_weights() != nullptr, c.quantized() && c.quantizer == Quantizer::kUniform);
+    if (view.integer_weights()) {
+      const at::Tensor x = torch::randn({3, 96});
+      EXPECT_GT(sqnr_db(x.matmul(e.decode().t()), packed::packed_matmul(view, x, at::Tensor(), nullptr, true)), 30);
+    }
+    // A row that keeps more than kept_per_row is refused, naming the row.
+    packed::PackedLayer damaged = packed::pack_layer("layer.weight", e);
+    for (auto& t : damaged.tensors)
+      if (t.name == "layer.weight:index") t.bytes.assign(t.bytes.size(), '\xff');
+    testing::TempDir tmp;
+    packed::write_safetensors(tmp.file("bad.safetensors"), {}, damaged.tensors);
+    const auto bad = packed::SafetensorsFile::open(tmp.file("bad.safetensors"));
+    expect_error(
+        [&] { packed::LayerView(nlohmann::json::parse(damaged.header.dump()), bad->tensors(), "w").encoding(); },
+        ErrorKind::kIo, {"corrupted bitmap index in row 0"});
+  }
 }
 
 // Every layer output of the packed runtime against the simulation's, tapped by the same rule
@@ -407,6 +445,68 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
     damaged([](nlohmann::json& n) { n["in"][1] = {{"c", 3}}; }, "a bias that is neither a file tensor nor null");
     if (file != "encoder_traced.pt")
       damaged([](nlohmann::json& n) { n["in"][2] = {{"c", {0, 1}}}; }, "a stride that is not two positive ints");
+  }
+}
+
+// A SmartDeal layer is stored as its two factors (FORMAT.md, "Decomposed layers"), and its weight is composed
+// from them once at open: the simulation's weight exactly, so with fp32 activations the simulation's numbers.
+// Linear layers (a Python-traced transformer's, including the attention's packed in-projection) and a 3×3
+// convolution (ResNet-18's).
+TEST(PackedExporter, SmartDealLayersAreComposedAtOpen) {
+  SKIP_UNLESS_ISA_RUNS();
+  struct Fixture {
+    std::string file;
+    Shape shape;
+    const char* plan;
+    std::string layer;
+  };
+  for (const auto& [file, shape, plan, layer] :
+       std::vector<Fixture>{{"transformer_traced.pt",
+                             {1, 16, 32},
+                             R"({"defaults": {"weight_bits": 8}, "layers": {
+                "*.out_proj": {"weight_bits": 4, "decompose": "smartdeal", "basis": 4},
+                "encoder.layers.0.self_attn.in_proj_weight": {"weight_bits": 4, "decompose": "smartdeal", "basis": 2}}})",
+                             "encoder.layers.1.self_attn.out_proj"},
+                            {"resnet18_w4_traced.pt",
+                             {4, 3, 32, 32},
+                             R"({"defaults": {"weight_bits": 8}, "layers": {"layer1.0.conv1": {"weight_bits": 4,
+                "decompose": "smartdeal", "basis": 3, "sparsity": 0.5}}})",
+                             "layer1.0.conv1"}}) {
+    SCOPED_TRACE(file);
+    testing::TempDir tmp;
+    const CompressedModel m = compress_fixture(tmp, file, shape, plan, R"(["fold-bn", "quantize.weights"])");
+    export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+    packed::RunOptions exact;
+    exact.dynamic_activations = false;
+    const PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
+    const auto stored = p.encodings();
+    EXPECT_EQ(stored.count(layer), 0u);
+    expect_bit_identical(stored.at(layer + "#first"), m.encodings.at(layer).factors[0], "coefficients");
+    expect_bit_identical(stored.at(layer + "#second"), m.encodings.at(layer).factors[1], "basis");
+    EXPECT_NE(p.float_layers().at(layer).find("SmartDeal"), std::string::npos);
+    int composing = 0;
+    for (const auto& n : p.header()["graph"]["nodes"]) composing += n["op"] == packed::kSmartDealOp;
+    EXPECT_EQ(composing, file == "transformer_traced.pt" ? 3 : 1);
+    torch::manual_seed(0);
+    const at::Tensor x = torch::randn(std::vector<int64_t>(shape.begin(), shape.end()));
+    const at::Tensor simulated = m.model.forward(x);
+    EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
+    expect_layers_match(m, p, x);
+    EXPECT_GE(sqnr_db(simulated, PackedModel::open(tmp.file("m.adze")).forward(x)), 25.0);
+    // A damaged composing node is refused when the file is opened, naming what is wrong.
+    const std::string bytes = read_file_text(tmp.file("m.adze")), bad = tmp.file("bad.adze");
+    const auto damaged = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& why) {
+      std::ofstream(bad, std::ios::binary | std::ios::trunc) << with_description(bytes, [&](nlohmann::json& adze) {
+        for (auto& node : adze["graph"]["nodes"])
+          if (node["op"] == packed::kSmartDealOp) edit(node);
+      });
+      expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", packed::kSmartDealOp, why});
+    };
+    damaged([](nlohmann::json& n) { n["layer"] = "nowhere"; }, "'nowhere', whose two factors are not both stored");
+    damaged([](nlohmann::json& n) { n["in"] = {n["in"][0]}; }, "takes a shape and an order");
+    damaged([](nlohmann::json& n) { n["in"][2] = {{"c", 5}}; }, "basis 5 that its factors");
+    damaged([](nlohmann::json& n) { n["in"][0]["c"][0] = 7; }, "do not fit");
+    damaged([](nlohmann::json& n) { n["in"][1]["c"][0] = 1; }, "do not fit");  // not a permutation
   }
 }
 

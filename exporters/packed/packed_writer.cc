@@ -35,6 +35,7 @@ class GraphWriter {
     const auto& graph = m_.model.graph();
     names_[graph.inputs()[0]] = "input";
     ordered_json nodes = ordered_json::array();
+    compose_smartdeal_weights(nodes);
     for (const Node* n : graph.nodes()) {
       const std::string kind = n->kind().toQualString();
       if (kind == "prim::Constant" || kind == "prim::TupleConstruct") continue;
@@ -74,11 +75,21 @@ class GraphWriter {
   }
 
  private:
+  // The packed layer whose weight `v` is (null for a SmartDeal layer's: its ops read the composed weight).
   const std::string* layer_of(const Value* v) const {
     const NamedTensor* t = m_.model.tensor_of(v);
     if (!t) return nullptr;
     const auto it = layer_of_weight_.find(t->name);
-    return it == layer_of_weight_.end() ? nullptr : &it->second;
+    return it == layer_of_weight_.end() || smartdeal(it->second) ? nullptr : &it->second;
+  }
+  // The node output that holds a SmartDeal layer's composed weight, for `v` that weight (else null).
+  const std::string* smartdeal_weight(const Value* v) const {
+    const NamedTensor* t = m_.model.tensor_of(v);
+    if (!t) return nullptr;
+    const auto it = layer_of_weight_.find(t->name);
+    if (it == layer_of_weight_.end()) return nullptr;
+    const auto s = smartdeal_.find(it->second);
+    return s == smartdeal_.end() ? nullptr : &s->second;
   }
   const std::vector<int64_t>& order_of(const std::string& layer) const { return m_.encodings.at(layer).order; }
 
@@ -104,6 +115,23 @@ class GraphWriter {
   }
   bool monarch(const std::string& layer) const {
     return m_.encodings.at(layer).config.decompose == Decomposition::kMonarch;
+  }
+  bool smartdeal(const std::string& layer) const {
+    return m_.encodings.at(layer).config.decompose == Decomposition::kSmartDeal;
+  }
+  // A SmartDeal layer's weight is composed from its factors by a node of its own, written before the graph's
+  // ops; the ops that read the weight read that node's output, as the traced graph reads the weight.
+  void compose_smartdeal_weights(ordered_json& nodes) {
+    for (const auto& l : m_.table.layers) {
+      if (!m_.encodings.count(l.name) || !smartdeal(l.name)) continue;
+      const Encoding& e = m_.encodings.at(l.name);
+      const std::string out = "s" + std::to_string(smartdeal_.size());
+      smartdeal_[l.name] = out;
+      nodes.push_back({{"op", kSmartDealOp},
+                       {"layer", l.name},
+                       {"in", ordered_json::array({{{"c", e.shape}}, {{"c", e.order}}, {{"c", e.config.basis}}})},
+                       {"out", ordered_json::array({out})}});
+    }
   }
   // A value name for a node the traced graph does not have (a decomposed layer's first factor's output).
   std::string fresh() { return "f" + std::to_string(fresh_++); }
@@ -264,6 +292,7 @@ class GraphWriter {
 
   ordered_json ref(const Value* v) {
     if (auto it = names_.find(v); it != names_.end()) return {{"v", it->second}};
+    if (const std::string* s = smartdeal_weight(v)) return {{"v", *s}};
     if (const std::string* l = layer_of(v)) return {{"w", *l}};
     if (const NamedTensor* t = m_.model.tensor_of(v)) {
       add_tensor(*t);
@@ -329,6 +358,7 @@ class GraphWriter {
   std::set<std::string> added_;
   std::vector<ordered_json> pending_;  ///< nodes to write before the current one
   int fresh_ = 0;
+  std::map<std::string, std::string> smartdeal_;  ///< SmartDeal layer -> the value of its composed weight
 };
 
 }  // namespace
@@ -343,10 +373,9 @@ void write_packed(const CompressedModel& m, const std::string& path, const Write
   for (const auto& l : m.table.layers) {
     const auto e = m.encodings.find(l.name);
     if (e == m.encodings.end()) continue;
-    // A lowrank or Monarch layer is stored as its two factors, layers of their own (FORMAT.md, "Decomposed
-    // layers").
+    // A decomposed layer is stored as its two factors, layers of their own (FORMAT.md, "Decomposed layers").
     std::vector<std::pair<std::string, const Encoding*>> parts = {{"", &e->second}};
-    if (e->second.config.decompose == Decomposition::kLowRank || e->second.config.decompose == Decomposition::kMonarch)
+    if (e->second.config.decomposed())
       parts = {{kFirstFactor, &e->second.factors[0]}, {kSecondFactor, &e->second.factors[1]}};
     for (const auto& [suffix, encoding] : parts) {
       PackedLayer p = pack_layer(l.weight + suffix, *encoding);
