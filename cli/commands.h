@@ -6,6 +6,7 @@
 #include <string>
 
 #include "data/model_data.h"
+#include "examples/reference/reference.h"
 
 namespace adze::cli {
 
@@ -30,14 +31,14 @@ void setup_target(CLI::App& app);
 void setup_cost(CLI::App& app);
 void setup_sensitivity(CLI::App& app);
 void setup_search(CLI::App& app);
+void setup_sweep(CLI::App& app);
 
 /// Thrown by a command whose check did not pass after it printed why (adze verify): exit code 1, no message.
 struct CheckFailed : std::exception {};
 /// Thrown by adze search when no plan meets the budget, after it wrote the closest one: exit code 3.
 struct Unsatisfiable : std::exception {};
 
-/// A model argument: a TorchScript path, or the name of a trained reference model in the cache.
-std::string resolve_model_path(const std::string& model);
+using reference::resolve_model_path;
 /// Progress bars are drawn unless --quiet or --json.
 bool show_progress(bool json);
 

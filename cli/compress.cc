@@ -4,14 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "compress/compress_run.h"
-#include "compress/compressed_model.h"
-#include "compress/pass.h"
-#include "compress/report.h"
-#include "core/error.h"
-#include "core/files.h"
+#include "compress/compress_job.h"
 #include "core/table.h"
-#include "model/frontend.h"
 
 namespace adze::cli {
 namespace {
@@ -67,31 +61,21 @@ void print_summary(const nlohmann::ordered_json& report, const std::string& out)
 }
 
 void run_compress(const CompressOptions& o) {
-  // Everything the user handed us is checked before any work.
-  require_new_output(o.out, "--out");
-  const std::string path = resolve_model_path(o.model);
-  InputSpec input = resolve_input_spec(path, o.input_shape, o.input_dtype);
-  Plan plan = load_plan(o.plan);
-  Pipeline pipeline = load_pipeline(o.pipeline);
-  std::optional<Dataset> data, train_data;
-  if (!o.data.empty()) data = load_data_for_model(path, input, o.data, o.split, o.limit, o.batch_size);
-  if (needs_training_data(pipeline) && data) {  // without data, compress_run says what is missing
-    if (o.train_limit < 0)
-      throw Error(ErrorKind::kInvalidArgument,
-                  "--train-limit " + std::to_string(o.train_limit) + ": must be 0 (all) or positive");
-    InputSpec train_input = input;
-    train_data = load_data_for_model(path, train_input, o.data, o.train_split, o.train_limit, o.batch_size);
-  }
-  CompressRun run = compress_run(path, input, plan, o.plan, pipeline, data ? &*data : nullptr,
-                                 train_data ? &*train_data : nullptr, o.seed, show_progress(o.json));
-  nlohmann::ordered_json& report = run.report;
-  report["model"] = path;
-  report["plan"] = o.plan;
-  report["pipeline"] = o.pipeline;
-  if (data) report["data"] = {{"spec", o.data}, {"split", o.split}, {"samples", data->size()}};
-  if (train_data) report["train_data"] = {{"spec", o.data}, {"split", o.train_split}, {"samples", train_data->size()}};
-  report["seed"] = o.seed;
-  save_compressed(*run.model, run.context.plan, run.context.encodings, report, path, o.out);
+  CompressJob job;
+  job.model = resolve_model_path(o.model);
+  job.input_shape = o.input_shape;
+  job.input_dtype = o.input_dtype;
+  job.plan = o.plan;
+  job.pipeline = o.pipeline;
+  job.data = o.data;
+  job.split = o.split;
+  job.train_split = o.train_split;
+  job.limit = o.limit;
+  job.train_limit = o.train_limit;
+  job.batch_size = o.batch_size;
+  job.seed = o.seed;
+  job.out = o.out;
+  const nlohmann::ordered_json report = run_compress_job(job, show_progress(o.json));
   if (o.json)
     std::cout << report.dump(2) << "\n";
   else

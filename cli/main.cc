@@ -40,6 +40,7 @@ int run(int argc, char** argv) {
   adze::cli::setup_cost(app);
   adze::cli::setup_sensitivity(app);
   adze::cli::setup_search(app);
+  adze::cli::setup_sweep(app);
   adze::cli::setup_passes(app);
   app.parse_complete_callback([&g, threads] {
     // Runs before the subcommand's callback. Only an omitted --threads means "one per hardware thread": an

@@ -58,19 +58,23 @@ Dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
 
 // Every regular file in dir (sorted by name) that is text: symlinks (fortune's .u8 aliases), the .dat index
 // files and anything containing NUL bytes are skipped.
-std::string read_corpus(const std::string& dir) {
+std::vector<std::string> corpus_files(const std::string& dir) {
   if (!fs::is_directory(dir))
     throw Error(ErrorKind::kIo, "failed to open text corpus directory '" + dir + "': not a directory");
-  std::vector<fs::path> files;
+  std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.is_symlink() || !entry.is_regular_file()) continue;
     if (entry.path().extension() == ".dat") continue;
-    files.push_back(entry.path());
+    files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string read_corpus(const std::string& dir) {
   std::string corpus;
-  for (const auto& f : files) {
-    std::string text = read_file_text(f.string());
+  for (const auto& f : corpus_files(dir)) {
+    std::string text = read_file_text(f);
     if (text.find('\0') != std::string::npos) continue;
     corpus += text;
   }
@@ -168,6 +172,25 @@ void check_split(const std::string& split) {
 }
 
 const char* to_string(Task task) { return task == Task::kClassification ? "classification" : "language-model"; }
+
+std::vector<std::string> data_files(const std::string& spec) {
+  const auto colon = spec.find(':');
+  const std::string source = spec.substr(0, colon);
+  const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (source == "fmnist") {
+    const std::string dir = arg.empty() ? kFashionMnistDir : arg;
+    std::vector<std::string> files;
+    for (const char* prefix : {"t10k", "train"})
+      for (const char* part : {"images-idx3", "labels-idx1"})
+        files.push_back(dir + "/" + prefix + "-" + part + "-ubyte.gz");
+    return files;
+  }
+  if (source == "fortunes" || (source == "chars" && !arg.empty()))
+    return corpus_files(arg.empty() ? kFortunesDir : arg);
+  if (source == "tensors" && !arg.empty()) return {arg};
+  throw Error(ErrorKind::kInvalidArgument, "failed to parse data spec '" + spec + "': unknown source '" + source +
+                                               "' (expected fmnist[:DIR], fortunes, chars:DIR or tensors:FILE)");
+}
 
 Dataset load_dataset(const std::string& spec, const DataOptions& options) {
   check_split(options.split);

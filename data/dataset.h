@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace adze {
 
@@ -39,6 +40,10 @@ struct Dataset {
   at::Tensor stream;        ///< language-model data: the whole split as one 1-D int64 token stream
   int64_t size() const { return inputs.defined() ? inputs.size(0) : 0; }
 };
+
+/// The files a SPEC reads, in a fixed order (what a run's identity hashes). Error(kInvalidArgument) for an
+/// unknown source, Error(kIo) for a corpus directory that is not one.
+std::vector<std::string> data_files(const std::string& spec);
 
 /// Loads a SPEC (see above). Throws Error(kIo) naming the file for missing or malformed files, and
 /// Error(kInvalidArgument) for an unknown source, split or an empty result.

@@ -256,4 +256,16 @@ Trained ensure_trained(const std::string& name, const TrainOptions& options) {
   return Trained{model_path, card, false};
 }
 
+std::string resolve_model_path(const std::string& model) {
+  if (std::filesystem::exists(model)) return model;
+  for (const auto& r : recipes()) {
+    if (r.name != model) continue;
+    if (auto path = cached_model_path(model)) return *path;
+    throw Error(ErrorKind::kIo, "failed to open model '" + model +
+                                    "': it is a reference model that is not trained yet (run: adze reference train " +
+                                    model + ")");
+  }
+  throw Error(ErrorKind::kIo, "failed to open model '" + model + "': no such file, nor a reference model name");
+}
+
 }  // namespace adze::reference

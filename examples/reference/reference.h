@@ -56,4 +56,8 @@ Trained ensure_trained(const std::string& name, const TrainOptions& options);
 /// <cache>/<name>.pt when it exists.
 std::optional<std::string> cached_model_path(const std::string& name, const std::string& cache_dir = "");
 
+/// A model argument as every command and sweep takes it: an existing TorchScript path, or the name of a trained
+/// reference model in the cache. Error(kIo) naming it otherwise (and how to train a reference model).
+std::string resolve_model_path(const std::string& model);
+
 }  // namespace adze::reference
