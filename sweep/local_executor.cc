@@ -83,7 +83,11 @@ std::string last_line(const std::string& log, std::streamoff from) {
 }
 
 std::string describe_failure(const Attempt& a, const std::string& log_line, const ExecutorOptions& o) {
-  if (a.timed_out) return "timed out after " + std::to_string(static_cast<int64_t>(o.timeout_s)) + " s";
+  if (a.timed_out) {
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%g", o.timeout_s);
+    return std::string("timed out after ") + limit + " s";
+  }
   if (WIFSIGNALED(a.status))
     return std::string("crashed (") + strsignal(WTERMSIG(a.status)) + ")" + (log_line.empty() ? "" : ": " + log_line);
   return log_line.empty() ? "exited with code " + std::to_string(WEXITSTATUS(a.status)) : log_line;

@@ -227,7 +227,8 @@ ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, boo
                       {"latency_s", cost.latency_s}, {"energy_j", cost.energy_j}, {"weight_bytes", cost.weight_bytes}};
   }
   if (!exports.empty()) {
-    const CompressedModel m = load_compressed(compressed, 1);
+    CompressedModel m = load_compressed(compressed, 1);
+    m.dir = "runs/" + run.id + "/compressed";  // what exports record of their source: the same in every store
     ordered_json written = ordered_json::object();
     for (const std::string& format : exports) {
       const std::string path = run_dir + "/" + export_name(format);

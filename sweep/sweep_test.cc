@@ -1,0 +1,219 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/files.h"
+#include "sweep/sweep_file.h"
+#include "sweep/sweep_runs.h"
+#include "sweep/sweep_store.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using nlohmann::ordered_json;
+using testing::expect_error;
+using testing::fixture;
+using testing::TempDir;
+
+std::string config(const std::string& name) { return std::string(testing::source_dir()) + "/configs/" + name; }
+
+// A sweep over the traced CNN fixture and its tensors: `grid` replaces the default grid's axes it names.
+ordered_json fixture_sweep(const ordered_json& grid = ordered_json::object()) {
+  ordered_json doc = {{"grid",
+                       {{"model", {{{"path", fixture("cnn_bn_traced.pt")}, {"input_shape", "1x3x16x16"}}}},
+                        {"plan", {config("plans/int8.json"), config("plans/int4.json")}},
+                        {"pipeline", {config("pipelines/ptq.json")}},
+                        {"seed", {0, 1}},
+                        {"data", {"tensors:" + fixture("tensors_small.pt")}}}}};
+  for (const auto& [axis, values] : grid.items()) doc["grid"][axis] = values;
+  return doc;
+}
+
+TEST(SweepFile, ExpandsTheGridThenZipsLessTheExcluded) {
+  const SweepFile s = parse_sweep(ordered_json::parse(R"({
+      "grid": {"seed": [0, 1], "model": ["a.pt", "b.pt"]},
+      "zip": [{"plan": ["p1.json", "p2.json", "p3.json"], "pipeline": ["q1.json", "q2.json", "q3.json"]}],
+      "exclude": [{"model": "b.pt", "plan": "p2.json"}, {"seed": 1, "model": "a.pt"}]})"),
+                                  "s.json");
+  const std::vector<SweepRun> runs = expand_sweep(s);
+  // 2 models × 2 seeds × 3 zipped rows = 12, less b.pt/p2 (2 seeds) and a.pt/seed 1 (3 rows): 7.
+  ASSERT_EQ(runs.size(), 7u);
+  EXPECT_EQ(runs[0].axes, ordered_json::parse(R"({"model": "a.pt", "plan": "p1.json", "pipeline": "q1.json",
+                                                   "seed": 0})"));
+  EXPECT_EQ(runs[3].axes["model"], "b.pt");  // models vary slowest (axis order: model, plan, ..., seed)
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    EXPECT_EQ(runs[i].index, static_cast<int64_t>(i));
+    EXPECT_FALSE(runs[i].axes["model"] == "b.pt" && runs[i].axes["plan"] == "p2.json");
+    EXPECT_FALSE(runs[i].axes["model"] == "a.pt" && runs[i].axes["seed"] == 1);
+  }
+  EXPECT_EQ(describe_axes(runs[0].axes), "model=a.pt plan=p1.json pipeline=q1.json seed=0");
+}
+
+TEST(SweepFile, YamlReadsAsTheSameJson) {
+  TempDir tmp;
+  std::ofstream(tmp.file("s.yaml")) << "grid:\n  model: [a.pt, {path: b.pt, input_shape: 1x3x16x16}]\n"
+                                       "  plan: [p.json]\n  pipeline: [\"q.json\"]\n  seed: [0, 7]\n"
+                                       "options: {limit: 100}\nexport: [packed]\nverify: false\n";
+  std::ofstream(tmp.file("s.json"))
+      << R"({"grid": {"model": ["a.pt", {"path": "b.pt", "input_shape": "1x3x16x16"}], "plan": ["p.json"],
+             "pipeline": ["q.json"], "seed": [0, 7]}, "options": {"limit": 100}, "export": ["packed"]})";
+  EXPECT_EQ(load_sweep_file(tmp.file("s.yaml")).canonical(), load_sweep_file(tmp.file("s.json")).canonical());
+  EXPECT_EQ(expand_sweep(load_sweep_file(tmp.file("s.yaml"))).size(), 4u);
+}
+
+TEST(SweepFile, BadFilesNameTheFileAndTheAxisOrValue) {
+  TempDir tmp;
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"grid": {"modle": ["a.pt"]}})", "grid: unknown axis 'modle'"},
+      {R"({"grid": {"model": []}})", "grid axis 'model': expected a non-empty list"},
+      {R"({"grid": {}})", "grid is empty"},
+      {R"({"grid": {"model": ["a.pt"], "plan": ["p"], "pipeline": ["q"], "seed": [-1]}})",
+       "grid axis 'seed' value -1: expected an integer >= 0"},
+      {R"({"grid": {"model": [3], "plan": ["p"], "pipeline": ["q"]}})", "grid axis 'model' value 3"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"]}})", "no 'pipeline' axis"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "sweeps": 1})", "unknown field 'sweeps'"},
+      {R"({"grid": {"model": ["a"]}, "zip": [{"plan": ["p", "r"], "pipeline": ["q"]}]})",
+       "zip group 0 axis 'pipeline': 1 values, the group's other lists 2"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "exclude": [{"model": "a"}]})",
+       "every run is excluded"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "options": {"limt": 3}})",
+       "unknown option 'limt'"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "verify": true})", "needs formats in 'export'"},
+      {"grid: [model", "not JSON"},
+  };
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const std::string path = tmp.file("bad" + std::to_string(i) + ".json");
+    std::ofstream(path) << bad[i].first;
+    expect_error([&] { expand_sweep(load_sweep_file(path)); }, ErrorKind::kInvalidConfig,
+                 {"'" + path + "'", bad[i].second});
+  }
+  std::ofstream(tmp.file("bad.yaml")) << "grid: {model: [a.pt";
+  expect_error([&] { load_sweep_file(tmp.file("bad.yaml")); }, ErrorKind::kInvalidConfig, {"bad.yaml", "not YAML"});
+}
+
+// A run's id hashes what its result depends on: the same content under another path is the same run, and
+// any change of seed, plan or data options is another.
+TEST(SweepRuns, IdsFollowContentNotPaths) {
+  TempDir tmp;
+  std::filesystem::copy_file(fixture("cnn_bn_traced.pt"), tmp.file("copy.pt"));
+  const ordered_json copy = {{"path", tmp.file("copy.pt")}, {"input_shape", "1x3x16x16"}};
+  ordered_json doc = fixture_sweep({{"model", {fixture_sweep()["grid"]["model"][0], copy}}});
+  const std::vector<PreparedRun> runs = prepare_runs(parse_sweep(doc, "s.json"), false);
+  ASSERT_EQ(runs.size(), 4u);  // 8 expanded, the copy's 4 merged into the original's
+  std::set<std::string> ids;
+  for (const auto& r : runs) {
+    EXPECT_EQ(r.id.size(), 32u);
+    EXPECT_EQ(r.id, xxh128_hex(r.identity.dump()));
+    ids.insert(r.id);
+  }
+  EXPECT_EQ(ids.size(), 4u);
+  EXPECT_EQ(prepare_runs(parse_sweep(doc, "s.json"), false)[3].id, runs[3].id);  // stable
+  doc["options"] = {{"limit", 3}};
+  EXPECT_NE(prepare_runs(parse_sweep(doc, "s.json"), false)[0].id, runs[0].id);
+}
+
+TEST(SweepRuns, EveryValueIsCheckedBeforeAnyRun) {
+  TempDir tmp;
+  const std::vector<std::pair<ordered_json, std::vector<std::string>>> bad = {
+      {fixture_sweep({{"plan", {config("plans/int8.json"), "/nowhere/plan.json"}}}),
+       {"axis 'plan' value /nowhere/plan.json"}},
+      {fixture_sweep({{"model", {"no-such-model"}}}), {"axis 'model' value no-such-model", "no such file"}},
+      {fixture_sweep({{"target", {"cortex-a77"}}}), {"axis 'target' value cortex-a77"}},
+      {fixture_sweep({{"data", {"tensors:" + fixture("tensors_tokens.pt")}}}), {"axis 'data'"}},
+      {fixture_sweep({{"pipeline", {config("pipelines/ptq.json"), "/nowhere.json"}}}),
+       {"axis 'pipeline' value /nowhere.json"}},
+  };
+  for (const auto& [doc, parts] : bad) {
+    SCOPED_TRACE(parts[0]);
+    std::vector<std::string> want = parts;
+    want.push_back("'s.json'");
+    expect_error([&] { prepare_runs(parse_sweep(doc, "s.json"), false); }, ErrorKind::kInvalidConfig, want);
+  }
+  ordered_json no_data = fixture_sweep({{"pipeline", {config("pipelines/ptq-activations.json")}}});
+  no_data["grid"].erase("data");
+  expect_error([&] { prepare_runs(parse_sweep(no_data, "s.json"), false); }, ErrorKind::kInvalidConfig,
+               {"axis 'pipeline'", "no 'data' axis"});
+  ordered_json refused = fixture_sweep();
+  refused["export"] = {"c-header"};
+  std::ofstream(tmp.file("lowrank.json")) << R"({"layers": {"features.0": {"decompose": "lowrank", "rank": 2}}})";
+  refused["grid"]["plan"] = {tmp.file("lowrank.json")};
+  expect_error([&] { prepare_runs(parse_sweep(refused, "s.json"), false); }, ErrorKind::kInvalidConfig,
+               {"axis 'plan'", "export c-header refuses it", "decompose"});
+}
+
+PreparedRun fake_run(int64_t index) {
+  PreparedRun r;
+  r.run.index = index;
+  r.run.axes = {{"model", "m.pt"}, {"seed", index}};
+  r.identity = {{"seed", index}};
+  r.id = xxh128_hex(r.identity.dump());
+  return r;
+}
+
+TEST(SweepStore, LeasesFinishesFailsAndReclaimsDeadWorkers) {
+  TempDir tmp;
+  SweepStore store = SweepStore::open(tmp.file("s"), true);
+  EXPECT_TRUE(store.sweep().is_null());
+  store.set_sweep({{"grid", {{"seed", {0, 1, 2}}}}});
+  EXPECT_EQ(store.add_runs({fake_run(0), fake_run(1), fake_run(2)}), 3);
+  EXPECT_EQ(store.add_runs({fake_run(1), fake_run(3)}), 1);  // by id: one new
+  const auto a = store.claim("here", getpid());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->index, 0);
+  EXPECT_EQ(a->attempts, 1);
+  store.finish(a->id, {{"top1", 0.5}}, 1.5);
+  const auto b = store.claim("here", getpid());
+  store.fail(b->id, "adze: error: it broke", 0.1, /*retry=*/true);
+  EXPECT_EQ(store.run(b->id)->state, "pending");
+  const auto c = store.claim("here", getpid());
+  EXPECT_EQ(c->id, b->id);
+  EXPECT_EQ(c->attempts, 2);
+  store.fail(c->id, "adze: error: it broke again", 0.1, /*retry=*/false);
+  // A lease held by a pid that no longer runs on this host goes back to pending; a live one stays.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  const auto d = store.claim("here", child);
+  const auto e = store.claim("here", getpid());
+  EXPECT_EQ(store.reclaim("here", 600), 1);
+  EXPECT_EQ(store.run(d->id)->state, "pending");
+  EXPECT_EQ(store.run(e->id)->state, "running");
+  EXPECT_EQ(store.reclaim("elsewhere", 0), 1);  // another host's silent lease, past --stale-after
+  const auto counts = store.counts();
+  EXPECT_EQ(counts.at("done"), 1);
+  EXPECT_EQ(counts.at("failed"), 1);
+  EXPECT_EQ(counts.at("pending"), 2);
+  EXPECT_EQ(counts.at("running"), 0);
+  // Read back by another connection: the result and the error as recorded.
+  const SweepStore again = SweepStore::open(tmp.file("s"), false);
+  EXPECT_EQ(again.run(a->id)->result, (ordered_json{{"top1", 0.5}}));
+  EXPECT_EQ(again.run(c->id)->error, "adze: error: it broke again");
+  EXPECT_EQ(again.sweep(), (ordered_json{{"grid", {{"seed", {0, 1, 2}}}}}));
+}
+
+TEST(SweepStore, CorruptAndLockedStoresAreRefusedByName) {
+  TempDir tmp;
+  expect_error([&] { SweepStore::open(tmp.file("none"), false); }, ErrorKind::kIo, {"no sweep store in"});
+  std::filesystem::create_directories(tmp.file("bad"));
+  std::ofstream(tmp.file("bad/sweep.db")) << std::string(4096, 'x');
+  expect_error([&] { SweepStore::open(tmp.file("bad"), false); }, ErrorKind::kIo,
+               {"bad/sweep.db", "corrupt or not a sweep store"});
+  SweepStore store = SweepStore::open(tmp.file("s"), true, 0.05);
+  store.add_runs({fake_run(0)});
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(tmp.file("s/sweep.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  expect_error([&] { SweepStore::open(tmp.file("s"), false, 0.05); }, ErrorKind::kIo,
+               {"sweep.db", "locked by another process"});
+  expect_error([&] { store.claim("here", getpid()); }, ErrorKind::kIo, {"sweep.db", "locked by another process"});
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_TRUE(SweepStore::open(tmp.file("s"), false).claim("here", getpid()));
+}
+
+}  // namespace
+}  // namespace adze

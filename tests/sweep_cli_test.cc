@@ -1,0 +1,156 @@
+// adze sweep as a user runs it: a sweep killed at random points resumes to the uninterrupted sweep's results,
+// runs that fail are recorded and the sweep goes on, and bad input changes nothing.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/files.h"
+#include "tests/cli_run.h"
+#include "tests/test_util.h"
+
+namespace adze {
+namespace {
+
+using testing::adze;
+using testing::CliRun;
+using testing::count_lines;
+using testing::fixture;
+using testing::TempDir;
+
+std::string config(const std::string& name) { return std::string(testing::source_dir()) + "/configs/" + name; }
+
+// 3 plans × 2 pipelines × 2 seeds of the traced CNN fixture, exported packed: 12 runs (the third plan, 3-bit
+// weights per tensor, written beside the sweep file).
+void write_sweep(const std::string& path) {
+  const std::string w3 = std::filesystem::path(path).parent_path() / "w3.json";
+  std::ofstream(w3) << R"({"defaults": {"weight_bits": 3, "granularity": "tensor"}})";
+  std::ofstream(path) << "grid:\n  model:\n    - {path: " << fixture("cnn_bn_traced.pt")
+                      << ", input_shape: 1x3x16x16}\n  plan: [" << config("plans/int8.json") << ", "
+                      << config("plans/int4.json") << ", " << w3 << "]\n  pipeline: [" << config("pipelines/ptq.json")
+                      << ", " << config("pipelines/ptq-activations.json")
+                      << "]\n  seed: [0, 1]\n  data: [\"tensors:" << fixture("tensors_small.pt")
+                      << "\"]\nexport: [packed]\n";
+}
+
+// Starts `adze -q sweep run FILE --out DIR` and kills it (SIGKILL) after `ms` milliseconds, or lets it end.
+void run_and_kill(const std::string& file, const std::string& out, int ms) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string log = out + ".log";
+    freopen(log.c_str(), "a", stdout);
+    freopen(log.c_str(), "a", stderr);
+    execl(testing::cli_path(), testing::cli_path(), "-q", "sweep", "run", file.c_str(), "--out", out.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+// Each run's result.json and packed file, by run id.
+std::map<std::string, std::string> results(const std::string& out) {
+  std::map<std::string, std::string> r;
+  for (const auto& d : std::filesystem::directory_iterator(out + "/runs")) {
+    const std::string id = d.path().filename().string();
+    if (std::filesystem::exists(d.path() / "result.json"))
+      r[id + "/result.json"] = read_file_text((d.path() / "result.json").string());
+    if (std::filesystem::exists(d.path() / "model.adze"))
+      r[id + "/model.adze"] = read_file_text((d.path() / "model.adze").string());
+  }
+  return r;
+}
+
+// The crash-safety bar: killed at 10 random points and resumed each time, the sweep ends with 12 runs done,
+// none lost, none finished twice, and every result and export byte-identical to an uninterrupted sweep's.
+TEST(SweepCli, KilledAtRandomPointsResumesToTheSameResults) {
+  TempDir tmp;
+  const std::string file = tmp.file("sweep.yaml");
+  write_sweep(file);
+  CliRun whole = adze("-q sweep run " + file + " --out " + tmp.file("whole") + " --json");
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  EXPECT_EQ(nlohmann::json::parse(whole.out)["counts"]["done"], 12);
+
+  std::mt19937 rng(20261130);
+  std::uniform_int_distribution<int> delay(300, 2500);
+  for (int kill = 0; kill < 10; ++kill) run_and_kill(file, tmp.file("killed"), delay(rng));
+  CliRun last = adze("-q sweep run " + file + " --out " + tmp.file("killed") + " --json");
+  ASSERT_EQ(last.code, 0) << last.err;
+  const auto status = nlohmann::json::parse(adze("sweep status " + tmp.file("killed") + " --json").out);
+  EXPECT_EQ(status["counts"]["done"], 12);
+  EXPECT_EQ(status["counts"]["pending"], 0);
+  EXPECT_EQ(status["counts"]["running"], 0);
+  EXPECT_EQ(status["counts"]["failed"], 0);
+  int finished = 0;
+  for (const auto& d : std::filesystem::directory_iterator(tmp.file("killed") + "/runs")) {
+    const std::string log = read_file_text((d.path() / "log.txt").string());
+    const std::string line = "run " + d.path().filename().string() + " finished";
+    int times = 0;
+    for (std::size_t at = log.find(line); at != std::string::npos; at = log.find(line, at + 1)) ++times;
+    EXPECT_LE(times, 1) << d.path();  // a result a killed sweep left is adopted, not run again
+    finished += times;
+  }
+  EXPECT_LE(finished, 12);
+  EXPECT_GE(finished, 10);  // at most a killed sweep or two leave a result behind for the next to adopt
+  const auto want = results(tmp.file("whole")), got = results(tmp.file("killed"));
+  EXPECT_EQ(want.size(), 24u);
+  EXPECT_TRUE(want == got) << "results differ from the uninterrupted sweep's";
+}
+
+TEST(SweepCli, FailedRunsAreRecordedAndTheSweepGoesOn) {
+  TempDir tmp;
+  write_sweep(tmp.file("sweep.yaml"));
+  CliRun r = adze("-q sweep run " + tmp.file("sweep.yaml") + " --out " + tmp.file("out") +
+                  " --timeout 0.001 --retries 1 --json");
+  EXPECT_EQ(r.code, 1) << r.err;
+  const auto status = nlohmann::json::parse(adze("sweep status " + tmp.file("out") + " --json").out);
+  EXPECT_EQ(status["counts"]["failed"], 12);
+  EXPECT_EQ(status["failed"][0]["error"], "timed out after 0.001 s");
+  EXPECT_EQ(nlohmann::json::parse(r.out)["attempts"], 24);  // each run tried twice
+}
+
+TEST(SweepCli, BadInputIsOneLineExit2AndLeavesTheStoreAlone) {
+  TempDir tmp;
+  write_sweep(tmp.file("sweep.yaml"));
+  std::ofstream(tmp.file("typo.json")) << R"({"grid": {"modle": ["x.pt"]}})";
+  CliRun r = adze("sweep run " + tmp.file("typo.json") + " --out " + tmp.file("out"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("unknown axis 'modle'"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("out")));
+  // A store made by another sweep file is refused, naming the axis that differs, unless --extend.
+  std::string text = read_file_text(tmp.file("sweep.yaml"));
+  std::ofstream(tmp.file("one.yaml")) << text.replace(text.find("seed: [0, 1]"), 12, "seed: [0]");
+  ASSERT_EQ(adze("-q sweep run " + tmp.file("one.yaml") + " --out " + tmp.file("out")).code, 0);
+  const std::string before = read_file_text(tmp.file("out/sweep.db"));
+  r = adze("-q sweep run " + tmp.file("sweep.yaml") + " --out " + tmp.file("out"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("grid axis 'seed' differs"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file_text(tmp.file("out/sweep.db")), before);
+  r = adze("-q sweep run " + tmp.file("sweep.yaml") + " --out " + tmp.file("out") + " --extend --json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["new"], 6);  // the seed-0 runs were done already
+  // A corrupt store is refused by name.
+  std::ofstream(tmp.file("out/sweep.db"), std::ios::trunc) << std::string(8192, 'z');
+  std::filesystem::remove(tmp.file("out/sweep.db-wal"));
+  r = adze("sweep status " + tmp.file("out"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("corrupt or not a sweep store"), std::string::npos) << r.err;
+  // sweep plan lists the runs and runs nothing.
+  r = adze("sweep plan " + tmp.file("sweep.yaml") + " --json");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["runs"].size(), 12u);
+}
+
+}  // namespace
+}  // namespace adze
