@@ -22,6 +22,8 @@ struct SweepOptions {
   bool json = false, extend = false;
   double timeout_s = 0, stale_after_s = 600;
   int retries = 1;
+  int cpus_per_task = 1, max_parallel = 0;  ///< Slurm
+  std::string time, partition;              ///< Slurm
 };
 
 // The first part of two sweep files that differs, in words ("grid axis 'plan'").
@@ -72,25 +74,36 @@ void print_counts(const std::map<std::string, int64_t>& c, const std::string& di
   std::cout << "store: " << dir << "/sweep.db\n";
 }
 
-void run_sweep(const SweepOptions& o) {
-  if (o.retries < 0) throw Error(ErrorKind::kInvalidArgument, "--retries must be 0 or more");
-  if (o.timeout_s < 0) throw Error(ErrorKind::kInvalidArgument, "--timeout must be 0 (none) or positive");
-  if (!(o.stale_after_s > 0)) throw Error(ErrorKind::kInvalidArgument, "--stale-after must be positive");
+// The store of `o.out` with the sweep's runs added (made when missing); refuses a store of another sweep file
+// unless --extend. Prints what it added unless --json.
+SweepStore open_store_with_runs(const SweepOptions& o, int64_t* runs_count, int64_t* added) {
   const SweepFile sweep = load_sweep_file(o.file);
   if (std::filesystem::exists(o.out) && !std::filesystem::exists(o.out + "/sweep.db"))
     throw Error(ErrorKind::kIo, "--out '" + o.out + "' exists and holds no sweep store");
   const std::vector<PreparedRun> runs = prepare_runs(sweep, show_progress(o.json));
+  if (std::filesystem::exists(o.out + "/sweep.db")) {  // checked before anything in it changes
+    const nlohmann::ordered_json recorded = SweepStore::open(o.out, false).sweep();
+    if (!recorded.is_null() && recorded != sweep.canonical() && !o.extend)
+      throw Error(ErrorKind::kInvalidArgument, "--out '" + o.out + "' holds the store of another sweep (its " +
+                                                   first_difference(recorded, sweep.canonical()) + " differs from '" +
+                                                   o.file + "'s); pass --extend to add this sweep's runs to it");
+  }
   SweepStore store = SweepStore::open(o.out, true);
-  const nlohmann::ordered_json canonical = sweep.canonical(), recorded = store.sweep();
-  if (!recorded.is_null() && recorded != canonical && !o.extend)
-    throw Error(ErrorKind::kInvalidArgument, "--out '" + o.out + "' holds the store of another sweep (its " +
-                                                 first_difference(recorded, canonical) + " differs from '" + o.file +
-                                                 "'s); pass --extend to add this sweep's runs to it");
-  if (recorded != canonical) store.set_sweep(canonical);
-  const int64_t added = store.add_runs(runs);
+  if (store.sweep() != sweep.canonical()) store.set_sweep(sweep.canonical());
+  *runs_count = static_cast<int64_t>(runs.size());
+  *added = store.add_runs(runs);
+  return store;
+}
+
+void run_sweep(const SweepOptions& o) {
+  if (o.retries < 0) throw Error(ErrorKind::kInvalidArgument, "--retries must be 0 or more");
+  if (o.timeout_s < 0) throw Error(ErrorKind::kInvalidArgument, "--timeout must be 0 (none) or positive");
+  if (!(o.stale_after_s > 0)) throw Error(ErrorKind::kInvalidArgument, "--stale-after must be positive");
+  int64_t runs = 0, added = 0;
+  SweepStore store = open_store_with_runs(o, &runs, &added);
   const int64_t reclaimed = store.reclaim(host_name(), o.stale_after_s);
   if (!o.json) {
-    std::cout << runs.size() << " run(s): " << added << " new";
+    std::cout << runs << " run(s): " << added << " new";
     if (reclaimed) std::cout << ", " << reclaimed << " left running by a worker that died, pending again";
     std::cout << "\n";
   }
@@ -108,7 +121,7 @@ void run_sweep(const SweepOptions& o) {
   const ExecutorSummary s = run_pending(store, o.out, e);
   const auto counts = store.counts();
   if (o.json) {
-    std::cout << nlohmann::ordered_json{{"runs", runs.size()},    {"new", added},         {"reclaimed", reclaimed},
+    std::cout << nlohmann::ordered_json{{"runs", runs},           {"new", added},         {"reclaimed", reclaimed},
                                         {"attempts", s.attempts}, {"adopted", s.adopted}, {"counts", counts}}
                      .dump(2)
               << "\n";
@@ -123,10 +136,80 @@ void run_one(const SweepOptions& o) {
   const auto run = store.run(o.id);
   if (!run) throw Error(ErrorKind::kInvalidArgument, "no run '" + o.id + "' in the store of '" + o.out + "'");
   const std::string dir = run_directory(o.out, o.id);
+  std::filesystem::create_directories(dir);
+  std::filesystem::remove(dir + "/error.txt");
   std::cout << "run " << o.id << ": " << describe_axes(run->spec.at("axes")) << std::endl;
-  const nlohmann::ordered_json result = execute_run(run->prepared(), dir, false);
-  write_file_atomically(dir + "/result.json", result.dump(2) + "\n");
+  try {
+    const nlohmann::ordered_json result = execute_run(run->prepared(), dir, false);
+    write_file_atomically(dir + "/result.json", result.dump(2) + "\n");
+  } catch (const std::exception& e) {  // for adze sweep collect (a Slurm task's run has no parent to tell)
+    write_file_atomically(dir + "/error.txt", "adze: error: " + first_line_of(e) + "\n");
+    throw;
+  }
   std::cout << "run " << o.id << " finished" << std::endl;
+}
+
+// A Slurm array script over the pending runs: task i runs the i-th id of DIR/slurm/ids.txt.
+void run_slurm(const SweepOptions& o) {
+  int64_t runs = 0, added = 0;
+  SweepStore store = open_store_with_runs(o, &runs, &added);
+  std::vector<std::string> pending;
+  for (const StoredRun& r : store.runs())
+    if (r.state == "pending") pending.push_back(r.id);
+  if (pending.empty()) {
+    std::cout << "no pending runs: nothing to submit\n";
+    return;
+  }
+  const std::string dir = std::filesystem::absolute(o.out).string(), slurm = dir + "/slurm";
+  std::filesystem::create_directories(slurm);
+  std::string ids;
+  for (const std::string& id : pending) ids += id + "\n";
+  write_file_atomically(slurm + "/ids.txt", ids);
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::string script = "#!/bin/bash\n# Written by adze sweep slurm: one array task per pending run of " + dir +
+                       ".\n# Submit: sbatch " + slurm + "/sweep.sbatch   Then: adze sweep collect " + dir + "\n";
+  script += "#SBATCH --job-name=adze-sweep\n";
+  script += "#SBATCH --array=1-" + std::to_string(pending.size()) +
+            (o.max_parallel > 0 ? "%" + std::to_string(o.max_parallel) : "") + "\n";
+  script += "#SBATCH --output=" + slurm + "/task-%a.log\n";
+  script += "#SBATCH --cpus-per-task=" + std::to_string(o.cpus_per_task) + "\n";
+  if (!o.time.empty()) script += "#SBATCH --time=" + o.time + "\n";
+  if (!o.partition.empty()) script += "#SBATCH --partition=" + o.partition + "\n";
+  script += "set -euo pipefail\n";
+  script += "id=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" " + shell_quoted(slurm + "/ids.txt") + ")\n";
+  script += "exec " + shell_quoted(exe) + " -q --threads \"${SLURM_CPUS_PER_TASK:-1}\" sweep run-one " +
+            shell_quoted(dir) + " \"$id\"\n";
+  write_file_atomically(slurm + "/sweep.sbatch", script);
+  std::filesystem::permissions(slurm + "/sweep.sbatch", std::filesystem::perms::owner_exec,
+                               std::filesystem::perm_options::add);
+  std::cout << "wrote " << slurm << "/sweep.sbatch: " << pending.size() << " array task(s), one per pending run\n"
+            << "submit it with: sbatch " << slurm << "/sweep.sbatch\n"
+            << "then merge the results: adze sweep collect " << dir << "\n";
+}
+
+// Merges what runs executed elsewhere left in their directories (result.json, error.txt) into the store.
+void run_collect(const SweepOptions& o) {
+  SweepStore store = SweepStore::open(o.out, false);
+  int64_t done = 0, failed = 0;
+  for (const StoredRun& r : store.runs()) {
+    if (r.state == "done" || r.state == "failed") continue;
+    const std::string dir = run_directory(o.out, r.id);
+    if (std::filesystem::exists(dir + "/result.json")) {
+      store.finish(r.id, nlohmann::ordered_json::parse(read_file_text(dir + "/result.json")), 0);
+      ++done;
+    } else if (std::filesystem::exists(dir + "/error.txt")) {
+      std::string error = read_file_text(dir + "/error.txt");
+      while (!error.empty() && error.back() == '\n') error.pop_back();
+      store.fail(r.id, error, 0, false);
+      ++failed;
+    }
+  }
+  if (!o.json) std::cout << "collected " << done << " result(s) and " << failed << " failure(s)\n";
+  const auto counts = store.counts();
+  if (o.json)
+    std::cout << nlohmann::ordered_json{{"collected", done}, {"failed", failed}, {"counts", counts}}.dump(2) << "\n";
+  else
+    print_counts(counts, o.out);
 }
 
 void run_status(const SweepOptions& o) {
@@ -175,6 +258,26 @@ void setup_sweep(CLI::App& app) {
       "Exit codes: 0 every run done, 1 some run failed (its error is in 'adze sweep status --json'), 2 bad\n"
       "input (nothing is run and the store is unchanged).");
   run->callback([o] { run_sweep(*o); });
+
+  auto* slurm = sweep->add_subcommand("slurm", "Write a Slurm array script over a sweep's pending runs");
+  slurm->add_option("file", o->file, "sweep file (.json, .yaml)")->required();
+  slurm->add_option("--out", o->out, "the sweep's directory, on a file system every node sees")->required();
+  slurm->add_option("--cpus-per-task", o->cpus_per_task, "#SBATCH --cpus-per-task (threads per run)")
+      ->capture_default_str();
+  slurm->add_option("--time", o->time, "#SBATCH --time, per run (e.g. 00:30:00)");
+  slurm->add_option("--partition", o->partition, "#SBATCH --partition");
+  slurm->add_option("--max-parallel", o->max_parallel, "at most this many tasks at once (--array=1-N%M)");
+  slurm->add_flag("--extend", o->extend, "add this sweep's runs to a store made by another sweep file");
+  slurm->footer(
+      "Writes DIR/slurm/sweep.sbatch and DIR/slurm/ids.txt: task i runs the i-th pending run with 'adze sweep\n"
+      "run-one', which leaves its result (or its error) in DIR/runs/ID. 'adze sweep collect DIR' then merges\n"
+      "them into the store; run 'adze sweep slurm' again for what is still pending.");
+  slurm->callback([o] { run_slurm(*o); });
+
+  auto* collect = sweep->add_subcommand("collect", "Merge the results runs left in their directories into the store");
+  collect->add_option("dir", o->out, "the sweep's directory")->required();
+  collect->add_flag("--json", o->json, "print the counts as JSON");
+  collect->callback([o] { run_collect(*o); });
 
   auto* status = sweep->add_subcommand("status", "Count a sweep's runs per state");
   status->add_option("dir", o->out, "the sweep's directory")->required();

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "core/files.h"
@@ -116,6 +117,40 @@ TEST(SweepCli, FailedRunsAreRecordedAndTheSweepGoesOn) {
   EXPECT_EQ(status["counts"]["failed"], 12);
   EXPECT_EQ(status["failed"][0]["error"], "timed out after 0.001 s");
   EXPECT_EQ(nlohmann::json::parse(r.out)["attempts"], 24);  // each run tried twice
+}
+
+// The Slurm path without a cluster: the script's task command, run for two array indices, leaves two results
+// that collect merges into the store; the script then covers only what is still pending.
+TEST(SweepCli, SlurmArrayTasksRunOneRunEachAndCollectMergesThem) {
+  TempDir tmp;
+  write_sweep(tmp.file("sweep.yaml"));
+  const std::string out = tmp.file("out");
+  CliRun r = adze("-q sweep slurm " + tmp.file("sweep.yaml") + " --out " + out + " --time 00:10:00 --max-parallel 4");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string script = read_file_text(out + "/slurm/sweep.sbatch");
+  EXPECT_NE(script.find("#SBATCH --array=1-12%4"), std::string::npos) << script;
+  EXPECT_NE(script.find("#SBATCH --time=00:10:00"), std::string::npos) << script;
+  for (int task : {1, 7}) {
+    const std::string cmd = "SLURM_ARRAY_TASK_ID=" + std::to_string(task) + " bash " + out + "/slurm/sweep.sbatch >" +
+                            tmp.file("task.log") + " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file_text(tmp.file("task.log"));
+  }
+  r = adze("sweep collect " + out + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto collected = nlohmann::json::parse(r.out);
+  EXPECT_EQ(collected["collected"], 2);
+  EXPECT_EQ(collected["counts"]["done"], 2);
+  EXPECT_EQ(collected["counts"]["pending"], 10);
+  const std::vector<std::string> ids = [&] {
+    std::vector<std::string> v;
+    std::istringstream in(read_file_text(out + "/slurm/ids.txt"));
+    for (std::string id; std::getline(in, id);) v.push_back(id);
+    return v;
+  }();
+  EXPECT_TRUE(std::filesystem::exists(out + "/runs/" + ids.at(0) + "/result.json"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/runs/" + ids.at(6) + "/model.adze"));
+  ASSERT_EQ(adze("-q sweep slurm " + tmp.file("sweep.yaml") + " --out " + out).code, 0);
+  EXPECT_NE(read_file_text(out + "/slurm/sweep.sbatch").find("#SBATCH --array=1-10\n"), std::string::npos);
 }
 
 TEST(SweepCli, BadInputIsOneLineExit2AndLeavesTheStoreAlone) {
