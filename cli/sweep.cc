@@ -1,6 +1,7 @@
 // adze sweep plan|run|status: config-driven batches of compress runs (sweep/), resumable after a crash.
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include "core/table.h"
 #include "sweep/local_executor.h"
 #include "sweep/sweep_file.h"
+#include "sweep/sweep_report.h"
 #include "sweep/sweep_runs.h"
 #include "sweep/sweep_store.h"
 
@@ -19,7 +21,8 @@ namespace {
 
 struct SweepOptions {
   std::string file, out, id;
-  bool json = false, extend = false;
+  bool json = false, extend = false, csv = false;
+  std::string plot;  ///< report: a directory for the Pareto plots
   double timeout_s = 0, stale_after_s = 600;
   int retries = 1;
   int cpus_per_task = 1, max_parallel = 0;  ///< Slurm
@@ -212,6 +215,26 @@ void run_collect(const SweepOptions& o) {
     print_counts(counts, o.out);
 }
 
+void run_report(const SweepOptions& o) {
+  const SweepStore store = SweepStore::open(o.out, false);
+  const SweepReport report = make_sweep_report(store);
+  if (!o.plot.empty()) {
+    std::filesystem::create_directories(o.plot);
+    for (const auto& [group, svg] : pareto_svgs(report)) {
+      std::string name;
+      for (char c : group) name += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+      write_file_atomically(o.plot + "/" + name + ".svg", svg);
+      if (!o.json && !o.csv) std::cerr << "wrote " << o.plot << "/" << name << ".svg\n";
+    }
+  }
+  if (o.json)
+    std::cout << to_json(report).dump(2) << "\n";
+  else if (o.csv)
+    std::cout << to_csv(report);
+  else
+    std::cout << to_markdown(report);
+}
+
 void run_status(const SweepOptions& o) {
   const SweepStore store = SweepStore::open(o.out, false);
   const auto counts = store.counts();
@@ -278,6 +301,19 @@ void setup_sweep(CLI::App& app) {
   collect->add_option("dir", o->out, "the sweep's directory")->required();
   collect->add_flag("--json", o->json, "print the counts as JSON");
   collect->callback([o] { run_collect(*o); });
+
+  auto* report =
+      sweep->add_subcommand("report", "Tabulate a sweep's runs, the effect of each axis, and plot the fronts");
+  report->add_option("dir", o->out, "the sweep's directory")->required();
+  auto* as_json = report->add_flag("--json", o->json, "print the report as JSON");
+  report->add_flag("--csv", o->csv, "print one CSV row per run")->excludes(as_json);
+  report->add_flag("--md", "print Markdown tables (the default)");
+  report->add_option("--plot", o->plot,
+                     "write one SVG per model x target: quality drop against size, the front ringed");
+  report->footer(
+      "Rows are grouped by model and target. drop is the top-1 points lost (or the increase of\n"
+      "cross-entropy for language models); latency is the roofline's on the run's target, batch 1.");
+  report->callback([o] { run_report(*o); });
 
   auto* status = sweep->add_subcommand("status", "Count a sweep's runs per state");
   status->add_option("dir", o->out, "the sweep's directory")->required();

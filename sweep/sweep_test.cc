@@ -7,6 +7,7 @@
 
 #include "core/files.h"
 #include "sweep/sweep_file.h"
+#include "sweep/sweep_report.h"
 #include "sweep/sweep_runs.h"
 #include "sweep/sweep_store.h"
 #include "tests/test_util.h"
@@ -213,6 +214,85 @@ TEST(SweepStore, CorruptAndLockedStoresAreRefusedByName) {
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
   EXPECT_TRUE(SweepStore::open(tmp.file("s"), false).claim("here", getpid()));
+}
+
+}  // namespace
+}  // namespace adze
+
+namespace adze {
+namespace {
+
+// A report over a store of finished runs: rows grouped by model × target, effects per axis, the Pareto front of
+// drop against size, and the three formats.
+TEST(SweepReport, TabulatesEffectsAndTheFront) {
+  TempDir tmp;
+  SweepStore store = SweepStore::open(tmp.file("s"), true);
+  struct Fake {
+    std::string plan;
+    int seed;
+    double after, bytes;
+  };
+  const std::vector<Fake> fakes = {{"p/int8.json", 0, 0.90, 4000}, {"p/int8.json", 1, 0.88, 4000},
+                                   {"p/int4.json", 0, 0.85, 2000}, {"p/int4.json", 1, 0.87, 2000},
+                                   {"p/w2.json", 0, 0.50, 1500},   {"p/bad.json", 0, 0.40, 3000}};
+  std::vector<PreparedRun> runs;
+  for (std::size_t i = 0; i < fakes.size(); ++i) {
+    PreparedRun r;
+    r.run.index = static_cast<int64_t>(i);
+    r.run.axes = {{"model", "m.pt"}, {"plan", fakes[i].plan}, {"target", "a76"}, {"seed", fakes[i].seed}};
+    r.identity = r.run.axes;
+    r.id = xxh128_hex(r.identity.dump());
+    runs.push_back(r);
+  }
+  store.add_runs(runs);
+  for (const Fake& f : fakes) {
+    const auto run = store.claim("here", getpid());
+    store.finish(run->id,
+                 {{"metrics", {{"before", {{"top1", 0.90}}}, {"after", {{"top1", f.after}}}}},
+                  {"size", {{"compressed_bytes", f.bytes}, {"ratio", 8000 / f.bytes}}},
+                  {"cost", {{"latency_s", 1e-3}}},
+                  {"exports", {{"packed", {{"verify", {{"pass", f.plan != "p/bad.json"}}}}}}}},
+                 1.0);
+  }
+  const SweepReport report = make_sweep_report(store);
+  ASSERT_EQ(report.rows.size(), 6u);
+  EXPECT_EQ(report.rows[0].group, "m.pt @ a76");
+  EXPECT_NEAR(*report.rows[2].drop, 5.0, 1e-9);  // 0.90 -> 0.85: 5 points
+  EXPECT_EQ(report.rows[0].verify, "pass");
+  EXPECT_EQ(report.rows[5].verify, "FAIL packed");
+  // Effects: plan has 4 values, seed 2; model and target one each (no row).
+  int plan_rows = 0;
+  for (const AxisEffect& e : report.effects) {
+    plan_rows += e.axis == "plan";
+    EXPECT_NE(e.axis, "model");
+    if (e.axis == "plan" && e.value == "p/int4.json") {
+      EXPECT_EQ(e.runs, 2);
+      EXPECT_NEAR(e.mean_drop, 4.0, 1e-9);  // (5 + 3) / 2
+      EXPECT_NEAR(e.mean_bytes, 2000, 1e-9);
+    }
+  }
+  EXPECT_EQ(plan_rows, 4);
+  // The front: w2 (smallest), int4 seed 1 (drop 3 at 2000 B), int8 seed 0 (drop 0); int8 seed 1, int4 seed 0 and
+  // bad are dominated.
+  const auto svgs = pareto_svgs(report);
+  ASSERT_EQ(svgs.size(), 1u);
+  const std::string& svg = svgs[0].second;
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  int rings = 0;  // the front's runs, ringed and labelled with their plan
+  const std::string ring = "fill=\"none\" stroke=\"#2a2\" stroke-width=\"2\"";
+  for (std::size_t at = svg.find(ring); at != std::string::npos; at = svg.find(ring, at + 1)) ++rings;
+  EXPECT_EQ(rings, 3);
+  for (const char* label : {">w2.json<", ">int4.json<", ">int8.json<"}) EXPECT_NE(svg.find(label), std::string::npos);
+  EXPECT_EQ(svg.find(">bad.json<"), std::string::npos);
+  const std::string csv = to_csv(report);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "id,state,model,plan,pipeline,target,seed,data,metric,before,after,drop,"
+            "compressed_bytes,ratio,latency_s,verify,wall_s,error");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+  const std::string md = to_markdown(report);
+  EXPECT_NE(md.find("### m.pt @ a76"), std::string::npos);
+  EXPECT_NE(md.find("| int4.json | 0 | done | top1 | 0.9000 | 0.8500 | 5.00 | 1.95 |"), std::string::npos) << md;
+  EXPECT_EQ(to_json(report)["runs"].size(), 6u);
 }
 
 }  // namespace

@@ -1,0 +1,251 @@
+#include "sweep/sweep_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "core/svg_chart.h"
+#include "core/table.h"
+#include "sweep/sweep_file.h"
+
+namespace adze {
+namespace {
+
+using nlohmann::ordered_json;
+
+std::string value_text(const ordered_json& v) {
+  if (v.is_object()) return v.value("path", v.dump());
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::optional<double> number_at(const ordered_json& j, std::initializer_list<const char*> path) {
+  const ordered_json* at = &j;
+  for (const char* key : path) {
+    if (!at->is_object() || !at->contains(key)) return std::nullopt;
+    at = &(*at)[key];
+  }
+  return at->is_number() ? std::optional<double>(at->get<double>()) : std::nullopt;
+}
+
+std::string cell(const std::optional<double>& v, int decimals) { return v ? fixed(*v, decimals) : "-"; }
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// The runs not dominated by another (no larger size and no larger drop, one of them smaller), by size.
+std::vector<const ReportRow*> front_of(const std::vector<const ReportRow*>& rows) {
+  std::vector<const ReportRow*> front;
+  for (const ReportRow* r : rows) {
+    const bool dominated = std::any_of(rows.begin(), rows.end(), [&](const ReportRow* o) {
+      return *o->bytes <= *r->bytes && *o->drop <= *r->drop && (*o->bytes < *r->bytes || *o->drop < *r->drop);
+    });
+    if (!dominated) front.push_back(r);
+  }
+  std::sort(front.begin(), front.end(), [](const ReportRow* a, const ReportRow* b) { return *a->bytes < *b->bytes; });
+  return front;
+}
+
+}  // namespace
+
+SweepReport make_sweep_report(const SweepStore& store) {
+  SweepReport report;
+  for (const StoredRun& r : store.runs()) {
+    ReportRow row;
+    row.id = r.id;
+    row.state = r.state;
+    row.axes = r.spec.at("axes");
+    row.group = value_text(row.axes.at("model"));
+    if (row.axes.contains("target")) row.group += " @ " + value_text(row.axes["target"]);
+    row.wall_s = r.wall_s;
+    row.error = r.error;
+    const ordered_json& result = r.result;
+    if (!result.is_null()) {
+      row.metric = number_at(result, {"metrics", "after", "top1"}) ? "top1" : "cross_entropy";
+      row.before = number_at(result, {"metrics", "before", row.metric.c_str()});
+      row.after = number_at(result, {"metrics", "after", row.metric.c_str()});
+      if (row.before && row.after)
+        row.drop = row.metric == "top1" ? (*row.before - *row.after) * 100 : *row.after - *row.before;
+      row.bytes = number_at(result, {"size", "compressed_bytes"});
+      row.ratio = number_at(result, {"size", "ratio"});
+      row.latency_s = number_at(result, {"cost", "latency_s"});
+      bool verified = false;
+      std::string failed;
+      if (result.contains("exports"))
+        for (const auto& [format, e] : result["exports"].items()) {
+          if (!e.contains("verify")) continue;
+          verified = true;
+          if (!e["verify"].value("pass", false)) failed += (failed.empty() ? "" : " ") + format;
+        }
+      row.verify = !verified ? "" : failed.empty() ? "pass" : "FAIL " + failed;
+    }
+    report.rows.push_back(std::move(row));
+  }
+  std::stable_sort(report.rows.begin(), report.rows.end(),
+                   [](const ReportRow& a, const ReportRow& b) { return a.group < b.group; });
+  // Effects: for each axis with more than one value among the done runs, the mean drop and size per value.
+  for (const std::string& axis : sweep_axes()) {
+    std::vector<std::string> order;
+    std::map<std::string, AxisEffect> by_value;
+    for (const ReportRow& r : report.rows) {
+      if (!r.drop || !r.bytes || !r.axes.contains(axis)) continue;
+      const std::string v = value_text(r.axes[axis]);
+      if (!by_value.count(v)) {
+        order.push_back(v);
+        by_value[v] = {axis, v};
+      }
+      AxisEffect& e = by_value[v];
+      ++e.runs;
+      e.mean_drop += *r.drop;
+      e.mean_bytes += *r.bytes;
+    }
+    if (order.size() < 2) continue;
+    for (const std::string& v : order) {
+      AxisEffect e = by_value[v];
+      e.mean_drop /= static_cast<double>(e.runs);
+      e.mean_bytes /= static_cast<double>(e.runs);
+      report.effects.push_back(e);
+    }
+  }
+  return report;
+}
+
+ordered_json to_json(const SweepReport& report) {
+  ordered_json runs = ordered_json::array();
+  for (const ReportRow& r : report.rows) {
+    ordered_json j = {{"id", r.id}, {"state", r.state}, {"group", r.group}, {"axes", r.axes}};
+    if (!r.metric.empty()) j["metric"] = r.metric;
+    const auto put = [&](const char* key, const std::optional<double>& v) { j[key] = v ? ordered_json(*v) : nullptr; };
+    put("before", r.before);
+    put("after", r.after);
+    put("drop", r.drop);
+    put("compressed_bytes", r.bytes);
+    put("ratio", r.ratio);
+    put("latency_s", r.latency_s);
+    j["verify"] = r.verify;
+    j["wall_s"] = r.wall_s;
+    if (!r.error.empty()) j["error"] = r.error;
+    runs.push_back(std::move(j));
+  }
+  ordered_json effects = ordered_json::array();
+  for (const AxisEffect& e : report.effects)
+    effects.push_back({{"axis", e.axis},
+                       {"value", e.value},
+                       {"runs", e.runs},
+                       {"mean_drop", e.mean_drop},
+                       {"mean_compressed_bytes", e.mean_bytes}});
+  return {{"runs", runs}, {"effects", effects}};
+}
+
+std::string to_csv(const SweepReport& report) {
+  std::ostringstream out;
+  out << "id,state";
+  for (const std::string& axis : sweep_axes()) out << "," << axis;
+  out << ",metric,before,after,drop,compressed_bytes,ratio,latency_s,verify,wall_s,error\n";
+  const auto num = [](const std::optional<double>& v) {
+    if (!v) return std::string();
+    std::ostringstream s;
+    s.precision(10);
+    s << *v;
+    return s.str();
+  };
+  for (const ReportRow& r : report.rows) {
+    out << r.id << "," << r.state;
+    for (const std::string& axis : sweep_axes())
+      out << "," << csv_field(r.axes.contains(axis) ? value_text(r.axes[axis]) : "");
+    out << "," << r.metric << "," << num(r.before) << "," << num(r.after) << "," << num(r.drop) << "," << num(r.bytes)
+        << "," << num(r.ratio) << "," << num(r.latency_s) << "," << csv_field(r.verify) << "," << num(r.wall_s) << ","
+        << csv_field(r.error) << "\n";
+  }
+  return out.str();
+}
+
+std::string to_markdown(const SweepReport& report) {
+  std::ostringstream out;
+  std::string group;
+  std::vector<std::string> varying;  // the axes shown per row: those with more than one value
+  for (const std::string& axis : sweep_axes()) {
+    std::vector<std::string> seen;
+    for (const ReportRow& r : report.rows)
+      if (r.axes.contains(axis) && std::find(seen.begin(), seen.end(), value_text(r.axes[axis])) == seen.end())
+        seen.push_back(value_text(r.axes[axis]));
+    if (seen.size() > 1 && axis != "model" && axis != "target") varying.push_back(axis);
+  }
+  for (std::size_t i = 0; i < report.rows.size(); ++i) {
+    const ReportRow& r = report.rows[i];
+    if (r.group != group) {
+      group = r.group;
+      out << (i ? "\n" : "") << "### " << group << "\n\n|";
+      for (const std::string& axis : varying) out << " " << axis << " |";
+      out << " state | metric | before | after | drop | size (KiB) | ratio | latency (ms) | verify | wall (s) |\n|";
+      for (std::size_t c = 0; c < varying.size() + 10; ++c) out << (c < varying.size() + 2 ? "---|" : "---:|");
+      out << "\n";
+    }
+    out << "|";
+    for (const std::string& axis : varying) {
+      std::string v = r.axes.contains(axis) ? value_text(r.axes[axis]) : "";
+      if (axis == "plan" || axis == "pipeline") v = v.substr(v.find_last_of('/') + 1);
+      out << " " << v << " |";
+    }
+    out << " " << (r.state == "failed" ? "failed: " + r.error : r.state) << " | " << r.metric << " | "
+        << cell(r.before, 4) << " | " << cell(r.after, 4) << " | " << cell(r.drop, 2) << " | "
+        << (r.bytes ? fixed(*r.bytes / 1024, 2) : "-") << " | " << cell(r.ratio, 2) << " | "
+        << (r.latency_s ? fixed(*r.latency_s * 1e3, 4) : "-") << " | " << (r.verify.empty() ? "-" : r.verify) << " | "
+        << fixed(r.wall_s, 1) << " |\n";
+  }
+  if (!report.effects.empty()) {
+    out << "\n### Effects per axis (mean over the done runs at each value)\n\n| axis | value | runs | mean drop | "
+           "mean size (KiB) |\n|---|---|---:|---:|---:|\n";
+    for (const AxisEffect& e : report.effects)
+      out << "| " << e.axis << " | " << e.value << " | " << e.runs << " | " << fixed(e.mean_drop, 3) << " | "
+          << fixed(e.mean_bytes / 1024, 2) << " |\n";
+  }
+  out << "\ndrop: top-1 points lost, or the increase of cross-entropy (nats); latency: the roofline's on the run's "
+         "target, batch 1.\n";
+  return out.str();
+}
+
+std::vector<std::pair<std::string, std::string>> pareto_svgs(const SweepReport& report) {
+  std::map<std::string, std::vector<const ReportRow*>> groups;
+  std::vector<std::string> order;
+  for (const ReportRow& r : report.rows)
+    if (r.drop && r.bytes) {
+      if (!groups.count(r.group)) order.push_back(r.group);
+      groups[r.group].push_back(&r);
+    }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& g : order) {
+    const auto& rows = groups[g];
+    double x0 = 1e300, x1 = -1e300, y0 = 0, y1 = 1e-9;
+    for (const ReportRow* r : rows) {
+      x0 = std::min(x0, *r->bytes / 1024);
+      x1 = std::max(x1, *r->bytes / 1024);
+      y0 = std::min(y0, *r->drop);
+      y1 = std::max(y1, *r->drop);
+    }
+    const auto [left, right] = padded(x0, x1, 0.05);
+    const auto [bottom, top] = padded(y0, y1, 0.08);
+    const std::string metric = rows.front()->metric == "top1" ? "top-1 points lost" : "cross-entropy increase (nats)";
+    Chart c(left, right, bottom, top, "sweep: " + g + " (" + std::to_string(rows.size()) + " runs)",
+            "compressed size (KiB)", metric);
+    const auto front = front_of(rows);
+    c.s << "<polyline fill=\"none\" stroke=\"#2a2\" stroke-width=\"1.5\" points=\"";
+    for (const ReportRow* r : front) c.s << c.X(*r->bytes / 1024) << "," << c.Y(*r->drop) << " ";
+    c.s << "\"/>\n";
+    for (const ReportRow* r : rows)
+      c.s << "<circle cx=\"" << c.X(*r->bytes / 1024) << "\" cy=\"" << c.Y(*r->drop) << "\" r=\"3\" fill=\"#4a78b5\">"
+          << "<title>" << xml_escape(describe_axes(r->axes)) << "</title></circle>\n";
+    for (const ReportRow* r : front) {
+      std::string plan = value_text(r->axes.value("plan", ordered_json("")));
+      c.ring(*r->bytes / 1024, *r->drop, plan.substr(plan.find_last_of('/') + 1));
+    }
+    out.emplace_back(g, c.finish());
+  }
+  return out;
+}
+
+}  // namespace adze
