@@ -1,16 +1,20 @@
 // adze sweep plan|run|status: config-driven batches of compress runs (sweep/), resumable after a crash.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
 #include "sweep/local_executor.h"
+#include "sweep/mpi_executor.h"
 #include "sweep/sweep_file.h"
 #include "sweep/sweep_report.h"
 #include "sweep/sweep_runs.h"
@@ -21,7 +25,7 @@ namespace {
 
 struct SweepOptions {
   std::string file, out, id;
-  bool json = false, extend = false, csv = false;
+  bool json = false, extend = false, csv = false, mpi = false;
   std::string plot;  ///< report: a directory for the Pareto plots
   double timeout_s = 0, stale_after_s = 600;
   int retries = 1;
@@ -98,30 +102,20 @@ SweepStore open_store_with_runs(const SweepOptions& o, int64_t* runs_count, int6
   return store;
 }
 
-void run_sweep(const SweepOptions& o) {
-  if (o.retries < 0) throw Error(ErrorKind::kInvalidArgument, "--retries must be 0 or more");
-  if (o.timeout_s < 0) throw Error(ErrorKind::kInvalidArgument, "--timeout must be 0 (none) or positive");
-  if (!(o.stale_after_s > 0)) throw Error(ErrorKind::kInvalidArgument, "--stale-after must be positive");
-  int64_t runs = 0, added = 0;
-  SweepStore store = open_store_with_runs(o, &runs, &added);
-  const int64_t reclaimed = store.reclaim(host_name(), o.stale_after_s);
-  if (!o.json) {
-    std::cout << runs << " run(s): " << added << " new";
-    if (reclaimed) std::cout << ", " << reclaimed << " left running by a worker that died, pending again";
-    std::cout << "\n";
+// The child each worker starts: this binary's `sweep run-one DIR`, quiet, with `threads` threads when positive.
+std::vector<std::string> child_command(const std::string& dir, int threads) {
+  std::vector<std::string> argv = {std::filesystem::read_symlink("/proc/self/exe").string(), "-q"};
+  if (threads > 0) {
+    argv.push_back("--threads");
+    argv.push_back(std::to_string(threads));
   }
-  ExecutorOptions e;
-  e.child_command = {std::filesystem::read_symlink("/proc/self/exe").string(), "-q"};
-  if (global_options().threads > 0) {
-    e.child_command.push_back("--threads");
-    e.child_command.push_back(std::to_string(global_options().threads));
-  }
-  for (const char* a : {"sweep", "run-one"}) e.child_command.push_back(a);
-  e.child_command.push_back(std::filesystem::absolute(o.out).string());
-  e.timeout_s = o.timeout_s;
-  e.retries = o.retries;
-  e.progress = show_progress(o.json);
-  const ExecutorSummary s = run_pending(store, o.out, e);
+  for (const char* a : {"sweep", "run-one"}) argv.push_back(a);
+  argv.push_back(std::filesystem::absolute(dir).string());
+  return argv;
+}
+
+void print_outcome(const SweepOptions& o, SweepStore& store, int64_t runs, int64_t added, int64_t reclaimed,
+                   const ExecutorSummary& s) {
   const auto counts = store.counts();
   if (o.json) {
     std::cout << nlohmann::ordered_json{{"runs", runs},           {"new", added},         {"reclaimed", reclaimed},
@@ -132,6 +126,63 @@ void run_sweep(const SweepOptions& o) {
     print_counts(counts, o.out);
   }
   if (counts.at("failed") > 0) throw CheckFailed();
+}
+
+// Rank 0 prepares the store and hands out runs; the other ranks only run what it hands them.
+void run_sweep_mpi(const SweepOptions& o, ExecutorOptions e) {
+  const MpiWorld world = mpi_init();
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const int ranks_here = local ? std::max(1, std::atoi(local)) : 1;
+  const int threads = global_options().threads > 0
+                          ? global_options().threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks_here);
+  e.child_command = child_command(o.out, threads);
+  if (world.rank != 0) {
+    run_pending_mpi(nullptr, o.out, e, world);
+    mpi_finalize();
+    return;
+  }
+  try {
+    int64_t runs = 0, added = 0;
+    SweepStore store = open_store_with_runs(o, &runs, &added);
+    const int64_t reclaimed = store.reclaim(host_name(), o.stale_after_s);
+    if (!o.json) {
+      std::cout << runs << " run(s): " << added << " new";
+      if (reclaimed) std::cout << ", " << reclaimed << " left running by a worker that died, pending again";
+      std::cout << "; " << world.size << " MPI rank(s), " << threads << " thread(s) per run";
+      if (world.size == 1) std::cout << " (one rank: rank 0 runs every run itself)";
+      std::cout << "\n";
+    }
+    const ExecutorSummary s = run_pending_mpi(&store, o.out, e, world);
+    mpi_finalize();
+    print_outcome(o, store, runs, added, reclaimed, s);
+  } catch (const Error&) {  // before any run: the other ranks wait for their first one
+    mpi_stop_workers(world);
+    mpi_finalize();
+    throw;
+  }
+}
+
+void run_sweep(const SweepOptions& o) {
+  if (o.retries < 0) throw Error(ErrorKind::kInvalidArgument, "--retries must be 0 or more");
+  if (o.timeout_s < 0) throw Error(ErrorKind::kInvalidArgument, "--timeout must be 0 (none) or positive");
+  if (!(o.stale_after_s > 0)) throw Error(ErrorKind::kInvalidArgument, "--stale-after must be positive");
+  ExecutorOptions e;
+  e.timeout_s = o.timeout_s;
+  e.retries = o.retries;
+  e.progress = show_progress(o.json);
+  if (o.mpi) return run_sweep_mpi(o, e);
+  int64_t runs = 0, added = 0;
+  SweepStore store = open_store_with_runs(o, &runs, &added);
+  const int64_t reclaimed = store.reclaim(host_name(), o.stale_after_s);
+  if (!o.json) {
+    std::cout << runs << " run(s): " << added << " new";
+    if (reclaimed) std::cout << ", " << reclaimed << " left running by a worker that died, pending again";
+    std::cout << "\n";
+  }
+  e.child_command = child_command(o.out, global_options().threads);
+  const ExecutorSummary s = run_pending(store, o.out, e);
+  print_outcome(o, store, runs, added, reclaimed, s);
 }
 
 void run_one(const SweepOptions& o) {
@@ -276,6 +327,8 @@ void setup_sweep(CLI::App& app) {
                   "seconds without a heartbeat after which another host's running run is pending again")
       ->capture_default_str();
   run->add_flag("--extend", o->extend, "add this sweep's runs to a store made by another sweep file");
+  run->add_flag("--mpi", o->mpi,
+                "under mpirun: rank 0 owns the store and hands out runs to every rank (DIR on a shared file system)");
   run->add_flag("--json", o->json, "print the outcome as JSON");
   run->footer(
       "Exit codes: 0 every run done, 1 some run failed (its error is in 'adze sweep status --json'), 2 bad\n"

@@ -20,60 +20,12 @@
 namespace adze {
 namespace {
 
-struct Attempt {
-  int status = 0;  ///< waitpid's
-  bool timed_out = false;
-  double wall_s = 0;
-};
-
-// Starts the child with its output appended to `log`, waits for it (heartbeating the lease), and kills it at the
-// timeout.
-Attempt run_child(const std::vector<std::string>& argv, const std::string& log, SweepStore& store,
-                  const std::string& id, const ExecutorOptions& o) {
-  const auto start = std::chrono::steady_clock::now();
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) throw Error(ErrorKind::kIo, std::string("failed to start a sweep run: fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(125);  // the parent died before prctl took effect
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    std::fprintf(stderr, "failed to start %s: %s\n", args[0], std::strerror(errno));
-    _exit(127);
-  }
-  Attempt a;
-  auto last_beat = start;
-  for (;;) {
-    const pid_t done = waitpid(pid, &a.status, WNOHANG);
-    if (done == pid) break;
-    const auto now = std::chrono::steady_clock::now();
-    if (o.timeout_s > 0 && std::chrono::duration<double>(now - start).count() > o.timeout_s) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &a.status, 0);
-      a.timed_out = true;
-      break;
-    }
-    if (std::chrono::duration<double>(now - last_beat).count() >= o.heartbeat_s) {
-      store.heartbeat(id);
-      last_beat = now;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  a.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return a;
+double monotonic_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // The last non-empty line of the log after byte `from`: the child's one-line error.
-std::string last_line(const std::string& log, std::streamoff from) {
+std::string last_line(const std::string& log, int64_t from) {
   std::ifstream in(log);
   in.seekg(from);
   std::string line, last;
@@ -82,10 +34,10 @@ std::string last_line(const std::string& log, std::streamoff from) {
   return last;
 }
 
-std::string describe_failure(const Attempt& a, const std::string& log_line, const ExecutorOptions& o) {
+std::string describe_failure(const Attempt& a, const std::string& log_line, double timeout_s) {
   if (a.timed_out) {
     char limit[32];
-    std::snprintf(limit, sizeof limit, "%g", o.timeout_s);
+    std::snprintf(limit, sizeof limit, "%g", timeout_s);
     return std::string("timed out after ") + limit + " s";
   }
   if (WIFSIGNALED(a.status))
@@ -108,58 +60,121 @@ nlohmann::ordered_json finished_result(const std::string& run_dir) {
 
 std::string run_directory(const std::string& dir, const std::string& id) { return dir + "/runs/" + id; }
 
-ExecutorSummary run_pending(SweepStore& store, const std::string& dir, const ExecutorOptions& o) {
-  ExecutorSummary summary;
-  const std::string host = host_name();
-  const auto counts = store.counts();
-  const int64_t total = counts.at("pending") + counts.at("running") + counts.at("done") + counts.at("failed");
-  int64_t finished = counts.at("done") + counts.at("failed");
-  double wall = 0;
-  int64_t timed = 0;
-  ProgressBar bar("sweep", total, o.progress);
-  const auto status = [&] {
-    const auto c = store.counts();
-    std::string s = "done " + std::to_string(c.at("done")) + ", failed " + std::to_string(c.at("failed")) +
-                    ", pending " + std::to_string(c.at("pending"));
-    if (timed > 0 && c.at("pending") > 0)
-      s += ", ~" + std::to_string(static_cast<int64_t>(std::ceil(wall / timed * c.at("pending")))) + " s left";
-    return s;
-  };
-  bar.update(finished, status());
-  while (auto run = store.claim(host, getpid())) {
-    const std::string run_dir = run_directory(dir, run->id);
-    std::filesystem::create_directories(run_dir);
-    if (const auto result = finished_result(run_dir); !result.is_null()) {
-      store.finish(run->id, result, run->wall_s);  // finished before the sweep that ran it died
-      ++summary.adopted;
-      ++summary.done;
-      bar.update(++finished, status());
-      continue;
+ChildRun::ChildRun(const std::string& dir, const std::string& id, const ExecutorOptions& o)
+    : timeout_s_(o.timeout_s), start_(monotonic_s()) {
+  const std::string run_dir = run_directory(dir, id), log = run_dir + "/log.txt";
+  std::filesystem::create_directories(run_dir);
+  attempt_.log_from = std::filesystem::exists(log) ? static_cast<int64_t>(std::filesystem::file_size(log)) : 0;
+  std::vector<std::string> argv = o.child_command;
+  argv.push_back(id);
+  const pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ < 0) throw Error(ErrorKind::kIo, std::string("failed to start a sweep run: fork: ") + std::strerror(errno));
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);  // the parent died before prctl took effect
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
     }
-    const std::string log = run_dir + "/log.txt";
-    const std::streamoff from = std::filesystem::exists(log) ? std::filesystem::file_size(log) : 0;
-    std::vector<std::string> argv = o.child_command;
-    argv.push_back(run->id);
-    const Attempt a = run_child(argv, log, store, run->id, o);
-    ++summary.attempts;
-    const auto result = finished_result(run_dir);
-    if (!a.timed_out && WIFEXITED(a.status) && WEXITSTATUS(a.status) == 0 && !result.is_null()) {
-      store.finish(run->id, result, a.wall_s);
-      ++summary.done;
-      wall += a.wall_s;
-      ++timed;
-      bar.update(++finished, status());
-      continue;
-    }
-    const bool retry = run->attempts <= o.retries;
-    store.fail(run->id, describe_failure(a, last_line(log, from), o), a.wall_s, retry);
-    if (!retry) {
-      ++summary.failed;
-      bar.update(++finished, status());
-    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    std::fprintf(stderr, "failed to start %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
   }
-  bar.finish(status());
-  return summary;
+}
+
+bool ChildRun::poll() {
+  if (pid_ < 0) return true;
+  if (waitpid(pid_, &attempt_.status, WNOHANG) == pid_) {
+    pid_ = -1;
+  } else if (timeout_s_ > 0 && monotonic_s() - start_ > timeout_s_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &attempt_.status, 0);
+    attempt_.timed_out = true;
+    pid_ = -1;
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return false;
+  }
+  attempt_.wall_s = monotonic_s() - start_;
+  return true;
+}
+
+SweepProgress::SweepProgress(SweepStore& store, std::string dir, const ExecutorOptions& options)
+    : store_(store), dir_(std::move(dir)), options_(options) {
+  const auto c = store.counts();
+  finished_ = c.at("done") + c.at("failed");
+  bar_ = std::make_unique<ProgressBar>("sweep", finished_ + c.at("pending") + c.at("running"), options.progress);
+  bar_->update(finished_, status());
+}
+
+SweepProgress::~SweepProgress() = default;
+
+std::string SweepProgress::status() const {
+  const auto c = store_.counts();
+  std::string s = "done " + std::to_string(c.at("done")) + ", failed " + std::to_string(c.at("failed")) + ", pending " +
+                  std::to_string(c.at("pending"));
+  if (timed_ > 0 && c.at("pending") > 0)
+    s += ", ~" + std::to_string(static_cast<int64_t>(std::ceil(wall_ / timed_ * c.at("pending")))) + " s left";
+  return s;
+}
+
+std::optional<StoredRun> SweepProgress::next(const std::string& host, int64_t pid) {
+  while (auto run = store_.claim(host, pid)) {
+    const auto result = finished_result(run_directory(dir_, run->id));
+    if (result.is_null()) return run;
+    store_.finish(run->id, result, run->wall_s);  // finished before the sweep that ran it died
+    ++summary_.adopted;
+    ++summary_.done;
+    bar_->update(++finished_, status());
+  }
+  return std::nullopt;
+}
+
+void SweepProgress::record(const StoredRun& run, const Attempt& a) {
+  ++summary_.attempts;
+  const std::string run_dir = run_directory(dir_, run.id);
+  const auto result = finished_result(run_dir);
+  if (!a.timed_out && WIFEXITED(a.status) && WEXITSTATUS(a.status) == 0 && !result.is_null()) {
+    store_.finish(run.id, result, a.wall_s);
+    ++summary_.done;
+    wall_ += a.wall_s;
+    ++timed_;
+    bar_->update(++finished_, status());
+    return;
+  }
+  const bool retry = run.attempts <= options_.retries;
+  store_.fail(run.id, describe_failure(a, last_line(run_dir + "/log.txt", a.log_from), options_.timeout_s), a.wall_s,
+              retry);
+  if (!retry) {
+    ++summary_.failed;
+    bar_->update(++finished_, status());
+  }
+}
+
+void SweepProgress::heartbeat(const std::vector<std::string>& ids) {
+  const double now = monotonic_s();
+  if (now - last_beat_ < options_.heartbeat_s) return;
+  for (const std::string& id : ids) store_.heartbeat(id);
+  last_beat_ = now;
+}
+
+void SweepProgress::finish() { bar_->finish(status()); }
+
+ExecutorSummary run_pending(SweepStore& store, const std::string& dir, const ExecutorOptions& o) {
+  SweepProgress progress(store, dir, o);
+  const std::string host = host_name();
+  while (auto run = progress.next(host, getpid())) {
+    ChildRun child(dir, run->id, o);
+    progress.record(*run, child.wait([&] { progress.heartbeat({run->id}); }));
+  }
+  progress.finish();
+  return progress.summary();
 }
 
 }  // namespace adze

@@ -1,18 +1,25 @@
-// Runs a store's pending runs on this machine, one after another, each in a child process of its own (the
-// adze binary's `sweep run-one DIR ID`, which executes the run and writes DIR/runs/ID/result.json atomically).
-// This process is the store's only writer: it leases each run (host, pid, heartbeat), records each attempt in
-// one transaction, and bounds each child by a timeout and the run by its retries. A child dies with its parent
-// (PR_SET_PDEATHSIG), so a killed sweep leaves no run half-done behind its lease; a result a child finished
-// before the sweep died is adopted on resume, not run again.
+// Runs a store's pending runs, each in a child process of its own (the adze binary's `sweep run-one DIR ID`,
+// which executes the run and writes DIR/runs/ID/result.json atomically). The process that runs the loop is the
+// store's only writer: it leases each run (host, pid, heartbeat), records each attempt in one transaction, and
+// bounds each child by a timeout and the run by its retries. A child dies with its parent (PR_SET_PDEATHSIG),
+// so a killed sweep leaves no run half-done behind its lease; a result a child finished before the sweep died
+// is adopted on resume, not run again. run_pending runs one child at a time on this machine; the MPI executor
+// (mpi_executor.h) runs one per rank with the same parts.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sweep/sweep_store.h"
 
 namespace adze {
+
+class ProgressBar;
 
 struct ExecutorOptions {
   std::vector<std::string> child_command;  ///< argv of the child, the run's id appended
@@ -29,7 +36,62 @@ struct ExecutorSummary {
 /// DIR/runs/ID: where a run's artifacts, result.json and log.txt live.
 std::string run_directory(const std::string& dir, const std::string& id);
 
-/// Runs every pending run of `store` (in `dir`) until none is left.
+/// How one attempt ended.
+struct Attempt {
+  int status = 0;  ///< waitpid's
+  bool timed_out = false;
+  double wall_s = 0;
+  int64_t log_from = 0;  ///< where this attempt's output starts in the run's log.txt
+};
+
+/// One attempt of a run in a child process, its output appended to the run's log.txt.
+class ChildRun {
+ public:
+  ChildRun(const std::string& dir, const std::string& id, const ExecutorOptions& options);
+  /// Whether the child has ended (killed when past the timeout); attempt() is then complete.
+  bool poll();
+  /// Waits for the child, polling every 20 ms and calling `tick` while it runs.
+  template <typename Tick>
+  Attempt wait(Tick tick) {
+    while (!poll()) tick();
+    return attempt_;
+  }
+  const Attempt& attempt() const { return attempt_; }
+
+ private:
+  pid_t pid_ = -1;
+  double timeout_s_ = 0, start_ = 0;
+  Attempt attempt_;
+};
+
+/// The bookkeeping of a sweep in progress: claims runs (adopting results left by a sweep that died), records
+/// attempts, and draws the progress bar (done, failed, pending and the time left).
+class SweepProgress {
+ public:
+  SweepProgress(SweepStore& store, std::string dir, const ExecutorOptions& options);
+  ~SweepProgress();
+  /// The next run to execute, leased to (host, pid); none when nothing is pending.
+  std::optional<StoredRun> next(const std::string& host, int64_t pid);
+  /// Records an attempt of `run`: done with the result its child wrote, or failed (pending again while it has
+  /// retries left) with its one-line error.
+  void record(const StoredRun& run, const Attempt& attempt);
+  /// Heartbeats the leases of the runs in progress when the last beat is older than the options' heartbeat.
+  void heartbeat(const std::vector<std::string>& ids);
+  const ExecutorSummary& summary() const { return summary_; }
+  void finish();
+
+ private:
+  std::string status() const;
+  SweepStore& store_;
+  std::string dir_;
+  ExecutorOptions options_;
+  ExecutorSummary summary_;
+  std::unique_ptr<ProgressBar> bar_;
+  int64_t finished_ = 0, timed_ = 0;
+  double wall_ = 0, last_beat_ = 0;
+};
+
+/// Runs every pending run of `store` (in `dir`) on this machine, one at a time, until none is left.
 ExecutorSummary run_pending(SweepStore& store, const std::string& dir, const ExecutorOptions& options);
 
 }  // namespace adze
