@@ -24,13 +24,16 @@ double monotonic_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The last non-empty line of the log after byte `from`: the child's one-line error.
-std::string last_line(const std::string& log, int64_t from) {
+// The child's one-line error in the log after byte `from`: its first "adze: ..." line (an error that lists
+// several layers goes on over more lines), else its last non-empty line.
+std::string error_line(const std::string& log, int64_t from) {
   std::ifstream in(log);
   in.seekg(from);
   std::string line, last;
-  while (std::getline(in, line))
+  while (std::getline(in, line)) {
+    if (line.rfind("adze: ", 0) == 0) return line;
     if (!line.empty()) last = line;
+  }
   return last;
 }
 
@@ -149,7 +152,7 @@ void SweepProgress::record(const StoredRun& run, const Attempt& a) {
     return;
   }
   const bool retry = run.attempts <= options_.retries;
-  store_.fail(run.id, describe_failure(a, last_line(run_dir + "/log.txt", a.log_from), options_.timeout_s), a.wall_s,
+  store_.fail(run.id, describe_failure(a, error_line(run_dir + "/log.txt", a.log_from), options_.timeout_s), a.wall_s,
               retry);
   if (!retry) {
     ++summary_.failed;

@@ -90,6 +90,7 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
   std::map<std::string, ordered_json> plans, pipelines, targets, data;
   std::map<std::string, Plan> parsed_plans;
   std::map<std::string, bool> trains;
+  std::set<std::string> priced_plans;  // model|plan|target checked
   std::vector<PreparedRun> out;
   std::set<std::string> ids;
   ProgressBar bar("checking the sweep", static_cast<int64_t>(runs.size()), progress);
@@ -139,6 +140,16 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
       if (!targets.count(name))
         targets[name] = checked("target", a["target"], [&] { return ordered_json(to_json(load_target(name))); });
       target = targets.at(name);
+      const std::string priced = resolved_key + "|" + name;  // the plan runs on the target (its cost is reported)
+      if (!priced_plans.count(priced)) {
+        checked("plan", a["plan"], [&] {
+          const ResolvedPlan resolved = resolve_plan(parsed_plans.at(plan_path), model.table, plan_path);
+          const auto roofline = cost_models().create("roofline", nlohmann::json::object(), "sweep");
+          model_cost(*roofline, load_target(name), model.table, resolved.layers, 1);
+          return 0;
+        });
+        priced_plans.insert(priced);
+      }
     }
     ordered_json data_identity = nullptr;
     if (a.contains("data")) {

@@ -124,6 +124,8 @@ TEST(SweepRuns, EveryValueIsCheckedBeforeAnyRun) {
        {"axis 'plan' value /nowhere/plan.json"}},
       {fixture_sweep({{"model", {"no-such-model"}}}), {"axis 'model' value no-such-model", "no such file"}},
       {fixture_sweep({{"target", {"cortex-a77"}}}), {"axis 'target' value cortex-a77"}},
+      {fixture_sweep({{"target", {"cortex-a76"}}, {"plan", {config("plans/w3-channel.json")}}}),
+       {"axis 'plan' value", "w3-channel.json", "does not run on target 'cortex-a76'"}},
       {fixture_sweep({{"data", {"tensors:" + fixture("tensors_tokens.pt")}}}), {"axis 'data'"}},
       {fixture_sweep({{"pipeline", {config("pipelines/ptq.json"), "/nowhere.json"}}}),
        {"axis 'pipeline' value /nowhere.json"}},
