@@ -6,7 +6,8 @@
 # runtime, the C compiler), and time the packed export side by side with the original (adze bench). Per-layer
 # searches come first after training: fmnist-cnn under a microcontroller's flash budget (its plan is confirmed
 # against the best uniform plan, compressed alongside the hand-written ones and priced on the target) and
-# fmnist-vit under 3 bits per weight by NSGA-II within a time budget.
+# fmnist-vit under 3 bits per weight by NSGA-II within a time budget. Last, a small sweep (configs/sweeps/
+# reference-small.yaml: 27 runs) and its report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -92,4 +93,9 @@ echo "-- C for microcontrollers, compiled with cc -std=c99 -Wall -Wextra -Werror
 $adze export "$out/fmnist-cnn-2of4-int4-a8-ste" --format c-header --out "$out/fmnist-cnn-2of4-int4-a8-ste-mcu"
 $adze verify "$out/fmnist-cnn-2of4-int4-a8-ste-mcu" --against "$out/fmnist-cnn-2of4-int4-a8-ste" --data fmnist
 echo
-echo "Reports: $out/*/report.md"
+echo "== a small sweep: 3 reference models x 3 plans, post-training and a short fine-tune (2 seeds), resumable"
+$adze sweep plan configs/sweeps/reference-small.yaml
+$adze sweep run configs/sweeps/reference-small.yaml --out "$out/sweep-reference-small"
+$adze sweep report "$out/sweep-reference-small" --plot "$out/sweep-reference-small/plots"
+echo
+echo "Reports: $out/*/report.md; the sweep's store and runs: $out/sweep-reference-small"

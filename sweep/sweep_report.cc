@@ -65,7 +65,9 @@ SweepReport make_sweep_report(const SweepStore& store) {
     row.error = r.error;
     const ordered_json& result = r.result;
     if (!result.is_null()) {
-      row.metric = number_at(result, {"metrics", "after", "top1"}) ? "top1" : "cross_entropy";
+      const bool language_model = result.contains("metrics") && result["metrics"].contains("after") &&
+                                  result["metrics"]["after"].value("task", "") == "language-model";
+      row.metric = language_model ? "cross_entropy" : "top1";
       row.before = number_at(result, {"metrics", "before", row.metric.c_str()});
       row.after = number_at(result, {"metrics", "after", row.metric.c_str()});
       if (row.before && row.after)
@@ -87,30 +89,36 @@ SweepReport make_sweep_report(const SweepStore& store) {
   }
   std::stable_sort(report.rows.begin(), report.rows.end(),
                    [](const ReportRow& a, const ReportRow& b) { return a.group < b.group; });
-  // Effects: for each axis with more than one value among the done runs, the mean drop and size per value.
-  for (const std::string& axis : sweep_axes()) {
-    std::vector<std::string> order;
-    std::map<std::string, AxisEffect> by_value;
-    for (const ReportRow& r : report.rows) {
-      if (!r.drop || !r.bytes || !r.axes.contains(axis)) continue;
-      const std::string v = value_text(r.axes[axis]);
-      if (!by_value.count(v)) {
-        order.push_back(v);
-        by_value[v] = {axis, v};
+  // Effects, within each group (one metric, one target): for each other axis with more than one value among the
+  // group's done runs, the mean drop and size of the runs at each value.
+  std::vector<std::string> groups;
+  for (const ReportRow& r : report.rows)
+    if (std::find(groups.begin(), groups.end(), r.group) == groups.end()) groups.push_back(r.group);
+  for (const std::string& group : groups)
+    for (const std::string& axis : sweep_axes()) {
+      if (axis == "model" || axis == "target") continue;
+      std::vector<std::string> order;
+      std::map<std::string, AxisEffect> by_value;
+      for (const ReportRow& r : report.rows) {
+        if (r.group != group || !r.drop || !r.bytes || !r.axes.contains(axis)) continue;
+        const std::string v = value_text(r.axes[axis]);
+        if (!by_value.count(v)) {
+          order.push_back(v);
+          by_value[v] = {group, axis, v};
+        }
+        AxisEffect& e = by_value[v];
+        ++e.runs;
+        e.mean_drop += *r.drop;
+        e.mean_bytes += *r.bytes;
       }
-      AxisEffect& e = by_value[v];
-      ++e.runs;
-      e.mean_drop += *r.drop;
-      e.mean_bytes += *r.bytes;
+      if (order.size() < 2) continue;
+      for (const std::string& v : order) {
+        AxisEffect e = by_value[v];
+        e.mean_drop /= static_cast<double>(e.runs);
+        e.mean_bytes /= static_cast<double>(e.runs);
+        report.effects.push_back(e);
+      }
     }
-    if (order.size() < 2) continue;
-    for (const std::string& v : order) {
-      AxisEffect e = by_value[v];
-      e.mean_drop /= static_cast<double>(e.runs);
-      e.mean_bytes /= static_cast<double>(e.runs);
-      report.effects.push_back(e);
-    }
-  }
   return report;
 }
 
@@ -133,7 +141,8 @@ ordered_json to_json(const SweepReport& report) {
   }
   ordered_json effects = ordered_json::array();
   for (const AxisEffect& e : report.effects)
-    effects.push_back({{"axis", e.axis},
+    effects.push_back({{"group", e.group},
+                       {"axis", e.axis},
                        {"value", e.value},
                        {"runs", e.runs},
                        {"mean_drop", e.mean_drop},
@@ -191,18 +200,21 @@ std::string to_markdown(const SweepReport& report) {
       if (axis == "plan" || axis == "pipeline") v = v.substr(v.find_last_of('/') + 1);
       out << " " << v << " |";
     }
-    out << " " << (r.state == "failed" ? "failed: " + r.error : r.state) << " | " << r.metric << " | "
+    out << " " << (r.state == "failed" ? "failed (" + r.error + ")" : r.state) << " | " << r.metric << " | "
         << cell(r.before, 4) << " | " << cell(r.after, 4) << " | " << cell(r.drop, 2) << " | "
         << (r.bytes ? fixed(*r.bytes / 1024, 2) : "-") << " | " << cell(r.ratio, 2) << " | "
         << (r.latency_s ? fixed(*r.latency_s * 1e3, 4) : "-") << " | " << (r.verify.empty() ? "-" : r.verify) << " | "
         << fixed(r.wall_s, 1) << " |\n";
   }
   if (!report.effects.empty()) {
-    out << "\n### Effects per axis (mean over the done runs at each value)\n\n| axis | value | runs | mean drop | "
-           "mean size (KiB) |\n|---|---|---:|---:|---:|\n";
-    for (const AxisEffect& e : report.effects)
-      out << "| " << e.axis << " | " << e.value << " | " << e.runs << " | " << fixed(e.mean_drop, 3) << " | "
-          << fixed(e.mean_bytes / 1024, 2) << " |\n";
+    out << "\n### Effects per axis (mean over each group's done runs at each value)\n\n| group | axis | value | runs | "
+           "mean drop | mean size (KiB) |\n|---|---|---|---:|---:|---:|\n";
+    for (const AxisEffect& e : report.effects) {
+      std::string value = e.value;
+      if (e.axis == "plan" || e.axis == "pipeline") value = value.substr(value.find_last_of('/') + 1);
+      out << "| " << e.group << " | " << e.axis << " | " << value << " | " << e.runs << " | " << fixed(e.mean_drop, 3)
+          << " | " << fixed(e.mean_bytes / 1024, 2) << " |\n";
+    }
   }
   out << "\ndrop: top-1 points lost, or the increase of cross-entropy (nats); latency: the roofline's on the run's "
          "target, batch 1.\n";

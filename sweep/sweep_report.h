@@ -1,7 +1,8 @@
 // A sweep's report from its store: one row per run (its axes, quality before and after, size, latency on its
-// target, verify verdicts, wall time), grouped by model × target; per-axis effects (for each axis with more than
-// one value, the mean quality change and size of the runs at each value); and per group a Pareto plot (SVG) of
-// the quality drop against size, the front highlighted. As JSON, CSV or Markdown.
+// target, verify verdicts, wall time), grouped by model × target; per-axis effects (within each group, for
+// each other axis with more than one value, the mean quality change and size of the runs at each value); and
+// per group a Pareto plot (SVG) of the quality drop against size, the front highlighted. As JSON, CSV or
+// Markdown.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ struct ReportRow {
 };
 
 struct AxisEffect {
-  std::string axis, value;
+  std::string group, axis, value;
   int64_t runs = 0;
   double mean_drop = 0, mean_bytes = 0;
 };

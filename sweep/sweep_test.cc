@@ -256,13 +256,29 @@ TEST(SweepReport, TabulatesEffectsAndTheFront) {
                   {"exports", {{"packed", {{"verify", {{"pass", f.plan != "p/bad.json"}}}}}}}},
                  1.0);
   }
-  const SweepReport report = make_sweep_report(store);
-  ASSERT_EQ(report.rows.size(), 6u);
+  PreparedRun lm;  // a language model's run: its metric is cross-entropy, its drop the increase
+  lm.run.index = 6;
+  lm.run.axes = {{"model", "gpt.pt"}, {"plan", "p/int8.json"}, {"seed", 0}};
+  lm.identity = lm.run.axes;
+  lm.id = xxh128_hex(lm.identity.dump());
+  store.add_runs({lm});
+  store.finish(store.claim("here", getpid())->id,
+               {{"metrics",
+                 {{"before", {{"task", "language-model"}, {"top1", 0.4}, {"cross_entropy", 2.0}}},
+                  {"after", {{"task", "language-model"}, {"top1", 0.4}, {"cross_entropy", 2.25}}}}},
+                {"size", {{"compressed_bytes", 100}, {"ratio", 4}}}},
+               1.0);
+  SweepReport report = make_sweep_report(store);
+  ASSERT_EQ(report.rows.size(), 7u);
+  EXPECT_EQ(report.rows[0].group, "gpt.pt");  // groups in name order
+  EXPECT_EQ(report.rows[0].metric, "cross_entropy");
+  EXPECT_NEAR(*report.rows[0].drop, 0.25, 1e-9);
+  report.rows.erase(report.rows.begin());
   EXPECT_EQ(report.rows[0].group, "m.pt @ a76");
   EXPECT_NEAR(*report.rows[2].drop, 5.0, 1e-9);  // 0.90 -> 0.85: 5 points
   EXPECT_EQ(report.rows[0].verify, "pass");
   EXPECT_EQ(report.rows[5].verify, "FAIL packed");
-  // Effects: plan has 4 values, seed 2; model and target one each (no row).
+  // Effects within the group: plan has 4 values, seed 2; model and target are the group (no rows).
   int plan_rows = 0;
   for (const AxisEffect& e : report.effects) {
     plan_rows += e.axis == "plan";

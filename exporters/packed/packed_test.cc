@@ -384,6 +384,18 @@ CompressedModel compress_fixture(const testing::TempDir& tmp, const std::string&
   return load_compressed(tmp.file("c"), shape[0]);
 }
 
+// tmp/m.adze with every node of `op` edited by `edit`, written to tmp/bad.adze: opening it fails, naming the
+// file, the op and `why`.
+void expect_damaged_node_refused(const testing::TempDir& tmp, const std::string& op,
+                                 const std::function<void(nlohmann::json&)>& edit, const std::string& why) {
+  std::ofstream(tmp.file("bad.adze"), std::ios::binary | std::ios::trunc)
+      << with_description(read_file_text(tmp.file("m.adze")), [&](nlohmann::json& adze) {
+           for (auto& node : adze["graph"]["nodes"])
+             if (node["op"] == op) edit(node);
+         });
+  expect_error([&] { PackedModel::open(tmp.file("bad.adze")); }, ErrorKind::kIo, {"bad.adze", op, why});
+}
+
 // A Monarch layer is stored as its two factors and run as them in one op (FORMAT.md, "Decomposed layers"): a
 // linear layer (a Python-traced encoder's), 1x1 convolutions (MobileNet-V2's, and a ResNet-18 downsample of
 // stride 2). In fp32 (dynamic activations off) the simulation's numbers; as deployed, on the integer kernels.
@@ -432,13 +444,8 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
     for (const auto& n : deployed.profile(x, 1)) monarch += n.op.rfind(packed::kMonarchOp, 0) == 0 && n.integer;
     EXPECT_GE(monarch, 1);
     // A damaged Monarch node is refused when the file is opened, naming what is wrong.
-    const std::string bytes = read_file_text(tmp.file("m.adze")), bad = tmp.file("bad.adze");
     const auto damaged = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& why) {
-      std::ofstream(bad, std::ios::binary | std::ios::trunc) << with_description(bytes, [&](nlohmann::json& adze) {
-        for (auto& node : adze["graph"]["nodes"])
-          if (node["op"] == packed::kMonarchOp) edit(node);
-      });
-      expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", packed::kMonarchOp, why});
+      expect_damaged_node_refused(tmp, packed::kMonarchOp, edit, why);
     };
     damaged([](nlohmann::json& n) { n["layer"] = "nowhere"; }, "'nowhere#first', which is missing");
     damaged([](nlohmann::json& n) { n["in"] = {n["in"][0]}; }, "wrong number of inputs");
@@ -494,13 +501,8 @@ TEST(PackedExporter, SmartDealLayersAreComposedAtOpen) {
     expect_layers_match(m, p, x);
     EXPECT_GE(sqnr_db(simulated, PackedModel::open(tmp.file("m.adze")).forward(x)), 25.0);
     // A damaged composing node is refused when the file is opened, naming what is wrong.
-    const std::string bytes = read_file_text(tmp.file("m.adze")), bad = tmp.file("bad.adze");
     const auto damaged = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& why) {
-      std::ofstream(bad, std::ios::binary | std::ios::trunc) << with_description(bytes, [&](nlohmann::json& adze) {
-        for (auto& node : adze["graph"]["nodes"])
-          if (node["op"] == packed::kSmartDealOp) edit(node);
-      });
-      expect_error([&] { PackedModel::open(bad); }, ErrorKind::kIo, {"bad.adze", packed::kSmartDealOp, why});
+      expect_damaged_node_refused(tmp, packed::kSmartDealOp, edit, why);
     };
     damaged([](nlohmann::json& n) { n["layer"] = "nowhere"; }, "'nowhere', whose two factors are not both stored");
     damaged([](nlohmann::json& n) { n["in"] = {n["in"][0]}; }, "takes a shape and an order");
