@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/svg_chart.h"
@@ -176,13 +177,18 @@ std::string to_csv(const SweepReport& report) {
 std::string to_markdown(const SweepReport& report) {
   std::ostringstream out;
   std::string group;
-  std::vector<std::string> varying;  // the axes shown per row: those with more than one value
+  std::vector<std::string> varying;  // the axes shown per row: those with more than one value within a group
   for (const std::string& axis : sweep_axes()) {
-    std::vector<std::string> seen;
+    if (axis == "model" || axis == "target") continue;
+    std::map<std::string, std::set<std::string>> seen;  // group -> values
+    bool varies = false;
     for (const ReportRow& r : report.rows)
-      if (r.axes.contains(axis) && std::find(seen.begin(), seen.end(), value_text(r.axes[axis])) == seen.end())
-        seen.push_back(value_text(r.axes[axis]));
-    if (seen.size() > 1 && axis != "model" && axis != "target") varying.push_back(axis);
+      if (r.axes.contains(axis)) {
+        auto& values = seen[r.group];
+        values.insert(value_text(r.axes[axis]));
+        varies |= values.size() > 1;
+      }
+    if (varies) varying.push_back(axis);
   }
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
     const ReportRow& r = report.rows[i];
@@ -201,7 +207,7 @@ std::string to_markdown(const SweepReport& report) {
       out << " " << v << " |";
     }
     out << " " << (r.state == "failed" ? "failed (" + r.error + ")" : r.state) << " | " << r.metric << " | "
-        << cell(r.before, 4) << " | " << cell(r.after, 4) << " | " << cell(r.drop, 2) << " | "
+        << cell(r.before, 4) << " | " << cell(r.after, 4) << " | " << cell(r.drop, r.metric == "top1" ? 2 : 4) << " | "
         << (r.bytes ? fixed(*r.bytes / 1024, 2) : "-") << " | " << cell(r.ratio, 2) << " | "
         << (r.latency_s ? fixed(*r.latency_s * 1e3, 4) : "-") << " | " << (r.verify.empty() ? "-" : r.verify) << " | "
         << fixed(r.wall_s, 1) << " |\n";
@@ -212,8 +218,10 @@ std::string to_markdown(const SweepReport& report) {
     for (const AxisEffect& e : report.effects) {
       std::string value = e.value;
       if (e.axis == "plan" || e.axis == "pipeline") value = value.substr(value.find_last_of('/') + 1);
-      out << "| " << e.group << " | " << e.axis << " | " << value << " | " << e.runs << " | " << fixed(e.mean_drop, 3)
-          << " | " << fixed(e.mean_bytes / 1024, 2) << " |\n";
+      const bool top1 = std::any_of(report.rows.begin(), report.rows.end(),
+                                    [&](const ReportRow& r) { return r.group == e.group && r.metric == "top1"; });
+      out << "| " << e.group << " | " << e.axis << " | " << value << " | " << e.runs << " | "
+          << fixed(e.mean_drop, top1 ? 2 : 4) << " | " << fixed(e.mean_bytes / 1024, 2) << " |\n";
     }
   }
   out << "\ndrop: top-1 points lost, or the increase of cross-entropy (nats); latency: the roofline's on the run's "
