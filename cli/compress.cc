@@ -5,7 +5,10 @@
 
 #include "cli/commands.h"
 #include "compress/compress_job.h"
+#include "compress/gradient_sync.h"
+#include "core/error.h"
 #include "core/table.h"
+#include "distributed/gloo_sync.h"
 
 namespace adze::cli {
 namespace {
@@ -20,6 +23,7 @@ struct CompressOptions {
   int64_t batch_size = 0;
   std::string input_shape, input_dtype;
   bool json = false;
+  bool data_parallel = false;
 };
 
 void print_summary(const nlohmann::ordered_json& report, const std::string& out) {
@@ -75,7 +79,16 @@ void run_compress(const CompressOptions& o) {
   job.batch_size = o.batch_size;
   job.seed = o.seed;
   job.out = o.out;
-  const nlohmann::ordered_json report = run_compress_job(job, show_progress(o.json));
+  if (o.data_parallel) {
+    const auto rendezvous = rendezvous_from_environment();
+    if (!rendezvous)
+      throw Error(ErrorKind::kInvalidArgument,
+                  "--data-parallel needs ranks: run under mpirun, or set ADZE_WORLD_SIZE and ADZE_RANK");
+    job.sync = gloo_gradient_sync(*rendezvous);
+  }
+  const bool writes = !job.sync || job.sync->rank() == 0;
+  const nlohmann::ordered_json report = run_compress_job(job, show_progress(o.json) && writes);
+  if (!writes) return;
   if (o.json)
     std::cout << report.dump(2) << "\n";
   else
@@ -117,6 +130,10 @@ void setup_compress(CLI::App& app) {
   sub->add_option("--input-shape", o->input_shape, "sample input shape when no card records it");
   sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");
   sub->add_flag("--json", o->json, "print the report as JSON");
+  sub->add_flag("--data-parallel", o->data_parallel,
+                "fine-tune data-parallel over Gloo ranks: each rank trains on its share of every batch (ranks from "
+                "mpirun, or ADZE_RANK and ADZE_WORLD_SIZE; the store from ADZE_STORE or ADZE_MASTER); rank 0 writes "
+                "--out");
   sub->callback([o] { run_compress(*o); });
 }
 

@@ -4,6 +4,7 @@
 
 #include "compress/compress_run.h"
 #include "compress/compressed_model.h"
+#include "compress/gradient_sync.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "data/model_data.h"
@@ -27,7 +28,7 @@ nlohmann::ordered_json run_compress_job(const CompressJob& job, bool progress) {
         load_data_for_model(job.model, train_input, job.data, job.train_split, job.train_limit, job.batch_size);
   }
   CompressRun run = compress_run(job.model, input, plan, job.plan, pipeline, data ? &*data : nullptr,
-                                 train_data ? &*train_data : nullptr, job.seed, progress);
+                                 train_data ? &*train_data : nullptr, job.seed, progress, nullptr, nullptr, job.sync);
   nlohmann::ordered_json& report = run.report;
   report["model"] = job.model;
   report["plan"] = job.plan;
@@ -36,7 +37,8 @@ nlohmann::ordered_json run_compress_job(const CompressJob& job, bool progress) {
   if (train_data)
     report["train_data"] = {{"spec", job.data}, {"split", job.train_split}, {"samples", train_data->size()}};
   report["seed"] = job.seed;
-  save_compressed(*run.model, run.context.plan, run.context.encodings, report, job.model, job.out);
+  if (!job.sync || job.sync->rank() == 0)
+    save_compressed(*run.model, run.context.plan, run.context.encodings, report, job.model, job.out);
   return report;
 }
 

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace adze {
+
+class GradientSync;
 
 struct CompressJob {
   std::string model;                     ///< a TorchScript file (reference names resolved by the caller)
@@ -18,6 +21,8 @@ struct CompressJob {
   int64_t limit = 0, train_limit = 0, batch_size = 0;
   uint64_t seed = 0;
   std::string out;  ///< the directory to write (must not exist)
+  /// Data-parallel fine-tuning over these ranks (compress/gradient_sync.h); rank 0 alone writes `out`.
+  std::shared_ptr<GradientSync> sync;
 };
 
 /// Runs the job and writes `job.out`; returns the report it wrote (report.json). Error as the parts throw it,

@@ -11,7 +11,7 @@ namespace adze {
 CompressRun compress_run(const std::string& path, const InputSpec& input, const Plan& plan,
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
                          const Dataset* train_data, uint64_t seed, bool progress, std::vector<uint8_t>* after_outcomes,
-                         const Metrics* before) {
+                         const Metrics* before, std::shared_ptr<GradientSync> sync) {
   const bool trains = needs_training_data(pipeline);
   if (trains && !train_data)
     throw Error(ErrorKind::kInvalidArgument,
@@ -30,6 +30,7 @@ CompressRun compress_run(const std::string& path, const InputSpec& input, const 
   context.train_data = trains ? train_data : nullptr;
   context.reference = reference ? &*reference : nullptr;
   context.seed = seed;
+  context.sync = std::move(sync);
   context.progress = progress;
 
   // Metrics before and after bracket the pipeline unless it measures them itself.

@@ -24,11 +24,13 @@ struct CompressRun {
 /// `data` and `train_data` may be null (Error(kInvalidArgument) when the pipeline needs training data and has
 /// none). `plan_source` names the plan in messages. `after_outcomes`, when set, receives the per-sample outcomes
 /// of the evaluation after the pipeline (left empty when the pipeline evaluates "after" itself). `before`, when
-/// set, is the uncompressed model's metrics on `data`, known to the caller and not measured again.
+/// set, is the uncompressed model's metrics on `data`, known to the caller and not measured again. `sync`, when
+/// set, makes the finetune.* passes data-parallel over its ranks (compress/gradient_sync.h).
 CompressRun compress_run(const std::string& model_path, const InputSpec& input, const Plan& plan,
                          const std::string& plan_source, const Pipeline& pipeline, const Dataset* data,
                          const Dataset* train_data, uint64_t seed, bool progress,
-                         std::vector<uint8_t>* after_outcomes = nullptr, const Metrics* before = nullptr);
+                         std::vector<uint8_t>* after_outcomes = nullptr, const Metrics* before = nullptr,
+                         std::shared_ptr<GradientSync> sync = nullptr);
 
 /// The run's result as exporters take it, in memory: `export_model(to_compressed_model(std::move(run), name),
 /// ...)` writes what `adze compress` then `adze export` would, with no round trip through disk. The model is

@@ -27,6 +27,8 @@
 
 namespace adze {
 
+class GradientSync;  // compress/gradient_sync.h
+
 struct CompressionContext {
   Model* model = nullptr;
   LayerTable table;                             ///< of the model as it is now
@@ -41,6 +43,9 @@ struct CompressionContext {
   bool progress = false;
   uint64_t seed = 0;
   std::vector<std::string> notes;  ///< what the passes did, one line each
+  /// Data-parallel fine-tuning (compress/gradient_sync.h): each rank trains on its share of every batch, and
+  /// the gradients are averaged over the ranks. Null: one process.
+  std::shared_ptr<GradientSync> sync;
 };
 
 class Pass {

@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-dev zlib1g-dev
   dataset-fashion-mnist fortunes
   python3-torch clang-format
-  libsqlite3-dev libxxhash-dev libyaml-cpp-dev openmpi-bin libopenmpi-dev
+  libsqlite3-dev libxxhash-dev libyaml-cpp-dev openmpi-bin libopenmpi-dev libgloo-dev
 )
 
 missing=()

@@ -1,5 +1,6 @@
 // adze sweep as a user runs it: a sweep killed at random points resumes to the uninterrupted sweep's results,
-// runs that fail are recorded and the sweep goes on, and bad input changes nothing.
+// runs that fail are recorded and the sweep goes on, bad input changes nothing; and under mpirun, the sweep's
+// ranks and adze compress --data-parallel's.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -154,9 +155,9 @@ TEST(SweepCli, SlurmArrayTasksRunOneRunEachAndCollectMergesThem) {
 }
 
 // mpirun as root needs these; --oversubscribe lets 3 ranks share this machine's cores.
-std::string mpirun(int ranks, const std::string& args) {
-  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n " +
-         std::to_string(ranks) + " " + testing::cli_path() + " " + args;
+std::string mpirun(int ranks, const std::string& args, const std::string& mpirun_flags = "") {
+  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe " + mpirun_flags +
+         " -n " + std::to_string(ranks) + " " + testing::cli_path() + " " + args;
 }
 
 // Under mpirun, rank 0 hands the runs out to every rank and alone writes the store: the results are the local
@@ -185,6 +186,30 @@ TEST(SweepCli, MpiRanksShareTheRunsAndGiveTheSameResults) {
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_NE(read_file_text(tmp.file("bad.err")).find("adze: error: invalid sweep"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(tmp.file("bad")));
+}
+
+// adze compress --data-parallel under mpirun -n 2: Gloo ranks each fine-tune on half of every batch; rank 0
+// alone writes --out, and its model scores as the one-process run's does.
+TEST(SweepCli, DataParallelCompressUnderMpirunMatchesOneProcess) {
+  TempDir tmp;
+  std::ofstream(tmp.file("ft.json")) << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights",
+      {"name": "finetune.ste", "options": {"steps": 20, "lr": 1e-3, "batch_size": 8, "distill": 0.5}}]})";
+  const std::string args = "-q --threads 1 compress " + fixture("cnn_bn_traced.pt") +
+                           " --input-shape 1x3x16x16 --plan " + config("plans/int4.json") + " --pipeline " +
+                           tmp.file("ft.json") + " --data tensors:" + fixture("tensors_small.pt") + " --json --out ";
+  CliRun one = adze(args + tmp.file("one"));
+  ASSERT_EQ(one.code, 0) << one.err;
+  const std::string two = "ADZE_STORE=" + tmp.file("store") + " " +
+                          mpirun(2, args + tmp.file("two") + " --data-parallel", "-x ADZE_STORE") + " >" +
+                          tmp.file("two.json") + " 2>" + tmp.file("two.err");
+  ASSERT_EQ(std::system(two.c_str()), 0) << read_file_text(tmp.file("two.err"));
+  const auto a = nlohmann::json::parse(one.out)["metrics"]["after"];
+  const auto b = nlohmann::json::parse(read_file_text(tmp.file("two.json")))["metrics"]["after"];  // rank 0's
+  EXPECT_NEAR(a["cross_entropy"].get<double>(), b["cross_entropy"].get<double>(), 1e-5);
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("two/model.pt")));
+  CliRun alone = adze(args + tmp.file("alone") + " --data-parallel");
+  EXPECT_EQ(alone.code, 2);
+  EXPECT_NE(alone.err.find("--data-parallel needs ranks"), std::string::npos) << alone.err;
 }
 
 TEST(SweepCli, BadInputIsOneLineExit2AndLeavesTheStoreAlone) {

@@ -17,6 +17,7 @@
 #include "compress/compressor.h"
 #include "compress/decompose.h"
 #include "compress/factored_graph.h"
+#include "compress/gradient_sync.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -25,6 +26,26 @@
 
 namespace adze {
 namespace {
+
+// Data-parallel: every gradient the optimizer will read, averaged over the ranks (one message: flattened into
+// one buffer in parameter order, which is the same on every rank).
+void average_gradients(torch::optim::Optimizer& optimizer, GradientSync& sync) {
+  std::vector<at::Tensor> grads;
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params())
+      if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  if (grads.empty()) return;
+  std::vector<at::Tensor> parts;
+  for (const auto& g : grads) parts.push_back(g.reshape({-1}));
+  std::vector<at::Tensor> flat = {torch::cat(parts)};
+  sync.average(flat);
+  int64_t at = 0;
+  torch::NoGradGuard no_grad;
+  for (auto& g : grads) {
+    g.copy_(flat[0].slice(0, at, at + g.numel()).view_as(g));
+    at += g.numel();
+  }
+}
 
 struct FinetuneOptions {
   int64_t steps = 300;
@@ -89,6 +110,10 @@ class FinetunePass : public Pass {
     Model& model = *c.model;
     const Dataset& data = *c.train_data;
     const int64_t batch = std::min(data.size(), o_.batch_size > 0 ? o_.batch_size : model.traced_batch());
+    const int64_t ranks = c.sync ? c.sync->size() : 1;
+    if (batch % ranks != 0)
+      throw Error(ErrorKind::kInvalidArgument, "batch " + std::to_string(batch) + " does not split evenly over " +
+                                                   std::to_string(ranks) + " data-parallel ranks");
 
     std::vector<CompressedWeight> weights;
     FactoredGraph factored(model);  // decomposed layers compute through their factors where they can
@@ -155,7 +180,9 @@ class FinetunePass : public Pass {
       auto& groups = optimizer.param_groups();
       for (std::size_t g = 0; g < groups.size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(peak_lr[g] * decay);
-      const at::Tensor idx = torch::randint(data.size(), {batch}, gen);
+      at::Tensor idx = torch::randint(data.size(), {batch}, gen);  // the same batch on every rank...
+      if (c.sync)
+        idx = idx.slice(0, c.sync->rank() * batch / ranks, (c.sync->rank() + 1) * batch / ranks);  // ...its share
       const at::Tensor x = data.inputs.index_select(0, idx);
       const at::Tensor y = data.targets.index_select(0, idx);
       at::Tensor teacher;
@@ -172,6 +199,7 @@ class FinetunePass : public Pass {
                     if (o_.distill > 0)
                       l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, teacher, o_.temperature);
                     l.backward();
+                    if (c.sync) average_gradients(optimizer, *c.sync);
                     return l;
                   },
                   optimizer)
