@@ -384,6 +384,28 @@ CompressedModel compress_fixture(const testing::TempDir& tmp, const std::string&
   return load_compressed(tmp.file("c"), shape[0]);
 }
 
+// A decomposed layer of a Python-made fixture: the file, its input, the plan, the layer to check.
+struct DecomposedFixture {
+  std::string file;
+  Shape shape;
+  const char* plan;
+  std::string layer;
+};
+
+// `m` exported packed to tmp/m.adze and opened with fp32 activations (the simulation's numbers); `layer` is
+// stored as its two factors, each bit-identical to its Encoding, and not as itself.
+PackedModel export_factored(const CompressedModel& m, const std::string& layer, const testing::TempDir& tmp) {
+  export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+  packed::RunOptions exact;
+  exact.dynamic_activations = false;
+  PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
+  const auto stored = p.encodings();
+  EXPECT_EQ(stored.count(layer), 0u);
+  expect_bit_identical(stored.at(layer + "#first"), m.encodings.at(layer).factors[0], "first factor");
+  expect_bit_identical(stored.at(layer + "#second"), m.encodings.at(layer).factors[1], "second factor");
+  return p;
+}
+
 // tmp/m.adze with every node of `op` edited by `edit`, written to tmp/bad.adze: opening it fails, naming the
 // file, the op and `why`.
 void expect_damaged_node_refused(const testing::TempDir& tmp, const std::string& op,
@@ -401,13 +423,7 @@ void expect_damaged_node_refused(const testing::TempDir& tmp, const std::string&
 // stride 2). In fp32 (dynamic activations off) the simulation's numbers; as deployed, on the integer kernels.
 TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
   SKIP_UNLESS_ISA_RUNS();
-  struct Fixture {
-    std::string file;
-    Shape shape;
-    const char* plan;
-    std::string layer;
-  };
-  for (const auto& [file, shape, plan, layer] : std::vector<Fixture>{
+  for (const auto& [file, shape, plan, layer] : std::vector<DecomposedFixture>{
            {"encoder_traced.pt",
             {4, 10, 16},
             R"({"defaults": {"weight_bits": 8}, "layers": {"linear1": {"decompose": "monarch", "blocks": 4}}})",
@@ -424,15 +440,7 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
     const CompressedModel m = compress_fixture(tmp, file, shape, plan, R"(["fold-bn", "quantize.weights"])");
-    export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
-    packed::RunOptions exact;
-    exact.dynamic_activations = false;
-    const PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
-    const auto stored = p.encodings();
-    const std::string& name = layer;
-    EXPECT_EQ(stored.count(name), 0u);
-    expect_bit_identical(stored.at(name + "#first"), m.encodings.at(name).factors[0], "first");
-    expect_bit_identical(stored.at(name + "#second"), m.encodings.at(name).factors[1], "second");
+    const PackedModel p = export_factored(m, layer, tmp);
     torch::manual_seed(0);
     const at::Tensor x = torch::randn(std::vector<int64_t>(shape.begin(), shape.end()));
     const at::Tensor simulated = m.model.forward(x);
@@ -461,35 +469,22 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
 // convolution (ResNet-18's).
 TEST(PackedExporter, SmartDealLayersAreComposedAtOpen) {
   SKIP_UNLESS_ISA_RUNS();
-  struct Fixture {
-    std::string file;
-    Shape shape;
-    const char* plan;
-    std::string layer;
-  };
-  for (const auto& [file, shape, plan, layer] :
-       std::vector<Fixture>{{"transformer_traced.pt",
-                             {1, 16, 32},
-                             R"({"defaults": {"weight_bits": 8}, "layers": {
+  for (const auto& [file, shape, plan, layer] : std::vector<DecomposedFixture>{
+           {"transformer_traced.pt",
+            {1, 16, 32},
+            R"({"defaults": {"weight_bits": 8}, "layers": {
                 "*.out_proj": {"weight_bits": 4, "decompose": "smartdeal", "basis": 4},
                 "encoder.layers.0.self_attn.in_proj_weight": {"weight_bits": 4, "decompose": "smartdeal", "basis": 2}}})",
-                             "encoder.layers.1.self_attn.out_proj"},
-                            {"resnet18_w4_traced.pt",
-                             {4, 3, 32, 32},
-                             R"({"defaults": {"weight_bits": 8}, "layers": {"layer1.0.conv1": {"weight_bits": 4,
+            "encoder.layers.1.self_attn.out_proj"},
+           {"resnet18_w4_traced.pt",
+            {4, 3, 32, 32},
+            R"({"defaults": {"weight_bits": 8}, "layers": {"layer1.0.conv1": {"weight_bits": 4,
                 "decompose": "smartdeal", "basis": 3, "sparsity": 0.5}}})",
-                             "layer1.0.conv1"}}) {
+            "layer1.0.conv1"}}) {
     SCOPED_TRACE(file);
     testing::TempDir tmp;
     const CompressedModel m = compress_fixture(tmp, file, shape, plan, R"(["fold-bn", "quantize.weights"])");
-    export_model(m, "packed", nlohmann::json::object(), tmp.file("m.adze"));
-    packed::RunOptions exact;
-    exact.dynamic_activations = false;
-    const PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
-    const auto stored = p.encodings();
-    EXPECT_EQ(stored.count(layer), 0u);
-    expect_bit_identical(stored.at(layer + "#first"), m.encodings.at(layer).factors[0], "coefficients");
-    expect_bit_identical(stored.at(layer + "#second"), m.encodings.at(layer).factors[1], "basis");
+    const PackedModel p = export_factored(m, layer, tmp);
     EXPECT_NE(p.float_layers().at(layer).find("SmartDeal"), std::string::npos);
     int composing = 0;
     for (const auto& n : p.header()["graph"]["nodes"]) composing += n["op"] == packed::kSmartDealOp;
