@@ -1,4 +1,5 @@
-// adze sweep plan|run|status: config-driven batches of compress runs (sweep/), resumable after a crash.
+// adze sweep plan|run|run-one, and the sweep subcommands' flags: config-driven batches of compress runs (sweep/),
+// resumable after a crash. slurm and collect: sweep_slurm.cc; report and status: sweep_status.cc.
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,45 +11,18 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/sweep_common.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/table.h"
 #include "sweep/local_executor.h"
 #include "sweep/mpi_executor.h"
 #include "sweep/sweep_file.h"
-#include "sweep/sweep_report.h"
 #include "sweep/sweep_runs.h"
 #include "sweep/sweep_store.h"
 
 namespace adze::cli {
 namespace {
-
-struct SweepOptions {
-  std::string file, out, id;
-  bool json = false, extend = false, csv = false, mpi = false;
-  std::string plot;  ///< report: a directory for the Pareto plots
-  double timeout_s = 0, stale_after_s = 600;
-  int retries = 1;
-  int cpus_per_task = 1, max_parallel = 0;  ///< Slurm
-  std::string time, partition;              ///< Slurm
-};
-
-// The first part of two sweep files that differs, in words ("grid axis 'plan'").
-std::string first_difference(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b) {
-  for (const char* field : {"grid", "zip", "exclude", "options", "export", "verify"}) {
-    const auto& x = a.contains(field) ? a[field] : nlohmann::ordered_json();
-    const auto& y = b.contains(field) ? b[field] : nlohmann::ordered_json();
-    if (x == y) continue;
-    if (std::string(field) == "grid" && x.is_object() && y.is_object()) {
-      for (const auto& [axis, values] : x.items())
-        if (!y.contains(axis) || y[axis] != values) return "grid axis '" + axis + "'";
-      for (const auto& [axis, values] : y.items())
-        if (!x.contains(axis)) return "grid axis '" + axis + "'";
-    }
-    return std::string("'") + field + "'";
-  }
-  return "";
-}
 
 void print_runs(const std::vector<PreparedRun>& runs, std::size_t expanded) {
   Table t;
@@ -70,36 +44,6 @@ void run_plan(const SweepOptions& o) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& r : runs) out.push_back({{"index", r.run.index}, {"id", r.id}, {"axes", r.run.axes}});
   std::cout << nlohmann::ordered_json{{"runs", out}, {"expanded", expanded}}.dump(2) << "\n";
-}
-
-void print_counts(const std::map<std::string, int64_t>& c, const std::string& dir) {
-  Table t;
-  t.add_column("state");
-  t.add_column("runs", Table::Align::kRight);
-  for (const char* s : {"done", "failed", "running", "pending"}) t.add_row({s, std::to_string(c.at(s))});
-  t.print(std::cout);
-  std::cout << "store: " << dir << "/sweep.db\n";
-}
-
-// The store of `o.out` with the sweep's runs added (made when missing); refuses a store of another sweep file
-// unless --extend. Prints what it added unless --json.
-SweepStore open_store_with_runs(const SweepOptions& o, int64_t* runs_count, int64_t* added) {
-  const SweepFile sweep = load_sweep_file(o.file);
-  if (std::filesystem::exists(o.out) && !std::filesystem::exists(o.out + "/sweep.db"))
-    throw Error(ErrorKind::kIo, "--out '" + o.out + "' exists and holds no sweep store");
-  const std::vector<PreparedRun> runs = prepare_runs(sweep, show_progress(o.json));
-  if (std::filesystem::exists(o.out + "/sweep.db")) {  // checked before anything in it changes
-    const nlohmann::ordered_json recorded = SweepStore::open(o.out, false).sweep();
-    if (!recorded.is_null() && recorded != sweep.canonical() && !o.extend)
-      throw Error(ErrorKind::kInvalidArgument, "--out '" + o.out + "' holds the store of another sweep (its " +
-                                                   first_difference(recorded, sweep.canonical()) + " differs from '" +
-                                                   o.file + "'s); pass --extend to add this sweep's runs to it");
-  }
-  SweepStore store = SweepStore::open(o.out, true);
-  if (store.sweep() != sweep.canonical()) store.set_sweep(sweep.canonical());
-  *runs_count = static_cast<int64_t>(runs.size());
-  *added = store.add_runs(runs);
-  return store;
 }
 
 // The child each worker starts: this binary's `sweep run-one DIR`, quiet, with `threads` threads when positive.
@@ -201,99 +145,6 @@ void run_one(const SweepOptions& o) {
     throw;
   }
   std::cout << "run " << o.id << " finished" << std::endl;
-}
-
-// A Slurm array script over the pending runs: task i runs the i-th id of DIR/slurm/ids.txt.
-void run_slurm(const SweepOptions& o) {
-  int64_t runs = 0, added = 0;
-  SweepStore store = open_store_with_runs(o, &runs, &added);
-  std::vector<std::string> pending;
-  for (const StoredRun& r : store.runs())
-    if (r.state == "pending") pending.push_back(r.id);
-  if (pending.empty()) {
-    std::cout << "no pending runs: nothing to submit\n";
-    return;
-  }
-  const std::string dir = std::filesystem::absolute(o.out).string(), slurm = dir + "/slurm";
-  std::filesystem::create_directories(slurm);
-  std::string ids;
-  for (const std::string& id : pending) ids += id + "\n";
-  write_file_atomically(slurm + "/ids.txt", ids);
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-  std::string script = "#!/bin/bash\n# Written by adze sweep slurm: one array task per pending run of " + dir +
-                       ".\n# Submit: sbatch " + slurm + "/sweep.sbatch   Then: adze sweep collect " + dir + "\n";
-  script += "#SBATCH --job-name=adze-sweep\n";
-  script += "#SBATCH --array=1-" + std::to_string(pending.size()) +
-            (o.max_parallel > 0 ? "%" + std::to_string(o.max_parallel) : "") + "\n";
-  script += "#SBATCH --output=" + slurm + "/task-%a.log\n";
-  script += "#SBATCH --cpus-per-task=" + std::to_string(o.cpus_per_task) + "\n";
-  if (!o.time.empty()) script += "#SBATCH --time=" + o.time + "\n";
-  if (!o.partition.empty()) script += "#SBATCH --partition=" + o.partition + "\n";
-  script += "set -euo pipefail\n";
-  script += "id=$(sed -n \"${SLURM_ARRAY_TASK_ID}p\" " + shell_quoted(slurm + "/ids.txt") + ")\n";
-  script += "exec " + shell_quoted(exe) + " -q --threads \"${SLURM_CPUS_PER_TASK:-1}\" sweep run-one " +
-            shell_quoted(dir) + " \"$id\"\n";
-  write_file_atomically(slurm + "/sweep.sbatch", script);
-  std::filesystem::permissions(slurm + "/sweep.sbatch", std::filesystem::perms::owner_exec,
-                               std::filesystem::perm_options::add);
-  std::cout << "wrote " << slurm << "/sweep.sbatch: " << pending.size() << " array task(s), one per pending run\n"
-            << "submit it with: sbatch " << slurm << "/sweep.sbatch\n"
-            << "then merge the results: adze sweep collect " << dir << "\n";
-}
-
-// Merges what runs executed elsewhere left in their directories (result.json, error.txt) into the store.
-void run_collect(const SweepOptions& o) {
-  SweepStore store = SweepStore::open(o.out, false);
-  int64_t done = 0, failed = 0;
-  for (const StoredRun& r : store.runs()) {
-    if (r.state == "done" || r.state == "failed") continue;
-    const std::string dir = run_directory(o.out, r.id);
-    if (std::filesystem::exists(dir + "/result.json")) {
-      store.finish(r.id, nlohmann::ordered_json::parse(read_file_text(dir + "/result.json")), 0);
-      ++done;
-    } else if (std::filesystem::exists(dir + "/error.txt")) {
-      std::string error = read_file_text(dir + "/error.txt");
-      while (!error.empty() && error.back() == '\n') error.pop_back();
-      store.fail(r.id, error, 0, false);
-      ++failed;
-    }
-  }
-  if (!o.json) std::cout << "collected " << done << " result(s) and " << failed << " failure(s)\n";
-  const auto counts = store.counts();
-  if (o.json)
-    std::cout << nlohmann::ordered_json{{"collected", done}, {"failed", failed}, {"counts", counts}}.dump(2) << "\n";
-  else
-    print_counts(counts, o.out);
-}
-
-void run_report(const SweepOptions& o) {
-  const SweepStore store = SweepStore::open(o.out, false);
-  const SweepReport report = make_sweep_report(store);
-  if (!o.plot.empty()) {
-    std::filesystem::create_directories(o.plot);
-    for (const auto& [group, svg] : pareto_svgs(report)) {
-      std::string name;
-      for (char c : group) name += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
-      write_file_atomically(o.plot + "/" + name + ".svg", svg);
-      if (!o.json && !o.csv) std::cerr << "wrote " << o.plot << "/" << name << ".svg\n";
-    }
-  }
-  if (o.json)
-    std::cout << to_json(report).dump(2) << "\n";
-  else if (o.csv)
-    std::cout << to_csv(report);
-  else
-    std::cout << to_markdown(report);
-}
-
-void run_status(const SweepOptions& o) {
-  const SweepStore store = SweepStore::open(o.out, false);
-  const auto counts = store.counts();
-  if (!o.json) return print_counts(counts, o.out);
-  nlohmann::ordered_json failed = nlohmann::ordered_json::array();
-  for (const auto& r : store.runs())
-    if (r.state == "failed") failed.push_back({{"id", r.id}, {"axes", r.spec.at("axes")}, {"error", r.error}});
-  std::cout << nlohmann::ordered_json{{"counts", counts}, {"failed", failed}}.dump(2) << "\n";
 }
 
 }  // namespace
