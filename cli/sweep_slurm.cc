@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/sweep_common.h"
+#include "core/error.h"
 #include "core/files.h"
 #include "sweep/local_executor.h"
 
@@ -12,6 +13,8 @@ namespace adze::cli {
 
 // A Slurm array script over the pending runs: task i runs the i-th id of DIR/slurm/ids.txt.
 void run_slurm(const SweepOptions& o) {
+  if (o.cpus_per_task < 1) throw Error(ErrorKind::kInvalidArgument, "--cpus-per-task must be at least 1");
+  if (o.max_parallel < 0) throw Error(ErrorKind::kInvalidArgument, "--max-parallel must be 0 (no limit) or more");
   int64_t runs = 0, added = 0;
   SweepStore store = open_store_with_runs(o, &runs, &added);
   std::vector<std::string> pending;

@@ -89,6 +89,7 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
   std::map<std::string, LoadedModel> models;
   std::map<std::string, ordered_json> plans, pipelines, targets, data;
   std::map<std::string, Plan> parsed_plans;
+  std::map<std::string, ResolvedPlan> resolved_plans;  // model|plan
   std::map<std::string, bool> trains;
   std::set<std::string> priced_plans;  // model|plan|target checked
   std::vector<PreparedRun> out;
@@ -114,7 +115,8 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
     const std::string resolved_key = model_key + "|" + plan_path;
     if (!plans.count(resolved_key))
       plans[resolved_key] = checked("plan", a["plan"], [&] {
-        const ResolvedPlan resolved = resolve_plan(parsed_plans.at(plan_path), model.table, plan_path);
+        const ResolvedPlan& resolved = resolved_plans[resolved_key] =
+            resolve_plan(parsed_plans.at(plan_path), model.table, plan_path);
         for (const std::string& format : sweep.exports) {
           const auto exporter = exporter_registry().create(format, nlohmann::json::object(), "export");
           std::string refused;
@@ -143,7 +145,7 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
       const std::string priced = resolved_key + "|" + name;  // the plan runs on the target (its cost is reported)
       if (!priced_plans.count(priced)) {
         checked("plan", a["plan"], [&] {
-          const ResolvedPlan resolved = resolve_plan(parsed_plans.at(plan_path), model.table, plan_path);
+          const ResolvedPlan& resolved = resolved_plans.at(resolved_key);  // resolved once, above
           const auto roofline = cost_models().create("roofline", nlohmann::json::object(), "sweep");
           model_cost(*roofline, load_target(name), model.table, resolved.layers, 1);
           return 0;

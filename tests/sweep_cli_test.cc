@@ -240,6 +240,11 @@ TEST(SweepCli, BadInputIsOneLineExit2AndLeavesTheStoreAlone) {
   r = adze("sweep status " + tmp.file("out"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("corrupt or not a sweep store"), std::string::npos) << r.err;
+  // Slurm flags out of range: refused before anything is written.
+  r = adze("sweep slurm " + tmp.file("sweep.yaml") + " --out " + tmp.file("slurm") + " --cpus-per-task 0");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--cpus-per-task must be at least 1"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("slurm")));
   // sweep plan lists the runs and runs nothing.
   r = adze("sweep plan " + tmp.file("sweep.yaml") + " --json");
   EXPECT_EQ(r.code, 0) << r.err;
