@@ -1,15 +1,12 @@
 // adze bench EXPORTED... [--against ORIGINAL.pt]: latency side by side, each model in a fresh process of its own.
 #include "exporters/bench.h"
 
-#include <sys/wait.h>
 #include <torch/torch.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -29,46 +26,22 @@ struct BenchOptions {
   bool json = false, child = false, profile = false;
 };
 
+FreshBench fresh_bench(const BenchOptions& o) {
+  FreshBench f;
+  f.adze = std::filesystem::read_symlink("/proc/self/exe").string();
+  f.warmup = o.warmup;
+  f.runs = o.runs;
+  f.threads = torch::get_num_threads();
+  f.activations = o.activations;
+  f.profile = o.profile;
+  return f;
+}
+
 RunnerOptions runner_options(const BenchOptions& o) {
   RunnerOptions r;
   r.packed.dynamic_activations = o.activations == "dynamic";
   r.threads = torch::get_num_threads();
   return r;
-}
-
-// One model in a fresh process: this program again, in child mode, its JSON record on stdout.
-BenchResult bench_in_child(const BenchOptions& o, const std::string& path, const InputSpec& input) {
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const auto err =
-      std::filesystem::temp_directory_path() / ("adze-bench-" + std::to_string(std::random_device{}()) + ".log");
-  std::string shape;
-  for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-  const std::string cmd = shell_quoted(self) + " bench " + shell_quoted(path) + " --child --input-shape " + shape +
-                          " --input-dtype " + input.dtype + " --runs " + std::to_string(o.runs) + " --warmup " +
-                          std::to_string(o.warmup) + " --activations " + o.activations +
-                          (o.profile ? " --profile" : "") + " --threads " + std::to_string(torch::get_num_threads()) +
-                          " -q 2> " + shell_quoted(err.string());
-  std::string out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) throw Error(ErrorKind::kInternal, "bench: cannot start '" + self + "'");
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
-  const int status = pclose(pipe);
-  std::string message = std::filesystem::exists(err) ? read_file_text(err.string()) : "";
-  std::error_code ec;
-  std::filesystem::remove(err, ec);
-  if (status != 0) {
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    const std::string prefix = "adze: error: ";
-    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
-    throw Error(WIFEXITED(status) && WEXITSTATUS(status) == 2 ? ErrorKind::kInvalidArgument : ErrorKind::kInternal,
-                "bench '" + path + "': " + message);
-  }
-  try {
-    return bench_result_from_json(nlohmann::json::parse(out), "bench '" + path + "'");
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(ErrorKind::kInternal, "bench '" + path + "': the child printed no record (" + first_line_of(e) + ")");
-  }
 }
 
 void run_bench(const BenchOptions& o) {
@@ -98,7 +71,7 @@ void run_bench(const BenchOptions& o) {
   ProgressBar bar("bench", static_cast<int64_t>(paths.size()), show_progress(o.json));
   for (const auto& p : paths) {
     bar.update(static_cast<int64_t>(results.size()), std::filesystem::path(p).filename().string());
-    results.push_back(bench_in_child(o, p, input));
+    results.push_back(bench_in_fresh_process(fresh_bench(o), p, input));
   }
   bar.finish();
 

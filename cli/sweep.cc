@@ -138,7 +138,8 @@ void run_one(const SweepOptions& o) {
   std::filesystem::remove(dir + "/error.txt");
   std::cout << "run " << o.id << ": " << describe_axes(run->spec.at("axes")) << std::endl;
   try {
-    const nlohmann::ordered_json result = execute_run(run->prepared(), dir, false);
+    const nlohmann::ordered_json result =
+        execute_run(run->prepared(), dir, std::filesystem::read_symlink("/proc/self/exe").string(), false);
     write_file_atomically(dir + "/result.json", result.dump(2) + "\n");
   } catch (const std::exception& e) {  // for adze sweep collect (a Slurm task's run has no parent to tell)
     write_file_atomically(dir + "/error.txt", "adze: error: " + first_line_of(e) + "\n");
@@ -154,14 +155,17 @@ void setup_sweep(CLI::App& app) {
   auto* sweep = app.add_subcommand("sweep", "Run batches of compressions from one sweep file, resumable after a crash");
   sweep->require_subcommand(1);
   sweep->footer(
-      "A sweep file (JSON or YAML) lists axes (model, plan, pipeline, target, seed, data) and how they\n"
-      "combine (grid, zip, exclude); each run compresses one model with one plan and pipeline, and may export\n"
-      "and verify. A run's id is a hash of everything its result depends on, so equal runs are one run, and\n"
-      "a sweep killed at any point resumes where it stopped. See docs/sweeps.md.\n\n"
+      "A sweep file (JSON or YAML) lists axes (model, plan, pipeline, target, budget, seed, data) and how\n"
+      "they combine (grid, zip, exclude). A compress run compresses one model with one plan and pipeline; a\n"
+      "search run (kind: search) first searches the plan within its budget on its target, as adze search does.\n"
+      "Either may then export, verify each export, and bench (time the model and each export side by side).\n"
+      "A run's id is a hash of everything its result depends on, so equal runs are one run, and a sweep\n"
+      "killed at any point resumes where it stopped. See docs/sweeps.md.\n\n"
       "Examples:\n"
-      "  adze sweep plan configs/sweeps/cnn-ptq.yaml\n"
-      "  adze sweep run configs/sweeps/cnn-ptq.yaml --out sweeps/cnn-ptq\n"
-      "  adze sweep status sweeps/cnn-ptq");
+      "  adze sweep plan configs/sweeps/cnn-ptq.json\n"
+      "  adze sweep run configs/sweeps/cnn-ptq.json --out sweeps/cnn-ptq\n"
+      "  adze sweep run configs/sweeps/cnn-search.yaml --out sweeps/cnn-search\n"
+      "  adze sweep report sweeps/cnn-search --md");
 
   auto* plan = sweep->add_subcommand("plan", "Check a sweep file and list its runs, running nothing");
   plan->add_option("file", o->file, "sweep file (.json, .yaml)")->required();

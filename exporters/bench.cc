@@ -1,13 +1,18 @@
 #include "exporters/bench.h"
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "runtime/isa.h"
 
 namespace adze {
@@ -124,6 +129,39 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
           {"runs", runs},
           {"warmup", warmup},
           {"rows", rows}};
+}
+
+BenchResult bench_in_fresh_process(const FreshBench& how, const std::string& path, const InputSpec& input) {
+  const auto err =
+      std::filesystem::temp_directory_path() / ("adze-bench-" + std::to_string(std::random_device{}()) + ".log");
+  std::string shape;
+  for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  const std::string cmd = shell_quoted(how.adze) + " bench " + shell_quoted(path) + " --child --input-shape " + shape +
+                          " --input-dtype " + input.dtype + " --runs " + std::to_string(how.runs) + " --warmup " +
+                          std::to_string(how.warmup) + " --activations " + how.activations +
+                          (how.profile ? " --profile" : "") + " --threads " + std::to_string(how.threads) + " -q 2> " +
+                          shell_quoted(err.string());
+  std::string out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw Error(ErrorKind::kInternal, "bench: cannot start '" + how.adze + "'");
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  const int status = pclose(pipe);
+  std::string message = std::filesystem::exists(err) ? read_file_text(err.string()) : "";
+  std::error_code ec;
+  std::filesystem::remove(err, ec);
+  if (status != 0) {
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    const std::string prefix = "adze: error: ";
+    if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+    throw Error(WIFEXITED(status) && WEXITSTATUS(status) == 2 ? ErrorKind::kInvalidArgument : ErrorKind::kInternal,
+                "bench '" + path + "': " + message);
+  }
+  try {
+    return bench_result_from_json(nlohmann::json::parse(out), "bench '" + path + "'");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kInternal, "bench '" + path + "': the child printed no record (" + first_line_of(e) + ")");
+  }
 }
 
 }  // namespace adze

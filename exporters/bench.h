@@ -41,6 +41,19 @@ at::Tensor bench_input(const InputSpec& spec);
 BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, int warmup, int runs,
                                   const RunnerOptions& options, bool profile = false);
 
+/// How bench_in_fresh_process times a model.
+struct FreshBench {
+  std::string adze;  ///< the adze executable that times it (`adze bench --child`)
+  int warmup = 10, runs = 100, threads = 1;
+  std::string activations = "dynamic";  ///< adze runtime, weight-only layers: dynamic or float
+  bool profile = false;
+};
+
+/// Times `path` on the bench input of `input` in a fresh process of its own (`how.adze bench --child`), so that
+/// no model warms caches or allocators for another. Error(kInvalidArgument) when the child refused the file
+/// (exit 2), else Error(kInternal), naming the file and the child's one-line error.
+BenchResult bench_in_fresh_process(const FreshBench& how, const std::string& path, const InputSpec& input);
+
 /// The input every model of one bench is timed on. Opens each model first, so that a file that is missing,
 /// corrupt or of no known format stops the bench before any timing: `given` when set, else the first input a
 /// file records; `batch` > 0 sets its batch. Error(kInvalidArgument) when no input is known or a model was

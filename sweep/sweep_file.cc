@@ -8,6 +8,12 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/options.h"
+#include "exporters/exporter.h"
+#include "hardware/cost_model.h"
+#include "search/budget.h"
+#include "search/search_space.h"
+#include "search/searcher.h"
 
 namespace adze {
 namespace {
@@ -61,6 +67,15 @@ std::string short_value(const ordered_json& v) {
 // Checks one axis value's type: "" or why not.
 std::string value_error(const std::string& axis, const ordered_json& v) {
   if (axis == "seed") return v.is_number_integer() && v.get<int64_t>() >= 0 ? "" : "expected an integer >= 0";
+  if (axis == "budget") {
+    if (!v.is_string()) return "expected a budget such as \"size=200KB\"";
+    try {
+      parse_budget(v.get<std::string>());
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
   if (axis == "model" && v.is_object()) {
     for (const auto& [key, field] : v.items()) {
       if (key != "path" && key != "input_shape" && key != "input_dtype")
@@ -75,7 +90,8 @@ std::string value_error(const std::string& axis, const ordered_json& v) {
 void check_axis(const std::string& where, const std::string& field, const std::string& axis) {
   const auto& axes = sweep_axes();
   if (std::find(axes.begin(), axes.end(), axis) == axes.end())
-    throw bad(where, field + ": unknown axis '" + axis + "' (expected model, plan, pipeline, target, seed or data)");
+    throw bad(where,
+              field + ": unknown axis '" + axis + "' (expected model, plan, pipeline, target, budget, seed or data)");
 }
 
 void check_values(const std::string& where, const std::string& field, const std::string& axis,
@@ -88,6 +104,86 @@ void check_values(const std::string& where, const std::string& field, const std:
       throw bad(where, field + " axis '" + axis + "' value " + short_value(v) + ": " + why);
 }
 
+// The search settings of a search sweep, every key present (defaults filled in) and checked: the searcher and
+// its options, the space, the cost model and the duration resolve.
+ordered_json parse_search_settings(const ordered_json& given, const std::string& where) {
+  ordered_json s = {{"algo", "dp"},         {"algo_options", ordered_json::object()},
+                    {"bits", {2, 3, 4, 8}}, {"nm", {"none", "2:4"}},
+                    {"act_bits", {0}},      {"decompose", {"none"}},
+                    {"split", "train"},     {"limit", 256},
+                    {"probes", 8},          {"cost_model", "roofline"},
+                    {"batch", 1},           {"confirm", 0},
+                    {"time_budget", ""},    {"exporter", ""}};
+  if (!given.is_object()) throw bad(where, "search: expected an object of settings");
+  for (const auto& [key, value] : given.items()) {
+    if (!s.contains(key))
+      throw bad(where, "search: unknown setting '" + key +
+                           "' (expected algo, algo_options, bits, nm, act_bits, decompose, split, limit, probes, "
+                           "cost_model, batch, confirm, time_budget, exporter)");
+    const ordered_json& d = s[key];
+    const bool ok =
+        d.is_string()           ? value.is_string()
+        : d.is_object()         ? value.is_object()
+        : d.is_number_integer() ? value.is_number_integer() && value.get<int64_t>() >= 0
+        : d[0].is_string()
+            ? value.is_array() && !value.empty() &&
+                  std::all_of(value.begin(), value.end(), [](const ordered_json& v) { return v.is_string(); })
+            : value.is_array() && !value.empty() &&
+                  std::all_of(value.begin(), value.end(), [](const ordered_json& v) { return v.is_number_integer(); });
+    if (!ok)
+      throw bad(where, "search." + key + " " + short_value(value) + ": expected " +
+                           (d.is_string()           ? "a string"
+                            : d.is_object()         ? "an object"
+                            : d.is_number_integer() ? "an integer >= 0"
+                            : d[0].is_string()      ? "a non-empty list of strings"
+                                                    : "a non-empty list of integers"));
+    s[key] = value;
+  }
+  const auto check = [&](const std::string& key, const auto& call) {
+    try {
+      call();
+    } catch (const Error& e) {
+      throw bad(where, "search." + key + " " + short_value(s[key]) + ": " + e.what());
+    }
+  };
+  check("algo", [&] {
+    resolve_options(searchers().get(s["algo"], "search.algo").options, s["algo_options"], "search.algo_options");
+  });
+  check("bits", [&] {
+    space_spec(s["bits"].get<std::vector<int>>(), s["nm"].get<std::vector<std::string>>(),
+               s["act_bits"].get<std::vector<int>>(), s["decompose"].get<std::vector<std::string>>());
+  });
+  check("cost_model", [&] { cost_models().get(s["cost_model"], "search.cost_model"); });
+  if (s["limit"] < 1) throw bad(where, "search.limit 0: expected an integer >= 1");
+  if (s["batch"] < 1) throw bad(where, "search.batch 0: expected an integer >= 1");
+  if (!s["time_budget"].get<std::string>().empty())
+    check("time_budget", [&] { parse_duration(s["time_budget"], "search.time_budget"); });
+  return s;
+}
+
+// The bench settings: true (the defaults), false (none: null) or an object of them.
+ordered_json parse_bench_settings(const ordered_json& given, const std::string& where,
+                                  const std::vector<std::string>& exports) {
+  if (given.is_boolean() && !given.get<bool>()) return nullptr;
+  ordered_json s = {{"runs", 50}, {"warmup", 5}, {"threads", 1}, {"activations", "dynamic"}};
+  if (!given.is_boolean()) {
+    if (!given.is_object()) throw bad(where, "bench: expected true, false or an object of settings");
+    for (const auto& [key, value] : given.items()) {
+      if (!s.contains(key))
+        throw bad(where, "bench: unknown setting '" + key + "' (expected runs, warmup, threads, activations)");
+      if (key == "activations" ? !(value == "dynamic" || value == "float")
+                               : !(value.is_number_integer() && value.get<int64_t>() >= (key == "warmup" ? 0 : 1)))
+        throw bad(where, "bench." + key + " " + short_value(value) + ": expected " +
+                             (key == "activations" ? std::string("dynamic or float")
+                              : key == "warmup"    ? "an integer >= 0"
+                                                   : "an integer >= 1"));
+      s[key] = value;
+    }
+  }
+  if (exports.empty()) throw bad(where, "bench needs formats in 'export' (it times each export against the model)");
+  return s;
+}
+
 // Every key of `entry` equal in `axes`.
 bool matches(const ordered_json& axes, const ordered_json& entry) {
   for (const auto& [axis, value] : entry.items())
@@ -98,29 +194,40 @@ bool matches(const ordered_json& axes, const ordered_json& entry) {
 }  // namespace
 
 const std::vector<std::string>& sweep_axes() {
-  static const std::vector<std::string> axes = {"model", "plan", "pipeline", "target", "seed", "data"};
+  static const std::vector<std::string> axes = {"model", "plan", "pipeline", "target", "budget", "seed", "data"};
   return axes;
 }
 
 ordered_json SweepFile::canonical() const {
   ordered_json out;
+  out["kind"] = kind;
   out["grid"] = grid;
   out["zip"] = zip;
   out["exclude"] = exclude;
   out["options"] = options;
   out["export"] = exports;
   out["verify"] = verify;
+  if (kind == "search") out["search"] = search;
+  if (!bench.is_null()) out["bench"] = bench;
   return out;
 }
 
 SweepFile parse_sweep(const ordered_json& doc, const std::string& where) {
   if (!doc.is_object()) throw bad(where, "expected an object with 'grid'");
-  static const std::set<std::string> fields = {"grid", "zip", "exclude", "options", "export", "verify", "comment"};
+  static const std::set<std::string> fields = {"kind",   "grid",   "zip",    "exclude", "options",
+                                               "export", "verify", "search", "bench",   "comment"};
   for (const auto& [key, _] : doc.items())
     if (!fields.count(key))
-      throw bad(where, "unknown field '" + key + "' (expected grid, zip, exclude, options, export, verify)");
+      throw bad(where, "unknown field '" + key +
+                           "' (expected kind, grid, zip, exclude, options, export, verify, search, bench)");
   SweepFile s;
   s.path = where;
+  if (doc.contains("kind")) {
+    const ordered_json& kind = doc["kind"];
+    if (!kind.is_string() || (kind != "compress" && kind != "search"))
+      throw bad(where, "kind " + short_value(kind) + ": expected \"compress\" or \"search\"");
+    s.kind = kind.get<std::string>();
+  }
   s.grid = doc.value("grid", ordered_json::object());
   if (!s.grid.is_object()) throw bad(where, "grid: expected an object of axis -> values");
   std::set<std::string> seen;
@@ -147,8 +254,20 @@ SweepFile parse_sweep(const ordered_json& doc, const std::string& where) {
     }
   }
   if (s.grid.empty() && s.zip.empty()) throw bad(where, "grid is empty: no runs");
-  for (const char* required : {"model", "plan", "pipeline"})
+  const bool search = s.kind == "search";
+  for (const char* required : {"model", "pipeline"})
     if (!seen.count(required)) throw bad(where, std::string("no '") + required + "' axis: every run needs one");
+  if (search) {
+    for (const char* required : {"budget", "target", "data"})
+      if (!seen.count(required))
+        throw bad(where, std::string("no '") + required + "' axis: a search run needs one (kind: search)");
+    if (seen.count("plan")) throw bad(where, "a 'plan' axis in a search sweep: a search run finds its plan");
+  } else {
+    if (!seen.count("plan")) throw bad(where, "no 'plan' axis: every compress run needs one");
+    if (seen.count("budget")) throw bad(where, "a 'budget' axis needs kind: search (a compress run's plan is given)");
+    if (doc.contains("search")) throw bad(where, "a 'search' field needs kind: search");
+  }
+  if (search) s.search = parse_search_settings(doc.value("search", ordered_json::object()), where);
   if (doc.contains("exclude")) {
     const ordered_json& exclude = doc["exclude"];
     if (!exclude.is_array()) throw bad(where, "exclude: expected a list of objects of axis -> value");
@@ -192,6 +311,14 @@ SweepFile parse_sweep(const ordered_json& doc, const std::string& where) {
     s.verify = doc["verify"].get<bool>();
     if (s.verify && s.exports.empty()) throw bad(where, "verify: true needs formats in 'export'");
   }
+  if (doc.contains("bench")) s.bench = parse_bench_settings(doc["bench"], where, s.exports);
+  // A search keeps to what the first export format can write, unless its settings name an exporter.
+  if (search && s.search["exporter"] == "" && !s.exports.empty()) s.search["exporter"] = s.exports.front();
+  if (search && s.search["exporter"] != "") try {
+      exporter_registry().get(s.search["exporter"], "search.exporter");
+    } catch (const Error& e) {
+      throw bad(where, e.what());
+    }
   return s;
 }
 

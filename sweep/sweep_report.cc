@@ -76,6 +76,11 @@ SweepReport make_sweep_report(const SweepStore& store) {
       row.bytes = number_at(result, {"size", "compressed_bytes"});
       row.ratio = number_at(result, {"size", "ratio"});
       row.latency_s = number_at(result, {"cost", "latency_s"});
+      if (result.contains("bench") && result["bench"]["rows"].size() > 1) {
+        row.bench_s = number_at(result["bench"]["rows"][1], {"median_seconds"});
+        row.speedup = number_at(result["bench"]["rows"][1], {"speedup_vs_first"});
+      }
+      if (result.contains("search")) row.within_budget = result["search"].value("satisfiable", false);
       bool verified = false;
       std::string failed;
       if (result.contains("exports"))
@@ -135,6 +140,9 @@ ordered_json to_json(const SweepReport& report) {
     put("compressed_bytes", r.bytes);
     put("ratio", r.ratio);
     put("latency_s", r.latency_s);
+    put("bench_s", r.bench_s);
+    put("speedup", r.speedup);
+    if (r.within_budget) j["within_budget"] = *r.within_budget;
     j["verify"] = r.verify;
     j["wall_s"] = r.wall_s;
     if (!r.error.empty()) j["error"] = r.error;
@@ -155,7 +163,8 @@ std::string to_csv(const SweepReport& report) {
   std::ostringstream out;
   out << "id,state";
   for (const std::string& axis : sweep_axes()) out << "," << axis;
-  out << ",metric,before,after,drop,compressed_bytes,ratio,latency_s,verify,wall_s,error\n";
+  out << ",metric,before,after,drop,compressed_bytes,ratio,latency_s,bench_s,speedup,within_budget,verify,wall_s,"
+         "error\n";
   const auto num = [](const std::optional<double>& v) {
     if (!v) return std::string();
     std::ostringstream s;
@@ -168,8 +177,9 @@ std::string to_csv(const SweepReport& report) {
     for (const std::string& axis : sweep_axes())
       out << "," << csv_field(r.axes.contains(axis) ? value_text(r.axes[axis]) : "");
     out << "," << r.metric << "," << num(r.before) << "," << num(r.after) << "," << num(r.drop) << "," << num(r.bytes)
-        << "," << num(r.ratio) << "," << num(r.latency_s) << "," << csv_field(r.verify) << "," << num(r.wall_s) << ","
-        << csv_field(r.error) << "\n";
+        << "," << num(r.ratio) << "," << num(r.latency_s) << "," << num(r.bench_s) << "," << num(r.speedup) << ","
+        << (r.within_budget ? (*r.within_budget ? "true" : "false") : "") << "," << csv_field(r.verify) << ","
+        << num(r.wall_s) << "," << csv_field(r.error) << "\n";
   }
   return out.str();
 }
@@ -190,14 +200,21 @@ std::string to_markdown(const SweepReport& report) {
       }
     if (varies) varying.push_back(axis);
   }
+  const bool benched =
+      std::any_of(report.rows.begin(), report.rows.end(), [](const ReportRow& r) { return r.bench_s; });
+  const bool searched =
+      std::any_of(report.rows.begin(), report.rows.end(), [](const ReportRow& r) { return r.within_budget; });
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
     const ReportRow& r = report.rows[i];
     if (r.group != group) {
       group = r.group;
       out << (i ? "\n" : "") << "### " << group << "\n\n|";
       for (const std::string& axis : varying) out << " " << axis << " |";
-      out << " state | metric | before | after | drop | size (KiB) | ratio | latency (ms) | verify | wall (s) |\n|";
-      for (std::size_t c = 0; c < varying.size() + 10; ++c) out << (c < varying.size() + 2 ? "---|" : "---:|");
+      out << " state |" << (searched ? " budget met |" : "")
+          << " metric | before | after | drop | size (KiB) | ratio | latency (ms) |"
+          << (benched ? " measured (ms) | speed-up |" : "") << " verify | wall (s) |\n|";
+      const std::size_t left = varying.size() + (searched ? 3 : 2);
+      for (std::size_t c = 0; c < left + 8 + (benched ? 2 : 0); ++c) out << (c < left ? "---|" : "---:|");
       out << "\n";
     }
     out << "|";
@@ -206,11 +223,15 @@ std::string to_markdown(const SweepReport& report) {
       if (axis == "plan" || axis == "pipeline") v = v.substr(v.find_last_of('/') + 1);
       out << " " << v << " |";
     }
-    out << " " << (r.state == "failed" ? "failed (" + r.error + ")" : r.state) << " | " << r.metric << " | "
-        << cell(r.before, 4) << " | " << cell(r.after, 4) << " | " << cell(r.drop, r.metric == "top1" ? 2 : 4) << " | "
-        << (r.bytes ? fixed(*r.bytes / 1024, 2) : "-") << " | " << cell(r.ratio, 2) << " | "
-        << (r.latency_s ? fixed(*r.latency_s * 1e3, 4) : "-") << " | " << (r.verify.empty() ? "-" : r.verify) << " | "
-        << fixed(r.wall_s, 1) << " |\n";
+    out << " " << (r.state == "failed" ? "failed (" + r.error + ")" : r.state) << " | ";
+    if (searched) out << (r.within_budget ? (*r.within_budget ? "yes" : "NO") : "-") << " | ";
+    out << r.metric << " | " << cell(r.before, 4) << " | " << cell(r.after, 4) << " | "
+        << cell(r.drop, r.metric == "top1" ? 2 : 4) << " | " << (r.bytes ? fixed(*r.bytes / 1024, 2) : "-") << " | "
+        << cell(r.ratio, 2) << " | " << (r.latency_s ? fixed(*r.latency_s * 1e3, 4) : "-") << " | ";
+    if (benched)
+      out << (r.bench_s ? fixed(*r.bench_s * 1e3, 4) : "-") << " | " << (r.speedup ? fixed(*r.speedup, 2) + "x" : "-")
+          << " | ";
+    out << (r.verify.empty() ? "-" : r.verify) << " | " << fixed(r.wall_s, 1) << " |\n";
   }
   if (!report.effects.empty()) {
     out << "\n### Effects per axis (mean over each group's done runs at each value)\n\n| group | axis | value | runs | "
@@ -226,6 +247,9 @@ std::string to_markdown(const SweepReport& report) {
   }
   out << "\ndrop: top-1 points lost, or the increase of cross-entropy (nats); latency: the roofline's on the run's "
          "target, batch 1.\n";
+  if (benched)
+    out << "measured: the first export's median latency in its runtime, timed by adze bench in the run; speed-up: "
+           "the model's median (libtorch) over it, side by side on the CPU that ran the run.\n";
   return out.str();
 }
 
@@ -260,8 +284,9 @@ std::vector<std::pair<std::string, std::string>> pareto_svgs(const SweepReport& 
       c.s << "<circle cx=\"" << c.X(*r->bytes / 1024) << "\" cy=\"" << c.Y(*r->drop) << "\" r=\"3\" fill=\"#4a78b5\">"
           << "<title>" << xml_escape(describe_axes(r->axes)) << "</title></circle>\n";
     for (const ReportRow* r : front) {
-      std::string plan = value_text(r->axes.value("plan", ordered_json("")));
-      c.ring(*r->bytes / 1024, *r->drop, plan.substr(plan.find_last_of('/') + 1));
+      std::string label = r->axes.contains("plan") ? value_text(r->axes["plan"])
+                                                   : "budget " + value_text(r->axes.value("budget", ordered_json("")));
+      c.ring(*r->bytes / 1024, *r->drop, label.substr(label.find_last_of('/') + 1));
     }
     out.emplace_back(g, c.finish());
   }

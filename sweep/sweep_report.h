@@ -1,5 +1,6 @@
 // A sweep's report from its store: one row per run (its axes, quality before and after, size, latency on its
-// target, verify verdicts, wall time), grouped by model × target; per-axis effects (within each group, for
+// target, the measured latency and speed-up when the sweep benches, whether a search met its budget, verify
+// verdicts, wall time), grouped by model × target; per-axis effects (within each group, for
 // each other axis with more than one value, the mean quality change and size of the runs at each value); and
 // per group a Pareto plot (SVG) of the quality drop against size, the front highlighted. As JSON, CSV or
 // Markdown.
@@ -20,8 +21,10 @@ struct ReportRow {
   std::string metric;  ///< top1 or cross_entropy
   std::optional<double> before, after;
   std::optional<double> drop;  ///< top1: points lost (before − after) × 100; cross_entropy: after − before
-  std::optional<double> bytes, ratio, latency_s;
-  std::string verify;  ///< "" (not verified), "pass" or the formats that failed
+  std::optional<double> bytes, ratio, latency_s;  ///< latency_s: the roofline's on the run's target
+  std::optional<double> bench_s, speedup;         ///< bench: the first export's median, the model's median over it
+  std::optional<bool> within_budget;              ///< a search run: whether its plan met the budget
+  std::string verify;                             ///< "" (not verified), "pass" or the formats that failed
   double wall_s = 0;
   std::string error;
 };

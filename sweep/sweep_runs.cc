@@ -18,12 +18,16 @@
 #include "core/shape.h"
 #include "data/model_data.h"
 #include "examples/reference/reference.h"
+#include "exporters/bench.h"
 #include "exporters/exporter.h"
 #include "exporters/verify.h"
 #include "hardware/cost_model.h"
 #include "hardware/target.h"
 #include "model/frontend.h"
 #include "model/layer_table.h"
+#include "search/budget.h"
+#include "search/search_run.h"
+#include "search/search_state.h"
 
 namespace adze {
 namespace {
@@ -109,24 +113,27 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
         return m;
       });
     const LoadedModel& model = models.at(model_key);
-    const std::string plan_path = a["plan"].get<std::string>();
-    if (!parsed_plans.count(plan_path))
-      parsed_plans[plan_path] = checked("plan", a["plan"], [&] { return load_plan(plan_path); });
+    const bool search = sweep.kind == "search";
+    const std::string plan_path = search ? "" : a["plan"].get<std::string>();
     const std::string resolved_key = model_key + "|" + plan_path;
-    if (!plans.count(resolved_key))
-      plans[resolved_key] = checked("plan", a["plan"], [&] {
-        const ResolvedPlan& resolved = resolved_plans[resolved_key] =
-            resolve_plan(parsed_plans.at(plan_path), model.table, plan_path);
-        for (const std::string& format : sweep.exports) {
-          const auto exporter = exporter_registry().create(format, nlohmann::json::object(), "export");
-          std::string refused;
-          for (const auto& [layer, config] : resolved.layers)
-            for (const Violation& v : check_layer_config(exporter->contract(), layer, config))
-              refused += (refused.empty() ? "" : "; ") + v.to_string();
-          if (!refused.empty()) throw Error(ErrorKind::kUnsupported, "export " + format + " refuses it: " + refused);
-        }
-        return to_json(resolved);
-      });
+    if (!search) {
+      if (!parsed_plans.count(plan_path))
+        parsed_plans[plan_path] = checked("plan", a["plan"], [&] { return load_plan(plan_path); });
+      if (!plans.count(resolved_key))
+        plans[resolved_key] = checked("plan", a["plan"], [&] {
+          const ResolvedPlan& resolved = resolved_plans[resolved_key] =
+              resolve_plan(parsed_plans.at(plan_path), model.table, plan_path);
+          for (const std::string& format : sweep.exports) {
+            const auto exporter = exporter_registry().create(format, nlohmann::json::object(), "export");
+            std::string refused;
+            for (const auto& [layer, config] : resolved.layers)
+              for (const Violation& v : check_layer_config(exporter->contract(), layer, config))
+                refused += (refused.empty() ? "" : "; ") + v.to_string();
+            if (!refused.empty()) throw Error(ErrorKind::kUnsupported, "export " + format + " refuses it: " + refused);
+          }
+          return to_json(resolved);
+        });
+    }
     const std::string pipeline_path = a["pipeline"].get<std::string>();
     if (!pipelines.count(pipeline_path))
       pipelines[pipeline_path] = checked("pipeline", a["pipeline"], [&] {
@@ -143,7 +150,7 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
         targets[name] = checked("target", a["target"], [&] { return ordered_json(to_json(load_target(name))); });
       target = targets.at(name);
       const std::string priced = resolved_key + "|" + name;  // the plan runs on the target (its cost is reported)
-      if (!priced_plans.count(priced)) {
+      if (!search && !priced_plans.count(priced)) {
         checked("plan", a["plan"], [&] {
           const ResolvedPlan& resolved = resolved_plans.at(resolved_key);  // resolved once, above
           const auto roofline = cost_models().create("roofline", nlohmann::json::object(), "sweep");
@@ -161,6 +168,8 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
         data[key] = checked("data", a["data"], [&] {
           InputSpec input = model.input;
           load_data_for_model(model.path, input, spec, o["split"], o["limit"], o["batch_size"]);
+          if (search)  // the split the search measures sensitivity on
+            load_data_for_model(model.path, input, spec, sweep.search["split"], sweep.search["limit"], 0);
           ordered_json files = ordered_json::object();
           for (const std::string& f : data_files(spec)) files[f] = file_hash(f);
           return ordered_json{{"spec", spec}, {"files", files}};
@@ -183,13 +192,20 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
         {"adze", ADZE_VERSION},
         {"model", {{"bytes", model.hash}, {"input", shape_to_string(model.input.shape)}, {"dtype", model.input.dtype}}},
         {"data", data_identity},
-        {"options", o},
-        {"plan", plans.at(resolved_key)},
-        {"pipeline", pipelines.at(pipeline_path)},
-        {"target", target},
-        {"seed", a["seed"]},
-        {"export", sweep.exports},
-        {"verify", sweep.verify}};
+        {"options", o}};
+    if (search) {  // a search run: its settings and budget instead of a plan
+      p.identity["kind"] = "search";
+      p.identity["search"] = sweep.search;
+      p.identity["budget"] = a["budget"];
+    } else {
+      p.identity["plan"] = plans.at(resolved_key);
+    }
+    p.identity["pipeline"] = pipelines.at(pipeline_path);
+    p.identity["target"] = target;
+    p.identity["seed"] = a["seed"];
+    p.identity["export"] = sweep.exports;
+    p.identity["verify"] = sweep.verify;
+    if (!sweep.bench.is_null()) p.identity["bench"] = sweep.bench;
     p.id = xxh128_hex(p.identity.dump());
     if (ids.insert(p.id).second) out.push_back(std::move(p));
     bar.update(run.index + 1);
@@ -198,11 +214,86 @@ std::vector<PreparedRun> prepare_runs(const SweepFile& sweep, bool progress) {
   return out;
 }
 
-ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, bool progress) {
+namespace {
+
+// A search run's first part: the plan within its budget, as adze search finds it, in run_dir/search (resumed
+// from its state when an earlier attempt was killed). Returns what the result records of it.
+ordered_json search_plan(const PreparedRun& run, const CompressJob& job, const std::string& search_dir, bool progress) {
+  const ordered_json& s = run.identity.at("search");
+  const ordered_json& o = run.identity.at("options");
+  SearchRunOptions r;
+  r.space.model = job.model;
+  r.space.input_shape = job.input_shape;
+  r.space.input_dtype = job.input_dtype;
+  r.space.data = job.data;
+  r.space.split = s["split"];
+  r.space.limit = s["limit"];
+  r.space.bits = s["bits"].get<std::vector<int>>();
+  r.space.nm = s["nm"].get<std::vector<std::string>>();
+  r.space.act_bits = s["act_bits"].get<std::vector<int>>();
+  r.space.decompose = s["decompose"].get<std::vector<std::string>>();
+  r.space.probes = s["probes"];
+  r.space.seed = job.seed;
+  r.target = load_target(run.run.axes.at("target").get<std::string>());
+  r.budget = parse_budget(run.identity.at("budget"));
+  r.algo = s["algo"];
+  r.algo_options = s["algo_options"];
+  r.cost_model = s["cost_model"];
+  r.exporter = s["exporter"];
+  r.out = search_dir;
+  r.resume = std::filesystem::exists(search_state_path(search_dir));
+  if (!r.resume) std::filesystem::remove_all(search_dir);
+  const std::string time_budget = s["time_budget"];
+  r.time_budget_s = time_budget.empty() ? 0 : parse_duration(time_budget, "search.time_budget");
+  r.batch = s["batch"];
+  r.confirm = s["confirm"];
+  r.confirmation.split = o["split"];
+  r.confirmation.limit = o["limit"];
+  r.confirmation.train_limit = o["train_limit"];
+  r.confirmation.seed = job.seed;
+  r.confirmation.progress = progress;
+  r.pipeline = load_pipeline(job.pipeline);
+  r.progress = progress;
+  const SearchRun found = run_search(r);
+  const Point& written = found.chosen ? *found.chosen : found.result.best;
+  return {{"budget", r.budget.text},          {"satisfiable", found.result.satisfiable}, {"cost", written.cost},
+          {"unit", unit_of(r.budget.metric)}, {"predicted_loss", written.loss},          {"written", found.written()},
+          {"plan", "search/plan.json"}};
+}
+
+// Times the model and each export side by side, each in a fresh process of its own (adze bench's way).
+ordered_json bench_exports(const ordered_json& settings, const std::string& model, const InputSpec& input,
+                           const std::vector<std::string>& exports, const std::string& run_dir,
+                           const std::string& adze) {
+  FreshBench how;
+  how.adze = adze;
+  how.runs = settings["runs"];
+  how.warmup = settings["warmup"];
+  how.threads = settings["threads"];
+  how.activations = settings["activations"];
+  std::vector<std::string> paths = {model};
+  for (const std::string& format : exports) paths.push_back(run_dir + "/" + export_name(format));
+  std::vector<BenchResult> results;
+  for (const std::string& path : paths) results.push_back(bench_in_fresh_process(how, path, input));
+  nlohmann::json report = bench_report(results, input, how.runs, how.warmup);
+  report["threads"] = how.threads;
+  std::vector<std::string> names = {"model"};
+  names.insert(names.end(), exports.begin(), exports.end());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    report["rows"][i]["name"] = names[i];
+    report["rows"][i]["path"] = i == 0 ? model : export_name(names[i]);  // an export: in the run's directory
+  }
+  return ordered_json::parse(report.dump());
+}
+
+}  // namespace
+
+ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, const std::string& adze, bool progress) {
   const ordered_json& a = run.run.axes;
   const ordered_json& o = run.identity.at("options");
   const std::vector<std::string> exports = run.identity.at("export");
   const bool verify_exports = run.identity.at("verify");
+  const bool search = run.identity.value("kind", "compress") == "search";
   std::filesystem::create_directories(run_dir);
   const std::string compressed = run_dir + "/compressed";
   std::filesystem::remove_all(compressed);  // an earlier attempt's, killed after writing it
@@ -211,7 +302,6 @@ ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, boo
   job.model = reference::resolve_model_path(mv.name);
   job.input_shape = mv.shape;
   job.input_dtype = mv.dtype;
-  job.plan = a["plan"].get<std::string>();
   job.pipeline = a["pipeline"].get<std::string>();
   job.data = a.value("data", "");
   job.split = o["split"];
@@ -221,10 +311,18 @@ ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, boo
   job.batch_size = o["batch_size"];
   job.seed = a["seed"].get<uint64_t>();
   job.out = compressed;
+  ordered_json found;
+  if (search) {
+    found = search_plan(run, job, run_dir + "/search", progress);
+    job.plan = run_dir + "/search/plan.json";
+  } else {
+    job.plan = a["plan"].get<std::string>();
+  }
   const ordered_json report = run_compress_job(job, progress);
   ordered_json result;
   result["id"] = run.id;
   result["axes"] = a;
+  if (search) result["search"] = found;
   result["metrics"] = report["metrics"];
   result["size"] = report["size"];
   if (report["metrics"].contains("after"))
@@ -266,6 +364,10 @@ ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, boo
     }
     result["exports"] = std::move(written);
   }
+  if (run.identity.contains("bench"))
+    result["bench"] =
+        bench_exports(run.identity["bench"], job.model, resolve_input_spec(job.model, job.input_shape, job.input_dtype),
+                      exports, run_dir, adze);
   return result;
 }
 

@@ -85,6 +85,31 @@ TEST(SweepFile, BadFilesNameTheFileAndTheAxisOrValue) {
        "unknown option 'limt'"},
       {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "verify": true})", "needs formats in 'export'"},
       {"grid: [model", "not JSON"},
+      // Search sweeps: the plan is found, the budget, target and data are needed, the settings are checked.
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"], "budget": ["size=1KB"]}})",
+       "a 'budget' axis needs kind: search"},
+      {R"({"kind": "search", "grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"], "budget": ["size=1KB"],
+           "target": ["t"], "data": ["d"]}})",
+       "a 'plan' axis in a search sweep"},
+      {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "target": ["t"], "data": ["d"]}})",
+       "no 'budget' axis"},
+      {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "budget": ["size=12parsecs"],
+           "target": ["t"], "data": ["d"]}})",
+       "grid axis 'budget' value size=12parsecs"},
+      {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "budget": ["bits=4"], "target": ["t"],
+           "data": ["d"]}, "search": {"algo": "annealing"}})",
+       "search.algo annealing"},
+      {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "budget": ["bits=4"], "target": ["t"],
+           "data": ["d"]}, "search": {"bits": [4, 17]}})",
+       "search.bits [4,17]"},
+      {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "budget": ["bits=4"], "target": ["t"],
+           "data": ["d"]}, "search": {"limit": "all"}})",
+       "search.limit all: expected an integer >= 0"},
+      {R"({"kind": "searching", "grid": {"model": ["a"]}})", "kind searching"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "bench": true})", "bench needs formats"},
+      {R"({"grid": {"model": ["a"], "plan": ["p"], "pipeline": ["q"]}, "export": ["packed"],
+           "bench": {"runs": 0}})",
+       "bench.runs 0: expected an integer >= 1"},
   };
   for (std::size_t i = 0; i < bad.size(); ++i) {
     const std::string path = tmp.file("bad" + std::to_string(i) + ".json");
@@ -304,8 +329,8 @@ TEST(SweepReport, TabulatesEffectsAndTheFront) {
   EXPECT_EQ(svg.find(">bad.json<"), std::string::npos);
   const std::string csv = to_csv(report);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "id,state,model,plan,pipeline,target,seed,data,metric,before,after,drop,"
-            "compressed_bytes,ratio,latency_s,verify,wall_s,error");
+            "id,state,model,plan,pipeline,target,budget,seed,data,metric,before,after,drop,"
+            "compressed_bytes,ratio,latency_s,bench_s,speedup,within_budget,verify,wall_s,error");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
   const std::string md = to_markdown(report);
   EXPECT_NE(md.find("### m.pt @ a76"), std::string::npos);
