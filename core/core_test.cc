@@ -39,6 +39,10 @@ TEST(ParseShape, RejectsMalformedInputNamingThePart) {
   expect_error([] { parse_shape("99999999999"); }, ErrorKind::kInvalidArgument, {"too large"});
   expect_error([] { parse_shape("1x2x"); }, ErrorKind::kInvalidArgument, {"empty"});
   expect_error([] { parse_shape("1x1x1x1x1x1x1x1x1"); }, ErrorKind::kInvalidArgument, {"more than 8"});
+  // Absurd sizes are refused before any allocation, naming what they would cost.
+  expect_error([] { parse_shape("100000x1x28x28000"); }, ErrorKind::kInvalidArgument,
+               {"7.84e+10 elements", "3.14e+11 bytes as float32", "more than the 1.07e+09"});
+  EXPECT_EQ(shape_numel(parse_shape("1024x1024x1024")), kMaxShapeElements);  // the limit itself is accepted
 }
 
 TEST(ParseShape, FuzzedStringsEitherParseOrThrowAdzeError) {

@@ -1,8 +1,19 @@
 #include "core/shape.h"
 
+#include <cstdio>
+
 #include "core/error.h"
 
 namespace adze {
+namespace {
+
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+}  // namespace
 
 Shape parse_shape(const std::string& text, const std::string& what) {
   auto fail = [&](const std::string& why) {
@@ -29,6 +40,14 @@ Shape parse_shape(const std::string& text, const std::string& what) {
     if (end == text.size()) break;
     start = end + 1;
   }
+  // Refused before anything is allocated: an input this large is a typo, and the model's activations would be
+  // larger still.
+  double elements = 1;
+  for (int64_t d : shape) elements *= static_cast<double>(d);
+  if (elements > static_cast<double>(kMaxShapeElements))
+    fail("it holds " + short_number(elements) + " elements (" + short_number(elements * 4) +
+         " bytes as float32), more than the " + short_number(static_cast<double>(kMaxShapeElements)) +
+         " an input may hold");
   return shape;
 }
 

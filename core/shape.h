@@ -9,8 +9,12 @@ namespace adze {
 
 using Shape = std::vector<int64_t>;
 
+/// The most elements a parsed shape may hold (2^30: 4 GiB as float32).
+constexpr int64_t kMaxShapeElements = int64_t{1} << 30;
+
 /// Parses "1x3x224x224" (also accepts ',' as separator). Every dimension must be a positive integer below
-/// 2^31; throws Error(kInvalidArgument) naming the offending part otherwise. `what` names the flag.
+/// 2^31, at most 8 of them, holding at most kMaxShapeElements; throws Error(kInvalidArgument) naming the
+/// offending part otherwise, before anything of that size is allocated. `what` names the flag.
 Shape parse_shape(const std::string& text, const std::string& what = "--input-shape");
 
 /// "1x3x224x224".

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/shape.h"
 #include "runtime/isa.h"
 
 namespace adze {
@@ -73,7 +74,19 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   const auto start = std::chrono::steady_clock::now();
   const std::unique_ptr<Runner> runner = open_runner(path, options);
   r.open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const BenchTimes t = runner->bench(x, warmup, runs);
+  BenchTimes t;
+  try {
+    t = runner->bench(x, warmup, runs);
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {  // the model cannot take this input: the user's shape, not adze's fault
+    throw Error(ErrorKind::kInvalidArgument, "the model fails on an input of shape " +
+                                                 shape_to_string(x.sizes().vec()) + ": " +
+                                                 first_line_of(std::runtime_error(e.what_without_backtrace())));
+  } catch (const std::exception& e) {  // TorchScript's interpreter reports the same as a runtime_error
+    throw Error(ErrorKind::kInvalidArgument, "the model fails on an input of shape " +
+                                                 shape_to_string(x.sizes().vec()) + ": " + first_line_of(e));
+  }
   r.open_seconds += t.open_seconds;
   r.first_seconds = t.first_seconds;
   r.seconds = t.seconds;
