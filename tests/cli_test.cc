@@ -755,7 +755,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"BenchUnknownFormat", "bench {fx}/tensors_small.pt.bak", "cannot tell the format"},
         BadInput{"BenchNotAModel", "bench {tmp}/text.pt --input-shape 1x3", "not a loadable TorchScript"},
         BadInput{"BenchNoInputShape", "bench {fx}/cnn_bn_traced.pt", "--input-shape"},
-        BadInput{"BenchWrongInputShape", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x5 --runs 1",
+        BadInput{"BenchWrongInputShape", "-q bench {fx}/cnn_bn_traced.pt --input-shape 1x3x5 --runs 1",
                  "on an input of shape 1x3x5"},
         BadInput{"AbsurdInputShape", "inspect {fx}/cnn_bn_traced.pt --input-shape 100000x1x28x28000",
                  "more than the 1.07e+09 an input may hold"},
