@@ -3,6 +3,7 @@
 #include <c10/util/Exception.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -68,6 +69,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which adze reports and cleans up after,
+  // instead of the signal killing it halfway through a file.
+  std::signal(SIGXFSZ, SIG_IGN);
   QuietWarningHandler handler;
   c10::Warning::set_warning_handler(&handler);
   try {

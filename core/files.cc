@@ -1,5 +1,6 @@
 #include "core/files.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,6 +43,24 @@ std::string read_file_text(const std::string& path) {
   return std::string(bytes.begin(), bytes.end());
 }
 
+namespace {
+
+// Removes what a killed adze process left beside `target`: ".NAME.tmp-PID" files or directories whose
+// process no longer runs. They are never read as output, but they are litter.
+void remove_stale_temporaries(const fs::path& dir, const fs::path& target) {
+  const std::string prefix = "." + target.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
 void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write) {
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
@@ -50,6 +69,7 @@ void write_atomically(const std::string& path, const std::function<void(const st
     throw Error(ErrorKind::kIo, "failed to write '" + path + "': directory '" + dir.string() + "' does not exist");
   if (::access(dir.c_str(), W_OK) != 0)
     throw Error(ErrorKind::kIo, "failed to write '" + path + "': directory '" + dir.string() + "' is not writable");
+  remove_stale_temporaries(dir, target);
   const std::string tmp = (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()))).string();
   try {
     write(tmp);
@@ -83,6 +103,7 @@ void write_directory_atomically(const std::string& path, const std::function<voi
   require_new_output(path, "directory");
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  remove_stale_temporaries(dir, target);
   const fs::path tmp = dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -94,6 +115,14 @@ void write_directory_atomically(const std::string& path, const std::function<voi
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp, ec);
     throw Error(ErrorKind::kIo, "failed to write '" + path + "': " + e.what());
+  } catch (const Error& e) {
+    fs::remove_all(tmp, ec);
+    // A file inside is named as the user will find it: under `path`, not the temporary directory.
+    std::string message = e.what();
+    const std::string inside = tmp.string() + "/";
+    for (auto at = message.find(inside); at != std::string::npos; at = message.find(inside, at))
+      message.replace(at, inside.size(), (target / "").string());
+    throw Error(e.kind(), message);
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;

@@ -84,8 +84,8 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
                                                  shape_to_string(x.sizes().vec()) + ": " +
                                                  first_line_of(std::runtime_error(e.what_without_backtrace())));
   } catch (const std::exception& e) {  // TorchScript's interpreter reports the same as a runtime_error
-    throw Error(ErrorKind::kInvalidArgument, "the model fails on an input of shape " +
-                                                 shape_to_string(x.sizes().vec()) + ": " + first_line_of(e));
+    throw Error(ErrorKind::kInvalidArgument,
+                "the model fails on an input of shape " + shape_to_string(x.sizes().vec()) + ": " + first_line_of(e));
   }
   r.open_seconds += t.open_seconds;
   r.first_seconds = t.first_seconds;

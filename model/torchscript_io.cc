@@ -3,6 +3,8 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/script.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -101,7 +103,7 @@ void save_torchscript(const Model& model, const std::string& path,
       std::ofstream out(tmp, std::ios::binary);
       root.save(out, torch::jit::ExtraFilesMap(extra_files.begin(), extra_files.end()));
       out.close();
-      if (!out) throw Error(ErrorKind::kIo, "failed to write model '" + path + "'");
+      if (!out) throw Error(ErrorKind::kIo, "failed to write model '" + path + "': " + std::strerror(errno));
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {

@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libeigen3-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-dev zlib1g-dev
   dataset-fashion-mnist fortunes
-  python3-torch clang-format
+  python3-torch clang-format clang libclang-rt-dev
   libsqlite3-dev libxxhash-dev libyaml-cpp-dev openmpi-bin libopenmpi-dev libgloo-dev
 )
 

@@ -1,11 +1,17 @@
 // Runs the adze executable as a user does, for the CLI tests: its exit code and what it printed.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/files.h"
 #include "tests/test_util.h"
@@ -26,6 +32,29 @@ inline CliRun adze(const std::string& args) {
   const int status = std::system(cmd.c_str());
   return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")),
                 read_file_text(dir.file("err"))};
+}
+
+/// Starts the adze executable with `args` (its output appended to `log`) and kills it with SIGKILL `ms`
+/// milliseconds later, unless it has ended by then. Returns whether it was killed (false: it ended first).
+inline bool run_and_kill(const std::vector<std::string>& args, int ms, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::freopen(log.c_str(), "a", stdout);
+    std::freopen(log.c_str(), "a", stderr);
+    std::vector<char*> argv = {const_cast<char*>(cli_path())};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(cli_path(), argv.data());
+    _exit(127);
+  }
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return true;
 }
 
 inline int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }

@@ -43,22 +43,6 @@ void write_sweep(const std::string& path) {
                       << "\"]\nexport: [packed]\n";
 }
 
-// Starts `adze -q sweep run FILE --out DIR` and kills it (SIGKILL) after `ms` milliseconds, or lets it end.
-void run_and_kill(const std::string& file, const std::string& out, int ms) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const std::string log = out + ".log";
-    freopen(log.c_str(), "a", stdout);
-    freopen(log.c_str(), "a", stderr);
-    execl(testing::cli_path(), testing::cli_path(), "-q", "sweep", "run", file.c_str(), "--out", out.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
 // Each run's result.json and packed file, by run id.
 std::map<std::string, std::string> results(const std::string& out) {
   std::map<std::string, std::string> r;
@@ -84,7 +68,9 @@ TEST(SweepCli, KilledAtRandomPointsResumesToTheSameResults) {
 
   std::mt19937 rng(20261130);
   std::uniform_int_distribution<int> delay(300, 2500);
-  for (int kill = 0; kill < 10; ++kill) run_and_kill(file, tmp.file("killed"), delay(rng));
+  for (int kill = 0; kill < 10; ++kill)
+    testing::run_and_kill({"-q", "sweep", "run", file, "--out", tmp.file("killed")}, delay(rng),
+                          tmp.file("killed.log"));
   CliRun last = adze("-q sweep run " + file + " --out " + tmp.file("killed") + " --json");
   ASSERT_EQ(last.code, 0) << last.err;
   const auto status = nlohmann::json::parse(adze("sweep status " + tmp.file("killed") + " --json").out);

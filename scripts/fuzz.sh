@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz/) with clang, AddressSanitizer and UndefinedBehaviorSanitizer in
+# build-sanitize/, and runs each for SECONDS (default 60) from its committed seed corpus.
+#
+#   scripts/fuzz.sh [SECONDS] [NAME...]     # NAME: packed, plan, sweep, ... (default: every target)
+#
+# The committed corpus (tests/fuzz/corpus/NAME) is only read; what the fuzzer finds goes to
+# build-sanitize/fuzz/corpus/NAME. A crash, a leak, a sanitizer report or an exception other than adze::Error
+# leaves its input in build-sanitize/fuzz/crashes/ and makes the script fail. Prints each target's executions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+bash scripts/install-deps.sh
+bash scripts/configure-sanitize.sh
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  names=(packed safetensors plan pipeline target sweep tensors idx search_state sweep_store shape_budget)
+fi
+targets=()
+for n in "${names[@]}"; do targets+=("fuzz_$n"); done
+cmake --build build-sanitize -j "$(nproc)" --target "${targets[@]}"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_container_overflow=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+work=build-sanitize/fuzz
+mkdir -p "$work/crashes"
+status=0
+printf '%-14s %12s %10s %8s  %s\n' target executions "exec/s" seconds verdict
+for n in "${names[@]}"; do
+  mkdir -p "$work/corpus/$n"
+  dict=()
+  if [ -f "tests/fuzz/$n.dict" ]; then dict=(-dict="tests/fuzz/$n.dict"); fi
+  log="$work/$n.log"
+  if "build-sanitize/tests/fuzz/fuzz_$n" "$work/corpus/$n" "tests/fuzz/corpus/$n" "${dict[@]}" \
+      -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+      -artifact_prefix="$work/crashes/$n-" >"$log" 2>&1; then
+    verdict=clean
+  else
+    verdict="FAILED (see $log)"
+    status=1
+  fi
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  time=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  printf '%-14s %12s %10s %8s  %s\n' "$n" "${runs:-?}" "${rate:-?}" "${time:-$seconds}" "$verdict"
+done
+exit $status
