@@ -21,8 +21,7 @@ targets=()
 for n in "${names[@]}"; do targets+=("fuzz_$n"); done
 cmake --build build-sanitize -j "$(nproc)" --target "${targets[@]}"
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_container_overflow=0}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+source scripts/sanitizer-env.sh
 work=build-sanitize/fuzz
 mkdir -p "$work/crashes"
 status=0

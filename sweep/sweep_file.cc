@@ -383,7 +383,8 @@ std::vector<SweepRun> expand_sweep(const SweepFile& s) {
 std::string describe_axes(const ordered_json& axes) {
   std::string out;
   for (const auto& [axis, value] : axes.items()) {
-    std::string v = value.is_object()   ? value.value("path", "")
+    const auto path = value.is_object() ? value.find("path") : value.end();
+    std::string v = value.is_object()   ? (path != value.end() && path->is_string() ? path->get<std::string>() : "")
                     : value.is_string() ? value.get<std::string>()
                                         : value.dump();
     if (axis == "plan" || axis == "pipeline" || axis == "model") v = std::filesystem::path(v).filename().string();

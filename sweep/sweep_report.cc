@@ -16,17 +16,34 @@ namespace {
 using nlohmann::ordered_json;
 
 std::string value_text(const ordered_json& v) {
-  if (v.is_object()) return v.value("path", v.dump());
+  if (v.is_object()) {
+    const auto path = v.find("path");
+    return path != v.end() && path->is_string() ? path->get<std::string>() : v.dump();
+  }
   return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-std::optional<double> number_at(const ordered_json& j, std::initializer_list<const char*> path) {
+// The value at `path` inside `j`, or null when a step is missing or not an object. A result is read only
+// through these: a store edited or damaged by hand gives empty cells, never an exception.
+const ordered_json* value_at(const ordered_json& j, std::initializer_list<const char*> path) {
   const ordered_json* at = &j;
   for (const char* key : path) {
-    if (!at->is_object() || !at->contains(key)) return std::nullopt;
-    at = &(*at)[key];
+    if (!at->is_object()) return nullptr;
+    const auto it = at->find(key);
+    if (it == at->end()) return nullptr;
+    at = &*it;
   }
-  return at->is_number() ? std::optional<double>(at->get<double>()) : std::nullopt;
+  return at;
+}
+
+std::optional<double> number_at(const ordered_json& j, std::initializer_list<const char*> path) {
+  const ordered_json* at = value_at(j, path);
+  return at && at->is_number() ? std::optional<double>(at->get<double>()) : std::nullopt;
+}
+
+std::optional<bool> bool_at(const ordered_json& j, std::initializer_list<const char*> path) {
+  const ordered_json* at = value_at(j, path);
+  return at && at->is_boolean() ? std::optional<bool>(at->get<bool>()) : std::nullopt;
 }
 
 std::string cell(const std::optional<double>& v, int decimals) { return v ? fixed(*v, decimals) : "-"; }
@@ -60,14 +77,14 @@ SweepReport make_sweep_report(const SweepStore& store) {
     row.id = r.id;
     row.state = r.state;
     row.axes = r.spec.at("axes");
-    row.group = value_text(row.axes.at("model"));
+    row.group = row.axes.contains("model") ? value_text(row.axes["model"]) : "?";
     if (row.axes.contains("target")) row.group += " @ " + value_text(row.axes["target"]);
     row.wall_s = r.wall_s;
     row.error = r.error;
     const ordered_json& result = r.result;
     if (!result.is_null()) {
-      const bool language_model = result.contains("metrics") && result["metrics"].contains("after") &&
-                                  result["metrics"]["after"].value("task", "") == "language-model";
+      const ordered_json* task = value_at(result, {"metrics", "after", "task"});
+      const bool language_model = task && *task == "language-model";
       row.metric = language_model ? "cross_entropy" : "top1";
       row.before = number_at(result, {"metrics", "before", row.metric.c_str()});
       row.after = number_at(result, {"metrics", "after", row.metric.c_str()});
@@ -76,18 +93,19 @@ SweepReport make_sweep_report(const SweepStore& store) {
       row.bytes = number_at(result, {"size", "compressed_bytes"});
       row.ratio = number_at(result, {"size", "ratio"});
       row.latency_s = number_at(result, {"cost", "latency_s"});
-      if (result.contains("bench") && result["bench"]["rows"].size() > 1) {
-        row.bench_s = number_at(result["bench"]["rows"][1], {"median_seconds"});
-        row.speedup = number_at(result["bench"]["rows"][1], {"speedup_vs_first"});
+      if (const ordered_json* rows = value_at(result, {"bench", "rows"});
+          rows && rows->is_array() && rows->size() > 1) {
+        row.bench_s = number_at((*rows)[1], {"median_seconds"});
+        row.speedup = number_at((*rows)[1], {"speedup_vs_first"});
       }
-      if (result.contains("search")) row.within_budget = result["search"].value("satisfiable", false);
+      row.within_budget = bool_at(result, {"search", "satisfiable"});
       bool verified = false;
       std::string failed;
-      if (result.contains("exports"))
-        for (const auto& [format, e] : result["exports"].items()) {
-          if (!e.contains("verify")) continue;
+      if (const ordered_json* exports = value_at(result, {"exports"}); exports && exports->is_object())
+        for (const auto& [format, e] : exports->items()) {
+          if (!value_at(e, {"verify"})) continue;
           verified = true;
-          if (!e["verify"].value("pass", false)) failed += (failed.empty() ? "" : " ") + format;
+          if (!bool_at(e, {"verify", "pass"}).value_or(false)) failed += (failed.empty() ? "" : " ") + format;
         }
       row.verify = !verified ? "" : failed.empty() ? "pass" : "FAIL " + failed;
     }

@@ -77,17 +77,37 @@ class Statement {
 
 constexpr const char* kColumns = "id, idx, state, spec, attempts, host, pid, heartbeat, result, error, wall_s";
 
-StoredRun row_of(const Statement& s) {
+// A record's JSON column, checked: Error(kIo) naming the store, the run and the column when it is not what adze
+// writes there (an object; a spec with "axes" and "identity" objects).
+nlohmann::ordered_json json_column(const Statement& s, int column, const char* name, const std::string& id,
+                                   const std::string& where) {
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorKind::kIo, "sweep store '" + where + "' is corrupt: run " + id + ": its " + name + " " + why);
+  };
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(s.text(column));
+  } catch (const nlohmann::json::exception& e) {
+    throw bad(std::string("is not JSON (") + first_line_of(e) + ")");
+  }
+  if (!j.is_object()) throw bad("is not an object");
+  if (std::string(name) == "spec")
+    for (const char* key : {"axes", "identity"})
+      if (!j.contains(key) || !j[key].is_object()) throw bad(std::string("has no '") + key + "' object");
+  return j;
+}
+
+StoredRun row_of(const Statement& s, const std::string& where) {
   StoredRun r;
   r.id = s.text(0);
   r.index = s.integer(1);
   r.state = s.text(2);
-  r.spec = nlohmann::ordered_json::parse(s.text(3));
+  r.spec = json_column(s, 3, "spec", r.id, where);
   r.attempts = s.integer(4);
   r.host = s.text(5);
   r.pid = s.integer(6);
   r.heartbeat = s.real(7);
-  if (!s.null(8)) r.result = nlohmann::ordered_json::parse(s.text(8));
+  if (!s.null(8)) r.result = json_column(s, 8, "result", r.id, where);
   r.error = s.text(9);
   r.wall_s = s.real(10);
   return r;
@@ -159,7 +179,13 @@ SweepStore SweepStore::open(const std::string& dir, bool create, double busy_tim
 
 nlohmann::ordered_json SweepStore::sweep() const {
   Statement s(db_, "SELECT value FROM meta WHERE key = 'sweep'", path_);
-  return s.step() ? nlohmann::ordered_json::parse(s.text(0)) : nlohmann::ordered_json();
+  if (!s.step()) return nullptr;
+  try {
+    return nlohmann::ordered_json::parse(s.text(0));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kIo,
+                "sweep store '" + path_ + "' is corrupt: its sweep file is not JSON (" + first_line_of(e) + ")");
+  }
 }
 
 void SweepStore::set_sweep(const nlohmann::ordered_json& sweep) {
@@ -214,7 +240,7 @@ std::optional<StoredRun> SweepStore::claim(const std::string& host, int64_t pid)
     {
       Statement s(db_, std::string("SELECT ") + kColumns + " FROM runs WHERE state = 'pending' ORDER BY idx LIMIT 1",
                   path_);
-      if (s.step()) run = row_of(s);
+      if (s.step()) run = row_of(s, path_);
     }
     if (run) {
       Statement(db_,
@@ -271,7 +297,7 @@ std::map<std::string, int64_t> SweepStore::counts() const {
 std::vector<StoredRun> SweepStore::runs() const {
   std::vector<StoredRun> out;
   Statement s(db_, std::string("SELECT ") + kColumns + " FROM runs ORDER BY idx", path_);
-  while (s.step()) out.push_back(row_of(s));
+  while (s.step()) out.push_back(row_of(s, path_));
   return out;
 }
 
@@ -279,7 +305,7 @@ std::optional<StoredRun> SweepStore::run(const std::string& id) const {
   Statement s(db_, std::string("SELECT ") + kColumns + " FROM runs WHERE id = ?", path_);
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
-  return row_of(s);
+  return row_of(s, path_);
 }
 
 }  // namespace adze

@@ -241,6 +241,19 @@ TEST(SweepStore, CorruptAndLockedStoresAreRefusedByName) {
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
   EXPECT_TRUE(SweepStore::open(tmp.file("s"), false).claim("here", getpid()));
+  // A record damaged by hand: the store names the run and the column; a result of the wrong shape reports
+  // as empty cells.
+  store.finish(fake_run(0).id, {{"metrics", 3}, {"exports", {{"packed", {{"verify", "yes"}}}}}}, 1);
+  const SweepReport report = make_sweep_report(store);
+  ASSERT_EQ(report.rows.size(), 1u);
+  EXPECT_FALSE(report.rows[0].after);
+  EXPECT_EQ(report.rows[0].verify, "FAIL packed");
+  ASSERT_EQ(sqlite3_open(tmp.file("s/sweep.db").c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "UPDATE runs SET spec = '{\"axes\": 1'", nullptr, nullptr, nullptr), SQLITE_OK);
+  expect_error([&] { store.runs(); }, ErrorKind::kIo, {"sweep.db' is corrupt: run", "its spec is not JSON"});
+  ASSERT_EQ(sqlite3_exec(other, "UPDATE runs SET spec = '{\"axes\": {}}'", nullptr, nullptr, nullptr), SQLITE_OK);
+  expect_error([&] { store.runs(); }, ErrorKind::kIo, {"its spec has no 'identity' object"});
+  sqlite3_close(other);
 }
 
 }  // namespace
