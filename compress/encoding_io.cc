@@ -10,6 +10,7 @@
 #include "compress/plan.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/zip_bounds.h"
 #include "model/layer_table.h"
 
 namespace adze {
@@ -107,6 +108,7 @@ void save_encodings(const std::map<std::string, Encoding>& encodings, const std:
 
 std::map<std::string, Encoding> load_encodings(const std::string& path) {
   const auto bytes = read_file_bytes(path);
+  check_zip_bounds(bytes, "encodings '" + path + "'");
   c10::IValue root;
   try {
     root = torch::pickle_load(bytes);

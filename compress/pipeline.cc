@@ -52,7 +52,7 @@ Pipeline load_pipeline(const std::string& path) {
   nlohmann::json doc;
   try {
     doc = nlohmann::json::parse(read_file_text(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::kInvalidConfig, "pipeline '" + path + "': not JSON (" + e.what() + ")");
   }
   return parse_pipeline(doc, path);

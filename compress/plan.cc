@@ -171,7 +171,7 @@ Plan load_plan(const std::string& path) {
   Json doc;
   try {
     doc = Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorKind::kInvalidConfig, "invalid plan '" + path + "': not JSON (" + e.what() + ")");
   }
   return parse_plan(doc, path);

@@ -14,6 +14,7 @@
 #include "core/registry.h"
 #include "core/shape.h"
 #include "core/table.h"
+#include "core/zip_bounds.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -60,6 +61,27 @@ TEST(ParseShape, FuzzedStringsEitherParseOrThrowAdzeError) {
       EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
     }
   }
+}
+
+// The zip bounds check passes what torch.save writes and refuses archives whose offsets point outside them,
+// among them the files fuzzing found to crash libtorch's in-memory reader (kept as fuzz seeds).
+TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
+  const std::vector<char> good = read_file_bytes(testing::fixture("tensors_small.pt"));
+  EXPECT_NO_THROW(check_zip_bounds(good, "good"));
+  std::vector<char> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2));
+  expect_error([&] { check_zip_bounds(cut, "cut"); }, ErrorKind::kIo, {"failed to read cut", "not a complete zip"});
+  std::vector<char> moved = good;
+  moved[moved.size() - 3] = '\x7f';  // the end record's directory offset, far past the end
+  expect_error([&] { check_zip_bounds(moved, "moved"); }, ErrorKind::kIo, {"not a complete zip"});
+  int regressions = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(testing::source_dir()) + "/tests/fuzz/corpus/tensors"))
+    if (e.path().filename().string().rfind("regression-", 0) == 0) {
+      ++regressions;
+      expect_error([&] { check_zip_bounds(read_file_bytes(e.path().string()), "r"); }, ErrorKind::kIo,
+                   {"not a complete zip"});
+    }
+  EXPECT_GE(regressions, 1);
 }
 
 TEST(WriteAtomically, WritesThenRenames) {

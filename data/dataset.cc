@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/zip_bounds.h"
 #include "data/idx.h"
 
 namespace adze {
@@ -118,6 +119,7 @@ Dataset load_corpus(const std::string& dir, const std::string& split, int64_t se
 
 Dataset load_tensor_file(const std::string& path, const std::string& split) {
   const std::vector<char> bytes = read_file_bytes(path);
+  check_zip_bounds(bytes, "tensor file '" + path + "'");
   c10::IValue value;
   try {
     value = torch::pickle_load(bytes);

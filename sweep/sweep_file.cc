@@ -335,7 +335,7 @@ SweepFile load_sweep_file(const std::string& path) {
   } else {
     try {
       doc = ordered_json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw bad(path, std::string("not JSON (") + first_line_of(e) + "; YAML files end in .yaml or .yml)");
     }
   }

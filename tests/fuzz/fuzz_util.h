@@ -18,15 +18,20 @@ namespace adze::fuzz {
 
 /// /tmp/adze-fuzz-XXXXXX, made at the first call and removed when the process exits.
 inline const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler that removes the directory runs after static destructors would have.
+  static const std::string& dir = *[] {
     char pattern[] = "/tmp/adze-fuzz-XXXXXX";
     if (!mkdtemp(pattern)) std::abort();
+    return new std::string(pattern);
+  }();
+  static const bool cleanup = [] {
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(scratch_dir(), ec);
     });
-    return std::string(pattern);
+    return true;
   }();
+  (void)cleanup;
   return dir;
 }
 

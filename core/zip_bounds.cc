@@ -1,0 +1,83 @@
+#include "core/zip_bounds.h"
+
+#include <cstdint>
+
+#include "core/error.h"
+
+namespace adze {
+namespace {
+
+// Little-endian fields; the caller has checked the bounds.
+uint64_t field(const std::vector<char>& b, uint64_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<uint64_t>(i)]);
+  return v;
+}
+
+}  // namespace
+
+void check_zip_bounds(const std::vector<char>& b, const std::string& what) {
+  const uint64_t size = b.size();
+  const auto fail = [&](const std::string& why) {
+    return Error(ErrorKind::kIo, "failed to read " + what + ": not a complete zip archive (" + why + ")");
+  };
+  const auto fits = [&](uint64_t at, uint64_t n) { return at <= size && n <= size - at; };
+  // End of central directory: 22 bytes and a comment of at most 65535, at the end.
+  if (size < 22) throw fail("shorter than its end record");
+  uint64_t eocd = size - 22;
+  const uint64_t lowest = size - 22 > 65535 ? size - 22 - 65535 : 0;
+  while (field(b, eocd, 4) != 0x06054b50) {
+    if (eocd == lowest) throw fail("no end record");
+    --eocd;
+  }
+  uint64_t entries = field(b, eocd + 10, 2), cd_size = field(b, eocd + 12, 4), cd_offset = field(b, eocd + 16, 4);
+  uint64_t cd_end_limit = eocd;
+  // Zip64: a locator just before the end record points at the zip64 end record. Its figures replace the
+  // fields that hold their maximum, as readers (miniz, libtorch's) take them; both sets must lie inside.
+  if (eocd >= 20 && field(b, eocd - 20, 4) == 0x07064b50) {
+    const uint64_t z = field(b, eocd - 20 + 8, 8);
+    if (!fits(z, 56) || z > eocd - 20 || field(b, z, 4) != 0x06064b50) throw fail("a zip64 end record out of place");
+    const uint64_t z_entries = field(b, z + 32, 8), z_size = field(b, z + 40, 8), z_offset = field(b, z + 48, 8);
+    if (!fits(z_offset, z_size) || z_offset + z_size > z) throw fail("its zip64 directory lies outside it");
+    if (entries == 0xFFFF) entries = z_entries;
+    if (cd_size == 0xFFFFFFFF) cd_size = z_size;
+    if (cd_offset == 0xFFFFFFFF) cd_offset = z_offset;
+    cd_end_limit = z;
+  }
+  if (!fits(cd_offset, cd_size) || cd_offset + cd_size > cd_end_limit) throw fail("its directory lies outside it");
+  if (entries > cd_size / 46) throw fail("more entries than its directory holds");
+  uint64_t at = cd_offset;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (!fits(at, 46) || at + 46 > cd_offset + cd_size || field(b, at, 4) != 0x02014b50)
+      throw fail("directory entry " + std::to_string(i) + " is damaged");
+    const uint64_t name = field(b, at + 28, 2), extra = field(b, at + 30, 2), comment = field(b, at + 32, 2);
+    if (at + 46 + name + extra + comment > cd_offset + cd_size)
+      throw fail("directory entry " + std::to_string(i) + " runs past the directory");
+    uint64_t compressed = field(b, at + 20, 4), uncompressed = field(b, at + 24, 4), local = field(b, at + 42, 4);
+    // Zip64 sizes and offset, in that order, for the fields that hold 0xFFFFFFFF.
+    for (uint64_t e = at + 46 + name; e + 4 <= at + 46 + name + extra;) {
+      const uint64_t id = field(b, e, 2), n = field(b, e + 2, 2);
+      if (e + 4 + n > at + 46 + name + extra) throw fail("directory entry " + std::to_string(i) + " has a bad extra");
+      if (id == 1) {
+        uint64_t p = e + 4;
+        const auto next = [&](uint64_t& v) {
+          if (v != 0xFFFFFFFF) return;
+          if (p + 8 > e + 4 + n) throw fail("directory entry " + std::to_string(i) + " has a short zip64 field");
+          v = field(b, p, 8);
+          p += 8;
+        };
+        next(uncompressed);
+        next(compressed);
+        next(local);
+      }
+      e += 4 + n;
+    }
+    if (!fits(local, 30) || field(b, local, 4) != 0x04034b50)
+      throw fail("entry " + std::to_string(i) + "'s local header is missing");
+    const uint64_t data = local + 30 + field(b, local + 26, 2) + field(b, local + 28, 2);
+    if (!fits(data, compressed)) throw fail("entry " + std::to_string(i) + "'s data runs past the end");
+    at += 46 + name + extra + comment;
+  }
+}
+
+}  // namespace adze
