@@ -19,7 +19,8 @@ uint64_t field(const std::vector<char>& b, uint64_t at, int bytes) {
 void check_zip_bounds(const std::vector<char>& b, const std::string& what) {
   const uint64_t size = b.size();
   const auto fail = [&](const std::string& why) {
-    return Error(ErrorKind::kIo, "failed to read " + what + ": not a complete zip archive (" + why + ")");
+    return Error(ErrorKind::kIo,
+                 "failed to read " + what + ": not a torch.save file (a damaged zip archive: " + why + ")");
   };
   const auto fits = [&](uint64_t at, uint64_t n) { return at <= size && n <= size - at; };
   // End of central directory: 22 bytes and a comment of at most 65535, at the end.

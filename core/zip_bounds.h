@@ -10,8 +10,8 @@
 namespace adze {
 
 /// Walks the end-of-central-directory record (zip64 too), the central directory and each entry's local header,
-/// and checks that every offset and size lies inside `bytes`. Error(kIo) "failed to read <what>: not a complete
-/// zip archive (<why>)" otherwise.
+/// and checks that every offset and size lies inside `bytes`. Error(kIo) "failed to read <what>: not a torch.save
+/// file (a damaged zip archive: <why>)" otherwise.
 void check_zip_bounds(const std::vector<char>& bytes, const std::string& what);
 
 }  // namespace adze
