@@ -7,7 +7,10 @@
 # The committed corpus (tests/fuzz/corpus/NAME) is only read; what the fuzzer finds goes to
 # build-sanitize/fuzz/corpus/NAME. A crash, a leak, a sanitizer report or an exception other than adze::Error
 # leaves its input in build-sanitize/fuzz/crashes/ and makes the script fail. Prints each target's executions.
-# The mutations are drawn from seed FUZZ_SEED (default 1), so a run can be repeated.
+# The mutations are drawn from seed FUZZ_SEED (default 1), so a run can be repeated. FUZZ_RUNS=N stops each
+# target after N executions instead (SECONDS still bounds it):
+#
+#   FUZZ_RUNS=1000000 scripts/fuzz.sh 7200 plan    # the bar: a million executions
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -29,10 +32,12 @@ status=0
 printf '%-14s %12s %10s %8s  %s\n' target executions "exec/s" seconds verdict
 for n in "${names[@]}"; do
   mkdir -p "$work/corpus/$n"
+  runs=()
+  if [ -n "${FUZZ_RUNS:-}" ]; then runs=(-runs="$FUZZ_RUNS"); fi
   dict=()
   if [ -f "tests/fuzz/$n.dict" ]; then dict=(-dict="tests/fuzz/$n.dict"); fi
   log="$work/$n.log"
-  if "build-sanitize/tests/fuzz/fuzz_$n" "$work/corpus/$n" "tests/fuzz/corpus/$n" "${dict[@]}" \
+  if "build-sanitize/tests/fuzz/fuzz_$n" "$work/corpus/$n" "tests/fuzz/corpus/$n" "${dict[@]}" "${runs[@]}" \
       -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
       -artifact_prefix="$work/crashes/$n-" >"$log" 2>&1; then
     verdict=clean
@@ -40,9 +45,9 @@ for n in "${names[@]}"; do
     verdict="FAILED (see $log)"
     status=1
   fi
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  executed=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   time=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1 || true)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  printf '%-14s %12s %10s %8s  %s\n' "$n" "${runs:-?}" "${rate:-?}" "${time:-$seconds}" "$verdict"
+  printf '%-14s %12s %10s %8s  %s\n' "$n" "${executed:-?}" "${rate:-?}" "${time:-$seconds}" "$verdict"
 done
 exit $status

@@ -332,6 +332,11 @@ SweepFile load_sweep_file(const std::string& path) {
     } catch (const YAML::Exception& e) {
       throw bad(path, "not YAML (line " + std::to_string(e.mark.line + 1) + ": " + e.msg + ")");
     }
+    try {  // YAML keeps any bytes in its scalars; a sweep file is stored and printed as JSON, which needs UTF-8
+      (void)doc.dump();
+    } catch (const nlohmann::json::type_error& e) {
+      throw bad(path, std::string("not UTF-8 text (") + first_line_of(e) + ")");
+    }
   } else {
     try {
       doc = ordered_json::parse(text);

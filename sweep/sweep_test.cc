@@ -119,6 +119,10 @@ TEST(SweepFile, BadFilesNameTheFileAndTheAxisOrValue) {
   }
   std::ofstream(tmp.file("bad.yaml")) << "grid: {model: [a.pt";
   expect_error([&] { load_sweep_file(tmp.file("bad.yaml")); }, ErrorKind::kInvalidConfig, {"bad.yaml", "not YAML"});
+  std::ofstream(tmp.file("latin1.yaml"))
+      << "grid: {model: [caf\xe9.pt], plan: [p], pipeline: [q]}";  // found by fuzzing
+  expect_error([&] { load_sweep_file(tmp.file("latin1.yaml")); }, ErrorKind::kInvalidConfig,
+               {"latin1.yaml", "not UTF-8 text"});
 }
 
 // A run's id hashes what its result depends on: the same content under another path is the same run, and
