@@ -43,7 +43,9 @@ void print_counts(const std::map<std::string, int64_t>& c, const std::string& di
 
 SweepStore open_store_with_runs(const SweepOptions& o, int64_t* runs_count, int64_t* added) {
   const SweepFile sweep = load_sweep_file(o.file);
-  if (std::filesystem::exists(o.out) && !std::filesystem::exists(o.out + "/sweep.db"))
+  // An empty --out is taken: it may be what a sweep killed while making its store left behind.
+  if (std::filesystem::exists(o.out) && !std::filesystem::exists(o.out + "/sweep.db") &&
+      !(std::filesystem::is_directory(o.out) && std::filesystem::is_empty(o.out)))
     throw Error(ErrorKind::kIo, "--out '" + o.out + "' exists and holds no sweep store");
   const std::vector<PreparedRun> runs = prepare_runs(sweep, show_progress(o.json));
   if (std::filesystem::exists(o.out + "/sweep.db")) {  // checked before anything in it changes

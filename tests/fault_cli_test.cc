@@ -137,7 +137,8 @@ TEST(Faults, KilledAtRandomPointsLeaveTheWholeOutputOrNothing) {
     const bool was_killed = testing::run_and_kill(k.args(out), ms, tmp.file("log.txt"));
     killed += was_killed;
     if (k.name == "sweep") {  // resumed, the sweep ends where the uninterrupted one did
-      ASSERT_EQ(adze(joined(k.args(out))).code, 0) << "round " << round;
+      const CliRun resumed = adze(joined(k.args(out)));
+      ASSERT_EQ(resumed.code, 0) << "round " << round << ", killed after " << ms << " ms: " << resumed.err;
       EXPECT_EQ(differing(contents(out + "/runs"), want[k.name]), "") << "round " << round;
       continue;
     }

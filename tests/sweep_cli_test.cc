@@ -273,6 +273,15 @@ TEST(SweepCli, BadInputIsOneLineExit2AndLeavesTheStoreAlone) {
   r = adze("sweep status " + tmp.file("out"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("corrupt or not a sweep store"), std::string::npos) << r.err;
+  // An empty --out is taken (a sweep killed while making its store leaves one); a directory holding other
+  // things but no store is refused.
+  std::filesystem::create_directories(tmp.file("empty"));
+  EXPECT_EQ(adze("-q sweep slurm " + tmp.file("sweep.yaml") + " --out " + tmp.file("empty")).code, 0);
+  std::filesystem::create_directories(tmp.file("other"));
+  std::ofstream(tmp.file("other/notes.txt")) << "mine";
+  r = adze("-q sweep slurm " + tmp.file("sweep.yaml") + " --out " + tmp.file("other"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("exists and holds no sweep store"), std::string::npos) << r.err;
   // Slurm flags out of range: refused before anything is written.
   r = adze("sweep slurm " + tmp.file("sweep.yaml") + " --out " + tmp.file("slurm") + " --cpus-per-task 0");
   EXPECT_EQ(r.code, 2);
