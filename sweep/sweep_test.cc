@@ -16,11 +16,10 @@ namespace adze {
 namespace {
 
 using nlohmann::ordered_json;
+using testing::config;
 using testing::expect_error;
 using testing::fixture;
 using testing::TempDir;
-
-std::string config(const std::string& name) { return std::string(testing::source_dir()) + "/configs/" + name; }
 
 // A sweep over the traced CNN fixture and its tensors: `grid` replaces the default grid's axes it names.
 ordered_json fixture_sweep(const ordered_json& grid = ordered_json::object()) {

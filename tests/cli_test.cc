@@ -24,14 +24,13 @@ namespace {
 using testing::adze;
 using testing::cli_path;
 using testing::CliRun;
+using testing::config;
 using testing::count_lines;
 using testing::fixture;
 using testing::libtorch_top1;
 using testing::TempDir;
 
 // A file under configs/ ("plans/w8a8.json").
-std::string config(const std::string& name) { return std::string(testing::source_dir()) + "/configs/" + name; }
-
 // A temporary directory that is also adze's cache for the scope (sensitivity tables measured in a test stay
 // there), and the search command over the traced CNN fixture and its tensors.
 class CacheScope {

@@ -21,11 +21,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::adze;
 using testing::CliRun;
+using testing::config;
 using testing::count_lines;
 using testing::fixture;
 using testing::TempDir;
-
-std::string config(const std::string& name) { return std::string(testing::source_dir()) + "/configs/" + name; }
 
 std::vector<std::string> compress_args(const std::string& out) {
   return {"-q",

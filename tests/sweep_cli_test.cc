@@ -24,11 +24,10 @@ namespace {
 
 using testing::adze;
 using testing::CliRun;
+using testing::config;
 using testing::count_lines;
 using testing::fixture;
 using testing::TempDir;
-
-std::string config(const std::string& name) { return std::string(testing::source_dir()) + "/configs/" + name; }
 
 // 3 plans × 2 pipelines × 2 seeds of the traced CNN fixture, exported packed: 12 runs (the third plan, 3-bit
 // weights per tensor, written beside the sweep file).

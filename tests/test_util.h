@@ -18,6 +18,9 @@ const char* source_dir();
 /// A file under tests/data.
 inline std::string fixture(const std::string& name) { return std::string(source_dir()) + "/tests/data/" + name; }
 
+/// A file under configs/ ("plans/int8.json").
+inline std::string config(const std::string& name) { return std::string(source_dir()) + "/configs/" + name; }
+
 /// A fresh directory removed at the end of the scope.
 class TempDir {
  public:
