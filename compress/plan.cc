@@ -149,8 +149,20 @@ Plan parse_plan(const Json& doc, const std::string& source) {
       for (const auto& [pattern, fields] : value.items()) {
         const std::string where = file + " layers['" + pattern + "']";
         if (pattern.rfind("re:", 0) == 0) {
+          const std::string re = pattern.substr(3);
+          // Checked before std::regex sees it: libstdc++'s compiler overflows on long back-reference numbers
+          // (undefined behaviour, found by fuzzing) and recurses once per nesting level. Layer names need
+          // neither back-references nor long patterns.
+          if (re.size() > 256) fail(where, "a regular expression longer than 256 characters");
+          for (std::size_t i = 0; i + 1 < re.size(); ++i)
+            if (re[i] == '\\') {
+              if (re[i + 1] >= '1' && re[i + 1] <= '9')
+                fail(where,
+                     "back-references (\\" + std::string(1, re[i + 1]) + ") are not supported in a layer selector");
+              ++i;
+            }
           try {
-            std::regex(pattern.substr(3), std::regex::ECMAScript);
+            std::regex(re, std::regex::ECMAScript);
           } catch (const std::regex_error& e) {
             fail(where, std::string("invalid regular expression: ") + e.what());
           }

@@ -79,6 +79,12 @@ TEST(Plan, ErrorsNameTheFileSelectorAndField) {
   expect_error([&] { parse(R"({"layers": {"fc": {"granularity": "row"}}})"); }, ErrorKind::kInvalidConfig, {"\"row\""});
   expect_error([&] { parse(R"({"layers": {"re:(": {}}})"); }, ErrorKind::kInvalidConfig,
                {"invalid regular expression"});
+  // Found by fuzzing: a long back-reference number is undefined behaviour inside libstdc++'s regex compiler.
+  expect_error([&] { parse(R"({"layers": {"re:a\\5555555555555555555": {}}})"); }, ErrorKind::kInvalidConfig,
+               {"back-references (\\5) are not supported"});
+  expect_error([&] { parse(R"({"layers": {"re:)" + std::string(300, 'a') + R"(": {}}})"); }, ErrorKind::kInvalidConfig,
+               {"longer than 256 characters"});
+  EXPECT_NO_THROW(parse(R"({"layers": {"re:layer\\.[0-9]+": {}}})"));  // escapes other than digits still work
   expect_error([&] { parse(R"({"defaults": {"sparsity": null}})"); }, ErrorKind::kInvalidConfig,
                {"sparsity", "expected a number"});
   expect_error([&] { parse(R"([1, 2])"); }, ErrorKind::kInvalidConfig, {"'p.json'"});

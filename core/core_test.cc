@@ -63,11 +63,12 @@ TEST(ParseShape, FuzzedStringsEitherParseOrThrowAdzeError) {
   }
 }
 
-// The zip bounds check passes what torch.save writes and refuses archives whose offsets point outside them,
-// among them the files fuzzing found to crash libtorch's in-memory reader (kept as fuzz seeds).
+// The zip and pickle bounds checks pass what torch.save writes and refuse archives whose offsets point outside
+// them and pickles whose lengths run past their end, among them the files fuzzing found to crash libtorch's
+// in-memory reader or make it allocate gigabytes (kept as fuzz seeds).
 TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
   const std::vector<char> good = read_file_bytes(testing::fixture("tensors_small.pt"));
-  EXPECT_NO_THROW(check_zip_bounds(good, "good"));
+  EXPECT_NO_THROW(check_torch_save_bounds(good, "good"));
   std::vector<char> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2));
   expect_error([&] { check_zip_bounds(cut, "cut"); }, ErrorKind::kIo, {"failed to read cut", "a damaged zip archive"});
   std::vector<char> moved = good;
@@ -78,10 +79,13 @@ TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
        std::filesystem::directory_iterator(std::string(testing::source_dir()) + "/tests/fuzz/corpus/tensors"))
     if (e.path().filename().string().rfind("regression-", 0) == 0) {
       ++regressions;
-      expect_error([&] { check_zip_bounds(read_file_bytes(e.path().string()), "r"); }, ErrorKind::kIo,
-                   {"a damaged zip archive"});
+      expect_error([&] { check_torch_save_bounds(read_file_bytes(e.path().string()), "r"); }, ErrorKind::kIo,
+                   {"not a torch.save file (a damaged"});
     }
-  EXPECT_GE(regressions, 1);
+  EXPECT_GE(regressions, 4);
+  const char pickle[] = {'\x80', '\x02', 'X', '\xff', '\xff', '\xff', '\xff', 'a', '.'};  // a 4 GB string in 9 bytes
+  expect_error([&] { check_pickle_bounds(pickle, sizeof pickle, "p"); }, ErrorKind::kIo,
+               {"a damaged pickle at byte 2", "4294967295 bytes"});
 }
 
 TEST(WriteAtomically, WritesThenRenames) {

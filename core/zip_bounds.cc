@@ -16,7 +16,8 @@ uint64_t field(const std::vector<char>& b, uint64_t at, int bytes) {
 
 }  // namespace
 
-void check_zip_bounds(const std::vector<char>& b, const std::string& what) {
+std::vector<ZipEntry> check_zip_bounds(const std::vector<char>& b, const std::string& what) {
+  std::vector<ZipEntry> members;
   const uint64_t size = b.size();
   const auto fail = [&](const std::string& why) {
     return Error(ErrorKind::kIo,
@@ -77,8 +78,127 @@ void check_zip_bounds(const std::vector<char>& b, const std::string& what) {
       throw fail("entry " + std::to_string(i) + "'s local header is missing");
     const uint64_t data = local + 30 + field(b, local + 26, 2) + field(b, local + 28, 2);
     if (!fits(data, compressed)) throw fail("entry " + std::to_string(i) + "'s data runs past the end");
+    members.push_back({std::string(b.data() + at + 46, name), data, compressed});
     at += 46 + name + extra + comment;
   }
+  return members;
+}
+
+void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) {
+  const auto fail = [&](uint64_t at, const std::string& why) {
+    return Error(ErrorKind::kIo, "failed to read " + what + ": not a torch.save file (a damaged pickle at byte " +
+                                     std::to_string(at) + ": " + why + ")");
+  };
+  const auto u8 = [&](uint64_t at) { return static_cast<uint64_t>(static_cast<unsigned char>(p[at])); };
+  uint64_t at = 0;
+  while (at < size) {
+    const uint64_t op = at++;
+    const auto need = [&](uint64_t n) {
+      if (n > size - at)
+        throw fail(op, "an argument of " + std::to_string(n) + " bytes, " + std::to_string(size - at) + " left");
+    };
+    const auto length = [&](int bytes) {  // a little-endian length, then that many bytes
+      need(static_cast<uint64_t>(bytes));
+      uint64_t n = 0;
+      for (int k = bytes - 1; k >= 0; --k) n = (n << 8) | u8(at + static_cast<uint64_t>(k));
+      at += static_cast<uint64_t>(bytes);
+      need(n);
+      at += n;
+    };
+    switch (static_cast<unsigned char>(p[op])) {
+      case 'X':
+      case 'T':
+      case 'B':
+        length(4);
+        break;  // BINUNICODE, BINSTRING, BINBYTES
+      case 'U':
+      case 'C':
+      case 0x8a:
+        length(1);
+        break;  // SHORT_BINSTRING, SHORT_BINBYTES, LONG1
+      case 0x8b:
+        length(4);
+        break;  // LONG4
+      case 0x8c:
+        length(1);
+        break;  // SHORT_BINUNICODE
+      case 0x8d:
+      case 0x8e:
+        length(8);
+        break;  // BINUNICODE8, BINBYTES8
+      case 0x95:
+        need(8);
+        at += 8;
+        break;  // FRAME
+      case 'J':
+      case 'r':
+      case 'j':
+        need(4);
+        at += 4;
+        break;  // BININT, LONG_BINPUT, LONG_BINGET
+      case 'K':
+      case 'q':
+      case 'h':
+      case 0x80:
+        need(1);
+        at += 1;
+        break;  // BININT1, BINPUT, BINGET, PROTO
+      case 'M':
+        need(2);
+        at += 2;
+        break;  // BININT2
+      case 'G':
+        need(8);
+        at += 8;
+        break;   // BINFLOAT
+      case 'c':  // GLOBAL: two lines
+        for (int line = 0; line < 2; ++line) {
+          while (at < size && p[at] != '\n') ++at;
+          need(1);
+          ++at;
+        }
+        break;
+      case '(':
+      case '}':
+      case ']':
+      case ')':
+      case 't':
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 'a':
+      case 'e':
+      case 's':
+      case 'u':
+      case 0x88:
+      case 0x89:
+      case 'N':
+      case 'R':
+      case 'b':
+      case 0x81:
+      case 'Q':
+      case '0':
+      case '1':
+      case '2':
+      case 0x8f:
+      case 0x90:
+      case 0x91:
+      case 0x92:
+      case 0x93:
+      case 0x94:
+        break;
+      case '.':  // STOP
+        return;
+      default:  // an opcode the unpickler rejects as well: it reads no further
+        return;
+    }
+  }
+}
+
+void check_torch_save_bounds(const std::vector<char>& bytes, const std::string& what) {
+  for (const ZipEntry& e : check_zip_bounds(bytes, what))
+    if (e.name.size() >= 4 && e.name.compare(e.name.size() - 4, 4, ".pkl") == 0)
+      check_pickle_bounds(bytes.data() + e.offset, e.size, what);
 }
 
 }  // namespace adze

@@ -4,14 +4,31 @@
 // (tests/fuzz/fuzz_tensors.cc).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace adze {
 
+/// An archive member: its name and where its (stored) data lies in the archive.
+struct ZipEntry {
+  std::string name;
+  uint64_t offset = 0, size = 0;
+};
+
 /// Walks the end-of-central-directory record (zip64 too), the central directory and each entry's local header,
 /// and checks that every offset and size lies inside `bytes`. Error(kIo) "failed to read <what>: not a torch.save
-/// file (a damaged zip archive: <why>)" otherwise.
-void check_zip_bounds(const std::vector<char>& bytes, const std::string& what);
+/// file (a damaged zip archive: <why>)" otherwise. Returns the members.
+std::vector<ZipEntry> check_zip_bounds(const std::vector<char>& bytes, const std::string& what);
+
+/// Walks a pickle stream (protocol 2, as torch.save writes it) opcode by opcode and checks that every
+/// length-prefixed argument fits in what is left: libtorch 1.13's unpickler reserves a string of the length a
+/// file claims before it reads it, so 20 bytes could ask for 4 GB (found by fuzzing). Stops at an opcode it
+/// does not know, where the unpickler stops too. Error(kIo) as check_zip_bounds says.
+void check_pickle_bounds(const char* data, uint64_t size, const std::string& what);
+
+/// check_zip_bounds, then check_pickle_bounds on every member that holds a pickle (*.pkl): what to run on
+/// a torch.save file before torch::pickle_load reads it from memory.
+void check_torch_save_bounds(const std::vector<char>& bytes, const std::string& what);
 
 }  // namespace adze

@@ -156,6 +156,15 @@ TEST(TensorFile, RejectsWrongContents) {
   mismatch.insert("inputs", torch::zeros({4, 2}));
   mismatch.insert("targets", torch::zeros({3}, torch::kLong));
   expect_error([&] { load_dataset(save("mismatch.pt", mismatch), {"test", 0, 0}); }, ErrorKind::kIo, {"do not match"});
+  c10::Dict<std::string, at::Tensor> repeated;  // found by fuzzing: a zero stride claims more than the data holds
+  repeated.insert("inputs", torch::zeros({1, 2}).expand({1000000, 2}));
+  repeated.insert("targets", torch::zeros({1}, torch::kLong).expand({1000000}));
+  expect_error(
+      [&] {
+        load_dataset(save("repeated.pt", repeated), {"test", 0, 0});
+      },
+      ErrorKind::kIo,
+      {"repeated.pt", "tensor 'inputs' of shape [1000000, 2] claims more elements than its data holds"});
   c10::Dict<std::string, at::Tensor> missing;
   missing.insert("x", torch::zeros({4, 2}));
   expect_error(
