@@ -1,6 +1,8 @@
 #include "search/search_state.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -27,7 +29,16 @@ SearchState resume_search_state(const std::string& dir, const nlohmann::json& id
     const nlohmann::json j = nlohmann::json::parse(read_file_text(path));
     if (j.at("format") != "adze.search-state.v1") throw Error(ErrorKind::kInvalidConfig, "unknown format");
     s.identity = j.at("identity");
-    for (const auto& m : j.at("measured")) s.measured[m.at("choice").get<Choice>()] = m.at("loss").get<double>();
+    for (const auto& m : j.at("measured")) {
+      const nlohmann::json& choice = m.at("choice");
+      // Checked before conversion: a number out of int's range is undefined behaviour there (found by fuzzing).
+      if (!choice.is_array() || !std::all_of(choice.begin(), choice.end(), [](const nlohmann::json& o) {
+            return o.is_number_integer() && o.get<int64_t>() >= 0 &&
+                   o.get<int64_t>() <= std::numeric_limits<int>::max();
+          }))
+        throw Error(ErrorKind::kInvalidConfig, "a measured 'choice' is not a list of option indices");
+      s.measured[choice.get<Choice>()] = m.at("loss").get<double>();
+    }
     s.confirmed = j.at("confirmed");
     if (!s.confirmed.is_array()) throw Error(ErrorKind::kInvalidConfig, "'confirmed' is not a list");
   } catch (const std::exception& e) {

@@ -429,6 +429,12 @@ TEST(SearchState, ResumesOnlyTheSameSearchAndNamesWhatDiffers) {
                {"searched with target \"a100\", not \"cortex-m7\""});
   write_file_atomically(search_state_path(dir), "{\"format\": \"adze.search-state.v1\", \"identity\": ");
   expect_error([&] { resume_search_state(dir, identity); }, ErrorKind::kInvalidArgument, {"malformed"});
+  // Found by fuzzing: a choice out of int's range (converting it was undefined behaviour).
+  write_file_atomically(search_state_path(dir),
+                        "{\"format\": \"adze.search-state.v1\", \"identity\": {}, "
+                        "\"measured\": [{\"choice\": [1e73], \"loss\": 0}], \"confirmed\": []}");
+  expect_error([&] { resume_search_state(dir, identity); }, ErrorKind::kInvalidArgument,
+               {"malformed", "not a list of option indices"});
 }
 
 TEST(MeasuredLoss, MeasuresWholeChoicesAndLeavesTheModelAsItWas) {
