@@ -82,10 +82,12 @@ TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
       expect_error([&] { check_torch_save_bounds(read_file_bytes(e.path().string()), "r"); }, ErrorKind::kIo,
                    {"not a torch.save file (a damaged"});
     }
-  EXPECT_GE(regressions, 4);
+  EXPECT_GE(regressions, 5);
   const char pickle[] = {'\x80', '\x02', 'X', '\xff', '\xff', '\xff', '\xff', 'a', '.'};  // a 4 GB string in 9 bytes
   expect_error([&] { check_pickle_bounds(pickle, sizeof pickle, "p"); }, ErrorKind::kIo,
                {"a damaged pickle at byte 2", "4294967295 bytes"});
+  const char memo[] = {'\x80', '\x02', 'N', 'r', '\x10', '\xf0', '\x16', '\x37', '.'};  // memo slot 924250128
+  expect_error([&] { check_pickle_bounds(memo, sizeof memo, "p"); }, ErrorKind::kIo, {"a memo index 924250128"});
 }
 
 TEST(WriteAtomically, WritesThenRenames) {

@@ -129,13 +129,19 @@ void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) 
       case 0x95:
         need(8);
         at += 8;
-        break;  // FRAME
+        break;     // FRAME
+      case 'r': {  // LONG_BINPUT: the unpickler grows its memo table to the index (found by fuzzing: 26 GB)
+        need(4);
+        const uint64_t index = u8(at) | u8(at + 1) << 8 | u8(at + 2) << 16 | u8(at + 3) << 24;
+        if (index > size) throw fail(op, "a memo index " + std::to_string(index) + " past the stream's length");
+        at += 4;
+        break;
+      }
       case 'J':
-      case 'r':
       case 'j':
         need(4);
         at += 4;
-        break;  // BININT, LONG_BINPUT, LONG_BINGET
+        break;  // BININT, LONG_BINGET
       case 'K':
       case 'q':
       case 'h':
