@@ -6,12 +6,8 @@
 # Usage: scripts/ddp-bench.sh [OUT_DIR] (default build/ddp-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh --target adze_cli
-adze=build/cli/adze
-out=${1:-build/ddp-bench}
-rm -rf "$out" && mkdir -p "$out"
-$adze -q reference train fmnist-cnn >/dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+DEFAULT_OUT=build/ddp-bench
+source scripts/bench-setup.sh
 cat >"$out/pipeline.json" <<JSON
 {"passes": ["fold-bn", "quantize.weights",
   {"name": "finetune.ste", "options": {"steps": 300, "lr": 1e-4, "batch_size": 64, "distill": 0.5}}]}

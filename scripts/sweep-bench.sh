@@ -7,12 +7,8 @@
 # About 10 minutes on 2 cores. Usage: scripts/sweep-bench.sh [OUT_DIR] (default build/sweep-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh --target adze_cli
-adze=build/cli/adze
-out=${1:-build/sweep-bench}
-rm -rf "$out" && mkdir -p "$out"
-$adze -q reference train fmnist-cnn >/dev/null
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+DEFAULT_OUT=build/sweep-bench
+source scripts/bench-setup.sh
 plans=(int8 int4 w3-channel 2of4-int4 w7a8)
 cat >"$out/sweep.yaml" <<YAML
 grid:

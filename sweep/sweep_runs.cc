@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "compress/compress_job.h"
@@ -329,8 +330,13 @@ ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, con
     for (const auto& [key, value] : report["metrics"]["after"].items())
       if (value.is_number_float() && !std::isfinite(value.get<double>()))
         throw Error(ErrorKind::kInvalidArgument, "metric '" + key + "' after compression is " + value.dump());
+  std::optional<CompressedModel> loaded;  // read once, by the cost and the exports, when either needs it
+  if (a.contains("target") || !exports.empty()) {
+    loaded = load_compressed(compressed, 1);
+    loaded->dir = "runs/" + run.id + "/compressed";  // what exports record of their source: the same in every store
+  }
   if (a.contains("target")) {
-    const CompressedModel m = load_compressed(compressed, 1);
+    const CompressedModel& m = *loaded;
     const auto roofline = cost_models().create("roofline", nlohmann::json::object(), "sweep");
     const ModelCost cost =
         model_cost(*roofline, load_target(a["target"].get<std::string>()), m.table, m.plan.layers, 1);
@@ -338,8 +344,7 @@ ordered_json execute_run(const PreparedRun& run, const std::string& run_dir, con
                       {"latency_s", cost.latency_s}, {"energy_j", cost.energy_j}, {"weight_bytes", cost.weight_bytes}};
   }
   if (!exports.empty()) {
-    CompressedModel m = load_compressed(compressed, 1);
-    m.dir = "runs/" + run.id + "/compressed";  // what exports record of their source: the same in every store
+    const CompressedModel& m = *loaded;
     ordered_json written = ordered_json::object();
     for (const std::string& format : exports) {
       const std::string path = run_dir + "/" + export_name(format);
