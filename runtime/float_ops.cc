@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/kernels/depthwise.h"
 #include "runtime/kernels/float_kernels.h"
 #include "runtime/kernels/qgemm.h"
@@ -32,7 +33,7 @@ bool is_float(const at::Tensor& x) { return x.defined() && x.scalar_type() == at
 // over numel() values visits each element once.
 bool dense(const at::Tensor& x) { return x.is_non_overlapping_and_dense(); }
 
-at::Tensor empty_like_dense(const at::Tensor& x) { return at::empty_strided(x.sizes(), x.strides(), x.options()); }
+at::Tensor empty_like_dense(const at::Tensor& x) { return runtime::empty_output(x.sizes(), at::kFloat, x.strides()); }
 
 }  // namespace
 
@@ -44,7 +45,7 @@ bool fits_layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Ten
 }
 
 at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta, float eps) {
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = runtime::empty_output(x.sizes());
   const int64_t n = x.size(-1);
   kernels().layer_norm(x.data_ptr<float>(), y.data_ptr<float>(), n ? x.numel() / n : 0, n,
                        gamma.defined() ? gamma.data_ptr<float>() : nullptr,
@@ -57,7 +58,7 @@ bool fits_softmax(const at::Tensor& x, int64_t dim) {
 }
 
 at::Tensor softmax_last(const at::Tensor& x) {
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = runtime::empty_output(x.sizes());
   const int64_t n = x.size(-1);
   kernels().softmax(x.data_ptr<float>(), y.data_ptr<float>(), n ? x.numel() / n : 0, n);
   return y;
@@ -93,17 +94,7 @@ at::Tensor clamp(const at::Tensor& x, float lo, float hi) {
 
 at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q) {
   at::Tensor y = empty_like_dense(x);
-  const int64_t n = x.numel();
-  thread_local std::vector<uint8_t> codes;
-  if (static_cast<int64_t>(codes.size()) < n) codes.resize(static_cast<std::size_t>(n));
-  float s = 0;
-  int32_t z = 0;
-  runtime::quantize_rows_static(x.data_ptr<float>(), 1, n, n, nullptr, n, q.scale, q.zero_point, codes.data(), &s, &z);
-  const float zf = static_cast<float>(q.zero_point), scale = q.scale;
-  float* out = y.data_ptr<float>();
-  const uint8_t* c = codes.data();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(c[i]) - zf) * scale;
+  runtime::fake_quantize_static(x.data_ptr<float>(), x.numel(), q.scale, q.zero_point, y.data_ptr<float>());
   return y;
 }
 
@@ -117,7 +108,7 @@ bool fits_masked_fill(const at::Tensor& x, const at::Tensor& mask) {
 }
 
 at::Tensor masked_fill(const at::Tensor& x, const at::Tensor& mask, float value) {
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = runtime::empty_output(x.sizes());
   const int64_t n = mask.numel(), repeats = x.numel() / n;
   const float* in = x.data_ptr<float>();
   const bool* m = mask.data_ptr<bool>();
@@ -139,7 +130,7 @@ at::Tensor matmul(const at::Tensor& a, const at::Tensor& b, float alpha) {
   const int64_t r = a.dim(), m = a.size(-2), k = a.size(-1), n = b.size(-1);
   std::vector<int64_t> shape(a.sizes().begin(), a.sizes().end());
   shape.back() = n;
-  at::Tensor c = at::empty(shape, a.options());
+  at::Tensor c = runtime::empty_output(shape);
   // Up to two batch dimensions, walked by their strides (views of permuted heads need no copy).
   const int64_t b0 = r >= 3 ? a.size(0) : 1, b1 = r == 4 ? a.size(1) : 1;
   const int64_t as0 = r >= 3 ? a.stride(0) : 0, as1 = r == 4 ? a.stride(1) : 0;
@@ -158,7 +149,7 @@ at::Tensor matmul(const at::Tensor& a, const at::Tensor& b, float alpha) {
 at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t kh, int64_t kw, const at::Tensor& bias,
                             const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                             const std::vector<int64_t>& dilation, const OutputClamp& clamp, bool contiguous_out) {
-  const at::Tensor nhwc = x.to(at::kFloat).permute({0, 2, 3, 1}).contiguous();
+  const at::Tensor nhwc = runtime::contiguous_output(x.to(at::kFloat).permute({0, 2, 3, 1}));
   runtime::DepthwiseShape s;
   s.n = nhwc.size(0), s.h = nhwc.size(1), s.w = nhwc.size(2), s.c = nhwc.size(3);
   s.kh = kh, s.kw = kw, s.stride_y = stride[0], s.stride_x = stride[1], s.pad_y = padding[0], s.pad_x = padding[1];
@@ -168,12 +159,12 @@ at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t
   if (taps.size(1) != s.c || !fits || s.out_h() < 1 || s.out_w() < 1)
     throw Error(ErrorKind::kInvalidArgument, "depthwise conv2d: input " + c10::str(x.sizes()) + " does not fit its " +
                                                  std::to_string(taps.size(1)) + " channels or window");
-  at::Tensor y = at::empty({s.n, s.out_h(), s.out_w(), s.c}, nhwc.options());
+  at::Tensor y = runtime::empty_output({s.n, s.out_h(), s.out_w(), s.c});
   runtime::depthwise_conv2d_nhwc(s, nhwc.data_ptr<float>(), taps.data_ptr<float>(),
                                  bias.defined() ? bias.data_ptr<float>() : nullptr, clamp.lo, clamp.hi,
                                  y.data_ptr<float>(), runtime::active_isa());
   const at::Tensor nchw = y.permute({0, 3, 1, 2});
-  return contiguous_out ? nchw.contiguous() : nchw;
+  return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }
 
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in,
@@ -193,7 +184,7 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
     // Channels last (a convolution's output as the runtime leaves it): each window's maximum across the
     // channels in vectors, the output channels last too. NaN wins, as in ATen: once m is NaN no v replaces it.
     const int64_t N = x.size(0), C = x.size(1);
-    at::Tensor out = at::empty({N, oh, ow, C}, x.options());
+    at::Tensor out = runtime::empty_output({N, oh, ow, C});
     const float* src = x.data_ptr<float>();
     float* const out_data = out.data_ptr<float>();
     // Output rows split over the threads where there is enough work to pay for a parallel region.
@@ -220,9 +211,9 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
     });
     return out.permute({0, 3, 1, 2});
   }
-  const at::Tensor in = x.to(torch::kFloat).contiguous();
+  const at::Tensor in = runtime::contiguous_output(x.to(torch::kFloat));
   const int64_t planes = in.size(0) * in.size(1);
-  at::Tensor out = torch::empty({in.size(0), in.size(1), oh, ow}, torch::kFloat);
+  at::Tensor out = runtime::empty_output({in.size(0), in.size(1), oh, ow});
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   for (int64_t p = 0; p < planes; ++p, src += H * W)

@@ -15,6 +15,7 @@
 #include "compress/decompose.h"
 #include "core/error.h"
 #include "model/tapped_graph.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/float_ops.h"
 #include "runtime/fusion.h"
 #include "runtime/graph.h"
@@ -316,6 +317,7 @@ PackedModel PackedModel::open(const std::string& path, const RunOptions& options
     for (Node& node : m.graph_->nodes)
       for (Arg& a : node.in) a.tensor = constant_tensor_of(a, m.tensors_, m.decoded_);
     m.traced_ = m.make_schedule(traced);
+    m.pool_ = runtime::BufferPool::make();
     if (m.batch_generic_) m.schedules_ = std::make_unique<ScheduleCache>();
   } catch (const Error&) {
     throw;
@@ -689,6 +691,7 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
 
 at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
                             std::map<std::string, at::Tensor>* layer_outputs, std::vector<double>* node_seconds) const {
+  const runtime::PoolScope pool(pool_.get());
   std::vector<c10::IValue> env(static_cast<std::size_t>(program.slots));
   env[0] = x;
   auto value = [&](const Arg& a) -> const c10::IValue& {

@@ -22,6 +22,9 @@
 #include "runtime/packed_ops.h"
 
 namespace adze {
+namespace runtime {
+class BufferPool;
+}
 namespace packed {
 
 constexpr const char* kFormat = "adze.packed";
@@ -125,6 +128,8 @@ class PackedModel {
   int64_t weight_bytes_ = 0;
   RunOptions options_;
   std::map<std::string, at::Tensor> decoded_;  ///< weights ops read whole in fp32, decoded at open
+  /// The runtime's output buffers, reused from run to run (buffer_pool.h).
+  std::shared_ptr<runtime::BufferPool> pool_;
 };
 
 }  // namespace packed

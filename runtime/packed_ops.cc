@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "runtime/buffer_pool.h"
 #include "runtime/isa.h"
 #include "runtime/parallel.h"
 
@@ -21,7 +22,7 @@ constexpr int64_t kTileRows = 64;  // output rows the fp32 path decodes at a tim
 at::Tensor permute_columns(const LayerView& layer, const at::Tensor& rows, bool to_encoded) {
   const int64_t M = rows.size(0), K = rows.size(1);
   const int64_t* g = layer.gather().data();
-  at::Tensor out = at::empty_like(rows);
+  at::Tensor out = runtime::empty_output(rows.sizes());
   const float* from = rows.data_ptr<float>();
   float* to = out.data_ptr<float>();
   for (int64_t r = 0; r < M; ++r, from += K, to += K)
@@ -104,14 +105,14 @@ at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const
                            const ActivationQuant* act, const OutputClamp& clamp) {
   at::DimVector shape(rows.sizes().begin(), rows.sizes().end());
   shape.back() = layer.channels();
-  at::Tensor y = at::empty(shape, rows.options());
+  at::Tensor y = runtime::empty_output(shape);
   integer_rows(layer, rows.data_ptr<float>(), rows.numel() / layer.reduction(),
                bias.defined() ? bias.data_ptr<float>() : nullptr, act, clamp, y.data_ptr<float>());
   return y;
 }
 
 at::Tensor float_contiguous(const at::Tensor& x) {
-  return x.scalar_type() == at::kFloat && x.is_contiguous() ? x : x.to(torch::kFloat).contiguous();
+  return x.scalar_type() == at::kFloat && x.is_contiguous() ? x : runtime::contiguous_output(x.to(torch::kFloat));
 }
 
 // A 1x1 convolution of stride 1 without padding: its patches are the input's pixels.
@@ -209,7 +210,7 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
   if (!layer.gather().empty()) x2 = permute_columns(layer, x2, true);
-  at::Tensor y = torch::empty({x2.size(0), C}, torch::kFloat);
+  at::Tensor y = runtime::empty_output({x2.size(0), C});
   std::vector<float> tile(static_cast<std::size_t>(std::min(kTileRows, C) * K));
   for (int64_t r0 = 0; r0 < C; r0 += kTileRows) {
     const int64_t rows = std::min(kTileRows, C - r0);
@@ -239,7 +240,7 @@ at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& secon
   integer_rows(first, in.data_ptr<float>(), M, nullptr, act, {}, mid);
   at::DimVector shape(in.sizes().begin(), in.sizes().end());
   shape.back() = second.channels();
-  at::Tensor y = at::empty(shape, in.options());
+  at::Tensor y = runtime::empty_output(shape);
   integer_rows(second, mid, M, b.defined() ? b.data_ptr<float>() : nullptr, nullptr, clamp, y.data_ptr<float>());
   return y;
 }
@@ -307,7 +308,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
   const int64_t stride2 = b * b + wl->layout.k_pad;
   q = sized(s.rows, M * stride2);
   runtime::quantize_rows_dynamic(zt, M, b * b, b * b, nullptr, stride2, q, scale, zero);
-  at::Tensor y = at::empty(shape, in.options());
+  at::Tensor y = runtime::empty_output(shape);
   for (int64_t l = 0; l < b; ++l)
     runtime::qgemm(rows_of(*wl, l * Cb, Cb), {q + l * b, M, stride2, scale, zero},
                    bs.defined() ? bs.data_ptr<float>() + l * Cb : nullptr, y.data_ptr<float>() + l * Cb, C, isa,
@@ -333,7 +334,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   if (oh < 1 || ow < 1)
     throw Error(ErrorKind::kInvalidArgument,
                 "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
-  const at::Tensor nhwc = x.to(torch::kFloat).permute({0, 2, 3, 1}).contiguous();
+  const at::Tensor nhwc = runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
   const int64_t M = N * oh * ow;
   const ActivationLayout l = activation_layout(layer, M);
   const int64_t* perm = l.gather;  // per run of Cin channels
@@ -350,17 +351,17 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
     rows = quantized_patches(nhwc, Cin, kh, kw, oh, ow, stride, padding, dilation, act, l, scratch, scales, zeros);
   }
   const at::Tensor b = float_bias(bias, C, "conv2d");
-  at::Tensor y = torch::empty({N, oh, ow, C}, torch::kFloat);
+  at::Tensor y = runtime::empty_output({N, oh, ow, C});
   runtime::qgemm(*w, {rows, M, l.stride, scales, zeros}, b.defined() ? b.data_ptr<float>() : nullptr,
                  y.data_ptr<float>(), C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
   const at::Tensor nchw = y.permute({0, 3, 1, 2});
-  return contiguous_out ? nchw.contiguous() : nchw;
+  return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }
 
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
   const int64_t D = layer.reduction();
   const at::Tensor flat = ids.reshape({-1}).to(torch::kLong).contiguous();
-  at::Tensor out = torch::empty({flat.numel(), D}, torch::kFloat);
+  at::Tensor out = runtime::empty_output({flat.numel(), D});
   layer.decode_listed_rows(flat.data_ptr<int64_t>(), flat.numel(), out.data_ptr<float>());
   if (!layer.gather().empty()) out = permute_columns(layer, out, false);
   std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());

@@ -415,6 +415,14 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
   }
 }
 
+void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* y, Isa isa) {
+  const RowKernels& kern = kernels_for(isa);
+  const float inv = 1.0f / s, zf = static_cast<float>(z);
+  if (n < kParallelValues) return kern.fake_quantize(x, n, inv, zf, s, y);
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < n; j += kPiece) kern.fake_quantize(x + j, std::min(kPiece, n - j), inv, zf, s, y + j);
+}
+
 QPanels::QPanels(const QWeights& w, Isa isa, const int64_t* order) : isa_(isa) {
   const RowKernels& kern = kernels_for(isa);
   if (!kern.gemm_panel) return;

@@ -114,6 +114,9 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
 /// Both run on the instruction set's kernels (row_kernels.h: range, quantize), the same bytes on every one.
 void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
                           float s, int32_t z, uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
+/// Fake quantization with a calibrated scale and zero point: y = (q − z) · s for the codes q that
+/// quantize_rows_static makes of x (n values), in one pass; y may be x.
+void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* y, Isa isa = active_isa());
 
 /// A matrix's weights expanded once for the GEMM microkernel (row_kernels.h, panels): one signed byte per weight
 /// (any pattern expanded, zeros included), so a layer that sees many activation rows (a convolution's output

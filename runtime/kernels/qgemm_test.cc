@@ -523,8 +523,29 @@ TEST(QGemm, QuantizationMatchesNearbyintOnEdgeValues) {
                 << "x " << v << (gathered ? " gathered" : "");
           }
           for (int64_t j = k; j < k_pad; ++j) ASSERT_EQ(q[static_cast<std::size_t>(j)], 0);
+          if (gathered) continue;
+          // The fake quantization in one pass: those codes dequantized, (q − z) · s, bit for bit.
+          std::vector<float> y(static_cast<std::size_t>(k));
+          fake_quantize_static(x.data(), k, s, z, y.data(), isa);
+          for (int64_t j = 0; j < k; ++j) {
+            const float want = (static_cast<float>(q[static_cast<std::size_t>(j)]) - static_cast<float>(z)) * s;
+            ASSERT_EQ(y[static_cast<std::size_t>(j)], want) << "x " << x[static_cast<std::size_t>(j)];
+          }
         }
     }
+}
+
+// A fake quantization long enough to run in pieces over the threads, in place, against the scalar path.
+TEST(QGemm, LongFakeQuantizationInPlaceIsTheSameOnEveryIsa) {
+  std::vector<float> x(100003);
+  for (std::size_t j = 0; j < x.size(); ++j) x[j] = std::sin(static_cast<float>(j) * 0.37f) * 9.0f;
+  std::vector<float> want = x;
+  fake_quantize_static(want.data(), static_cast<int64_t>(want.size()), 0.07f, 120, want.data(), Isa::kScalar);
+  for (const Isa isa : runnable_isas()) {
+    std::vector<float> y = x;
+    fake_quantize_static(y.data(), static_cast<int64_t>(y.size()), 0.07f, 120, y.data(), isa);
+    EXPECT_EQ(y, want) << to_string(isa);
+  }
 }
 
 // Each row's own range (NaN ignored, widened to include 0), then the static formula: the same scales, zero

@@ -90,6 +90,8 @@ struct RowKernels {
   /// rounds to nearest, ties to even, as (v + 1.5·2^23) − 1.5·2^23 does (exactly, wherever the clamp does not
   /// decide). The same bytes on every instruction set.
   void (*quantize)(const float* x, int64_t n, float inv, float zf, uint8_t* q);
+  /// The same codes, dequantized: y = (q − zf) · scale, without writing q (a fake quantization in one pass).
+  void (*fake_quantize)(const float* x, int64_t n, float inv, float zf, float scale, float* y);
 };
 
 const RowKernels& scalar_row_kernels();

@@ -316,11 +316,29 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   }
 }
 
+void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, float* y) {
+  const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(zf), magic = _mm256_set1_ps(12582912.0f);
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f), vs = _mm256_set1_ps(scale);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 v =
+        _mm256_add_ps(vz, _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vinv), magic), magic));
+    v = _mm256_min_ps(_mm256_max_ps(v, zero), top);  // max_ps(NaN, 0) is 0
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_sub_ps(v, vz), vs));
+  }
+  for (; j < n; ++j) {
+    float v = zf + ((x[j] * inv + 12582912.0f) - 12582912.0f);
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    y[j] = (v - zf) * scale;
+  }
+}
+
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
-  static const RowKernels k{unpack,     expand,  dot,     dot4,    row_dot, unpack_pairs,
-                            pairs_dot4, nullptr, nullptr, nullptr, range,   quantize};
+  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs, pairs_dot4,
+                            nullptr, nullptr, nullptr, range, quantize, fake_quantize};
   return k;
 }
 

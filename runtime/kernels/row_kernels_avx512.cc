@@ -497,14 +497,26 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   }
 }
 
+void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, float* y) {
+  const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zf), magic = _mm512_set1_ps(12582912.0f);
+  const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f), vs = _mm512_set1_ps(scale);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    const __m512 x16 = _mm512_maskz_loadu_ps(m, x + j);
+    __m512 v = _mm512_add_ps(vz, _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x16, vinv), magic), magic));
+    v = _mm512_min_ps(_mm512_max_ps(v, zero), top);  // max_ps(NaN, 0) is 0
+    _mm512_mask_storeu_ps(y + j, m, _mm512_mul_ps(_mm512_sub_ps(v, vz), vs));
+  }
+}
+
 #undef ADZE_INLINE
 
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack,         expand,          dot,        dot4,
-                            row_dot,        unpack_pairs,    pairs_dot4, gemm_panel,
-                            gemm_panel_out, gemv_panels_out, range,      quantize};
+  static const RowKernels k{unpack,       expand,     dot,          dot4,           row_dot,
+                            unpack_pairs, pairs_dot4, gemm_panel,   gemm_panel_out, gemv_panels_out,
+                            range,        quantize,   fake_quantize};
   return k;
 }
 

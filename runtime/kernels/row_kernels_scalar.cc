@@ -123,11 +123,21 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   }
 }
 
+void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, float* y) {
+  constexpr float kMagic = 12582912.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    float v = zf + ((x[j] * inv + kMagic) - kMagic);
+    v = v > 0.0f ? v : 0.0f;  // NaN → 0
+    v = v < 255.0f ? v : 255.0f;
+    y[j] = (v - zf) * scale;
+  }
+}
+
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack,     expand,  dot,     dot4,    row_dot, unpack_pairs,
-                            pairs_dot4, nullptr, nullptr, nullptr, range,   quantize};
+  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs, pairs_dot4,
+                            nullptr, nullptr, nullptr, range, quantize, fake_quantize};
   return k;
 }
 
