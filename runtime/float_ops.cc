@@ -98,6 +98,10 @@ at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q) {
   return y;
 }
 
+void fake_quantize_in_place(at::Tensor& x, const ActivationQuant& q) {
+  runtime::fake_quantize_static(x.data_ptr<float>(), x.numel(), q.scale, q.zero_point, x.data_ptr<float>());
+}
+
 bool fits_masked_fill(const at::Tensor& x, const at::Tensor& mask) {
   if (!is_float(x) || !x.is_contiguous() || mask.scalar_type() != at::kBool || !mask.is_contiguous() ||
       mask.dim() > x.dim() || mask.numel() == 0)

@@ -39,6 +39,8 @@ at::Tensor clamp(const at::Tensor& x, float lo, float hi);
 /// dense tensor (fits_clamp), its layout kept. One difference: where x/s does not fit an int64 (+inf, 1e30),
 /// ATen's cast wraps to code 0 and this clamps to 255.
 at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q);
+/// The same on a dense float tensor the caller owns (an op's fresh output), in place.
+void fake_quantize_in_place(at::Tensor& x, const ActivationQuant& q);
 /// x with `value` where `mask` (bool) is set, for a contiguous x whose trailing dimensions are the mask's
 /// (contiguous) shape: the mask repeats over the leading ones, as a causal mask over attention heads.
 bool fits_masked_fill(const at::Tensor& x, const at::Tensor& mask);

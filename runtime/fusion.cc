@@ -74,7 +74,7 @@ bool fold(Node& node, Node& next) {
   // A Monarch linear layer takes a clamp or a GELU as a packed matmul does (its bias is an argument already).
   const bool matmul = node.op == "adze::packed_matmul" || (node.op == kMonarchOp && node.in.size() == 2);
   const bool integer_conv = node.integer && is_convolution(node.op);
-  const bool no_post = node.post == PostOp::kNone;
+  const bool no_post = node.post == PostOp::kNone && !node.out_quant;  // nothing folds in after these
   const bool no_clamp = node.clamp.lo == -std::numeric_limits<float>::infinity() &&
                         node.clamp.hi == std::numeric_limits<float>::infinity();
   const Arg* bias = next.in.size() == 3 && at < 2 ? &next.in[1 - at] : nullptr;  // add(y, b) or add(b, y)
@@ -89,6 +89,9 @@ bool fold(Node& node, Node& next) {
              next.own == OwnOp::kClamp) {
     node.clamp = {next.lo, next.hi};
     node.fused += "+" + next.op.substr(next.op.find("::") + 2);
+  } else if ((matmul || integer_conv) && !node.out_quant && next.own == OwnOp::kFakeQuant) {
+    node.out_quant = next.quant;  // in place on the output, while it is still in cache
+    node.fused += "+fake_quantize";
   } else if (matmul && no_post && next.own == OwnOp::kGelu) {
     node.post = next.tanh ? PostOp::kGeluTanh : PostOp::kGelu;
     node.fused += "+gelu";

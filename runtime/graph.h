@@ -91,13 +91,14 @@ struct Node {
   ActivationQuant quant;    ///< kFakeQuant
   // Fused into this op by fusion.h (the schedule only; a run that records layer outputs takes the unfused
   // graph, whose values are the simulation's).
-  const at::Tensor* fused_bias = nullptr;  ///< added to the output ([C])
-  OutputClamp clamp;                       ///< applied after the bias
-  PostOp post = PostOp::kNone;             ///< applied last
-  float alpha = 1;                         ///< kMatmul: the product scaled (a division fused)
-  bool channels_last_out = false;          ///< a convolution's output left channels last (every reader takes it)
-  std::string fused;                       ///< what was fused, for profiles ("+add+gelu")
-  std::string second_factor;               ///< a low-rank layer's first factor: its second, run in the same call
+  const at::Tensor* fused_bias = nullptr;    ///< added to the output ([C])
+  OutputClamp clamp;                         ///< applied after the bias
+  PostOp post = PostOp::kNone;               ///< applied last
+  std::optional<ActivationQuant> out_quant;  ///< a calibrated fake quantization of the output, after all else
+  float alpha = 1;                           ///< kMatmul: the product scaled (a division fused)
+  bool channels_last_out = false;            ///< a convolution's output left channels last (every reader takes it)
+  std::string fused;                         ///< what was fused, for profiles ("+add+gelu")
+  std::string second_factor;                 ///< a low-rank layer's first factor: its second, run in the same call
 };
 
 }  // namespace packed

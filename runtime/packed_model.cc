@@ -716,8 +716,11 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     if (node.integer && is_convolution(node.op)) {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
-      set(node, packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
-                              node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out));
+      at::Tensor y =
+          packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
+                        node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out);
+      if (node.out_quant) fake_quantize_in_place(y, *node.out_quant);
+      set(node, std::move(y));
       return;
     }
     if (node.op == "adze::packed_matmul") {
@@ -729,6 +732,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
                          : packed_factored_matmul(*layers_.at(node.layer), *layers_.at(node.second_factor), in,
                                                   bias_of(node, 1), node.act ? &*node.act : nullptr, node.clamp);
       if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
+      if (node.out_quant) fake_quantize_in_place(y, *node.out_quant);
       set(node, std::move(y));
       return;
     }
@@ -743,6 +747,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       if (node.in.size() == 2) {
         at::Tensor y = packed_monarch_matmul(first, second, x, bias_of(node, 1), node.integer, node.clamp);
         if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
+        if (node.out_quant) fake_quantize_in_place(y, *node.out_quant);
         set(node, std::move(y));
         return;
       }

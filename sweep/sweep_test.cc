@@ -158,10 +158,11 @@ TEST(SweepRuns, EveryValueIsCheckedBeforeAnyRun) {
       {fixture_sweep({{"pipeline", {config("pipelines/ptq.json"), "/nowhere.json"}}}),
        {"axis 'pipeline' value /nowhere.json"}},
   };
-  for (const auto& [doc, parts] : bad) {
+  for (const auto& [file, parts] : bad) {
     SCOPED_TRACE(parts[0]);
     std::vector<std::string> want = parts;
     want.push_back("'s.json'");
+    const ordered_json& doc = file;  // a lambda cannot capture a structured binding in C++17
     expect_error([&] { prepare_runs(parse_sweep(doc, "s.json"), false); }, ErrorKind::kInvalidConfig, want);
   }
   ordered_json no_data = fixture_sweep({{"pipeline", {config("pipelines/ptq-activations.json")}}});

@@ -624,6 +624,38 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
   }
 }
 
+// W8A8 on a Python-made MobileNet-V2: each calibrated fake quantization that follows an integer convolution
+// (a depthwise convolution's input) is done in place on that convolution's output, and the fused schedule gives
+// the unfused graph's numbers bit for bit.
+TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(3);
+  Dataset data;
+  data.inputs = torch::randn({16, 3, 32, 32});
+  data.targets = torch::zeros({16}, torch::kLong);
+  data.num_classes = 1000;
+  testing::TempDir tmp;
+  const CompressedModel c = compress_in_memory(
+      load_torchscript(testing::fixture("mobilenet_v2_traced.pt"), {{4, 3, 32, 32}, "float32"}),
+      R"({"defaults": {"weight_bits": 8, "act_bits": 8}})",
+      R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})",
+      &data);
+  export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+  const PackedModel p = PackedModel::open(tmp.file("m.adze"));
+  const at::Tensor x = torch::randn({4, 3, 32, 32});
+  int folded = 0, alone = 0;  // alone: those whose input another op reads too (a residual's)
+  for (const auto& n : p.profile(x, 1)) {
+    folded += n.op == "aten::_convolution+hardtanh+fake_quantize";
+    alone += n.op == "aten::fake_quantize_per_tensor_affine";
+  }
+  EXPECT_GE(folded, 10);
+  EXPECT_LT(alone, folded);
+  std::map<std::string, at::Tensor> layers;  // the unfused graph, as verify runs it
+  EXPECT_TRUE(same_bits(p.forward(x), p.forward(x, &layers)));
+  const at::Tensor simulated = c.model.forward(x);
+  EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-4);
+}
+
 // Every scheme through the runtime's matmul: the integer kernels where they take the scheme (calibrated
 // activations: the simulation's codes, so equal up to float rounding; dynamic: within int8's error), the decoded
 // fp32 path everywhere.
