@@ -5,6 +5,8 @@
 // - a packed matmul's bias add (aten::add of a file tensor), then a ReLU / hardtanh / clamp (into the integer
 //   kernels' epilogue) or a GELU (applied to the output in place);
 // - an integer or depthwise convolution's ReLU / hardtanh;
+// - after an integer convolution's or a packed matmul's other folds, a calibrated fake quantization of its
+//   output (in place: what a depthwise convolution of a W8A8 MobileNet reads);
 // - a division of a matmul by a constant (attention's 1/√d), as a scale of the product.
 // Convolutions also leave their outputs channels last where every reader takes that layout (convolutions,
 // element-wise ops, fake-quants, pooling, flatten), so the next convolution reads them without a transpose.
