@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -122,6 +124,25 @@ TEST(ReadFile, NamesMissingFilesAndDirectories) {
   TempDir dir;
   expect_error([&] { read_file_bytes(dir.file("nope")); }, ErrorKind::kIo, {"nope", "no such file"});
   expect_error([&] { read_file_bytes(dir.path()); }, ErrorKind::kIo, {"is a directory"});
+}
+
+// A pipe (/dev/stdin, a shell's <(...)) has no size to seek to: it is read to its end.
+TEST(ReadFile, ReadsAPipeToItsEnd) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string text(100000, 'x');  // more than a pipe holds: the writer waits for the reader
+  std::thread writer([&] {
+    for (std::size_t at = 0; at < text.size();) {
+      const ssize_t n = ::write(fds[1], text.data() + at, text.size() - at);
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+    ::close(fds[1]);
+  });
+  const std::string got = read_file_text("/proc/self/fd/" + std::to_string(fds[0]));
+  writer.join();
+  ::close(fds[0]);
+  EXPECT_EQ(got, text);
 }
 
 TEST(FirstLineOf, SkipsTracebacksAndCppStacks) {

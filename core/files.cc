@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "core/error.h"
@@ -30,7 +31,14 @@ std::vector<char> read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::kIo, "failed to open file '" + path + "': " + std::strerror(errno));
   in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::size_t>(in.tellg());
+  const std::streamoff end = in.tellg();
+  if (end < 0) {  // not seekable (a pipe: /dev/stdin, <(...)): read to its end
+    in.clear();
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw Error(ErrorKind::kIo, "failed to read file '" + path + "'");
+    return bytes;
+  }
+  const auto size = static_cast<std::size_t>(end);
   in.seekg(0);
   std::vector<char> bytes(size);
   if (size > 0 && !in.read(bytes.data(), static_cast<std::streamsize>(size)))

@@ -143,7 +143,9 @@ ordered_json parse_search_settings(const ordered_json& given, const std::string&
     try {
       call();
     } catch (const Error& e) {
-      throw bad(where, "search." + key + " " + short_value(s[key]) + ": " + e.what());
+      const std::string what = e.what();  // one that names its setting already ("search.algo: unknown ...") as is
+      throw bad(where,
+                what.rfind("search.", 0) == 0 ? what : "search." + key + " " + short_value(s[key]) + ": " + what);
     }
   };
   check("algo", [&] {

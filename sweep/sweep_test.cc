@@ -97,7 +97,7 @@ TEST(SweepFile, BadFilesNameTheFileAndTheAxisOrValue) {
        "grid axis 'budget' value size=12parsecs"},
       {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "budget": ["bits=4"], "target": ["t"],
            "data": ["d"]}, "search": {"algo": "annealing"}})",
-       "search.algo annealing"},
+       "search.algo: unknown searcher 'annealing'"},
       {R"({"kind": "search", "grid": {"model": ["a"], "pipeline": ["q"], "budget": ["bits=4"], "target": ["t"],
            "data": ["d"]}, "search": {"bits": [4, 17]}})",
        "search.bits [4,17]"},
