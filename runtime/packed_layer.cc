@@ -397,8 +397,19 @@ void LayerView::read_kernel_layout(const nlohmann::json& k, const TensorFinder& 
       l.groups != groups || l.group != (groups == 1 ? k_pad : c.group_size) || (groups > 1 && l.group % 32 != 0))
     throw bad("its fields disagree with the layer's config");
   kernel_view_.planes = find("planes", "U8", channels_ * l.plane_row_bytes());
-  if (l.pattern == runtime::QPattern::kMask)
-    kernel_view_.mask = reinterpret_cast<const uint64_t*>(find("mask", "U8", channels_ * l.mask_row_words() * 8));
+  if (l.pattern == runtime::QPattern::kMask) {
+    // Stored as bytes, so the file aligns it to 1 only: the kernels read 64-bit words, which must be aligned
+    // (C++ makes a misaligned load undefined), so a misaligned mask is copied once.
+    const int64_t bytes = channels_ * l.mask_row_words() * 8;
+    const uint8_t* mask = find("mask", "U8", bytes);
+    if (reinterpret_cast<uintptr_t>(mask) % alignof(uint64_t) == 0) {
+      kernel_view_.mask = reinterpret_cast<const uint64_t*>(mask);
+    } else {
+      mask_copy_.resize(static_cast<std::size_t>(bytes / 8));
+      std::memcpy(mask_copy_.data(), mask, static_cast<std::size_t>(bytes));
+      kernel_view_.mask = mask_copy_.data();
+    }
+  }
   kernel_view_.offset = reinterpret_cast<const int32_t*>(find("offset", "I32", channels_ * 4));
   kernel_view_.scale = reinterpret_cast<const float*>(find("kernel_scale", "F32", channels_ * groups * 4));
   kernel_view_.wsum = reinterpret_cast<const int32_t*>(find("wsum", "I32", channels_ * groups * 4));

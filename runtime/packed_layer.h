@@ -102,6 +102,7 @@ class LayerView {
   bool kernel_ = false;  ///< stored in the kernels' layout: kernel_view_ points into the file
   bool bitmap_ = false;  ///< unstructured sparsity: index_ is one bit per position
   runtime::QWeights kernel_view_;
+  std::vector<uint64_t> mask_copy_;  ///< the kernel layout's mask, where the file's is not 8-byte aligned
   std::shared_ptr<const runtime::PackedQWeights> integer_;  ///< packed at open (older layers)
   std::string integer_unsupported_;
   std::vector<int64_t> gather_;

@@ -14,6 +14,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   cmake --build build-sanitize -j "$(nproc)"
   bash scripts/install-ort.sh
   source scripts/sanitizer-env.sh
+  export ADZE_ORT_MODULE=${ADZE_ORT_MODULE:-$PWD/build/ort/node_modules/onnxruntime-node}  # install-ort.sh's
   cd build-sanitize
   # The install test builds a consumer against an installed adze: the regular build covers it.
   exec ctest --output-on-failure -j "$(nproc)" -LE install "$@"

@@ -141,7 +141,7 @@ TEST(SweepRuns, IdsFollowContentNotPaths) {
   }
   EXPECT_EQ(ids.size(), 4u);
   EXPECT_EQ(prepare_runs(parse_sweep(doc, "s.json"), false)[3].id, runs[3].id);  // stable
-  doc["options"] = {{"limit", 3}};
+  doc["options"] = ordered_json::object({{"limit", 3}});
   EXPECT_NE(prepare_runs(parse_sweep(doc, "s.json"), false)[0].id, runs[0].id);
 }
 

@@ -456,10 +456,18 @@ TEST(PackedExporter, MonarchLayersRunAsTheirFactors) {
       expect_damaged_node_refused(tmp, packed::kMonarchOp, edit, why);
     };
     damaged([](nlohmann::json& n) { n["layer"] = "nowhere"; }, "'nowhere#first', which is missing");
-    damaged([](nlohmann::json& n) { n["in"] = {n["in"][0]}; }, "wrong number of inputs");
-    damaged([](nlohmann::json& n) { n["in"][1] = {{"c", 3}}; }, "a bias that is neither a file tensor nor null");
+    damaged([](nlohmann::json& n) { n["in"] = nlohmann::json::array({n["in"][0]}); }, "wrong number of inputs");
+    damaged(
+        [](nlohmann::json& n) {
+          n["in"][1] = nlohmann::json::object({{"c", 3}});
+        },
+        "a bias that is neither a file tensor nor null");
     if (file != "encoder_traced.pt")
-      damaged([](nlohmann::json& n) { n["in"][2] = {{"c", {0, 1}}}; }, "a stride that is not two positive ints");
+      damaged(
+          [](nlohmann::json& n) {
+            n["in"][2] = nlohmann::json::object({{"c", {0, 1}}});
+          },
+          "a stride that is not two positive ints");
   }
 }
 
@@ -500,8 +508,8 @@ TEST(PackedExporter, SmartDealLayersAreComposedAtOpen) {
       expect_damaged_node_refused(tmp, packed::kSmartDealOp, edit, why);
     };
     damaged([](nlohmann::json& n) { n["layer"] = "nowhere"; }, "'nowhere', whose two factors are not both stored");
-    damaged([](nlohmann::json& n) { n["in"] = {n["in"][0]}; }, "takes a shape and an order");
-    damaged([](nlohmann::json& n) { n["in"][2] = {{"c", 5}}; }, "basis 5 that its factors");
+    damaged([](nlohmann::json& n) { n["in"] = nlohmann::json::array({n["in"][0]}); }, "takes a shape and an order");
+    damaged([](nlohmann::json& n) { n["in"][2] = nlohmann::json::object({{"c", 5}}); }, "basis 5 that its factors");
     damaged([](nlohmann::json& n) { n["in"][0]["c"][0] = 7; }, "do not fit");
     damaged([](nlohmann::json& n) { n["in"][1]["c"][0] = 1; }, "do not fit");  // not a permutation
   }

@@ -300,7 +300,6 @@ ADZE_AVX512 void row_avx512(const Geo& g, const Row& r) {
 
 void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float* w, const float* bias, float lo,
                            float hi, float* y, Isa isa) {
-  const int64_t oh = s.out_h(), ow = s.out_w();
   // As PyTorch: the padded input must hold the dilated kernel (out_h() rounds toward zero, so it alone is no test).
   if (s.n < 0 || s.h <= 0 || s.w <= 0 || s.c < 0 || s.kh <= 0 || s.kw <= 0 || s.stride_y <= 0 || s.stride_x <= 0 ||
       s.pad_y < 0 || s.pad_x < 0 || s.dilation_y <= 0 || s.dilation_x <= 0 ||
@@ -312,6 +311,7 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
                                           ": sizes, strides or dilations not positive, or "
                                           "the padded input smaller than the dilated kernel");
   if (s.n == 0 || s.c == 0) return;
+  const int64_t oh = s.out_h(), ow = s.out_w();
   const int64_t c = s.c;
   Geo g;
   g.c = c;
