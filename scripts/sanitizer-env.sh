@@ -5,6 +5,3 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_container_overflow=0:abort_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/sanitize/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# Open MPI unloads its components at exit, so their allocations would be reported from "<unknown module>";
-# keeping them loaded lets tests/sanitize/lsan.supp name them.
-export OMPI_MCA_mca_component_disable_dlclose=1
