@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -90,6 +91,44 @@ TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
                {"a damaged pickle at byte 2", "4294967295 bytes"});
   const char memo[] = {'\x80', '\x02', 'N', 'r', '\x10', '\xf0', '\x16', '\x37', '.'};  // memo slot 924250128
   expect_error([&] { check_pickle_bounds(memo, sizeof memo, "p"); }, ErrorKind::kIo, {"a memo index 924250128"});
+  // libtorch's unpickler pops without checking its stack: BUILD on a dict alone freed memory it never allocated.
+  const char build[] = {'\x80', '\x02', '}', 'q', '\x00', '(', 'b', '.'};
+  expect_error([&] { check_pickle_bounds(build, sizeof build, "p"); }, ErrorKind::kIo,
+               {"byte 6: an opcode that takes 2 values from a stack of 1"});
+  const char odd[] = {'\x80', '\x02', '(', 'N', 'd', '.'};  // DICT on one value: a key without its value
+  expect_error([&] { check_pickle_bounds(odd, sizeof odd, "p"); }, ErrorKind::kIo,
+               {"an odd number of keys and values"});
+  const char unmarked[] = {'\x80', '\x02', 'N', 't', '.'};
+  expect_error([&] { check_pickle_bounds(unmarked, sizeof unmarked, "p"); }, ErrorKind::kIo, {"needs a mark"});
+  const char sunk[] = {'\x80', '\x02', 'N', 'N', '(', '\x86', 't', '.'};  // TUPLE2 pops from under the mark
+  expect_error([&] { check_pickle_bounds(sunk, sizeof sunk, "p"); }, ErrorKind::kIo,
+               {"a mark at depth 2 of a stack of 1"});
+}
+
+// What libtorch's archive reader checks as it opens (and leaks on, when it throws) is checked first: a file
+// without its version record, or with a damaged one, gets adze's one line.
+TEST(ZipBounds, RefusesArchivesWithoutAGoodVersionRecord) {
+  const std::vector<char> good = read_file_bytes(testing::fixture("tensors_small.pt"));
+  const std::vector<ZipEntry> members = check_zip_bounds(good, "good");
+  EXPECT_NO_THROW(check_torch_save_records(good, members, "good"));
+  const auto version = std::find_if(members.begin(), members.end(), [](const ZipEntry& e) {
+    return e.name.size() > 8 && e.name.compare(e.name.size() - 8, 8, "/version") == 0;
+  });
+  ASSERT_NE(version, members.end());
+  std::vector<char> damaged = good;
+  damaged[version->offset] = damaged[version->offset] == '9' ? '8' : '9';  // the checksum no longer matches
+  expect_error([&] { check_torch_save_bounds(damaged, "d"); }, ErrorKind::kIo,
+               {"failed to read d: not a torch.save file (a damaged version record"});
+  std::vector<char> renamed = good;  // every copy of the record's name (directory and local header) renamed
+  const std::string from = version->name, to = from.substr(0, from.size() - 7) + "vers1on";
+  for (auto at = std::search(renamed.begin(), renamed.end(), from.begin(), from.end()); at != renamed.end();
+       at = std::search(at, renamed.end(), from.begin(), from.end()))
+    at = std::copy(to.begin(), to.end(), at);
+  expect_error([&] { check_torch_save_bounds(renamed, "r"); }, ErrorKind::kIo, {"(no version record)"});
+  std::vector<ZipEntry> flat = members;
+  flat.front().name = "data.pkl";
+  expect_error([&] { check_torch_save_records(good, flat, "f"); }, ErrorKind::kIo, {"'data.pkl' is in no folder"});
+  expect_error([&] { check_torch_save_records(good, {}, "e"); }, ErrorKind::kIo, {"an archive without members"});
 }
 
 TEST(WriteAtomically, WritesThenRenames) {

@@ -1,6 +1,11 @@
 #include "core/zip_bounds.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
+#include <vector>
 
 #include "core/error.h"
 
@@ -78,7 +83,8 @@ std::vector<ZipEntry> check_zip_bounds(const std::vector<char>& b, const std::st
       throw fail("entry " + std::to_string(i) + "'s local header is missing");
     const uint64_t data = local + 30 + field(b, local + 26, 2) + field(b, local + 28, 2);
     if (!fits(data, compressed)) throw fail("entry " + std::to_string(i) + "'s data runs past the end");
-    members.push_back({std::string(b.data() + at + 46, name), data, compressed});
+    members.push_back({std::string(b.data() + at + 46, name), data, compressed,
+                       static_cast<uint32_t>(field(b, at + 10, 2)), static_cast<uint32_t>(field(b, at + 16, 4))});
     at += 46 + name + extra + comment;
   }
   return members;
@@ -90,6 +96,12 @@ void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) 
                                      std::to_string(at) + ": " + why + ")");
   };
   const auto u8 = [&](uint64_t at) { return static_cast<uint64_t>(static_cast<unsigned char>(p[at])); };
+  // The unpickler's stack as libtorch 1.13 keeps it: a depth, and marks (depths) apart from it. Its opcodes pop
+  // without checking the depth (BUILD on one value frees what it never allocated; found by fuzzing), so each
+  // opcode's needs are checked here. Past an opcode whose effect is not modelled, only lengths are checked.
+  uint64_t depth = 0;
+  std::vector<uint64_t> marks;
+  bool tracking = true;
   uint64_t at = 0;
   while (at < size) {
     const uint64_t op = at++;
@@ -105,26 +117,57 @@ void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) 
       need(n);
       at += n;
     };
+    // The opcode takes `n` values and leaves `left` in their place.
+    const auto takes = [&](uint64_t n, uint64_t left) {
+      if (!tracking) return;
+      if (depth < n)
+        throw fail(op,
+                   "an opcode that takes " + std::to_string(n) + " values from a stack of " + std::to_string(depth));
+      depth = depth - n + left;
+    };
+    // The opcode takes every value above the top mark (and the mark), an even number where `pairs`, and needs
+    // `below` values under the mark; it leaves `left`.
+    const auto takes_to_mark = [&](bool pairs, uint64_t below, uint64_t left) {
+      if (!tracking) return;
+      if (marks.empty()) throw fail(op, "an opcode that needs a mark, with none set");
+      const uint64_t mark = marks.back();
+      marks.pop_back();
+      if (mark > depth || mark < below)
+        throw fail(op, "a mark at depth " + std::to_string(mark) + " of a stack of " + std::to_string(depth));
+      if (pairs && (depth - mark) % 2 != 0) throw fail(op, "an odd number of keys and values");
+      depth = mark + left;
+    };
     switch (static_cast<unsigned char>(p[op])) {
-      case 'X':
+      case 'X':  // BINUNICODE
+        length(4);
+        takes(0, 1);
+        break;
       case 'T':
       case 'B':
         length(4);
-        break;  // BINUNICODE, BINSTRING, BINBYTES
+        tracking = false;
+        break;  // BINSTRING, BINBYTES
       case 'U':
       case 'C':
-      case 0x8a:
         length(1);
-        break;  // SHORT_BINSTRING, SHORT_BINBYTES, LONG1
+        tracking = false;
+        break;    // SHORT_BINSTRING, SHORT_BINBYTES
+      case 0x8a:  // LONG1
+        length(1);
+        takes(0, 1);
+        break;
       case 0x8b:
         length(4);
+        tracking = false;
         break;  // LONG4
       case 0x8c:
         length(1);
+        tracking = false;
         break;  // SHORT_BINUNICODE
       case 0x8d:
       case 0x8e:
         length(8);
+        tracking = false;
         break;  // BINUNICODE8, BINBYTES8
       case 0x95:
         need(8);
@@ -135,54 +178,97 @@ void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) 
         const uint64_t index = u8(at) | u8(at + 1) << 8 | u8(at + 2) << 16 | u8(at + 3) << 24;
         if (index > size) throw fail(op, "a memo index " + std::to_string(index) + " past the stream's length");
         at += 4;
+        takes(1, 1);
         break;
       }
+      case 'q':  // BINPUT
+        need(1);
+        at += 1;
+        takes(1, 1);
+        break;
       case 'J':
       case 'j':
         need(4);
         at += 4;
+        takes(0, 1);
         break;  // BININT, LONG_BINGET
       case 'K':
-      case 'q':
       case 'h':
+        need(1);
+        at += 1;
+        takes(0, 1);
+        break;  // BININT1, BINGET
       case 0x80:
         need(1);
         at += 1;
-        break;  // BININT1, BINPUT, BINGET, PROTO
+        break;  // PROTO
       case 'M':
         need(2);
         at += 2;
+        takes(0, 1);
         break;  // BININT2
       case 'G':
         need(8);
         at += 8;
+        takes(0, 1);
         break;   // BINFLOAT
-      case 'c':  // GLOBAL: two lines
+      case 'c':  // GLOBAL: two lines; the unpickler pushes the index of what it names
         for (int line = 0; line < 2; ++line) {
           while (at < size && p[at] != '\n') ++at;
           need(1);
           ++at;
         }
+        takes(0, 1);
         break;
-      case '(':
+      case '(':  // MARK
+        if (tracking) marks.push_back(depth);
+        break;
       case '}':
       case ']':
       case ')':
-      case 't':
-      case 0x85:
-      case 0x86:
-      case 0x87:
-      case 'a':
-      case 'e':
-      case 's':
-      case 'u':
       case 0x88:
       case 0x89:
       case 'N':
+        takes(0, 1);
+        break;   // EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE, NEWTRUE, NEWFALSE, NONE
+      case 't':  // TUPLE
+        takes_to_mark(false, 0, 1);
+        break;
+      case 'l':  // LIST
+        takes_to_mark(false, 0, 1);
+        break;
+      case 'e':  // APPENDS: onto the list under the mark
+        takes_to_mark(false, 1, 0);
+        break;
+      case 'd':  // DICT
+        takes_to_mark(true, 0, 1);
+        break;
+      case 'u':  // SETITEMS: into the dict under the mark
+        takes_to_mark(true, 1, 0);
+        break;
+      case 0x85:
+        takes(1, 1);
+        break;  // TUPLE1
+      case 0x86:
+        takes(2, 1);
+        break;  // TUPLE2
+      case 0x87:
+        takes(3, 1);
+        break;  // TUPLE3
+      case 's':
+        takes(3, 1);
+        break;  // SETITEM: the dict stays
+      case 0x81:
+        takes(1, 0);
+        break;  // NEWOBJ
       case 'R':
       case 'b':
-      case 0x81:
+        takes(2, 1);
+        break;  // REDUCE, BUILD: the index and its argument, replaced by what the call makes of them
       case 'Q':
+        takes(1, 1);
+        break;  // BINPERSID
+      case 'a':
       case '0':
       case '1':
       case '2':
@@ -192,6 +278,7 @@ void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) 
       case 0x92:
       case 0x93:
       case 0x94:
+        tracking = false;
         break;
       case '.':  // STOP
         return;
@@ -201,8 +288,56 @@ void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) 
   }
 }
 
+namespace {
+
+bool same_name_ignoring_case(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+void check_torch_save_records(const std::vector<char>& b, const std::vector<ZipEntry>& members,
+                              const std::string& what) {
+  const auto fail = [&](const std::string& why) {
+    return Error(ErrorKind::kIo, "failed to read " + what + ": not a torch.save file (" + why + ")");
+  };
+  if (members.empty()) throw fail("an archive without members");
+  const std::string& first = members.front().name;
+  if (first.find('/') == std::string::npos) throw fail("its first member '" + first + "' is in no folder");
+  const std::string folder = first.substr(0, first.find('/') + 1);
+  const ZipEntry* version = nullptr;
+  for (const char* name : {".data/version", "version"}) {  // libtorch's order
+    for (const ZipEntry& e : members)
+      if (same_name_ignoring_case(e.name, folder + name)) {
+        version = &e;
+        break;
+      }
+    if (version) break;
+  }
+  if (!version) throw fail("no version record");
+  if (version->method != 0) throw fail("a compressed version record");
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(b.data() + version->offset), static_cast<uInt>(version->size)));
+  if (crc != version->crc) throw fail("a damaged version record (its checksum does not match)");
+  // As std::stoull reads it: blanks, an optional sign, then digits; what follows them is ignored.
+  const std::string text(b.data() + version->offset, version->size);
+  std::size_t at = 0;
+  while (at < text.size() && std::isspace(static_cast<unsigned char>(text[at]))) ++at;
+  const bool negative = at < text.size() && text[at] == '-';
+  if (at < text.size() && (text[at] == '+' || text[at] == '-')) ++at;
+  uint64_t number = 0;
+  std::size_t digits = 0;
+  for (; at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])) && number <= 10; ++at, ++digits)
+    number = number * 10 + static_cast<uint64_t>(text[at] - '0');
+  if (digits == 0 || negative || number < 1 || number > 10) throw fail("a version record that is not 1 to 10");
+}
+
 void check_torch_save_bounds(const std::vector<char>& bytes, const std::string& what) {
-  for (const ZipEntry& e : check_zip_bounds(bytes, what))
+  const std::vector<ZipEntry> members = check_zip_bounds(bytes, what);
+  check_torch_save_records(bytes, members, what);
+  for (const ZipEntry& e : members)
     if (e.name.size() >= 4 && e.name.compare(e.name.size() - 4, 4, ".pkl") == 0)
       check_pickle_bounds(bytes.data() + e.offset, e.size, what);
 }

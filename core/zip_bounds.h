@@ -14,6 +14,8 @@ namespace adze {
 struct ZipEntry {
   std::string name;
   uint64_t offset = 0, size = 0;
+  uint32_t method = 0;  ///< 0: stored, 8: deflated
+  uint32_t crc = 0;     ///< of the uncompressed data, as the directory gives it
 };
 
 /// Walks the end-of-central-directory record (zip64 too), the central directory and each entry's local header,
@@ -27,8 +29,16 @@ std::vector<ZipEntry> check_zip_bounds(const std::vector<char>& bytes, const std
 /// does not know, where the unpickler stops too. Error(kIo) as check_zip_bounds says.
 void check_pickle_bounds(const char* data, uint64_t size, const std::string& what);
 
-/// check_zip_bounds, then check_pickle_bounds on every member that holds a pickle (*.pkl): what to run on
-/// a torch.save file before torch::pickle_load reads it from memory.
+/// What libtorch 1.13's archive reader checks as it opens, checked first: a member in a folder (the archive's
+/// name), and a stored `version` record (at <archive>/version or <archive>/.data/version, matched without
+/// regard to case as miniz does) of the right CRC whose number is one it reads (1..10). libtorch throws from its
+/// reader's constructor on any of these and leaks the zip state it had opened (found by fuzzing: four
+/// allocations a file). Error(kIo) "failed to read <what>: not a torch.save file (<why>)" otherwise.
+void check_torch_save_records(const std::vector<char>& bytes, const std::vector<ZipEntry>& members,
+                              const std::string& what);
+
+/// check_zip_bounds, check_torch_save_records, then check_pickle_bounds on every member that holds a pickle
+/// (*.pkl): what to run on a torch.save file before torch::pickle_load reads it from memory.
 void check_torch_save_bounds(const std::vector<char>& bytes, const std::string& what);
 
 }  // namespace adze

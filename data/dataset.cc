@@ -143,14 +143,18 @@ Dataset load_tensor_file(const std::string& path, const std::string& split) {
     throw Error(ErrorKind::kIo, "failed to read tensor file '" + path +
                                     "': expected a dict {\"inputs\", \"targets\"} or a tuple (inputs, targets)");
   }
-  // A tensor may claim more elements than its data holds (a zero stride repeats one element): refused before
-  // anything materializes it (found by fuzzing: a 1 KB file that asked for 4 GB).
-  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"inputs", inputs}, {"targets", targets}})
-    if (static_cast<double>(t.numel()) * static_cast<double>(t.element_size()) >
-        static_cast<double>(t.storage().nbytes()))
+  // A tensor may claim more elements than its data holds (a zero stride repeats one element), or reach past its
+  // data (an offset, a stride): refused before anything materializes it (found by fuzzing: a 1 KB file that asked
+  // for 4 GB; a view 1788 bytes into 60).
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"inputs", inputs}, {"targets", targets}}) {
+    double last = static_cast<double>(t.storage_offset());  // the furthest element the view reads
+    for (int64_t d = 0; d < t.dim(); ++d) last += static_cast<double>(t.size(d) - 1) * static_cast<double>(t.stride(d));
+    const double bytes = static_cast<double>(t.storage().nbytes()), item = static_cast<double>(t.element_size());
+    if (t.numel() > 0 && (static_cast<double>(t.numel()) * item > bytes || (last + 1) * item > bytes))
       throw Error(ErrorKind::kIo, "failed to read tensor file '" + path + "': tensor '" + name + "' of shape " +
                                       c10::str(t.sizes()) + " claims more elements than its data holds (" +
                                       std::to_string(t.storage().nbytes()) + " bytes)");
+  }
   if (inputs.dim() < 1 || targets.dim() != 1 || inputs.size(0) != targets.size(0))
     throw Error(ErrorKind::kIo, "failed to read tensor file '" + path + "': inputs " + c10::str(inputs.sizes()) +
                                     " and targets " + c10::str(targets.sizes()) +

@@ -165,6 +165,15 @@ TEST(TensorFile, RejectsWrongContents) {
       },
       ErrorKind::kIo,
       {"repeated.pt", "tensor 'inputs' of shape [1000000, 2] claims more elements than its data holds"});
+  // Found by fuzzing: a view whose offset and strides reach past its storage of 60 bytes (a file pickle_save
+  // cannot write: libtorch checks the bounds only when a view is made, not when it is read).
+  const std::string past = std::string(testing::source_dir()) + "/tests/fuzz/corpus/tensors/view-past-its-data";
+  expect_error(
+      [&] {
+        load_dataset("tensors:" + past, {"test", 0, 0});
+      },
+      ErrorKind::kIo,
+      {"view-past-its-data", "tensor 'inputs' of shape [3, 5] claims more elements than its data holds (60 bytes)"});
   c10::Dict<std::string, at::Tensor> missing;
   missing.insert("x", torch::zeros({4, 2}));
   expect_error(
