@@ -108,7 +108,7 @@ void save_encodings(const std::map<std::string, Encoding>& encodings, const std:
 
 std::map<std::string, Encoding> load_encodings(const std::string& path) {
   const auto bytes = read_file_bytes(path);
-  check_torch_save_bounds(bytes, "encodings '" + path + "'");
+  check_torch_save_bounds({bytes.data(), bytes.size()}, "encodings '" + path + "'");
   c10::IValue root;
   try {
     root = torch::pickle_load(bytes);

@@ -66,23 +66,26 @@ TEST(ParseShape, FuzzedStringsEitherParseOrThrowAdzeError) {
   }
 }
 
+std::string_view view(const std::vector<char>& bytes) { return {bytes.data(), bytes.size()}; }
+
 // The zip and pickle bounds checks pass what torch.save writes and refuse archives whose offsets point outside
 // them and pickles whose lengths run past their end, among them the files fuzzing found to crash libtorch's
 // in-memory reader or make it allocate gigabytes (kept as fuzz seeds).
 TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
   const std::vector<char> good = read_file_bytes(testing::fixture("tensors_small.pt"));
-  EXPECT_NO_THROW(check_torch_save_bounds(good, "good"));
+  EXPECT_NO_THROW(check_torch_save_bounds(view(good), "good"));
   std::vector<char> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2));
-  expect_error([&] { check_zip_bounds(cut, "cut"); }, ErrorKind::kIo, {"failed to read cut", "a damaged zip archive"});
+  expect_error([&] { check_zip_bounds(view(cut), "cut"); }, ErrorKind::kIo,
+               {"failed to read cut", "a damaged zip archive"});
   std::vector<char> moved = good;
   moved[moved.size() - 3] = '\x7f';  // the end record's directory offset, far past the end
-  expect_error([&] { check_zip_bounds(moved, "moved"); }, ErrorKind::kIo, {"a damaged zip archive"});
+  expect_error([&] { check_zip_bounds(view(moved), "moved"); }, ErrorKind::kIo, {"a damaged zip archive"});
   int regressions = 0;
   for (const auto& e :
        std::filesystem::directory_iterator(std::string(testing::source_dir()) + "/tests/fuzz/corpus/tensors"))
     if (e.path().filename().string().rfind("regression-", 0) == 0) {
       ++regressions;
-      expect_error([&] { check_torch_save_bounds(read_file_bytes(e.path().string()), "r"); }, ErrorKind::kIo,
+      expect_error([&] { check_torch_save_bounds(view(read_file_bytes(e.path().string())), "r"); }, ErrorKind::kIo,
                    {"not a torch.save file (a damaged"});
     }
   EXPECT_GE(regressions, 5);
@@ -109,26 +112,27 @@ TEST(ZipBounds, PassesTorchSaveFilesAndRefusesDamagedDirectories) {
 // without its version record, or with a damaged one, gets adze's one line.
 TEST(ZipBounds, RefusesArchivesWithoutAGoodVersionRecord) {
   const std::vector<char> good = read_file_bytes(testing::fixture("tensors_small.pt"));
-  const std::vector<ZipEntry> members = check_zip_bounds(good, "good");
-  EXPECT_NO_THROW(check_torch_save_records(good, members, "good"));
+  const std::vector<ZipEntry> members = check_zip_bounds(view(good), "good");
+  EXPECT_NO_THROW(check_torch_save_records(view(good), members, "good"));
   const auto version = std::find_if(members.begin(), members.end(), [](const ZipEntry& e) {
     return e.name.size() > 8 && e.name.compare(e.name.size() - 8, 8, "/version") == 0;
   });
   ASSERT_NE(version, members.end());
   std::vector<char> damaged = good;
   damaged[version->offset] = damaged[version->offset] == '9' ? '8' : '9';  // the checksum no longer matches
-  expect_error([&] { check_torch_save_bounds(damaged, "d"); }, ErrorKind::kIo,
+  expect_error([&] { check_torch_save_bounds(view(damaged), "d"); }, ErrorKind::kIo,
                {"failed to read d: not a torch.save file (a damaged version record"});
   std::vector<char> renamed = good;  // every copy of the record's name (directory and local header) renamed
   const std::string from = version->name, to = from.substr(0, from.size() - 7) + "vers1on";
   for (auto at = std::search(renamed.begin(), renamed.end(), from.begin(), from.end()); at != renamed.end();
        at = std::search(at, renamed.end(), from.begin(), from.end()))
     at = std::copy(to.begin(), to.end(), at);
-  expect_error([&] { check_torch_save_bounds(renamed, "r"); }, ErrorKind::kIo, {"(no version record)"});
+  expect_error([&] { check_torch_save_bounds(view(renamed), "r"); }, ErrorKind::kIo, {"(no version record)"});
   std::vector<ZipEntry> flat = members;
   flat.front().name = "data.pkl";
-  expect_error([&] { check_torch_save_records(good, flat, "f"); }, ErrorKind::kIo, {"'data.pkl' is in no folder"});
-  expect_error([&] { check_torch_save_records(good, {}, "e"); }, ErrorKind::kIo, {"an archive without members"});
+  expect_error([&] { check_torch_save_records(view(good), flat, "f"); }, ErrorKind::kIo,
+               {"'data.pkl' is in no folder"});
+  expect_error([&] { check_torch_save_records(view(good), {}, "e"); }, ErrorKind::kIo, {"an archive without members"});
 }
 
 TEST(WriteAtomically, WritesThenRenames) {

@@ -1,5 +1,9 @@
 #include "core/zip_bounds.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -13,7 +17,7 @@ namespace adze {
 namespace {
 
 // Little-endian fields; the caller has checked the bounds.
-uint64_t field(const std::vector<char>& b, uint64_t at, int bytes) {
+uint64_t field(std::string_view b, uint64_t at, int bytes) {
   uint64_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<uint64_t>(i)]);
   return v;
@@ -21,12 +25,12 @@ uint64_t field(const std::vector<char>& b, uint64_t at, int bytes) {
 
 }  // namespace
 
-std::vector<ZipEntry> check_zip_bounds(const std::vector<char>& b, const std::string& what) {
+std::vector<ZipEntry> check_zip_bounds(std::string_view b, const std::string& what, const std::string& format) {
   std::vector<ZipEntry> members;
   const uint64_t size = b.size();
   const auto fail = [&](const std::string& why) {
     return Error(ErrorKind::kIo,
-                 "failed to read " + what + ": not a torch.save file (a damaged zip archive: " + why + ")");
+                 "failed to read " + what + ": not a " + format + " (a damaged zip archive: " + why + ")");
   };
   const auto fits = [&](uint64_t at, uint64_t n) { return at <= size && n <= size - at; };
   // End of central directory: 22 bytes and a comment of at most 65535, at the end.
@@ -90,9 +94,9 @@ std::vector<ZipEntry> check_zip_bounds(const std::vector<char>& b, const std::st
   return members;
 }
 
-void check_pickle_bounds(const char* p, uint64_t size, const std::string& what) {
+void check_pickle_bounds(const char* p, uint64_t size, const std::string& what, const std::string& format) {
   const auto fail = [&](uint64_t at, const std::string& why) {
-    return Error(ErrorKind::kIo, "failed to read " + what + ": not a torch.save file (a damaged pickle at byte " +
+    return Error(ErrorKind::kIo, "failed to read " + what + ": not a " + format + " (a damaged pickle at byte " +
                                      std::to_string(at) + ": " + why + ")");
   };
   const auto u8 = [&](uint64_t at) { return static_cast<uint64_t>(static_cast<unsigned char>(p[at])); };
@@ -298,10 +302,10 @@ bool same_name_ignoring_case(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-void check_torch_save_records(const std::vector<char>& b, const std::vector<ZipEntry>& members,
-                              const std::string& what) {
+void check_torch_save_records(std::string_view b, const std::vector<ZipEntry>& members, const std::string& what,
+                              const std::string& format) {
   const auto fail = [&](const std::string& why) {
-    return Error(ErrorKind::kIo, "failed to read " + what + ": not a torch.save file (" + why + ")");
+    return Error(ErrorKind::kIo, "failed to read " + what + ": not a " + format + " (" + why + ")");
   };
   if (members.empty()) throw fail("an archive without members");
   const std::string& first = members.front().name;
@@ -334,12 +338,33 @@ void check_torch_save_records(const std::vector<char>& b, const std::vector<ZipE
   if (digits == 0 || negative || number < 1 || number > 10) throw fail("a version record that is not 1 to 10");
 }
 
-void check_torch_save_bounds(const std::vector<char>& bytes, const std::string& what) {
-  const std::vector<ZipEntry> members = check_zip_bounds(bytes, what);
-  check_torch_save_records(bytes, members, what);
+void check_torch_save_bounds(std::string_view bytes, const std::string& what, const std::string& format) {
+  const std::vector<ZipEntry> members = check_zip_bounds(bytes, what, format);
+  check_torch_save_records(bytes, members, what, format);
   for (const ZipEntry& e : members)
     if (e.name.size() >= 4 && e.name.compare(e.name.size() - 4, 4, ".pkl") == 0)
-      check_pickle_bounds(bytes.data() + e.offset, e.size, what);
+      check_pickle_bounds(bytes.data() + e.offset, e.size, what, format);
+}
+
+void check_torch_save_file(const std::string& path, const std::string& what, const std::string& format) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error(ErrorKind::kIo, "failed to read " + what + ": cannot open it");
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  // Mapped, not read: the checks touch the archive's directory, its headers and its pickles, not its tensors.
+  void* const map = size ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0) : nullptr;
+  ::close(fd);
+  if (map == MAP_FAILED) throw Error(ErrorKind::kIo, "failed to read " + what + ": cannot map it");
+  try {
+    check_torch_save_bounds(std::string_view(static_cast<const char*>(map), size), what, format);
+  } catch (...) {
+    if (map) ::munmap(map, size);
+    throw;
+  }
+  if (map) ::munmap(map, size);
 }
 
 }  // namespace adze

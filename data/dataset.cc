@@ -119,7 +119,7 @@ Dataset load_corpus(const std::string& dir, const std::string& split, int64_t se
 
 Dataset load_tensor_file(const std::string& path, const std::string& split) {
   const std::vector<char> bytes = read_file_bytes(path);
-  check_torch_save_bounds(bytes, "tensor file '" + path + "'");
+  check_torch_save_bounds({bytes.data(), bytes.size()}, "tensor file '" + path + "'");
   c10::IValue value;
   try {
     value = torch::pickle_load(bytes);

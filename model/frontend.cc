@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/zip_bounds.h"
 #include "model/batch_symbolic.h"
 #include "model/finite_check.h"
 
@@ -135,6 +136,7 @@ Model load_torchscript(const std::string& path, const InputSpec& input) {
   std::error_code ec;
   if (std::filesystem::file_size(path, ec) == 0)
     throw Error(ErrorKind::kIo, "failed to load model '" + path + "': the file is empty");
+  check_torch_save_file(path, "model '" + path + "'", "readable TorchScript file");
   torch::jit::Module module;
   try {
     module = torch::jit::load(path);

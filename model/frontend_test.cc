@@ -4,10 +4,13 @@
 #include <torch/script.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "core/files.h"
+#include "core/zip_bounds.h"
 #include "model/layer_table.h"
 #include "model/torchscript_io.h"
 #include "tests/test_util.h"
@@ -137,6 +140,38 @@ TEST(LoadTorchScript, RejectsMissingEmptyTruncatedAndForeignFiles) {
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   expect_error([&] { load_torchscript(dir.file("truncated.pt"), {{1, 3}}); }, ErrorKind::kIo, {"truncated.pt"});
   expect_error([&] { load_torchscript(dir.path(), {{1, 3}}); }, ErrorKind::kIo, {"directory"});
+}
+
+// A model whose data.pkl has BUILD find one value on the stack, its checksums mended: libtorch's unpickler would
+// free memory it never allocated (the release binary aborted with "free(): invalid size").
+TEST(LoadTorchScript, RefusesAPickleThatWouldCorruptTheHeap) {
+  std::vector<char> bytes = read_file_bytes(fixture("cnn_bn_traced.pt"));
+  int patched = 0;
+  for (const ZipEntry& e : check_zip_bounds({bytes.data(), bytes.size()}, "fixture")) {
+    if (e.name.size() < 9 || e.name.compare(e.name.size() - 9, 9, "/data.pkl") != 0) continue;
+    const char build[] = {'\x80', '\x02', '}', 'q', '\x00', '(', 'b', '.'};  // what follows STOP is not read
+    std::copy(build, build + sizeof build, bytes.begin() + static_cast<std::ptrdiff_t>(e.offset));
+    const uint32_t crc = static_cast<uint32_t>(
+        crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + e.offset), static_cast<uInt>(e.size)));
+    char old_crc[4], new_crc[4];
+    for (int i = 0; i < 4; ++i) {
+      old_crc[i] = static_cast<char>(e.crc >> (8 * i));
+      new_crc[i] = static_cast<char>(crc >> (8 * i));
+    }
+    for (auto at = std::search(bytes.begin(), bytes.end(), old_crc, old_crc + 4); at != bytes.end();
+         at = std::search(at, bytes.end(), old_crc, old_crc + 4), ++patched)
+      at = std::copy(new_crc, new_crc + 4, at);  // the local header's copy and the directory's
+  }
+  ASSERT_EQ(patched, 2);
+  TempDir dir;
+  std::ofstream(dir.file("build.pt"), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  expect_error(
+      [&] {
+        load_torchscript(dir.file("build.pt"), {{1, 3, 16, 16}});
+      },
+      ErrorKind::kIo,
+      {"failed to read model", "build.pt", "not a readable TorchScript file",
+       "an opcode that takes 2 values from a stack of 1"});
 }
 
 TEST(LoadTorchScript, NamesAnInputShapeThatDoesNotFit) {

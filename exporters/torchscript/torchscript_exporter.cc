@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/zip_bounds.h"
 #include "exporters/register.h"
 #include "exporters/runner.h"
 #include "model/batch_symbolic.h"
@@ -27,6 +28,7 @@ class TorchScriptRunner : public Runner {
  public:
   explicit TorchScriptRunner(const std::string& path) {
     torch::jit::ExtraFilesMap extra{{kCardName, ""}};
+    check_torch_save_file(path, "'" + path + "'", "loadable TorchScript file");
     try {
       module_ = torch::jit::load(path, c10::nullopt, extra);
     } catch (const std::exception& e) {
