@@ -87,8 +87,14 @@ std::vector<ZipEntry> check_zip_bounds(std::string_view b, const std::string& wh
       throw fail("entry " + std::to_string(i) + "'s local header is missing");
     const uint64_t data = local + 30 + field(b, local + 26, 2) + field(b, local + 28, 2);
     if (!fits(data, compressed)) throw fail("entry " + std::to_string(i) + "'s data runs past the end");
-    members.push_back({std::string(b.data() + at + 46, name), data, compressed,
-                       static_cast<uint32_t>(field(b, at + 10, 2)), static_cast<uint32_t>(field(b, at + 16, 4))});
+    // miniz copies a stored entry's uncompressed size and allocates a deflated one's (found by fuzzing: a stored
+    // entry of 224 bytes that claimed 3.7 GB was read past the buffer). Deflate expands at most 1032-fold.
+    const uint64_t method = field(b, at + 10, 2);
+    if ((method == 0 && uncompressed != compressed) || (method == 8 && uncompressed / 1032 > compressed))
+      throw fail("entry " + std::to_string(i) + " claims " + std::to_string(uncompressed) + " bytes from " +
+                 std::to_string(compressed));
+    members.push_back({std::string(b.data() + at + 46, name), data, compressed, static_cast<uint32_t>(method),
+                       static_cast<uint32_t>(field(b, at + 16, 4))});
     at += 46 + name + extra + comment;
   }
   return members;
