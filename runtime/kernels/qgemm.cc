@@ -201,6 +201,10 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     const PanelEpilogue e{a.scale, a.zero, w.scale, w.wsum, bias, lo, hi, y, y_stride, l.rows};
     return kern.gemv_panels_out(a.q, reinterpret_cast<const int8_t*>(panels), blocks, group_steps, e);
   }
+  // The threads split the rows where the activations outweigh the panels (a convolution's many output positions:
+  // each thread then reads only its own rows, which a parallel im2col split the same way left in its cache, and
+  // writes whole output rows), else the panels (weights read once between them).
+  const bool by_rows = row_tiles > 1 && a.rows * a.stride >= blocks * panel_bytes;
   maybe_parallel(parallel, [&] {
     Scratch& s = thread_scratch();
     if (!prebuilt) {
@@ -213,7 +217,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < blocks * row_tiles; ++t) {
       // (No division where one tile of rows covers them all: a batch-1 layer runs a tile per panel.)
-      const int64_t b = row_tiles == 1 ? t : t / row_tiles, m0 = row_tiles == 1 ? 0 : t % row_tiles * kPanelRows;
+      const int64_t b = row_tiles == 1 ? t : by_rows ? t % blocks : t / row_tiles;
+      const int64_t m0 = row_tiles == 1 ? 0 : (by_rows ? t / blocks : t % row_tiles) * kPanelRows;
       const int64_t n = std::min(kPanelRows, a.rows - m0), c0 = b * kPanelChannels;
       const int64_t channels = std::min(kPanelChannels, l.rows - c0);
       const int8_t* const panel = reinterpret_cast<const int8_t*>(panels + b * panel_bytes);
