@@ -22,7 +22,7 @@ struct BenchOptions {
   std::vector<std::string> exported;
   std::string against, input_shape, input_dtype, activations = "dynamic";
   int64_t batch = 0;
-  int runs = 100, warmup = 10;
+  int runs = 100, warmup = 10, rounds = 1;
   bool json = false, child = false, profile = false;
 };
 
@@ -45,8 +45,8 @@ RunnerOptions runner_options(const BenchOptions& o) {
 }
 
 void run_bench(const BenchOptions& o) {
-  if (o.runs < 1 || o.warmup < 0)
-    throw Error(ErrorKind::kInvalidArgument, "--runs must be at least 1 and --warmup at least 0");
+  if (o.runs < 1 || o.warmup < 0 || o.rounds < 1)
+    throw Error(ErrorKind::kInvalidArgument, "--runs and --rounds must be at least 1 and --warmup at least 0");
   std::vector<std::string> paths;
   if (!o.against.empty()) paths.push_back(resolve_model_path(o.against));
   for (const auto& p : o.exported) paths.push_back(p);
@@ -67,24 +67,33 @@ void run_bench(const BenchOptions& o) {
     given = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
   const InputSpec input = common_bench_input(paths, options, given, o.batch);
 
+  // Round after round, the models in turn: a burst of load on the machine falls on every row alike.
   std::vector<BenchResult> results;
-  ProgressBar bar("bench", static_cast<int64_t>(paths.size()), show_progress(o.json));
-  for (const auto& p : paths) {
-    bar.update(static_cast<int64_t>(results.size()), std::filesystem::path(p).filename().string());
-    results.push_back(bench_in_fresh_process(fresh_bench(o), p, input));
-  }
+  const auto total = static_cast<int64_t>(paths.size()) * o.rounds;
+  ProgressBar bar("bench", total, show_progress(o.json));
+  int64_t done = 0;
+  for (int round = 0; round < o.rounds; ++round)
+    for (std::size_t i = 0; i < paths.size(); ++i, ++done) {
+      bar.update(done, std::filesystem::path(paths[i]).filename().string());
+      BenchResult r = bench_in_fresh_process(fresh_bench(o), paths[i], input);
+      if (round == 0)
+        results.push_back(std::move(r));
+      else
+        results[i].merge_round(r);
+    }
   bar.finish();
 
   const double base = results.front().quantile(0.5);
   if (o.json) {
-    std::cout << bench_report(results, input, o.runs, o.warmup).dump(2) << "\n";
+    std::cout << bench_report(results, input, o.runs, o.warmup, o.rounds).dump(2) << "\n";
     return;
   }
   std::string shape;
   for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   std::cout << "CPU flags: " << runtime::cpu_flags() << "; adze kernels: " << runtime::to_string(runtime::active_isa())
             << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input.dtype << "; " << o.runs
-            << " timed runs after " << o.warmup << " warm-up, each model in a fresh process\n\n";
+            << " timed runs after " << o.warmup << " warm-up, each model in a fresh process"
+            << (o.rounds > 1 ? ", " + std::to_string(o.rounds) + " rounds pooled" : std::string()) << "\n\n";
   Table t;
   t.add_column("model");
   t.add_column("runtime");
@@ -95,7 +104,8 @@ void run_bench(const BenchOptions& o) {
                human_seconds(r.quantile(0.1)), human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x",
                human_seconds(r.cold_start_seconds()), human_bytes(static_cast<double>(r.peak_rss_kib) * 1024)});
   t.print(std::cout);
-  std::cout << "\nspeed-up: the first row's median over the row's; cold start: open + first output\n";
+  std::cout << "\nspeed-up: the first row's median over the row's; cold start: open + first output"
+            << (o.rounds > 1 ? " (the median round)" : "") << "\n";
   for (const auto& r : results) {
     if (!r.profile.is_array()) continue;
     std::cout << "\n"
@@ -133,10 +143,14 @@ void setup_bench(CLI::App& app) {
       "timed ones. Reported: median, p10 and p90 latency, the speed-up of each row over the first (the first\n"
       "row's median over the row's), cold start (open + first output, in the fresh process) and peak resident\n"
       "memory. Speeds are only meaningful side by side: compare rows of one run, on one machine.\n"
+      "--rounds N times the models in turn N times, each time in fresh processes, and pools every round's timed\n"
+      "runs (cold start: the median round): on a shared or virtual machine, whose neighbours come and go, a burst\n"
+      "of their load then falls on every row alike instead of on one.\n"
       "The input shape comes from the first file that records one (packed, ONNX) or --input-shape; --batch\n"
       "sets its batch, which a model exported for another batch refuses (export with --batch N).\n\n"
       "Examples:\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 1\n"
+      "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 2 --runs 300 --rounds 5\n"
       "  adze bench gpt.adze --against fortune-gpt --json");
   sub->add_option("exported", o->exported, "exported models (.adze, .onnx, .pt, c-header directory)");
   sub->add_option("--against", o->against, "the original model (TorchScript path or reference name), the first row");
@@ -146,6 +160,8 @@ void setup_bench(CLI::App& app) {
   sub->add_option("--input-dtype", o->input_dtype, "float32 or int64 (with --input-shape)");
   sub->add_option("--runs", o->runs, "timed calls per model")->capture_default_str();
   sub->add_option("--warmup", o->warmup, "untimed calls before them")->capture_default_str();
+  sub->add_option("--rounds", o->rounds, "time the models in turn this many times, pooling the runs")
+      ->capture_default_str();
   sub->add_option("--activations", o->activations,
                   "adze runtime, weight-only layers: dynamic (int8 per row on the fly) or float (fp32)")
       ->check(CLI::IsMember({"dynamic", "float"}))

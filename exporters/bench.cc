@@ -28,6 +28,27 @@ double BenchResult::quantile(double q) const {
   return sorted[below] + (at - static_cast<double>(below)) * (sorted[above] - sorted[below]);
 }
 
+namespace {
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+double BenchResult::cold_start_seconds() const {
+  return cold_starts.empty() ? open_seconds + first_seconds : median_of(cold_starts);
+}
+
+void BenchResult::merge_round(const BenchResult& next) {
+  if (cold_starts.empty()) cold_starts.push_back(open_seconds + first_seconds);
+  cold_starts.push_back(next.open_seconds + next.first_seconds);
+  seconds.insert(seconds.end(), next.seconds.begin(), next.seconds.end());
+  peak_rss_kib = std::max(peak_rss_kib, next.peak_rss_kib);
+}
+
 nlohmann::json to_json(const BenchResult& r) {
   return {{"path", r.path},
           {"format", r.format},
@@ -122,7 +143,8 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
   return *input;
 }
 
-nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup) {
+nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
+                            int rounds) {
   const double base = results.front().quantile(0.5);
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& r : results) {
@@ -133,6 +155,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
     row["p90_seconds"] = r.quantile(0.9);
     row["speedup_vs_first"] = base / r.quantile(0.5);
     row["cold_start_seconds"] = r.cold_start_seconds();
+    row["timed_runs"] = r.seconds.size();
     rows.push_back(row);
   }
   return {{"cpu_flags", runtime::cpu_flags()},
@@ -140,6 +163,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
           {"threads", torch::get_num_threads()},
           {"input", {{"shape", input.shape}, {"dtype", input.dtype}}},
           {"runs", runs},
+          {"rounds", rounds},
           {"warmup", warmup},
           {"rows", rows}};
 }

@@ -16,15 +16,20 @@ namespace adze {
 
 struct BenchResult {
   std::string path, format, runtime_name;
-  double open_seconds = 0;      ///< opening the file in its runtime (with ONNX Runtime: creating the session)
-  double first_seconds = 0;     ///< the first output after opening
-  std::vector<double> seconds;  ///< each timed run
-  int64_t peak_rss_kib = 0;     ///< peak resident memory of the process that ran the model
-  nlohmann::json runtime;       ///< Runner::describe()
-  nlohmann::json profile;       ///< Runner::profile(), when asked for
+  double open_seconds = 0;          ///< opening the file in its runtime (with ONNX Runtime: creating the session)
+  double first_seconds = 0;         ///< the first output after opening
+  std::vector<double> seconds;      ///< each timed run
+  int64_t peak_rss_kib = 0;         ///< peak resident memory of the process that ran the model
+  nlohmann::json runtime;           ///< Runner::describe()
+  nlohmann::json profile;           ///< Runner::profile(), when asked for
+  std::vector<double> cold_starts;  ///< open + first output of each round merged in (merge_round)
   /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
   double quantile(double q) const;
-  double cold_start_seconds() const { return open_seconds + first_seconds; }
+  /// Open + first output: the median over the merged rounds, or this one run's.
+  double cold_start_seconds() const;
+  /// Pools another round of the same model (a fresh process of its own): its timed runs join these, its cold
+  /// start joins cold_starts, the peak memory is the larger; the profile stays the first round's.
+  void merge_round(const BenchResult& next);
 };
 
 nlohmann::json to_json(const BenchResult& r);
@@ -63,6 +68,8 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
 
 /// One bench's results side by side, as `adze bench --json` prints them: the CPU, the input, and a row per
 /// model with its median, p10, p90, speed-up over the first row and cold start.
-nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup);
+/// Every round's timed runs are pooled: `runs` is per round, each row's "timed_runs" all of them.
+nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
+                            int rounds = 1);
 
 }  // namespace adze

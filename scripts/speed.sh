@@ -3,8 +3,8 @@
 # weights, or INT4 weights only; INT8 weights and activations, W8A8), exported at batch 1 to adze's packed format
 # and to ONNX (for ONNX Runtime on any x86 CPU, --ort-target portable, and on VNNI CPUs, --ort-target vnni), and
 # timed by `adze bench` against the original in libtorch and PyTorch's own fp32 ONNX export in ONNX Runtime,
-# with one thread and with two. Every ONNX export is then checked by `adze verify` at ONNX Runtime's default
-# optimization level (OUT_DIR/verify.txt).
+# with one thread and with two (three rounds each, the models in turn: `adze bench --rounds`). Every ONNX export
+# is then checked by `adze verify` at ONNX Runtime's default optimization level (OUT_DIR/verify.txt).
 # Models: the three reference models (trained once, cached), torchvision's resnet18 and mobilenet_v2 at 64x64
 # (trained briefly on Fashion-MNIST by scripts/speed_models.py, so that verify's agreement means something) and
 # the Python-traced nn.TransformerEncoder of tests/data (random weights). About 25 minutes on 2 cores.
@@ -50,9 +50,20 @@ bench() {  # bench NAME ORIGINAL COMPRESSED...: each compressed model's packed a
   for t in 1 2; do
     echo
     echo "== $name, $t thread(s)"
-    $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --threads "$t" --runs 200
-    $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --threads "$t" --runs 200 --json \
+    # One measurement, kept as JSON and printed from it: three rounds, the models in turn, their runs pooled.
+    $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --threads "$t" --runs 200 --rounds 3 --json \
       > "$out/$name-t$t.json"
+    /usr/bin/python3 - "$out/$name-t$t.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("CPU flags: %s; %d thread(s); %d runs x %d rounds" % (r["cpu_flags"], r["threads"], r["runs"], r["rounds"]))
+print("%-34s %-13s %10s %10s %10s %9s %11s" % ("model", "runtime", "median", "p10", "p90", "speed-up", "cold start"))
+for row in r["rows"]:
+    us = lambda s: "%.1f us" % (s * 1e6) if s < 1e-3 else "%.2f ms" % (s * 1e3)
+    print("%-34s %-13s %10s %10s %10s %8.2fx %11s" % (row["path"].split("/")[-1], row["runtime_name"],
+          us(row["median_seconds"]), us(row["p10_seconds"]), us(row["p90_seconds"]), row["speedup_vs_first"],
+          us(row["cold_start_seconds"])))
+PY
   done
 }
 

@@ -605,6 +605,13 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   EXPECT_TRUE(packed_row["runtime"]["aten_ops"].is_object());
   EXPECT_FALSE(packed_row["profile"].empty());
   EXPECT_TRUE(timed["cpu_flags"].is_string());
+  // --rounds: the models in turn, twice, each round's runs pooled.
+  CliRun rounds = adze("bench " + tmp.file("a.adze") + " --runs 3 --warmup 1 --rounds 2 --json --threads 1");
+  ASSERT_EQ(rounds.code, 0) << rounds.err;
+  const auto pooled = nlohmann::json::parse(rounds.out);
+  EXPECT_EQ(pooled["rounds"], 2);
+  EXPECT_EQ(pooled["rows"][0]["timed_runs"], 6);
+  EXPECT_GT(pooled["rows"][0]["cold_start_seconds"].get<double>(), 0);
   CliRun mismatch = adze("bench " + tmp.file("a.adze") + " " + tmp.file("a.onnx"));  // batch 8 and 1
   EXPECT_EQ(mismatch.code, 2);
   EXPECT_NE(mismatch.err.find("exported for batch"), std::string::npos) << mismatch.err;
@@ -751,6 +758,7 @@ INSTANTIATE_TEST_SUITE_P(
                  "a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s",
                  "--select-split test is also --confirm-split"},
         BadInput{"BenchBatchZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --batch 0", "--batch"},
+        BadInput{"BenchRoundsZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --rounds 0", "--rounds"},
         BadInput{"BenchUnknownFormat", "bench {fx}/tensors_small.pt.bak", "cannot tell the format"},
         BadInput{"BenchNotAModel", "bench {tmp}/text.pt --input-shape 1x3", "not a loadable TorchScript"},
         BadInput{"BenchNoInputShape", "bench {fx}/cnn_bn_traced.pt", "--input-shape"},
