@@ -126,16 +126,12 @@ uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int6
                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                            const std::vector<int64_t>& dilation, const ActivationQuant* act, const ActivationLayout& l,
                            QuantScratch& scratch, float* scales, int32_t* zeros) {
-  // The input quantized once, channels last (calibrated, or one dynamic range for the whole tensor) ...
+  // The input's scale and zero point (calibrated, or one dynamic range for the whole tensor) ...
   const int64_t total = nhwc.numel();
-  uint8_t* const xq = sized(scratch.codes, total);
-  float s = 0;
-  int32_t z = 0;
-  if (act)
-    runtime::quantize_rows_static(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, act->scale, act->zero_point,
-                                  xq, &s, &z);
-  else
-    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), 1, total, total, nullptr, total, xq, &s, &z);
+  const float* const x = nhwc.data_ptr<float>();
+  float s = act ? act->scale : 0.0f;
+  int32_t z = act ? act->zero_point : 0;
+  if (!act) runtime::dynamic_params(x, total, &s, &z);
   // ... then one row of codes per output position, in the column order (kh, kw, Cin), the channels permuted
   // as the encoded layout holds them where the kernels read that order, the zero padding as the zero point.
   // Bytes past the K of a row meet zero weights: whatever the scratch holds there adds nothing. A 1x1
@@ -143,18 +139,43 @@ uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int6
   const int64_t N = nhwc.size(0), H = nhwc.size(1), W = nhwc.size(2), M = N * oh * ow;
   const int64_t* perm = l.gather;  // per run of Cin channels
   const bool as_it_lies = pointwise(kh, kw, stride, padding) && !perm && l.stride == Cin;
-  uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
   const bool parallel = M * kh * kw * Cin >= (int64_t{1} << 16);
-  if (!as_it_lies && !perm && dilation[1] == 1) {
+  const bool tap_rows = !as_it_lies && !perm && dilation[1] == 1;
+  const int64_t py = padding[0], px = padding[1];
+  uint8_t* xq = nullptr;  // the input's codes, channels last: in place of the padded copy where there is none
+  if (!tap_rows || !(py || px)) {
+    xq = sized(scratch.codes, total);
+    float unused_s = 0;
+    int32_t unused_z = 0;
+    runtime::quantize_rows_static(x, 1, total, total, nullptr, total, s, z, xq, &unused_s, &unused_z);
+  }
+  uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
+  if (tap_rows) {
     // The input with a border of zero points, so that each tap row (kw pixels, channels last) is one copy.
-    const int64_t py = padding[0], px = padding[1], Hp = H + 2 * py, Wp = W + 2 * px, span = kw * Cin;
+    const int64_t Hp = H + 2 * py, Wp = W + 2 * px, span = kw * Cin;
     const uint8_t* padded = xq;
     if (py || px) {
+      // Quantized straight into the bordered buffer, a padded row at a time (split over the threads where the
+      // input is large): one pass, where a copy of the codes would be a second.
       uint8_t* const p = sized(scratch.padded, N * Hp * Wp * Cin);
-      std::fill_n(p, N * Hp * Wp * Cin, static_cast<uint8_t>(z));
-      for (int64_t r = 0; r < N * H; ++r)
-        std::memcpy(p + ((r / H * Hp + r % H + py) * Wp + px) * Cin, xq + r * W * Cin,
-                    static_cast<std::size_t>(W * Cin));
+      const auto u8z = static_cast<uint8_t>(z);
+      runtime::maybe_parallel(total >= (int64_t{1} << 14), [&] {
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < N * Hp; ++r) {
+          uint8_t* const dst = p + r * Wp * Cin;
+          const int64_t iy = r % Hp - py;
+          if (iy < 0 || iy >= H) {
+            std::fill_n(dst, Wp * Cin, u8z);
+            continue;
+          }
+          float unused_s = 0;
+          int32_t unused_z = 0;
+          std::fill_n(dst, px * Cin, u8z);
+          runtime::quantize_rows_static(x + (r / Hp * H + iy) * W * Cin, 1, W * Cin, W * Cin, nullptr, W * Cin, s, z,
+                                        dst + px * Cin, &unused_s, &unused_z);
+          std::fill_n(dst + (px + W) * Cin, px * Cin, u8z);
+        }
+      });
       padded = p;
     }
     runtime::maybe_parallel(parallel, [&] {

@@ -382,25 +382,41 @@ void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float 
 
 }  // namespace
 
+namespace {
+
+// The dynamic range of n values (their min and max, widened to include 0) as a scale and zero point.
+void range_params(const RowKernels& kern, const float* x, int64_t n, float* scale, int32_t* zero) {
+  float lo = 0.0f, hi = 0.0f;
+  if (n >= kParallelValues) {  // one long row (a convolution's whole input): its range in pieces over threads
+#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
+    for (int64_t j = 0; j < n; j += kPiece) {
+      float l = 0.0f, h = 0.0f;
+      kern.range(x + j, std::min(kPiece, n - j), &l, &h);
+      lo = std::min(lo, l);
+      hi = std::max(hi, h);
+    }
+  } else {
+    kern.range(x, n, &lo, &hi);
+  }
+  const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+  *scale = s;
+  *zero = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
+}
+
+}  // namespace
+
+void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa isa) {
+  range_params(kernels_for(isa), x, n, scale, zero);
+}
+
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
                            uint8_t* q, float* scale, int32_t* zero, Isa isa) {
   const RowKernels& kern = kernels_for(isa);
   for (int64_t r = 0; r < m; ++r) {
     const float* row = gathered_row(x, r, k, x_stride, gather);
-    float lo = 0.0f, hi = 0.0f;
-    if (k >= kParallelValues) {  // one long row (a convolution's whole input): its range in pieces over threads
-#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
-      for (int64_t j = 0; j < k; j += kPiece) {
-        float l = 0.0f, h = 0.0f;
-        kern.range(row + j, std::min(kPiece, k - j), &l, &h);
-        lo = std::min(lo, l);
-        hi = std::max(hi, h);
-      }
-    } else {
-      kern.range(row, k, &lo, &hi);
-    }
-    const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
-    const int32_t z = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
+    float s = 0;
+    int32_t z = 0;
+    range_params(kern, row, k, &s, &z);
     quantize_pieces(kern, row, k, 1.0f / s, static_cast<float>(z), q + r * k_pad);
     std::fill(q + r * k_pad + k, q + (r + 1) * k_pad, uint8_t{0});
     scale[r] = s;

@@ -108,6 +108,8 @@ struct QActivations {
 /// channel permutation). Writes q [m, k_pad] (the padding 0), scale [m], zero [m].
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
                            uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
+/// The scale and zero point quantize_rows_dynamic gives a row of these n values.
+void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa isa = active_isa());
 /// Static quantization with a calibrated scale and zero point (codes 0..255), computed exactly as ATen's
 /// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255) (NaN → 0), with nearbyint's
 /// round-half-to-even done by the vectorisable 1.5·2^23 trick (exact wherever the clamp does not decide).
