@@ -664,6 +664,40 @@ TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
   EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-4);
 }
 
+// The kernels split rows, panels and padded input rows over the threads, each value computed the same way on
+// any of them: two threads give the bits one gives, calibrated (static) and dynamic activations alike.
+TEST(PackedExporter, TwoThreadsGiveTheBitsOfOne) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(5);
+  Dataset data;
+  data.inputs = torch::randn({8, 3, 32, 32});
+  data.targets = torch::zeros({8}, torch::kLong);
+  data.num_classes = 1000;
+  testing::TempDir tmp;
+  const at::Tensor x = torch::randn({4, 3, 32, 32});
+  const int threads = torch::get_num_threads();
+  for (const char* plan :
+       {R"({"defaults": {"weight_bits": 8, "act_bits": 8}})", R"({"defaults": {"weight_bits": 4}})"}) {
+    SCOPED_TRACE(plan);
+    const bool calibrated = std::string(plan).find("act_bits") != std::string::npos;
+    const CompressedModel c = compress_in_memory(
+        load_torchscript(testing::fixture("mobilenet_v2_traced.pt"), {{4, 3, 32, 32}, "float32"}), plan,
+        calibrated
+            ? R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})"
+            : R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights"]})",
+        &data);
+    const std::string file = tmp.file(calibrated ? "static.adze" : "dynamic.adze");
+    export_model(c, "packed", nlohmann::json::object(), file);
+    const PackedModel p = PackedModel::open(file);
+    torch::set_num_threads(1);
+    const at::Tensor one = p.forward(x);
+    torch::set_num_threads(2);
+    const at::Tensor two = p.forward(x);
+    torch::set_num_threads(threads);
+    EXPECT_TRUE(same_bits(one, two)) << (one - two).abs().max().item<double>();
+  }
+}
+
 // Every scheme through the runtime's matmul: the integer kernels where they take the scheme (calibrated
 // activations: the simulation's codes, so equal up to float rounding; dynamic: within int8's error), the decoded
 // fp32 path everywhere.
