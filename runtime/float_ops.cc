@@ -171,6 +171,37 @@ at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t
   return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }
 
+bool fits_global_avg_pool(const at::Tensor& x) {
+  return x.dim() == 4 && x.scalar_type() == at::kFloat && x.size(2) * x.size(3) > 0 &&
+         (x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+at::Tensor global_avg_pool(const at::Tensor& x) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  at::Tensor out = runtime::empty_output({N, C, 1, 1});
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const float area = static_cast<float>(H * W);
+  if (x.is_contiguous()) {  // a sum per plane
+    for (int64_t p = 0; p < N * C; ++p, src += H * W) {
+      float sum = 0;
+      for (int64_t i = 0; i < H * W; ++i) sum += src[i];
+      dst[p] = sum / area;
+    }
+    return out;
+  }
+  // Channels last (a convolution's output as the runtime leaves it): every channel's sum in vectors, pixel by pixel.
+  for (int64_t n = 0; n < N; ++n, dst += C) {
+    std::fill_n(dst, C, 0.0f);
+    for (int64_t i = 0; i < H * W; ++i, src += C)
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dst[c] += src[c];
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) dst[c] /= area;
+  }
+  return out;
+}
+
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode) {
   const std::vector<int64_t> stride = stride_in.empty() ? kernel : stride_in;

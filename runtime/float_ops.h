@@ -19,6 +19,12 @@ namespace packed {
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode);
 
+/// adaptive_avg_pool2d to 1x1 of x [N, C, H, W] (float32, contiguous or channels last): [N, C, 1, 1], each mean
+/// summed pixel by pixel and divided by H·W. ATen's own sum order differs by layout; the two agree within float
+/// rounding (the same bits for 2x2 inputs, a unit in the last place at 7x7).
+bool fits_global_avg_pool(const at::Tensor& x);
+at::Tensor global_avg_pool(const at::Tensor& x);
+
 /// Layer norm over the last dimension, gamma and beta [n] or undefined.
 bool fits_layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta);
 at::Tensor layer_norm_last(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta, float eps);

@@ -10,6 +10,26 @@ namespace adze {
 namespace packed {
 namespace {
 
+// Global average pooling (adaptive_avg_pool2d to 1x1) against ATen's, NCHW and channels last: within float
+// rounding of its sum order, and the same bits where the sums are exact orders apart (2x2, ResNet-18 at 64x64).
+TEST(FloatOps, GlobalAvgPoolIsAtens) {
+  torch::manual_seed(1);
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{1, 512, 2, 2}, {2, 24, 7, 7}, {1, 37, 3, 5}}) {
+    const at::Tensor x = torch::randn(shape);
+    for (const at::Tensor& in : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
+      SCOPED_TRACE(c10::str(in.sizes(), in.strides()));
+      ASSERT_TRUE(fits_global_avg_pool(in));
+      const at::Tensor want = torch::adaptive_avg_pool2d(in, {1, 1});
+      const at::Tensor got = global_avg_pool(in);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_TRUE(torch::allclose(got, want, 1e-6, 1e-7)) << (got - want).abs().max().item<float>();
+      if (shape[2] * shape[3] == 4) EXPECT_TRUE(torch::equal(got.contiguous(), want.contiguous()));
+    }
+  }
+  EXPECT_FALSE(fits_global_avg_pool(torch::randn({2, 3, 4})));
+  EXPECT_FALSE(fits_global_avg_pool(torch::randn({1, 3, 4, 4}, torch::kDouble)));
+}
+
 TEST(FloatOps, MaxPool2dIsAtens) {
   torch::manual_seed(0);
   struct Window {

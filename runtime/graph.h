@@ -43,12 +43,13 @@ enum class OwnOp {
   kLayerNorm,  ///< over the last dimension
   kSoftmax,    ///< over the last dimension
   kGelu,
-  kAdd,         ///< two tensors of one shape and layout
-  kMatmul,      ///< batched, batch dimensions equal
-  kClamp,       ///< relu, hardtanh
-  kFakeQuant,   ///< a calibrated 8-bit fake-quant (quantize and dequantize)
-  kView,        ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
-  kMaskedFill,  ///< masked_fill with a constant value and a mask over the trailing dimensions (a causal mask)
+  kAdd,            ///< two tensors of one shape and layout
+  kMatmul,         ///< batched, batch dimensions equal
+  kClamp,          ///< relu, hardtanh
+  kFakeQuant,      ///< a calibrated 8-bit fake-quant (quantize and dequantize)
+  kView,           ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
+  kMaskedFill,     ///< masked_fill with a constant value and a mask over the trailing dimensions (a causal mask)
+  kGlobalAvgPool,  ///< adaptive_avg_pool2d to 1x1
 };
 
 /// Which view op a kView node is.

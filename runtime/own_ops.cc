@@ -133,6 +133,9 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
       constant_ints(in[4], &node.dilation) && in[5].kind == Arg::kConstant && in[5].constant.isBool()) {
     node.own = OwnOp::kMaxPool2d;
     node.ceil_mode = in[5].constant.toBool();
+  } else if (op == "aten::adaptive_avg_pool2d" && in.size() == 2 && constant_ints(in[1], &node.ints) &&
+             node.ints == std::vector<int64_t>{1, 1}) {
+    node.own = OwnOp::kGlobalAvgPool;
   } else if ((op == "aten::_convolution" || op == "aten::conv2d") && !node.integer) {
     select_depthwise(node, constant_tensor);
   } else if (const auto quant = calibrated_quantizer(node, constant_tensor)) {
@@ -225,6 +228,8 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     }
     case OwnOp::kFakeQuant:
       return fits_clamp(*x) ? fake_quantize(*x, node.quant) : at::Tensor();
+    case OwnOp::kGlobalAvgPool:
+      return fits_global_avg_pool(*x) ? global_avg_pool(*x) : at::Tensor();
   }
   return {};
 }
