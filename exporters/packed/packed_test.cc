@@ -632,16 +632,22 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
   }
 }
 
+// n random images to calibrate the Python-made MobileNet-V2 (32x32, its 1000 classes) on.
+Dataset mobilenet_calibration_images(int64_t n) {
+  Dataset data;
+  data.inputs = torch::randn({n, 3, 32, 32});
+  data.targets = torch::zeros({n}, torch::kLong);
+  data.num_classes = 1000;
+  return data;
+}
+
 // W8A8 on a Python-made MobileNet-V2: each calibrated fake quantization that follows an integer convolution
 // (a depthwise convolution's input) is done in place on that convolution's output, and the fused schedule gives
 // the unfused graph's numbers bit for bit.
 TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(3);
-  Dataset data;
-  data.inputs = torch::randn({16, 3, 32, 32});
-  data.targets = torch::zeros({16}, torch::kLong);
-  data.num_classes = 1000;
+  const Dataset data = mobilenet_calibration_images(16);
   testing::TempDir tmp;
   const CompressedModel c = compress_in_memory(
       load_torchscript(testing::fixture("mobilenet_v2_traced.pt"), {{4, 3, 32, 32}, "float32"}),
@@ -669,10 +675,7 @@ TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
 TEST(PackedExporter, TwoThreadsGiveTheBitsOfOne) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(5);
-  Dataset data;
-  data.inputs = torch::randn({8, 3, 32, 32});
-  data.targets = torch::zeros({8}, torch::kLong);
-  data.num_classes = 1000;
+  const Dataset data = mobilenet_calibration_images(8);
   testing::TempDir tmp;
   const at::Tensor x = torch::randn({4, 3, 32, 32});
   const int threads = torch::get_num_threads();
