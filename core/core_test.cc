@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -133,6 +134,29 @@ TEST(ZipBounds, RefusesArchivesWithoutAGoodVersionRecord) {
   expect_error([&] { check_torch_save_records(view(good), flat, "f"); }, ErrorKind::kIo,
                {"'data.pkl' is in no folder"});
   expect_error([&] { check_torch_save_records(view(good), {}, "e"); }, ErrorKind::kIo, {"an archive without members"});
+}
+
+// A temporary whose writer is a zombie (killed, not yet reaped by whoever inherited it) is litter too.
+TEST(WriteAtomically, RemovesTheTemporaryOfAZombieWriter) {
+  TempDir dir;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  // Not reaped yet: a zombie until waitpid below.
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    if (line.find(") Z") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const std::string stale = dir.file(".out.tmp-" + std::to_string(child));
+  std::filesystem::create_directory(stale);
+  std::ofstream(stale + "/half-written") << "x";
+  write_file_atomically(dir.file("out"), "whole");
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_EQ(read_file_text(dir.file("out")), "whole");
+  waitpid(child, nullptr, 0);
 }
 
 TEST(WriteAtomically, WritesThenRenames) {

@@ -53,6 +53,20 @@ std::string read_file_text(const std::string& path) {
 
 namespace {
 
+// Whether process `pid` still runs: it exists and is not a zombie (dead, not yet reaped). A sweep run's child
+// killed with its parent is reparented and reaped whenever the init process gets to it; until then kill(pid, 0)
+// still finds it (found by the kill-at-random-points test: a resumed sweep kept the killed child's temporary).
+bool process_runs(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // no /proc: kill's answer stands
+  const auto close = line.rfind(')');          // "pid (comm) state ...", comm may hold spaces and parentheses
+  if (close == std::string::npos || close + 2 >= line.size()) return true;
+  const char state = line[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
 // Removes what a killed adze process left beside `target`: ".NAME.tmp-PID" files or directories whose
 // process no longer runs. They are never read as output, but they are litter.
 void remove_stale_temporaries(const fs::path& dir, const fs::path& target) {
@@ -63,7 +77,7 @@ void remove_stale_temporaries(const fs::path& dir, const fs::path& target) {
     if (name.rfind(prefix, 0) != 0) continue;
     const std::string pid = name.substr(prefix.size());
     if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) fs::remove_all(entry.path(), ec);
+    if (!process_runs(static_cast<pid_t>(std::stol(pid)))) fs::remove_all(entry.path(), ec);
   }
 }
 
