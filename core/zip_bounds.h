@@ -23,8 +23,8 @@ struct ZipEntry {
 /// file: the same container holding a module).
 ///
 /// Walks the end-of-central-directory record (zip64 too), the central directory and each entry's local header,
-/// and checks that every offset and size lies inside `bytes`. Error(kIo) "failed to read <what>: not a torch.save
-/// file (a damaged zip archive: <why>)" otherwise. Returns the members.
+/// and checks that every offset and size lies inside `bytes`, and that a stored entry's two sizes agree. Error(kIo)
+/// "failed to read <what>: not a <format> (a damaged zip archive: <why>)" otherwise. Returns the members.
 std::vector<ZipEntry> check_zip_bounds(std::string_view bytes, const std::string& what,
                                        const std::string& format = "torch.save file");
 
@@ -39,7 +39,7 @@ void check_pickle_bounds(const char* data, uint64_t size, const std::string& wha
 /// name), and a stored `version` record (at <archive>/version or <archive>/.data/version, matched without
 /// regard to case as miniz does) of the right CRC whose number is one it reads (1..10). libtorch throws from its
 /// reader's constructor on any of these and leaks the zip state it had opened (found by fuzzing: four
-/// allocations a file). Error(kIo) "failed to read <what>: not a torch.save file (<why>)" otherwise.
+/// allocations a file). Error(kIo) "failed to read <what>: not a <format> (<why>)" otherwise.
 void check_torch_save_records(std::string_view bytes, const std::vector<ZipEntry>& members, const std::string& what,
                               const std::string& format = "torch.save file");
 
