@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "runtime/attention.h"
 #include "runtime/packed_layer.h"
 
 namespace adze {
@@ -108,6 +109,45 @@ bool fold(Node& node, Node& next) {
   return true;
 }
 
+// Attention's chain from a matmul (its division folded already): [masked_fill,] softmax over the last
+// dimension, and the product of the probabilities with V, each op read only by the next and none of them the
+// graph's output. True if folded (the chain is then `node`, kAttention; the others skipped).
+bool fold_attention(std::vector<Node>& nodes, Node& node,
+                    const std::map<std::string, std::vector<std::size_t>>& readers, const std::string& output) {
+  if (node.own != OwnOp::kMatmul || node.in.size() != 2) return false;
+  auto only_reader = [&](const Node& n, std::size_t at) -> Node* {  // n's one reader, reading it as argument `at`
+    if (n.out.size() != 1 || n.out[0] == output) return nullptr;
+    const auto r = readers.find(n.out[0]);
+    if (r == readers.end() || r->second.size() != 1) return nullptr;
+    Node& next = nodes[r->second[0]];
+    for (std::size_t i = 0; i < next.in.size(); ++i)
+      if (next.in[i].kind == Arg::kValue && next.in[i].name == n.out[0] && i != at) return nullptr;
+    return position_of(next, n.out[0]) == static_cast<int>(at) ? &next : nullptr;
+  };
+  Node* fill = only_reader(node, 0);
+  Node* softmax = fill && fill->own == OwnOp::kMaskedFill ? only_reader(*fill, 0) : fill;
+  if (softmax == fill) fill = nullptr;
+  if (!softmax || softmax->own != OwnOp::kSoftmax || softmax->dim != -1) return false;
+  Node* product = only_reader(*softmax, 0);
+  if (!product || product->own != OwnOp::kMatmul || product->in.size() != 2 || product->alpha != 1) return false;
+  const Arg mask = fill ? fill->in[1] : Arg{};
+  node.in = {node.in[0], node.in[1], mask, product->in[1]};
+  node.own = OwnOp::kAttention;
+  node.fill = fill ? fill->fill : 0;
+  const at::Tensor* constant = mask.kind == Arg::kTensor  ? mask.tensor
+                               : mask.constant.isTensor() ? &mask.constant.toTensor()
+                                                          : nullptr;
+  if (constant) {
+    node.constant_mask = true;
+    node.mask_prefixes = mask_prefixes(*constant);
+  }
+  node.fused += fill ? "+masked_fill+softmax+matmul" : "+softmax+matmul";
+  node.out = product->out;
+  for (Node* n : {fill, softmax, product})
+    if (n) n->skip = true;
+  return true;
+}
+
 }  // namespace
 
 void fuse(std::vector<Node>& nodes, const std::string& output) {
@@ -118,7 +158,12 @@ void fuse(std::vector<Node>& nodes, const std::string& output) {
       if (node.skip || node.out.size() != 1 || node.out[0] == output) continue;
       const auto r = readers.find(node.out[0]);
       if (r == readers.end() || r->second.size() != 1) continue;
-      if (fold(node, nodes[r->second[0]])) changed = true;
+      if (fold(node, nodes[r->second[0]])) {
+        changed = true;
+      } else if (fold_attention(nodes, node, readers, output)) {
+        changed = true;
+        break;  // `readers` no longer holds
+      }
     }
   }
   // Channels-last outputs: a value may stay channels last if every reader takes any layout, through element-wise

@@ -8,6 +8,9 @@
 // - after an integer convolution's or a packed matmul's other folds, a calibrated fake quantization of its
 //   output (in place: what a depthwise convolution of a W8A8 MobileNet reads);
 // - a division of a matmul by a constant (attention's 1/√d), as a scale of the product.
+// - then attention's chain after that matmul: [masked_fill,] softmax, the product with V, as one op
+//   (attention.h), which skips the keys a causal mask hides and leaves its output in the layout attention's
+//   transpose(1, 2).reshape reads as a view.
 // Convolutions also leave their outputs channels last where every reader takes that layout (convolutions,
 // element-wise ops, fake-quants, pooling, flatten), so the next convolution reads them without a transpose.
 //

@@ -50,6 +50,7 @@ enum class OwnOp {
   kView,           ///< a view or reshape with constant arguments, called directly (no boxing of its arguments)
   kMaskedFill,     ///< masked_fill with a constant value and a mask over the trailing dimensions (a causal mask)
   kGlobalAvgPool,  ///< adaptive_avg_pool2d to 1x1
+  kAttention,      ///< matmul, [div,] [masked_fill,] softmax, matmul, fused (attention.h): in = q, kᵀ, mask, v
 };
 
 /// Which view op a kView node is.
@@ -85,7 +86,7 @@ struct Node {
   bool ceil_mode = false;
   float lo = 0, hi = 0;     ///< kClamp's bounds
   float eps = 0;            ///< kLayerNorm's epsilon
-  float fill = 0;           ///< kMaskedFill's value
+  float fill = 0;           ///< kMaskedFill's value, kAttention's mask's
   int64_t dim = -1;         ///< kSoftmax's dimension
   bool tanh = false;        ///< kGelu: the tanh approximation
   at::Tensor weight, bias;  ///< kDepthwise: taps [kh·kw, C] (tap-major) and bias [C]; kLayerNorm: gamma, beta
@@ -96,10 +97,13 @@ struct Node {
   OutputClamp clamp;                         ///< applied after the bias
   PostOp post = PostOp::kNone;               ///< applied last
   std::optional<ActivationQuant> out_quant;  ///< a calibrated fake quantization of the output, after all else
-  float alpha = 1;                           ///< kMatmul: the product scaled (a division fused)
-  bool channels_last_out = false;            ///< a convolution's output left channels last (every reader takes it)
-  std::string fused;                         ///< what was fused, for profiles ("+add+gelu")
-  std::string second_factor;                 ///< a low-rank layer's first factor: its second, run in the same call
+  float alpha = 1;                           ///< kMatmul, kAttention: the product scaled (a division fused)
+  /// kAttention with a constant mask: its prefix form (attention.h, mask_prefixes), found once at open.
+  bool constant_mask = false;
+  std::optional<std::vector<int64_t>> mask_prefixes;
+  bool channels_last_out = false;  ///< a convolution's output left channels last (every reader takes it)
+  std::string fused;               ///< what was fused, for profiles ("+add+gelu")
+  std::string second_factor;       ///< a low-rank layer's first factor: its second, run in the same call
 };
 
 }  // namespace packed

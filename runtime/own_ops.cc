@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "runtime/attention.h"
 #include "runtime/float_ops.h"
 
 namespace adze {
@@ -230,6 +231,15 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
       return fits_clamp(*x) ? fake_quantize(*x, node.quant) : at::Tensor();
     case OwnOp::kGlobalAvgPool:
       return fits_global_avg_pool(*x) ? global_avg_pool(*x) : at::Tensor();
+    case OwnOp::kAttention: {  // never undefined: the fused chain has no one ATen operator to fall back to
+      const at::Tensor *kt = tensor(1), *v = tensor(3);
+      if (!kt || !v)
+        throw Error(ErrorKind::kInvalidArgument, "packed runtime: attention of a value that is not a tensor");
+      const c10::IValue& mask = value(2);
+      const AttentionMask m{mask.isTensor() ? mask.toTensor() : at::Tensor(), node.fill,
+                            node.constant_mask ? &node.mask_prefixes : nullptr};
+      return attention(*x, *kt, *v, m, node.alpha, runtime::active_isa());
+    }
   }
   return {};
 }

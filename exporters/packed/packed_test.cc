@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/files.h"
+#include "examples/reference/models.h"
 #include "exporters/compressed_fixture.h"
 #include "exporters/exporter.h"
 #include "model/layer_table.h"
@@ -630,6 +631,34 @@ TEST(PackedExporter, PythonFixturesRunFromThePackedFile) {
       EXPECT_NE(ops.find("aten::_convolution+hardtanh"), std::string::npos) << ops;
     }
   }
+}
+
+// A causal transformer block (the reference models' block, as fortune-gpt's): its attention, matmul, division,
+// masked_fill, softmax and matmul, runs as one op, which skips the keys the mask hides; the result is the
+// simulation's, and the unfused graph's up to float rounding.
+TEST(PackedExporter, CausalAttentionRunsAsOneOp) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(4);
+  reference::TransformerBlock block(32, 2, 64, true, 16);
+  block->eval();
+  Model model = trace_module(
+      *block, [&](const at::Tensor& x) { return block->forward(x); }, {{2, 16, 32}, "float32"}, "block");
+  const CompressedModel c = compress_in_memory(std::move(model), R"({"defaults": {"weight_bits": 8}})",
+                                               R"({"passes": ["quantize.weights"]})", nullptr);
+  testing::TempDir tmp;
+  export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+  packed::RunOptions exact;  // weight-only layers in fp32: the simulation's numbers
+  exact.dynamic_activations = false;
+  const PackedModel p = PackedModel::open(tmp.file("m.adze"), exact);
+  const at::Tensor x = torch::randn({2, 16, 32});
+  std::string ops;
+  for (const auto& n : p.profile(x, 1)) ops += n.op + " ";
+  EXPECT_NE(ops.find("aten::matmul+div+masked_fill+softmax+matmul"), std::string::npos) << ops;
+  EXPECT_EQ(ops.find("aten::softmax"), std::string::npos) << ops;
+  const at::Tensor fused = p.forward(x), simulated = c.model.forward(x);
+  std::map<std::string, at::Tensor> layers;  // the unfused graph, as verify runs it
+  EXPECT_TRUE(torch::allclose(fused, p.forward(x, &layers), 1e-5, 1e-6));
+  EXPECT_LE(((fused - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-5);
 }
 
 // n random images to calibrate the Python-made MobileNet-V2 (32x32, its 1000 classes) on.
