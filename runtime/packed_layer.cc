@@ -474,8 +474,11 @@ void LayerView::decode_row(int64_t c, float* out, int32_t* positions, uint8_t* c
     runtime::decode_row(kernel_view_, c, values, codes);
     const runtime::QWeightLayout& l = kernel_view_.layout;
     const float* scale = kernel_view_.scale + c * l.groups;
-    for (int64_t j = 0; j < reduction_; ++j)
-      out[j] = static_cast<float>(values[j]) * scale[l.groups == 1 ? 0 : j / l.group];
+    const int64_t group = l.groups == 1 ? reduction_ : l.group;
+    for (int64_t g0 = 0; g0 < reduction_; g0 += group) {  // a group at a time, its scale hoisted: in vectors
+      const float s = scale[g0 / group];
+      for (int64_t j = g0; j < std::min(reduction_, g0 + group); ++j) out[j] = static_cast<float>(values[j]) * s;
+    }
     return;
   }
   const int64_t kept = unpack_row(c, positions, codes);

@@ -80,8 +80,8 @@ double gelu_tanh_ref(double x) {
   return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
-// Abs error ≤ kGeluTolerance·(1 + |x|). The erf form's Abramowitz–Stegun erfc is within 1.5e-7 absolute, so
-// within 0.75e-7·|x| in x·Φ(x); the rest, in both forms, is a few float roundings (2^-24 ≈ 6e-8 each) of values
+// Abs error ≤ kGeluTolerance·(1 + |x|). The erf form's rational erf is within 4e-7 absolute, so within 2e-7·|x|
+// in x·Φ(x); the rest, in both forms, is a few float roundings (2^-24 ≈ 6e-8 each) of values
 // up to |x|. 3e-7 bounds both with room; a wrong polynomial coefficient or range reduction is off by 1e-4 or more.
 constexpr double kGeluTolerance = 3e-7;
 

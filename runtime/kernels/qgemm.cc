@@ -23,18 +23,6 @@ constexpr int64_t kPanelMinRows = 32;
 
 int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
-const RowKernels& kernels_for(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return avx512_row_kernels();
-    case Isa::kAvx2:
-      return avx2_row_kernels();
-    case Isa::kScalar:
-      break;
-  }
-  return scalar_row_kernels();
-}
-
 // Value i of a plane of width w (row_kernels.h) is set from v (< 2^w).
 void put_plane_value(uint8_t* plane, int w, int i, uint32_t v) {
   switch (w) {
@@ -408,12 +396,12 @@ void range_params(const RowKernels& kern, const float* x, int64_t n, float* scal
 }  // namespace
 
 void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa isa) {
-  range_params(kernels_for(isa), x, n, scale, zero);
+  range_params(row_kernels(isa), x, n, scale, zero);
 }
 
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
                            uint8_t* q, float* scale, int32_t* zero, Isa isa) {
-  const RowKernels& kern = kernels_for(isa);
+  const RowKernels& kern = row_kernels(isa);
   for (int64_t r = 0; r < m; ++r) {
     const float* row = gathered_row(x, r, k, x_stride, gather);
     float s = 0;
@@ -428,7 +416,7 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
 
 void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
                           float s, int32_t z, uint8_t* q, float* scale, int32_t* zero, Isa isa) {
-  const RowKernels& kern = kernels_for(isa);
+  const RowKernels& kern = row_kernels(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
   for (int64_t r = 0; r < m; ++r) {
     quantize_pieces(kern, gathered_row(x, r, k, x_stride, gather), k, inv, zf, q + r * k_pad);
@@ -439,7 +427,7 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
 }
 
 void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* y, Isa isa) {
-  const RowKernels& kern = kernels_for(isa);
+  const RowKernels& kern = row_kernels(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
   if (n < kParallelValues) return kern.fake_quantize(x, n, inv, zf, s, y);
 #pragma omp parallel for schedule(static)
@@ -447,7 +435,7 @@ void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* 
 }
 
 QPanels::QPanels(const QWeights& w, Isa isa, const int64_t* order) : isa_(isa) {
-  const RowKernels& kern = kernels_for(isa);
+  const RowKernels& kern = row_kernels(isa);
   if (!kern.gemm_panel) return;
   k_ = panel_positions(w.layout);
   in_order_ = order && w.layout.groups == 1;  // groups hold consecutive encoded positions: those stay put
@@ -479,7 +467,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   if (a.stride < need)
     throw Error(ErrorKind::kInternal,
                 "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " + std::to_string(need));
-  const RowKernels& kern = kernels_for(isa);
+  const RowKernels& kern = row_kernels(isa);
   const float lo = options.lo, hi = options.hi;
   const QPanels* cached = options.panels;
   if (cached && !cached->empty() && cached->isa() != isa)
@@ -570,6 +558,18 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
       }
     }
   });
+}
+
+const RowKernels& row_kernels(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_row_kernels();
+    case Isa::kAvx2:
+      return avx2_row_kernels();
+    case Isa::kScalar:
+      break;
+  }
+  return scalar_row_kernels();
 }
 
 }  // namespace runtime

@@ -21,10 +21,6 @@ namespace adze {
 namespace runtime {
 namespace {
 
-const RowKernels& kernels(Isa isa) {
-  return isa == Isa::kAvx512 ? avx512_row_kernels() : isa == Isa::kAvx2 ? avx2_row_kernels() : scalar_row_kernels();
-}
-
 // A random quantized matrix and activations, with everything the reference needs.
 class QGemmTester {
  public:
@@ -374,7 +370,7 @@ TEST(QGemm, RowKernelsMatchTheScalarReference) {
   std::uniform_int_distribution<int> byte(0, 255);
   for (Isa isa : runnable_isas()) {
     SCOPED_TRACE(to_string(isa));
-    const RowKernels& k = kernels(isa);
+    const RowKernels& k = row_kernels(isa);
     for (int bits = 1; bits <= 8; ++bits) {
       std::vector<uint8_t> planes(static_cast<std::size_t>(3 * 8 * bits));
       for (auto& v : planes) v = static_cast<uint8_t>(byte(rng));
@@ -412,7 +408,7 @@ TEST(QGemm, RowDotAndPairsKernelsMatchTheScalarReference) {
   std::uniform_int_distribution<int> byte(0, 255);
   for (Isa isa : runnable_isas()) {
     SCOPED_TRACE(to_string(isa));
-    const RowKernels& k = kernels(isa);
+    const RowKernels& k = row_kernels(isa);
     for (int bits = 1; bits <= 8; ++bits)
       for (const bool pairs : {false, true}) {
         SCOPED_TRACE(std::to_string(bits) + " bits" + (pairs ? ", pairs" : ""));

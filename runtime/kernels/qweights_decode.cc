@@ -1,5 +1,8 @@
 #include "runtime/kernels/qweights_decode.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "runtime/kernels/row_kernels.h"
 
 namespace adze {
@@ -11,17 +14,21 @@ inline int position_of(const uint8_t* plane, int i) { return (plane[i & 15] >> (
 
 }  // namespace
 
-void decode_row(const QWeights& w, int64_t row, int8_t* values, uint8_t* kept) {
+void decode_row(const QWeights& w, int64_t row, int8_t* values, uint8_t* kept, Isa isa) {
   const QWeightLayout& l = w.layout;
-  const RowKernels& scalar = scalar_row_kernels();
+  const RowKernels& kernels = row_kernels(isa);
   const uint8_t* planes = w.planes + row * l.plane_row_bytes();
   int8_t chunk[64];
-  for (int64_t j = 0; j < l.k; ++j) values[j] = 0, kept[j] = 0;
+  const int64_t k = l.k;  // a local: the byte stores below could alias the layout, as far as the compiler knows
+  std::memset(values, 0, static_cast<std::size_t>(k));
+  std::memset(kept, 0, static_cast<std::size_t>(k));
   switch (l.pattern) {
     case QPattern::kDense:
-      for (int64_t c = 0; c * 64 < l.k; ++c) {
-        scalar.unpack(planes + c * l.chunk_bytes(), l.bits, 1, w.offset[row], chunk);
-        for (int64_t i = 0; i < 64 && c * 64 + i < l.k; ++i) values[c * 64 + i] = chunk[i], kept[c * 64 + i] = 1;
+      for (int64_t c = 0; c * 64 < k; ++c) {
+        kernels.unpack(planes + c * l.chunk_bytes(), l.bits, 1, w.offset[row], chunk);
+        const auto n = static_cast<std::size_t>(std::min<int64_t>(64, k - c * 64));
+        std::memcpy(values + c * 64, chunk, n);
+        std::memset(kept + c * 64, 1, n);
       }
       return;
     case QPattern::kMask: {
@@ -29,7 +36,7 @@ void decode_row(const QWeights& w, int64_t row, int8_t* values, uint8_t* kept) {
       int64_t n = 0;
       for (int64_t j = 0; j < l.k; ++j) {
         if (!((mask[j / 64] >> (j % 64)) & 1u)) continue;
-        if (n % 64 == 0) scalar.unpack(planes + (n / 64) * l.chunk_bytes(), l.bits, 1, w.offset[row], chunk);
+        if (n % 64 == 0) kernels.unpack(planes + (n / 64) * l.chunk_bytes(), l.bits, 1, w.offset[row], chunk);
         values[j] = chunk[n % 64];
         kept[j] = 1;
         ++n;
@@ -39,7 +46,7 @@ void decode_row(const QWeights& w, int64_t row, int8_t* values, uint8_t* kept) {
     case QPattern::kPairs:
       for (int64_t c = 0; c < l.kept_pad / 64; ++c) {
         const uint8_t* at = planes + c * l.chunk_bytes();
-        scalar.unpack(at, l.bits, 1, w.offset[row], chunk);
+        kernels.unpack(at, l.bits, 1, w.offset[row], chunk);
         for (int i = 0; i < 64; ++i) {
           const int64_t j = c * 128 + 4 * (i / 2) + position_of(at + 8 * l.bits, i);
           if (j < l.k) values[j] = chunk[i], kept[j] = 1;

@@ -1,5 +1,6 @@
-// Reading packed integer weights (qgemm.h's layout) back, one row at a time, in plain scalar code: for the
-// runtime's fp32 path, embedding lookups, and giving back the Encoding a packed file holds.
+// Reading packed integer weights (qgemm.h's layout) back, one row at a time: for the runtime's fp32 path,
+// embedding lookups, and giving back the Encoding a packed file holds. The bit planes are unpacked by the row
+// kernels of an instruction set (the same values on each), the rest is plain code.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@ namespace runtime {
 
 /// Row `row` of w in reduction order: values[j] = u − offset (0 where nothing is kept), kept[j] = 1 where a
 /// weight is kept. A kPairs row's fillers sit at positions past k only (pack_qweights_storable()).
-void decode_row(const QWeights& w, int64_t row, int8_t* values, uint8_t* kept);
+void decode_row(const QWeights& w, int64_t row, int8_t* values, uint8_t* kept, Isa isa = active_isa());
 
 /// Why these packed weights cannot be stored and read back exactly ("" when they can): kPairs fillers inside k
 /// (a group of four cut short by k) are indistinguishable from kept weights that decode to 0.

@@ -25,6 +25,8 @@
 
 #include <cstdint>
 
+#include "runtime/isa.h"
+
 namespace adze {
 namespace runtime {
 
@@ -97,6 +99,8 @@ struct RowKernels {
 const RowKernels& scalar_row_kernels();
 const RowKernels& avx2_row_kernels();
 const RowKernels& avx512_row_kernels();
+/// The table of an instruction set (which this CPU must run).
+const RowKernels& row_kernels(Isa isa);
 
 }  // namespace runtime
 }  // namespace adze
