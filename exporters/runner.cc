@@ -7,7 +7,8 @@
 
 namespace adze {
 
-at::Tensor Runner::run_by_layer(const at::Tensor&, std::map<std::string, at::Tensor>*) {
+at::Tensor Runner::run_by_layer(const at::Tensor&, std::map<std::string, at::Tensor>*,
+                                const std::map<std::string, at::Tensor>*) {
   throw Error(ErrorKind::kUnsupported, "this format does not expose layer outputs");
 }
 

@@ -47,9 +47,12 @@ class Runner {
   virtual at::Tensor run(const at::Tensor& x) = 0;
   /// Whether run_by_layer() gives every layer's output.
   virtual bool exposes_layers() const { return false; }
-  /// run() that also fills every layer's output, keyed as model/tapped_graph.h keys the simulation's.
+  /// run() that also fills every layer's output, keyed as model/tapped_graph.h keys the simulation's. With
+  /// `from` (the simulation's layer outputs for x, one batch), each layer is computed from from's values of the
+  /// layers before it (PackedModel::forward): its error alone, not what the layers before it passed on.
   /// Error(kUnsupported) where exposes_layers() is false.
-  virtual at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers);
+  virtual at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers,
+                                  const std::map<std::string, at::Tensor>* from = nullptr);
   /// A first call on x, `warmup` untimed calls, then `runs` timed ones (this process's wall clock around run()).
   virtual BenchTimes bench(const at::Tensor& x, int warmup, int runs);
   /// Where the time goes, op by op ([{"op", "layer", "integer", "seconds"}], mean over `runs` runs of x), where

@@ -27,7 +27,8 @@ at::Tensor first_samples(const at::Tensor& t, int64_t n, int64_t batch) {
 // the way; returns {simulated, exported} outputs.
 std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner& runner, const at::Tensor& x,
                                                int64_t batch, bool progress,
-                                               std::vector<std::pair<std::string, Agreement>>& layers) {
+                                               std::vector<std::pair<std::string, Agreement>>& layers,
+                                               std::vector<std::pair<std::string, Agreement>>& own_layers) {
   std::map<std::string, std::string> layer_of_weight;
   for (const auto& l : m.table.layers)
     if (m.encodings.count(l.name)) layer_of_weight[l.weight] = l.name;
@@ -36,6 +37,7 @@ std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner&
   for (const auto& t : taps) {
     values.push_back(t.value);
     layers.emplace_back(t.key, Agreement{});
+    own_layers.emplace_back(t.key, Agreement{});
   }
   const TappedGraph tapped(m.model, values);
   torch::NoGradGuard no_grad;
@@ -46,14 +48,18 @@ std::pair<at::Tensor, at::Tensor> run_by_layer(const CompressedModel& m, Runner&
     // Both graphs run exactly the traced batch: pad with zeros, compare the real samples only.
     const at::Tensor chunk = pad_to_batch(x.slice(0, start, start + n), batch);
     const TappedGraph::Result sim = tapped.run(chunk);
-    std::map<std::string, at::Tensor> exp_layers;
+    std::map<std::string, at::Tensor> exp_layers, own, sim_layers;
     const at::Tensor exp = runner.run_by_layer(chunk, &exp_layers);
+    for (std::size_t i = 0; i < taps.size(); ++i) sim_layers[taps[i].key] = sim.values[i];
+    runner.run_by_layer(chunk, &own, &sim_layers);  // each layer from the simulation's outputs before it
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const auto it = exp_layers.find(taps[i].key);
-      if (it == exp_layers.end())
+      if (it == exp_layers.end() || !own.count(taps[i].key))
         throw Error(ErrorKind::kInvalidArgument, "the exported model computes no output for layer '" + taps[i].key +
                                                      "': it was not exported from '" + m.model.source() + "'");
-      layers[i].second.add(first_samples(sim.values[i], n, batch), first_samples(it->second, n, batch));
+      const at::Tensor want = first_samples(sim.values[i], n, batch);
+      layers[i].second.add(want, first_samples(it->second, n, batch));
+      own_layers[i].second.add(want, first_samples(own.at(taps[i].key), n, batch));
     }
     simulated.push_back(sim.output.slice(0, 0, n));
     exported.push_back(exp.slice(0, 0, n));
@@ -94,10 +100,10 @@ Verification verify(VerifyOptions o) {
   const at::Tensor x = data.inputs.slice(0, 0, n);
 
   // Per-layer outputs where the runtime exposes them (the packed runtime); the other formats compare outputs.
-  std::vector<std::pair<std::string, Agreement>> layers;
+  std::vector<std::pair<std::string, Agreement>> layers, own_layers;
   at::Tensor simulated, exported;
   if (runner->exposes_layers()) {
-    std::tie(simulated, exported) = run_by_layer(m, *runner, x, batch, o.progress, layers);
+    std::tie(simulated, exported) = run_by_layer(m, *runner, x, batch, o.progress, layers, own_layers);
   } else {
     {
       torch::NoGradGuard no_grad;
@@ -143,8 +149,9 @@ Verification verify(VerifyOptions o) {
   v.simulated = metrics_of(simulated);
   v.exported = metrics_of(exported);
   v.layers = std::move(layers);
+  v.own_layers = std::move(own_layers);
   bool layers_pass = true;
-  for (const auto& [key, st] : v.layers) layers_pass &= st.sqnr_db() >= o.min_layer_sqnr;
+  for (const auto& [key, st] : v.own_layers) layers_pass &= st.sqnr_db() >= o.min_layer_sqnr;
   v.pass = agreement >= o.min_agreement && cosine >= o.min_cosine && layers_pass;
   v.options = std::move(o);
   return v;
@@ -152,13 +159,19 @@ Verification verify(VerifyOptions o) {
 
 nlohmann::json to_json(const Verification& v) {
   const VerifyOptions& o = v.options;
+  const auto db = [](double d) { return std::isinf(d) ? nlohmann::json(nullptr) : nlohmann::json(d); };
   nlohmann::json layers = nlohmann::json::array();
-  for (const auto& [key, st] : v.layers)
+  for (std::size_t i = 0; i < v.layers.size(); ++i) {
+    const auto& [key, st] = v.layers[i];
+    const Agreement& own = v.own_layers[i].second;
     layers.push_back({{"layer", key},
-                      {"sqnr_db", std::isinf(st.sqnr_db()) ? nlohmann::json(nullptr) : nlohmann::json(st.sqnr_db())},
+                      {"sqnr_db", db(st.sqnr_db())},
                       {"exact", st.noise == 0},
                       {"cosine", st.cosine()},
-                      {"max_abs_diff", st.max_abs}});
+                      {"max_abs_diff", st.max_abs},
+                      {"own_sqnr_db", db(own.sqnr_db())},
+                      {"own_exact", own.noise == 0}});
+  }
   return {{"exported", o.exported},
           {"format", v.format},
           {"against", o.against},

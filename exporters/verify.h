@@ -21,7 +21,8 @@ struct VerifyOptions {
   std::string data, split = "test";
   int64_t limit = 0;  ///< samples (0: all)
   /// NaN: the default, which depends on whether layers quantize their inputs on the fly (0.99 / 30 dB where they
-  /// do, else 0.995 / 40 dB); verify() returns the options with the defaults filled in.
+  /// do, else 0.995 / 40 dB); verify() returns the options with the defaults filled in. min_layer_sqnr bounds
+  /// each layer's own SQNR (Verification::own_layers).
   double min_agreement = NAN, min_cosine = 0.999, min_layer_sqnr = NAN;
   std::string ort_optimization = "all";  ///< all, extended, basic or disabled
   std::string activations = "dynamic";   ///< packed runtime, weight-only layers: dynamic or float
@@ -35,7 +36,12 @@ struct Verification {
   int64_t samples = 0, predictions = 0;
   double max_abs_diff = 0, cosine = 0, argmax_agreement = 0;
   Metrics simulated, exported;
-  std::vector<std::pair<std::string, Agreement>> layers;  ///< per layer output, where the runtime exposes them
+  /// Per layer output, where the runtime exposes them: `layers` as the runtime ran the whole model (each layer's
+  /// error with all that the layers before it passed on), `own_layers` each layer run from the simulation's
+  /// outputs of the layers before it (its error alone). The per-layer threshold applies to `own_layers`: a deep
+  /// quantized network magnifies the one-step code differences of float rounding layer after layer, which the
+  /// output's agreement and cosine judge.
+  std::vector<std::pair<std::string, Agreement>> layers, own_layers;
   bool pass = false;
 };
 

@@ -36,12 +36,15 @@ TEST(Verify, APackedExportAgreesLayerByLayerWithItsSimulation) {
   EXPECT_EQ(v.simulated.top1, v.exported.top1);
   ASSERT_FALSE(v.layers.empty());  // the packed runtime exposes every layer
   for (const auto& [layer, a] : v.layers) EXPECT_GE(a.sqnr_db(), 40.0) << layer;
+  ASSERT_EQ(v.own_layers.size(), v.layers.size());  // each layer also from the simulation's inputs
+  for (const auto& [layer, a] : v.own_layers) EXPECT_GE(a.sqnr_db(), 40.0) << layer;
   // Defaults resolved for an exact runtime; the JSON says what was measured against what.
   EXPECT_EQ(v.options.min_agreement, 0.995);
   EXPECT_EQ(v.options.min_layer_sqnr, 40.0);
   const nlohmann::json j = to_json(v);
   EXPECT_EQ(j["pass"], true);
   EXPECT_EQ(j["layers"].size(), v.layers.size());
+  EXPECT_TRUE(j["layers"][0].contains("own_sqnr_db"));
   EXPECT_EQ(j["thresholds"]["min_cosine"], 0.999);
 
   // A threshold no export can meet fails the check without an error.

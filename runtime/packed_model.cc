@@ -654,8 +654,16 @@ std::map<std::string, int> PackedModel::aten_ops() const {
 
 at::Tensor PackedModel::forward(const at::Tensor& x) const { return forward(x, nullptr); }
 
-at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const {
+at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
+                                const std::map<std::string, at::Tensor>* from) const {
   torch::NoGradGuard no_grad;
+  if (from) {  // one call, on the schedule that records layer outputs
+    if (!layer_outputs || x.dim() == 0 || x.size(0) < 1 || (!batch_generic_ && x.size(0) != input_.shape[0]))
+      throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() +
+                                                   "': layer outputs replaced from the simulation's for one batch of " +
+                                                   std::to_string(input_.shape[0]) + " only");
+    return run(schedule_for(x.size(0))->graph, x, layer_outputs, nullptr, from);
+  }
   if (x.scalar_type() != parse_dtype(input_.dtype))
     throw Error(ErrorKind::kInvalidArgument, "packed model '" + file_->path() + "': input of type " +
                                                  c10::toString(x.scalar_type()) + ", expected " + input_.dtype);
@@ -690,7 +698,8 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
 }
 
 at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
-                            std::map<std::string, at::Tensor>* layer_outputs, std::vector<double>* node_seconds) const {
+                            std::map<std::string, at::Tensor>* layer_outputs, std::vector<double>* node_seconds,
+                            const std::map<std::string, at::Tensor>* from) const {
   const runtime::PoolScope pool(pool_.get());
   std::vector<c10::IValue> env(static_cast<std::size_t>(program.slots));
   env[0] = x;
@@ -701,9 +710,13 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
   std::map<std::string, int> seen;
   auto record = [&](const Node& node) {
     if (!layer_outputs || node.output_of.empty()) return;
-    const c10::IValue& v = env[static_cast<std::size_t>(node.out_slots[0])];
+    c10::IValue& v = env[static_cast<std::size_t>(node.out_slots[0])];
+    const std::string key = layer_output_key(node.output_of, seen);
     // A copy: a later in-place op (files written before in-place ops were traced out of place) may change it.
-    if (v.isTensor()) (*layer_outputs)[layer_output_key(node.output_of, seen)] = v.toTensor().clone();
+    if (v.isTensor()) (*layer_outputs)[key] = v.toTensor().clone();
+    const auto given = from ? from->find(key) : std::map<std::string, at::Tensor>::const_iterator();
+    if (from && given != from->end() && v.isTensor() && given->second.sizes() == v.toTensor().sizes())
+      v = given->second.to(v.toTensor().scalar_type()).clone();
   };
   auto bias_of = [&](const Node& node, std::size_t i) -> at::Tensor {
     if (node.in.size() > i) {

@@ -74,8 +74,12 @@ class PackedModel {
   /// pieces of the traced batch as Model::forward does.
   at::Tensor forward(const at::Tensor& x) const;
   /// With `layer_outputs`, also returns every layer's output, keyed as model/tapped_graph.h's
-  /// layer_outputs() keys the simulation's (for per-layer comparisons).
-  at::Tensor forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs) const;
+  /// layer_outputs() keys the simulation's (for per-layer comparisons). With `from` as well (x one batch the
+  /// file runs in one call), each layer's output, once recorded, is replaced by from's tensor of the same key
+  /// before the run goes on: every recorded output is then what the runtime makes of that one layer from the
+  /// simulation's values of the layers before it, apart from the differences those layers would pass on.
+  at::Tensor forward(const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
+                     const std::map<std::string, at::Tensor>* from = nullptr) const;
 
   /// The input the file records; shape[0] is the batch it was traced with.
   const InputSpec& input() const { return input_; }
@@ -114,7 +118,8 @@ class PackedModel {
   /// The schedule for x's batch size: the traced one, or for a batch-generic file one made (and kept) for it.
   std::shared_ptr<const Schedule> schedule_for(int64_t batch) const;
   at::Tensor run(const Program& program, const at::Tensor& x, std::map<std::string, at::Tensor>* layer_outputs,
-                 std::vector<double>* node_seconds = nullptr) const;
+                 std::vector<double>* node_seconds = nullptr,
+                 const std::map<std::string, at::Tensor>* from = nullptr) const;
   std::shared_ptr<const SafetensorsFile> file_;
   nlohmann::json header_;
   InputSpec input_;

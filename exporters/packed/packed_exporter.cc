@@ -19,8 +19,9 @@ class PackedRunner : public Runner {
   int64_t batch() const override { return model_.batch(); }
   at::Tensor run(const at::Tensor& x) override { return model_.forward(x); }
   bool exposes_layers() const override { return true; }
-  at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers) override {
-    return model_.forward(x, layers);
+  at::Tensor run_by_layer(const at::Tensor& x, std::map<std::string, at::Tensor>* layers,
+                          const std::map<std::string, at::Tensor>* from) override {
+    return model_.forward(x, layers, from);
   }
   nlohmann::json profile(const at::Tensor& x, int runs) override {
     nlohmann::json out = nlohmann::json::array();

@@ -329,6 +329,36 @@ TEST(PackedExporter, RunsTheCompressedModelAndGivesBackItsEncodings) {
   EXPECT_EQ(read_file_text(out), read_file_text(c.tmp.file("again.adze")));
 }
 
+// verify's own SQNR: with `from`, each recorded layer output is computed from from's values of the layers before
+// it. Given the run's own outputs, nothing changes; given zeros for the first layer, the second is computed from
+// them; `from` takes one batch only.
+TEST(PackedExporter, LayerOutputsCanComeFromTheSimulation) {
+  SKIP_UNLESS_ISA_RUNS();
+  Compressed c;
+  const CompressedModel m = load_compressed(c.dir, 8);
+  export_model(m, "packed", nlohmann::json::object(), c.tmp.file("m.adze"));
+  const PackedModel p = PackedModel::open(c.tmp.file("m.adze"));
+  const at::Tensor x = c.data.inputs.slice(0, 0, 8);
+  std::map<std::string, at::Tensor> ran, same;
+  const at::Tensor y = p.forward(x, &ran);
+  ASSERT_EQ(ran.size(), 3u);
+  EXPECT_TRUE(torch::equal(p.forward(x, &same, &ran), y));
+  for (const auto& [key, t] : ran) EXPECT_TRUE(torch::equal(same.at(key), t)) << key;
+  // The three layers in a chain: zeros given for one change the next one only (the one after that is computed
+  // from ran's value of the next), and the one given is recorded before it is replaced.
+  int changed = 0;
+  for (const auto& [key, t] : ran) {
+    std::map<std::string, at::Tensor> zeros = ran, from_zeros;
+    zeros.at(key) = torch::zeros_like(t);
+    p.forward(x, &from_zeros, &zeros);
+    EXPECT_TRUE(torch::equal(from_zeros.at(key), t)) << key;
+    for (const auto& [other, u] : ran) changed += other != key && !torch::equal(from_zeros.at(other), u);
+  }
+  EXPECT_EQ(changed, 2);
+  expect_error([&] { p.forward(c.data.inputs.slice(0, 0, 16), &same, &ran); }, ErrorKind::kInvalidArgument,
+               {"m.adze", "one batch of 8"});
+}
+
 // A lowrank layer is stored and run as its two factors (FORMAT.md, "Decomposed layers"): a linear layer as two
 // packed matmuls on the integer kernels, a convolution as a kh×kw and a 1×1 convolution; the second factor's
 // output is the layer's, and the file is smaller than the dense layer would be.
