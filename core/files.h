@@ -1,6 +1,7 @@
 // Reading and writing files without leaving anything half-written.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,6 +34,20 @@ std::string cache_dir(const std::string& kind);
 
 /// Throws Error(kIo) unless `path` names a readable regular file ("what" names the role, e.g. "model").
 void require_readable_file(const std::string& path, const std::string& what);
+
+/// A fresh directory under the system's temporary directory ("PREFIX-PID-N"), removed with all it holds when
+/// this goes out of scope: scratch files of one call.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 /// `s` as one word of a POSIX shell command line: in single quotes, each ' written as '\''.
 std::string shell_quoted(const std::string& s);

@@ -9,6 +9,7 @@
 #include "hardware/builtin_targets.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_calibration.h"
+#include "hardware/host_conv_timing.h"
 #include "hardware/host_lut.h"
 #include "model/frontend.h"
 #include "model/layer_table.h"
@@ -244,6 +245,67 @@ TEST(HostLut, TimesTheRuntimeKernelAndPricesOnlyTheHost) {
   layer.params = layer.macs = 64 * 128;
   expect_error([&] { measured->layer(load_target("a100"), layer, w4, 1); }, ErrorKind::kInvalidArgument,
                {"--target host", "'a100'"});
+}
+
+// A convolution's geometry from what the layer table records, and the convolution timed as the runtime runs it;
+// the measured model prices a convolution by that timing (the same on a second ask: timed once), not the table.
+TEST(HostConvTiming, GeometryFromTheLayerTableAndTheConvolutionTimedWhole) {
+  const auto conv = [](int64_t cin, int64_t cout, int64_t k, int64_t side, int64_t out_side) {
+    Layer l;
+    l.name = l.weight = "conv";
+    l.kind = LayerKind::kConv2d;
+    l.weight_shape = {cout, cin, k, k};
+    l.params = cout * cin * k * k;
+    l.in_channels = cin, l.out_channels = cout, l.reduction_size = cin * k * k;
+    l.input_elements = cin * side * side, l.output_elements = cout * out_side * out_side;
+    l.macs = l.params * out_side * out_side;
+    return l;
+  };
+  struct Case {
+    Layer layer;
+    int64_t side, stride, padding;
+  };
+  for (const Case& c : std::vector<Case>{{conv(1, 32, 3, 28, 28), 28, 1, 1},   // fmnist-cnn's first
+                                         {conv(3, 64, 7, 64, 32), 64, 2, 3},   // ResNet-18's stem at 64x64
+                                         {conv(64, 128, 3, 16, 8), 16, 2, 1},  // a strided 3x3
+                                         {conv(1, 64, 7, 28, 4), 28, 0, 0},    // fmnist-vit's patches
+                                         {conv(16, 16, 1, 8, 8), 8, 1, 0}}) {  // pointwise
+    SCOPED_TRACE(c.layer.weight_shape[2]);
+    const auto g = conv_geometry(c.layer);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->side, c.side);
+    EXPECT_EQ((g->side + 2 * g->padding - g->kernel) / g->stride + 1, g->out_side);
+    if (c.stride == 0) continue;  // 28 -> 4 by a 7x7: stride 6 with padding 1 times the same as the model's 7
+    EXPECT_EQ(g->stride, c.stride);
+    EXPECT_EQ(g->padding, c.padding);
+  }
+  Layer grouped = conv(8, 8, 3, 8, 8);
+  grouped.groups = 8;
+  EXPECT_FALSE(conv_geometry(grouped));
+  Layer uneven = conv(3, 8, 3, 8, 8);
+  uneven.input_elements = 3 * 8 * 9;  // not a square
+  EXPECT_FALSE(conv_geometry(uneven));
+  Layer linear = conv(8, 8, 1, 1, 1);
+  linear.kind = LayerKind::kLinear;
+  EXPECT_FALSE(conv_geometry(linear));
+
+  const Layer layer = conv(16, 32, 3, 14, 14);
+  LayerConfig w8, w4_24, a8;
+  w8.weight_bits = 8;
+  w4_24.weight_bits = 4;
+  w4_24.nm = NMPattern::parse("2:4");
+  a8 = w8;
+  a8.act_bits = 8;
+  for (const LayerConfig& config : {w8, w4_24, a8, LayerConfig{}}) {
+    const double t = time_conv_layer(layer, *conv_geometry(layer), config, 1, 2);
+    EXPECT_TRUE(t > 0 && t < 1) << t;
+  }
+  Target host = load_target("a100");
+  host.name = "host";
+  const auto measured = cost_models().create("measured", nlohmann::json::object(), "test");
+  const double first = measured->layer(host, layer, w8, 1).latency_s;
+  EXPECT_GT(first, 0);
+  EXPECT_EQ(measured->layer(host, layer, w8, 1).latency_s, first);
 }
 
 // The measured model prices a layer as the packed runtime runs it, from the cached table: a SmartDeal layer,

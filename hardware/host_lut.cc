@@ -44,6 +44,16 @@ std::pair<std::size_t, double> locate(const std::vector<double>& grid, double v)
 
 }  // namespace
 
+std::unique_ptr<packed::LayerView> packed_layer_view(const at::Tensor& weight, const Layer& layer,
+                                                     const LayerConfig& config, packed::PackedLayer& stored) {
+  stored = packed::pack_layer(layer.weight, project(weight, layer, config));
+  std::map<std::string, packed::TensorSpan> spans;
+  for (const auto& t : stored.tensors)
+    spans[t.name] = {t.dtype, t.shape, reinterpret_cast<const uint8_t*>(t.bytes.data()),
+                     static_cast<int64_t>(t.bytes.size())};
+  return std::make_unique<packed::LayerView>(nlohmann::json::parse(stored.header.dump()), spans, "host timing");
+}
+
 double time_layer_kernel(int64_t channels, int64_t reduction, int64_t tokens, const LayerConfig& config, int runs) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(0);
@@ -60,12 +70,7 @@ double time_layer_kernel(int64_t channels, int64_t reduction, int64_t tokens, co
     layer.params = channels * reduction;
     layer.in_channels = layer.reduction_size = reduction;
     layer.out_channels = channels;
-    stored = packed::pack_layer("w", project(w, layer, config));
-    std::map<std::string, packed::TensorSpan> spans;
-    for (const auto& t : stored.tensors)
-      spans[t.name] = {t.dtype, t.shape, reinterpret_cast<const uint8_t*>(t.bytes.data()),
-                       static_cast<int64_t>(t.bytes.size())};
-    view = std::make_unique<packed::LayerView>(nlohmann::json::parse(stored.header.dump()), spans, "host LUT");
+    view = packed_layer_view(w, layer, config, stored);
     // As the runtime runs weight-only layers: the integer kernels on activations quantized per row, where they
     // take the config (the decoded fp32 path elsewhere).
     call = [&] { (void)packed::packed_matmul(*view, x, at::Tensor(), nullptr, true); };

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "compress/encoding.h"
+#include "runtime/packed_layer.h"
 
 namespace adze {
 
@@ -29,6 +30,11 @@ struct HostLut {
   /// Seconds of one layer call with `elements` weights and `tokens` input rows under `config`.
   double lookup(const LayerConfig& config, double elements, double tokens) const;
 };
+
+/// `weight` (of `layer`) projected by `config` and packed as a packed file holds it; the view reads `stored`,
+/// which must outlive it.
+std::unique_ptr<packed::LayerView> packed_layer_view(const at::Tensor& weight, const Layer& layer,
+                                                     const LayerConfig& config, packed::PackedLayer& stored);
 
 /// Seconds of the runtime's kernel for a [C, K] weight under `config` applied to `tokens` rows (the best of
 /// `runs` timings).

@@ -1,17 +1,23 @@
 // The "measured" cost model: host only. Latency from the measured cost table (host_lut.h), for a layer as the
-// GEMM it runs (C·K weights, batch × output positions rows; an embedding, which gathers rows instead, keeps the
-// roofline's latency; a lowrank layer, which the packed runtime runs as its two factors, the sum of theirs; a
-// Monarch layer of b blocks, which it runs as b products per factor, each a block's rows, the sum of those 2·b;
-// a SmartDeal layer, composed at open, as the dense fp32 layer);
+// GEMM it runs (C·K weights, batch × output positions rows; a square 2-D convolution of groups 1 instead timed
+// whole as the runtime runs it, input quantization and patches included (host_conv_timing.h), once per layer,
+// config and batch; an embedding, which gathers rows instead, keeps the roofline's latency; a lowrank layer, which the
+// packed runtime runs as its two factors, the sum of theirs; a Monarch layer of b blocks, which it runs as b products
+// per factor, each a block's rows, the sum of those 2·b; a SmartDeal layer, composed at open, as the dense fp32 layer);
 // bytes, energy and fit as the roofline computes them, since energy cannot be measured here.
 #include "compress/decompose.h"
+#include "compress/plan.h"
 #include "core/error.h"
 #include "hardware/cost_model.h"
+#include "hardware/host_conv_timing.h"
 #include "hardware/host_lut.h"
 
 namespace adze {
 
 namespace {
+
+// A config in a key: its JSON, every field.
+std::string config_key(const LayerConfig& c) { return to_json(c).dump(); }
 
 class MeasuredHost : public CostModel {
  public:
@@ -25,6 +31,14 @@ class MeasuredHost : public CostModel {
     if (layer.kind == LayerKind::kEmbedding || layer.params == 0) return c;
     const double tokens =
         static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
+    if (const auto g = conv_geometry(layer); g && !config.decomposed()) {
+      const std::string key = layer.name + " " + config_key(config) + " " + std::to_string(batch);
+      auto it = conv_seconds_.find(key);
+      if (it == conv_seconds_.end())
+        it = conv_seconds_.emplace(key, time_conv_layer(layer, *g, config, batch, 9)).first;
+      c.latency_s = it->second;
+      return c;
+    }
     if (!lut_) lut_ = std::make_unique<HostLut>(host_lut());
     if (!config.decomposed() || config.decompose == Decomposition::kSmartDeal) {
       // SmartDeal's weight is composed once at open and runs as a dense fp32 layer.
@@ -42,6 +56,7 @@ class MeasuredHost : public CostModel {
  private:
   std::unique_ptr<CostModel> roofline_ = cost_models().create("roofline", nlohmann::json::object(), "measured");
   mutable std::unique_ptr<HostLut> lut_;
+  mutable std::map<std::string, double> conv_seconds_;  ///< time_conv_layer by layer, config and batch
 };
 
 }  // namespace

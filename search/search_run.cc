@@ -16,6 +16,7 @@
 #include "core/table.h"
 #include "exporters/exporter.h"
 #include "hardware/cost_model.h"
+#include "search/between_layers.h"
 #include "search/front_plot.h"
 #include "search/measured_loss.h"
 #include "search/search_state.h"
@@ -251,6 +252,14 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
   const MeasuredSpace& m = run.space;
   const SensitivityTable& sensitivity = m.sensitivity;
   run.problem = make_problem(m.table, m.space, sensitivity, *cost_model, target, budget, o.batch);
+  // The measured cost model times layers on this machine; what runs between them is timed once, here.
+  const bool between = budget.metric == Budget::Metric::kLatency && o.cost_model == "measured";
+  std::string between_failed;  // a model the packed runtime cannot run: priced by its layers alone
+  if (between) try {
+      run.problem.fixed_cost = seconds_between_layers(m.path, m.input, o.batch, 100);
+    } catch (const std::exception& e) {
+      between_failed = first_line_of(e);
+    }
   const Problem& problem = run.problem;
   std::vector<Point> plan_points;  // --confirm-plan, placed in this space before the search runs
   for (const auto& path : o.confirm_plans) plan_points.push_back(plan_point(path, problem, m.table));
@@ -278,6 +287,11 @@ SearchRun run_search(const SearchRunOptions& o, const std::function<void(const s
   log(std::string(o.resume ? "resumed" : "started") + ": " + m.model->source() + " on " + target.name + ", " +
       budget.to_string() + ", algo " + o.algo + " " + algo_options.dump() + ", seed " + std::to_string(o.space.seed) +
       "; " + std::to_string(state.measured.size()) + " measured choices on disk");
+  if (between && between_failed.empty())
+    log("latency between the layers (the packed runtime, the model with 8-bit weights): " +
+        human_cost(budget.metric, problem.fixed_cost) + ", added to every plan's");
+  if (!between_failed.empty())
+    log("latency between the layers not timed (" + between_failed + "): plans are priced by their layers alone");
   log("sensitivity of " + std::to_string(m.data.size()) + " samples " +
       (m.cached ? "read from the cache" : "measured") + " (key " + sensitivity.key + ")");
 

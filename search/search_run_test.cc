@@ -112,6 +112,22 @@ TEST(SearchRun, ALatencyBudgetIsPricedByTheNamedCostModel) {
   EXPECT_FALSE(run.summary.contains("cost_model"));  // the default: front.json as before
 }
 
+// Priced by the measured cost model, a latency search adds what runs between the layers, timed once in the
+// packed runtime, to every plan's cost, and says so in search.log.
+TEST(SearchRun, AMeasuredLatencyBudgetCountsWhatRunsBetweenTheLayers) {
+  CacheHere cache;
+  SearchRunOptions o = small_search(cache.tmp.file("lat"));
+  o.budget = parse_budget("latency=1s");
+  o.cost_model = "measured";
+  o.target.name = "host";
+  o.confirm = 0;
+  const SearchRun run = run_search(o);
+  EXPECT_GT(run.problem.fixed_cost, 0);
+  EXPECT_LT(run.problem.fixed_cost, 0.1);
+  EXPECT_DOUBLE_EQ(run.result.best.cost, run.problem.total_cost(run.result.best.choice));
+  EXPECT_NE(read_file_text(o.out + "/search.log").find("latency between the layers"), std::string::npos);
+}
+
 TEST(SearchRun, BadOptionsAreRefusedBeforeAnyWork) {
   CacheHere cache;
   const auto refused = [&](SearchRunOptions o, const std::string& message) {

@@ -21,18 +21,8 @@ const char* default_ort_module_path();
 namespace {
 
 // A fresh directory for one call's files, removed when this goes out of scope.
-struct CallDir {
-  std::filesystem::path path;
-  CallDir() {
-    static std::atomic<int> calls{0};
-    path = std::filesystem::temp_directory_path() /
-           ("adze-ort-" + std::to_string(::getpid()) + "-" + std::to_string(calls++));
-    std::filesystem::create_directories(path);
-  }
-  ~CallDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
+struct CallDir : ScratchDir {
+  CallDir() : ScratchDir("adze-ort") {}
 };
 
 // Runs run_ort.js with `args` (shell-quoted already); returns what it printed. Error(kIo) naming the install
@@ -47,7 +37,7 @@ std::string run_node(const std::string& model, const std::string& args, const st
   if (!std::filesystem::exists(ort))
     throw Error(ErrorKind::kIo,
                 "ONNX Runtime not found at '" + ort + "' (run scripts/install-ort.sh, or set ADZE_ORT_MODULE)");
-  const std::string log = (dir.path / "log").string(), out = (dir.path / "stdout").string();
+  const std::string log = (dir.path() / "log").string(), out = (dir.path() / "stdout").string();
   const std::string cmd = "ADZE_ORT_MODULE=" + shell_quoted(ort) +
                           " ADZE_ORT_OPTIMIZATION=" + shell_quoted(optimization) +
                           " ADZE_ORT_THREADS=" + std::to_string(threads) + " node " + shell_quoted(runner) + " " +
@@ -70,11 +60,11 @@ std::string run_node(const std::string& model, const std::string& args, const st
 std::string run_node_on(const std::string& model, const at::Tensor& x, int64_t batch, const std::string& optimization,
                         int threads, const std::string& mode, const std::string& tail, const CallDir& dir) {
   const at::Tensor input = x.contiguous();
-  write_file_atomically((dir.path / "input.bin").string(),
+  write_file_atomically((dir.path() / "input.bin").string(),
                         std::string(static_cast<const char*>(input.data_ptr()), input.numel() * input.element_size()));
   std::string shape = std::to_string(batch);
   for (int64_t d = 1; d < x.dim(); ++d) shape += "x" + std::to_string(x.size(d));
-  const std::string args = mode + " " + shell_quoted(model) + " " + shell_quoted((dir.path / "input.bin").string()) +
+  const std::string args = mode + " " + shell_quoted(model) + " " + shell_quoted((dir.path() / "input.bin").string()) +
                            " " + shape + " " + (x.scalar_type() == at::kLong ? "int64" : "float32") + " " + tail;
   return run_node(model, args, optimization, threads, dir);
 }
@@ -152,8 +142,8 @@ class OnnxRunner : public Runner {
 at::Tensor run_in_onnx_runtime(const std::string& model, const at::Tensor& x, int64_t batch,
                                const std::string& optimization, int threads) {
   const CallDir dir;
-  run_node_on(model, x, batch, optimization, threads, "", shell_quoted((dir.path / "output.bin").string()), dir);
-  const auto bytes = read_file_bytes((dir.path / "output.bin").string());
+  run_node_on(model, x, batch, optimization, threads, "", shell_quoted((dir.path() / "output.bin").string()), dir);
+  const auto bytes = read_file_bytes((dir.path() / "output.bin").string());
   return torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size() / 4)}, torch::kFloat)
       .clone();
 }
@@ -179,7 +169,7 @@ BenchTimes bench_in_onnx_runtime(const std::string& model, const at::Tensor& x, 
 OrtGraph ort_optimized_graph(const std::string& model, const std::string& optimization) {
   require_readable_file(model, "ONNX model");
   const CallDir dir;
-  const std::string optimized = (dir.path / "optimized.onnx").string();
+  const std::string optimized = (dir.path() / "optimized.onnx").string();
   run_node(model, "--optimize " + shell_quoted(model) + " " + shell_quoted(optimized), optimization, 1, dir);
   onnx::ModelProto proto;
   if (!proto.ParseFromString(read_file_text(optimized)))
