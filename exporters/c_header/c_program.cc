@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -16,12 +15,8 @@ namespace c_header {
 CProgram::CProgram(const std::string& dir) {
   for (const char* f : {"model.h", "adze_mcu.h", "adze_mcu.c", "adze_host_main.c"})
     require_readable_file(dir + "/" + f, "c-header export file");
-  std::mt19937_64 rng(std::random_device{}());
-  const auto scratch = std::filesystem::temp_directory_path() / ("adze-cc-" + std::to_string(rng()));
-  std::filesystem::create_directories(scratch);
-  scratch_ = scratch.string();
-  program_ = (scratch / "model").string();
-  const std::string log = (scratch / "cc.log").string();
+  program_ = (scratch_.path() / "model").string();
+  const std::string log = (scratch_.path() / "cc.log").string();
   const char* cc = std::getenv("CC");
   const std::string compile = std::string(cc && *cc ? cc : "cc") + " -std=c99 -Wall -Wextra -Werror -O2 -I" +
                               shell_quoted(dir) + " -o " + shell_quoted(program_) + " " +
@@ -29,20 +24,15 @@ CProgram::CProgram(const std::string& dir) {
                               " -lm > " + shell_quoted(log) + " 2>&1";
   if (std::system(compile.c_str()) != 0) {
     const std::string output = read_file_text(log);
-    std::error_code ec;
-    std::filesystem::remove_all(scratch_, ec);
     throw Error(ErrorKind::kIo, "c-header: '" + dir + "' does not compile (" + compile + "):\n" + output);
   }
 }
 
-CProgram::~CProgram() {
-  std::error_code ec;
-  std::filesystem::remove_all(scratch_, ec);
-}
+CProgram::~CProgram() = default;
 
 at::Tensor CProgram::run(const at::Tensor& x) const {
   const at::Tensor input = x.to(torch::kFloat).contiguous();
-  const std::string in = scratch_ + "/in.bin", out = scratch_ + "/out.bin";
+  const std::string in = (scratch_.path() / "in.bin").string(), out = (scratch_.path() / "out.bin").string();
   std::ofstream(in, std::ios::binary)
       .write(static_cast<const char*>(input.data_ptr()), static_cast<std::streamsize>(input.numel() * 4));
   const std::string run = shell_quoted(program_) + " < " + shell_quoted(in) + " > " + shell_quoted(out);

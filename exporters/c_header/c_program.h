@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "core/files.h"
+
 namespace adze {
 namespace c_header {
 
@@ -22,7 +24,8 @@ class CProgram {
   at::Tensor run(const at::Tensor& x) const;
 
  private:
-  std::string scratch_, program_;
+  ScratchDir scratch_{"adze-cc"};  ///< removed with the object, or when the constructor throws
+  std::string program_;
 };
 
 /// CProgram(dir).run(x).
