@@ -61,7 +61,7 @@ double time_conv_layer(const Layer& layer, const ConvGeometry& g, const LayerCon
   if (view && view->integer_weights()) {
     // As in a model: outputs from a buffer pool, left channels last for the next convolution.
     const packed::ActivationQuant* calibrated = config.act_bits == 8 ? &act : nullptr;
-    call = [&] {
+    call = [&, calibrated] {  // by value: `calibrated` ends with this block, the call comes after it
       const runtime::PoolScope scope(pool.get());
       (void)packed::packed_conv2d(*view, x, at::Tensor(), stride, padding, dilation, calibrated, true, {}, false);
     };

@@ -92,6 +92,18 @@ at::Tensor clamp(const at::Tensor& x, float lo, float hi) {
   return y;
 }
 
+void apply_clamp_and_quant(at::Tensor& y, const OutputClamp& c, const std::optional<ActivationQuant>& quant) {
+  const bool clamps = c.lo > -std::numeric_limits<float>::infinity() || c.hi < std::numeric_limits<float>::infinity();
+  if (!clamps && !quant) return;
+  if (!fits_clamp(y)) {
+    if (clamps) y = y.clamp(c.lo, c.hi);
+    if (quant) y = at::fake_quantize_per_tensor_affine(y, quant->scale, quant->zero_point, 0, 255);
+    return;
+  }
+  if (clamps) kernels().clamp(y.data_ptr<float>(), y.data_ptr<float>(), y.numel(), c.lo, c.hi);
+  if (quant) fake_quantize_in_place(y, *quant);
+}
+
 at::Tensor fake_quantize(const at::Tensor& x, const ActivationQuant& q) {
   at::Tensor y = empty_like_dense(x);
   runtime::fake_quantize_static(x.data_ptr<float>(), x.numel(), q.scale, q.zero_point, y.data_ptr<float>());

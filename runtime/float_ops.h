@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <vector>
 
 #include "runtime/packed_ops.h"
@@ -40,6 +41,9 @@ at::Tensor add(const at::Tensor& a, const at::Tensor& b, float alpha);
 /// x clamped to [lo, hi] (ReLU, hardtanh), NaN kept; any dense tensor, its layout kept.
 bool fits_clamp(const at::Tensor& x);
 at::Tensor clamp(const at::Tensor& x, float lo, float hi);
+/// What fusion.h folded into an op that computed y (a fresh tensor the caller owns), applied in place: its clamp,
+/// then its calibrated fake quantization; ATen's operators where y is not a dense float tensor.
+void apply_clamp_and_quant(at::Tensor& y, const OutputClamp& clamp, const std::optional<ActivationQuant>& quant);
 /// ATen's fake_quantize_per_tensor_affine with codes 0..255, exactly: (clamp(z + round(x/s), 0, 255) − z)·s,
 /// x/s computed as x·(1/s) and NaN giving code 0 (the integer kernels' static quantization, then back); any
 /// dense tensor (fits_clamp), its layout kept. One difference: where x/s does not fit an int64 (+inf, 1e30),

@@ -86,11 +86,11 @@ bool fold(Node& node, Node& next) {
     node.fused += "+add";
   } else if (at != 0) {
     return false;  // the rest fold an op whose first argument is node's output
-  } else if ((matmul || integer_conv || node.own == OwnOp::kDepthwise) && no_clamp && no_post &&
-             next.own == OwnOp::kClamp) {
+  } else if ((matmul || integer_conv || node.own == OwnOp::kDepthwise || node.own == OwnOp::kAdd) && no_clamp &&
+             no_post && next.own == OwnOp::kClamp) {
     node.clamp = {next.lo, next.hi};
     node.fused += "+" + next.op.substr(next.op.find("::") + 2);
-  } else if ((matmul || integer_conv) && !node.out_quant && next.own == OwnOp::kFakeQuant) {
+  } else if ((matmul || integer_conv || node.own == OwnOp::kAdd) && !node.out_quant && next.own == OwnOp::kFakeQuant) {
     node.out_quant = next.quant;  // in place on the output, while it is still in cache
     node.fused += "+fake_quantize";
   } else if (matmul && no_post && next.own == OwnOp::kGelu) {

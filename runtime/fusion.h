@@ -4,9 +4,10 @@
 //   product never becomes a tensor), then what would fold into the second;
 // - a packed matmul's bias add (aten::add of a file tensor), then a ReLU / hardtanh / clamp (into the integer
 //   kernels' epilogue) or a GELU (applied to the output in place);
-// - an integer or depthwise convolution's ReLU / hardtanh;
-// - after an integer convolution's or a packed matmul's other folds, a calibrated fake quantization of its
-//   output (in place: what a depthwise convolution of a W8A8 MobileNet reads);
+// - an integer or depthwise convolution's ReLU / hardtanh, and a residual add's (as ResNet's add, ReLU);
+// - after an integer convolution's, a packed matmul's or an add's other folds, a calibrated fake quantization of
+//   its output (in place: what a depthwise convolution of a W8A8 MobileNet reads, or the next block of a W8A8
+//   ResNet);
 // - a division of a matmul by a constant (attention's 1/√d), as a scale of the product.
 // - then attention's chain after that matmul: [masked_fill,] softmax, the product with V, as one op
 //   (attention.h), which skips the keys a causal mask hides and leaves its output in the layout attention's

@@ -778,6 +778,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     if (node.own != OwnOp::kNone) {
       at::Tensor y = run_own_op(node, [&](std::size_t i) -> const c10::IValue& { return value(node.in[i]); });
       if (y.defined()) {
+        if (node.own == OwnOp::kAdd) apply_clamp_and_quant(y, node.clamp, node.out_quant);
         set(node, std::move(y));
         return;
       }
@@ -814,6 +815,11 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
     // What the fused ops would have done, where an own op fell back to ATen here.
     if (node.alpha != 1 && node.own == OwnOp::kMatmul) stack[0] = stack[0].toTensor() * node.alpha;
+    if (node.own == OwnOp::kAdd) {
+      at::Tensor y = stack[0].toTensor();
+      apply_clamp_and_quant(y, node.clamp, node.out_quant);
+      stack[0] = y;
+    }
     for (std::size_t i = 0; i < node.out.size(); ++i)
       env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
   };

@@ -729,6 +729,31 @@ TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
   EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-4);
 }
 
+// W8A8 on a Python-made ResNet-18: a residual block's add takes its ReLU, and the calibrated fake quantization
+// after them where nothing else reads the ReLU's output (elsewhere the next block's residual reads it
+// unquantized); the fused schedule gives the unfused graph's numbers bit for bit.
+TEST(PackedExporter, AResidualAddTakesItsReluAndFakeQuantization) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(6);
+  const Dataset data = mobilenet_calibration_images(16);
+  testing::TempDir tmp;
+  const CompressedModel c = compress_in_memory(
+      load_torchscript(testing::fixture("resnet18_w4_traced.pt"), {{4, 3, 32, 32}, "float32"}),
+      R"({"defaults": {"weight_bits": 8, "act_bits": 8}})",
+      R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})",
+      &data);
+  export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+  const PackedModel p = PackedModel::open(tmp.file("m.adze"));
+  const at::Tensor x = torch::randn({4, 3, 32, 32});
+  std::map<std::string, int> ops;
+  for (const auto& n : p.profile(x, 1)) ++ops[n.op];
+  EXPECT_EQ(ops["aten::add+relu"] + ops["aten::add+relu+fake_quantize"], 8);  // one per basic block
+  EXPECT_GE(ops["aten::add+relu+fake_quantize"], 1);
+  EXPECT_EQ(ops.count("aten::relu"), 0u);
+  std::map<std::string, at::Tensor> layers;  // the unfused graph, as verify runs it
+  EXPECT_TRUE(same_bits(p.forward(x), p.forward(x, &layers)));
+}
+
 // The kernels split rows, panels and padded input rows over the threads, each value computed the same way on
 // any of them: two threads give the bits one gives, calibrated (static) and dynamic activations alike.
 TEST(PackedExporter, TwoThreadsGiveTheBitsOfOne) {
