@@ -10,6 +10,7 @@
 #include "core/table.h"
 #include "hardware/host_calibration.h"
 #include "hardware/host_lut.h"
+#include "hardware/host_timings.h"
 
 namespace adze::cli {
 namespace {
@@ -101,6 +102,7 @@ void setup_target(CLI::App& app) {
       throw Error(ErrorKind::kInvalidArgument, "adze can only measure 'host' (this machine), not '" + *name + "'");
     const Target t = calibrate_and_cache_host(show_progress(*json));
     measure_and_cache_host_lut(show_progress(*json));  // the measured cost model's table
+    clear_host_timings();                              // and its other timings, measured again when asked
     if (*json)
       std::cout << to_json(t).dump(2) << "\n";
     else

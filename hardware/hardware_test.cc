@@ -11,6 +11,7 @@
 #include "hardware/host_calibration.h"
 #include "hardware/host_conv_timing.h"
 #include "hardware/host_lut.h"
+#include "hardware/host_timings.h"
 #include "model/frontend.h"
 #include "model/layer_table.h"
 #include "runtime/isa.h"
@@ -300,12 +301,22 @@ TEST(HostConvTiming, GeometryFromTheLayerTableAndTheConvolutionTimedWhole) {
     const double t = time_conv_layer(layer, *conv_geometry(layer), config, 1, 2);
     EXPECT_TRUE(t > 0 && t < 1) << t;
   }
+  // Priced by that timing, kept on disk: the same figure from another instance of the model (another search),
+  // until a calibration clears it; a damaged cache is measured anew.
+  testing::TempDir tmp;
+  setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
   Target host = load_target("a100");
   host.name = "host";
-  const auto measured = cost_models().create("measured", nlohmann::json::object(), "test");
-  const double first = measured->layer(host, layer, w8, 1).latency_s;
+  const double first = cost_models().create("measured", {}, "test")->layer(host, layer, w8, 1).latency_s;
   EXPECT_GT(first, 0);
-  EXPECT_EQ(measured->layer(host, layer, w8, 1).latency_s, first);
+  EXPECT_EQ(cost_models().create("measured", {}, "test")->layer(host, layer, w8, 1).latency_s, first);
+  EXPECT_EQ(cached_host_seconds("another", [] { return 2.0; }), 2.0);
+  EXPECT_EQ(cached_host_seconds("another", [] { return 3.0; }), 2.0);
+  write_file_atomically(tmp.path() + "/targets/host-timings.json", "{\"format\": ");
+  EXPECT_EQ(cached_host_seconds("another", [] { return 4.0; }), 4.0);
+  clear_host_timings();
+  EXPECT_EQ(cached_host_seconds("another", [] { return 5.0; }), 5.0);
+  unsetenv("ADZE_CACHE_DIR");
 }
 
 // The measured model prices a layer as the packed runtime runs it, from the cached table: a SmartDeal layer,

@@ -1,16 +1,18 @@
 // The "measured" cost model: host only. Latency from the measured cost table (host_lut.h), for a layer as the
 // GEMM it runs (C·K weights, batch × output positions rows; a square 2-D convolution of groups 1 instead timed
-// whole as the runtime runs it, input quantization and patches included (host_conv_timing.h), once per layer,
-// config and batch; an embedding, which gathers rows instead, keeps the roofline's latency; a lowrank layer, which the
-// packed runtime runs as its two factors, the sum of theirs; a Monarch layer of b blocks, which it runs as b products
-// per factor, each a block's rows, the sum of those 2·b; a SmartDeal layer, composed at open, as the dense fp32 layer);
-// bytes, energy and fit as the roofline computes them, since energy cannot be measured here.
+// whole as the runtime runs it, input quantization and patches included (host_conv_timing.h), once per shape,
+// config and batch on this machine (host_timings.h); an embedding, which gathers rows instead, keeps the roofline's
+// latency; a lowrank layer, which the packed runtime runs as its two factors, the sum of theirs; a Monarch layer of b
+// blocks, which it runs as b products per factor, each a block's rows, the sum of those 2·b; a SmartDeal layer,
+// composed at open, as the dense fp32 layer); bytes, energy and fit as the roofline computes them, since energy cannot
+// be measured here.
 #include "compress/decompose.h"
 #include "compress/plan.h"
 #include "core/error.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_conv_timing.h"
 #include "hardware/host_lut.h"
+#include "hardware/host_timings.h"
 
 namespace adze {
 
@@ -32,11 +34,11 @@ class MeasuredHost : public CostModel {
     const double tokens =
         static_cast<double>(batch) * static_cast<double>(layer.macs) / static_cast<double>(layer.params);
     if (const auto g = conv_geometry(layer); g && !config.decomposed()) {
-      const std::string key = layer.name + " " + config_key(config) + " " + std::to_string(batch);
-      auto it = conv_seconds_.find(key);
-      if (it == conv_seconds_.end())
-        it = conv_seconds_.emplace(key, time_conv_layer(layer, *g, config, batch, 9)).first;
-      c.latency_s = it->second;
+      const std::string key = "conv " + std::to_string(layer.out_channels) + "x" + std::to_string(g->in_channels) +
+                              "x" + std::to_string(g->kernel) + " side " + std::to_string(g->side) + " stride " +
+                              std::to_string(g->stride) + " pad " + std::to_string(g->padding) + " batch " +
+                              std::to_string(batch) + " " + config_key(config);
+      c.latency_s = cached_host_seconds(key, [&] { return time_conv_layer(layer, *g, config, batch, 9); });
       return c;
     }
     if (!lut_) lut_ = std::make_unique<HostLut>(host_lut());
@@ -56,7 +58,6 @@ class MeasuredHost : public CostModel {
  private:
   std::unique_ptr<CostModel> roofline_ = cost_models().create("roofline", nlohmann::json::object(), "measured");
   mutable std::unique_ptr<HostLut> lut_;
-  mutable std::map<std::string, double> conv_seconds_;  ///< time_conv_layer by layer, config and batch
 };
 
 }  // namespace

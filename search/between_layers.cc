@@ -8,13 +8,18 @@
 
 #include "compress/compress_run.h"
 #include "core/files.h"
+#include "core/hash.h"
+#include "core/shape.h"
 #include "exporters/exporter.h"
+#include "hardware/host_timings.h"
 #include "model/frontend.h"
 #include "runtime/packed_model.h"
 
 namespace adze {
 
-double seconds_between_layers(const std::string& model_path, const InputSpec& input, int64_t batch, int runs) {
+namespace {
+
+double measure_between_layers(const std::string& model_path, const InputSpec& input, int64_t batch, int runs) {
   InputSpec at_batch = input;
   if (!at_batch.shape.empty()) at_batch.shape[0] = batch;
   const char* source = "8-bit weights (latency between layers)";
@@ -40,6 +45,14 @@ double seconds_between_layers(const std::string& model_path, const InputSpec& in
   std::nth_element(sums.begin(), sums.begin() + 2, sums.end());
   const double seconds = sums[2];
   return seconds;
+}
+
+}  // namespace
+
+double seconds_between_layers(const std::string& model_path, const InputSpec& input, int64_t batch, int runs) {
+  const std::string key = "between layers of " + ContentHash().add_file(model_path).hex() + " input " +
+                          shape_to_string(input.shape) + " " + input.dtype + " batch " + std::to_string(batch);
+  return cached_host_seconds(key, [&] { return measure_between_layers(model_path, input, batch, runs); });
 }
 
 }  // namespace adze

@@ -17,8 +17,9 @@
 namespace adze {
 
 /// Seconds per call of the ops between the layers of the model at `model_path`, at `batch` samples: the median
-/// of five profiles' means, `runs` profiled runs in all. Error as compress and export give it for a model the packed
-/// runtime cannot run.
+/// of five profiles' means, `runs` profiled runs in all; measured once per model file, input and batch on this
+/// machine (hardware/host_timings.h), so that the same search prices the same every time. Error as compress and export
+/// give it for a model the packed runtime cannot run.
 double seconds_between_layers(const std::string& model_path, const InputSpec& input, int64_t batch, int runs);
 
 }  // namespace adze
