@@ -8,14 +8,13 @@
 // ADZE_BENCH_THREADS threads (default 1) for OpenMP and ATen. W8A8 runs the calibrated (static) path, 2:4 + INT4
 // quantizes its input at run time (dynamic), as the runtime runs each plan.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
 #include <cstdlib>
 #include <memory>
 #include <string>
 
+#include "bench/bench_threads.h"
 #include "hardware/host_lut.h"
 #include "model/layer_table.h"
 #include "runtime/buffer_pool.h"
@@ -25,13 +24,7 @@ namespace {
 
 using namespace adze;
 
-const int kThreads = [] {
-  const char* env = std::getenv("ADZE_BENCH_THREADS");
-  const int n = std::max(1, env && *env ? std::atoi(env) : 1);
-  omp_set_num_threads(n);
-  at::set_num_threads(n);
-  return n;
-}();
+const int kThreads = adze::bench::set_bench_threads();
 
 struct ConvCase {
   const char* name;

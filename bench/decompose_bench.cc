@@ -10,9 +10,7 @@
 //   build/bench/decompose_bench
 //   ADZE_ISA=avx2 ADZE_BENCH_THREADS=2 build/bench/decompose_bench
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
-#include <omp.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -21,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_threads.h"
 #include "compress/encoding.h"
 #include "model/layer_table.h"
 #include "runtime/isa.h"
@@ -31,13 +30,7 @@ namespace {
 
 constexpr int64_t kSize = 1024, kRank = kSize / 8, kBlocks = 4;
 
-const int kThreads = [] {
-  const char* env = std::getenv("ADZE_BENCH_THREADS");
-  const int n = std::max(1, env && *env ? std::atoi(env) : 1);
-  omp_set_num_threads(n);
-  at::set_num_threads(n);
-  return n;
-}();
+const int kThreads = adze::bench::set_bench_threads();
 
 // One packed layer and its view, as the runtime holds it after opening a file.
 struct Stored {

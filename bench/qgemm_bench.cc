@@ -14,11 +14,8 @@
 // reads with the widest vector loads the CPU has (their label says which), into independent accumulators: the
 // loads are the limit, not the adds.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
-#include <dlfcn.h>
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -29,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_threads.h"
 #include "runtime/isa.h"
 #include "runtime/kernels/qgemm.h"
 
@@ -39,16 +37,7 @@ using adze::runtime::QActivations;
 
 constexpr int64_t kRows = 4096, kK = 4096;
 
-const int kThreads = [] {
-  const char* env = std::getenv("ADZE_BENCH_THREADS");
-  const int n = std::max(1, env && *env ? std::atoi(env) : 1);
-  omp_set_num_threads(n);
-  at::set_num_threads(n);
-  // The BLAS under at::addmv keeps its own threads (all cores by default), whichever of these is loaded.
-  for (const char* name : {"openblas_set_num_threads", "MKL_Set_Num_Threads"})
-    if (void* set = dlsym(RTLD_DEFAULT, name)) reinterpret_cast<void (*)(int)>(set)(n);
-  return n;
-}();
+const int kThreads = adze::bench::set_bench_threads();
 
 struct Case {
   const char* name;

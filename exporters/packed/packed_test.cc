@@ -700,19 +700,25 @@ Dataset mobilenet_calibration_images(int64_t n) {
   return data;
 }
 
+// A Python-made 32x32 image model (`file` in the fixtures) with INT8 weights and calibrated INT8 activations, BN
+// folded, calibrated on 16 random images.
+CompressedModel w8a8_fixture(const std::string& file) {
+  const Dataset data = mobilenet_calibration_images(16);
+  return compress_in_memory(
+      load_torchscript(testing::fixture(file), {{4, 3, 32, 32}, "float32"}),
+      R"({"defaults": {"weight_bits": 8, "act_bits": 8}})",
+      R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})",
+      &data);
+}
+
 // W8A8 on a Python-made MobileNet-V2: each calibrated fake quantization that follows an integer convolution
 // (a depthwise convolution's input) is done in place on that convolution's output, and the fused schedule gives
 // the unfused graph's numbers bit for bit.
 TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(3);
-  const Dataset data = mobilenet_calibration_images(16);
   testing::TempDir tmp;
-  const CompressedModel c = compress_in_memory(
-      load_torchscript(testing::fixture("mobilenet_v2_traced.pt"), {{4, 3, 32, 32}, "float32"}),
-      R"({"defaults": {"weight_bits": 8, "act_bits": 8}})",
-      R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})",
-      &data);
+  const CompressedModel c = w8a8_fixture("mobilenet_v2_traced.pt");
   export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
   const PackedModel p = PackedModel::open(tmp.file("m.adze"));
   const at::Tensor x = torch::randn({4, 3, 32, 32});
@@ -735,13 +741,8 @@ TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
 TEST(PackedExporter, AResidualAddTakesItsReluAndFakeQuantization) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(6);
-  const Dataset data = mobilenet_calibration_images(16);
   testing::TempDir tmp;
-  const CompressedModel c = compress_in_memory(
-      load_torchscript(testing::fixture("resnet18_w4_traced.pt"), {{4, 3, 32, 32}, "float32"}),
-      R"({"defaults": {"weight_bits": 8, "act_bits": 8}})",
-      R"({"passes": ["fold-bn", "quantize.weights", {"name": "quantize.calibrate", "options": {"batches": 2}}]})",
-      &data);
+  const CompressedModel c = w8a8_fixture("resnet18_w4_traced.pt");
   export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
   const PackedModel p = PackedModel::open(tmp.file("m.adze"));
   const at::Tensor x = torch::randn({4, 3, 32, 32});

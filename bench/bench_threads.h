@@ -1,0 +1,24 @@
+// The threads a benchmark program runs with: ADZE_BENCH_THREADS (default 1), set once for OpenMP, ATen and the
+// BLAS under ATen (OpenBLAS or MKL, whose own thread pools ignore the other two).
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace adze::bench {
+
+inline int set_bench_threads() {
+  const char* env = std::getenv("ADZE_BENCH_THREADS");
+  const int n = std::max(1, env && *env ? std::atoi(env) : 1);
+  omp_set_num_threads(n);
+  at::set_num_threads(n);
+  for (const char* name : {"openblas_set_num_threads", "MKL_Set_Num_Threads"})
+    if (void* set = dlsym(RTLD_DEFAULT, name)) reinterpret_cast<void (*)(int)>(set)(n);
+  return n;
+}
+
+}  // namespace adze::bench
