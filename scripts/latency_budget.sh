@@ -5,22 +5,36 @@
 #
 # Usage: scripts/latency_budget.sh MODEL DATA BUDGET [THREADS] [OUT_DIR]
 #   e.g. scripts/latency_budget.sh fmnist-cnn fmnist 70us 1
-# Writes OUT_DIR (default build/latency-budget/MODEL-BUDGET-tTHREADS): the search, the compressed model, the
-# packed file and bench.json.
+# Writes OUT_DIR, which must not exist (default build/latency-budget/MODEL-BUDGET-tTHREADS, replaced): the
+# search, the compressed model, the packed file and bench.json, all at once at the end. Bad arguments: one line,
+# exit 2.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { echo "usage: $0 MODEL DATA BUDGET [THREADS] [OUT_DIR]" >&2; exit 2; }
+fail() { echo "latency_budget.sh: $1" >&2; exit 2; }
+[ $# -ge 3 ] && [ $# -le 5 ] || fail "usage: $0 MODEL DATA BUDGET [THREADS] [OUT_DIR]"
 model=$1 data=$2 budget=$3 threads=${4:-1}
-out=${5:-build/latency-budget/$model-$budget-t$threads}
+[[ $threads =~ ^[1-9][0-9]*$ ]] || fail "THREADS '$threads': expected a whole number of threads, 1 or more"
+if [ $# -ge 5 ]; then
+  out=$5
+  [ ! -e "$out" ] || fail "OUT_DIR '$out' exists: give a new directory"
+else
+  out=build/latency-budget/$model-$budget-t$threads  # the default is replaced
+fi
 bash scripts/build.sh --target adze_cli
 adze=build/cli/adze
-rm -rf "$out" && mkdir -p "$out"
+# Everything goes to a temporary sibling, renamed onto OUT_DIR at the end: a failed run leaves nothing behind.
+work="$out.tmp-$$"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"
+rc=0
 $adze -q --threads "$threads" search "$model" --data "$data" --target host --cost-model measured \
-  --budget "latency=$budget" --confirm 0 --out "$out/search" > "$out/search.txt" || true  # exit 1: unsatisfiable
-$adze -q compress "$model" --plan "$out/search/plan.json" --pipeline configs/pipelines/ptq.json --data "$data" \
-  --out "$out/compressed" > /dev/null
-$adze export "$out/compressed" --format packed --batch 1 --out "$out/model.adze" > /dev/null
-$adze -q bench "$out/model.adze" --threads "$threads" --runs 300 --rounds 3 --json > "$out/bench.json"
+  --budget "latency=$budget" --confirm 0 --out "$work/search" > "$work/search.txt" || rc=$?
+[ $rc -le 1 ] || exit $rc  # 1: the budget cannot be met, and the closest plan is written; else adze said why
+$adze -q compress "$model" --plan "$work/search/plan.json" --pipeline configs/pipelines/ptq.json --data "$data" \
+  --out "$work/compressed" > /dev/null
+$adze export "$work/compressed" --format packed --batch 1 --out "$work/model.adze" > /dev/null
+$adze -q bench "$work/model.adze" --threads "$threads" --runs 300 --rounds 3 --json > "$work/bench.json"
+rm -rf "$out" && mv "$work" "$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
