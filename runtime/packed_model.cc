@@ -714,8 +714,9 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     const std::string key = layer_output_key(node.output_of, seen);
     // A copy: a later in-place op (files written before in-place ops were traced out of place) may change it.
     if (v.isTensor()) (*layer_outputs)[key] = v.toTensor().clone();
-    const auto given = from ? from->find(key) : std::map<std::string, at::Tensor>::const_iterator();
-    if (from && given != from->end() && v.isTensor() && given->second.sizes() == v.toTensor().sizes())
+    if (!from || !v.isTensor()) return;
+    const auto given = from->find(key);
+    if (given != from->end() && given->second.sizes() == v.toTensor().sizes())
       v = given->second.to(v.toTensor().scalar_type()).clone();
   };
   auto bias_of = [&](const Node& node, std::size_t i) -> at::Tensor {
