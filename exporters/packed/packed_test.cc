@@ -820,7 +820,8 @@ TEST(PackedLayer, IntegerKernelsTakeTheSchemesTheyCanAndMatchTheDecodedWeights) 
 }
 
 // Convolutions through the integer kernels: patches gathered in the encoded (kh, kw, Cin) order, any stride,
-// padding and dilation, pointwise ones read as pixels, permuted input channels gathered back.
+// padding and dilation, pointwise ones read as pixels, permuted input channels gathered back. Each on one and on
+// two threads, at an input large enough for the patches to be made in parallel: the same bits.
 TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(3);
@@ -831,12 +832,16 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
     bool permute;
   };
   const packed::ActivationQuant act{0.04f, 100};
+  const int threads = torch::get_num_threads();
   for (const Conv& c : std::vector<Conv>{{{8, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, "none", false},
                                          {{6, 8, 3, 3}, {2, 2}, {0, 1}, {1, 1}, "2:4", true},
                                          {{5, 4, 5, 3}, {1, 2}, {2, 1}, {2, 1}, "1:4", false},
                                          {{16, 8, 1, 1}, {2, 2}, {0, 0}, {1, 1}, "2:4", false},
+                                         {{16, 8, 1, 1}, {1, 1}, {0, 0}, {1, 1}, "2:4", true},
+                                         {{12, 8, 1, 1}, {1, 1}, {0, 0}, {1, 1}, "none", false},
+                                         {{8, 8, 1, 1}, {1, 1}, {1, 0}, {1, 1}, "none", false},
                                          {{7, 3, 7, 7}, {2, 2}, {3, 3}, {1, 1}, "none", false}}) {
-    SCOPED_TRACE(shape_to_string(c.shape) + " " + c.nm);
+    SCOPED_TRACE(shape_to_string(c.shape) + " " + c.nm + " stride " + std::to_string(c.stride[0]));
     LayerConfig config;
     config.weight_bits = 4;
     config.nm = NMPattern::parse(c.nm);
@@ -846,15 +851,32 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
     const Encoding e = project(w, layer, config);
     OneLayerFile f(e);
     ASSERT_NE(f.view->integer_weights(), nullptr) << f.view->integer_unsupported();
-    const at::Tensor x = torch::randn({2, c.shape[1], 11, 9}), bias = torch::randn({c.shape[0]});
-    const at::Tensor want = torch::conv2d(torch::fake_quantize_per_tensor_affine(x, act.scale, act.zero_point, 0, 255),
-                                          e.decode(), bias, c.stride, c.padding, c.dilation);
-    const at::Tensor got = packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, &act, true);
-    ASSERT_EQ(got.sizes(), want.sizes());
-    EXPECT_LE(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
-    const at::Tensor exact = torch::conv2d(x, e.decode(), bias, c.stride, c.padding, c.dilation);
-    EXPECT_GE(sqnr_db(exact, packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, nullptr, true)),
-              30.0);
+    for (const std::vector<int64_t>& size : {std::vector<int64_t>{11, 9}, std::vector<int64_t>{48, 40}}) {
+      SCOPED_TRACE(std::to_string(size[0]) + "x" + std::to_string(size[1]));
+      const at::Tensor x = torch::randn({2, c.shape[1], size[0], size[1]}), bias = torch::randn({c.shape[0]});
+      const at::Tensor want =
+          torch::conv2d(torch::fake_quantize_per_tensor_affine(x, act.scale, act.zero_point, 0, 255), e.decode(), bias,
+                        c.stride, c.padding, c.dilation);
+      const at::Tensor exact = torch::conv2d(x, e.decode(), bias, c.stride, c.padding, c.dilation);
+      at::Tensor first_static, first_dynamic;
+      for (int t : {1, 2}) {
+        torch::set_num_threads(t);
+        const at::Tensor got = packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, &act, true);
+        const at::Tensor dynamic =
+            packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, nullptr, true);
+        torch::set_num_threads(threads);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_LE(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
+        EXPECT_GE(sqnr_db(exact, dynamic), 30.0);
+        if (t == 1) {
+          first_static = got;
+          first_dynamic = dynamic;
+          continue;
+        }
+        EXPECT_TRUE(same_bits(first_static, got));
+        EXPECT_TRUE(same_bits(first_dynamic, dynamic));
+      }
+    }
   }
 }
 
