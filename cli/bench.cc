@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -23,15 +24,16 @@ struct BenchOptions {
   std::string against, input_shape, input_dtype, activations = "dynamic";
   int64_t batch = 0;
   int runs = 100, warmup = 10, rounds = 1;
+  std::vector<int> thread_counts;  // empty: --threads alone
   bool json = false, child = false, profile = false;
 };
 
-FreshBench fresh_bench(const BenchOptions& o) {
+FreshBench fresh_bench(const BenchOptions& o, int threads) {
   FreshBench f;
   f.adze = std::filesystem::read_symlink("/proc/self/exe").string();
   f.warmup = o.warmup;
   f.runs = o.runs;
-  f.threads = torch::get_num_threads();
+  f.threads = threads;
   f.activations = o.activations;
   f.profile = o.profile;
   return f;
@@ -44,9 +46,25 @@ RunnerOptions runner_options(const BenchOptions& o) {
   return r;
 }
 
+// The thread counts each model is timed at: --thread-counts, else --threads alone.
+std::vector<int> thread_counts(const BenchOptions& o) {
+  if (o.thread_counts.empty()) return {torch::get_num_threads()};
+  std::vector<int> counts;
+  for (int n : o.thread_counts) {
+    if (n < 1 || n > 1024)
+      throw Error(ErrorKind::kInvalidArgument,
+                  "--thread-counts: " + std::to_string(n) + " is not a thread count (1 to 1024)");
+    if (std::find(counts.begin(), counts.end(), n) != counts.end())
+      throw Error(ErrorKind::kInvalidArgument, "--thread-counts: " + std::to_string(n) + " is given twice");
+    counts.push_back(n);
+  }
+  return counts;
+}
+
 void run_bench(const BenchOptions& o) {
   if (o.runs < 1 || o.warmup < 0 || o.rounds < 1)
     throw Error(ErrorKind::kInvalidArgument, "--runs and --rounds must be at least 1 and --warmup at least 0");
+  const std::vector<int> counts = thread_counts(o);
   std::vector<std::string> paths;
   if (!o.against.empty()) paths.push_back(resolve_model_path(o.against));
   for (const auto& p : o.exported) paths.push_back(p);
@@ -67,15 +85,19 @@ void run_bench(const BenchOptions& o) {
     given = InputSpec{parse_shape(o.input_shape), o.input_dtype.empty() ? "float32" : o.input_dtype};
   const InputSpec input = common_bench_input(paths, options, given, o.batch);
 
-  // Round after round, the models in turn: a burst of load on the machine falls on every row alike.
+  // Round after round, the models in turn, each at its thread counts one after the other: a burst of load on the
+  // machine falls on every row alike.
   std::vector<BenchResult> results;
-  const auto total = static_cast<int64_t>(paths.size()) * o.rounds;
-  ProgressBar bar("bench", total, show_progress(o.json));
+  const std::size_t rows = paths.size() * counts.size();
+  ProgressBar bar("bench", static_cast<int64_t>(rows) * o.rounds, show_progress(o.json));
   int64_t done = 0;
   for (int round = 0; round < o.rounds; ++round)
-    for (std::size_t i = 0; i < paths.size(); ++i, ++done) {
-      bar.update(done, std::filesystem::path(paths[i]).filename().string());
-      BenchResult r = bench_in_fresh_process(fresh_bench(o), paths[i], input);
+    for (std::size_t i = 0; i < rows; ++i, ++done) {
+      const std::string& path = paths[i / counts.size()];
+      const int threads = counts[i % counts.size()];
+      bar.update(done, std::filesystem::path(path).filename().string() +
+                           (counts.size() > 1 ? " (" + std::to_string(threads) + " threads)" : ""));
+      BenchResult r = bench_in_fresh_process(fresh_bench(o, threads), path, input);
       if (round == 0)
         results.push_back(std::move(r));
       else
@@ -90,26 +112,43 @@ void run_bench(const BenchOptions& o) {
   }
   std::string shape;
   for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  std::string threads;
+  for (int n : counts) threads += (threads.empty() ? "" : ", ") + std::to_string(n);
   std::cout << "CPU flags: " << runtime::cpu_flags() << "; adze kernels: " << runtime::to_string(runtime::active_isa())
-            << "; " << torch::get_num_threads() << " thread(s); input " << shape << " " << input.dtype << "; " << o.runs
+            << "; " << threads << " thread(s); input " << shape << " " << input.dtype << "; " << o.runs
             << " timed runs after " << o.warmup << " warm-up, each model in a fresh process"
             << (o.rounds > 1 ? ", " + std::to_string(o.rounds) + " rounds pooled" : std::string()) << "\n\n";
+  const bool scaling = counts.size() > 1;
   Table t;
   t.add_column("model");
   t.add_column("runtime");
-  for (const char* h : {"median", "p10", "p90", "speed-up", "cold start", "peak RSS"})
-    t.add_column(h, Table::Align::kRight);
-  for (const auto& r : results)
-    t.add_row({std::filesystem::path(r.path).filename().string(), r.runtime_name, human_seconds(r.quantile(0.5)),
-               human_seconds(r.quantile(0.1)), human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x",
-               human_seconds(r.cold_start_seconds()), human_bytes(static_cast<double>(r.peak_rss_kib) * 1024)});
+  if (scaling) t.add_column("threads", Table::Align::kRight);
+  for (const char* h : {"median", "p10", "p90", "speed-up"}) t.add_column(h, Table::Align::kRight);
+  if (scaling) t.add_column("vs " + std::to_string(counts.front()) + " thr.", Table::Align::kRight);
+  for (const char* h : {"cold start", "peak RSS"}) t.add_column(h, Table::Align::kRight);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const BenchResult& r = results[i];
+    std::vector<std::string> row{std::filesystem::path(r.path).filename().string(), r.runtime_name};
+    if (scaling) row.push_back(std::to_string(counts[i % counts.size()]));
+    for (const std::string& cell : {human_seconds(r.quantile(0.5)), human_seconds(r.quantile(0.1)),
+                                    human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x"})
+      row.push_back(cell);
+    if (scaling) row.push_back(fixed(results[i - i % counts.size()].quantile(0.5) / r.quantile(0.5), 2) + "x");
+    row.push_back(human_seconds(r.cold_start_seconds()));
+    row.push_back(human_bytes(static_cast<double>(r.peak_rss_kib) * 1024));
+    t.add_row(row);
+  }
   t.print(std::cout);
-  std::cout << "\nspeed-up: the first row's median over the row's; cold start: open + first output"
-            << (o.rounds > 1 ? " (the median round)" : "") << "\n";
+  std::cout << "\nspeed-up: the first row's median over the row's; "
+            << (scaling ? "vs " + std::to_string(counts.front()) + " thr.: the model's median at " +
+                              std::to_string(counts.front()) + " thread(s) over the row's; "
+                        : std::string())
+            << "cold start: open + first output" << (o.rounds > 1 ? " (the median round)" : "") << "\n";
   for (const auto& r : results) {
     if (!r.profile.is_array()) continue;
     std::cout << "\n"
-              << std::filesystem::path(r.path).filename().string() << ", op by op (mean of " << o.runs << " runs):\n";
+              << std::filesystem::path(r.path).filename().string() << ", " << r.threads
+              << " thread(s), op by op (mean of " << o.runs << " runs):\n";
     Table p;
     p.add_column("op");
     p.add_column("layer");
@@ -147,10 +186,14 @@ void setup_bench(CLI::App& app) {
       "runs (cold start: the median round): on a shared or virtual machine, whose neighbours come and go, a burst\n"
       "of their load then falls on every row alike instead of on one.\n"
       "The input shape comes from the first file that records one (packed, ONNX) or --input-shape; --batch\n"
-      "sets its batch, which a model exported for another batch refuses (export with --batch N).\n\n"
+      "sets its batch, which a model exported for another batch refuses (export with --batch N).\n"
+      "--thread-counts 1,2 times each model at one and at two threads, one right after the other in every round,\n"
+      "and adds the column 'vs 1 thr.': how much faster the model runs than at the first count. (--threads sets\n"
+      "the one count of a bench without it.)\n\n"
       "Examples:\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 1\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 2 --runs 300 --rounds 5\n"
+      "  adze bench resnet18.adze --thread-counts 1,2 --runs 300 --rounds 5\n"
       "  adze bench gpt.adze --against fortune-gpt --json");
   sub->add_option("exported", o->exported, "exported models (.adze, .onnx, .pt, c-header directory)");
   sub->add_option("--against", o->against, "the original model (TorchScript path or reference name), the first row");
@@ -166,6 +209,9 @@ void setup_bench(CLI::App& app) {
                   "adze runtime, weight-only layers: dynamic (int8 per row on the fly) or float (fp32)")
       ->check(CLI::IsMember({"dynamic", "float"}))
       ->capture_default_str();
+  sub->add_option("--thread-counts", o->thread_counts,
+                  "time each model at each of these thread counts, in turn within every round (1,2)")
+      ->delimiter(',');
   sub->add_flag("--profile", o->profile, "also time the adze runtime's models op by op (--runs more runs)");
   sub->add_flag("--json", o->json, "print JSON");
   sub->add_flag("--child", o->child, "(internal) time one model in this process and print its record")->group("");

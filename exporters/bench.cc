@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "core/error.h"
@@ -57,6 +58,7 @@ nlohmann::json to_json(const BenchResult& r) {
           {"first_seconds", r.first_seconds},
           {"seconds", r.seconds},
           {"peak_rss_kib", r.peak_rss_kib},
+          {"threads", r.threads},
           {"runtime", r.runtime},
           {"profile", r.profile}};
 }
@@ -71,6 +73,7 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
     r.first_seconds = j.at("first_seconds").get<double>();
     r.seconds = j.at("seconds").get<std::vector<double>>();
     r.peak_rss_kib = j.at("peak_rss_kib").get<int64_t>();
+    r.threads = j.value("threads", 0);
     r.runtime = j.at("runtime");
     r.profile = j.value("profile", nlohmann::json());
     return r;
@@ -112,6 +115,7 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   r.first_seconds = t.first_seconds;
   r.seconds = t.seconds;
   r.runtime_name = runner->runtime_name();
+  r.threads = options.threads;
   r.runtime = runner->describe();
   if (profile) r.profile = runner->profile(x, runs);
   rusage usage{};
@@ -146,9 +150,13 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
 nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
                             int rounds) {
   const double base = results.front().quantile(0.5);
+  std::map<std::string, double> first_median;  // per model: its first row's
+  for (const auto& r : results) first_median.emplace(r.path, r.quantile(0.5));
+  const bool several_counts = first_median.size() < results.size();
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& r : results) {
     nlohmann::json row = to_json(r);
+    if (several_counts) row["speedup_vs_first_threads"] = first_median.at(r.path) / r.quantile(0.5);
     row.erase("seconds");
     row["median_seconds"] = r.quantile(0.5);
     row["p10_seconds"] = r.quantile(0.1);
@@ -160,7 +168,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
   }
   return {{"cpu_flags", runtime::cpu_flags()},
           {"isa", runtime::to_string(runtime::active_isa())},
-          {"threads", torch::get_num_threads()},
+          {"threads", results.front().threads > 0 ? results.front().threads : torch::get_num_threads()},
           {"input", {{"shape", input.shape}, {"dtype", input.dtype}}},
           {"runs", runs},
           {"rounds", rounds},

@@ -20,6 +20,7 @@ struct BenchResult {
   double first_seconds = 0;         ///< the first output after opening
   std::vector<double> seconds;      ///< each timed run
   int64_t peak_rss_kib = 0;         ///< peak resident memory of the process that ran the model
+  int threads = 0;                  ///< the compute threads it ran with
   nlohmann::json runtime;           ///< Runner::describe()
   nlohmann::json profile;           ///< Runner::profile(), when asked for
   std::vector<double> cold_starts;  ///< open + first output of each round merged in (merge_round)
@@ -69,6 +70,8 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
 /// One bench's results side by side, as `adze bench --json` prints them: the CPU, the input, and a row per
 /// model with its median, p10, p90, speed-up over the first row and cold start.
 /// Every round's timed runs are pooled: `runs` is per round, each row's "timed_runs" all of them.
+/// Where a model was timed at several thread counts (rows of the same path), each row also has
+/// "speedup_vs_first_threads": the median of that model's first row over the row's.
 nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
                             int rounds = 1);
 

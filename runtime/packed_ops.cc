@@ -49,7 +49,7 @@ at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) 
 // Per-thread buffers of the quantized activations, kept between calls so that a warm run allocates none.
 struct QuantScratch {
   std::vector<uint8_t> codes, rows, padded;
-  std::vector<float> scale, mid;
+  std::vector<float> scale, mid, partial;
   std::vector<int32_t> zero;
 };
 
@@ -115,107 +115,170 @@ at::Tensor float_contiguous(const at::Tensor& x) {
   return x.scalar_type() == at::kFloat && x.is_contiguous() ? x : runtime::contiguous_output(x.to(torch::kFloat));
 }
 
-// A 1x1 convolution of stride 1 without padding: its patches are the input's pixels.
-bool pointwise(int64_t kh, int64_t kw, const std::vector<int64_t>& stride, const std::vector<int64_t>& padding) {
-  return kh == 1 && kw == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
-}
+// A convolution's geometry, channels last: input [N, H, W, Cin], kernel kh x kw, output [N, oh, ow, ·].
+struct ConvGeometry {
+  int64_t N = 0, H = 0, W = 0, Cin = 0, kh = 0, kw = 0, oh = 0, ow = 0;
+  int64_t sy = 1, sx = 1, py = 0, px = 0, dy = 1, dx = 1;  // stride, padding, dilation
+  int64_t rows() const { return N * oh * ow; }
+};
 
-// The input (channels last) quantized once (calibrated, or one dynamic range for the whole tensor), then one
-// row of codes per output position: rows of l.stride bytes, their scales and zero points.
-uint8_t* quantized_patches(const at::Tensor& nhwc, int64_t Cin, int64_t kh, int64_t kw, int64_t oh, int64_t ow,
-                           const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
-                           const std::vector<int64_t>& dilation, const ActivationQuant* act, const ActivationLayout& l,
-                           QuantScratch& scratch, float* scales, int32_t* zeros) {
-  // The input's scale and zero point (calibrated, or one dynamic range for the whole tensor) ...
-  const int64_t total = nhwc.numel();
-  const float* const x = nhwc.data_ptr<float>();
-  float s = act ? act->scale : 0.0f;
-  int32_t z = act ? act->zero_point : 0;
-  if (!act) runtime::dynamic_params(x, total, &s, &z);
-  // ... then one row of codes per output position, in the column order (kh, kw, Cin), the channels permuted
-  // as the encoded layout holds them where the kernels read that order, the zero padding as the zero point.
-  // Bytes past the K of a row meet zero weights: whatever the scratch holds there adds nothing. A 1x1
-  // convolution of stride 1 whose rows the panels read as they lie needs no copy at all.
-  const int64_t N = nhwc.size(0), H = nhwc.size(1), W = nhwc.size(2), M = N * oh * ow;
-  const int64_t* perm = l.gather;  // per run of Cin channels
-  const bool as_it_lies = pointwise(kh, kw, stride, padding) && !perm && l.stride == Cin;
-  const bool parallel = M * kh * kw * Cin >= (int64_t{1} << 16);
-  const bool tap_rows = !as_it_lies && !perm && dilation[1] == 1;
-  const int64_t py = padding[0], px = padding[1];
-  uint8_t* xq = nullptr;  // the input's codes, channels last: in place of the padded copy where there is none
-  if (!tap_rows || !(py || px)) {
-    xq = sized(scratch.codes, total);
-    float unused_s = 0;
-    int32_t unused_z = 0;
-    runtime::quantize_rows_static(x, 1, total, total, nullptr, total, s, z, xq, &unused_s, &unused_z);
+// Values of a convolution's input whose dynamic range is taken as one piece (on one thread).
+constexpr int64_t kRangePiece = int64_t{1} << 13;
+
+// A convolution's activation rows (qgemm.h: QRowSource), made inside the parallel region of its product: one row
+// of codes per output position, in the column order (kh, kw, Cin), the channels permuted as the encoded layout
+// holds them where the kernels read that order, the zero padding as the zero point. Bytes past the K of a row
+// meet zero weights: whatever the scratch holds there adds nothing.
+// - The input's scale and zero point: calibrated (`act`); or, for a 1x1 convolution of stride 1, one per output
+//   position, as a linear layer's tokens have; or one dynamic range for the whole tensor, taken in prepare() in
+//   pieces over the threads and combined (min and max: the same bytes on any number of threads).
+// - A 1x1 convolution without padding quantizes each row straight from its pixel in make(): a strided one reads
+//   only the pixels it uses, and nothing is quantized twice.
+// - Any other quantizes the input in prepare(), into a border of zero points where it is padded, and make()
+//   copies each patch out of it: a tap row (kw pixels, channels last) at a time, or a pixel at a time where the
+//   channels are permuted or the columns dilated.
+class PatchRows final : public runtime::QRowSource {
+ public:
+  PatchRows(const float* x, const ConvGeometry& g, const ActivationQuant* act, const ActivationLayout& l,
+            QuantScratch& scratch)
+      : x_(x), g_(g), stride_(l.stride), perm_(l.gather) {
+    const int64_t M = g.rows();
+    scales_ = sized(scratch.scale, M);
+    zeros_ = sized(scratch.zero, M);
+    rows_ = sized(scratch.rows, M * stride_);
+    const bool one_by_one = g.kh == 1 && g.kw == 1 && g.py == 0 && g.px == 0;
+    mode_ = !one_by_one                     ? (perm_ || g.dx != 1 ? Mode::kPixels : Mode::kTaps)
+            : act || g.sy != 1 || g.sx != 1 ? Mode::kDirect
+                                            : Mode::kPerRow;
+    if (act) {
+      s_ = act->scale;
+      z_ = act->zero_point;
+    }
+    whole_range_ = !act && mode_ != Mode::kPerRow;
+    const int64_t total = g.N * g.H * g.W * g.Cin;
+    if (whole_range_) partial_ = sized(scratch.partial, 2 * pieces(total));
+    if (mode_ == Mode::kTaps || mode_ == Mode::kPixels) {
+      by_ = mode_ == Mode::kTaps ? g.py : 0;
+      bx_ = mode_ == Mode::kTaps ? g.px : 0;
+      input_ = sized(scratch.padded, g.N * (g.H + 2 * by_) * (g.W + 2 * bx_) * g.Cin);
+    }
+    parallel_ = total >= (int64_t{1} << 14) || M * g.kh * g.kw * g.Cin >= (int64_t{1} << 16);
   }
-  uint8_t* const rows = as_it_lies ? xq : sized(scratch.rows, M * l.stride);
-  if (tap_rows) {
-    // The input with a border of zero points, so that each tap row (kw pixels, channels last) is one copy.
-    const int64_t Hp = H + 2 * py, Wp = W + 2 * px, span = kw * Cin;
-    const uint8_t* padded = xq;
-    if (py || px) {
-      // Quantized straight into the bordered buffer, a padded row at a time (split over the threads where the
-      // input is large): one pass, where a copy of the codes would be a second.
-      uint8_t* const p = sized(scratch.padded, N * Hp * Wp * Cin);
-      const auto u8z = static_cast<uint8_t>(z);
-      runtime::maybe_parallel(total >= (int64_t{1} << 14), [&] {
+
+  const uint8_t* rows() const { return rows_; }
+  const float* scales() const { return scales_; }
+  const int32_t* zeros() const { return zeros_; }
+  bool parallel() const override { return parallel_; }
+
+  void prepare() override {
+    const int64_t total = g_.N * g_.H * g_.W * g_.Cin;
+    if (whole_range_) {
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < N * Hp; ++r) {
-          uint8_t* const dst = p + r * Wp * Cin;
-          const int64_t iy = r % Hp - py;
-          if (iy < 0 || iy >= H) {
-            std::fill_n(dst, Wp * Cin, u8z);
+      for (int64_t p = 0; p < pieces(total); ++p)
+        runtime::value_range(x_ + p * kRangePiece, std::min(kRangePiece, total - p * kRangePiece), partial_ + 2 * p,
+                             partial_ + 2 * p + 1);
+#pragma omp single
+      {
+        float lo = 0.0f, hi = 0.0f;
+        for (int64_t p = 0; p < pieces(total); ++p) {
+          lo = std::min(lo, partial_[2 * p]);
+          hi = std::max(hi, partial_[2 * p + 1]);
+        }
+        runtime::range_scale(lo, hi, &s_, &z_);
+      }
+    }
+    if (!input_) return;
+    // The input quantized a bordered image row at a time, the border filled with the zero point.
+    const int64_t Hp = g_.H + 2 * by_, Wp = g_.W + 2 * bx_, C = g_.Cin;
+    const auto u8z = static_cast<uint8_t>(z_);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < g_.N * Hp; ++r) {
+      uint8_t* const dst = input_ + r * Wp * C;
+      const int64_t iy = r % Hp - by_;
+      if (iy < 0 || iy >= g_.H) {
+        std::fill_n(dst, Wp * C, u8z);
+        continue;
+      }
+      float unused_s = 0;
+      int32_t unused_z = 0;
+      std::fill_n(dst, bx_ * C, u8z);
+      runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s_,
+                                    z_, dst + bx_ * C, &unused_s, &unused_z);
+      std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
+    }
+  }
+
+  void make(int64_t m0, int64_t m1) override {
+    const int64_t C = g_.Cin, per_image = g_.oh * g_.ow;
+    if (mode_ == Mode::kPerRow)
+      return runtime::quantize_rows_dynamic(x_ + m0 * C, m1 - m0, C, C, perm_, stride_, rows_ + m0 * stride_,
+                                            scales_ + m0, zeros_ + m0);
+    std::fill(scales_ + m0, scales_ + m1, s_);
+    std::fill(zeros_ + m0, zeros_ + m1, z_);
+    if (mode_ == Mode::kDirect) {
+      if (g_.sy == 1 && g_.sx == 1 && !perm_ && stride_ == C) {  // the rows are the input's pixels as they lie
+        float unused_s = 0;
+        int32_t unused_z = 0;
+        return runtime::quantize_rows_static(x_ + m0 * C, 1, (m1 - m0) * C, (m1 - m0) * C, nullptr, (m1 - m0) * C, s_,
+                                             z_, rows_ + m0 * C, &unused_s, &unused_z);
+      }
+      for (int64_t m = m0; m < m1;) {  // a run of positions along one output row: pixels sx apart
+        const int64_t n = m / per_image, oy = m / g_.ow % g_.oh, ox = m % g_.ow;
+        const int64_t count = std::min(m1 - m, g_.ow - ox);
+        const float* pixel = x_ + ((n * g_.H + oy * g_.sy) * g_.W + ox * g_.sx) * C;
+        runtime::quantize_rows_static(pixel, count, C, g_.sx * C, perm_, stride_, s_, z_, rows_ + m * stride_,
+                                      scales_ + m, zeros_ + m);
+        m += count;
+      }
+      return;
+    }
+    const int64_t Hp = g_.H + 2 * by_, Wp = g_.W + 2 * bx_, span = g_.kw * C;
+    for (int64_t m = m0; m < m1; ++m) {
+      const int64_t n = m / per_image, oy = m / g_.ow % g_.oh, ox = m % g_.ow;
+      uint8_t* row = rows_ + m * stride_;
+      if (mode_ == Mode::kTaps) {
+        for (int64_t i = 0; i < g_.kh; ++i, row += span)
+          std::memcpy(row, input_ + ((n * Hp + oy * g_.sy + i * g_.dy) * Wp + ox * g_.sx) * C,
+                      static_cast<std::size_t>(span));
+        continue;
+      }
+      for (int64_t i = 0; i < g_.kh; ++i) {
+        const int64_t iy = oy * g_.sy - g_.py + i * g_.dy;
+        for (int64_t j = 0; j < g_.kw; ++j, row += C) {
+          const int64_t ix = ox * g_.sx - g_.px + j * g_.dx;
+          if (iy < 0 || iy >= g_.H || ix < 0 || ix >= g_.W) {
+            std::fill(row, row + C, static_cast<uint8_t>(z_));
             continue;
           }
-          float unused_s = 0;
-          int32_t unused_z = 0;
-          std::fill_n(dst, px * Cin, u8z);
-          runtime::quantize_rows_static(x + (r / Hp * H + iy) * W * Cin, 1, W * Cin, W * Cin, nullptr, W * Cin, s, z,
-                                        dst + px * Cin, &unused_s, &unused_z);
-          std::fill_n(dst + (px + W) * Cin, px * Cin, u8z);
+          const uint8_t* pixel = input_ + ((n * g_.H + iy) * g_.W + ix) * C;
+          if (perm_)
+            for (int64_t c = 0; c < C; ++c) row[c] = pixel[perm_[c]];
+          else
+            std::memcpy(row, pixel, static_cast<std::size_t>(C));
         }
-      });
-      padded = p;
+      }
     }
-    runtime::maybe_parallel(parallel, [&] {
-#pragma omp for schedule(static)
-      for (int64_t m = 0; m < M; ++m) {
-        const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-        uint8_t* row = rows + m * l.stride;
-        for (int64_t i = 0; i < kh; ++i, row += span)
-          std::memcpy(row, padded + ((n * Hp + oy * stride[0] + i * dilation[0]) * Wp + ox * stride[1]) * Cin,
-                      static_cast<std::size_t>(span));
-      }
-    });
-  } else if (!as_it_lies) {
-    runtime::maybe_parallel(parallel, [&] {
-#pragma omp for schedule(static)
-      for (int64_t m = 0; m < M; ++m) {
-        const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-        uint8_t* row = rows + m * l.stride;
-        for (int64_t i = 0; i < kh; ++i) {
-          const int64_t iy = oy * stride[0] - padding[0] + i * dilation[0];
-          for (int64_t j = 0; j < kw; ++j, row += Cin) {
-            const int64_t ix = ox * stride[1] - padding[1] + j * dilation[1];
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-              std::fill(row, row + Cin, static_cast<uint8_t>(z));
-              continue;
-            }
-            const uint8_t* pixel = xq + ((n * H + iy) * W + ix) * Cin;
-            if (perm)
-              for (int64_t c = 0; c < Cin; ++c) row[c] = pixel[perm[c]];
-            else
-              std::memcpy(row, pixel, static_cast<std::size_t>(Cin));
-          }
-        }
-      }
-    });
   }
-  std::fill_n(scales, M, s);
-  std::fill_n(zeros, M, z);
-  return rows;
-}
+
+ private:
+  enum class Mode { kPerRow, kDirect, kTaps, kPixels };
+  static int64_t pieces(int64_t total) { return (total + kRangePiece - 1) / kRangePiece; }
+
+  const float* x_;
+  ConvGeometry g_;
+  int64_t stride_;
+  const int64_t* perm_;  // per run of Cin channels
+  Mode mode_;
+  bool whole_range_ = false, parallel_ = false;
+  float s_ = 0;
+  int32_t z_ = 0;
+  uint8_t* rows_ = nullptr;
+  float* scales_ = nullptr;
+  int32_t* zeros_ = nullptr;
+  float* partial_ = nullptr;  // per piece of the input, its min and max
+  uint8_t* input_ = nullptr;  // the quantized input, channels last, with a border of by_ x bx_ pixels
+  int64_t by_ = 0, bx_ = 0;
+};
 
 }  // namespace
 
@@ -356,25 +419,15 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
     throw Error(ErrorKind::kInvalidArgument,
                 "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
   const at::Tensor nhwc = runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
-  const int64_t M = N * oh * ow;
-  const ActivationLayout l = activation_layout(layer, M);
-  const int64_t* perm = l.gather;  // per run of Cin channels
-  QuantScratch& scratch = quant_scratch();
-  float* const scales = sized(scratch.scale, M);
-  int32_t* const zeros = sized(scratch.zero, M);
-  uint8_t* rows = nullptr;
-  if (pointwise(kh, kw, stride, padding) && !act) {
-    // A 1x1 convolution on the fly: each output position's input (one pixel's channels) with its own range, as a
-    // linear layer's tokens are (the channels permuted where the kernels read the encoded order).
-    rows = sized(scratch.rows, M * l.stride);
-    runtime::quantize_rows_dynamic(nhwc.data_ptr<float>(), M, Cin, Cin, perm, l.stride, rows, scales, zeros);
-  } else {
-    rows = quantized_patches(nhwc, Cin, kh, kw, oh, ow, stride, padding, dilation, act, l, scratch, scales, zeros);
-  }
+  const ConvGeometry g{N,  H,         W,         Cin,        kh,         kw,          oh,
+                       ow, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+  const ActivationLayout l = activation_layout(layer, g.rows());
+  PatchRows patches(nhwc.data_ptr<float>(), g, act, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
   at::Tensor y = runtime::empty_output({N, oh, ow, C});
-  runtime::qgemm(*w, {rows, M, l.stride, scales, zeros}, b.defined() ? b.data_ptr<float>() : nullptr,
-                 y.data_ptr<float>(), C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
+  runtime::QGemmOptions options{l.panels, clamp.lo, clamp.hi, &patches};
+  runtime::qgemm(*w, {patches.rows(), g.rows(), l.stride, patches.scales(), patches.zeros()},
+                 b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa(), options);
   const at::Tensor nchw = y.permute({0, 3, 1, 2});
   return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }

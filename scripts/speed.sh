@@ -3,14 +3,15 @@
 # weights, or INT4 weights only; INT8 weights and activations, W8A8), exported at batch 1 to adze's packed format
 # and to ONNX (for ONNX Runtime on any x86 CPU, --ort-target portable, and on VNNI CPUs, --ort-target vnni), and
 # timed by `adze bench` against the original in libtorch and PyTorch's own fp32 ONNX export in ONNX Runtime,
-# with one thread and with two (three rounds each, the models in turn: `adze bench --rounds`). Every ONNX export
+# with one thread and with two (three rounds, the models in turn, each at one and two threads: `adze bench
+# --thread-counts 1,2 --rounds 3`). Every ONNX export
 # is then checked by `adze verify` at ONNX Runtime's default optimization level (OUT_DIR/verify.txt).
 # Models: the three reference models (trained once, cached), torchvision's resnet18 and mobilenet_v2 at 64x64
 # (trained briefly on Fashion-MNIST by scripts/speed_models.py, so that verify's agreement means something) and
 # the Python-traced nn.TransformerEncoder of tests/data (random weights). About 25 minutes on 2 cores.
 #
-# Usage: scripts/speed.sh [OUT_DIR] (default build/speed). Writes OUT_DIR/NAME-tT.json (adze bench --json) and
-# prints each table.
+# Usage: scripts/speed.sh [OUT_DIR] (default build/speed). Writes OUT_DIR/NAME.json (adze bench --json) and
+# the tables (scripts/speed_table.py) to OUT_DIR/tables.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target adze_cli
@@ -47,24 +48,11 @@ bench() {  # bench NAME ORIGINAL COMPRESSED...: each compressed model's packed a
   shift 2
   for c in "$@"; do rows+=("$out/$c.adze" "$out/$c.onnx" "$out/$c-vnni.onnx"); done
   set -- "${rows[@]}"
-  for t in 1 2; do
-    echo
-    echo "== $name, $t thread(s)"
-    # One measurement, kept as JSON and printed from it: three rounds, the models in turn, their runs pooled.
-    $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --threads "$t" --runs 200 --rounds 3 --json \
-      > "$out/$name-t$t.json"
-    /usr/bin/python3 - "$out/$name-t$t.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print("CPU flags: %s; %d thread(s); %d runs x %d rounds" % (r["cpu_flags"], r["threads"], r["runs"], r["rounds"]))
-print("%-34s %-13s %10s %10s %10s %9s %11s" % ("model", "runtime", "median", "p10", "p90", "speed-up", "cold start"))
-for row in r["rows"]:
-    us = lambda s: "%.1f us" % (s * 1e6) if s < 1e-3 else "%.2f ms" % (s * 1e3)
-    print("%-34s %-13s %10s %10s %10s %8.2fx %11s" % (row["path"].split("/")[-1], row["runtime_name"],
-          us(row["median_seconds"]), us(row["p10_seconds"]), us(row["p90_seconds"]), row["speedup_vs_first"],
-          us(row["cold_start_seconds"])))
-PY
-  done
+  # One measurement: three rounds, in each the models in turn, each at one thread and then at two, their runs
+  # pooled (adze bench --thread-counts 1,2 --rounds 3).
+  $adze -q bench "$out/models/$name.onnx" "$@" --against "$original" --thread-counts 1,2 --runs 200 --rounds 3 \
+    --json > "$out/$name.json"
+  echo "== $name: $out/$name.json"
 }
 
 calib="tensors:$out/models/calib64.pt"
@@ -88,6 +76,7 @@ bench fortune-gpt  fortune-gpt                  gpt-2of4-int4 gpt-w8a8
 bench resnet18     "$out/models/resnet18.pt"     resnet18-2of4-int4 resnet18-w8a8
 bench mobilenet_v2 "$out/models/mobilenet_v2.pt" mobilenet_v2-2of4-int4 mobilenet_v2-w8a8
 bench transformer_traced tests/data/transformer_traced.pt transformer-int4 transformer-w8a8
+/usr/bin/python3 scripts/speed_table.py "$out" | tee "$out/tables.md"
 
 # Fidelity: each ONNX export against its simulation, at ONNX Runtime's default optimization level.
 echo

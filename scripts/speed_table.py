@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The markdown tables of docs/results/runtime-speed-*.md from the JSON that scripts/speed.sh writes.
 
-Usage: scripts/speed_table.py [OUT_DIR]   (default build/speed; reads NAME-t1.json and NAME-t2.json)
+Usage: scripts/speed_table.py [OUT_DIR]   (default build/speed; reads NAME.json)
 
-Each table row is one model in one runtime, as `adze bench --json` measured it; speed-ups are ratios of medians
-measured in the same run (the first row of each model is libtorch running the original).
+Each table row is one model in one runtime at one thread count, as `adze bench --thread-counts 1,2 --json`
+measured it; speed-ups are ratios of medians measured in the same run (libtorch running the original at the same
+thread count, ONNX Runtime running PyTorch's fp32 export at it, and for two threads the same model at one).
 """
 import json
 import sys
@@ -39,22 +40,28 @@ def label(row):
 
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "build/speed"
+    bench = {}
+    for name, _ in MODELS:
+        with open("%s/%s.json" % (out, name)) as f:
+            bench[name] = json.load(f)
+    print("CPU flags: %s; adze kernels: %s; %d runs x %d rounds" % (
+        bench[MODELS[0][0]]["cpu_flags"], bench[MODELS[0][0]]["isa"], bench[MODELS[0][0]]["runs"],
+        bench[MODELS[0][0]]["rounds"]))
     for threads in (1, 2):
         print("\n## %d thread%s\n" % (threads, "s" if threads > 1 else ""))
-        print("| model | runtime, plan | median | p10 | p90 | speed-up vs libtorch | vs ONNX Runtime fp32 | cold start "
-              "| peak RSS |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("| model | runtime, plan | median | p10 | p90 | speed-up vs libtorch | vs ONNX Runtime fp32 | vs 1 thread "
+              "| cold start | peak RSS |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, title in MODELS:
-            with open("%s/%s-t%d.json" % (out, name, threads)) as f:
-                rows = json.load(f)["rows"]
+            rows = [r for r in bench[name]["rows"] if r["threads"] == threads]
             first = rows[0]["median_seconds"]
             ort = next(r for r in rows if is_baseline(r))["median_seconds"]
             for r in rows:
                 m = r["median_seconds"]
-                print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %.0f MiB |" % (
+                print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %.2f× | %s | %.0f MiB |" % (
                     title, label(r), seconds(m), seconds(r["p10_seconds"]), seconds(r["p90_seconds"]), first / m,
-                    ort / m, seconds(r["cold_start_seconds"]), r["peak_rss_kib"] / 1024))
-
+                    ort / m, r["speedup_vs_first_threads"], seconds(r["cold_start_seconds"]),
+                    r["peak_rss_kib"] / 1024))
 
 if __name__ == "__main__":
     main()

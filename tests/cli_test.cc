@@ -612,6 +612,21 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   EXPECT_EQ(pooled["rounds"], 2);
   EXPECT_EQ(pooled["rows"][0]["timed_runs"], 6);
   EXPECT_GT(pooled["rows"][0]["cold_start_seconds"].get<double>(), 0);
+  // --thread-counts: each model at each count in every round, a row per (model, count), the first count the
+  // model's own baseline.
+  CliRun counts = adze("bench " + tmp.file("a.adze") + " --runs 3 --warmup 1 --rounds 2 --thread-counts 1,2 --json");
+  ASSERT_EQ(counts.code, 0) << counts.err;
+  const auto scaled = nlohmann::json::parse(counts.out);
+  ASSERT_EQ(scaled["rows"].size(), 2u);
+  EXPECT_EQ(scaled["rows"][0]["threads"], 1);
+  EXPECT_EQ(scaled["rows"][1]["threads"], 2);
+  EXPECT_EQ(scaled["rows"][0]["speedup_vs_first_threads"], 1.0);
+  EXPECT_DOUBLE_EQ(scaled["rows"][1]["speedup_vs_first_threads"].get<double>(),
+                   scaled["rows"][1]["speedup_vs_first"].get<double>());
+  EXPECT_EQ(scaled["rows"][1]["timed_runs"], 6);
+  CliRun table = adze("bench " + tmp.file("a.adze") + " --runs 2 --warmup 0 --thread-counts 2,1");
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("vs 2 thr."), std::string::npos) << table.out;
   CliRun mismatch = adze("bench " + tmp.file("a.adze") + " " + tmp.file("a.onnx"));  // batch 8 and 1
   EXPECT_EQ(mismatch.code, 2);
   EXPECT_NE(mismatch.err.find("exported for batch"), std::string::npos) << mismatch.err;
@@ -759,6 +774,12 @@ INSTANTIATE_TEST_SUITE_P(
                  "--select-split test is also --confirm-split"},
         BadInput{"BenchBatchZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --batch 0", "--batch"},
         BadInput{"BenchRoundsZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --rounds 0", "--rounds"},
+        BadInput{"BenchThreadCountZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --thread-counts 1,0",
+                 "--thread-counts: 0"},
+        BadInput{"BenchThreadCountTwice", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --thread-counts 2,2",
+                 "given twice"},
+        BadInput{"BenchThreadCountNotANumber",
+                 "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --thread-counts 1,two", "--thread-counts"},
         BadInput{"BenchUnknownFormat", "bench {fx}/tensors_small.pt.bak", "cannot tell the format"},
         BadInput{"BenchNotAModel", "bench {tmp}/text.pt --input-shape 1x3", "not a loadable TorchScript"},
         BadInput{"BenchNoInputShape", "bench {fx}/cnn_bn_traced.pt", "--input-shape"},

@@ -166,12 +166,23 @@ int64_t panel_blocks(const QWeightLayout& l) { return (l.rows + kPanelChannels -
 // 32 inputs is not padded to 128), or every group's.
 int64_t panel_positions(const QWeightLayout& l) { return l.groups == 1 ? round_up(l.k, 4) : l.k; }
 
+// All rows of a source made before a product that reads them all: in one region of their own where that pays.
+void make_all_rows(QRowSource* src, int64_t rows) {
+  if (!src) return;
+  maybe_parallel(src->parallel(), [&] {
+    src->prepare();
+#pragma omp for schedule(static)
+    for (int64_t m0 = 0; m0 < rows; m0 += kPanelRows) src->make(m0, std::min(rows, m0 + kPanelRows));
+  });
+}
+
 // Many activation rows on an ISA with a GEMM microkernel: every channel block's panel is built (split over the
 // threads) unless `prebuilt` has them (of panel_k positions), then tiles of kPanelRows activation rows times one
 // panel (split over the threads, a thread's tiles mostly on one panel) run gemm_panel, and the shared epilogue
-// turns each tile's dots into outputs.
+// turns each tile's dots into outputs. Rows from a source (`src`) are made in the same parallel region.
 void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride,
-                  const RowKernels& kern, const uint8_t* prebuilt, int64_t panel_k, float lo, float hi) {
+                  const RowKernels& kern, const uint8_t* prebuilt, int64_t panel_k, float lo, float hi,
+                  QRowSource* src) {
   const QWeightLayout& l = w.layout;
   const int64_t blocks = panel_blocks(l);
   const int64_t row_tiles = (a.rows + kPanelRows - 1) / kPanelRows;
@@ -182,21 +193,27 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   // A parallel region costs microseconds (waking the team, the closing barrier); the microkernel does 2^19
   // multiply-adds in about that (decompose_bench: a batch-1 rank-128 layer, 2^18 multiply-adds, took 5.9 us split
   // over two threads, 3.2 us on one; two runs of one build).
-  const bool parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 19);
-  if (a.rows == 1 && prebuilt && l.groups == 1 && kern.gemv_panels_out && !(parallel && omp_get_max_threads() > 1)) {
+  const bool gemm_parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 19);
+  const int threads = omp_get_max_threads();
+  if (a.rows == 1 && prebuilt && l.groups == 1 && kern.gemv_panels_out && !(gemm_parallel && threads > 1)) {
     // One row on one thread (a batch-1 layer): every panel in one call, no tile bookkeeping per panel
     // (decompose_bench: the rank-128 layer 3.0 -> 2.7 us, builds before and after).
+    make_all_rows(src, a.rows);
     const PanelEpilogue e{a.scale, a.zero, w.scale, w.wsum, bias, lo, hi, y, y_stride, l.rows};
     return kern.gemv_panels_out(a.q, reinterpret_cast<const int8_t*>(panels), blocks, group_steps, e);
   }
   // The threads split the rows unless the panels outweigh the activations fourfold (a convolution's many output
-  // positions: each thread then reads only its own rows, which a parallel im2col split the same way left in its
-  // cache, and writes whole output rows), else the panels. Panels are only read, so both threads may hold them;
-  // rows the other core wrote must cross between the caches. (ResNet-18 at 64x64, two threads, per-op profile:
+  // positions: each thread then reads only its own rows, which it made itself where they come from a source,
+  // and writes whole output rows), else the panels. Panels are only read, so both threads may hold them; rows
+  // the other core wrote must cross between the caches. (ResNet-18 at 64x64, two threads, per-op profile:
   // layer2's 3x3 convolutions, 74 KB of rows against 147 KB of panels, 130 -> 115 us split by rows.)
   const bool by_rows = row_tiles > 1 && 4 * a.rows * a.stride >= blocks * panel_bytes;
-  maybe_parallel(parallel, [&] {
+  // Split by rows, a thread takes whole tiles of rows, every panel of each, where the tiles share out evenly
+  // enough; otherwise the (tile, panel) pairs are shared out one by one, and a source's rows all made first.
+  const bool own_rows = by_rows && (row_tiles % threads == 0 || row_tiles >= 4 * threads);
+  maybe_parallel(gemm_parallel || (src && src->parallel()), [&] {
     Scratch& s = thread_scratch();
+    if (src) src->prepare();
     if (!prebuilt) {
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < blocks; ++b)
@@ -204,8 +221,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     }
     s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
     int32_t* const dots = s.dots.data();
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < blocks * row_tiles; ++t) {
+    const auto tile = [&](int64_t t) {
       // (No division where one tile of rows covers them all: a batch-1 layer runs a tile per panel.)
       const int64_t b = row_tiles == 1 ? t : by_rows ? t % blocks : t / row_tiles;
       const int64_t m0 = row_tiles == 1 ? 0 : (by_rows ? t / blocks : t % row_tiles) * kPanelRows;
@@ -221,10 +237,9 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
             a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
             lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};
         kern.gemm_panel_out(a.q + m0 * a.stride, a.stride, n, panel, group_steps, e);
-        continue;
+        return;
       }
-      kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, reinterpret_cast<const int8_t*>(panels + b * panel_bytes),
-                      group_steps, l.groups, dots);
+      kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, panel, group_steps, l.groups, dots);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t m = m0 + i;
         float* out = y + m * y_stride + c0;
@@ -245,7 +260,20 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
           out[c] = clamp_out(a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
+    };
+    if (own_rows) {  // this thread's share of the row tiles (all of them outside a region), made and multiplied
+      const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t r0 = row_tiles * i / n, r1 = row_tiles * (i + 1) / n;
+      if (src && r1 > r0) src->make(r0 * kPanelRows, std::min(a.rows, r1 * kPanelRows));
+      for (int64_t t = r0 * blocks; t < r1 * blocks; ++t) tile(t);
+      return;
     }
+    if (src) {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < row_tiles; ++r) src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows));
+    }
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < blocks * row_tiles; ++t) tile(t);
   });
 }
 
@@ -361,11 +389,12 @@ const float* gathered_row(const float* x, int64_t r, int64_t k, int64_t x_stride
 }
 
 // Rows at least this long are quantized in pieces of kPiece values split over the threads (the codes are
-// element-wise, a range's min and max do not depend on the order: the same bytes on any number of threads).
+// element-wise, a range's min and max do not depend on the order: the same bytes on any number of threads);
+// inside a parallel region (a QRowSource's rows) on the calling thread alone.
 constexpr int64_t kParallelValues = int64_t{1} << 15, kPiece = int64_t{1} << 13;
 
 void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float inv, float zf, uint8_t* q) {
-  if (k < kParallelValues) return kern.quantize(row, k, inv, zf, q);
+  if (k < kParallelValues || omp_in_parallel()) return kern.quantize(row, k, inv, zf, q);
 #pragma omp parallel for schedule(static)
   for (int64_t j = 0; j < k; j += kPiece) kern.quantize(row + j, std::min(kPiece, k - j), inv, zf, q + j);
 }
@@ -377,7 +406,7 @@ namespace {
 // The dynamic range of n values (their min and max, widened to include 0) as a scale and zero point.
 void range_params(const RowKernels& kern, const float* x, int64_t n, float* scale, int32_t* zero) {
   float lo = 0.0f, hi = 0.0f;
-  if (n >= kParallelValues) {  // one long row (a convolution's whole input): its range in pieces over threads
+  if (n >= kParallelValues && !omp_in_parallel()) {  // one long row (a convolution's whole input): in pieces
 #pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
     for (int64_t j = 0; j < n; j += kPiece) {
       float l = 0.0f, h = 0.0f;
@@ -388,12 +417,23 @@ void range_params(const RowKernels& kern, const float* x, int64_t n, float* scal
   } else {
     kern.range(x, n, &lo, &hi);
   }
+  range_scale(lo, hi, scale, zero);
+}
+
+}  // namespace
+
+void value_range(const float* x, int64_t n, float* lo, float* hi, Isa isa) {
+  float l = 0.0f, h = 0.0f;
+  row_kernels(isa).range(x, n, &l, &h);
+  *lo = std::min(l, 0.0f);
+  *hi = std::max(h, 0.0f);
+}
+
+void range_scale(float lo, float hi, float* scale, int32_t* zero) {
   const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
   *scale = s;
   *zero = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
 }
-
-}  // namespace
 
 void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa isa) {
   range_params(row_kernels(isa), x, n, scale, zero);
@@ -429,7 +469,7 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
 void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* y, Isa isa) {
   const RowKernels& kern = row_kernels(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
-  if (n < kParallelValues) return kern.fake_quantize(x, n, inv, zf, s, y);
+  if (n < kParallelValues || omp_in_parallel()) return kern.fake_quantize(x, n, inv, zf, s, y);
 #pragma omp parallel for schedule(static)
   for (int64_t j = 0; j < n; j += kPiece) kern.fake_quantize(x + j, std::min(kPiece, n - j), inv, zf, s, y + j);
 }
@@ -474,11 +514,12 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
     throw Error(ErrorKind::kInternal,
                 std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
   if (uses_panels(a.rows, l, cached))
-    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi);
+    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi, options.source);
   if (cached && cached->in_layer_order())
     throw Error(ErrorKind::kInternal, "qgemm: activations in the layer's order for too few rows to use its panels");
   if (a.rows >= kPanelMinRows && kern.gemm_panel)
-    return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, 0, lo, hi);
+    return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, 0, lo, hi, options.source);
+  make_all_rows(options.source, a.rows);
   const bool pairs = l.pattern == QPattern::kPairs;
   const uint8_t* x = a.q;
   int64_t x_stride = a.stride;

@@ -110,6 +110,11 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
                            uint8_t* q, float* scale, int32_t* zero, Isa isa = active_isa());
 /// The scale and zero point quantize_rows_dynamic gives a row of these n values.
 void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa isa = active_isa());
+/// The min and max of n values, widened to include 0, on the calling thread: a piece of a range that
+/// range_scale turns into dynamic_params' scale and zero point once the pieces are combined (min of the mins, max
+/// of the maxes: the same in any order).
+void value_range(const float* x, int64_t n, float* lo, float* hi, Isa isa = active_isa());
+void range_scale(float lo, float hi, float* scale, int32_t* zero);
 /// Static quantization with a calibrated scale and zero point (codes 0..255), computed exactly as ATen's
 /// fake_quantize_per_tensor_affine: q = clamp(z + nearbyint(x · (1/s)), 0, 255) (NaN → 0), with nearbyint's
 /// round-half-to-even done by the vectorisable 1.5·2^23 trick (exact wherever the clamp does not decide).
@@ -171,6 +176,22 @@ constexpr int64_t kSmallPanelBytes = int64_t{512} << 10;
 int64_t prebuilt_panel_bytes(const QWeightLayout& l);
 bool panel_rows(int64_t rows, const QWeightLayout& l);
 
+/// Activation rows that qgemm makes itself, inside the parallel region of its product (a convolution's patches):
+/// quantizing the input, gathering the patches and multiplying then share one region instead of three, and
+/// where the threads split the activation rows, each makes the rows it reads, so they never cross between the
+/// cores' caches. qgemm calls prepare() on every thread of the region (its loops shared with `omp for`, whose
+/// closing barriers make what it wrote visible to all), then make(m0, m1) exactly once for every row, before any
+/// thread reads that row: the rows' codes, scales and zero points of the QActivations it was given. Neither may
+/// open a parallel region of its own: inside one, each thread would run all of it.
+class QRowSource {
+ public:
+  virtual ~QRowSource() = default;
+  /// Whether making the rows is worth a parallel region even where the product alone is not.
+  virtual bool parallel() const = 0;
+  virtual void prepare() {}
+  virtual void make(int64_t m0, int64_t m1) = 0;
+};
+
 /// What qgemm may use and do besides the product.
 struct QGemmOptions {
   /// The matrix's panels for this instruction set (QPanels of the same QWeights): where uses_panels() says so,
@@ -179,6 +200,8 @@ struct QGemmOptions {
   /// Every output clamped to [lo, hi] (a fused ReLU or ReLU6; NaN stays NaN, as in ATen).
   float lo = -std::numeric_limits<float>::infinity();
   float hi = std::numeric_limits<float>::infinity();
+  /// Where the activation rows come from: made by this source inside qgemm (QRowSource), or (null) ready.
+  QRowSource* source = nullptr;
 };
 
 /// Whether qgemm runs `rows` activation rows on these panels (panel_rows; then the activations are read as the
