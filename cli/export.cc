@@ -111,8 +111,9 @@ void setup_export(CLI::App& app) {
       ->check(CLI::IsMember({"portable", "vnni"}));
   sub->add_option("--activations", o->activations,
                   "onnx, linear layers with quantized weights only: dynamic (default; int8 activations quantized per "
-                  "call, fast) or float (fp32 on the decoded weights: the simulation's numbers)")
-      ->check(CLI::IsMember({"dynamic", "float"}));
+                  "call, each row to its own range), dynamic-tensor (one range for all the rows of a call: fastest, "
+                  "least faithful) or float (fp32 on the decoded weights: the simulation's numbers)")
+      ->check(CLI::IsMember({"dynamic", "dynamic-tensor", "float"}));
   sub->callback([o] { run_export(*o); });
 
   auto json = std::make_shared<bool>(false);

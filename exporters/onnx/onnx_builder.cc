@@ -112,6 +112,17 @@ std::string OnnxBuilder::scalar(double x) {
   return initializer(fresh("const"), torch::tensor({static_cast<float>(x)}).reshape({}));
 }
 
+std::string OnnxBuilder::row_max(const std::string& x) {
+  const auto it = row_max_.find(x);
+  if (it != row_max_.end()) return it->second;
+  const std::string largest = node("ReduceMax", {node("Abs", {x})}, [](onnx::NodeProto* p) {
+    attr(p, "axes", std::vector<int64_t>{-1});
+    attr(p, "keepdims", int64_t{1});
+  });
+  // A row of zeros keeps a positive divisor: its codes are then all the zero point's, its outputs 0.
+  return row_max_[x] = node("Max", {largest, scalar(1e-30)});
+}
+
 std::string OnnxBuilder::node(const std::string& op, const std::vector<std::string>& inputs,
                               const std::function<void(onnx::NodeProto*)>& attrs, std::string output,
                               const std::string& domain) {

@@ -27,10 +27,13 @@ struct OnnxOptions {
   /// on every x86 CPU; "vnni": signed weights (u8 × s8), faster where the CPU has AVX-512 VNNI / AVX-VNNI and
   /// liable to saturate on AVX2-only CPUs (vpmaddubsw adds two u8·s8 products into 16 bits).
   std::string ort_target = "portable";
-  /// Linear layers with quantized weights only: true, int8 activations quantized per call (MatMulNBits,
-  /// DynamicQuantizeMatMul: fast, an approximation as adze's own runtime's default); false, fp32 on the decoded
-  /// weight (the simulation's numbers).
-  bool dynamic_activations = true;
+  /// Linear layers with quantized weights only: int8 activations quantized per call (MatMulNBits,
+  /// DynamicQuantizeMatMul: fast, an approximation as adze's own runtime's default), each row scaled to its own
+  /// range first (kPerRow) or one range for all rows (kPerTensor); or fp32 on the decoded weight (kFloat: the
+  /// simulation's numbers).
+  enum class Activations { kPerRow, kPerTensor, kFloat };
+  Activations activations = Activations::kPerRow;
+  bool dynamic_activations() const { return activations != Activations::kFloat; }
   /// The batch dimension is symbolic ("batch"): one file serves every batch size.
   bool dynamic_batch = false;
 };
@@ -59,6 +62,9 @@ class OnnxBuilder {
   std::string initializer(const std::string& name, const at::Tensor& value);
   std::string ints(const std::vector<int64_t>& v);
   std::string scalar(double x);
+  /// The largest magnitude of each row (last dimension) of tensor `x`, at least 1e-30 (keepdims: [..., 1]):
+  /// made once per tensor, however many layers read it.
+  std::string row_max(const std::string& x);
   /// Adds a node of `op` (in `domain`, "" for ONNX's own) and returns its output's name.
   std::string node(const std::string& op, const std::vector<std::string>& inputs,
                    const std::function<void(onnx::NodeProto*)>& attrs = {}, std::string output = "",
@@ -90,6 +96,7 @@ class OnnxBuilder {
   std::map<const torch::jit::Value*, std::string> names_;
   int counter_ = 0;
   std::string batch_;  ///< the input's batch size as an int64 [1] tensor, made at its first use
+  std::map<std::string, std::string> row_max_;  ///< per tensor, its rows' largest magnitudes (row_max())
 };
 
 }  // namespace adze

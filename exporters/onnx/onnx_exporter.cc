@@ -418,11 +418,14 @@ Registry<Exporter>::Entry onnx_exporter_entry() {
                one_of({"portable", "vnni"}))
           .add(&O::dynamic_batch, "dynamic_batch",
                "a symbolic batch dimension: one file serves every batch size (the model must be batch-generic)")
-          .choose(&O::dynamic_activations, "activations",
-                  "linear layers with quantized weights only: dynamic (int8 activations quantized per call: "
-                  "MatMulNBits or DynamicQuantizeMatMul, fast) or float (fp32 on the decoded weight: the "
-                  "simulation's numbers)",
-                  {{"dynamic", true}, {"float", false}}),
+          .choose(&O::activations, "activations",
+                  "linear layers with quantized weights only: dynamic (int8 activations quantized per call, each "
+                  "row to its own range: MatMulNBits, or DynamicQuantizeMatMul on rows divided by their largest "
+                  "magnitude), dynamic-tensor (one range for all the rows of a call: DynamicQuantizeMatMul alone, "
+                  "fastest) or float (fp32 on the decoded weight: the simulation's numbers)",
+                  {{"dynamic", O::Activations::kPerRow},
+                   {"dynamic-tensor", O::Activations::kPerTensor},
+                   {"float", O::Activations::kFloat}}),
       [](const O& o) { return std::make_unique<OnnxExporter>(o); });
 }
 

@@ -134,12 +134,17 @@ std::string matmul_nbits(OnnxBuilder& b, const std::string& x, const std::string
 }
 
 // Weight-only layer with int8 activations quantized per call (ORT's dynamic quantization): DynamicQuantizeLinear →
-// MatMulInteger → Cast → Mul(activation scale · weight scales), which ORT fuses into DynamicQuantizeMatMul.
+// MatMulInteger → Cast → Mul(activation scale · weight scales), which ORT fuses into DynamicQuantizeMatMul. That
+// takes one range for all rows; per row (kPerRow), each row is first divided by its largest magnitude, so that
+// every row spans [−1, 1] at most and gets the codes of a range of its own, and the products are multiplied back.
 std::string dynamic_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e) {
   StoredCodes codes = stored_codes(b, e);
   codes.codes = codes.codes.t().contiguous();  // [K, N]
+  const bool per_row = b.options().activations == OnnxOptions::Activations::kPerRow;
+  const std::string row_max = per_row ? b.row_max(x) : "";
   onnx::NodeProto* dq = nullptr;
-  const std::string xq = b.node("DynamicQuantizeLinear", {x}, [&](onnx::NodeProto* p) { dq = p; });
+  const std::string xq =
+      b.node("DynamicQuantizeLinear", {per_row ? b.node("Div", {x, row_max}) : x}, [&](onnx::NodeProto* p) { dq = p; });
   const std::string xs = b.fresh("x_scale"), xz = b.fresh("x_zero_point");
   dq->add_output(xs);
   dq->add_output(xz);
@@ -147,7 +152,8 @@ std::string dynamic_matmul(OnnxBuilder& b, const std::string& x, const std::stri
   const std::string acc = b.node("MatMulInteger", {xq, w[0], xz, w[2]});
   const std::string f =
       b.node("Cast", {acc}, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "to", int64_t{onnx::TensorProto::FLOAT}); });
-  return b.node("Mul", {f, b.node("Mul", {xs, w[1]})});
+  const std::string y = b.node("Mul", {f, b.node("Mul", {xs, w[1]})});
+  return per_row ? b.node("Mul", {y, row_max}) : y;
 }
 
 // Rows of x·wᵀ per call, as traced.
@@ -163,7 +169,7 @@ int64_t matmul_nbits_block(int64_t k) { return k <= 16 ? 16 : 32; }
 
 std::string factor_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e,
                           int64_t rows) {
-  if (e.config.quantized() && b.options().dynamic_activations && traits_of(e.config.quantizer).affine &&
+  if (e.config.quantized() && b.options().dynamic_activations() && traits_of(e.config.quantizer).affine &&
       e.config.granularity != Granularity::kPerGroup)
     return rows <= kMaxNBitsRows ? matmul_nbits(b, x, name, e) : dynamic_matmul(b, x, name, e);
   return b.node("MatMul", {x, b.initializer(name + ".t", e.decode().t().contiguous())});
@@ -223,7 +229,7 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
     codes.codes = codes.codes.t().contiguous();  // [K, N]: MatMul's weight, quantized along axis 1
     return plus_bias(b.node("MatMul", {b.in(x), dequantize(b, name, codes, 1)}));
   }
-  if (e && b.options().dynamic_activations && traits_of(e->config.quantizer).affine &&
+  if (e && b.options().dynamic_activations() && traits_of(e->config.quantizer).affine &&
       e->config.granularity != Granularity::kPerGroup)
     return plus_bias(weight_only_rows(x, e->reduction()) <= kMaxNBitsRows ? matmul_nbits(b, b.in(x), name, *e)
                                                                           : dynamic_matmul(b, b.in(x), name, *e));

@@ -114,6 +114,23 @@ TEST(OnnxForOrt, WeightOnlyLinearLayersTakeIntegerForms) {
   EXPECT_EQ(ort.ops.count("DynamicQuantizeMatMul") ? ort.ops.at("DynamicQuantizeMatMul") : 0, 2 * 4);
   EXPECT_GT(cosine(run_in_onnx_runtime(dynamic, x, 1).view_as(simulated), simulated), 0.99);
 
+  // Tokens of very different magnitudes: one range for all the rows of a call (dynamic-tensor) leaves the small
+  // ones few codes; each row's own range (the default) does not, at the same fused integer kernels.
+  at::Tensor uneven = x.clone();
+  uneven.select(1, 3).mul_(300);
+  const at::Tensor want = c.model.model.forward(uneven);
+  const std::string per_tensor = c.export_onnx({{"activations", "dynamic-tensor"}}, "per-tensor.onnx");
+  const OrtGraph tensor_ort = ort_optimized_graph(per_tensor);
+  EXPECT_EQ(tensor_ort.ops.at("DynamicQuantizeMatMul"), ort.ops.at("DynamicQuantizeMatMul"));
+  EXPECT_EQ(tensor_ort.ops.count("ReduceMax"), 0u);
+  EXPECT_GT(ort.ops.count("ReduceMax") ? ort.ops.at("ReduceMax") : 0, 0);
+  const auto error = [&](const std::string& file) {
+    return (run_in_onnx_runtime(file, uneven, 1).view_as(want) - want).norm().item<double>() /
+           want.norm().item<double>();
+  };
+  const double row_error = error(dynamic), tensor_error = error(per_tensor);
+  EXPECT_LT(row_error, 0.5 * tensor_error) << row_error << " against " << tensor_error;
+
   const std::string exact = c.export_onnx({{"activations", "float"}}, "float.onnx");
   const OrtGraph plain = ort_optimized_graph(exact, "basic");
   EXPECT_EQ(plain.ops.count("MatMulNBits") + plain.ops.count("DynamicQuantizeLinear"), 0u);
@@ -191,7 +208,7 @@ TEST(OnnxForOrt, TargetsStoreTheSameCodes) {
       [&] {
         c.export_onnx({{"activations", "int4"}}, "bad.onnx");
       },
-      ErrorKind::kInvalidConfig, {"'activations' must be one of: dynamic, float, found \"int4\""});
+      ErrorKind::kInvalidConfig, {"'activations' must be one of: dynamic, dynamic-tensor, float, found \"int4\""});
 }
 
 }  // namespace
