@@ -24,7 +24,7 @@ def plan(path):
 
 
 def is_baseline(row):
-    return row["path"].endswith(".onnx") and "/models/" in row["path"]
+    return row["path"].endswith(".onnx") and "models" in row["path"].split("/")[:-1]
 
 
 def label(row):
@@ -58,10 +58,10 @@ def main():
             ort = next(r for r in rows if is_baseline(r))["median_seconds"]
             for r in rows:
                 m = r["median_seconds"]
-                print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %.2f× | %s | %.0f MiB |" % (
+                scaling = "" if threads == 1 else "%.2f×" % r["speedup_vs_first_threads"]
+                print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %.0f MiB |" % (
                     title, label(r), seconds(m), seconds(r["p10_seconds"]), seconds(r["p90_seconds"]), first / m,
-                    ort / m, r["speedup_vs_first_threads"], seconds(r["cold_start_seconds"]),
-                    r["peak_rss_kib"] / 1024))
+                    ort / m, scaling, seconds(r["cold_start_seconds"]), r["peak_rss_kib"] / 1024))
 
 if __name__ == "__main__":
     main()
