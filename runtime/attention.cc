@@ -172,8 +172,11 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& kt, const at::Tensor
   const runtime::FloatKernels& kern = runtime::float_kernels(isa);
   const int64_t all = batch * heads;
   runtime::maybe_parallel(all > 1 && all * s.T * s.S * (s.d + s.dv) >= kParallelWork, [&] {
-    std::vector<float> scores(static_cast<std::size_t>(kBlock * s.S)), keys;
-    if (s.k_cs != 1) keys.resize(static_cast<std::size_t>(s.d * s.S));
+    // Each thread's scratch, kept between calls: a warm run allocates nothing.
+    thread_local std::vector<float> scores, keys;
+    if (scores.size() < static_cast<std::size_t>(kBlock * s.S)) scores.resize(static_cast<std::size_t>(kBlock * s.S));
+    if (s.k_cs != 1 && keys.size() < static_cast<std::size_t>(s.d * s.S))
+      keys.resize(static_cast<std::size_t>(s.d * s.S));
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < all; ++bh) {
       const int64_t b = bh / heads, h = bh % heads;

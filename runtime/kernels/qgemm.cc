@@ -423,10 +423,8 @@ void range_params(const RowKernels& kern, const float* x, int64_t n, float* scal
 }  // namespace
 
 void value_range(const float* x, int64_t n, float* lo, float* hi, Isa isa) {
-  float l = 0.0f, h = 0.0f;
-  row_kernels(isa).range(x, n, &l, &h);
-  *lo = std::min(l, 0.0f);
-  *hi = std::max(h, 0.0f);
+  *lo = *hi = 0.0f;  // the kernel widens the range it is given
+  row_kernels(isa).range(x, n, lo, hi);
 }
 
 void range_scale(float lo, float hi, float* scale, int32_t* zero) {
