@@ -2,22 +2,26 @@
 // layers at a 64×64 input (3×3, padding 1, batch 1, fp32): ours on the active instruction set
 // (runtime::active_isa(); ADZE_ISA=avx2 or scalar forces a lower one) with its fused ReLU6, and at::conv2d with
 // groups = channels on an NCHW-contiguous input, as a model given to ATen holds it (the convolution alone, its
-// ReLU6 not counted). One thread for both.
+// ReLU6 not counted). ADZE_BENCH_THREADS threads for both (default 1).
 //
 //   build/bench/depthwise_bench
 //   ADZE_ISA=avx2 build/bench/depthwise_bench --benchmark_filter=adze
+//   ADZE_BENCH_THREADS=2 build/bench/depthwise_bench --benchmark_filter=adze
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 
 #include <string>
 
+#include "bench/bench_threads.h"
 #include "runtime/isa.h"
 #include "runtime/kernels/depthwise.h"
 
 namespace {
 
 using adze::runtime::DepthwiseShape;
+
+const int kThreads = adze::bench::set_bench_threads();
 
 struct Layer {
   int64_t c, hw, stride;
@@ -47,17 +51,16 @@ void adze_depthwise(benchmark::State& state, Layer l) {
     benchmark::DoNotOptimize(y.data_ptr());
     benchmark::ClobberMemory();
   }
-  state.SetLabel(adze::runtime::to_string(isa));
+  state.SetLabel(std::string(adze::runtime::to_string(isa)) + ", " + std::to_string(kThreads) + " thread(s)");
 }
 
 void aten_depthwise(benchmark::State& state, Layer l) {
-  at::set_num_threads(1);
   const at::Tensor x = at::randn({1, l.c, l.hw, l.hw}), w = at::randn({l.c, 1, 3, 3}), bias = at::randn({l.c});
   for (auto _ : state) {
     at::Tensor y = at::conv2d(x, w, bias, {l.stride, l.stride}, {1, 1}, {1, 1}, l.c);
     benchmark::DoNotOptimize(y.data_ptr());
   }
-  state.SetLabel("aten nchw");
+  state.SetLabel("aten nchw, " + std::to_string(kThreads) + " thread(s)");
 }
 
 const int kRegistered = [] {

@@ -20,10 +20,15 @@
 #include <string>
 
 #include "core/error.h"
+#include "runtime/parallel.h"
 
 namespace adze {
 namespace runtime {
 namespace {
+
+// Multiply-adds from which a call splits its output rows over the threads: a parallel region's start and closing
+// barrier cost a few microseconds, about what 2^17 multiply-adds take on one core.
+constexpr int64_t kParallelMacs = int64_t{1} << 17;
 
 #define ADZE_AVX2 __attribute__((target("avx2,fma")))
 #define ADZE_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl")))
@@ -337,14 +342,19 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
   g.lo = lo;
   g.hi = hi;
 
-  for (int64_t b = 0; b < s.n; ++b) {
-    const float* image = x + b * s.h * s.w * c;
-    for (int64_t oy = 0; oy < oh; ++oy) {
+  // Output rows split over the threads where the multiply-adds pay for a parallel region (each row computed
+  // as one thread would: the same bits on any number of threads).
+  const int64_t rows = s.n * oh;
+  maybe_parallel(rows > 1 && rows * ow * c * s.kh * s.kw >= kParallelMacs, [&] {
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const int64_t b = row / oh, oy = row % oh;
+      const float* image = x + b * s.h * s.w * c;
       const int64_t iy0 = oy * s.stride_y - s.pad_y;
       int64_t i0, i1;
       tap_range(iy0, s.h, s.dilation_y, s.kh, &i0, &i1);
       const Row r{i1 > i0 ? image + (iy0 + i0 * s.dilation_y) * s.w * c : image, w + i0 * s.kw * c, i1 - i0,
-                  y + (b * oh + oy) * ow * c};
+                  y + row * ow * c};
       switch (isa) {
         case Isa::kAvx512:
           row_avx512(g, r);
@@ -357,7 +367,7 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
           break;
       }
     }
-  }
+  });
 }
 
 }  // namespace runtime

@@ -2,7 +2,8 @@
 // MobileNet's blocks use it: the runtime's own kernel, since ATen's convolution is slow for it at batch 1.
 // One implementation per instruction set, vectorised across channels, chosen by the Isa argument; any shape,
 // stride, padding and dilation, fastest for 3×3 at stride 1 or 2 (depthwise.cc says how). A call allocates
-// nothing and runs on the calling thread.
+// nothing; its output rows are split over the OpenMP threads where the work pays for it, each row computed as
+// one thread computes it.
 #pragma once
 
 #include <cstdint>

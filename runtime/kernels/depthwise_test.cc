@@ -3,13 +3,16 @@
 // counts with and without vector tails, kernel sizes, strides, paddings and dilations (each axis on its own
 // too), from images with no interior pixel up to MobileNet-V2's shapes. Outputs are pre-filled with NaN and
 // followed by guard values, so that a pixel left unwritten or a store past the end fails. Summation order may
-// differ between paths, so each output is bounded by 1e-5·(1 + Σ|x·w|) around the reference.
+// differ between paths, so each output is bounded by 1e-5·(1 + Σ|x·w|) around the reference. Two threads must
+// give one thread's bits.
 #include "runtime/kernels/depthwise.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -122,6 +125,13 @@ void check(const Case& k, Outcome* out = nullptr) {
       ASSERT_NEAR(y[o], want[o], 2 * tol) << "output " << o << " against ATen";
     }
     for (std::size_t o = outputs; o < y.size(); ++o) ASSERT_EQ(y[o], kGuard) << "written past the end";
+    // Two threads split the output rows where the work pays: each row as one thread computes it.
+    const int threads = at::get_num_threads();
+    at::set_num_threads(2);
+    std::vector<float> two(outputs + 16, kNaN);
+    depthwise_conv2d_nhwc(s, x.data(), w.data(), b, k.lo, k.hi, two.data(), isa);
+    at::set_num_threads(threads);
+    ASSERT_EQ(std::memcmp(y.data(), two.data(), outputs * sizeof(float)), 0) << "two threads, other bits";
   }
 }
 
