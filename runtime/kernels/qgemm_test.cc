@@ -577,6 +577,35 @@ TEST(QGemm, DynamicQuantizationIsTheSameOnEveryIsa) {
   }
 }
 
+// A range's zero point is nearbyint(−lo / s) clamped to [0, 255], ties to even: on random ranges, on ranges
+// whose −lo / s falls on a half (a tie) or next to one, and on degenerate ones (empty, infinite).
+TEST(QGemm, RangeZeroPointIsNearbyintOfTheRange) {
+  const auto want = [](float lo, float hi) {
+    const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    return static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
+  };
+  std::vector<std::pair<float, float>> ranges = {{0.0f, 0.0f},
+                                                 {0.0f, 1.0f},
+                                                 {-1.0f, 0.0f},
+                                                 {-std::numeric_limits<float>::infinity(), 1.0f},
+                                                 {-1.0f, std::numeric_limits<float>::infinity()}};
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (int i = 0; i < 20000; ++i) {
+    const float width = std::exp(u(rng) * 20.0f - 10.0f), share = u(rng);
+    ranges.push_back({-share * width, (1.0f - share) * width});
+  }
+  for (int t = 0; t <= 255; ++t)  // −lo / s = t + 0.5 exactly (s = 1): a tie, and its float neighbours
+    for (const float lo : {-(t + 0.5f), std::nextafter(-(t + 0.5f), 0.0f), std::nextafter(-(t + 0.5f), -1e9f)})
+      ranges.push_back({lo, lo + 255.0f});
+  for (const auto& [lo, hi] : ranges) {
+    float s = 0;
+    int32_t z = -1;
+    range_scale(lo, hi, &s, &z);
+    ASSERT_EQ(z, want(lo, hi)) << "range [" << lo << ", " << hi << "]";
+  }
+}
+
 TEST(QGemm, RefusesWhatTheKernelsCannotTake) {
   const uint8_t u[] = {0, 255, 3, 4};
   const int32_t offset[] = {0, 0};
