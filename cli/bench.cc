@@ -19,6 +19,9 @@
 namespace adze::cli {
 namespace {
 
+// Round medians of one row further apart than this ratio are reported as a noisy machine.
+constexpr double kNoisyRounds = 1.2;
+
 struct BenchOptions {
   std::vector<std::string> exported;
   std::string against, input_shape, input_dtype, activations = "dynamic";
@@ -164,8 +167,18 @@ void run_bench(const BenchOptions& o) {
     p.add_row({"total", "", "", human_seconds(total), ""});
     p.print(std::cout);
   }
+  // Where one row's rounds disagree by more than a fifth, the machine's speed moved during the bench.
   for (const auto& r : results)
-    if (r.runtime.is_object() && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())
+    if (r.round_spread() > kNoisyRounds) {
+      const auto [lo, hi] = std::minmax_element(r.round_medians.begin(), r.round_medians.end());
+      std::cout << "note: " << std::filesystem::path(r.path).filename().string()
+                << (counts.size() > 1 ? " at " + std::to_string(r.threads) + " thread(s)" : std::string())
+                << ": its round medians ranged " << human_seconds(*lo) << " to " << human_seconds(*hi)
+                << "; the machine's load changed during the bench, so compare its rows with care (or rerun)\n";
+    }
+  for (std::size_t i = 0; i < results.size(); i += counts.size())  // once per model
+    if (const BenchResult& r = results[i];
+        r.runtime.is_object() && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())
       std::cout << std::filesystem::path(r.path).filename().string() << ": " << r.runtime["float_layers"].size()
                 << " layer(s) not on the integer kernels (see --json: runtime.float_layers)\n";
 }
@@ -184,7 +197,8 @@ void setup_bench(CLI::App& app) {
       "memory. Speeds are only meaningful side by side: compare rows of one run, on one machine.\n"
       "--rounds N times the models in turn N times, each time in fresh processes, and pools every round's timed\n"
       "runs (cold start: the median round): on a shared or virtual machine, whose neighbours come and go, a burst\n"
-      "of their load then falls on every row alike instead of on one.\n"
+      "of their load then falls on every row alike instead of on one. A row whose round medians lie more than a\n"
+      "fifth apart gets a note under the table (JSON: round_medians_seconds): the machine's speed moved.\n"
       "The input shape comes from the first file that records one (packed, ONNX) or --input-shape; --batch\n"
       "sets its batch, which a model exported for another batch refuses (export with --batch N).\n"
       "--thread-counts 1,2 times each model at one and at two threads, one right after the other in every round,\n"

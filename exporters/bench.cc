@@ -44,10 +44,20 @@ double BenchResult::cold_start_seconds() const {
 }
 
 void BenchResult::merge_round(const BenchResult& next) {
-  if (cold_starts.empty()) cold_starts.push_back(open_seconds + first_seconds);
+  if (cold_starts.empty()) {
+    cold_starts.push_back(open_seconds + first_seconds);
+    round_medians.push_back(quantile(0.5));
+  }
   cold_starts.push_back(next.open_seconds + next.first_seconds);
+  round_medians.push_back(next.quantile(0.5));
   seconds.insert(seconds.end(), next.seconds.begin(), next.seconds.end());
   peak_rss_kib = std::max(peak_rss_kib, next.peak_rss_kib);
+}
+
+double BenchResult::round_spread() const {
+  if (round_medians.size() < 2) return 1.0;
+  const auto [lo, hi] = std::minmax_element(round_medians.begin(), round_medians.end());
+  return *hi / *lo;
 }
 
 nlohmann::json to_json(const BenchResult& r) {
@@ -164,6 +174,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
     row["speedup_vs_first"] = base / r.quantile(0.5);
     row["cold_start_seconds"] = r.cold_start_seconds();
     row["timed_runs"] = r.seconds.size();
+    row["round_medians_seconds"] = r.round_medians;
     rows.push_back(row);
   }
   return {{"cpu_flags", runtime::cpu_flags()},

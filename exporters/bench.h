@@ -16,21 +16,26 @@ namespace adze {
 
 struct BenchResult {
   std::string path, format, runtime_name;
-  double open_seconds = 0;          ///< opening the file in its runtime (with ONNX Runtime: creating the session)
-  double first_seconds = 0;         ///< the first output after opening
-  std::vector<double> seconds;      ///< each timed run
-  int64_t peak_rss_kib = 0;         ///< peak resident memory of the process that ran the model
-  int threads = 0;                  ///< the compute threads it ran with
-  nlohmann::json runtime;           ///< Runner::describe()
-  nlohmann::json profile;           ///< Runner::profile(), when asked for
-  std::vector<double> cold_starts;  ///< open + first output of each round merged in (merge_round)
+  double open_seconds = 0;            ///< opening the file in its runtime (with ONNX Runtime: creating the session)
+  double first_seconds = 0;           ///< the first output after opening
+  std::vector<double> seconds;        ///< each timed run
+  int64_t peak_rss_kib = 0;           ///< peak resident memory of the process that ran the model
+  int threads = 0;                    ///< the compute threads it ran with
+  nlohmann::json runtime;             ///< Runner::describe()
+  nlohmann::json profile;             ///< Runner::profile(), when asked for
+  std::vector<double> cold_starts;    ///< open + first output of each round merged in (merge_round)
+  std::vector<double> round_medians;  ///< the median of each round's timed runs (merge_round)
   /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
   double quantile(double q) const;
   /// Open + first output: the median over the merged rounds, or this one run's.
   double cold_start_seconds() const;
   /// Pools another round of the same model (a fresh process of its own): its timed runs join these, its cold
-  /// start joins cold_starts, the peak memory is the larger; the profile stays the first round's.
+  /// start joins cold_starts, its median round_medians, the peak memory is the larger; the profile stays the
+  /// first round's.
   void merge_round(const BenchResult& next);
+  /// The largest round median over the smallest, 1 with one round: how much the machine's speed moved while
+  /// this row was timed.
+  double round_spread() const;
 };
 
 nlohmann::json to_json(const BenchResult& r);

@@ -1,0 +1,47 @@
+// BenchResult's pooling of rounds and bench_report's ratios, on made-up timings (no model is run).
+#include "exporters/bench.h"
+
+#include <gtest/gtest.h>
+
+namespace adze {
+namespace {
+
+BenchResult timed(const std::string& path, int threads, std::vector<double> seconds, double cold = 0.01) {
+  BenchResult r;
+  r.path = path;
+  r.threads = threads;
+  r.seconds = std::move(seconds);
+  r.open_seconds = cold;
+  r.peak_rss_kib = 1000;
+  return r;
+}
+
+TEST(Bench, RoundsArePooledAndTheirSpreadKept) {
+  BenchResult r = timed("m.adze", 1, {1.0, 2.0, 3.0});
+  EXPECT_DOUBLE_EQ(r.quantile(0.5), 2.0);
+  EXPECT_DOUBLE_EQ(r.round_spread(), 1.0);  // one round
+  r.merge_round(timed("m.adze", 1, {2.0, 2.5, 3.0}, 0.03));
+  r.merge_round(timed("m.adze", 1, {3.0, 3.0, 4.0}, 0.02));
+  EXPECT_EQ(r.seconds.size(), 9u);
+  EXPECT_DOUBLE_EQ(r.quantile(0.5), 3.0);
+  EXPECT_EQ(r.round_medians, (std::vector<double>{2.0, 2.5, 3.0}));
+  EXPECT_DOUBLE_EQ(r.round_spread(), 1.5);
+  EXPECT_DOUBLE_EQ(r.cold_start_seconds(), 0.02);  // the median round's
+}
+
+TEST(Bench, ReportGivesEachModelsSpeedUpOverItsFirstThreadCount) {
+  const std::vector<BenchResult> rows = {timed("a.adze", 1, {4.0}), timed("a.adze", 2, {2.5}),
+                                         timed("b.onnx", 1, {2.0}), timed("b.onnx", 2, {1.6})};
+  const nlohmann::json report = bench_report(rows, InputSpec{{1, 3}, "float32"}, 1, 0);
+  ASSERT_EQ(report["rows"].size(), 4u);
+  EXPECT_DOUBLE_EQ(report["rows"][1]["speedup_vs_first_threads"].get<double>(), 1.6);
+  EXPECT_DOUBLE_EQ(report["rows"][3]["speedup_vs_first_threads"].get<double>(), 1.25);
+  EXPECT_DOUBLE_EQ(report["rows"][3]["speedup_vs_first"].get<double>(), 2.5);  // over the first row
+  EXPECT_EQ(report["threads"], 1);
+  // One thread count: no such column.
+  const nlohmann::json single = bench_report({rows[0], rows[2]}, InputSpec{{1, 3}, "float32"}, 1, 0);
+  EXPECT_FALSE(single["rows"][1].contains("speedup_vs_first_threads"));
+}
+
+}  // namespace
+}  // namespace adze
