@@ -228,11 +228,10 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       const int64_t n = std::min(kPanelRows, a.rows - m0), c0 = b * kPanelChannels;
       const int64_t channels = std::min(kPanelChannels, l.rows - c0);
       const int8_t* const panel = reinterpret_cast<const int8_t*>(panels + b * panel_bytes);
-      // The epilogue on the accumulators, in registers, where the reduction is short enough for it to matter
-      // (qgemm_bench, prepacked: 64 rows x 128: 27.5 -> 18.5 us, the stem 1024 x 147: 77 -> 51 us; but 16 rows x
-      // 2304: 32 -> 37 us, so long reductions keep gemm_panel, unless the tile has so few rows that gemm_panel,
-      // which computes all kPanelRows, would mostly repeat them).
-      if (l.groups == 1 && kern.gemm_panel_out && (group_steps <= 256 || n < kSmallPanelMinRows)) {
+      // The epilogue on the accumulators, in registers (qgemm_bench, prepacked: 64 rows x 128: 27.5 -> 18.5 us,
+      // the stem 1024 x 147: 77 -> 51 us). Long reductions too, since the 8-row tile keeps its accumulators in
+      // place (16 rows x 2304: 44.7 -> 41.5 us; before, 32 -> 37 us the other way).
+      if (l.groups == 1 && kern.gemm_panel_out) {
         const PanelEpilogue e{
             a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
             lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};

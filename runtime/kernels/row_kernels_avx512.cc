@@ -374,9 +374,13 @@ void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* 
   }
 }
 
-// The arithmetic of PanelEpilogue (row_kernels.h) on R rows' accumulators, sixteen channels at a time.
-template <int R>
-ADZE_INLINE void panel_epilogue(const __m512i (&acc)[R][2], const PanelEpilogue& e) {
+// The arithmetic of PanelEpilogue (row_kernels.h) on R rows' accumulators, sixteen channels at a time. kClamp:
+// the bounds are not (−∞, +∞), where the comparisons would change nothing (a NaN is kept either way);
+// kOneZero: every row has the first row's zero point (static quantization), so a_zero·wsum is one product
+// per vector of channels instead of one per row. (qgemm_bench, prepacked, fortune-gpt's qkv shape: the
+// epilogue was a fifth of the kernel's time, by perf.)
+template <int R, bool kClamp, bool kOneZero>
+ADZE_INLINE void epilogue_rows(const __m512i (&acc)[R][2], const PanelEpilogue& e) {
   const __m512 lo = _mm512_set1_ps(e.lo), hi = _mm512_set1_ps(e.hi);
   for (int half = 0; half < 2; ++half) {
     const int64_t c0 = 16 * half;
@@ -386,16 +390,31 @@ ADZE_INLINE void panel_epilogue(const __m512i (&acc)[R][2], const PanelEpilogue&
     const __m512 sc = _mm512_maskz_loadu_ps(m, e.w_scale + c0);
     const __m512i ws = _mm512_maskz_loadu_epi32(m, e.wsum + c0);
     const __m512 bias = e.bias ? _mm512_maskz_loadu_ps(m, e.bias + c0) : _mm512_setzero_ps();
+    const __m512i zw0 = _mm512_mullo_epi32(_mm512_set1_epi32(e.a_zero[0]), ws);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512i d = _mm512_sub_epi32(acc[r][half], _mm512_mullo_epi32(_mm512_set1_epi32(e.a_zero[r]), ws));
+      const __m512i zw = kOneZero || r == 0 ? zw0 : _mm512_mullo_epi32(_mm512_set1_epi32(e.a_zero[r]), ws);
+      const __m512i d = _mm512_sub_epi32(acc[r][half], zw);
       __m512 v =
           _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(e.a_scale[r]), _mm512_mul_ps(sc, _mm512_cvtepi32_ps(d))), bias);
-      v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), v, lo);
-      v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
+      if (kClamp) {
+        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), v, lo);
+        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), v, hi);
+      }
       _mm512_mask_storeu_ps(e.y + r * e.y_stride + c0, m, v);
     }
   }
+}
+
+template <int R>
+ADZE_INLINE void panel_epilogue(const __m512i (&acc)[R][2], const PanelEpilogue& e) {
+  const bool clamp = !(e.lo == -__builtin_inff() && e.hi == __builtin_inff());
+  bool one_zero = true;
+  for (int r = 1; r < R; ++r) one_zero &= e.a_zero[r] == e.a_zero[0];
+  if (clamp)
+    one_zero ? epilogue_rows<R, true, true>(acc, e) : epilogue_rows<R, true, false>(acc, e);
+  else
+    one_zero ? epilogue_rows<R, false, true>(acc, e) : epilogue_rows<R, false, false>(acc, e);
 }
 
 // R activation rows (1..kPanelRows) of one group against a panel, then the epilogue on the accumulators: the
