@@ -529,10 +529,35 @@ void range(const float* x, int64_t n, float* lo, float* hi) {
 }
 
 // The scalar formula, sixteen at a time (compiled without FMA contraction: the product rounds first).
+// The codes where zf is a whole number in [0, 255] (every zero point the runtime makes): round_even(x·inv) by
+// vcvtps2dq (the default rounding, to nearest even, as the magic-number sum) on x·inv first clamped to
+// [−512, 512] (NaN to −512, so its code is 0; whatever lies beyond clamps to 0 or 255 either way), plus z in
+// integers, and the clamp to [0, 255] done by the saturating packs that narrow 64 codes at a time. Five
+// arithmetic operations a vector where the general form takes seven, and one unmasked store of 64 bytes instead
+// of four masked ones of 16: fortune-gpt's fc2 input, 64 x 512 values, 4.2 -> 2.0 us in a standalone loop.
+ADZE_INLINE __m512i whole_zero_codes(__m512 x, __m512 inv, __m512i z) {
+  const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(x, inv), _mm512_set1_ps(-512.0f)), _mm512_set1_ps(512.0f));
+  return _mm512_add_epi32(_mm512_cvtps_epi32(t), z);
+}
+
 void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zf), magic = _mm512_set1_ps(12582912.0f);
   const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
-  for (int64_t j = 0; j < n; j += 16) {
+  int64_t j = 0;
+  if (zf >= 0.0f && zf <= 255.0f && zf == static_cast<float>(static_cast<int>(zf))) {
+    const __m512i z = _mm512_set1_epi32(static_cast<int>(zf));
+    // vpacksdw and vpackuswb interleave their operands' 128-bit lanes; this puts the codes back in order.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (; j + 64 <= n; j += 64) {
+      const __m512i a = whole_zero_codes(_mm512_loadu_ps(x + j), vinv, z),
+                    b = whole_zero_codes(_mm512_loadu_ps(x + j + 16), vinv, z),
+                    c = whole_zero_codes(_mm512_loadu_ps(x + j + 32), vinv, z),
+                    d = whole_zero_codes(_mm512_loadu_ps(x + j + 48), vinv, z);
+      const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
+      _mm512_storeu_si512(q + j, _mm512_permutexvar_epi32(order, bytes));
+    }
+  }
+  for (; j < n; j += 16) {
     const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
     const __m512 x16 = _mm512_maskz_loadu_ps(m, x + j);
     __m512 v = _mm512_add_ps(vz, _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x16, vinv), magic), magic));
