@@ -110,18 +110,16 @@ void run_head(const Head& h, const Shape& s, const AttentionMask& m, const std::
       n = s.S;
       kern.matmul(h.q + r0 * s.q_rs, s.q_rs, s.q_cs, kt, k_rs, 1, scores, s.S, rows, n, s.d, alpha);
     }
-    for (int64_t i = 0; i < rows; ++i) {
-      float* row = scores + i * s.S;
-      if (prefix) {
-        const int64_t allowed = (*prefixes)[r0 + i];
-        kern.softmax(row, row, 1, allowed);
-        std::fill(row + allowed, row + n, 0.0f);
-        continue;
+    if (prefix) {
+      kern.softmax_prefixes(scores, s.S, rows, prefixes->data() + r0, n);
+    } else {
+      for (int64_t i = 0; i < rows; ++i) {
+        float* row = scores + i * s.S;
+        if (mask)
+          for (int64_t j = 0; j < s.S; ++j)
+            if (mask[(r0 + i) * s.S + j]) row[j] = m.fill;
+        kern.softmax(row, row, 1, s.S);
       }
-      if (mask)
-        for (int64_t j = 0; j < s.S; ++j)
-          if (mask[(r0 + i) * s.S + j]) row[j] = m.fill;
-      kern.softmax(row, row, 1, s.S);
     }
     kern.matmul(scores, s.S, 1, h.v, s.v_rs, s.v_cs, h.out + r0 * s.ldo, s.ldo, rows, s.dv, n, 1.0f);
   }

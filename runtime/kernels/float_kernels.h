@@ -27,6 +27,9 @@ struct FloatKernels {
   /// Softmax of each of `rows` rows of n values (max subtracted first, as ATen: −∞ entries give 0, and a row
   /// with +∞ or NaN, or only −∞, is NaN); y may be x.
   void (*softmax)(const float* x, float* y, int64_t rows, int64_t n);
+  /// In place, `rows` rows ld apart: row i's softmax over its first n[i] values (n[i] ≥ 1), and its values from
+  /// n[i] to `width` set to 0 (attention's rows under a causal mask). The same values as softmax of each prefix.
+  void (*softmax_prefixes)(float* x, int64_t ld, int64_t rows, const int64_t* n, int64_t width);
   /// Layer norm of each of `rows` rows of n values: (x − mean)/√(var + eps)·gamma + beta, with the biased
   /// variance as ATen; gamma and beta [n] may be null; y may be x.
   void (*layer_norm)(const float* x, float* y, int64_t rows, int64_t n, const float* gamma, const float* beta,

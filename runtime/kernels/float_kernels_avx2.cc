@@ -69,7 +69,7 @@ ADZE_INLINE __m128 vsum4(V a, V b, V c, V d) {
 }  // namespace
 
 const FloatKernels& avx2_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, layer_norm, matmul, add, clamp};
+  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp};
   return k;
 }
 

@@ -40,6 +40,13 @@ void softmax(const float* x, float* y, int64_t rows, int64_t n) {
   }
 }
 
+void softmax_prefixes(float* x, int64_t ld, int64_t rows, const int64_t* n, int64_t width) {
+  for (int64_t r = 0; r < rows; ++r, x += ld) {
+    softmax(x, x, 1, n[r]);
+    for (int64_t j = n[r]; j < width; ++j) x[j] = 0.0f;
+  }
+}
+
 // The vector paths' corrected two passes (float_kernels_body.inc): c takes back the mean's rounding.
 void layer_norm(const float* x, float* y, int64_t rows, int64_t n, const float* gamma, const float* beta, float eps) {
   for (int64_t r = 0; r < rows; ++r, x += n, y += n) {
@@ -77,7 +84,7 @@ void clamp(const float* x, float* y, int64_t n, float lo, float hi) {
 }  // namespace
 
 const FloatKernels& scalar_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, layer_norm, matmul, add, clamp};
+  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp};
   return k;
 }
 

@@ -208,6 +208,39 @@ TEST(FloatKernels, Softmax) {
   }
 }
 
+// Rows of different lengths in a block (attention under a causal mask): each the softmax of its prefix, bit for
+// bit, and zeros after it up to the width; the block's columns past the width untouched.
+TEST(FloatKernels, SoftmaxPrefixesAreTheSoftmaxOfEachPrefix) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (Isa isa : runnable_isas()) {
+    SCOPED_TRACE(to_string(isa));
+    const FloatKernels& k = float_kernels(isa);
+    for (const int64_t width : {1, 15, 16, 17, 64, 70})
+      for (const int64_t rows : {1, 2, 5, 16}) {
+        SCOPED_TRACE("width " + std::to_string(width) + ", rows " + std::to_string(rows));
+        const int64_t ld = width + 3;
+        std::vector<float> x(static_cast<std::size_t>(rows * ld));
+        for (auto& v : x) v = normal(rng);
+        std::vector<int64_t> n(static_cast<std::size_t>(rows));
+        for (auto& v : n) v = 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(width));
+        std::vector<float> y = x;
+        k.softmax_prefixes(y.data(), ld, rows, n.data(), width);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* in = x.data() + r * ld;
+          const float* out = y.data() + r * ld;
+          const int64_t len = n[static_cast<std::size_t>(r)];
+          std::vector<float> want(static_cast<std::size_t>(len));
+          k.softmax(in, want.data(), 1, len);
+          for (int64_t j = 0; j < len; ++j)
+            ASSERT_TRUE(same_bits(out[j], want[static_cast<std::size_t>(j)])) << r << ", " << j;
+          for (int64_t j = len; j < width; ++j) ASSERT_EQ(out[j], 0.0f) << r << ", " << j;
+          for (int64_t j = width; j < ld; ++j) ASSERT_TRUE(same_bits(out[j], in[j])) << "past the width";
+        }
+      }
+  }
+}
+
 TEST(FloatKernels, LayerNorm) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);
