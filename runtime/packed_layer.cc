@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -509,13 +510,22 @@ void LayerView::decode_rows(int64_t begin, int64_t end, float* out) const {
 }
 
 void LayerView::decode_listed_rows(const int64_t* rows, int64_t count, float* out) const {
-  std::vector<int32_t> positions(static_cast<std::size_t>(reduction_));
-  std::vector<uint8_t> codes(static_cast<std::size_t>(reduction_));
+  const bool small = channels_ * reduction_ * static_cast<int64_t>(sizeof(float)) <= kDecodedTableMaxBytes;
+  if (small)
+    std::call_once(table_once_, [&] {
+      table_.resize(static_cast<std::size_t>(channels_ * reduction_));
+      decode_rows(0, channels_, table_.data());
+    });
+  std::vector<int32_t> positions(static_cast<std::size_t>(small ? 0 : reduction_));
+  std::vector<uint8_t> codes(static_cast<std::size_t>(small ? 0 : reduction_));
   for (int64_t i = 0; i < count; ++i) {
     if (rows[i] < 0 || rows[i] >= channels_)
       throw Error(ErrorKind::kInvalidArgument,
                   "packed: row " + std::to_string(rows[i]) + " outside [0, " + std::to_string(channels_) + ")");
-    decode_row(rows[i], out + i * reduction_, positions.data(), codes.data());
+    if (small)
+      std::copy_n(table_.data() + rows[i] * reduction_, reduction_, out + i * reduction_);
+    else
+      decode_row(rows[i], out + i * reduction_, positions.data(), codes.data());
   }
 }
 

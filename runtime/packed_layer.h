@@ -62,7 +62,10 @@ class LayerView {
   /// Rows [begin, end) of the encoded layout as float32 into out [end − begin, K] (zeros where pruned).
   void decode_rows(int64_t begin, int64_t end, float* out) const;
   /// The rows listed (an embedding's ids) into out [count, K]; Error(kInvalidArgument) for a row outside [0, C).
+  /// A layer of at most kDecodedTableMaxBytes as float32 is decoded whole at the first call (once, whichever
+  /// thread asks) and kept, and its rows are then copied: an embedding's lookups cost a copy, not a decode.
   void decode_listed_rows(const int64_t* rows, int64_t count, float* out) const;
+  static constexpr int64_t kDecodedTableMaxBytes = int64_t{4} << 20;
   /// The Encoding, bit-identical to the one packed.
   Encoding encoding() const;
   /// The weight in the integer kernels' layout (kernels/qgemm.h), in the encoded column order, built when the
@@ -108,6 +111,8 @@ class LayerView {
   std::vector<int64_t> gather_;
   mutable std::once_flag panels_once_;
   mutable std::unique_ptr<const runtime::QPanels> panels_;
+  mutable std::once_flag table_once_;
+  mutable std::vector<float> table_;  ///< decode_listed_rows' whole decoded layer, [C, K] (small layers)
 };
 
 }  // namespace packed

@@ -147,6 +147,16 @@ TEST(PackedLayer, EverySchemeGivesBackTheEncodingBitForBit) {
         at::Tensor rows = torch::full({e.channels(), e.reduction()}, NAN);  // a row left unwritten fails
         f.view->decode_rows(0, e.channels(), rows.data_ptr<float>());
         EXPECT_TRUE(torch::equal(rows, e.to_encoded_layout(e.decode()))) << what;
+        // Listed rows (an embedding's ids, repeated and out of order) are those rows, from the decoded table
+        // made at the first call; an id outside the layer is refused.
+        const std::vector<int64_t> ids = {3, 0, e.channels() - 1, 3};
+        at::Tensor listed = torch::full({4, e.reduction()}, NAN);
+        for (int call = 0; call < 2; ++call) {
+          f.view->decode_listed_rows(ids.data(), 4, listed.data_ptr<float>());
+          EXPECT_TRUE(torch::equal(listed, rows.index_select(0, torch::tensor(ids)))) << what << ", call " << call;
+        }
+        const int64_t outside = e.channels();
+        EXPECT_THROW(f.view->decode_listed_rows(&outside, 1, listed.data_ptr<float>()), Error) << what;
         // Both forms give the integer kernels the same weights.
         OneLayerFile other(e, !kernel_layout);
         ASSERT_EQ(f.view->integer_weights() != nullptr, other.view->integer_weights() != nullptr) << what;
@@ -158,6 +168,23 @@ TEST(PackedLayer, EverySchemeGivesBackTheEncodingBitForBit) {
         }
       }
     }
+  }
+}
+
+// A layer past the decoded table's size decodes the listed rows one by one, to the same values.
+TEST(PackedLayer, ListedRowsOfALargeLayerAreItsRows) {
+  torch::manual_seed(4);
+  const int64_t C = packed::LayerView::kDecodedTableMaxBytes / (4 * 256) + 8, K = 256;
+  LayerConfig c;
+  c.nm = {2, 4};
+  const Encoding e = project(torch::randn({C, K}), make_layer(LayerKind::kLinear, {C, K}), c);
+  OneLayerFile f(e);
+  const std::vector<int64_t> ids = {C - 1, 5, 5, 0};
+  at::Tensor listed = torch::full({4, K}, NAN), want = torch::full({1, K}, NAN);
+  f.view->decode_listed_rows(ids.data(), 4, listed.data_ptr<float>());
+  for (int64_t i = 0; i < 4; ++i) {
+    f.view->decode_rows(ids[static_cast<std::size_t>(i)], ids[static_cast<std::size_t>(i)] + 1, want.data_ptr<float>());
+    EXPECT_TRUE(torch::equal(listed[i], want[0])) << "id " << ids[static_cast<std::size_t>(i)];
   }
 }
 
