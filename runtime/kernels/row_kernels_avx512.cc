@@ -528,7 +528,6 @@ void range(const float* x, int64_t n, float* lo, float* hi) {
   *hi = _mm512_reduce_max_ps(h);
 }
 
-// The scalar formula, sixteen at a time (compiled without FMA contraction: the product rounds first).
 // The codes where zf is a whole number in [0, 255] (every zero point the runtime makes): round_even(x·inv) by
 // vcvtps2dq (the default rounding, to nearest even, as the magic-number sum) on x·inv first clamped to
 // [−512, 512] (NaN to −512, so its code is 0; whatever lies beyond clamps to 0 or 255 either way), plus z in
@@ -540,6 +539,8 @@ ADZE_INLINE __m512i whole_zero_codes(__m512 x, __m512 inv, __m512i z) {
   return _mm512_add_epi32(_mm512_cvtps_epi32(t), z);
 }
 
+// The scalar formula, sixteen at a time (compiled without FMA contraction: the product rounds first); the
+// whole-zero-point form first where it applies.
 void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zf), magic = _mm512_set1_ps(12582912.0f);
   const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
