@@ -426,10 +426,17 @@ void value_range(const float* x, int64_t n, float* lo, float* hi, Isa isa) {
   row_kernels(isa).range(x, n, lo, hi);
 }
 
+// nearbyint(−lo / s) clamped to [0, 255], NaN to 0, without libm's nearbyintf (a call that saves and restores
+// the floating-point environment, per row of every dynamically quantized layer: 1.2% of fortune-gpt's run, by
+// perf): the quotient clamped to [−1, 256] first, where adding and subtracting 1.5·2^23 rounds it to the
+// nearest whole number, ties to even, exactly.
 void range_scale(float lo, float hi, float* scale, int32_t* zero) {
   const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+  const float v = -lo / s;
+  const float t = v > -1.0f ? (v < 256.0f ? v : 256.0f) : -1.0f;  // NaN fails the first test: −1
+  const float r = (t + 12582912.0f) - 12582912.0f;                // not folded to t: the project allows no fast-math
   *scale = s;
-  *zero = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, std::nearbyint(-lo / s))));
+  *zero = static_cast<int32_t>(std::min(255.0f, std::max(0.0f, r)));
 }
 
 void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa isa) {
