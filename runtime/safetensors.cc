@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "runtime/crc32_clmul.h"
 
 namespace adze {
 namespace packed {
@@ -36,6 +37,8 @@ uint64_t get_u64(const uint8_t* p) {
 }  // namespace
 
 uint32_t crc32_of(const void* data, int64_t bytes, uint32_t crc) {
+  static const bool clmul = runtime::crc32_clmul_available();
+  if (clmul) return runtime::crc32_clmul(crc, static_cast<const uint8_t*>(data), bytes);
   uLong c = crc;
   const auto* p = static_cast<const Bytef*>(data);
   for (int64_t done = 0; done < bytes;) {
