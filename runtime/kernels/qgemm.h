@@ -36,6 +36,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -144,16 +145,18 @@ class QPanels {
   QPanels& operator=(QPanels&&) = default;
   QPanels(const QPanels&) = delete;
   QPanels& operator=(const QPanels&) = delete;
-  bool empty() const { return storage_.empty(); }
-  const uint8_t* data() const { return storage_.data() + offset_; }
+  bool empty() const { return !storage_; }
+  const uint8_t* data() const { return storage_.get(); }
   int64_t bytes() const { return bytes_; }
   Isa isa() const { return isa_; }
   int64_t k() const { return k_; }
   bool in_layer_order() const { return in_order_; }
 
  private:
-  std::vector<uint8_t> storage_;
-  int64_t offset_ = 0;  // to the first 64-byte boundary
+  struct Free {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, Free> storage_;  // 64-byte aligned; 2 MiB aligned and in huge pages where large
   Isa isa_ = Isa::kScalar;
   int64_t k_ = 0, bytes_ = 0;
   bool in_order_ = false;
