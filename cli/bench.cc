@@ -129,6 +129,7 @@ void run_bench(const BenchOptions& o) {
   for (const char* h : {"median", "p10", "p90", "speed-up"}) t.add_column(h, Table::Align::kRight);
   if (scaling) t.add_column("vs " + std::to_string(counts.front()) + " thr.", Table::Align::kRight);
   for (const char* h : {"cold start", "peak RSS"}) t.add_column(h, Table::Align::kRight);
+  const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BenchResult& r = results[i];
     std::vector<std::string> row{std::filesystem::path(r.path).filename().string(), r.runtime_name};
@@ -136,7 +137,7 @@ void run_bench(const BenchOptions& o) {
     for (const std::string& cell : {human_seconds(r.quantile(0.5)), human_seconds(r.quantile(0.1)),
                                     human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x"})
       row.push_back(cell);
-    if (scaling) row.push_back(fixed(results[i - i % counts.size()].quantile(0.5) / r.quantile(0.5), 2) + "x");
+    if (scaling) row.push_back(fixed(vs_first_threads[i], 2) + "x");
     row.push_back(human_seconds(r.cold_start_seconds()));
     row.push_back(human_bytes(static_cast<double>(r.peak_rss_kib) * 1024));
     t.add_row(row);

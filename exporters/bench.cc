@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -157,16 +158,26 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
   return *input;
 }
 
+std::vector<double> speedups_vs_first_threads(const std::vector<BenchResult>& results) {
+  std::map<std::string, double> first_median;  // per model: its first row's
+  for (const auto& r : results) first_median.emplace(r.path, r.quantile(0.5));
+  std::vector<double> out;
+  for (const auto& r : results) out.push_back(first_median.at(r.path) / r.quantile(0.5));
+  return out;
+}
+
 nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
                             int rounds) {
   const double base = results.front().quantile(0.5);
-  std::map<std::string, double> first_median;  // per model: its first row's
-  for (const auto& r : results) first_median.emplace(r.path, r.quantile(0.5));
-  const bool several_counts = first_median.size() < results.size();
+  const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
+  std::set<std::string> models;
+  for (const auto& r : results) models.insert(r.path);
+  const bool several_counts = models.size() < results.size();
   nlohmann::json rows = nlohmann::json::array();
-  for (const auto& r : results) {
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const BenchResult& r = results[i];
     nlohmann::json row = to_json(r);
-    if (several_counts) row["speedup_vs_first_threads"] = first_median.at(r.path) / r.quantile(0.5);
+    if (several_counts) row["speedup_vs_first_threads"] = vs_first_threads[i];
     row.erase("seconds");
     row["median_seconds"] = r.quantile(0.5);
     row["p10_seconds"] = r.quantile(0.1);

@@ -72,6 +72,10 @@ BenchResult bench_in_fresh_process(const FreshBench& how, const std::string& pat
 InputSpec common_bench_input(const std::vector<std::string>& paths, const RunnerOptions& options,
                              std::optional<InputSpec> given, int64_t batch);
 
+/// Per row, the median of the same model's first row (its first thread count) over the row's: how much faster the
+/// model runs at this row's thread count than at the first.
+std::vector<double> speedups_vs_first_threads(const std::vector<BenchResult>& results);
+
 /// One bench's results side by side, as `adze bench --json` prints them: the CPU, the input, and a row per
 /// model with its median, p10, p90, speed-up over the first row and cold start.
 /// Every round's timed runs are pooled: `runs` is per round, each row's "timed_runs" all of them.

@@ -509,21 +509,29 @@ void LayerView::decode_rows(int64_t begin, int64_t end, float* out) const {
   for (int64_t c = begin; c < end; ++c) decode_row(c, out + (c - begin) * reduction_, positions.data(), codes.data());
 }
 
+const float* LayerView::decoded_table() const {
+  if (channels_ * reduction_ * static_cast<int64_t>(sizeof(float)) > kDecodedTableMaxBytes) return nullptr;
+  std::call_once(table_once_, [&] {
+    table_.resize(static_cast<std::size_t>(channels_ * reduction_));
+    decode_rows(0, channels_, table_.data());
+  });
+  return table_.data();
+}
+
 void LayerView::decode_listed_rows(const int64_t* rows, int64_t count, float* out) const {
-  const bool small = channels_ * reduction_ * static_cast<int64_t>(sizeof(float)) <= kDecodedTableMaxBytes;
-  if (small)
-    std::call_once(table_once_, [&] {
-      table_.resize(static_cast<std::size_t>(channels_ * reduction_));
-      decode_rows(0, channels_, table_.data());
-    });
-  std::vector<int32_t> positions(static_cast<std::size_t>(small ? 0 : reduction_));
-  std::vector<uint8_t> codes(static_cast<std::size_t>(small ? 0 : reduction_));
+  const float* const table = decoded_table();
+  std::vector<int32_t> positions;
+  std::vector<uint8_t> codes;
+  if (!table) {
+    positions.resize(static_cast<std::size_t>(reduction_));
+    codes.resize(static_cast<std::size_t>(reduction_));
+  }
   for (int64_t i = 0; i < count; ++i) {
     if (rows[i] < 0 || rows[i] >= channels_)
       throw Error(ErrorKind::kInvalidArgument,
                   "packed: row " + std::to_string(rows[i]) + " outside [0, " + std::to_string(channels_) + ")");
-    if (small)
-      std::copy_n(table_.data() + rows[i] * reduction_, reduction_, out + i * reduction_);
+    if (table)
+      std::copy_n(table + rows[i] * reduction_, reduction_, out + i * reduction_);
     else
       decode_row(rows[i], out + i * reduction_, positions.data(), codes.data());
   }

@@ -83,6 +83,9 @@ class LayerView {
   // The kept positions of row c (ascending) and their stored unsigned codes; returns how many (kept_per_row,
   // or fewer for a row of a bitmap-indexed layer).
   int64_t unpack_row(int64_t c, int32_t* positions, uint8_t* codes) const;
+  // Every row decoded ([C, K]), made at the first call and kept, for a layer of at most kDecodedTableMaxBytes;
+  // null for a larger one.
+  const float* decoded_table() const;
   // Row c into out [K]; positions and codes are scratch of kept_per_row entries.
   void decode_row(int64_t c, float* out, int32_t* positions, uint8_t* codes) const;
   using TensorFinder = std::function<const uint8_t*(const char* part, const std::string& dtype, int64_t bytes)>;

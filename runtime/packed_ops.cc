@@ -120,6 +120,7 @@ struct ConvGeometry {
   int64_t N = 0, H = 0, W = 0, Cin = 0, kh = 0, kw = 0, oh = 0, ow = 0;
   int64_t sy = 1, sx = 1, py = 0, px = 0, dy = 1, dx = 1;  // stride, padding, dilation
   int64_t rows() const { return N * oh * ow; }
+  int64_t input_values() const { return N * H * W * Cin; }
 };
 
 // Values of a convolution's input whose dynamic range is taken as one piece (on one thread).
@@ -155,7 +156,7 @@ class PatchRows final : public runtime::QRowSource {
       z_ = act->zero_point;
     }
     whole_range_ = !act && mode_ != Mode::kPerRow;
-    const int64_t total = g.N * g.H * g.W * g.Cin;
+    const int64_t total = g.input_values();
     if (whole_range_) partial_ = sized(scratch.partial, 2 * pieces(total));
     if (mode_ == Mode::kTaps || mode_ == Mode::kPixels) {
       by_ = mode_ == Mode::kTaps ? g.py : 0;
@@ -174,7 +175,7 @@ class PatchRows final : public runtime::QRowSource {
   bool parallel() const override { return parallel_; }
 
   void prepare() override {
-    const int64_t total = g_.N * g_.H * g_.W * g_.Cin;
+    const int64_t total = g_.input_values();
     if (whole_range_) {
 #pragma omp for schedule(static)
       for (int64_t p = 0; p < pieces(total); ++p)
