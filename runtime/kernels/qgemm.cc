@@ -431,9 +431,9 @@ void value_range(const float* x, int64_t n, float* lo, float* hi, Isa isa) {
 }
 
 // nearbyint(−lo / s) clamped to [0, 255], NaN to 0, without libm's nearbyintf (a call that saves and restores
-// the floating-point environment, per row of every dynamically quantized layer: 1.2% of fortune-gpt's run, by
-// perf): the quotient clamped to [−1, 256] first, where adding and subtracting 1.5·2^23 rounds it to the
-// nearest whole number, ties to even, exactly.
+// the floating-point environment, per row of every dynamically quantized layer: 1.2% of fortune-gpt's run in
+// `perf record` of `adze bench gpt-2of4-int4.adze`): the quotient clamped to [−1, 256] first, where adding and
+// subtracting 1.5·2^23 rounds it to the nearest whole number, ties to even, exactly.
 void range_scale(float lo, float hi, float* scale, int32_t* zero) {
   const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
   const float v = -lo / s;
@@ -487,7 +487,7 @@ namespace {
 // Panels of a megabyte or more go in huge pages (madvise; the kernel's transparent huge pages, where enabled
 // for madvise): a model's panels are megabytes written once, at its first call, and each 4 KiB page of them was
 // a page fault there (ResNet-18 W8A8's 11 MB: about 2700; its first output, `adze bench --runs 5 --warmup 0
-// --rounds 5`, the builds alternated four times: 12.0–13.0 -> 8.7–9.6 ms).
+// --rounds 5`, the builds alternated three times: 11.6–14.0 -> 9.0–9.8 ms).
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 // A huge page backs only a whole aligned 2 MiB of the range; the rest stays in small pages, so that no layer
