@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,12 +15,6 @@
 
 #include "model/batch_symbolic.h"
 #include "runtime/packed_ops.h"
-
-namespace torch {
-namespace jit {
-class Operator;
-}
-}  // namespace torch
 
 namespace adze {
 namespace packed {
@@ -65,7 +60,9 @@ struct Node {
   std::vector<Arg> in;
   std::vector<std::string> out;
   std::vector<int> out_slots;
-  std::shared_ptr<torch::jit::Operator> operation;  ///< for ATen ops (also the fallback of own ops)
+  /// For ATen ops (also the fallback of own ops): the boxed operator, which takes its arguments from the stack
+  /// and leaves its results there (packed_model.cc, aten_operator).
+  std::function<void(std::vector<c10::IValue>&)> operation;
   // A packed matmul or a convolution on the integer kernels (plan_integer_layers): `act` when its input is a
   // calibrated 8-bit fake-quant, whose input (`act_input`) it then quantizes itself; the fake-quant node is
   // `skip`ped when nothing else reads it. A node computing a layer in fp32 says why in `float_reason`.

@@ -950,6 +950,32 @@ TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {
   expect_error([&] { PackedModel::open(c.tmp.file("missing.adze")); }, ErrorKind::kIo, {"missing.adze"});
 }
 
+// ATen operators are found in the dispatcher's table; the few that only TorchScript's interpreter implements
+// (aten::Int.float here) in its registry; a name in neither is refused at open, naming the node.
+TEST(PackedModel, OperatorsComeFromTheDispatcherOrTheInterpretersRegistry) {
+  Compressed c;
+  const CompressedModel m = load_compressed(c.dir, 8);
+  const std::string good = c.tmp.file("model.adze"), edited = c.tmp.file("edited.adze");
+  export_model(m, "packed", nlohmann::json::object(), good);
+  const auto with_op = [&](const std::string& op, const std::string& overload) {
+    std::ofstream(edited, std::ios::binary | std::ios::trunc)
+        << with_description(read_file_text(good), [&](nlohmann::json& adze) {
+             auto& nodes = adze["graph"]["nodes"];
+             nodes.insert(nodes.begin(), nlohmann::json{{"op", op},
+                                                        {"overload", overload},
+                                                        {"in", {{{"c", 2.5}, {"kind", "float"}}}},
+                                                        {"out", {"never_read"}}});
+           });
+  };
+  const at::Tensor x = c.data.inputs.slice(0, 0, 8);
+  const at::Tensor expected = PackedModel::open(good).forward(x);
+  with_op("aten::Int", "float");
+  EXPECT_TRUE(torch::equal(PackedModel::open(edited).forward(x), expected));
+  with_op("aten::no_such_op", "");
+  expect_error([&] { PackedModel::open(edited); }, ErrorKind::kIo,
+               {"edited.adze", "aten::no_such_op", "not an operator this libtorch knows"});
+}
+
 // Random damage — flipped bytes, cut files, inserted bytes — is either rejected with adze::Error(kIo) or (where
 // it hit only header padding) leaves the model intact. Never a crash, never wrong weights.
 TEST(PackedModel, FuzzedFilesAreRejectedOrIntact) {
