@@ -35,6 +35,23 @@ void set_option(nlohmann::json& options, const std::string& format, const std::s
   throw Error(ErrorKind::kInvalidArgument, flag + " applies to --format " + formats + " only");
 }
 
+// A flag of its own for an exporter's string option: its help, default and choices are the option's, as the
+// exporters that declare it give them.
+void exporter_flag(CLI::App* sub, const std::string& flag, const std::string& name, std::string& target) {
+  std::string formats;
+  const OptionSpec* spec = nullptr;
+  for (const auto& e : exporter_registry().entries())
+    for (const OptionSpec& s : e.options)
+      if (s.name == name) {
+        formats += (formats.empty() ? "" : ", ") + e.name;
+        spec = &s;
+      }
+  if (!spec) throw Error(ErrorKind::kInternal, "no exporter declares the option '" + name + "'");
+  CLI::Option* option =
+      sub->add_option(flag, target, formats + ": " + spec->help + " (default " + spec->default_value.dump() + ")");
+  if (!spec->limits.choices.empty()) option->check(CLI::IsMember(spec->limits.choices));
+}
+
 void run_export(const ExportOptions& o) {
   require_new_output(o.out, "--out");
   exporter_registry().get(o.format, "--format");  // an unknown format fails before loading anything
@@ -104,16 +121,8 @@ void setup_export(CLI::App& app) {
       "--dynamic-batch", o->dynamic_batch,
       "onnx, torchscript, packed: one file for every batch size (a symbolic batch dimension), where the model allows "
       "it (when not, the error says why)");
-  sub->add_option("--ort-target", o->ort_target,
-                  "onnx: the CPUs ONNX Runtime will run it on: portable (default; u8 x u8 integer kernels, exact on "
-                  "every x86 CPU) or vnni (u8 x s8: faster with AVX-512 VNNI / AVX-VNNI, may saturate on AVX2-only "
-                  "CPUs)")
-      ->check(CLI::IsMember({"portable", "vnni"}));
-  sub->add_option("--activations", o->activations,
-                  "onnx, linear layers with quantized weights only: dynamic (default; int8 activations quantized per "
-                  "call, each row to its own range), dynamic-tensor (one range for all the rows of a call: fastest, "
-                  "least faithful) or float (fp32 on the decoded weights: the simulation's numbers)")
-      ->check(CLI::IsMember({"dynamic", "dynamic-tensor", "float"}));
+  exporter_flag(sub, "--ort-target", "ort_target", o->ort_target);
+  exporter_flag(sub, "--activations", "activations", o->activations);
   sub->callback([o] { run_export(*o); });
 
   auto json = std::make_shared<bool>(false);

@@ -413,8 +413,8 @@ Registry<Exporter>::Entry onnx_exporter_entry() {
       "ONNX opset 17 in the forms ONNX Runtime runs fastest: QDQ for W8A8, MatMulNBits for low-bit linear weights",
       OptionList<O>()
           .add(&O::ort_target, "ort_target",
-               "portable: u8 x u8 integer kernels, exact on every x86 CPU; vnni: u8 x s8, faster with AVX-512 VNNI or "
-               "AVX-VNNI and liable to saturate on AVX2-only CPUs",
+               "the CPUs ONNX Runtime will run it on: portable (u8 x u8 integer kernels, exact on every x86 CPU) or "
+               "vnni (u8 x s8: faster with AVX-512 VNNI or AVX-VNNI, liable to saturate on AVX2-only CPUs)",
                one_of({"portable", "vnni"}))
           .add(&O::dynamic_batch, "dynamic_batch",
                "a symbolic batch dimension: one file serves every batch size (the model must be batch-generic)")

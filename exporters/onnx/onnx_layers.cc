@@ -163,16 +163,25 @@ int64_t weight_only_rows(const Value* x, int64_t k) {
   return rows / std::max<int64_t>(1, k);
 }
 
+// x·wᵀ of `rows` rows for a layer with quantized weights only, in ONNX Runtime's integer forms (MatMulNBits for
+// a few rows, DynamicQuantizeMatMul for more) where the options quantize activations on the fly and the
+// quantizer is affine with a scale per tensor or channel; "" where the layer runs in fp32 instead.
+std::string weight_only_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e,
+                               int64_t rows) {
+  if (!e.config.quantized() || !b.options().dynamic_activations() || !traits_of(e.config.quantizer).affine ||
+      e.config.granularity == Granularity::kPerGroup)
+    return "";
+  return rows <= kMaxNBitsRows ? matmul_nbits(b, x, name, e) : dynamic_matmul(b, x, name, e);
+}
+
 }  // namespace
 
 int64_t matmul_nbits_block(int64_t k) { return k <= 16 ? 16 : 32; }
 
 std::string factor_matmul(OnnxBuilder& b, const std::string& x, const std::string& name, const Encoding& e,
                           int64_t rows) {
-  if (e.config.quantized() && b.options().dynamic_activations() && traits_of(e.config.quantizer).affine &&
-      e.config.granularity != Granularity::kPerGroup)
-    return rows <= kMaxNBitsRows ? matmul_nbits(b, x, name, e) : dynamic_matmul(b, x, name, e);
-  return b.node("MatMul", {x, b.initializer(name + ".t", e.decode().t().contiguous())});
+  const std::string y = weight_only_matmul(b, x, name, e, rows);
+  return !y.empty() ? y : b.node("MatMul", {x, b.initializer(name + ".t", e.decode().t().contiguous())});
 }
 
 std::string onnx_convolution(OnnxBuilder& b, const Node* n) {
@@ -229,10 +238,10 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
     codes.codes = codes.codes.t().contiguous();  // [K, N]: MatMul's weight, quantized along axis 1
     return plus_bias(b.node("MatMul", {b.in(x), dequantize(b, name, codes, 1)}));
   }
-  if (e && b.options().dynamic_activations() && traits_of(e->config.quantizer).affine &&
-      e->config.granularity != Granularity::kPerGroup)
-    return plus_bias(weight_only_rows(x, e->reduction()) <= kMaxNBitsRows ? matmul_nbits(b, b.in(x), name, *e)
-                                                                          : dynamic_matmul(b, b.in(x), name, *e));
+  if (e) {
+    const std::string y = weight_only_matmul(b, b.in(x), name, *e, weight_only_rows(x, e->reduction()));
+    if (!y.empty()) return plus_bias(y);
+  }
   const NamedTensor* t = b.model().model.tensor_of(w);
   const std::string weight = t ? b.initializer(name + ".t", t->value.to(torch::kFloat).t().contiguous())
                                : b.node("Transpose", {b.in(w)}, [](onnx::NodeProto* p) {
