@@ -31,7 +31,7 @@ namespace {
 // An ATen operator by name and overload, boxed; empty when this libtorch has none. Operators are looked up in
 // the dispatcher's table, which libtorch's static initialization filled. Only the few that TorchScript's
 // interpreter alone implements (aten::size, aten::Int, ...) are looked up in its registry: the first lookup there
-// builds the schema string of every registered operator, 8 ms of a ResNet-18's cold start on a 2-core EPYC.
+// builds the schema string of every registered operator, 7 ms of a ResNet-18's cold start on a 2-core EPYC.
 std::function<void(torch::jit::Stack&)> aten_operator(const c10::OperatorName& name) {
   if (const auto handle = c10::Dispatcher::singleton().findSchema(name))
     return [op = *handle](torch::jit::Stack& stack) { op.callBoxed(&stack); };
