@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "runtime/crc32_clmul.h"
+#include "runtime/isa.h"
 
 namespace adze {
 namespace packed {
@@ -37,7 +38,8 @@ uint64_t get_u64(const uint8_t* p) {
 }  // namespace
 
 uint32_t crc32_of(const void* data, int64_t bytes, uint32_t crc) {
-  static const bool clmul = runtime::crc32_clmul_available();
+  // Carry-less multiplication where the CPU has it, unless ADZE_ISA=scalar forces the portable paths (zlib's).
+  static const bool clmul = runtime::active_isa() != runtime::Isa::kScalar && runtime::crc32_clmul_available();
   if (clmul) return runtime::crc32_clmul(crc, static_cast<const uint8_t*>(data), bytes);
   uLong c = crc;
   const auto* p = static_cast<const Bytef*>(data);

@@ -81,10 +81,16 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    for fused, name in ((False, "plain.onnx"), (True, "fused.onnx")):
-        onnx.save(build(fused, np.random.default_rng(0)), os.path.join(out, name))
-        print(os.path.join(out, name))
+    try:
+        os.makedirs(out, exist_ok=True)
+        for fused, name in ((False, "plain.onnx"), (True, "fused.onnx")):
+            path = os.path.join(out, name)
+            onnx.save(build(fused, np.random.default_rng(0)), path + ".tmp")
+            os.replace(path + ".tmp", path)  # all or nothing
+            print(path)
+    except OSError as e:  # one line, exit 2: an output directory that cannot be made or written
+        print(f"ort_attention_prototype: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
