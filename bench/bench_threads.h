@@ -3,11 +3,12 @@
 #pragma once
 
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
+
+#include "core/process_settings.h"
 
 namespace adze::bench {
 
@@ -16,8 +17,7 @@ inline int set_bench_threads() {
   const int n = std::max(1, env && *env ? std::atoi(env) : 1);
   omp_set_num_threads(n);
   at::set_num_threads(n);
-  for (const char* name : {"openblas_set_num_threads", "MKL_Set_Num_Threads"})
-    if (void* set = dlsym(RTLD_DEFAULT, name)) reinterpret_cast<void (*)(int)>(set)(n);
+  set_blas_threads(n);
   return n;
 }
 

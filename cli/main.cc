@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/process_settings.h"
 
 namespace {
 
@@ -49,8 +50,10 @@ int run(int argc, char** argv) {
     if (threads->count() > 0 && g.threads < 1)
       throw adze::Error(adze::ErrorKind::kInvalidArgument,
                         "--threads must be at least 1 (got " + std::to_string(g.threads) + ")");
-    torch::set_num_threads(threads->count() > 0 ? g.threads
-                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const int n =
+        threads->count() > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    torch::set_num_threads(n);
+    adze::set_blas_threads(n);  // its own pool, else spinning on the cores the other threads were given
   });
   try {
     app.parse(argc, argv);
@@ -72,6 +75,8 @@ int main(int argc, char** argv) {
   // Past a file-size limit (ulimit -f) a write then fails with EFBIG, which adze reports and cleans up after,
   // instead of the signal killing it halfway through a file.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Tensors made and freed every training step reuse memory instead of faulting it in anew.
+  adze::reuse_freed_memory();
   QuietWarningHandler handler;
   c10::Warning::set_warning_handler(&handler);
   try {

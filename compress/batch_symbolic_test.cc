@@ -121,6 +121,30 @@ TEST(BatchSymbolic, ViewOnBatchSizeOfCppModuleIsFitted) {
   expect_generic_matches_traces(model, [&](int64_t n) { return trace_cpp(forward, n); }, {1, 3, 9});
 }
 
+// A batch smaller than the traced one runs at its own size where the graph allows, not padded with zeros (a
+// fine-tuning batch of 64 on a model traced at 256 would compute 256 samples). A model that mixes samples shows
+// which: its output at batch 2 is x − mean(x) over the two rows, where padding would average in the zeros.
+TEST(BatchSymbolic, SmallerBatchRunsAtItsOwnSize) {
+  const auto centred = [](torch::nn::Linear& l, const at::Tensor& x) {
+    const at::Tensor y = l(x.view({x.size(0), -1}));
+    return y - y.mean(0, true);
+  };
+  const Model model = trace_cpp(centred, 6);
+  ASSERT_TRUE(model.batch_dependence().generic) << model.batch_dependence().why_not;
+  torch::NoGradGuard no_grad;
+  for (int64_t n : {1, 2, 5}) {
+    const at::Tensor x = sample({n, 3, 4}, static_cast<uint64_t>(n));
+    const at::Tensor y = model.forward(x);
+    ASSERT_EQ(y.size(0), n);
+    EXPECT_LT(y.mean(0).abs().max().item<double>(), 1e-6) << "batch " << n;  // centred over its own rows
+  }
+  // Past the traced batch: whole pieces of 6, and the rest (3) at its own size.
+  const at::Tensor x = sample({9, 3, 4}, 9);
+  const at::Tensor y = model.forward(x);
+  EXPECT_TRUE(torch::allclose(y.slice(0, 0, 6), model.forward(x.slice(0, 0, 6))));
+  EXPECT_LT(y.slice(0, 6).mean(0).abs().max().item<double>(), 1e-6);
+}
+
 TEST(BatchSymbolic, BatchSpecialisedModelsStaySpecialisedWithTheReason) {
   struct Case {
     const char* what;

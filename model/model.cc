@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/batch_symbolic.h"
 
 namespace adze {
 
@@ -134,15 +135,36 @@ bool Model::remove_unbound_tensor(const std::string& name) {
   return true;
 }
 
-void Model::graph_changed() { code_.reset(); }
+void Model::graph_changed() {
+  code_.reset();
+  any_batch_code_.reset();
+  any_batch_made_ = false;
+}
 
 at::Tensor Model::run_exact_batch(const at::Tensor& x) const {
   if (!code_) code_ = std::make_shared<torch::jit::Code>(graph_, "forward");
+  return run(*code_, x);
+}
+
+torch::jit::Code* Model::any_batch_code() const {
+  if (!any_batch_made_) {
+    if (specialised_graph_takes_any_batch(*this)) {
+      if (!code_) code_ = std::make_shared<torch::jit::Code>(graph_, "forward");
+      any_batch_code_ = code_;
+    } else if (std::shared_ptr<torch::jit::Graph> generic = batch_generic_graph(*this)) {
+      any_batch_code_ = std::make_shared<torch::jit::Code>(generic, "forward");
+    }
+    any_batch_made_ = true;
+  }
+  return any_batch_code_.get();
+}
+
+at::Tensor Model::run(torch::jit::Code& code, const at::Tensor& x) const {
   torch::jit::Stack stack;
   stack.reserve(bindings_.size() + 1);
   stack.emplace_back(x);
   for (int b : bindings_) stack.emplace_back(tensors_[static_cast<std::size_t>(b)].value);
-  torch::jit::InterpreterState(*code_).run(stack);
+  torch::jit::InterpreterState(code).run(stack);
   const c10::IValue& out = stack.at(0);
   if (out.isTensor()) return out.toTensor();
   if (out.isTuple() && !out.toTupleRef().elements().empty() && out.toTupleRef().elements()[0].isTensor())
@@ -151,8 +173,12 @@ at::Tensor Model::run_exact_batch(const at::Tensor& x) const {
 }
 
 at::Tensor Model::forward(const at::Tensor& x) const {
-  return forward_in_batches(x, input_, "model '" + source_ + "'",
-                            [this](const at::Tensor& b) { return run_exact_batch(b); });
+  // A smaller batch at its own size: fine-tuning at batch 64 a model traced at 256 would otherwise compute 256.
+  torch::jit::Code* any = batch_dependence_.generic ? any_batch_code() : nullptr;
+  return forward_in_batches(
+      x, input_, "model '" + source_ + "'", [this](const at::Tensor& b) { return run_exact_batch(b); },
+      any ? std::function<at::Tensor(const at::Tensor&)>([this, any](const at::Tensor& b) { return run(*any, b); })
+          : nullptr);
 }
 
 at::Tensor pad_to_batch(const at::Tensor& x, int64_t batch) {
@@ -163,7 +189,8 @@ at::Tensor pad_to_batch(const at::Tensor& x, int64_t batch) {
 }
 
 at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const std::string& what,
-                              const std::function<at::Tensor(const at::Tensor&)>& run_exact_batch) {
+                              const std::function<at::Tensor(const at::Tensor&)>& run_exact_batch,
+                              const std::function<at::Tensor(const at::Tensor&)>& run_smaller_batch) {
   const int64_t traced = input.shape.at(0);
   if (x.dim() != static_cast<int64_t>(input.shape.size()))
     throw Error(ErrorKind::kInvalidArgument, "failed to run " + what + ": input has " + std::to_string(x.dim()) +
@@ -180,8 +207,10 @@ at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const
   std::vector<at::Tensor> outs;
   for (int64_t start = 0; start < n; start += traced) {
     const int64_t len = std::min(traced, n - start);
-    at::Tensor out = run_exact_batch(pad_to_batch(x.slice(0, start, start + len), traced));
-    if (out.dim() == 0 || out.size(0) != traced)
+    const bool as_is = len < traced && run_smaller_batch;
+    at::Tensor out = as_is ? run_smaller_batch(x.slice(0, start, start + len))
+                           : run_exact_batch(pad_to_batch(x.slice(0, start, start + len), traced));
+    if (out.dim() == 0 || out.size(0) != (as_is ? len : traced))
       throw Error(ErrorKind::kUnsupported, "failed to run " + what + " on batch size " + std::to_string(n) +
                                                ": its output does not have the batch first; trace it with batch size " +
                                                std::to_string(n));

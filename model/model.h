@@ -72,8 +72,10 @@ class Model {
   /// form for writing (model/batch_symbolic.h).
   Model with_graph(std::shared_ptr<torch::jit::Graph> graph) const;
 
-  /// Runs the graph. Any batch size is accepted (padded or split to the traced batch); the first output
-  /// is returned when the graph returns a tuple. Autograd records when parameters require grad.
+  /// Runs the graph. Any batch size is accepted: split into pieces of the traced batch, and a piece smaller than
+  /// that runs at its own size where the graph takes any batch (batch_dependence().generic: the graph, or its
+  /// batch_generic_graph() form), else padded with zeros to the traced batch. The first output is returned when
+  /// the graph returns a tuple. Autograd records when parameters require grad.
   at::Tensor forward(const at::Tensor& x) const;
 
   const InputSpec& input() const { return input_; }
@@ -121,15 +123,24 @@ class Model {
   std::string source_;
   BatchDependence batch_dependence_;
   mutable std::shared_ptr<torch::jit::Code> code_;
+  /// The code that runs at any batch size (code_'s graph or its batch-generic form), made at the first call
+  /// that needs it; null for a batch-specialised model.
+  mutable std::shared_ptr<torch::jit::Code> any_batch_code_;
+  mutable bool any_batch_made_ = false;
   at::Tensor run_exact_batch(const at::Tensor& x) const;
+  at::Tensor run(torch::jit::Code& code, const at::Tensor& x) const;
+  /// The code for any batch size, or null.
+  torch::jit::Code* any_batch_code() const;
 };
 
 /// x with zero samples appended up to `batch` samples (x itself when it has that many).
 at::Tensor pad_to_batch(const at::Tensor& x, int64_t batch);
 
-/// Runs `run_exact_batch` on `x` cut into pieces of the traced batch size (the last one padded with zeros) and
-/// joins the outputs; checks x's shape against `input` first (Error(kInvalidArgument), naming `what`).
+/// Runs `run_exact_batch` on `x` cut into pieces of the traced batch size and joins the outputs; checks x's
+/// shape against `input` first (Error(kInvalidArgument), naming `what`). A last piece smaller than the traced
+/// batch goes to `run_smaller_batch` as it is where one is given, else padded with zeros to run_exact_batch.
 at::Tensor forward_in_batches(const at::Tensor& x, const InputSpec& input, const std::string& what,
-                              const std::function<at::Tensor(const at::Tensor&)>& run_exact_batch);
+                              const std::function<at::Tensor(const at::Tensor&)>& run_exact_batch,
+                              const std::function<at::Tensor(const at::Tensor&)>& run_smaller_batch = nullptr);
 
 }  // namespace adze

@@ -1,0 +1,28 @@
+// Process-wide settings that decide how fast libtorch work runs here, which adze's command line applies at start
+// and a program using adze's library may apply too (docs/api.md, "Threads and memory").
+//
+// - The BLAS under ATen (OpenBLAS, MKL) keeps a thread pool of its own, sized to the machine, which neither
+//   at::set_num_threads nor OpenMP sizes. Its idle workers spin on sched_yield after every call: at one thread
+//   per process they take the other core, and two data-parallel ranks or sweep workers then fight them.
+// - glibc returns large freed blocks to the kernel (mmap per allocation, trimming the heap), so a tensor
+//   allocated and freed every training step faults in every page of it anew: a ReLU over 6.4 MB took 3.3 ms
+//   with faults and 0.16 ms without (one thread, this machine; docs/results/finetune-step-2026-11-30.md).
+#pragma once
+
+#include <cstddef>
+
+namespace adze {
+
+/// Sizes the BLAS library's own thread pool (OpenBLAS or MKL, whichever is loaded; none: nothing happens).
+/// Returns whether a BLAS thread setting was found.
+bool set_blas_threads(int threads);
+
+/// Keeps freed memory in the process for reuse instead of returning it to the kernel: blocks up to
+/// kReusedBlockBytes come from the heap, and the heap is trimmed only past kTrimBytes free at its top. Memory
+/// then stays at its peak until the process ends, which suits adze's one-job processes. Returns whether glibc
+/// took both settings (false with another C library).
+bool reuse_freed_memory();
+constexpr std::size_t kReusedBlockBytes = std::size_t{32} << 20;  // glibc's largest mmap threshold on 64 bits
+constexpr std::size_t kTrimBytes = std::size_t{512} << 20;
+
+}  // namespace adze
