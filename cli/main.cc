@@ -26,7 +26,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags may also follow the subcommand: adze eval ... --quiet
   auto& g = adze::cli::global_options();
-  CLI::Option* threads = app.add_option("--threads", g.threads, "compute threads (default: one per hardware thread)");
+  CLI::Option* threads = app.add_option(
+      "--threads", g.threads, "compute threads: ATen, OpenMP and the BLAS pool (default: one per hardware thread)");
   app.add_flag("-q,--quiet", g.quiet, "no progress bars");
   app.add_flag("-v,--verbose", g.verbose, "show libtorch warnings");
   app.footer("Run 'adze COMMAND --help' for a command's options and examples.");

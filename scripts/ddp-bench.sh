@@ -24,7 +24,7 @@ for pair in 1 2 3; do
   for i in "${!binaries[@]}"; do
     bin=${binaries[$i]} run="$out/$pair-$i"
     "$bin" -q --threads 1 "${args[@]}" --out "$run-one" >/dev/null
-    ADZE_STORE="$PWD/$run-store" mpirun --bind-to none -x ADZE_STORE -n 2 "$bin" -q --threads 1 "${args[@]}" \
+    ADZE_STORE="$(realpath -m "$run-store")" mpirun --bind-to none -x ADZE_STORE -n 2 "$bin" -q --threads 1 "${args[@]}" \
       --out "$run-two" --data-parallel >/dev/null
     one=$(rate "$run-one") two=$(rate "$run-two")
     printf '| %d | %s | %.0f | %.0f | %.2f |\n' "$pair" "$bin" "$one" "$two" "$(python3 -c "print($two / $one)")"
