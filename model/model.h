@@ -2,9 +2,10 @@
 //
 // Every front-end (TorchScript file, C++ torch::nn::Module) produces a Model by tracing the original forward
 // once on a sample input (frontend.h). Values in the graph carry the complete shapes seen at that trace. The
-// graph is specialised to the traced batch size; forward() pads or splits other batch sizes to it, so callers
-// may pass any batch. Where the batch size only enters as int constants (a reshape to [seq, batch*heads, d]),
-// those constants carry their dependence on it, and batch_symbolic.h rebuilds a graph for any batch size. Only
+// graph is specialised to the traced batch size, so callers may pass any batch: forward() splits a larger one
+// into pieces of it. Where the batch size only enters as int constants (a reshape to [seq, batch*heads, d]),
+// those constants carry their dependence on it, and batch_symbolic.h rebuilds a graph for any batch size, at
+// which forward() runs a smaller batch; a batch-specialised model's is padded with zeros instead. Only
 // tensors marked as parameters may require grad (buffers such as BatchNorm running statistics never do):
 // fine-tuning sets requires_grad on parameters() and calls forward() under autograd.
 #pragma once
