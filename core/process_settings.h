@@ -5,8 +5,8 @@
 //   at::set_num_threads nor OpenMP sizes. Its idle workers spin on sched_yield after every call: at one thread
 //   per process they take the other core, and two data-parallel ranks or sweep workers then fight them.
 // - glibc returns large freed blocks to the kernel (mmap per allocation, trimming the heap), so a tensor
-//   allocated and freed every training step faults in every page of it anew: a ReLU over 6.4 MB took 3.3 ms
-//   with faults and 0.16 ms without (one thread, this machine; docs/results/finetune-step-2026-11-30.md).
+//   allocated and freed every training step faults in every page of it anew
+//   (ProcessSettings.FreedMemoryIsReusedWithoutFaultingItInAgain; docs/results/finetune-step-2026-11-30.md).
 #pragma once
 
 #include <cstddef>
