@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "core/error.h"
 #include "runtime/buffer_pool.h"
@@ -234,25 +235,31 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
     at::Tensor out = runtime::empty_output({N, oh, ow, C});
     const float* src = x.data_ptr<float>();
     float* const out_data = out.data_ptr<float>();
+    const runtime::FloatKernels& kern = kernels();
     // Output rows split over the threads where there is enough work to pay for a parallel region.
     runtime::maybe_parallel(N * oh * ow * C * kh * kw >= (int64_t{1} << 16), [&] {
+      const float* on_stack[64];  // a window's pointers; larger windows (unusual) allocate
+      std::vector<const float*> on_heap(kh * kw > 64 ? static_cast<std::size_t>(kh * kw) : 0);
+      const float** window = on_heap.empty() ? on_stack : on_heap.data();
 #pragma omp for schedule(static)
       for (int64_t row = 0; row < N * oh; ++row) {
         const int64_t n = row / oh, oy = row % oh;
         float* dst = out_data + row * ow * C;
         for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
-          for (int64_t c = 0; c < C; ++c) dst[c] = -std::numeric_limits<float>::infinity();
+          // The window's channel vectors inside the input (a window always holds one: padding ≤ kernel / 2).
+          int64_t count = 0;
           for (int64_t i = 0; i < kh; ++i) {
             const int64_t iy = oy * sy - py + i * dy;
             if (iy < 0 || iy >= H) continue;
             for (int64_t j = 0; j < kw; ++j) {
               const int64_t ix = ox * sx - px + j * dx;
-              if (ix < 0 || ix >= W) continue;
-              const float* v = src + ((n * H + iy) * W + ix) * C;
-#pragma omp simd
-              for (int64_t c = 0; c < C; ++c) dst[c] = (v[c] > dst[c] || v[c] != v[c]) ? v[c] : dst[c];
+              if (ix >= 0 && ix < W) window[count++] = src + ((n * H + iy) * W + ix) * C;
             }
           }
+          if (count == 0)
+            std::fill_n(dst, C, -std::numeric_limits<float>::infinity());
+          else
+            kern.max_of(window, count, dst, C);
         }
       }
     });

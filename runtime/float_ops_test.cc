@@ -43,7 +43,7 @@ TEST(FloatOps, MaxPool2dIsAtens) {
                                              {{3, 3}, {2, 2}, {1, 1}, {1, 1}, true},
                                              {{2, 3}, {1, 2}, {1, 0}, {2, 1}, true},
                                              {{2, 2}, {}, {0, 0}, {1, 1}, false}}) {
-    for (const auto& shape : std::vector<std::vector<int64_t>>{{1, 3, 9, 7}, {2, 4, 12, 12}}) {
+    for (const auto& shape : std::vector<std::vector<int64_t>>{{1, 3, 9, 7}, {2, 4, 12, 12}, {1, 37, 8, 9}}) {
       at::Tensor x = torch::randn(shape);
       x.view({-1})[5] = std::numeric_limits<float>::quiet_NaN();  // NaN wins its windows, as in ATen
       const at::Tensor want = torch::max_pool2d(x, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode);

@@ -41,6 +41,10 @@ ADZE_INLINE V vmin(V a, V b) { return _mm256_min_ps(a, b); }
 ADZE_INLINE V vabs(V a) { return _mm256_andnot_ps(vset(-0.0f), a); }
 /// a < b ? t : f in each lane (f where either is NaN).
 ADZE_INLINE V vselect_lt(V a, V b, V t, V f) { return _mm256_blendv_ps(f, t, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
+/// max(a, b), NaN where either is NaN (their sum).
+ADZE_INLINE V vmax_nan(V a, V b) {
+  return _mm256_blendv_ps(_mm256_max_ps(a, b), _mm256_add_ps(a, b), _mm256_cmp_ps(a, b, _CMP_UNORD_Q));
+}
 ADZE_INLINE V vround(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 /// 2^n for whole n in [−126, 127], from the exponent bits.
 ADZE_INLINE V vpow2(V n) {
@@ -69,7 +73,7 @@ ADZE_INLINE __m128 vsum4(V a, V b, V c, V d) {
 }  // namespace
 
 const FloatKernels& avx2_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp};
+  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp, max_of};
   return k;
 }
 

@@ -43,6 +43,10 @@ ADZE_INLINE V vabs(V a) {
 ADZE_INLINE V vselect_lt(V a, V b, V t, V f) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
 }
+/// max(a, b), NaN where either is NaN (their sum).
+ADZE_INLINE V vmax_nan(V a, V b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), _mm512_max_ps(a, b), _mm512_add_ps(a, b));
+}
 ADZE_INLINE V vround(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 /// 2^n for whole n in [−126, 127], from the exponent bits.
 ADZE_INLINE V vpow2(V n) {
@@ -67,7 +71,7 @@ ADZE_INLINE __m128 vsum4(V a, V b, V c, V d) {
 }  // namespace
 
 const FloatKernels& avx512_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp};
+  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp, max_of};
   return k;
 }
 

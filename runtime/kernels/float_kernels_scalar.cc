@@ -81,10 +81,18 @@ void clamp(const float* x, float* y, int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];  // NaN fails both: kept
 }
 
+void max_of(const float* const* x, int64_t count, float* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    float m = x[0][j];
+    for (int64_t i = 1; i < count; ++i) m = (x[i][j] > m || x[i][j] != x[i][j]) ? x[i][j] : m;  // NaN stays
+    y[j] = m;
+  }
+}
+
 }  // namespace
 
 const FloatKernels& scalar_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp};
+  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp, max_of};
   return k;
 }
 

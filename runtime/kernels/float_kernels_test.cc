@@ -436,6 +436,41 @@ TEST(FloatKernels, Clamp) {
   }
 }
 
+// The element-wise maximum of one to nine arrays (a max pool's window), NaN wherever any holds one, ±∞ and
+// the partial last vector included.
+TEST(FloatKernels, MaxOfIsTheMaximumAndNaNWins) {
+  std::mt19937 rng(7);
+  for (Isa isa : runnable_isas()) {
+    SCOPED_TRACE(to_string(isa));
+    const FloatKernels& k = float_kernels(isa);
+    for (int64_t n : kLengths)
+      for (int64_t count : {1, 2, 4, 9}) {
+        SCOPED_TRACE(name(n) + ", " + std::to_string(count) + " arrays");
+        std::vector<std::vector<float>> x;
+        std::vector<const float*> rows;
+        for (int64_t i = 0; i < count; ++i) x.push_back(values(n, rng, true));
+        for (const auto& v : x) rows.push_back(v.data());
+        std::vector<float> y = output(n);
+        k.max_of(rows.data(), count, y.data(), n);
+        expect_guard(y, n);
+        for (int64_t j = 0; j < n; ++j) {
+          bool nan = false;
+          float want = -kInf;
+          for (const auto& v : x) {
+            const float e = v[static_cast<std::size_t>(j)];
+            nan |= std::isnan(e);
+            want = e > want ? e : want;
+          }
+          const float got = y[static_cast<std::size_t>(j)];
+          if (nan)
+            ASSERT_TRUE(std::isnan(got)) << "at " << j;
+          else
+            ASSERT_EQ(got, want) << "at " << j;
+        }
+      }
+  }
+}
+
 }  // namespace
 }  // namespace runtime
 }  // namespace adze

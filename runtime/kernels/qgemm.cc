@@ -565,20 +565,22 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
     x_stride = l.k_pad;
   }
   const int64_t chunk_positions = pairs ? 128 : 64;
-  // One activation row, of dense or kPairs weights with whole chunks per scale: each weight row is unpacked and
-  // multiplied in registers (row_dot). Otherwise four weight rows at a time are unpacked once into scratch for
-  // every activation row.
-  const bool by_row = a.rows == 1 && l.pattern != QPattern::kMask && l.group % chunk_positions == 0;
+  // One activation row (or up to the table's row_dot_rows), of dense or kPairs weights with whole chunks per
+  // scale: each weight row is unpacked in registers and multiplied with every activation row (row_dot).
+  // Otherwise four weight rows at a time are unpacked once into scratch for every activation row.
+  const bool by_row =
+      a.rows >= 1 && a.rows <= kern.row_dot_rows && l.pattern != QPattern::kMask && l.group % chunk_positions == 0;
   const int64_t group_chunks = l.group / chunk_positions;
-  // A row at a time (one activation row) goes through row_dot in runs of kRowDotRows weight rows, so that a short
-  // row's dot product does not pay a call and a tile setup of its own; otherwise tiles of kTileRows.
+  // row_dot takes runs of kRowDotRows weight rows, so that a short row's dot product does not pay a call and a
+  // tile setup of its own; otherwise tiles of kTileRows.
   const int64_t tile_rows = by_row ? kRowDotRows : kTileRows;
+  const int64_t dots_stride = tile_rows * l.groups;  // between activation rows' dots (row_dot)
   const int64_t tiles = (l.rows + tile_rows - 1) / tile_rows;
   const int64_t w_stride = pairs ? l.kept_pad : l.k_pad;  // scratch bytes per unpacked weight row
   const bool parallel = l.rows * l.k_pad * std::max<int64_t>(a.rows, 1) >= (int64_t{1} << 16) && tiles > 1;
   maybe_parallel(parallel, [&] {
     Scratch& s = thread_scratch();
-    s.dots.resize(static_cast<std::size_t>(tile_rows * l.groups));
+    s.dots.resize(static_cast<std::size_t>(dots_stride * (by_row ? a.rows : 1)));
     int32_t* const dots = s.dots.data();
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
     int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
@@ -588,7 +590,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
       const int64_t r0 = t * tile_rows, n = std::min(tile_rows, l.rows - r0);
       if (by_row)
         kern.row_dot(w.planes + r0 * l.plane_row_bytes(), l.plane_row_bytes(), n, l.bits, w.offset + r0, pairs, x,
-                     group_chunks, l.groups, l.small, dots);
+                     a.rows, x_stride, group_chunks, l.groups, l.small, dots, dots_stride);
       for (int64_t i = 0; i < kTileRows && !by_row; ++i) {
         int8_t* dense = tile + i * w_stride;
         if (i >= n) {
@@ -599,6 +601,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         unpack_row(w, kern, r0 + i, kept, dense, pairs ? gather + i * w_stride : nullptr);
       }
       for (int64_t m = 0; m < a.rows; ++m) {
+        const int32_t* const dots_m = by_row ? dots + m * dots_stride : dots;
         if (!by_row) {  // the tile's products with activation row m, group by group
           const uint8_t* xm = x + m * x_stride;
           for (int64_t g = 0; g < l.groups; ++g) {
@@ -619,12 +622,13 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
           const int32_t zero = a.zero[m];
           for (int64_t i = 0; i < n; ++i)
             out[i] = clamp_out(
-                sa * (scale[i] * static_cast<float>(dots[i] - zero * wsum[i])) + (bias ? bias[r0 + i] : 0.0f), lo, hi);
+                sa * (scale[i] * static_cast<float>(dots_m[i] - zero * wsum[i])) + (bias ? bias[r0 + i] : 0.0f), lo,
+                hi);
           continue;
         }
         for (int64_t i = 0; i < n; ++i) {
           const int64_t at = (r0 + i) * l.groups;
-          const float sum = row_sum(w.scale + at, dots + i * l.groups, 1, w.wsum + at, a.zero[m], l.groups);
+          const float sum = row_sum(w.scale + at, dots_m + i * l.groups, 1, w.wsum + at, a.zero[m], l.groups);
           out[i] = clamp_out(a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f), lo, hi);
         }
       }

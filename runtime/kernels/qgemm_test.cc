@@ -286,6 +286,15 @@ TEST(QGemm, GemvAndGemmShapes) {
   // One activation row against many short rows (a low-rank factor): row_dot's runs of rows, off their length.
   QGemmTester().rows(70).k(128).m(1).bits(8).seed(54).test();
   QGemmTester().rows(70).k(128).m(1).bits(4).asymmetric(true).seed(55).test();
+  // Two to seven activation rows (a layer4 convolution's 2x2 positions; a few tokens), which AVX-512 multiplies
+  // in registers through row_dot: runs of rows and their tails, 2:4 and dense, one scale a row and per group.
+  for (int64_t m = 2; m <= 7; ++m) {
+    SCOPED_TRACE(std::to_string(m) + " activation rows");
+    QGemmTester().rows(70).k(512).m(m).nm(2, 4).bits(4).expect(QPattern::kPairs).seed(60).test();
+    QGemmTester().rows(37).k(384).m(m).nm(2, 4).bits(3).group(128).expect(QPattern::kPairs).seed(61).test();
+    QGemmTester().rows(35).k(256).m(m).bits(4).seed(62).test();
+    QGemmTester().rows(33).k(192).m(m).bits(5).asymmetric(true).group(64).seed(63).test();
+  }
   // 8-bit dense weights whose panels read no more than their planes (whole panels of 32 channels) take the
   // panels from one row on: K a multiple of 16 steps, a long K (more than 256 steps) with a tail of steps, and
   // two and three rows of a long K.
@@ -420,19 +429,31 @@ TEST(QGemm, RowDotAndPairsKernelsMatchTheScalarReference) {
         const int32_t half = 1 << (bits - 1);
         const int32_t offsets[rows] = {half, half, 9, half, half};
         std::vector<uint8_t> planes(static_cast<std::size_t>(rows * chunks * chunk));
-        std::vector<uint8_t> x(static_cast<std::size_t>(chunks * positions));
+        // Up to seven activation rows (AVX-512 takes them four, three or two at a time, and one alone), their
+        // dots strided past the rows' own.
+        constexpr int64_t kXRows = 7;
+        const int64_t x_stride = chunks * positions + 64;
+        std::vector<uint8_t> x(static_cast<std::size_t>(kXRows * x_stride));
         for (auto& v : planes) v = static_cast<uint8_t>(byte(rng));
         for (auto& v : x) v = static_cast<uint8_t>(byte(rng));
         const bool small = bits <= 6;  // values − offset within [−64, 64]
-        for (const int64_t group_chunks : {1, 2, 3, 6, 12}) {
-          const int64_t groups = chunks / group_chunks;
-          std::vector<int32_t> want(static_cast<std::size_t>(rows * groups)), got(want.size(), -1);
-          scalar_row_kernels().row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(),
-                                       group_chunks, groups, small, want.data());
-          k.row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(), group_chunks, groups, small,
-                    got.data());
-          EXPECT_EQ(want, got) << group_chunks << " chunks a group";
-        }
+        for (const int64_t group_chunks : {1, 2, 3, 6, 12})
+          for (int64_t x_rows = 1; x_rows <= kXRows; ++x_rows) {
+            const int64_t groups = chunks / group_chunks, dots_stride = rows * groups + 3;
+            std::vector<int32_t> want(static_cast<std::size_t>(x_rows * dots_stride), -1), got(want.size(), -1);
+            scalar_row_kernels().row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(), x_rows,
+                                         x_stride, group_chunks, groups, small, want.data(), dots_stride);
+            k.row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(), x_rows, x_stride,
+                      group_chunks, groups, small, got.data(), dots_stride);
+            EXPECT_EQ(want, got) << group_chunks << " chunks a group, " << x_rows << " activation rows";
+          }
+        // The scalar reference's rows one at a time are its single-row dots.
+        std::vector<int32_t> one(static_cast<std::size_t>(rows * 12)), many(static_cast<std::size_t>(2 * rows * 12));
+        scalar_row_kernels().row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data() + x_stride, 1,
+                                     x_stride, 1, 12, small, one.data(), rows * 12);
+        scalar_row_kernels().row_dot(planes.data(), chunks * chunk, rows, bits, offsets, pairs, x.data(), 2, x_stride,
+                                     1, 12, small, many.data(), rows * 12);
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), many.begin() + rows * 12));
         if (!pairs) continue;
         std::vector<int8_t> want_w(4 * 192), got_w(4 * 192, 77);
         std::vector<uint8_t> want_g(4 * 192), got_g(4 * 192, 77);

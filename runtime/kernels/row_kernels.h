@@ -60,12 +60,14 @@ struct RowKernels {
   /// Four dot products of one activation row against four weight rows w0..w3 (each n bytes, rows `stride`
   /// apart), into out[4].
   void (*dot4)(const uint8_t* x, const int8_t* w, int64_t stride, int64_t n, bool small, int32_t* out);
-  /// The products of `rows` packed rows (row_bytes apart, row r's offset offset[r]) with one activation row,
-  /// unpacked in registers: dots[r·groups + g] = Σ (value − offset[r])·activation over chunks
-  /// [g·group_chunks, (g+1)·group_chunks) of row r. Dense (`pairs` false): chunks of 8·bits bytes against
-  /// x[64 per chunk]; kPairs: chunks of 8·bits + 16 bytes against x[128 per chunk] in the pairs order.
+  /// The products of `rows` packed rows (row_bytes apart, row r's offset offset[r]) with `x_rows` activation rows
+  /// (x_stride apart), unpacked in registers: dots[i·dots_stride + r·groups + g] = Σ (value − offset[r])·x_i
+  /// over chunks [g·group_chunks, (g+1)·group_chunks) of row r. Dense (`pairs` false): chunks of 8·bits bytes
+  /// against x[64 per chunk]; kPairs: chunks of 8·bits + 16 bytes against x[128 per chunk] in the pairs order.
+  /// Where the table's row_dot_rows is above 1, a chunk is unpacked once for up to four activation rows.
   void (*row_dot)(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
-                  const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots);
+                  const uint8_t* x, int64_t x_rows, int64_t x_stride, int64_t group_chunks, int64_t groups, bool small,
+                  int32_t* dots, int64_t dots_stride);
   /// `chunks` kPairs chunks → w[64·chunks] signed values (value − offset) and g[64·chunks] gather controls.
   void (*unpack_pairs)(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g);
   /// Four products of unpacked kPairs rows (w, g from unpack_pairs; rows `stride` apart, 64·chunks values each)
@@ -94,6 +96,9 @@ struct RowKernels {
   void (*quantize)(const float* x, int64_t n, float inv, float zf, uint8_t* q);
   /// The same codes, dequantized: y = (q − zf) · scale, without writing q (a fake quantization in one pass).
   void (*fake_quantize)(const float* x, int64_t n, float inv, float zf, float scale, float* y);
+  /// The most activation rows for which qgemm takes row_dot over unpacking weight rows into scratch (1: only a
+  /// single row, where the table's row_dot unpacks per activation row).
+  int64_t row_dot_rows;
 };
 
 const RowKernels& scalar_row_kernels();

@@ -214,8 +214,9 @@ ADZE_INLINE void four_rows_dot(const uint8_t* p, int64_t row_bytes, int bits, co
   for (int i = 0; i < 4; ++i) dots[i] = hsum(_mm256_add_epi32(a[i][0], a[i][1]));
 }
 
-void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
-             const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
+// One activation row of row_dot.
+void one_x_row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+                   const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
   int64_t first = 0;
   if (groups == 1 && !pairs)
     for (; first + 4 <= rows; first += 4) {
@@ -238,6 +239,14 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
     else
       row_dot_as(planes, bits, offset[r], false, x, group_chunks, groups, small, dots);
   }
+}
+
+void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+             const uint8_t* x, int64_t x_rows, int64_t x_stride, int64_t group_chunks, int64_t groups, bool small,
+             int32_t* dots, int64_t dots_stride) {
+  for (int64_t i = 0; i < x_rows; ++i)
+    one_x_row_dot(planes, row_bytes, rows, bits, offset, pairs, x + i * x_stride, group_chunks, groups, small,
+                  dots + i * dots_stride);
 }
 
 void unpack_pairs(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g) {
@@ -337,8 +346,8 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
-  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs, pairs_dot4,
-                            nullptr, nullptr, nullptr, range, quantize, fake_quantize};
+  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs,  pairs_dot4,
+                            nullptr, nullptr, nullptr, range, quantize, fake_quantize, 1};
   return k;
 }
 

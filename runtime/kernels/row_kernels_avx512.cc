@@ -247,8 +247,89 @@ ADZE_INLINE void four_rows_dot(const uint8_t* p, int64_t row_bytes, int bits, co
   _mm_storeu_si128(reinterpret_cast<__m128i*>(dots), sum4(a0, a1, a2, a3));
 }
 
-void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
-             const uint8_t* x, int64_t group_chunks, int64_t groups, bool, int32_t* dots) {
+// acc[i] + the products of the chunk at p with the activations of row i (x + i·x_stride), for M rows: the
+// chunk's values (and kPairs gather controls) are unpacked once for all of them.
+template <int M>
+ADZE_INLINE void rows_chunk_dot(__m512i* acc, const uint8_t* p, int bits, __m512i off, bool pairs, bool x16,
+                                const uint8_t* x, int64_t x_stride) {
+  _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+  const __m512i w = x16 ? chunk_values_x16(p) : chunk_values(p, bits, off);
+  if (pairs) {
+    const __m512i controls = pair_controls(p + 8 * bits);
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      const uint8_t* xi = x + i * x_stride;
+      acc[i] = _mm512_dpbusd_epi32(acc[i],
+                                   pair_activations(_mm512_loadu_si512(xi), _mm512_loadu_si512(xi + 64), controls), w);
+    }
+  } else {
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_loadu_si512(x + i * x_stride), w);
+  }
+}
+
+// One packed row at p against M (2..4) activation rows: per group, two chunks at a time in two sets of M chains.
+template <int M>
+ADZE_INLINE void one_row_dot_rows(const uint8_t* p, int bits, int32_t offset, bool pairs, bool x16, const uint8_t* x,
+                                  int64_t x_stride, int64_t group_chunks, int64_t groups, int32_t* dots,
+                                  int64_t dots_stride, Sums& sums) {
+  const __m512i off = _mm512_set1_epi8(static_cast<char>(offset));
+  const int64_t chunk_bytes = 8 * bits + (pairs ? 16 : 0), x_step = pairs ? 128 : 64;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m512i a[M], b[M];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) a[i] = b[i] = _mm512_setzero_si512();
+    int64_t c = 0;
+    for (; c + 2 <= group_chunks; c += 2, p += 2 * chunk_bytes, x += 2 * x_step) {
+      rows_chunk_dot<M>(a, p, bits, off, pairs, x16, x, x_stride);
+      rows_chunk_dot<M>(b, p + chunk_bytes, bits, off, pairs, x16, x + x_step, x_stride);
+    }
+    if (c < group_chunks) {
+      rows_chunk_dot<M>(a, p, bits, off, pairs, x16, x, x_stride);
+      p += chunk_bytes;
+      x += x_step;
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      __m512i sum = _mm512_add_epi32(a[i], b[i]);
+      if (x16) sum = _mm512_srai_epi32(sum, 4);  // every lane is a sum of multiples of 16
+      sums.add(sum, dots + i * dots_stride + g);
+    }
+  }
+}
+
+// row_dot of M (2..4) activation rows: every packed row unpacked once for all of them.
+template <int M>
+void rows_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+              const uint8_t* x, int64_t x_stride, int64_t group_chunks, int64_t groups, int32_t* dots,
+              int64_t dots_stride) {
+  Sums sums{{}, {}, 0};
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* p = planes + r * row_bytes;
+    int32_t* const d = dots + r * groups;
+    // Constant arguments give the common cases their own loops, as in single-row row_dot.
+    if (bits == 4 && offset[r] == 8) {
+      if (pairs)
+        one_row_dot_rows<M>(p, 4, 8, true, true, x, x_stride, group_chunks, groups, d, dots_stride, sums);
+      else
+        one_row_dot_rows<M>(p, 4, 8, false, true, x, x_stride, group_chunks, groups, d, dots_stride, sums);
+    } else if (bits == 4) {
+      if (pairs)
+        one_row_dot_rows<M>(p, 4, offset[r], true, false, x, x_stride, group_chunks, groups, d, dots_stride, sums);
+      else
+        one_row_dot_rows<M>(p, 4, offset[r], false, false, x, x_stride, group_chunks, groups, d, dots_stride, sums);
+    } else if (pairs) {
+      one_row_dot_rows<M>(p, bits, offset[r], true, false, x, x_stride, group_chunks, groups, d, dots_stride, sums);
+    } else {
+      one_row_dot_rows<M>(p, bits, offset[r], false, false, x, x_stride, group_chunks, groups, d, dots_stride, sums);
+    }
+  }
+  sums.flush();
+}
+
+// row_dot of one activation row.
+void one_x_row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+                   const uint8_t* x, int64_t group_chunks, int64_t groups, int32_t* dots) {
   Sums sums{{}, {}, 0};
   int64_t first = 0;
   if (groups == 1 && !pairs)
@@ -287,6 +368,33 @@ void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, c
     }
   }
   sums.flush();
+}
+
+// Activation rows four at a time (the rest two or three, or one by the single-row loops).
+void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+             const uint8_t* x, int64_t x_rows, int64_t x_stride, int64_t group_chunks, int64_t groups, bool,
+             int32_t* dots, int64_t dots_stride) {
+  for (int64_t i = 0; i < x_rows;) {
+    const uint8_t* xi = x + i * x_stride;
+    int32_t* const di = dots + i * dots_stride;
+    switch (x_rows - i < 4 ? x_rows - i : 4) {
+      case 4:
+        rows_dot<4>(planes, row_bytes, rows, bits, offset, pairs, xi, x_stride, group_chunks, groups, di, dots_stride);
+        i += 4;
+        break;
+      case 3:
+        rows_dot<3>(planes, row_bytes, rows, bits, offset, pairs, xi, x_stride, group_chunks, groups, di, dots_stride);
+        i += 3;
+        break;
+      case 2:
+        rows_dot<2>(planes, row_bytes, rows, bits, offset, pairs, xi, x_stride, group_chunks, groups, di, dots_stride);
+        i += 2;
+        break;
+      default:
+        one_x_row_dot(planes, row_bytes, rows, bits, offset, pairs, xi, group_chunks, groups, di);
+        i += 1;
+    }
+  }
 }
 
 void unpack_pairs(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g) {
@@ -585,9 +693,9 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 }  // namespace
 
 const RowKernels& avx512_row_kernels() {
-  static const RowKernels k{unpack,       expand,     dot,          dot4,           row_dot,
-                            unpack_pairs, pairs_dot4, gemm_panel,   gemm_panel_out, gemv_panels_out,
-                            range,        quantize,   fake_quantize};
+  static const RowKernels k{unpack,       expand,     dot,           dot4,           row_dot,
+                            unpack_pairs, pairs_dot4, gemm_panel,    gemm_panel_out, gemv_panels_out,
+                            range,        quantize,   fake_quantize, kPanelRows - 1};
   return k;
 }
 

@@ -98,9 +98,12 @@ void one_row_dot(const uint8_t* planes, int bits, int32_t offset, bool pairs, co
 }
 
 void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
-             const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
-  for (int64_t r = 0; r < rows; ++r)
-    one_row_dot(planes + r * row_bytes, bits, offset[r], pairs, x, group_chunks, groups, small, dots + r * groups);
+             const uint8_t* x, int64_t x_rows, int64_t x_stride, int64_t group_chunks, int64_t groups, bool small,
+             int32_t* dots, int64_t dots_stride) {
+  for (int64_t i = 0; i < x_rows; ++i)
+    for (int64_t r = 0; r < rows; ++r)
+      one_row_dot(planes + r * row_bytes, bits, offset[r], pairs, x + i * x_stride, group_chunks, groups, small,
+                  dots + i * dots_stride + r * groups);
 }
 
 void range(const float* x, int64_t n, float* lo, float* hi) {
@@ -136,8 +139,8 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs, pairs_dot4,
-                            nullptr, nullptr, nullptr, range, quantize, fake_quantize};
+  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs,  pairs_dot4,
+                            nullptr, nullptr, nullptr, range, quantize, fake_quantize, 1};
   return k;
 }
 
