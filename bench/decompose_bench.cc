@@ -21,8 +21,8 @@
 
 #include "bench/bench_threads.h"
 #include "compress/encoding.h"
+#include "core/isa.h"
 #include "model/layer_table.h"
-#include "runtime/isa.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_ops.h"
 
@@ -81,7 +81,7 @@ Layers& layers() {
 }
 
 void label(benchmark::State& state, int64_t weights) {
-  state.SetLabel(adze::runtime::to_string(adze::runtime::active_isa()));
+  state.SetLabel(adze::to_string(adze::active_isa()));
   state.counters["weights"] = static_cast<double>(weights);
   state.counters["threads"] = kThreads;
 }

@@ -1,6 +1,6 @@
 // The runtime's depthwise convolution (runtime/kernels/depthwise.h) against ATen's, on MobileNet-V2's depthwise
 // layers at a 64×64 input (3×3, padding 1, batch 1, fp32): ours on the active instruction set
-// (runtime::active_isa(); ADZE_ISA=avx2 or scalar forces a lower one) with its fused ReLU6, and at::conv2d with
+// (active_isa(); ADZE_ISA=avx2 or scalar forces a lower one) with its fused ReLU6, and at::conv2d with
 // groups = channels on an NCHW-contiguous input, as a model given to ATen holds it (the convolution alone, its
 // ReLU6 not counted). ADZE_BENCH_THREADS threads for both (default 1).
 //
@@ -14,7 +14,7 @@
 #include <string>
 
 #include "bench/bench_threads.h"
-#include "runtime/isa.h"
+#include "core/isa.h"
 #include "runtime/kernels/depthwise.h"
 
 namespace {
@@ -44,14 +44,14 @@ void adze_depthwise(benchmark::State& state, Layer l) {
   // ATen's buffers (64-byte aligned), as the runtime passes them (float_ops.cc).
   const at::Tensor x = at::randn({1, s.h, s.w, s.c}), w = at::randn({9, s.c}), bias = at::randn({s.c});
   at::Tensor y = at::empty({1, s.out_h(), s.out_w(), s.c});
-  const adze::runtime::Isa isa = adze::runtime::active_isa();
+  const adze::Isa isa = adze::active_isa();
   for (auto _ : state) {
     adze::runtime::depthwise_conv2d_nhwc(s, x.data_ptr<float>(), w.data_ptr<float>(), bias.data_ptr<float>(), 0.0f,
                                          6.0f, y.data_ptr<float>(), isa);
     benchmark::DoNotOptimize(y.data_ptr());
     benchmark::ClobberMemory();
   }
-  state.SetLabel(std::string(adze::runtime::to_string(isa)) + ", " + std::to_string(kThreads) + " thread(s)");
+  state.SetLabel(std::string(adze::to_string(isa)) + ", " + std::to_string(kThreads) + " thread(s)");
 }
 
 void aten_depthwise(benchmark::State& state, Layer l) {

@@ -1,7 +1,7 @@
 // The runtime's float kernels (runtime/kernels/float_kernels.h) against ATen's operators on the same shapes, at
 // batch 1 in the reference models (examples/reference/models.cc): fmnist-vit (17 tokens of width 64, 4 heads
 // of 16, MLP 128) and fortune-gpt (64 tokens of width 128, 4 heads of 32, MLP 512). Ours on the active
-// instruction set (runtime::active_isa(); ADZE_ISA=avx2 or scalar forces a lower one; the label says which)
+// instruction set (active_isa(); ADZE_ISA=avx2 or scalar forces a lower one; the label says which)
 // write into a buffer made once; ATen's functional operators allocate their result, as the runtime's calls to
 // them do. The attention products take every head in one call: at::matmul on the heads' views of the qkv
 // projection (k transposed), ours one matmul per head on the same strided views. One thread for both.
@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/isa.h"
+#include "core/isa.h"
 #include "runtime/kernels/float_kernels.h"
 
 namespace {
@@ -41,7 +41,7 @@ void add_pair(const std::string& name, Ours ours, Aten aten) {
       ours();
       benchmark::ClobberMemory();
     }
-    state.SetLabel(adze::runtime::to_string(adze::runtime::active_isa()));
+    state.SetLabel(adze::to_string(adze::active_isa()));
   };
   auto run_aten = [aten](benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(aten());
@@ -59,7 +59,7 @@ struct Model {
 const Model kModels[] = {{"vit", 17, 64, 4, 128}, {"gpt", 64, 128, 4, 512}};
 
 void add_model(const Model& m) {
-  const FloatKernels& ker = adze::runtime::float_kernels(adze::runtime::active_isa());
+  const FloatKernels& ker = adze::runtime::float_kernels(adze::active_isa());
   const std::string prefix = std::string(m.name) + "/";
   const int64_t t = m.tokens, dim = m.dim, mlp = m.mlp, heads = m.heads, hd = m.dim / m.heads;
   auto shape = [](int64_t a, int64_t b) { return std::to_string(a) + "x" + std::to_string(b); };

@@ -1,5 +1,5 @@
 // The integer matmul (runtime/kernels/qgemm.h) against the memory it has to read and against libtorch. Batch 1: for a
-// 4096 x 4096 weight, qgemm of one activation row (GEMV) on the active instruction set (runtime::active_isa();
+// 4096 x 4096 weight, qgemm of one activation row (GEMV) on the active instruction set (active_isa();
 // ADZE_ISA=avx2 or scalar forces a lower one) for 2:4 + INT4, dense INT4 and dense INT8 weights, each followed by
 // a streaming read of a buffer of the packed weights' size; libtorch's fp32 GEMV of the same layer (at::addmv on
 // the system BLAS, with as many threads); and last a streaming read of 256 MB (beyond most last-level caches).
@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "bench/bench_threads.h"
-#include "runtime/isa.h"
+#include "core/isa.h"
 #include "runtime/kernels/qgemm.h"
 
 namespace {
@@ -98,13 +98,13 @@ void set_read(benchmark::State& state, int64_t bytes) {
 
 void qgemv(benchmark::State& state, const Case& c) {
   Gemv& g = gemv(c);
-  const adze::runtime::Isa isa = adze::runtime::active_isa();
+  const adze::Isa isa = adze::active_isa();
   const QActivations a{g.q.data(), 1, g.w.layout.k_pad, &g.scale, &g.zero};
   for (auto _ : state) {
     adze::runtime::qgemm(g.w.view(), a, g.bias.data(), g.y.data(), kRows, isa);
     benchmark::ClobberMemory();
   }
-  state.SetLabel(adze::runtime::to_string(isa));
+  state.SetLabel(adze::to_string(isa));
   set_read(state, g.bytes());
 }
 
@@ -231,14 +231,14 @@ void qgemm_many(benchmark::State& state, const GemmCase& c, bool prepacked) {
                                        zero.data());
   const std::vector<float> bias(static_cast<std::size_t>(c.rows), 0.5f);
   std::vector<float> y(static_cast<std::size_t>(c.m * c.rows));
-  const adze::runtime::Isa isa = adze::runtime::active_isa();
+  const adze::Isa isa = adze::active_isa();
   const QActivations a{q.data(), c.m, w.layout.k_pad, scale.data(), zero.data()};
   const adze::runtime::QPanels panels = prepacked ? adze::runtime::QPanels(w.view(), isa) : adze::runtime::QPanels();
   for (auto _ : state) {
     adze::runtime::qgemm(w.view(), a, bias.data(), y.data(), c.rows, isa, {&panels});
     benchmark::ClobberMemory();
   }
-  state.SetLabel(adze::runtime::to_string(isa));
+  state.SetLabel(adze::to_string(isa));
   set_macs(state, c);
 }
 

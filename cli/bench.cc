@@ -12,9 +12,9 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/isa.h"
 #include "core/progress.h"
 #include "core/table.h"
-#include "runtime/isa.h"
 
 namespace adze::cli {
 namespace {
@@ -117,9 +117,9 @@ void run_bench(const BenchOptions& o) {
   for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
   std::string threads;
   for (int n : counts) threads += (threads.empty() ? "" : ", ") + std::to_string(n);
-  std::cout << "CPU flags: " << runtime::cpu_flags() << "; adze kernels: " << runtime::to_string(runtime::active_isa())
-            << "; " << threads << " thread(s); input " << shape << " " << input.dtype << "; " << o.runs
-            << " timed runs after " << o.warmup << " warm-up, each model in a fresh process"
+  std::cout << "CPU flags: " << cpu_flags() << "; adze kernels: " << to_string(active_isa()) << "; " << threads
+            << " thread(s); input " << shape << " " << input.dtype << "; " << o.runs << " timed runs after " << o.warmup
+            << " warm-up, each model in a fresh process"
             << (o.rounds > 1 ? ", " + std::to_string(o.rounds) + " rounds pooled" : std::string()) << "\n\n";
   const bool scaling = counts.size() > 1;
   Table t;

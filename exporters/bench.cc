@@ -15,8 +15,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/isa.h"
 #include "core/shape.h"
-#include "runtime/isa.h"
 
 namespace adze {
 
@@ -188,8 +188,8 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
     row["round_medians_seconds"] = r.round_medians;
     rows.push_back(row);
   }
-  return {{"cpu_flags", runtime::cpu_flags()},
-          {"isa", runtime::to_string(runtime::active_isa())},
+  return {{"cpu_flags", cpu_flags()},
+          {"isa", to_string(active_isa())},
           {"threads", results.front().threads > 0 ? results.front().threads : torch::get_num_threads()},
           {"input", {{"shape", input.shape}, {"dtype", input.dtype}}},
           {"runs", runs},

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/files.h"
+#include "core/isa.h"
 #include "hardware/builtin_targets.h"
 #include "hardware/cost_model.h"
 #include "hardware/host_calibration.h"
@@ -14,7 +15,6 @@
 #include "hardware/host_timings.h"
 #include "model/frontend.h"
 #include "model/layer_table.h"
-#include "runtime/isa.h"
 #include "tests/test_util.h"
 
 namespace adze {
@@ -326,7 +326,7 @@ TEST(HostLut, PricesDecomposedLayersAsThePackedRuntimeRunsThem) {
   setenv("ADZE_CACHE_DIR", tmp.path().c_str(), 1);
   HostLut lut = synthetic_lut();
   lut.threads = at::get_num_threads();
-  lut.isa = runtime::to_string(runtime::active_isa());
+  lut.isa = to_string(active_isa());
   std::filesystem::create_directories(tmp.path() + "/targets");
   write_file_atomically(tmp.path() + "/targets/host-lut.json", to_json(lut).dump());
   const auto measured = cost_models().create("measured", nlohmann::json::object(), "test");

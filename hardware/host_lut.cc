@@ -8,9 +8,9 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/isa.h"
 #include "core/progress.h"
 #include "hardware/host_calibration.h"
-#include "runtime/isa.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
 #include "runtime/packed_ops.h"
@@ -104,7 +104,7 @@ double HostLut::lookup(const LayerConfig& config, double e, double t) const {
 HostLut measure_host_lut(bool progress) {
   HostLut lut;
   lut.threads = at::get_num_threads();
-  lut.isa = runtime::to_string(runtime::active_isa());
+  lut.isa = to_string(active_isa());
   for (int p = 12; p <= 20; p += 2) lut.elements.push_back(std::ldexp(1.0, p));
   lut.tokens = {1, 8, 64, 512};
   std::vector<std::pair<int, bool>> configs = {{32, false}};
@@ -170,7 +170,7 @@ HostLut host_lut() {
   if (std::filesystem::exists(path)) {
     try {
       HostLut lut = host_lut_from_json(nlohmann::json::parse(read_file_text(path)), path);
-      if (lut.threads == at::get_num_threads() && lut.isa == runtime::to_string(runtime::active_isa())) return lut;
+      if (lut.threads == at::get_num_threads() && lut.isa == to_string(active_isa())) return lut;
     } catch (const std::exception&) {
       // An unreadable or outdated table is measured again below.
     }

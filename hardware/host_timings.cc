@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/files.h"
-#include "runtime/isa.h"
+#include "core/isa.h"
 
 namespace adze {
 namespace {
@@ -53,7 +53,7 @@ Loaded& loaded() {
 
 double cached_host_seconds(const std::string& key, const std::function<double()>& measure) {
   const std::string full =
-      std::string(runtime::to_string(runtime::active_isa())) + " t" + std::to_string(at::get_num_threads()) + " " + key;
+      std::string(to_string(active_isa())) + " t" + std::to_string(at::get_num_threads()) + " " + key;
   Loaded& l = loaded();
   const std::lock_guard<std::mutex> lock(l.mutex);
   const std::string path = timings_path();

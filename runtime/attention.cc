@@ -143,7 +143,7 @@ std::optional<std::vector<int64_t>> mask_prefixes(const at::Tensor& mask) {
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& kt, const at::Tensor& v, const AttentionMask& m,
-                     float alpha, runtime::Isa isa) {
+                     float alpha, Isa isa) {
   if (!fits(q, kt, v, m.mask)) return aten_chain(q, kt, v, m, alpha);
   const int64_t r = q.dim(), batch = r == 4 ? q.size(0) : 1, heads = q.size(r - 3);
   Shape s{q.size(-2),    kt.size(-1),  q.size(-1),   v.size(-1), q.stride(-2), q.stride(-1), kt.stride(-2),

@@ -15,7 +15,7 @@
 #include <optional>
 #include <vector>
 
-#include "runtime/isa.h"
+#include "core/isa.h"
 
 namespace adze {
 namespace packed {
@@ -40,7 +40,7 @@ struct AttentionMask {
 /// shapes and types run as the chain of ATen operators. Heads are split over the threads where there is work
 /// enough. `isa` chooses the float kernels (active_isa() in production; tests pass each runnable one).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& kt, const at::Tensor& v, const AttentionMask& mask,
-                     float alpha, runtime::Isa isa);
+                     float alpha, Isa isa);
 
 }  // namespace packed
 }  // namespace adze

@@ -12,8 +12,6 @@ namespace adze {
 namespace packed {
 namespace {
 
-using runtime::Isa;
-
 at::Tensor chain(const at::Tensor& q, const at::Tensor& kt, const at::Tensor& v, const at::Tensor& mask, float fill,
                  float alpha) {
   at::Tensor s = torch::matmul(q, kt) * alpha;
@@ -71,7 +69,7 @@ TEST(Attention, IsTheChainOfAtensOperators) {
     const at::Tensor mask = c.causal ? torch::ones({c.tokens, c.tokens}, torch::kBool).triu(1) : at::Tensor();
     const float alpha = 1.0f / std::sqrt(static_cast<float>(c.d));
     const at::Tensor want = chain(h.q, h.kt, h.v, mask, c.fill, alpha);
-    for (Isa isa : runtime::runnable_isas()) {
+    for (Isa isa : runnable_isas()) {
       SCOPED_TRACE(to_string(isa));
       const at::Tensor got = attention(h.q, h.kt, h.v, {mask, c.fill}, alpha, isa);
       ASSERT_EQ(got.sizes(), want.sizes());
@@ -93,7 +91,7 @@ TEST(Attention, SkippingHiddenKeysGivesTheBitsOfTheFullProducts) {
   const Heads h = heads_of(1, 64, 4, 32);
   const at::Tensor causal = torch::ones({64, 64}, torch::kBool).triu(1);
   const std::optional<std::vector<int64_t>> no_prefixes, prefixes = mask_prefixes(causal);
-  for (Isa isa : runtime::runnable_isas()) {
+  for (Isa isa : runnable_isas()) {
     SCOPED_TRACE(to_string(isa));
     for (float fill : {-1e9f, -std::numeric_limits<float>::infinity(), -60.0f}) {
       const at::Tensor skipped = attention(h.q, h.kt, h.v, {causal, fill, &prefixes}, 0.125f, isa);
@@ -123,7 +121,7 @@ TEST(Attention, OtherMasksNaNAndShapesItDoesNotTake) {
   masked_row[5].fill_(true);  // softmax of a row of fills: uniform
   at::Tensor q = h.q.clone();
   q[1][0][3][2] = std::numeric_limits<float>::quiet_NaN();
-  for (Isa isa : runtime::runnable_isas()) {
+  for (Isa isa : runnable_isas()) {
     SCOPED_TRACE(to_string(isa));
     for (const at::Tensor& mask : {random, masked_row}) {
       const at::Tensor want = chain(q, h.kt, h.v, mask, -1e9f, 0.5f);
@@ -137,7 +135,7 @@ TEST(Attention, OtherMasksNaNAndShapesItDoesNotTake) {
                               chain(d, d.transpose(1, 2), d, kNoMask, 0, 1)));
   const at::Tensor one_head = torch::randn({1, 5, 8});  // broadcast over the batch and the heads
   const at::Tensor broadcast = attention(h.q.slice(2, 0, 5), one_head.transpose(1, 2).unsqueeze(0),
-                                         one_head.unsqueeze(0), {kNoMask, 0}, 1, runtime::active_isa());
+                                         one_head.unsqueeze(0), {kNoMask, 0}, 1, active_isa());
   EXPECT_TRUE(torch::allclose(
       broadcast, chain(h.q.slice(2, 0, 5), one_head.transpose(1, 2).unsqueeze(0), one_head.unsqueeze(0), kNoMask, 0, 1),
       1e-5, 1e-6));
@@ -150,9 +148,9 @@ TEST(Attention, TwoThreadsGiveTheBitsOfOne) {
   const at::Tensor causal = torch::ones({64, 64}, torch::kBool).triu(1);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const at::Tensor one = attention(h.q, h.kt, h.v, {causal, -1e9f}, 0.125f, runtime::active_isa());
+  const at::Tensor one = attention(h.q, h.kt, h.v, {causal, -1e9f}, 0.125f, active_isa());
   omp_set_num_threads(2);
-  const at::Tensor two = attention(h.q, h.kt, h.v, {causal, -1e9f}, 0.125f, runtime::active_isa());
+  const at::Tensor two = attention(h.q, h.kt, h.v, {causal, -1e9f}, 0.125f, active_isa());
   omp_set_num_threads(threads);
   EXPECT_TRUE(same_bits(one, two));
 }

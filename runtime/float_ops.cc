@@ -26,7 +26,7 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool
   return out;
 }
 
-const runtime::FloatKernels& kernels() { return runtime::float_kernels(runtime::active_isa()); }
+const runtime::FloatKernels& kernels() { return runtime::float_kernels(active_isa()); }
 
 bool is_float(const at::Tensor& x) { return x.defined() && x.scalar_type() == at::kFloat; }
 
@@ -179,7 +179,7 @@ at::Tensor depthwise_conv2d(const at::Tensor& x, const at::Tensor& taps, int64_t
   at::Tensor y = runtime::empty_output({s.n, s.out_h(), s.out_w(), s.c});
   runtime::depthwise_conv2d_nhwc(s, nhwc.data_ptr<float>(), taps.data_ptr<float>(),
                                  bias.defined() ? bias.data_ptr<float>() : nullptr, clamp.lo, clamp.hi,
-                                 y.data_ptr<float>(), runtime::active_isa());
+                                 y.data_ptr<float>(), active_isa());
   const at::Tensor nchw = y.permute({0, 3, 1, 2});
   return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }

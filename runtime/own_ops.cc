@@ -238,7 +238,7 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
       const c10::IValue& mask = value(2);
       const AttentionMask m{mask.isTensor() ? mask.toTensor() : at::Tensor(), node.fill,
                             node.constant_mask ? &node.mask_prefixes : nullptr};
-      return attention(*x, *kt, *v, m, node.alpha, runtime::active_isa());
+      return attention(*x, *kt, *v, m, node.alpha, active_isa());
     }
   }
   return {};

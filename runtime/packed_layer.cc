@@ -541,8 +541,7 @@ const runtime::QPanels* LayerView::panels() const {
   const runtime::QWeights* w = integer_weights();
   if (!w) return nullptr;
   std::call_once(panels_once_, [&] {
-    panels_ =
-        std::make_unique<const runtime::QPanels>(*w, runtime::active_isa(), gather_.empty() ? nullptr : gather_.data());
+    panels_ = std::make_unique<const runtime::QPanels>(*w, active_isa(), gather_.empty() ? nullptr : gather_.data());
   });
   return panels_.get();
 }

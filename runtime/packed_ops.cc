@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/isa.h"
 #include "runtime/buffer_pool.h"
-#include "runtime/isa.h"
 #include "runtime/parallel.h"
 
 namespace adze {
@@ -97,7 +97,7 @@ void integer_rows(const LayerView& layer, const float* rows, int64_t M, const fl
     runtime::quantize_rows_static(rows, M, K, K, l.gather, l.stride, act->scale, act->zero_point, q, scale, zero);
   else
     runtime::quantize_rows_dynamic(rows, M, K, K, l.gather, l.stride, q, scale, zero);
-  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, runtime::active_isa(), {l.panels, clamp.lo, clamp.hi});
+  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, active_isa(), {l.panels, clamp.lo, clamp.hi});
 }
 
 // x [..., K] (float, contiguous) through the integer kernels: [..., C].
@@ -396,7 +396,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
   // Integer kernels: each row of x quantized once (one range), then input block k's b rows of R read from its
   // K/b codes (the rows' padding is zero weights: what they read past the block adds nothing) ...
   QuantScratch& s = quant_scratch();
-  const runtime::Isa isa = runtime::active_isa();
+  const Isa isa = active_isa();
   const int64_t stride = K + wr->layout.k_pad;
   uint8_t* q = sized(s.codes, M * stride);
   float* const scale = sized(s.scale, M);
@@ -448,7 +448,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   at::Tensor y = runtime::empty_output({N, oh, ow, C});
   runtime::QGemmOptions options{l.panels, clamp.lo, clamp.hi, &patches};
   runtime::qgemm(*w, {patches.rows(), g.rows(), l.stride, patches.scales(), patches.zeros()},
-                 b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, runtime::active_isa(), options);
+                 b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, active_isa(), options);
   const at::Tensor nchw = y.permute({0, 3, 1, 2});
   return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }

@@ -15,8 +15,8 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/isa.h"
 #include "runtime/crc32_clmul.h"
-#include "runtime/isa.h"
 
 namespace adze {
 namespace packed {
@@ -39,7 +39,7 @@ uint64_t get_u64(const uint8_t* p) {
 
 uint32_t crc32_of(const void* data, int64_t bytes, uint32_t crc) {
   // Carry-less multiplication where the CPU has it, unless ADZE_ISA=scalar forces the portable paths (zlib's).
-  static const bool clmul = runtime::active_isa() != runtime::Isa::kScalar && runtime::crc32_clmul_available();
+  static const bool clmul = active_isa() != Isa::kScalar && runtime::crc32_clmul_available();
   if (clmul) return runtime::crc32_clmul(crc, static_cast<const uint8_t*>(data), bytes);
   uLong c = crc;
   const auto* p = static_cast<const Bytef*>(data);

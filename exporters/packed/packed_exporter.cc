@@ -2,10 +2,10 @@
 // model's real compressed size, opened by mmap and run by adze's runtime (runtime/packed_model.h).
 #include <filesystem>
 
+#include "core/isa.h"
 #include "exporters/packed/packed_writer.h"
 #include "exporters/register.h"
 #include "exporters/runner.h"
-#include "runtime/isa.h"
 
 namespace adze {
 namespace {
@@ -36,7 +36,7 @@ class PackedRunner : public Runner {
     return out;
   }
   nlohmann::json describe() const override {
-    return {{"isa", runtime::to_string(runtime::active_isa())},
+    return {{"isa", to_string(active_isa())},
             {"dynamic_activations", model_.options().dynamic_activations},
             {"integer_layers", model_.integer_layers()},
             {"dynamic_layers", model_.dynamic_layers()},

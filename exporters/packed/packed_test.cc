@@ -8,12 +8,12 @@
 #include <random>
 
 #include "core/files.h"
+#include "core/isa.h"
 #include "examples/reference/models.h"
 #include "exporters/compressed_fixture.h"
 #include "exporters/exporter.h"
 #include "model/layer_table.h"
 #include "model/tapped_graph.h"
-#include "runtime/isa.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_model.h"
 #include "runtime/packed_ops.h"
@@ -30,7 +30,7 @@ using testing::expect_error;
 // path this CPU lacks skips them.
 bool forced_isa_runs() {
   try {
-    runtime::active_isa();
+    active_isa();
     return true;
   } catch (const Error&) {
     return false;

@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "runtime/isa.h"
+#include "core/isa.h"
 
 namespace adze {
 namespace runtime {

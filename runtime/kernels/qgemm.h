@@ -23,17 +23,17 @@
 // a pairs row against the two activations of each group of four it keeps, gathered by byte shuffles, so with
 // half the multiplies. On AVX-512 so do two to seven activation rows (a convolution's few output positions
 // late in a network, a few tokens) without prebuilt panels for them: each chunk is unpacked once for up to
-// four rows (qgemm_bench, conv_m4_k4608_c512 2:4 INT4, one thread: 125 -> 75 us, builds before and after). Several activation rows (im2col convolutions, a transformer's tokens) on AVX-512 take a
-// register-blocked GEMM: each block of 32 output channels is expanded once per call into a dense int8 panel
-// interleaved for vpdpbusd (any pattern, zeros included: at these sizes dense VNNI beats gathering), then tiles
-// of 8 activation rows broadcast 4 activation bytes at a time against the panel into 16 accumulators, one group
-// at a time (row_kernels.h: gemm_panel). Otherwise (AVX2, scalar, or one row of kMask weights or groups that
-// split chunks) four weight rows at a time are unpacked into scratch (kMask rows expanded onto
-// the mask: vpexpandb on AVX-512, a pshufb table on AVX2; kPairs rows with their gather controls) and
-// multiplied with each activation row. Products use vpdpbusd, or vpmaddubsw where the weights are small enough
-// not to saturate it, else 16-bit vpmaddwd. Rows are split over OpenMP threads. Everything is exact in
-// integers; the only rounding is the final float scaling (a row's groups summed in four partial sums, in a
-// fixed order), the same on every path.
+// four rows (qgemm_bench, conv_m4_k4608_c512 2:4 INT4, one thread: 125 -> 75 us, builds before and after). Several
+// activation rows (im2col convolutions, a transformer's tokens) on AVX-512 take a register-blocked GEMM: each block of
+// 32 output channels is expanded once per call into a dense int8 panel interleaved for vpdpbusd (any pattern, zeros
+// included: at these sizes dense VNNI beats gathering), then tiles of 8 activation rows broadcast 4 activation bytes at
+// a time against the panel into 16 accumulators, one group at a time (row_kernels.h: gemm_panel). Otherwise (AVX2,
+// scalar, or one row of kMask weights or groups that split chunks) four weight rows at a time are unpacked into scratch
+// (kMask rows expanded onto the mask: vpexpandb on AVX-512, a pshufb table on AVX2; kPairs rows with their gather
+// controls) and multiplied with each activation row. Products use vpdpbusd, or vpmaddubsw where the weights are small
+// enough not to saturate it, else 16-bit vpmaddwd. Rows are split over OpenMP threads. Everything is exact in integers;
+// the only rounding is the final float scaling (a row's groups summed in four partial sums, in a fixed order), the same
+// on every path.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/isa.h"
+#include "core/isa.h"
 
 namespace adze {
 namespace runtime {

@@ -25,7 +25,7 @@
 
 #include <cstdint>
 
-#include "runtime/isa.h"
+#include "core/isa.h"
 
 namespace adze {
 namespace runtime {

@@ -1,4 +1,4 @@
-#include "runtime/isa.h"
+#include "core/isa.h"
 
 #include <cpuid.h>
 
@@ -7,7 +7,6 @@
 #include "core/error.h"
 
 namespace adze {
-namespace runtime {
 namespace {
 
 struct Flag {
@@ -122,5 +121,4 @@ std::string cpu_flags() {
   return out.empty() ? "none of avx2/avx512" : out;
 }
 
-}  // namespace runtime
 }  // namespace adze

@@ -1,4 +1,5 @@
-// The instruction sets the runtime's kernels are written for, detected at run time.
+// The instruction sets adze's kernels are written for (the runtime's, and the projections' hot loops),
+// detected at run time.
 //
 // Every kernel has a portable scalar reference; faster paths exist for AVX2 (with FMA) and for AVX-512
 // (F, BW, VL, VNNI and VBMI2: vpdpbusd and vpexpandb). The best path the CPU has is used unless the environment
@@ -10,7 +11,6 @@
 #include <vector>
 
 namespace adze {
-namespace runtime {
 
 enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
@@ -27,5 +27,4 @@ std::vector<Isa> runnable_isas();
 /// benchmark reports.
 std::string cpu_flags();
 
-}  // namespace runtime
 }  // namespace adze
