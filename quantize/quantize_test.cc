@@ -2,8 +2,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "quantize/pow2.h"
+#include "quantize/squared_error.h"
 #include "quantize/uniform.h"
 
 namespace adze {
@@ -84,6 +87,34 @@ TEST(Uniform, Pow2ScalesArePowersOfTwoAndMaskedElementsDoNotWidenTheRange) {
   EXPECT_EQ(std::exp2(std::round(std::log2(s))), s);
   EXPECT_GE(s * 127, 0.3);
   EXPECT_LT(s * 127, 0.6);  // 100.0 was ignored
+}
+
+// The MSE search's squared error: the same bits on every instruction set this CPU runs, and the sum of
+// squares a double reference computes, masked or not, on lengths around the sixteen lanes and the blocks.
+TEST(SquaredError, SameBitsOnEveryIsaAndTheSumOfSquares) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const RowQuantization q{0.07f, 1.0f / 0.07f, -8.0f, 7.0f};
+  for (const int64_t n : {1, 15, 16, 17, 255, 256, 257, 1000, 4099}) {
+    std::vector<float> x(static_cast<std::size_t>(n));
+    std::vector<uint8_t> keep(x.size());
+    for (auto& v : x) v = nd(rng);
+    for (auto& k : keep) k = static_cast<uint8_t>(rng() % 2);
+    for (const uint8_t* mask : {static_cast<const uint8_t*>(nullptr), static_cast<const uint8_t*>(keep.data())}) {
+      SCOPED_TRACE("n " + std::to_string(n) + (mask ? ", masked" : ""));
+      double want = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const float v = mask && !mask[k] ? 0.0f : x[static_cast<std::size_t>(k)];
+        const float code = std::nearbyint(std::min(std::max(v * q.inv, q.lo), q.hi));
+        const double d = static_cast<double>(code * q.scale) - static_cast<double>(v);
+        want += d * d;
+      }
+      const double scalar = row_squared_error(x.data(), mask, n, q, Isa::kScalar);
+      EXPECT_NEAR(scalar, want, 1e-5 * want + 1e-12);
+      for (const Isa isa : runnable_isas())
+        EXPECT_EQ(row_squared_error(x.data(), mask, n, q, isa), scalar) << to_string(isa);
+    }
+  }
 }
 
 TEST(Pow2, EveryValueIsZeroOrAPowerOfTwoNearestInLogScale) {

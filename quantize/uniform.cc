@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "quantize/squared_error.h"
 
 namespace adze {
 namespace {
@@ -40,32 +41,12 @@ Params params_for(float lo, float hi, const UniformSpec& spec) {
   return {scale, zp};
 }
 
-// Squared error of quantizing row x with params p, over the kept elements (a pruned element enters as 0 and
-// decodes to 0: no error). Summed in float over blocks of kErrorBlock elements, which vectorise at the full
-// width, and the blocks in double: the MSE scale search calls this 36 times per row at every fine-tuning step.
-constexpr int64_t kErrorBlock = 256;
-template <bool kMasked>
-double row_error(const float* __restrict x, const uint8_t* __restrict keep, int64_t n, Params p,
-                 const UniformSpec& spec) {
-  const float inv = 1.0f / p.scale, zp = static_cast<float>(p.zero_point);
-  const float lo = static_cast<float>(spec.qmin()) - zp, hi = static_cast<float>(spec.qmax()) - zp;
-  double err = 0;
-  for (int64_t begin = 0; begin < n; begin += kErrorBlock) {
-    const int64_t end = std::min(n, begin + kErrorBlock);
-    float block = 0.0f;
-#pragma omp simd reduction(+ : block)
-    for (int64_t k = begin; k < end; ++k) {
-      const float v = kMasked ? x[k] * static_cast<float>(keep[k]) : x[k];
-      const float d = round_half_even(std::min(std::max(v * inv, lo), hi)) * p.scale - v;
-      block += d * d;
-    }
-    err += static_cast<double>(block);
-  }
-  return err;
-}
-
+// The squared error of quantizing a row with p (squared_error.h: the same bits on every instruction set).
 double row_error(const float* x, const uint8_t* keep, int64_t n, Params p, const UniformSpec& spec) {
-  return keep ? row_error<true>(x, keep, n, p, spec) : row_error<false>(x, nullptr, n, p, spec);
+  const float zp = static_cast<float>(p.zero_point);
+  return row_squared_error(
+      x, keep, n,
+      {p.scale, 1.0f / p.scale, static_cast<float>(spec.qmin()) - zp, static_cast<float>(spec.qmax()) - zp});
 }
 
 struct Rows {
