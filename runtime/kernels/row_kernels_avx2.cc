@@ -214,6 +214,59 @@ ADZE_INLINE void four_rows_dot(const uint8_t* p, int64_t row_bytes, int bits, co
   for (int i = 0; i < 4; ++i) dots[i] = hsum(_mm256_add_epi32(a[i][0], a[i][1]));
 }
 
+// M (2..4) activation rows (x_stride apart) against one packed row: each chunk's values and gather controls
+// unpacked once for all of them, two chains per row.
+template <int M>
+ADZE_INLINE void row_dot_rows_as(const uint8_t* planes, int bits, int32_t offset, bool pairs, const uint8_t* x,
+                                 int64_t x_stride, int64_t group_chunks, int64_t groups, bool small, int32_t* dots,
+                                 int64_t dots_stride) {
+  const __m256i off = _mm256_set1_epi8(static_cast<char>(offset));
+  const int64_t chunk_bytes = 8 * bits + (pairs ? 16 : 0), x_step = pairs ? 128 : 64;
+  for (int64_t g = 0; g < groups; ++g) {
+    __m256i a[M][2];
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) a[i][0] = a[i][1] = _mm256_setzero_si256();
+    for (int64_t c = 0; c < group_chunks; ++c, planes += chunk_bytes, x += x_step) {
+      __m256i lo, hi;
+      chunk_values(planes, bits, off, &lo, &hi);
+      if (pairs) {
+        const __m256i c0 = pair_controls(planes + 8 * bits, 0), c1 = pair_controls(planes + 8 * bits, 1);
+#pragma GCC unroll 4
+        for (int i = 0; i < M; ++i) {
+          const uint8_t* xi = x + i * x_stride;
+          a[i][0] = step(a[i][0], pair_activations(load(xi), load(xi + 64), c0), lo, small);
+          a[i][1] = step(a[i][1], pair_activations(load(xi + 32), load(xi + 96), c1), hi, small);
+        }
+      } else {
+#pragma GCC unroll 4
+        for (int i = 0; i < M; ++i) {
+          a[i][0] = step(a[i][0], load(x + i * x_stride), lo, small);
+          a[i][1] = step(a[i][1], load(x + i * x_stride + 32), hi, small);
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) dots[i * dots_stride + g] = hsum(_mm256_add_epi32(a[i][0], a[i][1]));
+  }
+}
+
+template <int M>
+void rows_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
+              const uint8_t* x, int64_t x_stride, int64_t group_chunks, int64_t groups, bool small, int32_t* dots,
+              int64_t dots_stride) {
+  for (int64_t r = 0; r < rows; ++r, planes += row_bytes, dots += groups) {
+    // Constant arguments give the common case its own loops, as in one_x_row_dot.
+    if (bits == 4 && small && pairs)
+      row_dot_rows_as<M>(planes, 4, offset[r], true, x, x_stride, group_chunks, groups, true, dots, dots_stride);
+    else if (bits == 4 && small)
+      row_dot_rows_as<M>(planes, 4, offset[r], false, x, x_stride, group_chunks, groups, true, dots, dots_stride);
+    else if (pairs)
+      row_dot_rows_as<M>(planes, bits, offset[r], true, x, x_stride, group_chunks, groups, small, dots, dots_stride);
+    else
+      row_dot_rows_as<M>(planes, bits, offset[r], false, x, x_stride, group_chunks, groups, small, dots, dots_stride);
+  }
+}
+
 // One activation row of row_dot.
 void one_x_row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
                    const uint8_t* x, int64_t group_chunks, int64_t groups, bool small, int32_t* dots) {
@@ -244,9 +297,30 @@ void one_x_row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int b
 void row_dot(const uint8_t* planes, int64_t row_bytes, int64_t rows, int bits, const int32_t* offset, bool pairs,
              const uint8_t* x, int64_t x_rows, int64_t x_stride, int64_t group_chunks, int64_t groups, bool small,
              int32_t* dots, int64_t dots_stride) {
-  for (int64_t i = 0; i < x_rows; ++i)
-    one_x_row_dot(planes, row_bytes, rows, bits, offset, pairs, x + i * x_stride, group_chunks, groups, small,
-                  dots + i * dots_stride);
+  for (int64_t i = 0; i < x_rows;) {
+    const uint8_t* xi = x + i * x_stride;
+    int32_t* const di = dots + i * dots_stride;
+    switch (x_rows - i < 4 ? x_rows - i : 4) {
+      case 4:
+        rows_dot<4>(planes, row_bytes, rows, bits, offset, pairs, xi, x_stride, group_chunks, groups, small, di,
+                    dots_stride);
+        i += 4;
+        break;
+      case 3:
+        rows_dot<3>(planes, row_bytes, rows, bits, offset, pairs, xi, x_stride, group_chunks, groups, small, di,
+                    dots_stride);
+        i += 3;
+        break;
+      case 2:
+        rows_dot<2>(planes, row_bytes, rows, bits, offset, pairs, xi, x_stride, group_chunks, groups, small, di,
+                    dots_stride);
+        i += 2;
+        break;
+      default:
+        one_x_row_dot(planes, row_bytes, rows, bits, offset, pairs, xi, group_chunks, groups, small, di);
+        i += 1;
+    }
+  }
 }
 
 void unpack_pairs(const uint8_t* planes, int bits, int64_t chunks, int32_t offset, int8_t* w, uint8_t* g) {
