@@ -21,9 +21,10 @@
 // storable code; other masks take kMask. One activation row (batch 1) times kDense or kPairs weights runs a
 // weight row at a time, unpacked and multiplied in registers (row_dot): a dense row against the activations,
 // a pairs row against the two activations of each group of four it keeps, gathered by byte shuffles, so with
-// half the multiplies. On AVX-512 so do two to seven activation rows (a convolution's few output positions
-// late in a network, a few tokens) without prebuilt panels for them: each chunk is unpacked once for up to
-// four rows (qgemm_bench, conv_m4_k4608_c512 2:4 INT4, one thread: 125 -> 75 us, builds before and after). Several
+// half the multiplies. On AVX-512 and AVX2 so do two to seven activation rows (a convolution's few output
+// positions late in a network, a few tokens) without prebuilt panels for them: each chunk is unpacked once for
+// up to four rows (qgemm_bench, conv_m4_k4608_c512 2:4 INT4, one thread: AVX-512 125 -> 75 us, AVX2 144 ->
+// 120-128 us, builds before and after). Several
 // activation rows (im2col convolutions, a transformer's tokens) on AVX-512 take a register-blocked GEMM: each block of
 // 32 output channels is expanded once per call into a dense int8 panel interleaved for vpdpbusd (any pattern, zeros
 // included: at these sizes dense VNNI beats gathering), then tiles of 8 activation rows broadcast 4 activation bytes at

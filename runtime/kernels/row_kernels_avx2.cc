@@ -421,7 +421,7 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 
 const RowKernels& avx2_row_kernels() {
   static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs,  pairs_dot4,
-                            nullptr, nullptr, nullptr, range, quantize, fake_quantize, 1};
+                            nullptr, nullptr, nullptr, range, quantize, fake_quantize, kPanelRows - 1};
   return k;
 }
 
