@@ -2,22 +2,17 @@
 // BLAS under ATen (OpenBLAS or MKL, whose own thread pools ignore the other two).
 #pragma once
 
-#include <ATen/Parallel.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdlib>
 
-#include "core/process_settings.h"
+#include "model/compute_threads.h"
 
 namespace adze::bench {
 
 inline int set_bench_threads() {
   const char* env = std::getenv("ADZE_BENCH_THREADS");
   const int n = std::max(1, env && *env ? std::atoi(env) : 1);
-  omp_set_num_threads(n);
-  at::set_num_threads(n);
-  set_blas_threads(n);
+  set_compute_threads(n);
   return n;
 }
 

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/process_settings.h"
+#include "model/compute_threads.h"
 
 namespace {
 
@@ -53,8 +54,7 @@ int run(int argc, char** argv) {
                         "--threads must be at least 1 (got " + std::to_string(g.threads) + ")");
     const int n =
         threads->count() > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    torch::set_num_threads(n);
-    adze::set_blas_threads(n);  // its own pool, else spinning on the cores the other threads were given
+    adze::set_compute_threads(n);  // ATen's, OpenMP's and the BLAS's own pool (else spinning on the other cores)
   });
   try {
     app.parse(argc, argv);
