@@ -26,7 +26,7 @@ struct HostLut {
   /// config key ("w4", "w4 2:4", "fp32") → seconds, row-major [elements × tokens]
   std::map<std::string, std::vector<double>> seconds;
   int threads = 0;  ///< libtorch threads it was measured with
-  std::string isa;  ///< the runtime's instruction set it was measured on (runtime/isa.h)
+  std::string isa;  ///< the runtime's instruction set it was measured on (core/isa.h)
   /// Seconds of one layer call with `elements` weights and `tokens` input rows under `config`.
   double lookup(const LayerConfig& config, double elements, double tokens) const;
 };
