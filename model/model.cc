@@ -174,7 +174,9 @@ at::Tensor Model::run(torch::jit::Code& code, const at::Tensor& x) const {
 
 at::Tensor Model::forward(const at::Tensor& x) const {
   // A smaller batch at its own size: fine-tuning at batch 64 a model traced at 256 would otherwise compute 256.
-  torch::jit::Code* any = batch_dependence_.generic ? any_batch_code() : nullptr;
+  // Its code is made only when a smaller piece is there to run.
+  const bool smaller_piece = x.dim() > 0 && x.size(0) % input_.shape.at(0) != 0;
+  torch::jit::Code* any = batch_dependence_.generic && smaller_piece ? any_batch_code() : nullptr;
   return forward_in_batches(
       x, input_, "model '" + source_ + "'", [this](const at::Tensor& b) { return run_exact_batch(b); },
       any ? std::function<at::Tensor(const at::Tensor&)>([this, any](const at::Tensor& b) { return run(*any, b); })
