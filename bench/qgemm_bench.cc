@@ -188,12 +188,14 @@ struct GemmCase {
 };
 
 // Shapes of the models in docs/results: ResNet-18 at 64x64 (a layer1 conv, the stem, layer3's and layer4's
-// 3x3 convs with 16 and 4 output positions), a small transformer's qkv projection of 17 tokens, GPT's MLP.
+// 3x3 convs with 16 and 4 output positions, and 7: the most that take row_dot), a small transformer's qkv
+// projection of 17 tokens, GPT's MLP.
 const GemmCase kGemmCases[] = {{"conv_m256_k576_c64/int4_2of4", 256, 576, 64, 4, true},
                                {"linear_m64_k128_c384/int4_2of4", 64, 128, 384, 4, true},
                                {"stem_m1024_k147_c64/int8_dense", 1024, 147, 64, 8, false},
                                {"conv_m16_k2304_c256/int4_2of4", 16, 2304, 256, 4, true},
                                {"conv_m4_k4608_c512/int4_2of4", 4, 4608, 512, 4, true},
+                               {"conv_m7_k4608_c512/int4_2of4", 7, 4608, 512, 4, true},
                                {"linear_m17_k64_c192/int4_2of4", 17, 64, 192, 4, true}};
 
 void set_macs(benchmark::State& state, const GemmCase& c) {

@@ -98,7 +98,7 @@ struct RowKernels {
   void (*fake_quantize)(const float* x, int64_t n, float inv, float zf, float scale, float* y);
   /// The most activation rows for which qgemm takes row_dot over unpacking weight rows into scratch: 1 where
   /// row_dot unpacks per activation row (scalar); 7 on AVX2 and AVX-512, below AVX-512's panels
-  /// (qgemm_bench, a 4608-long 2:4 INT4 row against 7 rows, one thread: AVX-512 211 -> 135 us, AVX2 275 -> 202
+  /// (qgemm_bench conv_m7_k4608_c512, one thread: AVX-512 211 -> 135 us, AVX2 275 -> 202
   /// us; against 16 rows AVX2's row_dot lost, 117 -> 139-149 us).
   int64_t row_dot_rows;
 };
