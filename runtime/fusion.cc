@@ -23,6 +23,7 @@ std::map<std::string, std::vector<std::size_t>> readers_of(const std::vector<Nod
     for (const Arg& a : n.in)
       if (a.kind == Arg::kValue && !(n.act && &a == &n.in[0])) read.insert(a.name);
     if (n.act) read.insert(n.act_input);
+    if (n.residual) read.insert(n.residual->name);
     for (const auto& v : read) readers[v].push_back(i);
   }
   return readers;
@@ -59,8 +60,15 @@ bool factor_pair(const Node& node, const Node& next, int at) {
           (node.in.size() == 2 && node.in[1].kind == Arg::kConstant && node.in[1].constant.isNone()));
 }
 
+// Whether an op's output is a tensor, as far as the runtime knows without running it.
+bool produces_tensor(const Node& n) {
+  return n.own != OwnOp::kNone || is_convolution(n.op) || n.op == "adze::packed_matmul" ||
+         n.op == "adze::packed_embedding" || n.op == kMonarchOp;
+}
+
 // Folds `next` into `node` when it can: true if it did (next is then skipped, its output now node's).
-bool fold(Node& node, Node& next) {
+// `tensor_before(v)`: whether value v is a tensor computed before `node` runs.
+bool fold(Node& node, Node& next, const std::function<bool(const std::string&)>& tensor_before) {
   const int at = position_of(next, node.out[0]);
   if (at < 0) return false;
   if (factor_pair(node, next, at)) {  // the pair in one call (packed_factored_matmul), with the second's bias
@@ -79,11 +87,24 @@ bool fold(Node& node, Node& next) {
   const bool no_clamp = node.clamp.lo == -std::numeric_limits<float>::infinity() &&
                         node.clamp.hi == std::numeric_limits<float>::infinity();
   const Arg* bias = next.in.size() == 3 && at < 2 ? &next.in[1 - at] : nullptr;  // add(y, b) or add(b, y)
+  // A residual add of an integer convolution's or matmul's output and a tensor computed before it (as
+  // ResNet's, a transformer's): the other operand added in the kernels' epilogue, before what folds in after.
+  const bool integer_product = integer_conv || (node.integer && node.op == "adze::packed_matmul" &&
+                                                node.second_factor.empty() && node.in.size() <= 2);
+  const Arg* other = bias;
   if (matmul && node.in.size() == 1 && !node.fused_bias && no_clamp && no_post && next.op == "aten::add" && bias &&
       bias->kind == Arg::kTensor && bias->tensor && bias->tensor->dim() == 1 &&
       bias->tensor->scalar_type() == at::kFloat && is_unit(next.in[2])) {
     node.fused_bias = bias->tensor;
     node.fused += "+add";
+  } else if (integer_product && !node.residual && no_clamp && node.post == PostOp::kNone && next.own == OwnOp::kAdd &&
+             other && other->kind == Arg::kValue && other->name != node.out[0] && is_unit(next.in[2]) &&
+             tensor_before(other->name)) {
+    node.residual = *other;
+    node.residual_quant = node.out_quant;  // a W8A8 model's quantization of the branch, before the add
+    node.clamp = next.clamp;               // what had folded into the add already
+    node.out_quant = next.out_quant;
+    node.fused += "+add" + next.fused;
   } else if (at != 0) {
     return false;  // the rest fold an op whose first argument is node's output
   } else if ((matmul || integer_conv || node.own == OwnOp::kDepthwise || node.own == OwnOp::kAdd) && no_clamp &&
@@ -154,11 +175,22 @@ void fuse(std::vector<Node>& nodes, const std::string& output) {
   for (bool changed = true; changed;) {
     changed = false;
     const auto readers = readers_of(nodes);
+    // Where each tensor value is computed (the input before all). A fold in this pass only moves a value's
+    // producer earlier, so the map errs on the side of not folding until the next pass.
+    std::map<std::string, std::size_t> tensor_at = {{"input", 0}};
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      if (!nodes[i].skip && produces_tensor(nodes[i]))
+        for (const auto& o : nodes[i].out) tensor_at.emplace(o, i);
     for (Node& node : nodes) {
       if (node.skip || node.out.size() != 1 || node.out[0] == output) continue;
       const auto r = readers.find(node.out[0]);
       if (r == readers.end() || r->second.size() != 1) continue;
-      if (fold(node, nodes[r->second[0]])) {
+      const std::size_t here = static_cast<std::size_t>(&node - nodes.data());
+      const auto tensor_before = [&](const std::string& v) {
+        const auto t = tensor_at.find(v);
+        return t != tensor_at.end() && (v == "input" || t->second < here);
+      };
+      if (fold(node, nodes[r->second[0]], tensor_before)) {
         changed = true;
       } else if (fold_attention(nodes, node, readers, output)) {
         changed = true;

@@ -90,11 +90,13 @@ struct Node {
   ActivationQuant quant;    ///< kFakeQuant
   // Fused into this op by fusion.h (the schedule only; a run that records layer outputs takes the unfused
   // graph, whose values are the simulation's).
-  const at::Tensor* fused_bias = nullptr;    ///< added to the output ([C])
-  OutputClamp clamp;                         ///< applied after the bias
-  PostOp post = PostOp::kNone;               ///< applied last
-  std::optional<ActivationQuant> out_quant;  ///< a calibrated fake quantization of the output, after all else
-  float alpha = 1;                           ///< kMatmul, kAttention: the product scaled (a division fused)
+  const at::Tensor* fused_bias = nullptr;         ///< added to the output ([C])
+  std::optional<Arg> residual;                    ///< a residual add's other operand, added after the bias
+  std::optional<ActivationQuant> residual_quant;  ///< a calibrated fake quantization before that add
+  OutputClamp clamp;                              ///< applied after the bias and the residual
+  PostOp post = PostOp::kNone;                    ///< applied last
+  std::optional<ActivationQuant> out_quant;       ///< a calibrated fake quantization of the output, after all else
+  float alpha = 1;                                ///< kMatmul, kAttention: the product scaled (a division fused)
   /// kAttention with a constant mask: its prefix form (attention.h, mask_prefixes), found once at open.
   bool constant_mask = false;
   std::optional<std::vector<int64_t>> mask_prefixes;

@@ -487,6 +487,7 @@ void resolve(Program& p, const std::string& output) {
       if ((a.kind == Arg::kTensor || a.kind == Arg::kWeight) && a.tensor) a.constant = *a.tensor;
     }
     if (node.act) node.act_slot = slot.at(node.act_input);
+    if (node.residual) node.residual->slot = slot.at(node.residual->name);
     node.out_slots.clear();
     for (const auto& o : node.out)
       node.out_slots.push_back(slot.emplace(o, static_cast<int>(slot.size())).first->second);
@@ -500,6 +501,7 @@ void resolve(Program& p, const std::string& output) {
     for (const Arg& a : node.in)
       if (a.kind == Arg::kValue) last[static_cast<std::size_t>(a.slot)] = static_cast<int>(i);
     if (node.act) last[static_cast<std::size_t>(node.act_slot)] = static_cast<int>(i);
+    if (node.residual) last[static_cast<std::size_t>(node.residual->slot)] = static_cast<int>(i);
   }
   last[static_cast<std::size_t>(p.output_slot)] = -1;  // the result stays
   p.release.assign(p.nodes.size(), {});
@@ -743,13 +745,21 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     }
     return node.fused_bias ? *node.fused_bias : at::Tensor();
   };
+  auto residual_of = [&](const Node& node) -> Residual {  // a fused residual add (fusion.h)
+    if (!node.residual) return {};
+    const c10::IValue& r = value(*node.residual);
+    if (!r.isTensor())
+      throw Error(ErrorKind::kInvalidArgument,
+                  "packed runtime: the residual add after " + node.op + " of a " + r.tagKind() + ", not a tensor");
+    return {r.toTensor(), node.residual_quant};
+  };
   auto run_node = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
       at::Tensor y =
           packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
-                        node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out);
+                        node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out, residual_of(node));
       if (node.out_quant) fake_quantize_in_place(y, *node.out_quant);
       set(node, std::move(y));
       return;
@@ -759,7 +769,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
       at::Tensor y = node.second_factor.empty()
                          ? packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
-                                         node.integer, node.clamp)
+                                         node.integer, node.clamp, residual_of(node))
                          : packed_factored_matmul(*layers_.at(node.layer), *layers_.at(node.second_factor), in,
                                                   bias_of(node, 1), node.act ? &*node.act : nullptr, node.clamp);
       if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);

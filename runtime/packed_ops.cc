@@ -51,6 +51,7 @@ struct QuantScratch {
   std::vector<uint8_t> codes, rows, padded;
   std::vector<float> scale, mid, partial;
   std::vector<int32_t> zero;
+  std::vector<int64_t> planar;
 };
 
 QuantScratch& quant_scratch() {
@@ -85,7 +86,8 @@ ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
 // M rows of K floats (K = the layer's reduction, in the layer's own column order) through the integer kernels
 // into y [M, C] (rows C apart): quantized with `act`, or per row.
 void integer_rows(const LayerView& layer, const float* rows, int64_t M, const float* bias, const ActivationQuant* act,
-                  const OutputClamp& clamp, float* y) {
+                  const OutputClamp& clamp, float* y, const float* residual = nullptr,
+                  const std::optional<ActivationQuant>& residual_quant = std::nullopt) {
   const runtime::QWeights& w = *layer.integer_weights();
   const int64_t K = layer.reduction(), C = layer.channels();
   const ActivationLayout l = activation_layout(layer, M);
@@ -97,18 +99,47 @@ void integer_rows(const LayerView& layer, const float* rows, int64_t M, const fl
     runtime::quantize_rows_static(rows, M, K, K, l.gather, l.stride, act->scale, act->zero_point, q, scale, zero);
   else
     runtime::quantize_rows_dynamic(rows, M, K, K, l.gather, l.stride, q, scale, zero);
-  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, active_isa(), {l.panels, clamp.lo, clamp.hi});
+  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, active_isa(),
+                 {l.panels, clamp.lo, clamp.hi, nullptr, residual, C, residual_quant ? residual_quant->scale : 0.0f,
+                  residual_quant ? residual_quant->zero_point : 0});
+}
+
+bool clamps(const OutputClamp& c) {
+  return c.lo > -std::numeric_limits<float>::infinity() || c.hi < std::numeric_limits<float>::infinity();
+}
+
+// A residual the kernels add in their epilogue: float, of the output's sizes; then contiguous in the order of
+// dimensions `dense` (a copy only where it is not already), else undefined (added after the product).
+at::Tensor epilogue_residual(const Residual& residual, at::IntArrayRef sizes, at::IntArrayRef dense) {
+  const at::Tensor& add = residual.add;
+  if (!add.defined() || add.scalar_type() != at::kFloat || add.sizes() != sizes) return {};
+  const at::Tensor r = add.permute(dense);
+  return r.is_contiguous() ? r : runtime::contiguous_output(r);
+}
+
+// What a fused residual add leaves to do where the kernels could not take it, on their unclamped output: the
+// fake quantization, the add as ATen's (broadcasting), then the clamp.
+at::Tensor add_then_clamp(at::Tensor y, const Residual& residual, const OutputClamp& clamp) {
+  if (residual.quant)
+    y = at::fake_quantize_per_tensor_affine(y, residual.quant->scale, residual.quant->zero_point, 0, 255);
+  const at::Tensor sum = y + residual.add;
+  return clamps(clamp) ? sum.clamp(clamp.lo, clamp.hi) : sum;
 }
 
 // x [..., K] (float, contiguous) through the integer kernels: [..., C].
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
-                           const ActivationQuant* act, const OutputClamp& clamp) {
+                           const ActivationQuant* act, const OutputClamp& clamp, const Residual& residual) {
   at::DimVector shape(rows.sizes().begin(), rows.sizes().end());
   shape.back() = layer.channels();
+  at::DimVector order(shape.size());
+  for (std::size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int64_t>(d);
+  const at::Tensor r = epilogue_residual(residual, shape, order);
+  const bool after = residual.add.defined() && !r.defined();
   at::Tensor y = runtime::empty_output(shape);
   integer_rows(layer, rows.data_ptr<float>(), rows.numel() / layer.reduction(),
-               bias.defined() ? bias.data_ptr<float>() : nullptr, act, clamp, y.data_ptr<float>());
-  return y;
+               bias.defined() ? bias.data_ptr<float>() : nullptr, act, after ? OutputClamp{} : clamp,
+               y.data_ptr<float>(), r.defined() ? r.data_ptr<float>() : nullptr, residual.quant);
+  return after ? add_then_clamp(y, residual, clamp) : y;
 }
 
 at::Tensor float_contiguous(const at::Tensor& x) {
@@ -140,14 +171,26 @@ constexpr int64_t kRangePiece = int64_t{1} << 13;
 //   channels are permuted or the columns dilated.
 class PatchRows final : public runtime::QRowSource {
  public:
-  PatchRows(const float* x, const ConvGeometry& g, const ActivationQuant* act, const ActivationLayout& l,
+  // Whether the input is quantized whole in prepare() (else make() reads it pixel by pixel, channels last).
+  static bool quantizes_whole_input(const ConvGeometry& g) {
+    return !(g.kh == 1 && g.kw == 1 && g.py == 0 && g.px == 0);
+  }
+
+  // x: the input channels last, or (`planar`, only where quantizes_whole_input) in planes [N, Cin, H, W].
+  PatchRows(const float* x, bool planar, const ConvGeometry& g, const ActivationQuant* act, const ActivationLayout& l,
             QuantScratch& scratch)
       : x_(x), g_(g), stride_(l.stride), perm_(l.gather) {
     const int64_t M = g.rows();
     scales_ = sized(scratch.scale, M);
     zeros_ = sized(scratch.zero, M);
     rows_ = sized(scratch.rows, M * stride_);
-    const bool one_by_one = g.kh == 1 && g.kw == 1 && g.py == 0 && g.px == 0;
+    const bool one_by_one = !quantizes_whole_input(g);
+    if (planar && one_by_one) throw Error(ErrorKind::kInternal, "packed conv2d: a 1x1 convolution's input in planes");
+    if (planar) {  // an image row channels last: column x·Cin + c of the row is plane c's value x
+      planar_ = sized(scratch.planar, g.W * g.Cin);
+      for (int64_t x = 0; x < g.W; ++x)
+        for (int64_t c = 0; c < g.Cin; ++c) planar_[x * g.Cin + c] = c * g.H * g.W + x;
+    }
     mode_ = !one_by_one                     ? (perm_ || g.dx != 1 ? Mode::kPixels : Mode::kTaps)
             : act || g.sy != 1 || g.sx != 1 ? Mode::kDirect
                                             : Mode::kPerRow;
@@ -206,8 +249,10 @@ class PatchRows final : public runtime::QRowSource {
       float unused_s = 0;
       int32_t unused_z = 0;
       std::fill_n(dst, bx_ * C, u8z);
-      runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s_,
-                                    z_, dst + bx_ * C, &unused_s, &unused_z);
+      const int64_t n = r / Hp;
+      const float* const row = planar_ ? x_ + (n * C * g_.H + iy) * g_.W : x_ + (n * g_.H + iy) * g_.W * C;
+      runtime::quantize_rows_static(row, 1, g_.W * C, g_.W * C, planar_, g_.W * C, s_, z_, dst + bx_ * C, &unused_s,
+                                    &unused_z);
       std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
     }
   }
@@ -296,21 +341,23 @@ class PatchRows final : public runtime::QRowSource {
   uint8_t* rows_ = nullptr;
   float* scales_ = nullptr;
   int32_t* zeros_ = nullptr;
-  float* partial_ = nullptr;  // per piece of the input, its min and max
-  uint8_t* input_ = nullptr;  // the quantized input, channels last, with a border of by_ x bx_ pixels
+  float* partial_ = nullptr;   // per piece of the input, its min and max
+  uint8_t* input_ = nullptr;   // the quantized input, channels last, with a border of by_ x bx_ pixels
+  int64_t* planar_ = nullptr;  // an input in planes: where each column of a channels-last image row lies
   int64_t by_ = 0, bx_ = 0;
 };
 
 }  // namespace
 
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act, bool dynamic, const OutputClamp& clamp) {
+                         const ActivationQuant* act, bool dynamic, const OutputClamp& clamp, const Residual& residual) {
   const int64_t C = layer.channels(), K = layer.reduction();
   if (x.dim() == 0 || x.size(-1) != K)
     throw Error(ErrorKind::kInvalidArgument,
                 "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
   const at::Tensor b = float_bias(bias, C, "matmul");
-  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, float_contiguous(x), b, act, clamp);
+  if (layer.integer_weights() && (act || dynamic))
+    return integer_product(layer, float_contiguous(x), b, act, clamp, residual);
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
@@ -324,9 +371,8 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   }
   y = y.reshape(shape);
   if (b.defined()) y = y + b;
-  return clamp.lo > -std::numeric_limits<float>::infinity() || clamp.hi < std::numeric_limits<float>::infinity()
-             ? y.clamp(clamp.lo, clamp.hi)
-             : y;
+  if (residual.add.defined()) return add_then_clamp(y, residual, clamp);
+  return clamps(clamp) ? y.clamp(clamp.lo, clamp.hi) : y;
 }
 
 at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
@@ -389,9 +435,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
         torch::einsum("mkj,klj->mlk", {in.reshape({M, b, Kb}), decoded_weight(first).reshape({b, b, Kb})});
     at::Tensor y = torch::einsum("mlk,lok->mlo", {z, decoded_weight(second).reshape({b, Cb, b})}).reshape(shape);
     if (bs.defined()) y = y + bs;
-    return clamp.lo > -std::numeric_limits<float>::infinity() || clamp.hi < std::numeric_limits<float>::infinity()
-               ? y.clamp(clamp.lo, clamp.hi)
-               : y;
+    return clamps(clamp) ? y.clamp(clamp.lo, clamp.hi) : y;
   }
   // Integer kernels: each row of x quantized once (one range), then input block k's b rows of R read from its
   // K/b codes (the rows' padding is zero weights: what they read past the block adds nothing) ...
@@ -424,7 +468,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
-                         const OutputClamp& clamp, bool contiguous_out) {
+                         const OutputClamp& clamp, bool contiguous_out, const Residual& residual) {
   const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
   const runtime::QWeights* w = layer.integer_weights();
   if (!w || !(act || dynamic) || shape.size() != 4)
@@ -439,17 +483,32 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   if (oh < 1 || ow < 1)
     throw Error(ErrorKind::kInvalidArgument,
                 "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
-  const at::Tensor nhwc = runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
   const ConvGeometry g{N,  H,         W,         Cin,        kh,         kw,          oh,
                        ow, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+  // An input in planes goes to PatchRows as it lies where it quantizes the whole input first: its pass then
+  // turns the planes channels last, split over the threads (ResNet-18's stem: an ATen copy of 7 us on one thread
+  // before).
+  const at::Tensor xf = x.to(torch::kFloat);
+  const bool planar = Cin > 1 && xf.is_contiguous() && PatchRows::quantizes_whole_input(g);
+  const at::Tensor in = planar ? xf : runtime::contiguous_output(xf.permute({0, 2, 3, 1}));
   const ActivationLayout l = activation_layout(layer, g.rows());
-  PatchRows patches(nhwc.data_ptr<float>(), g, act, l, quant_scratch());
+  PatchRows patches(in.data_ptr<float>(), planar, g, act, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
+  const at::Tensor r = epilogue_residual(residual, {N, C, oh, ow}, {0, 2, 3, 1});
+  const bool after = residual.add.defined() && !r.defined();
   at::Tensor y = runtime::empty_output({N, oh, ow, C});
-  runtime::QGemmOptions options{l.panels, clamp.lo, clamp.hi, &patches};
+  const OutputClamp kernels_clamp = after ? OutputClamp{} : clamp;
+  runtime::QGemmOptions options{l.panels,
+                                kernels_clamp.lo,
+                                kernels_clamp.hi,
+                                &patches,
+                                r.defined() ? r.data_ptr<float>() : nullptr,
+                                C,
+                                r.defined() && residual.quant ? residual.quant->scale : 0.0f,
+                                r.defined() && residual.quant ? residual.quant->zero_point : 0};
   runtime::qgemm(*w, {patches.rows(), g.rows(), l.stride, patches.scales(), patches.zeros()},
                  b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, active_isa(), options);
-  const at::Tensor nchw = y.permute({0, 3, 1, 2});
+  const at::Tensor nchw = after ? add_then_clamp(y.permute({0, 3, 1, 2}), residual, clamp) : y.permute({0, 3, 1, 2});
   return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }
 

@@ -762,10 +762,11 @@ TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
   EXPECT_LE(((p.forward(x) - simulated).abs().max() / simulated.abs().max()).item<double>(), 1e-4);
 }
 
-// W8A8 on a Python-made ResNet-18: a residual block's add takes its ReLU, and the calibrated fake quantization
-// after them where nothing else reads the ReLU's output (elsewhere the next block's residual reads it
-// unquantized); the fused schedule gives the unfused graph's numbers bit for bit.
-TEST(PackedExporter, AResidualAddTakesItsReluAndFakeQuantization) {
+// W8A8 on a Python-made ResNet-18: a residual block's add folds into the later of the two convolutions it adds
+// (conv2, or the downsample that runs after it), after that convolution's own fake quantization, with its ReLU
+// and the calibrated fake quantization after them where nothing else reads the ReLU's output (elsewhere the
+// next block's residual reads it unquantized); the fused schedule gives the unfused graph's numbers bit for bit.
+TEST(PackedExporter, AResidualAddFoldsIntoItsConvolutionWithReluAndFakeQuantization) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(6);
   testing::TempDir tmp;
@@ -775,9 +776,18 @@ TEST(PackedExporter, AResidualAddTakesItsReluAndFakeQuantization) {
   const at::Tensor x = torch::randn({4, 3, 32, 32});
   std::map<std::string, int> ops;
   for (const auto& n : p.profile(x, 1)) ++ops[n.op];
-  EXPECT_EQ(ops["aten::add+relu"] + ops["aten::add+relu+fake_quantize"], 8);  // one per basic block
-  EXPECT_GE(ops["aten::add+relu+fake_quantize"], 1);
-  EXPECT_EQ(ops.count("aten::relu"), 0u);
+  // One per basic block (three into a downsample convolution), each after the fake quantization of the
+  // convolution's own output.
+  int folded = 0, quantized_after = 0;
+  for (const auto& [op, n] : ops) {
+    EXPECT_NE(op, "aten::relu");
+    EXPECT_NE(op.rfind("aten::add", 0), 0u) << op;
+    if (op.rfind("aten::_convolution+fake_quantize+add+relu", 0) != 0) continue;
+    folded += n;
+    quantized_after += op == "aten::_convolution+fake_quantize+add+relu+fake_quantize" ? n : 0;
+  }
+  EXPECT_EQ(folded, 8);
+  EXPECT_GE(quantized_after, 1);
   std::map<std::string, at::Tensor> layers;  // the unfused graph, as verify runs it
   EXPECT_TRUE(same_bits(p.forward(x), p.forward(x, &layers)));
 }
@@ -891,7 +901,15 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
         const at::Tensor got = packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, &act, true);
         const at::Tensor dynamic =
             packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, nullptr, true);
+        // The input channels last in memory (not read in planes): the same bits.
+        const at::Tensor nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor got_nhwc =
+            packed::packed_conv2d(*f.view, nhwc, bias, c.stride, c.padding, c.dilation, &act, true);
+        const at::Tensor dynamic_nhwc =
+            packed::packed_conv2d(*f.view, nhwc, bias, c.stride, c.padding, c.dilation, nullptr, true);
         torch::set_num_threads(threads);
+        EXPECT_TRUE(same_bits(got, got_nhwc));
+        EXPECT_TRUE(same_bits(dynamic, dynamic_nhwc));
         ASSERT_EQ(got.sizes(), want.sizes());
         EXPECT_LE(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
         EXPECT_GE(sqnr_db(exact, dynamic), 30.0);
@@ -904,6 +922,48 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
         EXPECT_TRUE(same_bits(first_dynamic, dynamic));
       }
     }
+  }
+}
+
+// A fused residual add (fusion.h): the convolution's or matmul's output plus the residual, then the clamp, the
+// bits of the unfused ops. A residual of the output's shape in either memory layout goes to the kernels'
+// epilogue; one that broadcasts is added after, as ATen adds it.
+TEST(PackedLayer, AResidualIsAddedBeforeTheClampAsTheUnfusedOpsDo) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(8);
+  LayerConfig config;
+  config.weight_bits = 4;
+  config.nm = NMPattern::parse("2:4");
+  const packed::OutputClamp relu{0.0f, std::numeric_limits<float>::infinity()};
+  const Encoding conv = project(torch::randn({16, 8, 3, 3}), make_layer(LayerKind::kConv2d, {16, 8, 3, 3}), config);
+  OneLayerFile fc(conv);
+  const at::Tensor x = torch::randn({2, 8, 12, 10}), bias = torch::randn({16});
+  const at::Tensor plain = packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true);
+  const at::Tensor same = torch::randn({2, 16, 12, 10});
+  for (const at::Tensor& r : {same, same.contiguous(at::MemoryFormat::ChannelsLast), torch::randn({1, 16, 1, 1})}) {
+    SCOPED_TRACE(c10::str(r.sizes()));
+    for (bool contiguous_out : {true, false}) {
+      const at::Tensor got =
+          packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true, relu, contiguous_out, {r});
+      EXPECT_TRUE(same_bits(got, (plain + r).clamp_min(0)));
+    }
+    // A W8A8 model's branch: its own fake quantization before the add.
+    const packed::ActivationQuant q{0.03f, 117};
+    const at::Tensor got =
+        packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true, relu, true, {r, q});
+    const at::Tensor fq = torch::fake_quantize_per_tensor_affine(plain, q.scale, q.zero_point, 0, 255);
+    EXPECT_TRUE(same_bits(got, (fq + r).clamp_min(0)));
+  }
+  const Encoding linear = project(torch::randn({24, 64}), make_layer(LayerKind::kLinear, {24, 64}), config);
+  OneLayerFile fl(linear);
+  const at::Tensor rows = torch::randn({3, 5, 64}), b = torch::randn({24});
+  const at::Tensor product = packed::packed_matmul(*fl.view, rows, b, nullptr, true);
+  for (const at::Tensor& r : {torch::randn({3, 5, 24}), torch::randn({24})}) {
+    SCOPED_TRACE(c10::str(r.sizes()));
+    EXPECT_TRUE(
+        same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, true, relu, {r}), (product + r).clamp_min(0)));
+    EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, false, relu, {r}),
+                          (packed::packed_matmul(*fl.view, rows, b) + r).clamp_min(0)));
   }
 }
 

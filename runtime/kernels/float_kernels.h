@@ -45,6 +45,9 @@ struct FloatKernels {
   void (*add)(const float* a, const float* b, float alpha, float* y, int64_t n);
   /// y = x clamped to [lo, hi] over n values, NaN kept (ReLU, ReLU6, hardtanh); y may be x.
   void (*clamp)(const float* x, float* y, int64_t n, float lo, float hi);
+  /// y = a + b clamped to [lo, hi] over n values: add (alpha 1) and then clamp in one pass (a residual add fused
+  /// into a product's outputs, with its ReLU); y may be a or b.
+  void (*add_clamp)(const float* a, const float* b, float* y, int64_t n, float lo, float hi);
   /// y = the element-wise maximum of `count` (≥ 1) arrays of n values (a max pool's window of channel vectors,
   /// channels last), NaN where any of them is NaN, as ATen's max_pool2d. y may not overlap them.
   void (*max_of)(const float* const* x, int64_t count, float* y, int64_t n);

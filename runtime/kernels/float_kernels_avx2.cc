@@ -73,7 +73,8 @@ ADZE_INLINE __m128 vsum4(V a, V b, V c, V d) {
 }  // namespace
 
 const FloatKernels& avx2_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp, max_of};
+  static const FloatKernels k{gelu,   gelu_tanh, softmax, softmax_prefixes, layer_norm,
+                              matmul, add,       clamp,   add_clamp,        max_of};
   return k;
 }
 

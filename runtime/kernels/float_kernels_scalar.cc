@@ -81,6 +81,13 @@ void clamp(const float* x, float* y, int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];  // NaN fails both: kept
 }
 
+void add_clamp(const float* a, const float* b, float* y, int64_t n, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = a[i] + b[i];
+    y[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+}
+
 void max_of(const float* const* x, int64_t count, float* y, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
     float m = x[0][j];
@@ -92,7 +99,8 @@ void max_of(const float* const* x, int64_t count, float* y, int64_t n) {
 }  // namespace
 
 const FloatKernels& scalar_float_kernels() {
-  static const FloatKernels k{gelu, gelu_tanh, softmax, softmax_prefixes, layer_norm, matmul, add, clamp, max_of};
+  static const FloatKernels k{gelu,   gelu_tanh, softmax, softmax_prefixes, layer_norm,
+                              matmul, add,       clamp,   add_clamp,        max_of};
   return k;
 }
 

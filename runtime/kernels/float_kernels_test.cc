@@ -436,6 +436,35 @@ TEST(FloatKernels, Clamp) {
   }
 }
 
+// A residual add with its ReLU (or none) in one pass: the bits of add (alpha 1) and then clamp (NaN where they
+// give NaN), ±∞ included, in place on either operand too.
+TEST(FloatKernels, AddClampIsAddThenClamp) {
+  std::mt19937 rng(8);
+  for (Isa isa : runnable_isas()) {
+    SCOPED_TRACE(to_string(isa));
+    const FloatKernels& k = float_kernels(isa);
+    for (int64_t n : kLengths)
+      for (float lo : {0.0f, -kInf}) {
+        SCOPED_TRACE(name(n) + ", lo " + std::to_string(lo));
+        const std::vector<float> a = values(n, rng, true), b = values(n, rng, true);
+        std::vector<float> want = output(n), got = output(n);
+        k.add(a.data(), b.data(), 1.0f, want.data(), n);
+        k.clamp(want.data(), want.data(), n, lo, kInf);
+        k.add_clamp(a.data(), b.data(), got.data(), n, lo, kInf);
+        expect_guard(got, n);
+        std::vector<float> on_a = a, on_b = b;
+        k.add_clamp(on_a.data(), b.data(), on_a.data(), n, lo, kInf);
+        k.add_clamp(a.data(), on_b.data(), on_b.data(), n, lo, kInf);
+        const auto same = [](float x, float y) { return std::isnan(y) ? std::isnan(x) : same_bits(x, y); };
+        for (int64_t i = 0; i < n; ++i) {
+          const auto at = static_cast<std::size_t>(i);
+          ASSERT_TRUE(same(got[at], want[at])) << a[at] << " + " << b[at];
+          ASSERT_TRUE(same(on_a[at], want[at]) && same(on_b[at], want[at])) << "in place, " << i;
+        }
+      }
+  }
+}
+
 // The element-wise maximum of one to nine arrays (a max pool's window), NaN wherever any holds one, ±∞ and
 // the partial last vector included.
 TEST(FloatKernels, MaxOfIsTheMaximumAndNaNWins) {

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "runtime/kernels/float_kernels.h"
 #include "runtime/kernels/row_kernels.h"
 #include "runtime/parallel.h"
 
@@ -164,6 +165,28 @@ void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& 
 // v clamped to [lo, hi], NaN kept (a fused ReLU or ReLU6).
 inline float clamp_out(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+// What qgemm does to a block of outputs after its kernels wrote them (still in cache): with a fused residual add
+// (QGemmOptions::residual), y = clamp(fq(y) + r), the arithmetic of the unfused fake quantization (the ISA's
+// kernel, as fake_quantize_static runs it), add and clamp, the kernels having run unclamped; without, nothing
+// (the kernels clamped).
+struct Finish {
+  const float* residual = nullptr;
+  int64_t stride = 0;
+  float lo = 0, hi = 0;
+  const RowKernels* kern = nullptr;
+  const FloatKernels* fk = nullptr;
+  float qs = 0, inv = 0, zf = 0;  // the fake quantization before the add (qs 0: none)
+  // Rows [m0, m0 + rows) by channels [c0, c0 + n) of y.
+  void operator()(float* y, int64_t y_stride, int64_t m0, int64_t rows, int64_t c0, int64_t n) const {
+    if (!residual) return;
+    for (int64_t m = m0; m < m0 + rows; ++m) {
+      float* const out = y + m * y_stride + c0;
+      if (qs != 0) kern->fake_quantize(out, n, inv, zf, qs, out);
+      fk->add_clamp(out, residual + m * stride + c0, out, n, lo, hi);
+    }
+  }
+};
+
 int64_t panel_blocks(const QWeightLayout& l) { return (l.rows + kPanelChannels - 1) / kPanelChannels; }
 
 // Reduction positions a prebuilt panel holds: one group's k rounded up to a whole step of 4 (a 2:4 layer of
@@ -185,8 +208,8 @@ void make_all_rows(QRowSource* src, int64_t rows) {
 // panel (split over the threads, a thread's tiles mostly on one panel) run gemm_panel, and the shared epilogue
 // turns each tile's dots into outputs. Rows from a source (`src`) are made in the same parallel region.
 void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride,
-                  const RowKernels& kern, const uint8_t* prebuilt, int64_t panel_k, float lo, float hi,
-                  QRowSource* src) {
+                  const RowKernels& kern, const uint8_t* prebuilt, int64_t panel_k, float lo, float hi, QRowSource* src,
+                  const Finish& finish) {
   const QWeightLayout& l = w.layout;
   const int64_t blocks = panel_blocks(l);
   const int64_t row_tiles = (a.rows + kPanelRows - 1) / kPanelRows;
@@ -204,7 +227,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     // (decompose_bench: the rank-128 layer 3.0 -> 2.7 us, builds before and after).
     make_all_rows(src, a.rows);
     const PanelEpilogue e{a.scale, a.zero, w.scale, w.wsum, bias, lo, hi, y, y_stride, l.rows};
-    return kern.gemv_panels_out(a.q, reinterpret_cast<const int8_t*>(panels), blocks, group_steps, e);
+    kern.gemv_panels_out(a.q, reinterpret_cast<const int8_t*>(panels), blocks, group_steps, e);
+    return finish(y, y_stride, 0, 1, 0, l.rows);
   }
   // The threads split the rows unless the panels outweigh the activations fourfold (a convolution's many output
   // positions: each thread then reads only its own rows, which it made itself where they come from a source,
@@ -240,7 +264,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
             a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
             lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};
         kern.gemm_panel_out(a.q + m0 * a.stride, a.stride, n, panel, group_steps, e);
-        return;
+        return finish(y, y_stride, m0, n, c0, channels);
       }
       kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, panel, group_steps, l.groups, dots);
       for (int64_t i = 0; i < n; ++i) {
@@ -263,6 +287,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
           out[c] = clamp_out(a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
+      finish(y, y_stride, m0, n, c0, channels);
     };
     if (own_rows) {  // this thread's share of the row tiles (all of them outside a region), made and multiplied
       const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
@@ -539,17 +564,29 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
     throw Error(ErrorKind::kInternal,
                 "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " + std::to_string(need));
   const RowKernels& kern = row_kernels(isa);
-  const float lo = options.lo, hi = options.hi;
+  // With a residual to add, the kernels leave the outputs unclamped, and `finish` adds it and clamps.
+  const float qs = options.residual_quant_scale;
+  const Finish finish{options.residual,
+                      options.residual_stride,
+                      options.lo,
+                      options.hi,
+                      &kern,
+                      &float_kernels(isa),
+                      qs,
+                      qs != 0 ? 1.0f / qs : 0.0f,
+                      static_cast<float>(options.residual_quant_zero)};
+  const float lo = options.residual ? -std::numeric_limits<float>::infinity() : options.lo;
+  const float hi = options.residual ? std::numeric_limits<float>::infinity() : options.hi;
   const QPanels* cached = options.panels;
   if (cached && !cached->empty() && cached->isa() != isa)
     throw Error(ErrorKind::kInternal,
                 std::string("qgemm: panels built for ") + to_string(cached->isa()) + ", run on " + to_string(isa));
   if (uses_panels(a.rows, l, cached))
-    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi, options.source);
+    return qgemm_panels(w, a, bias, y, y_stride, kern, cached->data(), cached->k(), lo, hi, options.source, finish);
   if (cached && cached->in_layer_order())
     throw Error(ErrorKind::kInternal, "qgemm: activations in the layer's order for too few rows to use its panels");
   if (a.rows >= kPanelMinRows && kern.gemm_panel)
-    return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, 0, lo, hi, options.source);
+    return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, 0, lo, hi, options.source, finish);
   make_all_rows(options.source, a.rows);
   const bool pairs = l.pattern == QPattern::kPairs;
   const uint8_t* x = a.q;
@@ -632,6 +669,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
           out[i] = clamp_out(a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f), lo, hi);
         }
       }
+      finish(y, y_stride, 0, a.rows, r0, n);
     }
   });
 }

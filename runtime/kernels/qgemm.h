@@ -208,6 +208,14 @@ struct QGemmOptions {
   float hi = std::numeric_limits<float>::infinity();
   /// Where the activation rows come from: made by this source inside qgemm (QRowSource), or (null) ready.
   QRowSource* source = nullptr;
+  /// A fused residual add: residual [a.rows, rows] (rows residual_stride apart) added to the outputs before the
+  /// clamp, y = clamp(fq(product + bias) + residual), as the unfused ops would round it; fq is the calibrated
+  /// fake quantization of fake_quantize_static with this scale and zero point where the scale is not 0 (a W8A8
+  /// model's, on each branch before the add), else nothing.
+  const float* residual = nullptr;
+  int64_t residual_stride = 0;
+  float residual_quant_scale = 0;
+  int32_t residual_quant_zero = 0;
 };
 
 /// Whether qgemm runs `rows` activation rows on these panels (panel_rows; then the activations are read as the
