@@ -5,6 +5,10 @@
 // - a packed matmul's bias add (aten::add of a file tensor), then a ReLU / hardtanh / clamp (into the integer
 //   kernels' epilogue) or a GELU (applied to the output in place);
 // - an integer or depthwise convolution's ReLU / hardtanh, and a residual add's (as ResNet's add, ReLU);
+// - a residual add (alpha 1) into the integer convolution or packed matmul that computes one operand, where the
+//   other is a tensor computed before it: the add then runs in that op's epilogue (after the fake quantization a
+//   W8A8 model puts on the op's own output), with what had folded into the add; so ResNet's add goes into
+//   conv2, or into the downsample convolution that runs after conv2;
 // - after an integer convolution's, a packed matmul's or an add's other folds, a calibrated fake quantization of
 //   its output (in place: what a depthwise convolution of a W8A8 MobileNet reads, or the next block of a W8A8
 //   ResNet);
