@@ -51,7 +51,6 @@ struct QuantScratch {
   std::vector<uint8_t> codes, rows, padded;
   std::vector<float> scale, mid, partial;
   std::vector<int32_t> zero;
-  std::vector<int64_t> planar;
 };
 
 QuantScratch& quant_scratch() {
@@ -171,26 +170,14 @@ constexpr int64_t kRangePiece = int64_t{1} << 13;
 //   channels are permuted or the columns dilated.
 class PatchRows final : public runtime::QRowSource {
  public:
-  // Whether the input is quantized whole in prepare() (else make() reads it pixel by pixel, channels last).
-  static bool quantizes_whole_input(const ConvGeometry& g) {
-    return !(g.kh == 1 && g.kw == 1 && g.py == 0 && g.px == 0);
-  }
-
-  // x: the input channels last, or (`planar`, only where quantizes_whole_input) in planes [N, Cin, H, W].
-  PatchRows(const float* x, bool planar, const ConvGeometry& g, const ActivationQuant* act, const ActivationLayout& l,
+  PatchRows(const float* x, const ConvGeometry& g, const ActivationQuant* act, const ActivationLayout& l,
             QuantScratch& scratch)
       : x_(x), g_(g), stride_(l.stride), perm_(l.gather) {
     const int64_t M = g.rows();
     scales_ = sized(scratch.scale, M);
     zeros_ = sized(scratch.zero, M);
     rows_ = sized(scratch.rows, M * stride_);
-    const bool one_by_one = !quantizes_whole_input(g);
-    if (planar && one_by_one) throw Error(ErrorKind::kInternal, "packed conv2d: a 1x1 convolution's input in planes");
-    if (planar) {  // an image row channels last: column x·Cin + c of the row is plane c's value x
-      planar_ = sized(scratch.planar, g.W * g.Cin);
-      for (int64_t x = 0; x < g.W; ++x)
-        for (int64_t c = 0; c < g.Cin; ++c) planar_[x * g.Cin + c] = c * g.H * g.W + x;
-    }
+    const bool one_by_one = g.kh == 1 && g.kw == 1 && g.py == 0 && g.px == 0;
     mode_ = !one_by_one                     ? (perm_ || g.dx != 1 ? Mode::kPixels : Mode::kTaps)
             : act || g.sy != 1 || g.sx != 1 ? Mode::kDirect
                                             : Mode::kPerRow;
@@ -249,10 +236,8 @@ class PatchRows final : public runtime::QRowSource {
       float unused_s = 0;
       int32_t unused_z = 0;
       std::fill_n(dst, bx_ * C, u8z);
-      const int64_t n = r / Hp;
-      const float* const row = planar_ ? x_ + (n * C * g_.H + iy) * g_.W : x_ + (n * g_.H + iy) * g_.W * C;
-      runtime::quantize_rows_static(row, 1, g_.W * C, g_.W * C, planar_, g_.W * C, s_, z_, dst + bx_ * C, &unused_s,
-                                    &unused_z);
+      runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s_,
+                                    z_, dst + bx_ * C, &unused_s, &unused_z);
       std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
     }
   }
@@ -341,9 +326,8 @@ class PatchRows final : public runtime::QRowSource {
   uint8_t* rows_ = nullptr;
   float* scales_ = nullptr;
   int32_t* zeros_ = nullptr;
-  float* partial_ = nullptr;   // per piece of the input, its min and max
-  uint8_t* input_ = nullptr;   // the quantized input, channels last, with a border of by_ x bx_ pixels
-  int64_t* planar_ = nullptr;  // an input in planes: where each column of a channels-last image row lies
+  float* partial_ = nullptr;  // per piece of the input, its min and max
+  uint8_t* input_ = nullptr;  // the quantized input, channels last, with a border of by_ x bx_ pixels
   int64_t by_ = 0, bx_ = 0;
 };
 
@@ -485,14 +469,9 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
                 "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
   const ConvGeometry g{N,  H,         W,         Cin,        kh,         kw,          oh,
                        ow, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-  // An input in planes goes to PatchRows as it lies where it quantizes the whole input first: its pass then
-  // turns the planes channels last, split over the threads (ResNet-18's stem: an ATen copy of 7 us on one thread
-  // before).
-  const at::Tensor xf = x.to(torch::kFloat);
-  const bool planar = Cin > 1 && xf.is_contiguous() && PatchRows::quantizes_whole_input(g);
-  const at::Tensor in = planar ? xf : runtime::contiguous_output(xf.permute({0, 2, 3, 1}));
+  const at::Tensor nhwc = runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
   const ActivationLayout l = activation_layout(layer, g.rows());
-  PatchRows patches(in.data_ptr<float>(), planar, g, act, l, quant_scratch());
+  PatchRows patches(nhwc.data_ptr<float>(), g, act, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
   const at::Tensor r = epilogue_residual(residual, {N, C, oh, ow}, {0, 2, 3, 1});
   const bool after = residual.add.defined() && !r.defined();

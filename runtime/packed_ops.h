@@ -70,9 +70,8 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
 /// input quantized once (with `act`, or one dynamic range for the tensor), its patches gathered as codes in the
 /// encoded column order (kh, kw, Cin), one row per output position, through the integer kernels. Needs
 /// integer_weights(). The output is [N, Cout, oh, ow] in channels-last memory (the next convolution reads it
-/// as it lies; ATen's element-wise ops keep the format), or contiguous with `contiguous_out`. An input in
-/// planes (contiguous NCHW, a model's input) is read as it lies where the whole input is quantized first (any
-/// convolution but a 1x1 one without padding). A `residual` add comes before the clamp.
+/// as it lies; ATen's element-wise ops keep the format), or contiguous with `contiguous_out`. A `residual` add
+/// comes before the clamp.
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,

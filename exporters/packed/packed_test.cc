@@ -901,7 +901,7 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
         const at::Tensor got = packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, &act, true);
         const at::Tensor dynamic =
             packed::packed_conv2d(*f.view, x, bias, c.stride, c.padding, c.dilation, nullptr, true);
-        // The input channels last in memory (not read in planes): the same bits.
+        // The input channels last in memory: the same bits.
         const at::Tensor nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
         const at::Tensor got_nhwc =
             packed::packed_conv2d(*f.view, nhwc, bias, c.stride, c.padding, c.dilation, &act, true);

@@ -179,6 +179,10 @@ struct Finish {
   // Rows [m0, m0 + rows) by channels [c0, c0 + n) of y.
   void operator()(float* y, int64_t y_stride, int64_t m0, int64_t rows, int64_t c0, int64_t n) const {
     if (!residual) return;
+    if (n == y_stride && n == stride) {  // whole rows, back to back: one pass (c0 is 0)
+      n *= rows;
+      rows = 1;
+    }
     for (int64_t m = m0; m < m0 + rows; ++m) {
       float* const out = y + m * y_stride + c0;
       if (qs != 0) kern->fake_quantize(out, n, inv, zf, qs, out);
@@ -249,7 +253,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     }
     s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
     int32_t* const dots = s.dots.data();
-    const auto tile = [&](int64_t t) {
+    // Tile t, then `finish` on it unless `whole_rows` (the caller then finishes the rows in one piece).
+    const auto tile = [&](int64_t t, bool whole_rows) {
       // (No division where one tile of rows covers them all: a batch-1 layer runs a tile per panel.)
       const int64_t b = row_tiles == 1 ? t : by_rows ? t % blocks : t / row_tiles;
       const int64_t m0 = row_tiles == 1 ? 0 : (by_rows ? t / blocks : t % row_tiles) * kPanelRows;
@@ -264,7 +269,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
             a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
             lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};
         kern.gemm_panel_out(a.q + m0 * a.stride, a.stride, n, panel, group_steps, e);
-        return finish(y, y_stride, m0, n, c0, channels);
+        if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
+        return;
       }
       kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, panel, group_steps, l.groups, dots);
       for (int64_t i = 0; i < n; ++i) {
@@ -287,13 +293,16 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
           out[c] = clamp_out(a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
-      finish(y, y_stride, m0, n, c0, channels);
+      if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
     };
     if (own_rows) {  // this thread's share of the row tiles (all of them outside a region), made and multiplied
       const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
       const int64_t r0 = row_tiles * i / n, r1 = row_tiles * (i + 1) / n;
       if (src && r1 > r0) src->make(r0 * kPanelRows, std::min(a.rows, r1 * kPanelRows));
-      for (int64_t t = r0 * blocks; t < r1 * blocks; ++t) tile(t);
+      for (int64_t r = r0; r < r1; ++r) {  // a tile of rows through every panel, then finished whole
+        for (int64_t b = 0; b < blocks; ++b) tile(r * blocks + b, true);
+        finish(y, y_stride, r * kPanelRows, std::min(kPanelRows, a.rows - r * kPanelRows), 0, l.rows);
+      }
       return;
     }
     if (src) {
@@ -301,7 +310,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       for (int64_t r = 0; r < row_tiles; ++r) src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows));
     }
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < blocks * row_tiles; ++t) tile(t);
+    for (int64_t t = 0; t < blocks * row_tiles; ++t) tile(t, false);
   });
 }
 
