@@ -27,4 +27,11 @@ std::vector<Isa> runnable_isas();
 /// benchmark reports.
 std::string cpu_flags();
 
+/// What `isa` selects of one thing written per instruction set (a kernel table, the function that returns it):
+/// the dispatch every family of kernels shares, `by_isa(isa, scalar_table, avx2_table, avx512_table)()`.
+template <typename T>
+T by_isa(Isa isa, T scalar, T avx2, T avx512) {
+  return isa == Isa::kAvx512 ? avx512 : isa == Isa::kAvx2 ? avx2 : scalar;
+}
+
 }  // namespace adze

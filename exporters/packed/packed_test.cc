@@ -928,7 +928,7 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
 // A fused residual add (fusion.h): the convolution's or matmul's output plus the residual, then the clamp, the
 // bits of the unfused ops. A residual of the output's shape in either memory layout goes to the kernels'
 // epilogue; one that broadcasts is added after, as ATen adds it.
-TEST(PackedLayer, AResidualIsAddedBeforeTheClampAsTheUnfusedOpsDo) {
+TEST(PackedLayer, IntegerKernelsAddAResidualBeforeTheClampAsTheUnfusedOpsDo) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(8);
   LayerConfig config;
@@ -943,8 +943,8 @@ TEST(PackedLayer, AResidualIsAddedBeforeTheClampAsTheUnfusedOpsDo) {
   for (const at::Tensor& r : {same, same.contiguous(at::MemoryFormat::ChannelsLast), torch::randn({1, 16, 1, 1})}) {
     SCOPED_TRACE(c10::str(r.sizes()));
     for (bool contiguous_out : {true, false}) {
-      const at::Tensor got =
-          packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true, relu, contiguous_out, {r});
+      const at::Tensor got = packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true, relu,
+                                                   contiguous_out, {r, std::nullopt});
       EXPECT_TRUE(same_bits(got, (plain + r).clamp_min(0)));
     }
     // A W8A8 model's branch: its own fake quantization before the add.
@@ -960,9 +960,9 @@ TEST(PackedLayer, AResidualIsAddedBeforeTheClampAsTheUnfusedOpsDo) {
   const at::Tensor product = packed::packed_matmul(*fl.view, rows, b, nullptr, true);
   for (const at::Tensor& r : {torch::randn({3, 5, 24}), torch::randn({24})}) {
     SCOPED_TRACE(c10::str(r.sizes()));
-    EXPECT_TRUE(
-        same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, true, relu, {r}), (product + r).clamp_min(0)));
-    EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, false, relu, {r}),
+    EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, true, relu, {r, std::nullopt}),
+                          (product + r).clamp_min(0)));
+    EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, false, relu, {r, std::nullopt}),
                           (packed::packed_matmul(*fl.view, rows, b) + r).clamp_min(0)));
   }
 }

@@ -344,6 +344,8 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
 
   // Output rows split over the threads where the multiply-adds pay for a parallel region (each row computed
   // as one thread would: the same bits on any number of threads).
+  const auto row_of = by_isa<void (*)(const Geo&, const Row&)>(
+      isa, [](const Geo& geo, const Row& r) { row_scalar(geo, r, 0, geo.c); }, row_avx2, row_avx512);
   const int64_t rows = s.n * oh;
   maybe_parallel(rows > 1 && rows * ow * c * s.kh * s.kw >= kParallelMacs, [&] {
 #pragma omp for schedule(static)
@@ -355,17 +357,7 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
       tap_range(iy0, s.h, s.dilation_y, s.kh, &i0, &i1);
       const Row r{i1 > i0 ? image + (iy0 + i0 * s.dilation_y) * s.w * c : image, w + i0 * s.kw * c, i1 - i0,
                   y + row * ow * c};
-      switch (isa) {
-        case Isa::kAvx512:
-          row_avx512(g, r);
-          break;
-        case Isa::kAvx2:
-          row_avx2(g, r);
-          break;
-        case Isa::kScalar:
-          row_scalar(g, r, 0, c);
-          break;
-      }
+      row_of(g, r);
     }
   });
 }

@@ -10,15 +10,7 @@ const FloatKernels& avx2_float_kernels();
 const FloatKernels& avx512_float_kernels();
 
 const FloatKernels& float_kernels(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return avx512_float_kernels();
-    case Isa::kAvx2:
-      return avx2_float_kernels();
-    case Isa::kScalar:
-      break;
-  }
-  return scalar_float_kernels();
+  return by_isa(isa, scalar_float_kernels, avx2_float_kernels, avx512_float_kernels)();
 }
 
 }  // namespace runtime

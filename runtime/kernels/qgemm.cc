@@ -684,15 +684,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
 }
 
 const RowKernels& row_kernels(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return avx512_row_kernels();
-    case Isa::kAvx2:
-      return avx2_row_kernels();
-    case Isa::kScalar:
-      break;
-  }
-  return scalar_row_kernels();
+  return by_isa(isa, scalar_row_kernels, avx2_row_kernels, avx512_row_kernels)();
 }
 
 }  // namespace runtime
