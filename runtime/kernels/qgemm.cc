@@ -596,20 +596,12 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
     throw Error(ErrorKind::kInternal, "qgemm: activations in the layer's order for too few rows to use its panels");
   if (a.rows >= kPanelMinRows && kern.gemm_panel)
     return qgemm_panels(w, a, bias, y, y_stride, kern, nullptr, 0, lo, hi, options.source, finish);
-  make_all_rows(options.source, a.rows);
+  QRowSource* const src = options.source;
   const bool pairs = l.pattern == QPattern::kPairs;
-  const uint8_t* x = a.q;
-  int64_t x_stride = a.stride;
-  if (pairs) {  // row_kernels.h: each chunk of 128 activations as its even 16-byte blocks, then its odd ones
-    uint8_t* px = cache_aligned(thread_scratch().pairs_x, a.rows * l.k_pad);
-    for (int64_t m = 0; m < a.rows; ++m)
-      for (int64_t j = 0; j < l.k_pad; j += 16) {
-        const int64_t block = j / 16 % 8;
-        std::copy_n(a.q + m * a.stride + j, 16, px + m * l.k_pad + j / 128 * 128 + (block & 1) * 64 + block / 2 * 16);
-      }
-    x = px;
-    x_stride = l.k_pad;
-  }
+  // kPairs: row_kernels.h's order, each chunk of 128 activations as its even 16-byte blocks, then its odd ones.
+  uint8_t* const px = pairs ? cache_aligned(thread_scratch().pairs_x, a.rows * l.k_pad) : nullptr;
+  const uint8_t* const x = pairs ? px : a.q;
+  const int64_t x_stride = pairs ? l.k_pad : a.stride;
   const int64_t chunk_positions = pairs ? 128 : 64;
   // One activation row (or up to the table's row_dot_rows), of dense or kPairs weights with whole chunks per
   // scale: each weight row is unpacked in registers and multiplied with every activation row (row_dot).
@@ -624,7 +616,21 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   const int64_t tiles = (l.rows + tile_rows - 1) / tile_rows;
   const int64_t w_stride = pairs ? l.kept_pad : l.k_pad;  // scratch bytes per unpacked weight row
   const bool parallel = l.rows * l.k_pad * std::max<int64_t>(a.rows, 1) >= (int64_t{1} << 16) && tiles > 1;
-  maybe_parallel(parallel, [&] {
+  // The rows made (a row a thread: there are few), put in the pairs' order, and multiplied in one region.
+  maybe_parallel(parallel || (src && src->parallel()), [&] {
+    if (src) {
+      src->prepare();
+#pragma omp for schedule(static)
+      for (int64_t m = 0; m < a.rows; ++m) src->make(m, m + 1);
+    }
+    if (pairs) {
+#pragma omp for schedule(static)
+      for (int64_t m = 0; m < a.rows; ++m)
+        for (int64_t j = 0; j < l.k_pad; j += 16) {
+          const int64_t block = j / 16 % 8;
+          std::copy_n(a.q + m * a.stride + j, 16, px + m * l.k_pad + j / 128 * 128 + (block & 1) * 64 + block / 2 * 16);
+        }
+    }
     Scratch& s = thread_scratch();
     s.dots.resize(static_cast<std::size_t>(dots_stride * (by_row ? a.rows : 1)));
     int32_t* const dots = s.dots.data();
