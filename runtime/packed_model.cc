@@ -745,31 +745,36 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     }
     return node.fused_bias ? *node.fused_bias : at::Tensor();
   };
-  auto residual_of = [&](const Node& node) -> Residual {  // a fused residual add (fusion.h)
-    if (!node.residual) return {};
+  auto output_ops = [&](const Node& node) {  // what fusion.h folded into the node's outputs
+    OutputOps out{node.clamp};
+    out.quant = node.out_quant;
+    if (!node.residual) return out;
     const c10::IValue& r = value(*node.residual);
     if (!r.isTensor())
       throw Error(ErrorKind::kInvalidArgument,
                   "packed runtime: the residual add after " + node.op + " of a " + r.tagKind() + ", not a tensor");
-    return {r.toTensor(), node.residual_quant};
+    out.residual = {r.toTensor(), node.residual_quant};
+    return out;
   };
   auto run_node = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
-      at::Tensor y =
-          packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
-                        node.act ? &*node.act : nullptr, true, node.clamp, !node.channels_last_out, residual_of(node));
-      if (node.out_quant) fake_quantize_in_place(y, *node.out_quant);
-      set(node, std::move(y));
+      set(node, packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
+                              node.act ? &*node.act : nullptr, true, output_ops(node), !node.channels_last_out));
       return;
     }
     if (node.op == "adze::packed_matmul") {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
+      if (node.second_factor.empty() && node.post == PostOp::kNone) {  // every output op in the kernels
+        set(node, packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
+                                node.integer, output_ops(node)));
+        return;
+      }
       at::Tensor y = node.second_factor.empty()
                          ? packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
-                                         node.integer, node.clamp, residual_of(node))
+                                         node.integer, node.clamp)
                          : packed_factored_matmul(*layers_.at(node.layer), *layers_.at(node.second_factor), in,
                                                   bias_of(node, 1), node.act ? &*node.act : nullptr, node.clamp);
       if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);

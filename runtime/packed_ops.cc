@@ -83,10 +83,10 @@ ActivationLayout activation_layout(const LayerView& layer, int64_t rows) {
 }
 
 // M rows of K floats (K = the layer's reduction, in the layer's own column order) through the integer kernels
-// into y [M, C] (rows C apart): quantized with `act`, or per row.
+// into y [M, C] (rows C apart): quantized with `act`, or per row; `epilogue`: what the kernels do to the outputs
+// (its panels are the layer's).
 void integer_rows(const LayerView& layer, const float* rows, int64_t M, const float* bias, const ActivationQuant* act,
-                  const OutputClamp& clamp, float* y, const float* residual = nullptr,
-                  const std::optional<ActivationQuant>& residual_quant = std::nullopt) {
+                  runtime::QGemmOptions epilogue, float* y) {
   const runtime::QWeights& w = *layer.integer_weights();
   const int64_t K = layer.reduction(), C = layer.channels();
   const ActivationLayout l = activation_layout(layer, M);
@@ -98,9 +98,8 @@ void integer_rows(const LayerView& layer, const float* rows, int64_t M, const fl
     runtime::quantize_rows_static(rows, M, K, K, l.gather, l.stride, act->scale, act->zero_point, q, scale, zero);
   else
     runtime::quantize_rows_dynamic(rows, M, K, K, l.gather, l.stride, q, scale, zero);
-  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, active_isa(),
-                 {l.panels, clamp.lo, clamp.hi, nullptr, residual, C, residual_quant ? residual_quant->scale : 0.0f,
-                  residual_quant ? residual_quant->zero_point : 0});
+  epilogue.panels = l.panels;
+  runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, active_isa(), epilogue);
 }
 
 bool clamps(const OutputClamp& c) {
@@ -116,29 +115,60 @@ at::Tensor epilogue_residual(const Residual& residual, at::IntArrayRef sizes, at
   return r.is_contiguous() ? r : runtime::contiguous_output(r);
 }
 
-// What a fused residual add leaves to do where the kernels could not take it, on their unclamped output: the
-// fake quantization, the add as ATen's (broadcasting), then the clamp.
-at::Tensor add_then_clamp(at::Tensor y, const Residual& residual, const OutputClamp& clamp) {
-  if (residual.quant)
-    y = at::fake_quantize_per_tensor_affine(y, residual.quant->scale, residual.quant->zero_point, 0, 255);
-  const at::Tensor sum = y + residual.add;
-  return clamps(clamp) ? sum.clamp(clamp.lo, clamp.hi) : sum;
+// Whether the output ops are left to ops_after: a residual the kernels cannot add (one that broadcasts).
+bool after_kernels(const OutputOps& out, const at::Tensor& residual_rows) {
+  return out.residual.add.defined() && !residual_rows.defined();
+}
+
+// The kernels' share of the output ops (QGemmOptions' clamp, residual, fake quantizations), the residual as they
+// read it (`rows` floats apart; undefined: none); nothing where the ops come after the kernels.
+runtime::QGemmOptions kernel_epilogue(const OutputOps& out, const at::Tensor& residual_rows, int64_t rows) {
+  runtime::QGemmOptions o;
+  if (after_kernels(out, residual_rows)) return o;
+  o.lo = out.clamp.lo;
+  o.hi = out.clamp.hi;
+  if (residual_rows.defined()) {
+    o.residual = residual_rows.data_ptr<float>();
+    o.residual_stride = rows;
+    if (out.residual.quant) {
+      o.residual_quant_scale = out.residual.quant->scale;
+      o.residual_quant_zero = out.residual.quant->zero_point;
+    }
+  }
+  if (out.quant) {
+    o.quant_scale = out.quant->scale;
+    o.quant_zero = out.quant->zero_point;
+  }
+  return o;
+}
+
+// The output ops where the kernels did not do them, on their output, as the unfused ops: the residual branch's
+// fake quantization and the add (broadcasting, as ATen's), the clamp, the output's fake quantization.
+at::Tensor ops_after(at::Tensor y, const OutputOps& out) {
+  const auto fake_quantize = [](const at::Tensor& t, const ActivationQuant& q) {
+    return at::fake_quantize_per_tensor_affine(t, q.scale, q.zero_point, 0, 255);
+  };
+  if (out.residual.add.defined()) {
+    if (out.residual.quant) y = fake_quantize(y, *out.residual.quant);
+    y = y + out.residual.add;
+  }
+  if (clamps(out.clamp)) y = y.clamp(out.clamp.lo, out.clamp.hi);
+  return out.quant ? fake_quantize(y, *out.quant) : y;
 }
 
 // x [..., K] (float, contiguous) through the integer kernels: [..., C].
 at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const at::Tensor& bias,
-                           const ActivationQuant* act, const OutputClamp& clamp, const Residual& residual) {
+                           const ActivationQuant* act, const OutputOps& out) {
   at::DimVector shape(rows.sizes().begin(), rows.sizes().end());
   shape.back() = layer.channels();
   at::DimVector order(shape.size());
   for (std::size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int64_t>(d);
-  const at::Tensor r = epilogue_residual(residual, shape, order);
-  const bool after = residual.add.defined() && !r.defined();
+  const at::Tensor r = epilogue_residual(out.residual, shape, order);
   at::Tensor y = runtime::empty_output(shape);
   integer_rows(layer, rows.data_ptr<float>(), rows.numel() / layer.reduction(),
-               bias.defined() ? bias.data_ptr<float>() : nullptr, act, after ? OutputClamp{} : clamp,
-               y.data_ptr<float>(), r.defined() ? r.data_ptr<float>() : nullptr, residual.quant);
-  return after ? add_then_clamp(y, residual, clamp) : y;
+               bias.defined() ? bias.data_ptr<float>() : nullptr, act, kernel_epilogue(out, r, layer.channels()),
+               y.data_ptr<float>());
+  return after_kernels(out, r) ? ops_after(y, out) : y;
 }
 
 at::Tensor float_contiguous(const at::Tensor& x) {
@@ -334,14 +364,13 @@ class PatchRows final : public runtime::QRowSource {
 }  // namespace
 
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act, bool dynamic, const OutputClamp& clamp, const Residual& residual) {
+                         const ActivationQuant* act, bool dynamic, const OutputOps& out) {
   const int64_t C = layer.channels(), K = layer.reduction();
   if (x.dim() == 0 || x.size(-1) != K)
     throw Error(ErrorKind::kInvalidArgument,
                 "packed matmul: input " + c10::str(x.sizes()) + " does not end in " + std::to_string(K));
   const at::Tensor b = float_bias(bias, C, "matmul");
-  if (layer.integer_weights() && (act || dynamic))
-    return integer_product(layer, float_contiguous(x), b, act, clamp, residual);
+  if (layer.integer_weights() && (act || dynamic)) return integer_product(layer, float_contiguous(x), b, act, out);
   at::Tensor x2 = x.reshape({-1, K}).to(torch::kFloat).contiguous();
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 1);
   shape.push_back(C);
@@ -355,8 +384,7 @@ at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::
   }
   y = y.reshape(shape);
   if (b.defined()) y = y + b;
-  if (residual.add.defined()) return add_then_clamp(y, residual, clamp);
-  return clamps(clamp) ? y.clamp(clamp.lo, clamp.hi) : y;
+  return ops_after(y, out);
 }
 
 at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& second, const at::Tensor& x,
@@ -376,7 +404,8 @@ at::Tensor packed_factored_matmul(const LayerView& first, const LayerView& secon
   at::DimVector shape(in.sizes().begin(), in.sizes().end());
   shape.back() = second.channels();
   at::Tensor y = runtime::empty_output(shape);
-  integer_rows(second, mid, M, b.defined() ? b.data_ptr<float>() : nullptr, nullptr, clamp, y.data_ptr<float>());
+  integer_rows(second, mid, M, b.defined() ? b.data_ptr<float>() : nullptr, nullptr, {nullptr, clamp.lo, clamp.hi},
+               y.data_ptr<float>());
   return y;
 }
 
@@ -452,7 +481,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
-                         const OutputClamp& clamp, bool contiguous_out, const Residual& residual) {
+                         const OutputOps& out, bool contiguous_out) {
   const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
   const runtime::QWeights* w = layer.integer_weights();
   if (!w || !(act || dynamic) || shape.size() != 4)
@@ -473,21 +502,14 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   const ActivationLayout l = activation_layout(layer, g.rows());
   PatchRows patches(nhwc.data_ptr<float>(), g, act, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
-  const at::Tensor r = epilogue_residual(residual, {N, C, oh, ow}, {0, 2, 3, 1});
-  const bool after = residual.add.defined() && !r.defined();
+  const at::Tensor r = epilogue_residual(out.residual, {N, C, oh, ow}, {0, 2, 3, 1});
   at::Tensor y = runtime::empty_output({N, oh, ow, C});
-  const OutputClamp kernels_clamp = after ? OutputClamp{} : clamp;
-  runtime::QGemmOptions options{l.panels,
-                                kernels_clamp.lo,
-                                kernels_clamp.hi,
-                                &patches,
-                                r.defined() ? r.data_ptr<float>() : nullptr,
-                                C,
-                                r.defined() && residual.quant ? residual.quant->scale : 0.0f,
-                                r.defined() && residual.quant ? residual.quant->zero_point : 0};
+  runtime::QGemmOptions options = kernel_epilogue(out, r, C);
+  options.panels = l.panels;
+  options.source = &patches;
   runtime::qgemm(*w, {patches.rows(), g.rows(), l.stride, patches.scales(), patches.zeros()},
                  b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, active_isa(), options);
-  const at::Tensor nchw = after ? add_then_clamp(y.permute({0, 3, 1, 2}), residual, clamp) : y.permute({0, 3, 1, 2});
+  const at::Tensor nchw = after_kernels(out, r) ? ops_after(y.permute({0, 3, 1, 2}), out) : y.permute({0, 3, 1, 2});
   return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
 }
 

@@ -30,13 +30,23 @@ struct OutputClamp {
   float hi = std::numeric_limits<float>::infinity();
 };
 
-/// A residual add fused into a layer's output (fusion.h): y = clamp(fq(x·Cᵀ + bias) + add), with the rounding
-/// of the unfused ops, where fq is the calibrated fake quantization `quant` if set (a W8A8 model quantizes each
-/// branch before the add). An `add` of the output's shape goes to the kernels' epilogue, in either memory
-/// layout; any other is broadcast after the product, as ATen's add does.
+/// A residual add fused into a layer's output (fusion.h): fq(x·Cᵀ + bias) + add, where fq is the calibrated
+/// fake quantization `quant` if set (a W8A8 model quantizes each branch before the add).
 struct Residual {
   at::Tensor add;  ///< undefined: no residual add
   std::optional<ActivationQuant> quant;
+};
+
+/// What a layer does to its outputs after the product and the bias (folded in by fusion.h), in this order, with
+/// the rounding of the unfused ops: the residual add, the clamp, a calibrated fake quantization. On the integer
+/// kernels all of it happens while the outputs are in cache, on the threads that computed them; a residual that
+/// broadcasts is added after the product instead, as ATen's add does.
+struct OutputOps {
+  OutputClamp clamp;
+  Residual residual;
+  std::optional<ActivationQuant> quant;
+  OutputOps() = default;
+  OutputOps(const OutputClamp& c) : clamp(c) {}  // NOLINT(google-explicit-constructor): a clamp alone
 };
 
 /// An encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K]. With integer weights and
@@ -44,10 +54,9 @@ struct Residual {
 /// with `act`, or per row. Otherwise it decodes 64 rows at a time into a tile that an fp32 GEMM consumes.
 /// Error(kInvalidArgument) when x does not end in K or the bias does not have C values. (The host's measured
 /// cost table times this kernel.)
-/// A `residual` add comes before the clamp.
+/// `out`: what it does to its outputs after the bias.
 at::Tensor packed_matmul(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
-                         const ActivationQuant* act = nullptr, bool dynamic = false, const OutputClamp& clamp = {},
-                         const Residual& residual = {});
+                         const ActivationQuant* act = nullptr, bool dynamic = false, const OutputOps& out = {});
 
 /// A low-rank linear layer's two factors (FORMAT.md, "Decomposed layers") in one call: x @ Aᵀ @ Bᵀ (+ bias) for
 /// `first` A [r, K] and `second` B [C, r], both with integer weights. The values of packed_matmul(first, x, {},
@@ -70,12 +79,12 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
 /// input quantized once (with `act`, or one dynamic range for the tensor), its patches gathered as codes in the
 /// encoded column order (kh, kw, Cin), one row per output position, through the integer kernels. Needs
 /// integer_weights(). The output is [N, Cout, oh, ow] in channels-last memory (the next convolution reads it
-/// as it lies; ATen's element-wise ops keep the format), or contiguous with `contiguous_out`. A `residual` add
-/// comes before the clamp.
+/// as it lies; ATen's element-wise ops keep the format), or contiguous with `contiguous_out`. `out`: what it
+/// does to its outputs after the bias.
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
-                         const OutputClamp& clamp = {}, bool contiguous_out = true, const Residual& residual = {});
+                         const OutputOps& out = {}, bool contiguous_out = true);
 
 /// The rows `ids` (int64, any shape) of the layer's weight [V, D], decoding only those rows: [ids..., D].
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids);

@@ -925,46 +925,56 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
   }
 }
 
-// A fused residual add (fusion.h): the convolution's or matmul's output plus the residual, then the clamp, the
-// bits of the unfused ops. A residual of the output's shape in either memory layout goes to the kernels'
-// epilogue; one that broadcasts is added after, as ATen adds it.
-TEST(PackedLayer, IntegerKernelsAddAResidualBeforeTheClampAsTheUnfusedOpsDo) {
+// What fusion.h folds into a layer's outputs (packed::OutputOps): the residual add (after the branch's own fake
+// quantization, as a W8A8 model has it), the clamp, the output's fake quantization, with the bits of the unfused
+// ops. A residual of the output's shape in either memory layout goes to the kernels' epilogue; one that
+// broadcasts is added after the product, as ATen adds it.
+TEST(PackedLayer, IntegerKernelsDoTheOutputOpsAsTheUnfusedOpsDo) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(8);
   LayerConfig config;
   config.weight_bits = 4;
   config.nm = NMPattern::parse("2:4");
-  const packed::OutputClamp relu{0.0f, std::numeric_limits<float>::infinity()};
+  const packed::ActivationQuant branch{0.03f, 117}, output{0.02f, 3};
+  const auto fq = [](const at::Tensor& t, const packed::ActivationQuant& q) {
+    return torch::fake_quantize_per_tensor_affine(t, q.scale, q.zero_point, 0, 255);
+  };
+  const auto ops = [&](const at::Tensor& r, bool quantized) {
+    packed::OutputOps out{packed::OutputClamp{0.0f, std::numeric_limits<float>::infinity()}};
+    out.residual.add = r;
+    if (quantized) {
+      out.residual.quant = branch;
+      out.quant = output;
+    }
+    return out;
+  };
+  const auto unfused = [&](const at::Tensor& y, const at::Tensor& r, bool quantized) {
+    const at::Tensor sum = ((quantized ? fq(y, branch) : y) + r).clamp_min(0);
+    return quantized ? fq(sum, output) : sum;
+  };
   const Encoding conv = project(torch::randn({16, 8, 3, 3}), make_layer(LayerKind::kConv2d, {16, 8, 3, 3}), config);
   OneLayerFile fc(conv);
   const at::Tensor x = torch::randn({2, 8, 12, 10}), bias = torch::randn({16});
   const at::Tensor plain = packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true);
   const at::Tensor same = torch::randn({2, 16, 12, 10});
-  for (const at::Tensor& r : {same, same.contiguous(at::MemoryFormat::ChannelsLast), torch::randn({1, 16, 1, 1})}) {
-    SCOPED_TRACE(c10::str(r.sizes()));
-    for (bool contiguous_out : {true, false}) {
-      const at::Tensor got = packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true, relu,
-                                                   contiguous_out, {r, std::nullopt});
-      EXPECT_TRUE(same_bits(got, (plain + r).clamp_min(0)));
-    }
-    // A W8A8 model's branch: its own fake quantization before the add.
-    const packed::ActivationQuant q{0.03f, 117};
-    const at::Tensor got =
-        packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true, relu, true, {r, q});
-    const at::Tensor fq = torch::fake_quantize_per_tensor_affine(plain, q.scale, q.zero_point, 0, 255);
-    EXPECT_TRUE(same_bits(got, (fq + r).clamp_min(0)));
-  }
+  for (const at::Tensor& r : {same, same.contiguous(at::MemoryFormat::ChannelsLast), torch::randn({1, 16, 1, 1})})
+    for (bool quantized : {false, true})
+      for (bool contiguous_out : {true, false}) {
+        SCOPED_TRACE(c10::str(r.sizes(), quantized ? " quantized" : "", contiguous_out ? " contiguous" : ""));
+        EXPECT_TRUE(same_bits(packed::packed_conv2d(*fc.view, x, bias, {1, 1}, {1, 1}, {1, 1}, nullptr, true,
+                                                    ops(r, quantized), contiguous_out),
+                              unfused(plain, r, quantized)));
+      }
   const Encoding linear = project(torch::randn({24, 64}), make_layer(LayerKind::kLinear, {24, 64}), config);
   OneLayerFile fl(linear);
   const at::Tensor rows = torch::randn({3, 5, 64}), b = torch::randn({24});
-  const at::Tensor product = packed::packed_matmul(*fl.view, rows, b, nullptr, true);
-  for (const at::Tensor& r : {torch::randn({3, 5, 24}), torch::randn({24})}) {
-    SCOPED_TRACE(c10::str(r.sizes()));
-    EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, true, relu, {r, std::nullopt}),
-                          (product + r).clamp_min(0)));
-    EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, false, relu, {r, std::nullopt}),
-                          (packed::packed_matmul(*fl.view, rows, b) + r).clamp_min(0)));
-  }
+  for (const at::Tensor& r : {torch::randn({3, 5, 24}), torch::randn({24})})
+    for (bool quantized : {false, true})
+      for (bool integer : {true, false}) {
+        SCOPED_TRACE(c10::str(r.sizes(), quantized ? " quantized" : "", integer ? " integer" : " fp32"));
+        EXPECT_TRUE(same_bits(packed::packed_matmul(*fl.view, rows, b, nullptr, integer, ops(r, quantized)),
+                              unfused(packed::packed_matmul(*fl.view, rows, b, nullptr, integer), r, quantized)));
+      }
 }
 
 TEST(PackedModel, RejectsTruncatedCorruptedAndForeignFiles) {

@@ -165,28 +165,38 @@ void build_panel(const QWeights& w, const RowKernels& kern, int64_t b, Scratch& 
 // v clamped to [lo, hi], NaN kept (a fused ReLU or ReLU6).
 inline float clamp_out(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-// What qgemm does to a block of outputs after its kernels wrote them (still in cache): with a fused residual add
-// (QGemmOptions::residual), y = clamp(fq(y) + r), the arithmetic of the unfused fake quantization (the ISA's
-// kernel, as fake_quantize_static runs it), add and clamp, the kernels having run unclamped; without, nothing
-// (the kernels clamped).
+// A calibrated fake quantization: fake_quantize_static's arithmetic on its instruction set's kernel (s 0: none).
+struct FakeQuant {
+  float s = 0, inv = 0, zf = 0;
+  FakeQuant(float scale, int32_t zero)
+      : s(scale), inv(scale != 0 ? 1.0f / scale : 0.0f), zf(static_cast<float>(zero)) {}
+};
+
+// What qgemm does to a block of outputs after its kernels wrote them (still in cache, on the thread that wrote
+// them), as the unfused ops would round it: with a residual (QGemmOptions::residual), y = clamp(fq(y) + r), the
+// kernels having run unclamped; then the output's fake quantization (QGemmOptions::quant_scale). Without either,
+// nothing (the kernels clamped).
 struct Finish {
   const float* residual = nullptr;
   int64_t stride = 0;
   float lo = 0, hi = 0;
   const RowKernels* kern = nullptr;
   const FloatKernels* fk = nullptr;
-  float qs = 0, inv = 0, zf = 0;  // the fake quantization before the add (qs 0: none)
+  FakeQuant before, after;  // the residual branch's own fake quantization; the output's, after all else
   // Rows [m0, m0 + rows) by channels [c0, c0 + n) of y.
   void operator()(float* y, int64_t y_stride, int64_t m0, int64_t rows, int64_t c0, int64_t n) const {
-    if (!residual) return;
-    if (n == y_stride && n == stride) {  // whole rows, back to back: one pass (c0 is 0)
+    if (!residual && after.s == 0) return;
+    if (n == y_stride && (!residual || n == stride)) {  // whole rows, back to back: one pass (c0 is 0)
       n *= rows;
       rows = 1;
     }
     for (int64_t m = m0; m < m0 + rows; ++m) {
       float* const out = y + m * y_stride + c0;
-      if (qs != 0) kern->fake_quantize(out, n, inv, zf, qs, out);
-      fk->add_clamp(out, residual + m * stride + c0, out, n, lo, hi);
+      if (residual) {
+        if (before.s != 0) kern->fake_quantize(out, n, before.inv, before.zf, before.s, out);
+        fk->add_clamp(out, residual + m * stride + c0, out, n, lo, hi);
+      }
+      if (after.s != 0) kern->fake_quantize(out, n, after.inv, after.zf, after.s, out);
     }
   }
 };
@@ -574,16 +584,14 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
                 "qgemm: activation rows of " + std::to_string(a.stride) + " bytes, need " + std::to_string(need));
   const RowKernels& kern = row_kernels(isa);
   // With a residual to add, the kernels leave the outputs unclamped, and `finish` adds it and clamps.
-  const float qs = options.residual_quant_scale;
   const Finish finish{options.residual,
                       options.residual_stride,
                       options.lo,
                       options.hi,
                       &kern,
                       &float_kernels(isa),
-                      qs,
-                      qs != 0 ? 1.0f / qs : 0.0f,
-                      static_cast<float>(options.residual_quant_zero)};
+                      {options.residual_quant_scale, options.residual_quant_zero},
+                      {options.quant_scale, options.quant_zero}};
   const float lo = options.residual ? -std::numeric_limits<float>::infinity() : options.lo;
   const float hi = options.residual ? std::numeric_limits<float>::infinity() : options.hi;
   const QPanels* cached = options.panels;

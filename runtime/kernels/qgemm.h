@@ -216,6 +216,10 @@ struct QGemmOptions {
   int64_t residual_stride = 0;
   float residual_quant_scale = 0;
   int32_t residual_quant_zero = 0;
+  /// Where the scale is not 0: every output fake-quantized after all else, as fake_quantize_static does, while
+  /// it is in cache on the thread that computed it (a W8A8 model's quantization of a layer's output).
+  float quant_scale = 0;
+  int32_t quant_zero = 0;
 };
 
 /// Whether qgemm runs `rows` activation rows on these panels (panel_rows; then the activations are read as the
