@@ -11,7 +11,8 @@
 //   conv2, or into the downsample convolution that runs after conv2;
 // - after an integer convolution's, a packed matmul's or an add's other folds, a calibrated fake quantization of
 //   its output (in place: what a depthwise convolution of a W8A8 MobileNet reads, or the next block of a W8A8
-//   ResNet);
+//   ResNet), also where the op's output is read besides only by integer layers that quantize it themselves with
+//   the same scale and zero point (they then read the fake quantization's output: the same codes);
 // - a division of a matmul by a constant (attention's 1/√d), as a scale of the product.
 // - then attention's chain after that matmul: [masked_fill,] softmax, the product with V, as one op
 //   (attention.h), which skips the keys a causal mask hides and leaves its output in the layout attention's
@@ -19,9 +20,9 @@
 // Convolutions also leave their outputs channels last where every reader takes that layout (convolutions,
 // element-wise ops, fake-quants, pooling, flatten), so the next convolution reads them without a transpose.
 //
-// Fusion folds only an op whose input is read by nothing else, and never the graph's output. The values change
-// only where the fused arithmetic rounds differently (a division by a constant that is not a power of two
-// becomes a multiplication). A run that records every layer's output takes the unfused graph: its values are
+// Fusion folds only an op whose input is read by nothing else (but for that fake quantization), and never the
+// graph's output. The values change only where the fused arithmetic rounds differently (a division by a
+// constant that is not a power of two becomes a multiplication). A run that records every layer's output takes the unfused graph: its values are
 // the simulation's layer outputs (a packed matmul's output before its bias add).
 #pragma once
 
