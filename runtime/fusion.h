@@ -22,8 +22,8 @@
 //
 // Fusion folds only an op whose input is read by nothing else (but for that fake quantization), and never the
 // graph's output. The values change only where the fused arithmetic rounds differently (a division by a
-// constant that is not a power of two becomes a multiplication). A run that records every layer's output takes the unfused graph: its values are
-// the simulation's layer outputs (a packed matmul's output before its bias add).
+// constant that is not a power of two becomes a multiplication). A run that records every layer's output takes the
+// unfused graph: its values are the simulation's layer outputs (a packed matmul's output before its bias add).
 #pragma once
 
 #include <string>

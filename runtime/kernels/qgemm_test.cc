@@ -143,23 +143,33 @@ class QGemmTester {
       qgemm(packed.view(), a, bias.data(), yp.data(), rows_, isa, QGemmOptions{&panels, lo, hi});
       for (std::size_t i = 0; i < y.size(); ++i) ASSERT_EQ(yp[i], std::min(hi, std::max(lo, y[i]))) << "output " << i;
       // A fused residual add (rows of their own stride, a NaN among them): the outputs plus the residual, then
-      // clamped, as the unfused add and clamp round them, with the panels and without.
+      // clamped, as the unfused add and clamp round them; and the outputs fake-quantized after all else, with the
+      // residual and without (as fake_quantize_static); with the panels and without.
       const int64_t r_stride = rows_ + 3;
       std::vector<float> res(static_cast<std::size_t>(m_ * r_stride));
       for (auto& v : res) v = nd(rng);
       res[0] = std::numeric_limits<float>::quiet_NaN();
-      for (const QPanels* with : {&panels, static_cast<const QPanels*>(nullptr)}) {
-        std::vector<float> yr(y.size(), 0.0f);
-        qgemm(packed.view(), a, bias.data(), yr.data(), rows_, isa,
-              QGemmOptions{with, lo, hi, nullptr, res.data(), r_stride});
-        for (int64_t i = 0; i < m_; ++i)
-          for (int64_t r = 0; r < rows_; ++r) {
-            const float v =
-                y[static_cast<std::size_t>(i * rows_ + r)] + res[static_cast<std::size_t>(i * r_stride + r)];
-            const float want = v < lo ? lo : v > hi ? hi : v, got = yr[static_cast<std::size_t>(i * rows_ + r)];
-            ASSERT_TRUE(std::isnan(want) ? std::isnan(got) : got == want) << "output " << i << ", " << r;
+      const float qs = 0.05f;
+      const int32_t qz = 7;
+      for (const QPanels* with : {&panels, static_cast<const QPanels*>(nullptr)})
+        for (bool quantized : {false, true})
+          for (bool residual : {true, false}) {
+            if (!residual && !quantized) continue;
+            std::vector<float> yr(y.size(), 0.0f), want(y.size());
+            qgemm(packed.view(), a, bias.data(), yr.data(), rows_, isa,
+                  QGemmOptions{with, lo, hi, nullptr, residual ? res.data() : nullptr, r_stride, 0.0f, 0,
+                               quantized ? qs : 0.0f, qz});
+            for (int64_t i = 0; i < m_; ++i)
+              for (int64_t r = 0; r < rows_; ++r) {
+                const auto at = static_cast<std::size_t>(i * rows_ + r);
+                const float v = y[at] + (residual ? res[static_cast<std::size_t>(i * r_stride + r)] : 0.0f);
+                want[at] = v < lo ? lo : v > hi ? hi : v;
+              }
+            if (quantized) fake_quantize_static(want.data(), m_ * rows_, qs, qz, want.data(), isa);
+            for (std::size_t i = 0; i < y.size(); ++i)
+              ASSERT_TRUE(std::isnan(want[i]) ? std::isnan(yr[i]) : yr[i] == want[i])
+                  << "output " << i << (residual ? ", residual" : "") << (quantized ? ", quantized" : "");
           }
-      }
       // Panels in the layer's own column order (a channel permutation undone), read from rows of only k()
       // bytes: the same products exactly.
       std::vector<int64_t> order(static_cast<std::size_t>(k_));
