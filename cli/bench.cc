@@ -127,9 +127,12 @@ void run_bench(const BenchOptions& o) {
   t.add_column("runtime");
   if (scaling) t.add_column("threads", Table::Align::kRight);
   for (const char* h : {"median", "p10", "p90", "speed-up"}) t.add_column(h, Table::Align::kRight);
+  const bool paired_column = scaling && o.rounds > 1;
   if (scaling) t.add_column("vs " + std::to_string(counts.front()) + " thr.", Table::Align::kRight);
+  if (paired_column) t.add_column("paired", Table::Align::kRight);
   for (const char* h : {"cold start", "peak RSS"}) t.add_column(h, Table::Align::kRight);
   const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
+  const std::vector<double> paired = paired_speedups_vs_first_threads(results);
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BenchResult& r = results[i];
     std::vector<std::string> row{std::filesystem::path(r.path).filename().string(), r.runtime_name};
@@ -138,6 +141,7 @@ void run_bench(const BenchOptions& o) {
                                     human_seconds(r.quantile(0.9)), fixed(base / r.quantile(0.5), 2) + "x"})
       row.push_back(cell);
     if (scaling) row.push_back(fixed(vs_first_threads[i], 2) + "x");
+    if (paired_column) row.push_back(fixed(paired[i], 2) + "x");
     row.push_back(human_seconds(r.cold_start_seconds()));
     row.push_back(human_bytes(static_cast<double>(r.peak_rss_kib) * 1024));
     t.add_row(row);
@@ -147,6 +151,7 @@ void run_bench(const BenchOptions& o) {
             << (scaling ? "vs " + std::to_string(counts.front()) + " thr.: the model's median at " +
                               std::to_string(counts.front()) + " thread(s) over the row's; "
                         : std::string())
+            << (paired_column ? "paired: the same, the median of the rounds' ratios; " : "")
             << "cold start: open + first output" << (o.rounds > 1 ? " (the median round)" : "") << "\n";
   for (const auto& r : results) {
     if (!r.profile.is_array()) continue;
@@ -203,7 +208,9 @@ void setup_bench(CLI::App& app) {
       "The input shape comes from the first file that records one (packed, ONNX) or --input-shape; --batch\n"
       "sets its batch, which a model exported for another batch refuses (export with --batch N).\n"
       "--thread-counts 1,2 times each model at one and at two threads, one right after the other in every round,\n"
-      "and adds the column 'vs 1 thr.': how much faster the model runs than at the first count. (--threads sets\n"
+      "and adds the column 'vs 1 thr.': how much faster the model runs than at the first count (pooled medians),\n"
+      "and with --rounds the column 'paired': the median over the rounds of each round's ratio, whose two sides\n"
+      "ran one right after the other, so that a slow spell of a shared machine falls on both. (--threads sets\n"
       "the one count of a bench without it.)\n\n"
       "Examples:\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 1\n"

@@ -166,10 +166,25 @@ std::vector<double> speedups_vs_first_threads(const std::vector<BenchResult>& re
   return out;
 }
 
+std::vector<double> paired_speedups_vs_first_threads(const std::vector<BenchResult>& results) {
+  std::map<std::string, const BenchResult*> first;  // per model: its first row
+  for (const auto& r : results) first.emplace(r.path, &r);
+  std::vector<double> out = speedups_vs_first_threads(results);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const std::vector<double>&a = first.at(results[i].path)->round_medians, &b = results[i].round_medians;
+    if (a.size() < 2 || a.size() != b.size()) continue;
+    std::vector<double> ratios;
+    for (std::size_t k = 0; k < a.size(); ++k) ratios.push_back(a[k] / b[k]);
+    out[i] = median_of(ratios);
+  }
+  return out;
+}
+
 nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
                             int rounds) {
   const double base = results.front().quantile(0.5);
   const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
+  const std::vector<double> paired = paired_speedups_vs_first_threads(results);
   std::set<std::string> models;
   for (const auto& r : results) models.insert(r.path);
   const bool several_counts = models.size() < results.size();
@@ -177,7 +192,10 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BenchResult& r = results[i];
     nlohmann::json row = to_json(r);
-    if (several_counts) row["speedup_vs_first_threads"] = vs_first_threads[i];
+    if (several_counts) {
+      row["speedup_vs_first_threads"] = vs_first_threads[i];
+      row["paired_speedup_vs_first_threads"] = paired[i];
+    }
     row.erase("seconds");
     row["median_seconds"] = r.quantile(0.5);
     row["p10_seconds"] = r.quantile(0.1);

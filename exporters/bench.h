@@ -75,6 +75,11 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
 /// Per row, the median of the same model's first row (its first thread count) over the row's: how much faster the
 /// model runs at this row's thread count than at the first.
 std::vector<double> speedups_vs_first_threads(const std::vector<BenchResult>& results);
+/// The same ratio paired by round: per row, the median over the rounds of the first row's round median over this
+/// row's in the same round. Every round times a model at each count one right after the other, so a spell in
+/// which the machine slows (a neighbour on a shared host) falls on both sides of a round's ratio instead of on
+/// one row's pool. The pooled ratio where there is one round.
+std::vector<double> paired_speedups_vs_first_threads(const std::vector<BenchResult>& results);
 
 /// One bench's results side by side, as `adze bench --json` prints them: the CPU, the input, and a row per
 /// model with its median, p10, p90, speed-up over the first row and cold start.

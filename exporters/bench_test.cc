@@ -38,9 +38,27 @@ TEST(Bench, ReportGivesEachModelsSpeedUpOverItsFirstThreadCount) {
   EXPECT_DOUBLE_EQ(report["rows"][3]["speedup_vs_first_threads"].get<double>(), 1.25);
   EXPECT_DOUBLE_EQ(report["rows"][3]["speedup_vs_first"].get<double>(), 2.5);  // over the first row
   EXPECT_EQ(report["threads"], 1);
+  // One round: the paired ratio is the pooled one.
+  EXPECT_DOUBLE_EQ(report["rows"][1]["paired_speedup_vs_first_threads"].get<double>(), 1.6);
   // One thread count: no such column.
   const nlohmann::json single = bench_report({rows[0], rows[2]}, InputSpec{{1, 3}, "float32"}, 1, 0);
   EXPECT_FALSE(single["rows"][1].contains("speedup_vs_first_threads"));
+}
+
+// Rounds in which the machine slowed for one row: the pooled medians take the slow round's runs into one side,
+// the paired ratio compares each round's two counts, timed one right after the other.
+TEST(Bench, PairedSpeedUpComparesTheCountsRoundByRound) {
+  BenchResult one = timed("a.adze", 1, {1.0, 1.0, 1.0}), two = timed("a.adze", 2, {0.5, 0.5, 0.5});
+  one.merge_round(timed("a.adze", 1, {1.0, 1.0, 1.0}));
+  two.merge_round(timed("a.adze", 2, {1.0, 1.0, 1.0}));  // a slow spell at two threads
+  one.merge_round(timed("a.adze", 1, {2.0, 2.0, 2.0}));  // one at one thread
+  two.merge_round(timed("a.adze", 2, {1.0, 1.0, 1.0}));
+  one.merge_round(timed("a.adze", 1, {1.0, 1.0, 1.0}));
+  two.merge_round(timed("a.adze", 2, {0.5, 0.5, 0.5}));
+  const std::vector<BenchResult> rows = {one, two};
+  EXPECT_DOUBLE_EQ(speedups_vs_first_threads(rows)[1], 1.0 / 0.75);  // pooled medians 1.0 and 0.75
+  EXPECT_DOUBLE_EQ(paired_speedups_vs_first_threads(rows)[1], 2.0);  // rounds: 2, 1, 2, 2
+  EXPECT_DOUBLE_EQ(paired_speedups_vs_first_threads(rows)[0], 1.0);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@ Usage: scripts/speed_table.py [OUT_DIR]   (default build/speed; reads NAME.json)
 
 Each table row is one model in one runtime at one thread count, as `adze bench --thread-counts 1,2 --json`
 measured it; speed-ups are ratios of medians measured in the same run (libtorch running the original at the same
-thread count, ONNX Runtime running PyTorch's fp32 export at it, and for two threads the same model at one).
+thread count, ONNX Runtime running PyTorch's fp32 export at it, and for two threads the same model at one: the
+pooled medians' ratio, and the median of the rounds' ratios).
 """
 import json
 import sys
@@ -50,7 +51,7 @@ def main():
     for threads in (1, 2):
         print("\n## %d thread%s\n" % (threads, "s" if threads > 1 else ""))
         print("| model | runtime, plan | median | p10 | p90 | speed-up vs libtorch | vs ONNX Runtime fp32 | vs 1 thread "
-              "| cold start | peak RSS |")
+              "(pooled, paired) | cold start | peak RSS |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, title in MODELS:
             rows = [r for r in bench[name]["rows"] if r["threads"] == threads]
@@ -58,7 +59,8 @@ def main():
             ort = next(r for r in rows if is_baseline(r))["median_seconds"]
             for r in rows:
                 m = r["median_seconds"]
-                scaling = "" if threads == 1 else "%.2f×" % r["speedup_vs_first_threads"]
+                scaling = "" if threads == 1 else "%.2f×, %.2f×" % (r["speedup_vs_first_threads"],
+                                                                      r["paired_speedup_vs_first_threads"])
                 print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %.0f MiB |" % (
                     title, label(r), seconds(m), seconds(r["p10_seconds"]), seconds(r["p90_seconds"]), first / m,
                     ort / m, scaling, seconds(r["cold_start_seconds"]), r["peak_rss_kib"] / 1024))
