@@ -764,8 +764,8 @@ TEST(PackedExporter, CalibratedFakeQuantsFoldIntoTheConvolutionBeforeThem) {
 
 // W8A8 on a Python-made ResNet-18: a residual block's add folds into the later of the two convolutions it adds
 // (conv2, or the downsample that runs after it), after that convolution's own fake quantization, with its ReLU
-// and the calibrated fake quantization after them where nothing else reads the ReLU's output (elsewhere the
-// next block's residual reads it unquantized); the fused schedule gives the unfused graph's numbers bit for bit.
+// and the calibrated fake quantization of the block's output; the fused schedule gives the unfused graph's
+// numbers bit for bit.
 TEST(PackedExporter, AResidualAddFoldsIntoItsConvolutionWithReluAndFakeQuantization) {
   SKIP_UNLESS_ISA_RUNS();
   torch::manual_seed(6);
@@ -788,6 +788,9 @@ TEST(PackedExporter, AResidualAddFoldsIntoItsConvolutionWithReluAndFakeQuantizat
   }
   EXPECT_EQ(folded, 8);
   EXPECT_GE(quantized_after, 1);
+  // A block's output is read by the next block's convolutions, which quantize it themselves alike, and quantized
+  // by its residual add: that fake quantization folds too. Only the max pool's is left on its own.
+  EXPECT_EQ(ops["aten::fake_quantize_per_tensor_affine"], 1);
   std::map<std::string, at::Tensor> layers;  // the unfused graph, as verify runs it
   EXPECT_TRUE(same_bits(p.forward(x), p.forward(x, &layers)));
 }
