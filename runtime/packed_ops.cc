@@ -106,13 +106,13 @@ bool clamps(const OutputClamp& c) {
   return c.lo > -std::numeric_limits<float>::infinity() || c.hi < std::numeric_limits<float>::infinity();
 }
 
-// A residual the kernels add in their epilogue: float, of the output's sizes; then contiguous in the order of
-// dimensions `dense` (a copy only where it is not already), else undefined (added after the product).
-at::Tensor epilogue_residual(const Residual& residual, at::IntArrayRef sizes, at::IntArrayRef dense) {
+// A residual the kernels add in their epilogue: float, of the output's sizes, dense in the output's memory
+// `format` (as it lies where it is, which takes no ATen call; a copy otherwise), else undefined (added after
+// the product).
+at::Tensor epilogue_residual(const Residual& residual, at::IntArrayRef sizes, c10::MemoryFormat format) {
   const at::Tensor& add = residual.add;
   if (!add.defined() || add.scalar_type() != at::kFloat || add.sizes() != sizes) return {};
-  const at::Tensor r = add.permute(dense);
-  return r.is_contiguous() ? r : runtime::contiguous_output(r);
+  return add.is_contiguous(format) ? add : add.contiguous(format);
 }
 
 // Whether the output ops are left to ops_after: a residual the kernels cannot add (one that broadcasts).
@@ -161,9 +161,7 @@ at::Tensor integer_product(const LayerView& layer, const at::Tensor& rows, const
                            const ActivationQuant* act, const OutputOps& out) {
   at::DimVector shape(rows.sizes().begin(), rows.sizes().end());
   shape.back() = layer.channels();
-  at::DimVector order(shape.size());
-  for (std::size_t d = 0; d < order.size(); ++d) order[d] = static_cast<int64_t>(d);
-  const at::Tensor r = epilogue_residual(out.residual, shape, order);
+  const at::Tensor r = epilogue_residual(out.residual, shape, c10::MemoryFormat::Contiguous);
   at::Tensor y = runtime::empty_output(shape);
   integer_rows(layer, rows.data_ptr<float>(), rows.numel() / layer.reduction(),
                bias.defined() ? bias.data_ptr<float>() : nullptr, act, kernel_epilogue(out, r, layer.channels()),
@@ -498,19 +496,23 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
                 "packed conv2d: input " + c10::str(x.sizes()) + " is smaller than the kernel");
   const ConvGeometry g{N,  H,         W,         Cin,        kh,         kw,          oh,
                        ow, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-  const at::Tensor nhwc = runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
+  // The input channels last as it lies where it is (another convolution's output): no ATen call, which costs
+  // about a microsecond a view (ResNet-18 runs 20 convolutions); else copied so.
+  const bool as_it_lies = x.scalar_type() == at::kFloat && x.is_contiguous(c10::MemoryFormat::ChannelsLast);
+  const at::Tensor nhwc = as_it_lies ? x : runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
   const ActivationLayout l = activation_layout(layer, g.rows());
   PatchRows patches(nhwc.data_ptr<float>(), g, act, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
-  const at::Tensor r = epilogue_residual(out.residual, {N, C, oh, ow}, {0, 2, 3, 1});
-  at::Tensor y = runtime::empty_output({N, oh, ow, C});
+  const at::Tensor r = epilogue_residual(out.residual, {N, C, oh, ow}, c10::MemoryFormat::ChannelsLast);
+  // [N, C, oh, ow] channels last: the kernels' rows of C outputs per position, with no view made after.
+  at::Tensor y = runtime::empty_output({N, C, oh, ow}, at::kFloat, {oh * ow * C, 1, ow * C, C});
   runtime::QGemmOptions options = kernel_epilogue(out, r, C);
   options.panels = l.panels;
   options.source = &patches;
   runtime::qgemm(*w, {patches.rows(), g.rows(), l.stride, patches.scales(), patches.zeros()},
                  b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, active_isa(), options);
-  const at::Tensor nchw = after_kernels(out, r) ? ops_after(y.permute({0, 3, 1, 2}), out) : y.permute({0, 3, 1, 2});
-  return contiguous_out ? runtime::contiguous_output(nchw) : nchw;
+  if (after_kernels(out, r)) y = ops_after(y, out);
+  return contiguous_out ? runtime::contiguous_output(y) : y;
 }
 
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids) {
