@@ -94,7 +94,7 @@ at::Tensor clamp(const at::Tensor& x, float lo, float hi) {
 }
 
 void apply_clamp_and_quant(at::Tensor& y, const OutputClamp& c, const std::optional<ActivationQuant>& quant) {
-  const bool clamps = c.lo > -std::numeric_limits<float>::infinity() || c.hi < std::numeric_limits<float>::infinity();
+  const bool clamps = c.active();
   if (!clamps && !quant) return;
   if (!fits_clamp(y)) {
     if (clamps) y = y.clamp(c.lo, c.hi);

@@ -50,9 +50,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 bool factor_pair(const Node& node, const Node& next, int at) {
   const std::string first = kFirstFactor, second = kSecondFactor;
   const auto plain = [](const Node& n) {
-    return !n.fused_bias && !n.residual && n.post == PostOp::kNone &&
-           n.clamp.lo == -std::numeric_limits<float>::infinity() &&
-           n.clamp.hi == std::numeric_limits<float>::infinity() && n.second_factor.empty();
+    return !n.fused_bias && !n.residual && n.post == PostOp::kNone && !n.clamp.active() && n.second_factor.empty();
   };
   return at == 0 && node.op == "adze::packed_matmul" && next.op == node.op && node.integer && next.integer &&
          !next.act && plain(node) && plain(next) && ends_with(node.layer, first) &&
@@ -85,8 +83,7 @@ bool fold(Node& node, Node& next, const std::function<bool(const std::string&)>&
   const bool matmul = node.op == "adze::packed_matmul" || (node.op == kMonarchOp && node.in.size() == 2);
   const bool integer_conv = node.integer && is_convolution(node.op);
   const bool no_post = node.post == PostOp::kNone && !node.out_quant;  // nothing folds in after these
-  const bool no_clamp = node.clamp.lo == -std::numeric_limits<float>::infinity() &&
-                        node.clamp.hi == std::numeric_limits<float>::infinity();
+  const bool no_clamp = !node.clamp.active();
   const Arg* bias = next.in.size() == 3 && at < 2 ? &next.in[1 - at] : nullptr;  // add(y, b) or add(b, y)
   // A residual add of an integer convolution's or matmul's output and a tensor computed before it (as
   // ResNet's, a transformer's): the other operand added in the kernels' epilogue, before what folds in after.

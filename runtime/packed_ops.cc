@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/isa.h"
 #include "runtime/buffer_pool.h"
+#include "runtime/float_ops.h"
 #include "runtime/parallel.h"
 
 namespace adze {
@@ -102,10 +103,6 @@ void integer_rows(const LayerView& layer, const float* rows, int64_t M, const fl
   runtime::qgemm(w, {q, M, l.stride, scale, zero}, bias, y, C, active_isa(), epilogue);
 }
 
-bool clamps(const OutputClamp& c) {
-  return c.lo > -std::numeric_limits<float>::infinity() || c.hi < std::numeric_limits<float>::infinity();
-}
-
 // A residual the kernels add in their epilogue: float, of the output's sizes, dense in the output's memory
 // `format` (as it lies where it is, which takes no ATen call; a copy otherwise), else undefined (added after
 // the product).
@@ -142,18 +139,16 @@ runtime::QGemmOptions kernel_epilogue(const OutputOps& out, const at::Tensor& re
   return o;
 }
 
-// The output ops where the kernels did not do them, on their output, as the unfused ops: the residual branch's
-// fake quantization and the add (broadcasting, as ATen's), the clamp, the output's fake quantization.
+// The output ops where the kernels did not do them, on their output `y` (changed in place where it can be), as
+// the unfused ops: the residual branch's fake quantization and the add (broadcasting, as ATen's), the clamp, the
+// output's fake quantization.
 at::Tensor ops_after(at::Tensor y, const OutputOps& out) {
-  const auto fake_quantize = [](const at::Tensor& t, const ActivationQuant& q) {
-    return at::fake_quantize_per_tensor_affine(t, q.scale, q.zero_point, 0, 255);
-  };
   if (out.residual.add.defined()) {
-    if (out.residual.quant) y = fake_quantize(y, *out.residual.quant);
+    apply_clamp_and_quant(y, {}, out.residual.quant);
     y = y + out.residual.add;
   }
-  if (clamps(out.clamp)) y = y.clamp(out.clamp.lo, out.clamp.hi);
-  return out.quant ? fake_quantize(y, *out.quant) : y;
+  apply_clamp_and_quant(y, out.clamp, out.quant);
+  return y;
 }
 
 // x [..., K] (float, contiguous) through the integer kernels: [..., C].
@@ -446,7 +441,7 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
         torch::einsum("mkj,klj->mlk", {in.reshape({M, b, Kb}), decoded_weight(first).reshape({b, b, Kb})});
     at::Tensor y = torch::einsum("mlk,lok->mlo", {z, decoded_weight(second).reshape({b, Cb, b})}).reshape(shape);
     if (bs.defined()) y = y + bs;
-    return clamps(clamp) ? y.clamp(clamp.lo, clamp.hi) : y;
+    return clamp.active() ? y.clamp(clamp.lo, clamp.hi) : y;
   }
   // Integer kernels: each row of x quantized once (one range), then input block k's b rows of R read from its
   // K/b codes (the rows' padding is zero weights: what they read past the block adds nothing) ...

@@ -28,6 +28,10 @@ struct ActivationQuant {
 struct OutputClamp {
   float lo = -std::numeric_limits<float>::infinity();
   float hi = std::numeric_limits<float>::infinity();
+  /// Whether it clamps anything (a bound is finite).
+  bool active() const {
+    return lo > -std::numeric_limits<float>::infinity() || hi < std::numeric_limits<float>::infinity();
+  }
 };
 
 /// A residual add fused into a layer's output (fusion.h): fq(x·Cᵀ + bias) + add, where fq is the calibrated
