@@ -217,7 +217,12 @@ class PatchRows final : public runtime::QRowSource {
       // kCopyChunk bytes of slack: a tap row's copy may read up to a chunk past the last pixel.
       input_ = sized(scratch.padded, g.N * (g.H + 2 * by_) * (g.W + 2 * bx_) * g.Cin + kCopyChunk);
       const int64_t span = g.kw * g.Cin;
-      last_exact_ = (g.kh - 1) * span + (span + kCopyChunk - 1) / kCopyChunk * kCopyChunk > stride_;
+      // The first tap row whose chunks would run past the row's stride into the next row's bytes, which another
+      // thread may have made already: it and the ones after it are copied exactly (a 3x3 convolution of one input
+      // channel: 3-byte tap rows in a 12-byte row).
+      const int64_t chunked = (span + kCopyChunk - 1) / kCopyChunk * kCopyChunk;
+      exact_from_ = g.kh;
+      while (exact_from_ > 0 && (exact_from_ - 1) * span + chunked > stride_) --exact_from_;
     }
     parallel_ = total >= (int64_t{1} << 14) || M * g.kh * g.kw * g.Cin >= (int64_t{1} << 16);
   }
@@ -295,8 +300,7 @@ class PatchRows final : public runtime::QRowSource {
       uint8_t* row = rows_ + m * stride_;
       if (mode_ == Mode::kTaps) {
         for (int64_t i = 0; i < g_.kh; ++i, row += span)
-          copy_chunks(row, input_ + ((n * Hp + oy * g_.sy + i * g_.dy) * Wp + ox * g_.sx) * C, span,
-                      i + 1 == g_.kh && last_exact_);
+          copy_chunks(row, input_ + ((n * Hp + oy * g_.sy + i * g_.dy) * Wp + ox * g_.sx) * C, span, i >= exact_from_);
         continue;
       }
       for (int64_t i = 0; i < g_.kh; ++i) {
@@ -343,7 +347,7 @@ class PatchRows final : public runtime::QRowSource {
   const int64_t* perm_;  // per run of Cin channels
   Mode mode_;
   bool whole_range_ = false, parallel_ = false;
-  bool last_exact_ = false;  // kTaps: a row's last tap row copied exactly (its chunks' excess would leave the row)
+  int64_t exact_from_ = 0;  // kTaps: the tap rows from this one on are copied exactly (chunks would leave the row)
   float s_ = 0;
   int32_t z_ = 0;
   uint8_t* rows_ = nullptr;
