@@ -215,6 +215,27 @@ at::Tensor global_avg_pool(const at::Tensor& x) {
   return out;
 }
 
+bool fits_flatten_channels_last(const at::Tensor& x, int64_t start, int64_t end) {
+  return x.dim() == 4 && x.scalar_type() == at::kFloat && (start == 1 || start == -3) && (end == 3 || end == -1) &&
+         !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+at::Tensor flatten_channels_last(const at::Tensor& x) {
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  at::Tensor out = runtime::empty_output({N, C * HW});
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  // [HW, C] → [C, HW] per sample, in tiles of 8 channels so that reads and writes both stay in a few lines.
+  constexpr int64_t kTile = 8;
+  for (int64_t n = 0; n < N; ++n, src += HW * C, dst += C * HW)
+    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+      const int64_t c1 = std::min(C, c0 + kTile);
+      for (int64_t p = 0; p < HW; ++p)
+        for (int64_t c = c0; c < c1; ++c) dst[c * HW + p] = src[p * C + c];
+    }
+  return out;
+}
+
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode) {
   const std::vector<int64_t> stride = stride_in.empty() ? kernel : stride_in;

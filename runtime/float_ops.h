@@ -20,6 +20,11 @@ namespace packed {
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode);
 
+/// x.flatten(1, 3) of x [N, C, H, W] (float32) that lies channels last and not contiguous (a convolution's or
+/// pool's output as the runtime leaves it): ATen's copy in C-major order, done as one transpose per sample.
+bool fits_flatten_channels_last(const at::Tensor& x, int64_t start, int64_t end);
+at::Tensor flatten_channels_last(const at::Tensor& x);
+
 /// adaptive_avg_pool2d to 1x1 of x [N, C, H, W] (float32, contiguous or channels last): [N, C, 1, 1], each mean
 /// summed pixel by pixel and divided by H·W. ATen's own sum order differs by layout; the two agree within float
 /// rounding (the same bits for 2x2 inputs, a unit in the last place at 7x7).

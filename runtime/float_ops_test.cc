@@ -32,6 +32,29 @@ TEST(FloatOps, GlobalAvgPoolIsAtens) {
   EXPECT_FALSE(fits_global_avg_pool(torch::randn({1, 3, 4, 4}, torch::kDouble)));
 }
 
+// A channels-last [N, C, H, W] flattened from dimension 1: ATen's values in ATen's order; other layouts and
+// ranges are ATen's to do.
+TEST(FloatOps, FlattenChannelsLastIsAtens) {
+  torch::manual_seed(2);
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{1, 64, 7, 7}, {3, 13, 5, 2}, {2, 9, 1, 3}}) {
+    const at::Tensor x = torch::randn(shape).contiguous(at::MemoryFormat::ChannelsLast);
+    SCOPED_TRACE(c10::str(x.sizes()));
+    ASSERT_TRUE(fits_flatten_channels_last(x, 1, -1));
+    ASSERT_TRUE(fits_flatten_channels_last(x, -3, 3));
+    const at::Tensor got = flatten_channels_last(x);
+    EXPECT_TRUE(got.is_contiguous());
+    EXPECT_TRUE(torch::equal(got, x.flatten(1, -1)));
+  }
+  const at::Tensor x = torch::randn({2, 8, 3, 3});
+  EXPECT_FALSE(fits_flatten_channels_last(x, 1, -1));  // contiguous: a view
+  const at::Tensor cl = x.contiguous(at::MemoryFormat::ChannelsLast);
+  EXPECT_FALSE(fits_flatten_channels_last(cl, 2, -1));
+  EXPECT_FALSE(fits_flatten_channels_last(cl, 0, -1));
+  EXPECT_FALSE(fits_flatten_channels_last(cl.to(torch::kDouble), 1, -1));
+  EXPECT_FALSE(fits_flatten_channels_last(torch::randn({1, 8, 1, 1}).contiguous(at::MemoryFormat::ChannelsLast), 1,
+                                          -1));  // contiguous as well
+}
+
 TEST(FloatOps, MaxPool2dIsAtens) {
   torch::manual_seed(0);
   struct Window {

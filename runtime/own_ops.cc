@@ -93,8 +93,8 @@ at::Tensor run_view(const Node& node, const at::Tensor& x) {
       return x.transpose(v[0], v[1]);
     case ViewOp::kSelect:
       return x.select(v[0], v[1]);
-    case ViewOp::kFlatten:
-      return x.flatten(v[0], v[1]);
+    case ViewOp::kFlatten:  // a channels-last input needs a copy: the runtime's own transpose, not ATen's copy
+      return fits_flatten_channels_last(x, v[0], v[1]) ? flatten_channels_last(x) : x.flatten(v[0], v[1]);
     case ViewOp::kSlice: {
       const auto bound = [](int64_t b) -> c10::optional<int64_t> {
         if (b == std::numeric_limits<int64_t>::min() || b == std::numeric_limits<int64_t>::max()) return c10::nullopt;
