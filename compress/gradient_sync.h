@@ -5,9 +5,17 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <memory>
 #include <vector>
 
 namespace adze {
+
+/// An average under way (GradientSync::start_average): wait() returns once the tensors hold the mean.
+class PendingAverage {
+ public:
+  virtual ~PendingAverage() = default;
+  virtual void wait() = 0;
+};
 
 class GradientSync {
  public:
@@ -17,6 +25,15 @@ class GradientSync {
   /// Replaces every tensor, on every rank, with its mean over the ranks (in place). Each rank passes tensors of
   /// the same shapes in the same order.
   virtual void average(std::vector<at::Tensor>& tensors) = 0;
+  /// The same, begun and left to run while the caller does other work (the next batch's teacher outputs):
+  /// the tensors are neither read nor written until wait(). By default the average is done before returning.
+  virtual std::unique_ptr<PendingAverage> start_average(std::vector<at::Tensor>& tensors) {
+    average(tensors);
+    struct Done : PendingAverage {
+      void wait() override {}
+    };
+    return std::make_unique<Done>();
+  }
 };
 
 }  // namespace adze

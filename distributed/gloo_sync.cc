@@ -18,12 +18,27 @@ class GlooSync : public GradientSync {
       : group_(std::move(group)), rank_(rank), size_(size) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  void average(std::vector<at::Tensor>& tensors) override {
+  void average(std::vector<at::Tensor>& tensors) override { start_average(tensors)->wait(); }
+  // Gloo's own thread sends and sums while the caller goes on; one all-reduce per tensor.
+  std::unique_ptr<PendingAverage> start_average(std::vector<at::Tensor>& tensors) override {
+    struct Pending : PendingAverage {
+      std::vector<std::pair<at::Tensor, c10::intrusive_ptr<c10d::Work>>> works;
+      int size = 1;
+      void wait() override {
+        for (auto& [t, work] : works) {
+          work->wait();
+          t.div_(size);
+        }
+        works.clear();
+      }
+    };
+    auto pending = std::make_unique<Pending>();
+    pending->size = size_;
     for (auto& t : tensors) {
       std::vector<at::Tensor> one = {t};
-      group_->allreduce(one)->wait();
-      t.div_(size_);
+      pending->works.emplace_back(t, group_->allreduce(one));
     }
+    return pending;
   }
 
  private:

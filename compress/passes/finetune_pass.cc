@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <optional>
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
@@ -28,24 +29,36 @@ namespace adze {
 namespace {
 
 // Data-parallel: every gradient the optimizer will read, averaged over the ranks (one message: flattened into
-// one buffer in parameter order, which is the same on every rank).
-void average_gradients(torch::optim::Optimizer& optimizer, GradientSync& sync) {
-  std::vector<at::Tensor> grads;
-  for (auto& group : optimizer.param_groups())
-    for (auto& p : group.params())
-      if (p.grad().defined()) grads.push_back(p.mutable_grad());
-  if (grads.empty()) return;
-  std::vector<at::Tensor> parts;
-  for (const auto& g : grads) parts.push_back(g.reshape({-1}));
-  std::vector<at::Tensor> flat = {torch::cat(parts)};
-  sync.average(flat);
-  int64_t at = 0;
-  torch::NoGradGuard no_grad;
-  for (auto& g : grads) {
-    g.copy_(flat[0].slice(0, at, at + g.numel()).view_as(g));
-    at += g.numel();
+// one buffer in parameter order, which is the same on every rank). Begun at construction, so that the caller
+// can work while the ranks exchange; finish() puts the mean back into the gradients.
+class GradientAverage {
+ public:
+  GradientAverage(torch::optim::Optimizer& optimizer, GradientSync& sync) {
+    for (auto& group : optimizer.param_groups())
+      for (auto& p : group.params())
+        if (p.grad().defined()) grads_.push_back(p.mutable_grad());
+    if (grads_.empty()) return;
+    std::vector<at::Tensor> parts;
+    for (const auto& g : grads_) parts.push_back(g.reshape({-1}));
+    flat_ = {torch::cat(parts)};
+    pending_ = sync.start_average(flat_);
   }
-}
+  void finish() {
+    if (!pending_) return;
+    pending_->wait();
+    pending_.reset();
+    int64_t at = 0;
+    torch::NoGradGuard no_grad;
+    for (auto& g : grads_) {
+      g.copy_(flat_[0].slice(0, at, at + g.numel()).view_as(g));
+      at += g.numel();
+    }
+  }
+
+ private:
+  std::vector<at::Tensor> grads_, flat_;
+  std::unique_ptr<PendingAverage> pending_;
+};
 
 struct FinetuneOptions {
   int64_t steps = 300;
@@ -172,6 +185,25 @@ class FinetunePass : public Pass {
     add_group(compressor.scale_parameters(), torch::optim::AdamWOptions(o_.weight_scale_lr).weight_decay(0));
     auto gen = at::detail::createCPUGenerator(c.seed);
 
+    struct Batch {
+      at::Tensor x, y, teacher;
+    };
+    auto draw = [&] {
+      Batch b;
+      at::Tensor idx = torch::randint(data.size(), {batch}, gen);  // the same batch on every rank...
+      if (c.sync)
+        idx = idx.slice(0, c.sync->rank() * batch / ranks, (c.sync->rank() + 1) * batch / ranks);  // ...its share
+      b.x = data.inputs.index_select(0, idx);
+      b.y = data.targets.index_select(0, idx);
+      if (o_.distill > 0) {
+        torch::NoGradGuard no_grad;
+        b.teacher = c.reference->forward(b.x);
+      }
+      return b;
+    };
+    Batch next;
+    if (o_.steps > 0) next = draw();
+
     ProgressBar bar(name_, o_.steps, c.progress);
     double smoothed = 0;
     for (int64_t step = 0; step < o_.steps; ++step) {
@@ -180,26 +212,21 @@ class FinetunePass : public Pass {
       auto& groups = optimizer.param_groups();
       for (std::size_t g = 0; g < groups.size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(peak_lr[g] * decay);
-      at::Tensor idx = torch::randint(data.size(), {batch}, gen);  // the same batch on every rank...
-      if (c.sync)
-        idx = idx.slice(0, c.sync->rank() * batch / ranks, (c.sync->rank() + 1) * batch / ranks);  // ...its share
-      const at::Tensor x = data.inputs.index_select(0, idx);
-      const at::Tensor y = data.targets.index_select(0, idx);
-      at::Tensor teacher;
-      if (o_.distill > 0) {
-        torch::NoGradGuard no_grad;
-        teacher = c.reference->forward(x);
-      }
+      const Batch now = std::move(next);
       const double loss =
           compressor
               .step(
                   [&] {
-                    at::Tensor logits = model.forward(x);
-                    at::Tensor l = task_loss(logits, y);
+                    at::Tensor logits = model.forward(now.x);
+                    at::Tensor l = task_loss(logits, now.y);
                     if (o_.distill > 0)
-                      l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, teacher, o_.temperature);
+                      l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, now.teacher, o_.temperature);
                     l.backward();
-                    if (c.sync) average_gradients(optimizer, *c.sync);
+                    // The next batch (and its teacher outputs) while the ranks average the gradients.
+                    std::optional<GradientAverage> average;
+                    if (c.sync) average.emplace(optimizer, *c.sync);
+                    if (step + 1 < o_.steps) next = draw();
+                    if (average) average->finish();
                     return l;
                   },
                   optimizer)
