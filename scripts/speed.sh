@@ -5,7 +5,8 @@
 # timed by `adze bench` against the original in libtorch and PyTorch's own fp32 ONNX export in ONNX Runtime,
 # with one thread and with two (three rounds, the models in turn, each at one and two threads: `adze bench
 # --thread-counts 1,2 --rounds 3`). Every ONNX export
-# is then checked by `adze verify` at ONNX Runtime's default optimization level (OUT_DIR/verify.txt).
+# and packed file is then checked by `adze verify` (ONNX at ONNX Runtime's default optimization level;
+# OUT_DIR/verify.txt).
 # Models: the three reference models (trained once, cached), torchvision's resnet18 and mobilenet_v2 at 64x64
 # (trained briefly on Fashion-MNIST by scripts/speed_models.py, so that verify's agreement means something) and
 # the Python-traced nn.TransformerEncoder of tests/data (random weights). About 25 minutes on 2 cores.
@@ -78,11 +79,12 @@ bench mobilenet_v2 "$out/models/mobilenet_v2.pt" mobilenet_v2-2of4-int4 mobilene
 bench transformer_traced tests/data/transformer_traced.pt transformer-int4 transformer-w8a8
 /usr/bin/python3 scripts/speed_table.py "$out" | tee "$out/tables.md"
 
-# Fidelity: each ONNX export against its simulation, at ONNX Runtime's default optimization level.
+# Fidelity: each export against its simulation, the packed file in adze's runtime (calibrated activations static,
+# weight-only plans' dynamic), the ONNX ones at ONNX Runtime's default optimization level.
 echo
-echo "== adze verify, every ONNX export (ONNX Runtime, optimization all)" | tee "$out/verify.txt"
+echo "== adze verify, every export (adze runtime; ONNX Runtime, optimization all)" | tee "$out/verify.txt"
 while read -r name data; do
-  for f in "$name.onnx" "$name-vnni.onnx"; do
+  for f in "$name.adze" "$name.onnx" "$name-vnni.onnx"; do
     if result=$($adze verify "$out/$f" --against "$out/$name" --data "$data" --json); then verdict=verified; else verdict="NOT verified"; fi
     echo "$f: $verdict $(echo "$result" | /usr/bin/python3 -c "
 import json, sys
