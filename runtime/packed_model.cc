@@ -767,18 +767,16 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     if (node.op == "adze::packed_matmul") {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
-      if (node.second_factor.empty() && node.post == PostOp::kNone) {  // every output op in the kernels
-        set(node, packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
-                                node.integer, output_ops(node)));
-        return;
-      }
+      // Every output op in the kernels, unless a GELU comes between the clamp and the fake quantization, or the
+      // layer is factored (its kernels take a clamp only); fusion.h folds no residual into either.
+      const bool kernels_finish = node.second_factor.empty() && node.post == PostOp::kNone;
       at::Tensor y = node.second_factor.empty()
                          ? packed_matmul(*layers_.at(node.layer), in, bias_of(node, 1), node.act ? &*node.act : nullptr,
-                                         node.integer, node.clamp)
+                                         node.integer, kernels_finish ? output_ops(node) : OutputOps{node.clamp})
                          : packed_factored_matmul(*layers_.at(node.layer), *layers_.at(node.second_factor), in,
                                                   bias_of(node, 1), node.act ? &*node.act : nullptr, node.clamp);
       if (node.post != PostOp::kNone) gelu_in_place(y, node.post == PostOp::kGeluTanh);
-      if (node.out_quant) fake_quantize_in_place(y, *node.out_quant);
+      if (!kernels_finish && node.out_quant) fake_quantize_in_place(y, *node.out_quant);
       set(node, std::move(y));
       return;
     }
