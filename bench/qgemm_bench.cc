@@ -172,6 +172,50 @@ void stream_read(benchmark::State& state, int64_t bytes) {
   set_read(state, bytes);
 }
 
+// The compute roof: vpdpbusd on registers alone (eight independent accumulators, no loads), on every thread at
+// once, as multiply-adds per second in all. Run with ADZE_BENCH_THREADS=1 and 2, it shows what a second core
+// adds where nothing else is shared: on some CPUs a core running 512-bit instructions slows down when another
+// does too, which bounds every compute-bound kernel's gain from threads.
+__attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) int64_t vnni_registers(int64_t steps) {
+  __m512i a0 = _mm512_set1_epi32(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  const __m512i x = _mm512_set1_epi8(3), w = _mm512_set1_epi8(5);
+  for (int64_t i = 0; i < steps; ++i) {
+    a0 = _mm512_dpbusd_epi32(a0, x, w);
+    a1 = _mm512_dpbusd_epi32(a1, x, w);
+    a2 = _mm512_dpbusd_epi32(a2, x, w);
+    a3 = _mm512_dpbusd_epi32(a3, x, w);
+    a4 = _mm512_dpbusd_epi32(a4, x, w);
+    a5 = _mm512_dpbusd_epi32(a5, x, w);
+    a6 = _mm512_dpbusd_epi32(a6, x, w);
+    a7 = _mm512_dpbusd_epi32(a7, x, w);
+    // Each accumulator kept in its register: the compiler may not merge the eight chains.
+    __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7));
+  }
+  const __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                     _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  int64_t sum = 0;
+  for (const int32_t v : lanes) sum += v;
+  return sum;
+}
+
+void vnni_peak(benchmark::State& state) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512vnni")) return state.SkipWithError("no AVX-512 VNNI on this CPU");
+  constexpr int64_t kSteps = int64_t{1} << 16;
+  int64_t sum = 0;
+  for (auto _ : state) {
+#pragma omp parallel num_threads(kThreads) reduction(+ : sum)
+    sum += vnni_registers(kSteps);
+  }
+  benchmark::DoNotOptimize(sum);
+  // 8 accumulators x 64 byte products per step.
+  const double macs = static_cast<double>(kSteps * 8 * 64 * kThreads) * static_cast<double>(state.iterations());
+  state.counters["mac"] = benchmark::Counter(macs, benchmark::Counter::kIsRate);
+  state.counters["threads"] = kThreads;
+}
+
 // libtorch's fp32 GEMV of the same layer: the uncompressed baseline.
 void fp32_gemv(benchmark::State& state) {
   at::manual_seed(7);
@@ -286,6 +330,7 @@ const bool kRegistered = [] {
         ->UseRealTime();
   }
   benchmark::RegisterBenchmark("fp32_gemv_4096x4096/libtorch", fp32_gemv)->Unit(benchmark::kMicrosecond)->UseRealTime();
+  benchmark::RegisterBenchmark("vnni_peak/registers", vnni_peak)->Unit(benchmark::kMicrosecond)->UseRealTime();
   for (const GemmCase& c : kGemmCases) {
     const std::string name = c.name;
     benchmark::RegisterBenchmark(("qgemm_" + name).c_str(), [&c](benchmark::State& s) { qgemm_many(s, c, false); })

@@ -215,7 +215,7 @@ class PatchRows final : public runtime::QRowSource {
       by_ = mode_ == Mode::kTaps ? g.py : 0;
       bx_ = mode_ == Mode::kTaps ? g.px : 0;
       // kCopyChunk bytes of slack: a tap row's copy may read up to a chunk past the last pixel.
-      input_ = sized(scratch.padded, g.N * (g.H + 2 * by_) * (g.W + 2 * bx_) * g.Cin + kCopyChunk);
+      input_ = sized(scratch.padded, padded_bytes());
       const int64_t span = g.kw * g.Cin;
       // The first tap row whose chunks would run past the row's stride into the next row's bytes, which another
       // thread may have made already: it and the ones after it are copied exactly (a 3x3 convolution of one input
@@ -236,60 +236,97 @@ class PatchRows final : public runtime::QRowSource {
     const int64_t total = g_.input_values();
     if (whole_range_) {
 #pragma omp for schedule(static)
-      for (int64_t p = 0; p < pieces(total); ++p)
-        runtime::value_range(x_ + p * kRangePiece, std::min(kRangePiece, total - p * kRangePiece), partial_ + 2 * p,
-                             partial_ + 2 * p + 1);
+      for (int64_t p = 0; p < pieces(total); ++p) piece_range(p, partial_ + 2 * p, partial_ + 2 * p + 1);
 #pragma omp single
-      {
-        float lo = 0.0f, hi = 0.0f;
-        for (int64_t p = 0; p < pieces(total); ++p) {
-          lo = std::min(lo, partial_[2 * p]);
-          hi = std::max(hi, partial_[2 * p + 1]);
-        }
-        runtime::range_scale(lo, hi, &s_, &z_);
-      }
+      combine_range(&s_, &z_);
     }
     if (!input_) return;
-    // The input quantized a bordered image row at a time, the border filled with the zero point.
-    const int64_t Hp = g_.H + 2 * by_, Wp = g_.W + 2 * bx_, C = g_.Cin;
-    const auto u8z = static_cast<uint8_t>(z_);
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < g_.N * Hp; ++r) {
-      uint8_t* const dst = input_ + r * Wp * C;
-      const int64_t iy = r % Hp - by_;
-      if (iy < 0 || iy >= g_.H) {
-        std::fill_n(dst, Wp * C, u8z);
-        continue;
-      }
-      float unused_s = 0;
-      int32_t unused_z = 0;
-      std::fill_n(dst, bx_ * C, u8z);
-      runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s_,
-                                    z_, dst + bx_ * C, &unused_s, &unused_z);
-      std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
-    }
+    for (int64_t r = 0; r < g_.N * (g_.H + 2 * by_); ++r) quantize_input_row(r, input_, s_, z_);
   }
 
-  void make(int64_t m0, int64_t m1) override {
+  void make(int64_t m0, int64_t m1) override { make_rows(m0, m1, input_, s_, z_, rows_, scales_, zeros_); }
+
+  // Every row on this thread: the range's pieces in turn (the min and max of the same pieces, so the same scale
+  // and zero point), the input quantized into this thread's own bordered copy.
+  bool makes_private() const override { return true; }
+  void make_private(uint8_t* rows, float* scales, int32_t* zeros) override {
+    float s = s_;
+    int32_t z = z_;
+    if (whole_range_) {
+      float lo = 0.0f, hi = 0.0f;
+      for (int64_t p = 0; p < pieces(g_.input_values()); ++p) {
+        float piece_lo = 0.0f, piece_hi = 0.0f;
+        piece_range(p, &piece_lo, &piece_hi);
+        lo = std::min(lo, piece_lo);
+        hi = std::max(hi, piece_hi);
+      }
+      runtime::range_scale(lo, hi, &s, &z);
+    }
+    uint8_t* input = nullptr;
+    if (input_) {
+      input = sized(quant_scratch().padded, padded_bytes());
+      for (int64_t r = 0; r < g_.N * (g_.H + 2 * by_); ++r) quantize_input_row(r, input, s, z);
+    }
+    make_rows(0, g_.rows(), input, s, z, rows, scales, zeros);
+  }
+
+ private:
+  enum class Mode { kPerRow, kDirect, kTaps, kPixels };
+
+  int64_t padded_bytes() const { return g_.N * (g_.H + 2 * by_) * (g_.W + 2 * bx_) * g_.Cin + kCopyChunk; }
+
+  // The min and max of piece p of the input (widened to include 0).
+  void piece_range(int64_t p, float* lo, float* hi) const {
+    const int64_t total = g_.input_values();
+    runtime::value_range(x_ + p * kRangePiece, std::min(kRangePiece, total - p * kRangePiece), lo, hi);
+  }
+  void combine_range(float* s, int32_t* z) const {
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t p = 0; p < pieces(g_.input_values()); ++p) {
+      lo = std::min(lo, partial_[2 * p]);
+      hi = std::max(hi, partial_[2 * p + 1]);
+    }
+    runtime::range_scale(lo, hi, s, z);
+  }
+
+  // Row r of the bordered input (image r / Hp, row r % Hp) quantized into `input`, the border the zero point.
+  void quantize_input_row(int64_t r, uint8_t* input, float s, int32_t z) const {
+    const int64_t Hp = g_.H + 2 * by_, Wp = g_.W + 2 * bx_, C = g_.Cin;
+    const auto u8z = static_cast<uint8_t>(z);
+    uint8_t* const dst = input + r * Wp * C;
+    const int64_t iy = r % Hp - by_;
+    if (iy < 0 || iy >= g_.H) return void(std::fill_n(dst, Wp * C, u8z));
+    float unused_s = 0;
+    int32_t unused_z = 0;
+    std::fill_n(dst, bx_ * C, u8z);
+    runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s, z,
+                                  dst + bx_ * C, &unused_s, &unused_z);
+    std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
+  }
+
+  // Rows m0..m1 into rows_out (stride_ apart), scales and zeros, from the quantized input (kTaps, kPixels).
+  void make_rows(int64_t m0, int64_t m1, const uint8_t* input, float s, int32_t z, uint8_t* rows_out, float* scales,
+                 int32_t* zeros) const {
     const int64_t C = g_.Cin, per_image = g_.oh * g_.ow;
     if (mode_ == Mode::kPerRow)
-      return runtime::quantize_rows_dynamic(x_ + m0 * C, m1 - m0, C, C, perm_, stride_, rows_ + m0 * stride_,
-                                            scales_ + m0, zeros_ + m0);
-    std::fill(scales_ + m0, scales_ + m1, s_);
-    std::fill(zeros_ + m0, zeros_ + m1, z_);
+      return runtime::quantize_rows_dynamic(x_ + m0 * C, m1 - m0, C, C, perm_, stride_, rows_out + m0 * stride_,
+                                            scales + m0, zeros + m0);
+    std::fill(scales + m0, scales + m1, s);
+    std::fill(zeros + m0, zeros + m1, z);
     if (mode_ == Mode::kDirect) {
       if (g_.sy == 1 && g_.sx == 1 && !perm_ && stride_ == C) {  // the rows are the input's pixels as they lie
         float unused_s = 0;
         int32_t unused_z = 0;
-        return runtime::quantize_rows_static(x_ + m0 * C, 1, (m1 - m0) * C, (m1 - m0) * C, nullptr, (m1 - m0) * C, s_,
-                                             z_, rows_ + m0 * C, &unused_s, &unused_z);
+        return runtime::quantize_rows_static(x_ + m0 * C, 1, (m1 - m0) * C, (m1 - m0) * C, nullptr, (m1 - m0) * C, s, z,
+                                             rows_out + m0 * C, &unused_s, &unused_z);
       }
       for (int64_t m = m0; m < m1;) {  // a run of positions along one output row: pixels sx apart
         const int64_t n = m / per_image, oy = m / g_.ow % g_.oh, ox = m % g_.ow;
         const int64_t count = std::min(m1 - m, g_.ow - ox);
         const float* pixel = x_ + ((n * g_.H + oy * g_.sy) * g_.W + ox * g_.sx) * C;
-        runtime::quantize_rows_static(pixel, count, C, g_.sx * C, perm_, stride_, s_, z_, rows_ + m * stride_,
-                                      scales_ + m, zeros_ + m);
+        runtime::quantize_rows_static(pixel, count, C, g_.sx * C, perm_, stride_, s, z, rows_out + m * stride_,
+                                      scales + m, zeros + m);
         m += count;
       }
       return;
@@ -297,10 +334,10 @@ class PatchRows final : public runtime::QRowSource {
     const int64_t Hp = g_.H + 2 * by_, Wp = g_.W + 2 * bx_, span = g_.kw * C;
     for (int64_t m = m0; m < m1; ++m) {
       const int64_t n = m / per_image, oy = m / g_.ow % g_.oh, ox = m % g_.ow;
-      uint8_t* row = rows_ + m * stride_;
+      uint8_t* row = rows_out + m * stride_;
       if (mode_ == Mode::kTaps) {
         for (int64_t i = 0; i < g_.kh; ++i, row += span)
-          copy_chunks(row, input_ + ((n * Hp + oy * g_.sy + i * g_.dy) * Wp + ox * g_.sx) * C, span, i >= exact_from_);
+          copy_chunks(row, input + ((n * Hp + oy * g_.sy + i * g_.dy) * Wp + ox * g_.sx) * C, span, i >= exact_from_);
         continue;
       }
       for (int64_t i = 0; i < g_.kh; ++i) {
@@ -308,10 +345,10 @@ class PatchRows final : public runtime::QRowSource {
         for (int64_t j = 0; j < g_.kw; ++j, row += C) {
           const int64_t ix = ox * g_.sx - g_.px + j * g_.dx;
           if (iy < 0 || iy >= g_.H || ix < 0 || ix >= g_.W) {
-            std::fill(row, row + C, static_cast<uint8_t>(z_));
+            std::fill(row, row + C, static_cast<uint8_t>(z));
             continue;
           }
-          const uint8_t* pixel = input_ + ((n * g_.H + iy) * g_.W + ix) * C;
+          const uint8_t* pixel = input + ((n * g_.H + iy) * g_.W + ix) * C;
           if (perm_)
             for (int64_t c = 0; c < C; ++c) row[c] = pixel[perm_[c]];
           else
@@ -321,8 +358,6 @@ class PatchRows final : public runtime::QRowSource {
     }
   }
 
- private:
-  enum class Mode { kPerRow, kDirect, kTaps, kPixels };
   static constexpr int64_t kCopyChunk = 16;
   // `span` bytes in chunks of kCopyChunk, each a copy of constant size, inlined: a call to memcpy per tap row
   // cost ResNet's stem (7 taps of 21 bytes per output position) a sixth of its time (conv_bench, stem, W8A8, one

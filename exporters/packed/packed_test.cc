@@ -883,7 +883,9 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
                                          {{12, 8, 1, 1}, {1, 1}, {0, 0}, {1, 1}, "none", false},
                                          {{8, 8, 1, 1}, {1, 1}, {1, 0}, {1, 1}, "none", false},
                                          {{7, 3, 7, 7}, {2, 2}, {3, 3}, {1, 1}, "none", false},
-                                         {{8, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, "none", false}}) {
+                                         {{8, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, "none", false},
+                                         {{256, 32, 3, 3}, {1, 1}, {1, 1}, {1, 1}, "2:4", false},
+                                         {{256, 32, 3, 3}, {1, 1}, {1, 1}, {1, 1}, "none", false}}) {
     SCOPED_TRACE(shape_to_string(c.shape) + " " + c.nm + " stride " + std::to_string(c.stride[0]));
     LayerConfig config;
     config.weight_bits = 4;
@@ -895,8 +897,13 @@ TEST(PackedLayer, IntegerConvolutionsAreTheConvolutionOfTheDecodedWeights) {
     OneLayerFile f(e);
     ASSERT_NE(f.view->integer_weights(), nullptr) << f.view->integer_unsupported();
     // One input channel: 3-byte tap rows in rows of a few more bytes; made in parallel only from about 96x80.
+    // Many channels at few positions: on two threads, each thread makes every row for itself (the threads split
+    // the weights), for the panels (2x4: 16 rows) and for the few-row kernels (1x1: 2 rows).
     const std::vector<int64_t> large = c.shape[1] == 1 ? std::vector<int64_t>{96, 80} : std::vector<int64_t>{48, 40};
-    for (const std::vector<int64_t>& size : {std::vector<int64_t>{11, 9}, large}) {
+    const std::vector<std::vector<int64_t>> sizes = c.shape[0] == 256
+                                                        ? std::vector<std::vector<int64_t>>{{2, 4}, {1, 1}}
+                                                        : std::vector<std::vector<int64_t>>{{11, 9}, large};
+    for (const std::vector<int64_t>& size : sizes) {
       SCOPED_TRACE(std::to_string(size[0]) + "x" + std::to_string(size[1]));
       const at::Tensor x = torch::randn({2, c.shape[1], size[0], size[1]}), bias = torch::randn({c.shape[0]});
       const at::Tensor want =

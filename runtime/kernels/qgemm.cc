@@ -49,9 +49,11 @@ void put_plane_value(uint8_t* plane, int w, int i, uint32_t v) {
 // (kept: a kMask row before expansion; dense: four rows, expanded or kPairs values; gather: kPairs controls),
 // and the activations in the pairs order.
 struct Scratch {
-  std::vector<uint8_t> kept, dense, gather, pairs_x;
+  std::vector<uint8_t> kept, dense, gather, pairs_x, rows;  // rows: a QRowSource's, made privately
   std::vector<uint8_t> panels;  // the GEMM path's panels of all channels (the calling thread's, shared)
   std::vector<int32_t> dots;    // the integer products of a tile, per row and group
+  std::vector<float> row_scale;
+  std::vector<int32_t> row_zero;
 };
 
 // n bytes of v starting on a 64-byte boundary: loads that split cache lines cost the kernels up to twice the
@@ -66,6 +68,19 @@ T* cache_aligned(std::vector<uint8_t>& v, int64_t n) {
 Scratch& thread_scratch() {
   thread_local Scratch s;
   return s;
+}
+
+// The activations `a` with rows made by `src` on this thread alone, into its scratch (QRowSource::make_private).
+QActivations make_private_rows(QRowSource* src, const QActivations& a, Scratch& s) {
+  QActivations own = a;
+  uint8_t* const q = cache_aligned(s.rows, a.rows * a.stride);
+  s.row_scale.resize(static_cast<std::size_t>(a.rows));
+  s.row_zero.resize(static_cast<std::size_t>(a.rows));
+  src->make_private(q, s.row_scale.data(), s.row_zero.data());
+  own.q = q;
+  own.scale = s.row_scale.data();
+  own.zero = s.row_zero.data();
+  return own;
 }
 
 // Whether kPairs can hold the matrix: every group of four positions keeps at most two and every group
@@ -253,9 +268,13 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   // Split by rows, a thread takes whole tiles of rows, every panel of each, where the tiles share out evenly
   // enough; otherwise the (tile, panel) pairs are shared out one by one, and a source's rows all made first.
   const bool own_rows = by_rows && (row_tiles % threads == 0 || row_tiles >= 4 * threads);
-  maybe_parallel(gemm_parallel || (src && src->parallel()), [&] {
+  const bool region = (gemm_parallel || (src && src->parallel())) && threads > 1;
+  // Split by panels, every thread reads every row: each makes them all for itself where the source can.
+  const bool private_rows = region && !by_rows && src && src->makes_private();
+  maybe_parallel(region, [&] {
     Scratch& s = thread_scratch();
-    if (src) src->prepare();
+    const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
+    if (src && !private_rows) src->prepare();
     if (!prebuilt) {
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < blocks; ++b)
@@ -276,20 +295,20 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       // place (16 rows x 2304: 44.7 -> 41.5 us; before, 32 -> 37 us the other way).
       if (l.groups == 1 && kern.gemm_panel_out) {
         const PanelEpilogue e{
-            a.scale + m0, a.zero + m0, w.scale + c0,           w.wsum + c0, bias ? bias + c0 : nullptr,
-            lo,           hi,          y + m0 * y_stride + c0, y_stride,    channels};
-        kern.gemm_panel_out(a.q + m0 * a.stride, a.stride, n, panel, group_steps, e);
+            act.scale + m0,         act.zero + m0, w.scale + c0, w.wsum + c0, bias ? bias + c0 : nullptr, lo, hi,
+            y + m0 * y_stride + c0, y_stride,      channels};
+        kern.gemm_panel_out(act.q + m0 * act.stride, act.stride, n, panel, group_steps, e);
         if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
         return;
       }
-      kern.gemm_panel(a.q + m0 * a.stride, a.stride, n, panel, group_steps, l.groups, dots);
+      kern.gemm_panel(act.q + m0 * act.stride, act.stride, n, panel, group_steps, l.groups, dots);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t m = m0 + i;
         float* out = y + m * y_stride + c0;
         if (l.groups == 1) {  // row_sum's arithmetic, across the channels in vectors
           const int32_t* d = dots + i * kPanelChannels;
-          const int32_t z = a.zero[m];
-          const float as = a.scale[m], *sc = w.scale + c0, *bs = bias ? bias + c0 : nullptr;
+          const int32_t z = act.zero[m];
+          const float as = act.scale[m], *sc = w.scale + c0, *bs = bias ? bias + c0 : nullptr;
           const int32_t* ws = w.wsum + c0;
 #pragma omp simd
           for (int64_t c = 0; c < channels; ++c)
@@ -299,8 +318,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
         for (int64_t c = 0; c < channels; ++c) {
           const int64_t at = (c0 + c) * l.groups;
           const float sum = row_sum(w.scale + at, dots + i * l.groups * kPanelChannels + c, kPanelChannels, w.wsum + at,
-                                    a.zero[m], l.groups);
-          out[c] = clamp_out(a.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
+                                    act.zero[m], l.groups);
+          out[c] = clamp_out(act.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
       if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
@@ -315,7 +334,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       }
       return;
     }
-    if (src) {
+    if (src && !private_rows) {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < row_tiles; ++r) src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows));
     }
@@ -607,8 +626,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   QRowSource* const src = options.source;
   const bool pairs = l.pattern == QPattern::kPairs;
   // kPairs: row_kernels.h's order, each chunk of 128 activations as its even 16-byte blocks, then its odd ones.
-  uint8_t* const px = pairs ? cache_aligned(thread_scratch().pairs_x, a.rows * l.k_pad) : nullptr;
-  const uint8_t* const x = pairs ? px : a.q;
+  uint8_t* const shared_px = pairs ? cache_aligned(thread_scratch().pairs_x, a.rows * l.k_pad) : nullptr;
   const int64_t x_stride = pairs ? l.k_pad : a.stride;
   const int64_t chunk_positions = pairs ? 128 : 64;
   // One activation row (or up to the table's row_dot_rows), of dense or kPairs weights with whole chunks per
@@ -624,22 +642,33 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   const int64_t tiles = (l.rows + tile_rows - 1) / tile_rows;
   const int64_t w_stride = pairs ? l.kept_pad : l.k_pad;  // scratch bytes per unpacked weight row
   const bool parallel = l.rows * l.k_pad * std::max<int64_t>(a.rows, 1) >= (int64_t{1} << 16) && tiles > 1;
-  // The rows made (a row a thread: there are few), put in the pairs' order, and multiplied in one region.
-  maybe_parallel(parallel || (src && src->parallel()), [&] {
-    if (src) {
+  // The rows made, put in the pairs' order, and multiplied in one region. The threads split the weights and
+  // each reads every row: a source that can makes them all on each thread, which then orders them for itself;
+  // otherwise they are made a row a thread (there are few).
+  const bool region = (parallel || (src && src->parallel())) && omp_get_max_threads() > 1;
+  const bool private_rows = region && src && src->makes_private();
+  const auto pairs_order = [&](const uint8_t* q, uint8_t* px, int64_t m) {
+    for (int64_t j = 0; j < l.k_pad; j += 16) {
+      const int64_t block = j / 16 % 8;
+      std::copy_n(q + m * a.stride + j, 16, px + m * l.k_pad + j / 128 * 128 + (block & 1) * 64 + block / 2 * 16);
+    }
+  };
+  maybe_parallel(region, [&] {
+    Scratch& s = thread_scratch();
+    const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
+    if (src && !private_rows) {
       src->prepare();
 #pragma omp for schedule(static)
       for (int64_t m = 0; m < a.rows; ++m) src->make(m, m + 1);
     }
-    if (pairs) {
+    uint8_t* const px = !pairs ? nullptr : private_rows ? cache_aligned(s.pairs_x, a.rows * l.k_pad) : shared_px;
+    if (pairs && private_rows) {
+      for (int64_t m = 0; m < a.rows; ++m) pairs_order(act.q, px, m);
+    } else if (pairs) {
 #pragma omp for schedule(static)
-      for (int64_t m = 0; m < a.rows; ++m)
-        for (int64_t j = 0; j < l.k_pad; j += 16) {
-          const int64_t block = j / 16 % 8;
-          std::copy_n(a.q + m * a.stride + j, 16, px + m * l.k_pad + j / 128 * 128 + (block & 1) * 64 + block / 2 * 16);
-        }
+      for (int64_t m = 0; m < a.rows; ++m) pairs_order(act.q, px, m);
     }
-    Scratch& s = thread_scratch();
+    const uint8_t* const x = pairs ? px : act.q;
     s.dots.resize(static_cast<std::size_t>(dots_stride * (by_row ? a.rows : 1)));
     int32_t* const dots = s.dots.data();
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
@@ -678,8 +707,8 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         if (l.groups == 1) {  // one scale a row: the same arithmetic as row_sum's, in a loop that vectorizes
           const float* scale = w.scale + r0;
           const int32_t* wsum = w.wsum + r0;
-          const float sa = a.scale[m];
-          const int32_t zero = a.zero[m];
+          const float sa = act.scale[m];
+          const int32_t zero = act.zero[m];
           for (int64_t i = 0; i < n; ++i)
             out[i] = clamp_out(
                 sa * (scale[i] * static_cast<float>(dots_m[i] - zero * wsum[i])) + (bias ? bias[r0 + i] : 0.0f), lo,
@@ -688,8 +717,8 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
         }
         for (int64_t i = 0; i < n; ++i) {
           const int64_t at = (r0 + i) * l.groups;
-          const float sum = row_sum(w.scale + at, dots_m + i * l.groups, 1, w.wsum + at, a.zero[m], l.groups);
-          out[i] = clamp_out(a.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f), lo, hi);
+          const float sum = row_sum(w.scale + at, dots_m + i * l.groups, 1, w.wsum + at, act.zero[m], l.groups);
+          out[i] = clamp_out(act.scale[m] * sum + (bias ? bias[r0 + i] : 0.0f), lo, hi);
         }
       }
       finish(y, y_stride, 0, a.rows, r0, n);

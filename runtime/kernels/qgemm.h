@@ -196,6 +196,13 @@ class QRowSource {
   virtual bool parallel() const = 0;
   virtual void prepare() {}
   virtual void make(int64_t m0, int64_t m1) = 0;
+  /// Whether make_private may be called instead of prepare() and make(), where every thread of the product reads
+  /// every row (the threads split the weights): each then makes all the rows for itself, with no barrier between
+  /// making and multiplying and no rows crossing between the cores' caches.
+  virtual bool makes_private() const { return false; }
+  /// Every row, on the calling thread alone, into q (rows of the QActivations' stride), scale and zero: the same
+  /// bytes as prepare() and make() give, writing nothing that another thread reads or writes.
+  virtual void make_private(uint8_t* q, float* scale, int32_t* zero) { (void)q, (void)scale, (void)zero; }
 };
 
 /// What qgemm may use and do besides the product.
