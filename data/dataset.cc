@@ -143,6 +143,15 @@ Dataset load_tensor_file(const std::string& path, const std::string& split) {
     throw Error(ErrorKind::kIo, "failed to read tensor file '" + path +
                                     "': expected a dict {\"inputs\", \"targets\"} or a tuple (inputs, targets)");
   }
+  // Dense tensors of real numbers only: a quantized, complex or sparse one reaches ATen's internal assertions
+  // (found by fuzzing: a QInt8Storage, whose slice asserted in ATen's quantizer).
+  for (const auto& [name, t] : {std::pair<const char*, const at::Tensor&>{"inputs", inputs}, {"targets", targets}}) {
+    const at::ScalarType type = t.scalar_type();
+    if (t.layout() != at::kStrided || t.is_quantized() || !(at::isFloatingType(type) || at::isIntegralType(type, true)))
+      throw Error(ErrorKind::kIo, "failed to read tensor file '" + path + "': tensor '" + name + "' holds " +
+                                      c10::toString(type) + (t.layout() != at::kStrided ? " (sparse)" : "") +
+                                      ", expected a dense tensor of real numbers");
+  }
   // A tensor may claim more elements than its data holds (a zero stride repeats one element), or reach past its
   // data (an offset, a stride): refused before anything materializes it (found by fuzzing: a 1 KB file that asked
   // for 4 GB; a view 1788 bytes into 60).

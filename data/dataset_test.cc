@@ -174,6 +174,17 @@ TEST(TensorFile, RejectsWrongContents) {
       },
       ErrorKind::kIo,
       {"view-past-its-data", "tensor 'inputs' of shape [3, 5] claims more elements than its data holds (60 bytes)"});
+  // Found by fuzzing: a quantized tensor, which ATen's slice asserted on.
+  c10::Dict<std::string, at::Tensor> quantized;
+  quantized.insert("inputs", torch::quantize_per_tensor(torch::zeros({4, 2}), 0.1, 0, torch::kQInt8));
+  quantized.insert("targets", torch::zeros({4}, torch::kLong));
+  expect_error(
+      [&] {
+        load_dataset(save("quantized.pt", quantized), {"test", 0, 0});
+      },
+      ErrorKind::kIo, {"quantized.pt", "tensor 'inputs' holds QInt8, expected a dense tensor of real numbers"});
+  const std::string storage = std::string(testing::source_dir()) + "/tests/fuzz/corpus/tensors/quantized-storage";
+  expect_error([&] { load_dataset("tensors:" + storage, {"test", 0, 0}); }, ErrorKind::kIo, {"quantized-storage"});
   c10::Dict<std::string, at::Tensor> missing;
   missing.insert("x", torch::zeros({4, 2}));
   expect_error(
