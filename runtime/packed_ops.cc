@@ -238,7 +238,8 @@ class PatchRows final : public runtime::QRowSource {
 #pragma omp for schedule(static)
       for (int64_t p = 0; p < pieces(total); ++p) piece_range(p, partial_ + 2 * p, partial_ + 2 * p + 1);
 #pragma omp single
-      combine_range(&s_, &z_);
+      combine_range([this](int64_t p, float* lo, float* hi) { *lo = partial_[2 * p], *hi = partial_[2 * p + 1]; }, &s_,
+                    &z_);
     }
     if (!input_) return;
 #pragma omp for schedule(static)
@@ -253,16 +254,7 @@ class PatchRows final : public runtime::QRowSource {
   void make_private(uint8_t* rows, float* scales, int32_t* zeros) override {
     float s = s_;
     int32_t z = z_;
-    if (whole_range_) {
-      float lo = 0.0f, hi = 0.0f;
-      for (int64_t p = 0; p < pieces(g_.input_values()); ++p) {
-        float piece_lo = 0.0f, piece_hi = 0.0f;
-        piece_range(p, &piece_lo, &piece_hi);
-        lo = std::min(lo, piece_lo);
-        hi = std::max(hi, piece_hi);
-      }
-      runtime::range_scale(lo, hi, &s, &z);
-    }
+    if (whole_range_) combine_range([this](int64_t p, float* lo, float* hi) { piece_range(p, lo, hi); }, &s, &z);
     uint8_t* input = nullptr;
     if (input_) {
       input = sized(quant_scratch().padded, padded_bytes());
@@ -281,11 +273,16 @@ class PatchRows final : public runtime::QRowSource {
     const int64_t total = g_.input_values();
     runtime::value_range(x_ + p * kRangePiece, std::min(kRangePiece, total - p * kRangePiece), lo, hi);
   }
-  void combine_range(float* s, int32_t* z) const {
+  // The scale and zero point of the pieces' ranges (piece(p, &lo, &hi)) combined in piece order: the same bytes
+  // whichever threads took the pieces.
+  template <typename PieceRange>
+  void combine_range(const PieceRange& piece, float* s, int32_t* z) const {
     float lo = 0.0f, hi = 0.0f;
     for (int64_t p = 0; p < pieces(g_.input_values()); ++p) {
-      lo = std::min(lo, partial_[2 * p]);
-      hi = std::max(hi, partial_[2 * p + 1]);
+      float piece_lo = 0.0f, piece_hi = 0.0f;
+      piece(p, &piece_lo, &piece_hi);
+      lo = std::min(lo, piece_lo);
+      hi = std::max(hi, piece_hi);
     }
     runtime::range_scale(lo, hi, s, z);
   }
