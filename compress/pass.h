@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "compress/encoding.h"
@@ -46,6 +47,10 @@ struct CompressionContext {
   /// Data-parallel fine-tuning (compress/gradient_sync.h): each rank trains on its share of every batch, and
   /// the gradients are averaged over the ranks. Null: one process.
   std::shared_ptr<GradientSync> sync;
+  /// Where the running pass's time went, for passes that time their parts (the finetune.* passes: forward and
+  /// backward, the next batch, the gradient all-reduce, projection and update), in seconds; run_pipeline moves it
+  /// into the pass's PassRecord.
+  std::vector<std::pair<std::string, double>> phase_seconds;
 };
 
 class Pass {
@@ -86,6 +91,7 @@ bool needs_training_data(const Pipeline& pipeline);
 struct PassRecord {
   std::string name;
   double seconds = 0;
+  std::vector<std::pair<std::string, double>> phases;  ///< CompressionContext::phase_seconds, where timed
 };
 
 /// Runs every step in order. An error inside a pass is re-thrown as the same kind with

@@ -72,6 +72,7 @@ std::vector<PassRecord> run_pipeline(const Pipeline& pipeline, CompressionContex
     const std::string where =
         "pipeline '" + pipeline.source + "' step " + std::to_string(index) + " (" + step.name + ")";
     const auto start = std::chrono::steady_clock::now();
+    context.phase_seconds.clear();
     try {
       auto pass = pass_registry().get(step.name, where).make(step.options);
       pass->run(context);
@@ -83,8 +84,10 @@ std::vector<PassRecord> run_pipeline(const Pipeline& pipeline, CompressionContex
     for (const auto& t : context.model->tensors())
       if (t.value.is_floating_point() && !torch::isfinite(t.value).all().item<bool>())
         throw Error(ErrorKind::kInternal, where + ": left NaN or Inf in '" + t.name + "'");
-    records.push_back(
-        PassRecord{step.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
+    records.push_back(PassRecord{step.name,
+                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                                 std::move(context.phase_seconds)});
+    context.phase_seconds.clear();
   }
   return records;
 }

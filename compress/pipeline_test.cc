@@ -155,6 +155,7 @@ struct FinetuneRun {
   Model teacher = load_torchscript(fixture("cnn_bn_traced.pt"), {{8, 3, 16, 16}, "float32"});
   CompressionContext c = f.context();
   double loss_before = 0;
+  std::vector<PassRecord> records;  // of the fine-tuning pass and the eval after it
   explicit FinetuneRun(const std::string& finetune) {
     c.train_data = &f.data;
     c.reference = &teacher;
@@ -168,7 +169,7 @@ struct FinetuneRun {
                                                           {"name": "eval", "options": {"label": "before"}}]})"),
                        "a.json"),
         c);
-    run_pipeline(parse_pipeline(Json::parse(R"({"passes": [)" + finetune + R"(, "eval"]})"), "b.json"), c);
+    records = run_pipeline(parse_pipeline(Json::parse(R"({"passes": [)" + finetune + R"(, "eval"]})"), "b.json"), c);
   }
   const at::Tensor& weight(const std::string& name) { return f.model.tensors()[f.model.find_tensor(name)].value; }
 };
@@ -182,6 +183,19 @@ TEST(Finetune, SteLowersTheTrainingLossAndLeavesExactEncodings) {
   // The mask the one-shot step chose is kept; the latent weights are recorded for the report and later passes.
   EXPECT_EQ(r.c.latents.size(), 3u);
   for (const auto& p : r.f.model.parameters()) EXPECT_FALSE(p.requires_grad());
+  // Where the steps' time went (one process: no gradient average), within the pass's own time; eval times none.
+  ASSERT_EQ(r.records.size(), 2u);
+  std::vector<std::string> phases;
+  double timed = 0;
+  for (const auto& [phase, seconds] : r.records[0].phases) {
+    phases.push_back(phase);
+    EXPECT_GT(seconds, 0) << phase;
+    timed += seconds;
+  }
+  EXPECT_EQ(phases, (std::vector<std::string>{"forward_backward", "next_batch", "project_and_update"}));
+  EXPECT_LE(timed, r.records[0].seconds);
+  EXPECT_TRUE(r.records[1].phases.empty());
+  EXPECT_TRUE(r.c.phase_seconds.empty());
 }
 
 TEST(Finetune, SameSeedSameBytesAndDistillationChangesTheResult) {

@@ -81,7 +81,15 @@ nlohmann::ordered_json make_report(const CompressionContext& c, const std::vecto
        static_cast<double>(encoded_bits_total) / static_cast<double>(std::max<int64_t>(1, encoded_weight_count))}};
   report["layers"] = layers;
   Json timings = Json::array();
-  for (const auto& p : passes) timings.push_back({{"name", p.name}, {"seconds", p.seconds}});
+  for (const auto& p : passes) {
+    Json t = {{"name", p.name}, {"seconds", p.seconds}};
+    if (!p.phases.empty()) {
+      Json phases = Json::object();
+      for (const auto& [phase, seconds] : p.phases) phases[phase] = seconds;
+      t["phases"] = phases;
+    }
+    timings.push_back(t);
+  }
   report["passes"] = timings;
   report["notes"] = c.notes;
   return report;
@@ -112,8 +120,13 @@ std::string report_markdown(const nlohmann::ordered_json& r) {
         << (l["sqnr_db"].is_null() ? std::string("lossless") : fixed(l["sqnr_db"].get<double>(), 1)) << " | "
         << fixed(l["bits_per_weight"].get<double>(), 2) << " |\n";
   out << "\n## Passes\n\n| pass | seconds |\n|---|---:|\n";
-  for (const auto& p : r["passes"])
+  for (const auto& p : r["passes"]) {
     out << "| " << p["name"].get<std::string>() << " | " << fixed(p["seconds"].get<double>(), 3) << " |\n";
+    if (p.contains("phases"))
+      for (const auto& [phase, seconds] : p["phases"].items())
+        out << "| " << p["name"].get<std::string>() << ": " << phase << " | " << fixed(seconds.get<double>(), 3)
+            << " |\n";
+  }
   return out.str();
 }
 

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <iostream>
 #include <thread>
 
+#include "compress/gradient_average.h"
 #include "compress/pass.h"
 #include "distributed/gloo_sync.h"
 #include "model/frontend.h"
@@ -79,6 +81,124 @@ TEST(DataParallel, TwoGlooRanksMatchOneRankOnTheWholeBatch) {
   EXPECT_GT(moved_by_training, 1e-3);  // the comparison means something: the weights moved
   std::cout << "largest difference from one rank: " << worst << "\n";
   EXPECT_LE(worst, 1e-5);
+}
+
+// Counts the averages begun, around a real Gloo group.
+class CountingSync : public GradientSync {
+ public:
+  explicit CountingSync(std::shared_ptr<GradientSync> inner) : inner_(std::move(inner)) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  void average(std::vector<at::Tensor>& tensors) override { inner_->average(tensors); }
+  std::unique_ptr<PendingAverage> start_average(std::vector<at::Tensor>& tensors) override {
+    ++started;
+    return inner_->start_average(tensors);
+  }
+  int started = 0;
+
+ private:
+  std::shared_ptr<GradientSync> inner_;
+};
+
+// A two-layer network with a parameter the loss does not use; its gradients on rank r's own data.
+struct TwoLayers {
+  at::Tensor w1, b1, w2, b2, unused;
+  TwoLayers() {  // the same weights on every rank (a generator of its own: the ranks are threads)
+    auto gen = at::detail::createCPUGenerator(3);
+    w1 = torch::randn({16, 8}, gen).requires_grad_(true);
+    b1 = torch::randn({16}, gen).requires_grad_(true);
+    w2 = torch::randn({4, 16}, gen).requires_grad_(true);
+    b2 = torch::randn({4}, gen).requires_grad_(true);
+    unused = torch::randn({5}, gen).requires_grad_(true);
+  }
+  // Not in the order backward reaches them (a module's parameter order need not be), the unused one among them.
+  std::vector<at::Tensor> params() const { return {w2, w1, unused, b1, b2}; }
+  static constexpr std::size_t kUnused = 2;
+  // `on_hidden_gradient` runs when backward reaches the first layer's output, after the second layer's
+  // parameters have their gradients.
+  void backward(int rank, const std::function<void()>& on_hidden_gradient = {}) const {
+    const at::Tensor x = torch::arange(24, torch::kFloat).reshape({3, 8}).div(10).add(rank);
+    at::Tensor h = torch::addmm(b1, x, w1.t());
+    if (on_hidden_gradient) h.register_hook([on_hidden_gradient](const at::Tensor&) { on_hidden_gradient(); });
+    torch::addmm(b2, torch::relu(h), w2.t()).pow(2).sum().backward();
+  }
+};
+
+// Buckets of one parameter each, and one bucket of all. With one each: once planned again after the first step
+// (in the order backward gave the gradients, the unused parameter last), the second layer's averages begin
+// during backward. Either way every gradient ends as the mean of both ranks' own, a parameter without a gradient
+// keeps none, and backward passes outside begin()…finish(), or after the average is gone, send nothing.
+TEST(DataParallel, BucketsAreSentDuringBackwardAndHoldTheMean) {
+  std::vector<std::vector<at::Tensor>> own(2);  // each rank's gradients, alone
+  for (int r = 0; r < 2; ++r) {
+    const TwoLayers net;
+    net.backward(r);
+    for (const auto& p : net.params())
+      own[static_cast<std::size_t>(r)].push_back(p.grad().defined() ? p.grad().clone() : at::Tensor());
+  }
+  TempDir tmp;
+  for (const int64_t bucket_bytes : {int64_t{1}, GradientAverage::kBucketBytes}) {
+    SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes));
+    const bool one_each = bucket_bytes == 1;
+    std::vector<std::string> errors(2);
+    std::vector<int> sent_before_hidden(2, -1), buckets(2), sent_outside(2, -1), sent_after(2, -1);
+    std::vector<std::vector<at::Tensor>> averaged(2);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < 2; ++r)
+      threads.emplace_back([&, r] {
+        const auto i = static_cast<std::size_t>(r);
+        try {
+          Rendezvous rv;
+          rv.rank = r;
+          rv.size = 2;
+          rv.file = tmp.file("store" + std::to_string(bucket_bytes));
+          CountingSync sync(gloo_gradient_sync(rv));
+          const TwoLayers net;
+          {
+            GradientAverage average(net.params(), sync, bucket_bytes);
+            buckets[i] = average.buckets();
+            for (int step = 0; step < 2; ++step) {  // the second, after the buckets were planned again
+              for (const auto& p : net.params())
+                if (p.grad().defined()) p.mutable_grad().zero_();
+              average.begin();
+              const int before = sync.started;
+              net.backward(r, [&] { sent_before_hidden[i] = sync.started - before; });
+              average.finish();
+            }
+            for (const auto& p : net.params())
+              averaged[i].push_back(p.grad().defined() ? p.grad().clone() : at::Tensor());
+            const int before = sync.started;
+            net.backward(r);
+            sent_outside[i] = sync.started - before;
+          }
+          const int before = sync.started;
+          net.backward(r);
+          sent_after[i] = sync.started - before;
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      });
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(errors, std::vector<std::string>(2)) << errors[0] << " | " << errors[1];
+    for (std::size_t r = 0; r < 2; ++r) {
+      EXPECT_EQ(buckets[r], one_each ? 5 : 1);
+      if (one_each)
+        EXPECT_GE(sent_before_hidden[r], 2) << "b2 and w2 are averaged before backward reaches the first layer";
+      else
+        EXPECT_EQ(sent_before_hidden[r], 0) << "the one bucket waits for the first layer";
+      EXPECT_EQ(sent_outside[r], 0);
+      EXPECT_EQ(sent_after[r], 0);
+      ASSERT_EQ(averaged[r].size(), 5u);
+      for (std::size_t p = 0; p < 5; ++p) {
+        if (p == TwoLayers::kUnused) {
+          EXPECT_FALSE(averaged[r][p].defined());
+          continue;
+        }
+        ASSERT_TRUE(averaged[r][p].defined());
+        EXPECT_TRUE(torch::allclose(averaged[r][p], (own[0][p] + own[1][p]) / 2, 1e-6, 1e-6)) << "parameter " << p;
+      }
+    }
+  }
 }
 
 TEST(DataParallel, BadRendezvousIsRefusedByName) {

@@ -11,14 +11,18 @@
 //   (1 − α)·CE(student, y) + α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)).
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "compress/activation_quant.h"
 #include "compress/compressor.h"
 #include "compress/decompose.h"
 #include "compress/factored_graph.h"
-#include "compress/gradient_sync.h"
+#include "compress/gradient_average.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -28,36 +32,33 @@
 namespace adze {
 namespace {
 
-// Data-parallel: every gradient the optimizer will read, averaged over the ranks (one message: flattened into
-// one buffer in parameter order, which is the same on every rank). Begun at construction, so that the caller
-// can work while the ranks exchange; finish() puts the mean back into the gradients.
-class GradientAverage {
+// Where a fine-tuning step's time goes, summed over the steps: the pass reports it (CompressionContext::
+// phase_seconds), so that a data-parallel run shows what the ranks repeat and how long they wait for each other.
+enum class Phase { kForwardBackward, kNextBatch, kGradientAverage, kProjectAndUpdate, kCount };
+
+class PhaseClock {
  public:
-  GradientAverage(torch::optim::Optimizer& optimizer, GradientSync& sync) {
-    for (auto& group : optimizer.param_groups())
-      for (auto& p : group.params())
-        if (p.grad().defined()) grads_.push_back(p.mutable_grad());
-    if (grads_.empty()) return;
-    std::vector<at::Tensor> parts;
-    for (const auto& g : grads_) parts.push_back(g.reshape({-1}));
-    flat_ = {torch::cat(parts)};
-    pending_ = sync.start_average(flat_);
+  void start() { last_ = std::chrono::steady_clock::now(); }
+  void lap(Phase phase) {
+    const auto now = std::chrono::steady_clock::now();
+    seconds_[static_cast<int>(phase)] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
   }
-  void finish() {
-    if (!pending_) return;
-    pending_->wait();
-    pending_.reset();
-    int64_t at = 0;
-    torch::NoGradGuard no_grad;
-    for (auto& g : grads_) {
-      g.copy_(flat_[0].slice(0, at, at + g.numel()).view_as(g));
-      at += g.numel();
-    }
+  std::vector<std::pair<std::string, double>> seconds(bool data_parallel) const {
+    std::vector<std::pair<std::string, double>> out = {
+        {"forward_backward", seconds_[static_cast<int>(Phase::kForwardBackward)]},
+        {"next_batch", seconds_[static_cast<int>(Phase::kNextBatch)]}};
+    // Sending what backward left unsent, the rest of the all-reduce not hidden behind backward and the next
+    // batch, and the copy of the means into the gradients.
+    if (data_parallel) out.emplace_back("gradient_average", seconds_[static_cast<int>(Phase::kGradientAverage)]);
+    // Projection of the weights, the straight-through gradients and the optimizer's step.
+    out.emplace_back("project_and_update", seconds_[static_cast<int>(Phase::kProjectAndUpdate)]);
+    return out;
   }
 
  private:
-  std::vector<at::Tensor> grads_, flat_;
-  std::unique_ptr<PendingAverage> pending_;
+  std::chrono::steady_clock::time_point last_;
+  double seconds_[static_cast<int>(Phase::kCount)] = {};
 };
 
 struct FinetuneOptions {
@@ -204,8 +205,18 @@ class FinetunePass : public Pass {
     Batch next;
     if (o_.steps > 0) next = draw();
 
+    // Data-parallel: every gradient the optimizer reads, averaged over the ranks; the all-reduce of the last
+    // layers' gradients starts during backward.
+    std::optional<GradientAverage> average;
+    if (c.sync) {
+      std::vector<at::Tensor> trained;
+      for (auto& group : optimizer.param_groups())
+        for (auto& p : group.params()) trained.push_back(p);
+      average.emplace(std::move(trained), *c.sync);
+    }
     ProgressBar bar(name_, o_.steps, c.progress);
     double smoothed = 0;
+    PhaseClock clock;
     for (int64_t step = 0; step < o_.steps; ++step) {
       const double progress = static_cast<double>(step) / static_cast<double>(o_.steps);
       const double decay = cosine_decay(progress);
@@ -213,24 +224,29 @@ class FinetunePass : public Pass {
       for (std::size_t g = 0; g < groups.size(); ++g)
         static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(peak_lr[g] * decay);
       const Batch now = std::move(next);
+      clock.start();
       const double loss =
           compressor
               .step(
                   [&] {
+                    clock.lap(Phase::kProjectAndUpdate);
+                    if (average) average->begin();
                     at::Tensor logits = model.forward(now.x);
                     at::Tensor l = task_loss(logits, now.y);
                     if (o_.distill > 0)
                       l = (1 - o_.distill) * l + o_.distill * distillation_loss(logits, now.teacher, o_.temperature);
                     l.backward();
+                    clock.lap(Phase::kForwardBackward);
                     // The next batch (and its teacher outputs) while the ranks average the gradients.
-                    std::optional<GradientAverage> average;
-                    if (c.sync) average.emplace(optimizer, *c.sync);
                     if (step + 1 < o_.steps) next = draw();
+                    clock.lap(Phase::kNextBatch);
                     if (average) average->finish();
+                    clock.lap(Phase::kGradientAverage);
                     return l;
                   },
                   optimizer)
               .item<double>();
+      clock.lap(Phase::kProjectAndUpdate);
       if (!act_scales.empty()) {
         torch::NoGradGuard no_grad;
         for (auto& scale : act_scales) scale.clamp_min_(kMinScale);
@@ -244,6 +260,7 @@ class FinetunePass : public Pass {
       bar.update(step + 1, status(smoothed, compressor));
     }
     bar.finish(status(smoothed, compressor));
+    c.phase_seconds = clock.seconds(c.sync != nullptr);
 
     std::map<std::string, Encoding> encodings = compressor.finish();
     std::map<std::string, at::Tensor> latents = compressor.latents();
