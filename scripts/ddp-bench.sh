@@ -19,7 +19,10 @@ cat >"$out/pipeline.json" <<JSON
 JSON
 args=(compress fmnist-cnn --plan configs/plans/int4.json --pipeline "$out/pipeline.json" --data fmnist --limit 500)
 rate() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=[p['seconds'] for p in r['passes'] if p['name']=='finetune.ste'][0]; print(300*64/s)" "$1/report.json"; }
-printf '| pair | adze | 1 rank x 1 thread (samples/s) | 2 ranks x 1 thread (samples/s) | ratio |\n|---|---|---:|---:|---:|\n'
+# The two-rank run's mean step time, and within it the phases finetune.ste reports (rank 0's; builds before
+# the phases were reported show -): the wait for the all-reduce, and what every rank repeats.
+phase() { python3 -c "import json,sys; p=[p for p in json.load(open(sys.argv[1]))['passes'] if p['name']=='finetune.ste'][0]; v=p['seconds'] if sys.argv[2]=='step' else p.get('phases',{}).get(sys.argv[2]); print('-' if v is None else '%.1f' % (v/300*1e3))" "$1/report.json" "$2"; }
+printf '| pair | adze | 1 rank x 1 thread (samples/s) | 2 ranks x 1 thread (samples/s) | ratio | 2 ranks: step, all-reduce wait, projection and update (ms) |\n|---|---|---:|---:|---:|---:|\n'
 for pair in 1 2 3; do
   for i in "${!binaries[@]}"; do
     bin=${binaries[$i]} run="$out/$pair-$i"
@@ -27,7 +30,8 @@ for pair in 1 2 3; do
     ADZE_STORE="$(realpath -m "$run-store")" mpirun --bind-to none -x ADZE_STORE -n 2 "$bin" -q --threads 1 "${args[@]}" \
       --out "$run-two" --data-parallel >/dev/null
     one=$(rate "$run-one") two=$(rate "$run-two")
-    printf '| %d | %s | %.0f | %.0f | %.2f |\n' "$pair" "$bin" "$one" "$two" "$(python3 -c "print($two / $one)")"
+    printf '| %d | %s | %.0f | %.0f | %.2f | %s, %s, %s |\n' "$pair" "$bin" "$one" "$two" "$(python3 -c "print($two / $one)")" \
+      "$(phase "$run-two" step)" "$(phase "$run-two" gradient_average)" "$(phase "$run-two" project_and_update)"
   done
 done
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
