@@ -186,6 +186,30 @@ at::Tensor Encoding::from_canonical(const at::Tensor& encoded) const {
   return canonical.reshape(permuted_shape).permute(inverse).contiguous();
 }
 
+namespace {
+
+// rows.ge(lo).logical_and(rows.le(hi)) for [R, K] float rows and one bound per row, in one pass.
+at::Tensor inside_rows(const at::Tensor& rows_in, const at::Tensor& lo_in, const at::Tensor& hi_in) {
+  const int64_t count = rows_in.size(0), width = rows_in.size(1);
+  if (rows_in.scalar_type() != torch::kFloat || lo_in.scalar_type() != torch::kFloat ||
+      hi_in.scalar_type() != torch::kFloat || lo_in.numel() != count || hi_in.numel() != count)
+    return rows_in.ge(lo_in).logical_and(rows_in.le(hi_in));
+  const at::Tensor rows = rows_in.contiguous(), lo = lo_in.contiguous(), hi = hi_in.contiguous();
+  at::Tensor inside = torch::empty({count, width}, torch::kBool);
+  const float *x = rows.data_ptr<float>(), *l = lo.data_ptr<float>(), *h = hi.data_ptr<float>();
+  bool* out = inside.data_ptr<bool>();
+  at::parallel_for(0, count, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t k = 0; k < width; ++k) {
+        const float v = x[r * width + k];
+        out[r * width + k] = v >= l[r] && v <= h[r];
+      }
+  });
+  return inside;
+}
+
+}  // namespace
+
 at::Tensor Encoding::representable(const at::Tensor& weight) const {
   torch::NoGradGuard no_grad;
   // A decomposed weight has no per-weight range: its factors' products reach every value.
@@ -193,7 +217,7 @@ at::Tensor Encoding::representable(const at::Tensor& weight) const {
   // Rows of the quantization grid, as project() laid them out.
   at::Tensor rows = to_encoded_layout(weight.detach().to(torch::kFloat)).reshape({scale.size(0), -1});
   const auto [lo, hi] = traits_of(config.quantizer).range(GridRows{codes, scale, zero_point}, config);
-  return from_canonical(rows.ge(lo).logical_and(rows.le(hi)).reshape({channels(), reduction()}));
+  return from_canonical(inside_rows(rows, lo, hi).reshape({channels(), reduction()}));
 }
 
 std::string check_config(const Layer& layer, const LayerConfig& c) {

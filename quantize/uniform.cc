@@ -226,9 +226,38 @@ at::Tensor quantize_rows(const at::Tensor& rows_in, const RowQuantParams& params
   return codes;
 }
 
-at::Tensor dequantize_rows(const at::Tensor& codes, const RowQuantParams& params) {
-  return (codes.to(torch::kFloat) - params.zero_point.to(torch::kFloat).unsqueeze(1)) *
-         params.scale.to(torch::kFloat).unsqueeze(1);
+namespace {
+
+template <typename Code>
+void dequantize_row(const Code* codes, float* out, int64_t n, float zero_point, float scale) {
+  for (int64_t k = 0; k < n; ++k) out[k] = (static_cast<float>(codes[k]) - zero_point) * scale;
+}
+
+}  // namespace
+
+at::Tensor dequantize_rows(const at::Tensor& codes_in, const RowQuantParams& params) {
+  const at::Tensor scale = params.scale.to(torch::kFloat).contiguous();
+  const at::Tensor zero_point = params.zero_point.to(torch::kFloat).contiguous();
+  if (codes_in.dim() != 2 || (codes_in.scalar_type() != torch::kChar && codes_in.scalar_type() != torch::kShort) ||
+      scale.dim() != 1 || scale.size(0) != codes_in.size(0) || zero_point.sizes() != scale.sizes())
+    return (codes_in.to(torch::kFloat) - zero_point.unsqueeze(1)) * scale.unsqueeze(1);
+  // One pass, the same float arithmetic as the expression above: (code − z) · s, rounded once each.
+  const at::Tensor codes = codes_in.contiguous();
+  const int64_t rows = codes.size(0), width = codes.size(1);
+  at::Tensor out = torch::empty({rows, width}, torch::kFloat);
+  const float* s = scale.data_ptr<float>();
+  const float* z = zero_point.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  const bool wide = codes.scalar_type() == torch::kShort;
+  at::parallel_for(0, rows, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      if (wide)
+        dequantize_row(codes.data_ptr<int16_t>() + r * width, o + r * width, width, z[r], s[r]);
+      else
+        dequantize_row(codes.data_ptr<int8_t>() + r * width, o + r * width, width, z[r], s[r]);
+    }
+  });
+  return out;
 }
 
 }  // namespace adze

@@ -22,6 +22,7 @@
 #include "compress/compressor.h"
 #include "compress/decompose.h"
 #include "compress/factored_graph.h"
+#include "compress/fused_adamw.h"
 #include "compress/gradient_average.h"
 #include "compress/passes/passes.h"
 #include "core/error.h"
@@ -170,7 +171,7 @@ class FinetunePass : public Pass {
     std::vector<at::Tensor> params = model.parameters();
     for (auto& p : params) p.requires_grad_(true);
     Compressor compressor(std::move(weights), o_.compressor());
-    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+    FusedAdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
     std::vector<double> peak_lr = {o_.lr};  // by parameter group
     auto add_group = [&](std::vector<at::Tensor> group, torch::optim::AdamWOptions options) {
       if (group.empty()) return;
