@@ -70,13 +70,13 @@ struct GradientAverage::State {
     torch::NoGradGuard no_grad;
     const int64_t n = static_cast<int64_t>(params.size());
     std::vector<at::Tensor> place = {torch::empty({n}, torch::kDouble)};
-    double* at = place[0].data_ptr<double>();
-    for (int64_t p = 0; p < n; ++p) at[p] = static_cast<double>(n + (n - 1 - p));  // no gradient: last
-    for (std::size_t k = 0; k < fired_order.size(); ++k) at[fired_order[k]] = static_cast<double>(k);
+    double* place_of = place[0].data_ptr<double>();
+    for (int64_t p = 0; p < n; ++p) place_of[p] = static_cast<double>(n + (n - 1 - p));  // no gradient: last
+    for (std::size_t k = 0; k < fired_order.size(); ++k) place_of[fired_order[k]] = static_cast<double>(k);
     sync->average(place);
     std::vector<int> order(static_cast<std::size_t>(n));
     for (int p = 0; p < static_cast<int>(n); ++p) order[static_cast<std::size_t>(p)] = p;
-    std::stable_sort(order.begin(), order.end(), [at](int a, int b) { return at[a] < at[b]; });
+    std::stable_sort(order.begin(), order.end(), [place_of](int a, int b) { return place_of[a] < place_of[b]; });
     plan_buckets(order);
   }
 

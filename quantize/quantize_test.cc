@@ -113,6 +113,22 @@ TEST(SquaredError, SameBitsOnEveryIsaAndTheSumOfSquares) {
       EXPECT_NEAR(scalar, want, 1e-5 * want + 1e-12);
       for (const Isa isa : runnable_isas())
         EXPECT_EQ(row_squared_error(x.data(), mask, n, q, isa), scalar) << to_string(isa);
+      // Several quantizations in one pass (1 to 6: one and two passes of up to four): each the same bits as
+      // alone.
+      std::vector<RowQuantization> several;
+      for (int c = 0; c < 6; ++c) {
+        const float s = 0.05f + 0.013f * static_cast<float>(c);
+        several.push_back({s, 1.0f / s, -8.0f + static_cast<float>(c % 2), 7.0f});
+      }
+      for (const Isa isa : runnable_isas())
+        for (int count = 1; count <= 6; ++count) {
+          std::vector<double> errors(static_cast<std::size_t>(count), -1);
+          row_squared_errors(x.data(), mask, n, several.data(), count, errors.data(), isa);
+          for (int c = 0; c < count; ++c)
+            EXPECT_EQ(errors[static_cast<std::size_t>(c)],
+                      row_squared_error(x.data(), mask, n, several[static_cast<std::size_t>(c)], Isa::kScalar))
+                << to_string(isa) << ", " << c << " of " << count;
+        }
     }
   }
 }

@@ -26,8 +26,18 @@ struct RowQuantization {
 double row_squared_error(const float* x, const uint8_t* keep, int64_t n, const RowQuantization& q,
                          Isa isa = active_isa());
 
+/// The most quantizations row_squared_errors() takes in one pass.
+constexpr int kMaxQuantizationsPerPass = 4;
+
+/// errors[c] = row_squared_error(x, keep, n, q[c]) for c < count ≤ kMaxQuantizationsPerPass, the same bits, in
+/// one pass over the row: the candidates' sums are independent, so a core overlaps them (the MSE search's 36
+/// candidates take 9 passes, not 36).
+void row_squared_errors(const float* x, const uint8_t* keep, int64_t n, const RowQuantization* q, int count,
+                        double* errors, Isa isa = active_isa());
+
 struct SquaredErrorKernels {
   double (*row)(const float* x, const uint8_t* keep, int64_t n, const RowQuantization& q);
+  void (*rows)(const float* x, const uint8_t* keep, int64_t n, const RowQuantization* q, int count, double* errors);
 };
 const SquaredErrorKernels& scalar_squared_error_kernels();
 const SquaredErrorKernels& avx2_squared_error_kernels();

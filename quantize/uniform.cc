@@ -42,12 +42,13 @@ Params params_for(float lo, float hi, const UniformSpec& spec) {
 }
 
 // The squared error of quantizing a row with p (squared_error.h: the same bits on every instruction set).
-double row_error(const float* x, const uint8_t* keep, int64_t n, Params p, const UniformSpec& spec) {
+// The quantization the squared-error kernels evaluate for one candidate scale and zero point.
+RowQuantization grid_of(Params p, const UniformSpec& spec) {
   const float zp = static_cast<float>(p.zero_point);
-  return row_squared_error(
-      x, keep, n,
-      {p.scale, 1.0f / p.scale, static_cast<float>(spec.qmin()) - zp, static_cast<float>(spec.qmax()) - zp});
+  return {p.scale, 1.0f / p.scale, static_cast<float>(spec.qmin()) - zp, static_cast<float>(spec.qmax()) - zp};
 }
+
+constexpr int kMseCandidates = 36;  // clipping ratios 1.00 down to 0.30 in steps of 0.02
 
 struct Rows {
   at::Tensor data;  // float32 contiguous
@@ -178,17 +179,22 @@ RowQuantParams choose_row_params(const at::Tensor& rows_in, const UniformSpec& s
       const auto i = static_cast<std::size_t>(r);
       params[i] = params_for(lo[i], hi[i], spec);
       if (spec.method != ScaleMethod::kMse) continue;
-      // MSE: clipping ratios 1.00, 0.98, ..., 0.30 of the range; keep the one with the least squared error.
-      double best = row_error(rows.row(r), rows.keep_row(r), rows.width, params[i], spec);
-      for (int step = 1; step <= 35; ++step) {
+      // MSE: clipping ratios 1.00, 0.98, ..., 0.30 of the range; keep the first with the least squared error.
+      Params candidates[kMseCandidates];
+      RowQuantization grids[kMseCandidates];
+      double errors[kMseCandidates];
+      for (int step = 0; step < kMseCandidates; ++step) {
         const float ratio = 1.0f - 0.02f * static_cast<float>(step);
-        const Params p = params_for(lo[i] * ratio, hi[i] * ratio, spec);
-        const double err = row_error(rows.row(r), rows.keep_row(r), rows.width, p, spec);
-        if (err < best) {
-          best = err;
-          params[i] = p;
-        }
+        candidates[step] = step == 0 ? params[i] : params_for(lo[i] * ratio, hi[i] * ratio, spec);
+        grids[step] = grid_of(candidates[step], spec);
       }
+      row_squared_errors(rows.row(r), rows.keep_row(r), rows.width, grids, kMseCandidates, errors);
+      double best = errors[0];
+      for (int step = 1; step < kMseCandidates; ++step)
+        if (errors[step] < best) {
+          best = errors[step];
+          params[i] = candidates[step];
+        }
     }
   });
   return to_tensors(params);
