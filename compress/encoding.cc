@@ -199,11 +199,13 @@ at::Tensor inside_rows(const at::Tensor& rows_in, const at::Tensor& lo_in, const
   const float *x = rows.data_ptr<float>(), *l = lo.data_ptr<float>(), *h = hi.data_ptr<float>();
   bool* out = inside.data_ptr<bool>();
   at::parallel_for(0, count, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t k = 0; k < width; ++k) {
-        const float v = x[r * width + k];
-        out[r * width + k] = v >= l[r] && v <= h[r];
-      }
+    for (int64_t r = begin; r < end; ++r) {
+      const float low = l[r], high = h[r];
+      const float* row = x + r * width;
+      bool* inside_row = out + r * width;
+      for (int64_t k = 0; k < width; ++k)
+        inside_row[k] = (row[k] >= low) & (row[k] <= high);  // no branch, so the loop vectorises
+    }
   });
   return inside;
 }
