@@ -35,64 +35,64 @@ void fused_update(float* p, const float* g, float* m, float* v, int64_t n, const
 
 }  // namespace
 
+bool FusedAdamW::fusable() const {
+  for (const auto& group : param_groups()) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) return false;
+    for (const auto& p : group.params()) {
+      const torch::Tensor& grad = p.grad();
+      if (!grad.defined()) continue;
+      if (p.scalar_type() != torch::kFloat || grad.scalar_type() != torch::kFloat || grad.is_sparse() ||
+          !p.is_contiguous() || !grad.is_contiguous())
+        return false;
+      auto it = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));  // moments from a loaded state_dict
+      if (it != state_.end()) {
+        const auto& state = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+        if (!state.exp_avg().is_contiguous() || !state.exp_avg_sq().is_contiguous()) return false;
+      }
+    }
+  }
+  return true;
+}
+
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  torch::NoGradGuard no_grad;
   torch::Tensor loss;
   if (closure != nullptr) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
+  if (!fusable()) {
+    torch::optim::AdamW::step();
+    return loss;
+  }
+  torch::NoGradGuard no_grad;
   for (auto& group : param_groups()) {
     auto& options = static_cast<torch::optim::AdamWOptions&>(group.options());
     const double lr = options.lr(), beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      const torch::Tensor& grad = p.grad();
-      TORCH_CHECK(!grad.is_sparse(), "AdamW does not support sparse gradients");
-      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());  // libtorch's key and state
       if (state_.find(key) == state_.end()) {
         auto fresh = std::make_unique<torch::optim::AdamWParamState>();
         fresh->step(0);
         fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
         fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-        if (options.amsgrad()) fresh->max_exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
         state_[key] = std::move(fresh);
       }
       auto& state = static_cast<torch::optim::AdamWParamState&>(*state_[key]);
       state.step(state.step() + 1);
       const double bias_correction1 = 1 - std::pow(beta1, state.step());
       const double bias_correction2 = 1 - std::pow(beta2, state.step());
-      const double step_size = lr / bias_correction1;
+      const Update u{static_cast<float>(1 - lr * options.weight_decay()),
+                     static_cast<float>(beta1),
+                     static_cast<float>(1 - beta1),
+                     static_cast<float>(beta2),
+                     static_cast<float>(1 - beta2),
+                     static_cast<float>(std::sqrt(bias_correction2)),
+                     static_cast<float>(options.eps()),
+                     static_cast<float>(-lr / bias_correction1)};
       torch::Tensor &exp_avg = state.exp_avg(), &exp_avg_sq = state.exp_avg_sq();
-      const bool fused = !options.amsgrad() && p.scalar_type() == torch::kFloat &&
-                         grad.scalar_type() == torch::kFloat && p.is_contiguous() && grad.is_contiguous() &&
-                         exp_avg.is_contiguous() && exp_avg_sq.is_contiguous();
-      if (fused) {
-        const Update u{static_cast<float>(1 - lr * options.weight_decay()),
-                       static_cast<float>(beta1),
-                       static_cast<float>(1 - beta1),
-                       static_cast<float>(beta2),
-                       static_cast<float>(1 - beta2),
-                       static_cast<float>(std::sqrt(bias_correction2)),
-                       static_cast<float>(options.eps()),
-                       static_cast<float>(-step_size)};
-        fused_update(p.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
-                     exp_avg_sq.data_ptr<float>(), p.numel(), u);
-        continue;
-      }
-      // libtorch's own sequence.
-      if (options.weight_decay() != 0) p.mul_(1 - lr * options.weight_decay());
-      exp_avg.mul_(beta1).add_(grad, 1 - beta1);
-      exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-      torch::Tensor denom;
-      if (options.amsgrad()) {
-        torch::Tensor& max_exp_avg_sq = state.max_exp_avg_sq();
-        torch::max_out(max_exp_avg_sq, exp_avg_sq, max_exp_avg_sq);
-        denom = (max_exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      } else {
-        denom = (exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(options.eps());
-      }
-      p.addcdiv_(exp_avg, denom, -step_size);
+      fused_update(p.data_ptr<float>(), p.grad().data_ptr<float>(), exp_avg.data_ptr<float>(),
+                   exp_avg_sq.data_ptr<float>(), p.numel(), u);
     }
   }
   return loss;

@@ -8,7 +8,8 @@
 // each operation rounded once (compiled with -ffp-contract=off, so every instruction set gives the same bits;
 // libtorch's vector kernels fuse some multiply-adds, so the two differ in the last bits). The state is
 // libtorch's AdamWParamState under libtorch's keys, so state_dict() and load_state_dict() work unchanged.
-// amsgrad, and parameters that are not contiguous float32, take libtorch's own formulas.
+// Where a step cannot be fused (amsgrad, or a parameter with a gradient that is not contiguous float32), the
+// whole step is libtorch's own.
 #pragma once
 
 #include <torch/optim/adamw.h>
@@ -19,6 +20,9 @@ class FusedAdamW : public torch::optim::AdamW {
  public:
   using torch::optim::AdamW::AdamW;
   torch::Tensor step(LossClosure closure = nullptr) override;
+
+ private:
+  bool fusable() const;
 };
 
 }  // namespace adze

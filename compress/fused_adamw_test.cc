@@ -6,13 +6,14 @@
 namespace adze {
 namespace {
 
-// Parameters in two groups (different lr and weight decay), one without a gradient, one not contiguous, the
-// same gradients each step: the fused optimizer ends where libtorch's AdamW does, to float rounding, with the
-// same state.
-std::vector<torch::Tensor> trained(bool fused, bool amsgrad) {
+// Parameters in two groups (different lr and weight decay), one without a gradient, the same gradients each
+// step: the fused optimizer ends where libtorch's AdamW does, to float rounding, with the same state. With a
+// parameter that is not contiguous, or amsgrad, the step is libtorch's own.
+std::vector<torch::Tensor> trained(bool fused, bool amsgrad, bool contiguous = true) {
   auto gen = at::detail::createCPUGenerator(11);
   std::vector<torch::Tensor> a = {torch::randn({64, 33}, gen), torch::randn({7}, gen)};
-  std::vector<torch::Tensor> b = {torch::randn({5, 6}, gen).t(), torch::randn({3}, gen)};  // b[0] not contiguous
+  std::vector<torch::Tensor> b = {contiguous ? torch::randn({6, 5}, gen) : torch::randn({5, 6}, gen).t(),
+                                  torch::randn({3}, gen)};
   for (auto* group : {&a, &b})
     for (auto& p : *group) p.requires_grad_(true);
   std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -47,13 +48,15 @@ std::vector<torch::Tensor> trained(bool fused, bool amsgrad) {
 }
 
 TEST(FusedAdamW, EndsWhereLibtorchsAdamWDoes) {
-  for (bool amsgrad : {false, true}) {
-    const std::vector<torch::Tensor> ours = trained(true, amsgrad), theirs = trained(false, amsgrad);
+  for (const auto& [amsgrad, contiguous] : {std::pair{false, true}, std::pair{false, false}, std::pair{true, true}}) {
+    const std::vector<torch::Tensor> ours = trained(true, amsgrad, contiguous),
+                                     theirs = trained(false, amsgrad, contiguous);
     ASSERT_EQ(ours.size(), theirs.size());
     ASSERT_EQ(ours.size(), 4u + 3u * 3u);  // four parameters; three with state (b[1] never had a gradient)
     for (std::size_t i = 0; i < ours.size(); ++i)
       EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-5, 1e-6))
-          << "amsgrad " << amsgrad << ", tensor " << i << ": " << (ours[i] - theirs[i]).abs().max().item<double>();
+          << "amsgrad " << amsgrad << ", contiguous " << contiguous << ", tensor " << i << ": "
+          << (ours[i] - theirs[i]).abs().max().item<double>();
   }
 }
 
