@@ -106,7 +106,7 @@ struct GradientAverage::State {
   void gradient_ready(int p) {
     std::lock_guard<std::mutex> lock(mutex);
     if (!armed || copied[static_cast<std::size_t>(p)]) return;
-    fired_order.push_back(p);
+    if (steps == 0) fired_order.push_back(p);  // the first step's order plans the buckets
     copy_in(p);
     send_completed();
   }
