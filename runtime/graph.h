@@ -101,8 +101,11 @@ struct Node {
   bool constant_mask = false;
   std::optional<std::vector<int64_t>> mask_prefixes;
   bool channels_last_out = false;  ///< a convolution's output left channels last (every reader takes it)
-  std::string fused;               ///< what was fused, for profiles ("+add+gelu")
-  std::string second_factor;       ///< a low-rank layer's first factor: its second, run in the same call
+  /// An integer convolution whose output only integer convolutions read, one of them quantizing it dynamically:
+  /// its kernels take the output's range as they write it, for that reader (packed_conv2d's output_range).
+  bool passes_range = false;
+  std::string fused;          ///< what was fused, for profiles ("+add+gelu")
+  std::string second_factor;  ///< a low-rank layer's first factor: its second, run in the same call
 };
 
 }  // namespace packed

@@ -478,6 +478,33 @@ void PackedModel::plan_integer_layers() {
 namespace {
 
 // Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties.
+// Node::passes_range: where every reader of an integer convolution's output is an integer convolution (none
+// changes its input or residual in place, so the range stays true until the last of them ran), and one reads it
+// as its dynamically quantized input.
+void mark_passed_ranges(Program& p) {
+  const auto integer_conv = [](const Node& n) { return n.integer && is_convolution(n.op) && !n.skip; };
+  std::vector<int> readers(static_cast<std::size_t>(p.slots), 0), fit(static_cast<std::size_t>(p.slots), 0);
+  std::vector<char> wanted(static_cast<std::size_t>(p.slots), 0);
+  for (const Node& node : p.nodes) {
+    if (node.skip) continue;
+    const auto read = [&](int slot, bool fits) {
+      ++readers[static_cast<std::size_t>(slot)];
+      fit[static_cast<std::size_t>(slot)] += fits && integer_conv(node);
+    };
+    for (std::size_t i = 0; i < node.in.size(); ++i)
+      if (node.in[i].kind == Arg::kValue) read(node.in[i].slot, i == 0);
+    if (node.act) read(node.act_slot, true);
+    if (node.residual) read(node.residual->slot, true);
+    if (integer_conv(node) && !node.act && !node.in.empty() && node.in[0].kind == Arg::kValue)
+      wanted[static_cast<std::size_t>(node.in[0].slot)] = 1;
+  }
+  for (Node& node : p.nodes) {
+    if (!integer_conv(node) || node.out_slots.empty()) continue;
+    const auto o = static_cast<std::size_t>(node.out_slots[0]);
+    node.passes_range = static_cast<int>(o) != p.output_slot && wanted[o] && readers[o] == fit[o];
+  }
+}
+
 void resolve(Program& p, const std::string& output) {
   std::map<std::string, int> slot = {{"input", 0}};
   for (Node& node : p.nodes) {
@@ -508,6 +535,7 @@ void resolve(Program& p, const std::string& output) {
   for (int v = 0; v < p.slots; ++v)
     if (last[static_cast<std::size_t>(v)] >= 0)
       p.release[static_cast<std::size_t>(last[static_cast<std::size_t>(v)])].push_back(v);
+  mark_passed_ranges(p);
 }
 
 // Whether an ATen op gives the same result every time from the same arguments and changes none of them.
@@ -756,12 +784,19 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     out.residual = {r.toTensor(), node.residual_quant};
     return out;
   };
+  // Ranges a convolution took of its output for the convolutions that read it (Node::passes_range); none where
+  // layer outputs may be replaced (`from`).
+  std::vector<ValueRange> ranges(from ? 0 : static_cast<std::size_t>(program.slots));
   auto run_node = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {
       const at::Tensor& in =
           node.act ? env[static_cast<std::size_t>(node.act_slot)].toTensor() : value(node.in[0]).toTensor();
+      const bool passed = !ranges.empty() && !node.act && node.in[0].kind == Arg::kValue;
+      ValueRange* const out_range =
+          !ranges.empty() && node.passes_range ? &ranges[static_cast<std::size_t>(node.out_slots[0])] : nullptr;
       set(node, packed_conv2d(*layers_.at(node.layer), in, bias_of(node, 2), node.stride, node.padding, node.dilation,
-                              node.act ? &*node.act : nullptr, true, output_ops(node), !node.channels_last_out));
+                              node.act ? &*node.act : nullptr, true, output_ops(node), !node.channels_last_out,
+                              passed ? &ranges[static_cast<std::size_t>(node.in[0].slot)] : nullptr, out_range));
       return;
     }
     if (node.op == "adze::packed_matmul") {

@@ -193,8 +193,8 @@ constexpr int64_t kRangePiece = int64_t{1} << 13;
 //   channels are permuted or the columns dilated.
 class PatchRows final : public runtime::QRowSource {
  public:
-  PatchRows(const float* x, const ConvGeometry& g, const ActivationQuant* act, const ActivationLayout& l,
-            QuantScratch& scratch)
+  PatchRows(const float* x, const ConvGeometry& g, const ActivationQuant* act, const ValueRange* known,
+            const ActivationLayout& l, QuantScratch& scratch)
       : x_(x), g_(g), stride_(l.stride), perm_(l.gather) {
     const int64_t M = g.rows();
     scales_ = sized(scratch.scale, M);
@@ -209,6 +209,10 @@ class PatchRows final : public runtime::QRowSource {
       z_ = act->zero_point;
     }
     whole_range_ = !act && mode_ != Mode::kPerRow;
+    if (whole_range_ && known && known->known) {  // taken by the layer that wrote the input
+      runtime::range_scale(known->lo, known->hi, &s_, &z_);
+      whole_range_ = false;
+    }
     const int64_t total = g.input_values();
     if (whole_range_) partial_ = sized(scratch.partial, 2 * pieces(total));
     if (mode_ == Mode::kTaps || mode_ == Mode::kPixels) {
@@ -261,6 +265,29 @@ class PatchRows final : public runtime::QRowSource {
       for (int64_t r = 0; r < g_.N * (g_.H + 2 * by_); ++r) quantize_input_row(r, input, s, z);
     }
     make_rows(0, g_.rows(), input, s, z, rows, scales, zeros);
+  }
+
+  // Rows m0..m1 on this thread: the range as make_private takes it, and only the input rows they read quantized,
+  // into this thread's own bordered copy (the rows above and below a band are quantized by both threads).
+  bool makes_band() const override { return true; }
+  void make_band(int64_t m0, int64_t m1) override {
+    float s = s_;
+    int32_t z = z_;
+    if (whole_range_) combine_range([this](int64_t p, float* lo, float* hi) { piece_range(p, lo, hi); }, &s, &z);
+    uint8_t* input = nullptr;
+    if (input_ && m1 > m0) {
+      input = sized(quant_scratch().padded, padded_bytes());
+      const int64_t per_image = g_.oh * g_.ow, Hp = g_.H + 2 * by_, reach = (g_.kh - 1) * g_.dy;
+      for (int64_t n = m0 / per_image; n <= (m1 - 1) / per_image; ++n) {
+        const int64_t oy0 = std::max(m0 - n * per_image, int64_t{0}) / g_.ow;
+        const int64_t oy1 = (std::min(m1 - n * per_image, per_image) - 1) / g_.ow;
+        // Bordered rows (kTaps) count from the border; unbordered ones (kPixels) from the padding's edge.
+        const int64_t first = oy0 * g_.sy - (by_ ? 0 : g_.py), last = oy1 * g_.sy - (by_ ? 0 : g_.py) + reach;
+        for (int64_t r = std::max(first, int64_t{0}); r <= std::min(last, Hp - 1); ++r)
+          quantize_input_row(n * Hp + r, input, s, z);
+      }
+    }
+    make_rows(m0, m1, input, s, z, rows_, scales_, zeros_);
   }
 
  private:
@@ -510,7 +537,8 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
-                         const OutputOps& out, bool contiguous_out) {
+                         const OutputOps& out, bool contiguous_out, const ValueRange* input_range,
+                         ValueRange* output_range) {
   const Shape& shape = layer.layout().shape;  // [Cout, Cin, kh, kw], encoded as [Cout, kh·kw·Cin]
   const runtime::QWeights* w = layer.integer_weights();
   if (!w || !(act || dynamic) || shape.size() != 4)
@@ -532,7 +560,7 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   const bool as_it_lies = x.scalar_type() == at::kFloat && x.is_contiguous(c10::MemoryFormat::ChannelsLast);
   const at::Tensor nhwc = as_it_lies ? x : runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
   const ActivationLayout l = activation_layout(layer, g.rows());
-  PatchRows patches(nhwc.data_ptr<float>(), g, act, l, quant_scratch());
+  PatchRows patches(nhwc.data_ptr<float>(), g, act, input_range, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
   const at::Tensor r = epilogue_residual(out.residual, {N, C, oh, ow}, c10::MemoryFormat::ChannelsLast);
   // [N, C, oh, ow] channels last: the kernels' rows of C outputs per position, with no view made after.
@@ -540,8 +568,11 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   runtime::QGemmOptions options = kernel_epilogue(out, r, C);
   options.panels = l.panels;
   options.source = &patches;
+  float range[2] = {0.0f, 0.0f};
+  if (output_range) options.range = range;
   runtime::qgemm(*w, {patches.rows(), g.rows(), l.stride, patches.scales(), patches.zeros()},
                  b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>(), C, active_isa(), options);
+  if (output_range) *output_range = {range[0], range[1], !after_kernels(out, r)};
   if (after_kernels(out, r)) y = ops_after(y, out);
   return contiguous_out ? runtime::contiguous_output(y) : y;
 }

@@ -53,6 +53,14 @@ struct OutputOps {
   OutputOps(const OutputClamp& c) : clamp(c) {}  // NOLINT(google-explicit-constructor): a clamp alone
 };
 
+/// A tensor's least and greatest value, widened to include 0, NaN never taken (runtime::value_range): where a
+/// dynamically quantized convolution's input scale and zero point come from. `known` where the op that wrote
+/// the tensor took it (the run's graph passes it from a convolution to the convolutions that read its output).
+struct ValueRange {
+  float lo = 0, hi = 0;
+  bool known = false;
+};
+
 /// An encoded linear layer: x @ Cᵀ (+ bias) for the layer's encoded matrix C [C, K]. With integer weights and
 /// `act` (the input is then the value before its fake-quant) or `dynamic`: the integer kernels on x quantized
 /// with `act`, or per row. Otherwise it decodes 64 rows at a time into a tile that an fp32 GEMM consumes.
@@ -85,10 +93,14 @@ at::Tensor packed_monarch_matmul(const LayerView& first, const LayerView& second
 /// integer_weights(). The output is [N, Cout, oh, ow] in channels-last memory (the next convolution reads it
 /// as it lies; ATen's element-wise ops keep the format), or contiguous with `contiguous_out`. `out`: what it
 /// does to its outputs after the bias.
+/// `input_range`, where known: the input's whole range, which the dynamic quantization then takes instead of
+/// reading the input for it. `output_range`, where not null: the output's range, taken by the kernels as they
+/// write it (QGemmOptions::range), or not known where output ops ran after them.
 at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::Tensor& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, const ActivationQuant* act, bool dynamic,
-                         const OutputOps& out = {}, bool contiguous_out = true);
+                         const OutputOps& out = {}, bool contiguous_out = true, const ValueRange* input_range = nullptr,
+                         ValueRange* output_range = nullptr);
 
 /// The rows `ids` (int64, any shape) of the layer's weight [V, D], decoding only those rows: [ids..., D].
 at::Tensor packed_embedding(const LayerView& layer, const at::Tensor& ids);

@@ -826,6 +826,31 @@ TEST(PackedExporter, TwoThreadsGiveTheBitsOfOne) {
   }
 }
 
+// A weight-only ResNet-18 quantizes each convolution's input to one dynamic range. Where only integer
+// convolutions read a convolution's output (a basic block's), its kernels take that range as they write it
+// (Node::passes_range), and the readers skip reading their input for it: the same bits as a run that takes
+// every range from the input itself (a run with `from`, which passes none), on one thread and on two.
+TEST(PackedExporter, ConvolutionsPassTheirOutputsRangeToTheConvolutionsThatReadIt) {
+  SKIP_UNLESS_ISA_RUNS();
+  torch::manual_seed(9);
+  testing::TempDir tmp;
+  const CompressedModel c = compress_in_memory(
+      load_torchscript(testing::fixture("resnet18_w4_traced.pt"), {{2, 3, 32, 32}, "float32"}),
+      R"({"defaults": {"weight_bits": 4}})", R"({"passes": ["fold-bn", "quantize.weights"]})", nullptr);
+  export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
+  const PackedModel p = PackedModel::open(tmp.file("m.adze"));
+  const at::Tensor x = torch::randn({2, 3, 32, 32});
+  const int threads = torch::get_num_threads();
+  for (int t : {1, 2}) {
+    SCOPED_TRACE(std::to_string(t) + " thread(s)");
+    torch::set_num_threads(t);
+    std::map<std::string, at::Tensor> layers, none;
+    const at::Tensor passed = p.forward(x), taken = p.forward(x, &layers, &none);
+    EXPECT_TRUE(same_bits(passed, taken)) << (passed - taken).abs().max().item<double>();
+  }
+  torch::set_num_threads(threads);
+}
+
 // Every scheme through the runtime's matmul: the integer kernels where they take the scheme (calibrated
 // activations: the simulation's codes, so equal up to float rounding; dynamic: within int8's error), the decoded
 // fp32 path everywhere.

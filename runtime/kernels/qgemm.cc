@@ -54,6 +54,7 @@ struct Scratch {
   std::vector<int32_t> dots;    // the integer products of a tile, per row and group
   std::vector<float> row_scale;
   std::vector<int32_t> row_zero;
+  std::vector<float> ranges;  // qgemm's per-thread ranges of its outputs (the calling thread's)
 };
 
 // n bytes of v starting on a 64-byte boundary: loads that split cache lines cost the kernels up to twice the
@@ -187,10 +188,14 @@ struct FakeQuant {
       : s(scale), inv(scale != 0 ? 1.0f / scale : 0.0f), zf(static_cast<float>(zero)) {}
 };
 
+// Floats between two threads' range slots (QGemmOptions::range): a cache line each.
+constexpr int64_t kRangeSlot = 16;
+
 // What qgemm does to a block of outputs after its kernels wrote them (still in cache, on the thread that wrote
 // them), as the unfused ops would round it: with a residual (QGemmOptions::residual), y = clamp(fq(y) + r), the
 // kernels having run unclamped; then the output's fake quantization (QGemmOptions::quant_scale). Without either,
-// nothing (the kernels clamped).
+// nothing (the kernels clamped). Last, where asked (QGemmOptions::range), the block's range into this thread's
+// slot.
 struct Finish {
   const float* residual = nullptr;
   int64_t stride = 0;
@@ -198,13 +203,15 @@ struct Finish {
   const RowKernels* kern = nullptr;
   const FloatKernels* fk = nullptr;
   FakeQuant before, after;  // the residual branch's own fake quantization; the output's, after all else
+  float* ranges = nullptr;  // where not null, each thread's range (min, max) of what it finished, kRangeSlot apart
   // Rows [m0, m0 + rows) by channels [c0, c0 + n) of y.
   void operator()(float* y, int64_t y_stride, int64_t m0, int64_t rows, int64_t c0, int64_t n) const {
-    if (!residual && after.s == 0) return;
+    if (!residual && after.s == 0 && !ranges) return;
     if (n == y_stride && (!residual || n == stride)) {  // whole rows, back to back: one pass (c0 is 0)
       n *= rows;
       rows = 1;
     }
+    float* const range = ranges ? ranges + kRangeSlot * omp_get_thread_num() : nullptr;
     for (int64_t m = m0; m < m0 + rows; ++m) {
       float* const out = y + m * y_stride + c0;
       if (residual) {
@@ -212,6 +219,7 @@ struct Finish {
         fk->add_clamp(out, residual + m * stride + c0, out, n, lo, hi);
       }
       if (after.s != 0) kern->fake_quantize(out, n, after.inv, after.zf, after.s, out);
+      if (range) kern->range(out, n, range, range + 1);
     }
   }
 };
@@ -271,10 +279,14 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   const bool region = (gemm_parallel || (src && src->parallel())) && threads > 1;
   // Split by panels, every thread reads every row: each makes them all for itself where the source can.
   const bool private_rows = region && !by_rows && src && src->makes_private();
+  // Split by whole tiles of rows, each thread makes its own band where the source can: it quantizes only the
+  // input rows its band reads, mostly the rows it wrote as the layer before (split the same way), and no barrier
+  // comes before it multiplies.
+  const bool band_rows = own_rows && src && src->makes_band();
   maybe_parallel(region, [&] {
     Scratch& s = thread_scratch();
     const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
-    if (src && !private_rows) src->prepare();
+    if (src && !private_rows && !band_rows) src->prepare();
     if (!prebuilt) {
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < blocks; ++b)
@@ -327,7 +339,10 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     if (own_rows) {  // this thread's share of the row tiles (all of them outside a region), made and multiplied
       const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
       const int64_t r0 = row_tiles * i / n, r1 = row_tiles * (i + 1) / n;
-      if (src && r1 > r0) src->make(r0 * kPanelRows, std::min(a.rows, r1 * kPanelRows));
+      if (src && r1 > r0) {
+        const int64_t m0 = r0 * kPanelRows, m1 = std::min(a.rows, r1 * kPanelRows);
+        band_rows ? src->make_band(m0, m1) : src->make(m0, m1);
+      }
       for (int64_t r = r0; r < r1; ++r) {  // a tile of rows through every panel, then finished whole
         for (int64_t b = 0; b < blocks; ++b) tile(r * blocks + b, true);
         finish(y, y_stride, r * kPanelRows, std::min(kPanelRows, a.rows - r * kPanelRows), 0, l.rows);
@@ -594,8 +609,11 @@ bool uses_panels(int64_t rows, const QWeightLayout& l, const QPanels* panels) {
   return panels && !panels->empty() && panel_rows(rows, l);
 }
 
-void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
-           const QGemmOptions& options) {
+namespace {
+
+// qgemm, each thread's range of its outputs (QGemmOptions::range) into `ranges` where not null.
+void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
+                  const QGemmOptions& options, float* ranges) {
   const QWeightLayout& l = w.layout;
   const int64_t need = uses_panels(a.rows, l, options.panels) ? options.panels->k() : l.k_pad;
   if (a.stride < need)
@@ -610,7 +628,8 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
                       &kern,
                       &float_kernels(isa),
                       {options.residual_quant_scale, options.residual_quant_zero},
-                      {options.quant_scale, options.quant_zero}};
+                      {options.quant_scale, options.quant_zero},
+                      ranges};
   const float lo = options.residual ? -std::numeric_limits<float>::infinity() : options.lo;
   const float hi = options.residual ? std::numeric_limits<float>::infinity() : options.hi;
   const QPanels* cached = options.panels;
@@ -724,6 +743,30 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
       finish(y, y_stride, 0, a.rows, r0, n);
     }
   });
+}
+
+}  // namespace
+
+void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y, int64_t y_stride, Isa isa,
+           const QGemmOptions& options) {
+  if (!options.range) return qgemm_ranged(w, a, bias, y, y_stride, isa, options, nullptr);
+  // A slot per thread of qgemm's own region, each starting from the range given. Inside a region of the
+  // caller's (none calls it so), the thread numbers are not qgemm's: the range is then taken after.
+  if (omp_in_parallel()) {
+    qgemm_ranged(w, a, bias, y, y_stride, isa, options, nullptr);
+    for (int64_t m = 0; m < a.rows; ++m)
+      row_kernels(isa).range(y + m * y_stride, w.layout.rows, options.range, options.range + 1);
+    return;
+  }
+  const int threads = omp_get_max_threads();
+  std::vector<float>& ranges = thread_scratch().ranges;
+  ranges.assign(static_cast<std::size_t>(threads * kRangeSlot), 0.0f);
+  for (int t = 0; t < threads; ++t) std::copy_n(options.range, 2, ranges.begin() + t * kRangeSlot);
+  qgemm_ranged(w, a, bias, y, y_stride, isa, options, ranges.data());
+  for (int t = 0; t < threads; ++t) {
+    options.range[0] = std::min(options.range[0], ranges[static_cast<std::size_t>(t * kRangeSlot)]);
+    options.range[1] = std::max(options.range[1], ranges[static_cast<std::size_t>(t * kRangeSlot + 1)]);
+  }
 }
 
 const RowKernels& row_kernels(Isa isa) {

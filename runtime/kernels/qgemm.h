@@ -203,6 +203,14 @@ class QRowSource {
   /// Every row, on the calling thread alone, into q (rows of the QActivations' stride), scale and zero: the same
   /// bytes as prepare() and make() give, writing nothing that another thread reads or writes.
   virtual void make_private(uint8_t* q, float* scale, int32_t* zero) { (void)q, (void)scale, (void)zero; }
+  /// Whether make_band may be called instead of prepare() and make(), where each thread reads only rows it made
+  /// (the threads split the activation rows): each then makes its band from the input alone, with no barrier
+  /// before it multiplies.
+  virtual bool makes_band() const { return false; }
+  /// Rows m0..m1 on the calling thread alone, into the QActivations it was given: the same bytes as prepare()
+  /// and make() give, reading nothing another thread writes and writing only those rows (anything else it needs,
+  /// such as the quantized input those rows read, goes to this thread's own scratch).
+  virtual void make_band(int64_t m0, int64_t m1) { (void)m0, (void)m1; }
 };
 
 /// What qgemm may use and do besides the product.
@@ -227,6 +235,11 @@ struct QGemmOptions {
   /// it is in cache on the thread that computed it (a W8A8 model's quantization of a layer's output).
   float quant_scale = 0;
   int32_t quant_zero = 0;
+  /// Where not null: range[0] and range[1] widened to take in every output qgemm writes, after all output ops
+  /// (NaN never taken), as value_range takes a tensor's: the range a dynamically quantized next layer needs, taken
+  /// on each thread from the outputs it wrote while they are in its cache. Min and max are exact, so the result is
+  /// the same on any number of threads.
+  float* range = nullptr;
 };
 
 /// Whether qgemm runs `rows` activation rows on these panels (panel_rows; then the activations are read as the

@@ -7,6 +7,7 @@
 #include "runtime/kernels/qgemm.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -139,9 +140,27 @@ class QGemmTester {
       // the clamped values.
       const QPanels panels(packed.view(), isa);
       const float lo = -0.5f, hi = 1.5f;
+      // The outputs' range, asked for (QGemmOptions::range), is value_range's of what was written.
+      const auto expect_range = [&](const std::vector<float>& out, const float* got) {
+        float want_lo = 0, want_hi = 0;
+        value_range(out.data(), static_cast<int64_t>(out.size()), &want_lo, &want_hi, isa);
+        ASSERT_EQ(got[0], want_lo);
+        ASSERT_EQ(got[1], want_hi);
+      };
       std::vector<float> yp(y.size(), std::numeric_limits<float>::quiet_NaN());
-      qgemm(packed.view(), a, bias.data(), yp.data(), rows_, isa, QGemmOptions{&panels, lo, hi});
+      float range[2] = {0.0f, 0.0f};
+      QGemmOptions clamped{&panels, lo, hi};
+      clamped.range = range;
+      qgemm(packed.view(), a, bias.data(), yp.data(), rows_, isa, clamped);
       for (std::size_t i = 0; i < y.size(); ++i) ASSERT_EQ(yp[i], std::min(hi, std::max(lo, y[i]))) << "output " << i;
+      expect_range(yp, range);
+      QGemmOptions unclamped;
+      unclamped.range = range;
+      range[0] = range[1] = 0.0f;
+      std::vector<float> yu(y.size(), std::numeric_limits<float>::quiet_NaN());
+      qgemm(packed.view(), a, bias.data(), yu.data(), rows_, isa, unclamped);
+      ASSERT_EQ(yu, y);
+      expect_range(yu, range);
       // A fused residual add (rows of their own stride, a NaN among them): the outputs plus the residual, then
       // clamped, as the unfused add and clamp round them; and the outputs fake-quantized after all else, with the
       // residual and without (as fake_quantize_static); with the panels and without.
@@ -156,9 +175,11 @@ class QGemmTester {
           for (bool residual : {true, false}) {
             if (!residual && !quantized) continue;
             std::vector<float> yr(y.size(), 0.0f), want(y.size());
+            float ranged[2] = {0.0f, 0.0f};
             qgemm(packed.view(), a, bias.data(), yr.data(), rows_, isa,
                   QGemmOptions{with, lo, hi, nullptr, residual ? res.data() : nullptr, r_stride, 0.0f, 0,
-                               quantized ? qs : 0.0f, qz});
+                               quantized ? qs : 0.0f, qz, ranged});
+            expect_range(yr, ranged);
             for (int64_t i = 0; i < m_; ++i)
               for (int64_t r = 0; r < rows_; ++r) {
                 const auto at = static_cast<std::size_t>(i * rows_ + r);
@@ -298,6 +319,18 @@ TEST(QGemm, DenseOneActivationRow) {
     SCOPED_TRACE("group " + std::to_string(group));
     QGemmTester().group(group).rows(10).k(576).m(1).seed(seed++).test();
   }
+}
+
+// Products large enough for two threads, on every path: by rows of panels, by panels, few rows through
+// row_dot, one row. Each thread takes the range of the outputs it wrote: the merged range is the whole output's.
+TEST(QGemm, OutputRangeOnTwoThreads) {
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  QGemmTester().rows(128).k(576).m(64).nm(2, 4).seed(70).test();
+  QGemmTester().rows(256).k(2304).m(16).bits(4).seed(71).test();
+  QGemmTester().rows(512).k(1024).m(2).nm(2, 4).seed(72).test();
+  QGemmTester().rows(1024).k(1024).m(1).bits(8).seed(73).test();
+  omp_set_num_threads(threads);
 }
 
 TEST(QGemm, PerGroupScales) {
@@ -598,7 +631,7 @@ TEST(QGemm, LongFakeQuantizationInPlaceIsTheSameOnEveryIsa) {
 TEST(QGemm, DynamicQuantizationIsTheSameOnEveryIsa) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.5f, 2.0f);
-  for (const int64_t k : {1, 7, 8, 15, 16, 17, 33, 64, 100, 40000}) {  // 40000: quantized in pieces over threads
+  for (const int64_t k : {1, 7, 8, 15, 16, 17, 33, 64, 100, 129, 250, 40000}) {  // 40000: in pieces over threads
     SCOPED_TRACE(k);
     const int64_t m = 5, k_pad = (k + 63) / 64 * 64;
     std::vector<float> x(static_cast<std::size_t>(m * k));

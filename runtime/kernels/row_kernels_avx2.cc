@@ -354,9 +354,23 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
 
 #undef ADZE_INLINE
 
+// Four minima and maxima side by side over long inputs, as the AVX-512 unit's range.
 void range(const float* x, int64_t n, float* lo, float* hi) {
   __m256 l = _mm256_set1_ps(*lo), h = _mm256_set1_ps(*hi);
   int64_t j = 0;
+  if (n >= 32) {
+    __m256 l1 = l, l2 = l, l3 = l, h1 = h, h2 = h, h3 = h;
+    for (; j + 32 <= n; j += 32) {
+      const __m256 v0 = _mm256_loadu_ps(x + j), v1 = _mm256_loadu_ps(x + j + 8);
+      const __m256 v2 = _mm256_loadu_ps(x + j + 16), v3 = _mm256_loadu_ps(x + j + 24);
+      l = _mm256_min_ps(v0, l), h = _mm256_max_ps(v0, h);
+      l1 = _mm256_min_ps(v1, l1), h1 = _mm256_max_ps(v1, h1);
+      l2 = _mm256_min_ps(v2, l2), h2 = _mm256_max_ps(v2, h2);
+      l3 = _mm256_min_ps(v3, l3), h3 = _mm256_max_ps(v3, h3);
+    }
+    l = _mm256_min_ps(_mm256_min_ps(l, l1), _mm256_min_ps(l2, l3));
+    h = _mm256_max_ps(_mm256_max_ps(h, h1), _mm256_max_ps(h2, h3));
+  }
   for (; j + 8 <= n; j += 8) {
     const __m256 v = _mm256_loadu_ps(x + j);
     l = _mm256_min_ps(v, l);  // the second operand where either is NaN: NaN never taken
