@@ -49,7 +49,7 @@ at::Tensor float_bias(const at::Tensor& bias, int64_t channels, const char* op) 
 
 // Per-thread buffers of the quantized activations, kept between calls so that a warm run allocates none.
 struct QuantScratch {
-  std::vector<uint8_t> codes, rows, padded;
+  std::vector<uint8_t> codes, rows, padded, planes;
   std::vector<float> scale, mid, partial;
   std::vector<int32_t> zero;
 };
@@ -174,6 +174,7 @@ struct ConvGeometry {
   int64_t sy = 1, sx = 1, py = 0, px = 0, dy = 1, dx = 1;  // stride, padding, dilation
   int64_t rows() const { return N * oh * ow; }
   int64_t input_values() const { return N * H * W * Cin; }
+  bool pointwise() const { return kh == 1 && kw == 1 && py == 0 && px == 0; }
 };
 
 // Values of a convolution's input whose dynamic range is taken as one piece (on one thread).
@@ -193,14 +194,16 @@ constexpr int64_t kRangePiece = int64_t{1} << 13;
 //   channels are permuted or the columns dilated.
 class PatchRows final : public runtime::QRowSource {
  public:
-  PatchRows(const float* x, const ConvGeometry& g, const ActivationQuant* act, const ValueRange* known,
+  PatchRows(const float* x, bool planar, const ConvGeometry& g, const ActivationQuant* act, const ValueRange* known,
             const ActivationLayout& l, QuantScratch& scratch)
-      : x_(x), g_(g), stride_(l.stride), perm_(l.gather) {
+      : x_(x), planar_(planar), g_(g), stride_(l.stride), perm_(l.gather) {
     const int64_t M = g.rows();
     scales_ = sized(scratch.scale, M);
     zeros_ = sized(scratch.zero, M);
     rows_ = sized(scratch.rows, M * stride_);
-    const bool one_by_one = g.kh == 1 && g.kw == 1 && g.py == 0 && g.px == 0;
+    const bool one_by_one = g.pointwise();
+    if (planar && one_by_one)
+      throw Error(ErrorKind::kInternal, "packed conv2d: a pointwise convolution reads its input channels last");
     mode_ = !one_by_one                     ? (perm_ || g.dx != 1 ? Mode::kPixels : Mode::kTaps)
             : act || g.sy != 1 || g.sx != 1 ? Mode::kDirect
                                             : Mode::kPerRow;
@@ -324,8 +327,20 @@ class PatchRows final : public runtime::QRowSource {
     float unused_s = 0;
     int32_t unused_z = 0;
     std::fill_n(dst, bx_ * C, u8z);
-    runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s, z,
-                                  dst + bx_ * C, &unused_s, &unused_z);
+    if (planar_) {  // each channel's row quantized as it lies, then the codes interleaved: channels last
+      const int64_t W = g_.W;
+      uint8_t* const planes = sized(quant_scratch().planes, C * W);
+      const float* const plane_row = x_ + (r / Hp * C * g_.H + iy) * W;
+      for (int64_t c = 0; c < C; ++c)
+        runtime::quantize_rows_static(plane_row + c * g_.H * W, 1, W, W, nullptr, W, s, z, planes + c * W, &unused_s,
+                                      &unused_z);
+      uint8_t* const pixels = dst + bx_ * C;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t px = 0; px < W; ++px) pixels[px * C + c] = planes[c * W + px];
+    } else {
+      runtime::quantize_rows_static(x_ + (r / Hp * g_.H + iy) * g_.W * C, 1, g_.W * C, g_.W * C, nullptr, g_.W * C, s,
+                                    z, dst + bx_ * C, &unused_s, &unused_z);
+    }
     std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
   }
 
@@ -421,6 +436,7 @@ class PatchRows final : public runtime::QRowSource {
   static int64_t pieces(int64_t total) { return (total + kRangePiece - 1) / kRangePiece; }
 
   const float* x_;
+  bool planar_;  // x_ is [N, Cin, H, W] (a model's input image) rather than channels last
   ConvGeometry g_;
   int64_t stride_;
   const int64_t* perm_;  // per run of Cin channels
@@ -576,11 +592,15 @@ at::Tensor packed_conv2d(const LayerView& layer, const at::Tensor& x, const at::
   const ConvGeometry g{N,  H,         W,         Cin,        kh,         kw,          oh,
                        ow, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
   // The input channels last as it lies where it is (another convolution's output): no ATen call, which costs
-  // about a microsecond a view (ResNet-18 runs 20 convolutions); else copied so.
+  // about a microsecond a view (ResNet-18 runs 20 convolutions). An image in planes (a model's input) is read as
+  // it lies too, by a convolution that quantizes its whole input first: each plane's row quantized, then the
+  // codes interleaved, instead of the floats copied channels last by one thread first. Else copied so.
   const bool as_it_lies = x.scalar_type() == at::kFloat && x.is_contiguous(c10::MemoryFormat::ChannelsLast);
-  const at::Tensor nhwc = as_it_lies ? x : runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
+  const bool planes = !as_it_lies && x.scalar_type() == at::kFloat && x.is_contiguous() && !g.pointwise();
+  const at::Tensor nhwc =
+      as_it_lies || planes ? x : runtime::contiguous_output(x.to(torch::kFloat).permute({0, 2, 3, 1}));
   const ActivationLayout l = activation_layout(layer, g.rows());
-  PatchRows patches(nhwc.data_ptr<float>(), g, act, input_range, l, quant_scratch());
+  PatchRows patches(nhwc.data_ptr<float>(), planes, g, act, input_range, l, quant_scratch());
   const at::Tensor b = float_bias(bias, C, "conv2d");
   const at::Tensor r = epilogue_residual(out.residual, {N, C, oh, ow}, c10::MemoryFormat::ChannelsLast);
   // [N, C, oh, ow] channels last: the kernels' rows of C outputs per position, with no view made after.
