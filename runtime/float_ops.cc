@@ -237,7 +237,8 @@ at::Tensor flatten_channels_last(const at::Tensor& x) {
 }
 
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in,
-                      const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode) {
+                      const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode,
+                      const std::optional<ActivationQuant>& quant) {
   const std::vector<int64_t> stride = stride_in.empty() ? kernel : stride_in;
   if (x.dim() != 4 || kernel.size() != 2 || stride.size() != 2 || padding.size() != 2 || dilation.size() != 2)
     throw Error(ErrorKind::kInvalidArgument, "max_pool2d: input " + c10::str(x.sizes()) + " or its window");
@@ -281,6 +282,7 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
             std::fill_n(dst, C, -std::numeric_limits<float>::infinity());
           else
             kern.max_of(window, count, dst, C);
+          if (quant) runtime::fake_quantize_static(dst, C, quant->scale, quant->zero_point, dst);
         }
       }
     });
@@ -311,6 +313,7 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
         }
         *dst++ = nan ? std::numeric_limits<float>::quiet_NaN() : m;
       }
+  if (quant) fake_quantize_in_place(out, *quant);
   return out;
 }
 

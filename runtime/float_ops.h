@@ -16,9 +16,12 @@ namespace adze {
 namespace packed {
 
 /// max_pool2d over x [N, C, H, W] (float32) exactly as ATen's: kernel, stride (empty: the kernel), padding
-/// (as −∞), dilation, ceil_mode. Error(kInvalidArgument) for a window that does not fit.
+/// (as −∞), dilation, ceil_mode. Error(kInvalidArgument) for a window that does not fit. With `quant`, the output
+/// fake-quantized as fake_quantize_in_place does, each output pixel while it is in cache on the thread that
+/// computed it (a W8A8 model's quantization of the pool's output, folded in by fusion.h).
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
-                      const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode);
+                      const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode,
+                      const std::optional<ActivationQuant>& quant = std::nullopt);
 
 /// x.flatten(1, 3) of x [N, C, H, W] (float32) that lies channels last and not contiguous (a convolution's or
 /// pool's output as the runtime leaves it): ATen's copy in C-major order, done as one transpose per sample.

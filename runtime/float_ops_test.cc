@@ -76,6 +76,10 @@ TEST(FloatOps, MaxPool2dIsAtens) {
         ASSERT_EQ(got.sizes(), want.sizes());
         EXPECT_TRUE(torch::equal(got.isnan(), want.isnan()));
         EXPECT_TRUE(torch::equal(got.nan_to_num(0), want.nan_to_num(0)));
+        // A fake quantization folded in: the pool's output, then fake_quantize's, bit for bit.
+        const ActivationQuant q{0.07f, 100};
+        const at::Tensor quantized = max_pool2d(in, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode, q);
+        EXPECT_TRUE(torch::equal(quantized, fake_quantize(got, q)));
       }
     }
   }

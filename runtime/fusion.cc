@@ -109,7 +109,8 @@ bool fold(Node& node, Node& next, const std::function<bool(const std::string&)>&
              no_post && next.own == OwnOp::kClamp) {
     node.clamp = {next.lo, next.hi};
     node.fused += "+" + next.op.substr(next.op.find("::") + 2);
-  } else if ((matmul || integer_conv || node.own == OwnOp::kAdd) && !node.out_quant && next.own == OwnOp::kFakeQuant) {
+  } else if ((matmul || integer_conv || node.own == OwnOp::kAdd || node.own == OwnOp::kMaxPool2d) && !node.out_quant &&
+             next.own == OwnOp::kFakeQuant) {
     node.out_quant = next.quant;  // in place on the output, while it is still in cache
     node.fused += "+fake_quantize";
   } else if (matmul && no_post && !node.residual && next.own == OwnOp::kGelu) {

@@ -196,7 +196,7 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     case OwnOp::kNone:
       return {};
     case OwnOp::kMaxPool2d:
-      return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode);
+      return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode, node.out_quant);
     case OwnOp::kDepthwise:
       return depthwise_conv2d(*x, node.weight, node.kernel[0], node.kernel[1], node.bias, node.stride, node.padding,
                               node.dilation, node.clamp, !node.channels_last_out);

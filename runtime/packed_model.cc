@@ -881,7 +881,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       throw Error(ErrorKind::kInternal, "packed runtime: " + node.op + " returned the wrong number of values");
     // What the fused ops would have done, where an own op fell back to ATen here.
     if (node.alpha != 1 && node.own == OwnOp::kMatmul) stack[0] = stack[0].toTensor() * node.alpha;
-    if (node.own == OwnOp::kAdd) {
+    if (node.own == OwnOp::kAdd || node.own == OwnOp::kMaxPool2d) {
       at::Tensor y = stack[0].toTensor();
       apply_clamp_and_quant(y, node.clamp, node.out_quant);
       stack[0] = y;
