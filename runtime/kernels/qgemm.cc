@@ -353,7 +353,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < row_tiles; ++r) src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows));
     }
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait  // the region's end is the barrier
     for (int64_t t = 0; t < blocks * row_tiles; ++t) tile(t, false);
   });
 }
@@ -693,7 +693,7 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
     int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
     uint8_t* const gather = pairs && !by_row ? cache_aligned(s.gather, kTileRows * w_stride) : nullptr;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait  // the region's end is the barrier
     for (int64_t t = 0; t < tiles; ++t) {
       const int64_t r0 = t * tile_rows, n = std::min(tile_rows, l.rows - r0);
       if (by_row)
