@@ -11,6 +11,7 @@
 #include "runtime/kernels/depthwise.h"
 #include "runtime/kernels/float_kernels.h"
 #include "runtime/kernels/qgemm.h"
+#include "runtime/kernels/row_kernels.h"
 #include "runtime/parallel.h"
 
 namespace adze {
@@ -238,7 +239,7 @@ at::Tensor flatten_channels_last(const at::Tensor& x) {
 
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride_in,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode,
-                      const std::optional<ActivationQuant>& quant) {
+                      const std::optional<ActivationQuant>& quant, float* range) {
   const std::vector<int64_t> stride = stride_in.empty() ? kernel : stride_in;
   if (x.dim() != 4 || kernel.size() != 2 || stride.size() != 2 || padding.size() != 2 || dilation.size() != 2)
     throw Error(ErrorKind::kInvalidArgument, "max_pool2d: input " + c10::str(x.sizes()) + " or its window");
@@ -258,8 +259,10 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
     const float* src = x.data_ptr<float>();
     float* const out_data = out.data_ptr<float>();
     const runtime::FloatKernels& kern = kernels();
+    const auto widen = runtime::row_kernels(active_isa()).range;
     // Output rows split over the threads where there is enough work to pay for a parallel region.
     runtime::maybe_parallel(N * oh * ow * C * kh * kw >= (int64_t{1} << 16), [&] {
+      float lo = range ? range[0] : 0.0f, hi = range ? range[1] : 0.0f;  // this thread's outputs' range
       const float* on_stack[64];  // a window's pointers; larger windows (unusual) allocate
       std::vector<const float*> on_heap(kh * kw > 64 ? static_cast<std::size_t>(kh * kw) : 0);
       const float** window = on_heap.empty() ? on_stack : on_heap.data();
@@ -283,7 +286,12 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
           else
             kern.max_of(window, count, dst, C);
           if (quant) runtime::fake_quantize_static(dst, C, quant->scale, quant->zero_point, dst);
+          if (range) widen(dst, C, &lo, &hi);
         }
+      }
+      if (range) {  // exact min and max: the same in any order
+#pragma omp critical(adze_max_pool_range)
+        range[0] = std::min(range[0], lo), range[1] = std::max(range[1], hi);
       }
     });
     return out.permute({0, 3, 1, 2});
@@ -314,6 +322,7 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
         *dst++ = nan ? std::numeric_limits<float>::quiet_NaN() : m;
       }
   if (quant) fake_quantize_in_place(out, *quant);
+  if (range) runtime::row_kernels(active_isa()).range(out.data_ptr<float>(), out.numel(), range, range + 1);
   return out;
 }
 

@@ -18,10 +18,12 @@ namespace packed {
 /// max_pool2d over x [N, C, H, W] (float32) exactly as ATen's: kernel, stride (empty: the kernel), padding
 /// (as −∞), dilation, ceil_mode. Error(kInvalidArgument) for a window that does not fit. With `quant`, the output
 /// fake-quantized as fake_quantize_in_place does, each output pixel while it is in cache on the thread that
-/// computed it (a W8A8 model's quantization of the pool's output, folded in by fusion.h).
+/// computed it (a W8A8 model's quantization of the pool's output, folded in by fusion.h). With `range`, range[0]
+/// and range[1] widened to take in every output (NaN never taken), each thread's from the pixels it pooled: the
+/// range a dynamically quantized convolution reading the output needs (packed_conv2d's input_range).
 at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, const std::vector<int64_t>& stride,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation, bool ceil_mode,
-                      const std::optional<ActivationQuant>& quant = std::nullopt);
+                      const std::optional<ActivationQuant>& quant = std::nullopt, float* range = nullptr);
 
 /// x.flatten(1, 3) of x [N, C, H, W] (float32) that lies channels last and not contiguous (a convolution's or
 /// pool's output as the runtime leaves it): ATen's copy in C-major order, done as one transpose per sample.

@@ -2,9 +2,12 @@
 #include "runtime/float_ops.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <torch/torch.h>
 
 #include <limits>
+
+#include "runtime/kernels/qgemm.h"
 
 namespace adze {
 namespace packed {
@@ -80,9 +83,32 @@ TEST(FloatOps, MaxPool2dIsAtens) {
         const ActivationQuant q{0.07f, 100};
         const at::Tensor quantized = max_pool2d(in, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode, q);
         EXPECT_TRUE(torch::equal(quantized, fake_quantize(got, q)));
+        // The outputs' range, asked for: value_range's of the output (NaN not taken).
+        float range[2] = {0.0f, 0.0f}, want_lo = 0.0f, want_hi = 0.0f;
+        max_pool2d(in, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode, std::nullopt, range);
+        const at::Tensor flat = got.contiguous();
+        runtime::value_range(flat.data_ptr<float>(), flat.numel(), &want_lo, &want_hi);
+        EXPECT_EQ(range[0], want_lo);
+        EXPECT_EQ(range[1], want_hi);
       }
     }
   }
+}
+
+// A pool large enough for two threads, channels last, the second image at three times the first's scale: each
+// thread takes the range of the pixels it pooled, and the merged range is the whole output's.
+TEST(FloatOps, MaxPool2dRangeOnTwoThreads) {
+  torch::manual_seed(2);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  const at::Tensor x = (torch::randn({2, 64, 32, 32}) * torch::tensor({1.0f, 3.0f}).view({2, 1, 1, 1}))
+                           .contiguous(at::MemoryFormat::ChannelsLast);
+  float range[2] = {0.0f, 0.0f}, want_lo = 0.0f, want_hi = 0.0f;
+  const at::Tensor got = max_pool2d(x, {3, 3}, {2, 2}, {1, 1}, {1, 1}, false, std::nullopt, range).contiguous();
+  omp_set_num_threads(threads);
+  runtime::value_range(got.data_ptr<float>(), got.numel(), &want_lo, &want_hi);
+  EXPECT_EQ(range[0], want_lo);
+  EXPECT_EQ(range[1], want_hi);
 }
 
 // Bit for bit ATen's operator, on halves, the clamp's edges, NaN and -inf, contiguous and channels last.

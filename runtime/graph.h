@@ -101,8 +101,9 @@ struct Node {
   bool constant_mask = false;
   std::optional<std::vector<int64_t>> mask_prefixes;
   bool channels_last_out = false;  ///< a convolution's output left channels last (every reader takes it)
-  /// An integer convolution whose output only integer convolutions read, one of them quantizing it dynamically:
-  /// its kernels take the output's range as they write it, for that reader (packed_conv2d's output_range).
+  /// An integer convolution or a max pool whose output only integer convolutions read, one of them quantizing it
+  /// dynamically: its kernels take the output's range as they write it, for that reader (packed_conv2d's
+  /// output_range, max_pool2d's range).
   bool passes_range = false;
   std::string fused;          ///< what was fused, for profiles ("+add+gelu")
   std::string second_factor;  ///< a low-rank layer's first factor: its second, run in the same call

@@ -185,7 +185,7 @@ void select_own_op(Node& node, const std::function<const at::Tensor*(const Arg&)
   }
 }
 
-at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(std::size_t)>& value) {
+at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(std::size_t)>& value, float* range) {
   auto tensor = [&](std::size_t i) -> const at::Tensor* {
     const c10::IValue& v = value(i);
     return v.isTensor() ? &v.toTensor() : nullptr;
@@ -196,7 +196,8 @@ at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(s
     case OwnOp::kNone:
       return {};
     case OwnOp::kMaxPool2d:
-      return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode, node.out_quant);
+      return max_pool2d(*x, node.kernel, node.stride, node.padding, node.dilation, node.ceil_mode, node.out_quant,
+                        range);
     case OwnOp::kDepthwise:
       return depthwise_conv2d(*x, node.weight, node.kernel[0], node.kernel[1], node.bias, node.stride, node.padding,
                               node.dilation, node.clamp, !node.channels_last_out);

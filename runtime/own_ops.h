@@ -21,8 +21,10 @@ std::optional<ActivationQuant> calibrated_quantizer(
     const Node& fq, const std::function<const at::Tensor*(const Arg&)>& constant_tensor);
 
 /// Runs node.own on its arguments' values (value(i) is argument i's), with what fusion.h fused into it;
-/// undefined when the values do not fit the kernel.
-at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(std::size_t)>& value);
+/// undefined when the values do not fit the kernel. `range`, where not null, is widened by the output's values
+/// where the kernel takes them (a max pool's, Node::passes_range), and left as it was otherwise.
+at::Tensor run_own_op(const Node& node, const std::function<const c10::IValue&(std::size_t)>& value,
+                      float* range = nullptr);
 
 }  // namespace packed
 }  // namespace adze

@@ -478,9 +478,9 @@ void PackedModel::plan_integer_layers() {
 namespace {
 
 // Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties.
-// Node::passes_range: where every reader of an integer convolution's output is an integer convolution (none
-// changes its input or residual in place, so the range stays true until the last of them ran), and one reads it
-// as its dynamically quantized input.
+// Node::passes_range: where every reader of an integer convolution's or a max pool's output is an integer
+// convolution (none changes its input or residual in place, so the range stays true until the last of them
+// ran), and one reads it as its dynamically quantized input.
 void mark_passed_ranges(Program& p) {
   const auto integer_conv = [](const Node& n) { return n.integer && is_convolution(n.op) && !n.skip; };
   std::vector<int> readers(static_cast<std::size_t>(p.slots), 0), fit(static_cast<std::size_t>(p.slots), 0);
@@ -499,7 +499,7 @@ void mark_passed_ranges(Program& p) {
       wanted[static_cast<std::size_t>(node.in[0].slot)] = 1;
   }
   for (Node& node : p.nodes) {
-    if (!integer_conv(node) || node.out_slots.empty()) continue;
+    if (!(integer_conv(node) || (node.own == OwnOp::kMaxPool2d && !node.skip)) || node.out_slots.empty()) continue;
     const auto o = static_cast<std::size_t>(node.out_slots[0]);
     node.passes_range = static_cast<int>(o) != p.output_slot && wanted[o] && readers[o] == fit[o];
   }
@@ -842,7 +842,11 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       return;
     }
     if (node.own != OwnOp::kNone) {
-      at::Tensor y = run_own_op(node, [&](std::size_t i) -> const c10::IValue& { return value(node.in[i]); });
+      const bool take_range = node.passes_range && !ranges.empty();
+      float range[2] = {0.0f, 0.0f};
+      at::Tensor y = run_own_op(
+          node, [&](std::size_t i) -> const c10::IValue& { return value(node.in[i]); }, take_range ? range : nullptr);
+      if (y.defined() && take_range) ranges[static_cast<std::size_t>(node.out_slots[0])] = {range[0], range[1], true};
       if (y.defined()) {
         if (node.own == OwnOp::kAdd) apply_clamp_and_quant(y, node.clamp, node.out_quant);
         set(node, std::move(y));

@@ -55,7 +55,8 @@ struct OutputOps {
 
 /// A tensor's least and greatest value, widened to include 0, NaN never taken (runtime::value_range): where a
 /// dynamically quantized convolution's input scale and zero point come from. `known` where the op that wrote
-/// the tensor took it (the run's graph passes it from a convolution to the convolutions that read its output).
+/// the tensor took it (the run's graph passes it from a convolution or a max pool to the convolutions that read
+/// its output).
 struct ValueRange {
   float lo = 0, hi = 0;
   bool known = false;

@@ -828,7 +828,8 @@ TEST(PackedExporter, TwoThreadsGiveTheBitsOfOne) {
 }
 
 // A weight-only ResNet-18 quantizes each convolution's input to one dynamic range. Where only integer
-// convolutions read a convolution's output (a basic block's), its kernels take that range as they write it
+// convolutions read a convolution's or the max pool's output (a basic block's), its kernels take that range as
+// they write it
 // (Node::passes_range), and the readers skip reading their input for it: the same bits as a run that takes
 // every range from the input itself (a run with `from`, which passes none), on one thread and on two.
 TEST(PackedExporter, ConvolutionsPassTheirOutputsRangeToTheConvolutionsThatReadIt) {
@@ -840,7 +841,9 @@ TEST(PackedExporter, ConvolutionsPassTheirOutputsRangeToTheConvolutionsThatReadI
       R"({"defaults": {"weight_bits": 4}})", R"({"passes": ["fold-bn", "quantize.weights"]})", nullptr);
   export_model(c, "packed", nlohmann::json::object(), tmp.file("m.adze"));
   const PackedModel p = PackedModel::open(tmp.file("m.adze"));
-  const at::Tensor x = torch::randn({2, 3, 32, 32});
+  // The second image three times the first's scale: its outputs hold the ranges' ends, and where two threads split
+  // the images, the second thread computes them (a range merged without that thread's share would be too narrow).
+  const at::Tensor x = torch::randn({2, 3, 32, 32}) * torch::tensor({1.0f, 3.0f}).view({2, 1, 1, 1});
   const int threads = torch::get_num_threads();
   for (int t : {1, 2}) {
     SCOPED_TRACE(std::to_string(t) + " thread(s)");
