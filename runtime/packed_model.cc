@@ -477,7 +477,6 @@ void PackedModel::plan_integer_layers() {
 
 namespace {
 
-// Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties.
 // Node::passes_range: where every reader of an integer convolution's or a max pool's output is an integer
 // convolution (none changes its input or residual in place, so the range stays true until the last of them
 // ran), and one reads it as its dynamically quantized input.
@@ -505,6 +504,7 @@ void mark_passed_ranges(Program& p) {
   }
 }
 
+// Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties.
 void resolve(Program& p, const std::string& output) {
   std::map<std::string, int> slot = {{"input", 0}};
   for (Node& node : p.nodes) {
@@ -784,8 +784,8 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     out.residual = {r.toTensor(), node.residual_quant};
     return out;
   };
-  // Ranges a convolution took of its output for the convolutions that read it (Node::passes_range); none where
-  // layer outputs may be replaced (`from`).
+  // Ranges a convolution or a max pool took of its output for the convolutions that read it
+  // (Node::passes_range); none where layer outputs may be replaced (`from`).
   std::vector<ValueRange> ranges(from ? 0 : static_cast<std::size_t>(program.slots));
   auto run_node = [&](const Node& node) {
     if (node.integer && is_convolution(node.op)) {

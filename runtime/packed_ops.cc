@@ -185,8 +185,10 @@ constexpr int64_t kRangePiece = int64_t{1} << 13;
 // holds them where the kernels read that order, the zero padding as the zero point. Bytes past the K of a row
 // meet zero weights: whatever the scratch holds there adds nothing.
 // - The input's scale and zero point: calibrated (`act`); or, for a 1x1 convolution of stride 1, one per output
-//   position, as a linear layer's tokens have; or one dynamic range for the whole tensor, taken in prepare() in
-//   pieces over the threads and combined (min and max: the same bytes on any number of threads).
+//   position, as a linear layer's tokens have; or one dynamic range for the whole tensor: given (`known`, taken
+//   by the op that wrote the input), else taken in prepare() in pieces over the threads and combined, or by each
+//   thread for itself in make_private() and make_band() (min and max: the same bytes on any number of threads).
+// - The input channels last, or (`planar`) an image in planes, whose rows are interleaved as they are quantized.
 // - A 1x1 convolution without padding quantizes each row straight from its pixel in make(): a strided one reads
 //   only the pixels it uses, and nothing is quantized twice.
 // - Any other quantizes the input in prepare(), into a border of zero points where it is padded, and make()
