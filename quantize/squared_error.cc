@@ -5,8 +5,9 @@
 namespace adze {
 
 double row_squared_error(const float* x, const uint8_t* keep, int64_t n, const RowQuantization& q, Isa isa) {
-  return by_isa(isa, scalar_squared_error_kernels, avx2_squared_error_kernels, avx512_squared_error_kernels)().row(
-      x, keep, n, q);
+  double error = 0;
+  row_squared_errors(x, keep, n, &q, 1, &error, isa);
+  return error;
 }
 
 void row_squared_errors(const float* x, const uint8_t* keep, int64_t n, const RowQuantization* q, int count,

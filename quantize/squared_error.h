@@ -36,7 +36,6 @@ void row_squared_errors(const float* x, const uint8_t* keep, int64_t n, const Ro
                         double* errors, Isa isa = active_isa());
 
 struct SquaredErrorKernels {
-  double (*row)(const float* x, const uint8_t* keep, int64_t n, const RowQuantization& q);
   void (*rows)(const float* x, const uint8_t* keep, int64_t n, const RowQuantization* q, int count, double* errors);
 };
 const SquaredErrorKernels& scalar_squared_error_kernels();

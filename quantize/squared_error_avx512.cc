@@ -10,7 +10,7 @@ namespace {
 }  // namespace
 
 const SquaredErrorKernels& avx512_squared_error_kernels() {
-  static const SquaredErrorKernels k{row, rows};
+  static const SquaredErrorKernels k{rows};
   return k;
 }
 

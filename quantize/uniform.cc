@@ -41,7 +41,6 @@ Params params_for(float lo, float hi, const UniformSpec& spec) {
   return {scale, zp};
 }
 
-// The squared error of quantizing a row with p (squared_error.h: the same bits on every instruction set).
 // The quantization the squared-error kernels evaluate for one candidate scale and zero point.
 RowQuantization grid_of(Params p, const UniformSpec& spec) {
   const float zp = static_cast<float>(p.zero_point);

@@ -257,25 +257,24 @@ class PatchRows final : public runtime::QRowSource {
 
   void make(int64_t m0, int64_t m1) override { make_rows(m0, m1, input_, s_, z_, rows_, scales_, zeros_); }
 
-  // Every row on this thread: the range's pieces in turn (the min and max of the same pieces, so the same scale
-  // and zero point), the input quantized into this thread's own bordered copy.
+  // Every row on this thread, into its own scratch.
   bool makes_private() const override { return true; }
   void make_private(uint8_t* rows, float* scales, int32_t* zeros) override {
-    float s = s_;
-    int32_t z = z_;
-    if (whole_range_) combine_range([this](int64_t p, float* lo, float* hi) { piece_range(p, lo, hi); }, &s, &z);
-    uint8_t* input = nullptr;
-    if (input_) {
-      input = sized(quant_scratch().padded, padded_bytes());
-      for (int64_t r = 0; r < g_.N * (g_.H + 2 * by_); ++r) quantize_input_row(r, input, s, z);
-    }
-    make_rows(0, g_.rows(), input, s, z, rows, scales, zeros);
+    make_alone(0, g_.rows(), rows, scales, zeros);
   }
 
-  // Rows m0..m1 on this thread: the range as make_private takes it, and only the input rows they read quantized,
-  // into this thread's own bordered copy (the rows above and below a band are quantized by both threads).
+  // Rows m0..m1 on this thread, into the shared rows (the rows above and below a band are quantized by both
+  // threads).
   bool makes_band() const override { return true; }
-  void make_band(int64_t m0, int64_t m1) override {
+  void make_band(int64_t m0, int64_t m1) override { make_alone(m0, m1, rows_, scales_, zeros_); }
+
+ private:
+  enum class Mode { kPerRow, kDirect, kTaps, kPixels };
+
+  // Rows m0..m1 made on this thread alone into rows_out, scales and zeros (indexed from row 0): the range's pieces
+  // in turn (the min and max of the same pieces, so the same scale and zero point), and only the input rows these
+  // rows read quantized, into this thread's own bordered copy.
+  void make_alone(int64_t m0, int64_t m1, uint8_t* rows_out, float* scales, int32_t* zeros) const {
     float s = s_;
     int32_t z = z_;
     if (whole_range_) combine_range([this](int64_t p, float* lo, float* hi) { piece_range(p, lo, hi); }, &s, &z);
@@ -292,11 +291,8 @@ class PatchRows final : public runtime::QRowSource {
           quantize_input_row(n * Hp + r, input, s, z);
       }
     }
-    make_rows(m0, m1, input, s, z, rows_, scales_, zeros_);
+    make_rows(m0, m1, input, s, z, rows_out, scales, zeros);
   }
-
- private:
-  enum class Mode { kPerRow, kDirect, kTaps, kPixels };
 
   int64_t padded_bytes() const { return g_.N * (g_.H + 2 * by_) * (g_.W + 2 * bx_) * g_.Cin + kCopyChunk; }
 
