@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -130,9 +131,11 @@ void run_bench(const BenchOptions& o) {
   const bool paired_column = scaling && o.rounds > 1;
   if (scaling) t.add_column("vs " + std::to_string(counts.front()) + " thr.", Table::Align::kRight);
   if (paired_column) t.add_column("paired", Table::Align::kRight);
+  if (scaling) t.add_column("machine", Table::Align::kRight);
   for (const char* h : {"cold start", "peak RSS"}) t.add_column(h, Table::Align::kRight);
   const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
   const std::vector<double> paired = paired_speedups_vs_first_threads(results);
+  const std::vector<double> machine = machine_speedups_vs_first_threads(results);
   for (std::size_t i = 0; i < results.size(); ++i) {
     const BenchResult& r = results[i];
     std::vector<std::string> row{std::filesystem::path(r.path).filename().string(), r.runtime_name};
@@ -142,6 +145,7 @@ void run_bench(const BenchOptions& o) {
       row.push_back(cell);
     if (scaling) row.push_back(fixed(vs_first_threads[i], 2) + "x");
     if (paired_column) row.push_back(fixed(paired[i], 2) + "x");
+    if (scaling) row.push_back(std::isnan(machine[i]) ? "-" : fixed(machine[i], 2) + "x");
     row.push_back(human_seconds(r.cold_start_seconds()));
     row.push_back(human_bytes(static_cast<double>(r.peak_rss_kib) * 1024));
     t.add_row(row);
@@ -152,6 +156,10 @@ void run_bench(const BenchOptions& o) {
                               std::to_string(counts.front()) + " thread(s) over the row's; "
                         : std::string())
             << (paired_column ? "paired: the same, the median of the rounds' ratios; " : "")
+            << (scaling ? "machine: the same ratio (paired likewise) for arithmetic that needs no memory and no "
+                          "synchronization, timed in the same processes: the cores' worth the machine gave, which "
+                          "bounds the model's; "
+                        : "")
             << "cold start: open + first output" << (o.rounds > 1 ? " (the median round)" : "") << "\n";
   for (const auto& r : results) {
     if (!r.profile.is_array()) continue;
@@ -210,8 +218,11 @@ void setup_bench(CLI::App& app) {
       "--thread-counts 1,2 times each model at one and at two threads, one right after the other in every round,\n"
       "and adds the column 'vs 1 thr.': how much faster the model runs than at the first count (pooled medians),\n"
       "and with --rounds the column 'paired': the median over the rounds of each round's ratio, whose two sides\n"
-      "ran one right after the other, so that a slow spell of a shared machine falls on both. (--threads sets\n"
-      "the one count of a bench without it.)\n\n"
+      "ran one right after the other, so that a slow spell of a shared machine falls on both. The column\n"
+      "'machine' is the same ratio for a probe timed in the same processes (each thread the same arithmetic, in\n"
+      "registers, with no memory traffic and no synchronization): how many cores' worth the machine gave. A\n"
+      "virtual machine whose CPUs share physical cores with each other or with a neighbour gives less than its\n"
+      "CPU count, and no model can scale past what it gave. (--threads sets the one count of a bench without it.)\n\n"
       "Examples:\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 1\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 2 --runs 300 --rounds 5\n"

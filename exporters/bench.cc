@@ -17,6 +17,7 @@
 #include "core/files.h"
 #include "core/isa.h"
 #include "core/shape.h"
+#include "runtime/machine_probe.h"
 
 namespace adze {
 
@@ -48,9 +49,11 @@ void BenchResult::merge_round(const BenchResult& next) {
   if (cold_starts.empty()) {
     cold_starts.push_back(open_seconds + first_seconds);
     round_medians.push_back(quantile(0.5));
+    round_probes.push_back(probe_seconds);
   }
   cold_starts.push_back(next.open_seconds + next.first_seconds);
   round_medians.push_back(next.quantile(0.5));
+  round_probes.push_back(next.probe_seconds);
   seconds.insert(seconds.end(), next.seconds.begin(), next.seconds.end());
   peak_rss_kib = std::max(peak_rss_kib, next.peak_rss_kib);
 }
@@ -70,6 +73,7 @@ nlohmann::json to_json(const BenchResult& r) {
           {"seconds", r.seconds},
           {"peak_rss_kib", r.peak_rss_kib},
           {"threads", r.threads},
+          {"probe_seconds", r.probe_seconds},
           {"runtime", r.runtime},
           {"profile", r.profile}};
 }
@@ -85,6 +89,7 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
     r.seconds = j.at("seconds").get<std::vector<double>>();
     r.peak_rss_kib = j.at("peak_rss_kib").get<int64_t>();
     r.threads = j.value("threads", 0);
+    r.probe_seconds = j.value("probe_seconds", 0.0);
     r.runtime = j.at("runtime");
     r.profile = j.value("profile", nlohmann::json());
     return r;
@@ -109,6 +114,8 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   const auto start = std::chrono::steady_clock::now();
   const std::unique_ptr<Runner> runner = open_runner(path, options);
   r.open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<double> probes;
+  for (int i = 0; i < 3; ++i) probes.push_back(runtime::machine_probe_seconds());
   BenchTimes t;
   try {
     t = runner->bench(x, warmup, runs);
@@ -122,6 +129,8 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
     throw Error(ErrorKind::kInvalidArgument,
                 "the model fails on an input of shape " + shape_to_string(x.sizes().vec()) + ": " + first_line_of(e));
   }
+  for (int i = 0; i < 3; ++i) probes.push_back(runtime::machine_probe_seconds());
+  r.probe_seconds = median_of(probes);
   r.open_seconds += t.open_seconds;
   r.first_seconds = t.first_seconds;
   r.seconds = t.seconds;
@@ -180,11 +189,37 @@ std::vector<double> paired_speedups_vs_first_threads(const std::vector<BenchResu
   return out;
 }
 
+std::vector<double> machine_speedups_vs_first_threads(const std::vector<BenchResult>& results) {
+  std::map<std::string, const BenchResult*> first;  // per model: its first row
+  for (const auto& r : results) first.emplace(r.path, &r);
+  // Cores' worth of arithmetic at b's threads over a's, from one pair of probe times.
+  const auto cores = [](const BenchResult& a, double probe_a, const BenchResult& b, double probe_b) {
+    if (probe_a <= 0 || probe_b <= 0 || a.threads < 1 || b.threads < 1) return static_cast<double>(NAN);
+    return static_cast<double>(b.threads) / a.threads * probe_a / probe_b;
+  };
+  std::vector<double> out;
+  for (const auto& r : results) {
+    const BenchResult& f = *first.at(r.path);
+    const std::vector<double>&a = f.round_probes, &b = r.round_probes;
+    if (a.size() < 2 || a.size() != b.size()) {
+      out.push_back(cores(f, f.probe_seconds, r, r.probe_seconds));
+      continue;
+    }
+    std::vector<double> ratios;
+    for (std::size_t k = 0; k < a.size(); ++k) ratios.push_back(cores(f, a[k], r, b[k]));
+    out.push_back(std::any_of(ratios.begin(), ratios.end(), [](double v) { return std::isnan(v); })
+                      ? static_cast<double>(NAN)
+                      : median_of(ratios));
+  }
+  return out;
+}
+
 nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
                             int rounds) {
   const double base = results.front().quantile(0.5);
   const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
   const std::vector<double> paired = paired_speedups_vs_first_threads(results);
+  const std::vector<double> machine = machine_speedups_vs_first_threads(results);
   std::set<std::string> models;
   for (const auto& r : results) models.insert(r.path);
   const bool several_counts = models.size() < results.size();
@@ -195,6 +230,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
     if (several_counts) {
       row["speedup_vs_first_threads"] = vs_first_threads[i];
       row["paired_speedup_vs_first_threads"] = paired[i];
+      if (!std::isnan(machine[i])) row["machine_speedup_vs_first_threads"] = machine[i];
     }
     row.erase("seconds");
     row["median_seconds"] = r.quantile(0.5);
@@ -204,6 +240,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
     row["cold_start_seconds"] = r.cold_start_seconds();
     row["timed_runs"] = r.seconds.size();
     row["round_medians_seconds"] = r.round_medians;
+    row["round_probes_seconds"] = r.round_probes;
     rows.push_back(row);
   }
   return {{"cpu_flags", cpu_flags()},

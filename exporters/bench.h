@@ -25,13 +25,17 @@ struct BenchResult {
   nlohmann::json profile;             ///< Runner::profile(), when asked for
   std::vector<double> cold_starts;    ///< open + first output of each round merged in (merge_round)
   std::vector<double> round_medians;  ///< the median of each round's timed runs (merge_round)
+  /// runtime::machine_probe_seconds() at this row's thread count in the same process, the median of three runs
+  /// before the model's first output and three after its timed runs (0: not measured).
+  double probe_seconds = 0;
+  std::vector<double> round_probes;  ///< probe_seconds of each round merged in (merge_round)
   /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
   double quantile(double q) const;
   /// Open + first output: the median over the merged rounds, or this one run's.
   double cold_start_seconds() const;
   /// Pools another round of the same model (a fresh process of its own): its timed runs join these, its cold
-  /// start joins cold_starts, its median round_medians, the peak memory is the larger; the profile stays the
-  /// first round's.
+  /// start joins cold_starts, its median round_medians, its probe round_probes, the peak memory is the larger;
+  /// the profile stays the first round's.
   void merge_round(const BenchResult& next);
   /// The largest round median over the smallest, 1 with one round: how much the machine's speed moved while
   /// this row was timed.
@@ -80,12 +84,18 @@ std::vector<double> speedups_vs_first_threads(const std::vector<BenchResult>& re
 /// which the machine slows (a neighbour on a shared host) falls on both sides of a round's ratio instead of on
 /// one row's pool. The pooled ratio where there is one round.
 std::vector<double> paired_speedups_vs_first_threads(const std::vector<BenchResult>& results);
+/// What the machine gave, paired the same way: per row, the number of cores' worth of arithmetic at the row's
+/// thread count over the first row's, from the machine probe timed in the same processes (threads over first
+/// threads, times the first row's probe time over the row's; the median over the rounds). A model's speed-up
+/// over its first row is bounded by it. NaN where a row has no probe.
+std::vector<double> machine_speedups_vs_first_threads(const std::vector<BenchResult>& results);
 
 /// One bench's results side by side, as `adze bench --json` prints them: the CPU, the input, and a row per
 /// model with its median, p10, p90, speed-up over the first row and cold start.
 /// Every round's timed runs are pooled: `runs` is per round, each row's "timed_runs" all of them.
 /// Where a model was timed at several thread counts (rows of the same path), each row also has
-/// "speedup_vs_first_threads": the median of that model's first row over the row's.
+/// "speedup_vs_first_threads": the median of that model's first row over the row's, and
+/// "machine_speedup_vs_first_threads" (machine_speedups_vs_first_threads).
 nlohmann::json bench_report(const std::vector<BenchResult>& results, const InputSpec& input, int runs, int warmup,
                             int rounds = 1);
 

@@ -3,11 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "runtime/machine_probe.h"
+
 namespace adze {
 namespace {
 
-BenchResult timed(const std::string& path, int threads, std::vector<double> seconds, double cold = 0.01) {
+BenchResult timed(const std::string& path, int threads, std::vector<double> seconds, double cold = 0.01,
+                  double probe = 0) {
   BenchResult r;
+  r.probe_seconds = probe;
   r.path = path;
   r.threads = threads;
   r.seconds = std::move(seconds);
@@ -59,6 +65,40 @@ TEST(Bench, PairedSpeedUpComparesTheCountsRoundByRound) {
   EXPECT_DOUBLE_EQ(speedups_vs_first_threads(rows)[1], 1.0 / 0.75);  // pooled medians 1.0 and 0.75
   EXPECT_DOUBLE_EQ(paired_speedups_vs_first_threads(rows)[1], 2.0);  // rounds: 2, 1, 2, 2
   EXPECT_DOUBLE_EQ(paired_speedups_vs_first_threads(rows)[0], 1.0);
+}
+
+// The machine's cores' worth at two threads: threads over first threads times the probe's time at the first
+// count over its time at the row's, paired by round like the model's ratio; absent without probes.
+TEST(Bench, MachineSpeedUpComesFromTheProbesOfTheSameRounds) {
+  BenchResult one = timed("a.adze", 1, {1.0}, 0.01, 1.0e-3), two = timed("a.adze", 2, {0.6}, 0.01, 1.0e-3);
+  one.merge_round(timed("a.adze", 1, {1.0}, 0.01, 1.0e-3));
+  two.merge_round(timed("a.adze", 2, {0.8}, 0.01, 2.0e-3));  // the two CPUs on one core: one core's worth
+  one.merge_round(timed("a.adze", 1, {1.0}, 0.01, 1.0e-3));
+  two.merge_round(timed("a.adze", 2, {0.6}, 0.01, 1.25e-3));
+  EXPECT_EQ(two.round_probes, (std::vector<double>{1.0e-3, 2.0e-3, 1.25e-3}));
+  const std::vector<BenchResult> rows = {one, two};
+  const std::vector<double> machine = machine_speedups_vs_first_threads(rows);
+  EXPECT_DOUBLE_EQ(machine[0], 1.0);
+  EXPECT_DOUBLE_EQ(machine[1], 1.6);  // rounds: 2, 1, 1.6
+  nlohmann::json report = bench_report(rows, InputSpec{{1, 3}, "float32"}, 1, 0, 3);
+  EXPECT_DOUBLE_EQ(report["rows"][1]["machine_speedup_vs_first_threads"].get<double>(), 1.6);
+  EXPECT_EQ(report["rows"][1]["round_probes_seconds"].size(), 3u);
+  // A record without a probe (an older child's): no machine figure rather than a made-up one.
+  const std::vector<BenchResult> unprobed = {timed("b.pt", 1, {1.0}), timed("b.pt", 2, {0.5})};
+  EXPECT_TRUE(std::isnan(machine_speedups_vs_first_threads(unprobed)[1]));
+  report = bench_report(unprobed, InputSpec{{1, 3}, "float32"}, 1, 0);
+  EXPECT_FALSE(report["rows"][1].contains("machine_speedup_vs_first_threads"));
+  // The probe travels in the child's record.
+  const BenchResult back = bench_result_from_json(to_json(one), "test");
+  EXPECT_DOUBLE_EQ(back.probe_seconds, 1.0e-3);
+}
+
+// The probe itself: its 6.3 million floating-point operations take over 780,000 cycles at eight a cycle (more
+// than 78 us below 10 GHz), unless the compiler folded the arithmetic away.
+TEST(Bench, MachineProbeTakesTime) {
+  const double t = runtime::machine_probe_seconds();
+  EXPECT_GT(t, 78e-6);
+  EXPECT_LT(t, 10.0);
 }
 
 }  // namespace
