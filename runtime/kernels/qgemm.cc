@@ -283,6 +283,9 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   // input rows its band reads, mostly the rows it wrote as the layer before (split the same way), and no barrier
   // comes before it multiplies.
   const bool band_rows = own_rows && src && src->makes_band();
+  // Split by rows, a thread's share is its tiles of rows, which others may take once its rows are made; else
+  // the (tile, panel) pairs.
+  StealingShares shares(own_rows ? row_tiles : blocks * row_tiles, own_rows && src);
   maybe_parallel(region, [&] {
     Scratch& s = thread_scratch();
     const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
@@ -337,24 +340,24 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
     };
     if (own_rows) {  // this thread's share of the row tiles (all of them outside a region), made and multiplied
-      const int64_t i = omp_get_thread_num(), n = omp_get_num_threads();
-      const int64_t r0 = row_tiles * i / n, r1 = row_tiles * (i + 1) / n;
+      const int i = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t r0 = shares.begin(i, n), r1 = shares.begin(i + 1, n);
       if (src && r1 > r0) {
         const int64_t m0 = r0 * kPanelRows, m1 = std::min(a.rows, r1 * kPanelRows);
         band_rows ? src->make_band(m0, m1) : src->make(m0, m1);
       }
-      for (int64_t r = r0; r < r1; ++r) {  // a tile of rows through every panel, then finished whole
+      shares.ready();
+      shares.run([&](int64_t r) {  // a tile of rows through every panel, then finished whole
         for (int64_t b = 0; b < blocks; ++b) tile(r * blocks + b, true);
         finish(y, y_stride, r * kPanelRows, std::min(kPanelRows, a.rows - r * kPanelRows), 0, l.rows);
-      }
+      });
       return;
     }
     if (src && !private_rows) {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < row_tiles; ++r) src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows));
     }
-#pragma omp for schedule(static) nowait  // the region's end is the barrier
-    for (int64_t t = 0; t < blocks * row_tiles; ++t) tile(t, false);
+    shares.run([&](int64_t t) { tile(t, false); });  // the region's end is the barrier
   });
 }
 
@@ -672,6 +675,7 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
       std::copy_n(q + m * a.stride + j, 16, px + m * l.k_pad + j / 128 * 128 + (block & 1) * 64 + block / 2 * 16);
     }
   };
+  StealingShares shares(tiles);
   maybe_parallel(region, [&] {
     Scratch& s = thread_scratch();
     const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
@@ -693,8 +697,7 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
     int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
     uint8_t* const gather = pairs && !by_row ? cache_aligned(s.gather, kTileRows * w_stride) : nullptr;
-#pragma omp for schedule(static) nowait  // the region's end is the barrier
-    for (int64_t t = 0; t < tiles; ++t) {
+    shares.run([&](int64_t t) {  // the region's end is the barrier
       const int64_t r0 = t * tile_rows, n = std::min(tile_rows, l.rows - r0);
       if (by_row)
         kern.row_dot(w.planes + r0 * l.plane_row_bytes(), l.plane_row_bytes(), n, l.bits, w.offset + r0, pairs, x,
@@ -741,7 +744,7 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
         }
       }
       finish(y, y_stride, 0, a.rows, r0, n);
-    }
+    });
   });
 }
 
