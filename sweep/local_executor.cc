@@ -1,11 +1,14 @@
 #include "sweep/local_executor.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -89,23 +92,42 @@ ChildRun::ChildRun(const std::string& dir, const std::string& id, const Executor
     std::fprintf(stderr, "failed to start %s: %s\n", args[0], std::strerror(errno));
     _exit(127);
   }
+  exit_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));  // Linux 5.3 and later; -1 before
 }
 
-bool ChildRun::poll() {
+ChildRun::~ChildRun() {
+  if (exit_fd_ >= 0) ::close(exit_fd_);
+}
+
+bool ChildRun::reaped() { return waitpid(pid_, &attempt_.status, WNOHANG) == pid_; }
+
+bool ChildRun::ended() {
+  pid_ = -1;
+  attempt_.wall_s = monotonic_s() - start_;
+  return true;
+}
+
+bool ChildRun::poll(double wait_s) {
   if (pid_ < 0) return true;
-  if (waitpid(pid_, &attempt_.status, WNOHANG) == pid_) {
-    pid_ = -1;
-  } else if (timeout_s_ > 0 && monotonic_s() - start_ > timeout_s_) {
+  if (reaped()) return ended();
+  const double left = timeout_s_ > 0 ? timeout_s_ - (monotonic_s() - start_) : wait_s;
+  if (left <= 0) {
     kill(pid_, SIGKILL);
     waitpid(pid_, &attempt_.status, 0);
     attempt_.timed_out = true;
-    pid_ = -1;
-  } else {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    return false;
+    return ended();
   }
-  attempt_.wall_s = monotonic_s() - start_;
-  return true;
+  const double wait = std::min(wait_s, left);
+  if (exit_fd_ >= 0) {
+    pollfd child_exit{exit_fd_, POLLIN, 0};
+    ::poll(&child_exit, 1, static_cast<int>(std::ceil(wait * 1000)));
+    return reaped() ? ended() : false;
+  }
+  for (double waited = 0; waited < wait; waited += 0.001) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (reaped()) return ended();
+  }
+  return false;
 }
 
 SweepProgress::SweepProgress(SweepStore& store, std::string dir, const ExecutorOptions& options)

@@ -48,9 +48,14 @@ struct Attempt {
 class ChildRun {
  public:
   ChildRun(const std::string& dir, const std::string& id, const ExecutorOptions& options);
-  /// Whether the child has ended (killed when past the timeout); attempt() is then complete.
-  bool poll();
-  /// Waits for the child, polling every 20 ms and calling `tick` while it runs.
+  ~ChildRun();
+  ChildRun(const ChildRun&) = delete;
+  ChildRun& operator=(const ChildRun&) = delete;
+  /// Whether the child has ended (killed when past the timeout); attempt() is then complete. While it runs,
+  /// waits up to `wait_s` for it to end first, and returns as soon as it does (a pidfd: the kernel wakes the
+  /// wait at the child's exit), so that the next run starts without a polling interval's delay.
+  bool poll(double wait_s = 0.02);
+  /// Waits for the child, calling `tick` every 20 ms while it runs.
   template <typename Tick>
   Attempt wait(Tick tick) {
     while (!poll()) tick();
@@ -59,7 +64,10 @@ class ChildRun {
   const Attempt& attempt() const { return attempt_; }
 
  private:
+  bool reaped();  // the child collected (waitpid) if it has ended
+  bool ended();   // attempt_ completed
   pid_t pid_ = -1;
+  int exit_fd_ = -1;  // readable once the child exits (pidfd_open); -1 where the kernel has none: short sleeps
   double timeout_s_ = 0, start_ = 0;
   Attempt attempt_;
 };

@@ -118,7 +118,8 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
         remote.erase(status.MPI_SOURCE);
       }
     }
-    if (own && own_child->poll()) {
+    // Rank 0 answers the others within 2 ms while its own child runs (and sees that child end at once).
+    if (own && own_child->poll(0.002)) {
       progress.record(*own, own_child->attempt());
       own.reset();
       own_child.reset();
@@ -147,7 +148,7 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
     if (own) leased.push_back(own->id);
     for (const auto& [rank, run] : remote) leased.push_back(run.id);
     progress.heartbeat(leased);
-    if (!own) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // ChildRun::poll sleeps otherwise
+    if (!own) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // ChildRun::poll waits otherwise
   }
   progress.finish();
   return progress.summary();

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
 #include "core/files.h"
+#include "sweep/local_executor.h"
 #include "sweep/sweep_file.h"
 #include "sweep/sweep_report.h"
 #include "sweep/sweep_runs.h"
@@ -31,6 +34,35 @@ ordered_json fixture_sweep(const ordered_json& grid = ordered_json::object()) {
                         {"data", {"tensors:" + fixture("tensors_small.pt")}}}}};
   for (const auto& [axis, values] : grid.items()) doc["grid"][axis] = values;
   return doc;
+}
+
+// A child's end wakes a wait on it at once, whatever the wait's length, and its status is kept; a child past its
+// timeout is killed at the timeout, not a wait later.
+TEST(ChildRun, AWaitEndsWhenTheChildDoes) {
+  TempDir tmp;
+  ExecutorOptions o;
+  o.child_command = {"/bin/sh", "-c", "sleep 0.2; exit 3"};  // the run's id becomes $0
+  const auto start = std::chrono::steady_clock::now();
+  ChildRun child(tmp.path(), "run-a", o);
+  while (!child.poll(30.0)) {
+  }
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(waited, 10.0) << "the wait lasted its whole length";
+  EXPECT_GE(child.attempt().wall_s, 0.2);
+  ASSERT_TRUE(WIFEXITED(child.attempt().status));
+  EXPECT_EQ(WEXITSTATUS(child.attempt().status), 3);
+  EXPECT_FALSE(child.attempt().timed_out);
+  EXPECT_TRUE(child.poll(30.0));  // ended: at once
+
+  o.child_command = {"/bin/sh", "-c", "sleep 30"};
+  o.timeout_s = 0.3;
+  ChildRun late(tmp.path(), "run-b", o);
+  while (!late.poll(30.0)) {
+  }
+  EXPECT_TRUE(late.attempt().timed_out);
+  EXPECT_LT(late.attempt().wall_s, 10.0);
+  ASSERT_TRUE(WIFSIGNALED(late.attempt().status));
+  EXPECT_EQ(WTERMSIG(late.attempt().status), SIGKILL);
 }
 
 TEST(SweepFile, ExpandsTheGridThenZipsLessTheExcluded) {
