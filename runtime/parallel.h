@@ -73,9 +73,11 @@ class StealingShares {
   }
 
  private:
+  // Left uninitialized (std::atomic's default) but for the first threads_, which the constructor sets: the
+  // object is made on every call of a parallel GEMM.
   struct alignas(64) Share {
-    std::atomic<uint64_t> range{0};  // the items left: the front in the low 32 bits, the end in the high 32
-    std::atomic<bool> ready{true};
+    std::atomic<uint64_t> range;  // the items left: the front in the low 32 bits, the end in the high 32
+    std::atomic<bool> ready;
   };
   static uint64_t pack(int64_t front, int64_t end) {
     return static_cast<uint64_t>(front) | static_cast<uint64_t>(end) << 32;
