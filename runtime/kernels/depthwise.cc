@@ -342,14 +342,15 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
   g.lo = lo;
   g.hi = hi;
 
-  // Output rows split over the threads where the multiply-adds pay for a parallel region (each row computed
-  // as one thread would: the same bits on any number of threads).
+  // Output rows split over the threads where the multiply-adds pay for a parallel region, the first thread to
+  // finish taking the other's last rows (StealingShares; each row computed as one thread would: the same bits
+  // on any number of threads).
   const auto row_of = by_isa<void (*)(const Geo&, const Row&)>(
       isa, [](const Geo& geo, const Row& r) { row_scalar(geo, r, 0, geo.c); }, row_avx2, row_avx512);
   const int64_t rows = s.n * oh;
+  StealingShares shares(rows);
   maybe_parallel(rows > 1 && rows * ow * c * s.kh * s.kw >= kParallelMacs, [&] {
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows; ++row) {
+    shares.run([&](int64_t row) {
       const int64_t b = row / oh, oy = row % oh;
       const float* image = x + b * s.h * s.w * c;
       const int64_t iy0 = oy * s.stride_y - s.pad_y;
@@ -358,7 +359,7 @@ void depthwise_conv2d_nhwc(const DepthwiseShape& s, const float* x, const float*
       const Row r{i1 > i0 ? image + (iy0 + i0 * s.dilation_y) * s.w * c : image, w + i0 * s.kw * c, i1 - i0,
                   y + row * ow * c};
       row_of(g, r);
-    }
+    });
   });
 }
 
