@@ -6,7 +6,8 @@ Usage: scripts/speed_table.py [OUT_DIR]   (default build/speed; reads NAME.json)
 Each table row is one model in one runtime at one thread count, as `adze bench --thread-counts 1,2 --json`
 measured it; speed-ups are ratios of medians measured in the same run (libtorch running the original at the same
 thread count, ONNX Runtime running PyTorch's fp32 export at it, and for two threads the same model at one: the
-pooled medians' ratio, and the median of the rounds' ratios).
+pooled medians' ratio, and the median of the rounds' ratios; then the cores' worth the machine gave in the same
+rounds, from adze bench's probe, where the JSON has it).
 """
 import json
 import sys
@@ -51,7 +52,7 @@ def main():
     for threads in (1, 2):
         print("\n## %d thread%s\n" % (threads, "s" if threads > 1 else ""))
         print("| model | runtime, plan | median | p10 | p90 | speed-up vs libtorch | vs ONNX Runtime fp32 | vs 1 thread "
-              "(pooled, paired) | cold start | peak RSS |")
+              "(pooled, paired; machine) | cold start | peak RSS |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, title in MODELS:
             rows = [r for r in bench[name]["rows"] if r["threads"] == threads]
@@ -61,6 +62,8 @@ def main():
                 m = r["median_seconds"]
                 scaling = "" if threads == 1 else "%.2f×, %.2f×" % (r["speedup_vs_first_threads"],
                                                                       r["paired_speedup_vs_first_threads"])
+                if threads > 1 and "machine_speedup_vs_first_threads" in r:
+                    scaling += "; %.2f×" % r["machine_speedup_vs_first_threads"]
                 print("| %s | %s | %s | %s | %s | %.2f× | %.2f× | %s | %s | %.0f MiB |" % (
                     title, label(r), seconds(m), seconds(r["p10_seconds"]), seconds(r["p90_seconds"]), first / m,
                     ort / m, scaling, seconds(r["cold_start_seconds"]), r["peak_rss_kib"] / 1024))
