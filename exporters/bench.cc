@@ -167,49 +167,60 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
   return *input;
 }
 
+namespace {
+
+// Per model (path), its first row: the first thread count it was timed at.
+std::map<std::string, const BenchResult*> first_rows(const std::vector<BenchResult>& results) {
+  std::map<std::string, const BenchResult*> first;
+  for (const auto& r : results) first.emplace(r.path, &r);
+  return first;
+}
+
+// The median over the rounds of ratio(a[k], b[k]); NaN unless a and b hold the same two or more rounds and every
+// ratio is a number.
+template <class Ratio>
+double median_over_rounds(const std::vector<double>& a, const std::vector<double>& b, Ratio ratio) {
+  if (a.size() < 2 || a.size() != b.size()) return NAN;
+  std::vector<double> ratios;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    ratios.push_back(ratio(a[k], b[k]));
+    if (std::isnan(ratios.back())) return NAN;
+  }
+  return median_of(ratios);
+}
+
+}  // namespace
+
 std::vector<double> speedups_vs_first_threads(const std::vector<BenchResult>& results) {
-  std::map<std::string, double> first_median;  // per model: its first row's
-  for (const auto& r : results) first_median.emplace(r.path, r.quantile(0.5));
+  const auto first = first_rows(results);
   std::vector<double> out;
-  for (const auto& r : results) out.push_back(first_median.at(r.path) / r.quantile(0.5));
+  for (const auto& r : results) out.push_back(first.at(r.path)->quantile(0.5) / r.quantile(0.5));
   return out;
 }
 
 std::vector<double> paired_speedups_vs_first_threads(const std::vector<BenchResult>& results) {
-  std::map<std::string, const BenchResult*> first;  // per model: its first row
-  for (const auto& r : results) first.emplace(r.path, &r);
+  const auto first = first_rows(results);
   std::vector<double> out = speedups_vs_first_threads(results);
   for (std::size_t i = 0; i < results.size(); ++i) {
-    const std::vector<double>&a = first.at(results[i].path)->round_medians, &b = results[i].round_medians;
-    if (a.size() < 2 || a.size() != b.size()) continue;
-    std::vector<double> ratios;
-    for (std::size_t k = 0; k < a.size(); ++k) ratios.push_back(a[k] / b[k]);
-    out[i] = median_of(ratios);
+    const double paired = median_over_rounds(first.at(results[i].path)->round_medians, results[i].round_medians,
+                                             [](double a, double b) { return a / b; });
+    if (!std::isnan(paired)) out[i] = paired;
   }
   return out;
 }
 
 std::vector<double> machine_speedups_vs_first_threads(const std::vector<BenchResult>& results) {
-  std::map<std::string, const BenchResult*> first;  // per model: its first row
-  for (const auto& r : results) first.emplace(r.path, &r);
-  // Cores' worth of arithmetic at b's threads over a's, from one pair of probe times.
-  const auto cores = [](const BenchResult& a, double probe_a, const BenchResult& b, double probe_b) {
-    if (probe_a <= 0 || probe_b <= 0 || a.threads < 1 || b.threads < 1) return static_cast<double>(NAN);
-    return static_cast<double>(b.threads) / a.threads * probe_a / probe_b;
-  };
+  const auto first = first_rows(results);
   std::vector<double> out;
   for (const auto& r : results) {
     const BenchResult& f = *first.at(r.path);
-    const std::vector<double>&a = f.round_probes, &b = r.round_probes;
-    if (a.size() < 2 || a.size() != b.size()) {
-      out.push_back(cores(f, f.probe_seconds, r, r.probe_seconds));
-      continue;
-    }
-    std::vector<double> ratios;
-    for (std::size_t k = 0; k < a.size(); ++k) ratios.push_back(cores(f, a[k], r, b[k]));
-    out.push_back(std::any_of(ratios.begin(), ratios.end(), [](double v) { return std::isnan(v); })
-                      ? static_cast<double>(NAN)
-                      : median_of(ratios));
+    // Cores' worth of arithmetic at r's threads over f's, from one pair of probe times.
+    const auto cores = [&](double probe_f, double probe_r) {
+      if (probe_f <= 0 || probe_r <= 0 || f.threads < 1 || r.threads < 1) return static_cast<double>(NAN);
+      return static_cast<double>(r.threads) / f.threads * probe_f / probe_r;
+    };
+    const double paired = median_over_rounds(f.round_probes, r.round_probes, cores);
+    out.push_back(std::isnan(paired) ? cores(f.probe_seconds, r.probe_seconds) : paired);
   }
   return out;
 }

@@ -846,8 +846,8 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       float range[2] = {0.0f, 0.0f};
       at::Tensor y = run_own_op(
           node, [&](std::size_t i) -> const c10::IValue& { return value(node.in[i]); }, take_range ? range : nullptr);
-      if (y.defined() && take_range) ranges[static_cast<std::size_t>(node.out_slots[0])] = {range[0], range[1], true};
       if (y.defined()) {
+        if (take_range) ranges[static_cast<std::size_t>(node.out_slots[0])] = {range[0], range[1], true};
         if (node.own == OwnOp::kAdd) apply_clamp_and_quant(y, node.clamp, node.out_quant);
         set(node, std::move(y));
         return;
