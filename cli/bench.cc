@@ -231,7 +231,16 @@ void setup_bench(CLI::App& app) {
   sub->add_option("exported", o->exported, "exported models (.adze, .onnx, .pt, c-header directory)");
   sub->add_option("--against", o->against, "the original model (TorchScript path or reference name), the first row");
   sub->add_option("--batch", o->batch, "samples per call (default: the recorded input's batch)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            std::size_t used = 0;
+            try {
+              if (std::stoll(v, &used) >= 1 && used == v.size()) return std::string();
+            } catch (const std::exception&) {
+            }
+            return "'" + v + "' is not a batch (a whole number, at least 1)";
+          },
+          "N >= 1"));
   sub->add_option("--input-shape", o->input_shape, "input shape with batch, when no file records it (1x3x64x64)");
   sub->add_option("--input-dtype", o->input_dtype, "float32 or int64 (with --input-shape)");
   sub->add_option("--runs", o->runs, "timed calls per model")->capture_default_str();
