@@ -245,19 +245,40 @@ AccumulatorBias accumulator_bias(const at::Tensor& bias, const at::Tensor& weigh
   return r;
 }
 
+BiasAdd bias_add_of(const Model& model, const Node* matmul) {
+  const Value* y = matmul->output();
+  if (y->uses().size() != 1) return {};
+  const Node* add = y->uses().front().user;
+  if (add->kind() != c10::aten::add || add->inputs().size() != 3) return {};
+  const auto alpha = torch::jit::toIValue(add->input(2));
+  if (!alpha || !alpha->isScalar() || alpha->toScalar().toDouble() != 1.0) return {};
+  const Value* b = add->input(add->input(0) == y ? 1 : 0);
+  const NamedTensor* t = model.tensor_of(b);
+  if (!t || t->value.dim() != 1) return {};
+  return {add, b};
+}
+
 int round_biases_to_accumulators(CompressionContext& c) {
   std::map<std::string, const Layer*> by_weight;
   for (const auto& l : c.table.layers) by_weight[l.weight] = &l;
   int rounded = 0;
   for (Node* n : c.model->graph().nodes()) {
     const std::string kind = n->kind().toQualString();
-    if ((kind != "aten::_convolution" && kind != "aten::linear") || n->inputs().size() < 3) continue;
+    const Value *w = nullptr, *b = nullptr;
+    if ((kind == "aten::_convolution" || kind == "aten::linear") && n->inputs().size() >= 3) {
+      w = n->input(1);
+      b = n->input(2);
+    } else if ((kind == "aten::matmul" || kind == "aten::mm") && n->input(1)->node()->kind() == c10::aten::t) {
+      w = n->input(1)->node()->input(0);
+      b = bias_add_of(*c.model, n).bias;
+    }
+    if (!w || !b) continue;
     const Node* fq = n->input(0)->node();
     if (fq->kind().toQualString() != std::string(kFakeQuant) || torch::jit::toIValue(fq->input(4))->toInt() != 255)
       continue;
     const NamedTensor* act_scale = c.model->tensor_of(fq->input(1));
-    const NamedTensor* weight = c.model->tensor_of(n->input(1));
-    const NamedTensor* bias = c.model->tensor_of(n->input(2));
+    const NamedTensor* weight = c.model->tensor_of(w);
+    const NamedTensor* bias = c.model->tensor_of(b);
     if (!act_scale || !weight || !bias) continue;
     const auto layer = by_weight.find(weight->name);
     if (layer == by_weight.end() || layer->second->uses != 1) continue;

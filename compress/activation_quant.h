@@ -19,6 +19,13 @@
 
 #include "compress/pass.h"
 
+namespace torch {
+namespace jit {
+struct Node;
+struct Value;
+}  // namespace jit
+}  // namespace torch
+
 namespace adze {
 
 struct ActivationObserver {
@@ -47,10 +54,20 @@ struct AccumulatorBias {
 };
 AccumulatorBias accumulator_bias(const at::Tensor& bias, const at::Tensor& weight_scale, float input_scale);
 
-/// Rounds the bias of every single-use convolution or linear layer with quantized uniform weights and an 8-bit
-/// quantized input to its integer accumulator's grid, input scale · weight scale (per output channel): what an
-/// integer runtime adds to the int32 sums (ONNX Runtime's QLinearConv and QGemm), so that the simulation computes
-/// what deploys. quantize_activations calls it, and fine-tuning again at its end. Returns the biases rounded;
+/// A linear layer traced as matmul(x, t(W)) and then add(·, b) (or add(b, ·)): that add and b, when the matmul's
+/// output has no other use, alpha is 1 and b is a 1-D tensor of the model; {nullptr, nullptr} otherwise. Its
+/// bias is rounded as aten::linear's is (round_biases_to_accumulators) and goes out inside the layer (ONNX's
+/// Gemm, fused by ONNX Runtime into QGemm).
+struct BiasAdd {
+  const torch::jit::Node* add = nullptr;
+  const torch::jit::Value* bias = nullptr;
+};
+BiasAdd bias_add_of(const Model& model, const torch::jit::Node* matmul);
+
+/// Rounds the bias of every single-use convolution or linear layer (bias_add_of's too) with quantized uniform weights
+/// and an 8-bit quantized input to its integer accumulator's grid, input scale · weight scale (per output channel):
+/// what an integer runtime adds to the int32 sums (ONNX Runtime's QLinearConv and QGemm), so that the simulation
+/// computes what deploys. quantize_activations calls it, and fine-tuning again at its end. Returns the biases rounded;
 /// a code beyond int32 leaves that bias as it is.
 int round_biases_to_accumulators(CompressionContext& c);
 

@@ -82,6 +82,7 @@ class OnnxBuilder {
   /// output.
   std::string in(const torch::jit::Value* v);
   void bind(const torch::jit::Value* v, const std::string& name) { names_[v] = name; }
+  bool bound(const torch::jit::Value* v) const { return names_.count(v) > 0; }
   /// The Encoding of a layer weight with quantized codes (not decomposed), or nullptr.
   const Encoding* quantized_encoding(const torch::jit::Value* weight) const;
   /// The Encoding of a decomposed layer weight (its factors), or nullptr.

@@ -358,6 +358,8 @@ class OnnxExporter : public Exporter {
     for (const Node* n : graph.nodes()) {
       const std::string kind = n->kind().toQualString();
       if (kind == "prim::Constant" || kind == "prim::ListConstruct") continue;  // read where used
+      if (n->outputs().size() == 1 && b.bound(n->output()))
+        continue;  // done within an earlier node's translation (a linear layer's bias)
       if (kind == "prim::ListUnpack") {
         split(b, n);
         continue;

@@ -77,13 +77,16 @@ std::string dequantize(OnnxBuilder& b, const std::string& name, const StoredCode
 }
 
 // The bias as int32 codes on the accumulator's grid (accumulator_bias, as calibration rounded it) +
-// DequantizeLinear: the form ORT's QLinearConv and QGemm fusions take. "" when the bias is not a parameter or a
-// code would not fit int32.
+// DequantizeLinear: the form ORT's QLinearConv and QGemm fusions take. "" when the bias is not a parameter, a
+// code would not fit int32, or the simulation's bias is not on the grid (a model compressed before calibration
+// rounded this kind of layer's bias): the export then keeps the simulation's numbers, and ORT a float layer.
 std::string int32_bias(OnnxBuilder& b, const Value* bias, float input_scale, const Encoding& e) {
   const NamedTensor* t = b.model().model.tensor_of(bias);
   if (!t) return "";
   const AccumulatorBias grid = accumulator_bias(t->value, e.scale, input_scale);
   if (!grid.fits) return "";
+  const at::Tensor value = t->value.to(torch::kFloat).reshape({-1});
+  if (!torch::allclose(grid.codes * grid.step, value, 1e-6, 0)) return "";
   const std::string codes = b.initializer(t->name + ".int32", grid.codes.to(torch::kInt));
   const std::string step = b.initializer(t->name + ".int32_scale", grid.step);
   return b.node("DequantizeLinear", {codes, step},
@@ -227,16 +230,30 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
   }
   if (e && act) {
     StoredCodes codes = stored_codes(b, *e);
-    if (traced_sizes(x).size() == 2) {  // QGemm
-      std::vector<std::string> inputs = {b.in(x), dequantize(b, name, codes, 0)};
-      if (has_bias) {
-        const std::string q = int32_bias(b, bias, act->scale, *e);
-        inputs.push_back(q.empty() ? b.in(bias) : q);
-      }
-      return b.node("Gemm", inputs, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "transB", int64_t{1}); });
+    const std::vector<int64_t> sizes = traced_sizes(x);
+    if (sizes.size() < 2) {
+      codes.codes = codes.codes.t().contiguous();  // [K, N]: MatMul's weight, quantized along axis 1
+      return plus_bias(b.node("MatMul", {b.in(x), dequantize(b, name, codes, 1)}));
     }
-    codes.codes = codes.codes.t().contiguous();  // [K, N]: MatMul's weight, quantized along axis 1
-    return plus_bias(b.node("MatMul", {b.in(x), dequantize(b, name, codes, 1)}));
+    // QGemm: ORT fuses a Gemm whose every input (the int32 bias too) comes from DequantizeLinear. Rows of a
+    // higher rank ([batch, tokens, K]) go through it as [rows, K] and come back: as MatMul + Add they would meet
+    // ORT's MatMulAddFusion first, which leaves a float Gemm on dequantized weights, run on every call. The
+    // Reshape before moves into the integers (ORT propagates DequantizeLinear past it); the one after keeps
+    // every dimension but the first (the batch, which may be symbolic) as traced.
+    std::string rows = b.in(x);
+    if (sizes.size() > 2) rows = b.node("Reshape", {rows, b.ints({-1, sizes.back()})});
+    std::vector<std::string> inputs = {rows, dequantize(b, name, codes, 0)};
+    if (has_bias) {
+      const std::string q = int32_bias(b, bias, act->scale, *e);
+      inputs.push_back(q.empty() ? b.in(bias) : q);
+    }
+    const std::string y =
+        b.node("Gemm", inputs, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "transB", int64_t{1}); });
+    if (sizes.size() == 2) return y;
+    std::vector<int64_t> shape = sizes;
+    shape.front() = -1;
+    shape.back() = e->channels();
+    return b.node("Reshape", {y, b.ints(shape)});
   }
   if (e) {
     const std::string y = weight_only_matmul(b, b.in(x), name, *e, weight_only_rows(x, e->reduction()));
@@ -254,8 +271,13 @@ std::string onnx_linear(OnnxBuilder& b, const Node* n) { return linear_form(b, n
 
 std::string onnx_matmul(OnnxBuilder& b, const Node* n) {
   const Node* t = n->input(1)->node();
-  if (t->kind() == c10::aten::t && b.model().model.tensor_of(t->input(0)))
-    return linear_form(b, n->input(0), t->input(0), nullptr);
+  if (t->kind() == c10::aten::t && b.model().model.tensor_of(t->input(0))) {
+    const BiasAdd add = bias_add_of(b.model().model, n);
+    if (!add.add) return linear_form(b, n->input(0), t->input(0), nullptr);
+    const std::string y = linear_form(b, n->input(0), t->input(0), add.bias);  // the add, done here
+    b.bind(add.add->output(), y);
+    return y;
+  }
   return b.node("MatMul", {b.in(n->input(0)), b.in(n->input(1))});
 }
 

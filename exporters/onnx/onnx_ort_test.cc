@@ -11,6 +11,7 @@
 #include "compress/pass.h"
 #include "compress/report.h"
 #include "core/files.h"
+#include "examples/reference/models.h"
 #include "exporters/exporter.h"
 #include "exporters/onnx/onnx_runtime.h"
 #include "model/frontend.h"
@@ -23,11 +24,11 @@ using testing::expect_error;
 using testing::fixture;
 using Json = nlohmann::ordered_json;
 
-// A Python-made fixture compressed through the library as `adze compress` would (calibrated on standard-normal
-// samples), saved and read back.
-CompressedModel compress(const testing::TempDir& tmp, const std::string& file, const Shape& shape, const char* plan,
+// A model compressed through the library as `adze compress` would (calibrated on standard-normal samples),
+// saved and read back.
+CompressedModel compress(const testing::TempDir& tmp, Model m, const std::string& source, const char* plan,
                          const char* pipeline) {
-  Model m = load_torchscript(fixture(file), {shape, "float32"});
+  const Shape shape = m.input().shape;
   torch::manual_seed(0);
   std::vector<int64_t> dims(shape.begin(), shape.end());
   dims[0] = 8 * shape[0];
@@ -41,15 +42,18 @@ CompressedModel compress(const testing::TempDir& tmp, const std::string& file, c
   c.data = &data;
   c.plan = resolve_plan(parse_plan(Json::parse(plan), "plan.json"), c.table, "plan.json");
   const auto records = run_pipeline(parse_pipeline(Json::parse(pipeline), "p.json"), c);
-  save_compressed(m, c.plan, c.encodings, make_report(c, records), file, tmp.file("c"));
+  save_compressed(m, c.plan, c.encodings, make_report(c, records), source, tmp.file("c"));
   return load_compressed(tmp.file("c"), shape[0]);
 }
 
 struct Compressed {
   testing::TempDir tmp;
   CompressedModel model;
+  /// A Python-made fixture.
   Compressed(const std::string& file, const Shape& shape, const char* plan, const char* pipeline)
-      : model(compress(tmp, file, shape, plan, pipeline)) {}
+      : model(compress(tmp, load_torchscript(fixture(file), {shape, "float32"}), file, plan, pipeline)) {}
+  Compressed(Model m, const char* plan, const char* pipeline)
+      : model(compress(tmp, std::move(m), "m", plan, pipeline)) {}
   std::string export_onnx(const nlohmann::json& options, const std::string& name = "m.onnx") const {
     const std::string out = tmp.file(name);
     export_model(model, "onnx", options, out);
@@ -95,6 +99,74 @@ TEST(OnnxForOrt, W8A8ConvNetsRunEveryLayerInIntegerKernels) {
       EXPECT_GT(cosine(deployed, simulated), 0.999);
     }
   }
+}
+
+int op_count(const OrtGraph& g, const char* op) { return g.ops.count(op) ? g.ops.at(op) : 0; }
+
+// W8A8 transformers: every linear layer over a sequence's rows becomes QGemm (rows of [batch, tokens, K] as a
+// [rows, K] Gemm), with its bias inside, whether traced as aten::linear (the Python-made nn.TransformerEncoder)
+// or as matmul(x, t(W)) + b (the reference models' block, as fortune-gpt's); no weight is left dequantized to
+// float, and only the attention's products of two activations stay float MatMuls.
+TEST(OnnxForOrt, W8A8TransformersRunEveryLinearLayerAsQGemm) {
+  torch::manual_seed(4);
+  reference::TransformerBlock block(32, 2, 64, true, 16);
+  block->eval();
+  const Compressed gpt_block(
+      trace_module(
+          *block, [&](const at::Tensor& x) { return block->forward(x); }, {{1, 16, 32}, "float32"}, "block"),
+      kW8A8, kCalibrated);
+  const Compressed encoder("transformer_traced.pt", {1, 16, 32}, kW8A8, kCalibrated);
+  for (const auto& [c, linears] : {std::pair<const Compressed*, int>{&gpt_block, 4}, {&encoder, 9}}) {
+    SCOPED_TRACE(linears);
+    torch::manual_seed(1);
+    const at::Tensor x = torch::randn({1, 16, 32});
+    const at::Tensor simulated = c->model.model.forward(x);
+    for (const char* target : {"portable", "vnni"}) {
+      SCOPED_TRACE(target);
+      const std::string onnx = c->export_onnx({{"ort_target", target}}, std::string(target) + ".onnx");
+      const OrtGraph ort = ort_optimized_graph(onnx);
+      EXPECT_TRUE(ort.float_weights.empty()) << "first: " << ort.float_weights.front();
+      EXPECT_EQ(op_count(ort, "QGemm"), linears);
+      EXPECT_EQ(op_count(ort, "Gemm") + op_count(ort, "MatMulIntegerToFloat") + op_count(ort, "BiasGelu"), 0);
+      EXPECT_GT(cosine(run_in_onnx_runtime(onnx, x, 1).view_as(simulated), simulated), 0.999);
+    }
+  }
+}
+
+// A linear layer traced as matmul + add, W8A8: its bias sits on the int32 accumulator's grid in the simulation
+// too, so ONNX Runtime's QGemm (float output: the int32 sum, bias included, times input scale · weight scale)
+// computes the simulation's numbers up to float rounding, far within one step of that grid.
+TEST(OnnxForOrt, AMatmulPlusBiasLayerComputesTheSimulationsNumbers) {
+  torch::manual_seed(2);
+  torch::nn::Linear linear(48, 24);
+  Compressed c(trace_module(
+                   *linear, [&](const at::Tensor& x) { return torch::matmul(x, linear->weight.t()) + linear->bias; },
+                   {{1, 8, 48}, "float32"}, "linear"),
+               kW8A8, kCalibrated);
+  const Encoding& e = c.model.encodings.begin()->second;
+  const NamedTensor* act_scale = nullptr;
+  for (const auto& t : c.model.model.tensors())
+    if (t.name.find("act_scale") != std::string::npos) act_scale = &t;
+  ASSERT_NE(act_scale, nullptr);
+  const double step = (e.scale.min() * act_scale->value.item<float>()).item<double>();
+  torch::manual_seed(1);
+  const at::Tensor x = torch::randn({1, 8, 48});
+  const at::Tensor simulated = c.model.model.forward(x);
+  const std::string onnx = c.export_onnx({{"ort_target", "vnni"}});
+  EXPECT_EQ(op_count(ort_optimized_graph(onnx), "QGemm"), 1);
+  const double error = (run_in_onnx_runtime(onnx, x, 1).view_as(simulated) - simulated).abs().max().item<double>();
+  EXPECT_LT(error, 0.05 * step) << "step " << step;
+
+  // A bias off the grid (a model compressed before calibration rounded this kind of bias) goes out in float: the
+  // simulation's numbers still, in a layer ORT cannot fuse.
+  Model& m = c.model.model;
+  const int64_t b = m.find_tensor("bias");
+  ASSERT_GE(b, 0);
+  m.set_tensor(b, m.tensors()[static_cast<std::size_t>(b)].value + 0.3 * step);
+  const at::Tensor moved = m.forward(x);
+  const std::string off = c.export_onnx({{"ort_target", "vnni"}}, "off-grid.onnx");
+  EXPECT_EQ(op_count(ort_optimized_graph(off), "QGemm"), 0);
+  EXPECT_LT((run_in_onnx_runtime(off, x, 1).view_as(moved) - moved).abs().max().item<double>(), 0.05 * step);
 }
 
 // A Python-traced nn.TransformerEncoder with INT4 weights only: its linear layers over 16 tokens run as
