@@ -1,6 +1,6 @@
 // onnx: the compressed model as ONNX (opset 17, plus com.microsoft's MatMulNBits), written with libonnx's
 // protobuf types, in the forms ONNX Runtime runs fastest (onnx_layers.h): QDQ that its fusions turn into
-// QLinearConv / QGemm / MatMulIntegerToFloat for quantized weights and activations, MatMulNBits for linear layers
+// QLinearConv / QGemm for quantized weights and activations, MatMulNBits for linear layers
 // with quantized weights only, float32 for the rest.
 //
 // N:M-sparse weights carry exact zeros and the pattern in the model's metadata ("adze.nm.<layer>"). Activation
@@ -325,7 +325,7 @@ class OnnxExporter : public Exporter {
       k.accelerated_weight_bits = {2, 3, 4, 5, 6, 7, 8};
       k.notes =
           "ONNX Runtime runs 8-bit weights with 8-bit activations as integer convolutions and matrix products "
-          "(QLinearConv, QGemm, MatMulIntegerToFloat), and linear layers with 2-8-bit weights only as MatMulNBits "
+          "(QLinearConv, QGemm), and linear layers with 2-8-bit weights only as MatMulNBits "
           "(4- or 8-bit blocks, int8 compute); convolutions with quantized weights only run in fp32 (decoded "
           "weights), and N:M is stored as zeros and runs dense; lowrank and monarch layers run as their factor "
           "chains (exporters/onnx/onnx_factored.h), smartdeal ones dense";

@@ -3,9 +3,10 @@
 //   weights and input quantized (W8A8)  QDQ as ORT's fusion rules expect: the input's DequantizeLinear, the
 //                                       weight's codes + DequantizeLinear, and an int32 bias + DequantizeLinear
 //                                       (scale = input scale · weight scale), so that Conv becomes QLinearConv
-//                                       when a QuantizeLinear follows, and a 2-D linear layer becomes QGemm
-//                                       (Gemm, transB = 1); other linear layers are MatMul on [K, N] codes
-//                                       (MatMulIntegerToFloat) plus Add
+//                                       when a QuantizeLinear follows, and a linear layer becomes QGemm (Gemm,
+//                                       transB = 1; rows of a higher rank through it as [rows, K] between
+//                                       Reshapes, a traced matmul + bias add with the bias inside); a 1-D input
+//                                       is MatMul on [K, N] codes (MatMulIntegerToFloat) plus Add
 //   weights only, linear, ≤ 2 rows     com.microsoft MatMulNBits (4-bit blocks for 2–4-bit weights, 8-bit
 //                                       blocks above; per-channel scales repeated over blocks, which is exact),
 //                                       int8 compute (accuracy_level 4): a matrix-vector product reads 1/8 of
