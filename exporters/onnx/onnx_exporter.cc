@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <set>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -400,6 +401,23 @@ class OnnxExporter : public Exporter {
   std::string file_form() const override { return ".onnx"; }
   std::unique_ptr<Runner> open(const std::string& path, const RunnerOptions& options) const override {
     return open_onnx_runner(path, options);
+  }
+  // Quantized layers (a weight from DequantizeLinear) whose bias went out in float: ORT fuses none of them.
+  std::vector<std::string> written_notes(const std::string& path) const override {
+    onnx::ModelProto proto;
+    if (!proto.ParseFromString(read_file_text(path))) return {};
+    std::set<std::string> dequantized;
+    for (const auto& n : proto.graph().node())
+      if (n.op_type() == "DequantizeLinear") dequantized.insert(n.output(0));
+    int float_bias = 0;
+    for (const auto& n : proto.graph().node())
+      float_bias += (n.op_type() == "Gemm" || n.op_type() == "Conv") && n.input_size() > 2 && !n.input(2).empty() &&
+                    dequantized.count(n.input(1)) && !dequantized.count(n.input(2));
+    if (float_bias == 0) return {};
+    return {"note: " + std::to_string(float_bias) +
+            " quantized layer(s) keep a float bias, off the int32 grid that calibration rounds biases to (a model "
+            "compressed by an earlier adze has such biases): ONNX Runtime cannot fuse them into integer kernels "
+            "and runs them in float. Compress again to have them fused."};
   }
 
  private:

@@ -166,6 +166,11 @@ TEST(OnnxForOrt, AMatmulPlusBiasLayerComputesTheSimulationsNumbers) {
   const at::Tensor moved = m.forward(x);
   const std::string off = c.export_onnx({{"ort_target", "vnni"}}, "off-grid.onnx");
   EXPECT_EQ(op_count(ort_optimized_graph(off), "QGemm"), 0);
+  const auto onnx_exporter = exporter_registry().create("onnx", nlohmann::json::object(), "--format");
+  EXPECT_TRUE(onnx_exporter->written_notes(onnx).empty());
+  const std::vector<std::string> notes = onnx_exporter->written_notes(off);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("1 quantized layer(s) keep a float bias"), std::string::npos) << notes[0];
   EXPECT_LT((run_in_onnx_runtime(off, x, 1).view_as(moved) - moved).abs().max().item<double>(), 0.05 * step);
 }
 
