@@ -238,8 +238,10 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
     // QGemm: ORT fuses a Gemm whose every input (the int32 bias too) comes from DequantizeLinear. Rows of a
     // higher rank ([batch, tokens, K]) go through it as [rows, K] and come back: as MatMul + Add they would meet
     // ORT's MatMulAddFusion first, which leaves a float Gemm on dequantized weights, run on every call. The
-    // Reshape before moves into the integers (ORT propagates DequantizeLinear past it); the one after keeps
-    // every dimension but the first (the batch, which may be symbolic) as traced.
+    // Reshape before moves into the integers (ORT propagates DequantizeLinear past it); the one after takes the
+    // leading dimensions from the activation before its quantization (so that its DequantizeLinear keeps one
+    // consumer, as ORT's fusion needs): a constant ORT folds when the batch is fixed, the batch wherever it sits
+    // when it is symbolic.
     std::string rows = b.in(x);
     if (sizes.size() > 2) rows = b.node("Reshape", {rows, b.ints({-1, sizes.back()})});
     std::vector<std::string> inputs = {rows, dequantize(b, name, codes, 0)};
@@ -250,10 +252,10 @@ std::string linear_form(OnnxBuilder& b, const Value* x, const Value* w, const Va
     const std::string y =
         b.node("Gemm", inputs, [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "transB", int64_t{1}); });
     if (sizes.size() == 2) return y;
-    std::vector<int64_t> shape = sizes;
-    shape.front() = -1;
-    shape.back() = e->channels();
-    return b.node("Reshape", {y, b.ints(shape)});
+    const std::string lead = b.node("Slice", {b.node("Shape", {b.in(x->node()->input(0))}), b.ints({0}), b.ints({-1})});
+    const std::string shape = b.node("Concat", {lead, b.ints({e->channels()})},
+                                     [](onnx::NodeProto* p) { OnnxBuilder::attr(p, "axis", int64_t{0}); });
+    return b.node("Reshape", {y, shape});
   }
   if (e) {
     const std::string y = weight_only_matmul(b, b.in(x), name, *e, weight_only_rows(x, e->reduction()));
