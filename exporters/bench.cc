@@ -157,7 +157,15 @@ InputSpec common_bench_input(const std::vector<std::string>& paths, const Runner
   if (!input)
     throw Error(ErrorKind::kInvalidArgument,
                 "none of the models records its input shape: give --input-shape (e.g. 1x1x28x28)");
-  if (batch > 0) input->shape[0] = batch;
+  if (batch > 0) {
+    input->shape[0] = batch;
+    double elements = 1;  // refused here, before any child starts, naming the flag the user gave
+    for (int64_t d : input->shape) elements *= static_cast<double>(d);
+    if (elements > static_cast<double>(kMaxShapeElements))
+      throw Error(ErrorKind::kInvalidArgument, "--batch " + std::to_string(batch) + ": an input of " +
+                                                   shape_to_string(input->shape) + " holds more than the " +
+                                                   std::to_string(kMaxShapeElements) + " elements an input may hold");
+  }
   for (std::size_t i = 0; i < paths.size(); ++i)
     if (batches[i] > 0 && batches[i] != input->shape[0])
       throw Error(ErrorKind::kInvalidArgument,

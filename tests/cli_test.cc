@@ -773,6 +773,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "a100 --budget size=2KB --confirm 2 --select-split test --out {tmp}/s",
                  "--select-split test is also --confirm-split"},
         BadInput{"BenchBatchZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --batch 0", "--batch"},
+        BadInput{"BenchAbsurdBatch", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --batch 100000000",
+                 "--batch 100000000: an input of 100000000x3x16x16 holds more than"},
         BadInput{"BenchRoundsZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --rounds 0", "--rounds"},
         BadInput{"BenchThreadCountZero", "bench {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --thread-counts 1,0",
                  "--thread-counts: 0"},
