@@ -135,9 +135,9 @@ void Compressor::begin_factor_step(State& s) {
   s.w.weight.copy_(s.product.detach());
 }
 
-Encoding Compressor::project_latent(State& s, const at::Tensor& w, bool choose_scales) {
+Encoding Compressor::project_latent(State& s, const at::Tensor& w, bool choose_scales, const RowQuantParams& chosen) {
   const bool fixed = options_.mask == MaskMode::kFixed;
-  RowQuantParams scales;
+  RowQuantParams scales = chosen;
   if (!choose_scales && s.log_scale.defined()) scales = {s.log_scale.detach().exp(), s.zero_point};
   // A channel permutation is searched once (it is slow) and kept in every mode; the mask only when fixed.
   Encoding e = project(w.detach(), s.w.layer, s.w.config,
@@ -145,6 +145,64 @@ Encoding Compressor::project_latent(State& s, const at::Tensor& w, bool choose_s
   if (!s.w.keep.permutation.defined()) s.w.keep.permutation = e.permutation;
   if (fixed && !s.w.keep.mask.defined() && e.mask.defined()) s.w.keep.mask = e.mask;
   return e;
+}
+
+std::vector<RowQuantParams> Compressor::choose_scales_together() {
+  std::vector<RowQuantParams> chosen(states_.size());
+  GradientSync* sync = options_.sync.get();
+  if (!sync || sync->size() < 2 || options_.share_scales == ScaleSharing::kNever) return chosen;
+  struct Share {
+    std::size_t state;
+    int64_t offset, rows;  // in the exchanged tensor: rows scales, rows zero points, then a flag: a NaN or Inf seen
+    int64_t rows_per_channel, begin, end;  // this rank's channels
+  };
+  std::vector<Share> shares;
+  int64_t length = 0, work = 0;  // work: weights times the passes their scale method makes
+  const int64_t rank = sync->rank(), ranks = sync->size();
+  for (std::size_t i = 0; i < states_.size(); ++i) {
+    const State& s = states_[i];
+    const LayerConfig& c = s.w.config;
+    const bool chooses = s.factors.empty() && !s.log_scale.defined() && c.quantized() &&
+                         traits_of(c.quantizer).affine && !c.pow2_scale && !c.decomposed() &&
+                         c.granularity != Granularity::kPerTensor && (!c.permute || s.w.keep.permutation.defined());
+    if (!chooses) continue;
+    const at::Tensor& w = s.w.weight;  // its channels: the rows of to_canonical's [C, K]
+    const int64_t channels = w.dim() == 2 && s.w.layer.reduction_dim == 0 ? w.size(1) : w.size(0);
+    const int64_t per = c.granularity == Granularity::kPerGroup ? w.numel() / channels / c.group_size : 1;
+    shares.push_back({i, length, channels * per, per, channels * rank / ranks, channels * (rank + 1) / ranks});
+    length += 2 * channels * per + 1;
+    work += w.numel() * (c.scale_method == ScaleMethod::kMse ? kMseCandidates : 1);
+  }
+  // Every rank decides alike: the same layers, configs and shapes.
+  const bool worth = options_.share_scales == ScaleSharing::kAlways || work >= CompressorOptions::kShareScalesFrom;
+  if (shares.empty() || !worth) return chosen;
+  at::Tensor exchanged = torch::zeros({length}, torch::kFloat);  // zeros but for this rank's rows: the sum is exact
+  const bool fixed = options_.mask == MaskMode::kFixed;
+  for (const Share& sh : shares) {
+    State& s = states_[sh.state];
+    RowQuantParams mine;
+    try {
+      mine = choose_channel_scales(s.w.weight, s.w.layer, s.w.config,
+                                   fixed ? s.w.keep : SparsityStructure{{}, s.w.keep.permutation}, sh.begin, sh.end);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::kInvalidArgument) throw;
+      exchanged[sh.offset + 2 * sh.rows] = 1.0f;  // a NaN or Inf in this rank's channels: every rank is told
+      continue;
+    }
+    const int64_t first = sh.begin * sh.rows_per_channel, count = (sh.end - sh.begin) * sh.rows_per_channel;
+    exchanged.slice(0, sh.offset + first, sh.offset + first + count).copy_(mine.scale);
+    exchanged.slice(0, sh.offset + sh.rows + first, sh.offset + sh.rows + first + count).copy_(mine.zero_point);
+  }
+  std::vector<at::Tensor> one = {exchanged};
+  sync->sum(one);
+  for (const Share& sh : shares)  // the same error on every rank, naming the first layer a rank found it in
+    if (exchanged[sh.offset + 2 * sh.rows].item<float>() > 0)
+      throw Error(ErrorKind::kInvalidArgument,
+                  "failed to project layer '" + states_[sh.state].w.layer.name + "': the weight contains NaN or Inf");
+  for (const Share& sh : shares)
+    chosen[sh.state] = {exchanged.slice(0, sh.offset, sh.offset + sh.rows).clone(),
+                        exchanged.slice(0, sh.offset + sh.rows, sh.offset + 2 * sh.rows).to(torch::kInt)};
+  return chosen;
 }
 
 void Compressor::init_scales() {
@@ -187,11 +245,13 @@ void Compressor::begin_step() {
   for (auto& s : states_)
     if (!s.factors.empty()) begin_factor_step(s);
   torch::NoGradGuard no_grad;
-  for (auto& s : states_) {
+  const std::vector<RowQuantParams> chosen = choose_scales_together();
+  for (std::size_t i = 0; i < states_.size(); ++i) {
+    State& s = states_[i];
     if (!s.factors.empty()) continue;
     if (!s.latent.defined()) s.latent = torch::empty_like(s.w.weight);
     s.latent.copy_(s.w.weight);
-    Encoding e = project_latent(s, s.latent);
+    Encoding e = project_latent(s, s.latent, false, chosen[i]);
     s.w.weight.copy_(e.decode());
     const at::Tensor inside = e.representable(s.latent), kept = kept_inside(e, s.latent, inside);
     s.gate = (options_.mask == MaskMode::kFixed ? kept : inside).to(s.w.weight.scalar_type());

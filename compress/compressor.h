@@ -35,17 +35,27 @@
 // of the loss to log s is Σ_row G·(ŵ − W·[W inside the range and kept]), the LSQ gradient times s. Training
 // log s keeps s positive and makes an optimizer step a relative change. The zero points stay as chosen. Add
 // scale_parameters() to the optimizer, in a group of their own (no weight decay).
+//
+// Data-parallel ranks (CompressorOptions::sync) each train the same latent weights on their share of every
+// batch, so every rank would choose the same scales. Instead each rank chooses those of its share of every
+// layer's channels (per-channel and per-group scales, chosen afresh each step), and one exchange gives them
+// to all: the same numbers, each rank making only its share of the choice (MSE scales try 36 clipping ratios
+// per row). The exchange is one more all-reduce per step, which waits for the slower rank (one of a few hundred
+// floats took 0.76 ms over Gloo on a 2-core VM), so by default (ScaleSharing::kAuto) the ranks share only a
+// choice of at least kShareScalesFrom weight-passes: MSE over 1M weights takes about 6 ms there.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "compress/decompose.h"
 #include "compress/encoding.h"
+#include "compress/gradient_sync.h"
 #include "compress/plan.h"
 #include "model/layer_table.h"
 #include "model/model.h"
@@ -68,6 +78,9 @@ enum class MaskMode {
   kDynamic,  ///< recomputed from the latent weights at every step (pruned weights keep their gradient)
 };
 
+/// Whether data-parallel ranks share out the choice of scales (see above).
+enum class ScaleSharing { kAuto, kAlways, kNever };
+
 struct CompressorOptions {
   Strategy strategy = Strategy::kSte;
   MaskMode mask = MaskMode::kFixed;
@@ -78,6 +91,12 @@ struct CompressorOptions {
   double rho_max = 1.0;
   bool learn_scales = false;  ///< STE: weight scales train (LSQ, see above); ADMM: from the hard projection on
   bool train_factors = true;  ///< STE: decomposed layers train their factors (see above)
+  /// Data-parallel ranks that may share out the choice of scales (see above); null: this process chooses all.
+  std::shared_ptr<GradientSync> sync;
+  ScaleSharing share_scales = ScaleSharing::kAuto;
+  /// kAuto shares when the weights whose scales are chosen, each counted once per pass its scale method makes
+  /// (MSE: kMseCandidates, minmax and percentile: 1), number at least this many.
+  static constexpr int64_t kShareScalesFrom = int64_t{32} << 20;
 };
 
 /// Error(kInvalidConfig) naming the option when the options cannot work (ADMM interval < 1, ρ ≤ 0, ...).
@@ -150,8 +169,11 @@ class Compressor {
   /// The factors' projections, each decoded in its own layout, with gates where their gradient passes.
   std::vector<Encoding> project_factors(const State& s) const;
   void begin_factor_step(State& s);
-  /// Π(w); with the layer's learned scales unless `choose_scales`.
-  Encoding project_latent(State& s, const at::Tensor& w, bool choose_scales = false);
+  /// Π(w); with the layer's learned scales unless `choose_scales`, or with `chosen` ones when given.
+  Encoding project_latent(State& s, const at::Tensor& w, bool choose_scales = false, const RowQuantParams& chosen = {});
+  /// With a sync of two ranks or more: by state, the scales of the layers whose scales Π chooses per channel
+  /// or group, each rank choosing its share of the channels; undefined elsewhere.
+  std::vector<RowQuantParams> choose_scales_together();
   /// (Re)starts the learned scales from those Π(W) chooses.
   void init_scales();
   /// The gradient of the loss to each learned log-scale, from the gradient at Π(W); before the gate.

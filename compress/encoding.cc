@@ -73,6 +73,24 @@ at::Tensor permute_channels(const at::Tensor& x, const at::Tensor& order) {
   return x.reshape({x.size(0), -1, run}).index_select(2, order).reshape({x.size(0), -1});
 }
 
+// The mask projection keeps, rows [begin, end) of it, of the encoded [C, K] matrix `canonical`: the `fixed`
+// one, or N:M (row by row) and then unstructured sparsity (over the whole matrix); undefined when dense.
+at::Tensor projection_mask(const at::Tensor& canonical, const LayerConfig& c, const at::Tensor& fixed, int64_t begin,
+                           int64_t end) {
+  const bool all = begin == 0 && end == canonical.size(0);
+  if (fixed.defined()) {
+    if (fixed.sizes() != canonical.sizes())
+      throw Error(ErrorKind::kInternal,
+                  "mask " + c10::str(fixed.sizes()) + " does not fit weight " + c10::str(canonical.sizes()));
+    return fixed.slice(0, begin, end).to(torch::kBool).contiguous();
+  }
+  if (c.sparsity <= 0) return c.nm.enabled() ? nm_mask_rows(canonical.slice(0, begin, end), c.nm) : at::Tensor();
+  at::Tensor mask = c.nm.enabled() ? nm_mask_rows(canonical, c.nm) : at::Tensor();
+  at::Tensor unstructured = unstructured_mask(canonical, mask, c.sparsity);
+  mask = mask.defined() ? mask.logical_and(unstructured) : unstructured;
+  return all ? mask : mask.slice(0, begin, end).contiguous();
+}
+
 // The projection proper; project() checks the config and the weight first.
 Encoding project_checked(const at::Tensor& weight, const Layer& layer, const LayerConfig& c,
                          const SparsityStructure& structure, const RowQuantParams& scales) {
@@ -87,20 +105,7 @@ Encoding project_checked(const at::Tensor& weight, const Layer& layer, const Lay
     e.permutation = search_channel_permutation(canonical.abs().reshape({-1, run}), c.nm).order;
   }
   if (e.permutation.defined()) canonical = permute_channels(canonical, e.permutation);
-  const at::Tensor fixed_mask = structure.mask;
-
-  if (fixed_mask.defined()) {
-    if (fixed_mask.sizes() != canonical.sizes())
-      throw Error(ErrorKind::kInternal,
-                  "mask " + c10::str(fixed_mask.sizes()) + " does not fit weight " + c10::str(canonical.sizes()));
-    e.mask = fixed_mask.to(torch::kBool).contiguous();
-  } else if (c.nm.enabled()) {
-    e.mask = nm_mask_rows(canonical, c.nm);
-  }
-  if (!fixed_mask.defined() && c.sparsity > 0) {
-    at::Tensor unstructured = unstructured_mask(canonical, e.mask, c.sparsity);
-    e.mask = e.mask.defined() ? e.mask.logical_and(unstructured) : unstructured;
-  }
+  e.mask = projection_mask(canonical, c, structure.mask, 0, canonical.size(0));
   if (!c.quantized()) {
     e.values = e.mask.defined() ? apply_mask(canonical, e.mask) : canonical.clone();
     return e;
@@ -220,6 +225,38 @@ at::Tensor Encoding::representable(const at::Tensor& weight) const {
   at::Tensor rows = to_encoded_layout(weight.detach().to(torch::kFloat)).reshape({scale.size(0), -1});
   const auto [lo, hi] = traits_of(config.quantizer).range(GridRows{codes, scale, zero_point}, config);
   return from_canonical(inside_rows(rows, lo, hi).reshape({channels(), reduction()}));
+}
+
+RowQuantParams choose_channel_scales(const at::Tensor& weight, const Layer& layer, const LayerConfig& c,
+                                     const SparsityStructure& keep, int64_t begin, int64_t end) {
+  if (!c.quantized() || !traits_of(c.quantizer).affine || c.decomposed() || c.granularity == Granularity::kPerTensor)
+    throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': its scales are not chosen per channel or group");
+  if (c.permute && !keep.permutation.defined())
+    throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': the channel permutation is not chosen yet");
+  torch::NoGradGuard no_grad;
+  // The channels are the canonical matrix's rows: x @ W's columns, else the first dimension. Only theirs are
+  // laid out, unless unstructured sparsity ranks every weight of the layer.
+  const int64_t channel_dim = weight.dim() == 2 && layer.reduction_dim == 0 ? 1 : 0;
+  if (begin < 0 || end > weight.size(channel_dim) || begin > end)
+    throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': channels [" + std::to_string(begin) + ", " +
+                                          std::to_string(end) + ") are not among its " +
+                                          std::to_string(weight.size(channel_dim)));
+  const bool whole = c.sparsity > 0 && !keep.mask.defined();
+  const at::Tensor part = whole ? weight : weight.slice(channel_dim, begin, end);
+  std::vector<int64_t> order;
+  at::Tensor canonical = to_canonical(part.to(torch::kFloat), layer.reduction_dim, &order);
+  if (keep.permutation.defined()) canonical = permute_channels(canonical, keep.permutation);
+  const int64_t first = whole ? begin : 0, last = whole ? end : end - begin;
+  const at::Tensor fixed = keep.mask.defined() ? keep.mask.slice(0, begin, end) : at::Tensor();
+  const at::Tensor mask = projection_mask(canonical, c, fixed, first, last);
+  const at::Tensor rows = grid_rows(canonical.slice(0, first, last), c);
+  try {
+    const GridRows grid =
+        traits_of(c.quantizer).project(rows, c, mask.defined() ? grid_rows(mask, c) : at::Tensor(), GridRows{});
+    return {grid.scale, grid.zero_point};
+  } catch (const Error& err) {
+    throw Error(err.kind(), "failed to project layer '" + layer.name + "': " + err.what());
+  }
 }
 
 std::string check_config(const Layer& layer, const LayerConfig& c) {

@@ -104,6 +104,15 @@ at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector
 Encoding project(const at::Tensor& weight, const Layer& layer, const LayerConfig& config,
                  const SparsityStructure& keep = {}, const RowQuantParams& scales = {});
 
+/// The scales and zero points project() chooses for the rows of the quantization grid that output channels
+/// [begin, end) of the encoded layout hold (per-channel: those rows; per-group: each channel's groups in turn),
+/// the same numbers as the rows of project()'s own; for data-parallel ranks that share the choice out
+/// (compress/compressor.h). An affine quantizer per channel or group only, with the permutation (if the config
+/// permutes) given in `keep`. Only those channels are read (unless unstructured sparsity must rank the whole
+/// layer): a NaN or Inf among them is Error(kInvalidArgument), as in project(); one elsewhere is not seen.
+RowQuantParams choose_channel_scales(const at::Tensor& weight, const Layer& layer, const LayerConfig& config,
+                                     const SparsityStructure& keep, int64_t begin, int64_t end);
+
 /// Checks that `config` can apply to `layer`; returns "" or the reason, naming the field
 /// ("nm 2:4: reduction dimension 30 is not a multiple of M=4").
 std::string check_config(const Layer& layer, const LayerConfig& config);

@@ -193,5 +193,84 @@ TEST(Project, ChannelPermutationKeepsMoreMagnitudeAndDecodesExactly) {
             "permute: needs an N:M pattern (it chooses which channels share a group)");
 }
 
+// Data-parallel ranks each choose the scales of a share of the channels (compress/compressor.h): the shares,
+// put together, are project()'s own scales, bit for bit, for every layout, granularity, mask and method.
+TEST(ChooseChannelScales, SharesPutTogetherAreTheScalesProjectChooses) {
+  torch::manual_seed(11);
+  struct Case {
+    std::string what;
+    Layer layer;
+    at::Tensor weight;
+    LayerConfig config;
+  };
+  std::vector<Case> cases;
+  auto with = [](LayerConfig c, auto edit) {
+    edit(c);
+    return c;
+  };
+  LayerConfig mse = config(4);
+  mse.scale_method = ScaleMethod::kMse;
+  cases.push_back({"linear, MSE", make_layer(LayerKind::kLinear, {10, 96}), torch::randn({10, 96}), mse});
+  cases.push_back({"conv, 2:4, MSE", make_layer(LayerKind::kConv2d, {7, 8, 3, 3}), torch::randn({7, 8, 3, 3}),
+                   with(mse, [](LayerConfig& c) {
+                     c.nm = {2, 4};
+                   })});
+  cases.push_back({"x @ W (reduces along rows), asymmetric 8-bit, per group",
+                   make_layer(LayerKind::kMatmul, {64, 9}, /*reduction_dim=*/0), torch::randn({64, 9}),
+                   with(config(8, {}, Granularity::kPerGroup), [](LayerConfig& c) {
+                     c.symmetric = false;
+                     c.group_size = 16;
+                   })});
+  cases.push_back({"linear, percentile, 2:4 then 30% unstructured", make_layer(LayerKind::kLinear, {9, 64}),
+                   torch::randn({9, 64}), with(config(3, {2, 4}), [](LayerConfig& c) {
+                     c.scale_method = ScaleMethod::kPercentile;
+                     c.percentile = 99.0;
+                     c.sparsity = 0.3;
+                   })});
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    const Encoding whole = project(k.weight, k.layer, k.config);
+    const int64_t channels = whole.channels();
+    for (const int ranks : {2, 3}) {
+      std::vector<at::Tensor> scales, zero_points;
+      for (int r = 0; r < ranks; ++r) {
+        const RowQuantParams share =
+            choose_channel_scales(k.weight, k.layer, k.config, {}, channels * r / ranks, channels * (r + 1) / ranks);
+        scales.push_back(share.scale);
+        zero_points.push_back(share.zero_point);
+      }
+      EXPECT_TRUE(torch::equal(torch::cat(scales), whole.scale)) << ranks << " ranks";
+      EXPECT_TRUE(torch::equal(torch::cat(zero_points), whole.zero_point)) << ranks << " ranks";
+      // Projecting with them gives project()'s encoding.
+      const Encoding given = project(k.weight, k.layer, k.config, {}, {torch::cat(scales), torch::cat(zero_points)});
+      EXPECT_TRUE(torch::equal(given.codes, whole.codes));
+    }
+  }
+  // A permutation and a fixed mask, as fine-tuning keeps them.
+  Layer conv = make_layer(LayerKind::kConv2d, {6, 16, 3, 3});
+  const at::Tensor w = torch::randn({6, 16, 3, 3}) * torch::rand({1, 16, 1, 1});
+  LayerConfig permuted = with(mse, [](LayerConfig& c) {
+    c.nm = {2, 4};
+    c.permute = true;
+  });
+  const Encoding first = project(w, conv, permuted);
+  const at::Tensor moved = w + 0.05 * torch::randn(w.sizes());
+  const Encoding whole = project(moved, conv, permuted, first.structure());
+  const at::Tensor halves = torch::cat({choose_channel_scales(moved, conv, permuted, first.structure(), 0, 4).scale,
+                                        choose_channel_scales(moved, conv, permuted, first.structure(), 4, 6).scale});
+  EXPECT_TRUE(torch::equal(halves, whole.scale));
+  expect_error([&] { choose_channel_scales(moved, conv, permuted, {}, 0, 3); }, ErrorKind::kInternal,
+               {"permutation is not chosen yet"});
+  // Only the share's channels are read: a NaN in channel 5 is found by the share that holds it.
+  at::Tensor bad = moved.clone();
+  bad[5][0][0][0] = NAN;
+  EXPECT_TRUE(
+      torch::equal(choose_channel_scales(bad, conv, permuted, first.structure(), 0, 3).scale, halves.slice(0, 0, 3)));
+  expect_error([&] { choose_channel_scales(bad, conv, permuted, first.structure(), 3, 6); },
+               ErrorKind::kInvalidArgument, {"layer 'layer'", "contains NaN or Inf"});
+  expect_error([&] { choose_channel_scales(moved, conv, config(4, {}, Granularity::kPerTensor), {}, 0, 3); },
+               ErrorKind::kInternal, {"not chosen per channel or group"});
+}
+
 }  // namespace
 }  // namespace adze

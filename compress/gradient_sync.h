@@ -25,7 +25,10 @@ class GradientSync {
   /// Replaces every tensor, on every rank, with its mean over the ranks (in place). Each rank passes tensors of
   /// the same shapes in the same order.
   virtual void average(std::vector<at::Tensor>& tensors) = 0;
-  /// The same, begun and left to run while the caller does other work (the next batch's teacher outputs):
+  /// Replaces every tensor, on every rank, with its sum over the ranks (in place). Exact where each element is
+  /// non-zero on one rank at most: how ranks that each compute a share of a result give it to all.
+  virtual void sum(std::vector<at::Tensor>& tensors) = 0;
+  /// The average, begun and left to run while the caller does other work (the next batch's teacher outputs):
   /// the tensors are neither read nor written until wait(). By default the average is done before returning.
   virtual std::unique_ptr<PendingAverage> start_average(std::vector<at::Tensor>& tensors) {
     average(tensors);

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include "compress/compressor.h"
 #include "compress/gradient_average.h"
 #include "compress/pass.h"
 #include "distributed/gloo_sync.h"
@@ -20,7 +21,8 @@ using testing::fixture;
 using testing::TempDir;
 
 // 20 STE steps on the traced CNN fixture (2:4 + INT4 on its classifier, INT8 elsewhere, distilled from the
-// uncompressed model), batch 8 over `sync`'s ranks; the model's weights after.
+// uncompressed model), batch 8 over `sync`'s ranks, which share out the choice of scales; the model's weights
+// after.
 // `moved`, when set: how far the latent weights moved from where the fine-tune started.
 std::vector<at::Tensor> finetuned_weights(const std::shared_ptr<GradientSync>& sync, double* moved = nullptr) {
   Model model = load_torchscript(fixture("cnn_bn_traced.pt"), {{8, 3, 16, 16}, "float32"});
@@ -38,7 +40,8 @@ std::vector<at::Tensor> finetuned_weights(const std::shared_ptr<GradientSync>& s
                                    "plan.json"),
                         c.table, "plan.json");
   run_pipeline(parse_pipeline(json::parse(R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights",
-      {"name": "finetune.ste", "options": {"steps": 20, "lr": 1e-2, "batch_size": 8, "distill": 0.5}}]})"),
+      {"name": "finetune.ste", "options": {"steps": 20, "lr": 1e-2, "batch_size": 8, "distill": 0.5,
+                                            "share_scales": "always"}}]})"),
                               "p.json"),
                c);
   std::vector<at::Tensor> out;
@@ -90,11 +93,15 @@ class CountingSync : public GradientSync {
   int rank() const override { return inner_->rank(); }
   int size() const override { return inner_->size(); }
   void average(std::vector<at::Tensor>& tensors) override { inner_->average(tensors); }
+  void sum(std::vector<at::Tensor>& tensors) override {
+    ++sums;
+    inner_->sum(tensors);
+  }
   std::unique_ptr<PendingAverage> start_average(std::vector<at::Tensor>& tensors) override {
     ++started;
     return inner_->start_average(tensors);
   }
-  int started = 0;
+  int started = 0, sums = 0;
 
  private:
   std::shared_ptr<GradientSync> inner_;
@@ -199,6 +206,120 @@ TEST(DataParallel, BucketsAreSentDuringBackwardAndHoldTheMean) {
       }
     }
   }
+}
+
+// Each rank chooses the scales of its share of every layer's channels and the ranks exchange them
+// (compress/compressor.h): what each rank's parameters hold after begin_step() is, bit for bit, what one
+// Compressor choosing every scale itself gives, at the first step and after the weights move.
+TEST(DataParallel, RanksShareOutTheChoiceOfScalesAndProjectAsOneProcessDoes) {
+  auto layer = [](std::string name, LayerKind kind, Shape shape, int reduction_dim) {
+    Layer l;
+    l.name = std::move(name);
+    l.kind = kind;
+    l.weight_shape = shape;
+    l.reduction_dim = reduction_dim;
+    l.reduction_size = shape.at(static_cast<std::size_t>(reduction_dim));
+    return l;
+  };
+  auto config = [](int bits, ScaleMethod method, Granularity g) {
+    LayerConfig c;
+    c.weight_bits = bits;
+    c.scale_method = method;
+    c.granularity = g;
+    return c;
+  };
+  LayerConfig nm = config(4, ScaleMethod::kMse, Granularity::kPerChannel);
+  nm.nm = {2, 4};
+  LayerConfig grouped = config(8, ScaleMethod::kMinMax, Granularity::kPerGroup);
+  grouped.symmetric = false;
+  grouped.group_size = 16;
+  const std::vector<std::pair<Layer, LayerConfig>> layers = {
+      {layer("fc", LayerKind::kLinear, {10, 96}, 1), config(4, ScaleMethod::kMse, Granularity::kPerChannel)},
+      {layer("conv", LayerKind::kConv2d, {7, 8, 3, 3}, 1), nm},
+      {layer("matmul", LayerKind::kMatmul, {64, 9}, 0), grouped},
+      {layer("tensor", LayerKind::kLinear, {6, 32}, 1), config(8, ScaleMethod::kMse, Granularity::kPerTensor)}};
+  auto gen = at::detail::createCPUGenerator(5);
+  std::vector<at::Tensor> start, moved;  // start: read by projected() at each call
+  for (const auto& [l, c] : layers) {
+    start.push_back(torch::randn(std::vector<int64_t>(l.weight_shape.begin(), l.weight_shape.end()), gen));
+    moved.push_back(0.1 * torch::randn(start.back().sizes(), gen));
+  }
+  // Two begin_steps (the weights moved between them); the parameters after each.
+  auto projected = [&](std::shared_ptr<GradientSync> sync) {
+    std::vector<at::Tensor> params;
+    std::vector<CompressedWeight> weights;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      params.push_back(start[i].clone());
+      weights.push_back({layers[i].first, layers[i].second, params.back(), {}});
+    }
+    CompressorOptions options;
+    options.sync = std::move(sync);
+    options.share_scales = ScaleSharing::kAlways;  // these layers are far below kShareScalesFrom
+    Compressor compressor(std::move(weights), options);
+    std::vector<at::Tensor> out;
+    for (int step = 0; step < 2; ++step) {
+      compressor.begin_step();
+      for (const auto& p : params) out.push_back(p.clone());
+      compressor.end_step();
+      for (std::size_t i = 0; i < params.size(); ++i) params[i].add_(moved[i]);
+    }
+    return out;
+  };
+  const std::vector<at::Tensor> alone = projected(nullptr);
+  TempDir tmp;
+  const std::vector<at::Tensor> finite = start;
+  std::vector<std::vector<at::Tensor>> ranks(2);
+  std::vector<int> sums(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      const auto i = static_cast<std::size_t>(r);
+      try {
+        Rendezvous rv;
+        rv.rank = r;
+        rv.size = 2;
+        rv.file = tmp.file("store");
+        auto sync = std::make_shared<CountingSync>(gloo_gradient_sync(rv));
+        ranks[i] = projected(sync);
+        sums[i] = sync->sums;
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(errors, std::vector<std::string>(2)) << errors[0] << " | " << errors[1];
+  for (std::size_t r = 0; r < 2; ++r) {
+    EXPECT_EQ(sums[r], 2) << "one exchange a step";
+    ASSERT_EQ(ranks[r].size(), alone.size());
+    for (std::size_t i = 0; i < alone.size(); ++i)
+      EXPECT_TRUE(torch::equal(ranks[r][i], alone[i]))
+          << "rank " << r << ", step " << i / layers.size() + 1 << ", layer " << layers[i % layers.size()].first.name;
+  }
+  // A NaN in the channels rank 1 chooses (fc's last): both ranks stop with the same error, neither waits.
+  start[0] = finite[0].clone();
+  start[0][9][0] = NAN;
+  threads.clear();
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      const auto i = static_cast<std::size_t>(r);
+      errors[i].clear();
+      try {
+        Rendezvous rv;
+        rv.rank = r;
+        rv.size = 2;
+        rv.file = tmp.file("store-nan");
+        rv.timeout_s = 30;  // a rank left waiting fails the test in 30 s
+        projected(gloo_gradient_sync(rv));
+      } catch (const Error& e) {
+        errors[i] = std::string(to_string(e.kind())) + ": " + e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors[0], errors[1]);
+  EXPECT_NE(errors[0].find("failed to project layer 'fc': the weight contains NaN or Inf"), std::string::npos)
+      << errors[0];
+  EXPECT_EQ(errors[0].rfind(to_string(ErrorKind::kInvalidArgument), 0), 0u) << errors[0];
 }
 
 TEST(DataParallel, BadRendezvousIsRefusedByName) {

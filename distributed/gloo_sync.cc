@@ -19,6 +19,12 @@ class GlooSync : public GradientSync {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void average(std::vector<at::Tensor>& tensors) override { start_average(tensors)->wait(); }
+  void sum(std::vector<at::Tensor>& tensors) override {
+    for (auto& t : tensors) {
+      std::vector<at::Tensor> one = {t};
+      group_->allreduce(one)->wait();
+    }
+  }
   // Gloo's own thread sends and sums while the caller goes on; one all-reduce per tensor.
   std::unique_ptr<PendingAverage> start_average(std::vector<at::Tensor>& tensors) override {
     struct Pending : PendingAverage {

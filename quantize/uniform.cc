@@ -47,8 +47,6 @@ RowQuantization grid_of(Params p, const UniformSpec& spec) {
   return {p.scale, 1.0f / p.scale, static_cast<float>(spec.qmin()) - zp, static_cast<float>(spec.qmax()) - zp};
 }
 
-constexpr int kMseCandidates = 36;  // clipping ratios 1.00 down to 0.30 in steps of 0.02
-
 struct Rows {
   at::Tensor data;  // float32 contiguous
   at::Tensor keep;  // bool contiguous or undefined

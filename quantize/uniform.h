@@ -38,6 +38,9 @@ struct RowQuantParams {
   at::Tensor zero_point;  ///< int32 [R] (zeros when symmetric)
 };
 
+/// ScaleMethod::kMse tries this many clipping ratios of each row's range: 1.00 down to 0.30 in steps of 0.02.
+constexpr int kMseCandidates = 36;
+
 /// Chooses a scale and zero point per row of `rows` [R, K]. Elements where `keep` (bool [R, K], optional) is
 /// false are ignored (pruned weights must not widen the range). All-zero rows get scale 1. Throws
 /// Error(kInvalidArgument) when `rows` holds a NaN or Inf (found in the same pass that finds the ranges).

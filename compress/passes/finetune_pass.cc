@@ -75,6 +75,7 @@ struct FinetuneOptions {
   bool learn_weight_scales = false;
   double weight_scale_lr = 1e-2;
   bool train_factors = true;
+  ScaleSharing share_scales = ScaleSharing::kAuto;
   // finetune.admm only
   bool admm = false;
   int64_t admm_steps = 200;
@@ -88,6 +89,7 @@ struct FinetuneOptions {
     c.mask = mask;
     c.learn_scales = learn_weight_scales;
     c.train_factors = train_factors;
+    c.share_scales = share_scales;
     if (!admm) return c;
     c.strategy = Strategy::kAdmm;
     c.admm_steps = admm_steps;
@@ -170,7 +172,9 @@ class FinetunePass : public Pass {
     }
     std::vector<at::Tensor> params = model.parameters();
     for (auto& p : params) p.requires_grad_(true);
-    Compressor compressor(std::move(weights), o_.compressor());
+    CompressorOptions compressor_options = o_.compressor();
+    compressor_options.sync = c.sync;  // the ranks share out the choice of scales
+    Compressor compressor(std::move(weights), compressor_options);
     FusedAdamW optimizer(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
     std::vector<double> peak_lr = {o_.lr};  // by parameter group
     auto add_group = [&](std::vector<at::Tensor> group, torch::optim::AdamWOptions options) {
@@ -332,7 +336,12 @@ OptionList<FinetuneOptions> common_options() {
               "decomposed layers under finetune.ste: factors (the factors themselves train; the weight is their "
               "product) or projection (the dense weight trains through the whole decomposition, redone every step); "
               "finetune.admm always trains the dense weight",
-              {{"factors", true}, {"projection", false}});
+              {{"factors", true}, {"projection", false}})
+      .choose(&O::share_scales, "share_scales",
+              "data-parallel ranks (--data-parallel): each chooses the weight scales of its share of the channels and "
+              "the ranks exchange them, the same scales as one rank's; auto: when the choice is large enough to pay "
+              "for the exchange (about a million weights with MSE scales)",
+              {{"auto", ScaleSharing::kAuto}, {"always", ScaleSharing::kAlways}, {"never", ScaleSharing::kNever}});
 }
 
 }  // namespace
