@@ -53,27 +53,42 @@ std::vector<at::Tensor> finetuned_weights(const std::shared_ptr<GradientSync>& s
   return out;
 }
 
+// Runs `body(rank, sync)` on two Gloo ranks, each a thread of this process, meeting through the file `store`;
+// returns what each rank threw ("" for none; an adze::Error as "kind: message").
+std::vector<std::string> on_two_gloo_ranks(const std::string& store,
+                                           const std::function<void(int, std::shared_ptr<GradientSync>)>& body,
+                                           double timeout_s = 300) {
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r)
+    threads.emplace_back([&, r] {
+      const auto i = static_cast<std::size_t>(r);
+      try {
+        Rendezvous rv;
+        rv.rank = r;
+        rv.size = 2;
+        rv.file = store;
+        rv.timeout_s = timeout_s;
+        body(r, gloo_gradient_sync(rv));
+      } catch (const Error& e) {
+        errors[i] = std::string(to_string(e.kind())) + ": " + e.what();
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  return errors;
+}
+
 // The bar: two Gloo ranks, each on half of every batch, end where one rank on the whole batch does.
 TEST(DataParallel, TwoGlooRanksMatchOneRankOnTheWholeBatch) {
   double moved_by_training = 0;
   const std::vector<at::Tensor> one = finetuned_weights(nullptr, &moved_by_training);
   TempDir tmp;
   std::vector<std::vector<at::Tensor>> ranks(2);
-  std::vector<std::thread> threads;
-  std::vector<std::string> errors(2);
-  for (int r = 0; r < 2; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        Rendezvous rv;
-        rv.rank = r;
-        rv.size = 2;
-        rv.file = tmp.file("store");
-        ranks[static_cast<std::size_t>(r)] = finetuned_weights(gloo_gradient_sync(rv));
-      } catch (const std::exception& e) {
-        errors[static_cast<std::size_t>(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
+  const auto errors = on_two_gloo_ranks(tmp.file("store"), [&](int r, std::shared_ptr<GradientSync> sync) {
+    ranks[static_cast<std::size_t>(r)] = finetuned_weights(sync);
+  });
   ASSERT_EQ(errors, std::vector<std::string>(2)) << errors[0] << " | " << errors[1];
   ASSERT_EQ(ranks[0].size(), one.size());
   ASSERT_EQ(ranks[1].size(), one.size());
@@ -147,19 +162,12 @@ TEST(DataParallel, BucketsAreSentDuringBackwardAndHoldTheMean) {
   for (const int64_t bucket_bytes : {int64_t{1}, GradientAverage::kBucketBytes}) {
     SCOPED_TRACE("bucket_bytes " + std::to_string(bucket_bytes));
     const bool one_each = bucket_bytes == 1;
-    std::vector<std::string> errors(2);
     std::vector<int> sent_before_hidden(2, -1), buckets(2), sent_outside(2, -1), sent_after(2, -1);
     std::vector<std::vector<at::Tensor>> averaged(2);
-    std::vector<std::thread> threads;
-    for (int r = 0; r < 2; ++r)
-      threads.emplace_back([&, r] {
-        const auto i = static_cast<std::size_t>(r);
-        try {
-          Rendezvous rv;
-          rv.rank = r;
-          rv.size = 2;
-          rv.file = tmp.file("store" + std::to_string(bucket_bytes));
-          CountingSync sync(gloo_gradient_sync(rv));
+    const auto errors = on_two_gloo_ranks(
+        tmp.file("store" + std::to_string(bucket_bytes)), [&](int r, std::shared_ptr<GradientSync> gloo) {
+          const auto i = static_cast<std::size_t>(r);
+          CountingSync sync(std::move(gloo));
           const TwoLayers net;
           {
             GradientAverage average(net.params(), sync, bucket_bytes);
@@ -181,11 +189,7 @@ TEST(DataParallel, BucketsAreSentDuringBackwardAndHoldTheMean) {
           const int before = sync.started;
           net.backward(r);
           sent_after[i] = sync.started - before;
-        } catch (const std::exception& e) {
-          errors[i] = e.what();
-        }
-      });
-    for (auto& t : threads) t.join();
+        });
     ASSERT_EQ(errors, std::vector<std::string>(2)) << errors[0] << " | " << errors[1];
     for (std::size_t r = 0; r < 2; ++r) {
       EXPECT_EQ(buckets[r], one_each ? 5 : 1);
@@ -270,24 +274,11 @@ TEST(DataParallel, RanksShareOutTheChoiceOfScalesAndProjectAsOneProcessDoes) {
   const std::vector<at::Tensor> finite = start;
   std::vector<std::vector<at::Tensor>> ranks(2);
   std::vector<int> sums(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < 2; ++r)
-    threads.emplace_back([&, r] {
-      const auto i = static_cast<std::size_t>(r);
-      try {
-        Rendezvous rv;
-        rv.rank = r;
-        rv.size = 2;
-        rv.file = tmp.file("store");
-        auto sync = std::make_shared<CountingSync>(gloo_gradient_sync(rv));
-        ranks[i] = projected(sync);
-        sums[i] = sync->sums;
-      } catch (const std::exception& e) {
-        errors[i] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
+  auto errors = on_two_gloo_ranks(tmp.file("store"), [&](int r, std::shared_ptr<GradientSync> gloo) {
+    auto sync = std::make_shared<CountingSync>(std::move(gloo));
+    ranks[static_cast<std::size_t>(r)] = projected(sync);
+    sums[static_cast<std::size_t>(r)] = sync->sums;
+  });
   ASSERT_EQ(errors, std::vector<std::string>(2)) << errors[0] << " | " << errors[1];
   for (std::size_t r = 0; r < 2; ++r) {
     EXPECT_EQ(sums[r], 2) << "one exchange a step";
@@ -296,26 +287,12 @@ TEST(DataParallel, RanksShareOutTheChoiceOfScalesAndProjectAsOneProcessDoes) {
       EXPECT_TRUE(torch::equal(ranks[r][i], alone[i]))
           << "rank " << r << ", step " << i / layers.size() + 1 << ", layer " << layers[i % layers.size()].first.name;
   }
-  // A NaN in the channels rank 1 chooses (fc's last): both ranks stop with the same error, neither waits.
+  // A NaN in the channels rank 1 chooses (fc's last): both ranks stop with the same error, neither waits (a rank
+  // left waiting fails the test in 30 s).
   start[0] = finite[0].clone();
   start[0][9][0] = NAN;
-  threads.clear();
-  for (int r = 0; r < 2; ++r)
-    threads.emplace_back([&, r] {
-      const auto i = static_cast<std::size_t>(r);
-      errors[i].clear();
-      try {
-        Rendezvous rv;
-        rv.rank = r;
-        rv.size = 2;
-        rv.file = tmp.file("store-nan");
-        rv.timeout_s = 30;  // a rank left waiting fails the test in 30 s
-        projected(gloo_gradient_sync(rv));
-      } catch (const Error& e) {
-        errors[i] = std::string(to_string(e.kind())) + ": " + e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
+  errors = on_two_gloo_ranks(
+      tmp.file("store-nan"), [&](int, std::shared_ptr<GradientSync> sync) { projected(std::move(sync)); }, 30);
   EXPECT_EQ(errors[0], errors[1]);
   EXPECT_NE(errors[0].find("failed to project layer 'fc': the weight contains NaN or Inf"), std::string::npos)
       << errors[0];
