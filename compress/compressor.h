@@ -40,9 +40,9 @@
 // batch, so every rank would choose the same scales. Instead each rank chooses those of its share of every
 // layer's channels (per-channel and per-group scales, chosen afresh each step), and one exchange gives them
 // to all: the same numbers, each rank making only its share of the choice (MSE scales try 36 clipping ratios
-// per row). The exchange is one more all-reduce per step, which waits for the slower rank (one of a few hundred
-// floats took 0.76 ms over Gloo on a 2-core VM), so by default (ScaleSharing::kAuto) the ranks share only a
-// choice of at least kShareScalesFrom weight-passes: MSE over 1M weights takes about 6 ms there.
+// per row). The exchange is one more all-reduce per step, which waits for the slower rank, so by default
+// (ScaleSharing::kAuto) the ranks share only a choice of at least kShareScalesFrom weight-passes, about a
+// million weights with MSE scales (docs/results/ddp-scales-2026-12-01.md: what the exchange and the choice cost).
 #pragma once
 
 #include <ATen/core/Tensor.h>

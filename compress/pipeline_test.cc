@@ -378,6 +378,8 @@ TEST(Finetune, NeedsTrainingDataAndValidOptions) {
                ErrorKind::kInvalidConfig, {"'mask' must be one of: fixed, dynamic, found \"sometimes\""});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"weight_scales": "mse"}}]})"); },
                ErrorKind::kInvalidConfig, {"'weight_scales' must be one of: choose, learn"});
+  expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"share_scales": "sometimes"}}]})"); },
+               ErrorKind::kInvalidConfig, {"'share_scales' must be one of: auto, always, never"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.ste", "options": {"weight_scale_lr": -1}}]})"); },
                ErrorKind::kInvalidConfig, {"'weight_scale_lr' must be above 0, found -1"});
   expect_error([&] { parse(R"({"passes": [{"name": "finetune.admm", "options": {"steps": 10, "admm_steps": 20}}]})"); },
