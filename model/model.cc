@@ -8,8 +8,18 @@
 
 #include "core/error.h"
 #include "model/batch_symbolic.h"
+#include "model/faster_graph.h"
 
 namespace adze {
+namespace {
+
+// The code the interpreter runs for `graph`: with `faster`, compiled from its faster_graph copy where it has one.
+std::shared_ptr<torch::jit::Code> compile(const std::shared_ptr<torch::jit::Graph>& graph, bool faster) {
+  std::shared_ptr<torch::jit::Graph> copy = faster ? faster_graph(*graph) : nullptr;
+  return std::make_shared<torch::jit::Code>(copy ? copy : graph, "forward");
+}
+
+}  // namespace
 
 at::ScalarType parse_dtype(const std::string& dtype) {
   if (dtype == "float32" || dtype == "float") return at::kFloat;
@@ -136,27 +146,29 @@ bool Model::remove_unbound_tensor(const std::string& name) {
 }
 
 void Model::graph_changed() {
-  code_.reset();
-  any_batch_code_.reset();
-  any_batch_made_ = false;
+  for (Codes& c : codes_) c = Codes{};
 }
 
 at::Tensor Model::run_exact_batch(const at::Tensor& x) const {
-  if (!code_) code_ = std::make_shared<torch::jit::Code>(graph_, "forward");
-  return run(*code_, x);
+  const bool inference = !at::GradMode::is_enabled();
+  Codes& c = codes_[inference];
+  if (!c.exact) c.exact = compile(graph_, inference);
+  return run(*c.exact, x);
 }
 
 torch::jit::Code* Model::any_batch_code() const {
-  if (!any_batch_made_) {
+  const bool inference = !at::GradMode::is_enabled();
+  Codes& c = codes_[inference];
+  if (!c.any_batch_made) {
     if (specialised_graph_takes_any_batch(*this)) {
-      if (!code_) code_ = std::make_shared<torch::jit::Code>(graph_, "forward");
-      any_batch_code_ = code_;
+      if (!c.exact) c.exact = compile(graph_, inference);
+      c.any_batch = c.exact;
     } else if (std::shared_ptr<torch::jit::Graph> generic = batch_generic_graph(*this)) {
-      any_batch_code_ = std::make_shared<torch::jit::Code>(generic, "forward");
+      c.any_batch = compile(generic, inference);
     }
-    any_batch_made_ = true;
+    c.any_batch_made = true;
   }
-  return any_batch_code_.get();
+  return c.any_batch.get();
 }
 
 at::Tensor Model::run(torch::jit::Code& code, const at::Tensor& x) const {

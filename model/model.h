@@ -123,11 +123,17 @@ class Model {
   InputSpec input_;
   std::string source_;
   BatchDependence batch_dependence_;
-  mutable std::shared_ptr<torch::jit::Code> code_;
-  /// The code that runs at any batch size (code_'s graph or its batch-generic form), made at the first call
-  /// that needs it; null for a batch-specialised model.
-  mutable std::shared_ptr<torch::jit::Code> any_batch_code_;
-  mutable bool any_batch_made_ = false;
+  /// The graph compiled for one mode, each made at the first call that needs it.
+  struct Codes {
+    std::shared_ptr<torch::jit::Code> exact;
+    /// The code that runs at any batch size (exact's graph or its batch-generic form); null for a
+    /// batch-specialised model.
+    std::shared_ptr<torch::jit::Code> any_batch;
+    bool any_batch_made = false;
+  };
+  /// [0] where autograd records (training): the graph as traced; [1] without it: model/faster_graph.h's copy,
+  /// whose faster forward would cost more in backward.
+  mutable Codes codes_[2];
   at::Tensor run_exact_batch(const at::Tensor& x) const;
   at::Tensor run(torch::jit::Code& code, const at::Tensor& x) const;
   /// The code for any batch size, or null.

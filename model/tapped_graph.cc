@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "model/faster_graph.h"
 
 namespace adze {
 
@@ -29,7 +30,8 @@ TappedGraph::TappedGraph(const Model& model, const std::vector<const Value*>& ta
     graph->registerOutput(it->second);
   }
   extra_ = taps.size();
-  code_ = std::make_unique<torch::jit::Code>(graph, "tapped");
+  std::shared_ptr<torch::jit::Graph> faster = faster_graph(*graph);
+  code_ = std::make_unique<torch::jit::Code>(faster ? faster : graph, "tapped");
 }
 
 TappedGraph::~TappedGraph() = default;
