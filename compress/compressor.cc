@@ -167,7 +167,7 @@ std::vector<RowQuantParams> Compressor::choose_scales_together() {
                          c.granularity != Granularity::kPerTensor && (!c.permute || s.w.keep.permutation.defined());
     if (!chooses) continue;
     const at::Tensor& w = s.w.weight;  // its channels: the rows of to_canonical's [C, K]
-    const int64_t channels = w.dim() == 2 && s.w.layer.reduction_dim == 0 ? w.size(1) : w.size(0);
+    const int64_t channels = w.size(channel_dim(s.w.layer));
     const int64_t per = c.granularity == Granularity::kPerGroup ? w.numel() / channels / c.group_size : 1;
     shares.push_back({i, length, channels * per, per, channels * rank / ranks, channels * (rank + 1) / ranks});
     length += 2 * channels * per + 1;

@@ -19,12 +19,9 @@ constexpr int kSmartDealIterations = 12;
 
 bool is_conv(const Layer& layer) { return layer.kind == LayerKind::kConv1d || layer.kind == LayerKind::kConv2d; }
 
-// C and K of the canonical matrix (to_canonical): C is dimension 0 of a convolution, and of a 2-D weight the
-// dimension that is not the reduction one; K is everything else (a convolution's Cin/groups · kernel size).
-int64_t outputs(const Layer& layer) {
-  const Shape& shape = layer.weight_shape;
-  return shape.size() == 2 ? shape[layer.reduction_dim == 1 ? 0 : 1] : shape.at(0);
-}
+// C and K of the canonical matrix (to_canonical): C along channel_dim, K everything else (a convolution's
+// Cin/groups · kernel size).
+int64_t outputs(const Layer& layer) { return layer.weight_shape.at(static_cast<std::size_t>(channel_dim(layer))); }
 int64_t reduction_of(const Layer& layer) {
   return shape_numel(layer.weight_shape) / std::max<int64_t>(1, outputs(layer));
 }

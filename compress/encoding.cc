@@ -227,6 +227,8 @@ at::Tensor Encoding::representable(const at::Tensor& weight) const {
   return from_canonical(inside_rows(rows, lo, hi).reshape({channels(), reduction()}));
 }
 
+int channel_dim(const Layer& layer) { return layer.weight_shape.size() == 2 && layer.reduction_dim == 0 ? 1 : 0; }
+
 RowQuantParams choose_channel_scales(const at::Tensor& weight, const Layer& layer, const LayerConfig& c,
                                      const SparsityStructure& keep, int64_t begin, int64_t end) {
   if (!c.quantized() || !traits_of(c.quantizer).affine || c.decomposed() || c.granularity == Granularity::kPerTensor)
@@ -236,13 +238,13 @@ RowQuantParams choose_channel_scales(const at::Tensor& weight, const Layer& laye
   torch::NoGradGuard no_grad;
   // The channels are the canonical matrix's rows: x @ W's columns, else the first dimension. Only theirs are
   // laid out, unless unstructured sparsity ranks every weight of the layer.
-  const int64_t channel_dim = weight.dim() == 2 && layer.reduction_dim == 0 ? 1 : 0;
-  if (begin < 0 || end > weight.size(channel_dim) || begin > end)
+  const int dim = channel_dim(layer);
+  if (begin < 0 || end > weight.size(dim) || begin > end)
     throw Error(ErrorKind::kInternal, "layer '" + layer.name + "': channels [" + std::to_string(begin) + ", " +
                                           std::to_string(end) + ") are not among its " +
-                                          std::to_string(weight.size(channel_dim)));
+                                          std::to_string(weight.size(dim)));
   const bool whole = c.sparsity > 0 && !keep.mask.defined();
-  const at::Tensor part = whole ? weight : weight.slice(channel_dim, begin, end);
+  const at::Tensor part = whole ? weight : weight.slice(dim, begin, end);
   std::vector<int64_t> order;
   at::Tensor canonical = to_canonical(part.to(torch::kFloat), layer.reduction_dim, &order);
   if (keep.permutation.defined()) canonical = permute_channels(canonical, keep.permutation);

@@ -92,6 +92,9 @@ struct Encoding {
 
 /// The canonical [C, K] matrix of a weight for `layer`, and the permutation that made it.
 at::Tensor to_canonical(const at::Tensor& weight, int reduction_dim, std::vector<int64_t>* order);
+/// The dimension of `layer`'s weight that becomes C, the canonical matrix's rows (its channels): a 2-D weight's
+/// other than the reduction one, else the first (a convolution's output channels).
+int channel_dim(const Layer& layer);
 
 /// Projects `weight` onto the constraint set of `config`: channel permutation (with config.permute), N:M mask,
 /// then unstructured mask, then quantization of the survivors (scales chosen from the survivors only); a

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "compress/decompose.h"
+#include "compress/encoding.h"
 #include "compress/plan.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -164,11 +165,10 @@ EncodedBits planned_bits(const Layer& layer, const LayerConfig& config) {
     for (const FactorSpec& f : factor_specs(layer, config)) b += planned_bits(f.layer, f.config);
     return b;
   }
-  // The encoded layout [C, K] (to_canonical): C is dimension 0 of a convolution, and of a 2-D weight the
-  // dimension that is not the reduction one; K is everything else.
+  // The encoded layout [C, K] (to_canonical): C along channel_dim, K everything else.
   const Shape& shape = layer.weight_shape;
   const int64_t numel = layer.params;
-  const int64_t channels = shape.size() == 2 ? shape[layer.reduction_dim == 1 ? 0 : 1] : shape.at(0);
+  const int64_t channels = shape.at(static_cast<std::size_t>(channel_dim(layer)));
   const bool sparse = config.nm.enabled() || config.sparsity > 0;
   int64_t kept = config.nm.enabled() ? numel / config.nm.m * config.nm.n : numel;
   if (config.sparsity > 0) kept = std::llround(static_cast<double>(kept) * (1.0 - config.sparsity));
