@@ -20,8 +20,8 @@ struct Graph;
 namespace adze {
 
 /// A copy of `graph` with the rewrites above, or null where none applies (run `graph` itself then). Only pools
-/// whose input the trace recorded as a 4-d float tensor of more than one channel and one pixel are rewritten;
-/// `graph` is not changed.
+/// whose input the trace recorded as a 4-d float tensor of at least four channels and more than one pixel are
+/// rewritten (fewer channels gain nothing); `graph` is not changed.
 std::shared_ptr<torch::jit::Graph> faster_graph(torch::jit::Graph& graph);
 
 }  // namespace adze

@@ -118,13 +118,14 @@ TEST(FasterGraph, AChannelsLastInputAtRunTimeRunsTheOriginalPool) {
 
 TEST(FasterGraph, LeavesAloneWhatItCannotSpeedUp) {
   TempDir dir;
-  // Left as traced: a pool over one channel (both layouts are the same bytes), no pool, a pool of doubles.
-  torch::jit::Module one_channel("OneChannel");
-  one_channel.define(R"(
+  // Left as traced: a pool over three channels (too few to gain), no pool, a pool of doubles.
+  torch::jit::Module few_channels("FewChannels");
+  few_channels.define(R"(
 def forward(self, x):
     return torch.max_pool2d(x, [2, 2])
 )");
-  EXPECT_FALSE(faster_graph(load(one_channel, dir, {2, 1, 8, 8}).graph()));
+  EXPECT_FALSE(faster_graph(load(few_channels, dir, {2, 3, 8, 8}).graph()));
+  EXPECT_TRUE(faster_graph(load(few_channels, dir, {2, 4, 8, 8}).graph()));
   torch::jit::Module no_pool("NoPool");
   no_pool.define(R"(
 def forward(self, x):
