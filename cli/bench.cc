@@ -190,6 +190,12 @@ void run_bench(const BenchOptions& o) {
                 << ": its round medians ranged " << human_seconds(*lo) << " to " << human_seconds(*hi)
                 << "; the machine's load changed during the bench, so compare its rows with care (or rerun)\n";
     }
+  // Threads beyond the CPUs a row's process could use wait on each other: its time says little about the model.
+  for (const auto& r : results)
+    if (r.cpus > 0 && r.threads > r.cpus)
+      std::cout << "note: " << std::filesystem::path(r.path).filename().string() << " ran " << r.threads
+                << " threads on " << r.cpus << " usable CPU(s) (its process's CPU affinity): they share CPUs and wait "
+                << "on each other, so its row is not a measure of the model\n";
   for (std::size_t i = 0; i < results.size(); i += counts.size())  // once per model
     if (const BenchResult& r = results[i];
         r.runtime.is_object() && r.runtime.contains("float_layers") && !r.runtime["float_layers"].empty())

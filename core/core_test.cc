@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -240,6 +241,39 @@ TEST(HumanUnits, FormatsCountsAndBytes) {
   EXPECT_EQ(human_bytes(512), "512 B");
   EXPECT_EQ(human_bytes(1536), "1.50 KiB");
   EXPECT_EQ(percent(0.1234), "12.34%");
+}
+
+std::vector<int> affinity_now() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+void set_affinity(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) CPU_SET(c, &set);
+  ASSERT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+}
+
+// Without OpenMP binding threads (this test links no OpenMP), the CPUs usable are this thread's affinity, as
+// `taskset -c` narrows it, and a child's CPUs are left as they are.
+TEST(ProcessSettings, UsableCpusFollowThisThreadsAffinity) {
+  const std::vector<int> all = affinity_now();
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(usable_cpus(), all);
+  set_affinity({all.back()});
+  EXPECT_EQ(usable_cpus(), std::vector<int>{all.back()});
+  {
+    const ChildCpus children;
+    EXPECT_EQ(affinity_now(), std::vector<int>{all.back()});
+  }
+  set_affinity(all);
+  EXPECT_EQ(usable_cpus(), all);
 }
 
 }  // namespace

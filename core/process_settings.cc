@@ -1,8 +1,11 @@
 #include "core/process_settings.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <initializer_list>
+#include <set>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -28,6 +31,67 @@ bool reuse_freed_memory() {
 #else
   return false;
 #endif
+}
+
+namespace {
+
+std::vector<int> affinity_of_this_thread() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  return cpus;
+}
+
+bool set_affinity_of_this_thread(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus)
+    if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &set);
+  return sched_setaffinity(0, sizeof set, &set) == 0;
+}
+
+// The CPUs of OpenMP's places where it binds threads to them, else none. Looked up in the loaded libraries (as
+// the BLAS's setting is), so that core links no OpenMP: a program without it has no places.
+std::vector<int> openmp_place_cpus() {
+  using IntFn = int (*)();
+  using PlaceProcs = int (*)(int);
+  using PlaceIds = void (*)(int, int*);
+  const auto proc_bind = reinterpret_cast<IntFn>(dlsym(RTLD_DEFAULT, "omp_get_proc_bind"));
+  const auto num_places = reinterpret_cast<IntFn>(dlsym(RTLD_DEFAULT, "omp_get_num_places"));
+  const auto place_procs = reinterpret_cast<PlaceProcs>(dlsym(RTLD_DEFAULT, "omp_get_place_num_procs"));
+  const auto place_ids = reinterpret_cast<PlaceIds>(dlsym(RTLD_DEFAULT, "omp_get_place_proc_ids"));
+  if (!proc_bind || !num_places || !place_procs || !place_ids || proc_bind() == 0) return {};  // 0: omp_proc_bind_false
+  std::set<int> cpus;
+  for (int p = 0; p < num_places(); ++p) {
+    std::vector<int> ids(static_cast<std::size_t>(std::max(place_procs(p), 0)));
+    if (!ids.empty()) place_ids(p, ids.data());
+    cpus.insert(ids.begin(), ids.end());
+  }
+  return {cpus.begin(), cpus.end()};
+}
+
+}  // namespace
+
+std::vector<int> usable_cpus() {
+  std::vector<int> cpus = openmp_place_cpus();
+  if (cpus.empty()) cpus = affinity_of_this_thread();
+  if (cpus.empty()) cpus.push_back(std::max(sched_getcpu(), 0));
+  return cpus;
+}
+
+ChildCpus::ChildCpus() {
+  const std::vector<int> places = openmp_place_cpus();
+  if (places.empty()) return;
+  std::vector<int> now = affinity_of_this_thread();
+  if (now == places || now.empty()) return;
+  if (set_affinity_of_this_thread(places)) saved_ = std::move(now);
+}
+
+ChildCpus::~ChildCpus() {
+  if (!saved_.empty()) set_affinity_of_this_thread(saved_);
 }
 
 }  // namespace adze

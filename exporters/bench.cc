@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/isa.h"
+#include "core/process_settings.h"
 #include "core/shape.h"
 #include "runtime/machine_probe.h"
 
@@ -73,6 +74,7 @@ nlohmann::json to_json(const BenchResult& r) {
           {"seconds", r.seconds},
           {"peak_rss_kib", r.peak_rss_kib},
           {"threads", r.threads},
+          {"cpus", r.cpus},
           {"probe_seconds", r.probe_seconds},
           {"runtime", r.runtime},
           {"profile", r.profile}};
@@ -89,6 +91,7 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
     r.seconds = j.at("seconds").get<std::vector<double>>();
     r.peak_rss_kib = j.at("peak_rss_kib").get<int64_t>();
     r.threads = j.value("threads", 0);
+    r.cpus = j.value("cpus", 0);
     r.probe_seconds = j.value("probe_seconds", 0.0);
     r.runtime = j.at("runtime");
     r.profile = j.value("profile", nlohmann::json());
@@ -136,6 +139,7 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   r.seconds = t.seconds;
   r.runtime_name = runner->runtime_name();
   r.threads = options.threads;
+  r.cpus = static_cast<int>(usable_cpus().size());
   r.runtime = runner->describe();
   if (profile) r.profile = runner->profile(x, runs);
   rusage usage{};
@@ -283,7 +287,11 @@ BenchResult bench_in_fresh_process(const FreshBench& how, const std::string& pat
                           (how.profile ? " --profile" : "") + " --threads " + std::to_string(how.threads) + " -q 2> " +
                           shell_quoted(err.string());
   std::string out;
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = nullptr;
+  {
+    const ChildCpus cpus;  // the child binds its own threads, on the CPUs this process was given
+    pipe = popen(cmd.c_str(), "r");
+  }
   if (!pipe) throw Error(ErrorKind::kInternal, "bench: cannot start '" + how.adze + "'");
   char buffer[4096];
   while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);

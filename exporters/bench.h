@@ -21,6 +21,7 @@ struct BenchResult {
   std::vector<double> seconds;        ///< each timed run
   int64_t peak_rss_kib = 0;           ///< peak resident memory of the process that ran the model
   int threads = 0;                    ///< the compute threads it ran with
+  int cpus = 0;                       ///< the CPUs its process could use (core/process_settings.h: usable_cpus)
   nlohmann::json runtime;             ///< Runner::describe()
   nlohmann::json profile;             ///< Runner::profile(), when asked for
   std::vector<double> cold_starts;    ///< open + first output of each round merged in (merge_round)

@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/process_settings.h"
 #include "core/progress.h"
 
 namespace adze {
@@ -74,6 +75,9 @@ ChildRun::ChildRun(const std::string& dir, const std::string& id, const Executor
   std::vector<std::string> argv = o.child_command;
   argv.push_back(id);
   const pid_t parent = getpid();
+  // The run binds its own threads, on the CPUs this process was given (restored here after the fork; the child
+  // execs or exits inside this scope, so never restores).
+  const ChildCpus cpus;
   pid_ = fork();
   if (pid_ < 0) throw Error(ErrorKind::kIo, std::string("failed to start a sweep run: fork: ") + std::strerror(errno));
   if (pid_ == 0) {

@@ -25,10 +25,11 @@ struct CliRun {
   std::string out, err;
 };
 
-inline CliRun adze(const std::string& args) {
+/// `env`: variables set for this run only ("NAME=value ...").
+inline CliRun adze(const std::string& args, const std::string& env = "") {
   TempDir dir;
-  const std::string cmd =
-      std::string(cli_path()) + " " + args + " >" + dir.file("out") + " 2>" + dir.file("err") + " </dev/null";
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(cli_path()) + " " + args + " >" +
+                          dir.file("out") + " 2>" + dir.file("err") + " </dev/null";
   const int status = std::system(cmd.c_str());
   return CliRun{WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_file_text(dir.file("out")),
                 read_file_text(dir.file("err"))};

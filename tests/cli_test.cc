@@ -1,5 +1,6 @@
 // The adze executable as a user runs it: output shapes, exit codes, and one clear line for bad input.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 
 #include "core/files.h"
 #include "core/paired_difference.h"
+#include "core/process_settings.h"
 #include "tests/cli_run.h"
 #include "tests/corrupt_model.h"
 #include "tests/test_util.h"
@@ -645,6 +647,39 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
   EXPECT_EQ(no_data.code, 2);
   EXPECT_NE(no_data.err.find("give --data"), std::string::npos) << no_data.err;
   EXPECT_FALSE(std::filesystem::exists(tmp.file("c")));
+}
+
+// Threads count the CPUs this process may use, not the machine's. Where OpenMP binds threads (OMP_PROC_BIND),
+// libgomp binds the first thread of `adze bench` to one CPU as it loads, and a child started from it inherited
+// that CPU: its two threads took 40 ms a ResNet-18 run instead of 0.6. Under a narrowed affinity (as `taskset
+// -c` gives), the default is one thread per usable CPU, and more warns.
+TEST(Cli, ThreadsFollowTheCpusThisProcessMayUse) {
+  const std::vector<int> all = usable_cpus();  // this test links no OpenMP: its thread's affinity
+  if (all.size() < 2) GTEST_SKIP() << "needs two CPUs";
+  const std::string bench =
+      "bench " + fixture("cnn_bn_traced.pt") + " --input-shape 1x3x16x16 --runs 2 --warmup 0 --json";
+  CliRun bound = adze("--threads 2 " + bench, "OMP_PROC_BIND=true");
+  ASSERT_EQ(bound.code, 0) << bound.err;
+  const auto row = nlohmann::json::parse(bound.out)["rows"][0];
+  EXPECT_EQ(row["threads"], 2);
+  EXPECT_EQ(row["cpus"], static_cast<int>(all.size()));
+  EXPECT_EQ(bound.err.find("warning"), std::string::npos) << bound.err;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(all.back(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // the children of this thread inherit it
+  CliRun by_default = adze(bench);
+  CliRun two = adze("--threads 2 " + bench);
+  cpu_set_t every;
+  CPU_ZERO(&every);
+  for (int c : all) CPU_SET(c, &every);
+  ASSERT_EQ(sched_setaffinity(0, sizeof every, &every), 0);
+  ASSERT_EQ(by_default.code, 0) << by_default.err;
+  const auto narrowed = nlohmann::json::parse(by_default.out)["rows"][0];
+  EXPECT_EQ(narrowed["threads"], 1);
+  EXPECT_EQ(narrowed["cpus"], 1);
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_NE(two.err.find("adze: warning: --threads 2 on 1 usable CPU"), std::string::npos) << two.err;
 }
 
 struct BadInput {

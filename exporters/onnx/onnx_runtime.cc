@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/files.h"
+#include "core/process_settings.h"
 
 namespace adze {
 
@@ -42,7 +43,10 @@ std::string run_node(const std::string& model, const std::string& args, const st
                           " ADZE_ORT_OPTIMIZATION=" + shell_quoted(optimization) +
                           " ADZE_ORT_THREADS=" + std::to_string(threads) + " node " + shell_quoted(runner) + " " +
                           args + " > " + shell_quoted(out) + " 2> " + shell_quoted(log);
-  const int status = std::system(cmd.c_str());
+  const int status = [&] {
+    const ChildCpus cpus;  // ONNX Runtime's threads on the CPUs this process was given, not on one bound CPU
+    return std::system(cmd.c_str());
+  }();
   if (status != 0) {
     const std::string message = read_file_text(log);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
