@@ -14,9 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace adze {
@@ -38,11 +38,12 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
  private:
   explicit BufferPool(std::size_t max_cached_bytes) : max_cached_bytes_(max_cached_bytes) {}
-  void* take(std::size_t bytes);
-  void give_back(void* p, std::size_t bytes);
+  void* take(std::size_t bytes);     // a block: a header's cache line, then `bytes` for the tensor
+  static void release(void* block);  // a tensor's deleter: its block back to the pool that the header names
+  void give_back(void* block, std::size_t bytes);
   const std::size_t max_cached_bytes_;
   mutable std::mutex mutex_;
-  std::multimap<std::size_t, void*> free_;  ///< unused buffers by size
+  std::unordered_map<std::size_t, std::vector<void*>> free_;  ///< unused blocks by their tensor's bytes
   std::size_t cached_bytes_ = 0;
   int64_t fresh_ = 0;
 };

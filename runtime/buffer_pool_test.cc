@@ -50,6 +50,32 @@ TEST(BufferPool, AnOutputOutlivesItsPoolAndWithoutAScopeAtenAllocates) {
   EXPECT_EQ(empty_output({0, 7}).numel(), 0);
 }
 
+// Made directly over a block (not through at::from_blob): still an ordinary CPU tensor of the sizes, strides
+// and dtype asked for, 64-byte aligned, whose storage spans exactly its elements and which ATen's ops accept.
+TEST(BufferPool, OutputsAreOrdinaryCpuTensorsOverAlignedBuffers) {
+  const std::shared_ptr<BufferPool> pool = BufferPool::make();
+  const PoolScope scope(pool.get());
+  at::Tensor cl = empty_output({2, 3, 4, 5}, at::kFloat, {60, 1, 15, 3});
+  EXPECT_EQ(cl.sizes(), at::IntArrayRef({2, 3, 4, 5}));
+  EXPECT_EQ(cl.strides(), at::IntArrayRef({60, 1, 15, 3}));
+  EXPECT_TRUE(cl.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_FALSE(cl.is_contiguous());
+  EXPECT_EQ(cl.device(), at::Device(at::kCPU));
+  EXPECT_EQ(cl.storage().nbytes(), 120 * sizeof(float));
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(cl.data_ptr()) % 64, 0u);
+  EXPECT_FALSE(cl.requires_grad());
+  cl.copy_(torch::arange(120, torch::kFloat).reshape({2, 3, 4, 5}));
+  EXPECT_TRUE(torch::equal(cl.contiguous(), torch::arange(120, torch::kFloat).reshape({2, 3, 4, 5})));
+  at::Tensor ids = empty_output({7}, at::kLong);
+  ids.fill_(int64_t{1} << 40);
+  EXPECT_EQ(ids.scalar_type(), at::kLong);
+  EXPECT_EQ(ids.sum().item<int64_t>(), int64_t{7} << 40);
+  const at::Tensor view = cl.permute({0, 2, 3, 1});  // a view shares the block: it outlives `cl` safely
+  cl = at::Tensor();
+  EXPECT_EQ(pool->cached_bytes(), 0u);
+  EXPECT_EQ(view.contiguous().view(-1)[1].item<float>(), 20.0f);
+}
+
 TEST(BufferPool, UnusedBuffersBeyondTheCapGoBackToTheSystem) {
   const std::shared_ptr<BufferPool> pool = BufferPool::make(/*max_cached_bytes=*/4096);
   {
