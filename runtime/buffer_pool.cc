@@ -1,7 +1,6 @@
 #include "runtime/buffer_pool.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/CPUAllocator.h>
 #include <c10/util/strides.h>
 
 #include <cstdlib>
