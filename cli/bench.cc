@@ -55,9 +55,9 @@ std::vector<int> thread_counts(const BenchOptions& o) {
   if (o.thread_counts.empty()) return {torch::get_num_threads()};
   std::vector<int> counts;
   for (int n : o.thread_counts) {
-    if (n < 1 || n > 1024)
-      throw Error(ErrorKind::kInvalidArgument,
-                  "--thread-counts: " + std::to_string(n) + " is not a thread count (1 to 1024)");
+    if (n < 1 || n > kMaxThreads)
+      throw Error(ErrorKind::kInvalidArgument, "--thread-counts: " + std::to_string(n) +
+                                                   " is not a thread count (1 to " + std::to_string(kMaxThreads) + ")");
     if (std::find(counts.begin(), counts.end(), n) != counts.end())
       throw Error(ErrorKind::kInvalidArgument, "--thread-counts: " + std::to_string(n) + " is given twice");
     counts.push_back(n);

@@ -12,11 +12,15 @@ namespace adze::cli {
 
 /// Options every subcommand shares (set on the main app).
 struct GlobalOptions {
-  int threads = 0;  ///< 0: one per hardware thread
+  int threads = 0;  ///< 0: one per usable CPU (core/process_settings.h)
   bool quiet = false;
   bool verbose = false;
 };
 GlobalOptions& global_options();
+
+/// The most compute threads a command takes (--threads, bench's --thread-counts): more is a typo, and libgomp
+/// took 17 s to start 1024 threads on 2 CPUs and did not finish starting 5000 within a minute.
+constexpr int kMaxThreads = 1024;
 
 void setup_inspect(CLI::App& app);
 void setup_eval(CLI::App& app);

@@ -52,6 +52,10 @@ int run(int argc, char** argv) {
     if (threads->count() > 0 && g.threads < 1)
       throw adze::Error(adze::ErrorKind::kInvalidArgument,
                         "--threads must be at least 1 (got " + std::to_string(g.threads) + ")");
+    if (g.threads > adze::cli::kMaxThreads)
+      throw adze::Error(adze::ErrorKind::kInvalidArgument, "--threads must be at most " +
+                                                               std::to_string(adze::cli::kMaxThreads) + " (got " +
+                                                               std::to_string(g.threads) + ")");
     // The CPUs this process may use, not the machine's: under taskset, a cpuset or mpirun's binding, threads
     // beyond them share a CPU and wait on each other (ResNet-18 in the packed runtime, two threads on one CPU:
     // 40 ms against 0.6 ms).

@@ -832,7 +832,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"ThreadsNegative", "--threads -2 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16",
                  "--threads must be at least 1 (got -2)"},
         BadInput{"ThreadsZeroAfterTheCommand", "inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16 --threads=0",
-                 "--threads must be at least 1"}),
+                 "--threads must be at least 1"},
+        // Thousands of threads are a typo: libgomp would spend minutes starting them before any work.
+        BadInput{"ThreadsAbsurd", "--threads 5000 inspect {fx}/cnn_bn_traced.pt --input-shape 1x3x16x16",
+                 "--threads must be at most 1024 (got 5000)"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 }  // namespace
