@@ -243,36 +243,19 @@ TEST(HumanUnits, FormatsCountsAndBytes) {
   EXPECT_EQ(percent(0.1234), "12.34%");
 }
 
-std::vector<int> affinity_now() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-  return cpus;
-}
-
-void set_affinity(const std::vector<int>& cpus) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  for (int c : cpus) CPU_SET(c, &set);
-  ASSERT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
-}
-
 // Without OpenMP binding threads (this test links no OpenMP), the CPUs usable are this thread's affinity, as
 // `taskset -c` narrows it, and a child's CPUs are left as they are.
 TEST(ProcessSettings, UsableCpusFollowThisThreadsAffinity) {
-  const std::vector<int> all = affinity_now();
+  const std::vector<int> all = this_thread_cpus();
   ASSERT_FALSE(all.empty());
   EXPECT_EQ(usable_cpus(), all);
-  set_affinity({all.back()});
+  ASSERT_TRUE(set_this_thread_cpus({all.back()}));
   EXPECT_EQ(usable_cpus(), std::vector<int>{all.back()});
   {
     const ChildCpus children;
-    EXPECT_EQ(affinity_now(), std::vector<int>{all.back()});
+    EXPECT_EQ(this_thread_cpus(), std::vector<int>{all.back()});
   }
-  set_affinity(all);
+  ASSERT_TRUE(set_this_thread_cpus(all));
   EXPECT_EQ(usable_cpus(), all);
 }
 

@@ -33,9 +33,7 @@ bool reuse_freed_memory() {
 #endif
 }
 
-namespace {
-
-std::vector<int> affinity_of_this_thread() {
+std::vector<int> this_thread_cpus() {
   std::vector<int> cpus;
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -45,13 +43,15 @@ std::vector<int> affinity_of_this_thread() {
   return cpus;
 }
 
-bool set_affinity_of_this_thread(const std::vector<int>& cpus) {
+bool set_this_thread_cpus(const std::vector<int>& cpus) {
   cpu_set_t set;
   CPU_ZERO(&set);
   for (int c : cpus)
     if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &set);
   return sched_setaffinity(0, sizeof set, &set) == 0;
 }
+
+namespace {
 
 // The CPUs of OpenMP's places where it binds threads to them, else none. Looked up in the loaded libraries (as
 // the BLAS's setting is), so that core links no OpenMP: a program without it has no places.
@@ -77,7 +77,7 @@ std::vector<int> openmp_place_cpus() {
 
 std::vector<int> usable_cpus() {
   std::vector<int> cpus = openmp_place_cpus();
-  if (cpus.empty()) cpus = affinity_of_this_thread();
+  if (cpus.empty()) cpus = this_thread_cpus();
   if (cpus.empty()) cpus.push_back(std::max(sched_getcpu(), 0));
   return cpus;
 }
@@ -85,13 +85,13 @@ std::vector<int> usable_cpus() {
 ChildCpus::ChildCpus() {
   const std::vector<int> places = openmp_place_cpus();
   if (places.empty()) return;
-  std::vector<int> now = affinity_of_this_thread();
+  std::vector<int> now = this_thread_cpus();
   if (now == places || now.empty()) return;
-  if (set_affinity_of_this_thread(places)) saved_ = std::move(now);
+  if (set_this_thread_cpus(places)) saved_ = std::move(now);
 }
 
 ChildCpus::~ChildCpus() {
-  if (!saved_.empty()) set_affinity_of_this_thread(saved_);
+  if (!saved_.empty()) set_this_thread_cpus(saved_);
 }
 
 }  // namespace adze

@@ -31,6 +31,10 @@ bool reuse_freed_memory();
 constexpr std::size_t kReusedBlockBytes = std::size_t{32} << 20;  // glibc's largest mmap threshold on 64 bits
 constexpr std::size_t kTrimBytes = std::size_t{512} << 20;
 
+/// This thread's CPU affinity (ascending; empty where it cannot be read), and setting it (false where refused).
+std::vector<int> this_thread_cpus();
+bool set_this_thread_cpus(const std::vector<int>& cpus);
+
 /// The CPUs this process may run its threads on: where OpenMP binds threads, the CPUs of its places (all that
 /// the process was given when it started, unless OMP_PLACES names fewer); otherwise this thread's CPU affinity
 /// (taskset, a cpuset, mpirun's binding). Ascending; never empty (the CPU this thread runs on, at worst).

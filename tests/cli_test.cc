@@ -1,6 +1,5 @@
 // The adze executable as a user runs it: output shapes, exit codes, and one clear line for bad input.
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -664,16 +663,10 @@ TEST(Cli, ThreadsFollowTheCpusThisProcessMayUse) {
   EXPECT_EQ(row["threads"], 2);
   EXPECT_EQ(row["cpus"], static_cast<int>(all.size()));
   EXPECT_EQ(bound.err.find("warning"), std::string::npos) << bound.err;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(all.back(), &one);
-  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // the children of this thread inherit it
+  ASSERT_TRUE(set_this_thread_cpus({all.back()}));  // the children of this thread inherit it
   CliRun by_default = adze(bench);
   CliRun two = adze("--threads 2 " + bench);
-  cpu_set_t every;
-  CPU_ZERO(&every);
-  for (int c : all) CPU_SET(c, &every);
-  ASSERT_EQ(sched_setaffinity(0, sizeof every, &every), 0);
+  ASSERT_TRUE(set_this_thread_cpus(all));
   ASSERT_EQ(by_default.code, 0) << by_default.err;
   const auto narrowed = nlohmann::json::parse(by_default.out)["rows"][0];
   EXPECT_EQ(narrowed["threads"], 1);
