@@ -58,7 +58,7 @@ int run(int argc, char** argv) {
                                                                std::to_string(g.threads) + ")");
     // The CPUs this process may use, not the machine's: under taskset, a cpuset or mpirun's binding, threads
     // beyond them share a CPU and wait on each other (ResNet-18 in the packed runtime, two threads on one CPU:
-    // 40 ms against 0.6 ms).
+    // 40 ms against 0.75 ms on two, docs/results/runtime-two-threads-2026-12-02.md).
     const int cpus = static_cast<int>(adze::usable_cpus().size());
     const int n = threads->count() > 0 ? g.threads : cpus;
     if (n > cpus)

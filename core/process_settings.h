@@ -6,7 +6,7 @@
 //   per process they take the other core, and two data-parallel ranks or sweep workers then fight them.
 // - Where OpenMP binds threads to places (OMP_PROC_BIND, OMP_PLACES; an HPC site's usual setting), libgomp binds
 //   this process's first thread to the first place as it loads, and a child process inherits that one CPU: an
-//   `adze bench` child's two threads then shared one CPU and ran ResNet-18 at 40 ms instead of 0.6 ms. Counting
+//   `adze bench` child's two threads then shared one CPU and ran ResNet-18 at 40 ms instead of 0.75 ms. Counting
 //   CPUs by the machine's total (std::thread::hardware_concurrency) misleads the same way under `taskset` or a
 //   container's cpuset.
 // - glibc returns large freed blocks to the kernel (mmap per allocation, trimming the heap), so a tensor

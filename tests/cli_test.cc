@@ -650,7 +650,7 @@ TEST(Cli, CompressFineTunesReproduciblyAndCompareLinesRunsUp) {
 
 // Threads count the CPUs this process may use, not the machine's. Where OpenMP binds threads (OMP_PROC_BIND),
 // libgomp binds the first thread of `adze bench` to one CPU as it loads, and a child started from it inherited
-// that CPU: its two threads took 40 ms a ResNet-18 run instead of 0.6. Under a narrowed affinity (as `taskset
+// that CPU: its two threads took 40 ms a ResNet-18 run instead of 0.75. Under a narrowed affinity (as `taskset
 // -c` gives), the default is one thread per usable CPU, and more warns.
 TEST(Cli, ThreadsFollowTheCpusThisProcessMayUse) {
   const std::vector<int> all = usable_cpus();  // this test links no OpenMP: its thread's affinity
