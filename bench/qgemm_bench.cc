@@ -296,9 +296,10 @@ void fp32_mm(benchmark::State& state, const GemmCase& c) {
   set_macs(state, c);
 }
 
-// Quantizing activations, static (a calibrated range) and dynamic (each row's own), of the conv case's im2col.
-void quantize(benchmark::State& state, bool dynamic) {
-  constexpr int64_t m = 256, k = 576;
+// Quantizing activations, static (a calibrated range) and dynamic (each row's own): m rows of k values. 256x576:
+// the conv case's im2col; 1024x16 and 1024x32: MobileNet-V2's 1x1 convolutions at 32x32 (a row per position);
+// 64x128: fortune-gpt's tokens.
+void quantize(benchmark::State& state, bool dynamic, int64_t m, int64_t k) {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> x(static_cast<std::size_t>(m * k));
@@ -345,12 +346,14 @@ const bool kRegistered = [] {
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
   }
-  benchmark::RegisterBenchmark("quantize_rows_static/256x576", [](benchmark::State& s) { quantize(s, false); })
-      ->Unit(benchmark::kMicrosecond)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("quantize_rows_dynamic/256x576", [](benchmark::State& s) { quantize(s, true); })
-      ->Unit(benchmark::kMicrosecond)
-      ->UseRealTime();
+  for (const bool dynamic : {false, true})
+    for (const auto& [m, k] : {std::pair<int64_t, int64_t>{256, 576}, {1024, 16}, {1024, 32}, {64, 128}})
+      benchmark::RegisterBenchmark(
+          ((dynamic ? "quantize_rows_dynamic/" : "quantize_rows_static/") + std::to_string(m) + "x" + std::to_string(k))
+              .c_str(),
+          [dynamic = dynamic, m = m, k = k](benchmark::State& s) { quantize(s, dynamic, m, k); })
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
   benchmark::RegisterBenchmark("stream/256MB", [](benchmark::State& s) { stream_read(s, int64_t{256} << 20); })
       ->Unit(benchmark::kMicrosecond)
       ->UseRealTime();

@@ -531,6 +531,19 @@ void dynamic_params(const float* x, int64_t n, float* scale, int32_t* zero, Isa 
 void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_stride, const int64_t* gather, int64_t k_pad,
                            uint8_t* q, float* scale, int32_t* zero, Isa isa) {
   const RowKernels& kern = row_kernels(isa);
+  if (kern.quantize_rows && k < kParallelValues) {  // short rows: many at a time
+    if (!gather) return kern.quantize_rows(x, m, k, x_stride, k_pad, q, scale, zero);
+    constexpr int64_t kBlock = 64;  // rows gathered at a time
+    thread_local std::vector<float> rows;
+    if (static_cast<int64_t>(rows.size()) < kBlock * k) rows.resize(static_cast<std::size_t>(kBlock * k));
+    for (int64_t r0 = 0; r0 < m; r0 += kBlock) {
+      const int64_t n = std::min(kBlock, m - r0);
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t j = 0; j < k; ++j) rows[static_cast<std::size_t>(r * k + j)] = x[(r0 + r) * x_stride + gather[j]];
+      kern.quantize_rows(rows.data(), n, k, k, k_pad, q + r0 * k_pad, scale + r0, zero + r0);
+    }
+    return;
+  }
   for (int64_t r = 0; r < m; ++r) {
     const float* row = gathered_row(x, r, k, x_stride, gather);
     float s = 0;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <random>
@@ -627,33 +628,58 @@ TEST(QGemm, LongFakeQuantizationInPlaceIsTheSameOnEveryIsa) {
 }
 
 // Each row's own range (NaN ignored, widened to include 0), then the static formula: the same scales, zero
-// points and codes on every instruction set, for row lengths around the vector widths.
+// points and codes on every instruction set, for row lengths around the vector widths, with rows read a stride
+// apart or through a gather, more rows than AVX-512 takes at a time, and rows that are all NaN, constant or
+// infinite. The padding after each row's codes is zero.
 TEST(QGemm, DynamicQuantizationIsTheSameOnEveryIsa) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.5f, 2.0f);
-  for (const int64_t k : {1, 7, 8, 15, 16, 17, 33, 64, 100, 129, 250, 40000}) {  // 40000: in pieces over threads
-    SCOPED_TRACE(k);
-    const int64_t m = 5, k_pad = (k + 63) / 64 * 64;
-    std::vector<float> x(static_cast<std::size_t>(m * k));
-    for (auto& v : x) v = nd(rng);
-    x[static_cast<std::size_t>(k / 2)] = std::numeric_limits<float>::quiet_NaN();                       // row 0
-    for (int64_t j = 0; j < k; ++j) x[static_cast<std::size_t>(k + j)] = 3.0f + static_cast<float>(j);  // row 1: > 0
-    std::vector<uint8_t> want;
-    std::vector<float> want_s;
-    for (const Isa isa : runnable_isas()) {
-      SCOPED_TRACE(to_string(isa));
-      std::vector<uint8_t> q(static_cast<std::size_t>(m * k_pad), 9);
-      std::vector<float> s(static_cast<std::size_t>(m));
-      std::vector<int32_t> z(static_cast<std::size_t>(m));
-      quantize_rows_dynamic(x.data(), m, k, k, nullptr, k_pad, q.data(), s.data(), z.data(), isa);
-      EXPECT_EQ(z[1], 0) << "a positive row's range starts at 0";
-      EXPECT_FLOAT_EQ(s[1], (3.0f + static_cast<float>(k - 1)) / 255.0f);
-      if (isa == Isa::kScalar) {
-        want = q;
-        want_s = s;
-      } else {
-        EXPECT_EQ(q, want);
-        EXPECT_EQ(s, want_s);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (const int64_t k : {1, 7, 8, 15, 16, 17, 32, 33, 64, 65, 100, 129, 250, 40000}) {  // 40000: in pieces
+    for (const bool gathered : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "k " << k << (gathered ? ", gathered" : ""));
+      const int64_t m = k > 1000 ? 7 : 37, x_stride = k + 3, k_pad = (k + 63) / 64 * 64 + 64;
+      std::vector<float> x(static_cast<std::size_t>(m * x_stride));
+      for (auto& v : x) v = nd(rng);
+      const auto at = [&](int64_t r, int64_t j) -> float& { return x[static_cast<std::size_t>(r * x_stride + j)]; };
+      at(0, k / 2) = nan;
+      for (int64_t j = 0; j < k; ++j) {
+        at(1, j) = 3.0f + static_cast<float>(j);  // > 0
+        at(2, j) = nan;
+        at(3, j) = -1.5f;  // constant
+      }
+      at(4, 0) = inf;
+      at(5, k - 1) = -inf;
+      at(6, 0) = 1e-40f;  // a denormal range
+      std::vector<int64_t> gather(static_cast<std::size_t>(k));
+      for (int64_t j = 0; j < k; ++j)
+        gather[static_cast<std::size_t>(j)] = gathered ? (k - 1 - j + 3) % k : j;  // reversed, rotated
+      std::vector<uint8_t> want;
+      std::vector<float> want_s;
+      std::vector<int32_t> want_z;
+      for (const Isa isa : runnable_isas()) {
+        SCOPED_TRACE(to_string(isa));
+        std::vector<uint8_t> q(static_cast<std::size_t>(m * k_pad), 9);
+        std::vector<float> s(static_cast<std::size_t>(m));
+        std::vector<int32_t> z(static_cast<std::size_t>(m));
+        quantize_rows_dynamic(x.data(), m, k, x_stride, gathered ? gather.data() : nullptr, k_pad, q.data(), s.data(),
+                              z.data(), isa);
+        EXPECT_EQ(z[1], 0) << "a positive row's range starts at 0";
+        EXPECT_FLOAT_EQ(s[1], (3.0f + static_cast<float>(k - 1)) / 255.0f);
+        EXPECT_EQ(s[2], 1.0f) << "a row of NaN has the range [0, 0]";
+        for (int64_t r = 0; r < m; ++r)
+          for (int64_t j = k; j < k_pad; ++j)
+            ASSERT_EQ(q[static_cast<std::size_t>(r * k_pad + j)], 0) << r << ", " << j;
+        if (isa == Isa::kScalar) {
+          want = q;
+          want_s = s;
+          want_z = z;
+        } else {
+          EXPECT_EQ(q, want);
+          for (int64_t r = 0; r < m; ++r)  // bit for bit (NaN included)
+            EXPECT_EQ(std::memcmp(&s[static_cast<std::size_t>(r)], &want_s[static_cast<std::size_t>(r)], 4), 0) << r;
+          EXPECT_EQ(z, want_z);
+        }
       }
     }
   }

@@ -94,6 +94,11 @@ struct RowKernels {
   /// rounds to nearest, ties to even, as (v + 1.5·2^23) − 1.5·2^23 does (exactly, wherever the clamp does not
   /// decide). The same bytes on every instruction set.
   void (*quantize)(const float* x, int64_t n, float inv, float zf, uint8_t* q);
+  /// m rows of k floats (x_stride apart), each quantized with its own range exactly as range (from [0, 0]),
+  /// qgemm.h's range_scale and quantize do it row by row: codes into q (rows q_stride ≥ k apart, the bytes from
+  /// k on zero), scale[r], zero[r]. Null where the ISA has none (qgemm.cc then goes row by row).
+  void (*quantize_rows)(const float* x, int64_t m, int64_t k, int64_t x_stride, int64_t q_stride, uint8_t* q,
+                        float* scale, int32_t* zero);
   /// The same codes, dequantized: y = (q − zf) · scale, without writing q (a fake quantization in one pass).
   void (*fake_quantize)(const float* x, int64_t n, float inv, float zf, float scale, float* y);
   /// The most activation rows for which qgemm takes row_dot over unpacking weight rows into scratch: 1 where

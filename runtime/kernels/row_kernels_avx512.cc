@@ -692,6 +692,82 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   }
 }
 
+// Each row's own range, 16 rows at a time: their minima and maxima, then range_scale's arithmetic on the 16 in
+// lanes (the same operations in the same order: the same bits as qgemm.cc's range_scale), then the codes. Row
+// by row, each row's two divisions and its branches waited on the row's range, and the row's codes on them
+// (qgemm_bench quantize_rows_dynamic/1024x32).
+void quantize_rows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64_t q_stride, uint8_t* q, float* scale,
+                   int32_t* zero) {
+  // Rows up to this long inline, a vector at a time; longer ones through range's four chains and quantize's 64
+  // codes a store.
+  constexpr int64_t kShortRow = 64;
+  alignas(64) float lo[16], hi[16], inv[16];
+  alignas(64) int32_t zs[16];
+  const __m512 one = _mm512_set1_ps(1.0f), magic = _mm512_set1_ps(12582912.0f);
+  for (int64_t r0 = 0; r0 < m; r0 += 16) {
+    const int64_t rows = m - r0 < 16 ? m - r0 : 16;
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* const row = x + (r0 + i) * x_stride;
+      if (k > kShortRow) {
+        lo[i] = hi[i] = 0.0f;
+        range(row, k, &lo[i], &hi[i]);
+        continue;
+      }
+      __m512 l = _mm512_setzero_ps(), h = l;
+      int64_t j = 0;
+      for (; j + 16 <= k; j += 16) {
+        const __m512 v = _mm512_loadu_ps(row + j);
+        l = _mm512_min_ps(v, l);  // the second operand where either is NaN: NaN never taken
+        h = _mm512_max_ps(v, h);
+      }
+      if (j < k) {
+        const __mmask16 mk = static_cast<__mmask16>((1u << (k - j)) - 1u);
+        l = _mm512_min_ps(_mm512_mask_loadu_ps(l, mk, row + j), l);
+        h = _mm512_max_ps(_mm512_mask_loadu_ps(h, mk, row + j), h);
+      }
+      lo[i] = _mm512_reduce_min_ps(l);
+      hi[i] = _mm512_reduce_max_ps(h);
+    }
+    const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1u);
+    const __m512 l = _mm512_maskz_load_ps(live, lo), h = _mm512_maskz_load_ps(live, hi);
+    // s = hi > lo ? (hi − lo) / 255 : 1;  v = −lo / s;  t = v > −1 ? (v < 256 ? v : 256) : −1 (NaN: −1)
+    const __m512 s =
+        _mm512_mask_div_ps(one, _mm512_cmp_ps_mask(h, l, _CMP_GT_OQ), _mm512_sub_ps(h, l), _mm512_set1_ps(255.0f));
+    const __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(l), _mm512_set1_epi32(INT32_MIN)));
+    const __m512 v = _mm512_div_ps(neg, s);
+    __m512 t =
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(256.0f), _CMP_LT_OQ), _mm512_set1_ps(256.0f), v);
+    t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(-1.0f), _CMP_GT_OQ), _mm512_set1_ps(-1.0f), t);
+    const __m512 r = _mm512_sub_ps(_mm512_add_ps(t, magic), magic);  // whole and finite: min and max are exact
+    const __m512i zi =
+        _mm512_cvttps_epi32(_mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), _mm512_set1_ps(255.0f)));
+    _mm512_mask_storeu_ps(scale + r0, live, s);
+    _mm512_mask_storeu_epi32(zero + r0, live, zi);
+    _mm512_store_ps(inv, _mm512_div_ps(one, s));
+    _mm512_store_si512(zs, zi);
+    for (int64_t i = 0; i < rows; ++i) {
+      uint8_t* const row = q + (r0 + i) * q_stride;
+      const float* const in = x + (r0 + i) * x_stride;
+      if (k > kShortRow) {
+        quantize(in, k, inv[i], static_cast<float>(zs[i]), row);
+      } else {
+        const __m512 vinv = _mm512_set1_ps(inv[i]);
+        const __m512i z = _mm512_set1_epi32(zs[i]);
+        for (int64_t j = 0; j < k; j += 16) {  // whole_zero_codes, 16 at a time, clamped to [0, 255] as bytes
+          const __mmask16 mk =
+              k - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (k - j)) - 1u);
+          const __m512i c = whole_zero_codes(_mm512_maskz_loadu_ps(mk, in + j), vinv, z);
+          _mm_mask_storeu_epi8(row + j, mk, _mm512_cvtusepi32_epi8(_mm512_max_epi32(c, _mm512_setzero_si512())));
+        }
+      }
+      for (int64_t j = k; j < q_stride; j += 64) {  // the padding: zero
+        const int64_t c = q_stride - j;
+        _mm512_mask_storeu_epi8(row + j, c >= 64 ? ~uint64_t{0} : (~uint64_t{0}) >> (64 - c), _mm512_setzero_si512());
+      }
+    }
+  }
+}
+
 void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, float* y) {
   const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zf), magic = _mm512_set1_ps(12582912.0f);
   const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f), vs = _mm512_set1_ps(scale);
@@ -711,7 +787,7 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 const RowKernels& avx512_row_kernels() {
   static const RowKernels k{unpack,       expand,     dot,           dot4,           row_dot,
                             unpack_pairs, pairs_dot4, gemm_panel,    gemm_panel_out, gemv_panels_out,
-                            range,        quantize,   fake_quantize, kPanelRows - 1};
+                            range,        quantize,   quantize_rows, fake_quantize,  kPanelRows - 1};
   return k;
 }
 

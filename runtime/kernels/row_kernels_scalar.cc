@@ -139,8 +139,8 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 }  // namespace
 
 const RowKernels& scalar_row_kernels() {
-  static const RowKernels k{unpack,  expand,  dot,     dot4,  row_dot,  unpack_pairs,  pairs_dot4,
-                            nullptr, nullptr, nullptr, range, quantize, fake_quantize, 1};
+  static const RowKernels k{unpack,  expand,  dot,   dot4,     row_dot, unpack_pairs,  pairs_dot4, nullptr,
+                            nullptr, nullptr, range, quantize, nullptr, fake_quantize, 1};
   return k;
 }
 
