@@ -44,7 +44,9 @@ const ConvCase kCases[] = {
     {"layer2_3x3_128_8px", 128, 128, 3, 8, 1, 1},
     {"layer3_3x3_256_4px", 256, 256, 3, 4, 1, 1},
     {"layer4_3x3_512_2px", 512, 512, 3, 2, 1, 1},
-    // MobileNet-V2 at 64x64: its 1x1 convolutions at 32x32, where few input channels meet many positions.
+    // MobileNet-V2 at 64x64: its stem, and its 1x1 convolutions at 32x32, where few input channels meet many
+    // positions.
+    {"mnv2_stem_3x3s2_3to32_64px", 3, 32, 3, 64, 2, 1},
     {"mnv2_project_1x1_32to16_32px", 32, 16, 1, 32, 1, 0},
     {"mnv2_expand_1x1_16to96_32px", 16, 96, 1, 32, 1, 0},
     {"mnv2_project_1x1_96to24_32px", 96, 24, 1, 32, 1, 0}};
