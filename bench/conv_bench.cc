@@ -1,6 +1,7 @@
 // A whole convolution in the packed runtime (packed_conv2d: input quantized, patches gathered, the integer
-// kernels, output channels last) against ATen's fp32 conv2d of the same shape, on ResNet-18's convolutions at a
-// 64x64 input: how each scales with threads, where the GEMM alone (qgemm_bench) is not the whole story.
+// kernels, output channels last) against ATen's fp32 conv2d of the same shape, on ResNet-18's convolutions and
+// MobileNet-V2's stem and early 1x1 ones at a 64x64 input: how each scales with threads, where the GEMM alone
+// (qgemm_bench) is not the whole story.
 //
 //   ADZE_BENCH_THREADS=1 build/bench/conv_bench
 //   ADZE_BENCH_THREADS=2 build/bench/conv_bench
