@@ -37,20 +37,19 @@ struct ConvCase {
 };
 
 // ResNet-18 at 64x64 (after the stem and pooling: 16x16, 8x8, 4x4, 2x2).
-const ConvCase kCases[] = {
-    {"stem_7x7s2_3to64_64px", 3, 64, 7, 64, 2, 3},
-    {"layer1_3x3_64_16px", 64, 64, 3, 16, 1, 1},
-    {"layer2_3x3s2_64to128_16px", 64, 128, 3, 16, 2, 1},
-    {"layer2_downsample_1x1s2_64to128_16px", 64, 128, 1, 16, 2, 0},
-    {"layer2_3x3_128_8px", 128, 128, 3, 8, 1, 1},
-    {"layer3_3x3_256_4px", 256, 256, 3, 4, 1, 1},
-    {"layer4_3x3_512_2px", 512, 512, 3, 2, 1, 1},
-    // MobileNet-V2 at 64x64: its stem, and its 1x1 convolutions at 32x32, where few input channels meet many
-    // positions.
-    {"mnv2_stem_3x3s2_3to32_64px", 3, 32, 3, 64, 2, 1},
-    {"mnv2_project_1x1_32to16_32px", 32, 16, 1, 32, 1, 0},
-    {"mnv2_expand_1x1_16to96_32px", 16, 96, 1, 32, 1, 0},
-    {"mnv2_project_1x1_96to24_32px", 96, 24, 1, 32, 1, 0}};
+const ConvCase kCases[] = {{"stem_7x7s2_3to64_64px", 3, 64, 7, 64, 2, 3},
+                           {"layer1_3x3_64_16px", 64, 64, 3, 16, 1, 1},
+                           {"layer2_3x3s2_64to128_16px", 64, 128, 3, 16, 2, 1},
+                           {"layer2_downsample_1x1s2_64to128_16px", 64, 128, 1, 16, 2, 0},
+                           {"layer2_3x3_128_8px", 128, 128, 3, 8, 1, 1},
+                           {"layer3_3x3_256_4px", 256, 256, 3, 4, 1, 1},
+                           {"layer4_3x3_512_2px", 512, 512, 3, 2, 1, 1},
+                           // MobileNet-V2 at 64x64: its stem, and its 1x1 convolutions at 32x32, where few input
+                           // channels meet many positions.
+                           {"mnv2_stem_3x3s2_3to32_64px", 3, 32, 3, 64, 2, 1},
+                           {"mnv2_project_1x1_32to16_32px", 32, 16, 1, 32, 1, 0},
+                           {"mnv2_expand_1x1_16to96_32px", 16, 96, 1, 32, 1, 0},
+                           {"mnv2_project_1x1_96to24_32px", 96, 24, 1, 32, 1, 0}};
 
 Layer layer_of(const ConvCase& c) {
   Layer l;

@@ -312,11 +312,11 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
         const PanelEpilogue e{
             act.scale + m0,         act.zero + m0, w.scale + c0, w.wsum + c0, bias ? bias + c0 : nullptr, lo, hi,
             y + m0 * y_stride + c0, y_stride,      channels};
-        kern.gemm_panel_out(act.q + m0 * act.stride, act.stride, n, panel, group_steps, e);
+        kern.gemm_panel_out(act.q + m0 * act.stride, act.stride, n, panel, group_steps, l.small, e);
         if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
         return;
       }
-      kern.gemm_panel(act.q + m0 * act.stride, act.stride, n, panel, group_steps, l.groups, dots);
+      kern.gemm_panel(act.q + m0 * act.stride, act.stride, n, panel, group_steps, l.groups, l.small, dots);
       for (int64_t i = 0; i < n; ++i) {
         const int64_t m = m0 + i;
         float* out = y + m * y_stride + c0;

@@ -76,13 +76,15 @@ struct RowKernels {
                      int32_t* out);
   /// The register-blocked GEMM microkernel: `rows` (1..kPanelRows) activation rows (x_stride apart, dense order)
   /// times one panel of `groups` groups of `group_steps` steps each: dots[(r·groups + g)·kPanelChannels + c] =
-  /// Σ over group g of activation row r · channel c. Null where the ISA has none (the four-row tiles run instead).
+  /// Σ over group g of activation row r · channel c. Null where the ISA has none (scalar: the four-row tiles run
+  /// instead).
+  /// `small`: every weight of the panel is within [−64, 64] (QWeightLayout::small), which AVX2 uses.
   void (*gemm_panel)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
-                     int64_t groups, int32_t* dots);
+                     int64_t groups, bool small, int32_t* dots);
   /// gemm_panel of one group (`steps` steps) straight into outputs through the epilogue, the accumulators never
   /// leaving registers; `rows` 1..kPanelRows, each computed once. Null where the ISA has no microkernel.
   void (*gemm_panel_out)(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
-                         const PanelEpilogue& e);
+                         bool small, const PanelEpilogue& e);
   /// One activation row (a batch-1 layer) against `blocks` consecutive panels of one group (`steps` steps each),
   /// straight into outputs: gemm_panel_out of each panel in one call, `e` covering all e.channels channels (its
   /// scales, sums, bias and outputs from the first). Null where the ISA has no microkernel.

@@ -1,8 +1,9 @@
 // Row kernels for AVX2. Activations are unsigned and weights signed, so vpmaddubsw multiplies them directly;
 // with every |w| ≤ 64 no pair sum can saturate (255·64·2 < 2^15), and wider weights go through 16-bit
 // vpmaddwd instead (the ranges ggml and XNNPACK keep for the same reason). kPairs rows gather the activations
-// of 32 values with two lane-local vpshufb and a blend from the pairs order (row_kernels.h). Compiled with
-// -mavx2 -mfma; nothing here may be shared with other translation units (row_kernels.h).
+// of 32 values with two lane-local vpshufb and a blend from the pairs order (row_kernels.h). Many activation rows
+// run on panels (gemm_panel, gemm_panel_out: vpmaddubsw with the panel's bytes; below). Compiled with -mavx2
+// -mfma; nothing here may be shared with other translation units (row_kernels.h).
 #include <immintrin.h>
 
 #include "runtime/kernels/row_kernels.h"
@@ -352,8 +353,6 @@ void pairs_dot4(const uint8_t* x, const int8_t* w, const uint8_t* g, int64_t str
   out[3] = hsum(a3);
 }
 
-#undef ADZE_INLINE
-
 // Four minima and maxima side by side over long inputs, as the AVX-512 unit's range.
 void range(const float* x, int64_t n, float* lo, float* hi) {
   __m256 l = _mm256_set1_ps(*lo), h = _mm256_set1_ps(*hi);
@@ -412,6 +411,142 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
     q[j] = static_cast<uint8_t>(static_cast<int32_t>(v));
   }
 }
+
+// The GEMM microkernel on panels (row_kernels.h): per step of 4 reduction positions, the panel's 128 bytes are
+// four vectors of 8 channels x 4 bytes; each row's 4 activation bytes broadcast meet all four through vpmaddubsw,
+// whose pairs vpmaddwd adds into int32 lanes, one per channel. Every |w| ≤ 64 (`small`, as QWeightLayout::small
+// says): no pair saturates, and two rows share each step (8 accumulators, every weight vector loaded once for
+// both). Wider weights: each activation byte as 16·high + low nibble, two vpmaddubsw whose pairs cannot saturate
+// (15·128·2), the high one's pairs added by vpmaddwd with 16s (exact in int32), one row at a time.
+// One weight vector (8 channels x 4 positions) times a row's broadcast activations, into an accumulator.
+ADZE_INLINE __m256i panel_dot(__m256i acc, __m256i b, __m256i h, __m256i w, bool small) {
+  const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(b, w), _mm256_set1_epi16(1));
+  if (small) return _mm256_add_epi32(acc, d);
+  return _mm256_add_epi32(acc,
+                          _mm256_add_epi32(d, _mm256_madd_epi16(_mm256_maddubs_epi16(h, w), _mm256_set1_epi16(16))));
+}
+
+// A row's 4 activation bytes at step s, broadcast: whole (small weights), or as low nibbles (b) and high (h).
+ADZE_INLINE void panel_broadcast(const uint8_t* x, int64_t s, bool small, __m256i* b, __m256i* h) {
+  int32_t four;
+  __builtin_memcpy(&four, x + 4 * s, 4);
+  *b = *h = _mm256_set1_epi32(four);
+  if (small) return;
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  *h = _mm256_and_si256(_mm256_srli_epi16(*b, 4), nibble);
+  *b = _mm256_and_si256(*b, nibble);
+}
+
+// Two rows (x0, x1) of small weights through `steps` steps of a panel: eight named accumulators in a function
+// that is not inlined, every weight vector loaded once for both rows (held in an array, GCC copied the
+// accumulators to other registers on every step and spilled one, as the AVX-512 unit's panel8_steps says).
+__attribute__((noinline)) void panel2_steps(const uint8_t* x0, const uint8_t* x1, const int8_t* panel, int64_t steps,
+                                            __m256i (&acc)[2][4]) {
+  __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+  for (int64_t s = 0; s < steps; ++s, panel += 4 * kPanelChannels) {
+    __m256i b0, b1, h;
+    panel_broadcast(x0, s, true, &b0, &h);
+    panel_broadcast(x1, s, true, &b1, &h);
+    __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel));
+    a00 = panel_dot(a00, b0, h, w, true), a10 = panel_dot(a10, b1, h, w, true);
+    w = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 32));
+    a01 = panel_dot(a01, b0, h, w, true), a11 = panel_dot(a11, b1, h, w, true);
+    w = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 64));
+    a02 = panel_dot(a02, b0, h, w, true), a12 = panel_dot(a12, b1, h, w, true);
+    w = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 96));
+    a03 = panel_dot(a03, b0, h, w, true), a13 = panel_dot(a13, b1, h, w, true);
+  }
+  acc[0][0] = a00, acc[0][1] = a01, acc[0][2] = a02, acc[0][3] = a03;
+  acc[1][0] = a10, acc[1][1] = a11, acc[1][2] = a12, acc[1][3] = a13;
+}
+
+// One row through `steps` steps of a panel (any weights).
+template <bool kSmall>
+__attribute__((noinline)) void panel1_steps(const uint8_t* x, const int8_t* panel, int64_t steps,
+                                            __m256i (&acc)[1][4]) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t s = 0; s < steps; ++s, panel += 4 * kPanelChannels) {
+    __m256i b, h;
+    panel_broadcast(x, s, kSmall, &b, &h);
+    a0 = panel_dot(a0, b, h, _mm256_load_si256(reinterpret_cast<const __m256i*>(panel)), kSmall);
+    a1 = panel_dot(a1, b, h, _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 32)), kSmall);
+    a2 = panel_dot(a2, b, h, _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 64)), kSmall);
+    a3 = panel_dot(a3, b, h, _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + 96)), kSmall);
+  }
+  acc[0][0] = a0, acc[0][1] = a1, acc[0][2] = a2, acc[0][3] = a3;
+}
+
+// The lanes of channels [c0, c0 + 8) of a panel that exist (`channels` of them), as a vpmaskmov mask.
+ADZE_INLINE __m256i channel_mask(int64_t c0, int64_t channels) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(channels - c0)), lane);
+}
+
+// PanelEpilogue's arithmetic (row_kernels.h) on R rows' accumulators, 8 channels at a time, rounded in the same
+// order as the scalar and AVX-512 epilogues (no FMA); the clamp keeps a NaN.
+template <int R>
+ADZE_INLINE void panel_epilogue(const __m256i (&acc)[R][4], const PanelEpilogue& e, int64_t r0) {
+  const __m256 lo = _mm256_set1_ps(e.lo), hi = _mm256_set1_ps(e.hi);
+  for (int v = 0; v < 4; ++v) {
+    const int64_t c0 = 8 * v;
+    if (c0 >= e.channels) break;
+    const __m256i m = channel_mask(c0, e.channels);
+    const __m256 sc = _mm256_maskload_ps(e.w_scale + c0, m);
+    const __m256i ws = _mm256_maskload_epi32(e.wsum + c0, m);
+    const __m256 bias = e.bias ? _mm256_maskload_ps(e.bias + c0, m) : _mm256_setzero_ps();
+#pragma GCC unroll 2
+    for (int r = 0; r < R; ++r) {
+      const __m256i d = _mm256_sub_epi32(acc[r][v], _mm256_mullo_epi32(_mm256_set1_epi32(e.a_zero[r0 + r]), ws));
+      __m256 y = _mm256_add_ps(
+          _mm256_mul_ps(_mm256_set1_ps(e.a_scale[r0 + r]), _mm256_mul_ps(sc, _mm256_cvtepi32_ps(d))), bias);
+      y = _mm256_blendv_ps(y, lo, _mm256_cmp_ps(y, lo, _CMP_LT_OQ));
+      y = _mm256_blendv_ps(y, hi, _mm256_cmp_ps(y, hi, _CMP_GT_OQ));
+      _mm256_maskstore_ps(e.y + (r0 + r) * e.y_stride + c0, m, y);
+    }
+  }
+}
+
+// Rows [r0, r0 + R) of a tile (R = 2: small weights only) against one group of a panel: the products, then the
+// epilogue (`e`) or the dots.
+template <int R, bool kSmall>
+ADZE_INLINE void panel_rows(const uint8_t* x, int64_t x_stride, int64_t r0, int64_t at, const int8_t* panel,
+                            int64_t steps, const PanelEpilogue* e, int32_t* dots, int64_t dots_stride) {
+  __m256i acc[R][4];
+  if constexpr (R == 2)
+    panel2_steps(x + r0 * x_stride + at, x + (r0 + 1) * x_stride + at, panel, steps, acc);
+  else
+    panel1_steps<kSmall>(x + r0 * x_stride + at, panel, steps, acc);
+  if (e) return panel_epilogue<R>(acc, *e, r0);
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dots + (r0 + r) * dots_stride + 8 * v), acc[r][v]);
+}
+
+// `rows` rows of a tile, two at a time where the weights are small, one at a time otherwise.
+void panel_tile(const uint8_t* x, int64_t x_stride, int64_t rows, int64_t at, const int8_t* panel, int64_t steps,
+                bool small, const PanelEpilogue* e, int32_t* dots, int64_t dots_stride) {
+  int64_t r = 0;
+  if (small) {
+    for (; r + 2 <= rows; r += 2) panel_rows<2, true>(x, x_stride, r, at, panel, steps, e, dots, dots_stride);
+    if (r < rows) panel_rows<1, true>(x, x_stride, r, at, panel, steps, e, dots, dots_stride);
+    return;
+  }
+  for (; r < rows; ++r) panel_rows<1, false>(x, x_stride, r, at, panel, steps, e, dots, dots_stride);
+}
+
+void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
+                int64_t groups, bool small, int32_t* dots) {
+  for (int64_t g = 0; g < groups; ++g, panel += group_steps * 4 * kPanelChannels)
+    panel_tile(x, x_stride, rows, g * group_steps * 4, panel, group_steps, small, nullptr, dots + g * kPanelChannels,
+               groups * kPanelChannels);
+}
+
+void gemm_panel_out(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps, bool small,
+                    const PanelEpilogue& e) {
+  panel_tile(x, x_stride, rows, 0, panel, steps, small, &e, nullptr, 0);
+}
+
+#undef ADZE_INLINE
 
 // Each row's own range, 8 rows at a time: their minima and maxima, then range_scale's arithmetic on the 8 in
 // lanes (the same operations in the same order: the same bits as qgemm.cc's range_scale), then the codes; row by
@@ -473,8 +608,9 @@ void fake_quantize(const float* x, int64_t n, float inv, float zf, float scale, 
 }  // namespace
 
 const RowKernels& avx2_row_kernels() {
-  static const RowKernels k{unpack,  expand,  dot,   dot4,     row_dot,       unpack_pairs,  pairs_dot4,    nullptr,
-                            nullptr, nullptr, range, quantize, quantize_rows, fake_quantize, kPanelRows - 1};
+  static const RowKernels k{unpack,       expand,     dot,           dot4,           row_dot,
+                            unpack_pairs, pairs_dot4, gemm_panel,    gemm_panel_out, nullptr,
+                            range,        quantize,   quantize_rows, fake_quantize,  kPanelRows - 1};
   return k;
 }
 

@@ -466,7 +466,7 @@ __attribute__((noinline)) void panel8_steps(const uint8_t* const (&xr)[kPanelRow
 // kPanelRows rows against one panel, group by group (panel8_steps). A tile of fewer rows repeats its last row
 // (its products are computed, not stored): one straight-line loop serves every tail.
 void gemm_panel(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t group_steps,
-                int64_t groups, int32_t* dots) {
+                int64_t groups, bool /*small*/, int32_t* dots) {
   const uint8_t* xr[kPanelRows];
   for (int64_t r = 0; r < kPanelRows; ++r) xr[r] = x + (r < rows ? r : rows - 1) * x_stride;
   for (int64_t g = 0; g < groups; ++g, panel += group_steps * 4 * kPanelChannels) {
@@ -585,7 +585,7 @@ ADZE_INLINE void panel_row_out(const uint8_t* x, const int8_t* panel, int64_t st
 }
 
 void gemm_panel_out(const uint8_t* x, int64_t x_stride, int64_t rows, const int8_t* panel, int64_t steps,
-                    const PanelEpilogue& e) {
+                    bool /*small*/, const PanelEpilogue& e) {
   switch (rows) {
     case 1:
       return panel_row_out(x, panel, steps, e);
