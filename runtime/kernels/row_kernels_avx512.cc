@@ -622,7 +622,7 @@ void gemv_panels_out(const uint8_t* x, const int8_t* panels, int64_t blocks, int
 // Four minima and maxima side by side over long inputs: one pair waits out vminps's latency on every vector
 // (four cycles), four keep both ports busy. The minimum and maximum are exact, so the pairs' order changes no
 // bit (a NaN is never taken by any of them).
-void range(const float* x, int64_t n, float* lo, float* hi) {
+ADZE_INLINE void widen_range(const float* x, int64_t n, float* lo, float* hi) {
   __m512 l = _mm512_set1_ps(*lo), h = _mm512_set1_ps(*hi);
   int64_t j = 0;
   if (n >= 64) {
@@ -651,6 +651,8 @@ void range(const float* x, int64_t n, float* lo, float* hi) {
   *lo = _mm512_reduce_min_ps(l);
   *hi = _mm512_reduce_max_ps(h);
 }
+
+void range(const float* x, int64_t n, float* lo, float* hi) { widen_range(x, n, lo, hi); }
 
 // The codes where zf is a whole number in [0, 255] (every zero point the runtime makes): round_even(x·inv) by
 // vcvtps2dq (the default rounding, to nearest even, as the magic-number sum) on x·inv first clamped to
@@ -698,8 +700,8 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 // (qgemm_bench quantize_rows_dynamic/1024x32).
 void quantize_rows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64_t q_stride, uint8_t* q, float* scale,
                    int32_t* zero) {
-  // Rows up to this long inline, a vector at a time; longer ones through range's four chains and quantize's 64
-  // codes a store.
+  // Rows up to this long are quantized inline, a vector at a time; longer ones through quantize's 64 codes a
+  // store.
   constexpr int64_t kShortRow = 64;
   alignas(64) float lo[16], hi[16], inv[16];
   alignas(64) int32_t zs[16];
@@ -707,26 +709,8 @@ void quantize_rows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64
   for (int64_t r0 = 0; r0 < m; r0 += 16) {
     const int64_t rows = m - r0 < 16 ? m - r0 : 16;
     for (int64_t i = 0; i < rows; ++i) {
-      const float* const row = x + (r0 + i) * x_stride;
-      if (k > kShortRow) {
-        lo[i] = hi[i] = 0.0f;
-        range(row, k, &lo[i], &hi[i]);
-        continue;
-      }
-      __m512 l = _mm512_setzero_ps(), h = l;
-      int64_t j = 0;
-      for (; j + 16 <= k; j += 16) {
-        const __m512 v = _mm512_loadu_ps(row + j);
-        l = _mm512_min_ps(v, l);  // the second operand where either is NaN: NaN never taken
-        h = _mm512_max_ps(v, h);
-      }
-      if (j < k) {
-        const __mmask16 mk = static_cast<__mmask16>((1u << (k - j)) - 1u);
-        l = _mm512_min_ps(_mm512_mask_loadu_ps(l, mk, row + j), l);
-        h = _mm512_max_ps(_mm512_mask_loadu_ps(h, mk, row + j), h);
-      }
-      lo[i] = _mm512_reduce_min_ps(l);
-      hi[i] = _mm512_reduce_max_ps(h);
+      lo[i] = hi[i] = 0.0f;
+      widen_range(x + (r0 + i) * x_stride, k, &lo[i], &hi[i]);
     }
     const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1u);
     const __m512 l = _mm512_maskz_load_ps(live, lo), h = _mm512_maskz_load_ps(live, hi);
