@@ -418,6 +418,7 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
 // says): no pair saturates, and two rows share each step (8 accumulators, every weight vector loaded once for
 // both). Wider weights: each activation byte as 16·high + low nibble, two vpmaddubsw whose pairs cannot saturate
 // (15·128·2), the high one's pairs added by vpmaddwd with 16s (exact in int32), one row at a time.
+
 // One weight vector (8 channels x 4 positions) times a row's broadcast activations, into an accumulator.
 ADZE_INLINE __m256i panel_dot(__m256i acc, __m256i b, __m256i h, __m256i w, bool small) {
   const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(b, w), _mm256_set1_epi16(1));
