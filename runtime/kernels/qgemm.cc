@@ -533,11 +533,12 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
   const RowKernels& kern = row_kernels(isa);
   if (kern.quantize_rows && k < kParallelValues) {  // short rows: many at a time
     if (!gather) return kern.quantize_rows(x, m, k, x_stride, k_pad, q, scale, zero);
-    constexpr int64_t kBlock = 64;  // rows gathered at a time
+    // Rows gathered at a time: up to 64, in at most 64 KiB of scratch.
+    const int64_t block = std::clamp<int64_t>((int64_t{1} << 14) / k, 1, 64);
     thread_local std::vector<float> rows;
-    if (static_cast<int64_t>(rows.size()) < kBlock * k) rows.resize(static_cast<std::size_t>(kBlock * k));
-    for (int64_t r0 = 0; r0 < m; r0 += kBlock) {
-      const int64_t n = std::min(kBlock, m - r0);
+    if (static_cast<int64_t>(rows.size()) < block * k) rows.resize(static_cast<std::size_t>(block * k));
+    for (int64_t r0 = 0; r0 < m; r0 += block) {
+      const int64_t n = std::min(block, m - r0);
       for (int64_t r = 0; r < n; ++r)
         for (int64_t j = 0; j < k; ++j) rows[static_cast<std::size_t>(r * k + j)] = x[(r0 + r) * x_stride + gather[j]];
       kern.quantize_rows(rows.data(), n, k, k, k_pad, q + r0 * k_pad, scale + r0, zero + r0);

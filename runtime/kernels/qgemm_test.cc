@@ -635,7 +635,7 @@ TEST(QGemm, DynamicQuantizationIsTheSameOnEveryIsa) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.5f, 2.0f);
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
-  for (const int64_t k : {1, 7, 8, 15, 16, 17, 32, 33, 64, 65, 100, 129, 250, 40000}) {  // 40000: in pieces
+  for (const int64_t k : {1, 7, 8, 15, 16, 17, 32, 33, 64, 65, 100, 129, 250, 1000, 40000}) {  // 40000: in pieces
     for (const bool gathered : {false, true}) {
       SCOPED_TRACE(::testing::Message() << "k " << k << (gathered ? ", gathered" : ""));
       const int64_t m = k > 1000 ? 7 : 37, x_stride = k + 3, k_pad = (k + 63) / 64 * 64 + 64;
