@@ -667,12 +667,15 @@ ADZE_INLINE __m512i whole_zero_codes(__m512 x, __m512 inv, __m512i z) {
 }
 
 // The scalar formula, sixteen at a time (compiled without FMA contraction: the product rounds first); the
-// whole-zero-point form first where it applies.
-void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
+// whole-zero-point form where it applies, 64 codes a store and the last 1..63 sixteen at a time (a pixel's 16 or
+// 32 channels: one range each in a 1x1 convolution; qgemm_bench quantize_rows_dynamic/1024x32).
+// kWhole: the caller knows zf is a whole number in [0, 255] (quantize_rows' zero points).
+template <bool kWhole>
+ADZE_INLINE void quantize_codes(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(zf), magic = _mm512_set1_ps(12582912.0f);
   const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.0f);
   int64_t j = 0;
-  if (zf >= 0.0f && zf <= 255.0f && zf == static_cast<float>(static_cast<int>(zf))) {
+  if (kWhole || (zf >= 0.0f && zf <= 255.0f && zf == static_cast<float>(static_cast<int>(zf)))) {
     const __m512i z = _mm512_set1_epi32(static_cast<int>(zf));
     // vpacksdw and vpackuswb interleave their operands' 128-bit lanes; this puts the codes back in order.
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -684,6 +687,12 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
       const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(a, b), _mm512_packs_epi32(c, d));
       _mm512_storeu_si512(q + j, _mm512_permutexvar_epi32(order, bytes));
     }
+    for (; j < n; j += 16) {  // clamped to [0, 255] by vpmaxsd and the unsigned saturation of vpmovusdb
+      const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+      const __m512i c = whole_zero_codes(_mm512_maskz_loadu_ps(m, x + j), vinv, z);
+      _mm_mask_storeu_epi8(q + j, m, _mm512_cvtusepi32_epi8(_mm512_max_epi32(c, _mm512_setzero_si512())));
+    }
+    return;
   }
   for (; j < n; j += 16) {
     const __mmask16 m = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
@@ -694,15 +703,14 @@ void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) {
   }
 }
 
+void quantize(const float* x, int64_t n, float inv, float zf, uint8_t* q) { quantize_codes<false>(x, n, inv, zf, q); }
+
 // Each row's own range, 16 rows at a time: their minima and maxima, then range_scale's arithmetic on the 16 in
 // lanes (the same operations in the same order: the same bits as qgemm.cc's range_scale), then the codes. Row
 // by row, each row's two divisions and its branches waited on the row's range, and the row's codes on them
 // (qgemm_bench quantize_rows_dynamic/1024x32).
 void quantize_rows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64_t q_stride, uint8_t* q, float* scale,
                    int32_t* zero) {
-  // Rows up to this long are quantized inline, a vector at a time; longer ones through quantize's 64 codes a
-  // store.
-  constexpr int64_t kShortRow = 64;
   alignas(64) float lo[16], hi[16], inv[16];
   alignas(64) int32_t zs[16];
   const __m512 one = _mm512_set1_ps(1.0f), magic = _mm512_set1_ps(12582912.0f);
@@ -731,19 +739,7 @@ void quantize_rows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64
     _mm512_store_si512(zs, zi);
     for (int64_t i = 0; i < rows; ++i) {
       uint8_t* const row = q + (r0 + i) * q_stride;
-      const float* const in = x + (r0 + i) * x_stride;
-      if (k > kShortRow) {
-        quantize(in, k, inv[i], static_cast<float>(zs[i]), row);
-      } else {
-        const __m512 vinv = _mm512_set1_ps(inv[i]);
-        const __m512i z = _mm512_set1_epi32(zs[i]);
-        for (int64_t j = 0; j < k; j += 16) {  // whole_zero_codes, 16 at a time, clamped to [0, 255] as bytes
-          const __mmask16 mk =
-              k - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (k - j)) - 1u);
-          const __m512i c = whole_zero_codes(_mm512_maskz_loadu_ps(mk, in + j), vinv, z);
-          _mm_mask_storeu_epi8(row + j, mk, _mm512_cvtusepi32_epi8(_mm512_max_epi32(c, _mm512_setzero_si512())));
-        }
-      }
+      quantize_codes<true>(x + (r0 + i) * x_stride, k, inv[i], static_cast<float>(zs[i]), row);
       for (int64_t j = k; j < q_stride; j += 64) {  // the padding: zero
         const int64_t c = q_stride - j;
         _mm512_mask_storeu_epi8(row + j, c >= 64 ? ~uint64_t{0} : (~uint64_t{0}) >> (64 - c), _mm512_setzero_si512());
