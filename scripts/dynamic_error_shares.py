@@ -5,8 +5,7 @@
 
 MODEL.pt is a torchvision mobilenet_v2 or resnet18 with 10 classes as scripts/speed_models.py makes it (its
 weights are loaded into torchvision's eager model, so that every convolution's input can be hooked); DATA.pt a
-tensors: data file ({"inputs": ..., "targets": ...}); the last N inputs are used (default 256: the test split
-adze verify reads of scripts/speed.sh's calib64.pt).
+tensors: data file ({"inputs": ..., "targets": ...}), of which the last N inputs are used (default 256).
 
 The weights stay fp32: the script isolates the error of quantizing activations on the fly, as the runtime does
 for weight-only plans (`--activations dynamic`), with the runtime's rules (runtime/packed_ops.cc, PatchRows):
@@ -17,10 +16,12 @@ each range widened to include 0, codes 0..255 (or 0..65535 for the 16-bit rows b
 
 Prints, against the fp32 model's outputs: the argmax agreement and output SQNR with every layer quantized; then
 each layer's share of the output error when it alone is quantized (its squared error over the sum of all
-layers' alone); then the agreement and SQNR with the K largest shares kept at 16 bits and the rest at 8.
+layers' alone); then the agreement and SQNR with the 1, 2, 3, 6 and K (--top, default 12) largest shares kept at
+16 bits and the rest at 8.
 Needs Debian's python3-torch and python3-torchvision. A run takes a few minutes on 2 cores.
 """
 import argparse
+import sys
 
 import torch
 import torch.nn as nn
@@ -48,6 +49,13 @@ def dynamic_input(module, v, bits):
     # One range per input tensor: the runtime runs batch 1, so one per sample here.
     return quantize_rows(v.reshape(v.shape[0], -1), bits).reshape(v.shape)
 
+
+def fail(message):
+    """One line on stderr and exit code 2, as adze answers bad input."""
+    print(f"dynamic_error_shares.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def make_hook(name, bits_of):
     """A forward pre-hook that quantizes the layer's input as bits_of says (name, else "*"; 0 or absent: fp32)."""
     def hook(module, inputs):
@@ -66,13 +74,19 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    traced = torch.jit.load(args.model)
-    names = {n for n, _ in traced.named_modules()}
-    model = (torchvision.models.mobilenet_v2(num_classes=10)
-             if "features.0.0" in names else torchvision.models.resnet18(num_classes=10))
-    model.load_state_dict(traced.state_dict())
+    try:
+        traced = torch.jit.load(args.model)
+        names = {n for n, _ in traced.named_modules()}
+        model = (torchvision.models.mobilenet_v2(num_classes=10)
+                 if "features.0.0" in names else torchvision.models.resnet18(num_classes=10))
+        model.load_state_dict(traced.state_dict())
+    except Exception as e:  # torch raises RuntimeError, pickle and OS errors alike here
+        fail(f"{args.model}: not a 10-class torchvision mobilenet_v2 or resnet18 ({str(e).splitlines()[0]})")
     model.eval()
-    x = torch.load(args.data)["inputs"][-args.limit:]
+    try:
+        x = torch.load(args.data)["inputs"][-args.limit:]
+    except Exception as e:
+        fail(f"{args.data}: not a tensors: data file with 'inputs' ({str(e).splitlines()[0]})")
 
     bits_of = {}  # layer -> activation bits (0: fp32); "*" the default
     layers = []
