@@ -462,14 +462,18 @@ PackedQWeights pack_qweights(int64_t rows, int64_t k, int bits, const uint8_t* u
 
 namespace {
 
+// Rows r0..r0+n of x gathered (column j from column gather[j]) into this thread's scratch, k floats a row.
+const float* gathered_rows(const float* x, int64_t r0, int64_t n, int64_t k, int64_t x_stride, const int64_t* gather) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < n * k) buffer.resize(static_cast<std::size_t>(n * k));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < k; ++j) buffer[static_cast<std::size_t>(r * k + j)] = x[(r0 + r) * x_stride + gather[j]];
+  return buffer.data();
+}
+
 // Row r of x in the order the codes take: as it lies, or gathered into scratch.
 const float* gathered_row(const float* x, int64_t r, int64_t k, int64_t x_stride, const int64_t* gather) {
-  const float* row = x + r * x_stride;
-  if (!gather) return row;
-  thread_local std::vector<float> buffer;
-  if (static_cast<int64_t>(buffer.size()) < k) buffer.resize(static_cast<std::size_t>(k));
-  for (int64_t j = 0; j < k; ++j) buffer[static_cast<std::size_t>(j)] = row[gather[j]];
-  return buffer.data();
+  return gather ? gathered_rows(x, r, 1, k, x_stride, gather) : x + r * x_stride;
 }
 
 // Rows at least this long are quantized in pieces of kPiece values split over the threads (the codes are
@@ -535,13 +539,10 @@ void quantize_rows_dynamic(const float* x, int64_t m, int64_t k, int64_t x_strid
     if (!gather) return kern.quantize_rows(x, m, k, x_stride, k_pad, q, scale, zero);
     // Rows gathered at a time: up to 64, in at most 64 KiB of scratch.
     const int64_t block = std::clamp<int64_t>((int64_t{1} << 14) / k, 1, 64);
-    thread_local std::vector<float> rows;
-    if (static_cast<int64_t>(rows.size()) < block * k) rows.resize(static_cast<std::size_t>(block * k));
     for (int64_t r0 = 0; r0 < m; r0 += block) {
       const int64_t n = std::min(block, m - r0);
-      for (int64_t r = 0; r < n; ++r)
-        for (int64_t j = 0; j < k; ++j) rows[static_cast<std::size_t>(r * k + j)] = x[(r0 + r) * x_stride + gather[j]];
-      kern.quantize_rows(rows.data(), n, k, k, k_pad, q + r0 * k_pad, scale + r0, zero + r0);
+      kern.quantize_rows(gathered_rows(x, r0, n, k, x_stride, gather), n, k, k, k_pad, q + r0 * k_pad, scale + r0,
+                         zero + r0);
     }
     return;
   }
