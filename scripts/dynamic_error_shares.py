@@ -69,9 +69,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model")
     parser.add_argument("data")
-    parser.add_argument("--limit", type=int, default=256)
-    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=256, help="the last N inputs of DATA.pt (at least 1)")
+    parser.add_argument("--top", type=int, default=12, help="layers listed, and the most kept at 16 bits (at least 1)")
     args = parser.parse_args()
+    if args.limit < 1 or args.top < 1:
+        fail(f"--limit {args.limit} --top {args.top}: each must be at least 1")
     torch.set_num_threads(2)
 
     try:
