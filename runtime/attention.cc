@@ -175,13 +175,12 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& kt, const at::Tensor
     if (scores.size() < static_cast<std::size_t>(kBlock * s.S)) scores.resize(static_cast<std::size_t>(kBlock * s.S));
     if (s.k_cs != 1 && keys.size() < static_cast<std::size_t>(s.d * s.S))
       keys.resize(static_cast<std::size_t>(s.d * s.S));
-#pragma omp for schedule(static)
-    for (int64_t bh = 0; bh < all; ++bh) {
+    runtime::work_share(all, [&](int64_t bh) {
       const int64_t b = bh / heads, h = bh % heads;
       const Head head{qp + b * stride(q, 0) + h * q.stride(r - 3), kp + b * stride(kt, 0) + h * kt.stride(r - 3),
                       vp + b * stride(v, 0) + h * v.stride(r - 3), op + b * batch_out + h * head_out};
       run_head(head, s, m, prefixes, kern, alpha, scores.data(), keys.data());
-    }
+    });
   });
   return r == 4 ? out.permute({0, 2, 1, 3}) : out;
 }

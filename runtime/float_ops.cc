@@ -266,8 +266,7 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
       const float* on_stack[64];  // a window's pointers; larger windows (unusual) allocate
       std::vector<const float*> on_heap(kh * kw > 64 ? static_cast<std::size_t>(kh * kw) : 0);
       const float** window = on_heap.empty() ? on_stack : on_heap.data();
-#pragma omp for schedule(static)
-      for (int64_t row = 0; row < N * oh; ++row) {
+      runtime::work_share(N * oh, [&](int64_t row) {
         const int64_t n = row / oh, oy = row % oh;
         float* dst = out_data + row * ow * C;
         for (int64_t ox = 0; ox < ow; ++ox, dst += C) {
@@ -288,7 +287,7 @@ at::Tensor max_pool2d(const at::Tensor& x, const std::vector<int64_t>& kernel, c
           if (quant) runtime::fake_quantize_static(dst, C, quant->scale, quant->zero_point, dst);
           if (range) widen(dst, C, &lo, &hi);
         }
-      }
+      });
       if (range) {  // exact min and max: the same in any order
 #pragma omp critical(adze_max_pool_range)
         range[0] = std::min(range[0], lo), range[1] = std::max(range[1], hi);

@@ -22,6 +22,7 @@
 #include "runtime/own_ops.h"
 #include "runtime/packed_layer.h"
 #include "runtime/packed_ops.h"
+#include "runtime/parallel.h"
 #include "runtime/safetensors.h"
 
 namespace adze {
@@ -739,6 +740,28 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
   return y;
 }
 
+namespace {
+
+// ATen ops that only reshape, pick or describe their input: cheap enough to run on a standing team's leader.
+const std::set<std::string>& aten_shape_ops() {
+  static const std::set<std::string> ops = {"aten::flatten",   "aten::view",      "aten::reshape", "aten::permute",
+                                            "aten::transpose", "aten::t",         "aten::select",  "aten::slice",
+                                            "aten::squeeze",   "aten::unsqueeze", "aten::size",    "aten::dim",
+                                            "aten::numel",     "aten::Int",       "aten::expand",  "aten::chunk",
+                                            "aten::split",     "aten::unbind",    "aten::detach",  "aten::dropout"};
+  return ops;
+}
+
+// Whether a node runs on a standing team's leader: the runtime's own kernels, prim ops and ATen's shape ops. Any
+// other ATen op (a float convolution, a matmul) would find itself inside an OpenMP region there and run on one
+// thread.
+bool runs_on_team(const Node& node) {
+  return node.skip || node.integer || node.own != OwnOp::kNone || node.op.rfind("adze::", 0) == 0 ||
+         node.op.rfind("prim::", 0) == 0 || aten_shape_ops().count(node.op) > 0;
+}
+
+}  // namespace
+
 at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
                             std::map<std::string, at::Tensor>* layer_outputs, std::vector<double>* node_seconds,
                             const std::map<std::string, at::Tensor>* from) const {
@@ -893,15 +916,27 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     for (std::size_t i = 0; i < node.out.size(); ++i)
       env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
   };
-  for (std::size_t i = 0; i < program.nodes.size(); ++i) {
+  auto step = [&](std::size_t i) {
     const Node& node = program.nodes[i];
-    if (node.skip) continue;
+    if (node.skip) return;
     const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     run_node(node);
     if (node_seconds)
       (*node_seconds)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     record(node);
     for (int v : program.release[i]) env[static_cast<std::size_t>(v)] = c10::IValue();
+  };
+  // Each run of nodes that the runtime's kernels compute goes on one standing team (runtime/parallel.h); an
+  // ATen op that computes runs between two, with ATen's own threads.
+  const std::size_t nodes = program.nodes.size();
+  for (std::size_t i = 0; i < nodes;) {
+    if (!runs_on_team(program.nodes[i])) {
+      step(i++);
+      continue;
+    }
+    runtime::with_standing_team([&] {
+      for (; i < nodes && runs_on_team(program.nodes[i]); ++i) step(i);
+    });
   }
   const c10::IValue& out = env[static_cast<std::size_t>(program.output_slot)];
   if (!out.isTensor())

@@ -244,15 +244,14 @@ class PatchRows final : public runtime::QRowSource {
   void prepare() override {
     const int64_t total = g_.input_values();
     if (whole_range_) {
-#pragma omp for schedule(static)
-      for (int64_t p = 0; p < pieces(total); ++p) piece_range(p, partial_ + 2 * p, partial_ + 2 * p + 1);
-#pragma omp single
-      combine_range([this](int64_t p, float* lo, float* hi) { *lo = partial_[2 * p], *hi = partial_[2 * p + 1]; }, &s_,
-                    &z_);
+      runtime::work_for(pieces(total), [this](int64_t p) { piece_range(p, partial_ + 2 * p, partial_ + 2 * p + 1); });
+      runtime::work_single([this] {
+        combine_range([this](int64_t p, float* lo, float* hi) { *lo = partial_[2 * p], *hi = partial_[2 * p + 1]; },
+                      &s_, &z_);
+      });
     }
     if (!input_) return;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < g_.N * (g_.H + 2 * by_); ++r) quantize_input_row(r, input_, s_, z_);
+    runtime::work_for(g_.N * (g_.H + 2 * by_), [this](int64_t r) { quantize_input_row(r, input_, s_, z_); });
   }
 
   void make(int64_t m0, int64_t m1) override { make_rows(m0, m1, input_, s_, z_, rows_, scales_, zeros_); }

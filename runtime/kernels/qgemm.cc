@@ -55,6 +55,7 @@ struct Scratch {
   std::vector<float> row_scale;
   std::vector<int32_t> row_zero;
   std::vector<float> ranges;  // qgemm's per-thread ranges of its outputs (the calling thread's)
+  std::vector<float> pieces;  // a long row's pieces' ranges (range_params)
 };
 
 // n bytes of v starting on a 64-byte boundary: loads that split cache lines cost the kernels up to twice the
@@ -211,7 +212,7 @@ struct Finish {
       n *= rows;
       rows = 1;
     }
-    float* const range = ranges ? ranges + kRangeSlot * omp_get_thread_num() : nullptr;
+    float* const range = ranges ? ranges + kRangeSlot * work_thread() : nullptr;
     for (int64_t m = m0; m < m0 + rows; ++m) {
       float* const out = y + m * y_stride + c0;
       if (residual) {
@@ -235,8 +236,8 @@ void make_all_rows(QRowSource* src, int64_t rows) {
   if (!src) return;
   maybe_parallel(src->parallel(), [&] {
     src->prepare();
-#pragma omp for schedule(static)
-    for (int64_t m0 = 0; m0 < rows; m0 += kPanelRows) src->make(m0, std::min(rows, m0 + kPanelRows));
+    work_share((rows + kPanelRows - 1) / kPanelRows,
+               [&](int64_t t) { src->make(t * kPanelRows, std::min(rows, (t + 1) * kPanelRows)); });
   });
 }
 
@@ -254,10 +255,12 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   const int64_t panel_bytes = panel_k * kPanelChannels;
   const int64_t group_steps = l.groups == 1 ? panel_k / 4 : l.group / 4;
   const uint8_t* const panels = prebuilt ? prebuilt : cache_aligned(thread_scratch().panels, blocks * panel_bytes);
-  // A parallel region costs microseconds (waking the team, the closing barrier); the microkernel does 2^19
-  // multiply-adds in about that (decompose_bench: a batch-1 rank-128 layer, 2^18 multiply-adds, took 5.9 us split
-  // over two threads, 3.2 us on one; two runs of one build).
-  const bool gemm_parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 19);
+  // A parallel body costs microseconds (handing it out, the closing barrier, the rows crossing between the
+  // cores' caches); the microkernel does 2^19 multiply-adds in about that (decompose_bench: a batch-1 rank-128
+  // layer, 2^18 multiply-adds, took 5.9 us split over two threads, 3.2 us on one). ResNet-18 at 64x64 on a
+  // standing team, per-op profile at two threads against one: its products of exactly 2^19 (the 1x1 downsample
+  // convolutions, the classifier) took 1.0-1.8x their one-thread time split, and 0.9-1.3x run alone.
+  const bool gemm_parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 20);
   const int threads = omp_get_max_threads();
   if (a.rows == 1 && prebuilt && l.groups == 1 && kern.gemv_panels_out && !(gemm_parallel && threads > 1)) {
     // One row on one thread (a batch-1 layer): every panel in one call, no tile bookkeeping per panel
@@ -290,11 +293,10 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
     Scratch& s = thread_scratch();
     const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
     if (src && !private_rows && !band_rows) src->prepare();
-    if (!prebuilt) {
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < blocks; ++b)
+    if (!prebuilt)
+      work_for(blocks, [&](int64_t b) {
         build_panel(w, kern, b, s, const_cast<uint8_t*>(panels) + b * panel_bytes, panel_k / 4, nullptr);
-    }
+      });
     s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
     int32_t* const dots = s.dots.data();
     // Tile t, then `finish` on it unless `whole_rows` (the caller then finishes the rows in one piece).
@@ -340,7 +342,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
     };
     if (own_rows) {  // this thread's share of the row tiles (all of them outside a region), made and multiplied
-      const int i = omp_get_thread_num(), n = omp_get_num_threads();
+      const int i = work_thread(), n = work_threads();
       const int64_t r0 = shares.begin(i, n), r1 = shares.begin(i + 1, n);
       if (src && r1 > r0) {
         const int64_t m0 = r0 * kPanelRows, m1 = std::min(a.rows, r1 * kPanelRows);
@@ -353,11 +355,9 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       });
       return;
     }
-    if (src && !private_rows) {
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < row_tiles; ++r) src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows));
-    }
-    shares.run([&](int64_t t) { tile(t, false); });  // the region's end is the barrier
+    if (src && !private_rows)
+      work_for(row_tiles, [&](int64_t r) { src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows)); });
+    shares.run([&](int64_t t) { tile(t, false); });  // the body's end is the barrier
   });
 }
 
@@ -482,9 +482,12 @@ const float* gathered_row(const float* x, int64_t r, int64_t k, int64_t x_stride
 constexpr int64_t kParallelValues = int64_t{1} << 15, kPiece = int64_t{1} << 13;
 
 void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float inv, float zf, uint8_t* q) {
-  if (k < kParallelValues || omp_in_parallel()) return kern.quantize(row, k, inv, zf, q);
-#pragma omp parallel for schedule(static)
-  for (int64_t j = 0; j < k; j += kPiece) kern.quantize(row + j, std::min(kPiece, k - j), inv, zf, q + j);
+  if (k < kParallelValues || in_parallel_work()) return kern.quantize(row, k, inv, zf, q);
+  maybe_parallel(true, [&] {
+    work_share((k + kPiece - 1) / kPiece, [&](int64_t p) {
+      kern.quantize(row + p * kPiece, std::min(kPiece, k - p * kPiece), inv, zf, q + p * kPiece);
+    });
+  });
 }
 
 }  // namespace
@@ -494,13 +497,19 @@ namespace {
 // The dynamic range of n values (their min and max, widened to include 0) as a scale and zero point.
 void range_params(const RowKernels& kern, const float* x, int64_t n, float* scale, int32_t* zero) {
   float lo = 0.0f, hi = 0.0f;
-  if (n >= kParallelValues && !omp_in_parallel()) {  // one long row (a convolution's whole input): in pieces
-#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
-    for (int64_t j = 0; j < n; j += kPiece) {
-      float l = 0.0f, h = 0.0f;
-      kern.range(x + j, std::min(kPiece, n - j), &l, &h);
-      lo = std::min(lo, l);
-      hi = std::max(hi, h);
+  if (n >= kParallelValues && !in_parallel_work()) {  // one long row (a convolution's whole input): in pieces,
+    // each piece's range in its slot (min and max: the same result in any order)
+    const int64_t pieces = (n + kPiece - 1) / kPiece;
+    std::vector<float>& part = thread_scratch().pieces;
+    part.assign(static_cast<std::size_t>(2 * pieces), 0.0f);
+    maybe_parallel(true, [&] {
+      work_share(pieces, [&](int64_t p) {
+        kern.range(x + p * kPiece, std::min(kPiece, n - p * kPiece), &part[2 * p], &part[2 * p + 1]);
+      });
+    });
+    for (int64_t p = 0; p < pieces; ++p) {
+      lo = std::min(lo, part[static_cast<std::size_t>(2 * p)]);
+      hi = std::max(hi, part[static_cast<std::size_t>(2 * p + 1)]);
     }
   } else {
     kern.range(x, n, &lo, &hi);
@@ -573,9 +582,12 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
 void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* y, Isa isa) {
   const RowKernels& kern = row_kernels(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
-  if (n < kParallelValues || omp_in_parallel()) return kern.fake_quantize(x, n, inv, zf, s, y);
-#pragma omp parallel for schedule(static)
-  for (int64_t j = 0; j < n; j += kPiece) kern.fake_quantize(x + j, std::min(kPiece, n - j), inv, zf, s, y + j);
+  if (n < kParallelValues || in_parallel_work()) return kern.fake_quantize(x, n, inv, zf, s, y);
+  maybe_parallel(true, [&] {
+    work_share((n + kPiece - 1) / kPiece, [&](int64_t p) {
+      kern.fake_quantize(x + p * kPiece, std::min(kPiece, n - p * kPiece), inv, zf, s, y + p * kPiece);
+    });
+  });
 }
 
 namespace {
@@ -696,15 +708,13 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
     const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
     if (src && !private_rows) {
       src->prepare();
-#pragma omp for schedule(static)
-      for (int64_t m = 0; m < a.rows; ++m) src->make(m, m + 1);
+      work_for(a.rows, [&](int64_t m) { src->make(m, m + 1); });
     }
     uint8_t* const px = !pairs ? nullptr : private_rows ? cache_aligned(s.pairs_x, a.rows * l.k_pad) : shared_px;
     if (pairs && private_rows) {
       for (int64_t m = 0; m < a.rows; ++m) pairs_order(act.q, px, m);
     } else if (pairs) {
-#pragma omp for schedule(static)
-      for (int64_t m = 0; m < a.rows; ++m) pairs_order(act.q, px, m);
+      work_for(a.rows, [&](int64_t m) { pairs_order(act.q, px, m); });
     }
     const uint8_t* const x = pairs ? px : act.q;
     s.dots.resize(static_cast<std::size_t>(dots_stride * (by_row ? a.rows : 1)));
@@ -712,7 +722,7 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
     int8_t* const kept = by_row ? nullptr : cache_aligned<int8_t>(s.kept, l.kept_pad + 64);
     int8_t* const tile = by_row ? nullptr : cache_aligned<int8_t>(s.dense, kTileRows * w_stride);
     uint8_t* const gather = pairs && !by_row ? cache_aligned(s.gather, kTileRows * w_stride) : nullptr;
-    shares.run([&](int64_t t) {  // the region's end is the barrier
+    shares.run([&](int64_t t) {  // the body's end is the barrier
       const int64_t r0 = t * tile_rows, n = std::min(tile_rows, l.rows - r0);
       if (by_row)
         kern.row_dot(w.planes + r0 * l.plane_row_bytes(), l.plane_row_bytes(), n, l.bits, w.offset + r0, pairs, x,
@@ -770,7 +780,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
   if (!options.range) return qgemm_ranged(w, a, bias, y, y_stride, isa, options, nullptr);
   // A slot per thread of qgemm's own region, each starting from the range given. Inside a region of the
   // caller's (none calls it so), the thread numbers are not qgemm's: the range is then taken after.
-  if (omp_in_parallel()) {
+  if (in_parallel_work()) {
     qgemm_ranged(w, a, bias, y, y_stride, isa, options, nullptr);
     for (int64_t m = 0; m < a.rows; ++m)
       row_kernels(isa).range(y + m * y_stride, w.layout.rows, options.range, options.range + 1);

@@ -182,13 +182,14 @@ constexpr int64_t kSmallPanelBytes = int64_t{512} << 10;
 int64_t prebuilt_panel_bytes(const QWeightLayout& l);
 bool panel_rows(int64_t rows, const QWeightLayout& l);
 
-/// Activation rows that qgemm makes itself, inside the parallel region of its product (a convolution's patches):
-/// quantizing the input, gathering the patches and multiplying then share one region instead of three, and
+/// Activation rows that qgemm makes itself, inside the parallel body of its product (a convolution's patches):
+/// quantizing the input, gathering the patches and multiplying then share one body instead of three, and
 /// where the threads split the activation rows, each makes the rows it reads, so they never cross between the
-/// cores' caches. qgemm calls prepare() on every thread of the region (its loops shared with `omp for`, whose
-/// closing barriers make what it wrote visible to all), then make(m0, m1) exactly once for every row, before any
-/// thread reads that row: the rows' codes, scales and zero points of the QActivations it was given. Neither may
-/// open a parallel region of its own: inside one, each thread would run all of it.
+/// cores' caches. qgemm calls prepare() on every thread of the body (its loops shared with work_for, whose
+/// closing barriers make what it wrote visible to all: runtime/parallel.h), then make(m0, m1) exactly once for
+/// every row, before any thread reads that row: the rows' codes, scales and zero points of the QActivations it
+/// was given. Neither uses `omp for`, nor expects a parallel loop of its own to split: inside a body, each
+/// thread would run all of it.
 class QRowSource {
  public:
   virtual ~QRowSource() = default;
