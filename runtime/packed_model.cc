@@ -1,6 +1,7 @@
 // PackedModel: opening and checking a packed file, and the runtime that executes its graph.
 #include "runtime/packed_model.h"
 
+#include <omp.h>
 #include <torch/csrc/jit/runtime/operator.h>
 #include <torch/torch.h>
 
@@ -24,6 +25,7 @@
 #include "runtime/packed_ops.h"
 #include "runtime/parallel.h"
 #include "runtime/safetensors.h"
+#include "runtime/split_choice.h"
 
 namespace adze {
 namespace packed {
@@ -134,6 +136,7 @@ struct Program {
   std::vector<std::vector<int>> release;
   int slots = 0;
   int output_slot = 0;
+  mutable runtime::SplitChoice split;  ///< which ops run split over the threads, chosen from the first runs
 };
 
 // The graph as made for one batch size: every op resolved and constants folded (what a run recording layer
@@ -675,7 +678,8 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
   const std::shared_ptr<const Schedule> schedule = schedule_for(n);
   const std::vector<Node>& nodes = schedule->fused.nodes;
   std::vector<double> seconds(nodes.size(), 0.0);
-  run(schedule->fused, x, nullptr, nullptr);  // warm
+  // Warm, past the runs that choose which ops run split (split_choice.h), so that every timed run runs the choice.
+  for (int w = 0; w < 2 * runtime::SplitChoice::kTimedRuns + 1; ++w) run(schedule->fused, x, nullptr, nullptr);
   for (int r = 0; r < runs; ++r) run(schedule->fused, x, nullptr, &seconds);
   std::vector<NodeProfile> out;
   for (std::size_t i = 0; i < nodes.size(); ++i)
@@ -916,21 +920,37 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     for (std::size_t i = 0; i < node.out.size(); ++i)
       env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
   };
+  // On more than one thread, the first runs of a schedule time each op split and alone in turn, and later
+  // runs split only the ops that gained (split_choice.h); a run where none gains opens no team.
+  const std::size_t nodes = program.nodes.size();
+  const int threads = omp_get_max_threads();
+  using Mode = runtime::SplitChoice::Mode;
+  runtime::SplitChoice::Run plan;
+  if (threads > 1 && !runtime::in_parallel_work() && !omp_in_parallel()) plan = program.split.next_run(nodes, threads);
+  const bool timed = plan.mode != Mode::kChosen;
+  const bool all_alone = plan.mode == Mode::kTimeAlone || (plan.choice && !plan.choice->any);
+  std::vector<double> op_seconds(timed ? nodes : 0);
+  std::vector<bool> op_split(timed ? nodes : 0);
   auto step = [&](std::size_t i) {
     const Node& node = program.nodes[i];
     if (node.skip) return;
-    const auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    const runtime::AloneScope alone(all_alone || (plan.choice && !plan.choice->split[i]));
+    const bool clocked = node_seconds || timed;
+    const auto start = clocked ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    const uint64_t bodies = runtime::work_context().bodies;
     run_node(node);
-    if (node_seconds)
-      (*node_seconds)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (clocked) {
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (node_seconds) (*node_seconds)[i] += s;
+      if (timed) op_seconds[i] = s, op_split[i] = runtime::work_context().bodies != bodies;
+    }
     record(node);
     for (int v : program.release[i]) env[static_cast<std::size_t>(v)] = c10::IValue();
   };
   // Each run of nodes that the runtime's kernels compute goes on one standing team (runtime/parallel.h); an
   // ATen op that computes runs between two, with ATen's own threads.
-  const std::size_t nodes = program.nodes.size();
   for (std::size_t i = 0; i < nodes;) {
-    if (!runs_on_team(program.nodes[i])) {
+    if (all_alone || !runs_on_team(program.nodes[i])) {
       step(i++);
       continue;
     }
@@ -938,6 +958,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
       for (; i < nodes && runs_on_team(program.nodes[i]); ++i) step(i);
     });
   }
+  if (timed) program.split.record(plan.mode, threads, op_seconds, op_split);
   const c10::IValue& out = env[static_cast<std::size_t>(program.output_slot)];
   if (!out.isTensor())
     throw Error(ErrorKind::kUnsupported, "packed model '" + file_->path() + "' does not return a tensor");

@@ -18,9 +18,16 @@ thread_local StandingTeam* t_leading = nullptr;
 class AsThread {
  public:
   AsThread(Barrier* barrier, int thread, int threads) : saved_(t_work) {
-    t_work = WorkContext{barrier, thread, threads, true};
+    t_work.barrier = barrier;
+    t_work.thread = thread;
+    t_work.threads = threads;
+    t_work.in_body = true;
   }
-  ~AsThread() { t_work = saved_; }
+  ~AsThread() {
+    const uint64_t bodies = t_work.bodies;
+    t_work = saved_;
+    t_work.bodies = bodies;
+  }
   AsThread(const AsThread&) = delete;
   AsThread& operator=(const AsThread&) = delete;
 
@@ -96,6 +103,7 @@ WorkContext& work_context() { return t_work; }
 namespace detail {
 
 void run_on_team(BodyFn fn, const void* body) {
+  ++t_work.bodies;
   if (t_leading) return t_leading->run(fn, body);
   Barrier barrier;
 #pragma omp parallel

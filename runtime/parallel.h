@@ -55,8 +55,30 @@ struct WorkContext {
   int thread = 0;
   int threads = 1;
   bool in_body = false;  ///< inside a body that maybe_parallel runs (on a team or alone)
+  bool alone = false;    ///< bodies run alone here (AloneScope)
+  uint64_t bodies = 0;   ///< bodies this thread has handed to a team (run_on_team), ever
 };
 WorkContext& work_context();
+
+/// The threads a body that this thread starts would run on: 1 inside a body or an AloneScope, else
+/// omp_get_max_threads() (`--threads`). What the kernels plan their split for.
+inline int team_threads() {
+  const WorkContext& c = work_context();
+  return c.in_body || c.alone ? 1 : omp_get_max_threads();
+}
+
+/// While one lives, the bodies this thread starts run on it alone where `alone` (an op that a packed run found
+/// faster alone: split_choice.h).
+class AloneScope {
+ public:
+  explicit AloneScope(bool alone) : saved_(work_context().alone) { work_context().alone = saved_ || alone; }
+  ~AloneScope() { work_context().alone = saved_; }
+  AloneScope(const AloneScope&) = delete;
+  AloneScope& operator=(const AloneScope&) = delete;
+
+ private:
+  bool saved_;
+};
 
 inline int work_thread() { return work_context().thread; }
 inline int work_threads() { return work_context().threads; }
@@ -102,14 +124,13 @@ void run_alone(BodyFn fn, const void* body);
 }  // namespace detail
 
 /// Runs `body`, whose loops are shared with work_for and StealingShares, on every thread of a team where
-/// `parallel` and there is more than one thread; else on this thread alone. Inside another body, always alone:
-/// the team is busy with the outer one. Not parallel, no OpenMP region is entered (an `omp parallel if (false)`
+/// `parallel` and team_threads() is more than one; else on this thread alone. Inside another body, always
+/// alone: the team is busy with the outer one. Not parallel, no OpenMP region is entered (an `omp parallel if (false)`
 /// region of one thread still costs libgomp a team allocation and a futex wake per call: perf on
 /// decompose_bench, about a tenth of a batch-1 rank-128 layer's time, 3.6 -> 3.2 us across builds).
 template <typename Body>
 void maybe_parallel(bool parallel, const Body& body) {
-  if (parallel && !in_parallel_work() && omp_get_max_threads() > 1)
-    return detail::run_on_team(&detail::call_body<Body>, &body);
+  if (parallel && team_threads() > 1) return detail::run_on_team(&detail::call_body<Body>, &body);
   if (in_parallel_work()) return detail::run_alone(&detail::call_body<Body>, &body);
   body();
 }
@@ -128,8 +149,8 @@ void with_standing_team(const std::function<void()>& leader);
 /// 5-10 us apart on average, in either order, in regions of 26-45 us). Here each thread still works on its own
 /// share, whose data stays in its cache from call to call, and only the slower thread's tail moves.
 ///
-/// Constructed outside the body (shared by its threads, on the stack: nothing is allocated) for
-/// omp_get_max_threads() threads; run() inside it. Where the body has another number of threads (or runs
+/// Constructed outside the body (shared by its threads, on the stack: nothing is allocated) for team_threads()
+/// threads; run() inside it. Where the body has another number of threads (or runs
 /// alone), or more than kMaxThreads, each thread takes the static share of its own number only, as work_for
 /// would, with no barrier after.
 class StealingShares {
@@ -138,7 +159,7 @@ class StealingShares {
 
   /// `ready`: a thread prepares something its items need (marking it with ready()) before another may take them.
   explicit StealingShares(int64_t items, bool ready = false)
-      : threads_(std::min(omp_get_max_threads(), kMaxThreads)), items_(items) {
+      : threads_(std::min(team_threads(), kMaxThreads)), items_(items) {
     for (int i = 0; i < threads_; ++i) {
       shares_[i].range.store(pack(begin(i, threads_), begin(i + 1, threads_)), std::memory_order_relaxed);
       shares_[i].ready.store(!ready, std::memory_order_relaxed);

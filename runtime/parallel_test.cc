@@ -171,6 +171,22 @@ TEST_F(Parallel, WhatTheLeaderThrowsIsThrownAfterTheTeamEnds) {
   EXPECT_EQ(threads.load(), 2);
 }
 
+TEST_F(Parallel, AnAloneScopeRunsBodiesOnTheCallerAndCountsNone) {
+  const uint64_t before = work_context().bodies;
+  std::atomic<int> runs{0};
+  {
+    const AloneScope alone(true);
+    EXPECT_EQ(team_threads(), 1);
+    maybe_parallel(true, [&] { ++runs; });
+    EXPECT_EQ(work_context().bodies, before);
+  }
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(team_threads(), 2);
+  maybe_parallel(true, [&] { ++runs; });
+  EXPECT_EQ(runs.load(), 3);
+  EXPECT_EQ(work_context().bodies, before + 1) << "one body handed to a team";
+}
+
 TEST_F(Parallel, OnOneThreadAStandingTeamIsTheCallerAlone) {
   omp_set_num_threads(1);
   std::atomic<int> runs{0};

@@ -261,7 +261,7 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   // standing team, per-op profile at two threads against one: its products of exactly 2^19 (the 1x1 downsample
   // convolutions, the classifier) took 1.0-1.8x their one-thread time split, and 0.9-1.3x run alone.
   const bool gemm_parallel = l.rows * l.k_pad * a.rows >= (int64_t{1} << 20);
-  const int threads = omp_get_max_threads();
+  const int threads = team_threads();
   if (a.rows == 1 && prebuilt && l.groups == 1 && kern.gemv_panels_out && !(gemm_parallel && threads > 1)) {
     // One row on one thread (a batch-1 layer): every panel in one call, no tile bookkeeping per panel
     // (decompose_bench: the rank-128 layer 3.0 -> 2.7 us, builds before and after).
@@ -694,7 +694,7 @@ void qgemm_ranged(const QWeights& w, const QActivations& a, const float* bias, f
   // The rows made, put in the pairs' order, and multiplied in one region. The threads split the weights and
   // each reads every row: a source that can makes them all on each thread, which then orders them for itself;
   // otherwise they are made a row a thread (there are few).
-  const bool region = (parallel || (src && src->parallel())) && omp_get_max_threads() > 1;
+  const bool region = (parallel || (src && src->parallel())) && team_threads() > 1;
   const bool private_rows = region && src && src->makes_private();
   const auto pairs_order = [&](const uint8_t* q, uint8_t* px, int64_t m) {
     for (int64_t j = 0; j < l.k_pad; j += 16) {
@@ -786,7 +786,7 @@ void qgemm(const QWeights& w, const QActivations& a, const float* bias, float* y
       row_kernels(isa).range(y + m * y_stride, w.layout.rows, options.range, options.range + 1);
     return;
   }
-  const int threads = omp_get_max_threads();
+  const int threads = team_threads();
   std::vector<float>& ranges = thread_scratch().ranges;
   ranges.assign(static_cast<std::size_t>(threads * kRangeSlot), 0.0f);
   for (int t = 0; t < threads; ++t) std::copy_n(options.range, 2, ranges.begin() + t * kRangeSlot);
