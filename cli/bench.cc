@@ -27,7 +27,7 @@ struct BenchOptions {
   std::vector<std::string> exported;
   std::string against, input_shape, input_dtype, activations = "dynamic";
   int64_t batch = 0;
-  int runs = 100, warmup = 10, rounds = 1;
+  int runs = 100, warmup = 40, rounds = 1;
   std::vector<int> thread_counts;  // empty: --threads alone
   bool json = false, child = false, profile = false;
 };
@@ -228,7 +228,10 @@ void setup_bench(CLI::App& app) {
       "'machine' is the same ratio for a probe timed in the same processes (each thread the same arithmetic, in\n"
       "registers, with no memory traffic and no synchronization): how many cores' worth the machine gave. A\n"
       "virtual machine whose CPUs share physical cores with each other or with a neighbour gives less than its\n"
-      "CPU count, and no model can scale past what it gave. (--threads sets the one count of a bench without it.)\n\n"
+      "CPU count, and no model can scale past what it gave. (--threads sets the one count of a bench without it.)\n"
+      "On more than one thread, adze's runtime spends a model's first 38 calls timing how many of its ops to\n"
+      "split over the threads (all, none, or those before a cut), and keeps the fastest: keep --warmup at 38 or\n"
+      "more.\n\n"
       "Examples:\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 1\n"
       "  adze bench cnn.adze cnn.onnx --against fmnist-cnn --threads 2 --runs 300 --rounds 5\n"

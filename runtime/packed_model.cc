@@ -679,7 +679,7 @@ std::vector<NodeProfile> PackedModel::profile(const at::Tensor& x, int runs) con
   const std::vector<Node>& nodes = schedule->fused.nodes;
   std::vector<double> seconds(nodes.size(), 0.0);
   // Warm, past the runs that choose which ops run split (split_choice.h), so that every timed run runs the choice.
-  for (int w = 0; w < 2 * runtime::SplitChoice::kTimedRuns + 1; ++w) run(schedule->fused, x, nullptr, nullptr);
+  for (int w = 0; w <= runtime::SplitChoice::kChoosingRuns; ++w) run(schedule->fused, x, nullptr, nullptr);
   for (int r = 0; r < runs; ++r) run(schedule->fused, x, nullptr, &seconds);
   std::vector<NodeProfile> out;
   for (std::size_t i = 0; i < nodes.size(); ++i)
@@ -920,45 +920,46 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
     for (std::size_t i = 0; i < node.out.size(); ++i)
       env[static_cast<std::size_t>(node.out_slots[i])] = std::move(stack[i]);
   };
-  // On more than one thread, the first runs of a schedule time each op split and alone in turn, and later
-  // runs split only the ops that gained (split_choice.h); a run where none gains opens no team.
+  // On more than one thread, the ops before the schedule's cut may split over the threads and the others run
+  // alone; its first runs time candidate cuts (split_choice.h). A cut of 0 opens no team.
   const std::size_t nodes = program.nodes.size();
   const int threads = omp_get_max_threads();
-  using Mode = runtime::SplitChoice::Mode;
   runtime::SplitChoice::Run plan;
   if (threads > 1 && !runtime::in_parallel_work() && !omp_in_parallel()) plan = program.split.next_run(nodes, threads);
-  const bool timed = plan.mode != Mode::kChosen;
-  const bool all_alone = plan.mode == Mode::kTimeAlone || (plan.choice && !plan.choice->any);
-  std::vector<double> op_seconds(timed ? nodes : 0);
-  std::vector<bool> op_split(timed ? nodes : 0);
+  std::vector<double> op_seconds(plan.timed ? nodes : 0);
+  std::vector<bool> op_split(plan.timed ? nodes : 0);
+  const auto run_start = std::chrono::steady_clock::now();
   auto step = [&](std::size_t i) {
     const Node& node = program.nodes[i];
     if (node.skip) return;
-    const runtime::AloneScope alone(all_alone || (plan.choice && !plan.choice->split[i]));
-    const bool clocked = node_seconds || timed;
+    const runtime::AloneScope alone(i >= plan.cut);
+    const bool clocked = node_seconds || plan.timed;
     const auto start = clocked ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     const uint64_t bodies = runtime::work_context().bodies;
     run_node(node);
     if (clocked) {
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (node_seconds) (*node_seconds)[i] += s;
-      if (timed) op_seconds[i] = s, op_split[i] = runtime::work_context().bodies != bodies;
+      if (plan.timed) op_seconds[i] = s, op_split[i] = runtime::work_context().bodies != bodies;
     }
     record(node);
     for (int v : program.release[i]) env[static_cast<std::size_t>(v)] = c10::IValue();
   };
-  // Each run of nodes that the runtime's kernels compute goes on one standing team (runtime/parallel.h); an
-  // ATen op that computes runs between two, with ATen's own threads.
+  // Each stretch of nodes before the cut that the runtime's kernels compute goes on one standing team
+  // (runtime/parallel.h); an ATen op that computes runs between two, with ATen's own threads.
+  const auto on_team = [&](std::size_t i) { return i < plan.cut && runs_on_team(program.nodes[i]); };
   for (std::size_t i = 0; i < nodes;) {
-    if (all_alone || !runs_on_team(program.nodes[i])) {
+    if (!on_team(i)) {
       step(i++);
       continue;
     }
     runtime::with_standing_team([&] {
-      for (; i < nodes && runs_on_team(program.nodes[i]); ++i) step(i);
+      for (; i < nodes && on_team(i); ++i) step(i);
     });
   }
-  if (timed) program.split.record(plan.mode, threads, op_seconds, op_split);
+  if (plan.timed)
+    program.split.record(plan, threads, op_seconds, op_split,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count());
   const c10::IValue& out = env[static_cast<std::size_t>(program.output_slot)];
   if (!out.isTensor())
     throw Error(ErrorKind::kUnsupported, "packed model '" + file_->path() + "' does not return a tensor");

@@ -3,6 +3,14 @@
 // the cores' caches; on a virtual machine those can outweigh the half of the arithmetic saved (MobileNet-V2 at
 // 64x64 ran slower on two threads than on one: docs/results/standing-team-2026-12-02.md). Each op gives the same
 // bits split or alone, so the choice changes only the time.
+//
+// What an op costs depends on where its input lies: an op alone after a split one reads half its input from the
+// other core's cache. So the choice is one cut: the ops before it may split, the ops from it on run alone (a
+// convolutional network's large early layers split, its small late ones not; a cut of 0 opens no team at all).
+// After a few settling runs, the first runs time whole runs of each kind in blocks, the first run of each block
+// untimed while the caches settle: all split, all alone, all alone, all split (the order cancels a steady drift
+// of the machine's load), then the cut that the per-op times of those runs favour. The kind whose median run
+// was fastest is kept.
 #pragma once
 
 #include <cstddef>
@@ -16,8 +24,14 @@ namespace runtime {
 
 class SplitChoice {
  public:
-  /// Runs of each kind timed before choosing.
-  static constexpr int kTimedRuns = 5;
+  /// Untimed runs (all split) before the first block: a process's first runs fault in pages, grow buffer pools
+  /// and wait for the CPUs' clocks (MobileNet-V2 at 64x64 on one thread: 489, 385, 349, 322, 411 us, then about
+  /// 230 us, on the AMD EPYC KVM guest).
+  static constexpr int kSettlingRuns = 8;
+  /// Runs of one kind in a row, the first of them untimed.
+  static constexpr int kBlock = 6;
+  /// Runs before the choice is made: the settling runs, four blocks of whole kinds and one of the cut.
+  static constexpr int kChoosingRuns = kSettlingRuns + 5 * kBlock;
 
   SplitChoice() = default;
   /// A copy starts afresh: a schedule copied to be changed (fused) runs other ops.
@@ -28,41 +42,39 @@ class SplitChoice {
     return *this;
   }
 
-  /// How one run goes: every op allowed to split (timed), every op alone (timed), or as chosen.
-  enum class Mode { kTimeSplit, kTimeAlone, kChosen };
-
-  /// What was chosen: whether each op runs split, and whether any does (none: a run needs no team at all).
-  struct Choice {
-    std::vector<bool> split;
-    bool any = false;
-  };
-
-  /// The next run of a schedule: its mode and, for kChosen, the choice (kept alive by the run, whatever other
-  /// runs choose meanwhile).
+  /// One run: ops [0, cut) may split, the others run alone; `timed` runs report their times to record().
   struct Run {
-    Mode mode = Mode::kChosen;
-    std::shared_ptr<const Choice> choice;
+    std::size_t cut = SIZE_MAX;
+    bool timed = false;
+    int step = 0;
   };
 
   /// The next run of a schedule of `ops` ops on `threads` threads (more than one). The choice is made again
   /// where the thread count or the schedule's size changed since. Safe to call from several threads at once.
   Run next_run(std::size_t ops, int threads);
 
-  /// A timed run's op times (seconds, one per op) and, for kTimeSplit, which ops handed out a parallel body;
-  /// ignored where the choice restarted since for another thread count or size. The choice is made once
-  /// kTimedRuns of each kind are in: an op runs split where it handed out a body in every split run and the
-  /// median of its split times is below that of its alone times.
-  void record(Mode mode, int threads, const std::vector<double>& seconds, const std::vector<bool>& split_body);
+  /// A timed run's times (seconds): each op's and the whole run's, and which ops handed out a parallel body.
+  /// Ignored where the choice restarted since (another thread count or size) or is made.
+  void record(const Run& run, int threads, const std::vector<double>& op_seconds, const std::vector<bool>& split_body,
+              double run_seconds);
 
  private:
+  enum Kind { kSplit = 0, kAlone = 1, kCut = 2 };
+  static Kind kind_of(int step);
+  static bool timed(int step);
   void restart(std::size_t ops, int threads);
+  std::size_t best_cut() const;  // from the per-op medians of the whole kinds
+  void choose();                 // the kind whose median run was fastest
+
   std::mutex mutex_;
   std::size_t ops_ = 0;
   int threads_ = 0;
-  int started_ = 0;  // timed runs handed out: even ones split, odd ones alone
-  std::vector<std::vector<double>> split_times_, alone_times_;
-  std::vector<bool> split_body_;
-  std::shared_ptr<const Choice> choice_;
+  int steps_ = 0;  // runs handed out while choosing
+  bool chosen_ = false;
+  std::size_t cut_ = 0;  // the candidate cut (before choosing), then the choice
+  std::vector<double> runs_[3];
+  std::vector<std::vector<double>> split_op_, alone_op_;
+  std::vector<bool> body_;
 };
 
 }  // namespace runtime

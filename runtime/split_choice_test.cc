@@ -1,69 +1,90 @@
-// SplitChoice: timed runs alternate split and alone; an op runs split only where it handed out a body in every
-// split run and its split median is below its alone median; a new thread count or schedule size starts afresh.
+// SplitChoice: settling runs, then blocks of whole runs split, alone, alone, split (each block's first run
+// untimed), then a block of the cut the per-op times favour; the kind whose median run was fastest is kept; a new
+// thread count or schedule size starts afresh.
 #include "runtime/split_choice.h"
 
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <vector>
 
 namespace adze {
 namespace runtime {
 namespace {
 
-using Mode = SplitChoice::Mode;
+constexpr std::size_t kOps = 4;
 
-// Feeds the timed runs of three ops: op 0 faster split, op 1 faster alone, op 2 faster split but handing out no
-// body in one split run. Returns the modes handed out, in order.
-std::vector<Mode> time_three_ops(SplitChoice& c, int threads) {
-  std::vector<Mode> modes;
-  for (int run = 0; run < 2 * SplitChoice::kTimedRuns; ++run) {
-    const SplitChoice::Run r = c.next_run(3, threads);
-    modes.push_back(r.mode);
-    EXPECT_EQ(r.choice, nullptr);
-    const bool split = r.mode == Mode::kTimeSplit;
-    const double noise = 1e-7 * run;
-    const std::vector<double> seconds = split ? std::vector<double>{10e-6 + noise, 30e-6 + noise, 5e-6}
-                                              : std::vector<double>{20e-6 + noise, 20e-6 + noise, 9e-6};
-    c.record(r.mode, threads, seconds, {true, true, run != 2});
+// Op times of a run with ops [0, cut) split: ops 0 and 1 gain from splitting, ops 2 and 3 lose; op 3 hands out
+// a body, op 2 does too. The run's time is the ops' sum plus `extra` for a run with a cut inside.
+struct Timing {
+  double extra_for_cut = 0.0;
+  std::vector<double> split = {10e-6, 20e-6, 8e-6, 9e-6}, alone = {20e-6, 30e-6, 5e-6, 6e-6};
+};
+
+// Hands out and records runs until the choice is made; returns the cuts handed out.
+std::vector<std::size_t> choose(SplitChoice& c, int threads, const Timing& t) {
+  std::vector<std::size_t> cuts;
+  for (int i = 0; i < 100; ++i) {
+    const SplitChoice::Run r = c.next_run(kOps, threads);
+    if (!r.timed && r.step == 0 && i > 0) break;  // chosen
+    cuts.push_back(r.cut);
+    std::vector<double> ops(kOps);
+    for (std::size_t o = 0; o < kOps; ++o) ops[o] = o < r.cut ? t.split[o] : t.alone[o];
+    const bool inside = r.cut > 0 && r.cut < kOps;
+    c.record(r, threads, ops, std::vector<bool>(kOps, true),
+             std::accumulate(ops.begin(), ops.end(), 0.0) + (inside ? t.extra_for_cut : 0.0));
   }
-  return modes;
+  return cuts;
 }
 
-TEST(SplitChoice, TimedRunsAlternateAndTheFasterKindWinsPerOp) {
+TEST(SplitChoice, WholeKindsInBlocksThenTheFavouredCut) {
   SplitChoice c;
-  const std::vector<Mode> modes = time_three_ops(c, 2);
-  for (std::size_t i = 0; i < modes.size(); ++i)
-    EXPECT_EQ(modes[i], i % 2 == 0 ? Mode::kTimeSplit : Mode::kTimeAlone) << "run " << i;
-  const SplitChoice::Run chosen = c.next_run(3, 2);
-  ASSERT_EQ(chosen.mode, Mode::kChosen);
-  ASSERT_NE(chosen.choice, nullptr);
-  EXPECT_EQ(chosen.choice->split, (std::vector<bool>{true, false, false}));
-  EXPECT_TRUE(chosen.choice->any);
+  const std::vector<std::size_t> cuts = choose(c, 2, Timing{});
+  ASSERT_EQ(cuts.size(), static_cast<std::size_t>(SplitChoice::kChoosingRuns));
+  for (int step = 0; step < SplitChoice::kChoosingRuns; ++step) {
+    const int block = (step - SplitChoice::kSettlingRuns) / SplitChoice::kBlock;
+    const std::size_t expected = step < SplitChoice::kSettlingRuns || block == 0 || block == 3 ? kOps
+                                 : block == 4                                                  ? 2
+                                                                                               : 0;
+    EXPECT_EQ(cuts[static_cast<std::size_t>(step)], expected) << "step " << step;
+  }
+  const SplitChoice::Run chosen = c.next_run(kOps, 2);
+  EXPECT_FALSE(chosen.timed);
+  EXPECT_EQ(chosen.cut, 2u) << "ops 0 and 1 split, 2 and 3 alone";
 }
 
-TEST(SplitChoice, NoOpGainingMeansNoTeam) {
+TEST(SplitChoice, ACutSlowerThanAWholeKindLoses) {
   SplitChoice c;
-  for (int run = 0; run < 2 * SplitChoice::kTimedRuns; ++run) {
-    const SplitChoice::Run r = c.next_run(2, 2);
-    c.record(r.mode, 2, r.mode == Mode::kTimeSplit ? std::vector<double>{3e-6, 4e-6} : std::vector<double>{2e-6, 4e-6},
-             {true, false});
-  }
-  const SplitChoice::Run chosen = c.next_run(2, 2);
-  ASSERT_NE(chosen.choice, nullptr);
-  EXPECT_FALSE(chosen.choice->any);
+  Timing t;
+  t.extra_for_cut = 100e-6;  // the data crossing between the cores at the cut outweighs what it saves
+  choose(c, 2, t);
+  EXPECT_EQ(c.next_run(kOps, 2).cut, kOps) << "all split: 47 us a run against 61 alone and 141 cut";
+}
+
+TEST(SplitChoice, WhereAloneIsFastestEverywhereNoCutIsTimed) {
+  SplitChoice c;
+  Timing t;
+  t.split = {30e-6, 40e-6, 8e-6, 9e-6};
+  const std::vector<std::size_t> cuts = choose(c, 2, t);
+  EXPECT_EQ(cuts.size(), static_cast<std::size_t>(SplitChoice::kSettlingRuns + 4 * SplitChoice::kBlock));
+  EXPECT_EQ(c.next_run(kOps, 2).cut, 0u);
 }
 
 TEST(SplitChoice, AnotherThreadCountOrSizeStartsAfresh) {
   SplitChoice c;
-  time_three_ops(c, 2);
-  ASSERT_EQ(c.next_run(3, 2).mode, Mode::kChosen);
-  EXPECT_EQ(c.next_run(3, 4).mode, Mode::kTimeSplit) << "four threads: timed again";
+  choose(c, 2, Timing{});
+  ASSERT_EQ(c.next_run(kOps, 2).cut, 2u);
+  const SplitChoice::Run first = c.next_run(kOps, 4);
+  EXPECT_EQ(first.cut, kOps) << "four threads: the first block again";
+  EXPECT_FALSE(first.timed);
   // A record from a run that began before the restart, for two threads, changes nothing.
-  c.record(Mode::kTimeAlone, 2, {1.0, 1.0, 1.0}, {});
-  EXPECT_EQ(c.next_run(3, 4).mode, Mode::kTimeAlone);
-  EXPECT_EQ(c.next_run(5, 4).mode, Mode::kTimeSplit) << "another schedule size: timed again";
+  c.record({0, true, SplitChoice::kSettlingRuns + 1}, 2, std::vector<double>(kOps, 1.0), {}, 4.0);
+  for (int step = 1; step < SplitChoice::kSettlingRuns; ++step) EXPECT_FALSE(c.next_run(kOps, 4).timed);
+  EXPECT_FALSE(c.next_run(kOps, 4).timed) << "a block's first run";
+  EXPECT_TRUE(c.next_run(kOps, 4).timed);
+  EXPECT_EQ(c.next_run(kOps + 1, 4).step, 0) << "another schedule size: timed again";
   SplitChoice copy(c);
-  EXPECT_EQ(copy.next_run(5, 4).mode, Mode::kTimeSplit) << "a copy starts afresh";
+  EXPECT_EQ(copy.next_run(kOps + 1, 4).step, 0) << "a copy starts afresh";
 }
 
 }  // namespace

@@ -823,9 +823,9 @@ TEST(PackedExporter, TwoThreadsGiveTheBitsOfOne) {
     torch::set_num_threads(1);
     const at::Tensor one = p.forward(x);
     torch::set_num_threads(2);
-    // The first runs time each op split and alone in turn, and the later ones run the choice
+    // The first runs time whole runs split, alone and split up to a cut, and the later ones run the choice
     // (runtime/split_choice.h): every run gives the same bits.
-    for (int run = 0; run < 2 * runtime::SplitChoice::kTimedRuns + 2; ++run) {
+    for (int run = 0; run < runtime::SplitChoice::kChoosingRuns + 2; ++run) {
       const at::Tensor two = p.forward(x);
       EXPECT_TRUE(same_bits(one, two)) << "run " << run << ": " << (one - two).abs().max().item<double>();
     }
