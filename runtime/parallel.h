@@ -113,8 +113,10 @@ void work_single(const F& f) {
 
 namespace detail {
 using BodyFn = void (*)(const void*);
+// noexcept: a body that throws ends the process, as one throwing out of an OpenMP region does (its team's
+// threads would wait at the next barrier for a thread that never comes).
 template <class Body>
-void call_body(const void* body) {
+void call_body(const void* body) noexcept {
   (*static_cast<const Body*>(body))();
 }
 /// `body` on every thread of the standing team where this thread leads one, else of an OpenMP region.
