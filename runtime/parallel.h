@@ -41,10 +41,13 @@ void yield_cpu();
 template <class Done>
 void spin_until(const Done& done) {
   for (int spins = 0; !done(); ++spins) {
-    if (spins < (1 << 12))
-      __builtin_ia32_pause();
-    else
+    if (spins >= (1 << 12)) {
       yield_cpu();
+    } else {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();  // the spin loop hint: frees the core's pipeline, and the other hyperthread's
+#endif
+    }
   }
 }
 
@@ -67,8 +70,8 @@ inline int team_threads() {
   return c.in_body || c.alone ? 1 : omp_get_max_threads();
 }
 
-/// While one lives, the bodies this thread starts run on it alone where `alone` (an op that a packed run found
-/// faster alone: split_choice.h).
+/// While one lives, the bodies this thread starts run on it alone where `alone` (a packed run's ops from its
+/// schedule's cut on: split_choice.h).
 class AloneScope {
  public:
   explicit AloneScope(bool alone) : saved_(work_context().alone) { work_context().alone = saved_ || alone; }
@@ -90,7 +93,8 @@ inline void work_barrier() {
   if (c.threads > 1) c.barrier->wait(c.threads);
 }
 
-/// Items [0, n) shared out as `omp for schedule(static) nowait` would: thread i of T takes [n·i/T, n·(i+1)/T).
+/// Items [0, n) shared out in contiguous blocks, as `omp for schedule(static) nowait` does: thread i of T takes
+/// [n·i/T, n·(i+1)/T), the share StealingShares starts each thread from.
 template <class F>
 void work_share(int64_t n, const F& f) {
   const WorkContext& c = work_context();
