@@ -120,8 +120,10 @@ void run_alone(BodyFn fn, const void* body) {
 
 }  // namespace detail
 
-void with_standing_team(const std::function<void()>& leader) {
-  if (t_leading || in_parallel_work() || omp_in_parallel() || omp_get_max_threads() < 2) return leader();
+namespace detail {
+
+void lead_standing_team(BodyFn leader_fn, const void* leader) {
+  if (t_leading || in_parallel_work() || omp_in_parallel() || omp_get_max_threads() < 2) return leader_fn(leader);
   std::exception_ptr error;
   StandingTeam team;
 #pragma omp parallel
@@ -130,7 +132,7 @@ void with_standing_team(const std::function<void()>& leader) {
       team.open(omp_get_num_threads());  // before the first post, which the others wait for
       t_leading = &team;
       try {
-        leader();
+        leader_fn(leader);
       } catch (...) {
         error = std::current_exception();
       }
@@ -142,6 +144,8 @@ void with_standing_team(const std::function<void()>& leader) {
   }
   if (error) std::rethrow_exception(error);
 }
+
+}  // namespace detail
 
 }  // namespace runtime
 }  // namespace adze

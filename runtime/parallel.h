@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <functional>
 
 namespace adze {
 namespace runtime {
@@ -127,6 +126,12 @@ void call_body(const void* body) noexcept {
 void run_on_team(BodyFn fn, const void* body);
 /// `body` on this thread alone, as a body (its loops not shared).
 void run_alone(BodyFn fn, const void* body);
+/// with_standing_team's work; a leader may throw.
+template <class Leader>
+void call_leader(const void* leader) {
+  (*static_cast<const Leader*>(leader))();
+}
+void lead_standing_team(BodyFn leader_fn, const void* leader);
 }  // namespace detail
 
 /// Runs `body`, whose loops are shared with work_for and StealingShares, on every thread of a team where
@@ -146,7 +151,10 @@ void maybe_parallel(bool parallel, const Body& body) {
 /// instead of a parallel region each. `leader` runs on this thread; whatever it throws is thrown after the
 /// team has ended. Anything else that opens an OpenMP region (ATen's parallel loops, OpenBLAS) runs on one
 /// thread meanwhile: keep such work out of `leader` where it is long.
-void with_standing_team(const std::function<void()>& leader);
+template <class Leader>
+void with_standing_team(const Leader& leader) {
+  detail::lead_standing_team(&detail::call_leader<Leader>, &leader);
+}
 /// Items [0, n) shared out over a body's threads as work_for shares them (thread i owns [n·i/T, n·(i+1)/T)),
 /// each thread taking its own in order; a thread that has finished its own then takes
 /// the others' last items, one at a time from the back. The cores of a shared or virtual machine run at

@@ -478,16 +478,20 @@ const float* gathered_row(const float* x, int64_t r, int64_t k, int64_t x_stride
 
 // Rows at least this long are quantized in pieces of kPiece values split over the threads (the codes are
 // element-wise, a range's min and max do not depend on the order: the same bytes on any number of threads);
-// inside a parallel region (a QRowSource's rows) on the calling thread alone.
+// inside a parallel body (a QRowSource's rows) on the calling thread alone.
 constexpr int64_t kParallelValues = int64_t{1} << 15, kPiece = int64_t{1} << 13;
 
-void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float inv, float zf, uint8_t* q) {
-  if (k < kParallelValues || in_parallel_work()) return kern.quantize(row, k, inv, zf, q);
-  maybe_parallel(true, [&] {
-    work_share((k + kPiece - 1) / kPiece, [&](int64_t p) {
-      kern.quantize(row + p * kPiece, std::min(kPiece, k - p * kPiece), inv, zf, q + p * kPiece);
-    });
+// f(p, first, count) for each piece p of n values: split over the threads where n is long enough to pay.
+template <class F>
+void in_pieces(int64_t n, const F& f) {
+  if (n <= kPiece) return f(0, 0, n);  // one piece, called per row or pixel: no body at all
+  maybe_parallel(n >= kParallelValues, [&] {
+    work_share((n + kPiece - 1) / kPiece, [&](int64_t p) { f(p, p * kPiece, std::min(kPiece, n - p * kPiece)); });
   });
+}
+
+void quantize_pieces(const RowKernels& kern, const float* row, int64_t k, float inv, float zf, uint8_t* q) {
+  in_pieces(k, [&](int64_t, int64_t j, int64_t n) { kern.quantize(row + j, n, inv, zf, q + j); });
 }
 
 }  // namespace
@@ -502,11 +506,8 @@ void range_params(const RowKernels& kern, const float* x, int64_t n, float* scal
     const int64_t pieces = (n + kPiece - 1) / kPiece;
     std::vector<float>& part = thread_scratch().pieces;
     part.assign(static_cast<std::size_t>(2 * pieces), 0.0f);
-    maybe_parallel(true, [&] {
-      work_share(pieces, [&](int64_t p) {
-        kern.range(x + p * kPiece, std::min(kPiece, n - p * kPiece), &part[2 * p], &part[2 * p + 1]);
-      });
-    });
+    in_pieces(n,
+              [&](int64_t p, int64_t j, int64_t count) { kern.range(x + j, count, &part[2 * p], &part[2 * p + 1]); });
     for (int64_t p = 0; p < pieces; ++p) {
       lo = std::min(lo, part[static_cast<std::size_t>(2 * p)]);
       hi = std::max(hi, part[static_cast<std::size_t>(2 * p + 1)]);
@@ -582,12 +583,7 @@ void quantize_rows_static(const float* x, int64_t m, int64_t k, int64_t x_stride
 void fake_quantize_static(const float* x, int64_t n, float s, int32_t z, float* y, Isa isa) {
   const RowKernels& kern = row_kernels(isa);
   const float inv = 1.0f / s, zf = static_cast<float>(z);
-  if (n < kParallelValues || in_parallel_work()) return kern.fake_quantize(x, n, inv, zf, s, y);
-  maybe_parallel(true, [&] {
-    work_share((n + kPiece - 1) / kPiece, [&](int64_t p) {
-      kern.fake_quantize(x + p * kPiece, std::min(kPiece, n - p * kPiece), inv, zf, s, y + p * kPiece);
-    });
-  });
+  in_pieces(n, [&](int64_t, int64_t j, int64_t count) { kern.fake_quantize(x + j, count, inv, zf, s, y + j); });
 }
 
 namespace {
