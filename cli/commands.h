@@ -42,6 +42,11 @@ struct CheckFailed : std::exception {};
 /// Thrown by adze search when no plan meets the budget, after it wrote the closest one: exit code 3.
 struct Unsatisfiable : std::exception {};
 
+/// Inside a catch block: prints the exception being handled as adze prints errors (one line on stderr) and
+/// returns the exit code it means: 2 bad input, 1 an internal error or CheckFailed, 3 Unsatisfiable (the last
+/// two print nothing: their command has said why).
+int report_current_exception();
+
 using reference::resolve_model_path;
 /// Progress bars are drawn unless --quiet or --json.
 bool show_progress(bool json);

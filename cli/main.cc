@@ -93,18 +93,7 @@ int main(int argc, char** argv) {
   c10::Warning::set_warning_handler(&handler);
   try {
     return run(argc, argv);
-  } catch (const adze::cli::CheckFailed&) {
-    return 1;
-  } catch (const adze::cli::Unsatisfiable&) {
-    return 3;
-  } catch (const adze::Error& e) {
-    std::cerr << "adze: error: " << e.what() << "\n";
-    return e.is_user_error() ? 2 : 1;
-  } catch (const c10::Error& e) {
-    std::cerr << "adze: internal error: " << e.what_without_backtrace() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "adze: internal error: " << adze::first_line_of(e) << "\n";
-    return 1;
+  } catch (...) {
+    return adze::cli::report_current_exception();
   }
 }

@@ -1,10 +1,14 @@
 // adze sweep plan|run|run-one, and the sweep subcommands' flags: config-driven batches of compress runs (sweep/),
 // resumable after a crash. slurm and collect: sweep_slurm.cc; report and status: sweep_status.cc.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -46,16 +50,23 @@ void run_plan(const SweepOptions& o) {
   std::cout << nlohmann::ordered_json{{"runs", out}, {"expanded", expanded}}.dump(2) << "\n";
 }
 
-// The child each worker starts: this binary's `sweep run-one DIR`, quiet, with `threads` threads when positive.
-std::vector<std::string> child_command(const std::string& dir, int threads) {
+// What executes runs: this binary's `sweep serve DIR` (a worker kept between runs) or, with
+// --fresh-processes, `sweep run-one DIR` (a process per run, the id appended); quiet, with `threads` threads
+// when positive.
+void set_run_commands(ExecutorOptions& e, const SweepOptions& o, int threads) {
   std::vector<std::string> argv = {std::filesystem::read_symlink("/proc/self/exe").string(), "-q"};
   if (threads > 0) {
     argv.push_back("--threads");
     argv.push_back(std::to_string(threads));
   }
-  for (const char* a : {"sweep", "run-one"}) argv.push_back(a);
-  argv.push_back(std::filesystem::absolute(dir).string());
-  return argv;
+  argv.push_back("sweep");
+  const std::string dir = std::filesystem::absolute(o.out).string();
+  e.child_command = argv;
+  for (const char* a : {"run-one", dir.c_str()}) e.child_command.push_back(a);
+  e.worker_command.clear();
+  if (o.fresh_processes) return;
+  e.worker_command = argv;
+  for (const char* a : {"serve", dir.c_str()}) e.worker_command.push_back(a);
 }
 
 void print_outcome(const SweepOptions& o, SweepStore& store, int64_t runs, int64_t added, int64_t reclaimed,
@@ -80,7 +91,7 @@ void run_sweep_mpi(const SweepOptions& o, ExecutorOptions e) {
   const int threads = global_options().threads > 0
                           ? global_options().threads
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks_here);
-  e.child_command = child_command(o.out, threads);
+  set_run_commands(e, o, threads);
   if (world.rank != 0) {
     run_pending_mpi(nullptr, o.out, e, world);
     mpi_finalize();
@@ -124,19 +135,20 @@ void run_sweep(const SweepOptions& o) {
     if (reclaimed) std::cout << ", " << reclaimed << " left running by a worker that died, pending again";
     std::cout << "\n";
   }
-  e.child_command = child_command(o.out, global_options().threads);
+  set_run_commands(e, o, global_options().threads);
   const ExecutorSummary s = run_pending(store, o.out, e);
   print_outcome(o, store, runs, added, reclaimed, s);
 }
 
-void run_one(const SweepOptions& o) {
-  const SweepStore store = SweepStore::open(o.out, false);
-  const auto run = store.run(o.id);
-  if (!run) throw Error(ErrorKind::kInvalidArgument, "no run '" + o.id + "' in the store of '" + o.out + "'");
-  const std::string dir = run_directory(o.out, o.id);
+// Run `id` of the store in `out`: its result.json, or its error.txt and the exception.
+void execute_stored_run(const std::string& out, const std::string& id) {
+  const SweepStore store = SweepStore::open(out, false);
+  const auto run = store.run(id);
+  if (!run) throw Error(ErrorKind::kInvalidArgument, "no run '" + id + "' in the store of '" + out + "'");
+  const std::string dir = run_directory(out, id);
   std::filesystem::create_directories(dir);
   std::filesystem::remove(dir + "/error.txt");
-  std::cout << "run " << o.id << ": " << describe_axes(run->spec.at("axes")) << std::endl;
+  std::cout << "run " << id << ": " << describe_axes(run->spec.at("axes")) << std::endl;
   try {
     const nlohmann::ordered_json result =
         execute_run(run->prepared(), dir, std::filesystem::read_symlink("/proc/self/exe").string(), false);
@@ -145,7 +157,70 @@ void run_one(const SweepOptions& o) {
     write_file_atomically(dir + "/error.txt", "adze: error: " + first_line_of(e) + "\n");
     throw;
   }
-  std::cout << "run " << o.id << " finished" << std::endl;
+  std::cout << "run " << id << " finished" << std::endl;
+}
+
+void run_one(const SweepOptions& o) { execute_stored_run(o.out, o.id); }
+
+// This process's stdout and stderr sent to `path` (appended) while it lives.
+class OutputTo {
+ public:
+  explicit OutputTo(const std::string& path) {
+    std::cout.flush(), std::cerr.flush(), std::fflush(nullptr);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ErrorKind::kIo, "failed to open '" + path + "': " + std::strerror(errno));
+    saved_out_ = ::dup(STDOUT_FILENO), saved_err_ = ::dup(STDERR_FILENO);
+    ::dup2(fd, STDOUT_FILENO), ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  ~OutputTo() {
+    std::cout.flush(), std::cerr.flush(), std::fflush(nullptr);
+    ::dup2(saved_out_, STDOUT_FILENO), ::dup2(saved_err_, STDERR_FILENO);
+    ::close(saved_out_), ::close(saved_err_);
+  }
+  OutputTo(const OutputTo&) = delete;
+  OutputTo& operator=(const OutputTo&) = delete;
+
+ private:
+  int saved_out_ = -1, saved_err_ = -1;
+};
+
+// A worker kept between runs (sweep/run_slot.h): reads run ids, a line each, on fd 3 and answers each with the
+// exit code `sweep run-one` would have ended with, the run's output in its log.txt. Ends at the end of its input,
+// and after a run that failed: the sweep starts a fresh worker for the next.
+void serve(const SweepOptions& o) {
+  constexpr int kFd = 3;
+  if (::fcntl(kFd, F_GETFD) < 0)
+    throw Error(ErrorKind::kInvalidArgument,
+                "adze sweep serve is started by 'adze sweep run', which hands it run ids on file descriptor 3 "
+                "(not open here)");
+  ::fcntl(kFd, F_SETFD, FD_CLOEXEC);  // not inherited by the processes a run starts (adze bench --child)
+  std::string pending;
+  char buffer[256];
+  for (;;) {
+    const std::size_t end = pending.find('\n');
+    if (end == std::string::npos) {
+      const ssize_t n = ::read(kFd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      pending.append(buffer, static_cast<std::size_t>(n));
+      continue;
+    }
+    const std::string id = pending.substr(0, end);
+    pending.erase(0, end + 1);
+    int code = 0;
+    {
+      std::filesystem::create_directories(run_directory(o.out, id));
+      const OutputTo log(run_directory(o.out, id) + "/log.txt");
+      try {
+        execute_stored_run(o.out, id);
+      } catch (...) {
+        code = report_current_exception();
+      }
+    }
+    const std::string answer = std::to_string(code) + "\n";
+    if (::write(kFd, answer.data(), answer.size()) != static_cast<ssize_t>(answer.size()) || code != 0) return;
+  }
 }
 
 }  // namespace
@@ -184,6 +259,9 @@ void setup_sweep(CLI::App& app) {
   run->add_flag("--extend", o->extend, "add this sweep's runs to a store made by another sweep file");
   run->add_flag("--mpi", o->mpi,
                 "under mpirun: rank 0 owns the store and hands out runs to every rank (DIR on a shared file system)");
+  run->add_flag("--fresh-processes", o->fresh_processes,
+                "start a fresh adze process for every run (by default one worker process per sweep, or per MPI "
+                "rank, executes run after run, and is started afresh after a run that fails)");
   run->add_flag("--json", o->json, "print the outcome as JSON");
   run->footer(
       "Exit codes: 0 every run done, 1 some run failed (its error is in 'adze sweep status --json'), 2 bad\n"
@@ -233,6 +311,12 @@ void setup_sweep(CLI::App& app) {
   one->add_option("dir", o->out, "the sweep's directory")->required();
   one->add_option("id", o->id, "the run's id")->required();
   one->callback([o] { run_one(*o); });
+
+  auto* worker =
+      sweep->add_subcommand("serve", "Execute a store's runs as they are handed out (what sweep run starts)");
+  worker->group("");  // internal: started by sweep run, run ids on fd 3
+  worker->add_option("dir", o->out, "the sweep's directory")->required();
+  worker->callback([o] { serve(*o); });
 }
 
 }  // namespace adze::cli

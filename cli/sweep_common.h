@@ -13,7 +13,8 @@ namespace adze::cli {
 struct SweepOptions {
   std::string file, out, id;
   bool json = false, extend = false, csv = false, mpi = false;
-  std::string plot;  ///< report: a directory for the Pareto plots
+  bool fresh_processes = false;  ///< run: a process per run instead of a worker kept between runs
+  std::string plot;              ///< report: a directory for the Pareto plots
   double timeout_s = 0, stale_after_s = 600;
   int retries = 1;
   int cpus_per_task = 1, max_parallel = 0;  ///< Slurm

@@ -20,13 +20,10 @@
 #include "core/files.h"
 #include "core/process_settings.h"
 #include "core/progress.h"
+#include "sweep/run_slot.h"
 
 namespace adze {
 namespace {
-
-double monotonic_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // The child's one-line error in the log after byte `from`: its first "adze: ..." line (an error that lists
 // several layers goes on over more lines), else its last non-empty line.
@@ -64,6 +61,10 @@ nlohmann::ordered_json finished_result(const std::string& run_dir) {
 }
 
 }  // namespace
+
+double monotonic_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 std::string run_directory(const std::string& dir, const std::string& id) { return dir + "/runs/" + id; }
 
@@ -198,9 +199,10 @@ void SweepProgress::finish() { bar_->finish(status()); }
 ExecutorSummary run_pending(SweepStore& store, const std::string& dir, const ExecutorOptions& o) {
   SweepProgress progress(store, dir, o);
   const std::string host = host_name();
+  RunSlot slot(o);
   while (auto run = progress.next(host, getpid())) {
-    ChildRun child(dir, run->id, o);
-    progress.record(*run, child.wait([&] { progress.heartbeat({run->id}); }));
+    slot.start(dir, run->id);
+    progress.record(*run, slot.wait([&] { progress.heartbeat({run->id}); }));
   }
   progress.finish();
   return progress.summary();

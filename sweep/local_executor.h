@@ -1,5 +1,6 @@
-// Runs a store's pending runs, each in a child process of its own (the adze binary's `sweep run-one DIR ID`,
-// which executes the run and writes DIR/runs/ID/result.json atomically). The process that runs the loop is the
+// Runs a store's pending runs in child processes: a worker kept from run to run (the adze binary's `sweep serve
+// DIR`: run_slot.h), or one process per run (`sweep run-one DIR ID`); either executes a run and writes
+// DIR/runs/ID/result.json atomically. The process that runs the loop is the
 // store's only writer: it leases each run (host, pid, heartbeat), records each attempt in one transaction, and
 // bounds each child by a timeout and the run by its retries. A child dies with its parent (PR_SET_PDEATHSIG),
 // so a killed sweep leaves no run half-done behind its lease; a result a child finished before the sweep died
@@ -22,9 +23,10 @@ namespace adze {
 class ProgressBar;
 
 struct ExecutorOptions {
-  std::vector<std::string> child_command;  ///< argv of the child, the run's id appended
-  double timeout_s = 0;                    ///< per attempt; 0: none
-  int retries = 1;                         ///< attempts after the first, for a crash, a timeout or an error
+  std::vector<std::string> child_command;   ///< argv of a process per run, the run's id appended
+  std::vector<std::string> worker_command;  ///< argv of a worker kept between runs (run_slot.h); empty: none
+  double timeout_s = 0;                     ///< per attempt; 0: none
+  int retries = 1;                          ///< attempts after the first, for a crash, a timeout or an error
   double heartbeat_s = 5;
   bool progress = true;
 };
@@ -32,6 +34,9 @@ struct ExecutorOptions {
 struct ExecutorSummary {
   int64_t done = 0, failed = 0, adopted = 0, attempts = 0;
 };
+
+/// Seconds on the monotonic clock.
+double monotonic_s();
 
 /// DIR/runs/ID: where a run's artifacts, result.json and log.txt live.
 std::string run_directory(const std::string& dir, const std::string& id);
@@ -99,7 +104,8 @@ class SweepProgress {
   double wall_ = 0, last_beat_ = 0;
 };
 
-/// Runs every pending run of `store` (in `dir`) on this machine, one at a time, until none is left.
+/// Runs every pending run of `store` (in `dir`) on this machine, one at a time (in one RunSlot), until none is
+/// left.
 ExecutorSummary run_pending(SweepStore& store, const std::string& dir, const ExecutorOptions& options);
 
 }  // namespace adze

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "sweep/run_slot.h"
 
 namespace adze {
 namespace {
@@ -49,13 +50,14 @@ std::string receive_id() {
 
 // A rank other than 0: ask, run, tell, until rank 0 answers with no id.
 void work(const std::string& dir, const ExecutorOptions& options) {
+  RunSlot slot(options);
   for (;;) {
     char ask = 0;
     MPI_Send(&ask, 1, MPI_CHAR, 0, kAsk, MPI_COMM_WORLD);
     const std::string id = receive_id();
     if (id.empty()) return;
-    ChildRun child(dir, id, options);
-    const Outcome o = outcome_of(child.wait([] {}));
+    slot.start(dir, id);
+    const Outcome o = outcome_of(slot.wait([] {}));
     MPI_Send(&o, 4, MPI_DOUBLE, 0, kOutcome, MPI_COMM_WORLD);
   }
 }
@@ -99,7 +101,7 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
   std::map<int, StoredRun> remote;  // rank -> the run it is executing
   std::vector<int> waiting;         // ranks that asked and have nothing yet
   std::optional<StoredRun> own;     // rank 0's run
-  std::optional<ChildRun> own_child;
+  RunSlot own_slot(options);
   int stopped = 0;  // ranks told that nothing is left
   for (;;) {
     // Every message that has arrived: a rank asking for work, or how its run ended.
@@ -119,10 +121,9 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
       }
     }
     // Rank 0 answers the others within 2 ms while its own child runs (and sees that child end at once).
-    if (own && own_child->poll(0.002)) {
-      progress.record(*own, own_child->attempt());
+    if (own && own_slot.poll(0.002)) {
+      progress.record(*own, own_slot.attempt());
       own.reset();
-      own_child.reset();
     }
     // Runs to whoever is free, rank 0 last.
     while (!waiting.empty()) {
@@ -134,7 +135,7 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
     }
     if (!own) {
       own = progress.next(host, pid);
-      if (own) own_child.emplace(dir, own->id, options);
+      if (own) own_slot.start(dir, own->id);
     }
     // Nothing pending and nothing in progress that could fail back into pending: the waiting ranks stop, and
     // when every rank has, so does rank 0.
@@ -148,7 +149,7 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
     if (own) leased.push_back(own->id);
     for (const auto& [rank, run] : remote) leased.push_back(run.id);
     progress.heartbeat(leased);
-    if (!own) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // ChildRun::poll waits otherwise
+    if (!own) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // RunSlot::poll waits otherwise
   }
   progress.finish();
   return progress.summary();

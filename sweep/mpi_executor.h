@@ -1,6 +1,6 @@
 // The sweep on MPI ranks (`mpirun -n N adze sweep run FILE --out DIR --mpi`): rank 0 owns the store, the only
-// writer, and hands out runs one at a time to whichever rank asks, itself included; every rank runs its run in
-// a child process as the local executor does (local_executor.h) and tells rank 0 how the attempt ended. DIR must
+// writer, and hands out runs one at a time to whichever rank asks, itself included; every rank runs its runs in
+// a RunSlot of its own as the local executor does (run_slot.h) and tells rank 0 how the attempt ended. DIR must
 // be on a file system every rank sees. Open MPI 4 has no fault tolerance: a dead rank ends the job, and the
 // store's leases (rank 0's pid) make the next sweep take the unfinished runs back.
 #pragma once

@@ -9,6 +9,7 @@
 
 #include "core/files.h"
 #include "sweep/local_executor.h"
+#include "sweep/run_slot.h"
 #include "sweep/sweep_file.h"
 #include "sweep/sweep_report.h"
 #include "sweep/sweep_runs.h"
@@ -63,6 +64,63 @@ TEST(ChildRun, AWaitEndsWhenTheChildDoes) {
   EXPECT_LT(late.attempt().wall_s, 10.0);
   ASSERT_TRUE(WIFSIGNALED(late.attempt().status));
   EXPECT_EQ(WTERMSIG(late.attempt().status), SIGKILL);
+}
+
+// A worker kept between runs: ids in and exit codes out on its fd 3, the same process for run after run that
+// succeeds; a failed run, a crash or a timeout costs the worker, and the next run gets a fresh one.
+TEST(RunSlot, AWorkerServesRunAfterRunAndIsReplacedAfterAFailure) {
+  TempDir tmp;
+  const std::string served = tmp.file("served.txt");
+  ExecutorOptions o;
+  o.worker_command = {"/bin/sh", "-c",
+                      "while read -r id <&3; do echo \"$$ $id\" >> " + served +
+                          "; case $id in ok*) echo 0 >&3;; fail*) echo 2 >&3;; crash*) kill -9 $$;; "
+                          "hang*) sleep 30;; esac; done"};
+  o.timeout_s = 5;
+  RunSlot slot(o);
+  const auto run = [&](const std::string& id) {
+    slot.start(tmp.path(), id);
+    return slot.wait([] {});
+  };
+  const auto worker_of = [&](const std::string& id) {  // the pid that served `id`
+    std::ifstream in(served);
+    std::string pid, line_id;
+    while (in >> pid >> line_id)
+      if (line_id == id) return pid;
+    return std::string();
+  };
+  for (const char* id : {"ok-1", "ok-2"}) {
+    const Attempt a = run(id);
+    ASSERT_TRUE(WIFEXITED(a.status)) << id;
+    EXPECT_EQ(WEXITSTATUS(a.status), 0) << id;
+    EXPECT_FALSE(a.timed_out);
+  }
+  EXPECT_EQ(worker_of("ok-1"), worker_of("ok-2"));
+  EXPECT_FALSE(worker_of("ok-1").empty());
+
+  Attempt a = run("fail-1");
+  ASSERT_TRUE(WIFEXITED(a.status));
+  EXPECT_EQ(WEXITSTATUS(a.status), 2);
+  EXPECT_EQ(WEXITSTATUS(run("ok-3").status), 0);
+  EXPECT_NE(worker_of("ok-3"), worker_of("fail-1"));
+
+  a = run("crash-1");
+  ASSERT_TRUE(WIFSIGNALED(a.status));
+  EXPECT_EQ(WTERMSIG(a.status), SIGKILL);
+  EXPECT_FALSE(a.timed_out);
+  EXPECT_EQ(WEXITSTATUS(run("ok-4").status), 0);
+
+  o.timeout_s = 0.3;
+  RunSlot timed(o);
+  timed.start(tmp.path(), "hang-1");
+  a = timed.wait([] {});
+  EXPECT_TRUE(a.timed_out);
+  EXPECT_LT(a.wall_s, 10.0);
+  timed.start(tmp.path(), "ok-5");
+  a = timed.wait([] {});
+  EXPECT_FALSE(a.timed_out);
+  EXPECT_EQ(WEXITSTATUS(a.status), 0);
+  EXPECT_TRUE(std::filesystem::exists(tmp.file("runs/ok-5")));  // each run's directory, for its log
 }
 
 TEST(SweepFile, ExpandsTheGridThenZipsLessTheExcluded) {

@@ -58,11 +58,13 @@ std::map<std::string, std::string> results(const std::string& out) {
 
 // The crash-safety bar: killed at 10 random points and resumed each time, the sweep ends with 12 runs done,
 // none lost, none finished twice, and every result and export byte-identical to an uninterrupted sweep's.
+// The uninterrupted sweep runs each run in a fresh process, the killed ones in a worker kept between runs: a
+// run gives the same bytes either way.
 TEST(SweepCli, KilledAtRandomPointsResumesToTheSameResults) {
   TempDir tmp;
   const std::string file = tmp.file("sweep.yaml");
   write_sweep(file);
-  CliRun whole = adze("-q sweep run " + file + " --out " + tmp.file("whole") + " --json");
+  CliRun whole = adze("-q sweep run " + file + " --out " + tmp.file("whole") + " --fresh-processes --json");
   ASSERT_EQ(whole.code, 0) << whole.err;
   EXPECT_EQ(nlohmann::json::parse(whole.out)["counts"]["done"], 12);
 
