@@ -1,5 +1,5 @@
-// adze sweep plan|run|run-one, and the sweep subcommands' flags: config-driven batches of compress runs (sweep/),
-// resumable after a crash. slurm and collect: sweep_slurm.cc; report and status: sweep_status.cc.
+// adze sweep plan|run|run-one|serve, and the sweep subcommands' flags: config-driven batches of compress runs
+// (sweep/), resumable after a crash. slurm and collect: sweep_slurm.cc; report and status: sweep_status.cc.
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -49,7 +49,8 @@ struct Attempt {
   int64_t log_from = 0;  ///< where this attempt's output starts in the run's log.txt
 };
 
-/// One attempt of a run in a child process, its output appended to the run's log.txt.
+/// One attempt of a run in a process of its own, its output appended to the run's log.txt (RunSlot's
+/// --fresh-processes mode: run_slot.h).
 class ChildRun {
  public:
   ChildRun(const std::string& dir, const std::string& id, const ExecutorOptions& options);
@@ -60,12 +61,6 @@ class ChildRun {
   /// waits up to `wait_s` for it to end first, and returns as soon as it does (a pidfd: the kernel wakes the
   /// wait at the child's exit), so that the next run starts without a polling interval's delay.
   bool poll(double wait_s = 0.02);
-  /// Waits for the child, calling `tick` every 20 ms while it runs.
-  template <typename Tick>
-  Attempt wait(Tick tick) {
-    while (!poll()) tick();
-    return attempt_;
-  }
   const Attempt& attempt() const { return attempt_; }
 
  private:

@@ -120,7 +120,7 @@ ExecutorSummary run_pending_mpi(SweepStore* store, const std::string& dir, const
         remote.erase(status.MPI_SOURCE);
       }
     }
-    // Rank 0 answers the others within 2 ms while its own child runs (and sees that child end at once).
+    // Rank 0 answers the others within 2 ms while its own run is in progress (and sees that run end at once).
     if (own && own_slot.poll(0.002)) {
       progress.record(*own, own_slot.attempt());
       own.reset();
