@@ -134,6 +134,7 @@ at::ScalarType scalar_type_of(const std::string& dtype) {
 struct Program {
   std::vector<Node> nodes;
   std::vector<std::vector<int>> release;
+  std::vector<bool> on_team;  ///< per node: may run on a standing team's leader (runs_on_team)
   int slots = 0;
   int output_slot = 0;
   mutable runtime::SplitChoice split;  ///< which ops run split over the threads, chosen from the first runs
@@ -508,7 +509,26 @@ void mark_passed_ranges(Program& p) {
   }
 }
 
-// Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties.
+// ATen ops that only reshape, pick or describe their input: cheap enough to run on a standing team's leader.
+const std::set<std::string>& aten_shape_ops() {
+  static const std::set<std::string> ops = {"aten::flatten",   "aten::view",      "aten::reshape", "aten::permute",
+                                            "aten::transpose", "aten::t",         "aten::select",  "aten::slice",
+                                            "aten::squeeze",   "aten::unsqueeze", "aten::size",    "aten::dim",
+                                            "aten::numel",     "aten::Int",       "aten::expand",  "aten::chunk",
+                                            "aten::split",     "aten::unbind",    "aten::detach",  "aten::dropout"};
+  return ops;
+}
+
+// Whether a node runs on a standing team's leader: the runtime's own kernels, prim ops and ATen's shape ops. Any
+// other ATen op (a float convolution, a matmul) would find itself inside an OpenMP region there and run on one
+// thread.
+bool runs_on_team(const Node& node) {
+  return node.skip || node.integer || node.own != OwnOp::kNone || node.op.rfind("adze::", 0) == 0 ||
+         node.op.rfind("prim::", 0) == 0 || aten_shape_ops().count(node.op) > 0;
+}
+
+// Slots for every value (the input's is 0), each argument's slot or held tensor, and when each slot empties, and
+// which nodes may run on a standing team.
 void resolve(Program& p, const std::string& output) {
   std::map<std::string, int> slot = {{"input", 0}};
   for (Node& node : p.nodes) {
@@ -539,6 +559,8 @@ void resolve(Program& p, const std::string& output) {
   for (int v = 0; v < p.slots; ++v)
     if (last[static_cast<std::size_t>(v)] >= 0)
       p.release[static_cast<std::size_t>(last[static_cast<std::size_t>(v)])].push_back(v);
+  p.on_team.assign(p.nodes.size(), false);
+  for (std::size_t i = 0; i < p.nodes.size(); ++i) p.on_team[i] = runs_on_team(p.nodes[i]);
   mark_passed_ranges(p);
 }
 
@@ -744,28 +766,6 @@ at::Tensor PackedModel::forward(const at::Tensor& x, std::map<std::string, at::T
   return y;
 }
 
-namespace {
-
-// ATen ops that only reshape, pick or describe their input: cheap enough to run on a standing team's leader.
-const std::set<std::string>& aten_shape_ops() {
-  static const std::set<std::string> ops = {"aten::flatten",   "aten::view",      "aten::reshape", "aten::permute",
-                                            "aten::transpose", "aten::t",         "aten::select",  "aten::slice",
-                                            "aten::squeeze",   "aten::unsqueeze", "aten::size",    "aten::dim",
-                                            "aten::numel",     "aten::Int",       "aten::expand",  "aten::chunk",
-                                            "aten::split",     "aten::unbind",    "aten::detach",  "aten::dropout"};
-  return ops;
-}
-
-// Whether a node runs on a standing team's leader: the runtime's own kernels, prim ops and ATen's shape ops. Any
-// other ATen op (a float convolution, a matmul) would find itself inside an OpenMP region there and run on one
-// thread.
-bool runs_on_team(const Node& node) {
-  return node.skip || node.integer || node.own != OwnOp::kNone || node.op.rfind("adze::", 0) == 0 ||
-         node.op.rfind("prim::", 0) == 0 || aten_shape_ops().count(node.op) > 0;
-}
-
-}  // namespace
-
 at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
                             std::map<std::string, at::Tensor>* layer_outputs, std::vector<double>* node_seconds,
                             const std::map<std::string, at::Tensor>* from) const {
@@ -947,7 +947,7 @@ at::Tensor PackedModel::run(const Program& program, const at::Tensor& x,
   };
   // Each stretch of nodes before the cut that the runtime's kernels compute goes on one standing team
   // (runtime/parallel.h); an ATen op that computes runs between two, with ATen's own threads.
-  const auto on_team = [&](std::size_t i) { return i < plan.cut && runs_on_team(program.nodes[i]); };
+  const auto on_team = [&](std::size_t i) { return i < plan.cut && program.on_team[i]; };
   for (std::size_t i = 0; i < nodes;) {
     if (!on_team(i)) {
       step(i++);
