@@ -60,8 +60,8 @@ void RunSlot::spawn() {
   socket_ = pair[0];
 }
 
-void RunSlot::stop_worker(bool kill) {
-  if (pid_ < 0) return;
+int RunSlot::stop_worker(bool kill) {
+  if (pid_ < 0) return 0;
   ::close(socket_);  // the worker exits at the end of its input
   socket_ = -1;
   if (kill) ::kill(pid_, SIGKILL);
@@ -71,6 +71,7 @@ void RunSlot::stop_worker(bool kill) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   pid_ = -1;
+  return status;
 }
 
 bool RunSlot::send(const std::string& line) {
@@ -120,11 +121,7 @@ bool RunSlot::poll(double wait_s) {
   if (!running_) return true;
   const double left = options_.timeout_s > 0 ? options_.timeout_s - (monotonic_s() - start_) : wait_s;
   if (left <= 0) {
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, &attempt_.status, 0);
-    pid_ = -1;
-    ::close(socket_);
-    socket_ = -1;
+    attempt_.status = stop_worker(true);
     attempt_.timed_out = true;
     return worker_ended();
   }
@@ -134,10 +131,7 @@ bool RunSlot::poll(double wait_s) {
   const ssize_t n = ::recv(socket_, buffer, sizeof buffer, 0);
   if (n < 0) return false;  // EINTR, or nothing after all: poll again
   if (n == 0) {             // the worker ended without answering: it crashed (or was killed)
-    waitpid(pid_, &attempt_.status, 0);
-    pid_ = -1;
-    ::close(socket_);
-    socket_ = -1;
+    attempt_.status = stop_worker(false);
     return worker_ended();
   }
   answer_.append(buffer, static_cast<std::size_t>(n));

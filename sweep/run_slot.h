@@ -41,8 +41,8 @@ class RunSlot {
   const Attempt& attempt() const { return attempt_; }
 
  private:
-  void spawn();                 // a new worker
-  void stop_worker(bool kill);  // closes its socket, then kills it (or waits for it) and reaps it
+  void spawn();                // a new worker
+  int stop_worker(bool kill);  // closes its socket, kills it (or waits for it) and reaps it: its wait status
   bool send(const std::string& line);
   bool worker_ended();  // the run's attempt completed from the worker's answer or its end
 
