@@ -627,7 +627,9 @@ int64_t prebuilt_panel_bytes(const QWeightLayout& l) { return panel_blocks(l) * 
 
 bool panel_rows(int64_t rows, const QWeightLayout& l) {
   const int64_t bytes = prebuilt_panel_bytes(l);
+  const int threads = team_threads();
   return rows >= kPrepackedPanelMinRows || (rows >= kSmallPanelMinRows && bytes <= kSmallPanelBytes) ||
+         (rows >= kSmallPanelMinRows && threads > 1 && bytes / threads <= kSharedPanelShareBytes) ||
          (rows >= 1 && l.groups == 1 && bytes <= l.rows * l.plane_row_bytes());
 }
 

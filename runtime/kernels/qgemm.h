@@ -173,12 +173,18 @@ class QPanels {
 /// Panels that read no more bytes than the planes (8-bit dense weights with one scale per row: a byte per weight
 /// either way) pay from one row, as nothing is left to unpack (decompose_bench, a batch-1 1024 x 1024 INT8 layer:
 /// 19.7 -> 13.9 us; its rank-128 factors 7.3 -> 5.1 us; builds before and after, not one run).
+/// Split over a team of threads (by panels: few rows make one tile), each thread reads only its share of the
+/// panels, and panels pay from kSmallPanelMinRows rows where that share is at most kSharedPanelShareBytes
+/// (ResNet-18 at 64x64, 2:4 + INT4, layer4's 4-row 3x3 convolutions, 2.4 MB of panels: 33 -> 25 us each at two
+/// threads; at one thread, planes 49-51 us, panels 53-57 us; per-op profile, builds alternated three times).
 constexpr int64_t kPrepackedPanelMinRows = 8;
 constexpr int64_t kSmallPanelMinRows = 4;
 constexpr int64_t kSmallPanelBytes = int64_t{512} << 10;
+constexpr int64_t kSharedPanelShareBytes = int64_t{2} << 20;
 
 /// The bytes of a matrix's prebuilt panels (QPanels::bytes(), less alignment), and whether qgemm runs `rows`
-/// activation rows on the prebuilt panels of a matrix of this layout.
+/// activation rows on the prebuilt panels of a matrix of this layout, on the team a product started here runs
+/// on (team_threads()).
 int64_t prebuilt_panel_bytes(const QWeightLayout& l);
 bool panel_rows(int64_t rows, const QWeightLayout& l);
 

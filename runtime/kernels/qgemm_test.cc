@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "runtime/kernels/row_kernels.h"
+#include "runtime/parallel.h"
 
 namespace adze {
 namespace runtime {
@@ -382,6 +383,27 @@ TEST(QGemm, PanelsFromOneRowWhereTheyReadNoMoreThanThePlanes) {
   EXPECT_FALSE(panel_rows(1, layout(70, 128, 8, 128)));      // 96 channels of panels for 70
   EXPECT_FALSE(panel_rows(1, layout(64, 1024, 8, 256)));     // groups
   EXPECT_TRUE(panel_rows(8, layout(1024, 1024, 4, 1024)));
+}
+
+// Four to seven rows take panels of at most kSmallPanelBytes on one thread; split over a team, where each
+// thread's share is at most kSharedPanelShareBytes (ResNet-18's layer4 at 64x64: 512 x 4608, 2.4 MB of panels).
+TEST(QGemm, FewRowsTakeLargerPanelsSplitOverATeam) {
+  std::vector<uint8_t> u(512 * 4608, 1);
+  std::vector<int32_t> offset(512, 8);
+  std::vector<float> scale(512, 0.01f);
+  const QWeightLayout l = pack_qweights(512, 4608, 4, u.data(), nullptr, offset.data(), scale.data(), 4608).layout;
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  EXPECT_FALSE(panel_rows(4, l));
+  omp_set_num_threads(2);
+  EXPECT_TRUE(panel_rows(4, l));
+  EXPECT_FALSE(panel_rows(3, l));
+  {
+    const AloneScope alone(true);  // a product run alone reads every panel itself
+    EXPECT_FALSE(panel_rows(4, l));
+  }
+  QGemmTester().rows(512).k(4608).m(4).nm(2, 4).bits(4).seed(74).test();
+  omp_set_num_threads(threads);
 }
 
 // Several activation rows (32 and more) take the GEMM microkernel where the ISA has one (panels of 32 channels,
