@@ -254,26 +254,28 @@ class PatchRows final : public runtime::QRowSource {
     runtime::work_for(g_.N * (g_.H + 2 * by_), [this](int64_t r) { quantize_input_row(r, input_, s_, z_); });
   }
 
-  void make(int64_t m0, int64_t m1) override { make_rows(m0, m1, input_, s_, z_, rows_, scales_, zeros_); }
+  void make(int64_t m0, int64_t m1) override { make_rows(m0, m1, input_, s_, z_, rows_, scales_, zeros_, 0); }
 
   // Every row on this thread, into its own scratch.
   bool makes_private() const override { return true; }
   void make_private(uint8_t* rows, float* scales, int32_t* zeros) override {
-    make_alone(0, g_.rows(), rows, scales, zeros);
+    make_alone(0, g_.rows(), rows, scales, zeros, 0);
   }
 
-  // Rows m0..m1 on this thread, into the shared rows (the rows above and below a band are quantized by both
+  // Rows m0..m1 on this thread, into its own rows (the input rows above and below a band are quantized by both
   // threads).
   bool makes_band() const override { return true; }
-  void make_band(int64_t m0, int64_t m1) override { make_alone(m0, m1, rows_, scales_, zeros_); }
+  void make_band(int64_t m0, int64_t m1, uint8_t* rows, float* scales, int32_t* zeros) override {
+    make_alone(m0, m1, rows, scales, zeros, m0);
+  }
 
  private:
   enum class Mode { kPerRow, kDirect, kTaps, kPixels };
 
-  // Rows m0..m1 made on this thread alone into rows_out, scales and zeros (indexed from row 0): the range's pieces
-  // in turn (the min and max of the same pieces, so the same scale and zero point), and only the input rows these
-  // rows read quantized, into this thread's own bordered copy.
-  void make_alone(int64_t m0, int64_t m1, uint8_t* rows_out, float* scales, int32_t* zeros) const {
+  // Rows m0..m1 made on this thread alone into rows_out, scales and zeros (indexed from row `first`): the range's
+  // pieces in turn (the min and max of the same pieces, so the same scale and zero point), and only the input
+  // rows these rows read quantized, into this thread's own bordered copy.
+  void make_alone(int64_t m0, int64_t m1, uint8_t* rows_out, float* scales, int32_t* zeros, int64_t first) const {
     float s = s_;
     int32_t z = z_;
     if (whole_range_) combine_range([this](int64_t p, float* lo, float* hi) { piece_range(p, lo, hi); }, &s, &z);
@@ -290,7 +292,7 @@ class PatchRows final : public runtime::QRowSource {
           quantize_input_row(n * Hp + r, input, s, z);
       }
     }
-    make_rows(m0, m1, input, s, z, rows_out, scales, zeros);
+    make_rows(m0, m1, input, s, z, rows_out, scales, zeros, first);
   }
 
   int64_t padded_bytes() const { return g_.N * (g_.H + 2 * by_) * (g_.W + 2 * bx_) * g_.Cin + kCopyChunk; }
@@ -341,28 +343,31 @@ class PatchRows final : public runtime::QRowSource {
     std::fill_n(dst + (bx_ + g_.W) * C, bx_ * C, u8z);
   }
 
-  // Rows m0..m1 into rows_out (stride_ apart), scales and zeros, from the quantized input (kTaps, kPixels).
+  // Rows m0..m1 into rows_out (stride_ apart), scales and zeros, which hold rows from `first` on, from the
+  // quantized input (kTaps, kPixels).
   void make_rows(int64_t m0, int64_t m1, const uint8_t* input, float s, int32_t z, uint8_t* rows_out, float* scales,
-                 int32_t* zeros) const {
+                 int32_t* zeros, int64_t first) const {
     const int64_t C = g_.Cin, per_image = g_.oh * g_.ow;
+    rows_out += (m0 - first) * stride_;  // from here on, row m lies at rows_out + (m - m0) * stride_
+    scales += m0 - first;
+    zeros += m0 - first;
     if (mode_ == Mode::kPerRow)
-      return runtime::quantize_rows_dynamic(x_ + m0 * C, m1 - m0, C, C, perm_, stride_, rows_out + m0 * stride_,
-                                            scales + m0, zeros + m0);
-    std::fill(scales + m0, scales + m1, s);
-    std::fill(zeros + m0, zeros + m1, z);
+      return runtime::quantize_rows_dynamic(x_ + m0 * C, m1 - m0, C, C, perm_, stride_, rows_out, scales, zeros);
+    std::fill(scales, scales + (m1 - m0), s);
+    std::fill(zeros, zeros + (m1 - m0), z);
     if (mode_ == Mode::kDirect) {
       if (g_.sy == 1 && g_.sx == 1 && !perm_ && stride_ == C) {  // the rows are the input's pixels as they lie
         float unused_s = 0;
         int32_t unused_z = 0;
         return runtime::quantize_rows_static(x_ + m0 * C, 1, (m1 - m0) * C, (m1 - m0) * C, nullptr, (m1 - m0) * C, s, z,
-                                             rows_out + m0 * C, &unused_s, &unused_z);
+                                             rows_out, &unused_s, &unused_z);
       }
       for (int64_t m = m0; m < m1;) {  // a run of positions along one output row: pixels sx apart
         const int64_t n = m / per_image, oy = m / g_.ow % g_.oh, ox = m % g_.ow;
         const int64_t count = std::min(m1 - m, g_.ow - ox);
         const float* pixel = x_ + ((n * g_.H + oy * g_.sy) * g_.W + ox * g_.sx) * C;
-        runtime::quantize_rows_static(pixel, count, C, g_.sx * C, perm_, stride_, s, z, rows_out + m * stride_,
-                                      scales + m, zeros + m);
+        runtime::quantize_rows_static(pixel, count, C, g_.sx * C, perm_, stride_, s, z, rows_out + (m - m0) * stride_,
+                                      scales + (m - m0), zeros + (m - m0));
         m += count;
       }
       return;
@@ -376,7 +381,7 @@ class PatchRows final : public runtime::QRowSource {
       const int64_t tap_step = g_.dy * Wp * C, column_step = g_.sx * C, row_step = g_.sy * Wp * C;
       int64_t n = m0 / per_image, oy = m0 / ow % oh, ox = m0 % ow;
       const uint8_t* from = input + ((n * Hp + oy * g_.sy) * Wp + ox * g_.sx) * C;
-      uint8_t* row = rows_out + m0 * row_stride;
+      uint8_t* row = rows_out;
       for (int64_t m = m0; m < m1; ++m, row += row_stride) {
         uint8_t* to = row;
         for (int64_t i = 0; i < kh; ++i, to += span) copy_chunks(to, from + i * tap_step, span, i >= exact_from);
@@ -395,7 +400,7 @@ class PatchRows final : public runtime::QRowSource {
     }
     for (int64_t m = m0; m < m1; ++m) {
       const int64_t n = m / per_image, oy = m / g_.ow % g_.oh, ox = m % g_.ow;
-      uint8_t* row = rows_out + m * stride_;
+      uint8_t* row = rows_out + (m - m0) * stride_;
       for (int64_t i = 0; i < g_.kh; ++i) {
         const int64_t iy = oy * g_.sy - g_.py + i * g_.dy;
         for (int64_t j = 0; j < g_.kw; ++j, row += C) {

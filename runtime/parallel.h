@@ -182,6 +182,13 @@ class StealingShares {
 
   /// Thread `thread`'s own items, [first, last), of `threads` threads.
   int64_t begin(int thread, int threads) const { return items_ * thread / threads; }
+  /// The thread of `threads` whose own items hold `item`.
+  int owner(int64_t item, int threads) const {
+    int t = static_cast<int>(item * threads / std::max<int64_t>(items_, 1));
+    while (t > 0 && begin(t, threads) > item) --t;
+    while (t + 1 < threads && begin(t + 1, threads) <= item) ++t;
+    return t;
+  }
 
   /// This thread's share is ready for others to take from.
   void ready() { shares_[work_thread()].ready.store(true, std::memory_order_release); }

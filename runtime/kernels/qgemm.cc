@@ -72,16 +72,22 @@ Scratch& thread_scratch() {
   return s;
 }
 
-// The activations `a` with rows made by `src` on this thread alone, into its scratch (QRowSource::make_private).
-QActivations make_private_rows(QRowSource* src, const QActivations& a, Scratch& s) {
+// Room for `rows` rows of `a` in this thread's scratch (the rows it makes alone: privately or its band).
+QActivations own_rows_scratch(const QActivations& a, int64_t rows, Scratch& s) {
   QActivations own = a;
-  uint8_t* const q = cache_aligned(s.rows, a.rows * a.stride);
-  s.row_scale.resize(static_cast<std::size_t>(a.rows));
-  s.row_zero.resize(static_cast<std::size_t>(a.rows));
-  src->make_private(q, s.row_scale.data(), s.row_zero.data());
-  own.q = q;
+  own.rows = rows;
+  own.q = cache_aligned(s.rows, rows * a.stride);
+  s.row_scale.resize(static_cast<std::size_t>(rows));
+  s.row_zero.resize(static_cast<std::size_t>(rows));
   own.scale = s.row_scale.data();
   own.zero = s.row_zero.data();
+  return own;
+}
+
+// The activations `a` with rows made by `src` on this thread alone, into its scratch (QRowSource::make_private).
+QActivations make_private_rows(QRowSource* src, const QActivations& a, Scratch& s) {
+  const QActivations own = own_rows_scratch(a, a.rows, s);
+  src->make_private(const_cast<uint8_t*>(own.q), const_cast<float*>(own.scale), const_cast<int32_t*>(own.zero));
   return own;
 }
 
@@ -285,10 +291,16 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
   // Split by whole tiles of rows, each thread makes its own band where the source can: it quantizes only the
   // input rows its band reads, mostly the rows it wrote as the layer before (split the same way), and no barrier
   // comes before it multiplies.
-  const bool band_rows = own_rows && src && src->makes_band();
+  const bool band_rows = own_rows && src && src->makes_band() && threads <= StealingShares::kMaxThreads;
   // Split by rows, a thread's share is its tiles of rows, which others may take once its rows are made; else
   // the (tile, panel) pairs.
   StealingShares shares(own_rows ? row_tiles : blocks * row_tiles, own_rows && src);
+  // Made as bands, each thread's rows lie in its own scratch (bands[thread], from row band_first[thread]), which
+  // no other core wrote last: rows made into one shared buffer, which every convolution reuses at its own row
+  // length, moved each written line from the core that held it (ResNet-18 at 64x64, two threads, timestamps:
+  // the second thread's half of a layer1 convolution's patches took 6.5 us, all of them at one thread 2.9 us).
+  QActivations bands[StealingShares::kMaxThreads];
+  int64_t band_first[StealingShares::kMaxThreads] = {};
   maybe_parallel(region, [&] {
     Scratch& s = thread_scratch();
     const QActivations act = private_rows ? make_private_rows(src, a, s) : a;
@@ -299,8 +311,9 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       });
     s.dots.resize(static_cast<std::size_t>(kPanelRows * l.groups * kPanelChannels));
     int32_t* const dots = s.dots.data();
-    // Tile t, then `finish` on it unless `whole_rows` (the caller then finishes the rows in one piece).
-    const auto tile = [&](int64_t t, bool whole_rows) {
+    // Tile t, then `finish` on it unless `whole_rows` (the caller then finishes the rows in one piece); its
+    // activation rows in `rows`, which holds them from row `first` on.
+    const auto tile = [&](int64_t t, bool whole_rows, const QActivations& rows, int64_t first) {
       // (No division where one tile of rows covers them all: a batch-1 layer runs a tile per panel.)
       const int64_t b = row_tiles == 1 ? t : by_rows ? t % blocks : t / row_tiles;
       const int64_t m0 = row_tiles == 1 ? 0 : (by_rows ? t / blocks : t % row_tiles) * kPanelRows;
@@ -311,21 +324,22 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       // the stem 1024 x 147: 77 -> 51 us). Long reductions too, since the 8-row tile keeps its accumulators in
       // place (16 rows x 2304: 44.7 -> 41.5 us; before, 32 -> 37 us the other way).
       if (l.groups == 1 && kern.gemm_panel_out) {
+        const int64_t at = m0 - first;
         const PanelEpilogue e{
-            act.scale + m0,         act.zero + m0, w.scale + c0, w.wsum + c0, bias ? bias + c0 : nullptr, lo, hi,
-            y + m0 * y_stride + c0, y_stride,      channels};
-        kern.gemm_panel_out(act.q + m0 * act.stride, act.stride, n, panel, group_steps, l.small, e);
+            rows.scale + at,        rows.zero + at, w.scale + c0, w.wsum + c0, bias ? bias + c0 : nullptr, lo, hi,
+            y + m0 * y_stride + c0, y_stride,       channels};
+        kern.gemm_panel_out(rows.q + at * rows.stride, rows.stride, n, panel, group_steps, l.small, e);
         if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
         return;
       }
-      kern.gemm_panel(act.q + m0 * act.stride, act.stride, n, panel, group_steps, l.groups, l.small, dots);
+      kern.gemm_panel(rows.q + (m0 - first) * rows.stride, rows.stride, n, panel, group_steps, l.groups, l.small, dots);
       for (int64_t i = 0; i < n; ++i) {
-        const int64_t m = m0 + i;
+        const int64_t m = m0 + i, r = m - first;
         float* out = y + m * y_stride + c0;
         if (l.groups == 1) {  // row_sum's arithmetic, across the channels in vectors
           const int32_t* d = dots + i * kPanelChannels;
-          const int32_t z = act.zero[m];
-          const float as = act.scale[m], *sc = w.scale + c0, *bs = bias ? bias + c0 : nullptr;
+          const int32_t z = rows.zero[r];
+          const float as = rows.scale[r], *sc = w.scale + c0, *bs = bias ? bias + c0 : nullptr;
           const int32_t* ws = w.wsum + c0;
 #pragma omp simd
           for (int64_t c = 0; c < channels; ++c)
@@ -335,8 +349,8 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
         for (int64_t c = 0; c < channels; ++c) {
           const int64_t at = (c0 + c) * l.groups;
           const float sum = row_sum(w.scale + at, dots + i * l.groups * kPanelChannels + c, kPanelChannels, w.wsum + at,
-                                    act.zero[m], l.groups);
-          out[c] = clamp_out(act.scale[m] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
+                                    rows.zero[r], l.groups);
+          out[c] = clamp_out(rows.scale[r] * sum + (bias ? bias[c0 + c] : 0.0f), lo, hi);
         }
       }
       if (!whole_rows) finish(y, y_stride, m0, n, c0, channels);
@@ -346,18 +360,28 @@ void qgemm_panels(const QWeights& w, const QActivations& a, const float* bias, f
       const int64_t r0 = shares.begin(i, n), r1 = shares.begin(i + 1, n);
       if (src && r1 > r0) {
         const int64_t m0 = r0 * kPanelRows, m1 = std::min(a.rows, r1 * kPanelRows);
-        band_rows ? src->make_band(m0, m1) : src->make(m0, m1);
+        if (band_rows) {
+          bands[i] = own_rows_scratch(a, m1 - m0, s);
+          band_first[i] = m0;
+          src->make_band(m0, m1, const_cast<uint8_t*>(bands[i].q), const_cast<float*>(bands[i].scale),
+                         const_cast<int32_t*>(bands[i].zero));
+        } else {
+          src->make(m0, m1);
+        }
       }
       shares.ready();
       shares.run([&](int64_t r) {  // a tile of rows through every panel, then finished whole
-        for (int64_t b = 0; b < blocks; ++b) tile(r * blocks + b, true);
+        const int owner = band_rows ? shares.owner(r, n) : 0;
+        const QActivations& rows = band_rows ? bands[owner] : act;
+        const int64_t first = band_rows ? band_first[owner] : 0;
+        for (int64_t b = 0; b < blocks; ++b) tile(r * blocks + b, true, rows, first);
         finish(y, y_stride, r * kPanelRows, std::min(kPanelRows, a.rows - r * kPanelRows), 0, l.rows);
       });
       return;
     }
     if (src && !private_rows)
       work_for(row_tiles, [&](int64_t r) { src->make(r * kPanelRows, std::min(a.rows, (r + 1) * kPanelRows)); });
-    shares.run([&](int64_t t) { tile(t, false); });  // the body's end is the barrier
+    shares.run([&](int64_t t) { tile(t, false, act, 0); });  // the body's end is the barrier
   });
 }
 

@@ -214,10 +214,13 @@ class QRowSource {
   /// (the threads split the activation rows): each then makes its band from the input alone, with no barrier
   /// before it multiplies.
   virtual bool makes_band() const { return false; }
-  /// Rows m0..m1 on the calling thread alone, into the QActivations it was given: the same bytes as prepare()
-  /// and make() give, reading nothing another thread writes and writing only those rows (anything else it needs,
-  /// such as the quantized input those rows read, goes to this thread's own scratch).
-  virtual void make_band(int64_t m0, int64_t m1) { (void)m0, (void)m1; }
+  /// Rows m0..m1 on the calling thread alone, into q (row m at q + (m - m0) * the QActivations' stride), scale
+  /// and zero (row m at m - m0): the same bytes as prepare() and make() give, reading nothing another thread
+  /// writes (anything else it needs, such as the quantized input those rows read, goes to this thread's own
+  /// scratch).
+  virtual void make_band(int64_t m0, int64_t m1, uint8_t* q, float* scale, int32_t* zero) {
+    (void)m0, (void)m1, (void)q, (void)scale, (void)zero;
+  }
 };
 
 /// What qgemm may use and do besides the product.
