@@ -132,6 +132,7 @@ void run_bench(const BenchOptions& o) {
   if (scaling) t.add_column("vs " + std::to_string(counts.front()) + " thr.", Table::Align::kRight);
   if (paired_column) t.add_column("paired", Table::Align::kRight);
   if (scaling) t.add_column("machine", Table::Align::kRight);
+  if (scaling) t.add_column("hand-off", Table::Align::kRight);
   for (const char* h : {"cold start", "peak RSS"}) t.add_column(h, Table::Align::kRight);
   const std::vector<double> vs_first_threads = speedups_vs_first_threads(results);
   const std::vector<double> paired = paired_speedups_vs_first_threads(results);
@@ -146,6 +147,7 @@ void run_bench(const BenchOptions& o) {
     if (scaling) row.push_back(fixed(vs_first_threads[i], 2) + "x");
     if (paired_column) row.push_back(fixed(paired[i], 2) + "x");
     if (scaling) row.push_back(std::isnan(machine[i]) ? "-" : fixed(machine[i], 2) + "x");
+    if (scaling) row.push_back(r.handoff() > 0 ? human_seconds(r.handoff()) : "-");
     row.push_back(human_seconds(r.cold_start_seconds()));
     row.push_back(human_bytes(static_cast<double>(r.peak_rss_kib) * 1024));
     t.add_row(row);
@@ -158,7 +160,9 @@ void run_bench(const BenchOptions& o) {
             << (paired_column ? "paired: the same, the median of the rounds' ratios; " : "")
             << (scaling ? "machine: the same ratio (paired likewise) for arithmetic that needs no memory and no "
                           "synchronization, timed in the same processes: the cores' worth the machine gave, which "
-                          "bounds the model's; "
+                          "bounds the model's; hand-off: a cache line's round trip between two of the row's "
+                          "threads, timed in the same processes (the median round), which every barrier and every "
+                          "row one thread reads from another pays; "
                         : "")
             << "cold start: open + first output" << (o.rounds > 1 ? " (the median round)" : "") << "\n";
   for (const auto& r : results) {
@@ -228,7 +232,10 @@ void setup_bench(CLI::App& app) {
       "'machine' is the same ratio for a probe timed in the same processes (each thread the same arithmetic, in\n"
       "registers, with no memory traffic and no synchronization): how many cores' worth the machine gave. A\n"
       "virtual machine whose CPUs share physical cores with each other or with a neighbour gives less than its\n"
-      "CPU count, and no model can scale past what it gave. (--threads sets the one count of a bench without it.)\n"
+      "CPU count, and no model can scale past what it gave. The column 'hand-off' is a cache line's round trip\n"
+      "between two threads, timed in the same processes: a model split over threads pays it at every barrier and\n"
+      "on every row one thread reads from another, so its speed-up falls as the hand-off grows (on a virtual\n"
+      "machine it moves with where the host puts the CPUs). (--threads sets the one count of a bench without it.)\n"
       "On more than one thread, adze's runtime spends a model's first 38 calls timing how many of its ops to\n"
       "split over the threads (all, none, or those before a cut), and keeps the fastest: keep --warmup at 38 or\n"
       "more.\n\n"

@@ -51,13 +51,17 @@ void BenchResult::merge_round(const BenchResult& next) {
     cold_starts.push_back(open_seconds + first_seconds);
     round_medians.push_back(quantile(0.5));
     round_probes.push_back(probe_seconds);
+    round_handoffs.push_back(handoff_seconds);
   }
   cold_starts.push_back(next.open_seconds + next.first_seconds);
   round_medians.push_back(next.quantile(0.5));
   round_probes.push_back(next.probe_seconds);
+  round_handoffs.push_back(next.handoff_seconds);
   seconds.insert(seconds.end(), next.seconds.begin(), next.seconds.end());
   peak_rss_kib = std::max(peak_rss_kib, next.peak_rss_kib);
 }
+
+double BenchResult::handoff() const { return round_handoffs.empty() ? handoff_seconds : median_of(round_handoffs); }
 
 double BenchResult::round_spread() const {
   if (round_medians.size() < 2) return 1.0;
@@ -76,6 +80,7 @@ nlohmann::json to_json(const BenchResult& r) {
           {"threads", r.threads},
           {"cpus", r.cpus},
           {"probe_seconds", r.probe_seconds},
+          {"handoff_seconds", r.handoff_seconds},
           {"runtime", r.runtime},
           {"profile", r.profile}};
 }
@@ -93,6 +98,7 @@ BenchResult bench_result_from_json(const nlohmann::json& j, const std::string& w
     r.threads = j.value("threads", 0);
     r.cpus = j.value("cpus", 0);
     r.probe_seconds = j.value("probe_seconds", 0.0);
+    r.handoff_seconds = j.value("handoff_seconds", 0.0);
     r.runtime = j.at("runtime");
     r.profile = j.value("profile", nlohmann::json());
     return r;
@@ -117,8 +123,14 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
   const auto start = std::chrono::steady_clock::now();
   const std::unique_ptr<Runner> runner = open_runner(path, options);
   r.open_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::vector<double> probes;
-  for (int i = 0; i < 3; ++i) probes.push_back(runtime::machine_probe_seconds());
+  std::vector<double> probes, handoffs;
+  const auto probe = [&] {
+    for (int i = 0; i < 3; ++i) {
+      probes.push_back(runtime::machine_probe_seconds());
+      handoffs.push_back(runtime::handoff_probe_seconds());
+    }
+  };
+  probe();
   BenchTimes t;
   try {
     t = runner->bench(x, warmup, runs);
@@ -132,8 +144,9 @@ BenchResult bench_in_this_process(const std::string& path, const at::Tensor& x, 
     throw Error(ErrorKind::kInvalidArgument,
                 "the model fails on an input of shape " + shape_to_string(x.sizes().vec()) + ": " + first_line_of(e));
   }
-  for (int i = 0; i < 3; ++i) probes.push_back(runtime::machine_probe_seconds());
+  probe();
   r.probe_seconds = median_of(probes);
+  r.handoff_seconds = median_of(handoffs);
   r.open_seconds += t.open_seconds;
   r.first_seconds = t.first_seconds;
   r.seconds = t.seconds;
@@ -264,6 +277,7 @@ nlohmann::json bench_report(const std::vector<BenchResult>& results, const Input
     row["timed_runs"] = r.seconds.size();
     row["round_medians_seconds"] = r.round_medians;
     row["round_probes_seconds"] = r.round_probes;
+    row["round_handoffs_seconds"] = r.round_handoffs;
     rows.push_back(row);
   }
   return {{"cpu_flags", cpu_flags()},

@@ -30,12 +30,19 @@ struct BenchResult {
   /// before the model's first output and three after its timed runs (0: not measured).
   double probe_seconds = 0;
   std::vector<double> round_probes;  ///< probe_seconds of each round merged in (merge_round)
+  /// runtime::handoff_probe_seconds() in the same process, the median of three runs before the model's first
+  /// output and three after its timed runs (0: one thread, or not measured).
+  double handoff_seconds = 0;
+  std::vector<double> round_handoffs;  ///< handoff_seconds of each round merged in (merge_round)
+  /// handoff_seconds, or the median over the merged rounds.
+  double handoff() const;
   /// The q-quantile of the timed runs (linear between order statistics), q in [0, 1].
   double quantile(double q) const;
   /// Open + first output: the median over the merged rounds, or this one run's.
   double cold_start_seconds() const;
   /// Pools another round of the same model (a fresh process of its own): its timed runs join these, its cold
-  /// start joins cold_starts, its median round_medians, its probe round_probes, the peak memory is the larger;
+  /// start joins cold_starts, its median round_medians, its probes round_probes and round_handoffs, the peak
+  /// memory is the larger;
   /// the profile stays the first round's.
   void merge_round(const BenchResult& next);
   /// The largest round median over the smallest, 1 with one round: how much the machine's speed moved while

@@ -2,6 +2,7 @@
 #include "exporters/bench.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 
@@ -91,6 +92,37 @@ TEST(Bench, MachineSpeedUpComesFromTheProbesOfTheSameRounds) {
   // The probe travels in the child's record.
   const BenchResult back = bench_result_from_json(to_json(one), "test");
   EXPECT_DOUBLE_EQ(back.probe_seconds, 1.0e-3);
+}
+
+// The hand-off probe's figure, per round, pooled as the median of the rounds, in the record and the report.
+TEST(Bench, HandOffIsKeptPerRoundAndPooledAsTheirMedian) {
+  BenchResult two = timed("a.adze", 2, {0.6});
+  two.handoff_seconds = 500e-9;
+  EXPECT_DOUBLE_EQ(two.handoff(), 500e-9);
+  BenchResult next = timed("a.adze", 2, {0.6});
+  next.handoff_seconds = 100e-9;
+  two.merge_round(next);
+  next.handoff_seconds = 120e-9;
+  two.merge_round(next);
+  EXPECT_EQ(two.round_handoffs, (std::vector<double>{500e-9, 100e-9, 120e-9}));
+  EXPECT_DOUBLE_EQ(two.handoff(), 120e-9);
+  const nlohmann::json report = bench_report({two}, InputSpec{{1, 3}, "float32"}, 1, 0, 3);
+  EXPECT_EQ(report["rows"][0]["round_handoffs_seconds"].size(), 3u);
+  EXPECT_DOUBLE_EQ(bench_result_from_json(to_json(next), "test").handoff_seconds, 120e-9);
+}
+
+// The hand-off probe: nothing on one thread; on two, a round trip that takes time (above a nanosecond: a cache
+// line cannot cross between cores faster) and ends (within a second, even where a loaded machine keeps one of
+// the two threads waiting for a CPU).
+TEST(Bench, HandOffProbeTimesARoundTripBetweenTwoThreads) {
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  EXPECT_EQ(runtime::handoff_probe_seconds(), 0.0);
+  omp_set_num_threads(2);
+  const double t = runtime::handoff_probe_seconds();
+  omp_set_num_threads(threads);
+  EXPECT_GT(t, 1e-9);
+  EXPECT_LT(t, 1.0);
 }
 
 // The probe itself: its 6.3 million floating-point operations take over 780,000 cycles at eight a cycle (more

@@ -2,7 +2,11 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+
+#include "runtime/parallel.h"
 
 namespace adze {
 namespace runtime {
@@ -38,6 +42,47 @@ double machine_probe_seconds() {
     sink = sink + s;
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double handoff_probe_seconds() {
+  if (omp_get_max_threads() < 2) return 0;
+  // 2,000 round trips, or as many as fit in 2 ms where the two threads share one CPU (each wait then spins and
+  // yields: spin_until).
+  constexpr int64_t kRoundTrips = 2000;
+  constexpr double kBudgetSeconds = 2e-3;
+  alignas(64) std::atomic<int64_t> turn{0};
+  double seconds = 0;
+#pragma omp parallel
+  {
+    // Thread 0 writes each odd value and waits for the next even one, which thread 1 writes on seeing it; -1
+    // ends thread 1's loop.
+    const int me = omp_get_thread_num();
+    if (me == 0) {
+      const auto start = std::chrono::steady_clock::now();
+      int64_t trips = 0;
+      double elapsed = 0;
+      while (trips < kRoundTrips && elapsed < kBudgetSeconds) {
+        const int64_t odd = 2 * trips + 1;
+        turn.store(odd, std::memory_order_release);
+        spin_until([&] { return turn.load(std::memory_order_acquire) == odd + 1; });
+        ++trips;
+        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+      turn.store(-1, std::memory_order_release);
+      seconds = elapsed / static_cast<double>(trips);
+    } else if (me == 1) {
+      for (int64_t odd = 1;; odd += 2) {
+        int64_t seen = 0;
+        spin_until([&] {
+          seen = turn.load(std::memory_order_acquire);
+          return seen == odd || seen < 0;
+        });
+        if (seen < 0) break;
+        turn.store(odd + 1, std::memory_order_release);
+      }
+    }
+  }
+  return seconds;
 }
 
 }  // namespace runtime

@@ -15,5 +15,13 @@ namespace runtime {
 /// exceed it for long.
 double machine_probe_seconds();
 
+/// Threads 0 and 1 of the OpenMP team (omp_get_max_threads(): `--threads`) pass a cache line to each other and
+/// back, 2,000 times (or for 2 ms, where they share one CPU); returns the seconds of one round trip (0 on fewer than
+/// two threads). A model split over threads pays about this at every barrier, and a part of it for every line one
+/// thread reads that another wrote. On a virtual machine it moves with where the host puts the virtual CPUs: on the
+/// two-vCPU EPYC guest, 110 ns in one spell and 500 ns in another (bench/cross_core_bench), and ResNet-18's two-thread
+/// speed-up with it.
+double handoff_probe_seconds();
+
 }  // namespace runtime
 }  // namespace adze
