@@ -57,7 +57,9 @@ double handoff_probe_seconds() {
     // Thread 0 writes each odd value and waits for the next even one, which thread 1 writes on seeing it; -1
     // ends thread 1's loop.
     const int me = omp_get_thread_num();
-    if (me == 0) {
+    if (omp_get_num_threads() < 2) {
+      // A team of one (inside another region, or OpenMP gave fewer threads): no round trip to time.
+    } else if (me == 0) {
       const auto start = std::chrono::steady_clock::now();
       int64_t trips = 0;
       double elapsed = 0;

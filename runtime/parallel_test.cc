@@ -87,6 +87,19 @@ TEST_F(Parallel, OutsideARegionOneThreadTakesEveryItemInOrder) {
   for (int64_t i = 0; i < kItems; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
 }
 
+// The owner of an item is the thread whose own share (begin(t), begin(t + 1)) holds it, for any split.
+TEST_F(Parallel, EachItemsOwnerIsTheThreadWhoseShareHoldsIt) {
+  for (const int64_t items : {1, 7, 10, 64, 1000})
+    for (const int threads : {1, 2, 3, 5, 64}) {
+      const StealingShares shares(items);
+      for (int64_t item = 0; item < items; ++item) {
+        const int t = shares.owner(item, threads);
+        ASSERT_LE(shares.begin(t, threads), item) << items << " items, " << threads << " threads";
+        ASSERT_LT(item, shares.begin(t + 1, threads)) << items << " items, " << threads << " threads";
+      }
+    }
+}
+
 // Which thread ran each item of work_for over n items, and whether each thread saw all of the first loop's
 // items before starting the second (the barrier between them).
 TEST_F(Parallel, WorkForSharesStaticallyAndEndsAtABarrier) {
