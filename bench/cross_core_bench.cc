@@ -2,15 +2,17 @@
 // model over two threads, whose every op reads rows the other thread wrote (a halo, a residual, the input of a
 // layer split another way).
 //
-// - HandOff: a cache line passed to the other core and back (two spinning threads, one counter); the time of a
-//   round trip. A barrier of two threads costs about this.
+// - HandOff: a cache line passed to the other core and back (runtime::handoff_probe_seconds on two OpenMP
+//   threads, as `adze bench`'s hand-off column); the time of a round trip. A barrier of two threads costs about
+//   this.
 // - ReadLines/self and /other: a buffer's cache lines read by this core (one word of each), written just before
 //   by this core or by the other one; bytes per second. The ratio of the two is what an op loses on the rows
 //   another core made.
 //
-// Two threads pinned to the first two CPUs this process may run on (skipped with fewer). Usage:
+// ReadLines pins its two threads to the first two CPUs this process may run on (both skipped with fewer). Usage:
 //   build/bench/cross_core_bench [--benchmark_repetitions=5]
 #include <benchmark/benchmark.h>
+#include <omp.h>
 #include <pthread.h>
 #include <sched.h>
 
@@ -20,6 +22,8 @@
 #include <cstring>
 #include <thread>
 #include <vector>
+
+#include "runtime/machine_probe.h"
 
 namespace {
 
@@ -56,30 +60,16 @@ class PinnedHere {
   cpu_set_t saved_;
 };
 
+// runtime::handoff_probe_seconds() on two OpenMP threads: what `adze bench` reports in its hand-off column.
 void BM_HandOff(benchmark::State& state) {
-  const auto [here, there] = two_cpus();
-  if (here < 0) return state.SkipWithError("needs two CPUs");
-  PinnedHere pinned(here);
-  alignas(64) std::atomic<int64_t> turn{0};
-  std::thread other([&, there = there] {
-    pin_to(there);
-    for (int64_t i = 1;; i += 2) {  // answers each odd value with the next even one; -1 ends it
-      int64_t seen;
-      while ((seen = turn.load(std::memory_order_acquire)) != i)
-        if (seen < 0) return;
-      turn.store(i + 1, std::memory_order_release);
-    }
-  });
-  int64_t i = 1;
-  for (auto _ : state) {
-    turn.store(i, std::memory_order_release);
-    while (turn.load(std::memory_order_acquire) != i + 1) {
-    }
-    i += 2;
-  }
-  turn.store(-1, std::memory_order_release);
-  other.join();
-  state.SetLabel("one round trip of a cache line");
+  if (two_cpus().first < 0) return state.SkipWithError("needs two CPUs");
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  double seconds = 0;  // each iteration is one probe of up to 2,000 round trips: its figure is one round trip's
+  for (auto _ : state) seconds += adze::runtime::handoff_probe_seconds();
+  omp_set_num_threads(threads);
+  state.counters["round_trip_ns"] = seconds / static_cast<double>(state.iterations()) * 1e9;
+  state.SetLabel("round_trip_ns: one round trip of a cache line");
 }
 BENCHMARK(BM_HandOff)->UseRealTime();
 

@@ -210,8 +210,7 @@ void serve(const SweepOptions& o) {
     pending.erase(0, end + 1);
     int code = 0;
     {
-      std::filesystem::create_directories(run_directory(o.out, id));
-      const OutputTo log(run_directory(o.out, id) + "/log.txt");
+      const OutputTo log(run_directory(o.out, id) + "/log.txt");  // the directory made by RunSlot::start
       try {
         execute_stored_run(o.out, id);
       } catch (...) {

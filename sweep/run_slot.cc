@@ -105,10 +105,9 @@ void RunSlot::start(const std::string& dir, const std::string& id) {
   throw Error(ErrorKind::kIo, "failed to hand run " + id + " to a sweep worker: " + std::strerror(errno));
 }
 
-bool RunSlot::worker_ended() {
+void RunSlot::end_attempt() {
   running_ = false;
   attempt_.wall_s = monotonic_s() - start_;
-  return true;
 }
 
 bool RunSlot::poll(double wait_s) {
@@ -123,7 +122,8 @@ bool RunSlot::poll(double wait_s) {
   if (left <= 0) {
     attempt_.status = stop_worker(true);
     attempt_.timed_out = true;
-    return worker_ended();
+    end_attempt();
+    return true;
   }
   pollfd answer{socket_, POLLIN, 0};
   if (::poll(&answer, 1, static_cast<int>(std::ceil(std::min(wait_s, left) * 1000))) <= 0) return false;
@@ -132,7 +132,8 @@ bool RunSlot::poll(double wait_s) {
   if (n < 0) return false;  // EINTR, or nothing after all: poll again
   if (n == 0) {             // the worker ended without answering: it crashed (or was killed)
     attempt_.status = stop_worker(false);
-    return worker_ended();
+    end_attempt();
+    return true;
   }
   answer_.append(buffer, static_cast<std::size_t>(n));
   const std::size_t end = answer_.find('\n');
@@ -141,7 +142,8 @@ bool RunSlot::poll(double wait_s) {
   const int code = std::atoi(answer_.c_str());
   attempt_.status = (code & 0xff) << 8;  // what waitpid gives for exit(code)
   if (code != 0) stop_worker(false);     // the next run starts in a fresh worker
-  return worker_ended();
+  end_attempt();
+  return true;
 }
 
 }  // namespace adze

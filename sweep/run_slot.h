@@ -44,7 +44,7 @@ class RunSlot {
   void spawn();                // a new worker
   int stop_worker(bool kill);  // closes its socket, kills it (or waits for it) and reaps it: its wait status
   bool send(const std::string& line);
-  bool worker_ended();  // the run's attempt completed from the worker's answer or its end
+  void end_attempt();  // the run over (answered, crashed or timed out): its wall time taken
 
   ExecutorOptions options_;
   std::optional<ChildRun> child_;  // fresh-process mode
