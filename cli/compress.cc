@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/table.h"
 #include "distributed/gloo_sync.h"
+#include "distributed/mpi_sync.h"
 
 namespace adze::cli {
 namespace {
@@ -24,6 +25,7 @@ struct CompressOptions {
   std::string input_shape, input_dtype;
   bool json = false;
   bool data_parallel = false;
+  std::string backend = "gloo";
 };
 
 void print_summary(const nlohmann::ordered_json& report, const std::string& out) {
@@ -79,12 +81,16 @@ void run_compress(const CompressOptions& o) {
   job.batch_size = o.batch_size;
   job.seed = o.seed;
   job.out = o.out;
-  if (o.data_parallel) {
+  if (o.data_parallel && o.backend == "mpi") {
+    job.sync = mpi_gradient_sync();
+  } else if (o.data_parallel) {
     const auto rendezvous = rendezvous_from_environment();
     if (!rendezvous)
       throw Error(ErrorKind::kInvalidArgument,
                   "--data-parallel needs ranks: run under mpirun, or set ADZE_WORLD_SIZE and ADZE_RANK");
     job.sync = gloo_gradient_sync(*rendezvous);
+  } else if (o.backend != "gloo") {
+    throw Error(ErrorKind::kInvalidArgument, "--data-parallel-backend " + o.backend + " needs --data-parallel");
   }
   const bool writes = !job.sync || job.sync->rank() == 0;
   const nlohmann::ordered_json report = run_compress_job(job, show_progress(o.json) && writes);
@@ -131,9 +137,14 @@ void setup_compress(CLI::App& app) {
   sub->add_option("--input-dtype", o->input_dtype, "float32 or int64");
   sub->add_flag("--json", o->json, "print the report as JSON");
   sub->add_flag("--data-parallel", o->data_parallel,
-                "fine-tune data-parallel over Gloo ranks: each rank trains on its share of every batch (ranks from "
-                "mpirun, or ADZE_RANK and ADZE_WORLD_SIZE; the store from ADZE_STORE or ADZE_MASTER); rank 0 writes "
-                "--out");
+                "fine-tune data-parallel: each rank trains on its share of every batch and the ranks average their "
+                "gradients (ranks from mpirun, or ADZE_RANK and ADZE_WORLD_SIZE; Gloo's store from ADZE_STORE or "
+                "ADZE_MASTER); rank 0 writes --out");
+  sub->add_option("--data-parallel-backend", o->backend,
+                  "how --data-parallel ranks average gradients: gloo (c10d's Gloo over TCP; any launcher) or mpi "
+                  "(MPI_Allreduce; ranks started by mpirun, shared memory on one host)")
+      ->check(CLI::IsMember({"gloo", "mpi"}))
+      ->capture_default_str();
   sub->callback([o] { run_compress(*o); });
 }
 

@@ -181,7 +181,8 @@ TEST(SweepCli, MpiRanksShareTheRunsAndGiveTheSameResults) {
 }
 
 // adze compress --data-parallel under mpirun -n 2: Gloo ranks each fine-tune on half of every batch; rank 0
-// alone writes --out, and its model scores as the one-process run's does.
+// alone writes --out, and its model scores as the one-process run's does. Ranks that average over MPI instead
+// compute the same numbers as Gloo's (a sum of two is one addition either way): the same model, byte for byte.
 TEST(SweepCli, DataParallelCompressUnderMpirunMatchesOneProcess) {
   TempDir tmp;
   std::ofstream(tmp.file("ft.json")) << R"({"passes": ["fold-bn", "sparsity.nm", "quantize.weights",
@@ -199,9 +200,26 @@ TEST(SweepCli, DataParallelCompressUnderMpirunMatchesOneProcess) {
   const auto b = nlohmann::json::parse(read_file_text(tmp.file("two.json")))["metrics"]["after"];  // rank 0's
   EXPECT_NEAR(a["cross_entropy"].get<double>(), b["cross_entropy"].get<double>(), 1e-5);
   EXPECT_TRUE(std::filesystem::exists(tmp.file("two/model.pt")));
+  const std::string mpi = mpirun(2, args + tmp.file("mpi") + " --data-parallel --data-parallel-backend mpi") + " >" +
+                          tmp.file("mpi.json") + " 2>" + tmp.file("mpi.err");
+  ASSERT_EQ(std::system(mpi.c_str()), 0) << read_file_text(tmp.file("mpi.err"));
+  const auto c = nlohmann::json::parse(read_file_text(tmp.file("mpi.json")))["metrics"]["after"];
+  EXPECT_EQ(c, b);
+  EXPECT_EQ(read_file_text(tmp.file("mpi/encodings.pt")), read_file_text(tmp.file("two/encodings.pt")));
   CliRun alone = adze(args + tmp.file("alone") + " --data-parallel");
   EXPECT_EQ(alone.code, 2);
   EXPECT_NE(alone.err.find("--data-parallel needs ranks"), std::string::npos) << alone.err;
+  // Bad input: MPI outside mpirun, a backend without --data-parallel, an unknown backend. Nothing is written.
+  CliRun no_ranks = adze(args + tmp.file("x") + " --data-parallel --data-parallel-backend mpi");
+  EXPECT_EQ(no_ranks.code, 2);
+  EXPECT_NE(no_ranks.err.find("needs ranks started by mpirun"), std::string::npos) << no_ranks.err;
+  CliRun no_flag = adze(args + tmp.file("x") + " --data-parallel-backend mpi");
+  EXPECT_EQ(no_flag.code, 2);
+  EXPECT_NE(no_flag.err.find("--data-parallel-backend mpi needs --data-parallel"), std::string::npos) << no_flag.err;
+  CliRun unknown = adze(args + tmp.file("x") + " --data-parallel --data-parallel-backend nccl");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("nccl"), std::string::npos) << unknown.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("x")));
 }
 
 // A search sweep: each run searches a plan within its budget, compresses by it, exports, verifies, and times
